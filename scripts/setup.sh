@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# fovea set-up for a fresh Debian machine. Idempotent: each step checks before it acts.
+#   - Debian packages: FFmpeg 5.1 dev libraries, clang/libclang (bindgen), pkg-config, ffmpeg CLI
+#   - ONNX Runtime 1.31.1 shared library, unpacked from the PyPI wheel into .deps/onnxruntime/
+#   - a Python virtual environment in .deps/venv for the reference scripts, peers and tests
+#     (onnxruntime, numpy, opencv-python-headless)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEPS=$ROOT/.deps
+ORT_VERSION=1.31.1
+mkdir -p "$DEPS"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------
+APT_PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
+          libavdevice-dev libswresample-dev clang libclang-dev pkg-config ffmpeg)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+
+# --- Python environment ----------------------------------------------------------------------
+PY=${PYTHON:-python3}
+if [ ! -x "$DEPS/venv/bin/python" ]; then
+  log "creating Python venv in .deps/venv"
+  "$PY" -m venv "$DEPS/venv"
+fi
+REQ=$ROOT/scripts/requirements.txt
+if ! cmp -s "$REQ" "$DEPS/venv/.requirements.installed" 2>/dev/null; then
+  log "installing Python packages from scripts/requirements.txt"
+  "$DEPS/venv/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  cp "$REQ" "$DEPS/venv/.requirements.installed"
+else
+  log "Python packages present"
+fi
+
+# --- ONNX Runtime shared library ---------------------------------------------------------------
+ORT_DIR=$DEPS/onnxruntime
+ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION
+if [ ! -f "$ORT_LIB" ]; then
+  log "fetching onnxruntime==$ORT_VERSION wheel (PyPI) for libonnxruntime"
+  tmp=$(mktemp -d)
+  "$DEPS/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
+      "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$ORT_DIR"
+  "$DEPS/venv/bin/python" - "$tmp" "$ORT_DIR" <<'PY'
+import sys, zipfile, glob, os
+tmp, out = sys.argv[1], sys.argv[2]
+whl = glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        if n.startswith("onnxruntime/capi/libonnxruntime.so"):
+            with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+                f.write(z.read(n))
+PY
+  rm -rf "$tmp"
+  [ -f "$ORT_LIB" ] || { log "error: $ORT_LIB not found in the wheel"; exit 1; }
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
+else
+  log "ONNX Runtime present: $ORT_LIB"
+fi
+
+touch "$DEPS/.setup-done"
+log "done"

@@ -1,0 +1,347 @@
+//! The `fovea` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use fovea::infer::manifest::Manifest;
+use fovea::infer::{Detector, DetectorOptions};
+use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
+use fovea::pipeline::{self, FrameResult, Progress, RunReport};
+use fovea::video::Sampling;
+
+/// fovea: native video analytics (FFmpeg decode, ONNX detection, results as JSONL).
+#[derive(Parser)]
+#[command(name = "fovea", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in every sampled frame of a video (or image) and write the results.
+    Detect(DetectArgs),
+    /// Measure detector-only and end-to-end throughput side by side on one or more videos.
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    /// One JSON object per processed frame.
+    Jsonl,
+    /// Score Vision miner JSON: {"frames": {"<n>": {"objects": [...]}}}.
+    Scorevision,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Model manifest (TOML).
+    #[arg(long, default_value = "engines/nanodet-g-416.toml")]
+    model: PathBuf,
+    /// ONNX Runtime threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Frames per inference call, when the model's batch dimension allows it.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+}
+
+#[derive(Args)]
+struct SamplingArgs {
+    /// Process every K-th frame.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    stride: u32,
+    /// Process at most F frames per second of video.
+    #[arg(long, value_name = "F")]
+    max_fps: Option<f64>,
+    /// Start at S seconds.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    start: f64,
+    /// Process D seconds of video.
+    #[arg(long, value_name = "D")]
+    duration: Option<f64>,
+}
+
+impl SamplingArgs {
+    fn sampling(&self) -> Sampling {
+        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration }
+    }
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Video or image file (anything FFmpeg reads).
+    video: PathBuf,
+    /// Results file; `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Results format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Score threshold (default: the manifest's).
+    #[arg(long)]
+    score: Option<f32>,
+    /// NMS IoU threshold (default: the manifest's).
+    #[arg(long)]
+    nms_iou: Option<f32>,
+    /// Keep only these classes, e.g. `person,sports_ball`.
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<String>>,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Videos to measure.
+    #[arg(required = true)]
+    videos: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Frames per video (from the start).
+    #[arg(long, default_value_t = 300)]
+    frames: u64,
+    /// Write the figures as JSON to this file too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect(a) => detect(a),
+        Command::Bench(a) => bench(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fovea: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Finds a manifest given as a relative path: as given, else relative to the source tree
+/// (so `fovea detect` works from any directory in a checkout).
+fn resolve_model(p: &Path) -> PathBuf {
+    if p.is_relative() && !p.exists() {
+        let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+        if alt.exists() {
+            return alt;
+        }
+    }
+    p.to_path_buf()
+}
+
+fn load_detector(m: &ModelArgs) -> anyhow::Result<Detector> {
+    let manifest = Manifest::load(&resolve_model(&m.model))?;
+    Ok(Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?)
+}
+
+fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
+    let sampling = a.sampling.sampling();
+    sampling.validate()?;
+    // Check the input before the (slower) model load, so a wrong path fails at once.
+    let info = fovea::video::probe(&a.video)?;
+    let mut detector = load_detector(&a.model)?;
+    let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
+    let labels = detector.manifest().labels.clone();
+    let (out, out_name) = open_output(&a.output)?;
+    let mut sink: Box<dyn ResultSink> = match a.format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels)),
+    };
+
+    let expected = expected_frames(&info, &sampling);
+    let mut progress = ProgressOut::new(a.quiet, expected);
+    let run = pipeline::run_detect(&a.video, &mut detector, &params, sampling, &mut |r: &FrameResult| sink.write(r), &mut |p| progress.update(p));
+    progress.finish();
+    let (report, outcome) = run?;
+    let finished = sink.finish();
+    print_summary(&report, &labels, &out_name, a.format);
+    outcome?;
+    finished?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn expected_frames(info: &fovea::video::VideoInfo, s: &Sampling) -> Option<u64> {
+    let fps = info.fps?;
+    let total = info.duration.map(|d| d * fps).or(info.declared_frames.map(|n| n as f64))?;
+    let span = (total - s.start * fps).max(0.0).min(s.duration.map_or(f64::MAX, |d| d * fps));
+    let mut n = span / s.stride as f64;
+    if let Some(m) = s.max_fps {
+        n = n.min(span / fps * m);
+    }
+    Some(n.ceil() as u64)
+}
+
+/// A progress bar on a terminal, plain lines every few seconds otherwise.
+struct ProgressOut {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    start: Instant,
+    last_line: Instant,
+    expected: Option<u64>,
+}
+
+impl ProgressOut {
+    fn new(quiet: bool, expected: Option<u64>) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (!quiet && tty).then(|| {
+            let b = match expected {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::no_length(),
+            };
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames  {per_sec}  ETA {eta}")
+                    .expect("static template"),
+            );
+            b
+        });
+        Self { bar, plain: !quiet && !tty, start: Instant::now(), last_line: Instant::now(), expected }
+    }
+
+    fn update(&mut self, p: Progress) {
+        if let Some(b) = &self.bar {
+            b.set_position(p.processed);
+        } else if self.plain && self.last_line.elapsed().as_secs_f64() >= 5.0 {
+            self.last_line = Instant::now();
+            let fps = p.processed as f64 / self.start.elapsed().as_secs_f64();
+            let of = self.expected.map_or(String::new(), |n| format!("/{n}"));
+            eprintln!("fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS", p.processed, p.frame_index, p.pts);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn ms_per(s: f64, n: u64) -> f64 {
+    if n == 0 { 0.0 } else { s * 1000.0 / n as f64 }
+}
+
+fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
+    let v = &r.video;
+    let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
+    eprintln!("fovea detect: {}", v.path.display());
+    eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
+    eprintln!("  model        {} on {}, {} threads; {}", r.model, r.provider, r.threads, r.batch_note);
+    eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
+    let per: Vec<String> = r
+        .per_class
+        .iter()
+        .map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str())))
+        .collect();
+    eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });
+    let n = r.frames_processed;
+    let t = &r.times;
+    eprintln!(
+        "  ms/frame     decode {:.2} | preprocess {:.2} | inference {:.2} | postprocess {:.2} | output {:.2}",
+        ms_per(t.decode_s, n.max(1)),
+        ms_per(t.preprocess_s, n),
+        ms_per(t.inference_s, n),
+        ms_per(t.postprocess_s, n),
+        ms_per(t.output_s, n)
+    );
+    eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
+    let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
+    eprintln!("  output       {} ({fmt})", out.display());
+}
+
+/// Detector-only vs end-to-end on the same frames, model and threads, in one process.
+fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut detector = load_detector(&a.model)?;
+    let params = detector.default_params();
+    let spec = detector.manifest().input.clone();
+    let mut rows = Vec::new();
+    eprintln!(
+        "fovea bench: {} on {}, {} threads; {}",
+        detector.manifest().name,
+        detector.provider(),
+        detector.threads(),
+        detector.batch_note()
+    );
+    for video in &a.videos {
+        let info = fovea::video::probe(video)?;
+        let fps = info.fps.unwrap_or(25.0);
+        let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
+
+        // 1. Detector only: frames decoded and converted beforehand, then only normalise + infer
+        //    + decode/NMS are timed.
+        let out = fovea::video::OutputFormat { width: spec.width, height: spec.height, order: spec.channels, fit: spec.fit };
+        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (spec.width * spec.height * 3) as usize);
+        let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
+        let mut frames = Vec::new();
+        while let Some(f) = dec.next_frame(&pool)? {
+            frames.push(f);
+        }
+        anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
+        let b = detector.batch();
+        // Warm-up call (first-run allocations inside ONNX Runtime).
+        detector.fill(0, &frames[0].data);
+        detector.run(1, &[frames[0].transform], &params)?;
+        let t0 = Instant::now();
+        for chunk in frames.chunks(b) {
+            for (i, f) in chunk.iter().enumerate() {
+                detector.fill(i, &f.data);
+            }
+            let tf: Vec<_> = chunk.iter().map(|f| f.transform).collect();
+            detector.run(chunk.len(), &tf, &params)?;
+        }
+        let det_s = t0.elapsed().as_secs_f64();
+        let n = frames.len() as u64;
+        drop(frames);
+
+        // 2. End to end: the whole pipeline from the file, results serialised to a sink.
+        let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
+        let (report, outcome) = pipeline::run_detect(video, &mut detector, &params, sampling, &mut |r| sink.write(r), &mut |_| {})?;
+        outcome?;
+        let det_fps = n as f64 / det_s;
+        let e2e_fps = report.fps();
+        let t = &report.times;
+        let m = report.frames_processed;
+        eprintln!(
+            "  {:<28} {n} frames  detector-only {det_fps:6.1} FPS  end-to-end {e2e_fps:6.1} FPS  ratio {:.2}  (ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3})",
+            video.file_name().map_or("?".into(), |f| f.to_string_lossy()),
+            e2e_fps / det_fps,
+            ms_per(t.decode_s, m),
+            ms_per(t.preprocess_s, m),
+            ms_per(t.inference_s, m),
+            ms_per(t.postprocess_s, m),
+            ms_per(t.output_s, m)
+        );
+        rows.push(serde_json::json!({
+            "video": video.display().to_string(),
+            "frames": n,
+            "detector_only_fps": det_fps,
+            "end_to_end_fps": e2e_fps,
+            "ratio": e2e_fps / det_fps,
+            "ms_per_frame": {
+                "decode": ms_per(t.decode_s, m), "preprocess": ms_per(t.preprocess_s, m),
+                "inference": ms_per(t.inference_s, m), "postprocess": ms_per(t.postprocess_s, m),
+                "output": ms_per(t.output_s, m)
+            },
+            "threads": detector.threads(),
+            "provider": detector.provider(),
+            "model": detector.manifest().name,
+        }));
+    }
+    if let Some(p) = a.json {
+        std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,60 @@
+//! The library's error type: one variant per stage, each carrying what a user needs to act on it
+//! (which file, which model, which tensor, expected vs found).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in fovea. Messages are single lines meant for a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input file does not exist or cannot be read.
+    #[error("{path}: no such file")]
+    FileNotFound { path: PathBuf },
+
+    /// FFmpeg could not open the input as a media file.
+    #[error("{path}: not a video or image FFmpeg can read ({reason})")]
+    NotMedia { path: PathBuf, reason: String },
+
+    /// The file opened but has no video stream.
+    #[error("{path}: no video stream (streams found: {found})")]
+    NoVideoStream { path: PathBuf, found: String },
+
+    /// The video stream uses a codec this FFmpeg cannot decode, or no frame could be decoded.
+    #[error("{path}: cannot decode video stream #{stream} ({codec}): {reason}")]
+    Undecodable { path: PathBuf, stream: usize, codec: String, reason: String },
+
+    /// Reading or decoding stopped with an error after `frames_decoded` frames.
+    #[error("{path}: corrupt or truncated after frame {frames_decoded} (pts {pts:.3} s): {reason}")]
+    Corrupt { path: PathBuf, frames_decoded: u64, pts: f64, reason: String },
+
+    /// A sampling or other option has a value that cannot be used.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption { option: &'static str, reason: String },
+
+    /// The ONNX Runtime shared library could not be found or loaded.
+    #[error("ONNX Runtime library not available: {reason}; run `make setup` (scripts/setup.sh) or set FOVEA_ORT_LIB to libonnxruntime.so")]
+    RuntimeMissing { reason: String },
+
+    /// A manifest file is missing, not TOML, or has a wrong or missing field.
+    #[error("manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+
+    /// The model does not match what its manifest says.
+    #[error("model {path}: {reason}")]
+    ModelMismatch { path: PathBuf, reason: String },
+
+    /// ONNX Runtime failed while loading or running a model.
+    #[error("model {path}: ONNX Runtime: {reason}")]
+    Inference { path: PathBuf, reason: String },
+
+    /// Writing results failed.
+    #[error("{path}: cannot write output: {source}")]
+    Output { path: PathBuf, source: std::io::Error },
+
+    /// A pipeline thread stopped unexpectedly.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+}
+
+/// Result with fovea's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

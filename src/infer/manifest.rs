@@ -1,0 +1,315 @@
+//! Model manifests: everything fovea needs to know about a model, as data (TOML beside the model).
+//!
+//! ```toml
+//! [model]
+//! name = "nanodet-g-416"
+//! file = "nanodet-g-416.onnx"            # relative to the manifest
+//!
+//! [input]
+//! name = "input_1:0"
+//! width = 416
+//! height = 416
+//! layout = "nchw"                        # or "nhwc"
+//! channels = "bgr"                       # or "rgb"
+//! mean = [103.53, 116.28, 123.675]       # per model channel, pixel values 0..255
+//! std = [57.375, 57.12, 58.395]
+//! resize = "stretch"                     # or "letterbox" (with pad = 114)
+//!
+//! [decoder]
+//! kind = "nanodet"                       # nanodet | yolov8 | yolov5 | end2end
+//! ...                                    # the kind's own parameters, see `DecoderSpec`
+//!
+//! [thresholds]
+//! score = 0.35
+//! nms_iou = 0.6
+//! max_detections = 100
+//!
+//! [labels]
+//! names = ["person", "bicycle", ...]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::video::{ChannelOrder, Fit};
+
+/// Memory layout of the image input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ResizeKind {
+    Stretch,
+    Letterbox,
+}
+
+/// The image input of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub layout: Layout,
+    pub channels: ChannelOrder,
+    /// Per model channel, in pixel units (0..255).
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub fit: Fit,
+}
+
+/// How raw output tensors become boxes. Coordinates are in model-input pixels.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DecoderSpec {
+    /// NanoDet / GFL head: per stride a score tensor [B, cells, C] (already sigmoid) and a box
+    /// tensor [B, cells, 4 * (reg_max + 1)] of distance bins (left, top, right, bottom).
+    Nanodet {
+        strides: Vec<u32>,
+        reg_max: u32,
+        /// Score tensor names, one per stride, in the order of `strides`.
+        scores: Vec<String>,
+        /// Box tensor names, one per stride.
+        boxes: Vec<String>,
+        /// Cell centre offset in cells: 0.5 for NanoDet's GFL head.
+        #[serde(default = "half")]
+        center_offset: f32,
+    },
+    /// YOLOv8 / YOLO11: one tensor [B, 4 + C, N], rows cx, cy, w, h then class scores.
+    Yolov8 { output: String },
+    /// YOLOv5 / YOLOv7: one tensor [B, N, 5 + C]: cx, cy, w, h, objectness, class scores.
+    Yolov5 { output: String },
+    /// Models with NMS inside: one tensor [B, K, 6]: x1, y1, x2, y2, score, class.
+    End2end { output: String },
+}
+
+fn half() -> f32 {
+    0.5
+}
+
+/// Default thresholds of a model; the CLI may override them.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub score: f32,
+    pub nms_iou: f32,
+    #[serde(default = "default_max_det")]
+    pub max_detections: usize,
+}
+
+fn default_max_det() -> usize {
+    300
+}
+
+/// A parsed, checked manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    pub name: String,
+    /// The ONNX model, resolved against the manifest's folder.
+    pub model_path: PathBuf,
+    pub input: InputSpec,
+    pub decoder: DecoderSpec,
+    pub thresholds: Thresholds,
+    /// Class names, index = class id. Spaces are written as underscores ("sports_ball").
+    pub labels: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    model: RawModel,
+    input: RawInput,
+    decoder: DecoderSpec,
+    thresholds: Thresholds,
+    labels: RawLabels,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: String,
+    file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    name: String,
+    width: u32,
+    height: u32,
+    layout: Layout,
+    channels: ChannelOrder,
+    mean: [f32; 3],
+    std: [f32; 3],
+    resize: ResizeKind,
+    #[serde(default = "default_pad")]
+    pad: u8,
+}
+
+fn default_pad() -> u8 {
+    114
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabels {
+    names: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads and checks a manifest file. Every error names the file and the offending field.
+    pub fn load(path: &Path) -> Result<Self> {
+        let err = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => err("no such file".into()),
+            _ => err(format!("cannot read: {e}")),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses manifest text; `path` is used for messages and to resolve the model file.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let err = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let msg = e.message().trim().replace('\n', " ");
+            match line {
+                Some(l) => err(format!("line {l}: {msg}")),
+                None => err(msg),
+            }
+        })?;
+        let i = &raw.input;
+        if i.width == 0 || i.height == 0 {
+            return Err(err(format!("input.width/input.height must be > 0, got {}x{}", i.width, i.height)));
+        }
+        if let Some(k) = i.std.iter().position(|s| !(s.is_finite() && *s != 0.0)) {
+            return Err(err(format!("input.std[{k}] must be a finite non-zero number, got {}", i.std[k])));
+        }
+        if raw.labels.names.is_empty() {
+            return Err(err("labels.names is empty".into()));
+        }
+        let t = raw.thresholds;
+        if !(0.0..=1.0).contains(&t.score) {
+            return Err(err(format!("thresholds.score must be within 0..1, got {}", t.score)));
+        }
+        if !(0.0..=1.0).contains(&t.nms_iou) {
+            return Err(err(format!("thresholds.nms_iou must be within 0..1, got {}", t.nms_iou)));
+        }
+        if let DecoderSpec::Nanodet { strides, scores, boxes, .. } = &raw.decoder {
+            if strides.is_empty() || strides.contains(&0) {
+                return Err(err("decoder.strides must be a non-empty list of positive numbers".into()));
+            }
+            if scores.len() != strides.len() {
+                return Err(err(format!("decoder.scores has {} names, decoder.strides has {}", scores.len(), strides.len())));
+            }
+            if boxes.len() != strides.len() {
+                return Err(err(format!("decoder.boxes has {} names, decoder.strides has {}", boxes.len(), strides.len())));
+            }
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Ok(Self {
+            path: path.to_path_buf(),
+            name: raw.model.name,
+            model_path: dir.join(&raw.model.file),
+            input: InputSpec {
+                name: i.name.clone(),
+                width: i.width,
+                height: i.height,
+                layout: i.layout,
+                channels: i.channels,
+                mean: i.mean,
+                std: i.std,
+                fit: match i.resize {
+                    ResizeKind::Stretch => Fit::Stretch,
+                    ResizeKind::Letterbox => Fit::Letterbox { pad: i.pad },
+                },
+            },
+            decoder: raw.decoder,
+            thresholds: t,
+            labels: raw.labels.names,
+        })
+    }
+
+    /// Class id of a label; spaces, dashes and underscores are treated alike, case ignored.
+    pub fn class_id(&self, label: &str) -> Option<u32> {
+        let norm = |s: &str| s.trim().to_lowercase().replace([' ', '-'], "_");
+        let want = norm(label);
+        self.labels.iter().position(|l| norm(l) == want).map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[model]
+name = "m"
+file = "m.onnx"
+[input]
+name = "images"
+width = 640
+height = 640
+layout = "nchw"
+channels = "rgb"
+mean = [0, 0, 0]
+std = [255, 255, 255]
+resize = "letterbox"
+[decoder]
+kind = "yolov8"
+output = "output0"
+[thresholds]
+score = 0.25
+nms_iou = 0.45
+[labels]
+names = ["person", "sports_ball"]
+"#;
+
+    #[test]
+    fn parses_a_yolov8_manifest() {
+        let m = Manifest::parse(GOOD, Path::new("/x/m.toml")).unwrap();
+        assert_eq!(m.model_path, Path::new("/x/m.onnx"));
+        assert_eq!(m.input.fit, Fit::Letterbox { pad: 114 });
+        assert_eq!(m.decoder, DecoderSpec::Yolov8 { output: "output0".into() });
+        assert_eq!(m.thresholds.max_detections, 300);
+        assert_eq!(m.class_id("sports ball"), Some(1));
+        assert_eq!(m.class_id("Person"), Some(0));
+        assert_eq!(m.class_id("car"), None);
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let text = GOOD.replace("height = 640\n", "");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("m.toml") && e.contains("height"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_line() {
+        let text = GOOD.replace("width = 640", "width = \"wide\"");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("line 7"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_decoder_kind_is_an_error() {
+        let text = GOOD.replace("kind = \"yolov8\"", "kind = \"yolov99\"");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("yolov99"), "{e}");
+    }
+
+    #[test]
+    fn zero_std_is_rejected() {
+        let text = GOOD.replace("std = [255, 255, 255]", "std = [255, 0, 255]");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("input.std[1]"), "{e}");
+    }
+}

@@ -1,0 +1,20 @@
+//! fovea: a native video-analytics engine.
+//!
+//! ```text
+//! video (FFmpeg) ──▶ detect (ONNX Runtime, batched) ──▶ results (JSONL, Score Vision, callers)
+//! ```
+//! Stages: [`video`] decodes and samples frames into a reused pool, [`infer`] loads models from
+//! their manifests and runs them, [`detect`] turns raw outputs into boxes, [`pipeline`] runs the
+//! stages on threads with bounded channels and times them, [`output`] writes results.
+
+pub mod detect;
+pub mod error;
+pub mod infer;
+pub mod output;
+pub mod pipeline;
+pub mod video;
+
+pub use error::{Error, Result};
+
+/// fovea's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,250 @@
+//! Result writers: fovea's JSONL (one object per processed frame) and the Score Vision JSON.
+//!
+//! ```text
+//!  FrameResult ──▶ JsonlWriter        {"frame","pts","detections":[{"bbox","score","class_id","label","track_id","source"}]}
+//!              └─▶ ScoreVisionWriter  {"frames":{"<n>":{"objects":[{"id","bbox","class_id"}],"keypoints":[]}}}
+//! ```
+//! Both write as they go and are valid files after `finish`, also when a run stops on an error.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::pipeline::FrameResult;
+
+/// Something that takes each frame's results in order.
+pub trait ResultSink {
+    fn write(&mut self, r: &FrameResult) -> Result<()>;
+    /// Completes the output (closing brackets, flushing). Call once, also after an error.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// Opens `path` for writing, `-` meaning stdout.
+pub fn open_output(path: &Path) -> Result<(Box<dyn Write + Send>, PathBuf)> {
+    if path == Path::new("-") {
+        return Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())), PathBuf::from("<stdout>")));
+    }
+    let f = std::fs::File::create(path).map_err(|e| Error::Output { path: path.to_path_buf(), source: e })?;
+    Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), path.to_path_buf()))
+}
+
+fn r2(v: f32) -> f64 {
+    (v as f64 * 100.0).round() / 100.0
+}
+
+fn r4(v: f32) -> f64 {
+    (v as f64 * 10000.0).round() / 10000.0
+}
+
+#[derive(Serialize)]
+struct JsonDet<'a> {
+    bbox: [f64; 4],
+    score: f64,
+    class_id: u32,
+    label: &'a str,
+    track_id: Option<u64>,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonFrame<'a> {
+    frame: u64,
+    pts: f64,
+    detections: Vec<JsonDet<'a>>,
+}
+
+/// fovea's JSONL: one line per processed frame.
+pub struct JsonlWriter {
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+    labels: Vec<String>,
+    line: Vec<u8>,
+}
+
+impl JsonlWriter {
+    /// `labels[class_id]` names each class.
+    pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: Vec<String>) -> Self {
+        Self { out, path, labels, line: Vec::with_capacity(4096) }
+    }
+}
+
+impl ResultSink for JsonlWriter {
+    fn write(&mut self, r: &FrameResult) -> Result<()> {
+        let frame = JsonFrame {
+            frame: r.index,
+            pts: (r.pts * 1e6).round() / 1e6,
+            detections: r
+                .detections
+                .iter()
+                .map(|d| JsonDet {
+                    bbox: d.bbox.map(r2),
+                    score: r4(d.score),
+                    class_id: d.class_id,
+                    label: self.labels.get(d.class_id as usize).map_or("?", |s| s.as_str()),
+                    track_id: None,
+                    source: "detector",
+                })
+                .collect(),
+        };
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &frame).expect("serialising plain structs cannot fail");
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(|e| Error::Output { path: self.path.clone(), source: e })
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::Output { path: self.path.clone(), source: e })
+    }
+}
+
+/// Score Vision class ids.
+pub mod scorevision {
+    pub const FOOTBALL: u32 = 0;
+    pub const GOALKEEPER: u32 = 1;
+    pub const PLAYER: u32 = 2;
+    pub const REFEREE: u32 = 3;
+
+    /// Score Vision class of a detector label, if it has one: COCO `person` is a player and
+    /// `sports_ball` the football; the labels of later classifiers map by name.
+    pub fn class_of(label: &str) -> Option<u32> {
+        match label.to_lowercase().replace([' ', '-'], "_").as_str() {
+            "sports_ball" | "ball" | "football" => Some(FOOTBALL),
+            "goalkeeper" => Some(GOALKEEPER),
+            "person" | "player" | "football_player" => Some(PLAYER),
+            "referee" => Some(REFEREE),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SvObject {
+    id: u64,
+    bbox: [i64; 4],
+    class_id: u32,
+}
+
+/// The Score Vision miner format, streamed: `{"frames": {"<n>": {...}, ...}}`. Detections whose
+/// label has no Score Vision class are left out. Ids are detection indices within the frame
+/// until tracking provides identities.
+pub struct ScoreVisionWriter {
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+    classes: Vec<Option<u32>>,
+    frames: u64,
+    finished: bool,
+}
+
+impl ScoreVisionWriter {
+    pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: &[String]) -> Self {
+        let classes = labels.iter().map(|l| scorevision::class_of(l)).collect();
+        Self { out, path, classes, frames: 0, finished: false }
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::Output { path: self.path.clone(), source: e }
+    }
+}
+
+impl ResultSink for ScoreVisionWriter {
+    fn write(&mut self, r: &FrameResult) -> Result<()> {
+        let objects: Vec<SvObject> = r
+            .detections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                let class_id = (*self.classes.get(d.class_id as usize)?)?;
+                Some(SvObject { id: i as u64, bbox: d.bbox.map(|v| v.round() as i64), class_id })
+            })
+            .collect();
+        let head = if self.frames == 0 { "{\"frames\": {" } else { ", " };
+        let body = serde_json::to_string(&objects).expect("plain structs serialise");
+        self.frames += 1;
+        write!(self.out, "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}", r.index).map_err(|e| self.io(e))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if !self.finished {
+            self.finished = true;
+            let tail = if self.frames == 0 { "{\"frames\": {}}\n" } else { "}}\n" };
+            self.out.write_all(tail.as_bytes()).map_err(|e| self.io(e))?;
+        }
+        self.out.flush().map_err(|e| self.io(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Detection;
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn frames() -> Vec<FrameResult> {
+        let d = |b: [f32; 4], s, c| Detection { bbox: b, score: s, class_id: c };
+        vec![
+            FrameResult { index: 0, pts: 0.0, detections: vec![d([1.004, 2.0, 30.5, 40.0], 0.91234, 0), d([5., 5., 9., 9.], 0.5, 2)] },
+            FrameResult { index: 3, pts: 0.1, detections: vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)] },
+        ]
+    }
+
+    #[test]
+    fn jsonl_lines_follow_the_schema() {
+        let buf = Shared::default();
+        let mut w = JsonlWriter::new(Box::new(buf.clone()), "x".into(), vec!["person".into(), "sports_ball".into(), "car".into()]);
+        for f in frames() {
+            w.write(&f).unwrap();
+        }
+        w.finish().unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["frame"], 0);
+        let d0 = &lines[0]["detections"][0];
+        assert_eq!(d0["bbox"], serde_json::json!([1.0, 2.0, 30.5, 40.0]));
+        assert_eq!(d0["score"], 0.9123);
+        assert_eq!(d0["label"], "person");
+        assert_eq!(d0["track_id"], serde_json::Value::Null);
+        assert_eq!(d0["source"], "detector");
+        assert_eq!(lines[1]["frame"], 3);
+        assert_eq!(lines[1]["detections"][0]["label"], "sports_ball");
+    }
+
+    #[test]
+    fn scorevision_maps_classes_and_drops_others() {
+        let buf = Shared::default();
+        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &["person".into(), "sports_ball".into(), "car".into()]);
+        for f in frames() {
+            w.write(&f).unwrap();
+        }
+        w.finish().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        let f0 = &v["frames"]["0"]["objects"];
+        assert_eq!(f0.as_array().unwrap().len(), 1, "the car has no Score Vision class");
+        assert_eq!(f0[0], serde_json::json!({"id": 0, "bbox": [1, 2, 31, 40], "class_id": 2}));
+        assert_eq!(v["frames"]["3"]["objects"][0]["class_id"], 0);
+        assert_eq!(v["frames"]["3"]["keypoints"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn scorevision_with_no_frames_is_valid_json() {
+        let buf = Shared::default();
+        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &[]);
+        w.finish().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"frames": {}}));
+    }
+}

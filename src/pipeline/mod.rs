@@ -1,0 +1,211 @@
+//! The detect pipeline: stages on threads joined by bounded channels, timed per stage.
+//!
+//! ```text
+//!  decode thread ──bounded channel (pooled frames)──▶ detect: batch ▶ normalise ▶ infer ▶ decode+NMS
+//!                                                          ──▶ sink (JSONL, Score Vision, C callback)
+//! ```
+//! Frames reach the sink strictly in decode order whatever the batch size. Frames decoded before
+//! an input error are processed and handed to the sink before the error is returned.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::detect::{DecodeParams, Detection};
+use crate::error::{Error, Result};
+use crate::infer::Detector;
+use crate::video::{self, Frame, OutputFormat, Sampling, Transform, VideoInfo};
+
+/// The results of one processed frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameResult {
+    /// Decode index from 0.
+    pub index: u64,
+    /// Presentation time, seconds.
+    pub pts: f64,
+    /// Detections in source-frame pixels, best score first.
+    pub detections: Vec<Detection>,
+}
+
+/// Seconds spent per stage over a run (summed over frames).
+#[derive(Debug, Clone, Default)]
+pub struct StageTimes {
+    /// Demux + decode (decode thread).
+    pub decode_s: f64,
+    /// Colour conversion and resize with swscale (decode thread) plus normalisation into the input
+    /// tensor (detect thread).
+    pub preprocess_s: f64,
+    pub inference_s: f64,
+    /// Output decoding and NMS.
+    pub postprocess_s: f64,
+    /// The sink: serialising and writing results.
+    pub output_s: f64,
+}
+
+/// What a run did, for the summary.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub video: VideoInfo,
+    pub model: String,
+    pub provider: &'static str,
+    pub threads: usize,
+    pub batch_note: String,
+    pub frames_decoded: u64,
+    pub frames_processed: u64,
+    /// Detections per class id.
+    pub per_class: BTreeMap<u32, u64>,
+    pub times: StageTimes,
+    /// Wall-clock seconds from opening the input to the last result.
+    pub wall_s: f64,
+    /// Frame buffers the decoder's pool allocated over the whole run (its fixed size).
+    pub pool_buffers: usize,
+}
+
+impl RunReport {
+    pub fn detections(&self) -> u64 {
+        self.per_class.values().sum()
+    }
+
+    /// End-to-end processed frames per second.
+    pub fn fps(&self) -> f64 {
+        if self.wall_s > 0.0 { self.frames_processed as f64 / self.wall_s } else { 0.0 }
+    }
+}
+
+/// Progress callback data.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub frame_index: u64,
+    pub pts: f64,
+    pub processed: u64,
+}
+
+/// Detects objects in every sampled frame of `input`, handing each frame's result to `sink` in
+/// decode order. Returns the report and the run's outcome: on an input error the report still
+/// covers the frames processed before it.
+pub fn run_detect(
+    input: &Path,
+    detector: &mut Detector,
+    params: &DecodeParams,
+    sampling: Sampling,
+    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(RunReport, Result<()>)> {
+    let start = Instant::now();
+    let spec = &detector.manifest().input;
+    let out = OutputFormat { width: spec.width, height: spec.height, order: spec.channels, fit: spec.fit };
+    let batch = detector.batch();
+    let dec = video::spawn(input, sampling, out, 2 * batch.max(2), batch)?;
+    let mut report = RunReport {
+        video: dec.info.clone(),
+        model: detector.manifest().name.clone(),
+        provider: detector.provider(),
+        threads: detector.threads(),
+        batch_note: detector.batch_note().to_string(),
+        frames_decoded: 0,
+        frames_processed: 0,
+        per_class: BTreeMap::new(),
+        times: StageTimes::default(),
+        wall_s: 0.0,
+        pool_buffers: 0,
+    };
+    let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let mut outcome: Result<()> = Ok(());
+    let mut normalise_s = 0.0;
+    loop {
+        let next = dec.frames.recv().ok();
+        let ended = next.is_none();
+        let input_error = match next {
+            Some(Ok(frame)) => {
+                let t = Instant::now();
+                detector.fill(pending.len(), &frame.data);
+                normalise_s += t.elapsed().as_secs_f64();
+                pending.push(frame);
+                if pending.len() < batch {
+                    continue;
+                }
+                None
+            }
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
+        if !pending.is_empty() {
+            if let Err(e) = run_batch(detector, params, &mut pending, &mut report, sink, progress) {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if let Some(e) = input_error {
+            outcome = Err(e);
+            break;
+        }
+        if ended {
+            break;
+        }
+    }
+    let stats = dec.join()?;
+    report.frames_decoded = stats.decoded;
+    report.times.decode_s = stats.decode_s;
+    report.times.preprocess_s += stats.convert_s + normalise_s;
+    report.pool_buffers = stats.pool_allocations;
+    report.wall_s = start.elapsed().as_secs_f64();
+    Ok((report, outcome))
+}
+
+fn run_batch(
+    detector: &mut Detector,
+    params: &DecodeParams,
+    pending: &mut Vec<Frame>,
+    report: &mut RunReport,
+    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let transforms: Vec<Transform> = pending.iter().map(|f| f.transform).collect();
+    let (dets, times) = detector.run(pending.len(), &transforms, params)?;
+    report.times.inference_s += times.inference_s;
+    report.times.postprocess_s += times.postprocess_s;
+    for (frame, detections) in pending.drain(..).zip(dets) {
+        for d in &detections {
+            *report.per_class.entry(d.class_id).or_default() += 1;
+        }
+        let r = FrameResult { index: frame.index, pts: frame.pts, detections };
+        drop(frame); // the buffer goes back to the pool before the sink runs
+        let t = Instant::now();
+        sink(&r)?;
+        report.times.output_s += t.elapsed().as_secs_f64();
+        report.frames_processed += 1;
+        progress(Progress { frame_index: r.index, pts: r.pts, processed: report.frames_processed });
+    }
+    Ok(())
+}
+
+/// Builds decode parameters from a detector's defaults and optional overrides; class names are
+/// checked against the model's labels.
+pub fn decode_params(detector: &Detector, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
+    let mut p = detector.default_params();
+    if let Some(s) = score {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(Error::InvalidOption { option: "--score", reason: format!("must be within 0..1, got {s}") });
+        }
+        p.score_threshold = s;
+    }
+    if let Some(s) = nms_iou {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(Error::InvalidOption { option: "--nms-iou", reason: format!("must be within 0..1, got {s}") });
+        }
+        p.nms_iou = s;
+    }
+    if let Some(names) = classes {
+        let m = detector.manifest();
+        let mut filter = vec![false; m.labels.len()];
+        for n in names {
+            let id = m.class_id(n).ok_or_else(|| Error::InvalidOption {
+                option: "--classes",
+                reason: format!("model {} has no class '{n}' (its labels are in {})", m.name, m.path.display()),
+            })?;
+            filter[id as usize] = true;
+        }
+        p.class_filter = Some(filter);
+    }
+    Ok(p)
+}

@@ -1,0 +1,615 @@
+//! Video input: FFmpeg demux + decode, sampling, conversion with swscale into pooled buffers.
+//!
+//! ```text
+//!  file ──▶ demux ──▶ decode (frame threads) ──▶ sample (start/duration/stride/max-fps)
+//!        ──▶ swscale (colour conversion + resize, straight into a pooled buffer) ──▶ Frame
+//! ```
+//!
+//! [`Decoder`] is the synchronous core; [`spawn`] runs it on its own thread feeding a bounded
+//! channel, which is how the pipeline uses it. Raw FFmpeg pointers never leave this module.
+
+mod pool;
+
+pub use pool::{FramePool, PooledBuf};
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::{codec, format, media, software::scaling, util::frame};
+
+use crate::error::{Error, Result};
+
+/// Order of the three 8-bit channels in a converted frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+/// How a frame is fitted into the output size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fit {
+    /// Resize to exactly the output size (aspect ratio not kept).
+    Stretch,
+    /// Keep the aspect ratio, centre the image and pad the rest with `pad` (0..255, all channels).
+    Letterbox { pad: u8 },
+}
+
+/// What the decoder converts each kept frame into: packed 8-bit, 3 channels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputFormat {
+    /// Output width; 0 keeps the source width (and then `height` must be 0 too).
+    pub width: u32,
+    /// Output height; 0 keeps the source height.
+    pub height: u32,
+    pub order: ChannelOrder,
+    pub fit: Fit,
+}
+
+/// Which decoded frames are kept. Times are in seconds of presentation time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Keep every `stride`-th frame of the selected range (>= 1).
+    pub stride: u32,
+    /// Keep at most this many frames per second of video time.
+    pub max_fps: Option<f64>,
+    /// Skip frames before this time.
+    pub start: f64,
+    /// Stop after this much video time from `start`.
+    pub duration: Option<f64>,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self { stride: 1, max_fps: None, start: 0.0, duration: None }
+    }
+}
+
+impl Sampling {
+    /// Checks the values; each wrong one is an [`Error::InvalidOption`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if self.stride == 0 {
+            return Err(Error::InvalidOption { option: "--stride", reason: "must be >= 1".into() });
+        }
+        if let Some(f) = self.max_fps {
+            if !(f.is_finite() && f > 0.0) {
+                return Err(Error::InvalidOption { option: "--max-fps", reason: format!("must be > 0, got {f}") });
+            }
+        }
+        if !(self.start.is_finite() && self.start >= 0.0) {
+            return Err(Error::InvalidOption { option: "--start", reason: format!("must be >= 0 seconds, got {}", self.start) });
+        }
+        if let Some(d) = self.duration {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(Error::InvalidOption { option: "--duration", reason: format!("must be > 0 seconds, got {d}") });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Facts about the input's video stream.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    pub path: PathBuf,
+    pub container: String,
+    pub codec: String,
+    pub stream_index: usize,
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate, if the container states one.
+    pub fps: Option<f64>,
+    /// Stream duration in seconds, if known.
+    pub duration: Option<f64>,
+    /// Frame count declared by the container (not always present or exact).
+    pub declared_frames: Option<u64>,
+}
+
+/// Maps a box from the converted image back to source pixels: `src = (x - offset) * scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transform {
+    pub scale_x: f32,
+    pub scale_y: f32,
+    pub offset_x: f32,
+    pub offset_y: f32,
+    /// Source size, for clamping.
+    pub src_width: f32,
+    pub src_height: f32,
+}
+
+impl Transform {
+    pub fn identity(w: u32, h: u32) -> Self {
+        Self { scale_x: 1.0, scale_y: 1.0, offset_x: 0.0, offset_y: 0.0, src_width: w as f32, src_height: h as f32 }
+    }
+
+    /// Placement of a `src_w x src_h` image inside `dst_w x dst_h` under `fit`:
+    /// (resized width, resized height, x offset, y offset).
+    pub fn placement(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32, fit: Fit) -> (u32, u32, u32, u32) {
+        match fit {
+            Fit::Stretch => (dst_w, dst_h, 0, 0),
+            Fit::Letterbox { .. } => {
+                let r = (dst_w as f64 / src_w as f64).min(dst_h as f64 / src_h as f64);
+                let nw = ((src_w as f64 * r).round() as u32).clamp(1, dst_w);
+                let nh = ((src_h as f64 * r).round() as u32).clamp(1, dst_h);
+                (nw, nh, (dst_w - nw) / 2, (dst_h - nh) / 2)
+            }
+        }
+    }
+
+    pub fn new(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32, fit: Fit) -> Self {
+        let (nw, nh, ox, oy) = Self::placement(src_w, src_h, dst_w, dst_h, fit);
+        Self {
+            scale_x: src_w as f32 / nw as f32,
+            scale_y: src_h as f32 / nh as f32,
+            offset_x: ox as f32,
+            offset_y: oy as f32,
+            src_width: src_w as f32,
+            src_height: src_h as f32,
+        }
+    }
+
+    /// Maps `[x1, y1, x2, y2]` from converted-image pixels to source pixels, clamped to the source.
+    #[inline]
+    pub fn apply(&self, b: [f32; 4]) -> [f32; 4] {
+        let x = |v: f32| ((v - self.offset_x) * self.scale_x).clamp(0.0, self.src_width);
+        let y = |v: f32| ((v - self.offset_y) * self.scale_y).clamp(0.0, self.src_height);
+        [x(b[0]), y(b[1]), x(b[2]), y(b[3])]
+    }
+}
+
+/// One kept frame, converted into a pooled buffer. Dropping it returns the buffer to the pool.
+#[derive(Debug)]
+pub struct Frame {
+    /// Decode index of the frame in the stream, from 0, counting every decoded frame.
+    pub index: u64,
+    /// Presentation time in seconds.
+    pub pts: f64,
+    /// Packed 8-bit pixels, `width * height * 3` bytes, rows without padding.
+    pub data: PooledBuf,
+    pub width: u32,
+    pub height: u32,
+    pub order: ChannelOrder,
+    /// From `data` pixels back to source pixels.
+    pub transform: Transform,
+}
+
+/// Counters of one decode run.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeStats {
+    /// Frames that came out of the decoder.
+    pub decoded: u64,
+    /// Frames kept by sampling and converted.
+    pub kept: u64,
+    /// Seconds spent demuxing and decoding (excluding waits on a full channel).
+    pub decode_s: f64,
+    /// Seconds spent converting kept frames (swscale).
+    pub convert_s: f64,
+    /// Frame buffers the pool allocated over the run (its size once warm: constant).
+    pub pool_allocations: usize,
+}
+
+/// A synchronous decoder: call [`Decoder::next_frame`] until it returns `Ok(None)`.
+pub struct Decoder {
+    info: VideoInfo,
+    input: format::context::Input,
+    decoder: codec::decoder::Video,
+    time_base: f64,
+    sampling: Sampling,
+    out: OutputFormat,
+    scaler: Option<Scaler>,
+    decoded: frame::Video,
+    packet: codec::packet::Packet,
+    eof_sent: bool,
+    done: bool,
+    stats: DecodeStats,
+    in_range: u64,
+    next_keep_t: Option<f64>,
+    last_pts: f64,
+}
+
+struct Scaler {
+    ctx: scaling::Context,
+    key: (format::Pixel, u32, u32),
+}
+
+fn av_error(e: ffmpeg::Error) -> String {
+    e.to_string()
+}
+
+/// Initialises FFmpeg once and quietens its own logging (fovea reports errors itself;
+/// set `FOVEA_FFMPEG_LOG=1` to see FFmpeg's messages).
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ffmpeg::init();
+        let level = if std::env::var_os("FOVEA_FFMPEG_LOG").is_some() {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Quiet
+        };
+        ffmpeg::util::log::set_level(level);
+    });
+}
+
+/// Opens `path` and describes its best video stream, without decoding.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    let input = open_input(path)?;
+    stream_info(path, &input)
+}
+
+fn open_input(path: &Path) -> Result<format::context::Input> {
+    init();
+    if !path.exists() {
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
+    }
+    format::input(&path).map_err(|e| Error::NotMedia { path: path.to_path_buf(), reason: av_error(e) })
+}
+
+fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo> {
+    let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
+        let found: Vec<String> = input
+            .streams()
+            .map(|s| format!("{:?} {}", s.parameters().medium(), s.parameters().id().name()))
+            .collect();
+        Error::NoVideoStream {
+            path: path.to_path_buf(),
+            found: if found.is_empty() { "none".into() } else { found.join(", ").to_lowercase() },
+        }
+    })?;
+    let params = stream.parameters();
+    let (width, height) = unsafe {
+        let p = params.as_ptr();
+        ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
+    };
+    let rate = stream.avg_frame_rate();
+    let fps = (rate.numerator() > 0 && rate.denominator() > 0).then(|| f64::from(rate));
+    let tb = f64::from(stream.time_base());
+    let duration = if stream.duration() > 0 {
+        Some(stream.duration() as f64 * tb)
+    } else if input.duration() > 0 {
+        Some(input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+    } else {
+        None
+    };
+    Ok(VideoInfo {
+        path: path.to_path_buf(),
+        container: input.format().name().to_string(),
+        codec: params.id().name().to_string(),
+        stream_index: stream.index(),
+        width,
+        height,
+        fps,
+        duration,
+        declared_frames: (stream.frames() > 0).then_some(stream.frames() as u64),
+    })
+}
+
+impl Decoder {
+    /// Opens `path` for decoding with frame threads, converting kept frames to `out`.
+    pub fn open(path: &Path, sampling: Sampling, out: OutputFormat) -> Result<Self> {
+        sampling.validate()?;
+        if (out.width == 0) != (out.height == 0) {
+            return Err(Error::InvalidOption {
+                option: "output size",
+                reason: format!("{}x{}: both or neither of width and height may be 0", out.width, out.height),
+            });
+        }
+        let input = open_input(path)?;
+        let info = stream_info(path, &input)?;
+        let stream = input.stream(info.stream_index).expect("stream index from best()");
+        let undecodable = |reason: String| Error::Undecodable {
+            path: path.to_path_buf(),
+            stream: info.stream_index,
+            codec: info.codec.clone(),
+            reason,
+        };
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| undecodable(av_error(e)))?;
+        ctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let decoder = ctx.decoder().video().map_err(|e| match e {
+            ffmpeg::Error::DecoderNotFound => undecodable("this FFmpeg build has no decoder for it".into()),
+            e => undecodable(av_error(e)),
+        })?;
+        let time_base = f64::from(stream.time_base());
+        Ok(Self {
+            info,
+            input,
+            decoder,
+            time_base,
+            sampling,
+            out,
+            scaler: None,
+            decoded: frame::Video::empty(),
+            packet: codec::packet::Packet::empty(),
+            eof_sent: false,
+            done: false,
+            stats: DecodeStats::default(),
+            in_range: 0,
+            next_keep_t: None,
+            last_pts: 0.0,
+        })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// Size of the converted frames (the source size when the output format says 0x0).
+    pub fn output_size(&self) -> (u32, u32) {
+        if self.out.width == 0 {
+            (self.info.width, self.info.height)
+        } else {
+            (self.out.width, self.out.height)
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            path: self.info.path.clone(),
+            frames_decoded: self.stats.decoded,
+            pts: self.last_pts,
+            reason,
+        }
+    }
+
+    /// Decodes up to the next kept frame and converts it into a buffer taken from `pool`.
+    /// `Ok(None)` at the end of the stream or of the sampled range. An error ends the stream:
+    /// frames returned before it are good.
+    pub fn next_frame(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let t0 = std::time::Instant::now();
+            let got = self.receive_decoded();
+            self.stats.decode_s += t0.elapsed().as_secs_f64();
+            match got? {
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Some(()) => {
+                    if let Some(frame) = self.sample_and_convert(pool)? {
+                        return Ok(Some(frame));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gets the next decoded frame into `self.decoded`, reading packets as needed.
+    fn receive_decoded(&mut self) -> Result<Option<()>> {
+        loop {
+            match self.decoder.receive_frame(&mut self.decoded) {
+                Ok(()) => {
+                    let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 } || self.decoded.is_corrupt();
+                    if damaged {
+                        return Err(self.corrupt("the decoder reported a damaged frame".into()));
+                    }
+                    return Ok(Some(()));
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    self.check_complete()?;
+                    return Ok(None);
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {}
+                Err(e) => return Err(self.corrupt(format!("decode error: {}", av_error(e)))),
+            }
+            if self.eof_sent {
+                // receive_frame gives EAGAIN only while input is wanted; after EOF it ends with Eof.
+                return Ok(None);
+            }
+            // Feed the next packet of our stream.
+            loop {
+                match self.packet.read(&mut self.input) {
+                    Ok(()) => {
+                        if self.packet.stream() != self.info.stream_index {
+                            continue;
+                        }
+                        if let Err(e) = self.decoder.send_packet(&self.packet) {
+                            return Err(self.corrupt(format!("decode error: {}", av_error(e))));
+                        }
+                        break;
+                    }
+                    Err(ffmpeg::Error::Eof) => {
+                        let _ = self.decoder.send_eof();
+                        self.eof_sent = true;
+                        break;
+                    }
+                    Err(e) => return Err(self.corrupt(format!("read error: {}", av_error(e)))),
+                }
+            }
+        }
+    }
+
+    /// At the natural end of the stream: a file that ends well short of the frame count its
+    /// container declares was truncated.
+    fn check_complete(&self) -> Result<()> {
+        if let Some(declared) = self.info.declared_frames {
+            // Containers' counts can be off by a few frames (edit lists, dropped B-frames).
+            if self.stats.decoded + 2 + declared / 50 < declared {
+                return Err(self.corrupt(format!(
+                    "the stream ended after {} of the {declared} frames its container declares (file truncated?)",
+                    self.stats.decoded
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn sample_and_convert(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        let index = self.stats.decoded;
+        self.stats.decoded += 1;
+        let ts = self.decoded.timestamp().or(self.decoded.pts());
+        let pts = match (ts, self.info.fps) {
+            (Some(t), _) => t as f64 * self.time_base,
+            (None, Some(fps)) => index as f64 / fps,
+            (None, None) => index as f64 / 25.0,
+        };
+        self.last_pts = pts;
+        let s = self.sampling;
+        let eps = 1e-6;
+        if pts + eps < s.start {
+            return Ok(None);
+        }
+        if let Some(d) = s.duration {
+            if pts + eps >= s.start + d {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        let nth = self.in_range;
+        self.in_range += 1;
+        if nth % s.stride as u64 != 0 {
+            return Ok(None);
+        }
+        if let Some(f) = s.max_fps {
+            let next = *self.next_keep_t.get_or_insert(pts);
+            if pts + eps < next {
+                return Ok(None);
+            }
+            let step = 1.0 / f;
+            let mut n = next + step;
+            if n <= pts {
+                n = pts + step;
+            }
+            self.next_keep_t = Some(n);
+        }
+        let t0 = std::time::Instant::now();
+        let frame = self.convert(pool, index, pts)?;
+        self.stats.convert_s += t0.elapsed().as_secs_f64();
+        self.stats.kept += 1;
+        Ok(Some(frame))
+    }
+
+    fn convert(&mut self, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
+        let (sw, sh, sfmt) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
+        let (dw, dh) = if self.out.width == 0 { (sw, sh) } else { (self.out.width, self.out.height) };
+        let (nw, nh, ox, oy) = Transform::placement(sw, sh, dw, dh, self.out.fit);
+        let key = (sfmt, sw, sh);
+        if self.scaler.as_ref().map(|s| s.key) != Some(key) {
+            let dst = match self.out.order {
+                ChannelOrder::Rgb => format::Pixel::RGB24,
+                ChannelOrder::Bgr => format::Pixel::BGR24,
+            };
+            let ctx = scaling::Context::get(sfmt, sw, sh, dst, nw, nh, scaling::Flags::BILINEAR)
+                .map_err(|e| self.corrupt(format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e))))?;
+            self.scaler = Some(Scaler { ctx, key });
+        }
+        let mut buf = pool.take(dw as usize * dh as usize * 3);
+        if let Fit::Letterbox { pad } = self.out.fit {
+            if nw != dw || nh != dh {
+                buf.fill(pad);
+            }
+        }
+        let stride = dw as usize * 3;
+        let offset = oy as usize * stride + ox as usize * 3;
+        let scaler = self.scaler.as_mut().expect("scaler set above");
+        // SAFETY: the source pointers/strides come from a decoded AVFrame of the size and format the
+        // context was made for; the destination is `nh` rows of `stride` bytes starting at `offset`
+        // inside `buf`, which holds `dh * stride` bytes with `oy + nh <= dh` and `ox + nw <= dw`.
+        let rows = unsafe {
+            let src = self.decoded.as_ptr();
+            let dst_ptr = buf.as_mut_ptr().add(offset);
+            let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+            let dst_stride = [stride as i32, 0, 0, 0];
+            ffmpeg::ffi::sws_scale(
+                scaler.ctx.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                sh as i32,
+                dst_data.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != nh as i32 {
+            return Err(self.corrupt(format!("swscale produced {rows} rows, expected {nh}")));
+        }
+        Ok(Frame {
+            index,
+            pts,
+            data: buf,
+            width: dw,
+            height: dh,
+            order: self.out.order,
+            transform: Transform::new(sw, sh, dw, dh, self.out.fit),
+        })
+    }
+}
+
+/// A decode thread feeding a bounded channel: frames in decode order, then at most one error.
+pub struct DecodeThread {
+    pub info: VideoInfo,
+    pub frames: crossbeam_channel::Receiver<Result<Frame>>,
+    handle: std::thread::JoinHandle<DecodeStats>,
+}
+
+impl DecodeThread {
+    /// Waits for the thread and returns its counters.
+    pub fn join(self) -> Result<DecodeStats> {
+        drop(self.frames);
+        self.handle.join().map_err(|_| Error::Pipeline("decode thread panicked".into()))
+    }
+}
+
+/// Opens `path` and decodes it on a new thread. Open errors are returned here, before any frame.
+/// `capacity` bounds the channel; the pool holds `capacity + extra` buffers, so the consumer may
+/// hold `extra` frames at once (its batch) without starving the decoder.
+pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize, extra: usize) -> Result<DecodeThread> {
+    let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
+    let path = path.to_path_buf();
+    let pool_size = capacity.max(1) + extra + 1;
+    let handle = std::thread::Builder::new()
+        .name("fovea-decode".into())
+        .spawn(move || {
+            let mut dec = match Decoder::open(&path, sampling, out) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = info_tx.send(Err(e));
+                    return DecodeStats::default();
+                }
+            };
+            let _ = info_tx.send(Ok(dec.info().clone()));
+            let (w, h) = dec.output_size();
+            let pool = FramePool::new(pool_size, w as usize * h as usize * 3);
+            loop {
+                match dec.next_frame(&pool) {
+                    Ok(Some(f)) => {
+                        if tx.send(Ok(f)).is_err() {
+                            break; // consumer gone
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            let mut stats = dec.stats().clone();
+            stats.pool_allocations = pool.allocations();
+            stats
+        })
+        .map_err(|e| Error::Pipeline(format!("cannot start decode thread: {e}")))?;
+    match info_rx.recv() {
+        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle }),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(Error::Pipeline("decode thread stopped before opening the input".into()))
+        }
+    }
+}
