@@ -111,6 +111,9 @@ struct BenchArgs {
     /// Frames per video (from the start).
     #[arg(long, default_value_t = 300)]
     frames: u64,
+    /// Alternating detector-only / end-to-end rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Write the figures as JSON to this file too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -262,62 +265,68 @@ fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
     eprintln!("  output       {} ({fmt})", out.display());
 }
 
-/// Detector-only vs end-to-end on the same frames, model and threads, in one process.
+/// Detector-only vs end-to-end on the same frames, model and threads, in one process. The two
+/// are measured in alternating rounds (this machine's speed drifts) and medians are reported.
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut detector = load_detector(&a.model)?;
     let params = detector.default_params();
     let spec = detector.manifest().input.clone();
     let mut rows = Vec::new();
     eprintln!(
-        "fovea bench: {} on {}, {} threads; {}",
+        "fovea bench: {} on {}, {} threads; {}; {} rounds, medians",
         detector.manifest().name,
         detector.provider(),
         detector.threads(),
-        detector.batch_note()
+        detector.batch_note(),
+        a.rounds
     );
     for video in &a.videos {
         let info = fovea::video::probe(video)?;
         let fps = info.fps.unwrap_or(25.0);
         let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
 
-        // 1. Detector only: frames decoded and converted beforehand, then only normalise + infer
-        //    + decode/NMS are timed.
-        let out = fovea::video::OutputFormat { width: spec.width, height: spec.height, order: spec.channels, fit: spec.fit };
-        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (spec.width * spec.height * 3) as usize);
+        // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
+        // decode/NMS timed.
+        let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
+        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (info.width * info.height * 3) as usize);
         let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
         let mut frames = Vec::new();
         while let Some(f) = dec.next_frame(&pool)? {
             frames.push(f);
         }
+        drop(dec);
         anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
-        let b = detector.batch();
-        // Warm-up call (first-run allocations inside ONNX Runtime).
-        detector.fill(0, &frames[0].data);
-        detector.run(1, &[frames[0].transform], &params)?;
-        let t0 = Instant::now();
-        for chunk in frames.chunks(b) {
-            for (i, f) in chunk.iter().enumerate() {
-                detector.fill(i, &f.data);
-            }
-            let tf: Vec<_> = chunk.iter().map(|f| f.transform).collect();
-            detector.run(chunk.len(), &tf, &params)?;
-        }
-        let det_s = t0.elapsed().as_secs_f64();
         let n = frames.len() as u64;
-        drop(frames);
+        let b = detector.batch();
+        let f0 = &frames[0];
+        let tf = detector.fill(0, &f0.data, f0.width, f0.height, f0.width as usize * 3);
+        detector.run(1, &[tf], &params)?; // warm-up
+        let mut det_fps = Vec::new();
+        let mut e2e_fps = Vec::new();
+        let mut last = None;
+        for _ in 0..a.rounds.max(1) {
+            let t0 = Instant::now();
+            for chunk in frames.chunks(b) {
+                let tf: Vec<_> = chunk.iter().enumerate().map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)).collect();
+                detector.run(chunk.len(), &tf, &params)?;
+            }
+            det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
 
-        // 2. End to end: the whole pipeline from the file, results serialised to a sink.
-        let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
-        let (report, outcome) = pipeline::run_detect(video, &mut detector, &params, sampling, &mut |r| sink.write(r), &mut |_| {})?;
-        outcome?;
-        let det_fps = n as f64 / det_s;
-        let e2e_fps = report.fps();
+            // End to end: the whole pipeline from the file, results serialised as JSONL.
+            let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
+            let (report, outcome) = pipeline::run_detect(video, &mut detector, &params, sampling, &mut |r| sink.write(r), &mut |_| {})?;
+            outcome?;
+            e2e_fps.push(report.fps());
+            last = Some(report);
+        }
+        let report = last.expect("at least one round");
+        let (det, e2e) = (median(&mut det_fps), median(&mut e2e_fps));
         let t = &report.times;
         let m = report.frames_processed;
         eprintln!(
-            "  {:<28} {n} frames  detector-only {det_fps:6.1} FPS  end-to-end {e2e_fps:6.1} FPS  ratio {:.2}  (ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3})",
+            "  {:<26} {n} frames  detector-only {det:6.1} FPS  end-to-end {e2e:6.1} FPS  ratio {:.2}  (last run, ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3})",
             video.file_name().map_or("?".into(), |f| f.to_string_lossy()),
-            e2e_fps / det_fps,
+            e2e / det,
             ms_per(t.decode_s, m),
             ms_per(t.preprocess_s, m),
             ms_per(t.inference_s, m),
@@ -327,9 +336,12 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         rows.push(serde_json::json!({
             "video": video.display().to_string(),
             "frames": n,
-            "detector_only_fps": det_fps,
-            "end_to_end_fps": e2e_fps,
-            "ratio": e2e_fps / det_fps,
+            "rounds": a.rounds,
+            "detector_only_fps": det,
+            "end_to_end_fps": e2e,
+            "detector_only_fps_rounds": det_fps,
+            "end_to_end_fps_rounds": e2e_fps,
+            "ratio": e2e / det,
             "ms_per_frame": {
                 "decode": ms_per(t.decode_s, m), "preprocess": ms_per(t.preprocess_s, m),
                 "inference": ms_per(t.inference_s, m), "postprocess": ms_per(t.postprocess_s, m),
@@ -344,4 +356,10 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }

@@ -228,9 +228,14 @@ fn xywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
     [cx - w * 0.5, cy - h * 0.5, cx + w * 0.5, cy + h * 0.5]
 }
 
-/// Best wanted class above the threshold.
+/// Best wanted class above the threshold. Most cells have no score above it: a branch-free max
+/// over the row rejects them before the per-class search.
 #[inline]
 fn best_class(scores: &[f32], p: &DecodeParams) -> Option<(usize, f32)> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !(max > p.score_threshold) {
+        return None;
+    }
     let (cls, s) = best_class_any(scores, p)?;
     (s > p.score_threshold).then_some((cls, s))
 }

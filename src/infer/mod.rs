@@ -7,6 +7,7 @@
 //! ```
 
 pub mod manifest;
+pub mod preprocess;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -124,6 +125,8 @@ pub struct Detector {
     /// The model's batch dimension is fixed: every call feeds `batch` slots.
     fixed_batch: bool,
     candidates: Vec<Detection>,
+    /// Resize plan for the last source size seen.
+    plan: Option<preprocess::Plan>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -224,6 +227,7 @@ impl Detector {
             threads,
             fixed_batch: batch_dim > 1,
             candidates: Vec::new(),
+            plan: None,
         })
     }
 
@@ -256,33 +260,25 @@ impl Detector {
         DecodeParams { score_threshold: t.score, nms_iou: t.nms_iou, max_detections: t.max_detections, class_filter: None }
     }
 
-    /// Normalises one image (model size, model channel order, packed u8) into batch slot `slot`.
-    pub fn fill(&mut self, slot: usize, image: &[u8]) {
+    /// Resizes (OpenCV `INTER_LINEAR` semantics, see [`preprocess`]) and normalises one image
+    /// into batch slot `slot`. `image` holds packed 3-channel pixels in the model's channel order,
+    /// rows of `stride` bytes. Returns the transform from model-input pixels back to the image's.
+    pub fn fill(&mut self, slot: usize, image: &[u8], width: u32, height: u32, stride: usize) -> Transform {
         let spec = &self.manifest.input;
-        let hw = spec.width as usize * spec.height as usize;
         assert!(slot < self.batch, "slot {slot} >= batch {}", self.batch);
-        assert_eq!(image.len(), hw * 3, "image is not {}x{}x3", spec.width, spec.height);
-        let dst = &mut self.input[slot * 3 * hw..(slot + 1) * 3 * hw];
-        let scale = spec.std.map(|s| 1.0 / s);
-        let bias = [0, 1, 2].map(|c| -spec.mean[c] * scale[c]);
-        match spec.layout {
-            Layout::Nchw => {
-                let (p0, rest) = dst.split_at_mut(hw);
-                let (p1, p2) = rest.split_at_mut(hw);
-                for (i, px) in image.chunks_exact(3).enumerate() {
-                    p0[i] = px[0] as f32 * scale[0] + bias[0];
-                    p1[i] = px[1] as f32 * scale[1] + bias[1];
-                    p2[i] = px[2] as f32 * scale[2] + bias[2];
-                }
-            }
-            Layout::Nhwc => {
-                for (o, px) in dst.chunks_exact_mut(3).zip(image.chunks_exact(3)) {
-                    for c in 0..3 {
-                        o[c] = px[c] as f32 * scale[c] + bias[c];
-                    }
-                }
-            }
+        let (dw, dh) = (spec.width, spec.height);
+        if self.plan.as_ref().is_none_or(|p| (p.src_w, p.src_h) != (width, height)) {
+            let pad = match spec.fit {
+                crate::video::Fit::Letterbox { pad } => pad,
+                crate::video::Fit::Stretch => 0,
+            };
+            let placement = Transform::placement(width, height, dw, dh, spec.fit);
+            self.plan = Some(preprocess::Plan::new(width, height, dw, dh, placement, spec.layout, spec.mean, spec.std, pad));
         }
+        let per = 3 * dw as usize * dh as usize;
+        let plan = self.plan.as_ref().expect("plan set above");
+        plan.run(image, stride, &mut self.input[slot * per..(slot + 1) * per]);
+        Transform::new(width, height, dw, dh, spec.fit)
     }
 
     /// Runs the model on the first `n` filled slots and returns each frame's detections in source

@@ -32,8 +32,8 @@ pub struct FrameResult {
 pub struct StageTimes {
     /// Demux + decode (decode thread).
     pub decode_s: f64,
-    /// Colour conversion and resize with swscale (decode thread) plus normalisation into the input
-    /// tensor (detect thread).
+    /// Colour conversion with swscale (decode thread) plus resize and normalisation into the
+    /// input tensor (detect thread).
     pub preprocess_s: f64,
     pub inference_s: f64,
     /// Output decoding and NMS.
@@ -93,7 +93,8 @@ pub fn run_detect(
 ) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
-    let out = OutputFormat { width: spec.width, height: spec.height, order: spec.channels, fit: spec.fit };
+    // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
+    let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
     let batch = detector.batch();
     let dec = video::spawn(input, sampling, out, 2 * batch.max(2), batch)?;
     let mut report = RunReport {
@@ -109,7 +110,7 @@ pub fn run_detect(
         wall_s: 0.0,
         pool_buffers: 0,
     };
-    let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let mut pending: Vec<(Frame, Transform)> = Vec::with_capacity(batch);
     let mut outcome: Result<()> = Ok(());
     let mut normalise_s = 0.0;
     loop {
@@ -118,9 +119,9 @@ pub fn run_detect(
         let input_error = match next {
             Some(Ok(frame)) => {
                 let t = Instant::now();
-                detector.fill(pending.len(), &frame.data);
+                let tf = detector.fill(pending.len(), &frame.data, frame.width, frame.height, frame.width as usize * 3);
                 normalise_s += t.elapsed().as_secs_f64();
-                pending.push(frame);
+                pending.push((frame, tf));
                 if pending.len() < batch {
                     continue;
                 }
@@ -155,16 +156,16 @@ pub fn run_detect(
 fn run_batch(
     detector: &mut Detector,
     params: &DecodeParams,
-    pending: &mut Vec<Frame>,
+    pending: &mut Vec<(Frame, Transform)>,
     report: &mut RunReport,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
-    let transforms: Vec<Transform> = pending.iter().map(|f| f.transform).collect();
+    let transforms: Vec<Transform> = pending.iter().map(|(_, t)| *t).collect();
     let (dets, times) = detector.run(pending.len(), &transforms, params)?;
     report.times.inference_s += times.inference_s;
     report.times.postprocess_s += times.postprocess_s;
-    for (frame, detections) in pending.drain(..).zip(dets) {
+    for ((frame, _), detections) in pending.drain(..).zip(dets) {
         for d in &detections {
             *report.per_class.entry(d.class_id).or_default() += 1;
         }
