@@ -65,8 +65,7 @@ pub struct InputSpec {
 }
 
 /// How raw output tensors become boxes. Coordinates are in model-input pixels.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DecoderSpec {
     /// NanoDet / GFL head: per stride a score tensor [B, cells, C] (already sigmoid) and a box
     /// tensor [B, cells, 4 * (reg_max + 1)] of distance bins (left, top, right, bottom).
@@ -78,7 +77,6 @@ pub enum DecoderSpec {
         /// Box tensor names, one per stride.
         boxes: Vec<String>,
         /// Cell centre offset in cells: 0.5 for NanoDet's GFL head.
-        #[serde(default = "half")]
         center_offset: f32,
     },
     /// YOLOv8 / YOLO11: one tensor [B, 4 + C, N], rows cx, cy, w, h then class scores.
@@ -87,6 +85,74 @@ pub enum DecoderSpec {
     Yolov5 { output: String },
     /// Models with NMS inside: one tensor [B, K, 6]: x1, y1, x2, y2, score, class.
     End2end { output: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DecoderKind {
+    Nanodet,
+    Yolov8,
+    Yolov5,
+    End2end,
+}
+
+/// `[decoder]` as written: a plain table (so that TOML errors point at the field), checked
+/// against its `kind` afterwards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDecoder {
+    kind: DecoderKind,
+    strides: Option<Vec<u32>>,
+    reg_max: Option<u32>,
+    scores: Option<Vec<String>>,
+    boxes: Option<Vec<String>>,
+    center_offset: Option<f32>,
+    output: Option<String>,
+}
+
+impl RawDecoder {
+    fn into_spec(self) -> std::result::Result<DecoderSpec, String> {
+        fn need<T>(v: Option<T>, field: &str, kind: &str) -> std::result::Result<T, String> {
+            v.ok_or_else(|| format!("decoder.{field} is required for kind \"{kind}\""))
+        }
+        let unused = |present: bool, field: &str, kind: &str| {
+            if present { Err(format!("decoder.{field} is not a parameter of kind \"{kind}\"")) } else { Ok(()) }
+        };
+        match self.kind {
+            DecoderKind::Nanodet => {
+                unused(self.output.is_some(), "output", "nanodet")?;
+                Ok(DecoderSpec::Nanodet {
+                    strides: need(self.strides, "strides", "nanodet")?,
+                    reg_max: need(self.reg_max, "reg_max", "nanodet")?,
+                    scores: need(self.scores, "scores", "nanodet")?,
+                    boxes: need(self.boxes, "boxes", "nanodet")?,
+                    center_offset: self.center_offset.unwrap_or(0.5),
+                })
+            }
+            kind => {
+                let name = match kind {
+                    DecoderKind::Yolov8 => "yolov8",
+                    DecoderKind::Yolov5 => "yolov5",
+                    _ => "end2end",
+                };
+                for (present, field) in [
+                    (self.strides.is_some(), "strides"),
+                    (self.reg_max.is_some(), "reg_max"),
+                    (self.scores.is_some(), "scores"),
+                    (self.boxes.is_some(), "boxes"),
+                    (self.center_offset.is_some(), "center_offset"),
+                ] {
+                    unused(present, field, name)?;
+                }
+                let output = need(self.output, "output", name)?;
+                Ok(match kind {
+                    DecoderKind::Yolov8 => DecoderSpec::Yolov8 { output },
+                    DecoderKind::Yolov5 => DecoderSpec::Yolov5 { output },
+                    _ => DecoderSpec::End2end { output },
+                })
+            }
+        }
+    }
 }
 
 fn half() -> f32 {
@@ -127,7 +193,7 @@ pub struct Manifest {
 struct RawManifest {
     model: RawModel,
     input: RawInput,
-    decoder: DecoderSpec,
+    decoder: RawDecoder,
     thresholds: Thresholds,
     labels: RawLabels,
 }
@@ -179,13 +245,18 @@ impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let err = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             let msg = e.message().trim().replace('\n', " ");
-            match line {
-                Some(l) => err(format!("line {l}: {msg}")),
+            match e.span() {
+                Some(s) => {
+                    let start = s.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    err(format!("line {line_no} `{line}`: {msg}"))
+                }
                 None => err(msg),
             }
         })?;
+        let decoder = raw.decoder.into_spec().map_err(err)?;
         let i = &raw.input;
         if i.width == 0 || i.height == 0 {
             return Err(err(format!("input.width/input.height must be > 0, got {}x{}", i.width, i.height)));
@@ -203,7 +274,7 @@ impl Manifest {
         if !(0.0..=1.0).contains(&t.nms_iou) {
             return Err(err(format!("thresholds.nms_iou must be within 0..1, got {}", t.nms_iou)));
         }
-        if let DecoderSpec::Nanodet { strides, scores, boxes, .. } = &raw.decoder {
+        if let DecoderSpec::Nanodet { strides, scores, boxes, .. } = &decoder {
             if strides.is_empty() || strides.contains(&0) {
                 return Err(err("decoder.strides must be a non-empty list of positive numbers".into()));
             }
@@ -232,7 +303,7 @@ impl Manifest {
                     ResizeKind::Letterbox => Fit::Letterbox { pad: i.pad },
                 },
             },
-            decoder: raw.decoder,
+            decoder,
             thresholds: t,
             labels: raw.labels.names,
         })
@@ -296,7 +367,20 @@ names = ["person", "sports_ball"]
     fn a_wrong_type_is_named_with_its_line() {
         let text = GOOD.replace("width = 640", "width = \"wide\"");
         let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
-        assert!(e.contains("line 7"), "{e}");
+        assert!(e.contains("line 7 `width = \"wide\"`"), "{e}");
+    }
+
+    #[test]
+    fn decoder_parameters_are_checked_against_the_kind() {
+        let text = GOOD.replace("output = \"output0\"", "reg_max = 7");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.reg_max is not a parameter of kind \"yolov8\""), "{e}");
+        let text = GOOD.replace("kind = \"yolov8\"", "kind = \"nanodet\"");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.output is not a parameter of kind \"nanodet\""), "{e}");
+        let text = GOOD.replace("output = \"output0\"", "");
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.output is required for kind \"yolov8\""), "{e}");
     }
 
     #[test]

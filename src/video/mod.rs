@@ -246,6 +246,17 @@ fn open_input(path: &Path) -> Result<format::context::Input> {
     format::input(&path).map_err(|e| Error::NotMedia { path: path.to_path_buf(), reason: av_error(e) })
 }
 
+/// The codec's name, or for a codec FFmpeg does not know, its FourCC tag.
+fn codec_name(params: &codec::Parameters) -> String {
+    let name = params.id().name();
+    if params.id() != codec::Id::None {
+        return name.to_string();
+    }
+    let tag = unsafe { (*params.as_ptr()).codec_tag };
+    let fourcc: String = tag.to_le_bytes().iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+    format!("unknown codec, FourCC '{fourcc}'")
+}
+
 fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo> {
     let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
         let found: Vec<String> = input
@@ -275,7 +286,7 @@ fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo>
     Ok(VideoInfo {
         path: path.to_path_buf(),
         container: input.format().name().to_string(),
-        codec: params.id().name().to_string(),
+        codec: codec_name(&params),
         stream_index: stream.index(),
         width,
         height,

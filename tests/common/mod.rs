@@ -1,0 +1,88 @@
+//! Helpers shared by the integration tests: real media from ../shared/media, ffprobe as an
+//! independent oracle, the CLI binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file of the shared media folder (`$FOVEA_MEDIA` or ../shared/media). Panics with a clear
+/// message when it is missing: these tests need the real media.
+pub fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FOVEA_MEDIA").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/media"));
+    let p = dir.join(name);
+    assert!(p.exists(), "test media {} not found (set FOVEA_MEDIA to the shared media folder)", p.display());
+    p
+}
+
+pub fn data(name: &str) -> PathBuf {
+    root().join("tests/data").join(name)
+}
+
+pub fn model() -> PathBuf {
+    root().join("engines/nanodet-g-416.toml")
+}
+
+/// Frames ffprobe decodes in the first video stream (`-count_frames`).
+pub fn ffprobe_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "ffprobe failed on {}", path.display());
+    String::from_utf8_lossy(&out.stdout).trim().trim_end_matches(',').parse().expect("ffprobe prints a count")
+}
+
+/// Presentation times (seconds) ffprobe reports for every frame of the first video stream.
+pub fn ffprobe_pts(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect()
+}
+
+/// Runs the `fovea` binary.
+pub fn fovea(args: &[&str]) -> Output {
+    fovea_env(args, &[])
+}
+
+pub fn fovea_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fovea"));
+    c.args(args).current_dir(root());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the fovea binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// Writes the first `len` bytes of `src` to `dst`.
+pub fn truncate_copy(src: &Path, dst: &Path, len: usize) {
+    let bytes = std::fs::read(src).unwrap();
+    std::fs::write(dst, &bytes[..len.min(bytes.len())]).unwrap();
+}
+
+/// An MP4 with its index up front (faststart), made with the ffmpeg CLI.
+pub fn faststart_copy(src: &Path, dst: &Path) {
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(src)
+        .args(["-c", "copy", "-an", "-movflags", "+faststart"])
+        .arg(dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(ok.success());
+}

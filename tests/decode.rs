@@ -1,0 +1,225 @@
+//! Decoding and sampling on real media, checked against ffprobe.
+
+mod common;
+
+use common::*;
+use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
+use fovea::Error;
+
+const SMALL: OutputFormat = OutputFormat { width: 32, height: 24, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+
+/// Decodes `path` with `s`, returning (index, pts) of kept frames and the decoded count.
+fn decode(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64)>, u64) {
+    let pool = FramePool::new(2, 32 * 24 * 3);
+    let mut d = Decoder::open(path, s, SMALL).unwrap();
+    let mut kept = Vec::new();
+    while let Some(f) = d.next_frame(&pool).unwrap() {
+        assert_eq!(f.data.len(), 32 * 24 * 3);
+        kept.push((f.index, f.pts));
+    }
+    assert_eq!(pool.allocations(), 2, "the pool must not allocate per frame");
+    (kept, d.stats().decoded)
+}
+
+#[test]
+fn frame_counts_equal_ffprobe_with_and_without_stride() {
+    for name in ["vtest.avi", "market_street_1906.mp4", "bigbuckbunny.mp4"] {
+        let path = media(name);
+        let n = ffprobe_frames(&path);
+        let (kept, decoded) = decode(&path, Sampling::default());
+        assert_eq!(decoded, n, "{name}: decoded frames vs ffprobe");
+        assert_eq!(kept.len() as u64, n, "{name}: kept frames without sampling");
+        assert!(kept.iter().enumerate().all(|(i, (idx, _))| *idx == i as u64), "{name}: indices 0..n in order");
+
+        let (kept3, decoded3) = decode(&path, Sampling { stride: 3, ..Sampling::default() });
+        assert_eq!(decoded3, n, "{name}: stride still decodes every frame");
+        assert_eq!(kept3.len() as u64, n.div_ceil(3), "{name}: stride 3 keeps ceil(n/3)");
+        assert!(kept3.iter().all(|(idx, _)| idx % 3 == 0), "{name}: stride 3 keeps indices 0, 3, 6...");
+    }
+}
+
+#[test]
+fn timestamps_equal_ffprobe() {
+    let path = data("market_street_10s.mp4");
+    let want = ffprobe_pts(&path);
+    let (kept, _) = decode(&path, Sampling::default());
+    assert_eq!(kept.len(), want.len());
+    for ((_, pts), w) in kept.iter().zip(&want) {
+        assert!((pts - w).abs() < 1e-3, "pts {pts} vs ffprobe {w}");
+    }
+}
+
+#[test]
+fn start_duration_and_max_fps_select_by_time() {
+    let path = media("vtest.avi"); // 10 fps
+    let (kept, _) = decode(&path, Sampling { start: 2.0, duration: Some(3.0), ..Sampling::default() });
+    assert_eq!(kept.len(), 30, "3 s at 10 fps");
+    assert_eq!(kept[0].0, 20, "first kept frame is at 2.0 s = index 20 (indices count from the file's start)");
+    assert!(kept.iter().all(|(_, t)| *t >= 2.0 - 1e-6 && *t < 5.0));
+
+    let (kept, _) = decode(&path, Sampling { max_fps: Some(2.5), duration: Some(10.0), ..Sampling::default() });
+    assert_eq!(kept.len(), 25, "2.5 fps over 10 s");
+    for w in kept.windows(2) {
+        assert!(w[1].1 - w[0].1 >= 0.4 - 1e-6, "kept frames at least 1/2.5 s apart: {:?}", w);
+    }
+
+    let (kept, _) = decode(&path, Sampling { stride: 2, max_fps: Some(1.0), duration: Some(5.0), ..Sampling::default() });
+    assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), vec![0, 10, 20, 30, 40]);
+}
+
+#[test]
+fn an_image_is_a_one_frame_video() {
+    let (kept, decoded) = decode(&media("messi5.jpg"), Sampling::default());
+    assert_eq!((kept.len(), decoded), (1, 1));
+}
+
+#[test]
+fn frames_keep_source_size_and_channel_order() {
+    let pool = FramePool::new(1, 0);
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+    let mut d = Decoder::open(&media("messi5.jpg"), Sampling::default(), out).unwrap();
+    let f = d.next_frame(&pool).unwrap().unwrap();
+    assert_eq!((f.width, f.height), (548, 342));
+    // Grass fills the bottom-left corner: green channel dominates. In BGR order G is byte 1.
+    let px = &f.data[(300 * 548 + 20) * 3..][..3];
+    assert!(px[1] > px[0] && px[1] > px[2], "BGR pixel on grass {px:?}");
+}
+
+#[test]
+fn bad_sampling_values_are_rejected() {
+    for (s, opt) in [
+        (Sampling { stride: 0, ..Sampling::default() }, "--stride"),
+        (Sampling { max_fps: Some(0.0), ..Sampling::default() }, "--max-fps"),
+        (Sampling { start: -1.0, ..Sampling::default() }, "--start"),
+        (Sampling { duration: Some(f64::NAN), ..Sampling::default() }, "--duration"),
+    ] {
+        let e = Decoder::open(&media("messi5.jpg"), s, SMALL).err().expect("invalid sampling is an error");
+        assert!(e.to_string().contains(opt), "{e}");
+    }
+}
+
+#[test]
+fn missing_file_and_non_media_are_clear_errors() {
+    let e = Decoder::open(std::path::Path::new("/no/such/clip.mp4"), Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::FileNotFound { .. }), "{e}");
+    assert_eq!(e.to_string(), "/no/such/clip.mp4: no such file");
+
+    // Random bytes: no demuxer recognises them.
+    let dir = tempdir();
+    let junk = dir.path().join("junk.mp4");
+    let mut x = 0x9e3779b9u32;
+    let bytes: Vec<u8> = (0..65536).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect();
+    std::fs::write(&junk, bytes).unwrap();
+    let e = Decoder::open(&junk, Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::NotMedia { .. }), "{e}");
+    assert!(e.to_string().contains("junk.mp4: not a video or image FFmpeg can read"), "{e}");
+
+    // A text file opens (FFmpeg reads it as subtitles) but has no video.
+    let e = Decoder::open(&root().join("Cargo.toml"), Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::NoVideoStream { .. }), "{e}");
+}
+
+#[test]
+fn audio_only_file_has_no_video_stream() {
+    let dir = tempdir();
+    let wav = dir.path().join("tone.wav");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.2"])
+        .arg(&wav)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let e = Decoder::open(&wav, Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::NoVideoStream { .. }), "{e}");
+    assert!(e.to_string().contains("no video stream (streams found: audio pcm_s16le)"), "{e}");
+}
+
+/// vtest.avi with its FourCC (div3) replaced by one no decoder knows: the stream cannot be decoded.
+#[test]
+fn unknown_codec_is_undecodable() {
+    let dir = tempdir();
+    let p = dir.path().join("unknown.avi");
+    let mut bytes = std::fs::read(media("vtest.avi")).unwrap();
+    let mut n = 0;
+    for i in 0..bytes.len().min(1 << 16) - 4 {
+        if bytes[i..i + 4].eq_ignore_ascii_case(b"div3") {
+            bytes[i..i + 4].copy_from_slice(b"QQ99");
+            n += 1;
+        }
+    }
+    assert!(n > 0, "vtest.avi header names its codec div3");
+    std::fs::write(&p, bytes).unwrap();
+    let e = Decoder::open(&p, Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::Undecodable { .. }), "{e}");
+    assert!(e.to_string().contains("cannot decode video stream #0"), "{e}");
+}
+
+/// Frames before the damage come out, then the error names where decoding stopped.
+fn check_truncated(path: &std::path::Path, min_frames: u64) {
+    let pool = FramePool::new(2, 32 * 24 * 3);
+    let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
+    let mut n = 0u64;
+    let err = loop {
+        match d.next_frame(&pool) {
+            Ok(Some(f)) => {
+                assert_eq!(f.index, n);
+                n += 1;
+            }
+            Ok(None) => panic!("{}: a truncated file must end in an error, got a clean end after {n} frames", path.display()),
+            Err(e) => break e,
+        }
+    };
+    assert!(n >= min_frames, "{}: only {n} frames before the error", path.display());
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("corrupt or truncated after frame"), "{msg}");
+}
+
+#[test]
+fn truncated_avi_keeps_frames_before_the_damage() {
+    let dir = tempdir();
+    let p = dir.path().join("half.avi");
+    truncate_copy(&media("vtest.avi"), &p, 4_000_000);
+    check_truncated(&p, 300);
+}
+
+#[test]
+fn truncated_mp4_keeps_frames_before_the_damage() {
+    let dir = tempdir();
+    let full = dir.path().join("fs.mp4");
+    faststart_copy(&media("market_street_1906.mp4"), &full);
+    let p = dir.path().join("half.mp4");
+    let len = std::fs::metadata(&full).unwrap().len() as usize / 2;
+    truncate_copy(&full, &p, len);
+    check_truncated(&p, 500);
+}
+
+#[test]
+fn mp4_without_its_index_is_not_media() {
+    let dir = tempdir();
+    let p = dir.path().join("noindex.mp4");
+    truncate_copy(&media("market_street_1906.mp4"), &p, 3_000_000); // moov atom is at the end
+    let e = Decoder::open(&p, Sampling::default(), SMALL).err().unwrap();
+    assert!(matches!(e, Error::NotMedia { .. }), "{e}");
+}
+
+#[test]
+fn decode_thread_delivers_in_order_with_a_fixed_pool() {
+    let path = data("market_street_10s.mp4");
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+    let t = fovea::video::spawn(&path, Sampling::default(), out, 4, 2).unwrap();
+    let mut last = None;
+    let mut n = 0;
+    for f in t.frames.iter() {
+        let f = f.unwrap();
+        assert_eq!((f.width, f.height), (640, 360));
+        if let Some(l) = last {
+            assert_eq!(f.index, l + 1);
+        }
+        last = Some(f.index);
+        n += 1;
+    }
+    let stats = t.join().unwrap();
+    assert_eq!(n, 302);
+    assert_eq!(stats.pool_allocations, 4 + 2 + 1, "pool allocates its buffers once, not per frame");
+}
