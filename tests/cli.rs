@@ -10,24 +10,51 @@ fn fails_with(o: &std::process::Output, want: &str) -> String {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}");
     assert!(!err.contains("panicked"), "no panic:\n{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("fovea: error:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("fovea: error:"))
+        .collect();
     assert_eq!(lines.len(), 1, "exactly one error line:\n{err}");
-    assert!(lines[0].contains(want), "error line {:?} should contain {want:?}", lines[0]);
+    assert!(
+        lines[0].contains(want),
+        "error line {:?} should contain {want:?}",
+        lines[0]
+    );
     lines[0].to_string()
 }
 
 fn read_jsonl(p: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
 fn detect_writes_jsonl_and_a_summary() {
     let dir = tempdir();
     let out = dir.path().join("r.jsonl");
-    let o = fovea(&["detect", "tests/data/market_street_10s.mp4", "-o", out.to_str().unwrap(), "--stride", "10"]);
+    let o = fovea(&[
+        "detect",
+        "tests/data/market_street_10s.mp4",
+        "-o",
+        out.to_str().unwrap(),
+        "--stride",
+        "10",
+    ]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
-    for want in ["302 decoded, 31 processed", "CPUExecutionProvider", "nanodet-g-416", "ms/frame", "decode", "inference", "FPS end to end", "person"] {
+    for want in [
+        "302 decoded, 31 processed",
+        "CPUExecutionProvider",
+        "nanodet-g-416",
+        "ms/frame",
+        "decode",
+        "inference",
+        "FPS end to end",
+        "person",
+    ] {
         assert!(err.contains(want), "summary lacks {want:?}:\n{err}");
     }
     let lines = read_jsonl(&out);
@@ -43,16 +70,40 @@ fn detect_writes_jsonl_and_a_summary() {
             assert_eq!(d["source"], "detector");
         }
     }
-    assert!(lines.iter().filter(|l| l["detections"].as_array().unwrap().iter().any(|d| d["label"] == "person")).count() >= 25);
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["label"] == "person"))
+            .count()
+            >= 25
+    );
 }
 
 #[test]
 fn detect_to_stdout_with_class_filter() {
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--classes", "person,sports_ball", "-q"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--classes",
+        "person,sports_ball",
+        "-q",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let labels: Vec<&str> = v["detections"].as_array().unwrap().iter().map(|d| d["label"].as_str().unwrap()).collect();
-    assert!(labels.contains(&"person") && labels.contains(&"sports_ball"), "{labels:?}");
+    let labels: Vec<&str> = v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"person") && labels.contains(&"sports_ball"),
+        "{labels:?}"
+    );
     assert!(labels.iter().all(|l| *l == "person" || *l == "sports_ball"));
 }
 
@@ -60,13 +111,28 @@ fn detect_to_stdout_with_class_filter() {
 fn scorevision_format_maps_person_and_ball() {
     let dir = tempdir();
     let out = dir.path().join("sv.json");
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--format", "scorevision", "-o", out.to_str().unwrap()]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--format",
+        "scorevision",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let objs = v["frames"]["0"]["objects"].as_array().unwrap();
-    let classes: Vec<u64> = objs.iter().map(|o| o["class_id"].as_u64().unwrap()).collect();
-    assert!(classes.contains(&2) && classes.contains(&0), "player and football: {classes:?}");
-    assert!(objs.iter().all(|o| o["bbox"].as_array().unwrap().iter().all(|x| x.is_i64())));
+    let classes: Vec<u64> = objs
+        .iter()
+        .map(|o| o["class_id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&2) && classes.contains(&0),
+        "player and football: {classes:?}"
+    );
+    assert!(objs
+        .iter()
+        .all(|o| o["bbox"].as_array().unwrap().iter().all(|x| x.is_i64())));
     assert_eq!(v["frames"]["0"]["keypoints"], serde_json::json!([]));
 }
 
@@ -81,7 +147,16 @@ fn not_a_video() {
     let dir = tempdir();
     let p = dir.path().join("random.bin");
     let mut x = 12345u32;
-    std::fs::write(&p, (0..50000).map(|_| { x = x.wrapping_mul(1664525).wrapping_add(1013904223); (x >> 24) as u8 }).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        &p,
+        (0..50000)
+            .map(|_| {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                (x >> 24) as u8
+            })
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     let o = fovea(&["detect", p.to_str().unwrap(), "-o", "/dev/null"]);
     fails_with(&o, "not a video or image FFmpeg can read");
 }
@@ -98,7 +173,10 @@ fn undecodable_stream() {
     }
     std::fs::write(&p, b).unwrap();
     let o = fovea(&["detect", p.to_str().unwrap(), "-o", "/dev/null"]);
-    fails_with(&o, "cannot decode video stream #0 (unknown codec, FourCC 'QQ99')");
+    fails_with(
+        &o,
+        "cannot decode video stream #0 (unknown codec, FourCC 'QQ99')",
+    );
 }
 
 #[test]
@@ -107,28 +185,54 @@ fn truncated_file_keeps_frames_before_the_damage() {
     let p = dir.path().join("half.avi");
     truncate_copy(&media("vtest.avi"), &p, 4_000_000);
     let out = dir.path().join("r.jsonl");
-    let o = fovea(&["detect", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--stride", "10"]);
+    let o = fovea(&[
+        "detect",
+        p.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--stride",
+        "10",
+    ]);
     fails_with(&o, "corrupt or truncated after frame");
     let lines = read_jsonl(&out);
-    assert!(lines.len() >= 30, "frames before the damage are written: {}", lines.len());
-    assert!(stderr(&o).contains("processed"), "the summary is still printed");
+    assert!(
+        lines.len() >= 30,
+        "frames before the damage are written: {}",
+        lines.len()
+    );
+    assert!(
+        stderr(&o).contains("processed"),
+        "the summary is still printed"
+    );
 }
 
 #[test]
 fn missing_onnx_runtime() {
-    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")]);
+    let o = fovea_env(
+        &["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"],
+        &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")],
+    );
     let line = fails_with(&o, "ONNX Runtime library not available");
-    assert!(line.contains("/nonexistent/libonnxruntime.so") && line.contains("make setup"), "{line}");
+    assert!(
+        line.contains("/nonexistent/libonnxruntime.so") && line.contains("make setup"),
+        "{line}"
+    );
 
     // A file that exists but is not the library is an error too, not a reason to look elsewhere.
-    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "Cargo.toml")]);
+    let o = fovea_env(
+        &["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"],
+        &[("FOVEA_ORT_LIB", "Cargo.toml")],
+    );
     fails_with(&o, "Cargo.toml does not load");
 }
 
 fn manifest_variant(dir: &std::path::Path, edit: impl Fn(String) -> String) -> String {
     let text = std::fs::read_to_string(model()).unwrap();
     let onnx = root().join("engines/nanodet-g-416.onnx");
-    let text = text.replace("file = \"nanodet-g-416.onnx\"", &format!("file = \"{}\"", onnx.display()));
+    let text = text.replace(
+        "file = \"nanodet-g-416.onnx\"",
+        &format!("file = \"{}\"", onnx.display()),
+    );
     let p = dir.join("variant.toml");
     std::fs::write(&p, edit(text)).unwrap();
     p.to_str().unwrap().to_string()
@@ -137,35 +241,93 @@ fn manifest_variant(dir: &std::path::Path, edit: impl Fn(String) -> String) -> S
 #[test]
 fn model_that_does_not_match_its_manifest() {
     let dir = tempdir();
-    let m = manifest_variant(dir.path(), |t| t.replace("\"toothbrush\",", "\"toothbrush\", \"extra\","));
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
+    let m = manifest_variant(dir.path(), |t| {
+        t.replace("\"toothbrush\",", "\"toothbrush\", \"extra\",")
+    });
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--model",
+        &m,
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "output tensor 'Identity:0' has shape [1,2704,80], the manifest's nanodet decoder with 81 labels expects [*,2704,81]");
 }
 
 #[test]
 fn malformed_manifest_names_the_field() {
     let dir = tempdir();
-    let m = manifest_variant(dir.path(), |t| t.replace("reg_max = 10", "reg_max = \"ten\""));
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
+    let m = manifest_variant(dir.path(), |t| {
+        t.replace("reg_max = 10", "reg_max = \"ten\"")
+    });
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--model",
+        &m,
+        "-o",
+        "/dev/null",
+    ]);
     let line = fails_with(&o, "variant.toml: line 19 `reg_max = \"ten\"`");
     assert!(line.contains("invalid type"), "{line}");
 
     let m = manifest_variant(dir.path(), |t| t.replace("nms_iou = 0.6\n", ""));
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--model",
+        &m,
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "missing field `nms_iou`");
 
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", "/no/such.toml", "-o", "/dev/null"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--model",
+        "/no/such.toml",
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "manifest /no/such.toml: no such file");
 }
 
 #[test]
 fn bad_option_values() {
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--stride", "0", "-o", "/dev/null"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--stride",
+        "0",
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "invalid option --stride: must be >= 1");
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--score", "1.5", "-o", "/dev/null"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--score",
+        "1.5",
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "invalid option --score");
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--classes", "unicorn", "-o", "/dev/null"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "--classes",
+        "unicorn",
+        "-o",
+        "/dev/null",
+    ]);
     fails_with(&o, "no class 'unicorn'");
-    let o = fovea(&["detect", "../shared/media/messi5.jpg", "-o", "/no/such/dir/out.jsonl"]);
+    let o = fovea(&[
+        "detect",
+        "../shared/media/messi5.jpg",
+        "-o",
+        "/no/such/dir/out.jsonl",
+    ]);
     fails_with(&o, "/no/such/dir/out.jsonl: cannot write output");
 }

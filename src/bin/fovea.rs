@@ -69,7 +69,12 @@ struct SamplingArgs {
 
 impl SamplingArgs {
     fn sampling(&self) -> Sampling {
-        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration }
+        Sampling {
+            stride: self.stride,
+            max_fps: self.max_fps,
+            start: self.start,
+            duration: self.duration,
+        }
     }
 }
 
@@ -149,7 +154,13 @@ fn resolve_model(p: &Path) -> PathBuf {
 
 fn load_detector(m: &ModelArgs) -> anyhow::Result<Detector> {
     let manifest = Manifest::load(&resolve_model(&m.model))?;
-    Ok(Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?)
+    Ok(Detector::load(
+        &manifest,
+        &DetectorOptions {
+            threads: m.threads,
+            batch: m.batch,
+        },
+    )?)
 }
 
 fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -168,7 +179,14 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
 
     let expected = expected_frames(&info, &sampling);
     let mut progress = ProgressOut::new(a.quiet, expected);
-    let run = pipeline::run_detect(&a.video, &mut detector, &params, sampling, &mut |r: &FrameResult| sink.write(r), &mut |p| progress.update(p));
+    let run = pipeline::run_detect(
+        &a.video,
+        &mut detector,
+        &params,
+        sampling,
+        &mut |r: &FrameResult| sink.write(r),
+        &mut |p| progress.update(p),
+    );
     progress.finish();
     let (report, outcome) = run?;
     let finished = sink.finish();
@@ -180,8 +198,13 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
 
 fn expected_frames(info: &fovea::video::VideoInfo, s: &Sampling) -> Option<u64> {
     let fps = info.fps?;
-    let total = info.duration.map(|d| d * fps).or(info.declared_frames.map(|n| n as f64))?;
-    let span = (total - s.start * fps).max(0.0).min(s.duration.map_or(f64::MAX, |d| d * fps));
+    let total = info
+        .duration
+        .map(|d| d * fps)
+        .or(info.declared_frames.map(|n| n as f64))?;
+    let span = (total - s.start * fps)
+        .max(0.0)
+        .min(s.duration.map_or(f64::MAX, |d| d * fps));
     let mut n = span / s.stride as f64;
     if let Some(m) = s.max_fps {
         n = n.min(span / fps * m);
@@ -212,7 +235,13 @@ impl ProgressOut {
             );
             b
         });
-        Self { bar, plain: !quiet && !tty, start: Instant::now(), last_line: Instant::now(), expected }
+        Self {
+            bar,
+            plain: !quiet && !tty,
+            start: Instant::now(),
+            last_line: Instant::now(),
+            expected,
+        }
     }
 
     fn update(&mut self, p: Progress) {
@@ -222,7 +251,10 @@ impl ProgressOut {
             self.last_line = Instant::now();
             let fps = p.processed as f64 / self.start.elapsed().as_secs_f64();
             let of = self.expected.map_or(String::new(), |n| format!("/{n}"));
-            eprintln!("fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS", p.processed, p.frame_index, p.pts);
+            eprintln!(
+                "fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS",
+                p.processed, p.frame_index, p.pts
+            );
         }
     }
 
@@ -234,22 +266,48 @@ impl ProgressOut {
 }
 
 fn ms_per(s: f64, n: u64) -> f64 {
-    if n == 0 { 0.0 } else { s * 1000.0 / n as f64 }
+    if n == 0 {
+        0.0
+    } else {
+        s * 1000.0 / n as f64
+    }
 }
 
 fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
     let v = &r.video;
     let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
     eprintln!("fovea detect: {}", v.path.display());
-    eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
-    eprintln!("  model        {} on {}, {} threads; {}", r.model, r.provider, r.threads, r.batch_note);
-    eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
+    eprintln!(
+        "  input        {} {}x{} {fps}, {}",
+        v.codec, v.width, v.height, v.container
+    );
+    eprintln!(
+        "  model        {} on {}, {} threads; {}",
+        r.model, r.provider, r.threads, r.batch_note
+    );
+    eprintln!(
+        "  frames       {} decoded, {} processed",
+        r.frames_decoded, r.frames_processed
+    );
     let per: Vec<String> = r
         .per_class
         .iter()
-        .map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str())))
+        .map(|(c, n)| {
+            format!(
+                "{} {n}",
+                labels.get(*c as usize).map_or("?", |s| s.as_str())
+            )
+        })
         .collect();
-    eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });
+    eprintln!(
+        "  detections   {}{}",
+        r.detections(),
+        if per.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per.join(", "))
+        }
+    );
     let n = r.frames_processed;
     let t = &r.times;
     eprintln!(
@@ -260,8 +318,16 @@ fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
         ms_per(t.postprocess_s, n),
         ms_per(t.output_s, n)
     );
-    eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
-    let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
+    eprintln!(
+        "  throughput   {:.1} FPS end to end ({:.2} s wall)",
+        r.fps(),
+        r.wall_s
+    );
+    let fmt = if format == Format::Jsonl {
+        "jsonl"
+    } else {
+        "scorevision"
+    };
     eprintln!("  output       {} ({fmt})", out.display());
 }
 
@@ -283,12 +349,23 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     for video in &a.videos {
         let info = fovea::video::probe(video)?;
         let fps = info.fps.unwrap_or(25.0);
-        let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
+        let sampling = Sampling {
+            duration: Some((a.frames as f64 - 0.5) / fps),
+            ..Sampling::default()
+        };
 
         // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
         // decode/NMS timed.
-        let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
-        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (info.width * info.height * 3) as usize);
+        let out = fovea::video::OutputFormat {
+            width: 0,
+            height: 0,
+            order: spec.channels,
+            fit: fovea::video::Fit::Stretch,
+        };
+        let pool = fovea::video::FramePool::new(
+            a.frames as usize + 1,
+            (info.width * info.height * 3) as usize,
+        );
         let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
         let mut frames = Vec::new();
         while let Some(f) = dec.next_frame(&pool)? {
@@ -307,14 +384,31 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..a.rounds.max(1) {
             let t0 = Instant::now();
             for chunk in frames.chunks(b) {
-                let tf: Vec<_> = chunk.iter().enumerate().map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)).collect();
+                let tf: Vec<_> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)
+                    })
+                    .collect();
                 detector.run(chunk.len(), &tf, &params)?;
             }
             det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
 
             // End to end: the whole pipeline from the file, results serialised as JSONL.
-            let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
-            let (report, outcome) = pipeline::run_detect(video, &mut detector, &params, sampling, &mut |r| sink.write(r), &mut |_| {})?;
+            let mut sink = JsonlWriter::new(
+                Box::new(std::io::sink()),
+                "null".into(),
+                detector.manifest().labels.clone(),
+            );
+            let (report, outcome) = pipeline::run_detect(
+                video,
+                &mut detector,
+                &params,
+                sampling,
+                &mut |r| sink.write(r),
+                &mut |_| {},
+            )?;
             outcome?;
             e2e_fps.push(report.fps());
             last = Some(report);
@@ -353,7 +447,8 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if let Some(p) = a.json {
-        std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -361,5 +456,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }

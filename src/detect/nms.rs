@@ -10,7 +10,11 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let inter = iw * ih;
     let area = |r: &[f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
     let union = area(a) + area(b) - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
 }
 
 /// Keeps, best score first, each box that overlaps no better-scored kept box of the same class by
@@ -33,7 +37,10 @@ pub fn nms(dets: &mut Vec<Detection>, iou_threshold: f32, max_keep: usize) {
         kept += 1;
         let a = dets[i];
         for j in i + 1..n {
-            if keep[j] && dets[j].class_id == a.class_id && iou(&a.bbox, &dets[j].bbox) > iou_threshold {
+            if keep[j]
+                && dets[j].class_id == a.class_id
+                && iou(&a.bbox, &dets[j].bbox) > iou_threshold
+            {
                 keep[j] = false;
             }
         }

@@ -25,10 +25,22 @@ pub trait ResultSink {
 /// Opens `path` for writing, `-` meaning stdout.
 pub fn open_output(path: &Path) -> Result<(Box<dyn Write + Send>, PathBuf)> {
     if path == Path::new("-") {
-        return Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())), PathBuf::from("<stdout>")));
+        return Ok((
+            Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )),
+            PathBuf::from("<stdout>"),
+        ));
     }
-    let f = std::fs::File::create(path).map_err(|e| Error::Output { path: path.to_path_buf(), source: e })?;
-    Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), path.to_path_buf()))
+    let f = std::fs::File::create(path).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok((
+        Box::new(std::io::BufWriter::with_capacity(1 << 16, f)),
+        path.to_path_buf(),
+    ))
 }
 
 fn r2(v: f32) -> f64 {
@@ -67,7 +79,12 @@ pub struct JsonlWriter {
 impl JsonlWriter {
     /// `labels[class_id]` names each class.
     pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: Vec<String>) -> Self {
-        Self { out, path, labels, line: Vec::with_capacity(4096) }
+        Self {
+            out,
+            path,
+            labels,
+            line: Vec::with_capacity(4096),
+        }
     }
 }
 
@@ -83,20 +100,30 @@ impl ResultSink for JsonlWriter {
                     bbox: d.bbox.map(r2),
                     score: r4(d.score),
                     class_id: d.class_id,
-                    label: self.labels.get(d.class_id as usize).map_or("?", |s| s.as_str()),
+                    label: self
+                        .labels
+                        .get(d.class_id as usize)
+                        .map_or("?", |s| s.as_str()),
                     track_id: None,
                     source: "detector",
                 })
                 .collect(),
         };
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &frame).expect("serialising plain structs cannot fail");
+        serde_json::to_writer(&mut self.line, &frame)
+            .expect("serialising plain structs cannot fail");
         self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(|e| Error::Output { path: self.path.clone(), source: e })
+        self.out.write_all(&self.line).map_err(|e| Error::Output {
+            path: self.path.clone(),
+            source: e,
+        })
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::Output { path: self.path.clone(), source: e })
+        self.out.flush().map_err(|e| Error::Output {
+            path: self.path.clone(),
+            source: e,
+        })
     }
 }
 
@@ -141,11 +168,20 @@ pub struct ScoreVisionWriter {
 impl ScoreVisionWriter {
     pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: &[String]) -> Self {
         let classes = labels.iter().map(|l| scorevision::class_of(l)).collect();
-        Self { out, path, classes, frames: 0, finished: false }
+        Self {
+            out,
+            path,
+            classes,
+            frames: 0,
+            finished: false,
+        }
     }
 
     fn io(&self, e: std::io::Error) -> Error {
-        Error::Output { path: self.path.clone(), source: e }
+        Error::Output {
+            path: self.path.clone(),
+            source: e,
+        }
     }
 }
 
@@ -157,20 +193,39 @@ impl ResultSink for ScoreVisionWriter {
             .enumerate()
             .filter_map(|(i, d)| {
                 let class_id = (*self.classes.get(d.class_id as usize)?)?;
-                Some(SvObject { id: i as u64, bbox: d.bbox.map(|v| v.round() as i64), class_id })
+                Some(SvObject {
+                    id: i as u64,
+                    bbox: d.bbox.map(|v| v.round() as i64),
+                    class_id,
+                })
             })
             .collect();
-        let head = if self.frames == 0 { "{\"frames\": {" } else { ", " };
+        let head = if self.frames == 0 {
+            "{\"frames\": {"
+        } else {
+            ", "
+        };
         let body = serde_json::to_string(&objects).expect("plain structs serialise");
         self.frames += 1;
-        write!(self.out, "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}", r.index).map_err(|e| self.io(e))
+        write!(
+            self.out,
+            "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}",
+            r.index
+        )
+        .map_err(|e| self.io(e))
     }
 
     fn finish(&mut self) -> Result<()> {
         if !self.finished {
             self.finished = true;
-            let tail = if self.frames == 0 { "{\"frames\": {}}\n" } else { "}}\n" };
-            self.out.write_all(tail.as_bytes()).map_err(|e| self.io(e))?;
+            let tail = if self.frames == 0 {
+                "{\"frames\": {}}\n"
+            } else {
+                "}}\n"
+            };
+            self.out
+                .write_all(tail.as_bytes())
+                .map_err(|e| self.io(e))?;
         }
         self.out.flush().map_err(|e| self.io(e))
     }
@@ -194,23 +249,45 @@ mod tests {
     }
 
     fn frames() -> Vec<FrameResult> {
-        let d = |b: [f32; 4], s, c| Detection { bbox: b, score: s, class_id: c };
+        let d = |b: [f32; 4], s, c| Detection {
+            bbox: b,
+            score: s,
+            class_id: c,
+        };
         vec![
-            FrameResult { index: 0, pts: 0.0, detections: vec![d([1.004, 2.0, 30.5, 40.0], 0.91234, 0), d([5., 5., 9., 9.], 0.5, 2)] },
-            FrameResult { index: 3, pts: 0.1, detections: vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)] },
+            FrameResult {
+                index: 0,
+                pts: 0.0,
+                detections: vec![
+                    d([1.004, 2.0, 30.5, 40.0], 0.91234, 0),
+                    d([5., 5., 9., 9.], 0.5, 2),
+                ],
+            },
+            FrameResult {
+                index: 3,
+                pts: 0.1,
+                detections: vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)],
+            },
         ]
     }
 
     #[test]
     fn jsonl_lines_follow_the_schema() {
         let buf = Shared::default();
-        let mut w = JsonlWriter::new(Box::new(buf.clone()), "x".into(), vec!["person".into(), "sports_ball".into(), "car".into()]);
+        let mut w = JsonlWriter::new(
+            Box::new(buf.clone()),
+            "x".into(),
+            vec!["person".into(), "sports_ball".into(), "car".into()],
+        );
         for f in frames() {
             w.write(&f).unwrap();
         }
         w.finish().unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["frame"], 0);
         let d0 = &lines[0]["detections"][0];
@@ -226,15 +303,26 @@ mod tests {
     #[test]
     fn scorevision_maps_classes_and_drops_others() {
         let buf = Shared::default();
-        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &["person".into(), "sports_ball".into(), "car".into()]);
+        let mut w = ScoreVisionWriter::new(
+            Box::new(buf.clone()),
+            "x".into(),
+            &["person".into(), "sports_ball".into(), "car".into()],
+        );
         for f in frames() {
             w.write(&f).unwrap();
         }
         w.finish().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
         let f0 = &v["frames"]["0"]["objects"];
-        assert_eq!(f0.as_array().unwrap().len(), 1, "the car has no Score Vision class");
-        assert_eq!(f0[0], serde_json::json!({"id": 0, "bbox": [1, 2, 31, 40], "class_id": 2}));
+        assert_eq!(
+            f0.as_array().unwrap().len(),
+            1,
+            "the car has no Score Vision class"
+        );
+        assert_eq!(
+            f0[0],
+            serde_json::json!({"id": 0, "bbox": [1, 2, 31, 40], "class_id": 2})
+        );
         assert_eq!(v["frames"]["3"]["objects"][0]["class_id"], 0);
         assert_eq!(v["frames"]["3"]["keypoints"], serde_json::json!([]));
     }

@@ -1,8 +1,8 @@
 //! The detect pipeline: stages on threads joined by bounded channels, timed per stage.
 //!
 //! ```text
-//!  decode thread ──bounded channel (pooled frames)──▶ detect: batch ▶ normalise ▶ infer ▶ decode+NMS
-//!                                                          ──▶ sink (JSONL, Score Vision, C callback)
+//!  decode thread ──frames──▶ preprocess thread ──model images──▶ detect: batch ▶ infer ▶ decode+NMS
+//!  (FFmpeg, pool)  bounded   (resize+normalise)     bounded          ──▶ sink (JSONL, Score Vision, C callback)
 //! ```
 //! Frames reach the sink strictly in decode order whatever the batch size. Frames decoded before
 //! an input error are processed and handed to the sink before the error is returned.
@@ -15,6 +15,13 @@ use crate::detect::{DecodeParams, Detection};
 use crate::error::{Error, Result};
 use crate::infer::Detector;
 use crate::video::{self, Frame, OutputFormat, Sampling, Transform, VideoInfo};
+
+/// A frame with its model input image, made by the preprocess stage.
+struct Prepared {
+    frame: Frame,
+    tensor: Vec<f32>,
+    transform: Transform,
+}
 
 /// The results of one processed frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +39,8 @@ pub struct FrameResult {
 pub struct StageTimes {
     /// Demux + decode (decode thread).
     pub decode_s: f64,
-    /// Colour conversion with swscale (decode thread) plus resize and normalisation into the
-    /// input tensor (detect thread).
+    /// Colour conversion with swscale (decode thread), resize and normalisation (preprocess
+    /// thread) and the copy into the batch tensor (detect thread).
     pub preprocess_s: f64,
     pub inference_s: f64,
     /// Output decoding and NMS.
@@ -68,7 +75,11 @@ impl RunReport {
 
     /// End-to-end processed frames per second.
     pub fn fps(&self) -> f64 {
-        if self.wall_s > 0.0 { self.frames_processed as f64 / self.wall_s } else { 0.0 }
+        if self.wall_s > 0.0 {
+            self.frames_processed as f64 / self.wall_s
+        } else {
+            0.0
+        }
     }
 }
 
@@ -94,9 +105,17 @@ pub fn run_detect(
     let start = Instant::now();
     let spec = &detector.manifest().input;
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
-    let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
+    let out = OutputFormat {
+        width: 0,
+        height: 0,
+        order: spec.channels,
+        fit: video::Fit::Stretch,
+    };
     let batch = detector.batch();
-    let dec = video::spawn(input, sampling, out, 2 * batch.max(2), batch)?;
+    // Channel capacities: decoded frames, preprocessed frames. The frame pool covers both, the
+    // frames the detect stage holds for its batch, and one being decoded.
+    let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
+    let dec = video::spawn(input, sampling, out, dec_cap, pre_cap + batch + 1)?;
     let mut report = RunReport {
         video: dec.info.clone(),
         model: detector.manifest().name.clone(),
@@ -110,18 +129,64 @@ pub fn run_detect(
         wall_s: 0.0,
         pool_buffers: 0,
     };
+
+    // Preprocess stage: resize + normalise on its own thread, into recycled tensor buffers, so
+    // the detect thread only copies a finished image into its batch and runs the model.
+    let (pre_tx, pre_rx) = crossbeam_channel::bounded::<Result<Prepared>>(pre_cap);
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(pre_cap + 2);
+    let mut pre = detector.preprocessor();
+    for _ in 0..pre_cap + 2 {
+        free_tx
+            .send(vec![0.0; pre.len()])
+            .expect("room for every buffer");
+    }
+    let frames = dec.frames.clone();
+    let pre_thread = std::thread::Builder::new()
+        .name("fovea-preprocess".into())
+        .spawn(move || {
+            let mut seconds = 0.0;
+            for item in frames.iter() {
+                let item = item.and_then(|frame| {
+                    let mut tensor = free_rx
+                        .recv()
+                        .map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
+                    let t = Instant::now();
+                    let transform = pre.run(
+                        &frame.data,
+                        frame.width,
+                        frame.height,
+                        frame.width as usize * 3,
+                        &mut tensor,
+                    );
+                    seconds += t.elapsed().as_secs_f64();
+                    Ok(Prepared {
+                        frame,
+                        tensor,
+                        transform,
+                    })
+                });
+                let stop = item.is_err();
+                if pre_tx.send(item).is_err() || stop {
+                    break;
+                }
+            }
+            seconds
+        })
+        .map_err(|e| Error::Pipeline(format!("cannot start preprocess thread: {e}")))?;
+
     let mut pending: Vec<(Frame, Transform)> = Vec::with_capacity(batch);
     let mut outcome: Result<()> = Ok(());
-    let mut normalise_s = 0.0;
+    let mut copy_s = 0.0;
     loop {
-        let next = dec.frames.recv().ok();
+        let next = pre_rx.recv().ok();
         let ended = next.is_none();
         let input_error = match next {
-            Some(Ok(frame)) => {
+            Some(Ok(p)) => {
                 let t = Instant::now();
-                let tf = detector.fill(pending.len(), &frame.data, frame.width, frame.height, frame.width as usize * 3);
-                normalise_s += t.elapsed().as_secs_f64();
-                pending.push((frame, tf));
+                detector.fill_preprocessed(pending.len(), &p.tensor);
+                copy_s += t.elapsed().as_secs_f64();
+                let _ = free_tx.send(p.tensor);
+                pending.push((p.frame, p.transform));
                 if pending.len() < batch {
                     continue;
                 }
@@ -144,10 +209,15 @@ pub fn run_detect(
             break;
         }
     }
+    drop(pre_rx); // unblocks the preprocess thread if the detect stage stopped early
+    drop(pending);
+    let pre_s = pre_thread
+        .join()
+        .map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
     let stats = dec.join()?;
     report.frames_decoded = stats.decoded;
     report.times.decode_s = stats.decode_s;
-    report.times.preprocess_s += stats.convert_s + normalise_s;
+    report.times.preprocess_s += stats.convert_s + pre_s + copy_s;
     report.pool_buffers = stats.pool_allocations;
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
@@ -169,30 +239,49 @@ fn run_batch(
         for d in &detections {
             *report.per_class.entry(d.class_id).or_default() += 1;
         }
-        let r = FrameResult { index: frame.index, pts: frame.pts, detections };
+        let r = FrameResult {
+            index: frame.index,
+            pts: frame.pts,
+            detections,
+        };
         drop(frame); // the buffer goes back to the pool before the sink runs
         let t = Instant::now();
         sink(&r)?;
         report.times.output_s += t.elapsed().as_secs_f64();
         report.frames_processed += 1;
-        progress(Progress { frame_index: r.index, pts: r.pts, processed: report.frames_processed });
+        progress(Progress {
+            frame_index: r.index,
+            pts: r.pts,
+            processed: report.frames_processed,
+        });
     }
     Ok(())
 }
 
 /// Builds decode parameters from a detector's defaults and optional overrides; class names are
 /// checked against the model's labels.
-pub fn decode_params(detector: &Detector, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
+pub fn decode_params(
+    detector: &Detector,
+    score: Option<f32>,
+    nms_iou: Option<f32>,
+    classes: Option<&[String]>,
+) -> Result<DecodeParams> {
     let mut p = detector.default_params();
     if let Some(s) = score {
         if !(0.0..=1.0).contains(&s) {
-            return Err(Error::InvalidOption { option: "--score", reason: format!("must be within 0..1, got {s}") });
+            return Err(Error::InvalidOption {
+                option: "--score",
+                reason: format!("must be within 0..1, got {s}"),
+            });
         }
         p.score_threshold = s;
     }
     if let Some(s) = nms_iou {
         if !(0.0..=1.0).contains(&s) {
-            return Err(Error::InvalidOption { option: "--nms-iou", reason: format!("must be within 0..1, got {s}") });
+            return Err(Error::InvalidOption {
+                option: "--nms-iou",
+                reason: format!("must be within 0..1, got {s}"),
+            });
         }
         p.nms_iou = s;
     }
@@ -202,7 +291,11 @@ pub fn decode_params(detector: &Detector, score: Option<f32>, nms_iou: Option<f3
         for n in names {
             let id = m.class_id(n).ok_or_else(|| Error::InvalidOption {
                 option: "--classes",
-                reason: format!("model {} has no class '{n}' (its labels are in {})", m.name, m.path.display()),
+                reason: format!(
+                    "model {} has no class '{n}' (its labels are in {})",
+                    m.name,
+                    m.path.display()
+                ),
             })?;
             filter[id as usize] = true;
         }

@@ -1,0 +1,54 @@
+# fovea: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+PY := .deps/venv/bin/python
+FOVEA := target/release/fovea
+MEDIA ?= ../shared/media
+BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
+BENCH_FRAMES ?= 300
+
+.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline reference clean
+
+all: build
+
+# Idempotent: installs only what is missing (Debian packages, ONNX Runtime, Python venv).
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release
+
+demo: build
+	@mkdir -p out
+	$(FOVEA) detect tests/data/market_street_10s.mp4 -o out/demo.jsonl
+	@echo "results: out/demo.jsonl ($$(wc -l < out/demo.jsonl) frames)"
+
+test: setup
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+	$(MAKE) lint
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --check
+
+# Benchmarks (not tests): criterion stage benches, then the pipeline side by side with the
+# Python peer (OpenCV + onnxruntime + NumPy) on the same videos, frames and threads.
+bench: bench-criterion bench-pipeline
+
+bench-criterion: setup
+	$(CARGO) bench --bench detect
+
+bench-pipeline: build
+	@mkdir -p benches/results
+	$(FOVEA) bench $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --json benches/results/fovea.json
+	$(PY) benches/peers/python_pipeline.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --json benches/results/python.json
+	$(PY) scripts/bench_table.py benches/results/fovea.json benches/results/python.json
+
+# Regenerates tests/data/*.reference.json with the independent Python reference.
+reference: setup
+	$(PY) scripts/reference.py
+
+clean:
+	$(CARGO) clean
+	rm -rf out
