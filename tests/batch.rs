@@ -1,0 +1,87 @@
+//! Batched inference through ONNX Runtime with a generated model whose batch dimension is dynamic
+//! (tests/data/tiny_yolov8_dyn.onnx, scripts/make_test_models.py): each frame's scores depend on
+//! its own pixels, so results must not change with the batch size, including a short last batch.
+
+mod common;
+
+use common::*;
+use fovea::infer::manifest::Manifest;
+use fovea::infer::{Detector, DetectorOptions};
+use fovea::pipeline::{self, FrameResult};
+use fovea::video::Sampling;
+
+fn run(batch: usize) -> (Vec<FrameResult>, String) {
+    let m = Manifest::load(&data("tiny_yolov8_dyn.toml")).unwrap();
+    let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch }).unwrap();
+    assert_eq!(det.batch(), batch);
+    let params = det.default_params();
+    let mut out = Vec::new();
+    let s = Sampling {
+        stride: 2,
+        ..Sampling::default()
+    };
+    let (report, outcome) = pipeline::run_detect(
+        &data("market_street_10s.mp4"),
+        &mut det,
+        &params,
+        s,
+        &mut |r| {
+            out.push(r.clone());
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    outcome.unwrap();
+    (out, report.batch_note)
+}
+
+#[test]
+fn results_do_not_depend_on_the_batch_size() {
+    let (one, note1) = run(1);
+    assert_eq!(one.len(), 151, "302 frames, every 2nd");
+    assert!(
+        note1.contains("batched: 1 frames per call (dynamic batch dimension)"),
+        "{note1}"
+    );
+    for b in [3, 4, 8] {
+        let (many, note) = run(b);
+        assert!(
+            note.contains(&format!("batched: {b} frames per call")),
+            "{note}"
+        );
+        assert_eq!(
+            many, one,
+            "batch {b} (151 frames: last batch short) vs batch 1"
+        );
+    }
+    // The scores follow each frame's content: they vary over the clip.
+    let scores: Vec<f32> = one.iter().map(|f| f.detections[0].score).collect();
+    let (lo, hi) = scores
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
+    assert!(hi - lo > 0.01, "scores vary between frames: {lo}..{hi}");
+}
+
+/// The first box, (cx, cy, w, h) = (8, 8, 8, 8) in the 32x32 letterboxed input, maps back to
+/// source pixels through the letterbox: 640x360 -> 32x18 at y offset 7, scale 20.
+#[test]
+fn letterbox_boxes_map_back_to_source_pixels() {
+    let (one, _) = run(1);
+    for f in &one {
+        assert_eq!(f.detections.len(), 3, "three boxes per frame");
+        let want = [80.0, 0.0, 240.0, 100.0];
+        let got = f
+            .detections
+            .iter()
+            .find(|d| (d.bbox[0] - want[0]).abs() < 0.01)
+            .expect("box 0 present");
+        for k in 0..4 {
+            assert!(
+                (got.bbox[k] - want[k]).abs() < 1e-3,
+                "{:?} vs {want:?}",
+                got.bbox
+            );
+        }
+    }
+}
