@@ -26,6 +26,7 @@ demo: build
 test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+	FOVEA_BIN=target/debug/fovea $(PY) -m pytest -q tests/python
 	$(MAKE) lint
 
 lint:
@@ -37,7 +38,8 @@ lint:
 bench: bench-criterion bench-pipeline
 
 bench-criterion: setup
-	$(CARGO) bench --bench detect
+	$(CARGO) bench --bench detect --bench track
+	$(PY) benches/peers/bytetrack_peer.py
 
 bench-pipeline: build
 	@mkdir -p benches/results

@@ -11,21 +11,13 @@ use std::hint::black_box;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 40) as f32 / (1u64 << 24) as f32
     }
 }
 
 fn params() -> DecodeParams {
-    DecodeParams {
-        score_threshold: 0.35,
-        nms_iou: 0.6,
-        max_detections: 100,
-        class_filter: None,
-    }
+    DecodeParams { score_threshold: 0.35, nms_iou: 0.6, max_detections: 100, class_filter: None }
 }
 
 fn preprocess(c: &mut Criterion) {
@@ -34,23 +26,11 @@ fn preprocess(c: &mut Criterion) {
     for (w, h) in [(768u32, 576u32), (1280, 720), (1920, 1080)] {
         let mut r = Lcg(1);
         let src: Vec<u8> = (0..w * h * 3).map(|_| (r.next() * 255.0) as u8).collect();
-        let plan = Plan::new(
-            w,
-            h,
-            416,
-            416,
-            (416, 416, 0, 0),
-            Layout::Nchw,
-            [103.53, 116.28, 123.675],
-            [57.375, 57.12, 58.395],
-            0,
-        );
+        let plan = Plan::new(w, h, 416, 416, (416, 416, 0, 0), Layout::Nchw, [103.53, 116.28, 123.675], [57.375, 57.12, 58.395], 0);
         let mut dst = vec![0.0f32; 3 * 416 * 416];
-        g.bench_with_input(
-            BenchmarkId::new("to_416", format!("{w}x{h}")),
-            &(),
-            |b, _| b.iter(|| plan.run(black_box(&src), w as usize * 3, &mut dst)),
-        );
+        g.bench_with_input(BenchmarkId::new("to_416", format!("{w}x{h}")), &(), |b, _| {
+            b.iter(|| plan.run(black_box(&src), w as usize * 3, &mut dst))
+        });
     }
     g.finish();
 }
@@ -79,10 +59,7 @@ fn decoders(c: &mut Criterion) {
     }
     for s in strides {
         let cells = (416 / s * 416 / s) as usize;
-        tensors.push((
-            vec![1, cells as i64, 44],
-            (0..cells * 44).map(|_| r.next() * 4.0).collect(),
-        ));
+        tensors.push((vec![1, cells as i64, 44], (0..cells * 44).map(|_| r.next() * 4.0).collect()));
     }
     let spec = DecoderSpec::Nanodet {
         strides: strides.to_vec(),
@@ -92,10 +69,7 @@ fn decoders(c: &mut Criterion) {
         center_offset: 0.5,
     };
     let dec = OutputDecoder::new(spec, 80, 416, 416);
-    let views: Vec<TensorView> = tensors
-        .iter()
-        .map(|(s, d)| TensorView { shape: s, data: d })
-        .collect();
+    let views: Vec<TensorView> = tensors.iter().map(|(s, d)| TensorView { shape: s, data: d }).collect();
     let mut out = Vec::new();
     g.bench_function("nanodet_416_coco", |b| {
         b.iter(|| {
@@ -124,15 +98,7 @@ fn decoders(c: &mut Criterion) {
     g.bench_function("yolov8_640_coco", |b| {
         b.iter(|| {
             out.clear();
-            dec.decode(
-                &[TensorView {
-                    shape: &shape,
-                    data: black_box(&y8),
-                }],
-                0,
-                &params(),
-                &mut out,
-            );
+            dec.decode(&[TensorView { shape: &shape, data: black_box(&y8) }], 0, &params(), &mut out);
         })
     });
 
@@ -153,15 +119,7 @@ fn decoders(c: &mut Criterion) {
     g.bench_function("yolov5_640_coco", |b| {
         b.iter(|| {
             out.clear();
-            dec.decode(
-                &[TensorView {
-                    shape: &shape5,
-                    data: black_box(&y5),
-                }],
-                0,
-                &params(),
-                &mut out,
-            );
+            dec.decode(&[TensorView { shape: &shape5, data: black_box(&y5) }], 0, &params(), &mut out);
         })
     });
     g.finish();
@@ -175,11 +133,7 @@ fn nms_bench(c: &mut Criterion) {
             .map(|_| {
                 let (x, y) = (r.next() * 600.0, r.next() * 400.0);
                 let (w, h) = (20.0 + r.next() * 80.0, 40.0 + r.next() * 120.0);
-                Detection {
-                    bbox: [x, y, x + w, y + h],
-                    score: r.next(),
-                    class_id: (r.next() * 4.0) as u32,
-                }
+                Detection { bbox: [x, y, x + w, y + h], score: r.next(), class_id: (r.next() * 4.0) as u32 }
             })
             .collect();
         g.throughput(Throughput::Elements(n as u64));

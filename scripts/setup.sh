@@ -3,7 +3,7 @@
 #   - Debian packages: FFmpeg 5.1 dev libraries, clang/libclang (bindgen), pkg-config, ffmpeg CLI
 #   - ONNX Runtime 1.31.1 shared library, unpacked from the PyPI wheel into .deps/onnxruntime/
 #   - a Python virtual environment in .deps/venv for the reference scripts, peers and tests
-#     (onnxruntime, numpy, opencv-python-headless)
+#     (scripts/requirements*.txt: onnxruntime, numpy, OpenCV headless, motmetrics, supervision)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,10 +36,13 @@ if [ ! -x "$DEPS/venv/bin/python" ]; then
   "$PY" -m venv "$DEPS/venv"
 fi
 REQ=$ROOT/scripts/requirements.txt
-if ! cmp -s "$REQ" "$DEPS/venv/.requirements.installed" 2>/dev/null; then
-  log "installing Python packages from scripts/requirements.txt"
+REQ_NODEPS=$ROOT/scripts/requirements-nodeps.txt
+STAMP=$DEPS/venv/.requirements.installed
+if ! cat "$REQ" "$REQ_NODEPS" | cmp -s - "$STAMP" 2>/dev/null; then
+  log "installing Python packages from scripts/requirements*.txt"
   "$DEPS/venv/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  cp "$REQ" "$DEPS/venv/.requirements.installed"
+  "$DEPS/venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQ_NODEPS"
+  cat "$REQ" "$REQ_NODEPS" > "$STAMP"
 else
   log "Python packages present"
 fi

@@ -21,30 +21,15 @@ pub enum Error {
 
     /// The video stream uses a codec this FFmpeg cannot decode, or no frame could be decoded.
     #[error("{path}: cannot decode video stream #{stream} ({codec}): {reason}")]
-    Undecodable {
-        path: PathBuf,
-        stream: usize,
-        codec: String,
-        reason: String,
-    },
+    Undecodable { path: PathBuf, stream: usize, codec: String, reason: String },
 
     /// Reading or decoding stopped with an error after `frames_decoded` frames.
-    #[error(
-        "{path}: corrupt or truncated after frame {frames_decoded} (pts {pts:.3} s): {reason}"
-    )]
-    Corrupt {
-        path: PathBuf,
-        frames_decoded: u64,
-        pts: f64,
-        reason: String,
-    },
+    #[error("{path}: corrupt or truncated after frame {frames_decoded} (pts {pts:.3} s): {reason}")]
+    Corrupt { path: PathBuf, frames_decoded: u64, pts: f64, reason: String },
 
     /// A sampling or other option has a value that cannot be used.
     #[error("invalid option {option}: {reason}")]
-    InvalidOption {
-        option: &'static str,
-        reason: String,
-    },
+    InvalidOption { option: &'static str, reason: String },
 
     /// The ONNX Runtime shared library could not be found or loaded.
     #[error("ONNX Runtime library not available: {reason}; run `make setup` (scripts/setup.sh) or set FOVEA_ORT_LIB to libonnxruntime.so")]
@@ -62,12 +47,13 @@ pub enum Error {
     #[error("model {path}: ONNX Runtime: {reason}")]
     Inference { path: PathBuf, reason: String },
 
+    /// An input file other than media (boxes, configuration) is malformed.
+    #[error("{path}: {reason}")]
+    Input { path: PathBuf, reason: String },
+
     /// Writing results failed.
     #[error("{path}: cannot write output: {source}")]
-    Output {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Output { path: PathBuf, source: std::io::Error },
 
     /// A pipeline thread stopped unexpectedly.
     #[error("pipeline: {0}")]

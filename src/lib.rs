@@ -1,17 +1,19 @@
 //! fovea: a native video-analytics engine.
 //!
 //! ```text
-//! video (FFmpeg) ──▶ detect (ONNX Runtime, batched) ──▶ results (JSONL, Score Vision, callers)
+//! video (FFmpeg) ──▶ detect (ONNX Runtime, batched) ──▶ track (ByteTrack) ──▶ results (JSONL, Score Vision, callers)
 //! ```
 //! Stages: [`video`] decodes and samples frames into a reused pool, [`infer`] loads models from
 //! their manifests and runs them, [`detect`] turns raw outputs into boxes, [`pipeline`] runs the
-//! stages on threads with bounded channels and times them, [`output`] writes results.
+//! stages on threads with bounded channels and times them, [`track`] gives objects identities
+//! across frames and reuses their labels, [`output`] writes results.
 
 pub mod detect;
 pub mod error;
 pub mod infer;
 pub mod output;
 pub mod pipeline;
+pub mod track;
 pub mod video;
 
 pub use error::{Error, Result};

@@ -16,15 +16,13 @@ fn run(batch: usize) -> (Vec<FrameResult>, String) {
     assert_eq!(det.batch(), batch);
     let params = det.default_params();
     let mut out = Vec::new();
-    let s = Sampling {
-        stride: 2,
-        ..Sampling::default()
-    };
+    let s = Sampling { stride: 2, ..Sampling::default() };
     let (report, outcome) = pipeline::run_detect(
         &data("market_street_10s.mp4"),
         &mut det,
         &params,
         s,
+        pipeline::Stages::default(),
         &mut |r| {
             out.push(r.clone());
             Ok(())
@@ -40,26 +38,15 @@ fn run(batch: usize) -> (Vec<FrameResult>, String) {
 fn results_do_not_depend_on_the_batch_size() {
     let (one, note1) = run(1);
     assert_eq!(one.len(), 151, "302 frames, every 2nd");
-    assert!(
-        note1.contains("batched: 1 frames per call (dynamic batch dimension)"),
-        "{note1}"
-    );
+    assert!(note1.contains("batched: 1 frames per call (dynamic batch dimension)"), "{note1}");
     for b in [3, 4, 8] {
         let (many, note) = run(b);
-        assert!(
-            note.contains(&format!("batched: {b} frames per call")),
-            "{note}"
-        );
-        assert_eq!(
-            many, one,
-            "batch {b} (151 frames: last batch short) vs batch 1"
-        );
+        assert!(note.contains(&format!("batched: {b} frames per call")), "{note}");
+        assert_eq!(many, one, "batch {b} (151 frames: last batch short) vs batch 1");
     }
     // The scores follow each frame's content: they vary over the clip.
     let scores: Vec<f32> = one.iter().map(|f| f.detections[0].score).collect();
-    let (lo, hi) = scores
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
+    let (lo, hi) = scores.iter().fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
     assert!(hi - lo > 0.01, "scores vary between frames: {lo}..{hi}");
 }
 
@@ -71,17 +58,9 @@ fn letterbox_boxes_map_back_to_source_pixels() {
     for f in &one {
         assert_eq!(f.detections.len(), 3, "three boxes per frame");
         let want = [80.0, 0.0, 240.0, 100.0];
-        let got = f
-            .detections
-            .iter()
-            .find(|d| (d.bbox[0] - want[0]).abs() < 0.01)
-            .expect("box 0 present");
+        let got = f.detections.iter().find(|d| (d.bbox[0] - want[0]).abs() < 0.01).expect("box 0 present");
         for k in 0..4 {
-            assert!(
-                (got.bbox[k] - want[k]).abs() < 1e-3,
-                "{:?} vs {want:?}",
-                got.bbox
-            );
+            assert!((got.bbox[k] - want[k]).abs() < 1e-3, "{:?} vs {want:?}", got.bbox);
         }
     }
 }

@@ -10,39 +10,21 @@ fn fails_with(o: &std::process::Output, want: &str) -> String {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}");
     assert!(!err.contains("panicked"), "no panic:\n{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("fovea: error:"))
-        .collect();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("fovea: error:")).collect();
     assert_eq!(lines.len(), 1, "exactly one error line:\n{err}");
-    assert!(
-        lines[0].contains(want),
-        "error line {:?} should contain {want:?}",
-        lines[0]
-    );
+    assert!(lines[0].contains(want), "error line {:?} should contain {want:?}", lines[0]);
     lines[0].to_string()
 }
 
 fn read_jsonl(p: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
+    std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 
 #[test]
 fn detect_writes_jsonl_and_a_summary() {
     let dir = tempdir();
     let out = dir.path().join("r.jsonl");
-    let o = fovea(&[
-        "detect",
-        "tests/data/market_street_10s.mp4",
-        "-o",
-        out.to_str().unwrap(),
-        "--stride",
-        "10",
-    ]);
+    let o = fovea(&["detect", "tests/data/market_street_10s.mp4", "-o", out.to_str().unwrap(), "--stride", "10"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     for want in [
@@ -66,44 +48,23 @@ fn detect_writes_jsonl_and_a_summary() {
             assert_eq!(d["bbox"].as_array().unwrap().len(), 4);
             assert!(d["score"].as_f64().unwrap() >= 0.35);
             assert!(d["label"].is_string() && d["class_id"].is_u64());
-            assert!(d["track_id"].is_null());
+            assert!(d["track_id"].is_null() || d["track_id"].is_u64());
             assert_eq!(d["source"], "detector");
         }
     }
-    assert!(
-        lines
-            .iter()
-            .filter(|l| l["detections"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["label"] == "person"))
-            .count()
-            >= 25
-    );
+    let tracked = lines.iter().flat_map(|l| l["detections"].as_array().unwrap().clone()).filter(|d| d["track_id"].is_u64()).count();
+    assert!(tracked > 30, "tracking is on by default: {tracked} detections with a track id");
+    assert!(err.contains("ByteTrack per class"), "{err}");
+    assert!(lines.iter().filter(|l| l["detections"].as_array().unwrap().iter().any(|d| d["label"] == "person")).count() >= 25);
 }
 
 #[test]
 fn detect_to_stdout_with_class_filter() {
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--classes",
-        "person,sports_ball",
-        "-q",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--classes", "person,sports_ball", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let labels: Vec<&str> = v["detections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["label"].as_str().unwrap())
-        .collect();
-    assert!(
-        labels.contains(&"person") && labels.contains(&"sports_ball"),
-        "{labels:?}"
-    );
+    let labels: Vec<&str> = v["detections"].as_array().unwrap().iter().map(|d| d["label"].as_str().unwrap()).collect();
+    assert!(labels.contains(&"person") && labels.contains(&"sports_ball"), "{labels:?}");
     assert!(labels.iter().all(|l| *l == "person" || *l == "sports_ball"));
 }
 
@@ -111,28 +72,13 @@ fn detect_to_stdout_with_class_filter() {
 fn scorevision_format_maps_person_and_ball() {
     let dir = tempdir();
     let out = dir.path().join("sv.json");
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--format",
-        "scorevision",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--format", "scorevision", "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let objs = v["frames"]["0"]["objects"].as_array().unwrap();
-    let classes: Vec<u64> = objs
-        .iter()
-        .map(|o| o["class_id"].as_u64().unwrap())
-        .collect();
-    assert!(
-        classes.contains(&2) && classes.contains(&0),
-        "player and football: {classes:?}"
-    );
-    assert!(objs
-        .iter()
-        .all(|o| o["bbox"].as_array().unwrap().iter().all(|x| x.is_i64())));
+    let classes: Vec<u64> = objs.iter().map(|o| o["class_id"].as_u64().unwrap()).collect();
+    assert!(classes.contains(&2) && classes.contains(&0), "player and football: {classes:?}");
+    assert!(objs.iter().all(|o| o["bbox"].as_array().unwrap().iter().all(|x| x.is_i64())));
     assert_eq!(v["frames"]["0"]["keypoints"], serde_json::json!([]));
 }
 
@@ -173,10 +119,7 @@ fn undecodable_stream() {
     }
     std::fs::write(&p, b).unwrap();
     let o = fovea(&["detect", p.to_str().unwrap(), "-o", "/dev/null"]);
-    fails_with(
-        &o,
-        "cannot decode video stream #0 (unknown codec, FourCC 'QQ99')",
-    );
+    fails_with(&o, "cannot decode video stream #0 (unknown codec, FourCC 'QQ99')");
 }
 
 #[test]
@@ -185,54 +128,28 @@ fn truncated_file_keeps_frames_before_the_damage() {
     let p = dir.path().join("half.avi");
     truncate_copy(&media("vtest.avi"), &p, 4_000_000);
     let out = dir.path().join("r.jsonl");
-    let o = fovea(&[
-        "detect",
-        p.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--stride",
-        "10",
-    ]);
+    let o = fovea(&["detect", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--stride", "10"]);
     fails_with(&o, "corrupt or truncated after frame");
     let lines = read_jsonl(&out);
-    assert!(
-        lines.len() >= 30,
-        "frames before the damage are written: {}",
-        lines.len()
-    );
-    assert!(
-        stderr(&o).contains("processed"),
-        "the summary is still printed"
-    );
+    assert!(lines.len() >= 30, "frames before the damage are written: {}", lines.len());
+    assert!(stderr(&o).contains("processed"), "the summary is still printed");
 }
 
 #[test]
 fn missing_onnx_runtime() {
-    let o = fovea_env(
-        &["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"],
-        &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")],
-    );
+    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")]);
     let line = fails_with(&o, "ONNX Runtime library not available");
-    assert!(
-        line.contains("/nonexistent/libonnxruntime.so") && line.contains("make setup"),
-        "{line}"
-    );
+    assert!(line.contains("/nonexistent/libonnxruntime.so") && line.contains("make setup"), "{line}");
 
     // A file that exists but is not the library is an error too, not a reason to look elsewhere.
-    let o = fovea_env(
-        &["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"],
-        &[("FOVEA_ORT_LIB", "Cargo.toml")],
-    );
+    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "Cargo.toml")]);
     fails_with(&o, "Cargo.toml does not load");
 }
 
 fn manifest_variant(dir: &std::path::Path, edit: impl Fn(String) -> String) -> String {
     let text = std::fs::read_to_string(model()).unwrap();
     let onnx = root().join("engines/nanodet-g-416.onnx");
-    let text = text.replace(
-        "file = \"nanodet-g-416.onnx\"",
-        &format!("file = \"{}\"", onnx.display()),
-    );
+    let text = text.replace("file = \"nanodet-g-416.onnx\"", &format!("file = \"{}\"", onnx.display()));
     let p = dir.join("variant.toml");
     std::fs::write(&p, edit(text)).unwrap();
     p.to_str().unwrap().to_string()
@@ -241,93 +158,131 @@ fn manifest_variant(dir: &std::path::Path, edit: impl Fn(String) -> String) -> S
 #[test]
 fn model_that_does_not_match_its_manifest() {
     let dir = tempdir();
-    let m = manifest_variant(dir.path(), |t| {
-        t.replace("\"toothbrush\",", "\"toothbrush\", \"extra\",")
-    });
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--model",
-        &m,
-        "-o",
-        "/dev/null",
-    ]);
+    let m = manifest_variant(dir.path(), |t| t.replace("\"toothbrush\",", "\"toothbrush\", \"extra\","));
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
     fails_with(&o, "output tensor 'Identity:0' has shape [1,2704,80], the manifest's nanodet decoder with 81 labels expects [*,2704,81]");
 }
 
 #[test]
 fn malformed_manifest_names_the_field() {
     let dir = tempdir();
-    let m = manifest_variant(dir.path(), |t| {
-        t.replace("reg_max = 10", "reg_max = \"ten\"")
-    });
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--model",
-        &m,
-        "-o",
-        "/dev/null",
-    ]);
+    let m = manifest_variant(dir.path(), |t| t.replace("reg_max = 10", "reg_max = \"ten\""));
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
     let line = fails_with(&o, "variant.toml: line 19 `reg_max = \"ten\"`");
     assert!(line.contains("invalid type"), "{line}");
 
     let m = manifest_variant(dir.path(), |t| t.replace("nms_iou = 0.6\n", ""));
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--model",
-        &m,
-        "-o",
-        "/dev/null",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", &m, "-o", "/dev/null"]);
     fails_with(&o, "missing field `nms_iou`");
 
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--model",
-        "/no/such.toml",
-        "-o",
-        "/dev/null",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--model", "/no/such.toml", "-o", "/dev/null"]);
     fails_with(&o, "manifest /no/such.toml: no such file");
 }
 
 #[test]
 fn bad_option_values() {
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--stride",
-        "0",
-        "-o",
-        "/dev/null",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--stride", "0", "-o", "/dev/null"]);
     fails_with(&o, "invalid option --stride: must be >= 1");
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--score",
-        "1.5",
-        "-o",
-        "/dev/null",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--score", "1.5", "-o", "/dev/null"]);
     fails_with(&o, "invalid option --score");
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "--classes",
-        "unicorn",
-        "-o",
-        "/dev/null",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--classes", "unicorn", "-o", "/dev/null"]);
     fails_with(&o, "no class 'unicorn'");
-    let o = fovea(&[
-        "detect",
-        "../shared/media/messi5.jpg",
-        "-o",
-        "/no/such/dir/out.jsonl",
-    ]);
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "-o", "/no/such/dir/out.jsonl"]);
     fails_with(&o, "/no/such/dir/out.jsonl: cannot write output");
+}
+
+/// Per frame: (frame, [(bbox, track id)]).
+type FrameIds = (u64, Vec<(Vec<f64>, Option<u64>)>);
+
+fn ids_by_frame(lines: &[serde_json::Value]) -> Vec<FrameIds> {
+    lines
+        .iter()
+        .map(|l| {
+            let dets = l["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| (d["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect(), d["track_id"].as_u64()))
+                .collect();
+            (l["frame"].as_u64().unwrap(), dets)
+        })
+        .collect()
+}
+
+/// `fovea track` on detections made without tracking gives the ids `fovea detect` gives with
+/// tracking; and tracking the even frames of a stride-1 run gives the ids of a `--stride 2` run
+/// (the tracker counts time in decode frames, however the frames arrive).
+#[test]
+fn track_command_matches_detect_and_stride_is_time() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let clip = "tests/data/market_street_10s.mp4";
+    let o = fovea(&["detect", clip, "--duration", "4", "--no-track", "-o", &p("plain.jsonl"), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read_jsonl(std::path::Path::new(&p("plain.jsonl"))).iter().all(|l| l["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["track_id"].is_null())));
+    let o = fovea(&["detect", clip, "--duration", "4", "-o", &p("tracked.jsonl"), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fovea(&["track", "--boxes", &p("plain.jsonl"), "-o", &p("retracked.jsonl")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("29.97 fps"), "fps from the file's pts: {}", stderr(&o));
+    let a = ids_by_frame(&read_jsonl(std::path::Path::new(&p("tracked.jsonl"))));
+    let b = ids_by_frame(&read_jsonl(std::path::Path::new(&p("retracked.jsonl"))));
+    assert_eq!(a, b);
+    assert!(a.iter().flat_map(|f| f.1.iter()).filter(|d| d.1.is_some()).count() > 100);
+
+    // Stride 2 in the pipeline vs the even frames of the stride-1 detections.
+    let even: String = std::fs::read_to_string(p("plain.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["frame"].as_u64().unwrap() % 2 == 0)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(p("even.jsonl"), even).unwrap();
+    let o = fovea(&["track", "--boxes", &p("even.jsonl"), "-o", &p("even_tracked.jsonl")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fovea(&["detect", clip, "--duration", "4", "--stride", "2", "-o", &p("stride2.jsonl"), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = ids_by_frame(&read_jsonl(std::path::Path::new(&p("stride2.jsonl"))));
+    let b = ids_by_frame(&read_jsonl(std::path::Path::new(&p("even_tracked.jsonl"))));
+    assert_eq!(a.len(), 60);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn track_command_reads_scorevision_and_reports_bad_files() {
+    let dir = tempdir();
+    let sv = dir.path().join("sv.json");
+    // Two players walking right, 40 frames.
+    let frames: Vec<String> = (0..40)
+        .map(|f| {
+            let x = 100 + 3 * f;
+            format!(r#""{f}": {{"objects": [{{"id": 1, "bbox": [{x}, 100, {}, 200], "class_id": 2}}, {{"id": 2, "bbox": [{}, 300, {}, 400], "class_id": 2}}], "keypoints": []}}"#, x + 40, x + 200, x + 240)
+        })
+        .collect();
+    std::fs::write(&sv, format!("{{\"frames\": {{{}}}}}", frames.join(", "))).unwrap();
+    let out = dir.path().join("t.json");
+    let o = fovea(&["track", "--boxes", sv.to_str().unwrap(), "--format", "scorevision", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let ids: std::collections::BTreeSet<u64> = (0..40)
+        .flat_map(|f| {
+            v["frames"][f.to_string()]["objects"].as_array().unwrap().iter().map(|o| o["id"].as_u64().unwrap()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids, [1u64, 2].into_iter().collect(), "two identities, first frame confirmed at once");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"frame\": 0, \"detections\": []}\n{\"frame\": 1, \"detections\": [{\"bbox\": [1, 2], \"score\": 0.9, \"class_id\": 0}]}\n",
+    )
+    .unwrap();
+    let o = fovea(&["track", "--boxes", bad.to_str().unwrap(), "-o", "/dev/null"]);
+    fails_with(&o, "line 2, detection 0: \"bbox\" has 2 numbers, expected 4");
+    let o = fovea(&["track", "--boxes", "/no/boxes.json", "-o", "/dev/null"]);
+    fails_with(&o, "/no/boxes.json: no such file");
 }

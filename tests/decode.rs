@@ -6,12 +6,7 @@ use common::*;
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
 use fovea::Error;
 
-const SMALL: OutputFormat = OutputFormat {
-    width: 32,
-    height: 24,
-    order: ChannelOrder::Rgb,
-    fit: Fit::Stretch,
-};
+const SMALL: OutputFormat = OutputFormat { width: 32, height: 24, order: ChannelOrder::Rgb, fit: Fit::Stretch };
 
 /// Decodes `path` with `s`, returning (index, pts) of kept frames and the decoded count.
 fn decode(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64)>, u64) {
@@ -22,11 +17,7 @@ fn decode(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64)>, u64) {
         assert_eq!(f.data.len(), 32 * 24 * 3);
         kept.push((f.index, f.pts));
     }
-    assert_eq!(
-        pool.allocations(),
-        2,
-        "the pool must not allocate per frame"
-    );
+    assert_eq!(pool.allocations(), 2, "the pool must not allocate per frame");
     (kept, d.stats().decoded)
 }
 
@@ -38,30 +29,12 @@ fn frame_counts_equal_ffprobe_with_and_without_stride() {
         let (kept, decoded) = decode(&path, Sampling::default());
         assert_eq!(decoded, n, "{name}: decoded frames vs ffprobe");
         assert_eq!(kept.len() as u64, n, "{name}: kept frames without sampling");
-        assert!(
-            kept.iter()
-                .enumerate()
-                .all(|(i, (idx, _))| *idx == i as u64),
-            "{name}: indices 0..n in order"
-        );
+        assert!(kept.iter().enumerate().all(|(i, (idx, _))| *idx == i as u64), "{name}: indices 0..n in order");
 
-        let (kept3, decoded3) = decode(
-            &path,
-            Sampling {
-                stride: 3,
-                ..Sampling::default()
-            },
-        );
+        let (kept3, decoded3) = decode(&path, Sampling { stride: 3, ..Sampling::default() });
         assert_eq!(decoded3, n, "{name}: stride still decodes every frame");
-        assert_eq!(
-            kept3.len() as u64,
-            n.div_ceil(3),
-            "{name}: stride 3 keeps ceil(n/3)"
-        );
-        assert!(
-            kept3.iter().all(|(idx, _)| idx % 3 == 0),
-            "{name}: stride 3 keeps indices 0, 3, 6..."
-        );
+        assert_eq!(kept3.len() as u64, n.div_ceil(3), "{name}: stride 3 keeps ceil(n/3)");
+        assert!(kept3.iter().all(|(idx, _)| idx % 3 == 0), "{name}: stride 3 keeps indices 0, 3, 6...");
     }
 }
 
@@ -79,51 +52,19 @@ fn timestamps_equal_ffprobe() {
 #[test]
 fn start_duration_and_max_fps_select_by_time() {
     let path = media("vtest.avi"); // 10 fps
-    let (kept, _) = decode(
-        &path,
-        Sampling {
-            start: 2.0,
-            duration: Some(3.0),
-            ..Sampling::default()
-        },
-    );
+    let (kept, _) = decode(&path, Sampling { start: 2.0, duration: Some(3.0), ..Sampling::default() });
     assert_eq!(kept.len(), 30, "3 s at 10 fps");
-    assert_eq!(
-        kept[0].0, 20,
-        "first kept frame is at 2.0 s = index 20 (indices count from the file's start)"
-    );
+    assert_eq!(kept[0].0, 20, "first kept frame is at 2.0 s = index 20 (indices count from the file's start)");
     assert!(kept.iter().all(|(_, t)| *t >= 2.0 - 1e-6 && *t < 5.0));
 
-    let (kept, _) = decode(
-        &path,
-        Sampling {
-            max_fps: Some(2.5),
-            duration: Some(10.0),
-            ..Sampling::default()
-        },
-    );
+    let (kept, _) = decode(&path, Sampling { max_fps: Some(2.5), duration: Some(10.0), ..Sampling::default() });
     assert_eq!(kept.len(), 25, "2.5 fps over 10 s");
     for w in kept.windows(2) {
-        assert!(
-            w[1].1 - w[0].1 >= 0.4 - 1e-6,
-            "kept frames at least 1/2.5 s apart: {:?}",
-            w
-        );
+        assert!(w[1].1 - w[0].1 >= 0.4 - 1e-6, "kept frames at least 1/2.5 s apart: {:?}", w);
     }
 
-    let (kept, _) = decode(
-        &path,
-        Sampling {
-            stride: 2,
-            max_fps: Some(1.0),
-            duration: Some(5.0),
-            ..Sampling::default()
-        },
-    );
-    assert_eq!(
-        kept.iter().map(|k| k.0).collect::<Vec<_>>(),
-        vec![0, 10, 20, 30, 40]
-    );
+    let (kept, _) = decode(&path, Sampling { stride: 2, max_fps: Some(1.0), duration: Some(5.0), ..Sampling::default() });
+    assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), vec![0, 10, 20, 30, 40]);
 }
 
 #[test]
@@ -135,12 +76,7 @@ fn an_image_is_a_one_frame_video() {
 #[test]
 fn frames_keep_source_size_and_channel_order() {
     let pool = FramePool::new(1, 0);
-    let out = OutputFormat {
-        width: 0,
-        height: 0,
-        order: ChannelOrder::Bgr,
-        fit: Fit::Stretch,
-    };
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
     let mut d = Decoder::open(&media("messi5.jpg"), Sampling::default(), out).unwrap();
     let f = d.next_frame(&pool).unwrap().unwrap();
     assert_eq!((f.width, f.height), (548, 342));
@@ -152,51 +88,19 @@ fn frames_keep_source_size_and_channel_order() {
 #[test]
 fn bad_sampling_values_are_rejected() {
     for (s, opt) in [
-        (
-            Sampling {
-                stride: 0,
-                ..Sampling::default()
-            },
-            "--stride",
-        ),
-        (
-            Sampling {
-                max_fps: Some(0.0),
-                ..Sampling::default()
-            },
-            "--max-fps",
-        ),
-        (
-            Sampling {
-                start: -1.0,
-                ..Sampling::default()
-            },
-            "--start",
-        ),
-        (
-            Sampling {
-                duration: Some(f64::NAN),
-                ..Sampling::default()
-            },
-            "--duration",
-        ),
+        (Sampling { stride: 0, ..Sampling::default() }, "--stride"),
+        (Sampling { max_fps: Some(0.0), ..Sampling::default() }, "--max-fps"),
+        (Sampling { start: -1.0, ..Sampling::default() }, "--start"),
+        (Sampling { duration: Some(f64::NAN), ..Sampling::default() }, "--duration"),
     ] {
-        let e = Decoder::open(&media("messi5.jpg"), s, SMALL)
-            .err()
-            .expect("invalid sampling is an error");
+        let e = Decoder::open(&media("messi5.jpg"), s, SMALL).err().expect("invalid sampling is an error");
         assert!(e.to_string().contains(opt), "{e}");
     }
 }
 
 #[test]
 fn missing_file_and_non_media_are_clear_errors() {
-    let e = Decoder::open(
-        std::path::Path::new("/no/such/clip.mp4"),
-        Sampling::default(),
-        SMALL,
-    )
-    .err()
-    .unwrap();
+    let e = Decoder::open(std::path::Path::new("/no/such/clip.mp4"), Sampling::default(), SMALL).err().unwrap();
     assert!(matches!(e, Error::FileNotFound { .. }), "{e}");
     assert_eq!(e.to_string(), "/no/such/clip.mp4: no such file");
 
@@ -213,20 +117,12 @@ fn missing_file_and_non_media_are_clear_errors() {
         })
         .collect();
     std::fs::write(&junk, bytes).unwrap();
-    let e = Decoder::open(&junk, Sampling::default(), SMALL)
-        .err()
-        .unwrap();
+    let e = Decoder::open(&junk, Sampling::default(), SMALL).err().unwrap();
     assert!(matches!(e, Error::NotMedia { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("junk.mp4: not a video or image FFmpeg can read"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("junk.mp4: not a video or image FFmpeg can read"), "{e}");
 
     // A text file opens (FFmpeg reads it as subtitles) but has no video.
-    let e = Decoder::open(&root().join("Cargo.toml"), Sampling::default(), SMALL)
-        .err()
-        .unwrap();
+    let e = Decoder::open(&root().join("Cargo.toml"), Sampling::default(), SMALL).err().unwrap();
     assert!(matches!(e, Error::NoVideoStream { .. }), "{e}");
 }
 
@@ -235,28 +131,14 @@ fn audio_only_file_has_no_video_stream() {
     let dir = tempdir();
     let wav = dir.path().join("tone.wav");
     let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=0.2",
-        ])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.2"])
         .arg(&wav)
         .status()
         .unwrap();
     assert!(ok.success());
-    let e = Decoder::open(&wav, Sampling::default(), SMALL)
-        .err()
-        .unwrap();
+    let e = Decoder::open(&wav, Sampling::default(), SMALL).err().unwrap();
     assert!(matches!(e, Error::NoVideoStream { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("no video stream (streams found: audio pcm_s16le)"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("no video stream (streams found: audio pcm_s16le)"), "{e}");
 }
 
 /// vtest.avi with its FourCC (div3) replaced by one no decoder knows: the stream cannot be decoded.
@@ -276,10 +158,7 @@ fn unknown_codec_is_undecodable() {
     std::fs::write(&p, bytes).unwrap();
     let e = Decoder::open(&p, Sampling::default(), SMALL).err().unwrap();
     assert!(matches!(e, Error::Undecodable { .. }), "{e}");
-    assert!(
-        e.to_string().contains("cannot decode video stream #0"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("cannot decode video stream #0"), "{e}");
 }
 
 /// Frames before the damage come out, then the error names where decoding stopped.
@@ -293,18 +172,11 @@ fn check_truncated(path: &std::path::Path, min_frames: u64) {
                 assert_eq!(f.index, n);
                 n += 1;
             }
-            Ok(None) => panic!(
-                "{}: a truncated file must end in an error, got a clean end after {n} frames",
-                path.display()
-            ),
+            Ok(None) => panic!("{}: a truncated file must end in an error, got a clean end after {n} frames", path.display()),
             Err(e) => break e,
         }
     };
-    assert!(
-        n >= min_frames,
-        "{}: only {n} frames before the error",
-        path.display()
-    );
+    assert!(n >= min_frames, "{}: only {n} frames before the error", path.display());
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("corrupt or truncated after frame"), "{msg}");
@@ -341,12 +213,7 @@ fn mp4_without_its_index_is_not_media() {
 #[test]
 fn decode_thread_delivers_in_order_with_a_fixed_pool() {
     let path = data("market_street_10s.mp4");
-    let out = OutputFormat {
-        width: 0,
-        height: 0,
-        order: ChannelOrder::Rgb,
-        fit: Fit::Stretch,
-    };
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
     let t = fovea::video::spawn(&path, Sampling::default(), out, 4, 2).unwrap();
     let mut last = None;
     let mut n = 0;
@@ -361,9 +228,5 @@ fn decode_thread_delivers_in_order_with_a_fixed_pool() {
     }
     let stats = t.join().unwrap();
     assert_eq!(n, 302);
-    assert_eq!(
-        stats.pool_allocations,
-        4 + 2 + 1,
-        "pool allocates its buffers once, not per frame"
-    );
+    assert_eq!(stats.pool_allocations, 4 + 2 + 1, "pool allocates its buffers once, not per frame");
 }

@@ -12,23 +12,11 @@ use fovea::video::Sampling;
 
 fn detector() -> Detector {
     let m = Manifest::load(&model()).unwrap();
-    Detector::load(
-        &m,
-        &DetectorOptions {
-            threads: 2,
-            batch: 1,
-        },
-    )
-    .unwrap()
+    Detector::load(&m, &DetectorOptions { threads: 2, batch: 1 }).unwrap()
 }
 
 /// Runs the whole pipeline on `path`, returning every frame's result.
-fn run(
-    det: &mut Detector,
-    path: &std::path::Path,
-    s: Sampling,
-    classes: Option<&[String]>,
-) -> Vec<FrameResult> {
+fn run(det: &mut Detector, path: &std::path::Path, s: Sampling, classes: Option<&[String]>) -> Vec<FrameResult> {
     let params = pipeline::decode_params(det, None, None, classes).unwrap();
     let mut out = Vec::new();
     let (report, outcome) = pipeline::run_detect(
@@ -36,6 +24,7 @@ fn run(
         det,
         &params,
         s,
+        pipeline::Stages::default(),
         &mut |r| {
             out.push(r.clone());
             Ok(())
@@ -61,12 +50,7 @@ fn reference(name: &str) -> Vec<Ref> {
         .unwrap()
         .iter()
         .map(|d| {
-            let b: Vec<f32> = d["bbox"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
+            let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
             Ref {
                 bbox: [b[0], b[1], b[2], b[3]],
                 score: d["score"].as_f64().unwrap() as f32,
@@ -84,27 +68,10 @@ fn matches_reference(dets: &[Detection], refs: &[Ref], px: f32) {
             .iter()
             .filter(|d| d.class_id == r.class_id)
             .max_by(|a, b| iou(&a.bbox, &r.bbox).total_cmp(&iou(&b.bbox, &r.bbox)))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no detection of class {} (reference {:?})",
-                    r.class_id, r.bbox
-                )
-            });
-        let err = (0..4)
-            .map(|k| (best.bbox[k] - r.bbox[k]).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            err <= px,
-            "box {:?} vs reference {:?}: corner error {err:.2} px > {px}",
-            best.bbox,
-            r.bbox
-        );
-        assert!(
-            (best.score - r.score).abs() <= 0.05,
-            "score {} vs reference {}",
-            best.score,
-            r.score
-        );
+            .unwrap_or_else(|| panic!("no detection of class {} (reference {:?})", r.class_id, r.bbox));
+        let err = (0..4).map(|k| (best.bbox[k] - r.bbox[k]).abs()).fold(0.0, f32::max);
+        assert!(err <= px, "box {:?} vs reference {:?}: corner error {err:.2} px > {px}", best.bbox, r.bbox);
+        assert!((best.score - r.score).abs() <= 0.05, "score {} vs reference {}", best.score, r.score);
     }
 }
 
@@ -114,16 +81,8 @@ fn messi5_person_and_ball_match_the_reference() {
     let res = run(&mut d, &media("messi5.jpg"), Sampling::default(), None);
     assert_eq!(res.len(), 1);
     let dets = &res[0].detections;
-    let person = dets
-        .iter()
-        .filter(|d| d.class_id == 0)
-        .map(|d| d.score)
-        .fold(0.0, f32::max);
-    let ball = dets
-        .iter()
-        .filter(|d| d.class_id == 32)
-        .map(|d| d.score)
-        .fold(0.0, f32::max);
+    let person = dets.iter().filter(|d| d.class_id == 0).map(|d| d.score).fold(0.0, f32::max);
+    let ball = dets.iter().filter(|d| d.class_id == 32).map(|d| d.score).fold(0.0, f32::max);
     assert!(person >= 0.7, "person score {person}");
     assert!(ball >= 0.4, "sports ball score {ball}");
     matches_reference(dets, &reference("messi5.reference.json"), 4.0);
@@ -142,12 +101,7 @@ fn parkour_matches_the_reference() {
 fn class_filter_keeps_only_named_classes() {
     let mut d = detector();
     let classes = vec!["sports_ball".to_string()];
-    let res = run(
-        &mut d,
-        &media("messi5.jpg"),
-        Sampling::default(),
-        Some(&classes),
-    );
+    let res = run(&mut d, &media("messi5.jpg"), Sampling::default(), Some(&classes));
     assert!(!res[0].detections.is_empty());
     assert!(res[0].detections.iter().all(|d| d.class_id == 32));
     let e = pipeline::decode_params(&d, None, None, Some(&["unicorn".to_string()])).unwrap_err();
@@ -157,25 +111,11 @@ fn class_filter_keeps_only_named_classes() {
 #[test]
 fn vtest_finds_people_in_most_frames_deterministically() {
     let mut d = detector();
-    let s = Sampling {
-        stride: 8,
-        ..Sampling::default()
-    };
+    let s = Sampling { stride: 8, ..Sampling::default() };
     let a = run(&mut d, &media("vtest.avi"), s, None);
     assert_eq!(a.len(), 100, "795 frames, every 8th");
-    let with_person = a
-        .iter()
-        .filter(|f| {
-            f.detections
-                .iter()
-                .any(|d| d.class_id == 0 && d.score >= 0.5)
-        })
-        .count();
-    assert!(
-        with_person * 10 >= a.len() * 9,
-        "people in {with_person} of {} frames",
-        a.len()
-    );
+    let with_person = a.iter().filter(|f| f.detections.iter().any(|d| d.class_id == 0 && d.score >= 0.5)).count();
+    assert!(with_person * 10 >= a.len() * 9, "people in {with_person} of {} frames", a.len());
     for f in &a {
         for det in &f.detections {
             let [x1, y1, x2, y2] = det.bbox;
@@ -196,16 +136,13 @@ fn report_counts_frames_classes_and_a_fixed_pool() {
     let params = d.default_params();
     let mut n = 0;
     let run_clip = |d: &mut Detector, dur: f64, n: &mut usize| {
-        let s = Sampling {
-            duration: Some(dur),
-            stride: 5,
-            ..Sampling::default()
-        };
+        let s = Sampling { duration: Some(dur), stride: 5, ..Sampling::default() };
         let (r, o) = pipeline::run_detect(
             &data("market_street_10s.mp4"),
             d,
             &params,
             s,
+            pipeline::Stages::tracked(),
             &mut |_| {
                 *n += 1;
                 Ok(())
@@ -222,20 +159,11 @@ fn report_counts_frames_classes_and_a_fixed_pool() {
     assert_eq!(long.frames_processed, 61);
     assert_eq!(short.frames_processed, 6);
     assert_eq!(n, 67);
-    assert!(
-        long.per_class.get(&0).copied().unwrap_or(0) > 61,
-        "several people per frame on Market Street"
-    );
-    assert_eq!(
-        short.pool_buffers, long.pool_buffers,
-        "frame buffers do not grow with the number of frames"
-    );
+    assert!(long.per_class.get(&0).copied().unwrap_or(0) > 61, "several people per frame on Market Street");
+    assert_eq!(short.pool_buffers, long.pool_buffers, "frame buffers do not grow with the number of frames");
     assert_eq!(long.provider, "CPUExecutionProvider");
-    assert!(
-        long.batch_note.contains("fixed at 1"),
-        "{}",
-        long.batch_note
-    );
+    assert!(long.tracks.unwrap() >= 3, "several people tracked: {:?}", long.tracks);
+    assert!(long.batch_note.contains("fixed at 1"), "{}", long.batch_note);
     assert!(long.times.inference_s > 0.0 && long.times.decode_s > 0.0 && long.wall_s > 0.0);
 }
 
@@ -243,42 +171,22 @@ fn report_counts_frames_classes_and_a_fixed_pool() {
 fn a_manifest_that_disagrees_with_the_model_names_the_tensor() {
     let text = std::fs::read_to_string(model()).unwrap();
     let onnx = root().join("engines/nanodet-g-416.onnx");
-    let text = text.replace(
-        "file = \"nanodet-g-416.onnx\"",
-        &format!("file = \"{}\"", onnx.display()),
-    );
+    let text = text.replace("file = \"nanodet-g-416.onnx\"", &format!("file = \"{}\"", onnx.display()));
     let dir = tempdir();
     let load = |t: &str| {
         let p = dir.path().join("m.toml");
         std::fs::write(&p, t).unwrap();
         let m = Manifest::load(&p).unwrap();
-        Detector::load(&m, &DetectorOptions::default())
-            .expect_err("mismatch is an error")
-            .to_string()
+        Detector::load(&m, &DetectorOptions::default()).expect_err("mismatch is an error").to_string()
     };
     let e = load(&text.replace("\"toothbrush\",", "\"toothbrush\", \"extra\","));
-    assert!(
-        e.contains("output tensor 'Identity:0' has shape [1,2704,80]")
-            && e.contains("81 labels expects [*,2704,81]"),
-        "{e}"
-    );
+    assert!(e.contains("output tensor 'Identity:0' has shape [1,2704,80]") && e.contains("81 labels expects [*,2704,81]"), "{e}");
     let e = load(&text.replace("width = 416", "width = 320"));
-    assert!(
-        e.contains(
-            "input tensor 'input_1:0' has shape [1,3,416,416], manifest expects [1,3,416,320]"
-        ),
-        "{e}"
-    );
+    assert!(e.contains("input tensor 'input_1:0' has shape [1,3,416,416], manifest expects [1,3,416,320]"), "{e}");
     let e = load(&text.replace("name = \"input_1:0\"", "name = \"images\""));
-    assert!(
-        e.contains("input tensor 'images' not found (the model's inputs: 'input_1:0')"),
-        "{e}"
-    );
+    assert!(e.contains("input tensor 'images' not found (the model's inputs: 'input_1:0')"), "{e}");
     let e = load(&text.replace("\"Identity_5:0\"]", "\"boxes32\"]"));
     assert!(e.contains("output tensor 'boxes32' not found"), "{e}");
     let e = load(&text.replace("reg_max = 10", "reg_max = 7"));
-    assert!(
-        e.contains("'Identity_3:0' has shape [1,2704,44]") && e.contains("[*,2704,32]"),
-        "{e}"
-    );
+    assert!(e.contains("'Identity_3:0' has shape [1,2704,44]") && e.contains("[*,2704,32]"), "{e}");
 }

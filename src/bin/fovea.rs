@@ -12,6 +12,7 @@ use fovea::infer::manifest::Manifest;
 use fovea::infer::{Detector, DetectorOptions};
 use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
 use fovea::pipeline::{self, FrameResult, Progress, RunReport};
+use fovea::track::{Tracker, TrackerConfig};
 use fovea::video::Sampling;
 
 /// fovea: native video analytics (FFmpeg decode, ONNX detection, results as JSONL).
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Detect objects in every sampled frame of a video (or image) and write the results.
     Detect(DetectArgs),
+    /// Track detections made elsewhere (fovea JSONL or a Score Vision file); needs no video.
+    Track(TrackArgs),
     /// Measure detector-only and end-to-end throughput side by side on one or more videos.
     Bench(BenchArgs),
 }
@@ -69,12 +72,7 @@ struct SamplingArgs {
 
 impl SamplingArgs {
     fn sampling(&self) -> Sampling {
-        Sampling {
-            stride: self.stride,
-            max_fps: self.max_fps,
-            start: self.start,
-            duration: self.duration,
-        }
+        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration }
     }
 }
 
@@ -101,9 +99,68 @@ struct DetectArgs {
     /// Keep only these classes, e.g. `person,sports_ball`.
     #[arg(long, value_delimiter = ',')]
     classes: Option<Vec<String>>,
+    #[command(flatten)]
+    tracking: TrackingArgs,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct TrackingArgs {
+    /// Do not track (no track ids).
+    #[arg(long)]
+    no_track: bool,
+    /// ByteTrack: detections at or above this score are matched first.
+    #[arg(long, default_value_t = 0.5)]
+    track_thresh: f32,
+    /// ByteTrack: new tracks start at or above this score (default: track threshold + 0.1).
+    #[arg(long)]
+    new_track_thresh: Option<f32>,
+    /// ByteTrack: maximum first-stage matching cost (1 - IoU x score).
+    #[arg(long, default_value_t = 0.8)]
+    match_thresh: f32,
+    /// ByteTrack: lost tracks are kept this many frames at 30 fps (a time budget).
+    #[arg(long, default_value_t = 30)]
+    track_buffer: u32,
+}
+
+impl TrackingArgs {
+    fn config(&self) -> anyhow::Result<Option<TrackerConfig>> {
+        if self.no_track {
+            return Ok(None);
+        }
+        for (name, v) in [("--track-thresh", self.track_thresh), ("--match-thresh", self.match_thresh)] {
+            anyhow::ensure!((0.0..=1.0).contains(&v), "invalid option {name}: must be within 0..1, got {v}");
+        }
+        let new = self.new_track_thresh.unwrap_or(self.track_thresh + 0.1);
+        anyhow::ensure!((0.0..=1.1).contains(&new), "invalid option --new-track-thresh: must be within 0..1, got {new}");
+        Ok(Some(TrackerConfig {
+            track_thresh: self.track_thresh,
+            new_track_thresh: new,
+            match_thresh: self.match_thresh,
+            track_buffer: self.track_buffer,
+            ..TrackerConfig::default()
+        }))
+    }
+}
+
+#[derive(Args)]
+struct TrackArgs {
+    /// Boxes: fovea JSONL (uses `score` and `class_id`) or a Score Vision miner file.
+    #[arg(long)]
+    boxes: PathBuf,
+    /// Results file; `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Results format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+    /// Frame rate of the video the boxes came from (default: from the file's pts, else 30).
+    #[arg(long)]
+    fps: Option<f64>,
+    #[command(flatten)]
+    tracking: TrackingArgs,
 }
 
 #[derive(Args)]
@@ -129,6 +186,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Detect(a) => detect(a),
+        Command::Track(a) => track(a),
         Command::Bench(a) => bench(a),
     };
     match result {
@@ -154,13 +212,7 @@ fn resolve_model(p: &Path) -> PathBuf {
 
 fn load_detector(m: &ModelArgs) -> anyhow::Result<Detector> {
     let manifest = Manifest::load(&resolve_model(&m.model))?;
-    Ok(Detector::load(
-        &manifest,
-        &DetectorOptions {
-            threads: m.threads,
-            batch: m.batch,
-        },
-    )?)
+    Ok(Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?)
 }
 
 fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -170,11 +222,12 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let info = fovea::video::probe(&a.video)?;
     let mut detector = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
+    let tracking = a.tracking.config()?;
     let labels = detector.manifest().labels.clone();
     let (out, out_name) = open_output(&a.output)?;
     let mut sink: Box<dyn ResultSink> = match a.format {
         Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
-        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels)),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, tracking.is_some())),
     };
 
     let expected = expected_frames(&info, &sampling);
@@ -184,6 +237,7 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         &mut detector,
         &params,
         sampling,
+        pipeline::Stages { tracking, ..Default::default() },
         &mut |r: &FrameResult| sink.write(r),
         &mut |p| progress.update(p),
     );
@@ -196,15 +250,39 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
+    let boxes = fovea::output::read::read_boxes(&a.boxes)?;
+    let cfg = a.tracking.config()?.ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
+    let fps = a.fps.or(boxes.fps).unwrap_or(30.0);
+    anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
+    let (out, out_name) = open_output(&a.output)?;
+    let mut sink: Box<dyn ResultSink> = match a.format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), boxes.labels.clone())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &boxes.labels, true)),
+    };
+    let start = Instant::now();
+    let mut tracker = Tracker::new(cfg, fps);
+    let (mut dets, mut tracked) = (0u64, 0u64);
+    for mut f in boxes.frames {
+        f.track_ids = tracker.update(f.index, &f.detections);
+        dets += f.detections.len() as u64;
+        tracked += f.track_ids.iter().filter(|t| t.is_some()).count() as u64;
+        sink.write(&f)?;
+    }
+    sink.finish()?;
+    let s = start.elapsed().as_secs_f64();
+    eprintln!("fovea track: {} ({:?})", a.boxes.display(), boxes.format);
+    eprintln!("  detections   {dets}, {tracked} in confirmed tracks");
+    eprintln!("  tracking     ByteTrack per class at {fps:.2} fps, {} track ids issued", tracker.ids_issued());
+    eprintln!("  time         {:.1} ms", s * 1000.0);
+    eprintln!("  output       {}", out_name.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn expected_frames(info: &fovea::video::VideoInfo, s: &Sampling) -> Option<u64> {
     let fps = info.fps?;
-    let total = info
-        .duration
-        .map(|d| d * fps)
-        .or(info.declared_frames.map(|n| n as f64))?;
-    let span = (total - s.start * fps)
-        .max(0.0)
-        .min(s.duration.map_or(f64::MAX, |d| d * fps));
+    let total = info.duration.map(|d| d * fps).or(info.declared_frames.map(|n| n as f64))?;
+    let span = (total - s.start * fps).max(0.0).min(s.duration.map_or(f64::MAX, |d| d * fps));
     let mut n = span / s.stride as f64;
     if let Some(m) = s.max_fps {
         n = n.min(span / fps * m);
@@ -230,18 +308,14 @@ impl ProgressOut {
                 None => indicatif::ProgressBar::no_length(),
             };
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames  {per_sec}  ETA {eta}")
-                    .expect("static template"),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames  {per_sec}  ETA {eta}",
+                )
+                .expect("static template"),
             );
             b
         });
-        Self {
-            bar,
-            plain: !quiet && !tty,
-            start: Instant::now(),
-            last_line: Instant::now(),
-            expected,
-        }
+        Self { bar, plain: !quiet && !tty, start: Instant::now(), last_line: Instant::now(), expected }
     }
 
     fn update(&mut self, p: Progress) {
@@ -251,10 +325,7 @@ impl ProgressOut {
             self.last_line = Instant::now();
             let fps = p.processed as f64 / self.start.elapsed().as_secs_f64();
             let of = self.expected.map_or(String::new(), |n| format!("/{n}"));
-            eprintln!(
-                "fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS",
-                p.processed, p.frame_index, p.pts
-            );
+            eprintln!("fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS", p.processed, p.frame_index, p.pts);
         }
     }
 
@@ -277,37 +348,12 @@ fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
     let v = &r.video;
     let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
     eprintln!("fovea detect: {}", v.path.display());
-    eprintln!(
-        "  input        {} {}x{} {fps}, {}",
-        v.codec, v.width, v.height, v.container
-    );
-    eprintln!(
-        "  model        {} on {}, {} threads; {}",
-        r.model, r.provider, r.threads, r.batch_note
-    );
-    eprintln!(
-        "  frames       {} decoded, {} processed",
-        r.frames_decoded, r.frames_processed
-    );
-    let per: Vec<String> = r
-        .per_class
-        .iter()
-        .map(|(c, n)| {
-            format!(
-                "{} {n}",
-                labels.get(*c as usize).map_or("?", |s| s.as_str())
-            )
-        })
-        .collect();
-    eprintln!(
-        "  detections   {}{}",
-        r.detections(),
-        if per.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", per.join(", "))
-        }
-    );
+    eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
+    eprintln!("  model        {} on {}, {} threads; {}", r.model, r.provider, r.threads, r.batch_note);
+    eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
+    let per: Vec<String> =
+        r.per_class.iter().map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
+    eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });
     let n = r.frames_processed;
     let t = &r.times;
     eprintln!(
@@ -318,16 +364,20 @@ fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
         ms_per(t.postprocess_s, n),
         ms_per(t.output_s, n)
     );
-    eprintln!(
-        "  throughput   {:.1} FPS end to end ({:.2} s wall)",
-        r.fps(),
-        r.wall_s
-    );
-    let fmt = if format == Format::Jsonl {
-        "jsonl"
-    } else {
-        "scorevision"
-    };
+    match r.tracks {
+        Some(n) => eprintln!("  tracking     ByteTrack per class, {n} track ids issued"),
+        None => eprintln!("  tracking     off"),
+    }
+    match r.reuse {
+        Some(s) => {
+            let total = (s.calls_made + s.calls_saved).max(1);
+            let pct = 100.0 * s.calls_saved as f64 / total as f64;
+            eprintln!("  classifier   {} objects classified, {} answered from their track ({pct:.0}% saved)", s.calls_made, s.calls_saved)
+        }
+        None => eprintln!("  classifier   none"),
+    }
+    eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
+    let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
     eprintln!("  output       {} ({fmt})", out.display());
 }
 
@@ -349,23 +399,12 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     for video in &a.videos {
         let info = fovea::video::probe(video)?;
         let fps = info.fps.unwrap_or(25.0);
-        let sampling = Sampling {
-            duration: Some((a.frames as f64 - 0.5) / fps),
-            ..Sampling::default()
-        };
+        let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
 
         // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
         // decode/NMS timed.
-        let out = fovea::video::OutputFormat {
-            width: 0,
-            height: 0,
-            order: spec.channels,
-            fit: fovea::video::Fit::Stretch,
-        };
-        let pool = fovea::video::FramePool::new(
-            a.frames as usize + 1,
-            (info.width * info.height * 3) as usize,
-        );
+        let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
+        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (info.width * info.height * 3) as usize);
         let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
         let mut frames = Vec::new();
         while let Some(f) = dec.next_frame(&pool)? {
@@ -384,31 +423,17 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..a.rounds.max(1) {
             let t0 = Instant::now();
             for chunk in frames.chunks(b) {
-                let tf: Vec<_> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)
-                    })
-                    .collect();
+                let tf: Vec<_> =
+                    chunk.iter().enumerate().map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)).collect();
                 detector.run(chunk.len(), &tf, &params)?;
             }
             det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
 
             // End to end: the whole pipeline from the file, results serialised as JSONL.
-            let mut sink = JsonlWriter::new(
-                Box::new(std::io::sink()),
-                "null".into(),
-                detector.manifest().labels.clone(),
-            );
-            let (report, outcome) = pipeline::run_detect(
-                video,
-                &mut detector,
-                &params,
-                sampling,
-                &mut |r| sink.write(r),
-                &mut |_| {},
-            )?;
+            let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
+            let stages = pipeline::Stages::tracked();
+            let (report, outcome) =
+                pipeline::run_detect(video, &mut detector, &params, sampling, stages, &mut |r| sink.write(r), &mut |_| {})?;
             outcome?;
             e2e_fps.push(report.fps());
             last = Some(report);
@@ -447,8 +472,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if let Some(p) = a.json {
-        std::fs::write(&p, serde_json::to_string_pretty(&rows)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

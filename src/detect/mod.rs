@@ -42,9 +42,7 @@ pub struct DecodeParams {
 impl DecodeParams {
     #[inline]
     fn wants(&self, class: usize) -> bool {
-        self.class_filter
-            .as_ref()
-            .is_none_or(|f| f.get(class).copied().unwrap_or(false))
+        self.class_filter.as_ref().is_none_or(|f| f.get(class).copied().unwrap_or(false))
     }
 }
 
@@ -65,12 +63,7 @@ pub type Dim = Option<i64>;
 
 impl OutputDecoder {
     pub fn new(spec: DecoderSpec, num_classes: usize, input_width: u32, input_height: u32) -> Self {
-        Self {
-            spec,
-            num_classes,
-            input_width,
-            input_height,
-        }
+        Self { spec, num_classes, input_width, input_height }
     }
 
     pub fn spec(&self) -> &DecoderSpec {
@@ -87,26 +80,15 @@ impl OutputDecoder {
     pub fn outputs(&self) -> Vec<(String, Vec<Dim>)> {
         let c = self.num_classes as i64;
         match &self.spec {
-            DecoderSpec::Nanodet {
-                strides,
-                reg_max,
-                scores,
-                boxes,
-                ..
-            } => {
+            DecoderSpec::Nanodet { strides, reg_max, scores, boxes, .. } => {
                 let mut v = Vec::new();
                 for (i, &s) in strides.iter().enumerate() {
-                    let cells =
-                        (self.input_width.div_ceil(s) * self.input_height.div_ceil(s)) as i64;
+                    let cells = (self.input_width.div_ceil(s) * self.input_height.div_ceil(s)) as i64;
                     v.push((scores[i].clone(), vec![None, Some(cells), Some(c)]));
                 }
                 for (i, &s) in strides.iter().enumerate() {
-                    let cells =
-                        (self.input_width.div_ceil(s) * self.input_height.div_ceil(s)) as i64;
-                    v.push((
-                        boxes[i].clone(),
-                        vec![None, Some(cells), Some(4 * (*reg_max as i64 + 1))],
-                    ));
+                    let cells = (self.input_width.div_ceil(s) * self.input_height.div_ceil(s)) as i64;
+                    v.push((boxes[i].clone(), vec![None, Some(cells), Some(4 * (*reg_max as i64 + 1))]));
                 }
                 v
             }
@@ -117,20 +99,13 @@ impl OutputDecoder {
     }
 
     /// Checks actual shapes against [`OutputDecoder::outputs`]; `Err` says which tensor and how.
-    pub fn check_shapes<'a>(
-        &self,
-        shapes: impl IntoIterator<Item = (&'a str, &'a [i64])>,
-        allow_dynamic: bool,
-    ) -> Result<(), String> {
+    pub fn check_shapes<'a>(&self, shapes: impl IntoIterator<Item = (&'a str, &'a [i64])>, allow_dynamic: bool) -> Result<(), String> {
         let expected = self.outputs();
         let shapes: Vec<_> = shapes.into_iter().collect();
         for (name, want) in &expected {
             let Some((_, got)) = shapes.iter().find(|(n, _)| n == name) else {
                 let names: Vec<_> = shapes.iter().map(|(n, _)| format!("'{n}'")).collect();
-                return Err(format!(
-                    "output tensor '{name}' not found (the model's outputs: {})",
-                    names.join(", ")
-                ));
+                return Err(format!("output tensor '{name}' not found (the model's outputs: {})", names.join(", ")));
             };
             let ok = got.len() == want.len()
                 && got.iter().zip(want).all(|(g, w)| match w {
@@ -161,32 +136,12 @@ impl OutputDecoder {
 
     /// Appends the candidates of batch item `b` (model-input pixels, not yet NMS'd) to `out`.
     /// `outputs` are in the order of [`OutputDecoder::outputs`], with shapes already checked.
-    pub fn decode(
-        &self,
-        outputs: &[TensorView<'_>],
-        b: usize,
-        p: &DecodeParams,
-        out: &mut Vec<Detection>,
-    ) {
+    pub fn decode(&self, outputs: &[TensorView<'_>], b: usize, p: &DecodeParams, out: &mut Vec<Detection>) {
         match &self.spec {
-            DecoderSpec::Nanodet {
-                strides,
-                reg_max,
-                center_offset,
-                ..
-            } => {
+            DecoderSpec::Nanodet { strides, reg_max, center_offset, .. } => {
                 let n = strides.len();
                 for (i, &s) in strides.iter().enumerate() {
-                    self.decode_nanodet(
-                        outputs[i],
-                        outputs[n + i],
-                        b,
-                        s,
-                        *reg_max as usize,
-                        *center_offset,
-                        p,
-                        out,
-                    );
+                    self.decode_nanodet(outputs[i], outputs[n + i], b, s, *reg_max as usize, *center_offset, p, out);
                 }
             }
             DecoderSpec::Yolov8 { .. } => self.decode_yolov8(outputs[0], b, p, out),
@@ -222,11 +177,7 @@ impl OutputDecoder {
             let cy = ((cell / cols) as f32 + off) * s;
             let d = &bx[cell * 4 * bins..(cell + 1) * 4 * bins];
             let side = |k: usize| integral(&d[k * bins..(k + 1) * bins]) * s;
-            out.push(Detection {
-                bbox: [cx - side(0), cy - side(1), cx + side(2), cy + side(3)],
-                score,
-                class_id: cls as u32,
-            });
+            out.push(Detection { bbox: [cx - side(0), cy - side(1), cx + side(2), cy + side(3)], score, class_id: cls as u32 });
         }
     }
 
@@ -250,11 +201,7 @@ impl OutputDecoder {
         for (k, &(cls, score)) in best.iter().enumerate() {
             if score > p.score_threshold {
                 let (cx, cy, w, h) = (d[k], d[n + k], d[2 * n + k], d[3 * n + k]);
-                out.push(Detection {
-                    bbox: xywh(cx, cy, w, h),
-                    score,
-                    class_id: cls as u32,
-                });
+                out.push(Detection { bbox: xywh(cx, cy, w, h), score, class_id: cls as u32 });
             }
         }
     }
@@ -271,11 +218,7 @@ impl OutputDecoder {
             if let Some((cls, s)) = best_class_any(&row[5..], p) {
                 let score = obj * s;
                 if score > p.score_threshold {
-                    out.push(Detection {
-                        bbox: xywh(row[0], row[1], row[2], row[3]),
-                        score,
-                        class_id: cls as u32,
-                    });
+                    out.push(Detection { bbox: xywh(row[0], row[1], row[2], row[3]), score, class_id: cls as u32 });
                 }
             }
         }
@@ -286,18 +229,10 @@ impl OutputDecoder {
         let d = &t.data[b * k * 6..(b + 1) * k * 6];
         for row in d.chunks_exact(6) {
             let (score, cls) = (row[4], row[5]);
-            if !(score > p.score_threshold)
-                || !(cls >= 0.0)
-                || cls as usize >= self.num_classes
-                || !p.wants(cls as usize)
-            {
+            if !(score > p.score_threshold) || !(cls >= 0.0) || cls as usize >= self.num_classes || !p.wants(cls as usize) {
                 continue;
             }
-            out.push(Detection {
-                bbox: [row[0], row[1], row[2], row[3]],
-                score,
-                class_id: cls as u32,
-            });
+            out.push(Detection { bbox: [row[0], row[1], row[2], row[3]], score, class_id: cls as u32 });
         }
     }
 }
@@ -344,27 +279,11 @@ fn integral(bins: &[f32]) -> f32 {
 }
 
 fn fmt_shape(s: &[i64]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| if *d < 0 {
-                "?".to_string()
-            } else {
-                d.to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    )
+    format!("[{}]", s.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect::<Vec<_>>().join(","))
 }
 
 fn fmt_dims(s: &[Dim]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| d.map_or("*".to_string(), |v| v.to_string()))
-            .collect::<Vec<_>>()
-            .join(",")
-    )
+    format!("[{}]", s.iter().map(|d| d.map_or("*".to_string(), |v| v.to_string())).collect::<Vec<_>>().join(","))
 }
 
 /// Formats a shape like `[1,3,416,416]`, `?` for a dynamic dimension.

@@ -37,10 +37,7 @@ pub fn nms(dets: &mut Vec<Detection>, iou_threshold: f32, max_keep: usize) {
         kept += 1;
         let a = dets[i];
         for j in i + 1..n {
-            if keep[j]
-                && dets[j].class_id == a.class_id
-                && iou(&a.bbox, &dets[j].bbox) > iou_threshold
-            {
+            if keep[j] && dets[j].class_id == a.class_id && iou(&a.bbox, &dets[j].bbox) > iou_threshold {
                 keep[j] = false;
             }
         }

@@ -117,9 +117,7 @@ impl RawDecoder {
         }
         let unused = |present: bool, field: &str, kind: &str| {
             if present {
-                Err(format!(
-                    "decoder.{field} is not a parameter of kind \"{kind}\""
-                ))
+                Err(format!("decoder.{field} is not a parameter of kind \"{kind}\""))
             } else {
                 Ok(())
             }
@@ -235,10 +233,7 @@ struct RawLabels {
 impl Manifest {
     /// Reads and checks a manifest file. Every error names the file and the offending field.
     pub fn load(path: &Path) -> Result<Self> {
-        let err = |reason: String| Error::Manifest {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let err = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => err("no such file".into()),
             _ => err(format!("cannot read: {e}")),
@@ -248,10 +243,7 @@ impl Manifest {
 
     /// Parses manifest text; `path` is used for messages and to resolve the model file.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let err = |reason: String| Error::Manifest {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let err = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
             let msg = e.message().trim().replace('\n', " ");
             match e.span() {
@@ -267,58 +259,30 @@ impl Manifest {
         let decoder = raw.decoder.into_spec().map_err(err)?;
         let i = &raw.input;
         if i.width == 0 || i.height == 0 {
-            return Err(err(format!(
-                "input.width/input.height must be > 0, got {}x{}",
-                i.width, i.height
-            )));
+            return Err(err(format!("input.width/input.height must be > 0, got {}x{}", i.width, i.height)));
         }
         if let Some(k) = i.std.iter().position(|s| !(s.is_finite() && *s != 0.0)) {
-            return Err(err(format!(
-                "input.std[{k}] must be a finite non-zero number, got {}",
-                i.std[k]
-            )));
+            return Err(err(format!("input.std[{k}] must be a finite non-zero number, got {}", i.std[k])));
         }
         if raw.labels.names.is_empty() {
             return Err(err("labels.names is empty".into()));
         }
         let t = raw.thresholds;
         if !(0.0..=1.0).contains(&t.score) {
-            return Err(err(format!(
-                "thresholds.score must be within 0..1, got {}",
-                t.score
-            )));
+            return Err(err(format!("thresholds.score must be within 0..1, got {}", t.score)));
         }
         if !(0.0..=1.0).contains(&t.nms_iou) {
-            return Err(err(format!(
-                "thresholds.nms_iou must be within 0..1, got {}",
-                t.nms_iou
-            )));
+            return Err(err(format!("thresholds.nms_iou must be within 0..1, got {}", t.nms_iou)));
         }
-        if let DecoderSpec::Nanodet {
-            strides,
-            scores,
-            boxes,
-            ..
-        } = &decoder
-        {
+        if let DecoderSpec::Nanodet { strides, scores, boxes, .. } = &decoder {
             if strides.is_empty() || strides.contains(&0) {
-                return Err(err(
-                    "decoder.strides must be a non-empty list of positive numbers".into(),
-                ));
+                return Err(err("decoder.strides must be a non-empty list of positive numbers".into()));
             }
             if scores.len() != strides.len() {
-                return Err(err(format!(
-                    "decoder.scores has {} names, decoder.strides has {}",
-                    scores.len(),
-                    strides.len()
-                )));
+                return Err(err(format!("decoder.scores has {} names, decoder.strides has {}", scores.len(), strides.len())));
             }
             if boxes.len() != strides.len() {
-                return Err(err(format!(
-                    "decoder.boxes has {} names, decoder.strides has {}",
-                    boxes.len(),
-                    strides.len()
-                )));
+                return Err(err(format!("decoder.boxes has {} names, decoder.strides has {}", boxes.len(), strides.len())));
             }
         }
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -349,10 +313,7 @@ impl Manifest {
     pub fn class_id(&self, label: &str) -> Option<u32> {
         let norm = |s: &str| s.trim().to_lowercase().replace([' ', '-'], "_");
         let want = norm(label);
-        self.labels
-            .iter()
-            .position(|l| norm(l) == want)
-            .map(|i| i as u32)
+        self.labels.iter().position(|l| norm(l) == want).map(|i| i as u32)
     }
 }
 
@@ -388,12 +349,7 @@ names = ["person", "sports_ball"]
         let m = Manifest::parse(GOOD, Path::new("/x/m.toml")).unwrap();
         assert_eq!(m.model_path, Path::new("/x/m.onnx"));
         assert_eq!(m.input.fit, Fit::Letterbox { pad: 114 });
-        assert_eq!(
-            m.decoder,
-            DecoderSpec::Yolov8 {
-                output: "output0".into()
-            }
-        );
+        assert_eq!(m.decoder, DecoderSpec::Yolov8 { output: "output0".into() });
         assert_eq!(m.thresholds.max_detections, 300);
         assert_eq!(m.class_id("sports ball"), Some(1));
         assert_eq!(m.class_id("Person"), Some(0));
@@ -403,64 +359,41 @@ names = ["person", "sports_ball"]
     #[test]
     fn a_missing_field_is_named() {
         let text = GOOD.replace("height = 640\n", "");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("m.toml") && e.contains("height"), "{e}");
     }
 
     #[test]
     fn a_wrong_type_is_named_with_its_line() {
         let text = GOOD.replace("width = 640", "width = \"wide\"");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("line 7 `width = \"wide\"`"), "{e}");
     }
 
     #[test]
     fn decoder_parameters_are_checked_against_the_kind() {
         let text = GOOD.replace("output = \"output0\"", "reg_max = 7");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("decoder.reg_max is not a parameter of kind \"yolov8\""),
-            "{e}"
-        );
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.reg_max is not a parameter of kind \"yolov8\""), "{e}");
         let text = GOOD.replace("kind = \"yolov8\"", "kind = \"nanodet\"");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("decoder.output is not a parameter of kind \"nanodet\""),
-            "{e}"
-        );
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.output is not a parameter of kind \"nanodet\""), "{e}");
         let text = GOOD.replace("output = \"output0\"", "");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("decoder.output is required for kind \"yolov8\""),
-            "{e}"
-        );
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(e.contains("decoder.output is required for kind \"yolov8\""), "{e}");
     }
 
     #[test]
     fn an_unknown_decoder_kind_is_an_error() {
         let text = GOOD.replace("kind = \"yolov8\"", "kind = \"yolov99\"");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("yolov99"), "{e}");
     }
 
     #[test]
     fn zero_std_is_rejected() {
         let text = GOOD.replace("std = [255, 255, 255]", "std = [255, 0, 255]");
-        let e = Manifest::parse(&text, Path::new("m.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("input.std[1]"), "{e}");
     }
 }

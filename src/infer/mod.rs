@@ -40,9 +40,7 @@ pub fn library_candidates() -> Vec<PathBuf> {
         return vec![PathBuf::from(p)];
     }
     let file = format!("libonnxruntime.so.{ORT_VERSION}");
-    let mut v = vec![Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".deps/onnxruntime")
-        .join(&file)];
+    let mut v = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/onnxruntime").join(&file)];
     if let Ok(exe) = std::env::current_exe() {
         for up in exe.ancestors().skip(1).take(4) {
             v.push(up.join(".deps/onnxruntime").join(&file));
@@ -56,12 +54,7 @@ pub fn library_candidates() -> Vec<PathBuf> {
 
 /// Loads ONNX Runtime once per process (later calls return the same result).
 pub fn runtime() -> Result<&'static Runtime> {
-    RUNTIME
-        .get_or_init(load_runtime)
-        .as_ref()
-        .map_err(|reason| Error::RuntimeMissing {
-            reason: reason.clone(),
-        })
+    RUNTIME.get_or_init(load_runtime).as_ref().map_err(|reason| Error::RuntimeMissing { reason: reason.clone() })
 }
 
 fn load_runtime() -> std::result::Result<Runtime, String> {
@@ -77,15 +70,9 @@ fn load_runtime() -> std::result::Result<Runtime, String> {
         }
         match ort::init_from(c) {
             Ok(builder) => {
-                let env = builder
-                    .with_name("fovea")
-                    .build()
-                    .map_err(|e| format!("{}: {e}", c.display()))?;
+                let env = builder.with_name("fovea").build().map_err(|e| format!("{}: {e}", c.display()))?;
                 log::info!("ONNX Runtime loaded from {}", c.display());
-                return Ok(Runtime {
-                    library: c.clone(),
-                    env,
-                });
+                return Ok(Runtime { library: c.clone(), env });
             }
             Err(e) => {
                 if explicit || !bare {
@@ -96,10 +83,7 @@ fn load_runtime() -> std::result::Result<Runtime, String> {
             }
         }
     }
-    Err(format!(
-        "libonnxruntime.so {ORT_VERSION} not found; tried {}",
-        tried.join(", ")
-    ))
+    Err(format!("libonnxruntime.so {ORT_VERSION} not found; tried {}", tried.join(", ")))
 }
 
 /// How the detector runs.
@@ -113,10 +97,7 @@ pub struct DetectorOptions {
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        Self {
-            threads: 0,
-            batch: 1,
-        }
+        Self { threads: 0, batch: 1 }
     }
 }
 
@@ -146,10 +127,7 @@ pub struct Detector {
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
-            .field("model", &self.manifest.model_path)
-            .field("batch", &self.batch)
-            .finish()
+        f.debug_struct("Detector").field("model", &self.manifest.model_path).field("batch", &self.batch).finish()
     }
 }
 
@@ -158,78 +136,41 @@ impl Detector {
     pub fn load(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
         let rt = runtime()?;
         let path = &manifest.model_path;
-        let mismatch = |reason: String| Error::ModelMismatch {
-            path: path.clone(),
-            reason,
-        };
-        let ort_err = |e: ort::Error| Error::Inference {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
+        let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
+        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         if !path.exists() {
-            return Err(Error::Manifest {
-                path: manifest.path.clone(),
-                reason: format!("model.file {} does not exist", path.display()),
-            });
+            return Err(Error::Manifest { path: manifest.path.clone(), reason: format!("model.file {} does not exist", path.display()) });
         }
-        let threads = if opts.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            opts.threads
-        };
+        let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
         let session = (|| -> ort::Result<Session> {
-            Session::builder(&rt.env)?
-                .with_intra_threads(threads)?
-                .with_inter_threads(1)?
-                .commit_from_file(path)
+            Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(path)
         })()
         .map_err(ort_err)?;
 
         // Input: name, element type, shape.
         let spec = &manifest.input;
         let Some(input) = session.inputs().iter().find(|i| i.name() == spec.name) else {
-            let names: Vec<_> = session
-                .inputs()
-                .iter()
-                .map(|i| format!("'{}'", i.name()))
-                .collect();
-            return Err(mismatch(format!(
-                "input tensor '{}' not found (the model's inputs: {})",
-                spec.name,
-                names.join(", ")
-            )));
+            let names: Vec<_> = session.inputs().iter().map(|i| format!("'{}'", i.name())).collect();
+            return Err(mismatch(format!("input tensor '{}' not found (the model's inputs: {})", spec.name, names.join(", "))));
         };
         let ort::value::ValueType::Tensor { ty, shape, .. } = input.dtype() else {
             return Err(mismatch(format!("input '{}' is not a tensor", spec.name)));
         };
         if !matches!(ty, ort::value::TensorElementType::Float32) {
-            return Err(mismatch(format!(
-                "input '{}' has element type {ty:?}, fovea feeds float32",
-                spec.name
-            )));
+            return Err(mismatch(format!("input '{}' has element type {ty:?}, fovea feeds float32", spec.name)));
         }
         let (h, w) = (spec.height as i64, spec.width as i64);
         let want: [i64; 4] = match spec.layout {
             Layout::Nchw => [-1, 3, h, w],
             Layout::Nhwc => [-1, h, w, 3],
         };
-        let fits = shape.len() == 4
-            && shape
-                .iter()
-                .zip(want)
-                .skip(1)
-                .all(|(g, w)| *g == w || *g < 0);
+        let fits = shape.len() == 4 && shape.iter().zip(want).skip(1).all(|(g, w)| *g == w || *g < 0);
         if !fits {
             return Err(mismatch(format!(
                 "input tensor '{}' has shape {}, manifest expects {} ({:?}, {}x{})",
                 spec.name,
                 crate::detect::format_shape(&shape[..]),
-                crate::detect::format_shape(&[
-                    shape.first().copied().unwrap_or(1),
-                    want[1],
-                    want[2],
-                    want[3]
-                ]),
+                crate::detect::format_shape(&[shape.first().copied().unwrap_or(1), want[1], want[2], want[3]]),
                 spec.layout,
                 spec.width,
                 spec.height
@@ -239,10 +180,7 @@ impl Detector {
         let (batch, batch_note) = match batch_dim {
             d if d < 0 => {
                 let b = opts.batch.max(1);
-                (
-                    b,
-                    format!("batched: {b} frames per call (dynamic batch dimension)"),
-                )
+                (b, format!("batched: {b} frames per call (dynamic batch dimension)"))
             }
             1 => (
                 1,
@@ -252,37 +190,17 @@ impl Detector {
                     "one frame per call (the model's batch dimension is fixed at 1)".to_string()
                 },
             ),
-            d => (
-                d as usize,
-                format!(
-                    "batched: {d} frames per call (fixed batch dimension; short batches padded)"
-                ),
-            ),
+            d => (d as usize, format!("batched: {d} frames per call (fixed batch dimension; short batches padded)")),
         };
 
         // Outputs.
-        let decoder = OutputDecoder::new(
-            manifest.decoder.clone(),
-            manifest.labels.len(),
-            spec.width,
-            spec.height,
-        );
+        let decoder = OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height);
         let shapes: Vec<(String, Vec<i64>)> = session
             .outputs()
             .iter()
-            .map(|o| {
-                (
-                    o.name().to_string(),
-                    o.dtype()
-                        .tensor_shape()
-                        .map(|s| s.to_vec())
-                        .unwrap_or_default(),
-                )
-            })
+            .map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default()))
             .collect();
-        decoder
-            .check_shapes(shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())), true)
-            .map_err(mismatch)?;
+        decoder.check_shapes(shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())), true).map_err(mismatch)?;
         let output_names = decoder.outputs().into_iter().map(|(n, _)| n).collect();
         let per_frame = 3 * spec.width as usize * spec.height as usize;
         Ok(Self {
@@ -326,34 +244,16 @@ impl Detector {
     /// Decode parameters from the manifest's defaults.
     pub fn default_params(&self) -> DecodeParams {
         let t = self.manifest.thresholds;
-        DecodeParams {
-            score_threshold: t.score,
-            nms_iou: t.nms_iou,
-            max_detections: t.max_detections,
-            class_filter: None,
-        }
+        DecodeParams { score_threshold: t.score, nms_iou: t.nms_iou, max_detections: t.max_detections, class_filter: None }
     }
 
     /// Resizes (OpenCV `INTER_LINEAR` semantics, see [`preprocess`]) and normalises one image
     /// into batch slot `slot`. `image` holds packed 3-channel pixels in the model's channel order,
     /// rows of `stride` bytes. Returns the transform from model-input pixels back to the image's.
-    pub fn fill(
-        &mut self,
-        slot: usize,
-        image: &[u8],
-        width: u32,
-        height: u32,
-        stride: usize,
-    ) -> Transform {
+    pub fn fill(&mut self, slot: usize, image: &[u8], width: u32, height: u32, stride: usize) -> Transform {
         assert!(slot < self.batch, "slot {slot} >= batch {}", self.batch);
         let per = self.pre.len();
-        self.pre.run(
-            image,
-            width,
-            height,
-            stride,
-            &mut self.input[slot * per..(slot + 1) * per],
-        )
+        self.pre.run(image, width, height, stride, &mut self.input[slot * per..(slot + 1) * per])
     }
 
     /// Copies an image already preprocessed by a [`preprocess::Preprocessor`] for this model into
@@ -361,12 +261,7 @@ impl Detector {
     pub fn fill_preprocessed(&mut self, slot: usize, tensor: &[f32]) {
         assert!(slot < self.batch, "slot {slot} >= batch {}", self.batch);
         let per = self.pre.len();
-        assert_eq!(
-            tensor.len(),
-            per,
-            "preprocessed image has {} floats, the model takes {per}",
-            tensor.len()
-        );
+        assert_eq!(tensor.len(), per, "preprocessed image has {} floats, the model takes {per}", tensor.len());
         self.input[slot * per..(slot + 1) * per].copy_from_slice(tensor);
     }
 
@@ -377,12 +272,7 @@ impl Detector {
 
     /// Runs the model on the first `n` filled slots and returns each frame's detections in source
     /// pixels (mapped with `transforms[i]`), plus timings of inference and post-processing.
-    pub fn run(
-        &mut self,
-        n: usize,
-        transforms: &[Transform],
-        params: &DecodeParams,
-    ) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
+    pub fn run(&mut self, n: usize, transforms: &[Transform], params: &DecodeParams) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
         assert!(n >= 1 && n <= self.batch && transforms.len() >= n);
         let spec = &self.manifest.input;
         let (h, w) = (spec.height as usize, spec.width as usize);
@@ -393,43 +283,27 @@ impl Detector {
             Layout::Nhwc => [fed, h, w, 3],
         };
         let path = self.manifest.model_path.clone();
-        let ort_err = |e: ort::Error| Error::Inference {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
+        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let t0 = std::time::Instant::now();
-        let tensor =
-            TensorRef::from_array_view((shape, &self.input[..fed * 3 * h * w])).map_err(ort_err)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![spec.name.as_str() => tensor])
-            .map_err(ort_err)?;
+        let tensor = TensorRef::from_array_view((shape, &self.input[..fed * 3 * h * w])).map_err(ort_err)?;
+        let outputs = self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?;
         let t1 = std::time::Instant::now();
 
         let mut views = Vec::with_capacity(self.output_names.len());
         for name in &self.output_names {
-            let v = outputs.get(name).ok_or_else(|| Error::ModelMismatch {
+            let v = outputs
+                .get(name)
+                .ok_or_else(|| Error::ModelMismatch { path: path.clone(), reason: format!("output '{name}' missing from the results") })?;
+            let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| Error::ModelMismatch {
                 path: path.clone(),
-                reason: format!("output '{name}' missing from the results"),
+                reason: format!("output '{name}' is not a float32 tensor: {e}"),
             })?;
-            let (shape, data) =
-                v.try_extract_tensor::<f32>()
-                    .map_err(|e| Error::ModelMismatch {
-                        path: path.clone(),
-                        reason: format!("output '{name}' is not a float32 tensor: {e}"),
-                    })?;
             views.push((name.as_str(), &shape[..], data));
         }
         self.decoder
             .check_shapes(views.iter().map(|(n, s, _)| (*n, *s)), false)
-            .map_err(|reason| Error::ModelMismatch {
-                path: path.clone(),
-                reason,
-            })?;
-        let tv: Vec<TensorView> = views
-            .iter()
-            .map(|(_, s, d)| TensorView { shape: s, data: d })
-            .collect();
+            .map_err(|reason| Error::ModelMismatch { path: path.clone(), reason })?;
+        let tv: Vec<TensorView> = views.iter().map(|(_, s, d)| TensorView { shape: s, data: d }).collect();
         let mut results = Vec::with_capacity(n);
         for (b, tf) in transforms.iter().enumerate().take(n) {
             self.candidates.clear();
@@ -443,23 +317,13 @@ impl Detector {
             let mut dets: Vec<Detection> = self
                 .candidates
                 .iter()
-                .map(|d| Detection {
-                    bbox: tf.apply(d.bbox),
-                    ..*d
-                })
+                .map(|d| Detection { bbox: tf.apply(d.bbox), ..*d })
                 .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
                 .collect();
             dets.shrink_to_fit();
             results.push(dets);
         }
         let t2 = std::time::Instant::now();
-        Ok((
-            results,
-            CallTimes {
-                preprocess_s: 0.0,
-                inference_s: (t1 - t0).as_secs_f64(),
-                postprocess_s: (t2 - t1).as_secs_f64(),
-            },
-        ))
+        Ok((results, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
     }
 }

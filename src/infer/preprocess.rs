@@ -35,42 +35,18 @@ impl Preprocessor {
     /// Resizes and normalises `image` (packed 3-channel pixels in the model's channel order, rows
     /// of `stride` bytes) into `dst` ([`Preprocessor::len`] floats). Returns the transform from
     /// model-input pixels back to the image's.
-    pub fn run(
-        &mut self,
-        image: &[u8],
-        width: u32,
-        height: u32,
-        stride: usize,
-        dst: &mut [f32],
-    ) -> Transform {
+    pub fn run(&mut self, image: &[u8], width: u32, height: u32, stride: usize, dst: &mut [f32]) -> Transform {
         let spec = &self.spec;
         let (dw, dh) = (spec.width, spec.height);
-        if self
-            .plan
-            .as_ref()
-            .is_none_or(|p| (p.src_w, p.src_h) != (width, height))
-        {
+        if self.plan.as_ref().is_none_or(|p| (p.src_w, p.src_h) != (width, height)) {
             let pad = match spec.fit {
                 Fit::Letterbox { pad } => pad,
                 Fit::Stretch => 0,
             };
             let placement = Transform::placement(width, height, dw, dh, spec.fit);
-            self.plan = Some(Plan::new(
-                width,
-                height,
-                dw,
-                dh,
-                placement,
-                spec.layout,
-                spec.mean,
-                spec.std,
-                pad,
-            ));
+            self.plan = Some(Plan::new(width, height, dw, dh, placement, spec.layout, spec.mean, spec.std, pad));
         }
-        self.plan
-            .as_ref()
-            .expect("plan set above")
-            .run(image, stride, dst);
+        self.plan.as_ref().expect("plan set above").run(image, stride, dst);
         Transform::new(width, height, dw, dh, spec.fit)
     }
 }
@@ -87,11 +63,8 @@ impl Taps {
     /// Taps mapping `dst` output samples onto `src` input samples.
     pub fn new(src: u32, dst: u32) -> Self {
         let scale = src as f64 / dst as f64;
-        let mut t = Taps {
-            idx0: Vec::with_capacity(dst as usize),
-            idx1: Vec::with_capacity(dst as usize),
-            w1: Vec::with_capacity(dst as usize),
-        };
+        let mut t =
+            Taps { idx0: Vec::with_capacity(dst as usize), idx1: Vec::with_capacity(dst as usize), w1: Vec::with_capacity(dst as usize) };
         for d in 0..dst {
             let f = (d as f64 + 0.5) * scale - 0.5;
             let mut s = f.floor();
@@ -184,40 +157,22 @@ impl Plan {
         let sw3 = self.src_w as usize * 3;
         assert_eq!(dst.len(), 3 * hw, "destination is not 3x{dw}x{dh}");
         assert!(src_stride >= sw3, "row stride {src_stride} < {sw3} bytes");
-        assert!(
-            src.len() >= (self.src_h as usize - 1) * src_stride + sw3,
-            "source smaller than {}x{}",
-            self.src_w,
-            self.src_h
-        );
+        assert!(src.len() >= (self.src_h as usize - 1) * src_stride + sw3, "source smaller than {}x{}", self.src_w, self.src_h);
         let letterboxed = self.fit_w != self.dst_w || self.fit_h != self.dst_h;
         if letterboxed {
             let p = self.pad as f32;
             match self.layout {
-                Layout::Nchw => (0..3)
-                    .for_each(|c| dst[c * hw..(c + 1) * hw].fill(p * self.scale[c] + self.bias[c])),
-                Layout::Nhwc => dst
-                    .chunks_exact_mut(3)
-                    .for_each(|px| (0..3).for_each(|c| px[c] = p * self.scale[c] + self.bias[c])),
+                Layout::Nchw => (0..3).for_each(|c| dst[c * hw..(c + 1) * hw].fill(p * self.scale[c] + self.bias[c])),
+                Layout::Nhwc => dst.chunks_exact_mut(3).for_each(|px| (0..3).for_each(|c| px[c] = p * self.scale[c] + self.bias[c])),
             }
         }
         let fw = self.fit_w as usize;
         let (s, b) = (self.scale, self.bias);
         let mut vrow = vec![0.0f32; sw3];
-        let taps: Vec<(usize, usize, f32)> = self
-            .xt
-            .idx0
-            .iter()
-            .zip(&self.xt.idx1)
-            .zip(&self.xt.w1)
-            .map(|((&i0, &i1), &w)| (i0 as usize * 3, i1 as usize * 3, w))
-            .collect();
+        let taps: Vec<(usize, usize, f32)> =
+            self.xt.idx0.iter().zip(&self.xt.idx1).zip(&self.xt.w1).map(|((&i0, &i1), &w)| (i0 as usize * 3, i1 as usize * 3, w)).collect();
         for fy in 0..self.fit_h as usize {
-            let (y0, y1, wy) = (
-                self.yt.idx0[fy] as usize,
-                self.yt.idx1[fy] as usize,
-                self.yt.w1[fy],
-            );
+            let (y0, y1, wy) = (self.yt.idx0[fy] as usize, self.yt.idx1[fy] as usize, self.yt.w1[fy]);
             let r0 = &src[y0 * src_stride..][..sw3];
             let r1 = &src[y1 * src_stride..][..sw3];
             for ((v, &p), &q) in vrow.iter_mut().zip(r0).zip(r1) {
@@ -235,10 +190,7 @@ impl Plan {
                     let at = oy * dw + ox;
                     let (d0, rest) = dst.split_at_mut(hw);
                     let (d1, d2) = rest.split_at_mut(hw);
-                    let rows = d0[at..][..fw]
-                        .iter_mut()
-                        .zip(&mut d1[at..][..fw])
-                        .zip(&mut d2[at..][..fw]);
+                    let rows = d0[at..][..fw].iter_mut().zip(&mut d1[at..][..fw]).zip(&mut d2[at..][..fw]);
                     for (((o0, o1), o2), &(i0, i1, w)) in rows.zip(&taps) {
                         *o0 = lerp(i0, i1, w, 0) * s[0] + b[0];
                         *o1 = lerp(i0, i1, w, 1) * s[1] + b[1];
@@ -263,17 +215,7 @@ mod tests {
     use super::*;
 
     fn plan(sw: u32, sh: u32, dw: u32, dh: u32) -> Plan {
-        Plan::new(
-            sw,
-            sh,
-            dw,
-            dh,
-            (dw, dh, 0, 0),
-            Layout::Nhwc,
-            [0.0; 3],
-            [1.0; 3],
-            0,
-        )
+        Plan::new(sw, sh, dw, dh, (dw, dh, 0, 0), Layout::Nhwc, [0.0; 3], [1.0; 3], 0)
     }
 
     #[test]
@@ -297,10 +239,7 @@ mod tests {
     #[test]
     fn downscale_picks_between_pixels_without_area_averaging() {
         // 6 pixels -> 2: centres at 1.0 and 4.0 exactly (scale 3).
-        let src: Vec<u8> = [0u8, 10, 20, 30, 40, 50]
-            .iter()
-            .flat_map(|v| [*v; 3])
-            .collect();
+        let src: Vec<u8> = [0u8, 10, 20, 30, 40, 50].iter().flat_map(|v| [*v; 3]).collect();
         let mut dst = vec![0.0; 6];
         plan(6, 1, 2, 1).run(&src, 18, &mut dst);
         assert_eq!((dst[0], dst[3]), (10.0, 40.0));
@@ -311,29 +250,12 @@ mod tests {
         // 2x1 source into a 2x2 output, fitted to 2x1 at y offset 1; pad 114.
         let src = [10u8, 20, 30, 40, 50, 60];
         let mut dst = vec![0.0; 12];
-        let p = Plan::new(
-            2,
-            1,
-            2,
-            2,
-            (2, 1, 0, 1),
-            Layout::Nchw,
-            [10.0, 20.0, 30.0],
-            [2.0, 4.0, 5.0],
-            114,
-        );
+        let p = Plan::new(2, 1, 2, 2, (2, 1, 0, 1), Layout::Nchw, [10.0, 20.0, 30.0], [2.0, 4.0, 5.0], 114);
         p.run(&src, 6, &mut dst);
         // channel 0: pad row then (10-10)/2, (40-10)/2
         assert_eq!(&dst[0..4], &[52.0, 52.0, 0.0, 15.0]);
         // channel 2: pad (114-30)/5 then (30-30)/5, (60-30)/5
         let want = [16.8, 16.8, 0.0, 6.0];
-        assert!(
-            dst[8..12]
-                .iter()
-                .zip(want)
-                .all(|(a, b)| (a - b).abs() < 1e-5),
-            "{:?}",
-            &dst[8..12]
-        );
+        assert!(dst[8..12].iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5), "{:?}", &dst[8..12]);
     }
 }

@@ -14,6 +14,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::pipeline::FrameResult;
+use crate::track::reuse::LabelSource;
+
+pub mod read;
 
 /// Something that takes each frame's results in order.
 pub trait ResultSink {
@@ -25,22 +28,10 @@ pub trait ResultSink {
 /// Opens `path` for writing, `-` meaning stdout.
 pub fn open_output(path: &Path) -> Result<(Box<dyn Write + Send>, PathBuf)> {
     if path == Path::new("-") {
-        return Ok((
-            Box::new(std::io::BufWriter::with_capacity(
-                1 << 16,
-                std::io::stdout(),
-            )),
-            PathBuf::from("<stdout>"),
-        ));
+        return Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())), PathBuf::from("<stdout>")));
     }
-    let f = std::fs::File::create(path).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    Ok((
-        Box::new(std::io::BufWriter::with_capacity(1 << 16, f)),
-        path.to_path_buf(),
-    ))
+    let f = std::fs::File::create(path).map_err(|e| Error::Output { path: path.to_path_buf(), source: e })?;
+    Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), path.to_path_buf()))
 }
 
 fn r2(v: f32) -> f64 {
@@ -79,12 +70,7 @@ pub struct JsonlWriter {
 impl JsonlWriter {
     /// `labels[class_id]` names each class.
     pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: Vec<String>) -> Self {
-        Self {
-            out,
-            path,
-            labels,
-            line: Vec::with_capacity(4096),
-        }
+        Self { out, path, labels, line: Vec::with_capacity(4096) }
     }
 }
 
@@ -96,34 +82,32 @@ impl ResultSink for JsonlWriter {
             detections: r
                 .detections
                 .iter()
-                .map(|d| JsonDet {
+                .enumerate()
+                .map(|(i, d)| JsonDet {
                     bbox: d.bbox.map(r2),
                     score: r4(d.score),
                     class_id: d.class_id,
-                    label: self
-                        .labels
-                        .get(d.class_id as usize)
-                        .map_or("?", |s| s.as_str()),
-                    track_id: None,
-                    source: "detector",
+                    label: match r.labels.get(i).and_then(|l| l.as_ref()) {
+                        Some(l) => l.label.as_str(),
+                        None => self.labels.get(d.class_id as usize).map_or("?", |s| s.as_str()),
+                    },
+                    track_id: r.track_ids.get(i).copied().flatten(),
+                    source: match r.labels.get(i).and_then(|l| l.as_ref()).map(|l| l.source) {
+                        Some(LabelSource::Classifier) => "classifier",
+                        Some(LabelSource::Track) => "track",
+                        None => "detector",
+                    },
                 })
                 .collect(),
         };
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &frame)
-            .expect("serialising plain structs cannot fail");
+        serde_json::to_writer(&mut self.line, &frame).expect("serialising plain structs cannot fail");
         self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(|e| Error::Output {
-            path: self.path.clone(),
-            source: e,
-        })
+        self.out.write_all(&self.line).map_err(|e| Error::Output { path: self.path.clone(), source: e })
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::Output {
-            path: self.path.clone(),
-            source: e,
-        })
+        self.out.flush().map_err(|e| Error::Output { path: self.path.clone(), source: e })
     }
 }
 
@@ -155,77 +139,60 @@ struct SvObject {
 }
 
 /// The Score Vision miner format, streamed: `{"frames": {"<n>": {...}, ...}}`. Detections whose
-/// label has no Score Vision class are left out. Ids are detection indices within the frame
-/// until tracking provides identities.
+/// label has no Score Vision class are left out. With tracking, ids are track ids, and a
+/// detection no confirmed track claims gets its own id from 1,000,000 up (unique in the file);
+/// without tracking, ids are detection indices within the frame.
 pub struct ScoreVisionWriter {
     out: Box<dyn Write + Send>,
     path: PathBuf,
     classes: Vec<Option<u32>>,
+    tracked: bool,
+    next_untracked: u64,
     frames: u64,
     finished: bool,
 }
 
+/// First id given to detections without a track in Score Vision output.
+pub const UNTRACKED_ID_BASE: u64 = 1_000_000;
+
 impl ScoreVisionWriter {
-    pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: &[String]) -> Self {
+    /// `tracked`: whether results carry track ids (see the type's documentation).
+    pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: &[String], tracked: bool) -> Self {
         let classes = labels.iter().map(|l| scorevision::class_of(l)).collect();
-        Self {
-            out,
-            path,
-            classes,
-            frames: 0,
-            finished: false,
-        }
+        Self { out, path, classes, tracked, next_untracked: UNTRACKED_ID_BASE, frames: 0, finished: false }
     }
 
     fn io(&self, e: std::io::Error) -> Error {
-        Error::Output {
-            path: self.path.clone(),
-            source: e,
-        }
+        Error::Output { path: self.path.clone(), source: e }
     }
 }
 
 impl ResultSink for ScoreVisionWriter {
     fn write(&mut self, r: &FrameResult) -> Result<()> {
-        let objects: Vec<SvObject> = r
-            .detections
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| {
-                let class_id = (*self.classes.get(d.class_id as usize)?)?;
-                Some(SvObject {
-                    id: i as u64,
-                    bbox: d.bbox.map(|v| v.round() as i64),
-                    class_id,
-                })
-            })
-            .collect();
-        let head = if self.frames == 0 {
-            "{\"frames\": {"
-        } else {
-            ", "
-        };
+        let mut objects = Vec::with_capacity(r.detections.len());
+        for (i, d) in r.detections.iter().enumerate() {
+            let Some(class_id) = self.classes.get(d.class_id as usize).copied().flatten() else { continue };
+            let id = match (self.tracked, r.track_ids.get(i).copied().flatten()) {
+                (false, _) => i as u64,
+                (true, Some(t)) => t,
+                (true, None) => {
+                    self.next_untracked += 1;
+                    self.next_untracked - 1
+                }
+            };
+            objects.push(SvObject { id, bbox: d.bbox.map(|v| v.round() as i64), class_id });
+        }
+        let head = if self.frames == 0 { "{\"frames\": {" } else { ", " };
         let body = serde_json::to_string(&objects).expect("plain structs serialise");
         self.frames += 1;
-        write!(
-            self.out,
-            "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}",
-            r.index
-        )
-        .map_err(|e| self.io(e))
+        write!(self.out, "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}", r.index).map_err(|e| self.io(e))
     }
 
     fn finish(&mut self) -> Result<()> {
         if !self.finished {
             self.finished = true;
-            let tail = if self.frames == 0 {
-                "{\"frames\": {}}\n"
-            } else {
-                "}}\n"
-            };
-            self.out
-                .write_all(tail.as_bytes())
-                .map_err(|e| self.io(e))?;
+            let tail = if self.frames == 0 { "{\"frames\": {}}\n" } else { "}}\n" };
+            self.out.write_all(tail.as_bytes()).map_err(|e| self.io(e))?;
         }
         self.out.flush().map_err(|e| self.io(e))
     }
@@ -249,45 +216,23 @@ mod tests {
     }
 
     fn frames() -> Vec<FrameResult> {
-        let d = |b: [f32; 4], s, c| Detection {
-            bbox: b,
-            score: s,
-            class_id: c,
-        };
+        let d = |b: [f32; 4], s, c| Detection { bbox: b, score: s, class_id: c };
         vec![
-            FrameResult {
-                index: 0,
-                pts: 0.0,
-                detections: vec![
-                    d([1.004, 2.0, 30.5, 40.0], 0.91234, 0),
-                    d([5., 5., 9., 9.], 0.5, 2),
-                ],
-            },
-            FrameResult {
-                index: 3,
-                pts: 0.1,
-                detections: vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)],
-            },
+            FrameResult::untracked(0, 0.0, vec![d([1.004, 2.0, 30.5, 40.0], 0.91234, 0), d([5., 5., 9., 9.], 0.5, 2)]),
+            FrameResult::untracked(3, 0.1, vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)]),
         ]
     }
 
     #[test]
     fn jsonl_lines_follow_the_schema() {
         let buf = Shared::default();
-        let mut w = JsonlWriter::new(
-            Box::new(buf.clone()),
-            "x".into(),
-            vec!["person".into(), "sports_ball".into(), "car".into()],
-        );
+        let mut w = JsonlWriter::new(Box::new(buf.clone()), "x".into(), vec!["person".into(), "sports_ball".into(), "car".into()]);
         for f in frames() {
             w.write(&f).unwrap();
         }
         w.finish().unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["frame"], 0);
         let d0 = &lines[0]["detections"][0];
@@ -303,34 +248,51 @@ mod tests {
     #[test]
     fn scorevision_maps_classes_and_drops_others() {
         let buf = Shared::default();
-        let mut w = ScoreVisionWriter::new(
-            Box::new(buf.clone()),
-            "x".into(),
-            &["person".into(), "sports_ball".into(), "car".into()],
-        );
+        let mut w =
+            ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &["person".into(), "sports_ball".into(), "car".into()], false);
         for f in frames() {
             w.write(&f).unwrap();
         }
         w.finish().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
         let f0 = &v["frames"]["0"]["objects"];
-        assert_eq!(
-            f0.as_array().unwrap().len(),
-            1,
-            "the car has no Score Vision class"
-        );
-        assert_eq!(
-            f0[0],
-            serde_json::json!({"id": 0, "bbox": [1, 2, 31, 40], "class_id": 2})
-        );
+        assert_eq!(f0.as_array().unwrap().len(), 1, "the car has no Score Vision class");
+        assert_eq!(f0[0], serde_json::json!({"id": 0, "bbox": [1, 2, 31, 40], "class_id": 2}));
         assert_eq!(v["frames"]["3"]["objects"][0]["class_id"], 0);
         assert_eq!(v["frames"]["3"]["keypoints"], serde_json::json!([]));
     }
 
     #[test]
+    fn tracked_ids_are_track_ids_and_untracked_ones_are_unique() {
+        let buf = Shared::default();
+        let labels = ["person".to_string(), "sports_ball".to_string()];
+        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &labels, true);
+        let d = |c| Detection { bbox: [0., 0., 10., 10.], score: 0.9, class_id: c };
+        let mut a = FrameResult::untracked(0, 0.0, vec![d(0), d(1)]);
+        a.track_ids = vec![Some(7), None];
+        let mut b = FrameResult::untracked(1, 0.1, vec![d(0), d(1)]);
+        b.track_ids = vec![Some(7), None];
+        w.write(&a).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        let ids = |f: &str| v["frames"][f]["objects"].as_array().unwrap().iter().map(|o| o["id"].as_u64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(ids("0"), vec![7, UNTRACKED_ID_BASE]);
+        assert_eq!(ids("1"), vec![7, UNTRACKED_ID_BASE + 1]);
+
+        let buf = Shared::default();
+        let mut j = JsonlWriter::new(Box::new(buf.clone()), "x".into(), labels.to_vec());
+        j.write(&a).unwrap();
+        j.finish().unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        assert_eq!(line["detections"][0]["track_id"], 7);
+        assert!(line["detections"][1]["track_id"].is_null());
+    }
+
+    #[test]
     fn scorevision_with_no_frames_is_valid_json() {
         let buf = Shared::default();
-        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &[]);
+        let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &[], false);
         w.finish().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
         assert_eq!(v, serde_json::json!({"frames": {}}));

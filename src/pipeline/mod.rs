@@ -4,7 +4,7 @@
 //!  decode thread ──frames──▶ preprocess thread ──model images──▶ detect: batch ▶ infer ▶ decode+NMS
 //!  (FFmpeg, pool)  bounded   (resize+normalise)     bounded          ──▶ sink (JSONL, Score Vision, C callback)
 //! ```
-//! Frames reach the sink strictly in decode order whatever the batch size. Frames decoded before
+//! Frames reach the tracker and the sink strictly in decode order whatever the batch size. Frames decoded before
 //! an input error are processed and handed to the sink before the error is returned.
 
 use std::collections::BTreeMap;
@@ -14,6 +14,8 @@ use std::time::Instant;
 use crate::detect::{DecodeParams, Detection};
 use crate::error::{Error, Result};
 use crate::infer::Detector;
+use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache, Resolved, ReuseConfig, ReuseStats};
+use crate::track::{Tracker, TrackerConfig};
 use crate::video::{self, Frame, OutputFormat, Sampling, Transform, VideoInfo};
 
 /// A frame with its model input image, made by the preprocess stage.
@@ -32,6 +34,36 @@ pub struct FrameResult {
     pub pts: f64,
     /// Detections in source-frame pixels, best score first.
     pub detections: Vec<Detection>,
+    /// Track id of each detection (same length as `detections`); `None` where no confirmed
+    /// track claims it or tracking is off.
+    pub track_ids: Vec<Option<u64>>,
+    /// Classifier label of each detection (same length); `None` without a classifier.
+    pub labels: Vec<Option<Resolved>>,
+}
+
+impl FrameResult {
+    /// A result without tracking or classification.
+    pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
+        let n = detections.len();
+        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n] }
+    }
+}
+
+/// The optional stages after detection.
+#[derive(Default)]
+pub struct Stages<'a> {
+    /// Track with ByteTrack (per class) when set.
+    pub tracking: Option<TrackerConfig>,
+    /// Label objects with this classifier, through the per-track reuse cache.
+    pub classifier: Option<&'a mut dyn Classifier>,
+    pub reuse: ReuseConfig,
+}
+
+impl Stages<'_> {
+    /// Detection and tracking with the default ByteTrack parameters.
+    pub fn tracked() -> Self {
+        Self { tracking: Some(TrackerConfig::default()), ..Self::default() }
+    }
 }
 
 /// Seconds spent per stage over a run (summed over frames).
@@ -66,6 +98,10 @@ pub struct RunReport {
     pub wall_s: f64,
     /// Frame buffers the decoder's pool allocated over the whole run (its fixed size).
     pub pool_buffers: usize,
+    /// Track ids handed out, when tracking was on.
+    pub tracks: Option<u64>,
+    /// Classifier calls made and saved by track reuse, when a classifier ran.
+    pub reuse: Option<ReuseStats>,
 }
 
 impl RunReport {
@@ -99,18 +135,14 @@ pub fn run_detect(
     detector: &mut Detector,
     params: &DecodeParams,
     sampling: Sampling,
+    stages: Stages<'_>,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
-    let out = OutputFormat {
-        width: 0,
-        height: 0,
-        order: spec.channels,
-        fit: video::Fit::Stretch,
-    };
+    let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
     let batch = detector.batch();
     // Channel capacities: decoded frames, preprocessed frames. The frame pool covers both, the
     // frames the detect stage holds for its batch, and one being decoded.
@@ -128,7 +160,12 @@ pub fn run_detect(
         times: StageTimes::default(),
         wall_s: 0.0,
         pool_buffers: 0,
+        tracks: None,
+        reuse: None,
     };
+    let Stages { tracking, mut classifier, reuse } = stages;
+    let mut tracker = tracking.map(|cfg| Tracker::new(cfg, dec.info.fps.unwrap_or(30.0)));
+    let mut cache = LabelCache::new(reuse);
 
     // Preprocess stage: resize + normalise on its own thread, into recycled tensor buffers, so
     // the detect thread only copies a finished image into its batch and runs the model.
@@ -136,9 +173,7 @@ pub fn run_detect(
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(pre_cap + 2);
     let mut pre = detector.preprocessor();
     for _ in 0..pre_cap + 2 {
-        free_tx
-            .send(vec![0.0; pre.len()])
-            .expect("room for every buffer");
+        free_tx.send(vec![0.0; pre.len()]).expect("room for every buffer");
     }
     let frames = dec.frames.clone();
     let pre_thread = std::thread::Builder::new()
@@ -147,23 +182,11 @@ pub fn run_detect(
             let mut seconds = 0.0;
             for item in frames.iter() {
                 let item = item.and_then(|frame| {
-                    let mut tensor = free_rx
-                        .recv()
-                        .map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
+                    let mut tensor = free_rx.recv().map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
                     let t = Instant::now();
-                    let transform = pre.run(
-                        &frame.data,
-                        frame.width,
-                        frame.height,
-                        frame.width as usize * 3,
-                        &mut tensor,
-                    );
+                    let transform = pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor);
                     seconds += t.elapsed().as_secs_f64();
-                    Ok(Prepared {
-                        frame,
-                        tensor,
-                        transform,
-                    })
+                    Ok(Prepared { frame, tensor, transform })
                 });
                 let stop = item.is_err();
                 if pre_tx.send(item).is_err() || stop {
@@ -196,7 +219,8 @@ pub fn run_detect(
             None => None,
         };
         if !pending.is_empty() {
-            if let Err(e) = run_batch(detector, params, &mut pending, &mut report, sink, progress) {
+            let mut post = Post { tracker: tracker.as_mut(), classifier: classifier.as_deref_mut(), cache: &mut cache };
+            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, sink, progress) {
                 outcome = Err(e);
                 break;
             }
@@ -211,22 +235,30 @@ pub fn run_detect(
     }
     drop(pre_rx); // unblocks the preprocess thread if the detect stage stopped early
     drop(pending);
-    let pre_s = pre_thread
-        .join()
-        .map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
+    let pre_s = pre_thread.join().map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
     let stats = dec.join()?;
     report.frames_decoded = stats.decoded;
     report.times.decode_s = stats.decode_s;
     report.times.preprocess_s += stats.convert_s + pre_s + copy_s;
     report.pool_buffers = stats.pool_allocations;
+    report.tracks = tracker.map(|t| t.ids_issued());
+    report.reuse = classifier.is_some().then(|| cache.stats());
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
+}
+
+/// The per-frame stages after detection, in decode order.
+struct Post<'a, 'c> {
+    tracker: Option<&'a mut Tracker>,
+    classifier: Option<&'a mut (dyn Classifier + 'c)>,
+    cache: &'a mut LabelCache,
 }
 
 fn run_batch(
     detector: &mut Detector,
     params: &DecodeParams,
     pending: &mut Vec<(Frame, Transform)>,
+    post: &mut Post,
     report: &mut RunReport,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
@@ -239,49 +271,42 @@ fn run_batch(
         for d in &detections {
             *report.per_class.entry(d.class_id).or_default() += 1;
         }
-        let r = FrameResult {
-            index: frame.index,
-            pts: frame.pts,
-            detections,
-        };
+        let mut r = FrameResult::untracked(frame.index, frame.pts, detections);
+        if let Some(t) = post.tracker.as_deref_mut() {
+            r.track_ids = t.update(r.index, &r.detections);
+        }
+        if let Some(c) = post.classifier.as_deref_mut() {
+            let requests: Vec<ClassifyRequest> = r
+                .detections
+                .iter()
+                .zip(&r.track_ids)
+                .map(|(d, &track_id)| ClassifyRequest { frame: r.index, track_id, bbox: d.bbox, class_id: d.class_id })
+                .collect();
+            r.labels = post.cache.resolve(&requests, c)?.into_iter().map(Some).collect();
+        }
         drop(frame); // the buffer goes back to the pool before the sink runs
         let t = Instant::now();
         sink(&r)?;
         report.times.output_s += t.elapsed().as_secs_f64();
         report.frames_processed += 1;
-        progress(Progress {
-            frame_index: r.index,
-            pts: r.pts,
-            processed: report.frames_processed,
-        });
+        progress(Progress { frame_index: r.index, pts: r.pts, processed: report.frames_processed });
     }
     Ok(())
 }
 
 /// Builds decode parameters from a detector's defaults and optional overrides; class names are
 /// checked against the model's labels.
-pub fn decode_params(
-    detector: &Detector,
-    score: Option<f32>,
-    nms_iou: Option<f32>,
-    classes: Option<&[String]>,
-) -> Result<DecodeParams> {
+pub fn decode_params(detector: &Detector, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
     let mut p = detector.default_params();
     if let Some(s) = score {
         if !(0.0..=1.0).contains(&s) {
-            return Err(Error::InvalidOption {
-                option: "--score",
-                reason: format!("must be within 0..1, got {s}"),
-            });
+            return Err(Error::InvalidOption { option: "--score", reason: format!("must be within 0..1, got {s}") });
         }
         p.score_threshold = s;
     }
     if let Some(s) = nms_iou {
         if !(0.0..=1.0).contains(&s) {
-            return Err(Error::InvalidOption {
-                option: "--nms-iou",
-                reason: format!("must be within 0..1, got {s}"),
-            });
+            return Err(Error::InvalidOption { option: "--nms-iou", reason: format!("must be within 0..1, got {s}") });
         }
         p.nms_iou = s;
     }
@@ -291,11 +316,7 @@ pub fn decode_params(
         for n in names {
             let id = m.class_id(n).ok_or_else(|| Error::InvalidOption {
                 option: "--classes",
-                reason: format!(
-                    "model {} has no class '{n}' (its labels are in {})",
-                    m.name,
-                    m.path.display()
-                ),
+                reason: format!("model {} has no class '{n}' (its labels are in {})", m.name, m.path.display()),
             })?;
             filter[id as usize] = true;
         }

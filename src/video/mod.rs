@@ -62,12 +62,7 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Self {
-            stride: 1,
-            max_fps: None,
-            start: 0.0,
-            duration: None,
-        }
+        Self { stride: 1, max_fps: None, start: 0.0, duration: None }
     }
 }
 
@@ -75,31 +70,19 @@ impl Sampling {
     /// Checks the values; each wrong one is an [`Error::InvalidOption`] naming the option.
     pub fn validate(&self) -> Result<()> {
         if self.stride == 0 {
-            return Err(Error::InvalidOption {
-                option: "--stride",
-                reason: "must be >= 1".into(),
-            });
+            return Err(Error::InvalidOption { option: "--stride", reason: "must be >= 1".into() });
         }
         if let Some(f) = self.max_fps {
             if !(f.is_finite() && f > 0.0) {
-                return Err(Error::InvalidOption {
-                    option: "--max-fps",
-                    reason: format!("must be > 0, got {f}"),
-                });
+                return Err(Error::InvalidOption { option: "--max-fps", reason: format!("must be > 0, got {f}") });
             }
         }
         if !(self.start.is_finite() && self.start >= 0.0) {
-            return Err(Error::InvalidOption {
-                option: "--start",
-                reason: format!("must be >= 0 seconds, got {}", self.start),
-            });
+            return Err(Error::InvalidOption { option: "--start", reason: format!("must be >= 0 seconds, got {}", self.start) });
         }
         if let Some(d) = self.duration {
             if !(d.is_finite() && d > 0.0) {
-                return Err(Error::InvalidOption {
-                    option: "--duration",
-                    reason: format!("must be > 0 seconds, got {d}"),
-                });
+                return Err(Error::InvalidOption { option: "--duration", reason: format!("must be > 0 seconds, got {d}") });
             }
         }
         Ok(())
@@ -137,25 +120,12 @@ pub struct Transform {
 
 impl Transform {
     pub fn identity(w: u32, h: u32) -> Self {
-        Self {
-            scale_x: 1.0,
-            scale_y: 1.0,
-            offset_x: 0.0,
-            offset_y: 0.0,
-            src_width: w as f32,
-            src_height: h as f32,
-        }
+        Self { scale_x: 1.0, scale_y: 1.0, offset_x: 0.0, offset_y: 0.0, src_width: w as f32, src_height: h as f32 }
     }
 
     /// Placement of a `src_w x src_h` image inside `dst_w x dst_h` under `fit`:
     /// (resized width, resized height, x offset, y offset).
-    pub fn placement(
-        src_w: u32,
-        src_h: u32,
-        dst_w: u32,
-        dst_h: u32,
-        fit: Fit,
-    ) -> (u32, u32, u32, u32) {
+    pub fn placement(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32, fit: Fit) -> (u32, u32, u32, u32) {
         match fit {
             Fit::Stretch => (dst_w, dst_h, 0, 0),
             Fit::Letterbox { .. } => {
@@ -271,14 +241,9 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
 fn open_input(path: &Path) -> Result<format::context::Input> {
     init();
     if !path.exists() {
-        return Err(Error::FileNotFound {
-            path: path.to_path_buf(),
-        });
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
-    format::input(&path).map_err(|e| Error::NotMedia {
-        path: path.to_path_buf(),
-        reason: av_error(e),
-    })
+    format::input(&path).map_err(|e| Error::NotMedia { path: path.to_path_buf(), reason: av_error(e) })
 }
 
 /// The codec's name, or for a codec FFmpeg does not know, its FourCC tag.
@@ -288,33 +253,16 @@ fn codec_name(params: &codec::Parameters) -> String {
         return name.to_string();
     }
     let tag = unsafe { (*params.as_ptr()).codec_tag };
-    let fourcc: String = tag
-        .to_le_bytes()
-        .iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
-        .collect();
+    let fourcc: String = tag.to_le_bytes().iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
     format!("unknown codec, FourCC '{fourcc}'")
 }
 
 fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo> {
     let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
-        let found: Vec<String> = input
-            .streams()
-            .map(|s| {
-                format!(
-                    "{:?} {}",
-                    s.parameters().medium(),
-                    s.parameters().id().name()
-                )
-            })
-            .collect();
+        let found: Vec<String> = input.streams().map(|s| format!("{:?} {}", s.parameters().medium(), s.parameters().id().name())).collect();
         Error::NoVideoStream {
             path: path.to_path_buf(),
-            found: if found.is_empty() {
-                "none".into()
-            } else {
-                found.join(", ").to_lowercase()
-            },
+            found: if found.is_empty() { "none".into() } else { found.join(", ").to_lowercase() },
         }
     })?;
     let params = stream.parameters();
@@ -352,34 +300,18 @@ impl Decoder {
         if (out.width == 0) != (out.height == 0) {
             return Err(Error::InvalidOption {
                 option: "output size",
-                reason: format!(
-                    "{}x{}: both or neither of width and height may be 0",
-                    out.width, out.height
-                ),
+                reason: format!("{}x{}: both or neither of width and height may be 0", out.width, out.height),
             });
         }
         let input = open_input(path)?;
         let info = stream_info(path, &input)?;
-        let stream = input
-            .stream(info.stream_index)
-            .expect("stream index from best()");
-        let undecodable = |reason: String| Error::Undecodable {
-            path: path.to_path_buf(),
-            stream: info.stream_index,
-            codec: info.codec.clone(),
-            reason,
-        };
-        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| undecodable(av_error(e)))?;
-        ctx.set_threading(codec::threading::Config {
-            kind: codec::threading::Type::Frame,
-            count: 0,
-            ..Default::default()
-        });
+        let stream = input.stream(info.stream_index).expect("stream index from best()");
+        let undecodable =
+            |reason: String| Error::Undecodable { path: path.to_path_buf(), stream: info.stream_index, codec: info.codec.clone(), reason };
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| undecodable(av_error(e)))?;
+        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
         let decoder = ctx.decoder().video().map_err(|e| match e {
-            ffmpeg::Error::DecoderNotFound => {
-                undecodable("this FFmpeg build has no decoder for it".into())
-            }
+            ffmpeg::Error::DecoderNotFound => undecodable("this FFmpeg build has no decoder for it".into()),
             e => undecodable(av_error(e)),
         })?;
         let time_base = f64::from(stream.time_base());
@@ -420,12 +352,7 @@ impl Decoder {
     }
 
     fn corrupt(&self, reason: String) -> Error {
-        Error::Corrupt {
-            path: self.info.path.clone(),
-            frames_decoded: self.stats.decoded,
-            pts: self.last_pts,
-            reason,
-        }
+        Error::Corrupt { path: self.info.path.clone(), frames_decoded: self.stats.decoded, pts: self.last_pts, reason }
     }
 
     /// Decodes up to the next kept frame and converts it into a buffer taken from `pool`.
@@ -458,8 +385,7 @@ impl Decoder {
         loop {
             match self.decoder.receive_frame(&mut self.decoded) {
                 Ok(()) => {
-                    let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 }
-                        || self.decoded.is_corrupt();
+                    let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 } || self.decoded.is_corrupt();
                     if damaged {
                         return Err(self.corrupt("the decoder reported a damaged frame".into()));
                     }
@@ -560,16 +486,8 @@ impl Decoder {
     }
 
     fn convert(&mut self, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
-        let (sw, sh, sfmt) = (
-            self.decoded.width(),
-            self.decoded.height(),
-            self.decoded.format(),
-        );
-        let (dw, dh) = if self.out.width == 0 {
-            (sw, sh)
-        } else {
-            (self.out.width, self.out.height)
-        };
+        let (sw, sh, sfmt) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
+        let (dw, dh) = if self.out.width == 0 { (sw, sh) } else { (self.out.width, self.out.height) };
         let (nw, nh, ox, oy) = Transform::placement(sw, sh, dw, dh, self.out.fit);
         let key = (sfmt, sw, sh);
         if self.scaler.as_ref().map(|s| s.key) != Some(key) {
@@ -578,12 +496,7 @@ impl Decoder {
                 ChannelOrder::Bgr => format::Pixel::BGR24,
             };
             let ctx = scaling::Context::get(sfmt, sw, sh, dst, nw, nh, scaling::Flags::BILINEAR)
-                .map_err(|e| {
-                    self.corrupt(format!(
-                        "cannot convert {sfmt:?} {sw}x{sh} frames: {}",
-                        av_error(e)
-                    ))
-                })?;
+                .map_err(|e| self.corrupt(format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e))))?;
             self.scaler = Some(Scaler { ctx, key });
         }
         let mut buf = pool.take(dw as usize * dh as usize * 3);
@@ -601,12 +514,7 @@ impl Decoder {
         let rows = unsafe {
             let src = self.decoded.as_ptr();
             let dst_ptr = buf.as_mut_ptr().add(offset);
-            let dst_data = [
-                dst_ptr,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            ];
+            let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
             let dst_stride = [stride as i32, 0, 0, 0];
             ffmpeg::ffi::sws_scale(
                 scaler.ctx.as_mut_ptr(),
@@ -644,22 +552,14 @@ impl DecodeThread {
     /// Waits for the thread and returns its counters.
     pub fn join(self) -> Result<DecodeStats> {
         drop(self.frames);
-        self.handle
-            .join()
-            .map_err(|_| Error::Pipeline("decode thread panicked".into()))
+        self.handle.join().map_err(|_| Error::Pipeline("decode thread panicked".into()))
     }
 }
 
 /// Opens `path` and decodes it on a new thread. Open errors are returned here, before any frame.
 /// `capacity` bounds the channel; the pool holds `capacity + extra` buffers, so the consumer may
 /// hold `extra` frames at once (its batch) without starving the decoder.
-pub fn spawn(
-    path: &Path,
-    sampling: Sampling,
-    out: OutputFormat,
-    capacity: usize,
-    extra: usize,
-) -> Result<DecodeThread> {
+pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize, extra: usize) -> Result<DecodeThread> {
     let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
     let path = path.to_path_buf();
@@ -697,20 +597,14 @@ pub fn spawn(
         })
         .map_err(|e| Error::Pipeline(format!("cannot start decode thread: {e}")))?;
     match info_rx.recv() {
-        Ok(Ok(info)) => Ok(DecodeThread {
-            info,
-            frames: rx,
-            handle,
-        }),
+        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle }),
         Ok(Err(e)) => {
             let _ = handle.join();
             Err(e)
         }
         Err(_) => {
             let _ = handle.join();
-            Err(Error::Pipeline(
-                "decode thread stopped before opening the input".into(),
-            ))
+            Err(Error::Pipeline("decode thread stopped before opening the input".into()))
         }
     }
 }

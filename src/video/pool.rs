@@ -27,16 +27,10 @@ impl FramePool {
     /// A pool of `count` buffers of `len` bytes each, allocated now.
     pub fn new(count: usize, len: usize) -> Self {
         let (home, free) = crossbeam_channel::bounded(count.max(1));
-        let pool = Self {
-            home,
-            free,
-            allocations: Arc::new(AtomicUsize::new(0)),
-        };
+        let pool = Self { home, free, allocations: Arc::new(AtomicUsize::new(0)) };
         for _ in 0..count.max(1) {
             pool.allocations.fetch_add(1, Ordering::Relaxed);
-            pool.home
-                .send(vec![0u8; len])
-                .expect("pool channel has room");
+            pool.home.send(vec![0u8; len]).expect("pool channel has room");
         }
         pool
     }
@@ -44,20 +38,14 @@ impl FramePool {
     /// Takes a buffer of exactly `len` bytes, waiting while all are lent out. A buffer of another
     /// length is resized (an allocation only when it grows past its capacity, counted).
     pub fn take(&self, len: usize) -> PooledBuf {
-        let mut data = self
-            .free
-            .recv()
-            .expect("the pool owns a sender, so recv cannot fail");
+        let mut data = self.free.recv().expect("the pool owns a sender, so recv cannot fail");
         if data.len() != len {
             if data.capacity() < len {
                 self.allocations.fetch_add(1, Ordering::Relaxed);
             }
             data.resize(len, 0);
         }
-        PooledBuf {
-            data,
-            home: self.home.clone(),
-        }
+        PooledBuf { data, home: self.home.clone() }
     }
 
     /// How many buffer allocations the pool has made since it was created.
@@ -109,10 +97,7 @@ mod tests {
         let p2 = pool.clone();
         let t = std::thread::spawn(move || p2.take(8).len());
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(
-            !t.is_finished(),
-            "take must block while the only buffer is lent out"
-        );
+        assert!(!t.is_finished(), "take must block while the only buffer is lent out");
         drop(held);
         assert_eq!(t.join().unwrap(), 8);
     }

@@ -12,15 +12,9 @@ pub fn root() -> PathBuf {
 /// A file of the shared media folder (`$FOVEA_MEDIA` or ../shared/media). Panics with a clear
 /// message when it is missing: these tests need the real media.
 pub fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("FOVEA_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/media"));
+    let dir = std::env::var_os("FOVEA_MEDIA").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/media"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "test media {} not found (set FOVEA_MEDIA to the shared media folder)",
-        p.display()
-    );
+    assert!(p.exists(), "test media {} not found (set FOVEA_MEDIA to the shared media folder)", p.display());
     p
 }
 
@@ -35,48 +29,22 @@ pub fn model() -> PathBuf {
 /// Frames ffprobe decodes in the first video stream (`-count_frames`).
 pub fn ffprobe_frames(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe runs (scripts/setup.sh installs it)");
     assert!(out.status.success(), "ffprobe failed on {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .expect("ffprobe prints a count")
+    String::from_utf8_lossy(&out.stdout).trim().trim_end_matches(',').parse().expect("ffprobe prints a count")
 }
 
 /// Presentation times (seconds) ffprobe reports for every frame of the first video stream.
 pub fn ffprobe_pts(path: &Path) -> Vec<f64> {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "frame=best_effort_timestamp_time",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect()
 }
 
 /// Runs the `fovea` binary.

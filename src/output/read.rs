@@ -1,0 +1,204 @@
+//! Reading boxes made elsewhere: fovea's JSONL or a Score Vision miner file. Used by
+//! `fovea track` (and later `fovea verify`) for users who run their own detector.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::detect::Detection;
+use crate::error::{Error, Result};
+use crate::pipeline::FrameResult;
+
+/// Which format a boxes file was in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoxesFormat {
+    Jsonl,
+    ScoreVision,
+}
+
+/// Frames of boxes, in increasing frame order, with the class names they use.
+#[derive(Debug, Clone)]
+pub struct BoxesFile {
+    pub format: BoxesFormat,
+    pub frames: Vec<FrameResult>,
+    /// `labels[class_id]`; classes never named are "class_N".
+    pub labels: Vec<String>,
+    /// Frame rate implied by the file's `frame` and `pts` fields, if it has both.
+    pub fps: Option<f64>,
+}
+
+/// Score Vision's classes by id.
+pub const SCOREVISION_LABELS: [&str; 4] = ["football", "goalkeeper", "player", "referee"];
+
+fn bad(path: &Path, reason: String) -> Error {
+    Error::Input { path: path.to_path_buf(), reason }
+}
+
+/// Reads `path`: a Score Vision file (one JSON object with `frames`) or fovea's JSONL.
+pub fn read_boxes(path: &Path) -> Result<BoxesFile> {
+    if !path.exists() {
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) if v.get("frames").is_some() => read_scorevision(path, &v),
+        _ => read_jsonl(path, &text),
+    }
+}
+
+fn bbox_of(path: &Path, v: Option<&Value>, at: &str) -> Result<[f32; 4]> {
+    let arr = v.and_then(|b| b.as_array()).ok_or_else(|| bad(path, format!("{at}: \"bbox\" missing or not an array")))?;
+    if arr.len() != 4 {
+        return Err(bad(path, format!("{at}: \"bbox\" has {} numbers, expected 4 [x1, y1, x2, y2]", arr.len())));
+    }
+    let mut b = [0.0f32; 4];
+    for (k, x) in arr.iter().enumerate() {
+        b[k] = x.as_f64().ok_or_else(|| bad(path, format!("{at}: \"bbox\"[{k}] is not a number")))? as f32;
+    }
+    Ok(b)
+}
+
+fn read_jsonl(path: &Path, text: &str) -> Result<BoxesFile> {
+    let mut frames = Vec::new();
+    let mut names: BTreeMap<u32, String> = BTreeMap::new();
+    let mut timing = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let ln = n + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(path, format!("line {ln}: not JSON ({e})")))?;
+        let index = v
+            .get("frame")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad(path, format!("line {ln}: \"frame\" missing or not a non-negative integer")))?;
+        let pts = v.get("pts").and_then(Value::as_f64);
+        if let Some(p) = pts {
+            timing.push((index, p));
+        }
+        let dets = v
+            .get("detections")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(path, format!("line {ln}: \"detections\" missing or not an array")))?;
+        let mut out = Vec::with_capacity(dets.len());
+        for (k, d) in dets.iter().enumerate() {
+            let at = format!("line {ln}, detection {k}");
+            let bbox = bbox_of(path, d.get("bbox"), &at)?;
+            let score =
+                d.get("score").and_then(Value::as_f64).ok_or_else(|| bad(path, format!("{at}: \"score\" missing or not a number")))? as f32;
+            let class_id = d
+                .get("class_id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not an integer")))? as u32;
+            if let Some(l) = d.get("label").and_then(Value::as_str) {
+                names.entry(class_id).or_insert_with(|| l.to_string());
+            }
+            out.push(Detection { bbox, score, class_id });
+        }
+        frames.push(FrameResult::untracked(index, pts.unwrap_or(0.0), out));
+    }
+    frames.sort_by_key(|f| f.index);
+    if let Some(w) = frames.windows(2).find(|w| w[0].index == w[1].index) {
+        return Err(bad(path, format!("frame {} appears twice", w[0].index)));
+    }
+    let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max();
+    let labels = (0..max_class.map_or(0, |m| m + 1)).map(|c| names.get(&c).cloned().unwrap_or_else(|| format!("class_{c}"))).collect();
+    Ok(BoxesFile { format: BoxesFormat::Jsonl, frames, labels, fps: fps_of(&timing) })
+}
+
+/// Frames per second from (frame, pts) pairs: the median of their ratios of differences.
+fn fps_of(t: &[(u64, f64)]) -> Option<f64> {
+    let mut t = t.to_vec();
+    t.sort_by_key(|p| p.0);
+    let mut r: Vec<f64> =
+        t.windows(2).filter(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1).map(|w| (w[1].0 - w[0].0) as f64 / (w[1].1 - w[0].1)).collect();
+    if r.is_empty() {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    Some(r[r.len() / 2])
+}
+
+fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
+    let frames_v = v["frames"].as_object().ok_or_else(|| bad(path, "\"frames\" is not an object of frame number -> frame".into()))?;
+    let mut frames = Vec::with_capacity(frames_v.len());
+    for (key, f) in frames_v {
+        let index: u64 = key.parse().map_err(|_| bad(path, format!("frames key \"{key}\" is not a frame number")))?;
+        let objs = match f.get("objects") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return Err(bad(path, format!("frames.{key}.objects is not an array"))),
+        };
+        let mut dets = Vec::with_capacity(objs.len());
+        for (k, o) in objs.iter().enumerate() {
+            let at = format!("frames.{key}.objects[{k}]");
+            let bbox = bbox_of(path, o.get("bbox"), &at)?;
+            let class_id = o
+                .get("class_id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not an integer")))? as u32;
+            // Miner files carry no score; a "confidence" or "score" field is used when present.
+            let score = o.get("confidence").or_else(|| o.get("score")).and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            dets.push(Detection { bbox, score, class_id });
+        }
+        frames.push(FrameResult::untracked(index, 0.0, dets));
+    }
+    frames.sort_by_key(|f| f.index);
+    let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max().unwrap_or(3);
+    let labels = (0..=max_class.max(3))
+        .map(|c| SCOREVISION_LABELS.get(c as usize).map_or_else(|| format!("class_{c}"), |s| s.to_string()))
+        .collect();
+    Ok(BoxesFile { format: BoxesFormat::ScoreVision, frames, labels, fps: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("b.json");
+        std::fs::write(&p, text).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn reads_jsonl_with_labels_and_fps() {
+        let (_d, p) = write(concat!(
+            "{\"frame\":2,\"pts\":0.2,\"detections\":[{\"bbox\":[1,2,3,4],\"score\":0.9,\"class_id\":32,\"label\":\"sports_ball\"}]}\n",
+            "{\"frame\":0,\"pts\":0.0,\"detections\":[]}\n",
+        ));
+        let b = read_boxes(&p).unwrap();
+        assert_eq!(b.format, BoxesFormat::Jsonl);
+        assert_eq!(b.frames.iter().map(|f| f.index).collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(b.labels[32], "sports_ball");
+        assert_eq!(b.labels[0], "class_0");
+        assert!((b.fps.unwrap() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reads_scorevision() {
+        let (_d, p) = write(
+            r#"{"frames": {"10": {"objects": [{"id": 3, "bbox": [1, 2, 30, 40], "class_id": 2}], "keypoints": []}, "9": {"objects": []}}}"#,
+        );
+        let b = read_boxes(&p).unwrap();
+        assert_eq!(b.format, BoxesFormat::ScoreVision);
+        assert_eq!(b.frames[1].index, 10);
+        assert_eq!(b.frames[1].detections[0], Detection { bbox: [1., 2., 30., 40.], score: 1.0, class_id: 2 });
+        assert_eq!(b.labels[2], "player");
+    }
+
+    #[test]
+    fn malformed_input_names_the_line_or_key() {
+        let (_d, p) = write("{\"frame\":0,\"detections\":[]}\n{oops\n");
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("line 2: not JSON"));
+        let (_d, p) = write("{\"frame\":0,\"detections\":[{\"bbox\":[1,2,3],\"score\":1,\"class_id\":0}]}\n");
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1, detection 0: \"bbox\" has 3 numbers"), "{e}");
+        let (_d, p) = write(r#"{"frames": {"x1": {"objects": []}}}"#);
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("frames key \"x1\""));
+        let (_d, p) = write(r#"{"frames": {"1": {"objects": [{"bbox": [1,2,3,4]}]}}}"#);
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("frames.1.objects[0]: \"class_id\" missing"));
+    }
+}

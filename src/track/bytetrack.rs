@@ -1,0 +1,413 @@
+//! ByteTrack (Zhang et al., ECCV 2022), following the reference implementation
+//! (`yolox/tracker/byte_tracker.py`): high-score detections are matched first against tracked
+//! and lost tracks (IoU fused with the detection score), then low-score detections against the
+//! tracks still unmatched, then the remaining high-score detections against unconfirmed tracks;
+//! new tracks start only above the new-track threshold and are confirmed by a second match; lost
+//! tracks are kept for a time budget. Time is in frames (decode indices), not calls.
+
+use pathfinding::matrix::Matrix;
+
+use super::kalman::{to_xyxy, xyah, KalmanState};
+use crate::detect::{iou, Detection};
+
+/// ByteTrack's parameters; the defaults are the reference implementation's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerConfig {
+    /// Detections at or above this score are "high" (first association, may start tracks).
+    pub track_thresh: f32,
+    /// New tracks start only at or above this score (reference: track_thresh + 0.1).
+    pub new_track_thresh: f32,
+    /// Detections below this score are ignored (reference: 0.1).
+    pub low_thresh: f32,
+    /// Maximum cost (1 - IoU x score) of a first-stage match.
+    pub match_thresh: f32,
+    /// Maximum cost (1 - IoU) of a second-stage (low-score) match (reference: 0.5).
+    pub second_match_thresh: f32,
+    /// Maximum cost of matching an unconfirmed track (reference: 0.7).
+    pub unconfirmed_match_thresh: f32,
+    /// How long a lost track is kept, in frames at 30 fps (reference: 30); scaled by the video's
+    /// frame rate, so it is a time budget (1 s by default).
+    pub track_buffer: u32,
+    /// Boxes smaller than this area (pixels) are not tracked (reference demo: 10).
+    pub min_box_area: f32,
+    /// Fuse the detection score into the first-stage cost (reference: true unless MOT20).
+    pub fuse_score: bool,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            track_thresh: 0.5,
+            new_track_thresh: 0.6,
+            low_thresh: 0.1,
+            match_thresh: 0.8,
+            second_match_thresh: 0.5,
+            unconfirmed_match_thresh: 0.7,
+            track_buffer: 30,
+            min_box_area: 10.0,
+            fuse_score: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Tracked,
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    id: u64,
+    kf: KalmanState,
+    state: State,
+    activated: bool,
+    score: f32,
+    start_frame: u64,
+    /// Last frame the track was updated with a detection.
+    end_frame: u64,
+    /// Last frame the Kalman state was predicted to.
+    at_frame: u64,
+}
+
+impl Track {
+    fn bbox(&self) -> [f32; 4] {
+        to_xyxy(&self.kf.mean)
+    }
+
+    /// Predicts up to `frame`. Lost tracks do not grow or shrink (reference: vh = 0).
+    fn predict_to(&mut self, frame: u64) {
+        if frame > self.at_frame {
+            if self.state != State::Tracked {
+                self.kf.mean[7] = 0.0;
+            }
+            self.kf.predict(frame - self.at_frame);
+            self.at_frame = frame;
+        }
+    }
+
+    fn update(&mut self, d: &Detection, frame: u64) {
+        self.kf.update(xyah(d.bbox));
+        self.state = State::Tracked;
+        self.activated = true;
+        self.score = d.score;
+        self.end_frame = frame;
+        self.at_frame = frame;
+    }
+}
+
+/// One ByteTrack instance (one class or one group of classes).
+#[derive(Debug, Clone)]
+pub struct ByteTrack {
+    cfg: TrackerConfig,
+    max_lost_frames: u64,
+    tracked: Vec<Track>,
+    lost: Vec<Track>,
+    first: bool,
+    frame: u64,
+}
+
+impl ByteTrack {
+    /// `fps` is the video's frame rate: the lost-track budget is `track_buffer` frames at 30 fps.
+    pub fn new(cfg: TrackerConfig, fps: f64) -> Self {
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
+        let max_lost_frames = (fps / 30.0 * cfg.track_buffer as f64) as u64;
+        Self { cfg, max_lost_frames, tracked: Vec::new(), lost: Vec::new(), first: true, frame: 0 }
+    }
+
+    /// Number of tracks currently tracked (confirmed or not) and lost.
+    pub fn len(&self) -> (usize, usize) {
+        (self.tracked.len(), self.lost.len())
+    }
+
+    /// Feeds the detections of decode frame `frame` (strictly increasing between calls). Returns,
+    /// per detection, the id of the confirmed track it belongs to, if any. `next_id` hands out
+    /// track ids (shared between instances so ids are unique across classes).
+    pub fn update(&mut self, frame: u64, dets: &[Detection], next_id: &mut u64) -> Vec<Option<u64>> {
+        let cfg = self.cfg.clone();
+        let first = self.first;
+        if !first && frame <= self.frame {
+            // Out-of-order frames are a caller bug; treat as the next frame rather than panic.
+            log::warn!("tracker: frame {frame} after frame {}; treated as {}", self.frame, self.frame + 1);
+        }
+        let frame = if first { frame } else { frame.max(self.frame + 1) };
+        self.first = false;
+        self.frame = frame;
+        let mut out = vec![None; dets.len()];
+
+        let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+        let valid = |d: &Detection| area(&d.bbox) >= cfg.min_box_area && d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite());
+        let high: Vec<usize> = (0..dets.len()).filter(|&i| valid(&dets[i]) && dets[i].score >= cfg.track_thresh).collect();
+        let low: Vec<usize> =
+            (0..dets.len()).filter(|&i| valid(&dets[i]) && dets[i].score > cfg.low_thresh && dets[i].score < cfg.track_thresh).collect();
+
+        // Split tracked into confirmed and unconfirmed; pool = confirmed + lost, predicted.
+        let (confirmed, unconfirmed): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracked).into_iter().partition(|t| t.activated);
+        let mut pool: Vec<Track> = confirmed;
+        let lost_start = pool.len();
+        pool.append(&mut self.lost);
+        let _ = lost_start;
+        for t in &mut pool {
+            t.predict_to(frame);
+        }
+
+        let mut tracked_now: Vec<Track> = Vec::new();
+        let mut lost_now: Vec<Track> = Vec::new();
+
+        // 1. High-score detections vs the pool.
+        let cost = cost_matrix(&pool, dets, &high, cfg.fuse_score);
+        let (matches, u_track, u_high) = assign(&cost, pool.len(), high.len(), cfg.match_thresh);
+        let mut pool_slots: Vec<Option<Track>> = pool.into_iter().map(Some).collect();
+        for (ti, di) in matches {
+            let mut t = pool_slots[ti].take().expect("matched once");
+            let d = &dets[high[di]];
+            t.update(d, frame);
+            out[high[di]] = Some(t.id);
+            tracked_now.push(t);
+        }
+
+        // 2. Low-score detections vs pool tracks still unmatched that were tracked (not lost).
+        let mut remaining: Vec<Track> = Vec::new();
+        for ti in u_track {
+            let t = pool_slots[ti].take().expect("unmatched once");
+            if t.state == State::Tracked {
+                remaining.push(t);
+            } else {
+                lost_now.push(t);
+            }
+        }
+        let cost = cost_matrix(&remaining, dets, &low, false);
+        let (matches, u_rem, _) = assign(&cost, remaining.len(), low.len(), cfg.second_match_thresh);
+        let mut rem_slots: Vec<Option<Track>> = remaining.into_iter().map(Some).collect();
+        for (ti, di) in matches {
+            let mut t = rem_slots[ti].take().expect("matched once");
+            t.update(&dets[low[di]], frame);
+            out[low[di]] = Some(t.id);
+            tracked_now.push(t);
+        }
+        for ti in u_rem {
+            let mut t = rem_slots[ti].take().expect("unmatched once");
+            t.state = State::Lost;
+            lost_now.push(t);
+        }
+
+        // 3. Unconfirmed tracks vs the high-score detections left; unmatched ones are removed.
+        let left: Vec<usize> = u_high.iter().map(|&i| high[i]).collect();
+        let cost = cost_matrix(&unconfirmed, dets, &left, cfg.fuse_score);
+        let (matches, _, u_left) = assign(&cost, unconfirmed.len(), left.len(), cfg.unconfirmed_match_thresh);
+        let mut unc_slots: Vec<Option<Track>> = unconfirmed.into_iter().map(Some).collect();
+        for (ti, di) in matches {
+            let mut t = unc_slots[ti].take().expect("matched once");
+            t.update(&dets[left[di]], frame);
+            out[left[di]] = Some(t.id);
+            tracked_now.push(t);
+        }
+
+        // 4. New tracks from confident unmatched detections; confirmed at once only on the first
+        //    frame.
+        for di in u_left {
+            let d = &dets[left[di]];
+            if d.score < cfg.new_track_thresh {
+                continue;
+            }
+            let id = *next_id;
+            *next_id += 1;
+            let t = Track {
+                id,
+                kf: KalmanState::initiate(xyah(d.bbox)),
+                state: State::Tracked,
+                activated: first,
+                score: d.score,
+                start_frame: frame,
+                end_frame: frame,
+                at_frame: frame,
+            };
+            if first {
+                out[left[di]] = Some(id);
+            }
+            tracked_now.push(t);
+        }
+
+        // 5. Lost tracks past the time budget are dropped.
+        lost_now.retain(|t| frame - t.end_frame <= self.max_lost_frames);
+
+        // 6. A tracked and a lost track on the same object: keep the older one.
+        let mut drop_tracked = vec![false; tracked_now.len()];
+        let mut drop_lost = vec![false; lost_now.len()];
+        for (a, ta) in tracked_now.iter().enumerate() {
+            for (b, tb) in lost_now.iter().enumerate() {
+                if 1.0 - iou(&ta.bbox(), &tb.bbox()) < 0.15 {
+                    if frame - ta.start_frame > frame - tb.start_frame {
+                        drop_lost[b] = true;
+                    } else {
+                        drop_tracked[a] = true;
+                    }
+                }
+            }
+        }
+        let mut k = 0;
+        tracked_now.retain(|t| {
+            let keep = !drop_tracked[k];
+            k += 1;
+            if !keep {
+                out.iter_mut().filter(|o| **o == Some(t.id)).for_each(|o| *o = None);
+            }
+            keep
+        });
+        let mut k = 0;
+        lost_now.retain(|_| {
+            let keep = !drop_lost[k];
+            k += 1;
+            keep
+        });
+        self.tracked = tracked_now;
+        self.lost = lost_now;
+        out
+    }
+}
+
+/// Cost of each (track, detection) pair: `1 - IoU`, or `1 - IoU * score` when fusing.
+fn cost_matrix(tracks: &[Track], dets: &[Detection], idx: &[usize], fuse: bool) -> Vec<Vec<f32>> {
+    tracks
+        .iter()
+        .map(|t| {
+            let tb = t.bbox();
+            idx.iter()
+                .map(|&i| {
+                    let s = iou(&tb, &dets[i].bbox);
+                    1.0 - if fuse { s * dets[i].score } else { s }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Minimum-cost assignment where no pair may cost more than `thresh` (as `lap.lapjv` with
+/// `extend_cost=True, cost_limit=thresh` in the reference): the cost matrix is extended with
+/// dummy rows and columns at `thresh / 2`, solved by the Hungarian algorithm (crate
+/// `pathfinding`), and pairs over the threshold are dropped. Returns (matches, unmatched rows,
+/// unmatched columns).
+///
+/// A pair costing more than `thresh` is never worth matching (leaving both unmatched costs
+/// `thresh`), so the problem splits exactly into the connected components of the pairs within
+/// the threshold; each is solved on its own. Boxes far apart never meet, so components are small
+/// and a frame with 100 objects costs about as much as 100 frames with one.
+pub fn assign(cost: &[Vec<f32>], rows: usize, cols: usize, thresh: f32) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
+    let mut matches = Vec::new();
+    if rows > 0 && cols > 0 {
+        // Union-find over rows (0..rows) and columns (rows..rows+cols).
+        let mut parent: Vec<usize> = (0..rows + cols).collect();
+        fn find(p: &mut [usize], mut x: usize) -> usize {
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        for (r, row) in cost.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                if v <= thresh {
+                    let (a, b) = (find(&mut parent, r), find(&mut parent, rows + c));
+                    parent[a] = b;
+                }
+            }
+        }
+        let mut comps: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> = std::collections::BTreeMap::new();
+        for r in 0..rows {
+            let root = find(&mut parent, r);
+            comps.entry(root).or_default().0.push(r);
+        }
+        for c in 0..cols {
+            let root = find(&mut parent, rows + c);
+            comps.entry(root).or_default().1.push(c);
+        }
+        for (rs, cs) in comps.values() {
+            if rs.is_empty() || cs.is_empty() {
+                continue;
+            }
+            if rs.len() == 1 && cs.len() == 1 {
+                if cost[rs[0]][cs[0]] <= thresh {
+                    matches.push((rs[0], cs[0]));
+                }
+                continue;
+            }
+            solve_extended(cost, rs, cs, thresh, &mut matches);
+        }
+        matches.sort_unstable();
+    }
+    let mut row_used = vec![false; rows];
+    let mut col_used = vec![false; cols];
+    for &(r, c) in &matches {
+        row_used[r] = true;
+        col_used[c] = true;
+    }
+    let ur = (0..rows).filter(|&r| !row_used[r]).collect();
+    let uc = (0..cols).filter(|&c| !col_used[c]).collect();
+    (matches, ur, uc)
+}
+
+/// The reference's extended-cost assignment on the rows `rs` and columns `cs` of `cost`.
+fn solve_extended(cost: &[Vec<f32>], rs: &[usize], cs: &[usize], thresh: f32, matches: &mut Vec<(usize, usize)>) {
+    const SCALE: f64 = 1e6;
+    let (nr, nc) = (rs.len(), cs.len());
+    let n = nr + nc;
+    let half = (thresh as f64 / 2.0 * SCALE).round() as i64;
+    let mut m = Matrix::new(n, n, half);
+    for r in nr..n {
+        for c in nc..n {
+            m[(r, c)] = 0;
+        }
+    }
+    for (i, &r) in rs.iter().enumerate() {
+        for (j, &c) in cs.iter().enumerate() {
+            m[(i, j)] = (cost[r][c].clamp(0.0, 2.0) as f64 * SCALE).round() as i64;
+        }
+    }
+    let (_, x) = pathfinding::kuhn_munkres::kuhn_munkres_min(&m);
+    for (i, &j) in x.iter().enumerate().take(nr) {
+        if j < nc && cost[rs[i]][cs[j]] <= thresh {
+            matches.push((rs[i], cs[j]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_respects_the_threshold() {
+        let cost = vec![vec![0.1, 0.9], vec![0.2, 0.95]];
+        let (m, ur, uc) = assign(&cost, 2, 2, 0.8);
+        assert_eq!(m, vec![(0, 0)]);
+        assert_eq!(ur, vec![1]);
+        assert_eq!(uc, vec![1]);
+        let (m, _, _) = assign(&cost, 2, 2, 1.0);
+        assert_eq!(m, vec![(0, 0), (1, 1)], "global optimum 0.1 + 0.95 < 0.9 + 0.2");
+        let (m, ur, uc) = assign(&[], 0, 3, 0.8);
+        assert!(m.is_empty() && ur.is_empty() && uc == vec![0, 1, 2]);
+    }
+
+    /// Splitting into components gives the same matches as one extended problem.
+    #[test]
+    fn components_agree_with_the_whole_problem() {
+        let mut x = 7u64;
+        let mut rnd = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for _ in 0..200 {
+            let (rows, cols) = (1 + (rnd() * 8.0) as usize, 1 + (rnd() * 8.0) as usize);
+            // Mostly impossible pairs (cost 1), some possible.
+            let cost: Vec<Vec<f32>> = (0..rows).map(|_| (0..cols).map(|_| if rnd() < 0.3 { rnd() * 0.9 } else { 1.0 }).collect()).collect();
+            let (m, _, _) = assign(&cost, rows, cols, 0.8);
+            let mut whole = Vec::new();
+            solve_extended(&cost, &(0..rows).collect::<Vec<_>>(), &(0..cols).collect::<Vec<_>>(), 0.8, &mut whole);
+            whole.sort_unstable();
+            let total = |v: &[(usize, usize)]| {
+                v.iter().map(|&(r, c)| cost[r][c] as f64).sum::<f64>() + 0.8 * (rows + cols - 2 * v.len()) as f64 / 2.0
+            };
+            assert!((total(&m) - total(&whole)).abs() < 1e-4, "{m:?} vs {whole:?}");
+        }
+    }
+}

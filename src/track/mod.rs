@@ -1,0 +1,78 @@
+//! Tracking: identities across frames with ByteTrack, and reuse of a track's label.
+//!
+//! ```text
+//!  detections of frame n (decode order) ──▶ Tracker: one ByteTrack per class ──▶ track ids
+//!                                                          │
+//!  track id + box ──▶ LabelCache: classify (new / moved / stale / uncertain) or reuse ──▶ label
+//! ```
+//! Frames must arrive in decode order; time is counted in decode frames, so sampling with a
+//! stride or a frame-rate cap does not change how far boxes move or how long lost tracks live.
+#![forbid(unsafe_code)]
+
+mod bytetrack;
+pub mod kalman;
+pub mod reuse;
+
+use std::collections::BTreeMap;
+
+pub use bytetrack::{assign, ByteTrack, TrackerConfig};
+
+use crate::detect::Detection;
+
+/// Multi-class tracker: classes never share a track (a ball is never a player). Track ids are
+/// unique across classes and start at 1.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    fps: f64,
+    per_class: BTreeMap<u32, ByteTrack>,
+    next_id: u64,
+    last_frame: Option<u64>,
+}
+
+impl Tracker {
+    /// `fps`: the video's frame rate (the lost-track budget is a time).
+    pub fn new(cfg: TrackerConfig, fps: f64) -> Self {
+        Self { cfg, fps, per_class: BTreeMap::new(), next_id: 1, last_frame: None }
+    }
+
+    /// Track ids of `dets` in decode frame `frame` (frames strictly increasing). Every class's
+    /// tracker sees every frame, so its tracks age also when the class is absent.
+    pub fn update(&mut self, frame: u64, dets: &[Detection]) -> Vec<Option<u64>> {
+        if let Some(last) = self.last_frame {
+            if frame <= last {
+                log::warn!("tracker: frame {frame} does not follow frame {last}");
+            }
+        }
+        self.last_frame = Some(frame);
+        let mut out = vec![None; dets.len()];
+        let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, d) in dets.iter().enumerate() {
+            by_class.entry(d.class_id).or_default().push(i);
+        }
+        for &c in by_class.keys() {
+            if !self.per_class.contains_key(&c) {
+                self.per_class.insert(c, ByteTrack::new(self.cfg.clone(), self.fps));
+            }
+        }
+        let mut scratch = Vec::new();
+        for (c, bt) in self.per_class.iter_mut() {
+            scratch.clear();
+            let idx = by_class.get(c).map(|v| v.as_slice()).unwrap_or(&[]);
+            scratch.extend(idx.iter().map(|&i| dets[i]));
+            let ids = bt.update(frame, &scratch, &mut self.next_id);
+            for (&i, id) in idx.iter().zip(ids) {
+                out[i] = id;
+            }
+        }
+        out
+    }
+
+    /// Track ids handed out so far.
+    pub fn ids_issued(&self) -> u64 {
+        self.next_id - 1
+    }
+}
+
+#[cfg(test)]
+mod tests;

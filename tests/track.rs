@@ -1,0 +1,79 @@
+//! Tracking and label reuse in the pipeline on a real clip with the real model.
+
+mod common;
+
+use common::*;
+use fovea::infer::manifest::Manifest;
+use fovea::infer::{Detector, DetectorOptions};
+use fovea::pipeline::{self, FrameResult, Stages};
+use fovea::track::reuse::{Classifier, ClassifyRequest, Label, LabelSource, ReuseConfig};
+use fovea::video::Sampling;
+
+/// A classifier deterministic per object: the label follows from the track id.
+#[derive(Default)]
+struct PerObject {
+    calls: u64,
+}
+
+impl Classifier for PerObject {
+    fn classify(&mut self, r: &[ClassifyRequest]) -> fovea::Result<Vec<Label>> {
+        self.calls += r.len() as u64;
+        Ok(r.iter()
+            .map(|q| Label { label: q.track_id.map_or("untracked".into(), |t| format!("team{}", t % 2)), confidence: 0.9 })
+            .collect())
+    }
+}
+
+fn run(det: &mut Detector, reuse: ReuseConfig, classifier: &mut PerObject) -> (Vec<FrameResult>, pipeline::RunReport) {
+    let params = det.default_params();
+    let mut out = Vec::new();
+    let stages = Stages { tracking: Some(Default::default()), classifier: Some(classifier), reuse };
+    let s = Sampling { duration: Some(4.0), ..Sampling::default() };
+    let (report, outcome) = pipeline::run_detect(
+        &data("market_street_10s.mp4"),
+        det,
+        &params,
+        s,
+        stages,
+        &mut |r| {
+            out.push(r.clone());
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    outcome.unwrap();
+    (out, report)
+}
+
+#[test]
+fn reuse_saves_calls_and_keeps_the_labels_of_classifying_every_frame() {
+    let m = Manifest::load(&model()).unwrap();
+    let mut det = Detector::load(&m, &DetectorOptions { threads: 2, batch: 1 }).unwrap();
+    let mut every = PerObject::default();
+    let (a, ra) = run(&mut det, ReuseConfig { max_age_frames: 0, ..ReuseConfig::default() }, &mut every);
+    let mut reused = PerObject::default();
+    let (b, rb) = run(&mut det, ReuseConfig::default(), &mut reused);
+
+    let objects: u64 = a.iter().map(|f| f.detections.len() as u64).sum();
+    let sa = ra.reuse.unwrap();
+    let sb = rb.reuse.unwrap();
+    assert_eq!(sa.calls_made, objects, "max_age 0: every object classified in every frame");
+    assert_eq!(sa.calls_saved, 0);
+    assert_eq!(sb.calls_made + sb.calls_saved, objects);
+    assert_eq!(reused.calls, sb.calls_made, "the report counts what the classifier saw");
+    let tracked = a.iter().flat_map(|f| f.track_ids.iter()).filter(|t| t.is_some()).count() as u64;
+    assert!(sb.calls_saved * 10 > tracked * 7, "most tracked objects answered from their track: {sb:?}, {tracked} tracked of {objects}");
+
+    // Same detections, same tracks, same labels; only the source differs.
+    assert_eq!(a.len(), b.len());
+    for (fa, fb) in a.iter().zip(&b) {
+        assert_eq!(fa.detections, fb.detections);
+        assert_eq!(fa.track_ids, fb.track_ids);
+        let la: Vec<_> = fa.labels.iter().map(|l| l.as_ref().unwrap().label.clone()).collect();
+        let lb: Vec<_> = fb.labels.iter().map(|l| l.as_ref().unwrap().label.clone()).collect();
+        assert_eq!(la, lb, "frame {}", fa.index);
+    }
+    let from_track = b.iter().flat_map(|f| f.labels.iter()).filter(|l| l.as_ref().unwrap().source == LabelSource::Track).count() as u64;
+    assert_eq!(from_track, sb.calls_saved);
+}
