@@ -42,10 +42,7 @@ bench-criterion: setup
 	$(PY) benches/peers/bytetrack_peer.py
 
 bench-pipeline: build
-	@mkdir -p benches/results
-	$(FOVEA) bench $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --json benches/results/fovea.json
-	$(PY) benches/peers/python_pipeline.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --json benches/results/python.json
-	$(PY) scripts/bench_table.py benches/results/fovea.json benches/results/python.json
+	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5
 
 # Regenerates tests/data/*.reference.json with the independent Python reference.
 reference: setup

@@ -1,6 +1,7 @@
 //! Batched inference through ONNX Runtime with a generated model whose batch dimension is dynamic
 //! (tests/data/tiny_yolov8_dyn.onnx, scripts/make_test_models.py): each frame's scores depend on
-//! its own pixels, so results must not change with the batch size, including a short last batch.
+//! its own pixels, so results (boxes, scores and track ids) must not change with the batch size,
+//! including a short last batch.
 
 mod common;
 
@@ -8,6 +9,7 @@ use common::*;
 use fovea::infer::manifest::Manifest;
 use fovea::infer::{Detector, DetectorOptions};
 use fovea::pipeline::{self, FrameResult};
+use fovea::track::TrackerConfig;
 use fovea::video::Sampling;
 
 fn run(batch: usize) -> (Vec<FrameResult>, String) {
@@ -22,7 +24,11 @@ fn run(batch: usize) -> (Vec<FrameResult>, String) {
         &mut det,
         &params,
         s,
-        pipeline::Stages::default(),
+        // The tiny model's scores sit around 0.5: start tracks from 0.4.
+        pipeline::Stages {
+            tracking: Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() }),
+            ..Default::default()
+        },
         &mut |r| {
             out.push(r.clone());
             Ok(())
@@ -44,6 +50,9 @@ fn results_do_not_depend_on_the_batch_size() {
         assert!(note.contains(&format!("batched: {b} frames per call")), "{note}");
         assert_eq!(many, one, "batch {b} (151 frames: last batch short) vs batch 1");
     }
+    // Tracks (ids included) are the same whatever the batch size.
+    let tracked = one.iter().flat_map(|f| f.track_ids.iter()).filter(|t| t.is_some()).count();
+    assert!(tracked > 150, "boxes are tracked: {tracked}");
     // The scores follow each frame's content: they vary over the clip.
     let scores: Vec<f32> = one.iter().map(|f| f.detections[0].score).collect();
     let (lo, hi) = scores.iter().fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));

@@ -150,6 +150,8 @@ fn manifest_variant(dir: &std::path::Path, edit: impl Fn(String) -> String) -> S
     let text = std::fs::read_to_string(model()).unwrap();
     let onnx = root().join("engines/nanodet-g-416.onnx");
     let text = text.replace("file = \"nanodet-g-416.onnx\"", &format!("file = \"{}\"", onnx.display()));
+    let trt = root().join("engines/trt");
+    let text = text.replace("\"trt/", &format!("\"{}/", trt.display()));
     let p = dir.join("variant.toml");
     std::fs::write(&p, edit(text)).unwrap();
     p.to_str().unwrap().to_string()

@@ -172,6 +172,8 @@ fn a_manifest_that_disagrees_with_the_model_names_the_tensor() {
     let text = std::fs::read_to_string(model()).unwrap();
     let onnx = root().join("engines/nanodet-g-416.onnx");
     let text = text.replace("file = \"nanodet-g-416.onnx\"", &format!("file = \"{}\"", onnx.display()));
+    let trt = root().join("engines/trt");
+    let text = text.replace("\"trt/", &format!("\"{}/", trt.display()));
     let dir = tempdir();
     let load = |t: &str| {
         let p = dir.path().join("m.toml");

@@ -31,6 +31,54 @@ enum Command {
     Track(TrackArgs),
     /// Measure detector-only and end-to-end throughput side by side on one or more videos.
     Bench(BenchArgs),
+    /// Write an INT8 calibration set: frames sampled from clips, preprocessed exactly as fovea does.
+    Calib(CalibArgs),
+    /// Compare two models on the same frames (e.g. INT8 against fp32): boxes matched per class.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CalibArgs {
+    /// Clips to sample.
+    #[arg(required = true)]
+    videos: Vec<PathBuf>,
+    /// Model manifest whose preprocessing the set follows.
+    #[arg(long, default_value = FP32_MODEL)]
+    model: PathBuf,
+    /// Frames per clip, evenly spaced.
+    #[arg(long, default_value_t = 20)]
+    frames: u64,
+    /// Output folder (NNNN.npy + frames.json).
+    #[arg(short, long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Clips to compare on.
+    #[arg(required = true)]
+    videos: Vec<PathBuf>,
+    /// Reference model manifest.
+    #[arg(long, default_value = FP32_MODEL)]
+    reference: PathBuf,
+    /// Candidate model manifest.
+    #[arg(long, default_value = INT8_MODEL)]
+    candidate: PathBuf,
+    /// Compare every K-th frame.
+    #[arg(long, default_value_t = 5)]
+    every: u32,
+    /// frames.json of a calibration set: those frames are left out (held-out evaluation).
+    #[arg(long)]
+    exclude: Option<PathBuf>,
+    /// Minimum IoU of a match.
+    #[arg(long, default_value_t = 0.5)]
+    iou: f32,
+    /// ONNX Runtime threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Write the report as JSON too.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -43,9 +91,10 @@ enum Format {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// Model manifest (TOML).
-    #[arg(long, default_value = "engines/nanodet-g-416.toml")]
-    model: PathBuf,
+    /// Model manifest (TOML). Default: NanoDet-g INT8 on CPUs with VNNI, fp32 otherwise
+    /// (`--model engines/nanodet-g-416.toml` forces fp32).
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// ONNX Runtime threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -188,6 +237,8 @@ fn main() -> ExitCode {
         Command::Detect(a) => detect(a),
         Command::Track(a) => track(a),
         Command::Bench(a) => bench(a),
+        Command::Calib(a) => calib(a),
+        Command::Compare(a) => compare(a),
     };
     match result {
         Ok(code) => code,
@@ -200,6 +251,9 @@ fn main() -> ExitCode {
 
 /// Finds a manifest given as a relative path: as given, else relative to the source tree
 /// (so `fovea detect` works from any directory in a checkout).
+const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
+const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
+
 fn resolve_model(p: &Path) -> PathBuf {
     if p.is_relative() && !p.exists() {
         let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
@@ -210,9 +264,36 @@ fn resolve_model(p: &Path) -> PathBuf {
     p.to_path_buf()
 }
 
-fn load_detector(m: &ModelArgs) -> anyhow::Result<Detector> {
-    let manifest = Manifest::load(&resolve_model(&m.model))?;
-    Ok(Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?)
+/// Whether this CPU has VNNI (8-bit dot products), which makes INT8 inference fast.
+fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The manifest to use and why.
+fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
+    if let Some(p) = &m.model {
+        return (resolve_model(p), "given with --model".into());
+    }
+    let int8 = resolve_model(Path::new(INT8_MODEL));
+    match (cpu_has_vnni(), int8.exists()) {
+        (true, true) => (int8, format!("default: this CPU has VNNI; --model {FP32_MODEL} for fp32")),
+        (false, _) => (resolve_model(Path::new(FP32_MODEL)), "default: this CPU has no VNNI, so fp32".into()),
+        (true, false) => (resolve_model(Path::new(FP32_MODEL)), format!("default: {INT8_MODEL} is missing, so fp32")),
+    }
+}
+
+fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
+    let (path, why) = choose_model(m);
+    let manifest = Manifest::load(&path)?;
+    let why = format!("({}; {why})", manifest.precision);
+    Ok((Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?, why))
 }
 
 fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -220,7 +301,7 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     sampling.validate()?;
     // Check the input before the (slower) model load, so a wrong path fails at once.
     let info = fovea::video::probe(&a.video)?;
-    let mut detector = load_detector(&a.model)?;
+    let (mut detector, why) = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config()?;
     let labels = detector.manifest().labels.clone();
@@ -244,9 +325,143 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let (report, outcome) = run?;
     let finished = sink.finish();
-    print_summary(&report, &labels, &out_name, a.format);
+    print_summary(&report, &why, &labels, &out_name, a.format);
     outcome?;
     finished?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn calib(a: CalibArgs) -> anyhow::Result<ExitCode> {
+    let m = Manifest::load(&resolve_model(&a.model))?;
+    let frames = fovea::infer::calib::write_calibration_set(&m, &a.videos, a.frames, &a.out)?;
+    eprintln!("fovea calib: {} frames from {} clips, preprocessed for {}, in {}", frames.len(), a.videos.len(), m.name, a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `det` on one frame with `params`.
+fn detect_frame(
+    det: &mut Detector,
+    f: &fovea::video::Frame,
+    params: &fovea::detect::DecodeParams,
+) -> anyhow::Result<Vec<fovea::detect::Detection>> {
+    let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3);
+    Ok(det.run(1, &[tf], params)?.0.remove(0))
+}
+
+fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    use fovea::detect::compare::{accumulate_tolerant, ClassAgreement};
+    use std::collections::{BTreeMap, HashSet};
+    let opts = DetectorOptions { threads: a.threads, batch: 1 };
+    let mut rdet = Detector::load(&Manifest::load(&resolve_model(&a.reference))?, &opts)?;
+    let mut cdet = Detector::load(&Manifest::load(&resolve_model(&a.candidate))?, &opts)?;
+    anyhow::ensure!(rdet.manifest().input.channels == cdet.manifest().input.channels, "the two models take different channel orders");
+    let rparams = rdet.default_params();
+    let cparams = cdet.default_params();
+    // Both run down to a low floor; operating thresholds are applied afterwards.
+    let floor = 0.2f32.min(rparams.score_threshold).min(cparams.score_threshold);
+    let rlow = fovea::detect::DecodeParams { score_threshold: floor, ..rparams.clone() };
+    let clow = fovea::detect::DecodeParams { score_threshold: floor, ..cparams.clone() };
+    let excluded: HashSet<(String, u64)> = match &a.exclude {
+        Some(p) => {
+            let v: Vec<fovea::infer::calib::CalibFrame> =
+                serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)?;
+            v.into_iter().map(|f| (f.video, f.frame)).collect()
+        }
+        None => HashSet::new(),
+    };
+    let mut pairs: Vec<(Vec<fovea::detect::Detection>, Vec<fovea::detect::Detection>)> = Vec::new();
+    for v in &a.videos {
+        let name = v.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let info = fovea::video::probe(v)?;
+        let fmt =
+            fovea::video::OutputFormat { width: 0, height: 0, order: rdet.manifest().input.channels, fit: fovea::video::Fit::Stretch };
+        let mut dec = fovea::video::Decoder::open(v, Sampling { stride: a.every, ..Sampling::default() }, fmt)?;
+        let pool = fovea::video::FramePool::new(1, (info.width * info.height * 3) as usize);
+        while let Some(f) = dec.next_frame(&pool)? {
+            if excluded.contains(&(name.clone(), f.index)) {
+                continue;
+            }
+            pairs.push((detect_frame(&mut rdet, &f, &rlow)?, detect_frame(&mut cdet, &f, &clow)?));
+        }
+    }
+    let labels = rdet.manifest().labels.clone();
+    let t_ref = rparams.score_threshold;
+    // `tolerant`: object level (see accumulate_tolerant); otherwise both sides strictly at their
+    // operating thresholds.
+    let report_at = |t: f32, tolerant: bool| {
+        let mut acc: BTreeMap<u32, ClassAgreement> = BTreeMap::new();
+        let f = if tolerant { floor } else { 0.0 };
+        for (r, c) in &pairs {
+            let (r, c): (Vec<_>, Vec<_>) = if tolerant {
+                (r.clone(), c.clone())
+            } else {
+                (r.iter().filter(|d| d.score >= t_ref).copied().collect(), c.iter().filter(|d| d.score >= t).copied().collect())
+            };
+            accumulate_tolerant(&mut acc, &r, &c, t_ref, t, f, a.iou);
+        }
+        acc
+    };
+    let total = |acc: &BTreeMap<u32, ClassAgreement>| acc.values().fold((0u64, 0u64), |s, c| (s.0 + c.reference, s.1 + c.candidate));
+    let at_default = report_at(cparams.score_threshold, false);
+    let tolerant_default = report_at(cparams.score_threshold, true);
+    // Smallest threshold (0.01 steps) at which the candidate has no more boxes than the reference.
+    let (ref_total, _) = total(&at_default);
+    let restoring = (0..=80).map(|k| (20 + k) as f32 / 100.0).find(|&t| total(&report_at(t, false)).1 <= ref_total).unwrap_or(1.0);
+    let at_restoring = report_at(restoring, false);
+    let tolerant_restoring = report_at(restoring, true);
+    eprintln!("fovea compare: {} frames (every {}, {} excluded), match at IoU >= {}", pairs.len(), a.every, excluded.len(), a.iou);
+    eprintln!("  reference {} (threshold {}), candidate {}", rdet.manifest().name, rparams.score_threshold, cdet.manifest().name);
+    let show = |title: String, acc: &BTreeMap<u32, ClassAgreement>| {
+        eprintln!("  {title}");
+        eprintln!(
+            "    {:<14} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11}",
+            "class", "reference", "candidate", "matched", "recall", "extra", "score shift"
+        );
+        let mut rows: Vec<_> = acc.iter().filter(|(_, c)| c.reference > 0).collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.reference));
+        for (cls, c) in rows.iter().take(8) {
+            let name = labels.get(**cls as usize).map_or("?", |s| s.as_str());
+            eprintln!(
+                "    {name:<14} {:>9} {:>9} {:>9} {:>7.1}% {:>7.1}% {:>+11.3}",
+                c.reference,
+                c.candidate,
+                c.matched,
+                100.0 * c.recall(),
+                100.0 * c.extra(),
+                c.mean_score_shift()
+            );
+        }
+    };
+    let ct = cparams.score_threshold;
+    show(format!("strict: both at their thresholds ({t_ref:.2} / {ct:.2}):"), &at_default);
+    show(format!("object level: found at any score >= {floor:.2} (candidate threshold {ct:.2}):"), &tolerant_default);
+    show(format!("strict, candidate at {restoring:.2} (lowest threshold with no more boxes than the reference):"), &at_restoring);
+    show(format!("object level, candidate at {restoring:.2}:"), &tolerant_restoring);
+    if let Some(p) = a.json {
+        let j = |acc: &BTreeMap<u32, ClassAgreement>| -> serde_json::Value {
+            acc.iter()
+                .filter(|(_, c)| c.reference > 0 || c.candidate > 0)
+                .map(|(cls, c)| {
+                    let name = labels.get(*cls as usize).cloned().unwrap_or_default();
+                    (
+                        name,
+                        serde_json::json!({"reference": c.reference, "candidate": c.candidate, "matched": c.matched,
+                        "recall": c.recall(), "extra": c.extra(), "mean_score_shift": c.mean_score_shift()}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        let v = serde_json::json!({
+            "frames": pairs.len(), "every": a.every, "excluded": excluded.len(), "iou": a.iou,
+            "reference": rdet.manifest().name, "candidate": cdet.manifest().name,
+            "floor": floor, "reference_threshold": t_ref, "candidate_threshold": cparams.score_threshold,
+            "strict_at_candidate_threshold": j(&at_default), "object_level_at_candidate_threshold": j(&tolerant_default),
+            "restoring_threshold": restoring, "strict_at_restoring_threshold": j(&at_restoring),
+            "object_level_at_restoring_threshold": j(&tolerant_restoring),
+        });
+        std::fs::write(&p, serde_json::to_string_pretty(&v)? + "\n")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -344,12 +559,13 @@ fn ms_per(s: f64, n: u64) -> f64 {
     }
 }
 
-fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
+fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &Path, format: Format) {
     let v = &r.video;
     let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
     eprintln!("fovea detect: {}", v.path.display());
     eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
-    eprintln!("  model        {} on {}, {} threads; {}", r.model, r.provider, r.threads, r.batch_note);
+    eprintln!("  model        {} {why}", r.model);
+    eprintln!("  runtime      {}, {} threads; {}", r.provider, r.threads, r.batch_note);
     eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
     let per: Vec<String> =
         r.per_class.iter().map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
@@ -384,12 +600,12 @@ fn print_summary(r: &RunReport, labels: &[String], out: &Path, format: Format) {
 /// Detector-only vs end-to-end on the same frames, model and threads, in one process. The two
 /// are measured in alternating rounds (this machine's speed drifts) and medians are reported.
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let mut detector = load_detector(&a.model)?;
+    let (mut detector, why) = load_detector(&a.model)?;
     let params = detector.default_params();
     let spec = detector.manifest().input.clone();
     let mut rows = Vec::new();
     eprintln!(
-        "fovea bench: {} on {}, {} threads; {}; {} rounds, medians",
+        "fovea bench: {} {why} on {}, {} threads; {}; {} rounds, medians",
         detector.manifest().name,
         detector.provider(),
         detector.threads(),

@@ -7,6 +7,7 @@
 // `!(score > t)` on purpose: a NaN score or class must be rejected, not kept.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod compare;
 mod nms;
 
 pub use nms::{iou, nms};

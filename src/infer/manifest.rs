@@ -186,6 +186,10 @@ pub struct Manifest {
     pub thresholds: Thresholds,
     /// Class names, index = class id. Spaces are written as underscores ("sports_ball").
     pub labels: Vec<String>,
+    pub precision: Precision,
+    /// INT8 calibration table for ONNX Runtime's TensorRT provider (`trt_int8_calibration_table_name`),
+    /// resolved against the manifest's folder; checked to exist.
+    pub tensorrt_int8_calibration_table: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +200,7 @@ struct RawManifest {
     decoder: RawDecoder,
     thresholds: Thresholds,
     labels: RawLabels,
+    tensorrt: Option<RawTensorrt>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +208,35 @@ struct RawManifest {
 struct RawModel {
     name: String,
     file: PathBuf,
+    #[serde(default)]
+    precision: Precision,
+}
+
+/// Numeric precision of a model's weights and arithmetic, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Fp16,
+    Int8,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Int8 => "int8",
+        })
+    }
+}
+
+/// `[tensorrt]`: what the TensorRT execution provider needs beyond the ONNX model.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTensorrt {
+    int8_calibration_table: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +320,15 @@ impl Manifest {
             }
         }
         let dir = path.parent().unwrap_or(Path::new("."));
+        let table = raw.tensorrt.and_then(|t| t.int8_calibration_table).map(|t| dir.join(t));
+        if let Some(t) = &table {
+            if !t.is_file() {
+                return Err(err(format!(
+                    "tensorrt.int8_calibration_table {} does not exist (make it with scripts/quantize_int8.py)",
+                    t.display()
+                )));
+            }
+        }
         Ok(Self {
             path: path.to_path_buf(),
             name: raw.model.name,
@@ -306,6 +349,8 @@ impl Manifest {
             decoder,
             thresholds: t,
             labels: raw.labels.names,
+            precision: raw.model.precision,
+            tensorrt_int8_calibration_table: table,
         })
     }
 
@@ -388,6 +433,15 @@ names = ["person", "sports_ball"]
         let text = GOOD.replace("kind = \"yolov8\"", "kind = \"yolov99\"");
         let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("yolov99"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_tensorrt_calibration_table_is_named() {
+        let text = format!("{GOOD}\n[tensorrt]\nint8_calibration_table = \"trt/missing.flatbuffers\"\n");
+        let e = Manifest::parse(&text, Path::new("/x/m.toml")).unwrap_err().to_string();
+        assert!(e.contains("tensorrt.int8_calibration_table /x/trt/missing.flatbuffers does not exist"), "{e}");
+        let m = Manifest::parse(GOOD, Path::new("m.toml")).unwrap();
+        assert_eq!((m.precision, m.tensorrt_int8_calibration_table), (Precision::Fp32, None));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //!     source pixels
 //! ```
 
+pub mod calib;
 pub mod manifest;
 pub mod preprocess;
 
