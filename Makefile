@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline reference clean
+.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline reference int8 int8-report clean
 
 all: build
 
@@ -42,7 +42,19 @@ bench-criterion: setup
 	$(PY) benches/peers/bytetrack_peer.py
 
 bench-pipeline: build
-	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5
+	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 3
+
+# Regenerates the INT8 model and the TensorRT calibration table from the calibration set
+# (frames listed in engines/calib/nanodet-g-416.frames.json, re-made from the clips by fovea).
+CALIB := .deps/calib/nanodet-g-416
+int8: build
+	$(FOVEA) calib $(BENCH_VIDEOS) --frames 20 --model engines/nanodet-g-416.toml -o $(CALIB)
+	cmp $(CALIB)/frames.json engines/calib/nanodet-g-416.frames.json
+	$(PY) scripts/quantize_int8.py --calib $(CALIB)
+
+# INT8 vs fp32 on held-out frames (the calibration frames excluded).
+int8-report: build
+	$(FOVEA) compare $(BENCH_VIDEOS) --exclude engines/calib/nanodet-g-416.frames.json --every 5 --json benches/results/int8_accuracy.json
 
 # Regenerates tests/data/*.reference.json with the independent Python reference.
 reference: setup

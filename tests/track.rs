@@ -63,6 +63,7 @@ fn reuse_saves_calls_and_keeps_the_labels_of_classifying_every_frame() {
     assert_eq!(sb.calls_made + sb.calls_saved, objects);
     assert_eq!(reused.calls, sb.calls_made, "the report counts what the classifier saw");
     let tracked = a.iter().flat_map(|f| f.track_ids.iter()).filter(|t| t.is_some()).count() as u64;
+    println!("{objects} objects, {tracked} tracked, {} classified, {} answered from their track", sb.calls_made, sb.calls_saved);
     assert!(sb.calls_saved * 10 > tracked * 7, "most tracked objects answered from their track: {sb:?}, {tracked} tracked of {objects}");
 
     // Same detections, same tracks, same labels; only the source differs.
