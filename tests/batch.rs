@@ -17,26 +17,11 @@ fn run(batch: usize) -> (Vec<FrameResult>, String) {
     let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch }).unwrap();
     assert_eq!(det.batch(), batch);
     let params = det.default_params();
-    let mut out = Vec::new();
     let s = Sampling { stride: 2, ..Sampling::default() };
-    let (report, outcome) = pipeline::run_detect(
-        &data("market_street_10s.mp4"),
-        &mut det,
-        &params,
-        s,
-        // The tiny model's scores sit around 0.5: start tracks from 0.4.
-        pipeline::Stages {
-            tracking: Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() }),
-            ..Default::default()
-        },
-        &mut |r| {
-            out.push(r.clone());
-            Ok(())
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    outcome.unwrap();
+    // The tiny model's scores sit around 0.5: start tracks from 0.4.
+    let tracking = Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() });
+    let (out, report) =
+        run_collect(&data("market_street_10s.mp4"), &mut det, &params, s, pipeline::Stages { tracking, ..Default::default() });
     (out, report.batch_note)
 }
 

@@ -18,23 +18,7 @@ fn detector() -> Detector {
 /// Runs the whole pipeline on `path`, returning every frame's result.
 fn run(det: &mut Detector, path: &std::path::Path, s: Sampling, classes: Option<&[String]>) -> Vec<FrameResult> {
     let params = pipeline::decode_params(det, None, None, classes).unwrap();
-    let mut out = Vec::new();
-    let (report, outcome) = pipeline::run_detect(
-        path,
-        det,
-        &params,
-        s,
-        pipeline::Stages::default(),
-        &mut |r| {
-            out.push(r.clone());
-            Ok(())
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    outcome.unwrap();
-    assert_eq!(report.frames_processed as usize, out.len());
-    out
+    run_collect(path, det, &params, s, pipeline::Stages::default()).0
 }
 
 struct Ref {

@@ -26,24 +26,9 @@ impl Classifier for PerObject {
 
 fn run(det: &mut Detector, reuse: ReuseConfig, classifier: &mut PerObject) -> (Vec<FrameResult>, pipeline::RunReport) {
     let params = det.default_params();
-    let mut out = Vec::new();
     let stages = Stages { tracking: Some(Default::default()), classifier: Some(classifier), reuse };
     let s = Sampling { duration: Some(4.0), ..Sampling::default() };
-    let (report, outcome) = pipeline::run_detect(
-        &data("market_street_10s.mp4"),
-        det,
-        &params,
-        s,
-        stages,
-        &mut |r| {
-            out.push(r.clone());
-            Ok(())
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    outcome.unwrap();
-    (out, report)
+    run_collect(&data("market_street_10s.mp4"), det, &params, s, stages)
 }
 
 #[test]

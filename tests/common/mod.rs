@@ -86,3 +86,30 @@ pub fn faststart_copy(src: &Path, dst: &Path) {
         .expect("ffmpeg runs");
     assert!(ok.success());
 }
+
+/// Runs the whole pipeline on `path` and collects every frame's result; the run must succeed.
+pub fn run_collect(
+    path: &Path,
+    det: &mut fovea::infer::Detector,
+    params: &fovea::detect::DecodeParams,
+    s: fovea::video::Sampling,
+    stages: fovea::pipeline::Stages<'_>,
+) -> (Vec<fovea::pipeline::FrameResult>, fovea::pipeline::RunReport) {
+    let mut out = Vec::new();
+    let (report, outcome) = fovea::pipeline::run_detect(
+        path,
+        det,
+        params,
+        s,
+        stages,
+        &mut |r| {
+            out.push(r.clone());
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .expect("the pipeline starts");
+    outcome.expect("the run succeeds");
+    assert_eq!(report.frames_processed as usize, out.len());
+    (out, report)
+}
