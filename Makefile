@@ -26,8 +26,8 @@ demo: build
 test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
-	FOVEA_BIN=target/debug/fovea $(PY) -m pytest -q tests/python
 	$(MAKE) lint
+	FOVEA_BIN=target/debug/fovea $(PY) -m pytest -q tests/python
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -58,3 +58,36 @@ fn letterbox_boxes_map_back_to_source_pixels() {
         }
     }
 }
+
+/// A sink that fails stops the run promptly with its error: the stage threads wind down, frames
+/// before the failure were delivered, and nothing hangs.
+#[test]
+fn a_failing_sink_stops_the_run() {
+    for batch in [1, 4] {
+        let m = Manifest::load(&data("tiny_yolov8_dyn.toml")).unwrap();
+        let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch }).unwrap();
+        let params = det.default_params();
+        let mut seen = 0;
+        let (report, outcome) = pipeline::run_detect(
+            &data("market_street_10s.mp4"),
+            &mut det,
+            &params,
+            Sampling::default(),
+            pipeline::Stages::tracked(),
+            &mut |_| {
+                seen += 1;
+                if seen == 5 {
+                    Err(fovea::Error::Pipeline("sink full".into()))
+                } else {
+                    Ok(())
+                }
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(outcome.unwrap_err().to_string(), "pipeline: sink full");
+        assert_eq!(seen, 5);
+        assert_eq!(report.frames_processed, 4);
+        assert!(report.frames_decoded < 302, "decoding stopped early: {}", report.frames_decoded);
+    }
+}

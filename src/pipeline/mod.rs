@@ -233,7 +233,10 @@ pub fn run_detect(
             break;
         }
     }
-    drop(pre_rx); // unblocks the preprocess thread if the detect stage stopped early
+    // If the detect stage stopped early, the preprocess thread may wait to send a frame or for a
+    // free tensor buffer: closing both channels ends either wait.
+    drop(pre_rx);
+    drop(free_tx);
     drop(pending);
     let pre_s = pre_thread.join().map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
     let stats = dec.join()?;
