@@ -230,3 +230,26 @@ fn decode_thread_delivers_in_order_with_a_fixed_pool() {
     assert_eq!(n, 302);
     assert_eq!(stats.pool_allocations, 4 + 2 + 1, "pool allocates its buffers once, not per frame");
 }
+
+/// A stream-copied cut starting between keyframes keeps the earlier frames in the file and hides
+/// them with an edit list: the container declares more frames than decode, and that is not a
+/// truncation.
+#[test]
+fn an_edit_list_is_not_a_truncation() {
+    let dir = tempdir();
+    let p = dir.path().join("cut.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-ss", "3.3", "-i"])
+        .arg(data("market_street_10s.mp4"))
+        .args(["-c", "copy", "-an"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let info = fovea::video::probe(&p).unwrap();
+    let n = ffprobe_frames(&p);
+    assert!(info.declared_frames.unwrap() > n + 20, "the cut hides frames behind an edit list");
+    let (kept, decoded) = decode(&p, Sampling::default());
+    assert_eq!(decoded, n);
+    assert_eq!(kept.len() as u64, n);
+}

@@ -206,6 +206,7 @@ pub struct Decoder {
     in_range: u64,
     next_keep_t: Option<f64>,
     last_pts: f64,
+    first_pts: Option<f64>,
 }
 
 struct Scaler {
@@ -331,6 +332,7 @@ impl Decoder {
             in_range: 0,
             next_keep_t: None,
             last_pts: 0.0,
+            first_pts: None,
         })
     }
 
@@ -425,17 +427,21 @@ impl Decoder {
         }
     }
 
-    /// At the natural end of the stream: a file that ends well short of the frame count its
-    /// container declares was truncated.
+    /// At the natural end of the stream: a file that ends well short of both the frame count
+    /// and the duration its container declares was truncated. Both must be short: an edit list
+    /// can hide frames the count includes, but then the duration is short too.
     fn check_complete(&self) -> Result<()> {
-        if let Some(declared) = self.info.declared_frames {
-            // Containers' counts can be off by a few frames (edit lists, dropped B-frames).
-            if self.stats.decoded + 2 + declared / 50 < declared {
-                return Err(self.corrupt(format!(
-                    "the stream ended after {} of the {declared} frames its container declares (file truncated?)",
-                    self.stats.decoded
-                )));
-            }
+        let (Some(declared), Some(duration)) = (self.info.declared_frames, self.info.duration) else { return Ok(()) };
+        let frame_s = self.info.fps.map_or(0.04, |f| 1.0 / f);
+        let covered = self.first_pts.map_or(0.0, |f| self.last_pts - f + frame_s);
+        // Containers' counts and durations can be off by a few frames (dropped B-frames, rounding).
+        let few_frames = self.stats.decoded + 2 + declared / 50 < declared;
+        let short_time = covered + 2.0 * frame_s < duration * 0.98;
+        if few_frames && short_time {
+            return Err(self.corrupt(format!(
+                "the stream ended after {} of the {declared} frames ({covered:.2} of {duration:.2} s) its container declares (file truncated?)",
+                self.stats.decoded
+            )));
         }
         Ok(())
     }
@@ -450,6 +456,7 @@ impl Decoder {
             (None, None) => index as f64 / 25.0,
         };
         self.last_pts = pts;
+        self.first_pts.get_or_insert(pts);
         let s = self.sampling;
         let eps = 1e-6;
         if pts + eps < s.start {
