@@ -253,3 +253,39 @@ fn an_edit_list_is_not_a_truncation() {
     assert_eq!(decoded, n);
     assert_eq!(kept.len() as u64, n);
 }
+
+/// Phone-style rotation: a display matrix on the stream. Frames come out upright, as FFmpeg's
+/// CLI shows them (its autorotate is the oracle), with displayed width and height.
+#[test]
+fn display_rotation_is_applied() {
+    let dir = tempdir();
+    for rotate in [90, 180, 270] {
+        let p = dir.path().join(format!("rot{rotate}.mp4"));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(data("market_street_10s.mp4"))
+            .args(["-t", "0.5", "-c", "copy", "-an", "-metadata:s:v:0", &format!("rotate={rotate}")])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let info = fovea::video::probe(&p).unwrap();
+        let (w, h) = if rotate == 180 { (640, 360) } else { (360, 640) };
+        assert_eq!((info.width, info.height), (w, h), "displayed size at {rotate}");
+        // FFmpeg's own upright first frame.
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&p)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout.len(), (w * h * 3) as usize);
+        let pool = FramePool::new(1, 0);
+        let fmt = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+        let mut d = Decoder::open(&p, Sampling::default(), fmt).unwrap();
+        let f = d.next_frame(&pool).unwrap().unwrap();
+        assert_eq!((f.width, f.height), (w, h));
+        let mad = f.data.iter().zip(&out.stdout).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / f.data.len() as f64;
+        assert!(mad < 3.0, "rotation {rotate}: mean absolute difference {mad} from FFmpeg's upright frame");
+    }
+}

@@ -9,6 +9,7 @@
 //! channel, which is how the pipeline uses it. Raw FFmpeg pointers never leave this module.
 
 mod pool;
+pub mod rotate;
 
 pub use pool::{FramePool, PooledBuf};
 
@@ -96,8 +97,12 @@ pub struct VideoInfo {
     pub container: String,
     pub codec: String,
     pub stream_index: usize,
+    /// Displayed size (after `rotation`).
     pub width: u32,
     pub height: u32,
+    /// Clockwise degrees (0, 90, 180, 270) frames are rotated by for display, from the stream's
+    /// display matrix; fovea's frames and boxes are in the displayed orientation.
+    pub rotation: u32,
     /// Average frame rate, if the container states one.
     pub fps: Option<f64>,
     /// Stream duration in seconds, if known.
@@ -207,6 +212,8 @@ pub struct Decoder {
     next_keep_t: Option<f64>,
     last_pts: f64,
     first_pts: Option<f64>,
+    /// Conversion target before rotation (rotated video only), reused.
+    scratch: Vec<u8>,
 }
 
 struct Scaler {
@@ -267,10 +274,17 @@ fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo>
         }
     })?;
     let params = stream.parameters();
-    let (width, height) = unsafe {
+    let (coded_w, coded_h) = unsafe {
         let p = params.as_ptr();
         ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
     };
+    let rotation = stream
+        .side_data()
+        .find(|d| d.kind() == codec::packet::side_data::Type::DisplayMatrix && d.data().len() >= 36)
+        // SAFETY: display matrix side data is nine int32 values (checked length 36 bytes).
+        .map(|d| rotate::display_rotation(unsafe { ffmpeg::ffi::av_display_rotation_get(d.data().as_ptr() as *const i32) }))
+        .unwrap_or(0);
+    let (width, height) = if rotation % 180 == 90 { (coded_h, coded_w) } else { (coded_w, coded_h) };
     let rate = stream.avg_frame_rate();
     let fps = (rate.numerator() > 0 && rate.denominator() > 0).then(|| f64::from(rate));
     let tb = f64::from(stream.time_base());
@@ -288,6 +302,7 @@ fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo>
         stream_index: stream.index(),
         width,
         height,
+        rotation,
         fps,
         duration,
         declared_frames: (stream.frames() > 0).then_some(stream.frames() as u64),
@@ -333,6 +348,7 @@ impl Decoder {
             next_keep_t: None,
             last_pts: 0.0,
             first_pts: None,
+            scratch: Vec::new(),
         })
     }
 
@@ -494,15 +510,20 @@ impl Decoder {
 
     fn convert(&mut self, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
         let (sw, sh, sfmt) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
-        let (dw, dh) = if self.out.width == 0 { (sw, sh) } else { (self.out.width, self.out.height) };
-        let (nw, nh, ox, oy) = Transform::placement(sw, sh, dw, dh, self.out.fit);
+        // Sizes in the displayed orientation; `pw x ph` is the scaled size before rotation.
+        let rot = self.info.rotation;
+        let quarter = rot % 180 == 90;
+        let (disp_w, disp_h) = if quarter { (sh, sw) } else { (sw, sh) };
+        let (dw, dh) = if self.out.width == 0 { (disp_w, disp_h) } else { (self.out.width, self.out.height) };
+        let (nw, nh, ox, oy) = Transform::placement(disp_w, disp_h, dw, dh, self.out.fit);
+        let (pw, ph) = if quarter { (nh, nw) } else { (nw, nh) };
         let key = (sfmt, sw, sh);
         if self.scaler.as_ref().map(|s| s.key) != Some(key) {
             let dst = match self.out.order {
                 ChannelOrder::Rgb => format::Pixel::RGB24,
                 ChannelOrder::Bgr => format::Pixel::BGR24,
             };
-            let ctx = scaling::Context::get(sfmt, sw, sh, dst, nw, nh, scaling::Flags::BILINEAR)
+            let ctx = scaling::Context::get(sfmt, sw, sh, dst, pw, ph, scaling::Flags::BILINEAR)
                 .map_err(|e| self.corrupt(format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e))))?;
             self.scaler = Some(Scaler { ctx, key });
         }
@@ -514,15 +535,27 @@ impl Decoder {
         }
         let stride = dw as usize * 3;
         let offset = oy as usize * stride + ox as usize * 3;
+        // Without rotation swscale writes straight into the pooled buffer; with it, into a reused
+        // scratch buffer that is then rotated into place.
+        let scratch_len = pw as usize * ph as usize * 3;
+        if rot != 0 && self.scratch.len() != scratch_len {
+            self.scratch.resize(scratch_len, 0);
+        }
+        let (dst_ptr, dst_stride) = if rot == 0 {
+            // SAFETY (pointer arithmetic): `offset` is within `buf` (see below).
+            (unsafe { buf.as_mut_ptr().add(offset) }, stride)
+        } else {
+            (self.scratch.as_mut_ptr(), pw as usize * 3)
+        };
         let scaler = self.scaler.as_mut().expect("scaler set above");
         // SAFETY: the source pointers/strides come from a decoded AVFrame of the size and format the
-        // context was made for; the destination is `nh` rows of `stride` bytes starting at `offset`
-        // inside `buf`, which holds `dh * stride` bytes with `oy + nh <= dh` and `ox + nw <= dw`.
+        // context was made for. The destination holds `ph` rows of `dst_stride` bytes: either
+        // `buf` from `offset` (`dh * stride` bytes with `oy + nh <= dh`, `ox + nw <= dw`, and
+        // `pw x ph = nw x nh` without rotation) or `scratch`, resized to `pw * ph * 3` bytes above.
         let rows = unsafe {
             let src = self.decoded.as_ptr();
-            let dst_ptr = buf.as_mut_ptr().add(offset);
             let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
-            let dst_stride = [stride as i32, 0, 0, 0];
+            let dst_strides = [dst_stride as i32, 0, 0, 0];
             ffmpeg::ffi::sws_scale(
                 scaler.ctx.as_mut_ptr(),
                 (*src).data.as_ptr() as *const *const u8,
@@ -530,11 +563,23 @@ impl Decoder {
                 0,
                 sh as i32,
                 dst_data.as_ptr(),
-                dst_stride.as_ptr(),
+                dst_strides.as_ptr(),
             )
         };
-        if rows != nh as i32 {
-            return Err(self.corrupt(format!("swscale produced {rows} rows, expected {nh}")));
+        if rows != ph as i32 {
+            return Err(self.corrupt(format!("swscale produced {rows} rows, expected {ph}")));
+        }
+        if rot != 0 {
+            if (nw, nh) == (dw, dh) {
+                rotate::rotate(&self.scratch, pw as usize, ph as usize, rot, &mut buf);
+            } else {
+                let mut placed = vec![0u8; scratch_len];
+                rotate::rotate(&self.scratch, pw as usize, ph as usize, rot, &mut placed);
+                for (y, row) in placed.chunks_exact(nw as usize * 3).enumerate() {
+                    let at = offset + y * stride;
+                    buf[at..at + row.len()].copy_from_slice(row);
+                }
+            }
         }
         Ok(Frame {
             index,
@@ -543,7 +588,7 @@ impl Decoder {
             width: dw,
             height: dh,
             order: self.out.order,
-            transform: Transform::new(sw, sh, dw, dh, self.out.fit),
+            transform: Transform::new(disp_w, disp_h, dw, dh, self.out.fit),
         })
     }
 }
