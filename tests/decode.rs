@@ -17,7 +17,7 @@ fn decode(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64)>, u64) {
         assert_eq!(f.data.len(), 32 * 24 * 3);
         kept.push((f.index, f.pts));
     }
-    assert_eq!(pool.allocations(), 2, "the pool must not allocate per frame");
+    assert!(pool.allocations() <= 2, "the pool must not allocate per frame: {}", pool.allocations());
     (kept, d.stats().decoded)
 }
 
@@ -228,7 +228,11 @@ fn decode_thread_delivers_in_order_with_a_fixed_pool() {
     }
     let stats = t.join().unwrap();
     assert_eq!(n, 302);
-    assert_eq!(stats.pool_allocations, 4 + 2 + 1, "pool allocates its buffers once, not per frame");
+    assert!(
+        (1..=4 + 2 + 1).contains(&stats.pool_allocations),
+        "the pool allocates at most its size, not per frame: {}",
+        stats.pool_allocations
+    );
 }
 
 /// A stream-copied cut starting between keyframes keeps the earlier frames in the file and hides

@@ -144,7 +144,13 @@ fn report_counts_frames_classes_and_a_fixed_pool() {
     assert_eq!(short.frames_processed, 6);
     assert_eq!(n, 67);
     assert!(long.per_class.get(&0).copied().unwrap_or(0) > 61, "several people per frame on Market Street");
-    assert_eq!(short.pool_buffers, long.pool_buffers, "frame buffers do not grow with the number of frames");
+    // Batch 1: decode channel 4 + preprocess channel 2 + batch 1 + 2 in hand = at most 9 buffers.
+    assert!(
+        short.pool_buffers <= 9 && long.pool_buffers <= 9,
+        "frame buffers do not grow with the number of frames: {} / {}",
+        short.pool_buffers,
+        long.pool_buffers
+    );
     assert_eq!(long.provider, "CPUExecutionProvider");
     assert!(long.tracks.unwrap() >= 3, "several people tracked: {:?}", long.tracks);
     assert!(long.batch_note.contains("fixed at 1"), "{}", long.batch_note);

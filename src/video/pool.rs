@@ -1,6 +1,7 @@
-//! A fixed pool of frame buffers. Buffers are allocated once, lent out as [`PooledBuf`], and come
-//! back when dropped, so steady-state decoding allocates nothing. When every buffer is lent out,
-//! [`FramePool::take`] waits: that is the pipeline's backpressure.
+//! A bounded pool of frame buffers. Buffers are allocated on first need, at most `count` of them,
+//! lent out as [`PooledBuf`], and come back when dropped, so steady-state decoding allocates
+//! nothing (and a single image allocates one buffer, however large). When all `count` buffers are
+//! lent out, [`FramePool::take`] waits: that is the pipeline's backpressure.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,12 +9,14 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-/// A pool of `count` byte buffers.
+/// A pool of at most `count` byte buffers.
 #[derive(Debug, Clone)]
 pub struct FramePool {
     home: Sender<Vec<u8>>,
     free: Receiver<Vec<u8>>,
     allocations: Arc<AtomicUsize>,
+    created: Arc<AtomicUsize>,
+    count: usize,
 }
 
 /// A buffer lent by a [`FramePool`]; returns to it on drop (or is freed if the pool is gone).
@@ -24,21 +27,28 @@ pub struct PooledBuf {
 }
 
 impl FramePool {
-    /// A pool of `count` buffers of `len` bytes each, allocated now.
-    pub fn new(count: usize, len: usize) -> Self {
-        let (home, free) = crossbeam_channel::bounded(count.max(1));
-        let pool = Self { home, free, allocations: Arc::new(AtomicUsize::new(0)) };
-        for _ in 0..count.max(1) {
-            pool.allocations.fetch_add(1, Ordering::Relaxed);
-            pool.home.send(vec![0u8; len]).expect("pool channel has room");
-        }
-        pool
+    /// A pool of at most `count` buffers (allocated when first needed).
+    pub fn new(count: usize, _len_hint: usize) -> Self {
+        let count = count.max(1);
+        let (home, free) = crossbeam_channel::bounded(count);
+        Self { home, free, allocations: Arc::new(AtomicUsize::new(0)), created: Arc::new(AtomicUsize::new(0)), count }
     }
 
-    /// Takes a buffer of exactly `len` bytes, waiting while all are lent out. A buffer of another
-    /// length is resized (an allocation only when it grows past its capacity, counted).
+    /// Takes a buffer of exactly `len` bytes: a returned one if any, else a new one while fewer
+    /// than `count` exist, else waits for one to come back. A reused buffer of another length is
+    /// resized (an allocation only when it grows past its capacity, counted).
     pub fn take(&self, len: usize) -> PooledBuf {
-        let mut data = self.free.recv().expect("the pool owns a sender, so recv cannot fail");
+        let mut data = match self.free.try_recv() {
+            Ok(d) => d,
+            Err(_) if self.created.fetch_add(1, Ordering::Relaxed) < self.count => {
+                self.allocations.fetch_add(1, Ordering::Relaxed);
+                return PooledBuf { data: vec![0u8; len], home: self.home.clone() };
+            }
+            Err(_) => {
+                self.created.fetch_sub(1, Ordering::Relaxed);
+                self.free.recv().expect("the pool owns a sender, so recv cannot fail")
+            }
+        };
         if data.len() != len {
             if data.capacity() < len {
                 self.allocations.fetch_add(1, Ordering::Relaxed);
@@ -46,6 +56,11 @@ impl FramePool {
             data.resize(len, 0);
         }
         PooledBuf { data, home: self.home.clone() }
+    }
+
+    /// Most buffers the pool holds.
+    pub fn capacity(&self) -> usize {
+        self.count
     }
 
     /// How many buffer allocations the pool has made since it was created.
@@ -87,7 +102,10 @@ mod tests {
             drop(a);
             drop(b);
         }
+        assert_eq!(pool.allocations(), 2, "two in use at most: two allocated, on first need");
+        let held: Vec<_> = (0..3).map(|_| pool.take(64)).collect();
         assert_eq!(pool.allocations(), 3);
+        drop(held);
     }
 
     #[test]
