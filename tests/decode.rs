@@ -293,3 +293,22 @@ fn display_rotation_is_applied() {
         assert!(mad < 3.0, "rotation {rotate}: mean absolute difference {mad} from FFmpeg's upright frame");
     }
 }
+
+/// A late --start seeks (constant frame rate) and still reports exact decode indices and
+/// timestamps: the same frames ffprobe lists in that time range.
+#[test]
+fn late_start_gives_the_frames_ffprobe_lists() {
+    for (name, start, dur) in [("market_street_1906.mp4", 30.0, 2.0), ("vtest.avi", 40.0, 3.0)] {
+        let path = media(name);
+        let all = ffprobe_pts(&path);
+        let want: Vec<(u64, f64)> =
+            all.iter().enumerate().filter(|(_, t)| **t >= start - 1e-6 && **t < start + dur - 1e-6).map(|(i, t)| (i as u64, *t)).collect();
+        let (kept, decoded) = decode(&path, Sampling { start, duration: Some(dur), ..Sampling::default() });
+        assert_eq!(kept.len(), want.len(), "{name}");
+        assert!(decoded < want[0].0, "{name}: seeked, so only {decoded} frames were decoded to reach frame {}", want[0].0);
+        for ((i, t), (wi, wt)) in kept.iter().zip(&want) {
+            assert_eq!(i, wi, "{name}: index");
+            assert!((t - wt).abs() < 1e-3, "{name}: pts {t} vs {wt}");
+        }
+    }
+}

@@ -214,7 +214,14 @@ pub struct Decoder {
     first_pts: Option<f64>,
     /// Conversion target before rotation (rotated video only), reused.
     scratch: Vec<u8>,
+    /// After a seek: (time origin, fps) to compute decode indices from timestamps.
+    index_from_pts: Option<(f64, f64)>,
+    /// Decode index of the last frame decoded.
+    last_index: Option<u64>,
 }
+
+/// `--start` at or after this many seconds seeks (constant frame rate streams only).
+const SEEK_AFTER_S: f64 = 3.0;
 
 struct Scaler {
     ctx: scaling::Context,
@@ -319,7 +326,7 @@ impl Decoder {
                 reason: format!("{}x{}: both or neither of width and height may be 0", out.width, out.height),
             });
         }
-        let input = open_input(path)?;
+        let mut input = open_input(path)?;
         let info = stream_info(path, &input)?;
         let stream = input.stream(info.stream_index).expect("stream index from best()");
         let undecodable =
@@ -331,7 +338,23 @@ impl Decoder {
             e => undecodable(av_error(e)),
         })?;
         let time_base = f64::from(stream.time_base());
+        // Constant frame rate: decode indices follow from timestamps, so a late --start can seek
+        // instead of decoding everything before it.
+        let cfr = stream.rate() == stream.avg_frame_rate();
+        let origin = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * time_base } else { 0.0 };
+        let mut index_from_pts = None;
+        if let (true, Some(fps)) = (cfr && sampling.start >= SEEK_AFTER_S, info.fps) {
+            // Land on the keyframe at or before a point a second early; frames before --start
+            // are then decoded and dropped as usual.
+            let target = ((origin + sampling.start - 1.0) * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
+            match input.seek(target, ..target) {
+                Ok(()) => index_from_pts = Some((origin, fps)),
+                Err(e) => log::info!("{}: cannot seek to {:.3} s ({e}); decoding from the start", path.display(), sampling.start),
+            }
+        }
         Ok(Self {
+            index_from_pts,
+            last_index: None,
             info,
             input,
             decoder,
@@ -370,7 +393,9 @@ impl Decoder {
     }
 
     fn corrupt(&self, reason: String) -> Error {
-        Error::Corrupt { path: self.info.path.clone(), frames_decoded: self.stats.decoded, pts: self.last_pts, reason }
+        // Frames before the damage, counted as decode indices (also after a seek).
+        let frames = self.last_index.map_or(0, |i| i + 1);
+        Error::Corrupt { path: self.info.path.clone(), frames_decoded: frames, pts: self.last_pts, reason }
     }
 
     /// Decodes up to the next kept frame and converts it into a buffer taken from `pool`.
@@ -449,28 +474,37 @@ impl Decoder {
     fn check_complete(&self) -> Result<()> {
         let (Some(declared), Some(duration)) = (self.info.declared_frames, self.info.duration) else { return Ok(()) };
         let frame_s = self.info.fps.map_or(0.04, |f| 1.0 / f);
-        let covered = self.first_pts.map_or(0.0, |f| self.last_pts - f + frame_s);
+        // After a seek, frames before it were skipped, not lost: count from the stream's origin.
+        let (reached, first) = match self.index_from_pts {
+            Some((origin, _)) => (self.last_index.map_or(0, |i| i + 1), Some(origin)),
+            None => (self.stats.decoded, self.first_pts),
+        };
+        let covered = first.map_or(0.0, |f| self.last_pts - f + frame_s);
         // Containers' counts and durations can be off by a few frames (dropped B-frames, rounding).
-        let few_frames = self.stats.decoded + 2 + declared / 50 < declared;
+        let few_frames = reached + 2 + declared / 50 < declared;
         let short_time = covered + 2.0 * frame_s < duration * 0.98;
         if few_frames && short_time {
             return Err(self.corrupt(format!(
-                "the stream ended after {} of the {declared} frames ({covered:.2} of {duration:.2} s) its container declares (file truncated?)",
-                self.stats.decoded
+                "the stream ended after {reached} of the {declared} frames ({covered:.2} of {duration:.2} s) its container declares (file truncated?)"
             )));
         }
         Ok(())
     }
 
     fn sample_and_convert(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
-        let index = self.stats.decoded;
+        let count = self.stats.decoded;
         self.stats.decoded += 1;
         let ts = self.decoded.timestamp().or(self.decoded.pts());
         let pts = match (ts, self.info.fps) {
             (Some(t), _) => t as f64 * self.time_base,
-            (None, Some(fps)) => index as f64 / fps,
-            (None, None) => index as f64 / 25.0,
+            (None, Some(fps)) => count as f64 / fps,
+            (None, None) => count as f64 / 25.0,
         };
+        let index = match (self.index_from_pts, ts) {
+            (Some((origin, fps)), Some(_)) => ((pts - origin) * fps).round().max(0.0) as u64,
+            _ => count,
+        };
+        self.last_index = Some(index);
         self.last_pts = pts;
         self.first_pts.get_or_insert(pts);
         let s = self.sampling;
