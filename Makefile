@@ -42,7 +42,7 @@ bench-criterion: setup
 	$(PY) benches/peers/bytetrack_peer.py
 
 bench-pipeline: build
-	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 3
+	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5
 
 # Regenerates the INT8 model and the TensorRT calibration table from the calibration set
 # (frames listed in engines/calib/nanodet-g-416.frames.json, re-made from the clips by fovea).
