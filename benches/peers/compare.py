@@ -33,10 +33,7 @@ def main():
     ap.add_argument("--fovea", default=os.path.join(ROOT, "target", "release", "fovea"))
     ap.add_argument("--out", default=os.path.join(ROOT, "benches", "results", "pipeline.json"))
     a = ap.parse_args()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = a.threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(os.path.join(ROOT, "engines", "nanodet-g-416.onnx"), so, providers=["CPUExecutionProvider"])
+    sess = peer.make_session(a.threads)
     rows = []
     for v in a.videos:
         det = {m: [] for m in a.models}

@@ -21,6 +21,14 @@ import nanodet_numpy as nd  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def make_session(threads):
+    """NanoDet-g fp32 on onnxruntime's CPU provider with `threads` intra-op threads."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(os.path.join(ROOT, "engines", "nanodet-g-416.onnx"), so, providers=["CPUExecutionProvider"])
+
+
 def run(sess, path, frames):
     cap = cv2.VideoCapture(path)
     n = 0
@@ -48,10 +56,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     a = ap.parse_args()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = a.threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(os.path.join(ROOT, "engines", "nanodet-g-416.onnx"), so, providers=["CPUExecutionProvider"])
+    sess = make_session(a.threads)
     rows = []
     print(f"python peer: OpenCV {cv2.__version__} + onnxruntime {ort.__version__} ({a.threads} threads) + NumPy; {a.rounds} rounds, median", file=sys.stderr)
     for v in a.videos:
