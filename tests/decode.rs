@@ -10,7 +10,7 @@ const SMALL: OutputFormat = OutputFormat { width: 32, height: 24, order: Channel
 
 /// Decodes `path` with `s`, returning (index, pts) of kept frames and the decoded count.
 fn decode(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64)>, u64) {
-    let pool = FramePool::new(2, 32 * 24 * 3);
+    let pool = FramePool::new(2);
     let mut d = Decoder::open(path, s, SMALL).unwrap();
     let mut kept = Vec::new();
     while let Some(f) = d.next_frame(&pool).unwrap() {
@@ -75,7 +75,7 @@ fn an_image_is_a_one_frame_video() {
 
 #[test]
 fn frames_keep_source_size_and_channel_order() {
-    let pool = FramePool::new(1, 0);
+    let pool = FramePool::new(1);
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
     let mut d = Decoder::open(&media("messi5.jpg"), Sampling::default(), out).unwrap();
     let f = d.next_frame(&pool).unwrap().unwrap();
@@ -163,7 +163,7 @@ fn unknown_codec_is_undecodable() {
 
 /// Frames before the damage come out, then the error names where decoding stopped.
 fn check_truncated(path: &std::path::Path, min_frames: u64) {
-    let pool = FramePool::new(2, 32 * 24 * 3);
+    let pool = FramePool::new(2);
     let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
     let mut n = 0u64;
     let err = loop {
@@ -284,7 +284,7 @@ fn display_rotation_is_applied() {
             .output()
             .unwrap();
         assert_eq!(out.stdout.len(), (w * h * 3) as usize);
-        let pool = FramePool::new(1, 0);
+        let pool = FramePool::new(1);
         let fmt = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
         let mut d = Decoder::open(&p, Sampling::default(), fmt).unwrap();
         let f = d.next_frame(&pool).unwrap().unwrap();

@@ -19,10 +19,9 @@ fn load(name: &str) -> Detector {
 }
 
 fn detect_all(det: &mut Detector, path: &std::path::Path, s: Sampling, params: &DecodeParams, skip: &HashSet<u64>) -> Vec<Vec<Detection>> {
-    let info = fovea::video::probe(path).unwrap();
     let fmt = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
     let mut dec = Decoder::open(path, s, fmt).unwrap();
-    let pool = FramePool::new(1, (info.width * info.height * 3) as usize);
+    let pool = FramePool::new(1);
     let mut out = Vec::new();
     while let Some(f) = dec.next_frame(&pool).unwrap() {
         if skip.contains(&f.index) {

@@ -372,11 +372,10 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut pairs: Vec<(Vec<fovea::detect::Detection>, Vec<fovea::detect::Detection>)> = Vec::new();
     for v in &a.videos {
         let name = v.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        let info = fovea::video::probe(v)?;
         let fmt =
             fovea::video::OutputFormat { width: 0, height: 0, order: rdet.manifest().input.channels, fit: fovea::video::Fit::Stretch };
         let mut dec = fovea::video::Decoder::open(v, Sampling { stride: a.every, ..Sampling::default() }, fmt)?;
-        let pool = fovea::video::FramePool::new(1, (info.width * info.height * 3) as usize);
+        let pool = fovea::video::FramePool::new(1);
         while let Some(f) = dec.next_frame(&pool)? {
             if excluded.contains(&(name.clone(), f.index)) {
                 continue;
@@ -620,7 +619,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
         // decode/NMS timed.
         let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
-        let pool = fovea::video::FramePool::new(a.frames as usize + 1, (info.width * info.height * 3) as usize);
+        let pool = fovea::video::FramePool::new(a.frames as usize + 1);
         let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
         let mut frames = Vec::new();
         while let Some(f) = dec.next_frame(&pool)? {

@@ -67,7 +67,7 @@ pub fn write_calibration_set(manifest: &Manifest, videos: &[PathBuf], per_video:
         let order: ChannelOrder = spec.channels;
         let fmt = OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch };
         let mut dec = Decoder::open(v, Sampling { stride, ..Sampling::default() }, fmt)?;
-        let pool = FramePool::new(1, (info.width * info.height * 3) as usize);
+        let pool = FramePool::new(1);
         let name = v.file_name().map_or_else(|| v.display().to_string(), |n| n.to_string_lossy().into_owned());
         let mut taken = 0;
         while taken < per_video {

@@ -315,13 +315,12 @@ impl Detector {
                 self.candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
                 self.candidates.truncate(params.max_detections);
             }
-            let mut dets: Vec<Detection> = self
+            let dets: Vec<Detection> = self
                 .candidates
                 .iter()
                 .map(|d| Detection { bbox: tf.apply(d.bbox), ..*d })
                 .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
                 .collect();
-            dets.shrink_to_fit();
             results.push(dets);
         }
         let t2 = std::time::Instant::now();

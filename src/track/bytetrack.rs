@@ -11,7 +11,7 @@ use super::kalman::{to_xyxy, xyah, KalmanState};
 use crate::detect::{iou, Detection};
 
 /// ByteTrack's parameters; the defaults are the reference implementation's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
     /// Detections at or above this score are "high" (first association, may start tracks).
     pub track_thresh: f32,
@@ -124,7 +124,7 @@ impl ByteTrack {
     /// per detection, the id of the confirmed track it belongs to, if any. `next_id` hands out
     /// track ids (shared between instances so ids are unique across classes).
     pub fn update(&mut self, frame: u64, dets: &[Detection], next_id: &mut u64) -> Vec<Option<u64>> {
-        let cfg = self.cfg.clone();
+        let cfg = self.cfg;
         let first = self.first;
         if !first && frame <= self.frame {
             // Out-of-order frames are a caller bug; treat as the next frame rather than panic.
@@ -144,9 +144,7 @@ impl ByteTrack {
         // Split tracked into confirmed and unconfirmed; pool = confirmed + lost, predicted.
         let (confirmed, unconfirmed): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracked).into_iter().partition(|t| t.activated);
         let mut pool: Vec<Track> = confirmed;
-        let lost_start = pool.len();
         pool.append(&mut self.lost);
-        let _ = lost_start;
         for t in &mut pool {
             t.predict_to(frame);
         }

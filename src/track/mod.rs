@@ -27,24 +27,17 @@ pub struct Tracker {
     fps: f64,
     per_class: BTreeMap<u32, ByteTrack>,
     next_id: u64,
-    last_frame: Option<u64>,
 }
 
 impl Tracker {
     /// `fps`: the video's frame rate (the lost-track budget is a time).
     pub fn new(cfg: TrackerConfig, fps: f64) -> Self {
-        Self { cfg, fps, per_class: BTreeMap::new(), next_id: 1, last_frame: None }
+        Self { cfg, fps, per_class: BTreeMap::new(), next_id: 1 }
     }
 
     /// Track ids of `dets` in decode frame `frame` (frames strictly increasing). Every class's
     /// tracker sees every frame, so its tracks age also when the class is absent.
     pub fn update(&mut self, frame: u64, dets: &[Detection]) -> Vec<Option<u64>> {
-        if let Some(last) = self.last_frame {
-            if frame <= last {
-                log::warn!("tracker: frame {frame} does not follow frame {last}");
-            }
-        }
-        self.last_frame = Some(frame);
         let mut out = vec![None; dets.len()];
         let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (i, d) in dets.iter().enumerate() {
@@ -52,7 +45,7 @@ impl Tracker {
         }
         for &c in by_class.keys() {
             if !self.per_class.contains_key(&c) {
-                self.per_class.insert(c, ByteTrack::new(self.cfg.clone(), self.fps));
+                self.per_class.insert(c, ByteTrack::new(self.cfg, self.fps));
             }
         }
         let mut scratch = Vec::new();

@@ -661,8 +661,7 @@ pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize
                 }
             };
             let _ = info_tx.send(Ok(dec.info().clone()));
-            let (w, h) = dec.output_size();
-            let pool = FramePool::new(pool_size, w as usize * h as usize * 3);
+            let pool = FramePool::new(pool_size);
             loop {
                 match dec.next_frame(&pool) {
                     Ok(Some(f)) => {

@@ -28,7 +28,7 @@ pub struct PooledBuf {
 
 impl FramePool {
     /// A pool of at most `count` buffers (allocated when first needed).
-    pub fn new(count: usize, _len_hint: usize) -> Self {
+    pub fn new(count: usize) -> Self {
         let count = count.max(1);
         let (home, free) = crossbeam_channel::bounded(count);
         Self { home, free, allocations: Arc::new(AtomicUsize::new(0)), created: Arc::new(AtomicUsize::new(0)), count }
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn buffers_are_reused_not_reallocated() {
-        let pool = FramePool::new(3, 64);
+        let pool = FramePool::new(3);
         for _ in 0..100 {
             let a = pool.take(64);
             let b = pool.take(64);
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn take_waits_for_a_returned_buffer() {
-        let pool = FramePool::new(1, 8);
+        let pool = FramePool::new(1);
         let held = pool.take(8);
         let p2 = pool.clone();
         let t = std::thread::spawn(move || p2.take(8).len());
