@@ -13,6 +13,7 @@ pub mod error;
 pub mod infer;
 pub mod output;
 pub mod pipeline;
+pub mod roi;
 pub mod track;
 pub mod video;
 

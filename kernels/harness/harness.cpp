@@ -1,0 +1,40 @@
+// Host harness: the CUDA kernels, included as C++ source, and one launcher per kernel that runs
+// every thread of the grid in turn (blocks in order, threads in order within a block).
+#include "roi.cu"
+#include "colour.cu"
+
+thread_local fv_dim3 fv_thread_idx, fv_block_idx, fv_block_dim, fv_grid_dim;
+
+template <class F>
+static void fv_launch(fv_dim3 grid, fv_dim3 block, F kernel) {
+    fv_grid_dim = grid;
+    fv_block_dim = block;
+    for (unsigned int bz = 0; bz < grid.z; ++bz)
+        for (unsigned int by = 0; by < grid.y; ++by)
+            for (unsigned int bx = 0; bx < grid.x; ++bx) {
+                fv_block_idx = fv_dim3{bx, by, bz};
+                for (unsigned int tz = 0; tz < block.z; ++tz)
+                    for (unsigned int ty = 0; ty < block.y; ++ty)
+                        for (unsigned int tx = 0; tx < block.x; ++tx) {
+                            fv_thread_idx = fv_dim3{tx, ty, tz};
+                            kernel();
+                        }
+            }
+}
+
+extern "C" void harness_roi_batch_f32(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_roi* rois, unsigned int size,
+                                      const fv_norm* norm, float* out) {
+    fv_launch(grid, block, [&] { fovea_roi_batch_f32(frames, rois, size, *norm, out); });
+}
+
+extern "C" void harness_roi_batch_f16(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_roi* rois, unsigned int size,
+                                      const fv_norm* norm, unsigned short* out) {
+    fv_launch(grid, block, [&] { fovea_roi_batch_f16(frames, rois, size, *norm, out); });
+}
+
+extern "C" void harness_colour_stats(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_stats_roi* rois,
+                                     const fv_stats_params* p, const int* sdiv, const int* hdiv, fv_stats_acc* acc) {
+    fv_launch(grid, block, [&] { fovea_colour_stats(frames, rois, *p, sdiv, hdiv, acc); });
+}
+
+extern "C" unsigned short harness_f16(float v) { return fv_f16(v); }

@@ -1,0 +1,187 @@
+//! Colour statistics of a ROI: per-channel mean and standard deviation, brightness, green
+//! dominance, the fraction of pixels in an HSV range (grass) and the fraction of dark pixels.
+//!
+//! Both backends first compute exact integer sums ([`StatsAcc`]); [`StatsAcc::finish`] turns
+//! them into [`ColourStats`]. HSV is OpenCV's 8-bit HSV (`cv::cvtColor(..., COLOR_RGB2HSV)`:
+//! H in [0, 180), S and V in [0, 255]), bit-exact, including its rounding tables.
+#![forbid(unsafe_code)]
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Crop, FrameView};
+use crate::video::ChannelOrder;
+
+/// What counts as grass and as dark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Inclusive HSV range, OpenCV units: H 0..180, S and V 0..255.
+    pub green_lower: [u32; 3],
+    pub green_upper: [u32; 3],
+    /// A pixel is dark when its V (max of R, G, B) is below this.
+    pub dark_below: u32,
+}
+
+impl Default for StatsConfig {
+    /// The grass range the Score Vision validator uses, (35, 40, 40)-(85, 255, 255); dark below 40.
+    fn default() -> Self {
+        Self { green_lower: [35, 40, 40], green_upper: [85, 255, 255], dark_below: 40 }
+    }
+}
+
+/// One ROI as the statistics kernel takes it (`struct fv_stats_roi` in kernels/colour.cu).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsRoi {
+    pub offset: u64,
+    pub stride: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl StatsRoi {
+    pub fn new(frame_offset: u64, stride: usize, crop: Crop) -> Self {
+        Self { offset: frame_offset + crop.y as u64 * stride as u64 + crop.x as u64 * 3, stride: stride as u32, w: crop.w, h: crop.h }
+    }
+}
+
+/// Parameters as the kernel takes them (`struct fv_stats_params`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsParams {
+    /// Byte of a pixel holding red: 0 for RGB, 2 for BGR.
+    pub r_index: u32,
+    pub lower: [u32; 3],
+    pub upper: [u32; 3],
+    pub dark_v: u32,
+}
+
+impl StatsParams {
+    pub fn new(config: &StatsConfig, order: ChannelOrder) -> Self {
+        let r_index = match order {
+            ChannelOrder::Rgb => 0,
+            ChannelOrder::Bgr => 2,
+        };
+        Self { r_index, lower: config.green_lower, upper: config.green_upper, dark_v: config.dark_below }
+    }
+}
+
+/// Exact sums over a ROI's pixels (`struct fv_stats_acc`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsAcc {
+    /// R, G, B.
+    pub sum: [u64; 3],
+    pub sumsq: [u64; 3],
+    pub in_range: u64,
+    pub dark: u64,
+}
+
+/// Colour statistics of one ROI. Channels are R, G, B whatever the frame's order.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ColourStats {
+    pub pixels: u64,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Mean luma, `0.299 R + 0.587 G + 0.114 B` (0..255).
+    pub brightness: f32,
+    /// `mean G - max(mean R, mean B)`.
+    pub green_dominance: f32,
+    /// Fraction of pixels inside the HSV green range.
+    pub green_fraction: f32,
+    /// Fraction of pixels whose V is below the dark threshold.
+    pub dark_fraction: f32,
+}
+
+impl StatsAcc {
+    pub fn finish(&self, pixels: u64) -> ColourStats {
+        if pixels == 0 {
+            return ColourStats::default();
+        }
+        let n = pixels as f64;
+        let mean = [0, 1, 2].map(|c| self.sum[c] as f64 / n);
+        let std = [0, 1, 2].map(|c| (self.sumsq[c] as f64 / n - mean[c] * mean[c]).max(0.0).sqrt());
+        ColourStats {
+            pixels,
+            mean: mean.map(|v| v as f32),
+            std: std.map(|v| v as f32),
+            brightness: (0.299 * mean[0] + 0.587 * mean[1] + 0.114 * mean[2]) as f32,
+            green_dominance: (mean[1] - mean[0].max(mean[2])) as f32,
+            green_fraction: (self.in_range as f64 / n) as f32,
+            dark_fraction: (self.dark as f64 / n) as f32,
+        }
+    }
+}
+
+/// OpenCV's division tables for 8-bit HSV (`hsv_shift = 12`): `sdiv[v] = round(255 * 4096 / v)`,
+/// `hdiv[d] = round(180 * 4096 / (6 d))`, both 0 at 0. The kernel takes them as inputs.
+pub fn hsv_tables() -> ([i32; 256], [i32; 256]) {
+    let mut sdiv = [0i32; 256];
+    let mut hdiv = [0i32; 256];
+    for i in 1..256 {
+        sdiv[i] = ((255 << 12) as f64 / i as f64).round() as i32;
+        hdiv[i] = ((180 << 12) as f64 / (6.0 * i as f64)).round() as i32;
+    }
+    (sdiv, hdiv)
+}
+
+/// OpenCV 8-bit HSV of one pixel.
+#[inline]
+pub fn hsv(r: i32, g: i32, b: i32, sdiv: &[i32; 256], hdiv: &[i32; 256]) -> (i32, i32, i32) {
+    let v = r.max(g).max(b);
+    let diff = v - r.min(g).min(b);
+    let s = (diff * sdiv[v as usize] + (1 << 11)) >> 12;
+    let h = if v == r {
+        g - b
+    } else if v == g {
+        b - r + 2 * diff
+    } else {
+        r - g + 4 * diff
+    };
+    let mut h = (h * hdiv[diff as usize] + (1 << 11)) >> 12;
+    if h < 0 {
+        h += 180;
+    }
+    (h, s, v)
+}
+
+/// Sums of one ROI.
+pub fn accumulate(frame: &FrameView, crop: Crop, p: &StatsParams, tables: &([i32; 256], [i32; 256])) -> StatsAcc {
+    let (sdiv, hdiv) = tables;
+    let (ri, bi) = (p.r_index as usize, 2 - p.r_index as usize);
+    let mut a = StatsAcc::default();
+    for y in crop.y..crop.y + crop.h {
+        let row = &frame.data[frame.offset(crop.x, y)..][..crop.w as usize * 3];
+        let (mut s, mut q) = ([0u64; 3], [0u64; 3]);
+        let (mut inr, mut dark) = (0u64, 0u64);
+        for px in row.chunks_exact(3) {
+            let (r, g, b) = (px[ri] as i32, px[1] as i32, px[bi] as i32);
+            s[0] += r as u64;
+            s[1] += g as u64;
+            s[2] += b as u64;
+            q[0] += (r * r) as u64;
+            q[1] += (g * g) as u64;
+            q[2] += (b * b) as u64;
+            let (h, sat, v) = hsv(r, g, b, sdiv, hdiv);
+            let (h, sat, v) = (h as u32, sat as u32, v as u32);
+            inr += (h >= p.lower[0] && h <= p.upper[0] && sat >= p.lower[1] && sat <= p.upper[1] && v >= p.lower[2] && v <= p.upper[2]) as u64;
+            dark += (v < p.dark_v) as u64;
+        }
+        for c in 0..3 {
+            a.sum[c] += s[c];
+            a.sumsq[c] += q[c];
+        }
+        a.in_range += inr;
+        a.dark += dark;
+    }
+    a
+}
+
+/// Statistics of every `(frame, crop)`, in parallel over ROIs.
+pub fn colour_stats(frames: &[FrameView], rois: &[(usize, Crop)], p: &StatsParams) -> Vec<ColourStats> {
+    let tables = hsv_tables();
+    rois.par_iter()
+        .map(|&(f, crop)| accumulate(&frames[f], crop, p, &tables).finish(crop.w as u64 * crop.h as u64))
+        .collect()
+}
