@@ -10,7 +10,9 @@
 
 pub mod detect;
 pub mod error;
+pub mod filter;
 pub mod infer;
+pub mod kernels;
 pub mod output;
 pub mod pipeline;
 pub mod roi;

@@ -1,0 +1,352 @@
+//! Rules that reject obvious false positives before any classifier sees them: geometry (size,
+//! area, aspect, screen zones, too large), colour (grass, dark) and duplicates.
+//!
+//! ```text
+//! box + colour statistics ──▶ rules, cheapest first ──▶ keep | reject (rule, measured value, limit)
+//! ```
+//! A rule set is data (TOML, see filter/scorevision.toml): every rule is optional, applies to the
+//! classes it names (`classes`, empty = all) except those it exempts (`exempt`), and its verdict
+//! names the rule, the value measured and the limit it crossed.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::roi::{ColourStats, RoiDtype, RoiSpec, StatsConfig};
+use crate::video::Fit;
+
+/// The Score Vision validator's rules and ROI settings (filter/scorevision.toml).
+pub const SCOREVISION: &str = include_str!("../../filter/scorevision.toml");
+
+/// Which classes a rule looks at.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Only these labels (empty: every label).
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Never these labels.
+    #[serde(default)]
+    pub exempt: Vec<String>,
+}
+
+impl Scope {
+    pub fn applies(&self, label: &str) -> bool {
+        (self.classes.is_empty() || self.classes.iter().any(|c| c == label)) && !self.exempt.iter().any(|c| c == label)
+    }
+}
+
+macro_rules! rule {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            #[serde(default)]
+            pub classes: Vec<String>,
+            #[serde(default)]
+            pub exempt: Vec<String>,
+        }
+        impl $name {
+            pub fn scope(&self) -> Scope {
+                Scope { classes: self.classes.clone(), exempt: self.exempt.clone() }
+            }
+        }
+    };
+}
+
+rule!(
+    /// Smaller than `width x height` pixels on either side.
+    MinSize { width: f32, height: f32 }
+);
+rule!(
+    /// Area (pixels) outside `[min, max]`.
+    Area { #[serde(default)] min: Option<f32>, #[serde(default)] max: Option<f32> }
+);
+rule!(
+    /// Height / width outside `[min, max]`.
+    Aspect { #[serde(default)] min: Option<f32>, #[serde(default)] max: Option<f32> }
+);
+rule!(
+    /// Box area above this fraction of the frame's.
+    TooLarge { max_frame_fraction: f32 }
+);
+rule!(
+    /// A screen zone, as fractions of the frame `[x1, y1, x2, y2]`: a box with at least
+    /// `min_overlap` of its area inside is rejected (scoreboards, the crowd band).
+    Zone { name: String, rect: [f32; 4], #[serde(default = "half")] min_overlap: f32 }
+);
+rule!(
+    /// Grass: at least `min_green_fraction` of the pixels in the HSV green range and green
+    /// dominance at least `min_green_dominance`.
+    Grass { min_green_fraction: f32, min_green_dominance: f32 }
+);
+rule!(
+    /// Dark or shadow: at least `min_dark_fraction` of the pixels dark, or brightness below
+    /// `max_brightness`.
+    Dark { #[serde(default)] min_dark_fraction: Option<f32>, #[serde(default)] max_brightness: Option<f32> }
+);
+rule!(
+    /// A second box of the same class over one already kept (IoU above `iou`); the lower score
+    /// is rejected.
+    Duplicate { iou: f32 }
+);
+
+fn half() -> f32 {
+    0.5
+}
+
+/// A rule set. Rules run in this order and the first that fires decides.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub min_size: Option<MinSize>,
+    pub area: Option<Area>,
+    pub aspect: Option<Aspect>,
+    pub too_large: Option<TooLarge>,
+    #[serde(default)]
+    pub zones: Vec<Zone>,
+    pub grass: Option<Grass>,
+    pub dark: Option<Dark>,
+    pub duplicate: Option<Duplicate>,
+}
+
+/// The ROI stage's settings in a rule file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoiConfig {
+    pub size: u32,
+    /// Pixel units, RGB.
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Letterbox inside the ROI with this padding value (0..255); absent: stretch.
+    pub letterbox: Option<u8>,
+    pub float16: bool,
+    /// Context expansion per label, e.g. `{ football = 4.0 }`.
+    pub expand: std::collections::BTreeMap<String, f32>,
+}
+
+impl Default for RoiConfig {
+    fn default() -> Self {
+        let s = RoiSpec::default();
+        Self { size: s.size, mean: s.mean, std: s.std, letterbox: None, float16: false, expand: Default::default() }
+    }
+}
+
+impl RoiConfig {
+    pub fn spec(&self) -> RoiSpec {
+        RoiSpec {
+            size: self.size,
+            mean: self.mean,
+            std: self.std,
+            fit: self.letterbox.map_or(Fit::Stretch, |pad| Fit::Letterbox { pad }),
+            dtype: if self.float16 { RoiDtype::F16 } else { RoiDtype::F32 },
+        }
+    }
+
+    pub fn expansion(&self, label: &str) -> f32 {
+        self.expand.get(label).copied().unwrap_or(1.0)
+    }
+}
+
+/// A whole rule file: ROI settings, colour statistics settings, rules.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub roi: RoiConfig,
+    #[serde(default)]
+    pub stats: StatsConfig,
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+impl FilterConfig {
+    /// Parses rule-file text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        let c: FilterConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.to_path_buf(), reason: e.to_string() })?;
+        c.validate(origin)?;
+        Ok(c)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::FileNotFound { path: path.to_path_buf() });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        Self::parse(&text, path)
+    }
+
+    /// The built-in Score Vision rule set.
+    pub fn scorevision() -> Self {
+        Self::parse(SCOREVISION, Path::new("filter/scorevision.toml")).expect("the built-in rule file is valid")
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |reason: String| Err(Error::Manifest { path: origin.to_path_buf(), reason });
+        if !(1..=4096).contains(&self.roi.size) {
+            return bad(format!("roi.size must be within 1..4096, got {}", self.roi.size));
+        }
+        if self.roi.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return bad(format!("roi.std must be positive, got {:?}", self.roi.std));
+        }
+        for (label, e) in &self.roi.expand {
+            if !(e.is_finite() && *e > 0.0) {
+                return bad(format!("roi.expand.{label} must be > 0, got {e}"));
+            }
+        }
+        let (lo, hi) = (self.stats.green_lower, self.stats.green_upper);
+        if lo[0] > 180 || hi[0] > 180 || lo.iter().chain(hi.iter()).any(|v| *v > 255) || (0..3).any(|c| lo[c] > hi[c]) {
+            return bad(format!("stats.green_lower/green_upper must be OpenCV HSV (H 0..180, S, V 0..255), lower <= upper; got {lo:?}..{hi:?}"));
+        }
+        for z in &self.rules.zones {
+            let [x1, y1, x2, y2] = z.rect;
+            if !(0.0..=1.0).contains(&x1) || !(0.0..=1.0).contains(&y2) || !(x1 < x2 && y1 < y2 && x2 <= 1.0 && y1 >= 0.0) {
+                return bad(format!("rules.zones \"{}\": rect must be fractions of the frame [x1, y1, x2, y2], got {:?}", z.name, z.rect));
+            }
+        }
+        if let Some(d) = &self.rules.duplicate {
+            if !(0.0..=1.0).contains(&d.iou) {
+                return bad(format!("rules.duplicate.iou must be within 0..1, got {}", d.iou));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the rules decided about one box.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// None: kept. Otherwise the rule that fired, e.g. "grass", "zone:scoreboard_left".
+    pub rule: Option<String>,
+    /// The value the rule measured, and the limit it crossed.
+    pub value: Option<f32>,
+    pub limit: Option<f32>,
+}
+
+impl Verdict {
+    pub fn keep() -> Self {
+        Self { rule: None, value: None, limit: None }
+    }
+
+    fn reject(rule: impl Into<String>, value: f32, limit: f32) -> Self {
+        Self { rule: Some(rule.into()), value: Some(value), limit: Some(limit) }
+    }
+
+    pub fn kept(&self) -> bool {
+        self.rule.is_none()
+    }
+}
+
+/// One box as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub label: &'a str,
+    pub stats: &'a ColourStats,
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+impl Rules {
+    /// The rules for one box alone (everything but duplicates), in a `width x height` frame.
+    /// The box is assumed finite and non-empty (clamped to the frame by the caller).
+    pub fn check(&self, c: &Candidate, width: u32, height: u32) -> Verdict {
+        let [x1, y1, x2, y2] = c.bbox;
+        let (w, h) = (x2 - x1, y2 - y1);
+        let area = w * h;
+        let l = c.label;
+        if let Some(r) = self.min_size.as_ref().filter(|r| r.scope().applies(l)) {
+            if w < r.width {
+                return Verdict::reject("min_size:width", w, r.width);
+            }
+            if h < r.height {
+                return Verdict::reject("min_size:height", h, r.height);
+            }
+        }
+        if let Some(r) = self.area.as_ref().filter(|r| r.scope().applies(l)) {
+            if let Some(m) = r.min.filter(|m| area < *m) {
+                return Verdict::reject("area:min", area, m);
+            }
+            if let Some(m) = r.max.filter(|m| area > *m) {
+                return Verdict::reject("area:max", area, m);
+            }
+        }
+        if let Some(r) = self.aspect.as_ref().filter(|r| r.scope().applies(l)) {
+            let a = h / w;
+            if let Some(m) = r.min.filter(|m| a < *m) {
+                return Verdict::reject("aspect:min", a, m);
+            }
+            if let Some(m) = r.max.filter(|m| a > *m) {
+                return Verdict::reject("aspect:max", a, m);
+            }
+        }
+        if let Some(r) = self.too_large.as_ref().filter(|r| r.scope().applies(l)) {
+            let f = area / (width as f32 * height as f32);
+            if f > r.max_frame_fraction {
+                return Verdict::reject("too_large", f, r.max_frame_fraction);
+            }
+        }
+        for z in self.zones.iter().filter(|z| z.scope().applies(l)) {
+            let (fw, fh) = (width as f32, height as f32);
+            let zr = [z.rect[0] * fw, z.rect[1] * fh, z.rect[2] * fw, z.rect[3] * fh];
+            let iw = (x2.min(zr[2]) - x1.max(zr[0])).max(0.0);
+            let ih = (y2.min(zr[3]) - y1.max(zr[1])).max(0.0);
+            let inside = if area > 0.0 { iw * ih / area } else { 0.0 };
+            if inside >= z.min_overlap {
+                return Verdict::reject(format!("zone:{}", z.name), inside, z.min_overlap);
+            }
+        }
+        let s = c.stats;
+        if let Some(r) = self.grass.as_ref().filter(|r| r.scope().applies(l)) {
+            if s.green_fraction >= r.min_green_fraction && s.green_dominance >= r.min_green_dominance {
+                return Verdict::reject("grass", s.green_fraction, r.min_green_fraction);
+            }
+        }
+        if let Some(r) = self.dark.as_ref().filter(|r| r.scope().applies(l)) {
+            if let Some(m) = r.min_dark_fraction.filter(|m| s.dark_fraction >= *m) {
+                return Verdict::reject("dark", s.dark_fraction, m);
+            }
+            if let Some(m) = r.max_brightness.filter(|m| s.brightness < *m) {
+                return Verdict::reject("dark:brightness", s.brightness, m);
+            }
+        }
+        Verdict::keep()
+    }
+
+    /// The rules for every box of one frame: per box, then duplicates among the kept ones
+    /// (higher score first; ties by order).
+    pub fn check_frame(&self, boxes: &[Candidate], width: u32, height: u32) -> Vec<Verdict> {
+        let mut v: Vec<Verdict> = boxes.iter().map(|c| self.check(c, width, height)).collect();
+        if let Some(d) = &self.duplicate {
+            let mut order: Vec<usize> = (0..boxes.len()).filter(|&i| v[i].kept() && d.scope().applies(boxes[i].label)).collect();
+            order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score).then(a.cmp(&b)));
+            let mut kept: Vec<usize> = Vec::new();
+            for i in order {
+                let over = kept.iter().map(|&k| (k, iou(boxes[i].bbox, boxes[k].bbox))).find(|&(k, o)| boxes[k].label == boxes[i].label && o > d.iou);
+                match over {
+                    Some((_, o)) => v[i] = Verdict::reject("duplicate", o, d.iou),
+                    None => kept.push(i),
+                }
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;
