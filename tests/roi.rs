@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use fovea::roi::stats::{accumulate, hsv_tables};
-use fovea::roi::{self, crop_of, Crop, FrameView, RoiBatch, RoiDesc, RoiDtype, RoiRef, RoiSpec, StatsAcc, StatsConfig, StatsParams, StatsRoi};
+use fovea::roi::{
+    self, crop_of, Crop, FrameView, RoiBatch, RoiDesc, RoiDtype, RoiRef, RoiSpec, StatsAcc, StatsConfig, StatsParams, StatsRoi,
+};
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
 use fovea_kernel_harness as h;
 use half::f16;
@@ -224,7 +226,8 @@ fn kernels_equal_rust_on_market_street_frames_letterboxed() {
 
 #[test]
 fn kernel_half_conversion_is_round_to_nearest_even() {
-    let mut vals = vec![0.0f32, -0.0, 1.0, -2.5, 65504.0, 65520.0, 1e-8, 6.0e-8, 5.9604645e-8, 3.0e-5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    let mut vals =
+        vec![0.0f32, -0.0, 1.0, -2.5, 65504.0, 65520.0, 1e-8, 6.0e-8, 5.9604645e-8, 3.0e-5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
     let mut x = 1e-9f32;
     while x < 1e6 {
         vals.push(x);

@@ -35,6 +35,38 @@ enum Command {
     Calib(CalibArgs),
     /// Compare two models on the same frames (e.g. INT8 against fp32): boxes matched per class.
     Compare(CompareArgs),
+    /// Check given boxes against their video (the validator's side): ROI colour statistics and
+    /// rules per box, one JSONL line per box with its verdict and the rule that decided it.
+    Verify(VerifyArgs),
+    /// Write the CUDA kernels (source for NVRTC and build-time PTX) into a folder.
+    Kernels(KernelsArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The video the boxes were made on.
+    video: PathBuf,
+    /// Boxes: a Score Vision miner file or fovea JSONL.
+    #[arg(long)]
+    boxes: PathBuf,
+    /// Results (one JSON object per box); `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Rule file (TOML); default: the built-in filter/scorevision.toml.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Do not make ROI tensors for the kept boxes (no classifier reads them yet).
+    #[arg(long)]
+    no_roi_tensors: bool,
+    /// ROIs per batch.
+    #[arg(long, default_value_t = 256)]
+    batch_rois: usize,
+}
+
+#[derive(Args)]
+struct KernelsArgs {
+    /// Output folder: <module>.cu (self-contained source) and <module>.ptx when built.
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -239,6 +271,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Calib(a) => calib(a),
         Command::Compare(a) => compare(a),
+        Command::Verify(a) => verify(a),
+        Command::Kernels(a) => kernels(a),
     };
     match result {
         Ok(code) => code,
@@ -328,6 +362,82 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     print_summary(&report, &why, &labels, &out_name, a.format);
     outcome?;
     finished?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kernels(a: KernelsArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    for m in fovea::kernels::MODULES {
+        std::fs::write(a.out.join(format!("{}.cu", m.name)), m.source)?;
+        if let Some(ptx) = m.ptx {
+            std::fs::write(a.out.join(format!("{}.ptx", m.name)), ptx)?;
+        }
+        let ptx = if m.ptx.is_some() { "source + PTX" } else { "source only (no CUDA compiler at build time)" };
+        eprintln!("fovea kernels: {} ({}): {ptx}", m.name, m.kernels.join(", "));
+    }
+    eprintln!("  PTX compiler  {}", fovea::kernels::PTX_COMPILER.unwrap_or("none"));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    use fovea::pipeline::verify::{run_verify, PassThrough, VerifyOptions};
+    use std::io::Write;
+    anyhow::ensure!(a.batch_rois >= 1, "invalid option --batch-rois: must be >= 1");
+    let filter = match &a.rules {
+        Some(p) => fovea::filter::FilterConfig::load(p)?,
+        None => fovea::filter::FilterConfig::scorevision(),
+    };
+    let rules_name = a.rules.as_ref().map_or("built-in filter/scorevision.toml".to_string(), |p| p.display().to_string());
+    fovea::video::probe(&a.video)?;
+    let boxes = fovea::output::read::read_boxes(&a.boxes)?;
+    let (mut out, out_name) = open_output(&a.output)?;
+    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois };
+    let mut classifier = PassThrough;
+    let (report, outcome) = run_verify(&a.video, &boxes, &opts, &mut classifier, &mut |r| {
+        serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
+        out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })
+    });
+    let flushed = out.flush().map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e });
+    let r = &report;
+    eprintln!("fovea verify: {}", a.video.display());
+    if let Some(v) = &r.video {
+        eprintln!("  input        {} {}x{}, {}", v.codec, v.width, v.height, v.container);
+    }
+    let fmt = match boxes.format {
+        fovea::output::read::BoxesFormat::Jsonl => "fovea JSONL",
+        fovea::output::read::BoxesFormat::ScoreVision => "Score Vision",
+    };
+    eprintln!("  boxes        {} ({fmt}), {} in {} frames", a.boxes.display(), r.boxes, r.frames);
+    eprintln!("  rules        {rules_name}");
+    let list = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let rejected: u64 = r.rejected.values().sum();
+    let invalid: u64 = r.invalid.values().sum();
+    eprintln!("  kept         {}", r.kept);
+    eprintln!("  rejected     {rejected}{}", if rejected > 0 { format!(" ({})", list(&r.rejected)) } else { String::new() });
+    eprintln!("  invalid      {invalid}{}", if invalid > 0 { format!(" ({})", list(&r.invalid)) } else { String::new() });
+    if r.clamped > 0 {
+        eprintln!("  clamped      {} boxes reached outside the frame", r.clamped);
+    }
+    if r.frames_missing > 0 {
+        eprintln!("  missing      {} frames with boxes are past the end of the video", r.frames_missing);
+    }
+    eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, r.frames - r.frames_missing);
+    eprintln!(
+        "  ROIs         {} measured, {} tensors ({}x{}, cpu), {:.0} ROIs/s",
+        r.stats_rois,
+        r.tensor_rois,
+        r.roi_size,
+        r.roi_size,
+        r.rois_per_s()
+    );
+    eprintln!("  classifier   {}", r.classifier);
+    eprintln!(
+        "  time (s)     decode {:.3} | stats {:.3} | rules {:.3} | ROI tensors {:.3} | classifier {:.3} | output {:.3} | wall {:.3}",
+        r.decode_s, r.stats_s, r.rules_s, r.roi_s, r.classify_s, r.sink_s, r.wall_s
+    );
+    eprintln!("  output       {}", out_name.display());
+    outcome?;
+    flushed?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -200,11 +200,13 @@ impl FilterConfig {
         }
         let (lo, hi) = (self.stats.green_lower, self.stats.green_upper);
         if lo[0] > 180 || hi[0] > 180 || lo.iter().chain(hi.iter()).any(|v| *v > 255) || (0..3).any(|c| lo[c] > hi[c]) {
-            return bad(format!("stats.green_lower/green_upper must be OpenCV HSV (H 0..180, S, V 0..255), lower <= upper; got {lo:?}..{hi:?}"));
+            return bad(format!(
+                "stats.green_lower/green_upper must be OpenCV HSV (H 0..180, S, V 0..255), lower <= upper; got {lo:?}..{hi:?}"
+            ));
         }
         for z in &self.rules.zones {
             let [x1, y1, x2, y2] = z.rect;
-            if !(0.0..=1.0).contains(&x1) || !(0.0..=1.0).contains(&y2) || !(x1 < x2 && y1 < y2 && x2 <= 1.0 && y1 >= 0.0) {
+            if !(x1 >= 0.0 && y1 >= 0.0 && x1 < x2 && y1 < y2 && x2 <= 1.0 && y2 <= 1.0) {
                 return bad(format!("rules.zones \"{}\": rect must be fractions of the frame [x1, y1, x2, y2], got {:?}", z.name, z.rect));
             }
         }
@@ -337,7 +339,10 @@ impl Rules {
             order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score).then(a.cmp(&b)));
             let mut kept: Vec<usize> = Vec::new();
             for i in order {
-                let over = kept.iter().map(|&k| (k, iou(boxes[i].bbox, boxes[k].bbox))).find(|&(k, o)| boxes[k].label == boxes[i].label && o > d.iou);
+                let over = kept
+                    .iter()
+                    .map(|&k| (k, iou(boxes[i].bbox, boxes[k].bbox)))
+                    .find(|&(k, o)| boxes[k].label == boxes[i].label && o > d.iou);
                 match over {
                     Some((_, o)) => v[i] = Verdict::reject("duplicate", o, d.iou),
                     None => kept.push(i),

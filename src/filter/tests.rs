@@ -78,7 +78,7 @@ fn geometry_rules_name_their_value() {
     // The ball is exempt from the minimum size and the aspect ratio.
     let s = stats_of(10, 10, |_, _| [230, 230, 230]);
     assert!(r.check(&cand([100.0, 500.0, 110.0, 510.0], "football", &s), 1920, 1080).kept());
-    let v = r.check(&cand([100.0, 500.0, 200.0, 560.0], "player", &s), 1920, 1080);
+    let v = r.check(&cand([100.0, 500.0, 300.0, 560.0], "player", &s), 1920, 1080);
     assert_eq!(v.rule.as_deref(), Some("aspect:min"));
     let v = r.check(&cand([0.0, 0.0, 1000.0, 1080.0], "player", &s), 1920, 1080);
     assert_eq!(v.rule.as_deref(), Some("too_large"));

@@ -41,9 +41,53 @@ pub fn read_boxes(path: &Path) -> Result<BoxesFile> {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    let text = quote_non_finite(&text);
     match serde_json::from_str::<Value>(&text) {
         Ok(v) if v.get("frames").is_some() => read_scorevision(path, &v),
         _ => read_jsonl(path, &text),
+    }
+}
+
+/// Python's `json` writes NaN and infinities as the bare tokens `NaN`, `Infinity` and
+/// `-Infinity`, which are not JSON. They are quoted here (outside strings) so that the file parses
+/// and the boxes carrying them can be reported one by one instead of failing the whole file.
+fn quote_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("NaN") && !text.contains("Infinity") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
+            out.push('"');
+            out.push_str(tok);
+            out.push('"');
+            rest = &rest[tok.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
+}
+
+fn coordinate(x: &Value) -> Option<f32> {
+    match x {
+        Value::String(s) if s == "NaN" => Some(f32::NAN),
+        Value::String(s) if s == "Infinity" => Some(f32::INFINITY),
+        Value::String(s) if s == "-Infinity" => Some(f32::NEG_INFINITY),
+        _ => x.as_f64().map(|v| v as f32),
     }
 }
 
@@ -54,7 +98,7 @@ fn bbox_of(path: &Path, v: Option<&Value>, at: &str) -> Result<[f32; 4]> {
     }
     let mut b = [0.0f32; 4];
     for (k, x) in arr.iter().enumerate() {
-        b[k] = x.as_f64().ok_or_else(|| bad(path, format!("{at}: \"bbox\"[{k}] is not a number")))? as f32;
+        b[k] = coordinate(x).ok_or_else(|| bad(path, format!("{at}: \"bbox\"[{k}] is not a number")))?;
     }
     Ok(b)
 }
@@ -131,6 +175,7 @@ fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
             Some(_) => return Err(bad(path, format!("frames.{key}.objects is not an array"))),
         };
         let mut dets = Vec::with_capacity(objs.len());
+        let mut ids = Vec::with_capacity(objs.len());
         for (k, o) in objs.iter().enumerate() {
             let at = format!("frames.{key}.objects[{k}]");
             let bbox = bbox_of(path, o.get("bbox"), &at)?;
@@ -141,8 +186,11 @@ fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
             // Miner files carry no score; a "confidence" or "score" field is used when present.
             let score = o.get("confidence").or_else(|| o.get("score")).and_then(Value::as_f64).unwrap_or(1.0) as f32;
             dets.push(Detection { bbox, score, class_id });
+            ids.push(o.get("id").and_then(Value::as_u64));
         }
-        frames.push(FrameResult::untracked(index, 0.0, dets));
+        let mut fr = FrameResult::untracked(index, 0.0, dets);
+        fr.track_ids = ids;
+        frames.push(fr);
     }
     frames.sort_by_key(|f| f.index);
     let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max().unwrap_or(3);
@@ -187,6 +235,18 @@ mod tests {
         assert_eq!(b.frames[1].index, 10);
         assert_eq!(b.frames[1].detections[0], Detection { bbox: [1., 2., 30., 40.], score: 1.0, class_id: 2 });
         assert_eq!(b.labels[2], "player");
+    }
+
+    #[test]
+    fn python_non_finite_tokens_become_non_finite_coordinates() {
+        let (_d, p) = write(
+            r#"{"frames": {"1": {"objects": [{"id": 1, "bbox": [NaN, 2, Infinity, -Infinity], "class_id": 2}, {"id": 2, "bbox": [1, 2, 3, 4], "class_id": 2, "note": "NaN stays text"}]}}}"#,
+        );
+        let b = read_boxes(&p).unwrap();
+        let d = &b.frames[0].detections;
+        assert!(d[0].bbox[0].is_nan() && d[0].bbox[2] == f32::INFINITY && d[0].bbox[3] == f32::NEG_INFINITY);
+        assert_eq!(d[1].bbox, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(b.frames[0].track_ids, vec![Some(1), Some(2)]);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! Frames reach the tracker and the sink strictly in decode order whatever the batch size. Frames decoded before
 //! an input error are processed and handed to the sink before the error is returned.
 
+pub mod verify;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;

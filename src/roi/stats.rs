@@ -165,7 +165,8 @@ pub fn accumulate(frame: &FrameView, crop: Crop, p: &StatsParams, tables: &([i32
             q[2] += (b * b) as u64;
             let (h, sat, v) = hsv(r, g, b, sdiv, hdiv);
             let (h, sat, v) = (h as u32, sat as u32, v as u32);
-            inr += (h >= p.lower[0] && h <= p.upper[0] && sat >= p.lower[1] && sat <= p.upper[1] && v >= p.lower[2] && v <= p.upper[2]) as u64;
+            inr +=
+                (h >= p.lower[0] && h <= p.upper[0] && sat >= p.lower[1] && sat <= p.upper[1] && v >= p.lower[2] && v <= p.upper[2]) as u64;
             dark += (v < p.dark_v) as u64;
         }
         for c in 0..3 {
@@ -181,7 +182,5 @@ pub fn accumulate(frame: &FrameView, crop: Crop, p: &StatsParams, tables: &([i32
 /// Statistics of every `(frame, crop)`, in parallel over ROIs.
 pub fn colour_stats(frames: &[FrameView], rois: &[(usize, Crop)], p: &StatsParams) -> Vec<ColourStats> {
     let tables = hsv_tables();
-    rois.par_iter()
-        .map(|&(f, crop)| accumulate(&frames[f], crop, p, &tables).finish(crop.w as u64 * crop.h as u64))
-        .collect()
+    rois.par_iter().map(|&(f, crop)| accumulate(&frames[f], crop, p, &tables).finish(crop.w as u64 * crop.h as u64)).collect()
 }

@@ -218,6 +218,8 @@ pub struct Decoder {
     index_from_pts: Option<(f64, f64)>,
     /// Decode index of the last frame decoded.
     last_index: Option<u64>,
+    /// Only these decode indices are converted and returned (see [`Decoder::select`]).
+    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
 }
 
 /// `--start` at or after this many seconds seeks (constant frame rate streams only).
@@ -372,7 +374,15 @@ impl Decoder {
             last_pts: 0.0,
             first_pts: None,
             scratch: Vec::new(),
+            select: None,
         })
+    }
+
+    /// Keeps only the frames whose decode index is in `frames` (instead of stride and frame-rate
+    /// sampling; start and duration still apply). Other frames are decoded but not converted,
+    /// and decoding stops after the last selected one.
+    pub fn select(&mut self, frames: std::sync::Arc<std::collections::BTreeSet<u64>>) {
+        self.select = Some(frames);
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -518,6 +528,20 @@ impl Decoder {
                 return Ok(None);
             }
         }
+        if let Some(sel) = &self.select {
+            if sel.last().is_none_or(|&last| index > last) {
+                self.done = true;
+                return Ok(None);
+            }
+            if !sel.contains(&index) {
+                return Ok(None);
+            }
+            let t0 = std::time::Instant::now();
+            let frame = self.convert(pool, index, pts)?;
+            self.stats.convert_s += t0.elapsed().as_secs_f64();
+            self.stats.kept += 1;
+            return Ok(Some(frame));
+        }
         let nth = self.in_range;
         self.in_range += 1;
         if nth % s.stride as u64 != 0 {
@@ -646,6 +670,18 @@ impl DecodeThread {
 /// `capacity` bounds the channel; the pool holds `capacity + extra` buffers, so the consumer may
 /// hold `extra` frames at once (its batch) without starving the decoder.
 pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize, extra: usize) -> Result<DecodeThread> {
+    spawn_selected(path, sampling, out, capacity, extra, None)
+}
+
+/// [`spawn`], keeping only the decode indices in `select` when given (see [`Decoder::select`]).
+pub fn spawn_selected(
+    path: &Path,
+    sampling: Sampling,
+    out: OutputFormat,
+    capacity: usize,
+    extra: usize,
+    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
+) -> Result<DecodeThread> {
     let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
     let path = path.to_path_buf();
@@ -660,6 +696,9 @@ pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize
                     return DecodeStats::default();
                 }
             };
+            if let Some(sel) = select {
+                dec.select(sel);
+            }
             let _ = info_tx.send(Ok(dec.info().clone()));
             let pool = FramePool::new(pool_size);
             loop {

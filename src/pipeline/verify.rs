@@ -1,0 +1,402 @@
+//! `fovea verify`: the validator's side. Given boxes (a miner's Score Vision file or fovea JSONL)
+//! and their video, decode only the frames that have boxes, cut every box out as a ROI, measure
+//! its colours, apply the rules, hand what survives to the classifier slot, and say per box what
+//! was decided and why.
+//!
+//! ```text
+//! decode thread (selected frames only) ──▶ batch of frames ──▶ crops ──▶ colour stats (parallel)
+//!        ──▶ rules ──▶ ROI tensor of the kept boxes (parallel) ──▶ classifier slot ──▶ sink, in order
+//! ```
+//! Bad boxes (non-finite, empty, outside the frame, unknown class, frame past the end of the video)
+//! are reported as `invalid` with the reason, never fatal; the other boxes are unaffected.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::filter::{Candidate, FilterConfig, Verdict};
+use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
+use crate::pipeline::FrameResult;
+use crate::roi::{self, crop_of, ColourStats, Crop, FrameView, RoiBatch, RoiRef, StatsParams};
+use crate::video::{self, ChannelOrder, Fit, Frame, OutputFormat, Sampling, VideoInfo};
+
+/// What was decided about one box.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoxResult {
+    pub frame: u64,
+    /// Position of the box in its frame in the input file.
+    pub index: usize,
+    /// The box's id in the input (Score Vision `id`), if any.
+    pub id: Option<u64>,
+    pub class_id: u32,
+    pub label: String,
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// "keep", "reject" or "invalid".
+    pub verdict: &'static str,
+    /// The rule that rejected it, or why it is invalid.
+    pub rule: Option<String>,
+    pub value: Option<f32>,
+    pub limit: Option<f32>,
+    /// "clamped": the box reached outside the frame and was clamped to it.
+    pub flags: Vec<&'static str>,
+    pub stats: Option<ColourStats>,
+    /// Who decided last: "filter" (rules), or the classifier's name.
+    pub source: &'static str,
+}
+
+/// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
+pub trait RoiClassifier {
+    /// Name for reports.
+    fn name(&self) -> &str;
+    /// Whether it reads ROI tensors (if not, none are made unless asked).
+    fn needs_tensors(&self) -> bool;
+    /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
+    fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
+}
+
+/// The empty slot: keeps every box the rules kept.
+#[derive(Debug, Default)]
+pub struct PassThrough;
+
+impl RoiClassifier for PassThrough {
+    fn name(&self) -> &str {
+        "none (pass-through)"
+    }
+    fn needs_tensors(&self) -> bool {
+        false
+    }
+    fn classify(&mut self, _rois: &RoiBatch, _boxes: &mut [&mut BoxResult]) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub filter: FilterConfig,
+    /// Make the ROI tensors of kept boxes even when the classifier does not read them (the
+    /// validator's whole crop + resize + normalise workload, e.g. to measure it).
+    pub roi_tensors: bool,
+    /// ROIs per batch (a batch is cut at a frame boundary once it holds this many).
+    pub batch_rois: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256 }
+    }
+}
+
+/// Counts and times of a verify run.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub video: Option<VideoInfo>,
+    pub boxes: u64,
+    pub kept: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub invalid: BTreeMap<String, u64>,
+    pub clamped: u64,
+    /// Frames of the input that have boxes, and how many of them the video lacks.
+    pub frames: u64,
+    pub frames_missing: u64,
+    pub frames_decoded: u64,
+    /// ROIs measured (colour statistics) and ROI tensors made.
+    pub stats_rois: u64,
+    pub tensor_rois: u64,
+    pub roi_size: u32,
+    pub classifier: String,
+    /// Seconds: waiting for decoded frames, statistics, rules, ROI tensors, classifier, sink.
+    pub wait_s: f64,
+    pub decode_s: f64,
+    pub stats_s: f64,
+    pub rules_s: f64,
+    pub roi_s: f64,
+    pub classify_s: f64,
+    pub sink_s: f64,
+    pub wall_s: f64,
+}
+
+impl VerifyReport {
+    /// ROIs per second through statistics and tensors (their busy time).
+    pub fn rois_per_s(&self) -> f64 {
+        let t = self.stats_s + self.roi_s;
+        if t > 0.0 {
+            self.stats_rois as f64 / t
+        } else {
+            0.0
+        }
+    }
+
+    fn count(&mut self, r: &BoxResult) {
+        self.boxes += 1;
+        match r.verdict {
+            "keep" => self.kept += 1,
+            "reject" => *self.rejected.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
+            _ => *self.invalid.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
+        }
+        if r.flags.contains(&"clamped") {
+            self.clamped += 1;
+        }
+    }
+}
+
+fn label_of(boxes: &BoxesFile, class_id: u32) -> Option<String> {
+    match boxes.format {
+        BoxesFormat::ScoreVision => SCOREVISION_LABELS.get(class_id as usize).map(|s| s.to_string()),
+        BoxesFormat::Jsonl => Some(boxes.labels.get(class_id as usize).cloned().unwrap_or_else(|| format!("class_{class_id}"))),
+    }
+}
+
+fn base_result(boxes: &BoxesFile, f: &FrameResult, k: usize) -> BoxResult {
+    let d = &f.detections[k];
+    BoxResult {
+        frame: f.index,
+        index: k,
+        id: f.track_ids.get(k).copied().flatten(),
+        class_id: d.class_id,
+        label: label_of(boxes, d.class_id).unwrap_or_else(|| format!("class_{}", d.class_id)),
+        bbox: d.bbox,
+        score: d.score,
+        verdict: "keep",
+        rule: None,
+        value: None,
+        limit: None,
+        flags: Vec::new(),
+        stats: None,
+        source: "filter",
+    }
+}
+
+fn invalid(mut r: BoxResult, why: &str) -> BoxResult {
+    r.verdict = "invalid";
+    r.rule = Some(why.to_string());
+    r
+}
+
+/// Runs the verification of `boxes` on `video`, handing every box's result to `sink` in input
+/// order (frame, then position). Results made before an error are handed over before it is
+/// returned (second element).
+pub fn run_verify(
+    video_path: &Path,
+    boxes: &BoxesFile,
+    opts: &VerifyOptions,
+    classifier: &mut dyn RoiClassifier,
+    sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+) -> (VerifyReport, Result<()>) {
+    let mut report = VerifyReport { classifier: classifier.name().to_string(), ..Default::default() };
+    let outcome = verify_inner(video_path, boxes, opts, classifier, sink, &mut report);
+    (report, outcome)
+}
+
+/// Frames held at once (the pool's extra buffers).
+const MAX_BATCH_FRAMES: usize = 16;
+
+fn verify_inner(
+    video_path: &Path,
+    boxes: &BoxesFile,
+    opts: &VerifyOptions,
+    classifier: &mut dyn RoiClassifier,
+    sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let with_boxes: Vec<&FrameResult> = boxes.frames.iter().filter(|f| !f.detections.is_empty()).collect();
+    report.frames = with_boxes.len() as u64;
+    let select: Arc<BTreeSet<u64>> = Arc::new(with_boxes.iter().map(|f| f.index).collect());
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+    let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, MAX_BATCH_FRAMES, Some(select))?;
+    report.video = Some(dec.info.clone());
+    let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
+    let mut stage =
+        Stage { boxes, opts, classifier, params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb), batch: RoiBatch::default() };
+    report.roi_size = opts.filter.roi.size;
+
+    let mut pending: Vec<(Frame, &FrameResult)> = Vec::new();
+    let mut pending_rois = 0usize;
+    let mut last_seen: Option<u64> = None;
+    let mut outcome = Ok(());
+    loop {
+        let tw = Instant::now();
+        let next = dec.frames.recv();
+        report.wait_s += tw.elapsed().as_secs_f64();
+        match next {
+            Ok(Ok(frame)) => {
+                last_seen = Some(frame.index);
+                let Some(fr) = by_index.get(&frame.index) else { continue };
+                pending_rois += fr.detections.len();
+                pending.push((frame, fr));
+                if pending_rois >= opts.batch_rois || pending.len() >= MAX_BATCH_FRAMES {
+                    if let Err(e) = stage.process(std::mem::take(&mut pending), sink, report) {
+                        outcome = Err(e);
+                        break;
+                    }
+                    pending_rois = 0;
+                }
+            }
+            Ok(Err(e)) => {
+                outcome = Err(e);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    // Frames decoded before an error are still processed and reported.
+    if !pending.is_empty() {
+        let r = stage.process(std::mem::take(&mut pending), sink, report);
+        if outcome.is_ok() {
+            outcome = r;
+        }
+    }
+    let stats = dec.join();
+    if let Ok(s) = &stats {
+        report.frames_decoded = s.decoded;
+        report.decode_s = s.decode_s + s.convert_s;
+    }
+    if outcome.is_ok() {
+        outcome = stats.map(|_| ());
+    }
+    if outcome.is_ok() {
+        // The stream ended: frames with boxes past its end (or never decoded) are reported.
+        for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
+            report.frames_missing += 1;
+            for k in 0..f.detections.len() {
+                let r = invalid(base_result(boxes, f, k), "frame_out_of_range");
+                report.count(&r);
+                if let Err(e) = sink(&r) {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    report.wall_s = t0.elapsed().as_secs_f64();
+    outcome
+}
+
+struct Stage<'a> {
+    boxes: &'a BoxesFile,
+    opts: &'a VerifyOptions,
+    classifier: &'a mut dyn RoiClassifier,
+    params: StatsParams,
+    batch: RoiBatch,
+}
+
+impl Stage<'_> {
+    fn process(
+        &mut self,
+        frames: Vec<(Frame, &FrameResult)>,
+        sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let views: Vec<FrameView> = frames
+            .iter()
+            .map(|(f, _)| FrameView { data: &f.data, width: f.width, height: f.height, stride: f.width as usize * 3 })
+            .collect();
+        let filter = &self.opts.filter;
+        // Crops, and the boxes that have none.
+        let mut results: Vec<BoxResult> = Vec::new();
+        let mut measured: Vec<(usize, Crop)> = Vec::new();
+        let mut slot: Vec<Option<usize>> = Vec::new();
+        for (fi, (f, fr)) in frames.iter().enumerate() {
+            for k in 0..fr.detections.len() {
+                let mut r = base_result(self.boxes, fr, k);
+                if label_of(self.boxes, r.class_id).is_none() {
+                    results.push(invalid(r, "unknown_class"));
+                    slot.push(None);
+                    continue;
+                }
+                match crop_of(r.bbox, 1.0, f.width, f.height) {
+                    Err(bad) => {
+                        results.push(invalid(r, bad.as_str()));
+                        slot.push(None);
+                    }
+                    Ok((crop, clamped)) => {
+                        if clamped {
+                            r.flags.push("clamped");
+                        }
+                        slot.push(Some(measured.len()));
+                        measured.push((fi, crop));
+                        results.push(r);
+                    }
+                }
+            }
+        }
+        let t = Instant::now();
+        let stats = roi::colour_stats(&views, &measured, &self.params);
+        report.stats_s += t.elapsed().as_secs_f64();
+        report.stats_rois += measured.len() as u64;
+
+        // Rules, frame by frame, on the boxes clamped to the frame.
+        let t = Instant::now();
+        let mut at = 0;
+        for (f, fr) in &frames {
+            let n = fr.detections.len();
+            let (w, h) = (f.width as f32, f.height as f32);
+            let idx: Vec<usize> = (at..at + n).filter(|&i| slot[i].is_some()).collect();
+            let clamped: Vec<[f32; 4]> = idx
+                .iter()
+                .map(|&i| {
+                    let b = results[i].bbox;
+                    [b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)]
+                })
+                .collect();
+            let cands: Vec<Candidate> = idx
+                .iter()
+                .zip(&clamped)
+                .map(|(&i, b)| Candidate { bbox: *b, score: results[i].score, label: &results[i].label, stats: &stats[slot[i].unwrap()] })
+                .collect();
+            let verdicts: Vec<Verdict> = filter.rules.check_frame(&cands, f.width, f.height);
+            for (&i, v) in idx.iter().zip(verdicts) {
+                let r = &mut results[i];
+                r.stats = Some(stats[slot[i].unwrap()]);
+                if !v.kept() {
+                    r.verdict = "reject";
+                }
+                r.rule = v.rule;
+                r.value = v.value;
+                r.limit = v.limit;
+            }
+            at += n;
+        }
+        report.rules_s += t.elapsed().as_secs_f64();
+
+        // ROI tensors of the kept boxes, then the classifier slot.
+        let kept: Vec<usize> = (0..results.len()).filter(|&i| results[i].verdict == "keep").collect();
+        let t = Instant::now();
+        self.batch.n = 0;
+        if !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors()) {
+            let spec = filter.roi.spec();
+            let refs: Vec<RoiRef> = kept
+                .iter()
+                .map(|&i| {
+                    let (fi, _) = measured[slot[i].unwrap()];
+                    let f = &views[fi];
+                    let r = &results[i];
+                    let (crop, _) = crop_of(r.bbox, filter.roi.expansion(&r.label), f.width, f.height).expect("a measured box has a crop");
+                    RoiRef { frame: fi, crop }
+                })
+                .collect();
+            roi::extract(&views, &refs, &spec, &mut self.batch);
+            report.tensor_rois += refs.len() as u64;
+        }
+        report.roi_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        {
+            let mut keep_refs: Vec<&mut BoxResult> = results.iter_mut().filter(|r| r.verdict == "keep").collect();
+            self.classifier.classify(&self.batch, &mut keep_refs)?;
+        }
+        report.classify_s += t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        for r in &results {
+            report.count(r);
+            sink(r)?;
+        }
+        report.sink_s += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+}

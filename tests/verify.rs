@@ -1,0 +1,180 @@
+//! `fovea verify` end to end on a real clip: boxes made by `fovea detect`, plus planted false
+//! boxes on grass and in the scoreboard zone, plus bad boxes of every kind.
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn verify_keeps_people_and_rejects_planted_boxes_on_vtest() {
+    let dir = tempdir();
+    let detected = dir.path().join("detected.jsonl");
+    let vtest = media("vtest.avi");
+    let o = fovea(&[
+        "detect",
+        vtest.to_str().unwrap(),
+        "--duration",
+        "10",
+        "--stride",
+        "5",
+        "--classes",
+        "person",
+        "-q",
+        "-o",
+        detected.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Grass in vtest.avi's lower left (768x576, fixed camera), and a box in the top-left
+    // scoreboard zone; bad boxes in the first frame; a frame past the end of the video.
+    let grass = ["[50, 300, 110, 420]", "[200, 330, 260, 450]", "[20, 380, 70, 480]"];
+    let mut text = String::new();
+    let mut frames = 0;
+    let mut people = 0;
+    for (n, l) in std::fs::read_to_string(&detected).unwrap().lines().enumerate() {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        let dets = v["detections"].as_array_mut().unwrap();
+        people += dets.len();
+        for g in grass {
+            dets.push(serde_json::from_str(&format!(r#"{{"bbox": {g}, "score": 0.5555, "class_id": 0, "label": "person"}}"#)).unwrap());
+        }
+        dets.push(serde_json::from_str(r#"{"bbox": [20, 5, 60, 55], "score": 0.5555, "class_id": 0, "label": "person"}"#).unwrap());
+        let mut line = v.to_string();
+        if n == 0 {
+            // NaN written the way Python's json module writes it; zero size; outside; clamped.
+            let bad = r#"{"bbox":[NaN,300,110,420],"score":0.5555,"class_id":0,"label":"person"},{"bbox":[300,300,300,400],"score":0.5555,"class_id":0,"label":"person"},{"bbox":[800,100,900,200],"score":0.5555,"class_id":0,"label":"person"},{"bbox":[-30,300,40,420],"score":0.5555,"class_id":0,"label":"person"},"#;
+            line = line.replacen("\"detections\":[", &format!("\"detections\":[{bad}"), 1);
+        }
+        text += &line;
+        text.push('\n');
+        frames += 1;
+    }
+    text +=
+        r#"{"frame": 100000, "pts": 10000.0, "detections": [{"bbox": [1, 2, 30, 80], "score": 0.5555, "class_id": 0, "label": "person"}]}"#;
+    text.push('\n');
+    assert_eq!(frames, 20);
+    assert!(people >= 60, "detect found {people} people in 20 frames of vtest");
+    let boxes = dir.path().join("boxes.jsonl");
+    std::fs::write(&boxes, text).unwrap();
+
+    let out = dir.path().join("verdicts.jsonl");
+    let o = fovea(&["verify", vtest.to_str().unwrap(), "--boxes", boxes.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let v = lines(&out);
+    // Every box has exactly one line, in input order.
+    assert_eq!(v.len(), people + frames * 4 + 4 + 1, "{err}");
+    let order: Vec<(u64, u64)> = v.iter().map(|r| (r["frame"].as_u64().unwrap(), r["index"].as_u64().unwrap())).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "lines out of order");
+
+    let at = |frame: u64, bbox0: f64| {
+        v.iter().filter(move |r| r["frame"].as_u64() == Some(frame) && r["bbox"][0].as_f64() == Some(bbox0)).collect::<Vec<_>>()
+    };
+    for r in &v {
+        let b: Vec<f64> = (0..4).map(|k| r["bbox"][k].as_f64().unwrap_or(f64::NAN)).collect();
+        let planted_grass =
+            [[50.0, 300.0], [200.0, 330.0], [20.0, 380.0]].iter().any(|g| b[0] == g[0] && b[1] == g[1] && b[2] - b[0] < 61.0);
+        if planted_grass {
+            assert_eq!(r["rule"], "grass", "{r}");
+            assert_eq!(r["verdict"], "reject");
+            assert!(r["stats"]["green_fraction"].as_f64().unwrap() >= 0.85);
+        }
+        if b == [20.0, 5.0, 60.0, 55.0] {
+            assert_eq!(r["rule"], "zone:scoreboard_left", "{r}");
+        }
+    }
+    let first = |b0: f64| at(0, b0)[0].clone();
+    assert_eq!(v.iter().find(|r| r["frame"] == 0 && r["bbox"][0].is_null()).unwrap()["rule"], "non_finite_box");
+    assert_eq!(first(300.0)["rule"], "empty_box");
+    assert_eq!(first(800.0)["rule"], "outside_frame");
+    assert_eq!(first(800.0)["verdict"], "invalid");
+    let clamped = first(-30.0);
+    assert!(clamped["flags"].as_array().unwrap().iter().any(|f| f == "clamped"), "{clamped}");
+    assert_eq!(clamped["rule"], "grass", "the clamped box is grass too: {clamped}");
+    let past = v.last().unwrap();
+    assert_eq!(
+        (past["frame"].as_u64(), past["verdict"].as_str(), past["rule"].as_str()),
+        (Some(100000), Some("invalid"), Some("frame_out_of_range"))
+    );
+
+    // The people the detector found (planted boxes score 0.5555): those of the validator's
+    // minimum size are kept (>= 90%).
+    let real: Vec<&Value> = v
+        .iter()
+        .filter(|r| r["score"].as_f64() != Some(0.5555) && r["frame"].as_u64() != Some(100000))
+        .filter(|r| {
+            let b: Vec<f64> = (0..4).map(|k| r["bbox"][k].as_f64().unwrap()).collect();
+            b[2] - b[0] >= 15.0 && b[3] - b[1] >= 40.0
+        })
+        .collect();
+    let kept = real.iter().filter(|r| r["verdict"] == "keep").count();
+    assert!(real.len() >= 40, "{} sizeable detections", real.len());
+    assert!(kept * 10 >= real.len() * 9, "only {kept} of {} detected people kept", real.len());
+    for r in &real {
+        assert!(r["stats"]["pixels"].as_u64().unwrap() > 0);
+    }
+
+    // The summary names the counts per rule and the throughput.
+    assert!(err.contains(&format!("grass {}", frames * 3 + 1)), "{err}");
+    assert!(err.contains(&format!("zone:scoreboard_left {frames}")), "{err}");
+    assert!(err.contains("frame_out_of_range 1") && err.contains("non_finite_box 1") && err.contains("outside_frame 1"), "{err}");
+    assert!(err.contains("ROIs/s") && err.contains("1 frames with boxes are past the end"), "{err}");
+}
+
+#[test]
+fn verify_reads_a_scorevision_file_and_reports_unknown_classes() {
+    let dir = tempdir();
+    let boxes = dir.path().join("miner.json");
+    // messi5.jpg: the ball near (337..388, 288..336); class 7 does not exist in Score Vision.
+    std::fs::write(
+        &boxes,
+        r#"{"frames": {"0": {"objects": [
+            {"id": 1, "bbox": [337, 288, 388, 336], "class_id": 0},
+            {"id": 2, "bbox": [10, 200, 60, 330], "class_id": 7},
+            {"id": 3, "bbox": [0, 94, 56, 150], "class_id": 3}
+        ], "keypoints": []}}}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("v.jsonl");
+    let o = fovea(&[
+        "verify",
+        media("messi5.jpg").to_str().unwrap(),
+        "--boxes",
+        boxes.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-roi-tensors",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = lines(&out);
+    assert_eq!(v.len(), 3);
+    assert_eq!((v[0]["label"].as_str(), v[0]["verdict"].as_str(), v[0]["id"].as_u64()), (Some("football"), Some("keep"), Some(1)));
+    assert_eq!((v[1]["verdict"].as_str(), v[1]["rule"].as_str()), (Some("invalid"), Some("unknown_class")));
+    assert_eq!(v[2]["label"], "referee");
+    assert!(stderr(&o).contains("0 tensors"), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_bad_inputs_are_clear_errors() {
+    let dir = tempdir();
+    let boxes = dir.path().join("b.jsonl");
+    std::fs::write(&boxes, "{\"frame\": 0, \"detections\": []}\n{\"frame\": 1, \"detections\": [oops]}\n").unwrap();
+    let o = fovea(&["verify", media("messi5.jpg").to_str().unwrap(), "--boxes", boxes.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    let sv = dir.path().join("sv.json");
+    std::fs::write(&sv, r#"{"frames": {"0": {"objects": [{"id": 1, "bbox": [1, 2], "class_id": 2}]}}}"#).unwrap();
+    let o = fovea(&["verify", media("messi5.jpg").to_str().unwrap(), "--boxes", sv.to_str().unwrap()]);
+    assert!(stderr(&o).contains("frames.0.objects[0]: \"bbox\" has 2 numbers"), "{}", stderr(&o));
+    let rules = dir.path().join("r.toml");
+    std::fs::write(&rules, "[rules.grass]\nmin_green_fraction = 0.8\n").unwrap();
+    let o = fovea(&["verify", media("messi5.jpg").to_str().unwrap(), "--boxes", sv.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("r.toml") && stderr(&o).contains("min_green_dominance"), "{}", stderr(&o));
+    let o = fovea(&["verify", "/nonexistent.mp4", "--boxes", sv.to_str().unwrap()]);
+    assert!(stderr(&o).contains("/nonexistent.mp4"), "{}", stderr(&o));
+}
