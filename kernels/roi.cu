@@ -92,12 +92,12 @@ FV_DEVICE void fv_roi_pixel(const unsigned char* frames, const fv_roi* r, fv_nor
     const unsigned char* row0 = frames + r->offset + (unsigned long long)y0 * r->stride;
     const unsigned char* row1 = frames + r->offset + (unsigned long long)y1 * r->stride;
     for (int c = 0; c < 3; ++c) {
-        // Vertical first, then horizontal: the order of the Rust implementation.
+        // Horizontal first, then vertical: the order of the Rust implementation.
         float a = (float)row0[x0 * 3 + c];
-        float b = (float)row0[x1 * 3 + c];
-        float v0 = a + ((float)row1[x0 * 3 + c] - a) * wy;
-        float v1 = b + ((float)row1[x1 * 3 + c] - b) * wy;
-        out[c] = (v0 + (v1 - v0) * wx) * norm.scale[c] + norm.bias[c];
+        float b = (float)row1[x0 * 3 + c];
+        float h0 = a + ((float)row0[x1 * 3 + c] - a) * wx;
+        float h1 = b + ((float)row1[x1 * 3 + c] - b) * wx;
+        out[c] = (h0 + (h1 - h0) * wy) * norm.scale[c] + norm.bias[c];
     }
 }
 

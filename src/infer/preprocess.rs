@@ -147,10 +147,13 @@ impl Plan {
     /// Resizes and normalises `src` (packed 3-channel rows of `src_stride` bytes) into `dst`
     /// (`3 * dst_w * dst_h` floats in the plan's layout).
     ///
-    /// Separable, vertical pass first: the two source rows of an output row are blended over the
-    /// whole source width in one contiguous (vectorised) loop, then each output pixel interpolates
-    /// horizontally within that float row and is normalised. Bilinear interpolation is separable,
-    /// so the order does not change the result beyond float rounding.
+    /// Separable, in the cheaper order for the shape. Enlarging vertically (ROIs): horizontal
+    /// pass first, each source row interpolated once into a planar float row (two cached as
+    /// output rows walk down), then every output row is one contiguous, vectorised blend of two
+    /// such rows. Shrinking vertically (detector input): vertical pass first, the two source rows
+    /// of an output row blended over the whole width in one vectorised loop, then horizontal
+    /// interpolation within that row. Bilinear interpolation is separable, so the order changes
+    /// the result only by float rounding (kernels/roi.cu interpolates horizontally first).
     pub fn run(&self, src: &[u8], src_stride: usize, dst: &mut [f32]) {
         let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
         let hw = dw * dh;
@@ -166,6 +169,79 @@ impl Plan {
                 Layout::Nhwc => dst.chunks_exact_mut(3).for_each(|px| (0..3).for_each(|c| px[c] = p * self.scale[c] + self.bias[c])),
             }
         }
+        if self.src_h <= self.fit_h {
+            self.horizontal_first(src, src_stride, dst);
+        } else {
+            self.vertical_first(src, src_stride, dst);
+        }
+    }
+
+    fn horizontal_first(&self, src: &[u8], src_stride: usize, dst: &mut [f32]) {
+        let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
+        let hw = dw * dh;
+        let sw3 = self.src_w as usize * 3;
+        let fw = self.fit_w as usize;
+        let (s, b) = (self.scale, self.bias);
+        let taps: Vec<(usize, usize, f32)> =
+            self.xt.idx0.iter().zip(&self.xt.idx1).zip(&self.xt.w1).map(|((&i0, &i1), &w)| (i0 as usize * 3, i1 as usize * 3, w)).collect();
+        // Two cached source rows, interpolated horizontally, planar: [c * fw + x].
+        let mut rows = [vec![0.0f32; 3 * fw], vec![0.0f32; 3 * fw]];
+        let mut tags: [Option<usize>; 2] = [None, None];
+        let horizontal = |y: usize, out: &mut [f32]| {
+            let r = &src[y * src_stride..][..sw3];
+            let (o0, rest) = out.split_at_mut(fw);
+            let (o1, o2) = rest.split_at_mut(fw);
+            for (x, &(i0, i1, w)) in taps.iter().enumerate() {
+                let (p, q) = (&r[i0..i0 + 3], &r[i1..i1 + 3]);
+                let a = p[0] as f32;
+                o0[x] = a + (q[0] as f32 - a) * w;
+                let a = p[1] as f32;
+                o1[x] = a + (q[1] as f32 - a) * w;
+                let a = p[2] as f32;
+                o2[x] = a + (q[2] as f32 - a) * w;
+            }
+        };
+        for fy in 0..self.fit_h as usize {
+            let (y0, y1, wy) = (self.yt.idx0[fy] as usize, self.yt.idx1[fy] as usize, self.yt.w1[fy]);
+            for (y, other) in [(y0, y1), (y1, y0)] {
+                if !tags.contains(&Some(y)) {
+                    let slot = if tags[0] == Some(other) { 1 } else { 0 };
+                    horizontal(y, &mut rows[slot]);
+                    tags[slot] = Some(y);
+                }
+            }
+            let h0 = &rows[if tags[0] == Some(y0) { 0 } else { 1 }];
+            let h1 = &rows[if tags[0] == Some(y1) { 0 } else { 1 }];
+            let oy = self.off_y as usize + fy;
+            let ox = self.off_x as usize;
+            match self.layout {
+                Layout::Nchw => {
+                    for c in 0..3 {
+                        let out = &mut dst[c * hw + oy * dw + ox..][..fw];
+                        let (a, q) = (&h0[c * fw..(c + 1) * fw], &h1[c * fw..(c + 1) * fw]);
+                        let (sc, bc) = (s[c], b[c]);
+                        for ((o, &a), &q) in out.iter_mut().zip(a).zip(q) {
+                            *o = (a + (q - a) * wy) * sc + bc;
+                        }
+                    }
+                }
+                Layout::Nhwc => {
+                    let out = &mut dst[(oy * dw + ox) * 3..][..fw * 3];
+                    for (x, o) in out.chunks_exact_mut(3).enumerate() {
+                        for c in 0..3 {
+                            let (a, q) = (h0[c * fw + x], h1[c * fw + x]);
+                            o[c] = (a + (q - a) * wy) * s[c] + b[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn vertical_first(&self, src: &[u8], src_stride: usize, dst: &mut [f32]) {
+        let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
+        let hw = dw * dh;
+        let sw3 = self.src_w as usize * 3;
         let fw = self.fit_w as usize;
         let (s, b) = (self.scale, self.bias);
         let mut vrow = vec![0.0f32; sw3];
@@ -257,5 +333,21 @@ mod tests {
         // channel 2: pad (114-30)/5 then (30-30)/5, (60-30)/5
         let want = [16.8, 16.8, 0.0, 6.0];
         assert!(dst[8..12].iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5), "{:?}", &dst[8..12]);
+    }
+
+    #[test]
+    fn both_pass_orders_agree() {
+        // A textured 37x23 image, enlarged and shrunk, stretched and letterboxed, both layouts.
+        let src: Vec<u8> = (0..37 * 23 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        for (dw, dh, place) in [(80, 60, (80, 60, 0, 0)), (16, 9, (16, 9, 0, 0)), (64, 64, (64, 40, 0, 12))] {
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let p = Plan::new(37, 23, dw, dh, place, layout, [120.0, 110.0, 100.0], [60.0, 61.0, 62.0], 114);
+                let (mut a, mut b) = (vec![0.0; (3 * dw * dh) as usize], vec![0.0; (3 * dw * dh) as usize]);
+                p.horizontal_first(&src, 37 * 3, &mut a);
+                p.vertical_first(&src, 37 * 3, &mut b);
+                let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(d < 1e-5, "{dw}x{dh} {layout:?}: {d}");
+            }
+        }
     }
 }
