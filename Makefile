@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline reference int8 int8-report clean
+.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline bench-roi kernels-check reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -35,11 +35,20 @@ lint:
 
 # Benchmarks (not tests): criterion stage benches, then the pipeline side by side with the
 # Python peer (OpenCV + onnxruntime + NumPy) on the same videos, frames and threads.
-bench: bench-criterion bench-pipeline
+bench: bench-criterion bench-pipeline bench-roi
 
 bench-criterion: setup
-	$(CARGO) bench --bench detect --bench track
+	$(CARGO) bench --bench detect --bench track --bench roi
 	$(PY) benches/peers/bytetrack_peer.py
+
+# The validator's ROI workload (5602 ROIs over 750 1080p frames), fovea vs a per-ROI Python loop.
+bench-roi: build
+	$(PY) benches/peers/roi_compare.py --rounds 3
+
+# Compile-checks every CUDA kernel for sm_80 and sm_90 (nvcc 13, ptxas 12, NVRTC 12 from PyPI,
+# into .deps/cuda); no GPU needed. CI runs it after the tests.
+kernels-check: setup
+	bash scripts/check_kernels.sh
 
 bench-pipeline: build
 	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5
@@ -59,6 +68,10 @@ int8-report: build
 # Regenerates tests/data/*.reference.json with the independent Python reference.
 reference: setup
 	$(PY) scripts/reference.py
+
+# Regenerates tests/data/roi_reference* (OpenCV crops, resizes and colour statistics).
+roi-reference: setup
+	$(PY) scripts/roi_reference.py
 
 clean:
 	$(CARGO) clean

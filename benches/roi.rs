@@ -2,7 +2,12 @@
 //! 720p): ROI batch (crop + resize to 224 + normalise, NCHW f32) and colour statistics, for 1, 64
 //! and 1024 player-sized ROIs per call; throughput in ROIs per second. Also a large copy, the
 //! machine's memory bandwidth, to say how close the ROI batch comes to it.
-//! The side-by-side comparison with a per-ROI Python loop is benches/peers/roi_compare.py.
+//! `validator`: the Score Vision validator's workload, 5602 boxes over 750 1080p frames (frames
+//! cycled from the first 30 of a clip held in memory, so decoding is not measured), colour
+//! statistics for every box and a 224x224 f32 tensor for every box, in batches of 16 frames as
+//! `fovea verify` does. The clip and boxes come from benches/peers/roi_compare.py (which runs
+//! this group side by side with a per-ROI Python loop on the same frames and boxes) through
+//! FOVEA_VALIDATOR_CLIP and FOVEA_VALIDATOR_BOXES; without them the group is skipped.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fovea::roi::{self, crop_of, Crop, FrameView, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
@@ -68,5 +73,57 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn validator(c: &mut Criterion) {
+    let (Some(clip), Some(boxes)) = (std::env::var_os("FOVEA_VALIDATOR_CLIP"), std::env::var_os("FOVEA_VALIDATOR_BOXES")) else {
+        eprintln!("validator: skipped (run benches/peers/roi_compare.py, which sets FOVEA_VALIDATOR_CLIP and FOVEA_VALIDATOR_BOXES)");
+        return;
+    };
+    const DISTINCT: usize = 30;
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+    let pool = FramePool::new(DISTINCT);
+    let mut d = Decoder::open(std::path::Path::new(&clip), Sampling::default(), out).expect("validator clip");
+    let mut frames = Vec::new();
+    while frames.len() < DISTINCT {
+        frames.push(d.next_frame(&pool).unwrap().expect("30 frames"));
+    }
+    let (w, h) = (frames[0].width, frames[0].height);
+    let views: Vec<FrameView> = frames.iter().map(|f| FrameView { data: &f.data, width: w, height: h, stride: w as usize * 3 }).collect();
+    let file = fovea::output::read::read_boxes(std::path::Path::new(&boxes)).expect("validator boxes");
+    // Per 16-frame batch: (view index, stats crop, tensor crop) of every box.
+    let mut batches: Vec<Vec<(usize, Crop, Crop)>> = Vec::new();
+    let mut n = 0;
+    for chunk in file.frames.chunks(16) {
+        let mut b = Vec::new();
+        for f in chunk {
+            let vi = f.index as usize % DISTINCT;
+            for det in &f.detections {
+                let expand = if det.class_id == 0 { 4.0 } else { 1.0 };
+                let (sc, _) = crop_of(det.bbox, 1.0, w, h).expect("boxes inside the frame");
+                let (tc, _) = crop_of(det.bbox, expand, w, h).unwrap();
+                b.push((vi, sc, tc));
+                n += 1;
+            }
+        }
+        batches.push(b);
+    }
+    let spec = RoiSpec::default();
+    let params = StatsParams::new(&StatsConfig::default(), ChannelOrder::Rgb);
+    let mut g = c.benchmark_group("validator");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    let mut out = RoiBatch::default();
+    g.bench_function(format!("{n}_rois_{}_frames", file.frames.len()), |b| {
+        b.iter(|| {
+            for batch in &batches {
+                let s: Vec<(usize, Crop)> = batch.iter().map(|r| (r.0, r.1)).collect();
+                std::hint::black_box(roi::colour_stats(&views, &s, &params));
+                let refs: Vec<RoiRef> = batch.iter().map(|r| RoiRef { frame: r.0, crop: r.2 }).collect();
+                roi::extract(&views, &refs, &spec, &mut out);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, validator);
 criterion_main!(benches);
