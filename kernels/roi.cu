@@ -17,11 +17,14 @@ struct fv_roi {
     unsigned int fit_x, fit_y, fit_w, fit_h;
 };
 
-// out = pixel * scale[c] + bias[c] (i.e. (pixel - mean) / std); `pad` is already normalised.
+// out = pixel * scale[c] + bias[c] (i.e. (pixel - mean) / std), per output channel; `pad` is
+// already normalised. swap_rb: output channel c reads frame channel 2 - c (RGB frames into a BGR
+// tensor or the reverse).
 struct fv_norm {
     float scale[3];
     float bias[3];
     float pad[3];
+    unsigned int swap_rb;
 };
 
 // One axis of the bilinear map: output coordinate `d` of `dst` samples over `src` samples.
@@ -92,11 +95,12 @@ FV_DEVICE void fv_roi_pixel(const unsigned char* frames, const fv_roi* r, fv_nor
     const unsigned char* row0 = frames + r->offset + (unsigned long long)y0 * r->stride;
     const unsigned char* row1 = frames + r->offset + (unsigned long long)y1 * r->stride;
     for (int c = 0; c < 3; ++c) {
-        // Horizontal first, then vertical: the order of the Rust implementation.
-        float a = (float)row0[x0 * 3 + c];
-        float b = (float)row1[x0 * 3 + c];
-        float h0 = a + ((float)row0[x1 * 3 + c] - a) * wx;
-        float h1 = b + ((float)row1[x1 * 3 + c] - b) * wx;
+        int sc = norm.swap_rb ? 2 - c : c;
+        // Horizontal first, then vertical (the Rust implementation's order for enlarged crops).
+        float a = (float)row0[x0 * 3 + sc];
+        float b = (float)row1[x0 * 3 + sc];
+        float h0 = a + ((float)row0[x1 * 3 + sc] - a) * wx;
+        float h1 = b + ((float)row1[x1 * 3 + sc] - b) * wx;
         out[c] = (h0 + (h1 - h0) * wy) * norm.scale[c] + norm.bias[c];
     }
 }

@@ -67,7 +67,7 @@ fn rois_and_stats_match_opencv_on_real_images() {
             let c = &b["crop"];
             assert_eq!([crop.x, crop.y, crop.w, crop.h], [0, 1, 2, 3].map(|k| c[k].as_u64().unwrap() as u32), "{name} box {i}: crop");
             let fit = b["pad"].as_u64().map_or(Fit::Stretch, |p| Fit::Letterbox { pad: p as u8 });
-            let spec = RoiSpec { size, mean, std, fit, dtype: RoiDtype::F32 };
+            let spec = RoiSpec { size, mean, std, fit, dtype: RoiDtype::F32, swap_rb: false };
             let mut out = RoiBatch::default();
             roi::extract(&[view], &[RoiRef { frame: 0, crop }], &spec, &mut out);
             let diff = out.f32.iter().zip(&want[i * len..(i + 1) * len]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -128,14 +128,14 @@ fn batch_of(frames: &[(Vec<u8>, u32, u32)]) -> Batch {
     b
 }
 
-fn kernel_parity(path: &str, n_frames: usize, size: u32, fit: Fit) {
+fn kernel_parity(path: &str, n_frames: usize, size: u32, fit: Fit, swap_rb: bool) {
     let fr = frames(&media(path), n_frames, 7);
     let b = batch_of(&fr);
     let views: Vec<FrameView> = fr.iter().map(|f| FrameView { data: &f.0, width: f.1, height: f.2, stride: f.1 as usize * 3 }).collect();
     let (w, hh) = b.dims[0];
     let mut rois = Vec::new();
     let mut descs = Vec::new();
-    let spec = RoiSpec { size, fit, ..RoiSpec::default() };
+    let spec = RoiSpec { size, fit, swap_rb, mean: [100.0, 120.0, 140.0], ..RoiSpec::default() };
     for (fi, bbox, expand) in boxes(fr.len(), w, hh, 40) {
         let Ok((crop, _)) = crop_of(bbox, expand, w, hh) else { continue };
         rois.push(RoiRef { frame: fi, crop });
@@ -216,12 +216,17 @@ fn kernel_parity(path: &str, n_frames: usize, size: u32, fit: Fit) {
 
 #[test]
 fn kernels_equal_rust_on_vtest_frames_stretched() {
-    kernel_parity("vtest.avi", 3, 224, Fit::Stretch);
+    kernel_parity("vtest.avi", 3, 224, Fit::Stretch, false);
 }
 
 #[test]
 fn kernels_equal_rust_on_market_street_frames_letterboxed() {
-    kernel_parity("market_street_1906.mp4", 2, 64, Fit::Letterbox { pad: 114 });
+    kernel_parity("market_street_1906.mp4", 2, 64, Fit::Letterbox { pad: 114 }, false);
+}
+
+#[test]
+fn kernels_equal_rust_with_swapped_channels() {
+    kernel_parity("vtest.avi", 2, 48, Fit::Letterbox { pad: 0 }, true);
 }
 
 #[test]
@@ -252,5 +257,5 @@ fn descriptors_have_the_kernels_layout() {
     assert_eq!(std::mem::size_of::<StatsRoi>(), 24);
     assert_eq!(std::mem::size_of::<StatsParams>(), 32);
     assert_eq!(std::mem::size_of::<StatsAcc>(), 64);
-    assert_eq!(std::mem::size_of::<roi::Norm>(), 36);
+    assert_eq!(std::mem::size_of::<roi::Norm>(), 40);
 }

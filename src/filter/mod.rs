@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::roi::{ColourStats, RoiDtype, RoiSpec, StatsConfig};
-use crate::video::Fit;
+use crate::video::{ChannelOrder, Fit};
 
 /// The Score Vision validator's rules and ROI settings (filter/scorevision.toml).
 pub const SCOREVISION: &str = include_str!("../../filter/scorevision.toml");
@@ -119,7 +119,9 @@ pub struct Rules {
 #[serde(deny_unknown_fields, default)]
 pub struct RoiConfig {
     pub size: u32,
-    /// Pixel units, RGB.
+    /// Tensor channel order, "rgb" or "bgr" (frames are decoded as RGB).
+    pub channels: ChannelOrder,
+    /// Pixel units, in the tensor's channel order.
     pub mean: [f32; 3],
     pub std: [f32; 3],
     /// Letterbox inside the ROI with this padding value (0..255); absent: stretch.
@@ -132,7 +134,15 @@ pub struct RoiConfig {
 impl Default for RoiConfig {
     fn default() -> Self {
         let s = RoiSpec::default();
-        Self { size: s.size, mean: s.mean, std: s.std, letterbox: None, float16: false, expand: Default::default() }
+        Self {
+            size: s.size,
+            channels: ChannelOrder::Rgb,
+            mean: s.mean,
+            std: s.std,
+            letterbox: None,
+            float16: false,
+            expand: Default::default(),
+        }
     }
 }
 
@@ -144,6 +154,7 @@ impl RoiConfig {
             std: self.std,
             fit: self.letterbox.map_or(Fit::Stretch, |pad| Fit::Letterbox { pad }),
             dtype: if self.float16 { RoiDtype::F16 } else { RoiDtype::F32 },
+            swap_rb: self.channels == ChannelOrder::Bgr,
         }
     }
 

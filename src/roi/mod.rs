@@ -111,11 +111,14 @@ pub enum RoiDtype {
 pub struct RoiSpec {
     /// Output side `S` (pixels).
     pub size: u32,
-    /// Per channel, in the frames' channel order, pixel units (0..255).
+    /// Per tensor channel, pixel units (0..255).
     pub mean: [f32; 3],
     pub std: [f32; 3],
     pub fit: Fit,
     pub dtype: RoiDtype,
+    /// Swap the first and third channels between frame and tensor (RGB frames into a BGR
+    /// tensor, or the reverse).
+    pub swap_rb: bool,
 }
 
 impl Default for RoiSpec {
@@ -127,6 +130,7 @@ impl Default for RoiSpec {
             std: [0.268_629_55 * 255.0, 0.261_302_6 * 255.0, 0.275_777_1 * 255.0],
             fit: Fit::Stretch,
             dtype: RoiDtype::F32,
+            swap_rb: false,
         }
     }
 }
@@ -154,6 +158,8 @@ pub struct Norm {
     pub bias: [f32; 3],
     /// The padding's value after normalisation.
     pub pad: [f32; 3],
+    /// 1: tensor channel c comes from frame channel 2 - c.
+    pub swap_rb: u32,
 }
 
 impl RoiSpec {
@@ -169,7 +175,7 @@ impl RoiSpec {
             Fit::Letterbox { pad } => pad as f32,
             Fit::Stretch => 0.0,
         };
-        Norm { scale, bias, pad: [0, 1, 2].map(|c| p * scale[c] + bias[c]) }
+        Norm { scale, bias, pad: [0, 1, 2].map(|c| p * scale[c] + bias[c]), swap_rb: self.swap_rb as u32 }
     }
 
     /// Where a `w x h` crop lands in the output: (fit_w, fit_h, fit_x, fit_y).
@@ -228,13 +234,21 @@ pub fn extract(frames: &[FrameView], rois: &[RoiRef], spec: &RoiSpec, out: &mut 
     let len = spec.roi_len();
     out.n = rois.len();
     out.size = spec.size;
+    // With swap_rb, plane k is made from frame channel k with tensor channel 2 - k's mean/std,
+    // then planes 0 and 2 trade places.
+    let (mean, std) = if spec.swap_rb {
+        ([spec.mean[2], spec.mean[1], spec.mean[0]], [spec.std[2], spec.std[1], spec.std[0]])
+    } else {
+        (spec.mean, spec.std)
+    };
+    let plane = (spec.size * spec.size) as usize;
     let plan_of = |r: &RoiRef| {
         let (fit_w, fit_h, fit_x, fit_y) = spec.placement(r.crop.w, r.crop.h);
         let pad = match spec.fit {
             Fit::Letterbox { pad } => pad,
             Fit::Stretch => 0,
         };
-        Plan::new(r.crop.w, r.crop.h, spec.size, spec.size, (fit_w, fit_h, fit_x, fit_y), Layout::Nchw, spec.mean, spec.std, pad)
+        Plan::new(r.crop.w, r.crop.h, spec.size, spec.size, (fit_w, fit_h, fit_x, fit_y), Layout::Nchw, mean, std, pad)
     };
     let src_of = |r: &RoiRef| {
         let f = &frames[r.frame];
@@ -246,6 +260,10 @@ pub fn extract(frames: &[FrameView], rois: &[RoiRef], spec: &RoiSpec, out: &mut 
             out.f32[..rois.len() * len].par_chunks_mut(len).zip(rois).for_each(|(dst, r)| {
                 let (src, stride) = src_of(r);
                 plan_of(r).run(src, stride, dst);
+                if spec.swap_rb {
+                    let (p0, rest) = dst.split_at_mut(plane);
+                    p0.swap_with_slice(&mut rest[plane..]);
+                }
             });
         }
         RoiDtype::F16 => {
@@ -255,6 +273,10 @@ pub fn extract(frames: &[FrameView], rois: &[RoiRef], spec: &RoiSpec, out: &mut 
                 |tmp, (dst, r)| {
                     let (src, stride) = src_of(r);
                     plan_of(r).run(src, stride, tmp);
+                    if spec.swap_rb {
+                        let (p0, rest) = tmp.split_at_mut(plane);
+                        p0.swap_with_slice(&mut rest[plane..]);
+                    }
                     for (d, s) in dst.iter_mut().zip(tmp.iter()) {
                         *d = f16::from_f32(*s);
                     }

@@ -44,7 +44,8 @@ fn frame(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
 fn a_uniform_crop_normalises_to_constants_and_letterbox_pads() {
     let data = frame(40, 20, |x, _| if x < 20 { [200, 100, 50] } else { [0, 0, 0] });
     let view = FrameView { data: &data, width: 40, height: 20, stride: 120 };
-    let spec = RoiSpec { size: 8, mean: [100.0; 3], std: [50.0; 3], fit: Fit::Letterbox { pad: 100 }, dtype: RoiDtype::F32 };
+    let spec =
+        RoiSpec { size: 8, mean: [100.0; 3], std: [50.0; 3], fit: Fit::Letterbox { pad: 100 }, dtype: RoiDtype::F32, swap_rb: false };
     let mut out = RoiBatch::default();
     // A 10 x 20 crop of the left half: letterboxed to 4 x 8 at x offset 2.
     extract(&[view], &[RoiRef { frame: 0, crop: Crop { x: 5, y: 0, w: 10, h: 20 } }], &spec, &mut out);
@@ -103,4 +104,20 @@ fn stats_of_a_two_colour_patch() {
     let bgr = StatsParams::new(&StatsConfig::default(), ChannelOrder::Bgr);
     let s2 = accumulate(&view, crop, &bgr, &hsv_tables()).finish(40);
     assert_eq!(s2.mean, [20.0, 70.0, 30.0]);
+}
+
+#[test]
+fn swap_rb_takes_the_other_channel_with_the_tensor_channels_mean() {
+    let data = frame(20, 10, |x, y| [(x * 9) as u8, (y * 20) as u8, 200 - (x * 5) as u8]);
+    let view = FrameView { data: &data, width: 20, height: 10, stride: 60 };
+    let rois = [RoiRef { frame: 0, crop: Crop { x: 2, y: 1, w: 13, h: 7 } }];
+    let spec = RoiSpec { size: 12, mean: [10.0, 20.0, 30.0], std: [2.0, 3.0, 4.0], ..RoiSpec::default() };
+    let (mut a, mut b) = (RoiBatch::default(), RoiBatch::default());
+    extract(&[view], &rois, &spec, &mut a);
+    let swapped = RoiSpec { swap_rb: true, mean: [30.0, 20.0, 10.0], std: [4.0, 3.0, 2.0], ..spec };
+    extract(&[view], &rois, &swapped, &mut b);
+    let p = 144;
+    assert_eq!(&a.f32[..p], &b.f32[2 * p..]);
+    assert_eq!(&a.f32[p..2 * p], &b.f32[p..2 * p]);
+    assert_eq!(&a.f32[2 * p..], &b.f32[..p]);
 }
