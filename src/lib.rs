@@ -9,7 +9,9 @@
 //! across frames and reuses their labels, [`output`] writes results.
 
 pub mod detect;
+pub mod engine;
 pub mod error;
+pub mod ffi;
 pub mod filter;
 pub mod infer;
 pub mod kernels;

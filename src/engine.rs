@@ -1,0 +1,405 @@
+//! The embeddable API: an [`Engine`] built once from a configuration (model, thresholds,
+//! provider, tracking), shared by any number of [`Stream`]s, one per video, fed frame by frame
+//! from the caller's memory. The C ABI (`src/ffi`) and its clients wrap exactly this.
+//!
+//! ```text
+//! Engine (Arc, shared, thread-safe) ◀── Stream (per video: tracker, scratch, results queue)
+//!   model + manifest + thresholds          send_frame(RGB24 | BGR24 | NV12) ─▶ preprocess ─▶ detect (engine lock)
+//!                                          ─▶ track ─▶ queue ─▶ receive()
+//! ```
+//! A stream is used by one thread at a time (`&mut self`); different streams of one engine may
+//! run on different threads at once: preprocessing and tracking run in parallel, inference calls
+//! take turns on the engine's model (ONNX Runtime uses its own threads within each call).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+
+use crate::detect::DecodeParams;
+use crate::error::{Error, Result};
+use crate::infer::manifest::Manifest;
+use crate::infer::preprocess::Preprocessor;
+use crate::infer::{Detector, DetectorOptions};
+use crate::pipeline::{self, FrameResult, Stages};
+use crate::track::{Tracker, TrackerConfig};
+use crate::video::{ChannelOrder, Sampling};
+
+/// Tracking settings of an engine configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    pub enabled: bool,
+    pub track_thresh: f32,
+    /// Default: `track_thresh + 0.1`.
+    pub new_track_thresh: Option<f32>,
+    pub match_thresh: f32,
+    pub track_buffer: u32,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        let d = TrackerConfig::default();
+        Self { enabled: true, track_thresh: d.track_thresh, new_track_thresh: None, match_thresh: d.match_thresh, track_buffer: d.track_buffer }
+    }
+}
+
+/// Classifier settings (the classifiers land with their own issue; only `none` exists now).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    pub kind: String,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self { kind: "none".into() }
+    }
+}
+
+/// An engine configuration (TOML):
+///
+/// ```toml
+/// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder
+/// provider = "cpu"                       # cpu | cuda | tensorrt (this build: cpu)
+/// allow_fallback = false                 # if the provider cannot be had: error (false) or CPU (true)
+/// threads = 0                            # ONNX Runtime threads, 0: one per core
+/// score = 0.35                           # optional, default: the manifest's
+/// nms_iou = 0.6                          # optional
+/// classes = ["person", "sports_ball"]    # optional
+/// [tracking]
+/// enabled = true
+/// [classifier]
+/// kind = "none"
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub model: PathBuf,
+    #[serde(default = "cpu")]
+    pub provider: String,
+    #[serde(default)]
+    pub allow_fallback: bool,
+    #[serde(default)]
+    pub threads: usize,
+    pub score: Option<f32>,
+    pub nms_iou: Option<f32>,
+    pub classes: Option<Vec<String>>,
+    #[serde(default)]
+    pub tracking: TrackingConfig,
+    #[serde(default)]
+    pub classifier: ClassifierConfig,
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+impl EngineConfig {
+    /// Parses configuration text; relative paths are taken from `base` (a folder).
+    pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        let origin = base.join("<config>");
+        let mut c: EngineConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.clone(), reason: e.to_string() })?;
+        if c.model.is_relative() {
+            c.model = base.join(&c.model);
+        }
+        Ok(c)
+    }
+
+    /// Reads a configuration file; relative paths are taken from its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::FileNotFound { path: path.to_path_buf() });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        Self::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| match e {
+            Error::Manifest { reason, .. } => Error::Manifest { path: path.to_path_buf(), reason },
+            e => e,
+        })
+    }
+}
+
+/// A loaded model with its settings, shared by streams (`Arc<Engine>`).
+pub struct Engine {
+    detector: Mutex<Detector>,
+    params: DecodeParams,
+    tracking: Option<TrackerConfig>,
+    labels: Vec<String>,
+    order: ChannelOrder,
+    manifest: Manifest,
+    provider: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("model", &self.manifest.name).field("provider", &self.provider).finish()
+    }
+}
+
+impl Engine {
+    pub fn new(config: &EngineConfig) -> Result<Arc<Self>> {
+        let provider = match config.provider.as_str() {
+            "cpu" => "CPUExecutionProvider".to_string(),
+            p @ ("cuda" | "tensorrt") if config.allow_fallback => {
+                log::warn!("provider {p} is not built into this fovea (feature `cuda`); falling back to the CPU as allowed");
+                "CPUExecutionProvider".to_string()
+            }
+            p @ ("cuda" | "tensorrt") => {
+                return Err(Error::InvalidOption {
+                    option: "provider",
+                    reason: format!("{p} is not available in this build (no `cuda` feature); set allow_fallback = true to run on the CPU"),
+                })
+            }
+            p => return Err(Error::InvalidOption { option: "provider", reason: format!("unknown provider '{p}' (cpu, cuda or tensorrt)") }),
+        };
+        if config.classifier.kind != "none" {
+            return Err(Error::InvalidOption {
+                option: "classifier.kind",
+                reason: format!("unknown classifier '{}' (this build has: none)", config.classifier.kind),
+            });
+        }
+        let manifest = Manifest::load(&config.model)?;
+        let detector = Detector::load(&manifest, &DetectorOptions { threads: config.threads, batch: 1 })?;
+        let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
+        let t = &config.tracking;
+        let tracking = t.enabled.then(|| TrackerConfig {
+            track_thresh: t.track_thresh,
+            new_track_thresh: t.new_track_thresh.unwrap_or(t.track_thresh + 0.1),
+            match_thresh: t.match_thresh,
+            track_buffer: t.track_buffer,
+            ..TrackerConfig::default()
+        });
+        Ok(Arc::new(Self {
+            labels: manifest.labels.clone(),
+            order: manifest.input.channels,
+            params,
+            tracking,
+            detector: Mutex::new(detector),
+            manifest,
+            provider,
+        }))
+    }
+
+    /// Class names, index = class id.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The execution provider the model really runs on.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Processes a whole file, calling `sink` per frame in decode order (the CLI's pipeline).
+    pub fn process_file(&self, path: &Path, sampling: Sampling, sink: &mut dyn FnMut(&FrameResult) -> Result<()>) -> Result<pipeline::RunReport> {
+        let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+        let stages = Stages { tracking: self.tracking, ..Default::default() };
+        let (report, outcome) = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {})?;
+        outcome.map(|_| report)
+    }
+}
+
+/// Pixel layout of a frame handed to [`Stream::send_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// Packed 8-bit R, G, B.
+    Rgb24,
+    /// Packed 8-bit B, G, R.
+    Bgr24,
+    /// 8-bit Y plane (`height` rows of `stride` bytes) followed by the interleaved U/V plane
+    /// (`height / 2` rows of `stride` bytes); BT.601, limited range, as FFmpeg converts it.
+    Nv12,
+}
+
+/// A frame in the caller's memory.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameIn<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row (of the Y plane for NV12).
+    pub stride: usize,
+    pub format: PixelFormat,
+    /// Presentation time in seconds.
+    pub pts: f64,
+}
+
+impl FrameIn<'_> {
+    /// Checks sizes; a wrong one is [`Error::InvalidOption`] naming what and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Err(Error::InvalidOption { option: "frame", reason });
+        if self.width == 0 || self.height == 0 || self.width > 16384 || self.height > 16384 {
+            return bad(format!("size {}x{} (expected 1..16384 on both sides)", self.width, self.height));
+        }
+        let row = match self.format {
+            PixelFormat::Rgb24 | PixelFormat::Bgr24 => self.width as usize * 3,
+            PixelFormat::Nv12 => self.width as usize,
+        };
+        if self.stride < row {
+            return bad(format!("row stride {} < {row} bytes for width {} ({:?})", self.stride, self.width, self.format));
+        }
+        if self.format == PixelFormat::Nv12 && (self.width % 2 != 0 || self.height % 2 != 0) {
+            return bad(format!("NV12 needs even width and height, got {}x{}", self.width, self.height));
+        }
+        let rows = match self.format {
+            PixelFormat::Nv12 => self.height as usize + self.height as usize / 2,
+            _ => self.height as usize,
+        };
+        let need = (rows - 1) * self.stride + row;
+        if self.data.len() < need {
+            return bad(format!("{} bytes given, {need} expected for {}x{} {:?} with stride {}", self.data.len(), self.width, self.height, self.format, self.stride));
+        }
+        if !self.pts.is_finite() {
+            return bad(format!("pts {} is not finite", self.pts));
+        }
+        Ok(())
+    }
+}
+
+/// Per-video state: a tracker, conversion scratch, and results waiting to be received.
+pub struct Stream {
+    engine: Arc<Engine>,
+    tracker: Option<Tracker>,
+    pre: Preprocessor,
+    tensor: Vec<f32>,
+    scratch: Vec<u8>,
+    nv12: Option<(ffmpeg_next::software::scaling::Context, u32, u32)>,
+    queue: VecDeque<FrameResult>,
+    next_index: u64,
+    flushed: bool,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").field("next_index", &self.next_index).field("queued", &self.queue.len()).finish()
+    }
+}
+
+/// What [`Stream::receive`] gives.
+#[derive(Debug)]
+pub enum Received {
+    Frame(FrameResult),
+    /// Nothing yet: send more frames.
+    NeedMoreData,
+    /// Flushed and everything received.
+    EndOfStream,
+}
+
+impl Stream {
+    /// A new stream on `engine` for a video at `fps` frames per second (the tracker's time base;
+    /// 0 or less means 30).
+    pub fn new(engine: Arc<Engine>, fps: f64) -> Self {
+        crate::video::init();
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
+        let pre = Preprocessor::new(engine.manifest.input.clone());
+        Self {
+            tracker: engine.tracking.map(|c| Tracker::new(c, fps)),
+            tensor: vec![0.0; pre.len()],
+            pre,
+            engine,
+            scratch: Vec::new(),
+            nv12: None,
+            queue: VecDeque::new(),
+            next_index: 0,
+            flushed: false,
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Detects (and tracks) objects in one frame; its result is queued for [`Stream::receive`].
+    /// Frames are numbered from 0 in the order sent.
+    pub fn send_frame(&mut self, f: &FrameIn) -> Result<()> {
+        if self.flushed {
+            return Err(Error::InvalidOption { option: "frame", reason: "the stream was flushed; create a new stream for more frames".into() });
+        }
+        f.validate()?;
+        let order = self.engine.order;
+        let (w, h) = (f.width, f.height);
+        // The image in the model's channel order, packed, and its row stride.
+        let (image, stride): (&[u8], usize) = match (f.format, order) {
+            (PixelFormat::Rgb24, ChannelOrder::Rgb) | (PixelFormat::Bgr24, ChannelOrder::Bgr) => (f.data, f.stride),
+            (PixelFormat::Rgb24, ChannelOrder::Bgr) | (PixelFormat::Bgr24, ChannelOrder::Rgb) => {
+                self.scratch.resize(w as usize * h as usize * 3, 0);
+                for y in 0..h as usize {
+                    let src = &f.data[y * f.stride..][..w as usize * 3];
+                    let dst = &mut self.scratch[y * w as usize * 3..][..w as usize * 3];
+                    for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                        d.copy_from_slice(&[s[2], s[1], s[0]]);
+                    }
+                }
+                (&self.scratch, w as usize * 3)
+            }
+            (PixelFormat::Nv12, _) => {
+                self.nv12_to_packed(f, order)?;
+                (&self.scratch, w as usize * 3)
+            }
+        };
+        let tf = self.pre.run(image, w, h, stride, &mut self.tensor);
+        let dets = {
+            let mut det = self.engine.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+            det.fill_preprocessed(0, &self.tensor);
+            det.run(1, &[tf], &self.engine.params)?.0.remove(0)
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        let mut r = FrameResult::untracked(index, f.pts, dets);
+        if let Some(t) = &mut self.tracker {
+            r.track_ids = t.update(index, &r.detections);
+        }
+        self.queue.push_back(r);
+        Ok(())
+    }
+
+    fn nv12_to_packed(&mut self, f: &FrameIn, order: ChannelOrder) -> Result<()> {
+        use ffmpeg_next::format::Pixel;
+        use ffmpeg_next::frame::Video;
+        use ffmpeg_next::software::scaling::{Context, Flags};
+        let (w, h) = (f.width, f.height);
+        let dst_fmt = if order == ChannelOrder::Rgb { Pixel::RGB24 } else { Pixel::BGR24 };
+        if self.nv12.as_ref().is_none_or(|c| (c.1, c.2) != (w, h)) {
+            let ctx = Context::get(Pixel::NV12, w, h, dst_fmt, w, h, Flags::BILINEAR)
+                .map_err(|e| Error::Pipeline(format!("cannot set up NV12 conversion for {w}x{h}: {e}")))?;
+            self.nv12 = Some((ctx, w, h));
+        }
+        let mut src = Video::new(Pixel::NV12, w, h);
+        let (ys, uvs) = (src.stride(0), src.stride(1));
+        for y in 0..h as usize {
+            src.data_mut(0)[y * ys..][..w as usize].copy_from_slice(&f.data[y * f.stride..][..w as usize]);
+        }
+        let uv = &f.data[h as usize * f.stride..];
+        for y in 0..h as usize / 2 {
+            src.data_mut(1)[y * uvs..][..w as usize].copy_from_slice(&uv[y * f.stride..][..w as usize]);
+        }
+        let mut dst = Video::empty();
+        let ctx = &mut self.nv12.as_mut().expect("set above").0;
+        ctx.run(&src, &mut dst).map_err(|e| Error::Pipeline(format!("NV12 conversion failed: {e}")))?;
+        let ds = dst.stride(0);
+        self.scratch.resize(w as usize * h as usize * 3, 0);
+        for y in 0..h as usize {
+            self.scratch[y * w as usize * 3..][..w as usize * 3].copy_from_slice(&dst.data(0)[y * ds..][..w as usize * 3]);
+        }
+        Ok(())
+    }
+
+    /// Marks the end of the stream: no more frames; results already queued stay receivable.
+    pub fn flush(&mut self) {
+        self.flushed = true;
+    }
+
+    /// The next result in frame order.
+    pub fn receive(&mut self) -> Received {
+        match self.queue.pop_front() {
+            Some(r) => Received::Frame(r),
+            None if self.flushed => Received::EndOfStream,
+            None => Received::NeedMoreData,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+use super::*;
+
+#[test]
+fn a_panic_becomes_a_status_and_a_message() {
+    let mut msg = String::new();
+    let s = boundary(|m| msg = m, || -> Result<fovea_status, Failure> { panic!("boom at {}", 42) });
+    assert_eq!(s, FOVEA_STATUS_PANIC);
+    assert!(msg.contains("boom at 42"), "{msg}");
+    let s = boundary(|m| msg = m, || Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, "bad width")));
+    assert_eq!((s, msg.as_str()), (FOVEA_STATUS_INVALID_ARGUMENT, "bad width"));
+}
+
+#[test]
+fn every_status_has_a_description() {
+    for s in [FOVEA_STATUS_OK, FOVEA_STATUS_NEED_MORE_DATA, FOVEA_STATUS_PANIC, FOVEA_STATUS_INTERNAL, FOVEA_STATUS_BAD_STATE] {
+        let d = unsafe { CStr::from_ptr(fovea_status_str(s)) }.to_str().unwrap();
+        assert!(!d.is_empty());
+    }
+    assert_eq!(FOVEA_STATUS_PANIC as u32, 200);
+    assert_eq!(unsafe { CStr::from_ptr(fovea_version()) }.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn null_arguments_are_answered_not_dereferenced() {
+    unsafe {
+        let mut e: *mut fovea_engine = std::ptr::null_mut();
+        assert_eq!(fovea_engine_create(std::ptr::null(), std::ptr::null(), &mut e), FOVEA_STATUS_NULL_ARGUMENT);
+        assert!(e.is_null());
+        assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("config is NULL"));
+        assert_eq!(fovea_engine_create(c"model = 'x'".as_ptr(), std::ptr::null(), std::ptr::null_mut()), FOVEA_STATUS_NULL_ARGUMENT);
+        assert_eq!(fovea_stream_create(std::ptr::null_mut(), 0.0, std::ptr::null_mut()), FOVEA_STATUS_NULL_ARGUMENT);
+        assert_eq!(fovea_stream_send_frame(std::ptr::null_mut(), std::ptr::null(), 0, 1, 1, 3, 0, 0.0), FOVEA_STATUS_NULL_ARGUMENT);
+        assert_eq!(fovea_stream_flush(std::ptr::null_mut()), FOVEA_STATUS_NULL_ARGUMENT);
+        let mut r = std::ptr::null_mut();
+        assert_eq!(fovea_stream_receive(std::ptr::null_mut(), &mut r), FOVEA_STATUS_NULL_ARGUMENT);
+        assert!(fovea_engine_last_error(std::ptr::null()).is_null());
+        fovea_engine_destroy(std::ptr::null_mut());
+        fovea_stream_destroy(std::ptr::null_mut());
+        fovea_result_destroy(std::ptr::null_mut());
+    }
+}
+
+#[test]
+fn config_errors_name_the_problem() {
+    unsafe {
+        let mut e: *mut fovea_engine = std::ptr::null_mut();
+        assert_eq!(fovea_engine_create(c"model = ".as_ptr(), std::ptr::null(), &mut e), FOVEA_STATUS_INVALID_CONFIG);
+        assert!(e.is_null());
+        let s = fovea_engine_create(c"model = 'engines/nanodet-g-416.toml'\nprovider = 'tensorrt'".as_ptr(), std::ptr::null(), &mut e);
+        assert_eq!(s, FOVEA_STATUS_UNSUPPORTED);
+        assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("allow_fallback"));
+        let s = fovea_engine_create(c"model = 'nope.toml'".as_ptr(), std::ptr::null(), &mut e);
+        assert_eq!(s, FOVEA_STATUS_INVALID_CONFIG);
+        assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("nope.toml"));
+        assert_eq!(fovea_engine_create_from_file(c"/nonexistent/fovea.toml".as_ptr(), &mut e), FOVEA_STATUS_NOT_FOUND);
+    }
+}
