@@ -16,6 +16,7 @@ const ARCH: &str = "sm_70";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    header();
     println!("cargo:rerun-if-changed=kernels/fovea_cuda.h");
     for var in ["FOVEA_NVCC", "NVCC", "CUDA_HOME", "PATH"] {
         println!("cargo:rerun-if-env-changed={var}");
@@ -130,4 +131,19 @@ fn compile(c: &Compiler, cu: &Path, ptx: &Path) -> Result<(), String> {
         return Err(format!("PTX ISA {version} is newer than CUDA 12 drivers load (<= 8.x)"));
     }
     Ok(())
+}
+
+/// Generates the C header from src/ffi into $OUT_DIR/fovea.h; a test compares it with the
+/// committed include/fovea.h (`make header` copies it there).
+fn header() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("fovea.h");
+    let mut config = cbindgen::Config::from_file(Path::new(&dir).join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(format!("\n#define FOVEA_VERSION_STRING \"{}\"", std::env::var("CARGO_PKG_VERSION").unwrap()));
+    // Only src/ffi is the API: parse just that module.
+    let bindings = cbindgen::Builder::new().with_config(config).with_src(Path::new(&dir).join("src/ffi/mod.rs")).generate().expect("cbindgen: src/ffi");
+    bindings.write_to_file(&out);
+    println!("cargo:rustc-env=FOVEA_GENERATED_HEADER={}", out.display());
 }

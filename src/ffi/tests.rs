@@ -55,3 +55,15 @@ fn config_errors_name_the_problem() {
         assert_eq!(fovea_engine_create_from_file(c"/nonexistent/fovea.toml".as_ptr(), &mut e), FOVEA_STATUS_NOT_FOUND);
     }
 }
+
+#[test]
+fn committed_header_is_current() {
+    let fresh = include_str!(env!("FOVEA_GENERATED_HEADER"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/fovea.h");
+    if std::env::var_os("FOVEA_WRITE_HEADER").is_some() {
+        std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/include")).unwrap();
+        std::fs::write(path, fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(fresh == committed, "include/fovea.h differs from what src/ffi generates: run `make header` and commit it");
+}

@@ -1,0 +1,286 @@
+/* fovea's C API from C: driven by tests/capi.rs (which compiles it against the built library and
+ * compares its output with the Rust API and the CLI), and run under valgrind.
+ *
+ *   test_fovea run  CONFIG VIDEO WIDTH HEIGHT FRAMES OUTDIR   stream, file, threads, NV12, errors
+ *   test_fovea leak CONFIG VIDEO WIDTH HEIGHT                 a short run for valgrind
+ *
+ * Frames come from the ffmpeg CLI (raw RGB24 or NV12 on a pipe). Output files in OUTDIR, one JSON
+ * object per frame: {"frame":N,"pts":T,"detections":[[x1,y1,x2,y2,score,class_id,track_id,"label"],...]}
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fovea.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                  \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                 \
+            fprintf(stderr, "\n");                                        \
+            failures++;                                                   \
+        }                                                                 \
+    } while (0)
+
+#define EXPECT(call, want)                                                              \
+    do {                                                                                \
+        fovea_status s_ = (call);                                                       \
+        CHECK(s_ == (want), "%s: got %u (%s), expected %u", #call, (unsigned)s_,        \
+              fovea_status_str(s_), (unsigned)(want));                                  \
+    } while (0)
+
+/* Reads `n` frames of `bytes` each from the ffmpeg CLI. */
+static uint8_t *read_frames(const char *video, const char *pix_fmt, size_t bytes, int n) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -i '%s' -frames:v %d -f rawvideo -pix_fmt %s -", video, n, pix_fmt);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    uint8_t *buf = malloc(bytes * (size_t)n);
+    size_t got = fread(buf, 1, bytes * (size_t)n, p);
+    pclose(p);
+    if (got != bytes * (size_t)n) {
+        fprintf(stderr, "ffmpeg gave %zu bytes, expected %zu\n", got, bytes * (size_t)n);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void write_result(FILE *out, const fovea_result *r) {
+    fprintf(out, "{\"frame\":%llu,\"pts\":%.9g,\"detections\":[", (unsigned long long)r->frame, r->pts);
+    for (size_t i = 0; i < r->count; i++) {
+        const fovea_detection *d = &r->detections[i];
+        fprintf(out, "%s[%.9g,%.9g,%.9g,%.9g,%.9g,%u,%lld,\"%s\"]", i ? "," : "", d->x1, d->y1, d->x2, d->y2, d->score,
+                d->class_id, (long long)d->track_id, d->label);
+    }
+    fprintf(out, "]}\n");
+}
+
+/* Sends `n` frames through a new stream and writes every result to `out` (which may be NULL). */
+static int run_stream(fovea_engine *engine, const uint8_t *frames, int n, uint32_t w, uint32_t h, size_t stride,
+                      size_t frame_bytes, uint32_t format, FILE *out) {
+    fovea_stream *s = NULL;
+    int errors = 0, received = 0;
+    if (fovea_stream_create(engine, 10.0, &s) != FOVEA_STATUS_OK) return -1;
+    for (int i = 0; i < n; i++) {
+        fovea_status st = fovea_stream_send_frame(s, frames + (size_t)i * frame_bytes, frame_bytes, w, h, stride, format, i * 0.1);
+        if (st != FOVEA_STATUS_OK) {
+            fprintf(stderr, "send_frame %d: %s: %s\n", i, fovea_status_str(st), fovea_stream_last_error(s));
+            errors++;
+            break;
+        }
+        fovea_result *r = NULL;
+        while (fovea_stream_receive(s, &r) == FOVEA_STATUS_OK) {
+            if (out) write_result(out, r);
+            fovea_result_destroy(r);
+            received++;
+        }
+    }
+    if (fovea_stream_flush(s) != FOVEA_STATUS_OK) errors++;
+    fovea_result *r = NULL;
+    fovea_status st;
+    while ((st = fovea_stream_receive(s, &r)) == FOVEA_STATUS_OK) {
+        if (out) write_result(out, r);
+        fovea_result_destroy(r);
+        received++;
+    }
+    if (st != FOVEA_STATUS_END_OF_STREAM || r != NULL) errors++;
+    fovea_stream_destroy(s);
+    return errors ? -1 : received;
+}
+
+struct job {
+    fovea_engine *engine;
+    const uint8_t *frames;
+    int n;
+    uint32_t w, h;
+    char *text;
+    size_t len;
+    int received;
+};
+
+static void *thread_main(void *arg) {
+    struct job *j = arg;
+    FILE *mem = open_memstream(&j->text, &j->len);
+    j->received = run_stream(j->engine, j->frames, j->n, j->w, j->h, (size_t)j->w * 3, (size_t)j->w * j->h * 3,
+                             FOVEA_PIXEL_FORMAT_RGB24, mem);
+    fclose(mem);
+    return NULL;
+}
+
+struct file_ctx {
+    FILE *out;
+    int frames;
+    int stop_after;
+};
+
+static int32_t on_frame(void *user, const fovea_result *r) {
+    struct file_ctx *c = user;
+    write_result(c->out, r);
+    c->frames++;
+    return c->frames >= c->stop_after ? 1 : 0;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc((size_t)n + 1, 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    fclose(f);
+    return b;
+}
+
+static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, uint32_t h) {
+    fovea_engine *e2 = (fovea_engine *)0x1;
+    EXPECT(fovea_engine_create("model = ", NULL, &e2), FOVEA_STATUS_INVALID_CONFIG);
+    CHECK(e2 == NULL, "a failed create leaves *out NULL");
+    CHECK(strlen(fovea_last_error()) > 0, "a failed create has a message");
+    EXPECT(fovea_engine_create(NULL, NULL, &e2), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_engine_create("model = 'x.toml'", NULL, NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_engine_create("model = 'x.toml'\nprovider = 'tensorrt'", NULL, &e2), FOVEA_STATUS_UNSUPPORTED);
+    CHECK(strstr(fovea_last_error(), "allow_fallback") != NULL, "%s", fovea_last_error());
+    EXPECT(fovea_engine_create_from_file("/nonexistent/fovea.toml", &e2), FOVEA_STATUS_NOT_FOUND);
+    EXPECT(fovea_engine_create("nonsense = 1\nmodel = 'a'", NULL, &e2), FOVEA_STATUS_INVALID_CONFIG);
+    CHECK(strstr(fovea_last_error(), "nonsense") != NULL, "%s", fovea_last_error());
+
+    EXPECT(fovea_stream_create(NULL, 0, NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_stream_create(engine, 0, NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    fovea_stream *s = NULL;
+    EXPECT(fovea_stream_create(engine, 0, &s), FOVEA_STATUS_OK);
+    size_t bytes = (size_t)w * h * 3;
+    EXPECT(fovea_stream_send_frame(s, NULL, bytes, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, w * 3 - 1, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(fovea_stream_last_error(s), "stride") != NULL, "%s", fovea_stream_last_error(s));
+    EXPECT(fovea_stream_send_frame(s, frame, bytes - 1, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(fovea_stream_last_error(s), "bytes") != NULL, "%s", fovea_stream_last_error(s));
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, 0, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, w * 3, 7, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(fovea_stream_last_error(s), "pixel format 7") != NULL, "%s", fovea_stream_last_error(s));
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, w + 1, h, w * 3 + 3, FOVEA_PIXEL_FORMAT_NV12, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    fovea_result *r = (fovea_result *)0x1;
+    EXPECT(fovea_stream_receive(s, &r), FOVEA_STATUS_NEED_MORE_DATA);
+    CHECK(r == NULL, "no result means *out NULL");
+    EXPECT(fovea_stream_receive(s, NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_stream_flush(s), FOVEA_STATUS_OK);
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_BAD_STATE);
+    EXPECT(fovea_stream_receive(s, &r), FOVEA_STATUS_END_OF_STREAM);
+    fovea_stream_destroy(s);
+    fovea_stream_destroy(NULL);
+    fovea_result_destroy(NULL);
+    fovea_engine_destroy(NULL);
+
+    struct file_ctx c = {stdout, 0, 1};
+    EXPECT(fovea_engine_process_file(engine, "/nonexistent.mp4", on_frame, &c), FOVEA_STATUS_NOT_FOUND);
+    CHECK(strstr(fovea_engine_last_error(engine), "/nonexistent.mp4") != NULL, "%s", fovea_engine_last_error(engine));
+    EXPECT(fovea_engine_process_file(engine, "tests/c/test_fovea.c", on_frame, &c), FOVEA_STATUS_MEDIA);
+    EXPECT(fovea_engine_process_file(engine, "tests/c/test_fovea.c", NULL, &c), FOVEA_STATUS_NULL_ARGUMENT);
+    EXPECT(fovea_engine_process_file(NULL, "x", on_frame, &c), FOVEA_STATUS_NULL_ARGUMENT);
+    CHECK(strcmp(fovea_status_str(FOVEA_STATUS_PANIC), "panic") == 0, "status string");
+    CHECK(strcmp(fovea_version(), FOVEA_VERSION_STRING) == 0, "version %s", fovea_version());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: test_fovea run|leak CONFIG VIDEO WIDTH HEIGHT [FRAMES OUTDIR]\n");
+        return 2;
+    }
+    const char *mode = argv[1], *config = argv[2], *video = argv[3];
+    uint32_t w = (uint32_t)atoi(argv[4]), h = (uint32_t)atoi(argv[5]);
+    int leak = strcmp(mode, "leak") == 0;
+    int n = leak ? 2 : atoi(argv[6]);
+    const char *outdir = leak ? NULL : argv[7];
+
+    fovea_engine *engine = NULL;
+    fovea_status st = fovea_engine_create_from_file(config, &engine);
+    if (st != FOVEA_STATUS_OK) {
+        fprintf(stderr, "engine: %s: %s\n", fovea_status_str(st), fovea_last_error());
+        return 1;
+    }
+    CHECK(fovea_engine_label_count(engine) == 80, "labels %zu", fovea_engine_label_count(engine));
+    CHECK(strcmp(fovea_engine_label(engine, 0), "person") == 0, "label 0");
+    CHECK(fovea_engine_label(engine, 80) == NULL, "label 80");
+    CHECK(strcmp(fovea_engine_provider(engine), "CPUExecutionProvider") == 0, "provider");
+
+    size_t rgb_bytes = (size_t)w * h * 3;
+    uint8_t *frames = read_frames(video, "rgb24", rgb_bytes, n);
+    CHECK(frames != NULL, "frames from ffmpeg");
+    if (!frames) return 1;
+
+    char path[4096];
+    FILE *out = NULL;
+    if (!leak) {
+        snprintf(path, sizeof path, "%s/stream.jsonl", outdir);
+        out = fopen(path, "w");
+    }
+    int got = run_stream(engine, frames, n, w, h, (size_t)w * 3, rgb_bytes, FOVEA_PIXEL_FORMAT_RGB24, out);
+    CHECK(got == n, "stream gave %d results for %d frames", got, n);
+    if (out) fclose(out);
+
+    if (!leak) {
+        /* The same frames with padded rows (stride > width * 3) give the same results. */
+        size_t stride = (size_t)w * 3 + 64;
+        uint8_t *padded = calloc(stride * h * (size_t)n, 1);
+        for (int i = 0; i < n; i++)
+            for (uint32_t y = 0; y < h; y++)
+                memcpy(padded + (size_t)i * stride * h + y * stride, frames + (size_t)i * rgb_bytes + (size_t)y * w * 3, (size_t)w * 3);
+        snprintf(path, sizeof path, "%s/stream_padded.jsonl", outdir);
+        out = fopen(path, "w");
+        CHECK(run_stream(engine, padded, n, w, h, stride, stride * h, FOVEA_PIXEL_FORMAT_RGB24, out) == n, "padded");
+        fclose(out);
+        free(padded);
+
+        /* NV12 from the ffmpeg CLI. */
+        size_t nv12_bytes = (size_t)w * h * 3 / 2;
+        uint8_t *nv12 = read_frames(video, "nv12", nv12_bytes, n);
+        CHECK(nv12 != NULL, "NV12 frames");
+        snprintf(path, sizeof path, "%s/nv12.jsonl", outdir);
+        out = fopen(path, "w");
+        CHECK(run_stream(engine, nv12, n, w, h, w, nv12_bytes, FOVEA_PIXEL_FORMAT_NV12, out) == n, "nv12");
+        fclose(out);
+        free(nv12);
+
+        /* Two streams of one engine on two threads at once. */
+        struct job jobs[2];
+        pthread_t t[2];
+        for (int k = 0; k < 2; k++) {
+            jobs[k] = (struct job){engine, frames, n, w, h, NULL, 0, 0};
+            pthread_create(&t[k], NULL, thread_main, &jobs[k]);
+        }
+        for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+        snprintf(path, sizeof path, "%s/stream.jsonl", outdir);
+        char *single = slurp(path);
+        for (int k = 0; k < 2; k++) {
+            CHECK(jobs[k].received == n, "thread %d received %d", k, jobs[k].received);
+            CHECK(single && jobs[k].text && strcmp(single, jobs[k].text) == 0, "thread %d results differ from one stream alone", k);
+            snprintf(path, sizeof path, "%s/thread%d.jsonl", outdir, k);
+            out = fopen(path, "w");
+            fputs(jobs[k].text, out);
+            fclose(out);
+            free(jobs[k].text);
+        }
+        free(single);
+
+        /* The file call: stop after n frames through the callback. */
+        snprintf(path, sizeof path, "%s/file.jsonl", outdir);
+        struct file_ctx c = {fopen(path, "w"), 0, n};
+        EXPECT(fovea_engine_process_file(engine, video, on_frame, &c), FOVEA_STATUS_CALLBACK_STOPPED);
+        CHECK(c.frames == n, "file call delivered %d frames", c.frames);
+        fclose(c.out);
+    }
+
+    error_paths(engine, frames, w, h);
+    free(frames);
+    fovea_engine_destroy(engine);
+    if (failures) fprintf(stderr, "%d checks failed\n", failures);
+    else fprintf(stderr, "test_fovea %s: all checks passed\n", mode);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,201 @@
+//! The C API from C (tests/c/test_fovea.c, compiled here against the built library and header):
+//! results through the C ABI equal the Rust API's on the same frames and the CLI's on the same
+//! file; two streams on two threads equal one alone; every error path; valgrind finds no leak.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use fovea::engine::{Engine, EngineConfig, FrameIn, PixelFormat, Received, Stream};
+use serde_json::Value;
+
+const W: u32 = 768;
+const H: u32 = 576;
+const N: usize = 20;
+
+/// target/debug (or release): where cargo put libfovea.so for this test run.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn build_c(dir: &Path) -> PathBuf {
+    let exe = dir.join("test_fovea");
+    let lib = lib_dir();
+    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so", lib.display());
+    let o = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", "tests/c/test_fovea.c", "-o"])
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lfovea", "-lpthread"])
+        .current_dir(root())
+        .output()
+        .expect("cc runs");
+    assert!(o.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    exe
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let p = dir.join("fovea.toml");
+    std::fs::write(&p, format!("model = \"{}\"\n[tracking]\nenabled = true\n", root().join("engines/nanodet-g-416.toml").display())).unwrap();
+    p
+}
+
+/// Detections of a C output line: (x1, y1, x2, y2, score, class, track).
+fn parse(line: &str) -> (u64, Vec<([f32; 5], u32, i64)>) {
+    let v: Value = serde_json::from_str(line).unwrap();
+    let dets = v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let f = |k: usize| d[k].as_f64().unwrap() as f32;
+            ([f(0), f(1), f(2), f(3), f(4)], d[5].as_u64().unwrap() as u32, d[6].as_i64().unwrap())
+        })
+        .collect();
+    (v["frame"].as_u64().unwrap(), dets)
+}
+
+fn read_lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p).unwrap().lines().map(String::from).collect()
+}
+
+fn ffmpeg_frames(video: &Path, pix: &str, bytes: usize) -> Vec<u8> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-frames:v", &N.to_string(), "-f", "rawvideo", "-pix_fmt", pix, "-"])
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout.len(), bytes * N);
+    o.stdout
+}
+
+fn iou(a: &[f32; 5], b: &[f32; 5]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let i = iw * ih;
+    i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+}
+
+#[test]
+fn c_program_matches_rust_api_and_cli() {
+    let dir = tempdir();
+    let exe = build_c(dir.path());
+    let cfg = config(dir.path());
+    let video = media("vtest.avi");
+    let o = Command::new(&exe)
+        .arg("run")
+        .arg(&cfg)
+        .arg(&video)
+        .args([W.to_string(), H.to_string(), N.to_string()])
+        .arg(dir.path())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "test_fovea failed:\n{}", String::from_utf8_lossy(&o.stderr));
+
+    // 1. The stream path equals the Rust API on the same frames, bit for bit.
+    let c_stream = read_lines(&dir.path().join("stream.jsonl"));
+    assert_eq!(c_stream.len(), N);
+    let engine = Engine::new(&EngineConfig::load(&cfg).unwrap()).unwrap();
+    let mut s = Stream::new(engine, 10.0);
+    let frames = ffmpeg_frames(&video, "rgb24", (W * H * 3) as usize);
+    let mut total = 0;
+    for (i, line) in c_stream.iter().enumerate() {
+        let f = &frames[i * (W * H * 3) as usize..][..(W * H * 3) as usize];
+        s.send_frame(&FrameIn { data: f, width: W, height: H, stride: W as usize * 3, format: PixelFormat::Rgb24, pts: i as f64 * 0.1 }).unwrap();
+        let Received::Frame(r) = s.receive() else { panic!("no result for frame {i}") };
+        let (frame, dets) = parse(line);
+        assert_eq!(frame, r.index);
+        assert_eq!(dets.len(), r.detections.len(), "frame {i}");
+        for (k, (c, d)) in dets.iter().zip(&r.detections).enumerate() {
+            assert_eq!(c.0, [d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score], "frame {i} detection {k}");
+            assert_eq!(c.1, d.class_id);
+            assert_eq!(c.2, r.track_ids[k].map_or(-1, |t| t as i64));
+        }
+        total += dets.len();
+    }
+    assert!(total >= 60, "only {total} detections in {N} vtest frames");
+    assert!(c_stream.iter().any(|l| parse(l).1.iter().any(|d| d.2 >= 1)), "no tracked detection");
+
+    // 2. Padded rows and two threads at once give the same lines.
+    assert_eq!(read_lines(&dir.path().join("stream_padded.jsonl")), c_stream);
+    assert_eq!(read_lines(&dir.path().join("thread0.jsonl")), c_stream);
+    assert_eq!(read_lines(&dir.path().join("thread1.jsonl")), c_stream);
+
+    // 3. The file call equals the CLI on the same file (the CLI rounds to 2 and 4 decimals).
+    let cli_out = dir.path().join("cli.jsonl");
+    let o = fovea(&["detect", video.to_str().unwrap(), "--model", "engines/nanodet-g-416.toml", "--duration", "2.0", "-q", "-o", cli_out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cli: Vec<Value> = read_lines(&cli_out).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let file = read_lines(&dir.path().join("file.jsonl"));
+    assert_eq!(file.len(), N);
+    for (line, c) in file.iter().zip(&cli) {
+        let (frame, dets) = parse(line);
+        assert_eq!(frame, c["frame"].as_u64().unwrap());
+        let cd = c["detections"].as_array().unwrap();
+        assert_eq!(dets.len(), cd.len(), "frame {frame}");
+        for (d, e) in dets.iter().zip(cd) {
+            for k in 0..4 {
+                assert!((d.0[k] as f64 - e["bbox"][k].as_f64().unwrap()).abs() <= 0.006, "frame {frame}: {line} vs {e}");
+            }
+            assert!((d.0[4] as f64 - e["score"].as_f64().unwrap()).abs() <= 6e-5);
+            assert_eq!(d.1 as u64, e["class_id"].as_u64().unwrap());
+            assert_eq!(d.2, e["track_id"].as_i64().unwrap_or(-1));
+        }
+    }
+
+    // 4. NV12 frames (converted by fovea, not by ffmpeg) find the same objects.
+    let nv12 = read_lines(&dir.path().join("nv12.jsonl"));
+    let (mut strong, mut found) = (0, 0);
+    for (a, b) in c_stream.iter().zip(&nv12) {
+        let (a, b) = (parse(a).1, parse(b).1);
+        for d in a.iter().filter(|d| d.0[4] >= 0.4) {
+            strong += 1;
+            found += b.iter().any(|e| e.1 == d.1 && iou(&d.0, &e.0) >= 0.8) as usize;
+        }
+    }
+    assert!(strong >= 20 && found * 10 >= strong * 9, "NV12 found {found} of {strong}");
+}
+
+#[test]
+fn header_compiles_as_cpp() {
+    let dir = tempdir();
+    let src = dir.path().join("use.cpp");
+    std::fs::write(
+        &src,
+        "#include \"fovea.h\"\n#include <cstdio>\nint main() { fovea_engine* e = nullptr; fovea_status s = fovea_engine_create(\"\", nullptr, &e); std::printf(\"%s\", fovea_status_str(s)); fovea_engine_destroy(e); return 0; }\n",
+    )
+    .unwrap();
+    let o = Command::new("c++")
+        .args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-Iinclude"])
+        .arg(&src)
+        .current_dir(root())
+        .output()
+        .expect("c++ runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn valgrind_finds_no_leak() {
+    let dir = tempdir();
+    let exe = build_c(dir.path());
+    let cfg = config(dir.path());
+    let o = Command::new("valgrind")
+        .args(["--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"])
+        .arg(&exe)
+        .arg("leak")
+        .arg(&cfg)
+        .arg(media("vtest.avi"))
+        .args([W.to_string(), H.to_string()])
+        .current_dir(root())
+        .output()
+        .expect("valgrind runs (apt install valgrind; make setup does)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("all checks passed"), "{err}");
+    assert!(err.contains("definitely lost: 0 bytes in 0 blocks") || err.contains("All heap blocks were freed"), "{err}");
+}
