@@ -14,7 +14,7 @@ mkdir -p "$DEPS"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
-APT_PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
+APT_PKGS=(golang-go valgrind libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
           libavdevice-dev libswresample-dev clang libclang-dev pkg-config ffmpeg)
 missing=()
 for p in "${APT_PKGS[@]}"; do

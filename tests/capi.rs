@@ -37,9 +37,9 @@ fn build_c(dir: &Path) -> PathBuf {
     exe
 }
 
-fn config(dir: &Path) -> PathBuf {
+fn config(dir: &Path, model: &str) -> PathBuf {
     let p = dir.join("fovea.toml");
-    std::fs::write(&p, format!("model = \"{}\"\n[tracking]\nenabled = true\n", root().join("engines/nanodet-g-416.toml").display())).unwrap();
+    std::fs::write(&p, format!("model = \"{}\"\n[tracking]\nenabled = true\n", root().join(model).display())).unwrap();
     p
 }
 
@@ -84,7 +84,7 @@ fn iou(a: &[f32; 5], b: &[f32; 5]) -> f32 {
 fn c_program_matches_rust_api_and_cli() {
     let dir = tempdir();
     let exe = build_c(dir.path());
-    let cfg = config(dir.path());
+    let cfg = config(dir.path(), "engines/nanodet-g-416.toml");
     let video = media("vtest.avi");
     let o = Command::new(&exe)
         .arg("run")
@@ -183,7 +183,8 @@ fn header_compiles_as_cpp() {
 fn valgrind_finds_no_leak() {
     let dir = tempdir();
     let exe = build_c(dir.path());
-    let cfg = config(dir.path());
+    // The tiny generated model: the same API paths, inference cheap enough for valgrind.
+    let cfg = config(dir.path(), "tests/data/tiny_yolov8_dyn.toml");
     let o = Command::new("valgrind")
         .args(["--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"])
         .arg(&exe)

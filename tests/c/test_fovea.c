@@ -2,7 +2,7 @@
  * compares its output with the Rust API and the CLI), and run under valgrind.
  *
  *   test_fovea run  CONFIG VIDEO WIDTH HEIGHT FRAMES OUTDIR   stream, file, threads, NV12, errors
- *   test_fovea leak CONFIG VIDEO WIDTH HEIGHT                 a short run for valgrind
+ *   test_fovea leak CONFIG VIDEO WIDTH HEIGHT                 a short run for valgrind (any model)
  *
  * Frames come from the ffmpeg CLI (raw RGB24 or NV12 on a pipe). Output files in OUTDIR, one JSON
  * object per frame: {"frame":N,"pts":T,"detections":[[x1,y1,x2,y2,score,class_id,track_id,"label"],...]}
@@ -205,9 +205,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "engine: %s: %s\n", fovea_status_str(st), fovea_last_error());
         return 1;
     }
-    CHECK(fovea_engine_label_count(engine) == 80, "labels %zu", fovea_engine_label_count(engine));
-    CHECK(strcmp(fovea_engine_label(engine, 0), "person") == 0, "label 0");
-    CHECK(fovea_engine_label(engine, 80) == NULL, "label 80");
+    size_t classes = fovea_engine_label_count(engine);
+    CHECK(classes >= 1 && fovea_engine_label(engine, 0) != NULL, "labels %zu", classes);
+    CHECK(fovea_engine_label(engine, (uint32_t)classes) == NULL, "label past the end");
+    if (!leak) CHECK(classes == 80 && strcmp(fovea_engine_label(engine, 0), "person") == 0, "the COCO model's labels");
     CHECK(strcmp(fovea_engine_provider(engine), "CPUExecutionProvider") == 0, "provider");
 
     size_t rgb_bytes = (size_t)w * h * 3;

@@ -1,0 +1,277 @@
+"""fovea for Python: the C API through ctypes.
+
+    import cv2, fovea
+    with fovea.Engine(path="fovea.toml") as engine, engine.stream(fps=25) as stream:
+        ok, frame = cap.read()                       # BGR, H x W x 3, uint8
+        stream.send(frame, pts=0.0, format="bgr")    # no copy: fovea reads the array's memory
+        for result in stream.results():              # results queued so far
+            print(result.frame, result.boxes, result.labels)
+
+Frames are passed without copying when their rows are contiguous (any row stride); other layouts
+are copied once. Errors raise `fovea.Error`, which carries fovea's status code and message.
+The library is found at $FOVEA_LIB, else next to this package, else in the source tree's
+target/release or target/debug.
+"""
+import ctypes as C
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _find_library():
+    env = os.environ.get("FOVEA_LIB")
+    if env:
+        return env
+    for p in [_HERE / "libfovea.so", _HERE.parents[1] / "target/release/libfovea.so", _HERE.parents[1] / "target/debug/libfovea.so"]:
+        if p.exists():
+            return str(p)
+    raise OSError("libfovea.so not found: set FOVEA_LIB, or build fovea (cargo build --release)")
+
+
+class _Detection(C.Structure):
+    _fields_ = [("x1", C.c_float), ("y1", C.c_float), ("x2", C.c_float), ("y2", C.c_float), ("score", C.c_float),
+                ("class_id", C.c_uint32), ("track_id", C.c_int64), ("label", C.c_char_p), ("source", C.c_uint32)]
+
+
+class _Result(C.Structure):
+    _fields_ = [("frame", C.c_uint64), ("pts", C.c_double), ("count", C.c_size_t), ("detections", C.POINTER(_Detection))]
+
+
+_CALLBACK = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.POINTER(_Result))
+
+_lib = C.CDLL(_find_library())
+_status = C.c_uint32
+for name, res, args in [
+    ("fovea_version", C.c_char_p, []),
+    ("fovea_status_str", C.c_char_p, [_status]),
+    ("fovea_last_error", C.c_char_p, []),
+    ("fovea_engine_create", _status, [C.c_char_p, C.c_char_p, C.POINTER(C.c_void_p)]),
+    ("fovea_engine_create_from_file", _status, [C.c_char_p, C.POINTER(C.c_void_p)]),
+    ("fovea_engine_destroy", None, [C.c_void_p]),
+    ("fovea_engine_last_error", C.c_char_p, [C.c_void_p]),
+    ("fovea_engine_label_count", C.c_size_t, [C.c_void_p]),
+    ("fovea_engine_label", C.c_char_p, [C.c_void_p, C.c_uint32]),
+    ("fovea_engine_provider", C.c_char_p, [C.c_void_p]),
+    ("fovea_engine_process_file", _status, [C.c_void_p, C.c_char_p, _CALLBACK, C.c_void_p]),
+    ("fovea_stream_create", _status, [C.c_void_p, C.c_double, C.POINTER(C.c_void_p)]),
+    ("fovea_stream_destroy", None, [C.c_void_p]),
+    ("fovea_stream_last_error", C.c_char_p, [C.c_void_p]),
+    ("fovea_stream_send_frame", _status, [C.c_void_p, C.c_void_p, C.c_size_t, C.c_uint32, C.c_uint32, C.c_size_t, C.c_uint32, C.c_double]),
+    ("fovea_stream_receive", _status, [C.c_void_p, C.POINTER(C.POINTER(_Result))]),
+    ("fovea_stream_flush", _status, [C.c_void_p]),
+    ("fovea_result_destroy", None, [C.POINTER(_Result)]),
+]:
+    f = getattr(_lib, name)
+    f.restype, f.argtypes = res, args
+
+OK, NEED_MORE_DATA, END_OF_STREAM, CALLBACK_STOPPED = 0, 1, 2, 109
+_FORMATS = {"rgb": 0, "bgr": 1, "nv12": 2}
+
+
+def version():
+    return _lib.fovea_version().decode()
+
+
+class Error(Exception):
+    """A fovea call failed: `status` is fovea's status code, `name` its description."""
+
+    def __init__(self, status, message):
+        self.status = status
+        self.name = _lib.fovea_status_str(status).decode()
+        self.message = message
+        super().__init__(f"{message} ({self.name}, status {status})")
+
+
+class Detection:
+    __slots__ = ("bbox", "score", "class_id", "label", "track_id")
+
+    def __init__(self, bbox, score, class_id, label, track_id):
+        self.bbox, self.score, self.class_id, self.label, self.track_id = bbox, score, class_id, label, track_id
+
+    def __repr__(self):
+        return f"Detection({self.label} {self.score:.3f} {self.bbox} track {self.track_id})"
+
+
+class Result:
+    """One frame's results: `detections` as objects, and the same as NumPy arrays: `boxes`
+    (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`."""
+
+    def __init__(self, r):
+        self.frame, self.pts = int(r.frame), float(r.pts)
+        n = int(r.count)
+        if n:
+            raw = np.ctypeslib.as_array(C.cast(r.detections, C.POINTER(C.c_uint8)), shape=(n * C.sizeof(_Detection),))
+            dt = np.dtype({"names": ["box", "score", "class_id", "track_id"], "formats": [("<f4", 4), "<f4", "<u4", "<i8"],
+                           "offsets": [0, 16, 20, 24], "itemsize": C.sizeof(_Detection)})
+            rec = raw.view(dt).copy()
+            self.boxes, self.scores = rec["box"], rec["score"]
+            self.class_ids, self.track_ids = rec["class_id"], rec["track_id"]
+            self.labels = [r.detections[i].label.decode() for i in range(n)]
+        else:
+            self.boxes = np.zeros((0, 4), np.float32)
+            self.scores, self.class_ids, self.track_ids = np.zeros(0, np.float32), np.zeros(0, np.uint32), np.zeros(0, np.int64)
+            self.labels = []
+
+    @property
+    def detections(self):
+        return [Detection(tuple(float(v) for v in b), float(s), int(c), l, None if t < 0 else int(t))
+                for b, s, c, l, t in zip(self.boxes, self.scores, self.class_ids, self.labels, self.track_ids)]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __repr__(self):
+        return f"Result(frame {self.frame}, {len(self)} detections)"
+
+
+class Engine:
+    """A loaded model with its settings: `Engine(config="model = '...'")` (TOML text; relative
+    paths from `base_dir`, default the current directory) or `Engine(path="fovea.toml")`.
+    Thread-safe; make one `Stream` per video."""
+
+    def __init__(self, config=None, path=None, base_dir=None):
+        if (config is None) == (path is None):
+            raise ValueError("give exactly one of config (TOML text) or path")
+        h = C.c_void_p()
+        if path is not None:
+            s = _lib.fovea_engine_create_from_file(os.fsencode(path), C.byref(h))
+        else:
+            s = _lib.fovea_engine_create(config.encode(), None if base_dir is None else os.fsencode(base_dir), C.byref(h))
+        if s != OK:
+            raise Error(s, _lib.fovea_last_error().decode())
+        self._h = h
+        self.labels = [_lib.fovea_engine_label(h, i).decode() for i in range(_lib.fovea_engine_label_count(h))]
+        self.provider = _lib.fovea_engine_provider(h).decode()
+
+    def _handle(self):
+        if not self._h:
+            raise Error(111, "the engine is closed")
+        return self._h
+
+    def stream(self, fps=0.0):
+        return Stream(self, fps)
+
+    def process_file(self, path, callback=None):
+        """Processes a whole file. With `callback(result) -> bool|None` each frame's result is
+        handed over in order (return False to stop); without, the results are returned as a list."""
+        out = []
+        failure = []
+
+        def trampoline(_user, r):
+            try:
+                res = Result(r.contents)
+                if callback is None:
+                    out.append(res)
+                    return 0
+                return 1 if callback(res) is False else 0
+            except BaseException as e:  # never unwind through C
+                failure.append(e)
+                return 1
+
+        cb = _CALLBACK(trampoline)
+        s = _lib.fovea_engine_process_file(self._handle(), os.fsencode(path), cb, None)
+        if failure:
+            raise failure[0]
+        if s not in (OK, CALLBACK_STOPPED):
+            raise Error(s, _lib.fovea_engine_last_error(self._h).decode())
+        return out if callback is None else None
+
+    def close(self):
+        if getattr(self, "_h", None):
+            _lib.fovea_engine_destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Stream:
+    """Per-video state on an engine. Use from one thread at a time."""
+
+    def __init__(self, engine, fps=0.0):
+        h = C.c_void_p()
+        s = _lib.fovea_stream_create(engine._handle(), float(fps), C.byref(h))
+        if s != OK:
+            raise Error(s, _lib.fovea_engine_last_error(engine._h).decode())
+        self._h, self._engine = h, engine
+
+    def _check(self, s):
+        if s not in (OK, NEED_MORE_DATA, END_OF_STREAM):
+            raise Error(s, _lib.fovea_stream_last_error(self._h).decode())
+        return s
+
+    @staticmethod
+    def frame_args(frame, format="bgr"):
+        """(array kept alive, pointer, byte length, width, height, row stride) for `frame`, without
+        copying when its rows are contiguous."""
+        a = np.asarray(frame)
+        if a.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8, got {a.dtype}")
+        if format == "nv12":
+            if a.ndim != 2 or a.shape[0] % 3 != 0:
+                raise ValueError(f"an NV12 frame is a (height * 3 / 2) x width uint8 array, got shape {a.shape}")
+            h, w = a.shape[0] * 2 // 3, a.shape[1]
+            if a.strides[1] != 1:
+                a = np.ascontiguousarray(a)
+        else:
+            if a.ndim != 3 or a.shape[2] != 3:
+                raise ValueError(f"a {format} frame is a height x width x 3 uint8 array, got shape {a.shape}")
+            h, w = a.shape[:2]
+            if a.strides[1:] != (3, 1) or a.strides[0] < 0:
+                a = np.ascontiguousarray(a)
+        stride = a.strides[0]
+        length = stride * (a.shape[0] - 1) + (w if format == "nv12" else w * 3)
+        return a, a.ctypes.data, length, w, h, stride
+
+    def send(self, frame, pts=0.0, format="bgr"):
+        """Detects (and tracks) objects in one frame: H x W x 3 uint8 ("bgr", OpenCV's order, or
+        "rgb"), or (H * 3 / 2) x W uint8 ("nv12"). Its result is queued for `receive`."""
+        if format not in _FORMATS:
+            raise ValueError(f"format must be one of {sorted(_FORMATS)}, got {format!r}")
+        a, ptr, length, w, h, stride = self.frame_args(frame, format)
+        self._check(_lib.fovea_stream_send_frame(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts)))
+        del a
+
+    def receive(self):
+        """The next result, or None when there is none yet (or the stream has ended)."""
+        p = C.POINTER(_Result)()
+        if self._check(_lib.fovea_stream_receive(self._h, C.byref(p))) != OK:
+            return None
+        try:
+            return Result(p.contents)
+        finally:
+            _lib.fovea_result_destroy(p)
+
+    def results(self):
+        """Every result queued so far."""
+        while (r := self.receive()) is not None:
+            yield r
+
+    def flush(self):
+        """No more frames; the queued results can still be received."""
+        self._check(_lib.fovea_stream_flush(self._h))
+
+    def close(self):
+        if getattr(self, "_h", None):
+            _lib.fovea_stream_destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

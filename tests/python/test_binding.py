@@ -1,0 +1,176 @@
+"""The Python binding (python/fovea, ctypes over the C API) on real media: frames decoded by
+OpenCV in Python and sent without copying, results as objects and NumPy arrays, exceptions
+carrying fovea's message, and agreement with the CLI on the same file."""
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python"))
+os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
+import fovea  # noqa: E402
+
+MEDIA = Path(os.environ.get("FOVEA_MEDIA", ROOT.parent / "shared" / "media"))
+VTEST = MEDIA / "vtest.avi"
+MODEL = ROOT / "engines" / "nanodet-g-416.toml"
+FOVEA_BIN = os.environ.get("FOVEA_BIN", str(ROOT / "target/debug/fovea"))
+N = 15
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with fovea.Engine(config=f"model = '{MODEL}'") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def frames():
+    cap = cv2.VideoCapture(str(VTEST))
+    out = []
+    while len(out) < N:
+        ok, f = cap.read()
+        assert ok
+        out.append(f)
+    return out
+
+
+def run(engine, frames, fmt="bgr", convert=lambda f: f):
+    with engine.stream(fps=10) as s:
+        res = []
+        for i, f in enumerate(frames):
+            s.send(convert(f), pts=i / 10, format=fmt)
+            res.extend(s.results())
+        s.flush()
+        res.extend(s.results())
+        assert s.receive() is None
+    return res
+
+
+def iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    i = iw * ih
+    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+
+
+def test_opencv_frames_in_bgr_and_rgb_give_the_same_results(engine, frames):
+    bgr = run(engine, frames)
+    rgb = run(engine, frames, "rgb", lambda f: np.ascontiguousarray(f[..., ::-1]))
+    assert [r.frame for r in bgr] == list(range(N))
+    assert sum(len(r) for r in bgr) >= 40
+    for a, b in zip(bgr, rgb):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.track_ids, b.track_ids)
+        assert a.labels == b.labels
+    d = bgr[5].detections[0]
+    assert d.label == "person" and 0 < d.score <= 1 and len(d.bbox) == 4
+    assert bgr[5].boxes.dtype == np.float32 and bgr[5].boxes.shape == (len(bgr[5]), 4)
+    assert any(t >= 1 for r in bgr for t in r.track_ids), "tracking is on by default"
+
+
+def test_frames_are_not_copied_and_padded_rows_work(engine, frames):
+    big = np.zeros((576, 800, 3), np.uint8)
+    big[:, :768] = frames[0]
+    view = big[:, :768]
+    a, ptr, length, w, h, stride = fovea.Stream.frame_args(view)
+    assert ptr == big.ctypes.data and stride == 800 * 3 and (w, h) == (768, 576), "sent without a copy"
+    assert length == 800 * 3 * 575 + 768 * 3
+    one = run(engine, [frames[0]])
+    padded = run(engine, [view])
+    np.testing.assert_array_equal(one[0].boxes, padded[0].boxes)
+
+
+def test_results_match_the_cli_and_opencv_frames_find_the_same_people(engine, frames, tmp_path):
+    out = tmp_path / "cli.jsonl"
+    subprocess.run([FOVEA_BIN, "detect", str(VTEST), "--model", str(MODEL), "--duration", "1.5", "-q", "-o", str(out)], check=True)
+    cli = [json.loads(l) for l in out.read_text().splitlines()]
+    assert len(cli) == N
+    # The file call decodes with fovea, as the CLI does: the same boxes (the CLI rounds).
+    collected = []
+    engine.process_file(str(VTEST), lambda r: collected.append(r) or len(collected) < N)
+    assert len(collected) == N
+    for r, c in zip(collected, cli):
+        assert r.frame == c["frame"] and len(r) == len(c["detections"])
+        for b, t, d in zip(r.boxes, r.track_ids, c["detections"]):
+            np.testing.assert_allclose(b, d["bbox"], atol=0.006)
+            assert (None if t < 0 else t) == d["track_id"]
+    # OpenCV decodes with its own FFmpeg build and colour conversion: the same people, not the
+    # same pixels.
+    mine = run(engine, frames)
+    strong = found = 0
+    for c, r in zip(cli, mine):
+        for d in (d for d in c["detections"] if d["score"] >= 0.4):
+            strong += 1
+            found += any(l == d["label"] and iou(b, d["bbox"]) >= 0.8 for b, l in zip(r.boxes, r.labels))
+    assert strong >= 20 and found >= 0.9 * strong, (found, strong)
+
+
+def test_nv12_frames(engine, frames):
+    yuv = [cv2.cvtColor(f, cv2.COLOR_BGR2YUV_I420) for f in frames[:3]]
+    nv12 = []
+    for y in yuv:
+        h = y.shape[0] * 2 // 3
+        u, v = y[h:h + h // 4].reshape(-1), y[h + h // 4:].reshape(-1)
+        uv = np.empty(u.size * 2, np.uint8)
+        uv[0::2], uv[1::2] = u, v
+        nv12.append(np.vstack([y[:h], uv.reshape(h // 2, -1)]))
+    res = run(engine, nv12, "nv12")
+    ref = run(engine, frames[:3])
+    for a, b in zip(res, ref):
+        assert abs(len(a) - len(b)) <= 2
+        assert sum(any(iou(x, y) >= 0.8 for y in b.boxes) for x in a.boxes) >= 0.8 * len(a)
+
+
+def test_two_threads_with_their_own_streams_equal_one(engine, frames):
+    alone = run(engine, frames)
+    outs = [None, None]
+
+    def work(k):
+        outs[k] = run(engine, frames)
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    for o in outs:
+        for a, b in zip(o, alone):
+            np.testing.assert_array_equal(a.boxes, b.boxes)
+            np.testing.assert_array_equal(a.track_ids, b.track_ids)
+
+
+def test_errors_carry_fovea_messages(engine, frames, tmp_path):
+    with pytest.raises(fovea.Error) as e:
+        fovea.Engine(config="model = ")
+    assert e.value.status == 103 and "invalid configuration" in str(e.value)
+    with pytest.raises(fovea.Error) as e:
+        fovea.Engine(config=f"model = '{MODEL}'\nprovider = 'tensorrt'")
+    assert e.value.status == 108 and "allow_fallback" in e.value.message
+    with pytest.raises(fovea.Error) as e:
+        fovea.Engine(path=str(tmp_path / "missing.toml"))
+    assert e.value.status == 102
+    with pytest.raises(ValueError):
+        engine.stream().send(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError):
+        engine.stream().send(np.zeros((10, 10, 3), np.float32))
+    s = engine.stream()
+    with pytest.raises(fovea.Error) as e:
+        s.send(np.zeros((3, 9), np.uint8), format="nv12")  # NV12 needs an even width
+    assert e.value.status == 101 and "even width" in e.value.message
+    s.close()
+    s = engine.stream()
+    s.flush()
+    with pytest.raises(fovea.Error) as e:
+        s.send(frames[0])
+    assert e.value.status == 111 and "flushed" in e.value.message
+    with pytest.raises(fovea.Error) as e:
+        engine.process_file(str(ROOT / "README.md"))
+    assert e.value.status == 106
+    with pytest.raises(ZeroDivisionError):
+        engine.process_file(str(VTEST), lambda r: 1 / 0)
+    assert fovea.version() == "0.1.0"
