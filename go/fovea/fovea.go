@@ -1,0 +1,287 @@
+// Package fovea is the Go binding of fovea's C API (include/fovea.h): video analytics with an
+// engine shared by streams, one stream per video.
+//
+//	engine, err := fovea.NewEngineFromFile("fovea.toml")
+//	defer engine.Close()
+//	stream, err := engine.NewStream(25)
+//	defer stream.Close()
+//	err = stream.SendFrame(rgb, width, height, width*3, fovea.RGB24, pts)
+//	for {
+//		r, err := stream.Receive()
+//		if errors.Is(err, fovea.ErrNeedMoreData) { break }
+//		...
+//	}
+//
+// Build with the library and header found by cgo, e.g.
+// CGO_CFLAGS="-I<fovea>/include" CGO_LDFLAGS="-L<fovea>/target/release -lfovea", or after
+// `make install`: CGO_CFLAGS/LDFLAGS from `pkg-config --cflags --libs fovea`.
+package fovea
+
+/*
+#cgo LDFLAGS: -lfovea
+#include <stdlib.h>
+#include "fovea.h"
+
+extern int32_t foveaGoFrame(void *user_data, fovea_result *result);
+
+static fovea_status fovea_go_process_file(fovea_engine *e, const char *path, uintptr_t handle) {
+	// The callback gets a const result; Go's export cannot say const.
+	return fovea_engine_process_file(e, path, (fovea_frame_callback)foveaGoFrame, (void *)handle);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"unsafe"
+)
+
+// Status is a fovea status code (the numbers of include/fovea.h).
+type Status uint32
+
+const (
+	StatusOK              Status = 0
+	StatusNeedMoreData    Status = 1
+	StatusEndOfStream     Status = 2
+	StatusNullArgument    Status = 100
+	StatusInvalidArgument Status = 101
+	StatusNotFound        Status = 102
+	StatusInvalidConfig   Status = 103
+	StatusRuntimeMissing  Status = 104
+	StatusModelMismatch   Status = 105
+	StatusMedia           Status = 106
+	StatusInference       Status = 107
+	StatusUnsupported     Status = 108
+	StatusCallbackStopped Status = 109
+	StatusIO              Status = 110
+	StatusBadState        Status = 111
+	StatusPanic           Status = 200
+	StatusInternal        Status = 201
+)
+
+func (s Status) String() string { return C.GoString(C.fovea_status_str(C.fovea_status(s))) }
+
+// Error is a failed fovea call: its status and fovea's message.
+type Error struct {
+	Status  Status
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("fovea: %s (%s)", e.Message, e.Status) }
+
+// Is makes errors.Is(err, fovea.ErrNeedMoreData) etc. compare statuses.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Status == e.Status && t.Message == ""
+}
+
+var (
+	// ErrNeedMoreData: Receive has no result yet; send more frames.
+	ErrNeedMoreData = &Error{Status: StatusNeedMoreData}
+	// ErrEndOfStream: the stream was flushed and every result was received.
+	ErrEndOfStream = &Error{Status: StatusEndOfStream}
+)
+
+// PixelFormat of frames given to SendFrame.
+type PixelFormat uint32
+
+const (
+	RGB24 PixelFormat = 0
+	BGR24 PixelFormat = 1
+	NV12  PixelFormat = 2
+)
+
+// Version is fovea's version.
+func Version() string { return C.GoString(C.fovea_version()) }
+
+// Detection is one detected object; TrackID is -1 without a confirmed track.
+type Detection struct {
+	X1, Y1, X2, Y2 float32
+	Score          float32
+	ClassID        uint32
+	Label          string
+	TrackID        int64
+}
+
+// Result holds one frame's detections.
+type Result struct {
+	Frame      uint64
+	Pts        float64
+	Detections []Detection
+}
+
+func convert(r *C.fovea_result) *Result {
+	out := &Result{Frame: uint64(r.frame), Pts: float64(r.pts)}
+	n := int(r.count)
+	if n > 0 {
+		dets := unsafe.Slice(r.detections, n)
+		out.Detections = make([]Detection, n)
+		for i, d := range dets {
+			out.Detections[i] = Detection{float32(d.x1), float32(d.y1), float32(d.x2), float32(d.y2), float32(d.score),
+				uint32(d.class_id), C.GoString(d.label), int64(d.track_id)}
+		}
+	}
+	return out
+}
+
+// Engine is a loaded model with its settings. Safe for concurrent use by several goroutines,
+// each with its own Stream.
+type Engine struct {
+	p *C.fovea_engine
+}
+
+func constructorError(s C.fovea_status) error {
+	return &Error{Status: Status(s), Message: C.GoString(C.fovea_last_error())}
+}
+
+// NewEngine creates an engine from configuration text (TOML); relative paths are taken from
+// baseDir ("" for the current directory).
+func NewEngine(config string, baseDir string) (*Engine, error) {
+	runtime.LockOSThread() // fovea_last_error is per thread
+	defer runtime.UnlockOSThread()
+	cc := C.CString(config)
+	defer C.free(unsafe.Pointer(cc))
+	var cb *C.char
+	if baseDir != "" {
+		cb = C.CString(baseDir)
+		defer C.free(unsafe.Pointer(cb))
+	}
+	var p *C.fovea_engine
+	if s := C.fovea_engine_create(cc, cb, &p); s != 0 {
+		return nil, constructorError(s)
+	}
+	return &Engine{p}, nil
+}
+
+// NewEngineFromFile creates an engine from a configuration file.
+func NewEngineFromFile(path string) (*Engine, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	var p *C.fovea_engine
+	if s := C.fovea_engine_create_from_file(cp, &p); s != 0 {
+		return nil, constructorError(s)
+	}
+	return &Engine{p}, nil
+}
+
+// Close frees the engine; streams made from it stay usable until closed. Close twice is a no-op.
+func (e *Engine) Close() {
+	if e.p != nil {
+		C.fovea_engine_destroy(e.p)
+		e.p = nil
+	}
+}
+
+func (e *Engine) err(s C.fovea_status) error {
+	return &Error{Status: Status(s), Message: C.GoString(C.fovea_engine_last_error(e.p))}
+}
+
+// Labels are the model's class names, index = class id.
+func (e *Engine) Labels() []string {
+	n := int(C.fovea_engine_label_count(e.p))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = C.GoString(C.fovea_engine_label(e.p, C.uint32_t(i)))
+	}
+	return out
+}
+
+// Provider is the execution provider the model really runs on.
+func (e *Engine) Provider() string { return C.GoString(C.fovea_engine_provider(e.p)) }
+
+//export foveaGoFrame
+func foveaGoFrame(user unsafe.Pointer, r *C.fovea_result) C.int32_t {
+	fn := cgo.Handle(uintptr(user)).Value().(func(*Result) bool)
+	if fn(convert(r)) {
+		return 0
+	}
+	return 1
+}
+
+// ProcessFile processes a whole video or image file, calling fn for every frame in order; fn
+// returns false to stop (ProcessFile then returns nil).
+func (e *Engine) ProcessFile(path string, fn func(*Result) bool) error {
+	if e.p == nil {
+		return &Error{Status: StatusBadState, Message: "the engine is closed"}
+	}
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	h := cgo.NewHandle(fn)
+	defer h.Delete()
+	s := C.fovea_go_process_file(e.p, cp, C.uintptr_t(h))
+	if s == 0 || Status(s) == StatusCallbackStopped {
+		return nil
+	}
+	return e.err(s)
+}
+
+// Stream is per-video state (tracker, queued results). Use it from one goroutine at a time.
+type Stream struct {
+	p *C.fovea_stream
+}
+
+// NewStream makes a stream for a video of fps frames per second (0: 30).
+func (e *Engine) NewStream(fps float64) (*Stream, error) {
+	if e.p == nil {
+		return nil, &Error{Status: StatusBadState, Message: "the engine is closed"}
+	}
+	var p *C.fovea_stream
+	if s := C.fovea_stream_create(e.p, C.double(fps), &p); s != 0 {
+		return nil, e.err(s)
+	}
+	return &Stream{p}, nil
+}
+
+func (s *Stream) err(st C.fovea_status) error {
+	return &Error{Status: Status(st), Message: C.GoString(C.fovea_stream_last_error(s.p))}
+}
+
+// SendFrame processes one frame from data (not kept after the call).
+func (s *Stream) SendFrame(data []byte, width, height, stride int, format PixelFormat, pts float64) error {
+	if len(data) == 0 {
+		return &Error{Status: StatusInvalidArgument, Message: "empty frame"}
+	}
+	st := C.fovea_stream_send_frame(s.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.uint32_t(width),
+		C.uint32_t(height), C.size_t(stride), C.uint32_t(format), C.double(pts))
+	if st != 0 {
+		return s.err(st)
+	}
+	return nil
+}
+
+// Receive returns the next result, or ErrNeedMoreData / ErrEndOfStream.
+func (s *Stream) Receive() (*Result, error) {
+	var r *C.fovea_result
+	switch st := C.fovea_stream_receive(s.p, &r); Status(st) {
+	case StatusOK:
+		defer C.fovea_result_destroy(r)
+		return convert(r), nil
+	case StatusNeedMoreData:
+		return nil, ErrNeedMoreData
+	case StatusEndOfStream:
+		return nil, ErrEndOfStream
+	default:
+		return nil, s.err(st)
+	}
+}
+
+// Flush ends the stream: no more frames; queued results can still be received.
+func (s *Stream) Flush() error {
+	if st := C.fovea_stream_flush(s.p); st != 0 {
+		return s.err(st)
+	}
+	return nil
+}
+
+// Close frees the stream. Close twice is a no-op.
+func (s *Stream) Close() {
+	if s.p != nil {
+		C.fovea_stream_destroy(s.p)
+		s.p = nil
+	}
+}
+

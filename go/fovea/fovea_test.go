@@ -1,0 +1,227 @@
+package fovea
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const w, h, n = 768, 576, 12
+
+func root(t *testing.T) string {
+	d, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func media(t *testing.T, name string) string {
+	dir := os.Getenv("FOVEA_MEDIA")
+	if dir == "" {
+		dir = filepath.Join(root(t), "../shared/media")
+	}
+	return filepath.Join(dir, name)
+}
+
+func newEngine(t *testing.T) *Engine {
+	e, err := NewEngine("model = 'engines/nanodet-g-416.toml'", root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func frames(t *testing.T) []byte {
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", media(t, "vtest.avi"), "-frames:v", "12", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3*n {
+		t.Fatalf("ffmpeg frames: %v (%d bytes)", err, len(out))
+	}
+	return out
+}
+
+func runStream(t *testing.T, e *Engine, data []byte) []*Result {
+	s, err := e.NewStream(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var res []*Result
+	drain := func() {
+		for {
+			r, err := s.Receive()
+			if errors.Is(err, ErrNeedMoreData) || errors.Is(err, ErrEndOfStream) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, r)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if err := s.SendFrame(data[i*w*h*3:(i+1)*w*h*3], w, h, w*3, RGB24, float64(i)/10); err != nil {
+			t.Fatal(err)
+		}
+		drain()
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	if _, err := s.Receive(); !errors.Is(err, ErrEndOfStream) {
+		t.Fatalf("after flush: %v", err)
+	}
+	return res
+}
+
+func TestStreamMatchesFileCallAndCLI(t *testing.T) {
+	e := newEngine(t)
+	defer e.Close()
+	if e.Provider() != "CPUExecutionProvider" || e.Labels()[0] != "person" || len(e.Labels()) != 80 {
+		t.Fatalf("engine: %s %v", e.Provider(), e.Labels()[:2])
+	}
+	res := runStream(t, e, frames(t))
+	if len(res) != n {
+		t.Fatalf("%d results", len(res))
+	}
+	total := 0
+	for i, r := range res {
+		if r.Frame != uint64(i) {
+			t.Fatalf("frame %d has number %d", i, r.Frame)
+		}
+		total += len(r.Detections)
+	}
+	if total < 30 {
+		t.Fatalf("only %d detections", total)
+	}
+
+	// The file call equals the CLI (which rounds to 2 decimals).
+	var file []*Result
+	if err := e.ProcessFile(media(t, "vtest.avi"), func(r *Result) bool { file = append(file, r); return len(file) < n }); err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv("FOVEA_BIN")
+	if bin == "" {
+		bin = filepath.Join(root(t), "target/debug/fovea")
+	}
+	out, err := exec.Command(bin, "detect", media(t, "vtest.avi"), "--model", filepath.Join(root(t), "engines/nanodet-g-416.toml"), "--duration", "1.2", "-q").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	i := 0
+	for sc.Scan() {
+		var line struct {
+			Frame      uint64
+			Detections []struct {
+				Bbox    [4]float64
+				ClassID uint32 `json:"class_id"`
+				TrackID *int64 `json:"track_id"`
+			}
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		f := file[i]
+		if f.Frame != line.Frame || len(f.Detections) != len(line.Detections) {
+			t.Fatalf("frame %d: %d detections vs the CLI's %d", line.Frame, len(f.Detections), len(line.Detections))
+		}
+		for k, d := range line.Detections {
+			g := f.Detections[k]
+			if math.Abs(float64(g.X1)-d.Bbox[0]) > 0.006 || math.Abs(float64(g.Y2)-d.Bbox[3]) > 0.006 || g.ClassID != d.ClassID {
+				t.Fatalf("frame %d detection %d: %+v vs %+v", line.Frame, k, g, d)
+			}
+			want := int64(-1)
+			if d.TrackID != nil {
+				want = *d.TrackID
+			}
+			if g.TrackID != want {
+				t.Fatalf("frame %d detection %d: track %d vs %d", line.Frame, k, g.TrackID, want)
+			}
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("CLI gave %d frames", i)
+	}
+}
+
+func TestGoroutinesWithTheirOwnStreams(t *testing.T) {
+	e := newEngine(t)
+	defer e.Close()
+	data := frames(t)
+	alone := runStream(t, e, data)
+	var wg sync.WaitGroup
+	got := make([][]*Result, 2)
+	for k := 0; k < 2; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			got[k] = runStream(t, e, data)
+		}(k)
+	}
+	wg.Wait()
+	for k := range got {
+		for i := range alone {
+			a, b := alone[i].Detections, got[k][i].Detections
+			if len(a) != len(b) {
+				t.Fatalf("goroutine %d frame %d: %d vs %d detections", k, i, len(b), len(a))
+			}
+			for j := range a {
+				if a[j] != b[j] {
+					t.Fatalf("goroutine %d frame %d: %+v vs %+v", k, i, b[j], a[j])
+				}
+			}
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	if _, err := NewEngine("model = ", ""); err == nil {
+		t.Fatal("bad config accepted")
+	} else if fe := (*Error)(nil); !errors.As(err, &fe) || fe.Status != StatusInvalidConfig || fe.Message == "" {
+		t.Fatalf("bad config: %v", err)
+	}
+	_, err := NewEngine("model = 'engines/nanodet-g-416.toml'\nprovider = 'tensorrt'", root(t))
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Status != StatusUnsupported || !strings.Contains(fe.Message, "allow_fallback") {
+		t.Fatalf("tensorrt: %v", err)
+	}
+	if _, err := NewEngineFromFile("/nonexistent/fovea.toml"); !errors.As(err, &fe) || fe.Status != StatusNotFound {
+		t.Fatalf("missing file: %v", err)
+	}
+	e := newEngine(t)
+	defer e.Close()
+	s, _ := e.NewStream(0)
+	defer s.Close()
+	err = s.SendFrame(make([]byte, 100), 10, 10, 30, RGB24, 0)
+	if !errors.As(err, &fe) || fe.Status != StatusInvalidArgument || !strings.Contains(fe.Message, "300 expected") {
+		t.Fatalf("short frame: %v", err)
+	}
+	if err := s.SendFrame(make([]byte, 300), 10, 10, 30, PixelFormat(9), 0); !errors.As(err, &fe) || fe.Status != StatusInvalidArgument {
+		t.Fatalf("bad format: %v", err)
+	}
+	if _, err := s.Receive(); !errors.Is(err, ErrNeedMoreData) {
+		t.Fatalf("empty stream: %v", err)
+	}
+	if err := e.ProcessFile(filepath.Join(root(t), "README.md"), func(*Result) bool { return true }); !errors.As(err, &fe) || fe.Status != StatusMedia {
+		t.Fatalf("not media: %v", err)
+	}
+	e.Close()
+	e.Close()
+	if _, err := e.NewStream(0); !errors.As(err, &fe) || fe.Status != StatusBadState {
+		t.Fatalf("closed engine: %v", err)
+	}
+	if Version() != "0.1.0" {
+		t.Fatal(Version())
+	}
+}

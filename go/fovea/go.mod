@@ -1,0 +1,3 @@
+module github.com/fovea/fovea/go/fovea
+
+go 1.19
