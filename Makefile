@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test lint bench bench-criterion bench-pipeline bench-roi kernels-check reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi kernels-check reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -27,7 +27,37 @@ test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	$(MAKE) lint
-	FOVEA_BIN=target/debug/fovea $(PY) -m pytest -q tests/python
+	$(MAKE) test-python test-go
+
+# The Python and Go clients against the debug library the Rust tests built.
+test-python:
+	FOVEA_BIN=target/debug/fovea FOVEA_LIB=$(CURDIR)/target/debug/libfovea.so $(PY) -m pytest -q tests/python
+
+GO_ENV := CGO_CFLAGS="-I$(CURDIR)/include" CGO_LDFLAGS="-L$(CURDIR)/target/debug -Wl,-rpath,$(CURDIR)/target/debug" \
+	GOCACHE=$(CURDIR)/.deps/go-cache GOPATH=$(CURDIR)/.deps/gopath GOFLAGS=-mod=mod FOVEA_BIN=$(CURDIR)/target/debug/fovea
+test-go:
+	cd go/fovea && $(GO_ENV) go vet ./... && $(GO_ENV) go test -count=1 ./...
+
+# Regenerates include/fovea.h from src/ffi (a test fails while the committed header is stale).
+header:
+	FOVEA_WRITE_HEADER=1 $(CARGO) test --lib committed_header
+
+# Installs the shared and static libraries, the header and a pkg-config file under PREFIX:
+#   cc app.c $$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs fovea)
+# ONNX Runtime is loaded at run time: set FOVEA_ORT_LIB, or put libonnxruntime.so.1.31.1 on the
+# library path (it is copied to PREFIX/lib too).
+PREFIX ?= /usr/local
+PROFILE ?= release
+install:
+	$(CARGO) build --lib $(if $(filter release,$(PROFILE)),--release,)
+	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+	install -m 755 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.so $(PREFIX)/lib/
+	install -m 644 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.a $(PREFIX)/lib/
+	install -m 644 include/fovea.h $(PREFIX)/include/
+	install -m 755 .deps/onnxruntime/libonnxruntime.so.1.31.1 $(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)|' \
+		scripts/fovea.pc.in > $(PREFIX)/lib/pkgconfig/fovea.pc
+	@echo "installed fovea into $(PREFIX)"
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -143,7 +143,11 @@ fn header() {
     let mut config = cbindgen::Config::from_file(Path::new(&dir).join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(format!("\n#define FOVEA_VERSION_STRING \"{}\"", std::env::var("CARGO_PKG_VERSION").unwrap()));
     // Only src/ffi is the API: parse just that module.
-    let bindings = cbindgen::Builder::new().with_config(config).with_src(Path::new(&dir).join("src/ffi/mod.rs")).generate().expect("cbindgen: src/ffi");
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(Path::new(&dir).join("src/ffi/mod.rs"))
+        .generate()
+        .expect("cbindgen: src/ffi");
     bindings.write_to_file(&out);
     println!("cargo:rustc-env=FOVEA_GENERATED_HEADER={}", out.display());
 }

@@ -41,7 +41,13 @@ pub struct TrackingConfig {
 impl Default for TrackingConfig {
     fn default() -> Self {
         let d = TrackerConfig::default();
-        Self { enabled: true, track_thresh: d.track_thresh, new_track_thresh: None, match_thresh: d.match_thresh, track_buffer: d.track_buffer }
+        Self {
+            enabled: true,
+            track_thresh: d.track_thresh,
+            new_track_thresh: None,
+            match_thresh: d.match_thresh,
+            track_buffer: d.track_buffer,
+        }
     }
 }
 
@@ -151,7 +157,9 @@ impl Engine {
                     reason: format!("{p} is not available in this build (no `cuda` feature); set allow_fallback = true to run on the CPU"),
                 })
             }
-            p => return Err(Error::InvalidOption { option: "provider", reason: format!("unknown provider '{p}' (cpu, cuda or tensorrt)") }),
+            p => {
+                return Err(Error::InvalidOption { option: "provider", reason: format!("unknown provider '{p}' (cpu, cuda or tensorrt)") })
+            }
         };
         if config.classifier.kind != "none" {
             return Err(Error::InvalidOption {
@@ -196,7 +204,12 @@ impl Engine {
     }
 
     /// Processes a whole file, calling `sink` per frame in decode order (the CLI's pipeline).
-    pub fn process_file(&self, path: &Path, sampling: Sampling, sink: &mut dyn FnMut(&FrameResult) -> Result<()>) -> Result<pipeline::RunReport> {
+    pub fn process_file(
+        &self,
+        path: &Path,
+        sampling: Sampling,
+        sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    ) -> Result<pipeline::RunReport> {
         let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
         let stages = Stages { tracking: self.tracking, ..Default::default() };
         let (report, outcome) = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {})?;
@@ -252,7 +265,14 @@ impl FrameIn<'_> {
         };
         let need = (rows - 1) * self.stride + row;
         if self.data.len() < need {
-            return bad(format!("{} bytes given, {need} expected for {}x{} {:?} with stride {}", self.data.len(), self.width, self.height, self.format, self.stride));
+            return bad(format!(
+                "{} bytes given, {need} expected for {}x{} {:?} with stride {}",
+                self.data.len(),
+                self.width,
+                self.height,
+                self.format,
+                self.stride
+            ));
         }
         if !self.pts.is_finite() {
             return bad(format!("pts {} is not finite", self.pts));
@@ -318,7 +338,10 @@ impl Stream {
     /// Frames are numbered from 0 in the order sent.
     pub fn send_frame(&mut self, f: &FrameIn) -> Result<()> {
         if self.flushed {
-            return Err(Error::InvalidOption { option: "frame", reason: "the stream was flushed; create a new stream for more frames".into() });
+            return Err(Error::InvalidOption {
+                option: "frame",
+                reason: "the stream was flushed; create a new stream for more frames".into(),
+            });
         }
         f.validate()?;
         let order = self.engine.order;
@@ -344,7 +367,8 @@ impl Stream {
         };
         let tf = self.pre.run(image, w, h, stride, &mut self.tensor);
         let dets = {
-            let mut det = self.engine.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+            let mut det =
+                self.engine.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
             det.fill_preprocessed(0, &self.tensor);
             det.run(1, &[tf], &self.engine.params)?.0.remove(0)
         };

@@ -106,7 +106,8 @@ fn c_program_matches_rust_api_and_cli() {
     let mut total = 0;
     for (i, line) in c_stream.iter().enumerate() {
         let f = &frames[i * (W * H * 3) as usize..][..(W * H * 3) as usize];
-        s.send_frame(&FrameIn { data: f, width: W, height: H, stride: W as usize * 3, format: PixelFormat::Rgb24, pts: i as f64 * 0.1 }).unwrap();
+        s.send_frame(&FrameIn { data: f, width: W, height: H, stride: W as usize * 3, format: PixelFormat::Rgb24, pts: i as f64 * 0.1 })
+            .unwrap();
         let Received::Frame(r) = s.receive() else { panic!("no result for frame {i}") };
         let (frame, dets) = parse(line);
         assert_eq!(frame, r.index);
@@ -128,7 +129,17 @@ fn c_program_matches_rust_api_and_cli() {
 
     // 3. The file call equals the CLI on the same file (the CLI rounds to 2 and 4 decimals).
     let cli_out = dir.path().join("cli.jsonl");
-    let o = fovea(&["detect", video.to_str().unwrap(), "--model", "engines/nanodet-g-416.toml", "--duration", "2.0", "-q", "-o", cli_out.to_str().unwrap()]);
+    let o = fovea(&[
+        "detect",
+        video.to_str().unwrap(),
+        "--model",
+        "engines/nanodet-g-416.toml",
+        "--duration",
+        "2.0",
+        "-q",
+        "-o",
+        cli_out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cli: Vec<Value> = read_lines(&cli_out).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     let file = read_lines(&dir.path().join("file.jsonl"));
@@ -199,4 +210,62 @@ fn valgrind_finds_no_leak() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("all checks passed"), "{err}");
     assert!(err.contains("definitely lost: 0 bytes in 0 blocks") || err.contains("All heap blocks were freed"), "{err}");
+}
+
+#[test]
+fn make_install_gives_a_library_a_c_program_builds_against_with_pkg_config() {
+    let dir = tempdir();
+    let prefix = dir.path().join("prefix");
+    let o = Command::new("make")
+        .args(["-s", "install", "PROFILE=debug"])
+        .arg(format!("PREFIX={}", prefix.display()))
+        .current_dir(root())
+        .output()
+        .expect("make runs");
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    for f in ["lib/libfovea.so", "lib/libfovea.a", "include/fovea.h", "lib/pkgconfig/fovea.pc", "lib/libonnxruntime.so.1.31.1"] {
+        assert!(prefix.join(f).exists(), "{f} not installed");
+    }
+    let app = dir.path().join("app.c");
+    std::fs::write(
+        &app,
+        r#"#include <fovea.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    fovea_engine *e = NULL;
+    if (fovea_engine_create(argv[1], NULL, &e) != FOVEA_STATUS_OK) { fprintf(stderr, "%s\n", fovea_last_error()); return 1; }
+    fovea_stream *s = NULL;
+    fovea_stream_create(e, 25, &s);
+    unsigned char *px = malloc(64 * 48 * 3);
+    memset(px, 90, 64 * 48 * 3);
+    fovea_status st = fovea_stream_send_frame(s, px, 64 * 48 * 3, 64, 48, 64 * 3, FOVEA_PIXEL_FORMAT_BGR24, 0.0);
+    fovea_result *r = NULL;
+    if (st == FOVEA_STATUS_OK) st = fovea_stream_receive(s, &r);
+    printf("fovea %s: %s, frame %llu\n", fovea_version(), fovea_status_str(st), r ? (unsigned long long)r->frame : 99ULL);
+    fovea_result_destroy(r);
+    fovea_stream_destroy(s);
+    fovea_engine_destroy(e);
+    free(px);
+    return st == FOVEA_STATUS_OK ? 0 : 1;
+}
+"#,
+    )
+    .unwrap();
+    let pc = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "fovea"])
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .output()
+        .expect("pkg-config runs");
+    assert!(pc.status.success(), "{}", String::from_utf8_lossy(&pc.stderr));
+    let flags = String::from_utf8(pc.stdout).unwrap();
+    let exe = dir.path().join("app");
+    let o = Command::new("cc").arg(&app).arg("-o").arg(&exe).args(flags.split_whitespace()).output().unwrap();
+    assert!(o.status.success(), "cc {flags}: {}", String::from_utf8_lossy(&o.stderr));
+    let cfg = format!("model = '{}'", root().join("engines/nanodet-g-416.toml").display());
+    let o = Command::new(&exe).arg(cfg).env_remove("FOVEA_ORT_LIB").output().unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "fovea 0.1.0: ok, frame 0");
 }

@@ -42,6 +42,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
     }
     let file = format!("libonnxruntime.so.{ORT_VERSION}");
     let mut v = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/onnxruntime").join(&file)];
+    // Beside the library fovea itself was loaded from (`make install` puts both in PREFIX/lib).
+    if let Some(dir) = own_library_dir() {
+        v.push(dir.join(&file));
+    }
     if let Ok(exe) = std::env::current_exe() {
         for up in exe.ancestors().skip(1).take(4) {
             v.push(up.join(".deps/onnxruntime").join(&file));
@@ -51,6 +55,21 @@ pub fn library_candidates() -> Vec<PathBuf> {
     v.push(PathBuf::from(file));
     v.push(PathBuf::from("libonnxruntime.so"));
     v
+}
+
+/// The folder of the shared object (or executable) this code was loaded from.
+fn own_library_dir() -> Option<PathBuf> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address (of a function of this crate) and fills `info`;
+    // dli_fname, when set, is a NUL-terminated path owned by the dynamic loader.
+    let ok = unsafe { libc::dladdr(own_library_dir as *const libc::c_void, &mut info) };
+    if ok == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: checked non-NULL above; the loader keeps the string alive.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(name.to_bytes())).parent().map(Path::to_path_buf)
 }
 
 /// Loads ONNX Runtime once per process (later calls return the same result).
