@@ -56,5 +56,65 @@ def tiny_yolov8():
     print(out)
 
 
+# Colours (RGB) of the tiny CLIP-like model's text table: a label's prompts are the embeddings of
+# solid patches of these colours, so the right label of a solid test ROI is known by construction.
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32) * 255
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32) * 255
+CLIP_PROMPTS = [
+    ("person", "a photo of a person in red", (200, 30, 30)),
+    ("person", "a photo of a person in yellow", (220, 220, 30)),
+    ("person", "a photo of a person in magenta", (200, 30, 200)),
+    ("person", "a photo of a person in blue", (30, 30, 200)),
+    ("person", "a photo of a person in black", (20, 20, 20)),
+    ("grass", "a photo of grass", (40, 160, 40)),
+    ("football player", "a football player in a red shirt", (200, 30, 30)),
+    ("goalkeeper", "a goalkeeper in a yellow shirt", (220, 220, 30)),
+    ("referee", "a referee in magenta", (200, 30, 200)),
+    ("crowd", "a crowd of spectators", (30, 30, 200)),
+    ("black shape", "a black shape", (20, 20, 20)),
+    ("round object on grass", "a white ball on grass", (240, 240, 240)),
+    ("something else", "a patch of grass", (40, 160, 40)),
+    ("football", "a football", (240, 240, 240)),
+    ("shoe", "a black shoe", (20, 20, 20)),
+    ("head", "a head", (200, 150, 120)),
+]
+# GAP -> [N,3] -> MatMul [3,8]: the embedding is a fixed linear map of the normalised mean colour.
+CLIP_W = np.array([[1.0, 0, 0, 0.5, 0, 0.2, 0, 0.1],
+                   [0, 1.0, 0, 0, 0.5, 0, 0.2, 0.1],
+                   [0, 0, 1.0, 0.3, 0, 0.5, 0, 0.1]], np.float32)
+
+
+def tiny_clip():
+    """tiny_clip.onnx: "pixel_values" [N,3,16,16] -> "image_embeds" [N,8] (GAP + MatMul), and its
+    text table tiny_clip_text.npy (L2-normalised rows) + tiny_clip_text.json (labels, prompts)."""
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["pixel_values"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "W"], ["image_embeds"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_clip",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 8])],
+        [numpy_helper.from_array(CLIP_W, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="fovea-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    data = os.path.join(ROOT, "tests", "data")
+    onnx.save(model, os.path.join(data, "tiny_clip.onnx"))
+    rows = []
+    for _, _, rgb in CLIP_PROMPTS:
+        e = ((np.array(rgb, np.float32) - CLIP_MEAN) / CLIP_STD) @ CLIP_W
+        rows.append(e / np.linalg.norm(e))
+    np.save(os.path.join(data, "tiny_clip_text.npy"), np.stack(rows).astype(np.float32))
+    import json
+    with open(os.path.join(data, "tiny_clip_text.json"), "w") as f:
+        json.dump({"model": "tiny_clip", "dim": 8, "prompts": [{"label": l, "text": t} for l, t, _ in CLIP_PROMPTS]}, f, indent=1)
+        f.write("\n")
+    print(os.path.join(data, "tiny_clip.onnx"))
+
+
 if __name__ == "__main__":
     tiny_yolov8()
+    tiny_clip()

@@ -8,6 +8,7 @@
 //! stages on threads with bounded channels and times them, [`track`] gives objects identities
 //! across frames and reuses their labels, [`output`] writes results.
 
+pub mod classify;
 pub mod detect;
 pub mod engine;
 pub mod error;

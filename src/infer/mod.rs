@@ -28,7 +28,7 @@ pub const ORT_VERSION: &str = "1.31.1";
 #[derive(Debug)]
 pub struct Runtime {
     pub library: PathBuf,
-    env: ort::environment::Environment,
+    pub(crate) env: ort::environment::Environment,
 }
 
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();

@@ -1,0 +1,376 @@
+//! The zero-shot classifier: an image-encoder manifest, its text-embedding table, and scoring.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::roi::{RoiBatch, RoiDtype, RoiSpec};
+use crate::video::{ChannelOrder, Fit};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    model: RawModel,
+    input: RawInput,
+    output: RawOutput,
+    text: RawText,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: String,
+    file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    name: String,
+    size: u32,
+    mean: [f32; 3],
+    std: [f32; 3],
+    #[serde(default = "rgb")]
+    channels: ChannelOrder,
+    letterbox: Option<u8>,
+}
+
+fn rgb() -> ChannelOrder {
+    ChannelOrder::Rgb
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    name: String,
+    dim: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    table: PathBuf,
+    #[serde(default = "hundred")]
+    logit_scale: f32,
+    #[serde(default)]
+    prompt_pooling: Pooling,
+}
+
+fn hundred() -> f32 {
+    100.0
+}
+
+/// How a label's prompts are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean of the label's prompt embeddings, renormalised (CLIP's prompt ensembling).
+    #[default]
+    Mean,
+    /// The best prompt's similarity.
+    Max,
+}
+
+/// An image encoder described by its manifest (TOML).
+#[derive(Debug, Clone)]
+pub struct ClipManifest {
+    pub path: PathBuf,
+    pub name: String,
+    pub model_path: PathBuf,
+    pub input_name: String,
+    /// ROI tensors the encoder takes (size, mean/std, channel order as a swap of RGB frames).
+    pub roi: RoiSpec,
+    pub output_name: String,
+    pub dim: usize,
+    pub table_path: PathBuf,
+    pub logit_scale: f32,
+    pub pooling: Pooling,
+}
+
+impl ClipManifest {
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
+        if !path.exists() {
+            return Err(Error::FileNotFound { path: path.to_path_buf() });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let m: RawManifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if m.input.size == 0 || m.output.dim == 0 {
+            return Err(bad("input.size and output.dim must be > 0".into()));
+        }
+        if m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(bad(format!("input.std must be positive, got {:?}", m.input.std)));
+        }
+        if !(m.text.logit_scale.is_finite() && m.text.logit_scale > 0.0) {
+            return Err(bad(format!("text.logit_scale must be > 0, got {}", m.text.logit_scale)));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            name: m.model.name,
+            model_path: dir.join(&m.model.file),
+            input_name: m.input.name,
+            roi: RoiSpec {
+                size: m.input.size,
+                mean: m.input.mean,
+                std: m.input.std,
+                fit: m.input.letterbox.map_or(Fit::Stretch, |pad| Fit::Letterbox { pad }),
+                dtype: RoiDtype::F32,
+                swap_rb: m.input.channels == ChannelOrder::Bgr,
+            },
+            output_name: m.output.name,
+            dim: m.output.dim,
+            table_path: dir.join(&m.text.table),
+            logit_scale: m.text.logit_scale,
+            pooling: m.text.prompt_pooling,
+        })
+    }
+}
+
+/// Prompt embeddings: one L2-normalised row per prompt, with its label. File format: `NAME.npy`
+/// (float32, prompts x dim, C order) and `NAME.json` beside it:
+/// `{"dim": D, "prompts": [{"label": "...", "text": "..."}, ...]}` (same order as the rows).
+#[derive(Debug, Clone)]
+pub struct TextTable {
+    pub dim: usize,
+    pub labels: Vec<String>,
+    pub prompts: Vec<String>,
+    /// prompts x dim.
+    pub rows: Vec<f32>,
+}
+
+/// Reads a float32, C-order `.npy` file: (shape, data).
+pub fn read_npy_f32(path: &Path) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    let b = std::fs::read(path).map_err(|e| e.to_string())?;
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file".into());
+    }
+    let (hlen, start) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = std::str::from_utf8(b.get(start..start + hlen).ok_or("truncated header")?).map_err(|_| "header is not text")?;
+    if !header.contains("'descr': '<f4'") {
+        return Err(format!("expected float32 ('<f4') data, header: {}", header.trim()));
+    }
+    if header.contains("'fortran_order': True") {
+        return Err("Fortran order is not supported; save with np.ascontiguousarray".into());
+    }
+    let shape_text = header.split("'shape':").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape in header")?;
+    let shape: Vec<usize> = shape_text
+        .trim_start_matches([' ', '('])
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().map_err(|_| format!("bad shape {shape_text}")))
+        .collect::<std::result::Result<_, _>>()?;
+    let data: Vec<f32> = b[start + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(format!("{} values for shape {shape:?}", data.len()));
+    }
+    Ok((shape, data))
+}
+
+impl TextTable {
+    /// Loads `table` (.npy) and its `.json` sidecar; checks shape, labels and normalisation.
+    pub fn load(table: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::Manifest { path: table.to_path_buf(), reason };
+        if !table.exists() {
+            return Err(Error::FileNotFound { path: table.to_path_buf() });
+        }
+        let (shape, rows) = read_npy_f32(table).map_err(bad)?;
+        let side = table.with_extension("json");
+        let meta: Value = serde_json::from_str(
+            &std::fs::read_to_string(&side)
+                .map_err(|e| Error::Manifest { path: side.clone(), reason: format!("cannot read the table's labels: {e}") })?,
+        )
+        .map_err(|e| Error::Manifest { path: side.clone(), reason: e.to_string() })?;
+        let prompts = meta["prompts"]
+            .as_array()
+            .ok_or_else(|| Error::Manifest { path: side.clone(), reason: "\"prompts\" missing or not an array".into() })?;
+        let mut labels = Vec::new();
+        let mut texts = Vec::new();
+        for (i, p) in prompts.iter().enumerate() {
+            let l =
+                p["label"].as_str().ok_or_else(|| Error::Manifest { path: side.clone(), reason: format!("prompts[{i}].label missing") })?;
+            labels.push(l.to_string());
+            texts.push(p["text"].as_str().unwrap_or("").to_string());
+        }
+        if labels.is_empty() || shape.first() == Some(&0) {
+            return Err(bad("the table is empty".into()));
+        }
+        if shape.len() != 2 || shape[0] != labels.len() {
+            return Err(bad(format!("shape {shape:?}, expected [{} prompts, dim] as the .json lists", labels.len())));
+        }
+        let dim = shape[1];
+        for (i, r) in rows.chunks_exact(dim).enumerate() {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if !n.is_finite() || (n - 1.0).abs() > 1e-3 {
+                return Err(bad(format!("row {i} (\"{}\") has L2 norm {n}, expected 1 (normalise the text embeddings)", texts[i])));
+            }
+        }
+        Ok(Self { dim, labels, prompts: texts, rows })
+    }
+
+    pub fn has_label(&self, l: &str) -> bool {
+        self.labels.iter().any(|x| x == l)
+    }
+}
+
+/// Per label: its pooled embedding (mean) or its prompts' rows (max).
+#[derive(Debug, Clone)]
+struct LabelVectors {
+    names: Vec<String>,
+    /// For each label, the rows (each `dim` floats) it is scored against.
+    rows: Vec<Vec<f32>>,
+}
+
+/// The zero-shot classifier: encoder session + table.
+pub struct ZeroShot {
+    session: Session,
+    pub manifest: ClipManifest,
+    pub table: TextTable,
+    labels: LabelVectors,
+    /// Embedding calls made and ROIs embedded.
+    pub calls: u64,
+    pub rois: u64,
+}
+
+impl std::fmt::Debug for ZeroShot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroShot").field("model", &self.manifest.name).finish()
+    }
+}
+
+impl ZeroShot {
+    /// Loads the encoder and its table; checks the encoder's tensors and that the embedding size
+    /// equals the table's.
+    pub fn load(manifest: &ClipManifest, threads: usize) -> Result<Self> {
+        let table = TextTable::load(&manifest.table_path)?;
+        let m = manifest;
+        if table.dim != m.dim {
+            return Err(Error::ModelMismatch {
+                path: m.path.clone(),
+                reason: format!("output.dim is {} but the text table {} has {}-dimensional rows", m.dim, m.table_path.display(), table.dim),
+            });
+        }
+        if !m.model_path.exists() {
+            return Err(Error::Manifest { path: m.path.clone(), reason: format!("model.file {} does not exist", m.model_path.display()) });
+        }
+        let rt = crate::infer::runtime()?;
+        let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let session = (|| -> ort::Result<Session> {
+            Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(&m.model_path)
+        })()
+        .map_err(ort_err)?;
+        let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
+        if !session.inputs().iter().any(|i| i.name() == m.input_name) {
+            let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_string()).collect();
+            return Err(mismatch(format!("input '{}' not found (the model's inputs: {names:?})", m.input_name)));
+        }
+        let Some(out) = session.outputs().iter().find(|o| o.name() == m.output_name) else {
+            let names: Vec<_> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+            return Err(mismatch(format!("output '{}' not found (the model's outputs: {names:?})", m.output_name)));
+        };
+        if let Some(shape) = out.dtype().tensor_shape() {
+            if let Some(&d) = shape.last() {
+                if d > 0 && d as usize != m.dim {
+                    return Err(mismatch(format!(
+                        "output '{}' has {d} values per ROI, the manifest and table say {}",
+                        m.output_name, m.dim
+                    )));
+                }
+            }
+        }
+        let labels = Self::label_vectors(&table, m.pooling);
+        Ok(Self { session, manifest: manifest.clone(), table, labels, calls: 0, rois: 0 })
+    }
+
+    fn label_vectors(t: &TextTable, pooling: Pooling) -> LabelVectors {
+        let mut names: Vec<String> = Vec::new();
+        for l in &t.labels {
+            if !names.contains(l) {
+                names.push(l.clone());
+            }
+        }
+        let rows = names
+            .iter()
+            .map(|n| {
+                let mine: Vec<&[f32]> = t.labels.iter().zip(t.rows.chunks_exact(t.dim)).filter(|(l, _)| *l == n).map(|(_, r)| r).collect();
+                match pooling {
+                    Pooling::Max => mine.concat(),
+                    Pooling::Mean => {
+                        let mut v = vec![0.0f32; t.dim];
+                        for r in &mine {
+                            v.iter_mut().zip(*r).for_each(|(a, b)| *a += b);
+                        }
+                        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                        v.iter_mut().for_each(|x| *x /= n);
+                        v
+                    }
+                }
+            })
+            .collect();
+        LabelVectors { names, rows }
+    }
+
+    /// The distinct labels of the table.
+    pub fn labels(&self) -> &[String] {
+        &self.labels.names
+    }
+
+    /// L2-normalised embeddings of the first `n` ROIs of `rois` (f32), `n x dim`.
+    pub fn embed(&mut self, rois: &RoiBatch, n: usize) -> Result<Vec<f32>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let s = rois.size as usize;
+        let len = 3 * s * s;
+        assert!(rois.f32.len() >= n * len, "the ROI batch holds fewer than {n} f32 ROIs");
+        let path = self.manifest.model_path.clone();
+        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
+        let tensor = TensorRef::from_array_view(([n, 3, s, s], &rois.f32[..n * len])).map_err(ort_err)?;
+        let outputs = self.session.run(ort::inputs![self.manifest.input_name.as_str() => tensor]).map_err(ort_err)?;
+        let v = outputs.get(&self.manifest.output_name).ok_or_else(|| Error::ModelMismatch {
+            path: path.clone(),
+            reason: format!("output '{}' missing from the results", self.manifest.output_name),
+        })?;
+        let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| Error::ModelMismatch {
+            path: path.clone(),
+            reason: format!("output '{}' is not float32: {e}", self.manifest.output_name),
+        })?;
+        let d = self.manifest.dim;
+        if data.len() != n * d {
+            return Err(Error::ModelMismatch { path, reason: format!("output shape {shape:?}, expected [{n}, {d}]") });
+        }
+        let mut out = data.to_vec();
+        for r in out.chunks_exact_mut(d) {
+            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            r.iter_mut().for_each(|x| *x /= norm);
+        }
+        self.calls += 1;
+        self.rois += n as u64;
+        Ok(out)
+    }
+
+    /// Cosine similarity of one embedding with `label` (max over prompts or the pooled vector).
+    pub fn similarity(&self, emb: &[f32], label: &str) -> Option<f32> {
+        let i = self.labels.names.iter().position(|n| n == label)?;
+        let d = self.manifest.dim;
+        self.labels.rows[i].chunks_exact(d).map(|r| r.iter().zip(emb).map(|(a, b)| a * b).sum::<f32>()).reduce(f32::max)
+    }
+
+    /// Softmax of `logit_scale x cosine` over `labels` for one embedding.
+    pub fn probabilities(&self, emb: &[f32], labels: &[String]) -> Vec<f32> {
+        let logits: Vec<f32> = labels.iter().map(|l| self.manifest.logit_scale * self.similarity(emb, l).unwrap_or(-1.0)).collect();
+        let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f32> = logits.iter().map(|x| (x - m).exp()).collect();
+        let s: f32 = e.iter().sum();
+        e.iter().map(|x| x / s).collect()
+    }
+}

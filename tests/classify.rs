@@ -1,0 +1,131 @@
+//! The zero-shot path ROI -> encoder -> similarity -> policy -> label with a generated CLIP-like
+//! model whose right answers are known by construction (scripts/make_test_models.py), batched and
+//! unbatched, through the shipped Score Vision policy; and bad inputs at start-up.
+mod common;
+
+use common::*;
+use fovea::classify::policy::Outcome;
+use fovea::classify::{ClipManifest, Policy, ZeroShot};
+use fovea::roi::{self, Crop, FrameView, RoiBatch, RoiRef};
+
+const COLOURS: [(&str, [u8; 3]); 8] = [
+    ("grass", [40, 160, 40]),
+    ("red", [200, 30, 30]),
+    ("yellow", [220, 220, 30]),
+    ("magenta", [200, 30, 200]),
+    ("blue", [30, 30, 200]),
+    ("black", [20, 20, 20]),
+    ("white", [240, 240, 240]),
+    ("skin", [200, 150, 120]),
+];
+
+/// A 64 x 32 frame per colour (solid, with a little texture).
+fn frames() -> Vec<Vec<u8>> {
+    COLOURS.iter().map(|(_, c)| (0..64 * 32).flat_map(|i| c.map(|v| v.saturating_add(((i * 7) % 5) as u8))).collect()).collect()
+}
+
+fn load() -> (ZeroShot, Policy) {
+    let m = ClipManifest::load(&data("tiny_clip.toml")).unwrap();
+    let zs = ZeroShot::load(&m, 1).unwrap();
+    let p = Policy::load(&root().join("classify/scorevision.toml")).unwrap();
+    p.check_against(&zs.table).unwrap();
+    (zs, p)
+}
+
+fn decide(zs: &mut ZeroShot, p: &Policy, emb: &[f32], label: &str) -> Outcome {
+    let z = &*zs;
+    p.decide(label, &mut |ls| z.probabilities(emb, ls)).outcome
+}
+
+#[test]
+fn the_validator_policy_decides_each_constructed_roi() {
+    let (mut zs, p) = load();
+    let fr = frames();
+    let views: Vec<FrameView> = fr.iter().map(|d| FrameView { data: d, width: 64, height: 32, stride: 192 }).collect();
+    let rois: Vec<RoiRef> = (0..views.len()).map(|i| RoiRef { frame: i, crop: Crop { x: 8, y: 4, w: 40, h: 24 } }).collect();
+    let mut batch = RoiBatch::default();
+    roi::extract(&views, &rois, &zs.manifest.roi.clone(), &mut batch);
+    let emb = zs.embed(&batch, rois.len()).unwrap();
+    let d = zs.manifest.dim;
+    let e = |name: &str| {
+        let i = COLOURS.iter().position(|c| c.0 == name).unwrap();
+        emb[i * d..(i + 1) * d].to_vec()
+    };
+    use Outcome::*;
+    let want = [
+        ("grass", "player", Reject("grass".into())),
+        ("red", "player", Assign("player".into())),
+        ("yellow", "player", Assign("goalkeeper".into())),
+        ("magenta", "person", Assign("referee".into())),
+        ("blue", "player", Reject("crowd".into())),
+        ("black", "referee", Reject("black shape".into())),
+        ("white", "football", Assign("football".into())),
+        ("grass", "football", Reject("not a ball".into())),
+        ("black", "sports_ball", Reject("not a ball".into())),
+        ("red", "car", Keep),
+    ];
+    for (colour, label, outcome) in want {
+        assert_eq!(decide(&mut zs, &p, &e(colour), label), outcome, "{colour} box labelled {label}");
+    }
+    // Probabilities: softmax over the step's labels.
+    let probs = zs.probabilities(&e("red"), &["person".into(), "grass".into()]);
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5 && probs[0] > 0.99, "{probs:?}");
+
+    // Unbatched: one ROI per call gives the same embeddings.
+    for (i, r) in rois.iter().enumerate() {
+        let mut one = RoiBatch::default();
+        roi::extract(&views, std::slice::from_ref(r), &zs.manifest.roi.clone(), &mut one);
+        let e1 = zs.embed(&one, 1).unwrap();
+        let diff = e1.iter().zip(&emb[i * d..(i + 1) * d]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "ROI {i}: batched vs unbatched differ by {diff}");
+    }
+    assert_eq!(zs.calls, 1 + rois.len() as u64);
+}
+
+#[test]
+fn bad_models_tables_and_policies_fail_at_start_up() {
+    let dir = tempdir();
+    let copy = |name: &str| std::fs::copy(data(name), dir.path().join(name)).unwrap();
+    copy("tiny_clip.onnx");
+    copy("tiny_clip_text.json");
+    copy("tiny_clip_text.npy");
+    let manifest = std::fs::read_to_string(data("tiny_clip.toml")).unwrap();
+    let write = |text: &str| {
+        let p = dir.path().join("m.toml");
+        std::fs::write(&p, text).unwrap();
+        ClipManifest::load(&p).and_then(|m| ZeroShot::load(&m, 1)).unwrap_err().to_string()
+    };
+    // Embedding size differs from the table's.
+    let e = write(&manifest.replace("dim = 8", "dim = 16"));
+    assert!(e.contains("16") && e.contains("8-dimensional"), "{e}");
+    // A table that is not normalised.
+    let npy = std::fs::read(data("tiny_clip_text.npy")).unwrap();
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let mut scaled = npy.clone();
+    for c in scaled[10 + hlen..].chunks_exact_mut(4) {
+        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * 2.0;
+        c.copy_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(dir.path().join("tiny_clip_text.npy"), &scaled).unwrap();
+    let e = write(&manifest);
+    assert!(e.contains("L2 norm") && e.contains("row 0"), "{e}");
+    // An empty table.
+    fovea::infer::calib::write_npy(&dir.path().join("tiny_clip_text.npy"), &[0, 8], &[]).unwrap();
+    std::fs::write(dir.path().join("tiny_clip_text.json"), r#"{"dim": 8, "prompts": []}"#).unwrap();
+    let e = write(&manifest);
+    assert!(e.contains("empty"), "{e}");
+    // A policy naming a label the table lacks.
+    let (zs, _) = load();
+    let p = Policy::parse(
+        "[[groups]]\nclasses = [\"player\"]\n[[groups.steps]]\nlabels = [\"person\", \"linesman\"]\nassign = { person = \"player\" }\n",
+        std::path::Path::new("p.toml"),
+    )
+    .unwrap();
+    let e = p.check_against(&zs.table).unwrap_err().to_string();
+    assert!(e.contains("linesman") && e.contains("p.toml"), "{e}");
+    // A step with no decision.
+    let e = Policy::parse("[[groups]]\nclasses = [\"a\"]\n[[groups.steps]]\nlabels = [\"x\", \"y\"]\n", std::path::Path::new("p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exactly one of"), "{e}");
+}
