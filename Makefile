@@ -24,6 +24,7 @@ demo: build
 	@echo "results: out/demo.jsonl ($$(wc -l < out/demo.jsonl) frames)"
 
 test: setup
+	$(CARGO) build --lib  # libfovea.so for the C, Python and Go clients (cargo test builds only the rlib)
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	$(MAKE) lint

@@ -23,7 +23,7 @@ fn lib_dir() -> PathBuf {
 fn build_c(dir: &Path) -> PathBuf {
     let exe = dir.join("test_fovea");
     let lib = lib_dir();
-    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so", lib.display());
+    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
     let o = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", "tests/c/test_fovea.c", "-o"])
         .arg(&exe)
