@@ -178,3 +178,72 @@ fn verify_bad_inputs_are_clear_errors() {
     let o = fovea(&["verify", "/nonexistent.mp4", "--boxes", sv.to_str().unwrap()]);
     assert!(stderr(&o).contains("/nonexistent.mp4"), "{}", stderr(&o));
 }
+
+#[test]
+fn verify_with_the_zero_shot_classifier_and_the_validator_policy() {
+    let dir = tempdir();
+    let boxes = dir.path().join("miner.json");
+    // messi5.jpg: a player (mostly white/grey kit), the ball, a patch of grass, a patch in the
+    // dark crowd band at the top.
+    std::fs::write(
+        &boxes,
+        r#"{"frames": {"0": {"objects": [
+            {"id": 1, "bbox": [200, 40, 280, 200], "class_id": 2},
+            {"id": 2, "bbox": [337, 288, 388, 336], "class_id": 0},
+            {"id": 3, "bbox": [20, 250, 60, 335], "class_id": 2},
+            {"id": 4, "bbox": [60, 2, 100, 60], "class_id": 3}
+        ], "keypoints": []}}}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("v.jsonl");
+    let o = fovea(&[
+        "verify",
+        media("messi5.jpg").to_str().unwrap(),
+        "--boxes",
+        boxes.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--classifier",
+        "tests/data/tiny_clip.toml",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let v = lines(&out);
+    assert_eq!(v.len(), 4);
+    // Every box the rules kept went through the classifier: a label or a classifier rejection,
+    // with the probabilities of its last step.
+    let mut classified = 0;
+    for r in &v {
+        if r["source"] == "classifier" {
+            classified += 1;
+            let scores = r["scores"].as_array().unwrap();
+            let sum: f64 = scores.iter().map(|s| s[1].as_f64().unwrap()).sum();
+            assert!((sum - 1.0).abs() < 1e-4, "{r}");
+            assert!(r["verdict"] == "keep" || r["rule"].as_str().unwrap().starts_with("classifier:"), "{r}");
+        } else {
+            assert_eq!(r["verdict"], "reject", "a kept box skipped the classifier: {r}");
+        }
+    }
+    assert!(classified >= 2, "{err}");
+    assert!(err.contains("zero-shot tiny_clip") && err.contains("encoder calls") && err.contains("(16x16"), "{err}");
+
+    // A policy naming a label the table lacks stops at start-up, naming both.
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "[[groups]]\nclasses = [\"player\"]\n[[groups.steps]]\nlabels = [\"person\", \"linesman\"]\nassign = { person = \"player\" }\n",
+    )
+    .unwrap();
+    let o = fovea(&[
+        "verify",
+        media("messi5.jpg").to_str().unwrap(),
+        "--boxes",
+        boxes.to_str().unwrap(),
+        "--classifier",
+        "tests/data/tiny_clip.toml",
+        "--policy",
+        p.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("linesman"), "{}", stderr(&o));
+}

@@ -61,6 +61,15 @@ struct VerifyArgs {
     /// ROIs per batch.
     #[arg(long, default_value_t = 256)]
     batch_rois: usize,
+    /// Zero-shot classifier after the rules: an image-encoder manifest (TOML) with its text table.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// ONNX Runtime threads for the classifier (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -286,6 +295,7 @@ fn main() -> ExitCode {
 /// Finds a manifest given as a relative path: as given, else relative to the source tree
 /// (so `fovea detect` works from any directory in a checkout).
 const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
+const SCOREVISION_POLICY: &str = include_str!("../../classify/scorevision.toml");
 const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
 
 fn resolve_model(p: &Path) -> PathBuf {
@@ -392,8 +402,23 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
     let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois };
-    let mut classifier = PassThrough;
-    let (report, outcome) = run_verify(&a.video, &boxes, &opts, &mut classifier, &mut |r| {
+    let mut pass = PassThrough;
+    let mut zero_shot = match &a.classifier {
+        Some(m) => {
+            let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
+            let policy = match &a.policy {
+                Some(p) => fovea::classify::Policy::load(p)?,
+                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+            };
+            Some(fovea::classify::PolicyClassifier::new(fovea::classify::ZeroShot::load(&manifest, a.threads)?, policy)?)
+        }
+        None => None,
+    };
+    let classifier: &mut dyn fovea::pipeline::verify::RoiClassifier = match zero_shot.as_mut() {
+        Some(z) => z,
+        None => &mut pass,
+    };
+    let (report, outcome) = run_verify(&a.video, &boxes, &opts, classifier, &mut |r| {
         serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
         out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })
     });
@@ -431,6 +456,15 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         r.rois_per_s()
     );
     eprintln!("  classifier   {}", r.classifier);
+    if let Some(z) = &zero_shot {
+        let d: Vec<String> = z.decided.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!(
+            "               {} ROIs in {} encoder calls; decided: {}",
+            z.zs.rois,
+            z.zs.calls,
+            if d.is_empty() { "none".into() } else { d.join(", ") }
+        );
+    }
     eprintln!(
         "  time (s)     decode {:.3} | stats {:.3} | rules {:.3} | ROI tensors {:.3} | classifier {:.3} | output {:.3} | wall {:.3}",
         r.decode_s, r.stats_s, r.rules_s, r.roi_s, r.classify_s, r.sink_s, r.wall_s

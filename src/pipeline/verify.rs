@@ -45,8 +45,10 @@ pub struct BoxResult {
     /// "clamped": the box reached outside the frame and was clamped to it.
     pub flags: Vec<&'static str>,
     pub stats: Option<ColourStats>,
-    /// Who decided last: "filter" (rules), or the classifier's name.
+    /// Who decided last: "filter" (rules) or "classifier".
     pub source: &'static str,
+    /// The classifier's probabilities (its last step), when it ran on this box.
+    pub scores: Option<Vec<(String, f32)>>,
 }
 
 /// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
@@ -55,6 +57,10 @@ pub trait RoiClassifier {
     fn name(&self) -> &str;
     /// Whether it reads ROI tensors (if not, none are made unless asked).
     fn needs_tensors(&self) -> bool;
+    /// The ROI tensors it reads (size, normalisation); None: the rule file's `[roi]`.
+    fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
+        None
+    }
     /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
     fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
 }
@@ -168,6 +174,7 @@ fn base_result(boxes: &BoxesFile, f: &FrameResult, k: usize) -> BoxResult {
         flags: Vec::new(),
         stats: None,
         source: "filter",
+        scores: None,
     }
 }
 
@@ -213,7 +220,7 @@ fn verify_inner(
     let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
     let mut stage =
         Stage { boxes, opts, classifier, params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb), batch: RoiBatch::default() };
-    report.roi_size = opts.filter.roi.size;
+    report.roi_size = stage.classifier.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
 
     let mut pending: Vec<(Frame, &FrameResult)> = Vec::new();
     let mut pending_rois = 0usize;
@@ -369,7 +376,7 @@ impl Stage<'_> {
         let t = Instant::now();
         self.batch.n = 0;
         if !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors()) {
-            let spec = filter.roi.spec();
+            let spec = self.classifier.roi_spec().unwrap_or_else(|| filter.roi.spec());
             let refs: Vec<RoiRef> = kept
                 .iter()
                 .map(|&i| {
