@@ -47,6 +47,18 @@ else
   log "Python packages present"
 fi
 
+# --- tuxfootball's player sprites (GPL-2+; tests composite frames from them at run time) ----------
+# Only the package file is fetched and unpacked into .deps (not installed); nothing derived is kept.
+TUX=.deps/tuxfootball
+if [ ! -d "$TUX/usr/share/games/tuxfootball/graphics/team1" ]; then
+  mkdir -p "$TUX"
+  ( cd "$TUX" && apt-get download tuxfootball >/dev/null 2>&1 || { $SUDO apt-get update -qq && apt-get download tuxfootball >/dev/null; } )
+  dpkg-deb -x "$TUX"/tuxfootball_*.deb "$TUX" && rm -f "$TUX"/tuxfootball_*.deb
+  echo "setup: tuxfootball sprites in $TUX"
+else
+  echo "setup: tuxfootball sprites present"
+fi
+
 # --- ONNX Runtime shared library ---------------------------------------------------------------
 ORT_DIR=$DEPS/onnxruntime
 ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION

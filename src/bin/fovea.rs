@@ -70,6 +70,10 @@ struct VerifyArgs {
     /// ONNX Runtime threads for the classifier (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Assign colour teams to people (jersey colours clustered per clip; output `team` 0/1, and
+    /// goalkeeper/referee from colour); results are written when the clip is done.
+    #[arg(long)]
+    teams: bool,
 }
 
 #[derive(Args)]
@@ -401,7 +405,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     fovea::video::probe(&a.video)?;
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
-    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois };
+    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams };
     let mut pass = PassThrough;
     let mut zero_shot = match &a.classifier {
         Some(m) => {
@@ -456,6 +460,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         r.rois_per_s()
     );
     eprintln!("  classifier   {}", r.classifier);
+    if let Some(t) = r.teams {
+        eprintln!("  colour       team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}", t[0], t[1], t[2], t[3], t[4]);
+    }
     if let Some(z) = &zero_shot {
         let d: Vec<String> = z.decided.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!(

@@ -9,6 +9,7 @@
 //! (see the README's recipe); this module only reads it.
 
 pub mod policy;
+pub mod teams;
 pub mod zeroshot;
 
 pub use policy::{Decision, Policy};

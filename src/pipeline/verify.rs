@@ -49,6 +49,11 @@ pub struct BoxResult {
     pub source: &'static str,
     /// The classifier's probabilities (its last step), when it ran on this box.
     pub scores: Option<Vec<(String, f32)>>,
+    /// Colour team (0 or 1) with `--teams`; null otherwise or for goalkeepers and referees.
+    pub team: Option<u8>,
+    /// Jersey colour (R, G, B) measured for team assignment.
+    #[serde(skip)]
+    pub jersey: Option<[f32; 3]>,
 }
 
 /// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
@@ -89,11 +94,13 @@ pub struct VerifyOptions {
     pub roi_tensors: bool,
     /// ROIs per batch (a batch is cut at a frame boundary once it holds this many).
     pub batch_rois: usize,
+    /// Assign colour teams to people (per clip: results are written at the end).
+    pub teams: bool,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256 }
+        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false }
     }
 }
 
@@ -124,6 +131,8 @@ pub struct VerifyReport {
     pub classify_s: f64,
     pub sink_s: f64,
     pub wall_s: f64,
+    /// With teams: boxes given team 0, team 1, goalkeeper, referee, unknown.
+    pub teams: Option<[u64; 5]>,
 }
 
 impl VerifyReport {
@@ -175,6 +184,8 @@ fn base_result(boxes: &BoxesFile, f: &FrameResult, k: usize) -> BoxResult {
         stats: None,
         source: "filter",
         scores: None,
+        team: None,
+        jersey: None,
     }
 }
 
@@ -218,8 +229,14 @@ fn verify_inner(
     let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, MAX_BATCH_FRAMES, Some(select))?;
     report.video = Some(dec.info.clone());
     let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
-    let mut stage =
-        Stage { boxes, opts, classifier, params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb), batch: RoiBatch::default() };
+    let mut stage = Stage {
+        boxes,
+        opts,
+        classifier,
+        params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb),
+        batch: RoiBatch::default(),
+        held: Vec::new(),
+    };
     report.roi_size = stage.classifier.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
 
     let mut pending: Vec<(Frame, &FrameResult)> = Vec::new();
@@ -266,6 +283,12 @@ fn verify_inner(
     if outcome.is_ok() {
         outcome = stats.map(|_| ());
     }
+    if opts.teams {
+        let r = stage.release_with_teams(sink, report);
+        if outcome.is_ok() {
+            outcome = r;
+        }
+    }
     if outcome.is_ok() {
         // The stream ended: frames with boxes past its end (or never decoded) are reported.
         for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
@@ -290,7 +313,12 @@ struct Stage<'a> {
     classifier: &'a mut dyn RoiClassifier,
     params: StatsParams,
     batch: RoiBatch,
+    /// With teams: every result, held until the clip's teams are known.
+    held: Vec<BoxResult>,
 }
+
+/// Box labels that team assignment looks at.
+const PEOPLE: [&str; 4] = ["player", "goalkeeper", "referee", "person"];
 
 impl Stage<'_> {
     fn process(
@@ -398,10 +426,68 @@ impl Stage<'_> {
         }
         report.classify_s += t.elapsed().as_secs_f64();
 
+        if self.opts.teams {
+            let tables = crate::roi::stats::hsv_tables();
+            for (i, r) in results.iter_mut().enumerate() {
+                if let (Some(k), true) = (slot[i], r.verdict == "keep" && PEOPLE.contains(&r.label.as_str())) {
+                    let (fi, crop) = measured[k];
+                    r.jersey = crate::roi::stats::jersey_colour(&views[fi], crop, &self.params, &tables);
+                }
+            }
+            self.held.extend(results);
+            return Ok(());
+        }
         let t = Instant::now();
         for r in &results {
             report.count(r);
             sink(r)?;
+        }
+        report.sink_s += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Assigns the clip's teams to the held results and hands them all to the sink, in order.
+    fn release_with_teams(&mut self, sink: &mut dyn FnMut(&BoxResult) -> Result<()>, report: &mut VerifyReport) -> Result<()> {
+        use crate::classify::teams::{assign, TeamLabel};
+        let people: Vec<usize> = (0..self.held.len()).filter(|&i| self.held[i].jersey.is_some()).collect();
+        let feats: Vec<Option<[f32; 3]>> = people.iter().map(|&i| self.held[i].jersey).collect();
+        let ids: Vec<Option<u64>> = people.iter().map(|&i| self.held[i].id).collect();
+        let labels = assign(&feats, &ids, 2.5, 40.0);
+        let mut counts = [0u64; 5];
+        for (&i, l) in people.iter().zip(labels) {
+            let r = &mut self.held[i];
+            let relabel = |r: &mut BoxResult, name: &str| {
+                // The colour step decides the role unless the zero-shot classifier already did.
+                if r.source != "classifier" {
+                    r.label = name.to_string();
+                    if let Some(id) = SCOREVISION_LABELS.iter().position(|s| *s == name) {
+                        r.class_id = id as u32;
+                    }
+                    r.source = "colour";
+                }
+            };
+            match l {
+                TeamLabel::Team(t) => {
+                    r.team = Some(t);
+                    counts[t as usize] += 1;
+                    relabel(r, "player");
+                }
+                TeamLabel::Goalkeeper => {
+                    counts[2] += 1;
+                    relabel(r, "goalkeeper");
+                }
+                TeamLabel::Referee => {
+                    counts[3] += 1;
+                    relabel(r, "referee");
+                }
+                TeamLabel::Unknown => counts[4] += 1,
+            }
+        }
+        report.teams = Some(counts);
+        let t = Instant::now();
+        for r in std::mem::take(&mut self.held) {
+            report.count(&r);
+            sink(&r)?;
         }
         report.sink_s += t.elapsed().as_secs_f64();
         Ok(())

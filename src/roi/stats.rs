@@ -184,3 +184,33 @@ pub fn colour_stats(frames: &[FrameView], rois: &[(usize, Crop)], p: &StatsParam
     let tables = hsv_tables();
     rois.par_iter().map(|&(f, crop)| accumulate(&frames[f], crop, p, &tables).finish(crop.w as u64 * crop.h as u64)).collect()
 }
+
+/// Jersey colour of a person's box: the mean R, G, B of the pixels of its upper body (rows 15% to
+/// 50% of the box's height, the middle 60% of its width) that are neither grass (the HSV range)
+/// nor dark; None when fewer than 8 such pixels.
+pub fn jersey_colour(frame: &FrameView, crop: Crop, p: &StatsParams, tables: &([i32; 256], [i32; 256])) -> Option<[f32; 3]> {
+    let (sdiv, hdiv) = tables;
+    let (ri, bi) = (p.r_index as usize, 2 - p.r_index as usize);
+    let y0 = crop.y + crop.h * 15 / 100;
+    let y1 = (crop.y + crop.h / 2).max(y0 + 1).min(crop.y + crop.h);
+    let x0 = crop.x + crop.w / 5;
+    let x1 = (crop.x + crop.w * 4 / 5).max(x0 + 1).min(crop.x + crop.w);
+    let (mut s, mut n) = ([0u64; 3], 0u64);
+    for y in y0..y1 {
+        let row = &frame.data[frame.offset(x0, y)..][..(x1 - x0) as usize * 3];
+        for px in row.chunks_exact(3) {
+            let (r, g, b) = (px[ri] as i32, px[1] as i32, px[bi] as i32);
+            let (h, sat, v) = hsv(r, g, b, sdiv, hdiv);
+            let (h, sat, v) = (h as u32, sat as u32, v as u32);
+            let grass = h >= p.lower[0] && h <= p.upper[0] && sat >= p.lower[1] && sat <= p.upper[1] && v >= p.lower[2] && v <= p.upper[2];
+            if grass || v < p.dark_v {
+                continue;
+            }
+            s[0] += r as u64;
+            s[1] += g as u64;
+            s[2] += b as u64;
+            n += 1;
+        }
+    }
+    (n >= 8).then(|| s.map(|v| v as f32 / n as f32))
+}
