@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi bench-capi kernels-check reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi bench-capi bench-classify kernels-check reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -75,6 +75,11 @@ bench-criterion: setup
 # The validator's ROI workload (5602 ROIs over 750 1080p frames), fovea vs a per-ROI Python loop.
 bench-roi: build
 	$(PY) benches/peers/roi_compare.py --rounds 3
+
+# Zero-shot classification throughput at batch 1/8/32/64 (tiny model and a MobileNet-sized encoder).
+bench-classify: setup
+	$(PY) scripts/make_test_models.py --bench
+	$(CARGO) bench --bench classify
 
 # The C ABI's per-frame overhead vs the Rust API (criterion), and Python through the binding vs the CLI.
 bench-capi: build

@@ -115,6 +115,46 @@ def tiny_clip():
     print(os.path.join(data, "tiny_clip.onnx"))
 
 
+def bench_encoder(out_dir):
+    """A MobileNet-sized image encoder with random weights for benchmarks (not committed):
+    224x224 input, five 3x3 stride-2 convolutions (32..512 channels) with ReLU, global average
+    pooling, a 512x512 projection; about 0.5 GFLOPs per ROI. Plus a random normalised table."""
+    rng = np.random.default_rng(0)
+    chans = [3, 32, 64, 128, 256, 512]
+    inits, nodes, x = [], [], "pixel_values"
+    for i in range(5):
+        w = (rng.standard_normal((chans[i + 1], chans[i], 3, 3)) * np.sqrt(2.0 / (chans[i] * 9))).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], strides=[2, 2], pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+        x = f"r{i}"
+    inits.append(numpy_helper.from_array((rng.standard_normal((512, 512)) / np.sqrt(512)).astype(np.float32), "proj"))
+    nodes += [helper.make_node("GlobalAveragePool", [x], ["gap"]), helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+              helper.make_node("MatMul", ["flat", "proj"], ["image_embeds"])]
+    graph = helper.make_graph(nodes, "bench_encoder",
+                              [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+                              [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 512])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="fovea-bench")
+    model.ir_version = 8
+    os.makedirs(out_dir, exist_ok=True)
+    onnx.save(model, os.path.join(out_dir, "bench_encoder.onnx"))
+    labels = ["person", "grass", "football player", "goalkeeper", "referee", "crowd", "black shape"]
+    t = rng.standard_normal((len(labels), 512)).astype(np.float32)
+    np.save(os.path.join(out_dir, "bench_encoder_text.npy"), t / np.linalg.norm(t, axis=1, keepdims=True))
+    import json
+    with open(os.path.join(out_dir, "bench_encoder_text.json"), "w") as f:
+        json.dump({"dim": 512, "prompts": [{"label": l, "text": l} for l in labels]}, f)
+    with open(os.path.join(out_dir, "bench_encoder.toml"), "w") as f:
+        f.write("[model]\nname = \"bench_encoder\"\nfile = \"bench_encoder.onnx\"\n[input]\nname = \"pixel_values\"\nsize = 224\n"
+                "mean = [122.77, 116.75, 104.09]\nstd = [68.50, 66.63, 70.32]\n[output]\nname = \"image_embeds\"\ndim = 512\n"
+                "[text]\ntable = \"bench_encoder_text.npy\"\n")
+    print(os.path.join(out_dir, "bench_encoder.onnx"))
+
+
 if __name__ == "__main__":
-    tiny_yolov8()
-    tiny_clip()
+    import sys
+    if "--bench" in sys.argv:
+        bench_encoder(os.path.join(ROOT, ".deps", "bench"))
+    else:
+        tiny_yolov8()
+        tiny_clip()
