@@ -13,7 +13,7 @@ const W: u32 = 640;
 const H: u32 = 360;
 
 fn frame() -> Vec<u8> {
-    (0..W * H * 3).map(|i| ((i * 2654435761u32) >> 24) as u8).collect()
+    (0..W * H * 3).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
 }
 
 fn bench(c: &mut Criterion) {
