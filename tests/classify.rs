@@ -129,3 +129,49 @@ fn bad_models_tables_and_policies_fail_at_start_up() {
         .to_string();
     assert!(e.contains("exactly one of"), "{e}");
 }
+
+#[test]
+fn detect_labels_objects_through_the_reuse_cache() {
+    let dir = tempdir();
+    let out = dir.path().join("d.jsonl");
+    let vtest = media("vtest.avi");
+    let args = [
+        "detect",
+        vtest.to_str().unwrap(),
+        "--duration",
+        "3",
+        "--classifier",
+        "tests/data/tiny_clip.toml",
+        "--model",
+        "engines/nanodet-g-416.toml",
+    ];
+    let o = fovea(&[&args[..], &["-q", "-o", out.to_str().unwrap()]].concat());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let policy_labels = ["player", "goalkeeper", "referee", "grass", "crowd", "black shape", "football", "not a ball", "shoe", "head"];
+    let mut sources = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string(&out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        for d in v["detections"].as_array().unwrap() {
+            *sources.entry(d["source"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            let label = d["label"].as_str().unwrap();
+            if d["class_id"] == 0 {
+                assert!(policy_labels.contains(&label), "a person labelled {label}");
+            }
+        }
+    }
+    assert!(sources.get("classifier").copied().unwrap_or(0) > 0 && sources.get("track").copied().unwrap_or(0) > 0, "{sources:?}");
+    assert!(err.contains("answered from their track"), "{err}");
+    // Score Vision output: classes from the labels; boxes labelled as no Score Vision class are left out.
+    let sv = dir.path().join("d.json");
+    let o = fovea(&[&args[..], &["-q", "--format", "scorevision", "-o", sv.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sv).unwrap()).unwrap();
+    let n: usize = v["frames"].as_object().unwrap().values().map(|f| f["objects"].as_array().unwrap().len()).sum();
+    let all = std::fs::read_to_string(&out).unwrap();
+    let kept = all.matches("\"label\":\"player\"").count()
+        + all.matches("\"label\":\"goalkeeper\"").count()
+        + all.matches("\"label\":\"referee\"").count()
+        + all.matches("\"label\":\"football\"").count();
+    assert_eq!(n, kept, "Score Vision boxes are exactly the ones labelled with its classes");
+}

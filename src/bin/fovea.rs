@@ -195,6 +195,13 @@ struct DetectArgs {
     classes: Option<Vec<String>>,
     #[command(flatten)]
     tracking: TrackingArgs,
+    /// Zero-shot classifier for the detections (an image-encoder manifest with its text table),
+    /// run through the per-track reuse cache.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
@@ -360,13 +367,30 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     };
 
     let expected = expected_frames(&info, &sampling);
+    let mut object_classifier = match &a.classifier {
+        Some(m) => {
+            let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
+            let policy = match &a.policy {
+                Some(p) => fovea::classify::Policy::load(p)?,
+                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+            };
+            let expand = [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect();
+            let zs = fovea::classify::ZeroShot::load(&manifest, a.model.threads)?;
+            Some(fovea::classify::ObjectClassifier::new(zs, policy, labels.clone(), detector.manifest().input.channels, expand)?)
+        }
+        None => None,
+    };
     let mut progress = ProgressOut::new(a.quiet, expected);
     let run = pipeline::run_detect(
         &a.video,
         &mut detector,
         &params,
         sampling,
-        pipeline::Stages { tracking, ..Default::default() },
+        pipeline::Stages {
+            tracking,
+            classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier),
+            ..Default::default()
+        },
         &mut |r: &FrameResult| sink.write(r),
         &mut |p| progress.update(p),
     );

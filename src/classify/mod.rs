@@ -96,3 +96,85 @@ impl RoiClassifier for PolicyClassifier {
         Ok(())
     }
 }
+
+/// The zero-shot classifier with its policy in `fovea detect`'s classifier slot (behind the
+/// per-track reuse cache): it crops the objects it is asked about out of the current frame.
+pub struct ObjectClassifier {
+    pub zs: ZeroShot,
+    pub policy: Policy,
+    /// The detector's class names (requests carry class ids).
+    labels: Vec<String>,
+    spec: RoiSpec,
+    /// Context expansion per detector label (e.g. 4x for the ball, as the validator does).
+    expand: std::collections::BTreeMap<String, f32>,
+    frame: Vec<u8>,
+    size: (u32, u32),
+    batch: RoiBatch,
+}
+
+impl ObjectClassifier {
+    /// `frame_order`: the channel order of the frames the pipeline decodes (the detector's).
+    pub fn new(
+        zs: ZeroShot,
+        policy: Policy,
+        labels: Vec<String>,
+        frame_order: crate::video::ChannelOrder,
+        expand: std::collections::BTreeMap<String, f32>,
+    ) -> Result<Self> {
+        policy.check_against(&zs.table)?;
+        let mut spec = zs.manifest.roi.clone();
+        // The encoder's order is relative to RGB frames; BGR frames flip it.
+        spec.swap_rb ^= frame_order == crate::video::ChannelOrder::Bgr;
+        Ok(Self { zs, policy, labels, spec, expand, frame: Vec::new(), size: (0, 0), batch: RoiBatch::default() })
+    }
+}
+
+impl crate::track::reuse::Classifier for ObjectClassifier {
+    fn see_frame(&mut self, frame: &crate::roi::FrameView<'_>) {
+        // Kept until the frame's objects are classified (the pipeline returns the buffer to its
+        // pool right after).
+        self.frame.clear();
+        self.frame.extend_from_slice(&frame.data[..frame.stride * frame.height as usize]);
+        self.size = (frame.width, frame.height);
+    }
+
+    fn classify(&mut self, requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
+        use crate::track::reuse::Label;
+        let (w, h) = self.size;
+        let view = crate::roi::FrameView { data: &self.frame, width: w, height: h, stride: w as usize * 3 };
+        let name = |c: u32| self.labels.get(c as usize).cloned().unwrap_or_else(|| format!("class_{c}"));
+        // Only objects the policy covers and whose box has a crop go to the encoder.
+        let mut todo = Vec::new();
+        let mut refs = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            let l = name(r.class_id);
+            if !self.policy.applies(&l) {
+                continue;
+            }
+            let e = self.expand.get(&l).copied().unwrap_or(1.0);
+            if let Ok((crop, _)) = crate::roi::crop_of(r.bbox, e, w, h) {
+                todo.push(i);
+                refs.push(crate::roi::RoiRef { frame: 0, crop });
+            }
+        }
+        let mut out: Vec<Label> = requests.iter().map(|r| Label { label: name(r.class_id), confidence: 1.0 }).collect();
+        if refs.is_empty() {
+            return Ok(out);
+        }
+        crate::roi::extract(&[view], &refs, &self.spec, &mut self.batch);
+        let emb = self.zs.embed(&self.batch, refs.len())?;
+        let d = self.zs.manifest.dim;
+        let zs = &self.zs;
+        for (k, &i) in todo.iter().enumerate() {
+            let e = &emb[k * d..(k + 1) * d];
+            let dec = self.policy.decide(&out[i].label, &mut |ls| zs.probabilities(e, ls));
+            let best = dec.scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
+            out[i] = match dec.outcome {
+                Outcome::Assign(l) | Outcome::Reject(l) => Label { label: l, confidence: best },
+                Outcome::Keep => Label { label: out[i].label.clone(), confidence: best },
+                Outcome::Uncertain => Label { label: out[i].label.clone(), confidence: 0.0 },
+            };
+        }
+        Ok(out)
+    }
+}

@@ -171,7 +171,13 @@ impl ResultSink for ScoreVisionWriter {
     fn write(&mut self, r: &FrameResult) -> Result<()> {
         let mut objects = Vec::with_capacity(r.detections.len());
         for (i, d) in r.detections.iter().enumerate() {
-            let Some(class_id) = self.classes.get(d.class_id as usize).copied().flatten() else { continue };
+            // A classifier's label decides the class (one that is no Score Vision class, e.g.
+            // "grass" or "crowd", drops the box); otherwise the detector's class does.
+            let class_id = match r.labels.get(i).and_then(|l| l.as_ref()) {
+                Some(l) => scorevision::class_of(&l.label),
+                None => self.classes.get(d.class_id as usize).copied().flatten(),
+            };
+            let Some(class_id) = class_id else { continue };
             let id = match (self.tracked, r.track_ids.get(i).copied().flatten()) {
                 (false, _) => i as u64,
                 (true, Some(t)) => t,

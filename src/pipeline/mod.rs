@@ -281,6 +281,12 @@ fn run_batch(
             r.track_ids = t.update(r.index, &r.detections);
         }
         if let Some(c) = post.classifier.as_deref_mut() {
+            c.see_frame(&crate::roi::FrameView {
+                data: &frame.data,
+                width: frame.width,
+                height: frame.height,
+                stride: frame.width as usize * 3,
+            });
             let requests: Vec<ClassifyRequest> = r
                 .detections
                 .iter()

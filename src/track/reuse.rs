@@ -32,6 +32,10 @@ pub struct Label {
 pub trait Classifier {
     /// Labels `requests`, one result per request, in order.
     fn classify(&mut self, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>>;
+
+    /// Called with each frame's pixels before [`Classifier::classify`] is called for its objects
+    /// (classifiers that look at pixels keep what they need).
+    fn see_frame(&mut self, _frame: &crate::roi::FrameView<'_>) {}
 }
 
 /// Where a label came from.
