@@ -48,6 +48,10 @@ impl RoiClassifier for PolicyClassifier {
         true
     }
 
+    fn wants(&self, label: &str) -> bool {
+        self.policy.applies(label)
+    }
+
     fn roi_spec(&self) -> Option<RoiSpec> {
         Some(self.zs.manifest.roi.clone())
     }

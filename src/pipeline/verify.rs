@@ -62,6 +62,10 @@ pub trait RoiClassifier {
     fn name(&self) -> &str;
     /// Whether it reads ROI tensors (if not, none are made unless asked).
     fn needs_tensors(&self) -> bool;
+    /// Whether it would decide boxes with this label (the colour step spares it the others).
+    fn wants(&self, _label: &str) -> bool {
+        self.needs_tensors()
+    }
     /// The ROI tensors it reads (size, normalisation); None: the rule file's `[roi]`.
     fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
         None
@@ -133,6 +137,11 @@ pub struct VerifyReport {
     pub wall_s: f64,
     /// With teams: boxes given team 0, team 1, goalkeeper, referee, unknown.
     pub teams: Option<[u64; 5]>,
+    /// Boxes the classifier decided, and boxes it would have seen that colour decided first.
+    pub classified: u64,
+    pub colour_saved: u64,
+    /// Frames decoded again for the classifier (teams only).
+    pub second_pass_frames: u64,
 }
 
 impl VerifyReport {
@@ -284,7 +293,7 @@ fn verify_inner(
         outcome = stats.map(|_| ());
     }
     if opts.teams {
-        let r = stage.release_with_teams(sink, report);
+        let r = stage.release_with_teams(video_path, sink, report);
         if outcome.is_ok() {
             outcome = r;
         }
@@ -399,8 +408,10 @@ impl Stage<'_> {
         }
         report.rules_s += t.elapsed().as_secs_f64();
 
-        // ROI tensors of the kept boxes, then the classifier slot.
-        let kept: Vec<usize> = (0..results.len()).filter(|&i| results[i].verdict == "keep").collect();
+        // ROI tensors of the kept boxes, then the classifier slot; with teams the colour step
+        // decides first and the classifier sees only what it left undecided (second pass).
+        let kept: Vec<usize> =
+            if self.opts.teams { Vec::new() } else { (0..results.len()).filter(|&i| results[i].verdict == "keep").collect() };
         let t = Instant::now();
         self.batch.n = 0;
         if !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors()) {
@@ -420,9 +431,12 @@ impl Stage<'_> {
         }
         report.roi_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        {
+        if !self.opts.teams {
             let mut keep_refs: Vec<&mut BoxResult> = results.iter_mut().filter(|r| r.verdict == "keep").collect();
-            self.classifier.classify(&self.batch, &mut keep_refs)?;
+            if !keep_refs.is_empty() {
+                report.classified += keep_refs.len() as u64;
+                self.classifier.classify(&self.batch, &mut keep_refs)?;
+            }
         }
         report.classify_s += t.elapsed().as_secs_f64();
 
@@ -446,25 +460,103 @@ impl Stage<'_> {
         Ok(())
     }
 
-    /// Assigns the clip's teams to the held results and hands them all to the sink, in order.
-    fn release_with_teams(&mut self, sink: &mut dyn FnMut(&BoxResult) -> Result<()>, report: &mut VerifyReport) -> Result<()> {
+    /// Assigns the clip's teams to the held results, runs the classifier on what colour left
+    /// undecided (decoding those frames again), and hands every result to the sink, in order.
+    fn release_with_teams(
+        &mut self,
+        video_path: &Path,
+        sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let decided = self.assign_teams(report);
+        let needs: Vec<bool> =
+            self.held.iter().zip(&decided).map(|(r, d)| r.verdict == "keep" && !*d && self.classifier.wants(&r.label)).collect();
+        report.colour_saved =
+            self.held.iter().zip(&decided).filter(|(r, d)| r.verdict == "keep" && **d && self.classifier.wants(&r.label)).count() as u64;
+        if needs.iter().any(|n| *n) {
+            self.second_pass(video_path, &needs, report)?;
+        }
+        let t = Instant::now();
+        for r in std::mem::take(&mut self.held) {
+            report.count(&r);
+            sink(&r)?;
+        }
+        report.sink_s += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Decodes the frames of the boxes in `needs` again and runs the classifier on them.
+    fn second_pass(&mut self, video_path: &Path, needs: &[bool], report: &mut VerifyReport) -> Result<()> {
+        let mut by_frame: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, r) in self.held.iter().enumerate().filter(|(i, _)| needs[*i]) {
+            by_frame.entry(r.frame).or_default().push(i);
+        }
+        let select: Arc<BTreeSet<u64>> = Arc::new(by_frame.keys().copied().collect());
+        let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+        let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, 2, Some(select))?;
+        let filter = &self.opts.filter;
+        let spec = self.classifier.roi_spec().unwrap_or_else(|| filter.roi.spec());
+        let mut outcome = Ok(());
+        for item in dec.frames.iter() {
+            let frame = match item {
+                Ok(f) => f,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let Some(idx) = by_frame.get(&frame.index) else { continue };
+            let view = FrameView { data: &frame.data, width: frame.width, height: frame.height, stride: frame.width as usize * 3 };
+            let t = Instant::now();
+            let refs: Vec<RoiRef> = idx
+                .iter()
+                .map(|&i| {
+                    let r = &self.held[i];
+                    let (crop, _) =
+                        crop_of(r.bbox, filter.roi.expansion(&r.label), frame.width, frame.height).expect("a kept box has a crop");
+                    RoiRef { frame: 0, crop }
+                })
+                .collect();
+            roi::extract(&[view], &refs, &spec, &mut self.batch);
+            report.tensor_rois += refs.len() as u64;
+            report.roi_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut boxes: Vec<&mut BoxResult> =
+                self.held.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, r)| r).collect();
+            report.classified += boxes.len() as u64;
+            if let Err(e) = self.classifier.classify(&self.batch, &mut boxes) {
+                outcome = Err(e);
+                break;
+            }
+            report.classify_s += t.elapsed().as_secs_f64();
+        }
+        let stats = dec.join();
+        if let Ok(s) = &stats {
+            report.decode_s += s.decode_s + s.convert_s;
+            report.second_pass_frames = s.kept;
+        }
+        outcome.and(stats.map(|_| ()))
+    }
+
+    /// Colour teams for the held people; returns per held result whether colour decided it
+    /// (a team player). Goalkeeper/referee candidates and boxes without a jersey colour are
+    /// left for the classifier (labelled by colour meanwhile).
+    fn assign_teams(&mut self, report: &mut VerifyReport) -> Vec<bool> {
         use crate::classify::teams::{assign, TeamLabel};
         let people: Vec<usize> = (0..self.held.len()).filter(|&i| self.held[i].jersey.is_some()).collect();
         let feats: Vec<Option<[f32; 3]>> = people.iter().map(|&i| self.held[i].jersey).collect();
         let ids: Vec<Option<u64>> = people.iter().map(|&i| self.held[i].id).collect();
         let labels = assign(&feats, &ids, 2.5, 40.0);
         let mut counts = [0u64; 5];
+        let mut decided = vec![false; self.held.len()];
         for (&i, l) in people.iter().zip(labels) {
             let r = &mut self.held[i];
             let relabel = |r: &mut BoxResult, name: &str| {
-                // The colour step decides the role unless the zero-shot classifier already did.
-                if r.source != "classifier" {
-                    r.label = name.to_string();
-                    if let Some(id) = SCOREVISION_LABELS.iter().position(|s| *s == name) {
-                        r.class_id = id as u32;
-                    }
-                    r.source = "colour";
+                r.label = name.to_string();
+                if let Some(id) = SCOREVISION_LABELS.iter().position(|s| *s == name) {
+                    r.class_id = id as u32;
                 }
+                r.source = "colour";
             };
             match l {
                 TeamLabel::Team(t) => {
@@ -482,14 +574,9 @@ impl Stage<'_> {
                 }
                 TeamLabel::Unknown => counts[4] += 1,
             }
+            decided[i] = matches!(l, TeamLabel::Team(_));
         }
         report.teams = Some(counts);
-        let t = Instant::now();
-        for r in std::mem::take(&mut self.held) {
-            report.count(&r);
-            sink(&r)?;
-        }
-        report.sink_s += t.elapsed().as_secs_f64();
-        Ok(())
+        decided
     }
 }

@@ -85,3 +85,22 @@ def test_two_teams_from_jersey_colours(tmp_path):
     print(o.stderr)
     roles = {w: [r["label"] for (wh, r) in [(who[(r["frame"], r["id"])], r) for r in got] if wh == w] for w in ("referee", "team1_goalie", "team2_goalie")}
     print({w: max(set(v), key=v.count) for w, v in roles.items() if v})
+
+
+def test_colour_decides_before_the_zero_shot_classifier(tmp_path):
+    """With --teams and a classifier, the classifier sees only the boxes colour left undecided."""
+    test_two_teams_from_jersey_colours(tmp_path)
+    out = tmp_path / "c.jsonl"
+    o = subprocess.run([FOVEA, "verify", str(tmp_path / "pitch.mkv"), "--boxes", str(tmp_path / "boxes.json"), "--teams",
+                        "--classifier", str(ROOT / "tests/data/tiny_clip.toml"), "-o", str(out)], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    got = [json.loads(l) for l in out.read_text().splitlines()]
+    by_colour = [r for r in got if r["team"] is not None]
+    by_classifier = [r for r in got if r["source"] == "classifier"]
+    assert by_colour and all(r["source"] == "colour" for r in by_colour)
+    assert all(r["team"] is None for r in by_classifier)
+    import re
+    m = re.search(r"colour (\d+) \| classifier (\d+) \| classifier calls saved by colour (\d+)", o.stderr)
+    assert m, o.stderr
+    colour, classified, saved = map(int, m.groups())
+    assert colour == len(by_colour) and saved == colour and classified == len(by_classifier) and classified < colour, o.stderr
