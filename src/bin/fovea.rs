@@ -375,7 +375,9 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
                 None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
             };
             let expand = [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect();
-            let zs = fovea::classify::ZeroShot::load(&manifest, a.model.threads)?;
+            // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
+            // thread pools fight over them.
+            let zs = fovea::classify::ZeroShot::load(&manifest, 1)?;
             Some(fovea::classify::ObjectClassifier::new(zs, policy, labels.clone(), detector.manifest().input.channels, expand)?)
         }
         None => None,
