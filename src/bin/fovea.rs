@@ -202,6 +202,10 @@ struct DetectArgs {
     /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Colour teams for people (jersey colours clustered over the whole clip; `team` 0/1 in the
+    /// JSONL, goalkeeper/referee labels); results are written when the clip is done.
+    #[arg(long)]
+    teams: bool,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
@@ -383,6 +387,7 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut progress = ProgressOut::new(a.quiet, expected);
+    let mut held: Vec<FrameResult> = Vec::new();
     let run = pipeline::run_detect(
         &a.video,
         &mut detector,
@@ -391,13 +396,31 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         pipeline::Stages {
             tracking,
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier),
+            jerseys: a.teams.then(|| ["person", "player", "goalkeeper", "referee"].map(String::from).to_vec()),
             ..Default::default()
         },
-        &mut |r: &FrameResult| sink.write(r),
+        &mut |r: &FrameResult| {
+            if a.teams {
+                held.push(r.clone());
+                Ok(())
+            } else {
+                sink.write(r)
+            }
+        },
         &mut |p| progress.update(p),
     );
     progress.finish();
     let (report, outcome) = run?;
+    if a.teams {
+        let t = fovea::classify::teams::assign_frames(&mut held);
+        eprintln!(
+            "fovea detect: colour teams: team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
+            t[0], t[1], t[2], t[3], t[4]
+        );
+        for r in &held {
+            sink.write(r)?;
+        }
+    }
     let finished = sink.finish();
     print_summary(&report, &why, &labels, &out_name, a.format);
     outcome?;

@@ -117,6 +117,48 @@ pub fn assign(features: &[Option<[f32; 3]>], ids: &[Option<u64>], outlier_factor
         .collect()
 }
 
+/// Assigns colour teams over a whole clip's results (with `jerseys` measured): fills `teams`
+/// (0/1 for team players) and labels goalkeepers and referees (source colour). Identities are
+/// track ids.
+pub fn assign_frames(frames: &mut [crate::pipeline::FrameResult]) -> [u64; 5] {
+    use crate::track::reuse::{LabelSource, Resolved};
+    let mut at = Vec::new();
+    let mut feats = Vec::new();
+    let mut ids = Vec::new();
+    for (fi, f) in frames.iter().enumerate() {
+        for (i, j) in f.jerseys.iter().enumerate() {
+            if j.is_some() {
+                at.push((fi, i));
+                feats.push(*j);
+                ids.push(f.track_ids.get(i).copied().flatten());
+            }
+        }
+    }
+    for f in frames.iter_mut() {
+        f.teams = vec![None; f.detections.len()];
+    }
+    let mut counts = [0u64; 5];
+    for ((fi, i), l) in at.into_iter().zip(assign(&feats, &ids, 2.5, 40.0)) {
+        let f = &mut frames[fi];
+        let role = match l {
+            TeamLabel::Team(t) => {
+                f.teams[i] = Some(t);
+                counts[t as usize] += 1;
+                continue;
+            }
+            TeamLabel::Goalkeeper => "goalkeeper",
+            TeamLabel::Referee => "referee",
+            TeamLabel::Unknown => {
+                counts[4] += 1;
+                continue;
+            }
+        };
+        counts[if role == "goalkeeper" { 2 } else { 3 }] += 1;
+        f.labels[i] = Some(Resolved { label: role.to_string(), confidence: 1.0, source: LabelSource::Colour });
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

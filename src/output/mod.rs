@@ -50,6 +50,9 @@ struct JsonDet<'a> {
     label: &'a str,
     track_id: Option<u64>,
     source: &'static str,
+    /// With colour teams: 0, 1 or null; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<Option<u8>>,
 }
 
 #[derive(Serialize)]
@@ -95,8 +98,10 @@ impl ResultSink for JsonlWriter {
                     source: match r.labels.get(i).and_then(|l| l.as_ref()).map(|l| l.source) {
                         Some(LabelSource::Classifier) => "classifier",
                         Some(LabelSource::Track) => "track",
+                        Some(LabelSource::Colour) => "colour",
                         None => "detector",
                     },
+                    team: if r.teams.is_empty() { None } else { Some(r.teams.get(i).copied().flatten()) },
                 })
                 .collect(),
         };

@@ -41,13 +41,17 @@ pub struct FrameResult {
     pub track_ids: Vec<Option<u64>>,
     /// Classifier label of each detection (same length); `None` without a classifier.
     pub labels: Vec<Option<Resolved>>,
+    /// Jersey colour of each person detection, when colour teams are on (else empty).
+    pub jerseys: Vec<Option<[f32; 3]>>,
+    /// Colour team of each detection, once teams are assigned (else empty).
+    pub teams: Vec<Option<u8>>,
 }
 
 impl FrameResult {
     /// A result without tracking or classification.
     pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
         let n = detections.len();
-        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n] }
+        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new() }
     }
 }
 
@@ -59,6 +63,8 @@ pub struct Stages<'a> {
     /// Label objects with this classifier, through the per-track reuse cache.
     pub classifier: Option<&'a mut dyn Classifier>,
     pub reuse: ReuseConfig,
+    /// Measure the jersey colour of people (labels in this list) for colour teams.
+    pub jerseys: Option<Vec<String>>,
 }
 
 impl Stages<'_> {
@@ -143,6 +149,7 @@ pub fn run_detect(
 ) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
+    let spec_order = spec.channels;
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
     let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
     let batch = detector.batch();
@@ -165,7 +172,7 @@ pub fn run_detect(
         tracks: None,
         reuse: None,
     };
-    let Stages { tracking, mut classifier, reuse } = stages;
+    let Stages { tracking, mut classifier, reuse, jerseys } = stages;
     let mut tracker = tracking.map(|cfg| Tracker::new(cfg, dec.info.fps.unwrap_or(30.0)));
     let mut cache = LabelCache::new(reuse);
 
@@ -221,7 +228,13 @@ pub fn run_detect(
             None => None,
         };
         if !pending.is_empty() {
-            let mut post = Post { tracker: tracker.as_mut(), classifier: classifier.as_deref_mut(), cache: &mut cache };
+            let mut post = Post {
+                tracker: tracker.as_mut(),
+                classifier: classifier.as_deref_mut(),
+                cache: &mut cache,
+                jerseys: jerseys.as_deref(),
+                order: spec_order,
+            };
             if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, sink, progress) {
                 outcome = Err(e);
                 break;
@@ -257,6 +270,8 @@ struct Post<'a, 'c> {
     tracker: Option<&'a mut Tracker>,
     classifier: Option<&'a mut (dyn Classifier + 'c)>,
     cache: &'a mut LabelCache,
+    jerseys: Option<&'a [String]>,
+    order: video::ChannelOrder,
 }
 
 fn run_batch(
@@ -294,6 +309,28 @@ fn run_batch(
                 .map(|(d, &track_id)| ClassifyRequest { frame: r.index, track_id, bbox: d.bbox, class_id: d.class_id })
                 .collect();
             r.labels = post.cache.resolve(&requests, c)?.into_iter().map(Some).collect();
+        }
+        if let Some(people) = post.jerseys {
+            let view =
+                crate::roi::FrameView { data: &frame.data, width: frame.width, height: frame.height, stride: frame.width as usize * 3 };
+            let params = crate::roi::StatsParams::new(&crate::roi::StatsConfig::default(), post.order);
+            let tables = crate::roi::stats::hsv_tables();
+            let names = detector.manifest().labels.clone();
+            r.jerseys = r
+                .detections
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let label = r.labels[i]
+                        .as_ref()
+                        .map_or_else(|| names.get(d.class_id as usize).cloned().unwrap_or_default(), |l| l.label.clone());
+                    if !people.contains(&label) {
+                        return None;
+                    }
+                    let (crop, _) = crate::roi::crop_of(d.bbox, 1.0, frame.width, frame.height).ok()?;
+                    crate::roi::stats::jersey_colour(&view, crop, &params, &tables)
+                })
+                .collect();
         }
         drop(frame); // the buffer goes back to the pool before the sink runs
         let t = Instant::now();

@@ -45,6 +45,8 @@ pub enum LabelSource {
     Classifier,
     /// Reused from the object's track.
     Track,
+    /// Decided by colour (team assignment: goalkeeper, referee).
+    Colour,
 }
 
 /// A label for one object with its origin.

@@ -104,3 +104,35 @@ def test_colour_decides_before_the_zero_shot_classifier(tmp_path):
     assert m, o.stderr
     colour, classified, saved = map(int, m.groups())
     assert colour == len(by_colour) and saved == colour and classified == len(by_classifier) and classified < colour, o.stderr
+
+
+def test_detect_with_teams_on_the_composited_clip(tmp_path):
+    """`fovea detect --teams`: NanoDet finds the sprites as people; their team field (tracks are
+    short here, since the sprites jump between frames) puts most players in the right team."""
+    test_two_teams_from_jersey_colours(tmp_path)
+    out = tmp_path / "d.jsonl"
+    o = subprocess.run([FOVEA, "detect", str(tmp_path / "pitch.mkv"), "--teams", "--model", str(ROOT / "engines/nanodet-g-416.toml"), "-q", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    assert "colour teams: team 0" in o.stderr
+    gt = json.loads((tmp_path / "boxes.json").read_text())["frames"]
+
+    def iou(a, b):
+        iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        i = iw * ih
+        return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+
+    pairs = []
+    for line in out.read_text().splitlines():
+        f = json.loads(line)
+        for d in f["detections"]:
+            assert "team" in d and d["team"] in (0, 1, None)
+            best = max(gt[str(f["frame"])]["objects"], key=lambda ob: iou(ob["bbox"], d["bbox"]))
+            if iou(best["bbox"], d["bbox"]) >= 0.5 and best["who"] in ("team1", "team2"):
+                pairs.append((best["who"], d["team"]))
+    assert len(pairs) >= 40, len(pairs)
+    t1 = [t for w, t in pairs if w == "team1"]
+    team1 = max(set(t1), key=t1.count)
+    right = sum((t == team1) == (w == "team1") and t is not None for w, t in pairs)
+    assert right >= 0.8 * len(pairs), (right, len(pairs))
