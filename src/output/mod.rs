@@ -53,6 +53,10 @@ struct JsonDet<'a> {
     /// With colour teams: 0, 1 or null; absent without.
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<Option<u8>>,
+    /// With a classifier: the label's confidence (the policy's last-step probability, or the
+    /// track's vote); absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_score: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +106,7 @@ impl ResultSink for JsonlWriter {
                         None => "detector",
                     },
                     team: if r.teams.is_empty() { None } else { Some(r.teams.get(i).copied().flatten()) },
+                    label_score: r.labels.get(i).and_then(|l| l.as_ref()).map(|l| r4(l.confidence)),
                 })
                 .collect(),
         };
