@@ -395,7 +395,8 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         sampling,
         pipeline::Stages {
             tracking,
-            classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier),
+            // With teams, colour decides first and the classifier runs afterwards on what it left.
+            classifier: if a.teams { None } else { object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier) },
             jerseys: a.teams.then(|| ["person", "player", "goalkeeper", "referee"].map(String::from).to_vec()),
             ..Default::default()
         },
@@ -417,6 +418,14 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             "fovea detect: colour teams: team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
             t[0], t[1], t[2], t[3], t[4]
         );
+        if let Some(c) = object_classifier.as_mut() {
+            let order = detector.manifest().input.channels;
+            let p = fovea::classify::classify_undecided(&a.video, &mut held, c, order, Default::default())?;
+            eprintln!(
+                "fovea detect: classifier after colour: {} objects classified, {} answered from their track, {} spared by colour ({} frames decoded again)",
+                p.classified, p.from_track, p.by_colour, p.frames_decoded_again
+            );
+        }
         for r in &held {
             sink.write(r)?;
         }

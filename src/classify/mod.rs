@@ -107,7 +107,7 @@ pub struct ObjectClassifier {
     pub zs: ZeroShot,
     pub policy: Policy,
     /// The detector's class names (requests carry class ids).
-    labels: Vec<String>,
+    pub labels: Vec<String>,
     spec: RoiSpec,
     /// Context expansion per detector label (e.g. 4x for the ball, as the validator does).
     expand: std::collections::BTreeMap<String, f32>,
@@ -181,4 +181,85 @@ impl crate::track::reuse::Classifier for ObjectClassifier {
         }
         Ok(out)
     }
+}
+
+/// What [`classify_undecided`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecondPass {
+    /// Objects sent to the classifier, answered from their track, and spared because colour had
+    /// decided them (team players).
+    pub classified: u64,
+    pub from_track: u64,
+    pub by_colour: u64,
+    pub frames_decoded_again: u64,
+}
+
+/// The hierarchy for `fovea detect --teams --classifier`: after colour has decided the clip's
+/// team players (`frames[..].teams`), decodes again only the frames holding objects the policy
+/// covers that colour left undecided, and labels those through the per-track reuse cache.
+pub fn classify_undecided(
+    video: &std::path::Path,
+    frames: &mut [crate::pipeline::FrameResult],
+    classifier: &mut ObjectClassifier,
+    order: crate::video::ChannelOrder,
+    reuse: crate::track::reuse::ReuseConfig,
+) -> Result<SecondPass> {
+    use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache};
+    let mut out = SecondPass::default();
+    let name = |f: &crate::pipeline::FrameResult, i: usize| {
+        f.labels[i]
+            .as_ref()
+            .map_or_else(|| classifier.labels.get(f.detections[i].class_id as usize).cloned().unwrap_or_default(), |l| l.label.clone())
+    };
+    let mut todo: std::collections::BTreeMap<u64, (usize, Vec<usize>)> = Default::default();
+    for (fi, f) in frames.iter().enumerate() {
+        for i in 0..f.detections.len() {
+            if !classifier.policy.applies(&name(f, i))
+                && !classifier.policy.applies(classifier.labels.get(f.detections[i].class_id as usize).map_or("", |s| s.as_str()))
+            {
+                continue;
+            }
+            if f.teams.get(i).copied().flatten().is_some() {
+                out.by_colour += 1;
+            } else {
+                todo.entry(f.index).or_insert((fi, Vec::new())).1.push(i);
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    let select = std::sync::Arc::new(todo.keys().copied().collect::<std::collections::BTreeSet<u64>>());
+    let fmt = crate::video::OutputFormat { width: 0, height: 0, order, fit: crate::video::Fit::Stretch };
+    let mut dec = crate::video::Decoder::open(video, crate::video::Sampling::default(), fmt)?;
+    dec.select(select);
+    let pool = crate::video::FramePool::new(1);
+    let mut cache = LabelCache::new(reuse);
+    while let Some(frame) = dec.next_frame(&pool)? {
+        let Some((fi, idx)) = todo.get(&frame.index) else { continue };
+        out.frames_decoded_again += 1;
+        classifier.see_frame(&crate::roi::FrameView {
+            data: &frame.data,
+            width: frame.width,
+            height: frame.height,
+            stride: frame.width as usize * 3,
+        });
+        let f = &mut frames[*fi];
+        let requests: Vec<ClassifyRequest> = idx
+            .iter()
+            .map(|&i| ClassifyRequest {
+                frame: f.index,
+                track_id: f.track_ids[i],
+                bbox: f.detections[i].bbox,
+                class_id: f.detections[i].class_id,
+            })
+            .collect();
+        for (&i, r) in idx.iter().zip(cache.resolve(&requests, classifier)?) {
+            f.labels[i] = Some(r);
+        }
+    }
+    let s = cache.stats();
+    out.classified = s.calls_made;
+    out.from_track = s.calls_saved;
+    Ok(out)
 }

@@ -136,3 +136,20 @@ def test_detect_with_teams_on_the_composited_clip(tmp_path):
     team1 = max(set(t1), key=t1.count)
     right = sum((t == team1) == (w == "team1") and t is not None for w, t in pairs)
     assert right >= 0.8 * len(pairs), (right, len(pairs))
+
+
+def test_detect_classifier_sees_only_what_colour_left(tmp_path):
+    test_two_teams_from_jersey_colours(tmp_path)
+    out = tmp_path / "dc.jsonl"
+    o = subprocess.run([FOVEA, "detect", str(tmp_path / "pitch.mkv"), "--teams", "--classifier", str(ROOT / "tests/data/tiny_clip.toml"),
+                        "--model", str(ROOT / "engines/nanodet-g-416.toml"), "-q", "-o", str(out)], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    import re
+    m = re.search(r"classifier after colour: (\d+) objects classified, (\d+) answered from their track, (\d+) spared by colour", o.stderr)
+    assert m, o.stderr
+    classified, from_track, spared = map(int, m.groups())
+    dets = [d for l in out.read_text().splitlines() for d in json.loads(l)["detections"]]
+    by_classifier = [d for d in dets if d["source"] in ("classifier", "track")]
+    assert len(by_classifier) == classified + from_track
+    assert all(d["team"] is None for d in by_classifier)
+    assert spared == sum(d["team"] is not None for d in dets) and spared > 5 * classified, o.stderr
