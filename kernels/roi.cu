@@ -105,29 +105,34 @@ FV_DEVICE void fv_roi_pixel(const unsigned char* frames, const fv_roi* r, fv_nor
     }
 }
 
+// Output pixel (x, y) of ROI blockIdx.z this thread computes, and where its first channel goes
+// in the NCHW batch; false for threads of the grid's overhang.
+FV_DEVICE bool fv_roi_site(unsigned int size, unsigned int* x, unsigned int* y, unsigned long long* at, unsigned long long* plane) {
+    *x = FV_BLOCK_X * FV_BLOCK_DIM_X + FV_THREAD_X;
+    *y = FV_BLOCK_Y * FV_BLOCK_DIM_Y + FV_THREAD_Y;
+    if (*x >= size || *y >= size) return false;
+    *plane = (unsigned long long)size * size;
+    *at = (unsigned long long)FV_BLOCK_Z * 3 * *plane + (unsigned long long)*y * size + *x;
+    return true;
+}
+
 FV_KERNEL void fovea_roi_batch_f32(const unsigned char* frames, const fv_roi* rois, unsigned int size, fv_norm norm, float* out) {
-    unsigned int x = FV_BLOCK_X * FV_BLOCK_DIM_X + FV_THREAD_X;
-    unsigned int y = FV_BLOCK_Y * FV_BLOCK_DIM_Y + FV_THREAD_Y;
-    unsigned int r = FV_BLOCK_Z;
-    if (x >= size || y >= size) return;
+    unsigned int x, y;
+    unsigned long long at, plane;
+    if (!fv_roi_site(size, &x, &y, &at, &plane)) return;
     float px[3];
-    fv_roi_pixel(frames, rois + r, norm, x, y, px);
-    unsigned long long plane = (unsigned long long)size * size;
-    unsigned long long at = (unsigned long long)r * 3 * plane + (unsigned long long)y * size + x;
+    fv_roi_pixel(frames, rois + FV_BLOCK_Z, norm, x, y, px);
     out[at] = px[0];
     out[at + plane] = px[1];
     out[at + 2 * plane] = px[2];
 }
 
 FV_KERNEL void fovea_roi_batch_f16(const unsigned char* frames, const fv_roi* rois, unsigned int size, fv_norm norm, unsigned short* out) {
-    unsigned int x = FV_BLOCK_X * FV_BLOCK_DIM_X + FV_THREAD_X;
-    unsigned int y = FV_BLOCK_Y * FV_BLOCK_DIM_Y + FV_THREAD_Y;
-    unsigned int r = FV_BLOCK_Z;
-    if (x >= size || y >= size) return;
+    unsigned int x, y;
+    unsigned long long at, plane;
+    if (!fv_roi_site(size, &x, &y, &at, &plane)) return;
     float px[3];
-    fv_roi_pixel(frames, rois + r, norm, x, y, px);
-    unsigned long long plane = (unsigned long long)size * size;
-    unsigned long long at = (unsigned long long)r * 3 * plane + (unsigned long long)y * size + x;
+    fv_roi_pixel(frames, rois + FV_BLOCK_Z, norm, x, y, px);
     out[at] = fv_f16(px[0]);
     out[at + plane] = fv_f16(px[1]);
     out[at + 2 * plane] = fv_f16(px[2]);

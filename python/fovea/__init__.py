@@ -129,7 +129,20 @@ class Result:
         return f"Result(frame {self.frame}, {len(self)} detections)"
 
 
-class Engine:
+class _Handle:
+    """Closing on `with` exit and on garbage collection (close twice is harmless)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Engine(_Handle):
     """A loaded model with its settings: `Engine(config="model = '...'")` (TOML text; relative
     paths from `base_dir`, default the current directory) or `Engine(path="fovea.toml")`.
     Thread-safe; make one `Stream` per video."""
@@ -186,17 +199,8 @@ class Engine:
             _lib.fovea_engine_destroy(self._h)
             self._h = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-
-class Stream:
+class Stream(_Handle):
     """Per-video state on an engine. Use from one thread at a time."""
 
     def __init__(self, engine, fps=0.0):
@@ -266,12 +270,3 @@ class Stream:
         if getattr(self, "_h", None):
             _lib.fovea_stream_destroy(self._h)
             self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
