@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi bench-capi bench-classify kernels-check reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -87,9 +87,16 @@ bench-capi: build
 	$(PY) benches/peers/binding_fps.py
 
 # Compile-checks every CUDA kernel for sm_80 and sm_90 (nvcc 13, ptxas 12, NVRTC 12 from PyPI,
-# into .deps/cuda); no GPU needed. CI runs it after the tests.
+# into .deps/cuda), and builds, lints and tests the `cuda` feature (GPU tests report themselves
+# ignored without a GPU); no GPU needed. CI runs it after the tests.
 kernels-check: setup
 	bash scripts/check_kernels.sh
+	$(CARGO) clippy --features cuda --all-targets -- -D warnings
+	$(CARGO) test --features cuda --test gpu --test roi
+
+# On a machine with an NVIDIA GPU and driver: the GPU tests, ignored elsewhere.
+test-gpu: setup
+	$(CARGO) test --features cuda --test gpu -- --include-ignored
 
 bench-pipeline: build
 	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5

@@ -9,6 +9,8 @@
 //! across frames and reuses their labels, [`output`] writes results.
 
 pub mod classify;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod detect;
 pub mod engine;
 pub mod error;
