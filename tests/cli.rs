@@ -288,3 +288,22 @@ fn track_command_reads_scorevision_and_reports_bad_files() {
     let o = fovea(&["track", "--boxes", "/no/boxes.json", "-o", "/dev/null"]);
     fails_with(&o, "/no/boxes.json: no such file");
 }
+
+#[test]
+fn an_unavailable_device_or_provider_is_an_error_unless_fallback_is_allowed() {
+    let img = media("messi5.jpg");
+    let img = img.to_str().unwrap();
+    let o = fovea(&["detect", img, "--provider", "tensorrt", "-q", "-o", "/dev/null"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--provider tensorrt") && stderr(&o).contains("--allow-fallback"), "{}", stderr(&o));
+    let o = fovea(&["detect", img, "--device", "cuda:0", "-q", "-o", "/dev/null"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--device cuda:0"), "{}", stderr(&o));
+    let o = fovea(&["detect", img, "--device", "gpu", "-q", "-o", "/dev/null"]);
+    assert!(stderr(&o).contains("expected cpu or cuda[:N]"), "{}", stderr(&o));
+    // Allowed: it runs on the CPU and the summary says so and why.
+    let o = fovea(&["detect", img, "--provider", "tensorrt", "--allow-fallback", "-q", "-o", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("CPU fallback, as allowed: --provider tensorrt") && err.contains("runtime      CPUExecutionProvider"), "{err}");
+}

@@ -146,6 +146,16 @@ struct ModelArgs {
     /// Frames per inference call, when the model's batch dimension allows it.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Where frames and kernels go: `cpu` or `cuda[:N]`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// ONNX Runtime execution provider: `cpu`, `cuda` or `tensorrt`.
+    #[arg(long, default_value = "cpu")]
+    provider: String,
+    /// Run on the CPU when the requested device or provider cannot be had (otherwise an error);
+    /// the summary says what ran.
+    #[arg(long)]
+    allow_fallback: bool,
 }
 
 #[derive(Args)]
@@ -348,10 +358,47 @@ fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
     }
 }
 
+/// Why the requested device/provider cannot be had in this build, if it cannot.
+fn unavailable(m: &ModelArgs) -> anyhow::Result<Option<String>> {
+    let device_ok = m.device == "cpu" || m.device == "cuda" || m.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+    anyhow::ensure!(device_ok, "invalid option --device: expected cpu or cuda[:N], got '{}'", m.device);
+    anyhow::ensure!(
+        ["cpu", "cuda", "tensorrt"].contains(&m.provider.as_str()),
+        "invalid option --provider: expected cpu, cuda or tensorrt, got '{}'",
+        m.provider
+    );
+    if m.device != "cpu" {
+        #[cfg(not(feature = "cuda"))]
+        return Ok(Some(format!("--device {}: this fovea was built without the `cuda` feature", m.device)));
+        #[cfg(feature = "cuda")]
+        if !fovea::cuda::driver_present() {
+            return Ok(Some(format!("--device {}: no CUDA driver library (libcuda.so) on this machine", m.device)));
+        }
+    }
+    if m.provider != "cpu" {
+        return Ok(Some(format!(
+            "--provider {}: ONNX Runtime's {} provider is not wired into this fovea yet (CPU only)",
+            m.provider, m.provider
+        )));
+    }
+    if m.device != "cpu" {
+        return Ok(Some(format!("--device {}: the GPU pipeline is not wired into this fovea yet", m.device)));
+    }
+    Ok(None)
+}
+
 fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
+    let fallback = match unavailable(m)? {
+        Some(reason) if m.allow_fallback => Some(reason),
+        Some(reason) => anyhow::bail!("{reason}; add --allow-fallback to run on the CPU instead"),
+        None => None,
+    };
     let (path, why) = choose_model(m);
     let manifest = Manifest::load(&path)?;
-    let why = format!("({}; {why})", manifest.precision);
+    let why = match fallback {
+        Some(r) => format!("({}; {why}; CPU fallback, as allowed: {r})", manifest.precision),
+        None => format!("({}; {why})", manifest.precision),
+    };
     Ok((Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?, why))
 }
 
