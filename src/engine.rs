@@ -152,8 +152,8 @@ impl Engine {
                 "CPUExecutionProvider".to_string()
             }
             p @ ("cuda" | "tensorrt") => {
-                return Err(Error::InvalidOption {
-                    option: "provider",
+                return Err(Error::Unsupported {
+                    what: "provider",
                     reason: format!("{p} is not available in this build (no `cuda` feature); set allow_fallback = true to run on the CPU"),
                 })
             }
@@ -338,10 +338,7 @@ impl Stream {
     /// Frames are numbered from 0 in the order sent.
     pub fn send_frame(&mut self, f: &FrameIn) -> Result<()> {
         if self.flushed {
-            return Err(Error::InvalidOption {
-                option: "frame",
-                reason: "the stream was flushed; create a new stream for more frames".into(),
-            });
+            return Err(Error::State("the stream was flushed; create a new stream for more frames".into()));
         }
         f.validate()?;
         let order = self.engine.order;

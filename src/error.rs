@@ -58,6 +58,14 @@ pub enum Error {
     /// A pipeline thread stopped unexpectedly.
     #[error("pipeline: {0}")]
     Pipeline(String),
+
+    /// The call is not valid in the object's state (e.g. a frame sent after its stream ended).
+    #[error("{0}")]
+    State(String),
+
+    /// A requested device, provider or feature cannot be had in this build or on this machine.
+    #[error("{what}: {reason}")]
+    Unsupported { what: &'static str, reason: String },
 }
 
 /// Result with fovea's [`Error`].

@@ -27,15 +27,6 @@ fn frames(path: &std::path::Path, n: usize, stride: u32) -> Vec<(Vec<u8>, u32, u
     out
 }
 
-fn read_npy_f32(path: &std::path::Path) -> Vec<f32> {
-    let b = std::fs::read(path).unwrap();
-    assert_eq!(&b[..6], b"\x93NUMPY");
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'<f4'") && header.contains("False"), "{header}");
-    b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
 #[test]
 fn rois_and_stats_match_opencv_on_real_images() {
     let reference: Value = serde_json::from_str(&std::fs::read_to_string(data("roi_reference.json")).unwrap()).unwrap();
@@ -59,7 +50,7 @@ fn rois_and_stats_match_opencv_on_real_images() {
         let sum: u64 = f.0.iter().map(|&v| v as u64).sum();
         assert_eq!(sum, img["pixel_sum"].as_u64().unwrap(), "{name}: the ffmpeg CLI decodes other pixels than when the reference was made");
         let view = FrameView { data: &f.0, width: f.1, height: f.2, stride: f.1 as usize * 3 };
-        let want = read_npy_f32(&data(img["tensor"].as_str().unwrap()));
+        let want = fovea::classify::zeroshot::read_npy_f32(&data(img["tensor"].as_str().unwrap())).unwrap().1;
         let len = 3 * (size * size) as usize;
         for (i, b) in img["boxes"].as_array().unwrap().iter().enumerate() {
             let bbox = [0, 1, 2, 3].map(|k| b["bbox"][k].as_f64().unwrap() as f32);

@@ -111,8 +111,6 @@ pub struct ObjectClassifier {
     spec: RoiSpec,
     /// Context expansion per detector label (e.g. 4x for the ball, as the validator does).
     expand: std::collections::BTreeMap<String, f32>,
-    frame: Vec<u8>,
-    size: (u32, u32),
     batch: RoiBatch,
 }
 
@@ -129,23 +127,22 @@ impl ObjectClassifier {
         let mut spec = zs.manifest.roi.clone();
         // The encoder's order is relative to RGB frames; BGR frames flip it.
         spec.swap_rb ^= frame_order == crate::video::ChannelOrder::Bgr;
-        Ok(Self { zs, policy, labels, spec, expand, frame: Vec::new(), size: (0, 0), batch: RoiBatch::default() })
+        Ok(Self { zs, policy, labels, spec, expand, batch: RoiBatch::default() })
     }
 }
 
 impl crate::track::reuse::Classifier for ObjectClassifier {
-    fn see_frame(&mut self, frame: &crate::roi::FrameView<'_>) {
-        // Kept until the frame's objects are classified (the pipeline returns the buffer to its
-        // pool right after).
-        self.frame.clear();
-        self.frame.extend_from_slice(&frame.data[..frame.stride * frame.height as usize]);
-        self.size = (frame.width, frame.height);
+    fn classify(&mut self, _requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
+        Err(crate::Error::Pipeline("the zero-shot object classifier needs the frame's pixels (classify_frame)".into()))
     }
 
-    fn classify(&mut self, requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
+    fn classify_frame(
+        &mut self,
+        view: &crate::roi::FrameView<'_>,
+        requests: &[crate::track::reuse::ClassifyRequest],
+    ) -> Result<Vec<crate::track::reuse::Label>> {
         use crate::track::reuse::Label;
-        let (w, h) = self.size;
-        let view = crate::roi::FrameView { data: &self.frame, width: w, height: h, stride: w as usize * 3 };
+        let (w, h) = (view.width, view.height);
         let name = |c: u32| self.labels.get(c as usize).cloned().unwrap_or_else(|| format!("class_{c}"));
         // Only objects the policy covers and whose box has a crop go to the encoder.
         let mut todo = Vec::new();
@@ -165,7 +162,7 @@ impl crate::track::reuse::Classifier for ObjectClassifier {
         if refs.is_empty() {
             return Ok(out);
         }
-        crate::roi::extract(&[view], &refs, &self.spec, &mut self.batch);
+        crate::roi::extract(&[*view], &refs, &self.spec, &mut self.batch);
         let emb = self.zs.embed(&self.batch, refs.len())?;
         let d = self.zs.manifest.dim;
         let zs = &self.zs;
@@ -204,7 +201,7 @@ pub fn classify_undecided(
     order: crate::video::ChannelOrder,
     reuse: crate::track::reuse::ReuseConfig,
 ) -> Result<SecondPass> {
-    use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache};
+    use crate::track::reuse::{ClassifyRequest, LabelCache};
     let mut out = SecondPass::default();
     let name = |f: &crate::pipeline::FrameResult, i: usize| {
         f.labels[i]
@@ -238,12 +235,6 @@ pub fn classify_undecided(
     while let Some(frame) = dec.next_frame(&pool)? {
         let Some((fi, idx)) = todo.get(&frame.index) else { continue };
         out.frames_decoded_again += 1;
-        classifier.see_frame(&crate::roi::FrameView {
-            data: &frame.data,
-            width: frame.width,
-            height: frame.height,
-            stride: frame.width as usize * 3,
-        });
         let f = &mut frames[*fi];
         let requests: Vec<ClassifyRequest> = idx
             .iter()
@@ -254,7 +245,7 @@ pub fn classify_undecided(
                 class_id: f.detections[i].class_id,
             })
             .collect();
-        for (&i, r) in idx.iter().zip(cache.resolve(&requests, classifier)?) {
+        for (&i, r) in idx.iter().zip(cache.resolve_frame(&frame.view(), &requests, classifier)?) {
             f.labels[i] = Some(r);
         }
     }

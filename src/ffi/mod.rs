@@ -192,8 +192,8 @@ impl From<Error> for Failure {
         let status = match &e {
             Error::FileNotFound { .. } => FOVEA_STATUS_NOT_FOUND,
             Error::NotMedia { .. } | Error::NoVideoStream { .. } | Error::Undecodable { .. } | Error::Corrupt { .. } => FOVEA_STATUS_MEDIA,
-            Error::InvalidOption { option: "provider", .. } => FOVEA_STATUS_UNSUPPORTED,
-            Error::InvalidOption { option: "frame", reason } if reason.contains("flushed") => FOVEA_STATUS_BAD_STATE,
+            Error::Unsupported { .. } => FOVEA_STATUS_UNSUPPORTED,
+            Error::State(_) => FOVEA_STATUS_BAD_STATE,
             Error::InvalidOption { .. } | Error::Input { .. } => FOVEA_STATUS_INVALID_ARGUMENT,
             Error::RuntimeMissing { .. } => FOVEA_STATUS_RUNTIME_MISSING,
             Error::Manifest { .. } => FOVEA_STATUS_INVALID_CONFIG,

@@ -149,7 +149,8 @@ pub fn run_detect(
 ) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
-    let spec_order = spec.channels;
+    let jersey_params = crate::roi::StatsParams::new(&crate::roi::StatsConfig::default(), spec.channels);
+    let hsv_tables = crate::roi::stats::hsv_tables();
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
     let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
     let batch = detector.batch();
@@ -233,7 +234,8 @@ pub fn run_detect(
                 classifier: classifier.as_deref_mut(),
                 cache: &mut cache,
                 jerseys: jerseys.as_deref(),
-                order: spec_order,
+                jersey_params,
+                hsv_tables,
             };
             if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, sink, progress) {
                 outcome = Err(e);
@@ -271,7 +273,8 @@ struct Post<'a, 'c> {
     classifier: Option<&'a mut (dyn Classifier + 'c)>,
     cache: &'a mut LabelCache,
     jerseys: Option<&'a [String]>,
-    order: video::ChannelOrder,
+    jersey_params: crate::roi::StatsParams,
+    hsv_tables: ([i32; 256], [i32; 256]),
 }
 
 fn run_batch(
@@ -296,26 +299,18 @@ fn run_batch(
             r.track_ids = t.update(r.index, &r.detections);
         }
         if let Some(c) = post.classifier.as_deref_mut() {
-            c.see_frame(&crate::roi::FrameView {
-                data: &frame.data,
-                width: frame.width,
-                height: frame.height,
-                stride: frame.width as usize * 3,
-            });
             let requests: Vec<ClassifyRequest> = r
                 .detections
                 .iter()
                 .zip(&r.track_ids)
                 .map(|(d, &track_id)| ClassifyRequest { frame: r.index, track_id, bbox: d.bbox, class_id: d.class_id })
                 .collect();
-            r.labels = post.cache.resolve(&requests, c)?.into_iter().map(Some).collect();
+            r.labels = post.cache.resolve_frame(&frame.view(), &requests, c)?.into_iter().map(Some).collect();
         }
         if let Some(people) = post.jerseys {
-            let view =
-                crate::roi::FrameView { data: &frame.data, width: frame.width, height: frame.height, stride: frame.width as usize * 3 };
-            let params = crate::roi::StatsParams::new(&crate::roi::StatsConfig::default(), post.order);
-            let tables = crate::roi::stats::hsv_tables();
-            let names = detector.manifest().labels.clone();
+            let view = frame.view();
+            let (params, tables) = (&post.jersey_params, &post.hsv_tables);
+            let names = &detector.manifest().labels;
             r.jerseys = r
                 .detections
                 .iter()
@@ -328,7 +323,7 @@ fn run_batch(
                         return None;
                     }
                     let (crop, _) = crate::roi::crop_of(d.bbox, 1.0, frame.width, frame.height).ok()?;
-                    crate::roi::stats::jersey_colour(&view, crop, &params, &tables)
+                    crate::roi::stats::jersey_colour(&view, crop, params, tables)
                 })
                 .collect();
         }

@@ -336,10 +336,7 @@ impl Stage<'_> {
         sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
         report: &mut VerifyReport,
     ) -> Result<()> {
-        let views: Vec<FrameView> = frames
-            .iter()
-            .map(|(f, _)| FrameView { data: &f.data, width: f.width, height: f.height, stride: f.width as usize * 3 })
-            .collect();
+        let views: Vec<FrameView> = frames.iter().map(|(f, _)| f.view()).collect();
         let filter = &self.opts.filter;
         // Crops, and the boxes that have none.
         let mut results: Vec<BoxResult> = Vec::new();
@@ -506,7 +503,7 @@ impl Stage<'_> {
                 }
             };
             let Some(idx) = by_frame.get(&frame.index) else { continue };
-            let view = FrameView { data: &frame.data, width: frame.width, height: frame.height, stride: frame.width as usize * 3 };
+            let view = frame.view();
             let t = Instant::now();
             let refs: Vec<RoiRef> = idx
                 .iter()

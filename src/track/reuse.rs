@@ -33,9 +33,11 @@ pub trait Classifier {
     /// Labels `requests`, one result per request, in order.
     fn classify(&mut self, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>>;
 
-    /// Called with each frame's pixels before [`Classifier::classify`] is called for its objects
-    /// (classifiers that look at pixels keep what they need).
-    fn see_frame(&mut self, _frame: &crate::roi::FrameView<'_>) {}
+    /// Labels `requests` of the frame `frame` (classifiers that look at pixels override this;
+    /// the default ignores the pixels).
+    fn classify_frame(&mut self, _frame: &crate::roi::FrameView<'_>, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
+        self.classify(requests)
+    }
 }
 
 /// Where a label came from.
@@ -135,9 +137,27 @@ impl LabelCache {
 
     /// Labels one frame's objects, calling `classifier` once with only those that need it.
     pub fn resolve(&mut self, requests: &[ClassifyRequest], classifier: &mut dyn Classifier) -> crate::Result<Vec<Resolved>> {
+        self.resolve_with(requests, &mut |batch| classifier.classify(batch))
+    }
+
+    /// [`LabelCache::resolve`] for one frame whose pixels the classifier may read.
+    pub fn resolve_frame(
+        &mut self,
+        frame: &crate::roi::FrameView<'_>,
+        requests: &[ClassifyRequest],
+        classifier: &mut dyn Classifier,
+    ) -> crate::Result<Vec<Resolved>> {
+        self.resolve_with(requests, &mut |batch| classifier.classify_frame(frame, batch))
+    }
+
+    fn resolve_with(
+        &mut self,
+        requests: &[ClassifyRequest],
+        classify: &mut dyn FnMut(&[ClassifyRequest]) -> crate::Result<Vec<Label>>,
+    ) -> crate::Result<Vec<Resolved>> {
         let todo: Vec<usize> = (0..requests.len()).filter(|&i| self.needs_classifying(&requests[i])).collect();
         let batch: Vec<ClassifyRequest> = todo.iter().map(|&i| requests[i]).collect();
-        let fresh = if batch.is_empty() { Vec::new() } else { classifier.classify(&batch)? };
+        let fresh = if batch.is_empty() { Vec::new() } else { classify(&batch)? };
         if fresh.len() != batch.len() {
             return Err(crate::Error::Pipeline(format!("classifier returned {} labels for {} objects", fresh.len(), batch.len())));
         }

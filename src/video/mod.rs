@@ -651,6 +651,13 @@ impl Decoder {
     }
 }
 
+impl Frame {
+    /// The frame's pixels as a borrowed view (rows without padding).
+    pub fn view(&self) -> crate::roi::FrameView<'_> {
+        crate::roi::FrameView { data: &self.data, width: self.width, height: self.height, stride: self.width as usize * 3 }
+    }
+}
+
 /// A decode thread feeding a bounded channel: frames in decode order, then at most one error.
 pub struct DecodeThread {
     pub info: VideoInfo,
