@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
-use crate::infer::manifest::Manifest;
+use crate::infer::manifest::{Manifest, Precision};
+use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
 use crate::infer::preprocess::Preprocessor;
 use crate::infer::{Detector, DetectorOptions};
 use crate::pipeline::{self, FrameResult, Stages};
@@ -68,7 +69,9 @@ impl Default for ClassifierConfig {
 ///
 /// ```toml
 /// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder
-/// provider = "cpu"                       # cpu | cuda | tensorrt (this build: cpu)
+/// provider = "cpu"                       # cpu | cuda | tensorrt (the GPU ones need the `cuda` feature)
+/// device = "cuda:0"                      # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
+/// precision = "fp16"                     # TensorRT: fp32 | fp16 | int8 (int8: the manifest's table)
 /// allow_fallback = false                 # if the provider cannot be had: error (false) or CPU (true)
 /// threads = 0                            # ONNX Runtime threads, 0: one per core
 /// score = 0.35                           # optional, default: the manifest's
@@ -85,6 +88,8 @@ pub struct EngineConfig {
     pub model: PathBuf,
     #[serde(default = "cpu")]
     pub provider: String,
+    pub device: Option<String>,
+    pub precision: Option<String>,
     #[serde(default)]
     pub allow_fallback: bool,
     #[serde(default)]
@@ -145,21 +150,16 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>> {
-        let provider = match config.provider.as_str() {
-            "cpu" => "CPUExecutionProvider".to_string(),
-            p @ ("cuda" | "tensorrt") if config.allow_fallback => {
-                log::warn!("provider {p} is not built into this fovea (feature `cuda`); falling back to the CPU as allowed");
-                "CPUExecutionProvider".to_string()
-            }
-            p @ ("cuda" | "tensorrt") => {
-                return Err(Error::Unsupported {
-                    what: "provider",
-                    reason: format!("{p} is not available in this build (no `cuda` feature); set allow_fallback = true to run on the CPU"),
-                })
-            }
-            p => {
-                return Err(Error::InvalidOption { option: "provider", reason: format!("unknown provider '{p}' (cpu, cuda or tensorrt)") })
-            }
+        let selection = Selection::resolve(
+            config.device.as_deref().map(str::parse).transpose()?,
+            Some(config.provider.parse::<ProviderKind>()?),
+            config.allow_fallback,
+        )?;
+        let precision = match config.precision.as_deref() {
+            None | Some("fp16") => Precision::Fp16,
+            Some("fp32") => Precision::Fp32,
+            Some("int8") => Precision::Int8,
+            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
         };
         if config.classifier.kind != "none" {
             return Err(Error::InvalidOption {
@@ -168,7 +168,14 @@ impl Engine {
             });
         }
         let manifest = Manifest::load(&config.model)?;
-        let detector = Detector::load(&manifest, &DetectorOptions { threads: config.threads, batch: 1 })?;
+        let opts = DetectorOptions {
+            threads: config.threads,
+            batch: 1,
+            selection,
+            trt: TrtBuild { precision, ..TrtBuild::default() },
+        };
+        let detector = Detector::load(&manifest, &opts)?;
+        let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
         let t = &config.tracking;
         let tracking = t.enabled.then(|| TrackerConfig {
@@ -366,7 +373,7 @@ impl Stream {
         let dets = {
             let mut det =
                 self.engine.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
-            det.fill_preprocessed(0, &self.tensor);
+            det.fill_preprocessed(0, &self.tensor)?;
             det.run(1, &[tf], &self.engine.params)?.0.remove(0)
         };
         let index = self.next_index;

@@ -9,7 +9,6 @@
 //! across frames and reuses their labels, [`output`] writes results.
 
 pub mod classify;
-#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod detect;
 pub mod engine;

@@ -14,7 +14,7 @@ use fovea::video::Sampling;
 
 fn run(batch: usize) -> (Vec<FrameResult>, String) {
     let m = Manifest::load(&data("tiny_yolov8_dyn.toml")).unwrap();
-    let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch }).unwrap();
+    let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch, ..DetectorOptions::default() }).unwrap();
     assert_eq!(det.batch(), batch);
     let params = det.default_params();
     let s = Sampling { stride: 2, ..Sampling::default() };
@@ -65,7 +65,7 @@ fn letterbox_boxes_map_back_to_source_pixels() {
 fn a_failing_sink_stops_the_run() {
     for batch in [1, 4] {
         let m = Manifest::load(&data("tiny_yolov8_dyn.toml")).unwrap();
-        let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch }).unwrap();
+        let mut det = Detector::load(&m, &DetectorOptions { threads: 1, batch, ..DetectorOptions::default() }).unwrap();
         let params = det.default_params();
         let mut seen = 0;
         let (report, outcome) = pipeline::run_detect(

@@ -12,7 +12,7 @@ use fovea::video::Sampling;
 
 fn detector() -> Detector {
     let m = Manifest::load(&model()).unwrap();
-    Detector::load(&m, &DetectorOptions { threads: 2, batch: 1 }).unwrap()
+    Detector::load(&m, &DetectorOptions { threads: 2, batch: 1, ..DetectorOptions::default() }).unwrap()
 }
 
 /// Runs the whole pipeline on `path`, returning every frame's result.

@@ -43,7 +43,7 @@ fn kernels_on_the_gpu_equal_the_cpu() {
     let rois = dev.upload(&descs).unwrap();
     let mut out = dev.zeros::<f32>(descs.len() * spec.roi_len()).unwrap();
     // SAFETY: descriptors from crop_of/desc over this frame; `out` sized for them; 4 ROIs.
-    unsafe { dev.roi_batch_f32(&frames, &rois, spec.size, spec.norm(), &mut out) }.unwrap();
+    unsafe { dev.roi_batch_f32(&frames, &rois.as_view(), spec.size, spec.norm(), &mut out) }.unwrap();
     let gpu = dev.download(&out).unwrap();
     let mut cpu = RoiBatch::default();
     let refs: Vec<RoiRef> = crops.iter().map(|c| RoiRef { frame: 0, crop: *c }).collect();

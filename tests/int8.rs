@@ -15,7 +15,7 @@ use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling
 
 fn load(name: &str) -> Detector {
     let m = Manifest::load(&root().join("engines").join(name)).unwrap();
-    Detector::load(&m, &DetectorOptions { threads: 2, batch: 1 }).unwrap()
+    Detector::load(&m, &DetectorOptions { threads: 2, batch: 1, ..DetectorOptions::default() }).unwrap()
 }
 
 fn detect_all(det: &mut Detector, path: &std::path::Path, s: Sampling, params: &DecodeParams, skip: &HashSet<u64>) -> Vec<Vec<Detection>> {
@@ -27,7 +27,7 @@ fn detect_all(det: &mut Detector, path: &std::path::Path, s: Sampling, params: &
         if skip.contains(&f.index) {
             continue;
         }
-        let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3);
+        let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
         out.push(det.run(1, &[tf], params).unwrap().0.remove(0));
     }
     out

@@ -34,7 +34,7 @@ fn run(det: &mut Detector, reuse: ReuseConfig, classifier: &mut PerObject) -> (V
 #[test]
 fn reuse_saves_calls_and_keeps_the_labels_of_classifying_every_frame() {
     let m = Manifest::load(&model()).unwrap();
-    let mut det = Detector::load(&m, &DetectorOptions { threads: 2, batch: 1 }).unwrap();
+    let mut det = Detector::load(&m, &DetectorOptions { threads: 2, batch: 1, ..DetectorOptions::default() }).unwrap();
     let mut every = PerObject::default();
     let (a, ra) = run(&mut det, ReuseConfig { max_age_frames: 0, ..ReuseConfig::default() }, &mut every);
     let mut reused = PerObject::default();

@@ -40,6 +40,42 @@ enum Command {
     Verify(VerifyArgs),
     /// Write the CUDA kernels (source for NVRTC and build-time PTX) into a folder.
     Kernels(KernelsArgs),
+    /// TensorRT engines: build one ahead of time (EPContext model beside the manifest).
+    #[command(subcommand)]
+    Engines(EnginesCommand),
+}
+
+#[derive(Subcommand)]
+enum EnginesCommand {
+    /// Build and cache a TensorRT engine for a model (takes minutes; progress is shown), verify
+    /// it with one inference, and write `<name>.<precision>.b<batch>.ctx.onnx` beside the
+    /// manifest, which later runs load instead of rebuilding.
+    Build(EnginesBuildArgs),
+}
+
+#[derive(Args)]
+struct EnginesBuildArgs {
+    /// The model's (fp32) manifest.
+    #[arg(long, default_value = FP32_MODEL)]
+    model: PathBuf,
+    /// FP16 engine (the default).
+    #[arg(long, conflicts_with = "int8")]
+    fp16: bool,
+    /// INT8 engine, with the calibration table of --calib or the manifest's [tensorrt] table.
+    #[arg(long)]
+    int8: bool,
+    /// FP32 engine.
+    #[arg(long, conflicts_with_all = ["int8", "fp16"])]
+    fp32: bool,
+    /// Calibration table file, or a folder holding `<model name>.calibration.flatbuffers|cache`.
+    #[arg(long, requires = "int8")]
+    calib: Option<PathBuf>,
+    /// Largest batch the engine takes (dynamic-batch models).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// The GPU: `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cuda:0")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -146,12 +182,20 @@ struct ModelArgs {
     /// Frames per inference call, when the model's batch dimension allows it.
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// Where frames and kernels go: `cpu` or `cuda[:N]`.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// ONNX Runtime execution provider: `cpu`, `cuda` or `tensorrt`.
-    #[arg(long, default_value = "cpu")]
-    provider: String,
+    /// Where frames and kernels go: `cpu` or `cuda[:N]` (default: cpu, or cuda:0 with a GPU
+    /// provider).
+    #[arg(long)]
+    device: Option<String>,
+    /// ONNX Runtime execution provider: `cpu`, `cuda` or `tensorrt` (default: cpu, or tensorrt
+    /// with --device cuda).
+    #[arg(long)]
+    provider: Option<String>,
+    /// TensorRT precision: fp32, fp16 or int8 (int8: the manifest's calibration table or --calib).
+    #[arg(long, default_value = "fp16")]
+    precision: String,
+    /// INT8 calibration table (file, or folder with `<model name>.calibration.*`).
+    #[arg(long)]
+    calib: Option<PathBuf>,
     /// Run on the CPU when the requested device or provider cannot be had (otherwise an error);
     /// the summary says what ran.
     #[arg(long)]
@@ -307,6 +351,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare(a),
         Command::Verify(a) => verify(a),
         Command::Kernels(a) => kernels(a),
+        Command::Engines(c) => engines(c),
     };
     match result {
         Ok(code) => code,
@@ -358,48 +403,87 @@ fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
     }
 }
 
-/// Why the requested device/provider cannot be had in this build, if it cannot.
-fn unavailable(m: &ModelArgs) -> anyhow::Result<Option<String>> {
-    let device_ok = m.device == "cpu" || m.device == "cuda" || m.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
-    anyhow::ensure!(device_ok, "invalid option --device: expected cpu or cuda[:N], got '{}'", m.device);
-    anyhow::ensure!(
-        ["cpu", "cuda", "tensorrt"].contains(&m.provider.as_str()),
-        "invalid option --provider: expected cpu, cuda or tensorrt, got '{}'",
-        m.provider
-    );
-    if m.device != "cpu" {
-        #[cfg(not(feature = "cuda"))]
-        return Ok(Some(format!("--device {}: this fovea was built without the `cuda` feature", m.device)));
-        #[cfg(feature = "cuda")]
-        if !fovea::cuda::driver_present() {
-            return Ok(Some(format!("--device {}: no CUDA driver library (libcuda.so) on this machine", m.device)));
-        }
-    }
-    if m.provider != "cpu" {
-        return Ok(Some(format!(
-            "--provider {}: ONNX Runtime's {} provider is not wired into this fovea yet (CPU only)",
-            m.provider, m.provider
-        )));
-    }
-    if m.device != "cpu" {
-        return Ok(Some(format!("--device {}: the GPU pipeline is not wired into this fovea yet", m.device)));
-    }
-    Ok(None)
+fn parse_precision(p: &str) -> anyhow::Result<fovea::infer::manifest::Precision> {
+    use fovea::infer::manifest::Precision;
+    Ok(match p {
+        "fp32" => Precision::Fp32,
+        "fp16" => Precision::Fp16,
+        "int8" => Precision::Int8,
+        _ => anyhow::bail!("invalid option --precision: expected fp32, fp16 or int8, got '{p}'"),
+    })
 }
 
 fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
-    let fallback = match unavailable(m)? {
-        Some(reason) if m.allow_fallback => Some(reason),
-        Some(reason) => anyhow::bail!("{reason}; add --allow-fallback to run on the CPU instead"),
-        None => None,
-    };
+    use fovea::infer::provider::{Selection, TrtBuild};
+    let selection = Selection::resolve(
+        m.device.as_deref().map(str::parse).transpose()?,
+        m.provider.as_deref().map(str::parse).transpose()?,
+        m.allow_fallback,
+    )?;
     let (path, why) = choose_model(m);
     let manifest = Manifest::load(&path)?;
-    let why = match fallback {
-        Some(r) => format!("({}; {why}; CPU fallback, as allowed: {r})", manifest.precision),
-        None => format!("({}; {why})", manifest.precision),
+    let calibration_table = match &m.calib {
+        Some(c) => Some(fovea::infer::provider::find_calibration_table(c, &manifest)?),
+        None => None,
     };
-    Ok((Detector::load(&manifest, &DetectorOptions { threads: m.threads, batch: m.batch })?, why))
+    let trt = TrtBuild { precision: parse_precision(&m.precision)?, calibration_table, ..TrtBuild::default() };
+    let opts = DetectorOptions { threads: m.threads, batch: m.batch, selection, trt };
+    let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
+        e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. }) => {
+            anyhow::anyhow!("{e}; add --allow-fallback to run on the CPU instead")
+        }
+        e => e.into(),
+    })?;
+    Ok((detector, format!("({}; {why})", manifest.precision)))
+}
+
+fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
+    use fovea::infer::manifest::Precision;
+    use fovea::infer::provider::{EngineFiles, ProviderKind, Selection, TrtBuild};
+    let EnginesCommand::Build(a) = c;
+    let precision = if a.int8 {
+        Precision::Int8
+    } else if a.fp32 {
+        Precision::Fp32
+    } else {
+        Precision::Fp16
+    };
+    let manifest = Manifest::load(&a.model)?;
+    let calibration_table = match &a.calib {
+        Some(c) => Some(fovea::infer::provider::find_calibration_table(c, &manifest)?),
+        None => None,
+    };
+    let selection = Selection::resolve(Some(a.device.parse()?), Some(ProviderKind::TensorRt), false)?;
+    let trt = TrtBuild { precision, calibration_table, batch: a.batch, dump_ep_context: true, ..TrtBuild::default() };
+    let files = EngineFiles::of(&manifest, precision, a.batch);
+    eprintln!("fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}", manifest.name, a.model.display(), a.batch, selection.device);
+    eprintln!("  [1/3] engine cache {}, EPContext model {}", files.cache_dir.display(), files.ep_context_model.display());
+    eprintln!("  [2/3] building the engine (TensorRT tunes every layer: minutes, once per GPU model and TensorRT version)");
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(indicatif::ProgressStyle::with_template("        {spinner} {elapsed} building {msg}").expect("valid template"));
+    spinner.set_message(format!("{}.{precision}", manifest.name));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(250));
+    let t = Instant::now();
+    let opts = DetectorOptions { threads: 0, batch: a.batch, selection, trt };
+    let built = Detector::load(&manifest, &opts);
+    spinner.finish_and_clear();
+    let mut det = built?;
+    eprintln!("        built in {:.1} s: {}", t.elapsed().as_secs_f64(), det.provider());
+    // Verify: one inference on a mid-grey frame, through the same path runs take.
+    let (w, h) = (manifest.input.width, manifest.input.height);
+    let grey = vec![114u8; w as usize * h as usize * 3];
+    let tf = det.fill(0, &grey, w, h, w as usize * 3)?;
+    let params = det.default_params();
+    det.run(1, &[tf], &params)?;
+    anyhow::ensure!(
+        files.prebuilt(),
+        "ONNX Runtime built the engine but wrote no EPContext model at {}",
+        files.ep_context_model.display()
+    );
+    let size = std::fs::metadata(&files.ep_context_model).map(|m| m.len()).unwrap_or(0);
+    eprintln!("  [3/3] verified with one inference; EPContext model {} ({size} bytes)", files.ep_context_model.display());
+    eprintln!("        runs with --provider tensorrt --precision {precision} now load it instead of rebuilding");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -608,14 +692,14 @@ fn detect_frame(
     f: &fovea::video::Frame,
     params: &fovea::detect::DecodeParams,
 ) -> anyhow::Result<Vec<fovea::detect::Detection>> {
-    let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3);
+    let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3)?;
     Ok(det.run(1, &[tf], params)?.0.remove(0))
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     use fovea::detect::compare::{accumulate_tolerant, ClassAgreement};
     use std::collections::{BTreeMap, HashSet};
-    let opts = DetectorOptions { threads: a.threads, batch: 1 };
+    let opts = DetectorOptions { threads: a.threads, batch: 1, ..DetectorOptions::default() };
     let mut rdet = Detector::load(&Manifest::load(&resolve_model(&a.reference))?, &opts)?;
     let mut cdet = Detector::load(&Manifest::load(&resolve_model(&a.candidate))?, &opts)?;
     anyhow::ensure!(rdet.manifest().input.channels == cdet.manifest().input.channels, "the two models take different channel orders");
@@ -894,7 +978,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let n = frames.len() as u64;
         let b = detector.batch();
         let f0 = &frames[0];
-        let tf = detector.fill(0, &f0.data, f0.width, f0.height, f0.width as usize * 3);
+        let tf = detector.fill(0, &f0.data, f0.width, f0.height, f0.width as usize * 3)?;
         detector.run(1, &[tf], &params)?; // warm-up
         let mut det_fps = Vec::new();
         let mut e2e_fps = Vec::new();
@@ -902,8 +986,11 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..a.rounds.max(1) {
             let t0 = Instant::now();
             for chunk in frames.chunks(b) {
-                let tf: Vec<_> =
-                    chunk.iter().enumerate().map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3)).collect();
+                let tf = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3))
+                    .collect::<Result<Vec<_>, _>>()?;
                 detector.run(chunk.len(), &tf, &params)?;
             }
             det_fps.push(n as f64 / t0.elapsed().as_secs_f64());

@@ -5,10 +5,14 @@
 //!     ──▶ ONNX Runtime session (CPU execution provider) ──▶ OutputDecoder ──▶ NMS ──▶ boxes in
 //!     source pixels
 //! ```
+//! On a GPU (feature `cuda`, [`provider`]): frames go through the pinned pool to device buffers,
+//! the resize kernel writes the input tensor on the device, and the TensorRT or CUDA provider reads
+//! it in place through I/O binding ([`crate::cuda::input`]); only the outputs come back.
 
 pub mod calib;
 pub mod manifest;
 pub mod preprocess;
+pub mod provider;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -20,6 +24,7 @@ use crate::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
 use crate::error::{Error, Result};
 use crate::video::Transform;
 use manifest::{Layout, Manifest};
+use provider::{ProviderKind, Selection, TrtBuild};
 
 /// ONNX Runtime version fovea is built and tested against.
 pub const ORT_VERSION: &str = "1.31.1";
@@ -113,12 +118,25 @@ pub struct DetectorOptions {
     pub threads: usize,
     /// Frames per inference call wanted; used when the model's batch dimension allows it.
     pub batch: usize,
+    /// Device and execution provider (default: the CPU).
+    pub selection: Selection,
+    /// TensorRT's precision and engine settings (used with the TensorRT provider).
+    pub trt: TrtBuild,
 }
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        Self { threads: 0, batch: 1 }
+        Self { threads: 0, batch: 1, selection: Selection::cpu(), trt: TrtBuild::default() }
     }
+}
+
+/// Where the batch's input tensor is assembled.
+enum Input {
+    /// Host memory, fed to ONNX Runtime as a borrowed tensor.
+    Host(Vec<f32>),
+    /// Device buffers, fed through I/O binding.
+    #[cfg(feature = "cuda")]
+    Device(Box<crate::cuda::input::DeviceInput>, ort::session::IoBinding),
 }
 
 /// Timings of one inference call, seconds.
@@ -136,13 +154,14 @@ pub struct Detector {
     decoder: OutputDecoder,
     batch: usize,
     batch_note: String,
-    input: Vec<f32>,
+    input: Input,
     output_names: Vec<String>,
     threads: usize,
     /// The model's batch dimension is fixed: every call feeds `batch` slots.
     fixed_batch: bool,
     candidates: Vec<Detection>,
     pre: preprocess::Preprocessor,
+    provider: String,
 }
 
 impl std::fmt::Debug for Detector {
@@ -151,52 +170,214 @@ impl std::fmt::Debug for Detector {
     }
 }
 
+/// A session's input batch dimension (negative: symbolic) and the model's load errors.
+fn batch_dim_of(session: &Session, manifest: &Manifest) -> Result<i64> {
+    let path = &manifest.model_path;
+    let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
+    let spec = &manifest.input;
+    let Some(input) = session.inputs().iter().find(|i| i.name() == spec.name) else {
+        let names: Vec<_> = session.inputs().iter().map(|i| format!("'{}'", i.name())).collect();
+        return Err(mismatch(format!("input tensor '{}' not found (the model's inputs: {})", spec.name, names.join(", "))));
+    };
+    let ort::value::ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+        return Err(mismatch(format!("input '{}' is not a tensor", spec.name)));
+    };
+    if !matches!(ty, ort::value::TensorElementType::Float32) {
+        return Err(mismatch(format!("input '{}' has element type {ty:?}, fovea feeds float32", spec.name)));
+    }
+    let (h, w) = (spec.height as i64, spec.width as i64);
+    let want: [i64; 4] = match spec.layout {
+        Layout::Nchw => [-1, 3, h, w],
+        Layout::Nhwc => [-1, h, w, 3],
+    };
+    let fits = shape.len() == 4 && shape.iter().zip(want).skip(1).all(|(g, w)| *g == w || *g < 0);
+    if !fits {
+        return Err(mismatch(format!(
+            "input tensor '{}' has shape {}, manifest expects {} ({:?}, {}x{})",
+            spec.name,
+            crate::detect::format_shape(&shape[..]),
+            crate::detect::format_shape(&[shape.first().copied().unwrap_or(1), want[1], want[2], want[3]]),
+            spec.layout,
+            spec.width,
+            spec.height
+        )));
+    }
+    Ok(shape[0])
+}
+
 impl Detector {
-    /// Loads the model of `manifest` and checks its tensors against the manifest.
+    /// Loads the model of `manifest` on the device and provider `opts.selection` asks for, and
+    /// checks its tensors against the manifest. A device or provider that cannot be had is an
+    /// error ([`Error::Unsupported`] / [`Error::RuntimeMissing`]) unless `allow_fallback`, when
+    /// the model runs on the CPU and [`Detector::provider`] says so and why.
     pub fn load(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
+        let sel = opts.selection;
+        if sel.provider == ProviderKind::Cpu && !sel.is_gpu() {
+            return Self::load_cpu(manifest, opts);
+        }
+        match Self::load_gpu(manifest, opts) {
+            Err(e @ (Error::Unsupported { .. } | Error::RuntimeMissing { .. })) if sel.allow_fallback => {
+                log::warn!("{}: {e}; running on the CPU as allowed", sel.provider.ort_name());
+                let mut d = Self::load_cpu(manifest, &DetectorOptions { selection: Selection::cpu(), ..opts.clone() })?;
+                d.provider = format!("CPUExecutionProvider (CPU fallback, as allowed: {} on {}: {e})", sel.provider.short(), sel.device);
+                Ok(d)
+            }
+            other => other,
+        }
+    }
+
+    fn thread_count(opts: &DetectorOptions) -> usize {
+        if opts.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.threads
+        }
+    }
+
+    fn check_model_file(manifest: &Manifest) -> Result<()> {
+        if !manifest.model_path.exists() {
+            return Err(Error::Manifest {
+                path: manifest.path.clone(),
+                reason: format!("model.file {} does not exist", manifest.model_path.display()),
+            });
+        }
+        Ok(())
+    }
+
+    fn load_cpu(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
         let rt = runtime()?;
         let path = &manifest.model_path;
-        let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
-        if !path.exists() {
-            return Err(Error::Manifest { path: manifest.path.clone(), reason: format!("model.file {} does not exist", path.display()) });
-        }
-        let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
+        Self::check_model_file(manifest)?;
+        let threads = Self::thread_count(opts);
         let session = (|| -> ort::Result<Session> {
             Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(path)
         })()
         .map_err(ort_err)?;
+        let batch_dim = batch_dim_of(&session, manifest)?;
+        let batch = Self::batch_size(batch_dim, opts.batch);
+        let per = 3 * manifest.input.width as usize * manifest.input.height as usize;
+        Self::finish(manifest, opts, session, batch_dim, Input::Host(vec![0.0; batch * per]), "CPUExecutionProvider".into())
+    }
 
-        // Input: name, element type, shape.
+    /// Frames per call for a model whose batch dimension is `dim` when `wanted` are asked for.
+    fn batch_size(dim: i64, wanted: usize) -> usize {
+        match dim {
+            d if d < 0 => wanted.max(1),
+            d => d as usize,
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn load_gpu(_manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
+        let s = opts.selection;
+        Err(Error::Unsupported {
+            what: "provider",
+            reason: format!(
+                "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
+                s.device,
+                s.provider.short()
+            ),
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn load_gpu(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
+        use ort::ep::{ArbitrarilyConfigurableExecutionProvider, ExecutionProvider};
+        let rt = runtime()?;
+        let sel = opts.selection;
+        let path = &manifest.model_path;
+        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
+        Self::check_model_file(manifest)?;
+        // 1. The model's batch dimension (a light CPU session, no graph optimisation), so that the
+        //    plan knows whether TensorRT needs an optimisation profile.
+        let batch_dim = {
+            let s = (|| -> ort::Result<Session> {
+                Session::builder(&rt.env)?
+                    .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Disable)?
+                    .with_intra_threads(1)?
+                    .commit_from_file(path)
+            })()
+            .map_err(ort_err)?;
+            batch_dim_of(&s, manifest)?
+        };
+        let batch = Self::batch_size(batch_dim, opts.batch);
+        let trt = TrtBuild { batch, ..opts.trt.clone() };
+        // 2. Everything that needs no device: options, calibration table, engine files.
+        let plan = provider::ProviderPlan::new(manifest, &sel, &trt, batch_dim < 0)?;
+        // 3. The provider in the loaded ONNX Runtime.
+        let available = match sel.provider {
+            ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
+            ProviderKind::Cuda => ort::ep::CUDA::is_available(),
+            ProviderKind::Cpu => Ok(true),
+        };
+        if !available.unwrap_or(false) {
+            return Err(Error::Unsupported {
+                what: "provider",
+                reason: format!(
+                    "{} is not in the ONNX Runtime loaded from {} (a CPU-only build): install onnxruntime-gpu {ORT_VERSION} with scripts/setup-gpu.sh and set FOVEA_ORT_LIB to its libonnxruntime.so",
+                    sel.provider.ort_name(),
+                    rt.library.display()
+                ),
+            });
+        }
+        if sel.provider == ProviderKind::Cpu {
+            return Err(Error::Unsupported { what: "provider", reason: "the GPU pipeline needs the cuda or tensorrt provider".into() });
+        }
+        // 4. The device (a clear error without a driver).
+        let dev = std::sync::Arc::new(crate::cuda::Device::new(sel.ordinal())?);
+        let frame_bytes = 1920 * 1080 * 3;
+        let input = crate::cuda::input::DeviceInput::new(dev.clone(), &manifest.input, batch, frame_bytes)?;
+        // 5. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
+        plan.prepare_files()?;
+        let stream = dev.stream.cu_stream() as *mut ();
+        let session = (|| -> ort::Result<Session> {
+            let mut b = Session::builder(&rt.env)?.with_intra_threads(Self::thread_count(opts))?.with_inter_threads(1)?;
+            for (k, v) in &plan.session {
+                b = b.with_config_entry(k, v)?;
+            }
+            let mut cuda = ort::ep::CUDA::default();
+            for (k, v) in if plan.kind == ProviderKind::Cuda { &plan.options } else { &plan.cuda_options } {
+                cuda = cuda.with_arbitrary_config(k, v);
+            }
+            // SAFETY: the stream belongs to `dev`, which the detector keeps (in its input) for
+            // as long as the session lives.
+            let cuda = unsafe { cuda.with_compute_stream(stream) }.build().error_on_failure();
+            let eps = if plan.kind == ProviderKind::TensorRt {
+                let mut trt = ort::ep::TensorRT::default();
+                for (k, v) in &plan.options {
+                    trt = trt.with_arbitrary_config(k, v);
+                }
+                // SAFETY: as above.
+                vec![unsafe { trt.with_compute_stream(stream) }.build().error_on_failure(), cuda]
+            } else {
+                vec![cuda]
+            };
+            b.with_execution_providers(eps)?.commit_from_file(&plan.model)
+        })()
+        .map_err(ort_err)?;
+        if plan.kind == ProviderKind::TensorRt {
+            if let Some(files) = &plan.engine {
+                log::info!("TensorRT engine cache {} ({})", files.cache_dir.display(), files.prefix);
+            }
+        }
+        let batch_dim = batch_dim_of(&session, manifest).or(Ok::<i64, Error>(batch_dim))?;
+        let mut binding = session.create_binding().map_err(ort_err)?;
+        let cpu = ort::memory::MemoryInfo::default();
+        let decoder = OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), manifest.input.width, manifest.input.height);
+        for (name, _) in decoder.outputs() {
+            binding.bind_output_to_device(name, &cpu).map_err(ort_err)?;
+        }
+        let on = if input.device_preprocessing() { "resize kernel on the GPU" } else { "preprocessing on the CPU (the kernel makes square NCHW inputs)" };
+        let mut d = Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new(input), binding), plan.describe())?;
+        d.batch_note = format!("{}; {on}; I/O binding on device buffers", d.batch_note);
+        Ok(d)
+    }
+
+    fn finish(manifest: &Manifest, opts: &DetectorOptions, session: Session, batch_dim: i64, input: Input, provider: String) -> Result<Self> {
+        let path = &manifest.model_path;
+        let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
         let spec = &manifest.input;
-        let Some(input) = session.inputs().iter().find(|i| i.name() == spec.name) else {
-            let names: Vec<_> = session.inputs().iter().map(|i| format!("'{}'", i.name())).collect();
-            return Err(mismatch(format!("input tensor '{}' not found (the model's inputs: {})", spec.name, names.join(", "))));
-        };
-        let ort::value::ValueType::Tensor { ty, shape, .. } = input.dtype() else {
-            return Err(mismatch(format!("input '{}' is not a tensor", spec.name)));
-        };
-        if !matches!(ty, ort::value::TensorElementType::Float32) {
-            return Err(mismatch(format!("input '{}' has element type {ty:?}, fovea feeds float32", spec.name)));
-        }
-        let (h, w) = (spec.height as i64, spec.width as i64);
-        let want: [i64; 4] = match spec.layout {
-            Layout::Nchw => [-1, 3, h, w],
-            Layout::Nhwc => [-1, h, w, 3],
-        };
-        let fits = shape.len() == 4 && shape.iter().zip(want).skip(1).all(|(g, w)| *g == w || *g < 0);
-        if !fits {
-            return Err(mismatch(format!(
-                "input tensor '{}' has shape {}, manifest expects {} ({:?}, {}x{})",
-                spec.name,
-                crate::detect::format_shape(&shape[..]),
-                crate::detect::format_shape(&[shape.first().copied().unwrap_or(1), want[1], want[2], want[3]]),
-                spec.layout,
-                spec.width,
-                spec.height
-            )));
-        }
-        let batch_dim = shape[0];
         let (batch, batch_note) = match batch_dim {
             d if d < 0 => {
                 let b = opts.batch.max(1);
@@ -222,19 +403,19 @@ impl Detector {
             .collect();
         decoder.check_shapes(shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())), true).map_err(mismatch)?;
         let output_names = decoder.outputs().into_iter().map(|(n, _)| n).collect();
-        let per_frame = 3 * spec.width as usize * spec.height as usize;
         Ok(Self {
             session,
             manifest: manifest.clone(),
             decoder,
             batch,
             batch_note,
-            input: vec![0.0; batch * per_frame],
+            input,
             output_names,
-            threads,
+            threads: Self::thread_count(opts),
             fixed_batch: batch_dim > 1,
             candidates: Vec::new(),
             pre: preprocess::Preprocessor::new(manifest.input.clone()),
+            provider,
         })
     }
 
@@ -256,9 +437,29 @@ impl Detector {
         self.threads
     }
 
-    /// The execution provider the model runs on.
-    pub fn provider(&self) -> &'static str {
-        "CPUExecutionProvider"
+    /// The execution provider the model really runs on, with its precision and device, and the
+    /// reason when it is a CPU fallback.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Whether frames given to [`Detector::fill`] are resized and normalised on the GPU (then
+    /// callers should pass frames, not preprocessed tensors, and skip CPU preprocessing).
+    pub fn device_preprocessing(&self) -> bool {
+        match &self.input {
+            Input::Host(_) => false,
+            #[cfg(feature = "cuda")]
+            Input::Device(d, _) => d.device_preprocessing(),
+        }
+    }
+
+    /// Staging buffers allocated so far on the GPU path (constant in steady state); 0 on the CPU.
+    pub fn device_allocations(&self) -> u64 {
+        match &self.input {
+            Input::Host(_) => 0,
+            #[cfg(feature = "cuda")]
+            Input::Device(d, _) => d.allocations(),
+        }
     }
 
     /// Decode parameters from the manifest's defaults.
@@ -270,19 +471,47 @@ impl Detector {
     /// Resizes (OpenCV `INTER_LINEAR` semantics, see [`preprocess`]) and normalises one image
     /// into batch slot `slot`. `image` holds packed 3-channel pixels in the model's channel order,
     /// rows of `stride` bytes. Returns the transform from model-input pixels back to the image's.
-    pub fn fill(&mut self, slot: usize, image: &[u8], width: u32, height: u32, stride: usize) -> Transform {
-        assert!(slot < self.batch, "slot {slot} >= batch {}", self.batch);
+    /// On the GPU path the frame is staged in pinned memory and resized there by the kernel.
+    pub fn fill(&mut self, slot: usize, image: &[u8], width: u32, height: u32, stride: usize) -> Result<Transform> {
+        if slot >= self.batch {
+            return Err(Error::State(format!("batch slot {slot} >= batch {}", self.batch)));
+        }
         let per = self.pre.len();
-        self.pre.run(image, width, height, stride, &mut self.input[slot * per..(slot + 1) * per])
+        match &mut self.input {
+            Input::Host(buf) => Ok(self.pre.run(image, width, height, stride, &mut buf[slot * per..(slot + 1) * per])),
+            #[cfg(feature = "cuda")]
+            Input::Device(d, _) => {
+                if d.device_preprocessing() {
+                    d.stage_frame(slot, image, width, height, stride)?;
+                    let spec = &self.manifest.input;
+                    Ok(Transform::new(width, height, spec.width, spec.height, spec.fit))
+                } else {
+                    let mut t = vec![0.0; per];
+                    let tf = self.pre.run(image, width, height, stride, &mut t);
+                    d.stage_tensor(slot, &t)?;
+                    Ok(tf)
+                }
+            }
+        }
     }
 
     /// Copies an image already preprocessed by a [`preprocess::Preprocessor`] for this model into
     /// batch slot `slot`.
-    pub fn fill_preprocessed(&mut self, slot: usize, tensor: &[f32]) {
-        assert!(slot < self.batch, "slot {slot} >= batch {}", self.batch);
+    pub fn fill_preprocessed(&mut self, slot: usize, tensor: &[f32]) -> Result<()> {
         let per = self.pre.len();
-        assert_eq!(tensor.len(), per, "preprocessed image has {} floats, the model takes {per}", tensor.len());
-        self.input[slot * per..(slot + 1) * per].copy_from_slice(tensor);
+        if slot >= self.batch || tensor.len() != per {
+            return Err(Error::State(format!(
+                "preprocessed image of {} floats for slot {slot}: the model takes {per} floats, {} slots",
+                tensor.len(),
+                self.batch
+            )));
+        }
+        match &mut self.input {
+            Input::Host(buf) => buf[slot * per..(slot + 1) * per].copy_from_slice(tensor),
+            #[cfg(feature = "cuda")]
+            Input::Device(d, _) => d.stage_tensor(slot, tensor)?,
+        }
+        Ok(())
     }
 
     /// A preprocessor for this model's input, for another thread.
@@ -305,8 +534,31 @@ impl Detector {
         let path = self.manifest.model_path.clone();
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let t0 = std::time::Instant::now();
-        let tensor = TensorRef::from_array_view((shape, &self.input[..fed * 3 * h * w])).map_err(ort_err)?;
-        let outputs = self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?;
+        let outputs = match &mut self.input {
+            Input::Host(buf) => {
+                let tensor = TensorRef::from_array_view((shape, &buf[..fed * 3 * h * w])).map_err(ort_err)?;
+                self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?
+            }
+            #[cfg(feature = "cuda")]
+            Input::Device(d, binding) => {
+                d.upload(fed)?;
+                let info = ort::memory::MemoryInfo::new(
+                    ort::memory::AllocationDevice::CUDA,
+                    d.dev.ctx.ordinal() as i32,
+                    ort::memory::AllocatorType::Device,
+                    ort::memory::MemoryType::Default,
+                )
+                .map_err(ort_err)?;
+                // SAFETY: the pointer is `d`'s input tensor on this device, batch x 3 x H x W
+                // floats (>= the shape's elements); it outlives the run below.
+                let tensor = unsafe {
+                    ort::value::TensorRefMut::<f32>::from_raw(info, d.tensor_ptr() as usize as *mut _, ort::value::Shape::new(shape.map(|v| v as i64)))
+                }
+                .map_err(ort_err)?;
+                bind_in_place(binding, &spec.name, &tensor).map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+                self.session.run_binding(binding).map_err(ort_err)?
+            }
+        };
         let t1 = std::time::Instant::now();
 
         let mut views = Vec::with_capacity(self.output_names.len());
@@ -345,4 +597,23 @@ impl Detector {
         let t2 = std::time::Instant::now();
         Ok((results, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
     }
+}
+
+/// Binds `value` (device memory) as input `name` without the copy `IoBinding::bind_input` makes
+/// of borrowed tensors: ONNX Runtime keeps its own reference to the OrtValue, which points at our
+/// buffer.
+#[cfg(feature = "cuda")]
+fn bind_in_place(binding: &mut ort::session::IoBinding, name: &str, value: &ort::value::TensorRefMut<'_, f32>) -> std::result::Result<(), String> {
+    use ort::AsPointer;
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("input name '{name}' contains NUL"))?;
+    let api = ort::api();
+    // SAFETY: both pointers are live ONNX Runtime objects; the name is NUL-terminated.
+    let status = unsafe { (api.BindInput)(binding.ptr_mut(), cname.as_ptr(), value.ptr()) };
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-NULL status owns its message until released, which happens once, here.
+    let msg = unsafe { std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0)).to_string_lossy().into_owned() };
+    unsafe { (api.ReleaseStatus)(status.0) };
+    Err(format!("binding input '{name}' on the device: {msg}"))
 }

@@ -94,7 +94,7 @@ pub struct StageTimes {
 pub struct RunReport {
     pub video: VideoInfo,
     pub model: String,
-    pub provider: &'static str,
+    pub provider: String,
     pub threads: usize,
     pub batch_note: String,
     pub frames_decoded: u64,
@@ -161,7 +161,7 @@ pub fn run_detect(
     let mut report = RunReport {
         video: dec.info.clone(),
         model: detector.manifest().name.clone(),
-        provider: detector.provider(),
+        provider: detector.provider().to_string(),
         threads: detector.threads(),
         batch_note: detector.batch_note().to_string(),
         frames_decoded: 0,
@@ -182,6 +182,8 @@ pub fn run_detect(
     let (pre_tx, pre_rx) = crossbeam_channel::bounded::<Result<Prepared>>(pre_cap);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(pre_cap + 2);
     let mut pre = detector.preprocessor();
+    let on_device = detector.device_preprocessing();
+    let (spec_w, spec_h, fit) = (spec.width, spec.height, spec.fit);
     for _ in 0..pre_cap + 2 {
         free_tx.send(vec![0.0; pre.len()]).expect("room for every buffer");
     }
@@ -194,7 +196,12 @@ pub fn run_detect(
                 let item = item.and_then(|frame| {
                     let mut tensor = free_rx.recv().map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
                     let t = Instant::now();
-                    let transform = pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor);
+                    // On the GPU the resize kernel does this work; only the transform is needed.
+                    let transform = if on_device {
+                        Transform::new(frame.width, frame.height, spec_w, spec_h, fit)
+                    } else {
+                        pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor)
+                    };
                     seconds += t.elapsed().as_secs_f64();
                     Ok(Prepared { frame, tensor, transform })
                 });
@@ -216,8 +223,17 @@ pub fn run_detect(
         let input_error = match next {
             Some(Ok(p)) => {
                 let t = Instant::now();
-                detector.fill_preprocessed(pending.len(), &p.tensor);
+                let filled = if on_device {
+                    let f = &p.frame;
+                    detector.fill(pending.len(), &f.data, f.width, f.height, f.width as usize * 3).map(|_| ())
+                } else {
+                    detector.fill_preprocessed(pending.len(), &p.tensor)
+                };
                 copy_s += t.elapsed().as_secs_f64();
+                if let Err(e) = filled {
+                    outcome = Err(e);
+                    break;
+                }
                 let _ = free_tx.send(p.tensor);
                 pending.push((p.frame, p.transform));
                 if pending.len() < batch {

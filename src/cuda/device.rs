@@ -1,0 +1,181 @@
+//! The CUDA context, stream, kernel modules and typed kernel launches.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use cudarc::nvrtc::Ptx;
+
+use crate::error::{Error, Result};
+use crate::kernels::MODULES;
+use crate::roi::{Norm, RoiDesc, StatsAcc, StatsParams, StatsRoi};
+
+// SAFETY (all seven): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
+// the kernels' structs (checked by tests/roi.rs `descriptors_have_the_kernels_layout`); any bit
+// pattern of them is valid, so zeroed memory is too.
+unsafe impl DeviceRepr for RoiDesc {}
+unsafe impl DeviceRepr for Norm {}
+unsafe impl DeviceRepr for StatsRoi {}
+unsafe impl DeviceRepr for StatsParams {}
+unsafe impl DeviceRepr for StatsAcc {}
+unsafe impl ValidAsZeroBits for StatsAcc {}
+unsafe impl ValidAsZeroBits for RoiDesc {}
+
+fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Pipeline(format!("CUDA {what}: {e}"))
+}
+
+/// Whether a CUDA driver library can be loaded on this machine.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the driver library; no CUDA call is made.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// One GPU with fovea's kernels loaded.
+pub struct Device {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    roi_f32: CudaFunction,
+    roi_f16: CudaFunction,
+    stats: CudaFunction,
+    /// How the kernels were loaded: "build-time PTX" or "NVRTC".
+    pub kernels_from: &'static str,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("ordinal", &self.ctx.ordinal()).field("kernels_from", &self.kernels_from).finish()
+    }
+}
+
+impl Device {
+    /// Opens GPU `ordinal`: a clear error (never a panic) when there is no driver or no such GPU.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        if !driver_present() {
+            return Err(Error::RuntimeMissing {
+                reason: "no CUDA driver library (libcuda.so) on this machine: the cuda device needs an NVIDIA driver".into(),
+            });
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| gpu_err(&format!("device {ordinal}"), e))?;
+        let stream = ctx.default_stream();
+        let mut from = "build-time PTX";
+        let mut load = |name: &str| -> Result<Arc<cudarc::driver::CudaModule>> {
+            let m = MODULES.iter().find(|m| m.name == name).expect("known module");
+            let ptx = match m.ptx {
+                Some(p) => Ptx::from_src(p),
+                None => {
+                    from = "NVRTC";
+                    let opts = cudarc::nvrtc::CompileOptions { name: Some(format!("{name}.cu")), ..Default::default() };
+                    cudarc::nvrtc::compile_ptx_with_opts(m.source, opts).map_err(|e| gpu_err(&format!("NVRTC {name}.cu"), e))?
+                }
+            };
+            ctx.load_module(ptx).map_err(|e| gpu_err(&format!("loading {name}"), e))
+        };
+        let roi = load("roi")?;
+        let colour = load("colour")?;
+        let f = |m: &Arc<cudarc::driver::CudaModule>, k: &str| m.load_function(k).map_err(|e| gpu_err(&format!("kernel {k}"), e));
+        Ok(Self {
+            roi_f32: f(&roi, "fovea_roi_batch_f32")?,
+            roi_f16: f(&roi, "fovea_roi_batch_f16")?,
+            stats: f(&colour, "fovea_colour_stats")?,
+            ctx,
+            stream,
+            kernels_from: from,
+        })
+    }
+
+    /// Copies host memory to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>> {
+        self.stream.clone_htod(host).map_err(|e| gpu_err("upload", e))
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub fn download<T: DeviceRepr + Default + Clone>(&self, dev: &CudaSlice<T>) -> Result<Vec<T>> {
+        self.stream.clone_dtoh(dev).map_err(|e| gpu_err("download", e))
+    }
+
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
+        self.stream.alloc_zeros(n).map_err(|e| gpu_err("allocation", e))
+    }
+
+    fn roi_config(size: u32, n: usize) -> LaunchConfig {
+        LaunchConfig { grid_dim: (size.div_ceil(16), size.div_ceil(16), n as u32), block_dim: (16, 16, 1), shared_mem_bytes: 0 }
+    }
+
+    /// `fovea_roi_batch_f32`: `out[n x 3 x size x size]` from `rois` over `frames`.
+    ///
+    /// # Safety
+    /// 1. Every descriptor's crop lies inside `frames` (offset + (h - 1) * stride + w * 3 <=
+    ///    frames.len()), with w, h >= 1 and fit_x + fit_w, fit_y + fit_h <= size; descriptors made
+    ///    by [`crate::roi::RoiSpec::desc`] from [`crate::roi::crop_of`] crops satisfy this.
+    /// 2. `out` holds at least `rois.len() * 3 * size * size` floats.
+    /// 3. `rois.len()` <= 65535 (the grid's z dimension).
+    pub unsafe fn roi_batch_f32(
+        &self,
+        frames: &CudaSlice<u8>,
+        rois: &CudaView<'_, RoiDesc>,
+        size: u32,
+        norm: Norm,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        let n = rois.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut b = self.stream.launch_builder(&self.roi_f32);
+        b.arg(frames).arg(rois).arg(&size).arg(&norm).arg(out);
+        // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
+        unsafe { b.launch(Self::roi_config(size, n)) }.map_err(|e| gpu_err("fovea_roi_batch_f32", e))?;
+        Ok(())
+    }
+
+    /// `fovea_roi_batch_f16`: as [`Device::roi_batch_f32`], IEEE halves as u16.
+    ///
+    /// # Safety
+    /// As [`Device::roi_batch_f32`], with `out` holding that many u16.
+    pub unsafe fn roi_batch_f16(
+        &self,
+        frames: &CudaSlice<u8>,
+        rois: &CudaView<'_, RoiDesc>,
+        size: u32,
+        norm: Norm,
+        out: &mut CudaSlice<u16>,
+    ) -> Result<()> {
+        let n = rois.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut b = self.stream.launch_builder(&self.roi_f16);
+        b.arg(frames).arg(rois).arg(&size).arg(&norm).arg(out);
+        // SAFETY: the caller's conditions; argument types match the kernel's signature.
+        unsafe { b.launch(Self::roi_config(size, n)) }.map_err(|e| gpu_err("fovea_roi_batch_f16", e))?;
+        Ok(())
+    }
+
+    /// `fovea_colour_stats`: adds each ROI's sums into `acc` (zero it first).
+    ///
+    /// # Safety
+    /// 1. Every ROI lies inside `frames` (as condition 1 of [`Device::roi_batch_f32`]).
+    /// 2. `acc` holds at least `rois.len()` accumulators; `sdiv` and `hdiv` hold 256 entries
+    ///    ([`crate::roi::stats::hsv_tables`]).
+    /// 3. `rois.len()` <= 65535 (the grid's y dimension).
+    pub unsafe fn colour_stats(
+        &self,
+        frames: &CudaSlice<u8>,
+        rois: &CudaSlice<StatsRoi>,
+        params: StatsParams,
+        sdiv: &CudaSlice<i32>,
+        hdiv: &CudaSlice<i32>,
+        acc: &mut CudaSlice<StatsAcc>,
+    ) -> Result<()> {
+        let n = rois.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let cfg = LaunchConfig { grid_dim: (8, n as u32, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let mut b = self.stream.launch_builder(&self.stats);
+        b.arg(frames).arg(rois).arg(&params).arg(sdiv).arg(hdiv).arg(acc);
+        // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
+        unsafe { b.launch(cfg) }.map_err(|e| gpu_err("fovea_colour_stats", e))?;
+        Ok(())
+    }
+}
