@@ -300,10 +300,38 @@ fn an_unavailable_device_or_provider_is_an_error_unless_fallback_is_allowed() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--device cuda:0"), "{}", stderr(&o));
     let o = fovea(&["detect", img, "--device", "gpu", "-q", "-o", "/dev/null"]);
-    assert!(stderr(&o).contains("expected cpu or cuda[:N]"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected cpu, cuda or cuda:N, got 'gpu'"), "{}", stderr(&o));
+    let o = fovea(&["detect", img, "--device", "cpu", "--provider", "tensorrt", "-q", "-o", "/dev/null"]);
+    assert!(stderr(&o).contains("runs on a GPU: use --device cuda"), "{}", stderr(&o));
     // Allowed: it runs on the CPU and the summary says so and why.
     let o = fovea(&["detect", img, "--provider", "tensorrt", "--allow-fallback", "-q", "-o", "/dev/null"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("CPU fallback, as allowed: --provider tensorrt") && err.contains("runtime      CPUExecutionProvider"), "{err}");
+    assert!(err.contains("CPU fallback, as allowed: tensorrt on cuda:0") && err.contains("runtime      CPUExecutionProvider"), "{err}");
+}
+
+#[test]
+fn engines_build_checks_everything_it_can_before_needing_a_gpu() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("engines");
+    let fp32 = models.join("nanodet-g-416.toml");
+    let fp32 = fp32.to_str().unwrap();
+    // A quantised model is refused: TensorRT builds its own INT8 from the fp32 model.
+    let int8 = models.join("nanodet-g-416-int8.toml");
+    let o = fovea(&["engines", "build", "--model", int8.to_str().unwrap(), "--int8"]);
+    fails_with(&o, "already quantised (int8)");
+    // --calib that names nothing usable.
+    let o = fovea(&["engines", "build", "--model", fp32, "--int8", "--calib", "/no/table"]);
+    fails_with(&o, "/no/table does not exist");
+    let empty = tempfile::tempdir().unwrap();
+    let o = fovea(&["engines", "build", "--model", fp32, "--int8", "--calib", empty.path().to_str().unwrap()]);
+    fails_with(&o, "expected nanodet-g-416.calibration.flatbuffers or nanodet-g-416.calibration.cache");
+    let o = fovea(&["engines", "build", "--model", fp32, "--device", "cpu"]);
+    fails_with(&o, "runs on a GPU");
+    // A good request gets as far as this machine allows, and says what is missing.
+    let o = fovea(&["engines", "build", "--model", fp32, "--int8", "--calib", models.join("trt").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("[1/3] engine cache") && err.contains("nanodet-g-416.int8.b1.ctx.onnx"), "{err}");
+    let why = ["built without the `cuda` feature", "TensorrtExecutionProvider is not in the ONNX Runtime", "no CUDA driver"];
+    assert!(why.iter().any(|w| err.contains(w)), "{err}");
 }

@@ -250,3 +250,48 @@ fn descriptors_have_the_kernels_layout() {
     assert_eq!(std::mem::size_of::<StatsAcc>(), 64);
     assert_eq!(std::mem::size_of::<roi::Norm>(), 40);
 }
+
+/// The GPU path's detector preprocessing: the ROI kernel given whole frames (the model's fit,
+/// mean/std, channel order) makes the same input tensor as the CPU preprocessor. Real frames of
+/// two sizes (768x576 shrunk, 1920x1080 shrunk) for NanoDet-g's stretched 416 input and a
+/// letterboxed variant.
+#[test]
+fn the_kernel_makes_the_detectors_input_as_the_cpu_does() {
+    use fovea::infer::manifest::Manifest;
+    use fovea::infer::preprocess::Preprocessor;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("engines");
+    let stretched = Manifest::load(&dir.join("nanodet-g-416.toml")).unwrap().input;
+    let letterboxed = fovea::infer::manifest::InputSpec { fit: Fit::Letterbox { pad: 114 }, ..stretched.clone() };
+    let bgr = OutputFormat { order: ChannelOrder::Bgr, ..RGB };
+    let mut worst = 0.0f32;
+    for clip in ["vtest.avi", "market_street_1906.mp4"] {
+        let pool = FramePool::new(2);
+        let mut d = Decoder::open(&media(clip), Sampling::default(), bgr).unwrap();
+        let f = d.next_frame(&pool).unwrap().unwrap();
+        let (w, h) = (f.width, f.height);
+        for input in [&stretched, &letterboxed] {
+            let spec = RoiSpec::for_model_input(input).expect("square NCHW input");
+            let desc = spec.desc(0, w as usize * 3, Crop { x: 0, y: 0, w, h });
+            let mut cpu = vec![0.0f32; 3 * 416 * 416];
+            Preprocessor::new(input.clone()).run(&f.data, w, h, w as usize * 3, &mut cpu);
+            let mut gpu = vec![f32::NAN; cpu.len()];
+            let norm = spec.norm();
+            // SAFETY: one whole-frame descriptor inside `f.data`; `gpu` holds 3 x 416 x 416.
+            unsafe {
+                h::harness_roi_batch_f32(
+                    h::Dim3 { x: 26, y: 26, z: 1 },
+                    h::Dim3 { x: 16, y: 16, z: 1 },
+                    f.data.as_ptr(),
+                    &desc as *const RoiDesc as *const u8,
+                    spec.size,
+                    &norm as *const _ as *const u8,
+                    gpu.as_mut_ptr(),
+                )
+            };
+            let diff = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(diff <= 1e-5, "{clip} {:?}: kernel vs CPU preprocessor differ by {diff}", input.fit);
+            worst = worst.max(diff);
+        }
+    }
+    eprintln!("detector input: kernel vs CPU preprocessor, max difference {worst:e} (normalised units)");
+}

@@ -420,7 +420,11 @@ fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
         m.provider.as_deref().map(str::parse).transpose()?,
         m.allow_fallback,
     )?;
-    let (path, why) = choose_model(m);
+    let (path, why) = if selection.is_gpu() && m.model.is_none() {
+        (resolve_model(Path::new(FP32_MODEL)), format!("default on a GPU: the provider builds {} from the fp32 model", m.precision))
+    } else {
+        choose_model(m)
+    };
     let manifest = Manifest::load(&path)?;
     let calibration_table = match &m.calib {
         Some(c) => Some(fovea::infer::provider::find_calibration_table(c, &manifest)?),

@@ -18,8 +18,8 @@ use cudarc::driver::{CudaContext, CudaSlice, DevicePtr, PinnedHostSlice};
 use super::pool::{pack_rows, FramePool, Staging, StagingBuf};
 use super::Device;
 use crate::error::{Error, Result};
-use crate::infer::manifest::{InputSpec, Layout};
-use crate::roi::{Crop, RoiDesc, RoiDtype, RoiSpec};
+use crate::infer::manifest::InputSpec;
+use crate::roi::{Crop, RoiDesc, RoiSpec};
 
 fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Pipeline(format!("CUDA {what}: {e}"))
@@ -86,15 +86,7 @@ impl DeviceInput {
     /// counted in [`DeviceInput::allocations`]).
     pub fn new(dev: Arc<Device>, input: &InputSpec, batch: usize, frame_bytes: usize) -> Result<Self> {
         let per = 3 * input.width as usize * input.height as usize;
-        let spec = (input.width == input.height && input.layout == Layout::Nchw).then(|| RoiSpec {
-            size: input.width,
-            mean: input.mean,
-            std: input.std,
-            fit: input.fit,
-            dtype: RoiDtype::F32,
-            // Frames arrive in the model's channel order (the decoder converts to it).
-            swap_rb: false,
-        });
+        let spec = RoiSpec::for_model_input(input);
         let pool = FramePool::new(PinnedStaging(dev.ctx.clone()), 2 * batch, frame_bytes)?;
         let frames = dev.zeros::<u8>(batch * frame_bytes.max(1))?;
         let tensor = dev.zeros::<f32>(batch * per)?;

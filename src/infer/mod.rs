@@ -268,22 +268,10 @@ impl Detector {
         }
     }
 
-    #[cfg(not(feature = "cuda"))]
-    fn load_gpu(_manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
-        let s = opts.selection;
-        Err(Error::Unsupported {
-            what: "provider",
-            reason: format!(
-                "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
-                s.device,
-                s.provider.short()
-            ),
-        })
-    }
-
-    #[cfg(feature = "cuda")]
+    /// The GPU path: checks in the order of what they need (nothing, the ONNX Runtime library,
+    /// the `cuda` feature, the provider in that library, a driver and device), so that
+    /// configuration errors show on any machine.
     fn load_gpu(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
-        use ort::ep::{ArbitrarilyConfigurableExecutionProvider, ExecutionProvider};
         let rt = runtime()?;
         let sel = opts.selection;
         let path = &manifest.model_path;
@@ -305,6 +293,29 @@ impl Detector {
         let trt = TrtBuild { batch, ..opts.trt.clone() };
         // 2. Everything that needs no device: options, calibration table, engine files.
         let plan = provider::ProviderPlan::new(manifest, &sel, &trt, batch_dim < 0)?;
+        Self::load_planned(manifest, opts, rt, plan, batch_dim)
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn load_planned(_: &Manifest, opts: &DetectorOptions, _: &Runtime, _: provider::ProviderPlan, _: i64) -> Result<Self> {
+        let s = opts.selection;
+        Err(Error::Unsupported {
+            what: "provider",
+            reason: format!(
+                "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
+                s.device,
+                s.provider.short()
+            ),
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn load_planned(manifest: &Manifest, opts: &DetectorOptions, rt: &Runtime, plan: provider::ProviderPlan, batch_dim: i64) -> Result<Self> {
+        use ort::ep::{ArbitrarilyConfigurableExecutionProvider, ExecutionProvider};
+        let sel = opts.selection;
+        let path = &manifest.model_path;
+        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
+        let batch = Self::batch_size(batch_dim, opts.batch);
         // 3. The provider in the loaded ONNX Runtime.
         let available = match sel.provider {
             ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),

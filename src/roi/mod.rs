@@ -163,6 +163,21 @@ pub struct Norm {
 }
 
 impl RoiSpec {
+    /// The spec with which the ROI kernel, given a whole frame, makes a detector's input exactly
+    /// as [`crate::infer::preprocess::Preprocessor`] does (the GPU path's preprocessing); `None`
+    /// when the kernel cannot (non-square or NHWC inputs). Frames must be in the model's channel
+    /// order.
+    pub fn for_model_input(input: &crate::infer::manifest::InputSpec) -> Option<Self> {
+        (input.width == input.height && input.layout == crate::infer::manifest::Layout::Nchw).then(|| Self {
+            size: input.width,
+            mean: input.mean,
+            std: input.std,
+            fit: input.fit,
+            dtype: RoiDtype::F32,
+            swap_rb: false,
+        })
+    }
+
     /// Elements per ROI in the tensor: `3 * S * S`.
     pub fn roi_len(&self) -> usize {
         3 * self.size as usize * self.size as usize
