@@ -1,7 +1,13 @@
 //! GPU tests (feature `cuda`). The GPU checks are `#[ignore]`d so that a machine without a GPU
 //! reports them as ignored, never as passed; `make test-gpu` runs them (`--include-ignored`) and
 //! they fail there without a driver. What runs everywhere: asking for a device without a driver
-//! is a clear error, not a panic.
+//! is a clear error, not a panic, and so is asking for TensorRT from a CPU-only ONNX Runtime
+//! (or a fallback the detector reports).
+//!
+//! `make test-gpu` runs them on a GPU machine set up by scripts/setup-gpu.sh (FOVEA_ORT_LIB
+//! pointing at onnxruntime-gpu's library). Tolerances: kernels 1e-4 (f32) as against the host
+//! harness; the detector's input 1e-5; TensorRT FP16 boxes IoU >= 0.9 and scores within 0.05 of
+//! the CPU's, >= 95% of the CPU's confident boxes found.
 #![cfg(feature = "cuda")]
 mod common;
 
@@ -10,6 +16,117 @@ use fovea::cuda::{driver_present, Device};
 use fovea::roi::stats::{accumulate, hsv_tables};
 use fovea::roi::{self, crop_of, FrameView, RoiBatch, RoiRef, RoiSpec, StatsAcc, StatsConfig, StatsParams, StatsRoi};
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
+
+use fovea::detect::Detection;
+use fovea::infer::manifest::{Manifest, Precision};
+use fovea::infer::provider::{DeviceSel, ProviderKind, Selection, TrtBuild};
+use fovea::infer::{Detector, DetectorOptions};
+
+fn nanodet() -> Manifest {
+    Manifest::load(&model()).unwrap()
+}
+
+fn gpu_opts(precision: Precision, allow_fallback: bool) -> DetectorOptions {
+    DetectorOptions {
+        threads: 2,
+        batch: 1,
+        selection: Selection::resolve(Some(DeviceSel::Cuda(0)), Some(ProviderKind::TensorRt), allow_fallback).unwrap(),
+        trt: TrtBuild { precision, ..TrtBuild::default() },
+    }
+}
+
+/// BGR frames (NanoDet's order) at source size.
+fn bgr_frames(clip: &str, n: usize, stride: u32) -> Vec<fovea::video::Frame> {
+    let pool = FramePool::new(n + 1);
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+    let mut d = Decoder::open(&media(clip), Sampling { stride, ..Sampling::default() }, out).unwrap();
+    let mut v = Vec::new();
+    while v.len() < n {
+        match d.next_frame(&pool).unwrap() {
+            Some(f) => v.push(f),
+            None => break,
+        }
+    }
+    v
+}
+
+fn detect_all(det: &mut Detector, frames: &[fovea::video::Frame]) -> Vec<Vec<Detection>> {
+    let params = det.default_params();
+    frames
+        .iter()
+        .map(|f| {
+            let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
+            det.run(1, &[tf], &params).unwrap().0.remove(0)
+        })
+        .collect()
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let i = iw * ih;
+    let u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i;
+    if u > 0.0 {
+        i / u
+    } else {
+        0.0
+    }
+}
+
+/// Greedy matches (same class, IoU >= 0.5, CPU boxes by descending score): (cpu, gpu) pairs and
+/// the CPU boxes left unmatched.
+fn matches<'a>(cpu: &'a [Detection], gpu: &'a [Detection]) -> (Vec<(&'a Detection, &'a Detection)>, Vec<&'a Detection>) {
+    let mut used = vec![false; gpu.len()];
+    let mut order: Vec<&Detection> = cpu.iter().collect();
+    order.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let (mut pairs, mut missed) = (Vec::new(), Vec::new());
+    for c in order {
+        let best = gpu
+            .iter()
+            .enumerate()
+            .filter(|(i, g)| !used[*i] && g.class_id == c.class_id)
+            .map(|(i, g)| (i, iou(c.bbox, g.bbox)))
+            .filter(|(_, v)| *v >= 0.5)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((i, _)) => {
+                used[i] = true;
+                pairs.push((c, &gpu[i]));
+            }
+            None => missed.push(c),
+        }
+    }
+    (pairs, missed)
+}
+
+#[test]
+fn matching_pairs_boxes_by_class_and_overlap() {
+    let d = |class_id, score, bbox| Detection { class_id, score, bbox };
+    let cpu = [d(0, 0.9, [0.0, 0.0, 10.0, 10.0]), d(0, 0.8, [50.0, 50.0, 60.0, 60.0]), d(1, 0.7, [0.0, 0.0, 10.0, 10.0])];
+    let gpu = [d(0, 0.88, [0.0, 0.0, 10.0, 11.0]), d(1, 0.5, [100.0, 100.0, 110.0, 110.0])];
+    let (pairs, missed) = matches(&cpu, &gpu);
+    assert_eq!(pairs.len(), 1);
+    assert!((iou(pairs[0].0.bbox, pairs[0].1.bbox) - 100.0 / 110.0).abs() < 1e-6);
+    assert_eq!(missed.len(), 2, "another place and another class are not matches");
+}
+
+#[test]
+fn without_a_gpu_runtime_tensorrt_is_an_error_or_a_reported_fallback() {
+    if driver_present() {
+        eprintln!("a CUDA driver is present: the ignored GPU tests are the checks (make test-gpu)");
+        return;
+    }
+    let e = Detector::load(&nanodet(), &gpu_opts(Precision::Fp16, false)).unwrap_err();
+    assert!(matches!(e, fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. }), "{e:?}");
+    let e = e.to_string();
+    assert!(e.contains("TensorrtExecutionProvider is not in the ONNX Runtime loaded from") || e.contains("no CUDA driver"), "{e}");
+    // Allowed: the CPU runs it, and the detector says so and why.
+    let mut det = Detector::load(&nanodet(), &gpu_opts(Precision::Fp16, true)).unwrap();
+    assert!(det.provider().starts_with("CPUExecutionProvider (CPU fallback, as allowed: tensorrt on cuda:0"), "{}", det.provider());
+    assert!(!det.device_preprocessing() && det.device_allocations() == 0);
+    let frames = bgr_frames("vtest.avi", 1, 1);
+    assert!(!detect_all(&mut det, &frames)[0].is_empty(), "the fallback detector finds the people of vtest.avi");
+}
 
 #[test]
 fn without_a_driver_the_device_is_a_clear_error() {
@@ -64,4 +181,165 @@ fn kernels_on_the_gpu_equal_the_cpu() {
         assert_eq!(got[i], accumulate(&view, *c, &params, &tables), "ROI {i}");
     }
     eprintln!("GPU kernels equal the CPU on {} ROIs ({})", crops.len(), dev.kernels_from);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn the_detectors_device_input_equals_the_cpu_preprocessor() {
+    use fovea::cuda::input::DeviceInput;
+    use fovea::infer::preprocess::Preprocessor;
+    let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
+    let input = nanodet().input;
+    // 640x360 slots: the 1280x720 frame below re-provisions them once.
+    let mut di = DeviceInput::new(dev, &input, 2, 640 * 360 * 3).unwrap();
+    assert!(di.device_preprocessing());
+    let frames = bgr_frames("market_street_1906.mp4", 1, 1);
+    let f = &frames[0];
+    let before = di.allocations();
+    di.stage_frame(0, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
+    di.stage_frame(1, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
+    assert_eq!(di.allocations(), before + 5, "4 pinned slots and the device frames buffer, once");
+    di.upload(2).unwrap();
+    let got = di.download_tensor().unwrap();
+    let mut cpu = vec![0.0f32; 3 * 416 * 416];
+    Preprocessor::new(input).run(&f.data, f.width, f.height, f.width as usize * 3, &mut cpu);
+    for slot in 0..2 {
+        let g = &got[slot * cpu.len()..(slot + 1) * cpu.len()];
+        let diff = cpu.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-5, "slot {slot}: device input vs CPU preprocessor differ by {diff}");
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn tensorrt_fp16_detections_match_the_cpu() {
+    let m = nanodet();
+    let mut cpu = Detector::load(&m, &DetectorOptions { threads: 2, batch: 1, ..DetectorOptions::default() }).unwrap();
+    let t = std::time::Instant::now();
+    let mut gpu = Detector::load(&m, &gpu_opts(Precision::Fp16, false)).expect("TensorRT FP16 on GPU 0");
+    eprintln!("TensorRT FP16 session in {:.1} s: {}", t.elapsed().as_secs_f64(), gpu.provider());
+    assert!(gpu.provider().starts_with("TensorrtExecutionProvider (fp16, device 0"), "{}", gpu.provider());
+    assert!(gpu.device_preprocessing(), "NanoDet's square NCHW input is made on the GPU");
+    let thr = cpu.default_params().score_threshold + 0.05;
+    let (mut pairs_n, mut confident, mut found) = (0usize, 0usize, 0usize);
+    for (clip, n, stride) in [("vtest.avi", 40, 5), ("market_street_1906.mp4", 20, 5)] {
+        let frames = bgr_frames(clip, n, stride);
+        let (c, g) = (detect_all(&mut cpu, &frames), detect_all(&mut gpu, &frames));
+        for (i, (c, g)) in c.iter().zip(&g).enumerate() {
+            let (pairs, missed) = matches(c, g);
+            for (a, b) in &pairs {
+                let v = iou(a.bbox, b.bbox);
+                assert!(v >= 0.9, "{clip} frame {i}: matched boxes IoU {v:.3} < 0.9 ({:?} vs {:?})", a.bbox, b.bbox);
+                assert!((a.score - b.score).abs() <= 0.05, "{clip} frame {i}: scores {} vs {}", a.score, b.score);
+            }
+            pairs_n += pairs.len();
+            // Boxes well above the threshold must be found; marginal ones may cross it.
+            let sure = c.iter().filter(|d| d.score >= thr).count();
+            confident += sure;
+            found += sure - missed.iter().filter(|d| d.score >= thr).count();
+        }
+    }
+    assert!(confident > 50, "too few boxes to judge: {confident}");
+    assert!(found as f64 >= 0.95 * confident as f64, "TensorRT FP16 found {found} of {confident} confident CPU boxes");
+    eprintln!("TensorRT FP16 vs CPU: {pairs_n} matched boxes, {found}/{confident} confident ones found");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn the_pinned_pool_never_allocates_in_steady_state() {
+    let mut gpu = Detector::load(&nanodet(), &gpu_opts(Precision::Fp16, false)).expect("TensorRT FP16 on GPU 0");
+    let frames = bgr_frames("vtest.avi", 200, 1);
+    detect_all(&mut gpu, &frames[..5]);
+    let after_start = gpu.device_allocations();
+    assert!(after_start > 0);
+    detect_all(&mut gpu, &frames[5..]);
+    assert_eq!(gpu.device_allocations(), after_start, "195 more frames allocated staging or device buffers");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn an_engine_is_built_once_and_its_ep_context_model_is_loaded_after() {
+    // A private copy of the model folder, so the repository's engines/ stays clean.
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("engines");
+    for f in ["nanodet-g-416.toml", "nanodet-g-416.onnx"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("trt")).unwrap();
+    let table = "trt/nanodet-g-416.calibration.flatbuffers";
+    std::fs::copy(src.join(table), dir.path().join(table)).unwrap();
+    let m = Manifest::load(&dir.path().join("nanodet-g-416.toml")).unwrap();
+    let frames = bgr_frames("vtest.avi", 10, 10);
+    for precision in [Precision::Fp16, Precision::Int8] {
+        let mut build = gpu_opts(precision, false);
+        build.trt.dump_ep_context = true;
+        let t = std::time::Instant::now();
+        let mut fresh = Detector::load(&m, &build).expect("engine build");
+        let built_s = t.elapsed().as_secs_f64();
+        let a = detect_all(&mut fresh, &frames);
+        let ctx = dir.path().join(format!("nanodet-g-416.{precision}.b1.ctx.onnx"));
+        assert!(ctx.is_file(), "no EPContext model at {}", ctx.display());
+        drop(fresh);
+        let t = std::time::Instant::now();
+        let mut again = Detector::load(&m, &gpu_opts(precision, false)).expect("prebuilt engine");
+        let load_s = t.elapsed().as_secs_f64();
+        assert!(again.provider().ends_with("prebuilt engine)"), "{}", again.provider());
+        let b = detect_all(&mut again, &frames);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.len(), y.len(), "the prebuilt engine gives the built engine's boxes");
+        }
+        eprintln!("{precision}: built in {built_s:.1} s, prebuilt engine loaded in {load_s:.1} s");
+    }
+}
+
+/// The benchmark the README quotes on a GPU: 750 frames of 1080p (bigbuckbunny looped and scaled
+/// by the ffmpeg CLI, made once into .deps/bench), decode -> pinned pool -> resize kernel ->
+/// TensorRT FP16 -> NMS -> tracking -> results.
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn a_750_frame_1080p_clip_end_to_end_with_stage_timings() {
+    let clip = root().join(".deps/bench/gpu_1080p_750.mp4");
+    if !clip.exists() {
+        std::fs::create_dir_all(clip.parent().unwrap()).unwrap();
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-stream_loop", "6", "-i"])
+            .arg(media("bigbuckbunny.mp4"))
+            .args(["-frames:v", "750", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-an"])
+            .arg(&clip)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ffmpeg could not make the 1080p clip");
+    }
+    let mut det = Detector::load(&nanodet(), &gpu_opts(Precision::Fp16, false)).expect("TensorRT FP16 on GPU 0");
+    let params = det.default_params();
+    let mut n = 0u64;
+    let (report, outcome) = fovea::pipeline::run_detect(
+        &clip,
+        &mut det,
+        &params,
+        Sampling::default(),
+        fovea::pipeline::Stages::tracked(),
+        &mut |_| {
+            n += 1;
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    outcome.unwrap();
+    assert_eq!((report.frames_processed, n), (750, 750));
+    let t = &report.times;
+    let ms = |s: f64| 1000.0 * s / 750.0;
+    eprintln!(
+        "750 x 1080p, {}: {:.1} FPS end to end ({:.2} s); ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3}",
+        report.provider,
+        report.fps(),
+        report.wall_s,
+        ms(t.decode_s),
+        ms(t.preprocess_s),
+        ms(t.inference_s),
+        ms(t.postprocess_s),
+        ms(t.output_s)
+    );
 }
