@@ -94,9 +94,25 @@ kernels-check: setup
 	$(CARGO) clippy --features cuda --all-targets -- -D warnings
 	$(CARGO) test --features cuda --test gpu --test roi
 
-# On a machine with an NVIDIA GPU and driver: the GPU tests, ignored elsewhere.
+# On a machine with an NVIDIA GPU and driver, in one command: the GPU runtime wheels
+# (scripts/setup-gpu.sh), then every GPU test (ignored elsewhere), one at a time, with their
+# figures printed: kernels vs CPU, device input vs CPU preprocessing, TensorRT FP16 vs CPU
+# detections, pinned pool steady state, engine build + EPContext reload, 750 x 1080p end to end.
 test-gpu: setup
-	$(CARGO) test --features cuda --test gpu -- --include-ignored
+	bash scripts/setup-gpu.sh
+	. .deps/gpu/env.sh && $(CARGO) test --release --features cuda --test gpu -- --include-ignored --test-threads 1 --nocapture
+
+# On a GPU machine: `fovea bench` (detector-only and end to end, per-stage timings) on the
+# 750-frame 1080p clip, TensorRT FP16 against the CPU.
+GPU_CLIP := .deps/bench/gpu_1080p_750.mp4
+$(GPU_CLIP):
+	mkdir -p .deps/bench
+	ffmpeg -v error -y -stream_loop 6 -i $(MEDIA)/bigbuckbunny.mp4 -frames:v 750 -vf scale=1920:1080 -c:v libx264 -preset ultrafast -crf 18 -an $@
+bench-gpu: setup $(GPU_CLIP)
+	bash scripts/setup-gpu.sh
+	. .deps/gpu/env.sh && $(CARGO) build --release --features cuda
+	. .deps/gpu/env.sh && target/release/fovea bench $(GPU_CLIP) --frames 750 --rounds 3 --device cuda:0 --provider tensorrt --precision fp16 --json benches/results/gpu_1080p.json
+	target/release/fovea bench $(GPU_CLIP) --frames 750 --rounds 1 --model engines/nanodet-g-416.toml
 
 bench-pipeline: build
 	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5

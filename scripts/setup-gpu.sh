@@ -20,7 +20,12 @@ fi
 SP=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 ORT=$(ls "$SP"/onnxruntime/capi/libonnxruntime.so.1.31.1)
 LIBS=$(find "$SP/nvidia" "$SP/tensorrt_libs" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
+# The environment, for `make test-gpu` / `make bench-gpu` (which source it) and for users.
+cat > "$VENV/env.sh" <<ENV
+export FOVEA_ORT_LIB=$ORT
+export LD_LIBRARY_PATH=$LIBS\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+ENV
 echo "setup-gpu: done. Use:"
-echo "  export FOVEA_ORT_LIB=$ORT"
-echo "  export LD_LIBRARY_PATH=$LIBS\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+echo "  . $VENV/env.sh"
+cat "$VENV/env.sh" | sed 's/^/    /'
 echo "  cargo build --release --features cuda && make test-gpu"

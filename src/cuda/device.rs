@@ -56,7 +56,9 @@ impl Device {
             });
         }
         let ctx = CudaContext::new(ordinal).map_err(|e| gpu_err(&format!("device {ordinal}"), e))?;
-        let stream = ctx.default_stream();
+        // A stream of our own (not the legacy NULL stream): uploads, kernels and ONNX Runtime's
+        // work (given this stream as its compute stream) are ordered on it and nothing else.
+        let stream = ctx.new_stream().map_err(|e| gpu_err("stream", e))?;
         let mut from = "build-time PTX";
         let mut load = |name: &str| -> Result<Arc<cudarc::driver::CudaModule>> {
             let m = MODULES.iter().find(|m| m.name == name).expect("known module");

@@ -136,7 +136,7 @@ enum Input {
     Host(Vec<f32>),
     /// Device buffers, fed through I/O binding.
     #[cfg(feature = "cuda")]
-    Device(Box<crate::cuda::input::DeviceInput>, ort::session::IoBinding),
+    Device(Box<(crate::cuda::input::DeviceInput, ort::session::IoBinding)>),
 }
 
 /// Timings of one inference call, seconds.
@@ -380,7 +380,7 @@ impl Detector {
             binding.bind_output_to_device(name, &cpu).map_err(ort_err)?;
         }
         let on = if input.device_preprocessing() { "resize kernel on the GPU" } else { "preprocessing on the CPU (the kernel makes square NCHW inputs)" };
-        let mut d = Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new(input), binding), plan.describe())?;
+        let mut d = Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new((input, binding))), plan.describe())?;
         d.batch_note = format!("{}; {on}; I/O binding on device buffers", d.batch_note);
         Ok(d)
     }
@@ -460,7 +460,7 @@ impl Detector {
         match &self.input {
             Input::Host(_) => false,
             #[cfg(feature = "cuda")]
-            Input::Device(d, _) => d.device_preprocessing(),
+            Input::Device(d) => d.0.device_preprocessing(),
         }
     }
 
@@ -469,7 +469,7 @@ impl Detector {
         match &self.input {
             Input::Host(_) => 0,
             #[cfg(feature = "cuda")]
-            Input::Device(d, _) => d.allocations(),
+            Input::Device(d) => d.0.allocations(),
         }
     }
 
@@ -491,7 +491,8 @@ impl Detector {
         match &mut self.input {
             Input::Host(buf) => Ok(self.pre.run(image, width, height, stride, &mut buf[slot * per..(slot + 1) * per])),
             #[cfg(feature = "cuda")]
-            Input::Device(d, _) => {
+            Input::Device(d) => {
+                let d = &mut d.0;
                 if d.device_preprocessing() {
                     d.stage_frame(slot, image, width, height, stride)?;
                     let spec = &self.manifest.input;
@@ -520,7 +521,7 @@ impl Detector {
         match &mut self.input {
             Input::Host(buf) => buf[slot * per..(slot + 1) * per].copy_from_slice(tensor),
             #[cfg(feature = "cuda")]
-            Input::Device(d, _) => d.stage_tensor(slot, tensor)?,
+            Input::Device(d) => d.0.stage_tensor(slot, tensor)?,
         }
         Ok(())
     }
@@ -551,8 +552,10 @@ impl Detector {
                 self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?
             }
             #[cfg(feature = "cuda")]
-            Input::Device(d, binding) => {
-                d.upload(fed)?;
+            Input::Device(b) => {
+                let (d, binding) = &mut **b;
+                // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
+                d.upload(n)?;
                 let info = ort::memory::MemoryInfo::new(
                     ort::memory::AllocationDevice::CUDA,
                     d.dev.ctx.ordinal() as i32,

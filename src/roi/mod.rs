@@ -168,7 +168,7 @@ impl RoiSpec {
     /// when the kernel cannot (non-square or NHWC inputs). Frames must be in the model's channel
     /// order.
     pub fn for_model_input(input: &crate::infer::manifest::InputSpec) -> Option<Self> {
-        (input.width == input.height && input.layout == crate::infer::manifest::Layout::Nchw).then(|| Self {
+        (input.width == input.height && input.layout == crate::infer::manifest::Layout::Nchw).then_some(Self {
             size: input.width,
             mean: input.mean,
             std: input.std,
