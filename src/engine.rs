@@ -174,7 +174,15 @@ impl Engine {
             selection,
             trt: TrtBuild { precision, ..TrtBuild::default() },
         };
-        let detector = Detector::load(&manifest, &opts)?;
+        let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
+            Error::Unsupported { what, reason } => {
+                Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
+            }
+            Error::RuntimeMissing { reason } if selection.is_gpu() => {
+                Error::RuntimeMissing { reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
+            }
+            e => e,
+        })?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
         let t = &config.tracking;

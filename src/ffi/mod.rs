@@ -297,7 +297,11 @@ pub extern "C" fn fovea_last_error() -> *const c_char {
 
 fn make_engine(config: Result<EngineConfig, Error>, out: *mut *mut fovea_engine) -> Result<fovea_status, Failure> {
     let config = config.map_err(|e| Failure(FOVEA_STATUS_INVALID_CONFIG, e.to_string()))?;
-    let engine = Engine::new(&config)?;
+    // A bad option in the configuration is a configuration error here.
+    let engine = Engine::new(&config).map_err(|e| match e {
+        e @ Error::InvalidOption { .. } => fail(FOVEA_STATUS_INVALID_CONFIG, e.to_string()),
+        e => e.into(),
+    })?;
     let handle = Box::new(fovea_engine {
         labels: labels_of(&engine),
         provider: cstring(engine.provider().to_string()),

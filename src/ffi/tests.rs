@@ -49,6 +49,16 @@ fn config_errors_name_the_problem() {
         let s = fovea_engine_create(c"model = 'engines/nanodet-g-416.toml'\nprovider = 'tensorrt'".as_ptr(), std::ptr::null(), &mut e);
         assert_eq!(s, FOVEA_STATUS_UNSUPPORTED);
         assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("allow_fallback"));
+        // Allowed: a CPU engine whose provider says what ran and why.
+        let cfg = c"model = 'engines/nanodet-g-416.toml'\nprovider = 'tensorrt'\nallow_fallback = true";
+        assert_eq!(fovea_engine_create(cfg.as_ptr(), std::ptr::null(), &mut e), FOVEA_STATUS_OK);
+        let p = CStr::from_ptr(fovea_engine_provider(e)).to_str().unwrap().to_string();
+        assert!(p.starts_with("CPUExecutionProvider (CPU fallback, as allowed: tensorrt on cuda:0"), "{p}");
+        fovea_engine_destroy(e);
+        e = std::ptr::null_mut();
+        let s = fovea_engine_create(c"model = 'engines/nanodet-g-416.toml'\ndevice = 'cpu'\nprovider = 'cuda'".as_ptr(), std::ptr::null(), &mut e);
+        assert_eq!(s, FOVEA_STATUS_INVALID_CONFIG);
+        assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("runs on a GPU"));
         let s = fovea_engine_create(c"model = 'nope.toml'".as_ptr(), std::ptr::null(), &mut e);
         assert_eq!(s, FOVEA_STATUS_INVALID_CONFIG);
         assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("nope.toml"));
