@@ -20,8 +20,8 @@ use serde::Deserialize;
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::infer::manifest::{Manifest, Precision};
-use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
 use crate::infer::preprocess::Preprocessor;
+use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
 use crate::infer::{Detector, DetectorOptions};
 use crate::pipeline::{self, FrameResult, Stages};
 use crate::track::{Tracker, TrackerConfig};
@@ -155,6 +155,11 @@ impl Engine {
             Some(config.provider.parse::<ProviderKind>()?),
             config.allow_fallback,
         )?;
+        if !selection.allow_fallback {
+            if let Err(Error::Unsupported { what, reason }) = crate::infer::check_build(&selection) {
+                return Err(Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") });
+            }
+        }
         let precision = match config.precision.as_deref() {
             None | Some("fp16") => Precision::Fp16,
             Some("fp32") => Precision::Fp32,
@@ -168,12 +173,7 @@ impl Engine {
             });
         }
         let manifest = Manifest::load(&config.model)?;
-        let opts = DetectorOptions {
-            threads: config.threads,
-            batch: 1,
-            selection,
-            trt: TrtBuild { precision, ..TrtBuild::default() },
-        };
+        let opts = DetectorOptions { threads: config.threads, batch: 1, selection, trt: TrtBuild { precision, ..TrtBuild::default() } };
         let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
             Error::Unsupported { what, reason } => {
                 Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }

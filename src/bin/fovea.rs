@@ -460,17 +460,48 @@ fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
     let selection = Selection::resolve(Some(a.device.parse()?), Some(ProviderKind::TensorRt), false)?;
     let trt = TrtBuild { precision, calibration_table, batch: a.batch, dump_ep_context: true, ..TrtBuild::default() };
     let files = EngineFiles::of(&manifest, precision, a.batch);
-    eprintln!("fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}", manifest.name, a.model.display(), a.batch, selection.device);
+    eprintln!(
+        "fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}",
+        manifest.name,
+        a.model.display(),
+        a.batch,
+        selection.device
+    );
     eprintln!("  [1/3] engine cache {}, EPContext model {}", files.cache_dir.display(), files.ep_context_model.display());
     eprintln!("  [2/3] building the engine (TensorRT tunes every layer: minutes, once per GPU model and TensorRT version)");
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_style(indicatif::ProgressStyle::with_template("        {spinner} {elapsed} building {msg}").expect("valid template"));
-    spinner.set_message(format!("{}.{precision}", manifest.name));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(250));
+    // Progress while ONNX Runtime builds (a blocking call): a spinner with the elapsed time on a
+    // terminal, a line every 15 s otherwise (logs, CI).
     let t = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = if std::io::stderr().is_terminal() {
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.set_style(indicatif::ProgressStyle::with_template("        {spinner} {elapsed} building {msg}").expect("valid template"));
+        spinner.set_message(format!("{}.{precision}", manifest.name));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(250));
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            spinner.finish_and_clear();
+        })
+    } else {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut next = 15;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if t.elapsed().as_secs() >= next {
+                    eprintln!("        still building: {} s", next);
+                    next += 15;
+                }
+            }
+        })
+    };
     let opts = DetectorOptions { threads: 0, batch: a.batch, selection, trt };
     let built = Detector::load(&manifest, &opts);
-    spinner.finish_and_clear();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
     let mut det = built?;
     eprintln!("        built in {:.1} s: {}", t.elapsed().as_secs_f64(), det.provider());
     // Verify: one inference on a mid-grey frame, through the same path runs take.
@@ -479,11 +510,7 @@ fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
     let tf = det.fill(0, &grey, w, h, w as usize * 3)?;
     let params = det.default_params();
     det.run(1, &[tf], &params)?;
-    anyhow::ensure!(
-        files.prebuilt(),
-        "ONNX Runtime built the engine but wrote no EPContext model at {}",
-        files.ep_context_model.display()
-    );
+    anyhow::ensure!(files.prebuilt(), "ONNX Runtime built the engine but wrote no EPContext model at {}", files.ep_context_model.display());
     let size = std::fs::metadata(&files.ep_context_model).map(|m| m.len()).unwrap_or(0);
     eprintln!("  [3/3] verified with one inference; EPContext model {} ({size} bytes)", files.ep_context_model.display());
     eprintln!("        runs with --provider tensorrt --precision {precision} now load it instead of rebuilding");

@@ -122,7 +122,11 @@ impl DeviceInput {
         if width == 0 || height == 0 || stride < row || image.len() < stride * (height as usize - 1) + row {
             return Err(Error::InvalidOption {
                 option: "frame",
-                reason: format!("{width}x{height} frame with stride {stride} needs {} bytes, got {}", stride * (height as usize).saturating_sub(1) + row, image.len()),
+                reason: format!(
+                    "{width}x{height} frame with stride {stride} needs {} bytes, got {}",
+                    stride * (height as usize).saturating_sub(1) + row,
+                    image.len()
+                ),
             });
         }
         if self.pool.provision(bytes)? {

@@ -56,7 +56,11 @@ fn config_errors_name_the_problem() {
         assert!(p.starts_with("CPUExecutionProvider (CPU fallback, as allowed: tensorrt on cuda:0"), "{p}");
         fovea_engine_destroy(e);
         e = std::ptr::null_mut();
-        let s = fovea_engine_create(c"model = 'engines/nanodet-g-416.toml'\ndevice = 'cpu'\nprovider = 'cuda'".as_ptr(), std::ptr::null(), &mut e);
+        let s = fovea_engine_create(
+            c"model = 'engines/nanodet-g-416.toml'\ndevice = 'cpu'\nprovider = 'cuda'".as_ptr(),
+            std::ptr::null(),
+            &mut e,
+        );
         assert_eq!(s, FOVEA_STATUS_INVALID_CONFIG);
         assert!(CStr::from_ptr(fovea_last_error()).to_str().unwrap().contains("runs on a GPU"));
         let s = fovea_engine_create(c"model = 'nope.toml'".as_ptr(), std::ptr::null(), &mut e);

@@ -136,7 +136,16 @@ enum Input {
     Host(Vec<f32>),
     /// Device buffers, fed through I/O binding.
     #[cfg(feature = "cuda")]
-    Device(Box<(crate::cuda::input::DeviceInput, ort::session::IoBinding)>),
+    Device(Box<DeviceSide>),
+}
+
+/// The GPU side of a detector. Field order is drop order: the binding (which holds the session's
+/// last reference) goes before the device input, whose device owns the CUDA stream the session
+/// was given.
+#[cfg(feature = "cuda")]
+struct DeviceSide {
+    binding: ort::session::IoBinding,
+    input: crate::cuda::input::DeviceInput,
 }
 
 /// Timings of one inference call, seconds.
@@ -211,7 +220,9 @@ impl Detector {
     /// error ([`Error::Unsupported`] / [`Error::RuntimeMissing`]) unless `allow_fallback`, when
     /// the model runs on the CPU and [`Detector::provider`] says so and why.
     pub fn load(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
-        let sel = opts.selection;
+        // The fields are public: the combination is checked here too.
+        let s = opts.selection;
+        let sel = Selection::resolve(Some(s.device), Some(s.provider), s.allow_fallback)?;
         if sel.provider == ProviderKind::Cpu && !sel.is_gpu() {
             return Self::load_cpu(manifest, opts);
         }
@@ -298,19 +309,18 @@ impl Detector {
 
     #[cfg(not(feature = "cuda"))]
     fn load_planned(_: &Manifest, opts: &DetectorOptions, _: &Runtime, _: provider::ProviderPlan, _: i64) -> Result<Self> {
-        let s = opts.selection;
-        Err(Error::Unsupported {
-            what: "provider",
-            reason: format!(
-                "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
-                s.device,
-                s.provider.short()
-            ),
-        })
+        check_build(&opts.selection)?;
+        unreachable!("check_build refuses every GPU selection without the cuda feature")
     }
 
     #[cfg(feature = "cuda")]
-    fn load_planned(manifest: &Manifest, opts: &DetectorOptions, rt: &Runtime, plan: provider::ProviderPlan, batch_dim: i64) -> Result<Self> {
+    fn load_planned(
+        manifest: &Manifest,
+        opts: &DetectorOptions,
+        rt: &Runtime,
+        plan: provider::ProviderPlan,
+        batch_dim: i64,
+    ) -> Result<Self> {
         use ort::ep::{ArbitrarilyConfigurableExecutionProvider, ExecutionProvider};
         let sel = opts.selection;
         let path = &manifest.model_path;
@@ -379,13 +389,25 @@ impl Detector {
         for (name, _) in decoder.outputs() {
             binding.bind_output_to_device(name, &cpu).map_err(ort_err)?;
         }
-        let on = if input.device_preprocessing() { "resize kernel on the GPU" } else { "preprocessing on the CPU (the kernel makes square NCHW inputs)" };
-        let mut d = Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new((input, binding))), plan.describe())?;
+        let on = if input.device_preprocessing() {
+            "resize kernel on the GPU"
+        } else {
+            "preprocessing on the CPU (the kernel makes square NCHW inputs)"
+        };
+        let mut d =
+            Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new(DeviceSide { binding, input })), plan.describe())?;
         d.batch_note = format!("{}; {on}; I/O binding on device buffers", d.batch_note);
         Ok(d)
     }
 
-    fn finish(manifest: &Manifest, opts: &DetectorOptions, session: Session, batch_dim: i64, input: Input, provider: String) -> Result<Self> {
+    fn finish(
+        manifest: &Manifest,
+        opts: &DetectorOptions,
+        session: Session,
+        batch_dim: i64,
+        input: Input,
+        provider: String,
+    ) -> Result<Self> {
         let path = &manifest.model_path;
         let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
         let spec = &manifest.input;
@@ -460,7 +482,7 @@ impl Detector {
         match &self.input {
             Input::Host(_) => false,
             #[cfg(feature = "cuda")]
-            Input::Device(d) => d.0.device_preprocessing(),
+            Input::Device(d) => d.input.device_preprocessing(),
         }
     }
 
@@ -469,7 +491,7 @@ impl Detector {
         match &self.input {
             Input::Host(_) => 0,
             #[cfg(feature = "cuda")]
-            Input::Device(d) => d.0.allocations(),
+            Input::Device(d) => d.input.allocations(),
         }
     }
 
@@ -492,7 +514,7 @@ impl Detector {
             Input::Host(buf) => Ok(self.pre.run(image, width, height, stride, &mut buf[slot * per..(slot + 1) * per])),
             #[cfg(feature = "cuda")]
             Input::Device(d) => {
-                let d = &mut d.0;
+                let d = &mut d.input;
                 if d.device_preprocessing() {
                     d.stage_frame(slot, image, width, height, stride)?;
                     let spec = &self.manifest.input;
@@ -521,7 +543,7 @@ impl Detector {
         match &mut self.input {
             Input::Host(buf) => buf[slot * per..(slot + 1) * per].copy_from_slice(tensor),
             #[cfg(feature = "cuda")]
-            Input::Device(d) => d.0.stage_tensor(slot, tensor)?,
+            Input::Device(d) => d.input.stage_tensor(slot, tensor)?,
         }
         Ok(())
     }
@@ -553,7 +575,7 @@ impl Detector {
             }
             #[cfg(feature = "cuda")]
             Input::Device(b) => {
-                let (d, binding) = &mut **b;
+                let DeviceSide { binding, input: d } = &mut **b;
                 // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
                 d.upload(n)?;
                 let info = ort::memory::MemoryInfo::new(
@@ -566,7 +588,11 @@ impl Detector {
                 // SAFETY: the pointer is `d`'s input tensor on this device, batch x 3 x H x W
                 // floats (>= the shape's elements); it outlives the run below.
                 let tensor = unsafe {
-                    ort::value::TensorRefMut::<f32>::from_raw(info, d.tensor_ptr() as usize as *mut _, ort::value::Shape::new(shape.map(|v| v as i64)))
+                    ort::value::TensorRefMut::<f32>::from_raw(
+                        info,
+                        d.tensor_ptr() as usize as *mut _,
+                        ort::value::Shape::new(shape.map(|v| v as i64)),
+                    )
                 }
                 .map_err(ort_err)?;
                 bind_in_place(binding, &spec.name, &tensor).map_err(|reason| Error::Inference { path: path.clone(), reason })?;
@@ -613,11 +639,31 @@ impl Detector {
     }
 }
 
+/// Whether this build can run `sel` at all: a GPU device or provider needs the `cuda` feature.
+/// (Callers check this before loading a model, so the answer does not wait for one.)
+pub fn check_build(sel: &Selection) -> Result<()> {
+    if cfg!(feature = "cuda") || (!sel.is_gpu() && sel.provider == ProviderKind::Cpu) {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        what: "provider",
+        reason: format!(
+            "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
+            sel.device,
+            sel.provider.short()
+        ),
+    })
+}
+
 /// Binds `value` (device memory) as input `name` without the copy `IoBinding::bind_input` makes
 /// of borrowed tensors: ONNX Runtime keeps its own reference to the OrtValue, which points at our
 /// buffer.
 #[cfg(feature = "cuda")]
-fn bind_in_place(binding: &mut ort::session::IoBinding, name: &str, value: &ort::value::TensorRefMut<'_, f32>) -> std::result::Result<(), String> {
+fn bind_in_place(
+    binding: &mut ort::session::IoBinding,
+    name: &str,
+    value: &ort::value::TensorRefMut<'_, f32>,
+) -> std::result::Result<(), String> {
     use ort::AsPointer;
     let cname = std::ffi::CString::new(name).map_err(|_| format!("input name '{name}' contains NUL"))?;
     let api = ort::api();

@@ -263,7 +263,10 @@ impl ProviderPlan {
                 if manifest.input.name.contains(',') {
                     return Err(Error::InvalidOption {
                         option,
-                        reason: format!("input name '{}' contains ',', which TensorRT's profile shapes cannot express", manifest.input.name),
+                        reason: format!(
+                            "input name '{}' contains ',', which TensorRT's profile shapes cannot express",
+                            manifest.input.name
+                        ),
                     });
                 }
                 let files = EngineFiles::of(manifest, trt.precision, trt.batch);
@@ -272,17 +275,21 @@ impl ProviderPlan {
                 o.push(kv("trt_max_workspace_size", trt.workspace_bytes));
                 o.push(kv("trt_fp16_enable", u8::from(trt.precision != Precision::Fp32)));
                 if trt.precision == Precision::Int8 {
-                    let table = trt.calibration_table.clone().or_else(|| manifest.tensorrt_int8_calibration_table.clone()).ok_or_else(|| {
-                        Error::InvalidOption {
-                            option: "int8",
-                            reason: format!(
-                                "INT8 needs a calibration table: {} has no [tensorrt] int8_calibration_table and no --calib was given",
-                                manifest.path.display()
-                            ),
-                        }
-                    })?;
+                    let table =
+                        trt.calibration_table.clone().or_else(|| manifest.tensorrt_int8_calibration_table.clone()).ok_or_else(|| {
+                            Error::InvalidOption {
+                                option: "int8",
+                                reason: format!(
+                                    "INT8 needs a calibration table: {} has no [tensorrt] int8_calibration_table and no --calib was given",
+                                    manifest.path.display()
+                                ),
+                            }
+                        })?;
                     if !table.is_file() {
-                        return Err(Error::InvalidOption { option: "calib", reason: format!("calibration table {} does not exist", table.display()) });
+                        return Err(Error::InvalidOption {
+                            option: "calib",
+                            reason: format!("calibration table {} does not exist", table.display()),
+                        });
                     }
                     // ONNX Runtime's own format is a flatbuffer; anything else is TensorRT's
                     // native calibration cache.
@@ -444,9 +451,7 @@ names = ["a"]
 
     #[test]
     fn selection_fills_in_and_refuses_mixtures() {
-        let r = |d: Option<&str>, p: Option<&str>| {
-            Selection::resolve(d.map(|d| d.parse().unwrap()), p.map(|p| p.parse().unwrap()), false)
-        };
+        let r = |d: Option<&str>, p: Option<&str>| Selection::resolve(d.map(|d| d.parse().unwrap()), p.map(|p| p.parse().unwrap()), false);
         assert_eq!(r(None, None).unwrap(), Selection::cpu());
         let s = r(Some("cuda:1"), None).unwrap();
         assert_eq!((s.device, s.provider, s.ordinal()), (DeviceSel::Cuda(1), ProviderKind::TensorRt, 1));
