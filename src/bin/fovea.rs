@@ -459,7 +459,7 @@ fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
     };
     let selection = Selection::resolve(Some(a.device.parse()?), Some(ProviderKind::TensorRt), false)?;
     let trt = TrtBuild { precision, calibration_table, batch: a.batch, dump_ep_context: true, ..TrtBuild::default() };
-    let files = EngineFiles::of(&manifest, precision, a.batch);
+    let files = EngineFiles::of(&(&manifest).into(), precision, a.batch);
     eprintln!(
         "fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}",
         manifest.name,

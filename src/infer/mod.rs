@@ -303,7 +303,7 @@ impl Detector {
         let batch = Self::batch_size(batch_dim, opts.batch);
         let trt = TrtBuild { batch, ..opts.trt.clone() };
         // 2. Everything that needs no device: options, calibration table, engine files.
-        let plan = provider::ProviderPlan::new(manifest, &sel, &trt, batch_dim < 0)?;
+        let plan = provider::ProviderPlan::new(&manifest.into(), &sel, &trt, batch_dim < 0)?;
         Self::load_planned(manifest, opts, rt, plan, batch_dim)
     }
 
@@ -321,62 +321,18 @@ impl Detector {
         plan: provider::ProviderPlan,
         batch_dim: i64,
     ) -> Result<Self> {
-        use ort::ep::{ArbitrarilyConfigurableExecutionProvider, ExecutionProvider};
         let sel = opts.selection;
         let path = &manifest.model_path;
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let batch = Self::batch_size(batch_dim, opts.batch);
         // 3. The provider in the loaded ONNX Runtime.
-        let available = match sel.provider {
-            ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
-            ProviderKind::Cuda => ort::ep::CUDA::is_available(),
-            ProviderKind::Cpu => Ok(true),
-        };
-        if !available.unwrap_or(false) {
-            return Err(Error::Unsupported {
-                what: "provider",
-                reason: format!(
-                    "{} is not in the ONNX Runtime loaded from {} (a CPU-only build): install onnxruntime-gpu {ORT_VERSION} with scripts/setup-gpu.sh and set FOVEA_ORT_LIB to its libonnxruntime.so",
-                    sel.provider.ort_name(),
-                    rt.library.display()
-                ),
-            });
-        }
-        if sel.provider == ProviderKind::Cpu {
-            return Err(Error::Unsupported { what: "provider", reason: "the GPU pipeline needs the cuda or tensorrt provider".into() });
-        }
+        provider_available(rt, sel.provider)?;
         // 4. The device (a clear error without a driver).
         let dev = std::sync::Arc::new(crate::cuda::Device::new(sel.ordinal())?);
         let frame_bytes = 1920 * 1080 * 3;
         let input = crate::cuda::input::DeviceInput::new(dev.clone(), &manifest.input, batch, frame_bytes)?;
         // 5. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
-        plan.prepare_files()?;
-        let stream = dev.stream.cu_stream() as *mut ();
-        let session = (|| -> ort::Result<Session> {
-            let mut b = Session::builder(&rt.env)?.with_intra_threads(Self::thread_count(opts))?.with_inter_threads(1)?;
-            for (k, v) in &plan.session {
-                b = b.with_config_entry(k, v)?;
-            }
-            let mut cuda = ort::ep::CUDA::default();
-            for (k, v) in if plan.kind == ProviderKind::Cuda { &plan.options } else { &plan.cuda_options } {
-                cuda = cuda.with_arbitrary_config(k, v);
-            }
-            // SAFETY: the stream belongs to `dev`, which the detector keeps (in its input) for
-            // as long as the session lives.
-            let cuda = unsafe { cuda.with_compute_stream(stream) }.build().error_on_failure();
-            let eps = if plan.kind == ProviderKind::TensorRt {
-                let mut trt = ort::ep::TensorRT::default();
-                for (k, v) in &plan.options {
-                    trt = trt.with_arbitrary_config(k, v);
-                }
-                // SAFETY: as above.
-                vec![unsafe { trt.with_compute_stream(stream) }.build().error_on_failure(), cuda]
-            } else {
-                vec![cuda]
-            };
-            b.with_execution_providers(eps)?.commit_from_file(&plan.model)
-        })()
-        .map_err(ort_err)?;
+        let session = gpu_session(rt, &plan, &dev, Self::thread_count(opts))?;
         if plan.kind == ProviderKind::TensorRt {
             if let Some(files) = &plan.engine {
                 log::info!("TensorRT engine cache {} ({})", files.cache_dir.display(), files.prefix);
@@ -578,24 +534,8 @@ impl Detector {
                 let DeviceSide { binding, input: d } = &mut **b;
                 // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
                 d.upload(n)?;
-                let info = ort::memory::MemoryInfo::new(
-                    ort::memory::AllocationDevice::CUDA,
-                    d.dev.ctx.ordinal() as i32,
-                    ort::memory::AllocatorType::Device,
-                    ort::memory::MemoryType::Default,
-                )
-                .map_err(ort_err)?;
-                // SAFETY: the pointer is `d`'s input tensor on this device, batch x 3 x H x W
-                // floats (>= the shape's elements); it outlives the run below.
-                let tensor = unsafe {
-                    ort::value::TensorRefMut::<f32>::from_raw(
-                        info,
-                        d.tensor_ptr() as usize as *mut _,
-                        ort::value::Shape::new(shape.map(|v| v as i64)),
-                    )
-                }
-                .map_err(ort_err)?;
-                bind_in_place(binding, &spec.name, &tensor).map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+                bind_device_f32(binding, &spec.name, d.dev.ctx.ordinal(), d.tensor_ptr(), shape.map(|v| v as i64).to_vec())
+                    .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
                 self.session.run_binding(binding).map_err(ort_err)?
             }
         };
@@ -637,6 +577,81 @@ impl Detector {
         let t2 = std::time::Instant::now();
         Ok((results, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
     }
+}
+
+/// Whether the loaded ONNX Runtime has the provider (a CPU-only build has neither GPU provider).
+#[cfg(feature = "cuda")]
+pub(crate) fn provider_available(rt: &Runtime, kind: ProviderKind) -> Result<()> {
+    use ort::ep::ExecutionProvider;
+    let available = match kind {
+        ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
+        ProviderKind::Cuda => ort::ep::CUDA::is_available(),
+        ProviderKind::Cpu => return Err(Error::Unsupported { what: "provider", reason: "the GPU path needs the cuda or tensorrt provider".into() }),
+    };
+    if available.unwrap_or(false) {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        what: "provider",
+        reason: format!(
+            "{} is not in the ONNX Runtime loaded from {} (a CPU-only build): install onnxruntime-gpu {ORT_VERSION} with scripts/setup-gpu.sh and set FOVEA_ORT_LIB to its libonnxruntime.so",
+            kind.ort_name(),
+            rt.library.display()
+        ),
+    })
+}
+
+/// A session on the GPU as `plan` says: TensorRT (then CUDA for the nodes TensorRT does not
+/// take) or CUDA, both on `dev`'s stream, with the plan's session entries. The caller keeps
+/// `dev` alive for as long as the session.
+#[cfg(feature = "cuda")]
+pub(crate) fn gpu_session(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::cuda::Device, threads: usize) -> Result<Session> {
+    plan.prepare_files()?;
+    gpu_session_inner(rt, plan, dev, threads).map_err(|e| Error::Inference { path: plan.model.clone(), reason: e.to_string() })
+}
+
+#[cfg(feature = "cuda")]
+fn gpu_session_inner(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::cuda::Device, threads: usize) -> ort::Result<Session> {
+    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
+    let stream = dev.stream.cu_stream() as *mut ();
+    let mut b = Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?;
+    for (k, v) in &plan.session {
+        b = b.with_config_entry(k, v)?;
+    }
+    let mut cuda = ort::ep::CUDA::default();
+    for (k, v) in if plan.kind == ProviderKind::Cuda { &plan.options } else { &plan.cuda_options } {
+        cuda = cuda.with_arbitrary_config(k, v);
+    }
+    // SAFETY: the stream belongs to `dev`, which the caller keeps for as long as the session.
+    let cuda = unsafe { cuda.with_compute_stream(stream) }.build().error_on_failure();
+    let eps = if plan.kind == ProviderKind::TensorRt {
+        let mut trt = ort::ep::TensorRT::default();
+        for (k, v) in &plan.options {
+            trt = trt.with_arbitrary_config(k, v);
+        }
+        // SAFETY: as above.
+        vec![unsafe { trt.with_compute_stream(stream) }.build().error_on_failure(), cuda]
+    } else {
+        vec![cuda]
+    };
+    b.with_execution_providers(eps)?.commit_from_file(&plan.model)
+}
+
+/// Binds a float32 tensor in device memory at `ptr` (`shape`) as input `name` of `binding`.
+#[cfg(feature = "cuda")]
+pub(crate) fn bind_device_f32(binding: &mut ort::session::IoBinding, name: &str, ordinal: usize, ptr: u64, shape: Vec<i64>) -> std::result::Result<(), String> {
+    let info = ort::memory::MemoryInfo::new(
+        ort::memory::AllocationDevice::CUDA,
+        ordinal as i32,
+        ort::memory::AllocatorType::Device,
+        ort::memory::MemoryType::Default,
+    )
+    .map_err(|e| e.to_string())?;
+    // SAFETY: the caller's pointer is device memory of at least shape's elements, alive until
+    // the run that reads it has finished (runs are synchronous).
+    let tensor = unsafe { ort::value::TensorRefMut::<f32>::from_raw(info, ptr as usize as *mut _, ort::value::Shape::new(shape)) }
+        .map_err(|e| e.to_string())?;
+    bind_in_place(binding, name, &tensor)
 }
 
 /// Whether this build can run `sel` at all: a GPU device or provider needs the `cuda` feature.

@@ -147,6 +147,39 @@ impl Selection {
     }
 }
 
+/// What a provider plan needs to know of a model: detector manifests and classifier (image
+/// encoder) manifests both give one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRef {
+    pub name: String,
+    /// The manifest file (engines and EPContext models go beside it).
+    pub manifest: PathBuf,
+    pub model: PathBuf,
+    pub precision: Precision,
+    pub input_name: String,
+    /// The input's shape after the batch dimension, as TensorRT profiles write it (`3x416x416`).
+    pub input_shape: String,
+    pub calibration_table: Option<PathBuf>,
+}
+
+impl From<&Manifest> for ModelRef {
+    fn from(m: &Manifest) -> Self {
+        let i = &m.input;
+        Self {
+            name: m.name.clone(),
+            manifest: m.path.clone(),
+            model: m.model_path.clone(),
+            precision: m.precision,
+            input_name: i.name.clone(),
+            input_shape: match i.layout {
+                Layout::Nchw => format!("3x{}x{}", i.height, i.width),
+                Layout::Nhwc => format!("{}x{}x3", i.height, i.width),
+            },
+            calibration_table: m.tensorrt_int8_calibration_table.clone(),
+        }
+    }
+}
+
 /// TensorRT build settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrtBuild {
@@ -180,8 +213,8 @@ pub struct EngineFiles {
 }
 
 impl EngineFiles {
-    pub fn of(manifest: &Manifest, precision: Precision, batch: usize) -> Self {
-        let dir = manifest.path.parent().unwrap_or(Path::new("."));
+    pub fn of(manifest: &ModelRef, precision: Precision, batch: usize) -> Self {
+        let dir = manifest.manifest.parent().unwrap_or(Path::new("."));
         let prefix = format!("{}.{precision}.b{batch}", manifest.name);
         Self { cache_dir: dir.join("trt").join("cache"), ep_context_model: dir.join(format!("{prefix}.ctx.onnx")), prefix }
     }
@@ -219,26 +252,22 @@ fn kv(k: &str, v: impl ToString) -> (String, String) {
 }
 
 /// The model's input shape at batch `b`, as TensorRT profile shapes want it: `name:BxCxHxW`.
-fn profile_shape(manifest: &Manifest, b: usize) -> String {
-    let i = &manifest.input;
-    match i.layout {
-        Layout::Nchw => format!("{}:{b}x3x{}x{}", i.name, i.height, i.width),
-        Layout::Nhwc => format!("{}:{b}x{}x{}x3", i.name, i.height, i.width),
-    }
+fn profile_shape(model: &ModelRef, b: usize) -> String {
+    format!("{}:{b}x{}", model.input_name, model.input_shape)
 }
 
 impl ProviderPlan {
     /// The plan for `sel` on `manifest`. `dynamic_batch`: the model's batch dimension is symbolic
     /// (a TensorRT optimisation profile is then given). Validates everything that does not need
     /// a device: precision vs the model's, the calibration table, option values.
-    pub fn new(manifest: &Manifest, sel: &Selection, trt: &TrtBuild, dynamic_batch: bool) -> Result<Self> {
+    pub fn new(manifest: &ModelRef, sel: &Selection, trt: &TrtBuild, dynamic_batch: bool) -> Result<Self> {
         let device = sel.ordinal();
         let mut plan = Self {
             kind: sel.provider,
             options: Vec::new(),
             cuda_options: Vec::new(),
             session: Vec::new(),
-            model: manifest.model_path.clone(),
+            model: manifest.model.clone(),
             engine: None,
             calibration: None,
         };
@@ -260,12 +289,12 @@ impl ProviderPlan {
                 if trt.batch == 0 || trt.batch > 256 {
                     return Err(Error::InvalidOption { option: "batch", reason: format!("expected 1..=256, got {}", trt.batch) });
                 }
-                if manifest.input.name.contains(',') {
+                if manifest.input_name.contains(',') {
                     return Err(Error::InvalidOption {
                         option,
                         reason: format!(
                             "input name '{}' contains ',', which TensorRT's profile shapes cannot express",
-                            manifest.input.name
+                            manifest.input_name
                         ),
                     });
                 }
@@ -276,12 +305,12 @@ impl ProviderPlan {
                 o.push(kv("trt_fp16_enable", u8::from(trt.precision != Precision::Fp32)));
                 if trt.precision == Precision::Int8 {
                     let table =
-                        trt.calibration_table.clone().or_else(|| manifest.tensorrt_int8_calibration_table.clone()).ok_or_else(|| {
+                        trt.calibration_table.clone().or_else(|| manifest.calibration_table.clone()).ok_or_else(|| {
                             Error::InvalidOption {
                                 option: "int8",
                                 reason: format!(
                                     "INT8 needs a calibration table: {} has no [tensorrt] int8_calibration_table and no --calib was given",
-                                    manifest.path.display()
+                                    manifest.manifest.display()
                                 ),
                             }
                         })?;
@@ -464,11 +493,11 @@ names = ["a"]
     fn cpu_plan_is_empty_and_cuda_plan_names_the_device() {
         let d = tempfile::tempdir().unwrap();
         let m = manifest(d.path(), "");
-        let p = ProviderPlan::new(&m, &Selection::cpu(), &TrtBuild::default(), false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &Selection::cpu(), &TrtBuild::default(), false).unwrap();
         assert!(p.options.is_empty() && p.session.is_empty() && p.engine.is_none());
         assert_eq!(p.describe(), "CPUExecutionProvider");
         let sel = Selection::resolve(Some(DeviceSel::Cuda(2)), Some(ProviderKind::Cuda), false).unwrap();
-        let p = ProviderPlan::new(&m, &sel, &TrtBuild::default(), false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &TrtBuild::default(), false).unwrap();
         assert_eq!(get(&p.options, "device_id"), Some("2"));
         assert_eq!(get(&p.session, "session.disable_cpu_ep_fallback"), Some("1"));
         assert_eq!(p.describe(), "CUDAExecutionProvider (device 2)");
@@ -480,7 +509,7 @@ names = ["a"]
         let m = manifest(d.path(), "");
         let sel = Selection::resolve(Some(DeviceSel::Cuda(0)), None, false).unwrap();
         let build = TrtBuild { batch: 8, ..TrtBuild::default() };
-        let p = ProviderPlan::new(&m, &sel, &build, true).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &build, true).unwrap();
         let o = &p.options;
         assert_eq!(get(o, "trt_fp16_enable"), Some("1"));
         assert_eq!(get(o, "trt_int8_enable"), None);
@@ -497,7 +526,7 @@ names = ["a"]
         assert_eq!(p.describe(), "TensorrtExecutionProvider (fp16, device 0)");
         // A fixed batch dimension gets no profile; fallback allowed drops the refusal.
         let sel = Selection { allow_fallback: true, ..sel };
-        let p = ProviderPlan::new(&m, &sel, &build, false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &build, false).unwrap();
         assert_eq!(get(&p.options, "trt_profile_min_shapes"), None);
         assert!(p.session.is_empty());
     }
@@ -508,7 +537,7 @@ names = ["a"]
         let m = manifest(d.path(), "");
         let sel = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
         let build = TrtBuild { dump_ep_context: true, ..TrtBuild::default() };
-        let p = ProviderPlan::new(&m, &sel, &build, false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &build, false).unwrap();
         let ctx = d.path().join("m.fp16.b1.ctx.onnx");
         assert_eq!(get(&p.options, "trt_dump_ep_context_model"), Some("1"));
         assert_eq!(get(&p.options, "trt_ep_context_file_path"), Some(ctx.display().to_string().as_str()));
@@ -516,14 +545,14 @@ names = ["a"]
         assert_eq!(p.model, d.path().join("m.onnx"), "building reads the ONNX model");
         // Not built yet: the ONNX model; once the EPContext model exists, that is loaded.
         let run = TrtBuild::default();
-        assert_eq!(ProviderPlan::new(&m, &sel, &run, false).unwrap().model, d.path().join("m.onnx"));
+        assert_eq!(ProviderPlan::new(&(&m).into(), &sel, &run, false).unwrap().model, d.path().join("m.onnx"));
         std::fs::write(&ctx, b"stand-in").unwrap();
-        let p = ProviderPlan::new(&m, &sel, &run, false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &run, false).unwrap();
         assert_eq!(p.model, ctx);
         assert!(p.describe().ends_with("prebuilt engine)"), "{}", p.describe());
         // Another precision has its own engine.
         let int8 = TrtBuild { precision: Precision::Fp32, ..run };
-        assert_eq!(ProviderPlan::new(&m, &sel, &int8, false).unwrap().model, d.path().join("m.onnx"));
+        assert_eq!(ProviderPlan::new(&(&m).into(), &sel, &int8, false).unwrap().model, d.path().join("m.onnx"));
     }
 
     #[test]
@@ -531,16 +560,16 @@ names = ["a"]
         let d = tempfile::tempdir().unwrap();
         let sel = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
         let int8 = TrtBuild { precision: Precision::Int8, ..TrtBuild::default() };
-        let e = ProviderPlan::new(&manifest(d.path(), ""), &sel, &int8, false).unwrap_err().to_string();
+        let e = ProviderPlan::new(&(&manifest(d.path(), "")).into(), &sel, &int8, false).unwrap_err().to_string();
         assert!(e.contains("INT8 needs a calibration table") && e.contains("m.toml"), "{e}");
         let missing = TrtBuild { calibration_table: Some(d.path().join("nope.cache")), ..int8.clone() };
-        let e = ProviderPlan::new(&manifest(d.path(), ""), &sel, &missing, false).unwrap_err().to_string();
+        let e = ProviderPlan::new(&(&manifest(d.path(), "")).into(), &sel, &missing, false).unwrap_err().to_string();
         assert!(e.contains("nope.cache does not exist"), "{e}");
 
         std::fs::create_dir(d.path().join("trt")).unwrap();
         std::fs::write(d.path().join("trt/m.calibration.flatbuffers"), b"table").unwrap();
         let m = manifest(d.path(), "[tensorrt]\nint8_calibration_table = \"trt/m.calibration.flatbuffers\"\n");
-        let p = ProviderPlan::new(&m, &sel, &int8, false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &int8, false).unwrap();
         assert_eq!(get(&p.options, "trt_int8_enable"), Some("1"));
         assert_eq!(get(&p.options, "trt_fp16_enable"), Some("1"), "INT8 engines keep FP16 for layers without ranges");
         assert_eq!(get(&p.options, "trt_int8_calibration_table_name"), Some("m.int8.b1.calibration.flatbuffers"));
@@ -552,7 +581,7 @@ names = ["a"]
         // --calib with TensorRT's native cache.
         std::fs::write(d.path().join("native.cache"), b"TRT-8601-EntropyCalibration2").unwrap();
         let native = TrtBuild { calibration_table: Some(d.path().join("native.cache")), ..int8 };
-        let p = ProviderPlan::new(&m, &sel, &native, false).unwrap();
+        let p = ProviderPlan::new(&(&m).into(), &sel, &native, false).unwrap();
         assert_eq!(get(&p.options, "trt_int8_use_native_calibration_table"), Some("1"));
     }
 
@@ -582,10 +611,10 @@ names = ["a"]
         let sel = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
         let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/nanodet-g-416-int8.toml")).unwrap();
         let q = Manifest::parse(&text, &d.path().join("q.toml")).unwrap();
-        let e = ProviderPlan::new(&q, &sel, &TrtBuild::default(), false).unwrap_err().to_string();
+        let e = ProviderPlan::new(&(&q).into(), &sel, &TrtBuild::default(), false).unwrap_err().to_string();
         assert!(e.contains("is already quantised (int8)") && e.contains("fp32 manifest"), "{e}");
         let m = manifest(d.path(), "");
-        let e = ProviderPlan::new(&m, &sel, &TrtBuild { batch: 0, ..TrtBuild::default() }, true).unwrap_err().to_string();
+        let e = ProviderPlan::new(&(&m).into(), &sel, &TrtBuild { batch: 0, ..TrtBuild::default() }, true).unwrap_err().to_string();
         assert!(e.contains("expected 1..=256, got 0"), "{e}");
     }
 }
