@@ -175,7 +175,7 @@ fn kernels_on_the_gpu_equal_the_cpu() {
     let sr = dev.upload(&sroi).unwrap();
     let mut acc = dev.zeros::<StatsAcc>(sroi.len()).unwrap();
     // SAFETY: ROIs inside the frame, one accumulator each, 256-entry tables.
-    unsafe { dev.colour_stats(&frames, &sr, params, &sd, &hd, &mut acc) }.unwrap();
+    unsafe { dev.colour_stats(&frames, &sr.as_view(), params, &sd, &hd, &mut acc.as_view_mut()) }.unwrap();
     let got = dev.download(&acc).unwrap();
     for (i, c) in crops.iter().enumerate() {
         assert_eq!(got[i], accumulate(&view, *c, &params, &tables), "ROI {i}");

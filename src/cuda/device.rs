@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::kernels::MODULES;
 use crate::roi::{Norm, RoiDesc, StatsAcc, StatsParams, StatsRoi};
 
-// SAFETY (all seven): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
+// SAFETY (all eight): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
 // the kernels' structs (checked by tests/roi.rs `descriptors_have_the_kernels_layout`); any bit
 // pattern of them is valid, so zeroed memory is too.
 unsafe impl DeviceRepr for RoiDesc {}
@@ -21,6 +21,7 @@ unsafe impl DeviceRepr for StatsParams {}
 unsafe impl DeviceRepr for StatsAcc {}
 unsafe impl ValidAsZeroBits for StatsAcc {}
 unsafe impl ValidAsZeroBits for RoiDesc {}
+unsafe impl ValidAsZeroBits for StatsRoi {}
 
 fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Pipeline(format!("CUDA {what}: {e}"))
@@ -165,11 +166,11 @@ impl Device {
     pub unsafe fn colour_stats(
         &self,
         frames: &CudaSlice<u8>,
-        rois: &CudaSlice<StatsRoi>,
+        rois: &CudaView<'_, StatsRoi>,
         params: StatsParams,
         sdiv: &CudaSlice<i32>,
         hdiv: &CudaSlice<i32>,
-        acc: &mut CudaSlice<StatsAcc>,
+        acc: &mut CudaViewMut<'_, StatsAcc>,
     ) -> Result<()> {
         let n = rois.len();
         if n == 0 {

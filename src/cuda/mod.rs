@@ -22,3 +22,5 @@ mod device;
 pub use device::*;
 #[cfg(feature = "cuda")]
 pub mod input;
+#[cfg(feature = "cuda")]
+pub mod rois;
