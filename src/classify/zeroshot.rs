@@ -229,9 +229,27 @@ struct LabelVectors {
     rows: Vec<Vec<f32>>,
 }
 
+/// The device a GPU encoder shares with the ROI stage (nothing in a build without `cuda`).
+#[cfg(feature = "cuda")]
+pub type GpuDevice = std::sync::Arc<crate::cuda::Device>;
+#[cfg(not(feature = "cuda"))]
+pub type GpuDevice = std::convert::Infallible;
+
+/// The encoder on a GPU: its I/O binding (declared first: dropped, with the session's last
+/// reference, before the device whose stream the session was given).
+#[cfg(feature = "cuda")]
+struct OnGpu {
+    binding: ort::session::IoBinding,
+    dev: std::sync::Arc<crate::cuda::Device>,
+}
+
 /// The zero-shot classifier: encoder session + table.
 pub struct ZeroShot {
     session: Session,
+    #[cfg(feature = "cuda")]
+    gpu: Option<OnGpu>,
+    /// The execution provider the encoder runs on.
+    pub provider: String,
     pub manifest: ClipManifest,
     pub table: TextTable,
     labels: LabelVectors,
@@ -250,6 +268,14 @@ impl ZeroShot {
     /// Loads the encoder and its table; checks the encoder's tensors and that the embedding size
     /// equals the table's.
     pub fn load(manifest: &ClipManifest, threads: usize) -> Result<Self> {
+        Self::load_on(manifest, threads, &crate::infer::provider::Selection::cpu(), None)
+    }
+
+    /// As [`ZeroShot::load`], on the provider `sel` names. On a GPU the encoder shares `dev`
+    /// (its context and stream) with the ROI stage, so device ROI batches feed it in place
+    /// ([`ZeroShot::embed_device`]); TensorRT engines take up to 256 ROIs per call (FP16).
+    pub fn load_on(manifest: &ClipManifest, threads: usize, sel: &crate::infer::provider::Selection, dev: Option<GpuDevice>) -> Result<Self> {
+        crate::infer::check_build(sel)?;
         let table = TextTable::load(&manifest.table_path)?;
         let m = manifest;
         if table.dim != m.dim {
@@ -264,10 +290,34 @@ impl ZeroShot {
         let rt = crate::infer::runtime()?;
         let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        let session = (|| -> ort::Result<Session> {
-            Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(&m.model_path)
-        })()
-        .map_err(ort_err)?;
+        #[cfg(feature = "cuda")]
+        let (session, gpu, provider) = if sel.is_gpu() {
+            use crate::infer::provider::{ModelRef, ProviderPlan, TrtBuild};
+            let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
+            let model = ModelRef {
+                name: m.name.clone(),
+                manifest: m.path.clone(),
+                model: m.model_path.clone(),
+                precision: crate::infer::manifest::Precision::Fp32,
+                input_name: m.input_name.clone(),
+                input_shape: format!("3x{}x{}", m.roi.size, m.roi.size),
+                calibration_table: None,
+            };
+            let trt = TrtBuild { batch: 256, ..TrtBuild::default() };
+            let plan = ProviderPlan::new(&model, sel, &trt, true)?;
+            crate::infer::provider_available(rt, sel.provider)?;
+            let session = crate::infer::gpu_session(rt, &plan, &dev, threads)?;
+            let mut binding = session.create_binding().map_err(ort_err)?;
+            binding.bind_output_to_device(m.output_name.as_str(), &ort::memory::MemoryInfo::default()).map_err(ort_err)?;
+            (session, Some(OnGpu { binding, dev }), plan.describe())
+        } else {
+            (Self::cpu_session(rt, &m.model_path, threads).map_err(ort_err)?, None, "CPUExecutionProvider".to_string())
+        };
+        #[cfg(not(feature = "cuda"))]
+        let (session, provider) = {
+            let _ = dev;
+            (Self::cpu_session(rt, &m.model_path, threads).map_err(ort_err)?, "CPUExecutionProvider".to_string())
+        };
         let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
         if !session.inputs().iter().any(|i| i.name() == m.input_name) {
             let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_string()).collect();
@@ -288,7 +338,71 @@ impl ZeroShot {
             }
         }
         let labels = Self::label_vectors(&table, m.pooling);
-        Ok(Self { session, manifest: manifest.clone(), table, labels, calls: 0, rois: 0 })
+        Ok(Self {
+            session,
+            #[cfg(feature = "cuda")]
+            gpu,
+            provider,
+            manifest: manifest.clone(),
+            table,
+            labels,
+            calls: 0,
+            rois: 0,
+        })
+    }
+
+    fn cpu_session(rt: &crate::infer::Runtime, model: &Path, threads: usize) -> ort::Result<Session> {
+        Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(model)
+    }
+
+    /// Embeddings of `n` ROIs (`n x 3 x S x S` float32, S the manifest's size) already on the
+    /// GPU at `ptr`, on the device's stream, read in place through I/O binding.
+    #[cfg(feature = "cuda")]
+    pub fn embed_device(&mut self, ptr: u64, n: usize) -> Result<Vec<f32>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let path = self.manifest.model_path.clone();
+        let Some(gpu) = self.gpu.as_mut() else {
+            return Err(Error::State(format!("{}: the encoder runs on the CPU; device ROI batches need a GPU provider", self.manifest.name)));
+        };
+        let s = self.manifest.roi.size as i64;
+        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, gpu.dev.ctx.ordinal(), ptr, vec![n as i64, 3, s, s])
+            .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+        let outputs = self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
+        let out = Self::normalised(&self.manifest, &outputs, n)?;
+        self.calls += 1;
+        self.rois += n as u64;
+        Ok(out)
+    }
+
+    /// Whether the encoder runs on a GPU (and takes device ROI batches).
+    pub fn on_gpu(&self) -> bool {
+        #[cfg(feature = "cuda")]
+        return self.gpu.is_some();
+        #[cfg(not(feature = "cuda"))]
+        false
+    }
+
+    /// The manifest's output of `outputs`, checked, each row L2-normalised.
+    fn normalised(m: &ClipManifest, outputs: &ort::session::SessionOutputs<'_>, n: usize) -> Result<Vec<f32>> {
+        let path = m.model_path.clone();
+        let v = outputs
+            .get(&m.output_name)
+            .ok_or_else(|| Error::ModelMismatch { path: path.clone(), reason: format!("output '{}' missing from the results", m.output_name) })?;
+        let (shape, data) = v
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::ModelMismatch { path: path.clone(), reason: format!("output '{}' is not float32: {e}", m.output_name) })?;
+        let d = m.dim;
+        if data.len() != n * d {
+            return Err(Error::ModelMismatch { path, reason: format!("output shape {shape:?}, expected [{n}, {d}]") });
+        }
+        let mut out = data.to_vec();
+        for r in out.chunks_exact_mut(d) {
+            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            r.iter_mut().for_each(|x| *x /= norm);
+        }
+        Ok(out)
     }
 
     fn label_vectors(t: &TextTable, pooling: Pooling) -> LabelVectors {
@@ -336,23 +450,7 @@ impl ZeroShot {
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let tensor = TensorRef::from_array_view(([n, 3, s, s], &rois.f32[..n * len])).map_err(ort_err)?;
         let outputs = self.session.run(ort::inputs![self.manifest.input_name.as_str() => tensor]).map_err(ort_err)?;
-        let v = outputs.get(&self.manifest.output_name).ok_or_else(|| Error::ModelMismatch {
-            path: path.clone(),
-            reason: format!("output '{}' missing from the results", self.manifest.output_name),
-        })?;
-        let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| Error::ModelMismatch {
-            path: path.clone(),
-            reason: format!("output '{}' is not float32: {e}", self.manifest.output_name),
-        })?;
-        let d = self.manifest.dim;
-        if data.len() != n * d {
-            return Err(Error::ModelMismatch { path, reason: format!("output shape {shape:?}, expected [{n}, {d}]") });
-        }
-        let mut out = data.to_vec();
-        for r in out.chunks_exact_mut(d) {
-            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            r.iter_mut().for_each(|x| *x /= norm);
-        }
+        let out = Self::normalised(&self.manifest, &outputs, n)?;
         self.calls += 1;
         self.rois += n as u64;
         Ok(out)
