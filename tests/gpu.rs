@@ -343,3 +343,78 @@ fn a_750_frame_1080p_clip_end_to_end_with_stage_timings() {
         ms(t.output_s)
     );
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu"]
+fn device_rois_equal_the_cpu_and_stop_allocating() {
+    use fovea::cuda::rois::DeviceRois;
+    let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
+    let mut g = DeviceRois::new(dev, 4, 640 * 360 * 3).unwrap();
+    let frames = bgr_frames("vtest.avi", 40, 3);
+    let params = StatsParams::new(&StatsConfig::default(), ChannelOrder::Bgr);
+    let spec = RoiSpec { size: 224, fit: Fit::Letterbox { pad: 114 }, ..RoiSpec::default() };
+    let boxes = [[10.0, 20.0, 60.0, 140.0], [300.5, 200.2, 340.7, 290.9], [700.0, 500.0, 768.0, 576.0], [0.0, 0.0, 768.0, 576.0]];
+    let mut steady = None;
+    for (k, chunk) in frames.chunks(4).enumerate() {
+        let views: Vec<FrameView> = chunk.iter().map(|f| f.view()).collect();
+        let rois: Vec<(usize, roi::Crop)> =
+            (0..views.len()).flat_map(|fi| boxes.iter().map(move |b| (fi, crop_of(*b, 1.0, 768, 576).unwrap().0))).collect();
+        g.upload_frames(&views).unwrap();
+        assert_eq!(g.colour_stats(&rois, &params).unwrap(), roi::colour_stats(&views, &rois, &params), "batch {k}: statistics");
+        let refs: Vec<RoiRef> = rois.iter().map(|&(frame, crop)| RoiRef { frame, crop }).collect();
+        assert_eq!(g.extract(&refs, &spec).unwrap(), refs.len());
+        let (mut gpu, mut cpu) = (RoiBatch::default(), RoiBatch::default());
+        g.download(&mut gpu).unwrap();
+        roi::extract(&views, &refs, &spec, &mut cpu);
+        let diff = gpu.f32.iter().zip(&cpu.f32).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-4, "batch {k}: ROI batch differs by {diff}");
+        if k == 1 {
+            steady = Some(g.allocations());
+        }
+    }
+    assert_eq!(Some(g.allocations()), steady, "batches after the second allocated");
+}
+
+/// `fovea verify` with the ROI stage and the zero-shot encoder on the GPU (CUDA provider, fp32)
+/// gives the CPU run's verdicts, identical colour statistics and classifier scores within 1e-3.
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu: make test-gpu"]
+fn verify_on_the_gpu_equals_verify_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let vtest = media("vtest.avi");
+    let boxes = dir.path().join("boxes.jsonl");
+    let o = fovea(&["detect", vtest.to_str().unwrap(), "--duration", "2", "--model", "engines/nanodet-g-416.toml", "-q", "-o", boxes.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = |extra: &[&str], name: &str| -> (Vec<serde_json::Value>, String) {
+        let out = dir.path().join(name);
+        let mut args = vec!["verify", vtest.to_str().unwrap(), "--boxes", boxes.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend_from_slice(&["--classifier", "tests/data/tiny_clip.toml"]);
+        args.extend_from_slice(extra);
+        let o = fovea(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&out).unwrap();
+        (text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), stderr(&o))
+    };
+    let (cpu, _) = run(&[], "cpu.jsonl");
+    let (gpu, err) = run(&["--device", "cuda:0", "--provider", "cuda"], "gpu.jsonl");
+    assert!(err.contains("(16x16, cuda:0)") && err.contains("on CUDAExecutionProvider"), "{err}");
+    assert!(!err.contains("downloaded"), "the ROI batches stay on the device: {err}");
+    assert_eq!(cpu.len(), gpu.len());
+    assert!(cpu.len() > 50, "too few boxes: {}", cpu.len());
+    let mut scored = 0;
+    for (c, g) in cpu.iter().zip(&gpu) {
+        assert_eq!((&c["verdict"], &c["rule"], &c["label"]), (&g["verdict"], &g["rule"], &g["label"]), "{c}\nvs\n{g}");
+        assert_eq!(c["stats"], g["stats"], "colour statistics are exact integer sums on both");
+        // scores: [[label, probability], ...]
+        if let (Some(a), Some(b)) = (c["scores"].as_array(), g["scores"].as_array()) {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert_eq!(x[0], y[0]);
+                let (p, q) = (x[1].as_f64().unwrap(), y[1].as_f64().unwrap());
+                assert!((p - q).abs() <= 1e-3, "classifier scores {x} vs {y}");
+            }
+            scored += 1;
+        }
+    }
+    assert!(scored > 20, "too few classified boxes compared: {scored}");
+}

@@ -247,3 +247,23 @@ fn verify_with_the_zero_shot_classifier_and_the_validator_policy() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("linesman"), "{}", stderr(&o));
 }
+
+#[test]
+fn verify_on_a_gpu_is_an_error_here_unless_fallback_is_allowed() {
+    let dir = tempdir();
+    let boxes = dir.path().join("miner.json");
+    std::fs::write(&boxes, r#"{"frames": {"0": {"objects": [{"id": 1, "bbox": [200, 40, 280, 200], "class_id": 2}]}}}"#).unwrap();
+    let img = media("messi5.jpg");
+    let args = ["verify", img.to_str().unwrap(), "--boxes", boxes.to_str().unwrap(), "-o", "/dev/null", "--device", "cuda:0"];
+    let o = fovea(&args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    // Without the `cuda` feature or without a driver: the error says which, and how to go on.
+    assert!(err.contains("--allow-fallback") && (err.contains("`cuda` feature") || err.contains("no CUDA driver")), "{err}");
+    let o = fovea(&[&args[..], &["--allow-fallback"]].concat());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("(224x224, cpu)") && err.contains("note         CPU fallback, as allowed"), "{err}");
+    let o = fovea(&["verify", img.to_str().unwrap(), "--boxes", boxes.to_str().unwrap(), "--device", "cpu", "--provider", "tensorrt"]);
+    assert!(stderr(&o).contains("runs on a GPU: use --device cuda"), "{}", stderr(&o));
+}

@@ -110,6 +110,17 @@ struct VerifyArgs {
     /// goalkeeper/referee from colour); results are written when the clip is done.
     #[arg(long)]
     teams: bool,
+    /// Where the colour statistics and ROI tensors are made: `cpu` or `cuda[:N]` (default: cpu,
+    /// or cuda:0 with a GPU provider).
+    #[arg(long)]
+    device: Option<String>,
+    /// The classifier's execution provider: `cpu`, `cuda` or `tensorrt` (default: cpu, or
+    /// tensorrt with --device cuda).
+    #[arg(long)]
+    provider: Option<String>,
+    /// Run on the CPU what cannot run where asked (otherwise an error); the summary says what ran.
+    #[arg(long)]
+    allow_fallback: bool,
 }
 
 #[derive(Args)]
@@ -625,7 +636,49 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     fovea::video::probe(&a.video)?;
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
-    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams };
+    let selection = fovea::infer::provider::Selection::resolve(
+        a.device.as_deref().map(str::parse).transpose()?,
+        a.provider.as_deref().map(str::parse).transpose()?,
+        a.allow_fallback,
+    )?;
+    let fallback_hint = |e: fovea::Error| -> anyhow::Error {
+        match e {
+            e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. }) => {
+                anyhow::anyhow!("{e}; add --allow-fallback to run on the CPU instead")
+            }
+            e => e.into(),
+        }
+    };
+    // The GPU for the ROI stage (and the classifier), or the reason the CPU runs instead.
+    let mut notes: Vec<String> = Vec::new();
+    #[cfg(feature = "cuda")]
+    let gpu = if selection.is_gpu() {
+        match fovea::cuda::Device::new(selection.ordinal()) {
+            Ok(d) => Some(std::sync::Arc::new(d)),
+            Err(e @ fovea::Error::RuntimeMissing { .. }) if a.allow_fallback => {
+                notes.push(format!("CPU fallback, as allowed: {e}"));
+                None
+            }
+            Err(e) => return Err(fallback_hint(e)),
+        }
+    } else {
+        None
+    };
+    #[cfg(not(feature = "cuda"))]
+    if let Err(e) = fovea::infer::check_build(&selection) {
+        if !a.allow_fallback {
+            return Err(fallback_hint(e));
+        }
+        notes.push(format!("CPU fallback, as allowed: {e}"));
+    }
+    let opts = VerifyOptions {
+        filter,
+        roi_tensors: !a.no_roi_tensors,
+        batch_rois: a.batch_rois,
+        teams: a.teams,
+        #[cfg(feature = "cuda")]
+        gpu: gpu.clone(),
+    };
     let mut pass = PassThrough;
     let mut zero_shot = match &a.classifier {
         Some(m) => {
@@ -634,7 +687,22 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 Some(p) => fovea::classify::Policy::load(p)?,
                 None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
             };
-            Some(fovea::classify::PolicyClassifier::new(fovea::classify::ZeroShot::load(&manifest, a.threads)?, policy)?)
+            #[cfg(feature = "cuda")]
+            let (sel, dev) = match &gpu {
+                Some(d) => (selection, Some(d.clone())),
+                None => (fovea::infer::provider::Selection::cpu(), None),
+            };
+            #[cfg(not(feature = "cuda"))]
+            let (sel, dev) = (fovea::infer::provider::Selection::cpu(), None);
+            let zs = match fovea::classify::ZeroShot::load_on(&manifest, a.threads, &sel, dev) {
+                Ok(z) => z,
+                Err(e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. })) if a.allow_fallback => {
+                    notes.push(format!("classifier on the CPU, as allowed: {e}"));
+                    fovea::classify::ZeroShot::load(&manifest, a.threads)?
+                }
+                Err(e) => return Err(fallback_hint(e)),
+            };
+            Some(fovea::classify::PolicyClassifier::new(zs, policy)?)
         }
         None => None,
     };
@@ -672,14 +740,22 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, r.frames - r.frames_missing);
     eprintln!(
-        "  ROIs         {} measured, {} tensors ({}x{}, cpu), {:.0} ROIs/s",
+        "  ROIs         {} measured, {} tensors ({}x{}, {}), {:.0} ROIs/s{}",
         r.stats_rois,
         r.tensor_rois,
         r.roi_size,
         r.roi_size,
-        r.rois_per_s()
+        r.roi_device,
+        r.rois_per_s(),
+        if r.roi_downloads > 0 { format!("; {} ROI batches downloaded for a CPU classifier", r.roi_downloads) } else { String::new() }
     );
-    eprintln!("  classifier   {}", r.classifier);
+    match &zero_shot {
+        Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.provider),
+        None => eprintln!("  classifier   {}", r.classifier),
+    }
+    for n in &notes {
+        eprintln!("  note         {n}");
+    }
     if let Some(t) = r.teams {
         eprintln!("  colour       team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}", t[0], t[1], t[2], t[3], t[4]);
     }

@@ -57,15 +57,35 @@ impl RoiClassifier for PolicyClassifier {
     }
 
     fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()> {
-        if boxes.is_empty() {
-            return Ok(());
-        }
-        // Every kept box has its ROI; only those the policy covers are worth scoring, but the
-        // encoder runs on the whole batch at once (one call), which is what batching is for.
-        if !boxes.iter().any(|b| self.policy.applies(&b.label)) {
+        if !self.worth_it(boxes) {
             return Ok(());
         }
         let emb = self.zs.embed(rois, boxes.len())?;
+        self.decide(&emb, boxes);
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn classify_device(&mut self, ptr: u64, boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
+        if !self.zs.on_gpu() {
+            return None;
+        }
+        if !self.worth_it(boxes) {
+            return Some(Ok(()));
+        }
+        Some(self.zs.embed_device(ptr, boxes.len()).map(|emb| self.decide(&emb, boxes)))
+    }
+}
+
+impl PolicyClassifier {
+    /// Every kept box has its ROI; only those the policy covers are worth scoring, but the
+    /// encoder runs on the whole batch at once (one call), which is what batching is for.
+    fn worth_it(&self, boxes: &[&mut BoxResult]) -> bool {
+        boxes.iter().any(|b| self.policy.applies(&b.label))
+    }
+
+    /// Applies the policy to each box from its embedding (`emb`: one row per box).
+    fn decide(&mut self, emb: &[f32], boxes: &mut [&mut BoxResult]) {
         let d = self.zs.manifest.dim;
         let zs = &self.zs;
         for (i, b) in boxes.iter_mut().enumerate() {
@@ -97,7 +117,6 @@ impl RoiClassifier for PolicyClassifier {
             b.source = "classifier";
             b.scores = Some(dec.scores);
         }
-        Ok(())
     }
 }
 

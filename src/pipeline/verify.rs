@@ -72,6 +72,13 @@ pub trait RoiClassifier {
     }
     /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
     fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
+    /// As `classify`, from the ROI batch on the GPU (`boxes.len() x 3 x S x S` float32 at `ptr`,
+    /// on the ROI stage's device and stream), when this classifier runs there; `None` when it
+    /// does not (the batch is then downloaded for `classify`).
+    #[cfg(feature = "cuda")]
+    fn classify_device(&mut self, _ptr: u64, _boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
+        None
+    }
 }
 
 /// The empty slot: keeps every box the rules kept.
@@ -100,11 +107,22 @@ pub struct VerifyOptions {
     pub batch_rois: usize,
     /// Assign colour teams to people (per clip: results are written at the end).
     pub teams: bool,
+    /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
+    /// pool; the ROI batch stays on the device for a GPU classifier).
+    #[cfg(feature = "cuda")]
+    pub gpu: Option<Arc<crate::cuda::Device>>,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false }
+        Self {
+            filter: FilterConfig::scorevision(),
+            roi_tensors: true,
+            batch_rois: 256,
+            teams: false,
+            #[cfg(feature = "cuda")]
+            gpu: None,
+        }
     }
 }
 
@@ -126,6 +144,10 @@ pub struct VerifyReport {
     pub tensor_rois: u64,
     pub roi_size: u32,
     pub classifier: String,
+    /// Where the statistics and ROI tensors were made ("cpu" or "cuda:N"), and how many ROI
+    /// batches had to come back to the host for a classifier that runs there.
+    pub roi_device: String,
+    pub roi_downloads: u64,
     /// Seconds: waiting for decoded frames, statistics, rules, ROI tensors, classifier, sink.
     pub wait_s: f64,
     pub decode_s: f64,
@@ -214,7 +236,7 @@ pub fn run_verify(
     classifier: &mut dyn RoiClassifier,
     sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
 ) -> (VerifyReport, Result<()>) {
-    let mut report = VerifyReport { classifier: classifier.name().to_string(), ..Default::default() };
+    let mut report = VerifyReport { classifier: classifier.name().to_string(), roi_device: "cpu".into(), ..Default::default() };
     let outcome = verify_inner(video_path, boxes, opts, classifier, sink, &mut report);
     (report, outcome)
 }
@@ -245,6 +267,14 @@ fn verify_inner(
         params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb),
         batch: RoiBatch::default(),
         held: Vec::new(),
+        #[cfg(feature = "cuda")]
+        gpu: match &opts.gpu {
+            Some(dev) => {
+                report.roi_device = format!("cuda:{}", dev.ctx.ordinal());
+                Some(crate::cuda::rois::DeviceRois::new(dev.clone(), MAX_BATCH_FRAMES, 1920 * 1080 * 3)?)
+            }
+            None => None,
+        },
     };
     report.roi_size = stage.classifier.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
 
@@ -324,6 +354,8 @@ struct Stage<'a> {
     batch: RoiBatch,
     /// With teams: every result, held until the clip's teams are known.
     held: Vec<BoxResult>,
+    #[cfg(feature = "cuda")]
+    gpu: Option<crate::cuda::rois::DeviceRois>,
 }
 
 /// Box labels that team assignment looks at.
@@ -367,6 +399,15 @@ impl Stage<'_> {
             }
         }
         let t = Instant::now();
+        #[cfg(feature = "cuda")]
+        let stats = match self.gpu.as_mut() {
+            Some(g) => {
+                g.upload_frames(&views)?;
+                g.colour_stats(&measured, &self.params)?
+            }
+            None => roi::colour_stats(&views, &measured, &self.params),
+        };
+        #[cfg(not(feature = "cuda"))]
         let stats = roi::colour_stats(&views, &measured, &self.params);
         report.stats_s += t.elapsed().as_secs_f64();
         report.stats_rois += measured.len() as u64;
@@ -423,6 +464,14 @@ impl Stage<'_> {
                     RoiRef { frame: fi, crop }
                 })
                 .collect();
+            #[cfg(feature = "cuda")]
+            match self.gpu.as_mut() {
+                Some(g) => {
+                    g.extract(&refs, &spec)?;
+                }
+                None => roi::extract(&views, &refs, &spec, &mut self.batch),
+            }
+            #[cfg(not(feature = "cuda"))]
             roi::extract(&views, &refs, &spec, &mut self.batch);
             report.tensor_rois += refs.len() as u64;
         }
@@ -432,7 +481,7 @@ impl Stage<'_> {
             let mut keep_refs: Vec<&mut BoxResult> = results.iter_mut().filter(|r| r.verdict == "keep").collect();
             if !keep_refs.is_empty() {
                 report.classified += keep_refs.len() as u64;
-                self.classifier.classify(&self.batch, &mut keep_refs)?;
+                self.classify(&mut keep_refs, report)?;
             }
         }
         report.classify_s += t.elapsed().as_secs_f64();
@@ -455,6 +504,23 @@ impl Stage<'_> {
         }
         report.sink_s += t.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// The classifier on the kept boxes: from the device ROI batch when both are on the GPU, else
+    /// from the host batch (downloaded first when the ROI stage ran on the GPU).
+    fn classify(&mut self, boxes: &mut [&mut BoxResult], report: &mut VerifyReport) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = self.gpu.as_ref() {
+            if let Some(r) = self.classifier.classify_device(g.batch_ptr(), boxes) {
+                return r;
+            }
+            if self.classifier.needs_tensors() {
+                g.download(&mut self.batch)?;
+                report.roi_downloads += 1;
+            }
+        }
+        let _ = &report;
+        self.classifier.classify(&self.batch, boxes)
     }
 
     /// Assigns the clip's teams to the held results, runs the classifier on what colour left
