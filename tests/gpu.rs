@@ -383,7 +383,17 @@ fn verify_on_the_gpu_equals_verify_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let vtest = media("vtest.avi");
     let boxes = dir.path().join("boxes.jsonl");
-    let o = fovea(&["detect", vtest.to_str().unwrap(), "--duration", "2", "--model", "engines/nanodet-g-416.toml", "-q", "-o", boxes.to_str().unwrap()]);
+    let o = fovea(&[
+        "detect",
+        vtest.to_str().unwrap(),
+        "--duration",
+        "2",
+        "--model",
+        "engines/nanodet-g-416.toml",
+        "-q",
+        "-o",
+        boxes.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let run = |extra: &[&str], name: &str| -> (Vec<serde_json::Value>, String) {
         let out = dir.path().join(name);

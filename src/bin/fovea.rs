@@ -554,6 +554,20 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             let expand = [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect();
             // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
             // thread pools fight over them.
+            // On a GPU the encoder runs there too, with the detector's provider and device.
+            #[cfg(feature = "cuda")]
+            let zs = match detector.device() {
+                Some(dev) => {
+                    let sel = fovea::infer::provider::Selection::resolve(
+                        a.model.device.as_deref().map(str::parse).transpose()?,
+                        a.model.provider.as_deref().map(str::parse).transpose()?,
+                        false,
+                    )?;
+                    fovea::classify::ZeroShot::load_on(&manifest, 1, &sel, Some(dev))?
+                }
+                None => fovea::classify::ZeroShot::load(&manifest, 1)?,
+            };
+            #[cfg(not(feature = "cuda"))]
             let zs = fovea::classify::ZeroShot::load(&manifest, 1)?;
             Some(fovea::classify::ObjectClassifier::new(zs, policy, labels.clone(), detector.manifest().input.channels, expand)?)
         }
@@ -605,6 +619,9 @@ fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     let finished = sink.finish();
     print_summary(&report, &why, &labels, &out_name, a.format);
+    if let Some(c) = &object_classifier {
+        eprintln!("  encoder      {} on {}", c.zs.manifest.name, c.zs.provider);
+    }
     outcome?;
     finished?;
     Ok(ExitCode::SUCCESS)

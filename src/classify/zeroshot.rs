@@ -274,7 +274,12 @@ impl ZeroShot {
     /// As [`ZeroShot::load`], on the provider `sel` names. On a GPU the encoder shares `dev`
     /// (its context and stream) with the ROI stage, so device ROI batches feed it in place
     /// ([`ZeroShot::embed_device`]); TensorRT engines take up to 256 ROIs per call (FP16).
-    pub fn load_on(manifest: &ClipManifest, threads: usize, sel: &crate::infer::provider::Selection, dev: Option<GpuDevice>) -> Result<Self> {
+    pub fn load_on(
+        manifest: &ClipManifest,
+        threads: usize,
+        sel: &crate::infer::provider::Selection,
+        dev: Option<GpuDevice>,
+    ) -> Result<Self> {
         crate::infer::check_build(sel)?;
         let table = TextTable::load(&manifest.table_path)?;
         let m = manifest;
@@ -364,7 +369,10 @@ impl ZeroShot {
         }
         let path = self.manifest.model_path.clone();
         let Some(gpu) = self.gpu.as_mut() else {
-            return Err(Error::State(format!("{}: the encoder runs on the CPU; device ROI batches need a GPU provider", self.manifest.name)));
+            return Err(Error::State(format!(
+                "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
+                self.manifest.name
+            )));
         };
         let s = self.manifest.roi.size as i64;
         crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, gpu.dev.ctx.ordinal(), ptr, vec![n as i64, 3, s, s])
@@ -387,9 +395,10 @@ impl ZeroShot {
     /// The manifest's output of `outputs`, checked, each row L2-normalised.
     fn normalised(m: &ClipManifest, outputs: &ort::session::SessionOutputs<'_>, n: usize) -> Result<Vec<f32>> {
         let path = m.model_path.clone();
-        let v = outputs
-            .get(&m.output_name)
-            .ok_or_else(|| Error::ModelMismatch { path: path.clone(), reason: format!("output '{}' missing from the results", m.output_name) })?;
+        let v = outputs.get(&m.output_name).ok_or_else(|| Error::ModelMismatch {
+            path: path.clone(),
+            reason: format!("output '{}' missing from the results", m.output_name),
+        })?;
         let (shape, data) = v
             .try_extract_tensor::<f32>()
             .map_err(|e| Error::ModelMismatch { path: path.clone(), reason: format!("output '{}' is not float32: {e}", m.output_name) })?;

@@ -114,7 +114,10 @@ impl DeviceRois {
         for (i, f) in frames.iter().enumerate() {
             let row = 3 * f.width as usize;
             if f.stride < row || f.data.len() < f.stride * (f.height as usize).saturating_sub(1) + row {
-                return Err(Error::InvalidOption { option: "frame", reason: format!("frame {i}: {}x{} with stride {} does not fit its {} bytes", f.width, f.height, f.stride, f.data.len()) });
+                return Err(Error::InvalidOption {
+                    option: "frame",
+                    reason: format!("frame {i}: {}x{} with stride {} does not fit its {} bytes", f.width, f.height, f.stride, f.data.len()),
+                });
             }
             let (slot, buf) = self.pool.acquire(row * f.height as usize)?;
             pack_rows(f.data, f.stride, row, f.height as usize, buf);
@@ -127,7 +130,10 @@ impl DeviceRois {
 
     /// Offset and stride of uploaded frame `frame`.
     fn place(&self, frame: usize) -> Result<(u64, usize)> {
-        self.placed.get(frame).copied().ok_or_else(|| Error::State(format!("ROI of frame {frame}, but {} frames were uploaded", self.placed.len())))
+        self.placed
+            .get(frame)
+            .copied()
+            .ok_or_else(|| Error::State(format!("ROI of frame {frame}, but {} frames were uploaded", self.placed.len())))
     }
 
     /// Colour statistics of `rois` (frame index into the last upload, crop inside that frame),
@@ -164,7 +170,10 @@ impl DeviceRois {
     /// returns the number of ROIs. The batch stays there ([`DeviceRois::batch_ptr`]).
     pub fn extract(&mut self, refs: &[RoiRef], spec: &RoiSpec) -> Result<usize> {
         if spec.dtype != RoiDtype::F32 {
-            return Err(Error::Unsupported { what: "ROI dtype", reason: "the GPU ROI batch is float32 (the encoders take float32)".into() });
+            return Err(Error::Unsupported {
+                what: "ROI dtype",
+                reason: "the GPU ROI batch is float32 (the encoders take float32)".into(),
+            });
         }
         let n = refs.len();
         self.made = (n, spec.size);

@@ -442,6 +442,16 @@ impl Detector {
         }
     }
 
+    /// The GPU the detector runs on (None on the CPU, a fallback included), to share with the
+    /// stages after it.
+    #[cfg(feature = "cuda")]
+    pub fn device(&self) -> Option<std::sync::Arc<crate::cuda::Device>> {
+        match &self.input {
+            Input::Host(_) => None,
+            Input::Device(d) => Some(d.input.dev.clone()),
+        }
+    }
+
     /// Staging buffers allocated so far on the GPU path (constant in steady state); 0 on the CPU.
     pub fn device_allocations(&self) -> u64 {
         match &self.input {
@@ -586,7 +596,9 @@ pub(crate) fn provider_available(rt: &Runtime, kind: ProviderKind) -> Result<()>
     let available = match kind {
         ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
         ProviderKind::Cuda => ort::ep::CUDA::is_available(),
-        ProviderKind::Cpu => return Err(Error::Unsupported { what: "provider", reason: "the GPU path needs the cuda or tensorrt provider".into() }),
+        ProviderKind::Cpu => {
+            return Err(Error::Unsupported { what: "provider", reason: "the GPU path needs the cuda or tensorrt provider".into() })
+        }
     };
     if available.unwrap_or(false) {
         return Ok(());
@@ -639,7 +651,13 @@ fn gpu_session_inner(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::c
 
 /// Binds a float32 tensor in device memory at `ptr` (`shape`) as input `name` of `binding`.
 #[cfg(feature = "cuda")]
-pub(crate) fn bind_device_f32(binding: &mut ort::session::IoBinding, name: &str, ordinal: usize, ptr: u64, shape: Vec<i64>) -> std::result::Result<(), String> {
+pub(crate) fn bind_device_f32(
+    binding: &mut ort::session::IoBinding,
+    name: &str,
+    ordinal: usize,
+    ptr: u64,
+    shape: Vec<i64>,
+) -> std::result::Result<(), String> {
     let info = ort::memory::MemoryInfo::new(
         ort::memory::AllocationDevice::CUDA,
         ordinal as i32,

@@ -304,16 +304,15 @@ impl ProviderPlan {
                 o.push(kv("trt_max_workspace_size", trt.workspace_bytes));
                 o.push(kv("trt_fp16_enable", u8::from(trt.precision != Precision::Fp32)));
                 if trt.precision == Precision::Int8 {
-                    let table =
-                        trt.calibration_table.clone().or_else(|| manifest.calibration_table.clone()).ok_or_else(|| {
-                            Error::InvalidOption {
-                                option: "int8",
-                                reason: format!(
-                                    "INT8 needs a calibration table: {} has no [tensorrt] int8_calibration_table and no --calib was given",
-                                    manifest.manifest.display()
-                                ),
-                            }
-                        })?;
+                    let table = trt.calibration_table.clone().or_else(|| manifest.calibration_table.clone()).ok_or_else(|| {
+                        Error::InvalidOption {
+                            option: "int8",
+                            reason: format!(
+                                "INT8 needs a calibration table: {} has no [tensorrt] int8_calibration_table and no --calib was given",
+                                manifest.manifest.display()
+                            ),
+                        }
+                    })?;
                     if !table.is_file() {
                         return Err(Error::InvalidOption {
                             option: "calib",
