@@ -428,3 +428,14 @@ fn verify_on_the_gpu_equals_verify_on_the_cpu() {
     }
     assert!(scored > 20, "too few classified boxes compared: {scored}");
 }
+
+#[test]
+fn without_a_driver_a_shared_device_is_the_same_clear_error() {
+    if driver_present() {
+        let (a, b) = (Device::shared(0).expect("GPU 0"), Device::shared(0).unwrap());
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "one Device (context, stream, modules) per GPU");
+        return;
+    }
+    let e = Device::shared(0).unwrap_err().to_string();
+    assert!(e.contains("no CUDA driver"), "{e}");
+}

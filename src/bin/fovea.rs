@@ -670,8 +670,8 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut notes: Vec<String> = Vec::new();
     #[cfg(feature = "cuda")]
     let gpu = if selection.is_gpu() {
-        match fovea::cuda::Device::new(selection.ordinal()) {
-            Ok(d) => Some(std::sync::Arc::new(d)),
+        match fovea::cuda::Device::shared(selection.ordinal()) {
+            Ok(d) => Some(d),
             Err(e @ fovea::Error::RuntimeMissing { .. }) if a.allow_fallback => {
                 notes.push(format!("CPU fallback, as allowed: {e}"));
                 None

@@ -88,6 +88,22 @@ impl Device {
         })
     }
 
+    /// The process's one `Device` for GPU `ordinal`: the context, stream and kernel modules are
+    /// made (and the modules loaded) once, and shared by every stage on that GPU (detector,
+    /// ROI stage, encoder), which then order their work on the one stream.
+    pub fn shared(ordinal: usize) -> Result<Arc<Self>> {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock, Weak};
+        static DEVICES: OnceLock<Mutex<HashMap<usize, Weak<Device>>>> = OnceLock::new();
+        let mut map = DEVICES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = map.get(&ordinal).and_then(Weak::upgrade) {
+            return Ok(d);
+        }
+        let d = Arc::new(Self::new(ordinal)?);
+        map.insert(ordinal, Arc::downgrade(&d));
+        Ok(d)
+    }
+
     /// Copies host memory to a new device buffer.
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>> {
         self.stream.clone_htod(host).map_err(|e| gpu_err("upload", e))

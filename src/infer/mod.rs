@@ -328,7 +328,7 @@ impl Detector {
         // 3. The provider in the loaded ONNX Runtime.
         provider_available(rt, sel.provider)?;
         // 4. The device (a clear error without a driver).
-        let dev = std::sync::Arc::new(crate::cuda::Device::new(sel.ordinal())?);
+        let dev = crate::cuda::Device::shared(sel.ordinal())?;
         let frame_bytes = 1920 * 1080 * 3;
         let input = crate::cuda::input::DeviceInput::new(dev.clone(), &manifest.input, batch, frame_bytes)?;
         // 5. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
