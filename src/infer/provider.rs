@@ -212,11 +212,14 @@ pub struct EngineFiles {
     pub ep_context_model: PathBuf,
 }
 
+/// The engine cache folder, relative to the manifest's (and the EPContext model's) folder.
+pub const ENGINE_CACHE_DIR: &str = "trt/cache";
+
 impl EngineFiles {
     pub fn of(manifest: &ModelRef, precision: Precision, batch: usize) -> Self {
         let dir = manifest.manifest.parent().unwrap_or(Path::new("."));
         let prefix = format!("{}.{precision}.b{batch}", manifest.name);
-        Self { cache_dir: dir.join("trt").join("cache"), ep_context_model: dir.join(format!("{prefix}.ctx.onnx")), prefix }
+        Self { cache_dir: dir.join(ENGINE_CACHE_DIR), ep_context_model: dir.join(format!("{prefix}.ctx.onnx")), prefix }
     }
 
     /// Whether a prebuilt engine (its EPContext model) exists.
@@ -330,7 +333,14 @@ impl ProviderPlan {
                 }
                 let cache = files.cache_dir.display().to_string();
                 o.push(kv("trt_engine_cache_enable", 1));
-                o.push(kv("trt_engine_cache_path", &cache));
+                // While dumping an EPContext model, ONNX Runtime takes the engine cache path
+                // relative to the context model's folder (and refuses absolute ones), so that the
+                // model and its engine move together.
+                if trt.dump_ep_context {
+                    o.push(kv("trt_engine_cache_path", ENGINE_CACHE_DIR));
+                } else {
+                    o.push(kv("trt_engine_cache_path", &cache));
+                }
                 o.push(kv("trt_engine_cache_prefix", &files.prefix));
                 o.push(kv("trt_timing_cache_enable", 1));
                 o.push(kv("trt_timing_cache_path", &cache));
@@ -541,6 +551,7 @@ names = ["a"]
         assert_eq!(get(&p.options, "trt_dump_ep_context_model"), Some("1"));
         assert_eq!(get(&p.options, "trt_ep_context_file_path"), Some(ctx.display().to_string().as_str()));
         assert_eq!(get(&p.options, "trt_ep_context_embed_mode"), Some("0"));
+        assert_eq!(get(&p.options, "trt_engine_cache_path"), Some("trt/cache"), "relative to the EPContext model, as ONNX Runtime wants");
         assert_eq!(p.model, d.path().join("m.onnx"), "building reads the ONNX model");
         // Not built yet: the ONNX model; once the EPContext model exists, that is loaded.
         let run = TrtBuild::default();
