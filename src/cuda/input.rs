@@ -129,6 +129,12 @@ impl DeviceInput {
                 ),
             });
         }
+        if bytes > self.pool.slot_bytes() && self.staged.iter().enumerate().any(|(i, s)| i != slot && matches!(s, Staged::Frame(_))) {
+            // Re-provisioning drops the staged frames; a frame size changes between batches.
+            return Err(Error::State(format!(
+                "a {width}x{height} frame is larger than the frames already staged in this batch: run the batch first"
+            )));
+        }
         if self.pool.provision(bytes)? {
             let batch = self.staged.len();
             self.frames = self.dev.zeros::<u8>(batch * bytes)?;
