@@ -17,7 +17,7 @@ use fovea::roi::stats::{accumulate, hsv_tables};
 use fovea::roi::{self, crop_of, FrameView, RoiBatch, RoiRef, RoiSpec, StatsAcc, StatsConfig, StatsParams, StatsRoi};
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
 
-use fovea::detect::Detection;
+use fovea::detect::{iou, Detection};
 use fovea::infer::manifest::{Manifest, Precision};
 use fovea::infer::provider::{DeviceSel, ProviderKind, Selection, TrtBuild};
 use fovea::infer::{Detector, DetectorOptions};
@@ -61,18 +61,6 @@ fn detect_all(det: &mut Detector, frames: &[fovea::video::Frame]) -> Vec<Vec<Det
         .collect()
 }
 
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let i = iw * ih;
-    let u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i;
-    if u > 0.0 {
-        i / u
-    } else {
-        0.0
-    }
-}
-
 /// Greedy matches (same class, IoU >= 0.5, CPU boxes by descending score): (cpu, gpu) pairs and
 /// the CPU boxes left unmatched.
 fn matches<'a>(cpu: &'a [Detection], gpu: &'a [Detection]) -> (Vec<(&'a Detection, &'a Detection)>, Vec<&'a Detection>) {
@@ -85,7 +73,7 @@ fn matches<'a>(cpu: &'a [Detection], gpu: &'a [Detection]) -> (Vec<(&'a Detectio
             .iter()
             .enumerate()
             .filter(|(i, g)| !used[*i] && g.class_id == c.class_id)
-            .map(|(i, g)| (i, iou(c.bbox, g.bbox)))
+            .map(|(i, g)| (i, iou(&c.bbox, &g.bbox)))
             .filter(|(_, v)| *v >= 0.5)
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match best {
@@ -106,7 +94,7 @@ fn matching_pairs_boxes_by_class_and_overlap() {
     let gpu = [d(0, 0.88, [0.0, 0.0, 10.0, 11.0]), d(1, 0.5, [100.0, 100.0, 110.0, 110.0])];
     let (pairs, missed) = matches(&cpu, &gpu);
     assert_eq!(pairs.len(), 1);
-    assert!((iou(pairs[0].0.bbox, pairs[0].1.bbox) - 100.0 / 110.0).abs() < 1e-6);
+    assert!((iou(&pairs[0].0.bbox, &pairs[0].1.bbox) - 100.0 / 110.0).abs() < 1e-6);
     assert_eq!(missed.len(), 2, "another place and another class are not matches");
 }
 
@@ -228,7 +216,7 @@ fn tensorrt_fp16_detections_match_the_cpu() {
         for (i, (c, g)) in c.iter().zip(&g).enumerate() {
             let (pairs, missed) = matches(c, g);
             for (a, b) in &pairs {
-                let v = iou(a.bbox, b.bbox);
+                let v = iou(&a.bbox, &b.bbox);
                 assert!(v >= 0.9, "{clip} frame {i}: matched boxes IoU {v:.3} < 0.9 ({:?} vs {:?})", a.bbox, b.bbox);
                 assert!((a.score - b.score).abs() <= 0.05, "{clip} frame {i}: scores {} vs {}", a.score, b.score);
             }

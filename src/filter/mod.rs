@@ -263,18 +263,6 @@ pub struct Candidate<'a> {
     pub stats: &'a ColourStats,
 }
 
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 impl Rules {
     /// The rules for one box alone (everything but duplicates), in a `width x height` frame.
     /// The box is assumed finite and non-empty (clamped to the frame by the caller).
@@ -352,7 +340,7 @@ impl Rules {
             for i in order {
                 let over = kept
                     .iter()
-                    .map(|&k| (k, iou(boxes[i].bbox, boxes[k].bbox)))
+                    .map(|&k| (k, crate::detect::iou(&boxes[i].bbox, &boxes[k].bbox)))
                     .find(|&(k, o)| boxes[k].label == boxes[i].label && o > d.iou);
                 match over {
                     Some((_, o)) => v[i] = Verdict::reject("duplicate", o, d.iou),

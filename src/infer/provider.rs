@@ -443,30 +443,10 @@ pub fn find_calibration_table(path: &Path, manifest: &Manifest) -> Result<PathBu
 mod tests {
     use super::*;
 
+    /// The manifest tests' YOLOv8 manifest at 320x256 (so that width and height differ).
     fn manifest(dir: &Path, extra: &str) -> Manifest {
-        let text = format!(
-            r#"[model]
-name = "m"
-file = "m.onnx"
-[input]
-name = "images"
-width = 320
-height = 256
-layout = "nchw"
-channels = "rgb"
-mean = [0.0, 0.0, 0.0]
-std = [255.0, 255.0, 255.0]
-resize = "stretch"
-[decoder]
-kind = "yolov8"
-output = "output0"
-[thresholds]
-score = 0.25
-nms_iou = 0.45
-[labels]
-names = ["a"]
-{extra}"#
-        );
+        let text =
+            crate::infer::manifest::tests::GOOD.replace("width = 640", "width = 320").replace("height = 640", "height = 256") + extra;
         Manifest::parse(&text, &dir.join("m.toml")).unwrap()
     }
 
