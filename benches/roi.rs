@@ -125,5 +125,26 @@ fn validator(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, validator);
+/// The host side of the GPU path per frame: packing a decoded frame into a staging slot of the
+/// frame pool (on a GPU the slot is pinned memory and the copy engine takes it from there). Heap
+/// slots here, since this machine has no GPU; pinned slots are written the same way.
+fn staging(c: &mut Criterion) {
+    use fovea::cuda::pool::{pack_rows, FramePool, HeapStaging};
+    let mut g = c.benchmark_group("gpu_staging");
+    for (name, w, h) in [("1080p", 1920u32, 1080u32), ("720p", 1280, 720)] {
+        let f = frame(w, h);
+        let bytes = f.len();
+        let mut pool = FramePool::new(HeapStaging, 4, bytes).unwrap();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (_, buf) = pool.acquire(bytes).unwrap();
+                pack_rows(&f, w as usize * 3, w as usize * 3, h as usize, buf);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, validator, staging);
 criterion_main!(benches);
