@@ -184,8 +184,10 @@ pub fn run_detect(
     let mut pre = detector.preprocessor();
     let on_device = detector.device_preprocessing();
     let (spec_w, spec_h, fit) = (spec.width, spec.height, spec.fit);
+    // On the GPU the frames go to the detector as they are: the tensor buffers stay empty.
+    let tensor_len = if on_device { 0 } else { pre.len() };
     for _ in 0..pre_cap + 2 {
-        free_tx.send(vec![0.0; pre.len()]).expect("room for every buffer");
+        free_tx.send(vec![0.0; tensor_len]).expect("room for every buffer");
     }
     let frames = dec.frames.clone();
     let pre_thread = std::thread::Builder::new()
