@@ -151,6 +151,10 @@ def test_errors_carry_fovea_messages(engine, frames, tmp_path):
     with pytest.raises(fovea.Error) as e:
         fovea.Engine(config=f"model = '{MODEL}'\nprovider = 'tensorrt'")
     assert e.value.status == 108 and "allow_fallback" in e.value.message
+    # Allowed: a CPU engine that says so and why.
+    cpu = fovea.Engine(config=f"model = '{MODEL}'\nprovider = 'tensorrt'\nallow_fallback = true")
+    assert cpu.provider.startswith("CPUExecutionProvider (CPU fallback, as allowed: tensorrt on cuda:0")
+    cpu.close()
     with pytest.raises(fovea.Error) as e:
         fovea.Engine(path=str(tmp_path / "missing.toml"))
     assert e.value.status == 102
