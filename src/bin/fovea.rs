@@ -444,9 +444,11 @@ fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
     let trt = TrtBuild { precision: parse_precision(&m.precision)?, calibration_table, ..TrtBuild::default() };
     let opts = DetectorOptions { threads: m.threads, batch: m.batch, selection, trt };
     let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
-        e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. }) => {
-            anyhow::anyhow!("{e}; add --allow-fallback to run on the CPU instead")
-        }
+        fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
+            "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
+            selection.device,
+            selection.provider.short()
+        ),
         e => e.into(),
     })?;
     Ok((detector, format!("({}; {why})", manifest.precision)))
@@ -660,9 +662,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     )?;
     let fallback_hint = |e: fovea::Error| -> anyhow::Error {
         match e {
-            e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. }) => {
-                anyhow::anyhow!("{e}; add --allow-fallback to run on the CPU instead")
-            }
+            fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
+                "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
+                selection.device,
+                selection.provider.short()
+            ),
             e => e.into(),
         }
     };

@@ -227,10 +227,11 @@ impl Detector {
             return Self::load_cpu(manifest, opts);
         }
         match Self::load_gpu(manifest, opts) {
-            Err(e @ (Error::Unsupported { .. } | Error::RuntimeMissing { .. })) if sel.allow_fallback => {
-                log::warn!("{}: {e}; running on the CPU as allowed", sel.provider.ort_name());
+            Err(Error::Unsupported { reason, .. } | Error::RuntimeMissing { reason }) if sel.allow_fallback => {
+                log::warn!("{} on {}: {reason}; running on the CPU as allowed", sel.provider.short(), sel.device);
                 let mut d = Self::load_cpu(manifest, &DetectorOptions { selection: Selection::cpu(), ..opts.clone() })?;
-                d.provider = format!("CPUExecutionProvider (CPU fallback, as allowed: {} on {}: {e})", sel.provider.short(), sel.device);
+                d.provider =
+                    format!("CPUExecutionProvider (CPU fallback, as allowed: {} on {}: {reason})", sel.provider.short(), sel.device);
                 Ok(d)
             }
             other => other,
@@ -680,11 +681,7 @@ pub fn check_build(sel: &Selection) -> Result<()> {
     }
     Err(Error::Unsupported {
         what: "provider",
-        reason: format!(
-            "--device {} --provider {}: this fovea was built without the `cuda` feature (cargo build --release --features cuda)",
-            sel.device,
-            sel.provider.short()
-        ),
+        reason: "this fovea was built without the `cuda` feature (cargo build --release --features cuda)".into(),
     })
 }
 
