@@ -265,16 +265,18 @@ fn verify_inner(
         opts,
         classifier,
         params: StatsParams::new(&opts.filter.stats, ChannelOrder::Rgb),
-        batch: RoiBatch::default(),
-        held: Vec::new(),
-        #[cfg(feature = "cuda")]
-        gpu: match &opts.gpu {
-            Some(dev) => {
-                report.roi_device = format!("cuda:{}", dev.ctx.ordinal());
-                Some(crate::cuda::rois::DeviceRois::new(dev.clone(), MAX_BATCH_FRAMES, 1920 * 1080 * 3)?)
-            }
-            None => None,
+        rois: RoiSide {
+            batch: RoiBatch::default(),
+            #[cfg(feature = "cuda")]
+            gpu: match &opts.gpu {
+                Some(dev) => {
+                    report.roi_device = format!("cuda:{}", dev.ctx.ordinal());
+                    Some(crate::cuda::rois::DeviceRois::new(dev.clone(), MAX_BATCH_FRAMES, 1920 * 1080 * 3)?)
+                }
+                None => None,
+            },
         },
+        held: Vec::new(),
     };
     report.roi_size = stage.classifier.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
 
@@ -351,11 +353,60 @@ struct Stage<'a> {
     opts: &'a VerifyOptions,
     classifier: &'a mut dyn RoiClassifier,
     params: StatsParams,
-    batch: RoiBatch,
+    rois: RoiSide,
     /// With teams: every result, held until the clip's teams are known.
     held: Vec<BoxResult>,
+}
+
+/// Where statistics and ROI tensors are made: the CPU, or the GPU's reused buffers.
+struct RoiSide {
+    /// The host ROI batch (the CPU's, or a download of the GPU's for a CPU classifier).
+    batch: RoiBatch,
     #[cfg(feature = "cuda")]
     gpu: Option<crate::cuda::rois::DeviceRois>,
+}
+
+impl RoiSide {
+    fn stats(&mut self, views: &[FrameView], measured: &[(usize, Crop)], params: &StatsParams) -> Result<Vec<ColourStats>> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = self.gpu.as_mut() {
+            g.upload_frames(views)?;
+            return g.colour_stats(measured, params);
+        }
+        Ok(roi::colour_stats(views, measured, params))
+    }
+
+    /// The ROI batch of `refs` (on the GPU, over the frames `stats` uploaded, or the same `views`).
+    fn make(&mut self, views: &[FrameView], refs: &[RoiRef], spec: &crate::roi::RoiSpec, uploaded: bool) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = self.gpu.as_mut() {
+            if !uploaded {
+                g.upload_frames(views)?;
+            }
+            g.extract(refs, spec)?;
+            return Ok(());
+        }
+        let _ = uploaded;
+        roi::extract(views, refs, spec, &mut self.batch);
+        Ok(())
+    }
+
+    /// The classifier on `boxes`: from the device ROI batch when both are on the GPU, else from
+    /// the host batch (downloaded first when the ROIs were made on the GPU; counted).
+    fn classify(&mut self, classifier: &mut dyn RoiClassifier, boxes: &mut [&mut BoxResult], report: &mut VerifyReport) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = self.gpu.as_ref() {
+            if let Some(r) = classifier.classify_device(g.batch_ptr(), boxes) {
+                return r;
+            }
+            if classifier.needs_tensors() {
+                g.download(&mut self.batch)?;
+                report.roi_downloads += 1;
+            }
+        }
+        let _ = &report;
+        classifier.classify(&self.batch, boxes)
+    }
 }
 
 /// Box labels that team assignment looks at.
@@ -399,16 +450,7 @@ impl Stage<'_> {
             }
         }
         let t = Instant::now();
-        #[cfg(feature = "cuda")]
-        let stats = match self.gpu.as_mut() {
-            Some(g) => {
-                g.upload_frames(&views)?;
-                g.colour_stats(&measured, &self.params)?
-            }
-            None => roi::colour_stats(&views, &measured, &self.params),
-        };
-        #[cfg(not(feature = "cuda"))]
-        let stats = roi::colour_stats(&views, &measured, &self.params);
+        let stats = self.rois.stats(&views, &measured, &self.params)?;
         report.stats_s += t.elapsed().as_secs_f64();
         report.stats_rois += measured.len() as u64;
 
@@ -451,7 +493,7 @@ impl Stage<'_> {
         let kept: Vec<usize> =
             if self.opts.teams { Vec::new() } else { (0..results.len()).filter(|&i| results[i].verdict == "keep").collect() };
         let t = Instant::now();
-        self.batch.n = 0;
+        self.rois.batch.n = 0;
         if !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors()) {
             let spec = self.classifier.roi_spec().unwrap_or_else(|| filter.roi.spec());
             let refs: Vec<RoiRef> = kept
@@ -464,15 +506,7 @@ impl Stage<'_> {
                     RoiRef { frame: fi, crop }
                 })
                 .collect();
-            #[cfg(feature = "cuda")]
-            match self.gpu.as_mut() {
-                Some(g) => {
-                    g.extract(&refs, &spec)?;
-                }
-                None => roi::extract(&views, &refs, &spec, &mut self.batch),
-            }
-            #[cfg(not(feature = "cuda"))]
-            roi::extract(&views, &refs, &spec, &mut self.batch);
+            self.rois.make(&views, &refs, &spec, true)?;
             report.tensor_rois += refs.len() as u64;
         }
         report.roi_s += t.elapsed().as_secs_f64();
@@ -481,7 +515,7 @@ impl Stage<'_> {
             let mut keep_refs: Vec<&mut BoxResult> = results.iter_mut().filter(|r| r.verdict == "keep").collect();
             if !keep_refs.is_empty() {
                 report.classified += keep_refs.len() as u64;
-                self.classify(&mut keep_refs, report)?;
+                self.rois.classify(&mut *self.classifier, &mut keep_refs, report)?;
             }
         }
         report.classify_s += t.elapsed().as_secs_f64();
@@ -504,23 +538,6 @@ impl Stage<'_> {
         }
         report.sink_s += t.elapsed().as_secs_f64();
         Ok(())
-    }
-
-    /// The classifier on the kept boxes: from the device ROI batch when both are on the GPU, else
-    /// from the host batch (downloaded first when the ROI stage ran on the GPU).
-    fn classify(&mut self, boxes: &mut [&mut BoxResult], report: &mut VerifyReport) -> Result<()> {
-        #[cfg(feature = "cuda")]
-        if let Some(g) = self.gpu.as_ref() {
-            if let Some(r) = self.classifier.classify_device(g.batch_ptr(), boxes) {
-                return r;
-            }
-            if self.classifier.needs_tensors() {
-                g.download(&mut self.batch)?;
-                report.roi_downloads += 1;
-            }
-        }
-        let _ = &report;
-        self.classifier.classify(&self.batch, boxes)
     }
 
     /// Assigns the clip's teams to the held results, runs the classifier on what colour left
@@ -580,14 +597,17 @@ impl Stage<'_> {
                     RoiRef { frame: 0, crop }
                 })
                 .collect();
-            roi::extract(&[view], &refs, &spec, &mut self.batch);
+            if let Err(e) = self.rois.make(&[view], &refs, &spec, false) {
+                outcome = Err(e);
+                break;
+            }
             report.tensor_rois += refs.len() as u64;
             report.roi_s += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let mut boxes: Vec<&mut BoxResult> =
                 self.held.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, r)| r).collect();
             report.classified += boxes.len() as u64;
-            if let Err(e) = self.classifier.classify(&self.batch, &mut boxes) {
+            if let Err(e) = self.rois.classify(&mut *self.classifier, &mut boxes, report) {
                 outcome = Err(e);
                 break;
             }
