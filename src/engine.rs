@@ -140,6 +140,8 @@ pub struct Engine {
     order: ChannelOrder,
     manifest: Manifest,
     provider: String,
+    /// The detector resizes frames on the GPU (streams then skip their CPU preprocessing).
+    device_preprocessing: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -198,6 +200,7 @@ impl Engine {
             order: manifest.input.channels,
             params,
             tracking,
+            device_preprocessing: detector.device_preprocessing(),
             detector: Mutex::new(detector),
             manifest,
             provider,
@@ -377,11 +380,21 @@ impl Stream {
                 (&self.scratch, w as usize * 3)
             }
         };
-        let tf = self.pre.run(image, w, h, stride, &mut self.tensor);
+        // On the CPU the resize and normalisation happen here, outside the model's lock, so
+        // streams do them in parallel; on a GPU the frame goes to the detector as it is (staged
+        // in pinned memory, resized by the kernel).
+        let on_cpu = !self.engine.device_preprocessing;
+        let tf = on_cpu.then(|| self.pre.run(image, w, h, stride, &mut self.tensor));
         let dets = {
             let mut det =
                 self.engine.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
-            det.fill_preprocessed(0, &self.tensor)?;
+            let tf = match tf {
+                Some(tf) => {
+                    det.fill_preprocessed(0, &self.tensor)?;
+                    tf
+                }
+                None => det.fill(0, image, w, h, stride)?,
+            };
             det.run(1, &[tf], &self.engine.params)?.0.remove(0)
         };
         let index = self.next_index;
