@@ -427,3 +427,48 @@ fn without_a_driver_a_shared_device_is_the_same_clear_error() {
     let e = Device::shared(0).unwrap_err().to_string();
     assert!(e.contains("no CUDA driver"), "{e}");
 }
+
+/// The embeddable engine (what the C, Python and Go bindings call) on a GPU: a stream's frames
+/// go to the detector as they are, and its boxes match the CPU engine's.
+#[test]
+#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+fn the_engine_on_a_gpu_matches_the_cpu_engine() {
+    use fovea::engine::{Engine, EngineConfig, FrameIn, PixelFormat, Received, Stream};
+    let config = |extra: &str| EngineConfig::parse(&format!("model = 'engines/nanodet-g-416.toml'\n{extra}"), &root()).unwrap();
+    let cpu = Engine::new(&config("")).unwrap();
+    let gpu = Engine::new(&config("provider = 'tensorrt'\nprecision = 'fp16'")).unwrap();
+    assert!(gpu.provider().starts_with("TensorrtExecutionProvider (fp16"), "{}", gpu.provider());
+    let frames = bgr_frames("vtest.avi", 20, 5);
+    let found = |engine: &std::sync::Arc<Engine>| -> Vec<Vec<Detection>> {
+        let mut s = Stream::new(engine.clone(), 25.0);
+        let mut out = Vec::new();
+        for f in &frames {
+            let fin = FrameIn {
+                data: &f.data,
+                width: f.width,
+                height: f.height,
+                stride: f.width as usize * 3,
+                format: PixelFormat::Bgr24,
+                pts: 0.0,
+            };
+            s.send_frame(&fin).unwrap();
+            while let Received::Frame(r) = s.receive() {
+                out.push(r.detections);
+            }
+        }
+        out
+    };
+    let (c, g) = (found(&cpu), found(&gpu));
+    assert_eq!(c.len(), frames.len());
+    assert_eq!(g.len(), frames.len());
+    let (mut n, mut missed) = (0, 0);
+    for (c, g) in c.iter().zip(&g) {
+        let (pairs, miss) = matches(c, g);
+        for (a, b) in pairs {
+            assert!(iou(&a.bbox, &b.bbox) >= 0.9 && (a.score - b.score).abs() <= 0.05, "{a:?} vs {b:?}");
+        }
+        n += c.iter().filter(|d| d.score >= 0.4).count();
+        missed += miss.iter().filter(|d| d.score >= 0.4).count();
+    }
+    assert!(n > 20 && missed * 20 <= n, "{missed} of {n} confident CPU boxes not found on the GPU");
+}
