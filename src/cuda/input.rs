@@ -102,7 +102,7 @@ impl DeviceInput {
             staged: vec![Staged::Empty; batch],
             spec,
             per,
-            device_allocations: 4,
+            device_allocations: 3, // frames, tensor, descriptors
         })
     }
 

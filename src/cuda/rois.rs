@@ -92,7 +92,8 @@ impl DeviceRois {
 
     /// Buffers (host pinned and device) allocated since start-up, the first ones included.
     pub fn allocations(&self) -> u64 {
-        self.pool.allocations() + 8 + self.allocations
+        // 7: frames, ROIs, accumulators, two HSV tables, descriptors, batch.
+        self.pool.allocations() + 7 + self.allocations
     }
 
     /// Uploads a batch's frames (packed rows) for the calls that follow.
