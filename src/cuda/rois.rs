@@ -149,6 +149,9 @@ impl DeviceRois {
             host.push(StatsRoi::new(offset, stride, crop));
         }
         let n = rois.len();
+        if n > 65535 {
+            return Err(Error::InvalidOption { option: "batch_rois", reason: format!("{n} ROIs in one batch, at most 65535") });
+        }
         let grew = self.stats_rois.reserve(&self.dev, n)? as u64 + self.acc.reserve(&self.dev, n)? as u64;
         self.allocations += grew;
         let stream = self.dev.stream.clone();
@@ -160,7 +163,7 @@ impl DeviceRois {
             // SAFETY: (1) each ROI is a crop inside its frame (the caller's crops come from
             // crop_of over that frame's size) at the frame's packed offset in `frames`; (2) one
             // accumulator per ROI, zeroed above, and 256-entry tables from hsv_tables();
-            // (3) n <= 65535 is checked by the launch (grid y).
+            // (3) n <= 65535 (checked above).
             unsafe { self.dev.colour_stats(&self.frames.buf, &rois_view, *params, &self.sdiv, &self.hdiv, &mut acc) }?;
         }
         let sums: Vec<StatsAcc> = stream.clone_dtoh(&self.acc.buf.slice(..n)).map_err(|e| gpu_err("statistics download", e))?;
