@@ -85,6 +85,12 @@ impl DeviceInput {
     /// Buffers for `batch` frames of up to `frame_bytes` each (more is provisioned on demand,
     /// counted in [`DeviceInput::allocations`]).
     pub fn new(dev: Arc<Device>, input: &InputSpec, batch: usize, frame_bytes: usize) -> Result<Self> {
+        if batch == 0 || batch > 65535 {
+            return Err(Error::InvalidOption {
+                option: "batch",
+                reason: format!("expected 1..=65535 frames per call on a GPU, got {batch}"),
+            });
+        }
         let per = 3 * input.width as usize * input.height as usize;
         let spec = RoiSpec::for_model_input(input);
         let pool = FramePool::new(PinnedStaging(dev.ctx.clone()), 2 * batch, frame_bytes)?;
@@ -180,7 +186,7 @@ impl DeviceInput {
             let descs = self.descs_dev.slice(..n);
             // SAFETY: (1) each descriptor covers a whole frame packed at its slot's offset, inside
             // `frames` (batch x slot bytes), with the fit from RoiSpec::desc; (2) `tensor` holds
-            // batch x 3 x S x S floats; (3) n <= batch <= 256 < 65535.
+            // batch x 3 x S x S floats; (3) n <= batch <= 65535 (checked in new).
             unsafe { self.dev.roi_batch_f32(&self.frames, &descs, spec.size, spec.norm(), &mut self.tensor) }?;
         } else if tensors {
             let len = n * self.per;
