@@ -120,10 +120,7 @@ impl EngineConfig {
 
     /// Reads a configuration file; relative paths are taken from its folder.
     pub fn load(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(Error::FileNotFound { path: path.to_path_buf() });
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text = crate::error::read_config(path)?;
         Self::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| match e {
             Error::Manifest { reason, .. } => Error::Manifest { path: path.to_path_buf(), reason },
             e => e,
@@ -157,10 +154,18 @@ impl Engine {
             Some(config.provider.parse::<ProviderKind>()?),
             config.allow_fallback,
         )?;
-        if !selection.allow_fallback {
-            if let Err(Error::Unsupported { what, reason }) = crate::infer::check_build(&selection) {
-                return Err(Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") });
+        // What cannot be had says how to go on; the build is checked before any model loads.
+        let hint = |e: Error| match e {
+            Error::Unsupported { what, reason } => {
+                Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
             }
+            Error::RuntimeMissing { reason } if selection.is_gpu() => {
+                Error::RuntimeMissing { reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
+            }
+            e => e,
+        };
+        if !selection.allow_fallback {
+            crate::infer::check_build(&selection).map_err(hint)?;
         }
         let precision = match config.precision.as_deref() {
             None | Some("fp16") => Precision::Fp16,
@@ -176,15 +181,7 @@ impl Engine {
         }
         let manifest = Manifest::load(&config.model)?;
         let opts = DetectorOptions { threads: config.threads, batch: 1, selection, trt: TrtBuild { precision, ..TrtBuild::default() } };
-        let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
-            Error::Unsupported { what, reason } => {
-                Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
-            }
-            Error::RuntimeMissing { reason } if selection.is_gpu() => {
-                Error::RuntimeMissing { reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
-            }
-            e => e,
-        })?;
+        let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
         let t = &config.tracking;

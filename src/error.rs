@@ -70,3 +70,12 @@ pub enum Error {
 
 /// Result with fovea's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The text of a configuration file (rules, policy, engine configuration, encoder manifest): a
+/// missing file is [`Error::FileNotFound`], one that cannot be read an [`Error::Manifest`].
+pub(crate) fn read_config(path: &std::path::Path) -> Result<String> {
+    if !path.exists() {
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })
+}

@@ -424,6 +424,19 @@ fn parse_precision(p: &str) -> anyhow::Result<fovea::infer::manifest::Precision>
     })
 }
 
+/// A device or provider that cannot be had, named with the request and the way on; other
+/// errors as they are.
+fn gpu_hint(selection: &fovea::infer::provider::Selection, e: fovea::Error) -> anyhow::Error {
+    match e {
+        fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
+            "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
+            selection.device,
+            selection.provider.short()
+        ),
+        e => e.into(),
+    }
+}
+
 fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
     use fovea::infer::provider::{Selection, TrtBuild};
     let selection = Selection::resolve(
@@ -443,14 +456,7 @@ fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
     };
     let trt = TrtBuild { precision: parse_precision(&m.precision)?, calibration_table, ..TrtBuild::default() };
     let opts = DetectorOptions { threads: m.threads, batch: m.batch, selection, trt };
-    let detector = Detector::load(&manifest, &opts).map_err(|e| match e {
-        fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
-            "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
-            selection.device,
-            selection.provider.short()
-        ),
-        e => e.into(),
-    })?;
+    let detector = Detector::load(&manifest, &opts).map_err(|e| gpu_hint(&selection, e))?;
     Ok((detector, format!("({}; {why})", manifest.precision)))
 }
 
@@ -660,16 +666,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         a.provider.as_deref().map(str::parse).transpose()?,
         a.allow_fallback,
     )?;
-    let fallback_hint = |e: fovea::Error| -> anyhow::Error {
-        match e {
-            fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
-                "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
-                selection.device,
-                selection.provider.short()
-            ),
-            e => e.into(),
-        }
-    };
+    let fallback_hint = |e: fovea::Error| gpu_hint(&selection, e);
     // The GPU for the ROI stage (and the classifier), or the reason the CPU runs instead.
     let mut notes: Vec<String> = Vec::new();
     #[cfg(feature = "cuda")]

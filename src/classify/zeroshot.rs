@@ -94,10 +94,7 @@ pub struct ClipManifest {
 impl ClipManifest {
     pub fn load(path: &Path) -> Result<Self> {
         let bad = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
-        if !path.exists() {
-            return Err(Error::FileNotFound { path: path.to_path_buf() });
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = crate::error::read_config(path)?;
         let m: RawManifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         if m.input.size == 0 || m.output.dim == 0 {

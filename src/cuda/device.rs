@@ -23,7 +23,8 @@ unsafe impl ValidAsZeroBits for StatsAcc {}
 unsafe impl ValidAsZeroBits for RoiDesc {}
 unsafe impl ValidAsZeroBits for StatsRoi {}
 
-fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
+/// A CUDA failure, naming what was being done.
+pub(crate) fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Pipeline(format!("CUDA {what}: {e}"))
 }
 
@@ -138,15 +139,8 @@ impl Device {
         norm: Norm,
         out: &mut CudaSlice<f32>,
     ) -> Result<()> {
-        let n = rois.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let mut b = self.stream.launch_builder(&self.roi_f32);
-        b.arg(frames).arg(rois).arg(&size).arg(&norm).arg(out);
-        // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
-        unsafe { b.launch(Self::roi_config(size, n)) }.map_err(|e| gpu_err("fovea_roi_batch_f32", e))?;
-        Ok(())
+        // SAFETY: the caller's conditions 1-3.
+        unsafe { self.roi_launch(&self.roi_f32, "fovea_roi_batch_f32", frames, rois, size, norm, out) }
     }
 
     /// `fovea_roi_batch_f16`: as [`Device::roi_batch_f32`], IEEE halves as u16.
@@ -161,14 +155,34 @@ impl Device {
         norm: Norm,
         out: &mut CudaSlice<u16>,
     ) -> Result<()> {
+        // SAFETY: the caller's conditions, as for roi_batch_f32.
+        unsafe { self.roi_launch(&self.roi_f16, "fovea_roi_batch_f16", frames, rois, size, norm, out) }
+    }
+
+    /// Launches one of the two ROI kernels (same arguments, output element `T`).
+    ///
+    /// # Safety
+    /// Those of [`Device::roi_batch_f32`], with `f` one of the ROI kernels and `T` its output
+    /// element (f32 for `fovea_roi_batch_f32`, u16 for `fovea_roi_batch_f16`).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn roi_launch<T>(
+        &self,
+        f: &CudaFunction,
+        name: &str,
+        frames: &CudaSlice<u8>,
+        rois: &CudaView<'_, RoiDesc>,
+        size: u32,
+        norm: Norm,
+        out: &mut CudaSlice<T>,
+    ) -> Result<()> {
         let n = rois.len();
         if n == 0 {
             return Ok(());
         }
-        let mut b = self.stream.launch_builder(&self.roi_f16);
+        let mut b = self.stream.launch_builder(f);
         b.arg(frames).arg(rois).arg(&size).arg(&norm).arg(out);
         // SAFETY: the caller's conditions; argument types match the kernel's signature.
-        unsafe { b.launch(Self::roi_config(size, n)) }.map_err(|e| gpu_err("fovea_roi_batch_f16", e))?;
+        unsafe { b.launch(Self::roi_config(size, n)) }.map_err(|e| gpu_err(name, e))?;
         Ok(())
     }
 

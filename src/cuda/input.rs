@@ -16,14 +16,10 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, CudaSlice, DevicePtr, PinnedHostSlice};
 
 use super::pool::{pack_rows, FramePool, Staging, StagingBuf};
-use super::Device;
+use super::{gpu_err, Device};
 use crate::error::{Error, Result};
 use crate::infer::manifest::InputSpec;
 use crate::roi::{Crop, RoiDesc, RoiSpec};
-
-fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Pipeline(format!("CUDA {what}: {e}"))
-}
 
 impl StagingBuf for PinnedHostSlice<u8> {
     fn len(&self) -> usize {
@@ -161,9 +157,14 @@ impl DeviceInput {
         if tensor.len() != self.per {
             return Err(Error::State(format!("preprocessed image has {} floats, the model takes {}", tensor.len(), self.per)));
         }
-        self.host_tensor[slot * self.per..(slot + 1) * self.per].copy_from_slice(tensor);
-        self.staged[slot] = Staged::Tensor;
+        self.tensor_slot(slot).copy_from_slice(tensor);
         Ok(())
+    }
+
+    /// Batch slot `slot`'s host tensor, to preprocess into in place (marked staged).
+    pub fn tensor_slot(&mut self, slot: usize) -> &mut [f32] {
+        self.staged[slot] = Staged::Tensor;
+        &mut self.host_tensor[slot * self.per..(slot + 1) * self.per]
     }
 
     /// Uploads batch slots `0..n` and, for frames, runs the resize kernel into the input tensor.

@@ -17,7 +17,7 @@ use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, ValidAsZeroBits};
 
 use super::input::PinnedStaging;
 use super::pool::{pack_rows, FramePool};
-use super::Device;
+use super::{gpu_err, Device};
 use crate::error::{Error, Result};
 use crate::roi::stats::hsv_tables;
 use crate::roi::{ColourStats, Crop, FrameView, RoiBatch, RoiDesc, RoiDtype, RoiRef, RoiSpec, StatsAcc, StatsParams, StatsRoi};
@@ -64,10 +64,6 @@ impl std::fmt::Debug for DeviceRois {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceRois").field("frames", &self.placed.len()).field("rois", &self.made.0).finish()
     }
-}
-
-fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Pipeline(format!("CUDA {what}: {e}"))
 }
 
 impl DeviceRois {

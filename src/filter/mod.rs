@@ -184,10 +184,7 @@ impl FilterConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(Error::FileNotFound { path: path.to_path_buf() });
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text = crate::error::read_config(path)?;
         Self::parse(&text, path)
     }
 

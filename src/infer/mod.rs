@@ -339,13 +339,7 @@ impl Detector {
                 log::info!("TensorRT engine cache {} ({})", files.cache_dir.display(), files.prefix);
             }
         }
-        let batch_dim = batch_dim_of(&session, manifest).or(Ok::<i64, Error>(batch_dim))?;
-        let mut binding = session.create_binding().map_err(ort_err)?;
-        let cpu = ort::memory::MemoryInfo::default();
-        let decoder = OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), manifest.input.width, manifest.input.height);
-        for (name, _) in decoder.outputs() {
-            binding.bind_output_to_device(name, &cpu).map_err(ort_err)?;
-        }
+        let binding = session.create_binding().map_err(ort_err)?;
         let on = if input.device_preprocessing() {
             "resize kernel on the GPU"
         } else {
@@ -353,6 +347,13 @@ impl Detector {
         };
         let mut d =
             Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new(DeviceSide { binding, input })), plan.describe())?;
+        // The outputs the decoder reads come back to host memory.
+        if let Input::Device(side) = &mut d.input {
+            let cpu = ort::memory::MemoryInfo::default();
+            for name in &d.output_names {
+                side.binding.bind_output_to_device(name.as_str(), &cpu).map_err(ort_err)?;
+            }
+        }
         d.batch_note = format!("{}; {on}; I/O binding on device buffers", d.batch_note);
         Ok(d)
     }
@@ -368,20 +369,12 @@ impl Detector {
         let path = &manifest.model_path;
         let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
         let spec = &manifest.input;
-        let (batch, batch_note) = match batch_dim {
-            d if d < 0 => {
-                let b = opts.batch.max(1);
-                (b, format!("batched: {b} frames per call (dynamic batch dimension)"))
-            }
-            1 => (
-                1,
-                if opts.batch > 1 {
-                    format!("one frame per call (batch {} asked; the model's batch dimension is fixed at 1)", opts.batch)
-                } else {
-                    "one frame per call (the model's batch dimension is fixed at 1)".to_string()
-                },
-            ),
-            d => (d as usize, format!("batched: {d} frames per call (fixed batch dimension; short batches padded)")),
+        let batch = Self::batch_size(batch_dim, opts.batch);
+        let batch_note = match batch_dim {
+            d if d < 0 => format!("batched: {batch} frames per call (dynamic batch dimension)"),
+            1 if opts.batch > 1 => format!("one frame per call (batch {} asked; the model's batch dimension is fixed at 1)", opts.batch),
+            1 => "one frame per call (the model's batch dimension is fixed at 1)".to_string(),
+            d => format!("batched: {d} frames per call (fixed batch dimension; short batches padded)"),
         };
 
         // Outputs.
@@ -487,10 +480,7 @@ impl Detector {
                     let spec = &self.manifest.input;
                     Ok(Transform::new(width, height, spec.width, spec.height, spec.fit))
                 } else {
-                    let mut t = vec![0.0; per];
-                    let tf = self.pre.run(image, width, height, stride, &mut t);
-                    d.stage_tensor(slot, &t)?;
-                    Ok(tf)
+                    Ok(self.pre.run(image, width, height, stride, d.tensor_slot(slot)))
                 }
             }
         }
