@@ -312,3 +312,88 @@ fn late_start_gives_the_frames_ffprobe_lists() {
         }
     }
 }
+
+/// Makes a 2-frame clip of `size` in `pix_fmt` with `codec` (test pattern from FFmpeg).
+fn make_clip(dir: &std::path::Path, size: &str, pix_fmt: &str, codec: &str, ext: &str) -> std::path::PathBuf {
+    let p = dir.join(format!("{size}_{pix_fmt}_{codec}.{ext}"));
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25"), "-frames:v", "2"])
+        .args(["-c:v", codec, "-pix_fmt", pix_fmt])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ffmpeg could not make {}", p.display());
+    p
+}
+
+/// FFmpeg's own RGB24 rendering of the first frame, with the conversion flags fovea uses.
+fn ffmpeg_rgb(path: &std::path::Path) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-vf", "scale=flags=bilinear", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+/// Decodes every frame of `path` at source size and, letterboxed, into a square 3 times wider
+/// than the source, checking sizes, the padding beside the picture (swscale's vector stores
+/// overshoot rows: it must stay untouched) and the first frame against FFmpeg's CLI.
+fn check_decodes_like_ffmpeg(path: &std::path::Path, w: u32, h: u32) {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let pool = FramePool::new(2);
+    let fmt = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+    let mut d = Decoder::open(path, Sampling::default(), fmt).unwrap();
+    let mut frames = 0;
+    let want = ffmpeg_rgb(path);
+    while let Some(f) = d.next_frame(&pool).unwrap_or_else(|e| panic!("{name}: {e}")) {
+        assert_eq!((f.width, f.height, f.data.len()), (w, h, (w * h * 3) as usize), "{name}");
+        if frames == 0 {
+            assert_eq!(want.len(), f.data.len(), "{name}: FFmpeg's frame size");
+            let mad = f.data.iter().zip(&want).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / want.len() as f64;
+            assert!(mad < 0.5, "{name}: mean absolute difference {mad} from FFmpeg's RGB");
+        }
+        frames += 1;
+    }
+    assert_eq!(frames, 2, "{name}: frames");
+    // Letterboxed into a wide output: the picture is centred with padding left and right.
+    let side = 3 * w.max(h);
+    let pad = 117u8;
+    let fmt = OutputFormat { width: side, height: side, order: ChannelOrder::Rgb, fit: Fit::Letterbox { pad } };
+    let mut d = Decoder::open(path, Sampling::default(), fmt).unwrap();
+    let f = d.next_frame(&pool).unwrap().unwrap();
+    let (nw, nh, ox, oy) = fovea::video::Transform::placement(w, h, side, side, Fit::Letterbox { pad });
+    for (y, row) in f.data.chunks_exact(side as usize * 3).enumerate() {
+        let inside = (oy as usize..(oy + nh) as usize).contains(&y);
+        let (l, r) = if inside { (ox as usize * 3, (ox + nw) as usize * 3) } else { (row.len(), row.len()) };
+        assert!(row[..l].iter().all(|&v| v == pad), "{name}: left padding of row {y} overwritten");
+        assert!(row[r..].iter().all(|&v| v == pad), "{name}: right padding of row {y} overwritten");
+    }
+}
+
+/// Regression (heap overflow): swscale's vector code writes past `width * 3` bytes at the end of
+/// a row for many widths; the frame buffers must carry room for it. Every width 1..64 (odd ones
+/// included) in every common pixel format, stored raw so the decoder outputs that format.
+#[test]
+fn every_small_width_and_pixel_format_decodes_like_ffmpeg() {
+    let dir = tempdir();
+    for w in 1..=64u32 {
+        let h = 1 + (w * 7) % 23;
+        for fmt in ["yuv420p", "yuv422p", "yuv444p", "nv12", "rgb24"] {
+            let p = make_clip(dir.path(), &format!("{w}x{h}"), fmt, "rawvideo", "nut");
+            check_decodes_like_ffmpeg(&p, w, h);
+        }
+    }
+}
+
+/// Regression (heap overflow): the real-world sizes that corrupted the heap (426x240, 360x640,
+/// 1080x1920 portrait) and the usual ones, as H.264 in MP4 as phones and encoders write them.
+#[test]
+fn real_world_sizes_decode_like_ffmpeg() {
+    let dir = tempdir();
+    for (w, h) in [(426, 240), (360, 640), (200, 200), (640, 360), (854, 480), (1280, 720), (1920, 1080), (1080, 1920), (3840, 2160)] {
+        let p = make_clip(dir.path(), &format!("{w}x{h}"), "yuv420p", "libx264", "mp4");
+        check_decodes_like_ffmpeg(&p, w, h);
+    }
+}

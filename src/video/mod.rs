@@ -212,8 +212,10 @@ pub struct Decoder {
     next_keep_t: Option<f64>,
     last_pts: f64,
     first_pts: Option<f64>,
-    /// Conversion target before rotation (rotated video only), reused.
+    /// swscale's target when it cannot write into the frame buffer (rotation, partial blocks).
     scratch: Vec<u8>,
+    /// A rotated picture before it is placed into a letterbox.
+    placed: Vec<u8>,
     /// After a seek: (time origin, fps) to compute decode indices from timestamps.
     index_from_pts: Option<(f64, f64)>,
     /// Decode index of the last frame decoded.
@@ -374,6 +376,7 @@ impl Decoder {
             last_pts: 0.0,
             first_pts: None,
             scratch: Vec::new(),
+            placed: Vec::new(),
             select: None,
         })
     }
@@ -457,6 +460,10 @@ impl Decoder {
             }
             // Feed the next packet of our stream.
             loop {
+                // av_read_frame overwrites the packet without releasing its previous payload:
+                // unreference it first, or every demuxed packet leaks.
+                // SAFETY: the packet is ours and initialised; unref leaves it blank and reusable.
+                unsafe { ffmpeg::ffi::av_packet_unref(ffmpeg::packet::Mut::as_mut_ptr(&mut self.packet)) };
                 match self.packet.read(&mut self.input) {
                     Ok(()) => {
                         if self.packet.stream() != self.info.stream_index {
@@ -593,23 +600,32 @@ impl Decoder {
         }
         let stride = dw as usize * 3;
         let offset = oy as usize * stride + ox as usize * 3;
-        // Without rotation swscale writes straight into the pooled buffer; with it, into a reused
-        // scratch buffer that is then rotated into place.
-        let scratch_len = pw as usize * ph as usize * 3;
-        if rot != 0 && self.scratch.len() != scratch_len {
+        // swscale's unscaled YUV->RGB converters (FFmpeg 5.1, x86) work in blocks of 8 pixels:
+        // when the destination stride holds the last partial block they write it whole, past the
+        // row; when it does not, they skip it and leave up to 7 pixels of every row unwritten. So
+        // swscale writes straight into the pooled buffer only where a row's stride holds whole
+        // blocks (the overshoot then lands in the letterbox's padding, repainted below, in the
+        // next row, written after it, or in the buffer's `pool::SLACK`); otherwise, and for
+        // rotated video, into a reused scratch buffer of whole-block rows, copied (or rotated)
+        // into place.
+        let block_row = (pw as usize).next_multiple_of(8) * 3;
+        let direct = rot == 0 && block_row <= stride;
+        let scratch_len = block_row * ph as usize + pool::SLACK;
+        if !direct && self.scratch.len() != scratch_len {
             self.scratch.resize(scratch_len, 0);
         }
-        let (dst_ptr, dst_stride) = if rot == 0 {
+        let (dst_ptr, dst_stride) = if direct {
             // SAFETY (pointer arithmetic): `offset` is within `buf` (see below).
-            (unsafe { buf.as_mut_ptr().add(offset) }, stride)
+            (unsafe { buf.as_mut_ptr_padded().add(offset) }, stride)
         } else {
-            (self.scratch.as_mut_ptr(), pw as usize * 3)
+            (self.scratch.as_mut_ptr(), block_row)
         };
         let scaler = self.scaler.as_mut().expect("scaler set above");
         // SAFETY: the source pointers/strides come from a decoded AVFrame of the size and format the
-        // context was made for. The destination holds `ph` rows of `dst_stride` bytes: either
-        // `buf` from `offset` (`dh * stride` bytes with `oy + nh <= dh`, `ox + nw <= dw`, and
-        // `pw x ph = nw x nh` without rotation) or `scratch`, resized to `pw * ph * 3` bytes above.
+        // context was made for. The destination holds `ph` rows of `dst_stride >= 3 * pw` bytes and
+        // `pool::SLACK` bytes after them for swscale's overshoot: either `buf` from `offset`
+        // (`dh * stride + SLACK` bytes with `oy + nh <= dh`, `ox + nw <= dw`, and `pw x ph = nw x nh`
+        // without rotation) or `scratch`, resized to `block_row * ph + SLACK` bytes above.
         let rows = unsafe {
             let src = self.decoded.as_ptr();
             let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
@@ -627,16 +643,23 @@ impl Decoder {
         if rows != ph as i32 {
             return Err(self.corrupt(format!("swscale produced {rows} rows, expected {ph}")));
         }
-        if rot != 0 {
-            if (nw, nh) == (dw, dh) {
-                rotate::rotate(&self.scratch, pw as usize, ph as usize, rot, &mut buf);
-            } else {
-                let mut placed = vec![0u8; scratch_len];
-                rotate::rotate(&self.scratch, pw as usize, ph as usize, rot, &mut placed);
-                for (y, row) in placed.chunks_exact(nw as usize * 3).enumerate() {
-                    let at = offset + y * stride;
-                    buf[at..at + row.len()].copy_from_slice(row);
+        if direct {
+            if let Fit::Letterbox { pad } = self.out.fit {
+                if nw != dw {
+                    repaint_sides(&mut buf, stride, oy as usize, nh as usize, ox as usize * 3, (ox + nw) as usize * 3, pad);
                 }
+            }
+        } else if (nw, nh) == (dw, dh) {
+            rotate::rotate(&self.scratch, pw as usize, ph as usize, block_row, rot, &mut buf);
+        } else {
+            let placed_len = nw as usize * nh as usize * 3;
+            if self.placed.len() != placed_len {
+                self.placed.resize(placed_len, 0);
+            }
+            rotate::rotate(&self.scratch, pw as usize, ph as usize, block_row, rot, &mut self.placed);
+            for (y, row) in self.placed.chunks_exact(nw as usize * 3).enumerate() {
+                let at = offset + y * stride;
+                buf[at..at + row.len()].copy_from_slice(row);
             }
         }
         Ok(Frame {
@@ -648,6 +671,20 @@ impl Decoder {
             order: self.out.order,
             transform: Transform::new(disp_w, disp_h, dw, dh, self.out.fit),
         })
+    }
+}
+
+/// Paints a letterboxed picture's padding again where swscale's overshoot may have landed: in
+/// rows `y0 .. y0 + rows` the bytes left of `left` and from `right` on, and the whole row after
+/// the picture, if there is one.
+fn repaint_sides(buf: &mut [u8], stride: usize, y0: usize, rows: usize, left: usize, right: usize, pad: u8) {
+    for (i, row) in buf.chunks_exact_mut(stride).skip(y0).take(rows + 1).enumerate() {
+        if i == rows {
+            row.fill(pad);
+        } else {
+            row[..left].fill(pad);
+            row[right..].fill(pad);
+        }
     }
 }
 
