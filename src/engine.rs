@@ -19,13 +19,14 @@ use serde::Deserialize;
 
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
+use crate::image::ChannelOrder;
 use crate::infer::manifest::{Manifest, Precision};
 use crate::infer::preprocess::Preprocessor;
 use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
 use crate::infer::{Detector, DetectorOptions};
 use crate::pipeline::{self, FrameResult, Stages};
 use crate::track::{Tracker, TrackerConfig};
-use crate::video::{ChannelOrder, Sampling};
+use crate::video::Sampling;
 
 /// Tracking settings of an engine configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

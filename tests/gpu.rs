@@ -179,7 +179,7 @@ fn the_detectors_device_input_equals_the_cpu_preprocessor() {
     let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
     let input = nanodet().input;
     // 640x360 slots: the 1280x720 frame below re-provisions them once.
-    let mut di = DeviceInput::new(dev, &input, 2, 640 * 360 * 3).unwrap();
+    let mut di = DeviceInput::new(dev, input.roi_spec(), input.image_len(), 2, 640 * 360 * 3).unwrap();
     assert!(di.device_preprocessing());
     let frames = bgr_frames("market_street_1906.mp4", 1, 1);
     let f = &frames[0];

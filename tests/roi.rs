@@ -270,7 +270,7 @@ fn the_kernel_makes_the_detectors_input_as_the_cpu_does() {
         let f = d.next_frame(&pool).unwrap().unwrap();
         let (w, h) = (f.width, f.height);
         for input in [&stretched, &letterboxed] {
-            let spec = RoiSpec::for_model_input(input).expect("square NCHW input");
+            let spec = input.roi_spec().expect("square NCHW input");
             let desc = spec.desc(0, w as usize * 3, Crop { x: 0, y: 0, w, h });
             let mut cpu = vec![0.0f32; 3 * 416 * 416];
             Preprocessor::new(input.clone()).run(&f.data, w, h, w as usize * 3, &mut cpu);

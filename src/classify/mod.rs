@@ -16,10 +16,50 @@ pub use policy::{Decision, Policy};
 pub use zeroshot::{ClipManifest, TextTable, ZeroShot};
 
 use crate::error::Result;
-use crate::output::read::SCOREVISION_LABELS;
-use crate::pipeline::verify::{BoxResult, RoiClassifier};
+use crate::results::{BoxResult, SCOREVISION_LABELS};
 use crate::roi::{RoiBatch, RoiSpec};
 use policy::Outcome;
+
+/// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
+pub trait RoiClassifier {
+    /// Name for reports.
+    fn name(&self) -> &str;
+    /// Whether it reads ROI tensors (if not, none are made unless asked).
+    fn needs_tensors(&self) -> bool;
+    /// Whether it would decide boxes with this label (the colour step spares it the others).
+    fn wants(&self, _label: &str) -> bool {
+        self.needs_tensors()
+    }
+    /// The ROI tensors it reads (size, normalisation); None: the rule file's `[roi]`.
+    fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
+        None
+    }
+    /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
+    fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
+    /// As `classify`, from the ROI batch on the GPU (`boxes.len() x 3 x S x S` float32 at `ptr`,
+    /// on the ROI stage's device and stream), when this classifier runs there; `None` when it
+    /// does not (the batch is then downloaded for `classify`).
+    #[cfg(feature = "cuda")]
+    fn classify_device(&mut self, _ptr: u64, _boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
+        None
+    }
+}
+
+/// The empty slot: keeps every box the rules kept.
+#[derive(Debug, Default)]
+pub struct PassThrough;
+
+impl RoiClassifier for PassThrough {
+    fn name(&self) -> &str {
+        "none (pass-through)"
+    }
+    fn needs_tensors(&self) -> bool {
+        false
+    }
+    fn classify(&mut self, _rois: &RoiBatch, _boxes: &mut [&mut BoxResult]) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// The zero-shot classifier with its policy, in `fovea verify`'s classifier slot.
 pub struct PolicyClassifier {
@@ -139,13 +179,13 @@ impl ObjectClassifier {
         zs: ZeroShot,
         policy: Policy,
         labels: Vec<String>,
-        frame_order: crate::video::ChannelOrder,
+        frame_order: crate::image::ChannelOrder,
         expand: std::collections::BTreeMap<String, f32>,
     ) -> Result<Self> {
         policy.check_against(&zs.table)?;
         let mut spec = zs.manifest.roi.clone();
         // The encoder's order is relative to RGB frames; BGR frames flip it.
-        spec.swap_rb ^= frame_order == crate::video::ChannelOrder::Bgr;
+        spec.swap_rb ^= frame_order == crate::image::ChannelOrder::Bgr;
         Ok(Self { zs, policy, labels, spec, expand, batch: RoiBatch::default() })
     }
 }
@@ -157,7 +197,7 @@ impl crate::track::reuse::Classifier for ObjectClassifier {
 
     fn classify_frame(
         &mut self,
-        view: &crate::roi::FrameView<'_>,
+        view: &crate::image::FrameView<'_>,
         requests: &[crate::track::reuse::ClassifyRequest],
     ) -> Result<Vec<crate::track::reuse::Label>> {
         use crate::track::reuse::Label;
@@ -215,14 +255,14 @@ pub struct SecondPass {
 /// covers that colour left undecided, and labels those through the per-track reuse cache.
 pub fn classify_undecided(
     video: &std::path::Path,
-    frames: &mut [crate::pipeline::FrameResult],
+    frames: &mut [crate::results::FrameResult],
     classifier: &mut ObjectClassifier,
-    order: crate::video::ChannelOrder,
+    order: crate::image::ChannelOrder,
     reuse: crate::track::reuse::ReuseConfig,
 ) -> Result<SecondPass> {
     use crate::track::reuse::{ClassifyRequest, LabelCache};
     let mut out = SecondPass::default();
-    let name = |f: &crate::pipeline::FrameResult, i: usize| {
+    let name = |f: &crate::results::FrameResult, i: usize| {
         f.labels[i]
             .as_ref()
             .map_or_else(|| classifier.labels.get(f.detections[i].class_id as usize).cloned().unwrap_or_default(), |l| l.label.clone())
@@ -246,7 +286,7 @@ pub fn classify_undecided(
         return Ok(out);
     }
     let select = std::sync::Arc::new(todo.keys().copied().collect::<std::collections::BTreeSet<u64>>());
-    let fmt = crate::video::OutputFormat { width: 0, height: 0, order, fit: crate::video::Fit::Stretch };
+    let fmt = crate::video::OutputFormat { width: 0, height: 0, order, fit: crate::image::Fit::Stretch };
     let mut dec = crate::video::Decoder::open(video, crate::video::Sampling::default(), fmt)?;
     dec.select(select);
     let pool = crate::video::FramePool::new(1);

@@ -120,7 +120,7 @@ pub fn assign(features: &[Option<[f32; 3]>], ids: &[Option<u64>], outlier_factor
 /// Assigns colour teams over a whole clip's results (with `jerseys` measured): fills `teams`
 /// (0/1 for team players) and labels goalkeepers and referees (source colour). Identities are
 /// track ids.
-pub fn assign_frames(frames: &mut [crate::pipeline::FrameResult]) -> [u64; 5] {
+pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> [u64; 5] {
     use crate::track::reuse::{LabelSource, Resolved};
     let mut at = Vec::new();
     let mut feats = Vec::new();

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::image::{ChannelOrder, Fit};
 use crate::roi::{RoiBatch, RoiDtype, RoiSpec};
-use crate::video::{ChannelOrder, Fit};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,6 @@ use cudarc::driver::{CudaContext, CudaSlice, DevicePtr, PinnedHostSlice};
 use super::pool::{pack_rows, FramePool, Staging, StagingBuf};
 use super::{gpu_err, Device};
 use crate::error::{Error, Result};
-use crate::infer::manifest::InputSpec;
 use crate::roi::{Crop, RoiDesc, RoiSpec};
 
 impl StagingBuf for PinnedHostSlice<u8> {
@@ -79,16 +78,16 @@ impl std::fmt::Debug for DeviceInput {
 
 impl DeviceInput {
     /// Buffers for `batch` frames of up to `frame_bytes` each (more is provisioned on demand,
-    /// counted in [`DeviceInput::allocations`]).
-    pub fn new(dev: Arc<Device>, input: &InputSpec, batch: usize, frame_bytes: usize) -> Result<Self> {
+    /// counted in [`DeviceInput::allocations`]), for a model input of `per` floats an image,
+    /// made on the device with `spec` (the model's `InputSpec::roi_spec`) or, without one,
+    /// uploaded from host-preprocessed tensors.
+    pub fn new(dev: Arc<Device>, spec: Option<RoiSpec>, per: usize, batch: usize, frame_bytes: usize) -> Result<Self> {
         if batch == 0 || batch > 65535 {
             return Err(Error::InvalidOption {
                 option: "batch",
                 reason: format!("expected 1..=65535 frames per call on a GPU, got {batch}"),
             });
         }
-        let per = 3 * input.width as usize * input.height as usize;
-        let spec = RoiSpec::for_model_input(input);
         let pool = FramePool::new(PinnedStaging(dev.ctx.clone()), 2 * batch, frame_bytes)?;
         let frames = dev.zeros::<u8>(batch * frame_bytes.max(1))?;
         let tensor = dev.zeros::<f32>(batch * per)?;

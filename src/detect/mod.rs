@@ -10,18 +10,8 @@
 pub mod compare;
 mod nms;
 
+pub use crate::results::Detection;
 pub use nms::{iou, nms};
-
-use crate::infer::manifest::DecoderSpec;
-
-/// One detected object. `bbox` is `[x1, y1, x2, y2]` in pixels (model-input pixels inside the
-/// decoders, source-frame pixels once the detector has mapped them back).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
-    pub bbox: [f32; 4],
-    pub score: f32,
-    pub class_id: u32,
-}
 
 /// A borrowed output tensor.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +39,29 @@ impl DecodeParams {
 
 /// Candidates kept before NMS, best first; bounds NMS cost on noisy frames.
 pub const MAX_CANDIDATES: usize = 4096;
+
+/// How raw output tensors become boxes. Coordinates are in model-input pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecoderSpec {
+    /// NanoDet / GFL head: per stride a score tensor [B, cells, C] (already sigmoid) and a box
+    /// tensor [B, cells, 4 * (reg_max + 1)] of distance bins (left, top, right, bottom).
+    Nanodet {
+        strides: Vec<u32>,
+        reg_max: u32,
+        /// Score tensor names, one per stride, in the order of `strides`.
+        scores: Vec<String>,
+        /// Box tensor names, one per stride.
+        boxes: Vec<String>,
+        /// Cell centre offset in cells: 0.5 for NanoDet's GFL head.
+        center_offset: f32,
+    },
+    /// YOLOv8 / YOLO11: one tensor [B, 4 + C, N], rows cx, cy, w, h then class scores.
+    Yolov8 { output: String },
+    /// YOLOv5 / YOLOv7: one tensor [B, N, 5 + C]: cx, cy, w, h, objectness, class scores.
+    Yolov5 { output: String },
+    /// Models with NMS inside: one tensor [B, K, 6]: x1, y1, x2, y2, score, class.
+    End2end { output: String },
+}
 
 /// Decodes one model's outputs, as its manifest describes.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::image::{ChannelOrder, Fit};
 use crate::roi::{ColourStats, RoiDtype, RoiSpec, StatsConfig};
-use crate::video::{ChannelOrder, Fit};
 
 /// The Score Vision validator's rules and ROI settings (filter/scorevision.toml).
 pub const SCOREVISION: &str = include_str!("../../filter/scorevision.toml");

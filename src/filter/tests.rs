@@ -1,6 +1,6 @@
 use super::*;
+use crate::image::ChannelOrder;
 use crate::roi::{self, crop_of, FrameView, StatsParams};
-use crate::video::ChannelOrder;
 
 /// Colour statistics of a constructed `w x h` patch.
 fn stats_of(w: u32, h: u32, px: impl Fn(u32, u32) -> [u8; 3]) -> ColourStats {

@@ -7,9 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image::{ChannelOrder, Fit};
 use crate::infer::manifest::{Layout, Manifest};
 use crate::infer::preprocess::Preprocessor;
-use crate::video::{self, ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
+use crate::video::{self, Decoder, FramePool, OutputFormat, Sampling};
 
 /// One frame of a calibration set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -32,16 +32,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::detect::DecoderSpec;
 use crate::error::{Error, Result};
-use crate::video::{ChannelOrder, Fit};
-
-/// Memory layout of the image input tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    Nchw,
-    Nhwc,
-}
+pub use crate::image::Layout;
+use crate::image::{ChannelOrder, Fit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,27 +58,26 @@ pub struct InputSpec {
     pub fit: Fit,
 }
 
-/// How raw output tensors become boxes. Coordinates are in model-input pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DecoderSpec {
-    /// NanoDet / GFL head: per stride a score tensor [B, cells, C] (already sigmoid) and a box
-    /// tensor [B, cells, 4 * (reg_max + 1)] of distance bins (left, top, right, bottom).
-    Nanodet {
-        strides: Vec<u32>,
-        reg_max: u32,
-        /// Score tensor names, one per stride, in the order of `strides`.
-        scores: Vec<String>,
-        /// Box tensor names, one per stride.
-        boxes: Vec<String>,
-        /// Cell centre offset in cells: 0.5 for NanoDet's GFL head.
-        center_offset: f32,
-    },
-    /// YOLOv8 / YOLO11: one tensor [B, 4 + C, N], rows cx, cy, w, h then class scores.
-    Yolov8 { output: String },
-    /// YOLOv5 / YOLOv7: one tensor [B, N, 5 + C]: cx, cy, w, h, objectness, class scores.
-    Yolov5 { output: String },
-    /// Models with NMS inside: one tensor [B, K, 6]: x1, y1, x2, y2, score, class.
-    End2end { output: String },
+impl InputSpec {
+    /// The spec with which the ROI kernel, given a whole frame, makes this input exactly as
+    /// [`crate::infer::preprocess::Preprocessor`] does (the GPU path's preprocessing); `None`
+    /// when the kernel cannot (non-square or NHWC inputs). Frames must be in the model's channel
+    /// order.
+    pub fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
+        (self.width == self.height && self.layout == Layout::Nchw).then_some(crate::roi::RoiSpec {
+            size: self.width,
+            mean: self.mean,
+            std: self.std,
+            fit: self.fit,
+            dtype: crate::roi::RoiDtype::F32,
+            swap_rb: false,
+        })
+    }
+
+    /// Floats in one input image (3 x width x height).
+    pub fn image_len(&self) -> usize {
+        3 * self.width as usize * self.height as usize
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

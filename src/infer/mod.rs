@@ -22,7 +22,7 @@ use ort::value::TensorRef;
 
 use crate::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
 use crate::error::{Error, Result};
-use crate::video::Transform;
+use crate::image::Transform;
 use manifest::{Layout, Manifest};
 use provider::{ProviderKind, Selection, TrtBuild};
 
@@ -331,7 +331,8 @@ impl Detector {
         // 4. The device (a clear error without a driver).
         let dev = crate::cuda::Device::shared(sel.ordinal())?;
         let frame_bytes = 1920 * 1080 * 3;
-        let input = crate::cuda::input::DeviceInput::new(dev.clone(), &manifest.input, batch, frame_bytes)?;
+        let input =
+            crate::cuda::input::DeviceInput::new(dev.clone(), manifest.input.roi_spec(), manifest.input.image_len(), batch, frame_bytes)?;
         // 5. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
         let session = gpu_session(rt, &plan, &dev, Self::thread_count(opts))?;
         if plan.kind == ProviderKind::TensorRt {

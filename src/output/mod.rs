@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::pipeline::FrameResult;
+use crate::results::FrameResult;
 use crate::track::reuse::LabelSource;
 
 pub mod read;

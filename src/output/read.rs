@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::detect::Detection;
 use crate::error::{Error, Result};
-use crate::pipeline::FrameResult;
+use crate::results::FrameResult;
 
 /// Which format a boxes file was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,7 @@ pub struct BoxesFile {
     pub fps: Option<f64>,
 }
 
-/// Score Vision's classes by id.
-pub const SCOREVISION_LABELS: [&str; 4] = ["football", "goalkeeper", "player", "referee"];
+pub use crate::results::SCOREVISION_LABELS;
 
 fn bad(path: &Path, reason: String) -> Error {
     Error::Input { path: path.to_path_buf(), reason }

@@ -13,46 +13,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::detect::{DecodeParams, Detection};
+use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
+use crate::image::{Fit, Transform};
 use crate::infer::Detector;
-use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache, Resolved, ReuseConfig, ReuseStats};
+pub use crate::results::FrameResult;
+use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache, ReuseConfig, ReuseStats};
 use crate::track::{Tracker, TrackerConfig};
-use crate::video::{self, Frame, OutputFormat, Sampling, Transform, VideoInfo};
+use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 /// A frame with its model input image, made by the preprocess stage.
 struct Prepared {
     frame: Frame,
     tensor: Vec<f32>,
     transform: Transform,
-}
-
-/// The results of one processed frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FrameResult {
-    /// Decode index from 0.
-    pub index: u64,
-    /// Presentation time, seconds.
-    pub pts: f64,
-    /// Detections in source-frame pixels, best score first.
-    pub detections: Vec<Detection>,
-    /// Track id of each detection (same length as `detections`); `None` where no confirmed
-    /// track claims it or tracking is off.
-    pub track_ids: Vec<Option<u64>>,
-    /// Classifier label of each detection (same length); `None` without a classifier.
-    pub labels: Vec<Option<Resolved>>,
-    /// Jersey colour of each person detection, when colour teams are on (else empty).
-    pub jerseys: Vec<Option<[f32; 3]>>,
-    /// Colour team of each detection, once teams are assigned (else empty).
-    pub teams: Vec<Option<u8>>,
-}
-
-impl FrameResult {
-    /// A result without tracking or classification.
-    pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
-        let n = detections.len();
-        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new() }
-    }
 }
 
 /// The optional stages after detection.
@@ -152,7 +126,7 @@ pub fn run_detect(
     let jersey_params = crate::roi::StatsParams::new(&crate::roi::StatsConfig::default(), spec.channels);
     let hsv_tables = crate::roi::stats::hsv_tables();
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
-    let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: video::Fit::Stretch };
+    let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: Fit::Stretch };
     let batch = detector.batch();
     // Channel capacities: decoded frames, preprocessed frames. The frame pool covers both, the
     // frames the detect stage holds for its batch, and one being decoded.

@@ -15,87 +15,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-
+pub use crate::classify::{PassThrough, RoiClassifier};
 use crate::error::Result;
 use crate::filter::{Candidate, FilterConfig, Verdict};
+use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
 use crate::pipeline::FrameResult;
+pub use crate::results::BoxResult;
 use crate::roi::{self, crop_of, ColourStats, Crop, FrameView, RoiBatch, RoiRef, StatsParams};
-use crate::video::{self, ChannelOrder, Fit, Frame, OutputFormat, Sampling, VideoInfo};
-
-/// What was decided about one box.
-#[derive(Debug, Clone, Serialize)]
-pub struct BoxResult {
-    pub frame: u64,
-    /// Position of the box in its frame in the input file.
-    pub index: usize,
-    /// The box's id in the input (Score Vision `id`), if any.
-    pub id: Option<u64>,
-    pub class_id: u32,
-    pub label: String,
-    pub bbox: [f32; 4],
-    pub score: f32,
-    /// "keep", "reject" or "invalid".
-    pub verdict: &'static str,
-    /// The rule that rejected it, or why it is invalid.
-    pub rule: Option<String>,
-    pub value: Option<f32>,
-    pub limit: Option<f32>,
-    /// "clamped": the box reached outside the frame and was clamped to it.
-    pub flags: Vec<&'static str>,
-    pub stats: Option<ColourStats>,
-    /// Who decided last: "filter" (rules) or "classifier".
-    pub source: &'static str,
-    /// The classifier's probabilities (its last step), when it ran on this box.
-    pub scores: Option<Vec<(String, f32)>>,
-    /// Colour team (0 or 1) with `--teams`; null otherwise or for goalkeepers and referees.
-    pub team: Option<u8>,
-    /// Jersey colour (R, G, B) measured for team assignment.
-    #[serde(skip)]
-    pub jersey: Option<[f32; 3]>,
-}
-
-/// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
-pub trait RoiClassifier {
-    /// Name for reports.
-    fn name(&self) -> &str;
-    /// Whether it reads ROI tensors (if not, none are made unless asked).
-    fn needs_tensors(&self) -> bool;
-    /// Whether it would decide boxes with this label (the colour step spares it the others).
-    fn wants(&self, _label: &str) -> bool {
-        self.needs_tensors()
-    }
-    /// The ROI tensors it reads (size, normalisation); None: the rule file's `[roi]`.
-    fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
-        None
-    }
-    /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
-    fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
-    /// As `classify`, from the ROI batch on the GPU (`boxes.len() x 3 x S x S` float32 at `ptr`,
-    /// on the ROI stage's device and stream), when this classifier runs there; `None` when it
-    /// does not (the batch is then downloaded for `classify`).
-    #[cfg(feature = "cuda")]
-    fn classify_device(&mut self, _ptr: u64, _boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
-        None
-    }
-}
-
-/// The empty slot: keeps every box the rules kept.
-#[derive(Debug, Default)]
-pub struct PassThrough;
-
-impl RoiClassifier for PassThrough {
-    fn name(&self) -> &str {
-        "none (pass-through)"
-    }
-    fn needs_tensors(&self) -> bool {
-        false
-    }
-    fn classify(&mut self, _rois: &RoiBatch, _boxes: &mut [&mut BoxResult]) -> Result<()> {
-        Ok(())
-    }
-}
+use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {

@@ -21,28 +21,10 @@ pub mod stats;
 use half::f16;
 use rayon::prelude::*;
 
-use crate::infer::manifest::Layout;
-use crate::infer::preprocess::Plan;
-use crate::video::{Fit, Transform};
+pub use crate::image::FrameView;
+use crate::image::{Fit, Layout, Plan, Transform};
 
 pub use stats::{colour_stats, ColourStats, StatsAcc, StatsConfig, StatsParams, StatsRoi};
-
-/// A packed 3-channel 8-bit image borrowed from its owner (a decoded frame, a caller's buffer).
-#[derive(Debug, Clone, Copy)]
-pub struct FrameView<'a> {
-    pub data: &'a [u8],
-    pub width: u32,
-    pub height: u32,
-    /// Bytes per row (>= 3 * width).
-    pub stride: usize,
-}
-
-impl FrameView<'_> {
-    /// Byte offset of pixel (x, y).
-    pub fn offset(&self, x: u32, y: u32) -> usize {
-        y as usize * self.stride + x as usize * 3
-    }
-}
 
 /// A rectangle of whole pixels inside a frame (`w`, `h` >= 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,21 +145,6 @@ pub struct Norm {
 }
 
 impl RoiSpec {
-    /// The spec with which the ROI kernel, given a whole frame, makes a detector's input exactly
-    /// as [`crate::infer::preprocess::Preprocessor`] does (the GPU path's preprocessing); `None`
-    /// when the kernel cannot (non-square or NHWC inputs). Frames must be in the model's channel
-    /// order.
-    pub fn for_model_input(input: &crate::infer::manifest::InputSpec) -> Option<Self> {
-        (input.width == input.height && input.layout == crate::infer::manifest::Layout::Nchw).then_some(Self {
-            size: input.width,
-            mean: input.mean,
-            std: input.std,
-            fit: input.fit,
-            dtype: RoiDtype::F32,
-            swap_rb: false,
-        })
-    }
-
     /// Elements per ROI in the tensor: `3 * S * S`.
     pub fn roi_len(&self) -> usize {
         3 * self.size as usize * self.size as usize

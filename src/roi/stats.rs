@@ -10,7 +10,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Crop, FrameView};
-use crate::video::ChannelOrder;
+use crate::image::ChannelOrder;
+pub use crate::results::ColourStats;
 
 /// What counts as grass and as dark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,22 +77,6 @@ pub struct StatsAcc {
     pub sumsq: [u64; 3],
     pub in_range: u64,
     pub dark: u64,
-}
-
-/// Colour statistics of one ROI. Channels are R, G, B whatever the frame's order.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct ColourStats {
-    pub pixels: u64,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    /// Mean luma, `0.299 R + 0.587 G + 0.114 B` (0..255).
-    pub brightness: f32,
-    /// `mean G - max(mean R, mean B)`.
-    pub green_dominance: f32,
-    /// Fraction of pixels inside the HSV green range.
-    pub green_fraction: f32,
-    /// Fraction of pixels whose V is below the dark threshold.
-    pub dark_fraction: f32,
 }
 
 impl StatsAcc {

@@ -1,6 +1,6 @@
 use super::*;
+use crate::image::ChannelOrder;
 use crate::roi::stats::{accumulate, hsv, hsv_tables, StatsConfig, StatsParams};
-use crate::video::ChannelOrder;
 
 #[test]
 fn crop_rounds_outwards_and_clamps() {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use crate::detect::iou;
+pub use crate::results::{Label, LabelSource, Resolved};
 
 /// One object to classify.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,14 +21,6 @@ pub struct ClassifyRequest {
     pub class_id: u32,
 }
 
-/// A classifier's answer for one object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Label {
-    pub label: String,
-    /// 0..1.
-    pub confidence: f32,
-}
-
 /// Anything that labels objects in batches (zero-shot, colour, a secondary model, a test fake).
 pub trait Classifier {
     /// Labels `requests`, one result per request, in order.
@@ -35,28 +28,9 @@ pub trait Classifier {
 
     /// Labels `requests` of the frame `frame` (classifiers that look at pixels override this;
     /// the default ignores the pixels).
-    fn classify_frame(&mut self, _frame: &crate::roi::FrameView<'_>, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
+    fn classify_frame(&mut self, _frame: &crate::image::FrameView<'_>, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
         self.classify(requests)
     }
-}
-
-/// Where a label came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelSource {
-    /// The classifier ran on this object in this frame.
-    Classifier,
-    /// Reused from the object's track.
-    Track,
-    /// Decided by colour (team assignment: goalkeeper, referee).
-    Colour,
-}
-
-/// A label for one object with its origin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    pub label: String,
-    pub confidence: f32,
-    pub source: LabelSource,
 }
 
 /// When to classify again.
@@ -143,7 +117,7 @@ impl LabelCache {
     /// [`LabelCache::resolve`] for one frame whose pixels the classifier may read.
     pub fn resolve_frame(
         &mut self,
-        frame: &crate::roi::FrameView<'_>,
+        frame: &crate::image::FrameView<'_>,
         requests: &[ClassifyRequest],
         classifier: &mut dyn Classifier,
     ) -> crate::Result<Vec<Resolved>> {

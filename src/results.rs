@@ -1,0 +1,121 @@
+//! Result types every face hands out: detections, frame results, per-box verdicts with colour
+//! statistics, labels and where they came from. Below pipeline, output and classify; imports
+//! nothing but `serde`.
+#![forbid(unsafe_code)]
+
+use serde::Serialize;
+
+/// Score Vision's classes by id.
+pub const SCOREVISION_LABELS: [&str; 4] = ["football", "goalkeeper", "player", "referee"];
+
+/// One detected object. `bbox` is `[x1, y1, x2, y2]` in pixels (model-input pixels inside the
+/// decoders, source-frame pixels once the detector has mapped them back).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub class_id: u32,
+}
+
+/// Colour statistics of one ROI. Channels are R, G, B whatever the frame's order.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ColourStats {
+    pub pixels: u64,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Mean luma, `0.299 R + 0.587 G + 0.114 B` (0..255).
+    pub brightness: f32,
+    /// `mean G - max(mean R, mean B)`.
+    pub green_dominance: f32,
+    /// Fraction of pixels inside the HSV green range.
+    pub green_fraction: f32,
+    /// Fraction of pixels whose V is below the dark threshold.
+    pub dark_fraction: f32,
+}
+
+/// A classifier's answer for one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub label: String,
+    /// 0..1.
+    pub confidence: f32,
+}
+
+/// Where a label came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelSource {
+    /// The classifier ran on this object in this frame.
+    Classifier,
+    /// Reused from the object's track.
+    Track,
+    /// Decided by colour (team assignment: goalkeeper, referee).
+    Colour,
+}
+
+/// A label for one object with its origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub label: String,
+    pub confidence: f32,
+    pub source: LabelSource,
+}
+
+/// The results of one processed frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameResult {
+    /// Decode index from 0.
+    pub index: u64,
+    /// Presentation time, seconds.
+    pub pts: f64,
+    /// Detections in source-frame pixels, best score first.
+    pub detections: Vec<Detection>,
+    /// Track id of each detection (same length as `detections`); `None` where no confirmed
+    /// track claims it or tracking is off.
+    pub track_ids: Vec<Option<u64>>,
+    /// Classifier label of each detection (same length); `None` without a classifier.
+    pub labels: Vec<Option<Resolved>>,
+    /// Jersey colour of each person detection, when colour teams are on (else empty).
+    pub jerseys: Vec<Option<[f32; 3]>>,
+    /// Colour team of each detection, once teams are assigned (else empty).
+    pub teams: Vec<Option<u8>>,
+}
+
+impl FrameResult {
+    /// A result without tracking or classification.
+    pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
+        let n = detections.len();
+        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new() }
+    }
+}
+
+/// What was decided about one box.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoxResult {
+    pub frame: u64,
+    /// Position of the box in its frame in the input file.
+    pub index: usize,
+    /// The box's id in the input (Score Vision `id`), if any.
+    pub id: Option<u64>,
+    pub class_id: u32,
+    pub label: String,
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// "keep", "reject" or "invalid".
+    pub verdict: &'static str,
+    /// The rule that rejected it, or why it is invalid.
+    pub rule: Option<String>,
+    pub value: Option<f32>,
+    pub limit: Option<f32>,
+    /// "clamped": the box reached outside the frame and was clamped to it.
+    pub flags: Vec<&'static str>,
+    pub stats: Option<ColourStats>,
+    /// Who decided last: "filter" (rules) or "classifier".
+    pub source: &'static str,
+    /// The classifier's probabilities (its last step), when it ran on this box.
+    pub scores: Option<Vec<(String, f32)>>,
+    /// Colour team (0 or 1) with `--teams`; null otherwise or for goalkeepers and referees.
+    pub team: Option<u8>,
+    /// Jersey colour (R, G, B) measured for team assignment.
+    #[serde(skip)]
+    pub jersey: Option<[f32; 3]>,
+}
