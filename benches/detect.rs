@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fovea::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
 use fovea::infer::manifest::{DecoderSpec, Layout};
-use fovea::infer::preprocess::Plan;
+use fovea::image::Plan;
 use std::hint::black_box;
 
 /// Deterministic pseudo-random numbers in [0, 1).
