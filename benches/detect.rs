@@ -3,8 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fovea::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
-use fovea::infer::manifest::{DecoderSpec, Layout};
 use fovea::image::Plan;
+use fovea::infer::manifest::{DecoderSpec, Layout};
 use std::hint::black_box;
 
 /// Deterministic pseudo-random numbers in [0, 1).

@@ -1,0 +1,317 @@
+//! Command-line arguments of every command (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use fovea::video::Sampling;
+
+use fovea::track::TrackerConfig;
+
+use crate::model::{FP32_MODEL, INT8_MODEL};
+
+#[derive(Subcommand)]
+pub(crate) enum EnginesCommand {
+    /// Build and cache a TensorRT engine for a model (takes minutes; progress is shown), verify
+    /// it with one inference, and write `<name>.<precision>.b<batch>.ctx.onnx` beside the
+    /// manifest, which later runs load instead of rebuilding.
+    Build(EnginesBuildArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct EnginesBuildArgs {
+    /// The model's (fp32) manifest.
+    #[arg(long, default_value = FP32_MODEL)]
+    pub(crate) model: PathBuf,
+    /// FP16 engine (the default).
+    #[arg(long, conflicts_with = "int8")]
+    pub(crate) fp16: bool,
+    /// INT8 engine, with the calibration table of --calib or the manifest's [tensorrt] table.
+    #[arg(long)]
+    pub(crate) int8: bool,
+    /// FP32 engine.
+    #[arg(long, conflicts_with_all = ["int8", "fp16"])]
+    pub(crate) fp32: bool,
+    /// Calibration table file, or a folder holding `<model name>.calibration.flatbuffers|cache`.
+    #[arg(long, requires = "int8")]
+    pub(crate) calib: Option<PathBuf>,
+    /// Largest batch the engine takes (dynamic-batch models).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    /// The GPU: `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cuda:0")]
+    pub(crate) device: String,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The video the boxes were made on.
+    pub(crate) video: PathBuf,
+    /// Boxes: a Score Vision miner file or fovea JSONL.
+    #[arg(long)]
+    pub(crate) boxes: PathBuf,
+    /// Results (one JSON object per box); `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    pub(crate) output: PathBuf,
+    /// Rule file (TOML); default: the built-in filter/scorevision.toml.
+    #[arg(long)]
+    pub(crate) rules: Option<PathBuf>,
+    /// Do not make ROI tensors for the kept boxes (no classifier reads them yet).
+    #[arg(long)]
+    pub(crate) no_roi_tensors: bool,
+    /// ROIs per batch.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) batch_rois: usize,
+    /// Zero-shot classifier after the rules: an image-encoder manifest (TOML) with its text table.
+    #[arg(long)]
+    pub(crate) classifier: Option<PathBuf>,
+    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
+    #[arg(long)]
+    pub(crate) policy: Option<PathBuf>,
+    /// ONNX Runtime threads for the classifier (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Assign colour teams to people (jersey colours clustered per clip; output `team` 0/1, and
+    /// goalkeeper/referee from colour); results are written when the clip is done.
+    #[arg(long)]
+    pub(crate) teams: bool,
+    /// Where the colour statistics and ROI tensors are made: `cpu` or `cuda[:N]` (default: cpu,
+    /// or cuda:0 with a GPU provider).
+    #[arg(long)]
+    pub(crate) device: Option<String>,
+    /// The classifier's execution provider: `cpu`, `cuda` or `tensorrt` (default: cpu, or
+    /// tensorrt with --device cuda).
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// Run on the CPU what cannot run where asked (otherwise an error); the summary says what ran.
+    #[arg(long)]
+    pub(crate) allow_fallback: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct KernelsArgs {
+    /// Output folder: <module>.cu (self-contained source) and <module>.ptx when built.
+    pub(crate) out: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct CalibArgs {
+    /// Clips to sample.
+    #[arg(required = true)]
+    pub(crate) videos: Vec<PathBuf>,
+    /// Model manifest whose preprocessing the set follows.
+    #[arg(long, default_value = FP32_MODEL)]
+    pub(crate) model: PathBuf,
+    /// Frames per clip, evenly spaced.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) frames: u64,
+    /// Output folder (NNNN.npy + frames.json).
+    #[arg(short, long)]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    /// Clips to compare on.
+    #[arg(required = true)]
+    pub(crate) videos: Vec<PathBuf>,
+    /// Reference model manifest.
+    #[arg(long, default_value = FP32_MODEL)]
+    pub(crate) reference: PathBuf,
+    /// Candidate model manifest.
+    #[arg(long, default_value = INT8_MODEL)]
+    pub(crate) candidate: PathBuf,
+    /// Compare every K-th frame.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) every: u32,
+    /// frames.json of a calibration set: those frames are left out (held-out evaluation).
+    #[arg(long)]
+    pub(crate) exclude: Option<PathBuf>,
+    /// Minimum IoU of a match.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) iou: f32,
+    /// ONNX Runtime threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Write the report as JSON too.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum Format {
+    /// One JSON object per processed frame.
+    Jsonl,
+    /// Score Vision miner JSON: {"frames": {"<n>": {"objects": [...]}}}.
+    Scorevision,
+}
+
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Model manifest (TOML). Default: NanoDet-g INT8 on CPUs with VNNI, fp32 otherwise
+    /// (`--model engines/nanodet-g-416.toml` forces fp32).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// ONNX Runtime threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Frames per inference call, when the model's batch dimension allows it.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    /// Where frames and kernels go: `cpu` or `cuda[:N]` (default: cpu, or cuda:0 with a GPU
+    /// provider).
+    #[arg(long)]
+    pub(crate) device: Option<String>,
+    /// ONNX Runtime execution provider: `cpu`, `cuda` or `tensorrt` (default: cpu, or tensorrt
+    /// with --device cuda).
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// TensorRT precision: fp32, fp16 or int8 (int8: the manifest's calibration table or --calib).
+    #[arg(long, default_value = "fp16")]
+    pub(crate) precision: String,
+    /// INT8 calibration table (file, or folder with `<model name>.calibration.*`).
+    #[arg(long)]
+    pub(crate) calib: Option<PathBuf>,
+    /// Run on the CPU when the requested device or provider cannot be had (otherwise an error);
+    /// the summary says what ran.
+    #[arg(long)]
+    pub(crate) allow_fallback: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct SamplingArgs {
+    /// Process every K-th frame.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub(crate) stride: u32,
+    /// Process at most F frames per second of video.
+    #[arg(long, value_name = "F")]
+    pub(crate) max_fps: Option<f64>,
+    /// Start at S seconds.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub(crate) start: f64,
+    /// Process D seconds of video.
+    #[arg(long, value_name = "D")]
+    pub(crate) duration: Option<f64>,
+}
+
+impl SamplingArgs {
+    pub(crate) fn sampling(&self) -> Sampling {
+        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct DetectArgs {
+    /// Video or image file (anything FFmpeg reads).
+    pub(crate) video: PathBuf,
+    /// Results file; `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    pub(crate) output: PathBuf,
+    /// Results format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub(crate) format: Format,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+    /// Score threshold (default: the manifest's).
+    #[arg(long)]
+    pub(crate) score: Option<f32>,
+    /// NMS IoU threshold (default: the manifest's).
+    #[arg(long)]
+    pub(crate) nms_iou: Option<f32>,
+    /// Keep only these classes, e.g. `person,sports_ball`.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) classes: Option<Vec<String>>,
+    #[command(flatten)]
+    pub(crate) tracking: TrackingArgs,
+    /// Zero-shot classifier for the detections (an image-encoder manifest with its text table),
+    /// run through the per-track reuse cache.
+    #[arg(long)]
+    pub(crate) classifier: Option<PathBuf>,
+    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
+    #[arg(long)]
+    pub(crate) policy: Option<PathBuf>,
+    /// Colour teams for people (jersey colours clustered over the whole clip; `team` 0/1 in the
+    /// JSONL, goalkeeper/referee labels); results are written when the clip is done.
+    #[arg(long)]
+    pub(crate) teams: bool,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct TrackingArgs {
+    /// Do not track (no track ids).
+    #[arg(long)]
+    pub(crate) no_track: bool,
+    /// ByteTrack: detections at or above this score are matched first.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) track_thresh: f32,
+    /// ByteTrack: new tracks start at or above this score (default: track threshold + 0.1).
+    #[arg(long)]
+    pub(crate) new_track_thresh: Option<f32>,
+    /// ByteTrack: maximum first-stage matching cost (1 - IoU x score).
+    #[arg(long, default_value_t = 0.8)]
+    pub(crate) match_thresh: f32,
+    /// ByteTrack: lost tracks are kept this many frames at 30 fps (a time budget).
+    #[arg(long, default_value_t = 30)]
+    pub(crate) track_buffer: u32,
+}
+
+impl TrackingArgs {
+    pub(crate) fn config(&self) -> anyhow::Result<Option<TrackerConfig>> {
+        if self.no_track {
+            return Ok(None);
+        }
+        for (name, v) in [("--track-thresh", self.track_thresh), ("--match-thresh", self.match_thresh)] {
+            anyhow::ensure!((0.0..=1.0).contains(&v), "invalid option {name}: must be within 0..1, got {v}");
+        }
+        let new = self.new_track_thresh.unwrap_or(self.track_thresh + 0.1);
+        anyhow::ensure!((0.0..=1.1).contains(&new), "invalid option --new-track-thresh: must be within 0..1, got {new}");
+        Ok(Some(TrackerConfig {
+            track_thresh: self.track_thresh,
+            new_track_thresh: new,
+            match_thresh: self.match_thresh,
+            track_buffer: self.track_buffer,
+            ..TrackerConfig::default()
+        }))
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct TrackArgs {
+    /// Boxes: fovea JSONL (uses `score` and `class_id`) or a Score Vision miner file.
+    #[arg(long)]
+    pub(crate) boxes: PathBuf,
+    /// Results file; `-` writes to stdout.
+    #[arg(short, long, default_value = "-")]
+    pub(crate) output: PathBuf,
+    /// Results format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub(crate) format: Format,
+    /// Frame rate of the video the boxes came from (default: from the file's pts, else 30).
+    #[arg(long)]
+    pub(crate) fps: Option<f64>,
+    #[command(flatten)]
+    pub(crate) tracking: TrackingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Videos to measure.
+    #[arg(required = true)]
+    pub(crate) videos: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Frames per video (from the start).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) frames: u64,
+    /// Alternating detector-only / end-to-end rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
+    /// Write the figures as JSON to this file too.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+}

@@ -1,0 +1,109 @@
+//! `fovea bench`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use fovea::output::{JsonlWriter, ResultSink};
+use fovea::pipeline::{self};
+use fovea::video::Sampling;
+
+use crate::{args::*, model::*, report::*};
+
+pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let (mut detector, why) = load_detector(&a.model)?;
+    let params = detector.default_params();
+    let spec = detector.manifest().input.clone();
+    let mut rows = Vec::new();
+    eprintln!(
+        "fovea bench: {} {why} on {}, {} threads; {}; {} rounds, medians",
+        detector.manifest().name,
+        detector.provider(),
+        detector.threads(),
+        detector.batch_note(),
+        a.rounds
+    );
+    for video in &a.videos {
+        let info = fovea::video::probe(video)?;
+        let fps = info.fps.unwrap_or(25.0);
+        let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
+
+        // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
+        // decode/NMS timed.
+        let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
+        let pool = fovea::video::FramePool::new(a.frames as usize + 1);
+        let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
+        let mut frames = Vec::new();
+        while let Some(f) = dec.next_frame(&pool)? {
+            frames.push(f);
+        }
+        drop(dec);
+        anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
+        let n = frames.len() as u64;
+        let b = detector.batch();
+        let f0 = &frames[0];
+        let tf = detector.fill(0, &f0.data, f0.width, f0.height, f0.width as usize * 3)?;
+        detector.run(1, &[tf], &params)?; // warm-up
+        let mut det_fps = Vec::new();
+        let mut e2e_fps = Vec::new();
+        let mut last = None;
+        for _ in 0..a.rounds.max(1) {
+            let t0 = Instant::now();
+            for chunk in frames.chunks(b) {
+                let tf = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3))
+                    .collect::<Result<Vec<_>, _>>()?;
+                detector.run(chunk.len(), &tf, &params)?;
+            }
+            det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
+
+            // End to end: the whole pipeline from the file, results serialised as JSONL.
+            let mut sink = JsonlWriter::new(Box::new(std::io::sink()), "null".into(), detector.manifest().labels.clone());
+            let stages = pipeline::Stages::tracked();
+            let (report, outcome) =
+                pipeline::run_detect(video, &mut detector, &params, sampling, stages, &mut |r| sink.write(r), &mut |_| {})?;
+            outcome?;
+            e2e_fps.push(report.fps());
+            last = Some(report);
+        }
+        let report = last.expect("at least one round");
+        let (det, e2e) = (median(&mut det_fps), median(&mut e2e_fps));
+        let t = &report.times;
+        let m = report.frames_processed;
+        eprintln!(
+            "  {:<26} {n} frames  detector-only {det:6.1} FPS  end-to-end {e2e:6.1} FPS  ratio {:.2}  (last run, ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3})",
+            video.file_name().map_or("?".into(), |f| f.to_string_lossy()),
+            e2e / det,
+            ms_per(t.decode_s, m),
+            ms_per(t.preprocess_s, m),
+            ms_per(t.inference_s, m),
+            ms_per(t.postprocess_s, m),
+            ms_per(t.output_s, m)
+        );
+        rows.push(serde_json::json!({
+            "video": video.display().to_string(),
+            "frames": n,
+            "rounds": a.rounds,
+            "detector_only_fps": det,
+            "end_to_end_fps": e2e,
+            "detector_only_fps_rounds": det_fps,
+            "end_to_end_fps_rounds": e2e_fps,
+            "ratio": e2e / det,
+            "ms_per_frame": {
+                "decode": ms_per(t.decode_s, m), "preprocess": ms_per(t.preprocess_s, m),
+                "inference": ms_per(t.inference_s, m), "postprocess": ms_per(t.postprocess_s, m),
+                "output": ms_per(t.output_s, m)
+            },
+            "threads": detector.threads(),
+            "provider": detector.provider(),
+            "model": detector.manifest().name,
+        }));
+    }
+    if let Some(p) = a.json {
+        std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `fovea detect`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
+use fovea::pipeline::{self, FrameResult};
+
+use crate::{args::*, model::*, report::*};
+
+pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
+    let sampling = a.sampling.sampling();
+    sampling.validate()?;
+    // Check the input before the (slower) model load, so a wrong path fails at once.
+    let info = fovea::video::probe(&a.video)?;
+    let (mut detector, why) = load_detector(&a.model)?;
+    let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
+    let tracking = a.tracking.config()?;
+    let labels = detector.manifest().labels.clone();
+    let (out, out_name) = open_output(&a.output)?;
+    let mut sink: Box<dyn ResultSink> = match a.format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, tracking.is_some())),
+    };
+
+    let expected = expected_frames(&info, &sampling);
+    let mut object_classifier = match &a.classifier {
+        Some(m) => {
+            let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
+            let policy = match &a.policy {
+                Some(p) => fovea::classify::Policy::load(p)?,
+                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+            };
+            let expand = [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect();
+            // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
+            // thread pools fight over them.
+            // On a GPU the encoder runs there too, with the detector's provider and device.
+            #[cfg(feature = "cuda")]
+            let zs = match detector.device() {
+                Some(dev) => {
+                    let sel = fovea::infer::provider::Selection::resolve(
+                        a.model.device.as_deref().map(str::parse).transpose()?,
+                        a.model.provider.as_deref().map(str::parse).transpose()?,
+                        false,
+                    )?;
+                    fovea::classify::ZeroShot::load_on(&manifest, 1, &sel, Some(dev))?
+                }
+                None => fovea::classify::ZeroShot::load(&manifest, 1)?,
+            };
+            #[cfg(not(feature = "cuda"))]
+            let zs = fovea::classify::ZeroShot::load(&manifest, 1)?;
+            Some(fovea::classify::ObjectClassifier::new(zs, policy, labels.clone(), detector.manifest().input.channels, expand)?)
+        }
+        None => None,
+    };
+    let mut progress = ProgressOut::new(a.quiet, expected);
+    let mut held: Vec<FrameResult> = Vec::new();
+    let run = pipeline::run_detect(
+        &a.video,
+        &mut detector,
+        &params,
+        sampling,
+        pipeline::Stages {
+            tracking,
+            // With teams, colour decides first and the classifier runs afterwards on what it left.
+            classifier: if a.teams { None } else { object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier) },
+            jerseys: a.teams.then(|| ["person", "player", "goalkeeper", "referee"].map(String::from).to_vec()),
+            ..Default::default()
+        },
+        &mut |r: &FrameResult| {
+            if a.teams {
+                held.push(r.clone());
+                Ok(())
+            } else {
+                sink.write(r)
+            }
+        },
+        &mut |p| progress.update(p),
+    );
+    progress.finish();
+    let (report, outcome) = run?;
+    if a.teams {
+        let t = fovea::classify::teams::assign_frames(&mut held);
+        eprintln!(
+            "fovea detect: colour teams: team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
+            t[0], t[1], t[2], t[3], t[4]
+        );
+        if let Some(c) = object_classifier.as_mut() {
+            let order = detector.manifest().input.channels;
+            let p = fovea::classify::classify_undecided(&a.video, &mut held, c, order, Default::default())?;
+            eprintln!(
+                "fovea detect: classifier after colour: {} objects classified, {} answered from their track, {} spared by colour ({} frames decoded again)",
+                p.classified, p.from_track, p.by_colour, p.frames_decoded_again
+            );
+        }
+        for r in &held {
+            sink.write(r)?;
+        }
+    }
+    let finished = sink.finish();
+    print_summary(&report, &why, &labels, &out_name, a.format);
+    if let Some(c) = &object_classifier {
+        eprintln!("  encoder      {} on {}", c.zs.manifest.name, c.zs.provider);
+    }
+    outcome?;
+    finished?;
+    Ok(ExitCode::SUCCESS)
+}

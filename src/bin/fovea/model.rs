@@ -1,0 +1,95 @@
+//! Choosing and loading the detector a command runs.
+
+use std::path::{Path, PathBuf};
+
+use fovea::infer::manifest::Manifest;
+use fovea::infer::{Detector, DetectorOptions};
+
+use crate::args::*;
+
+/// Finds a manifest given as a relative path: as given, else relative to the source tree
+/// (so `fovea detect` works from any directory in a checkout).
+pub(crate) const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
+pub(crate) const SCOREVISION_POLICY: &str = include_str!("../../../classify/scorevision.toml");
+pub(crate) const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
+
+pub(crate) fn resolve_model(p: &Path) -> PathBuf {
+    if p.is_relative() && !p.exists() {
+        let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+        if alt.exists() {
+            return alt;
+        }
+    }
+    p.to_path_buf()
+}
+
+/// Whether this CPU has VNNI (8-bit dot products), which makes INT8 inference fast.
+pub(crate) fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The manifest to use and why.
+pub(crate) fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
+    if let Some(p) = &m.model {
+        return (resolve_model(p), "given with --model".into());
+    }
+    let int8 = resolve_model(Path::new(INT8_MODEL));
+    match (cpu_has_vnni(), int8.exists()) {
+        (true, true) => (int8, format!("default: this CPU has VNNI; --model {FP32_MODEL} for fp32")),
+        (false, _) => (resolve_model(Path::new(FP32_MODEL)), "default: this CPU has no VNNI, so fp32".into()),
+        (true, false) => (resolve_model(Path::new(FP32_MODEL)), format!("default: {INT8_MODEL} is missing, so fp32")),
+    }
+}
+
+pub(crate) fn parse_precision(p: &str) -> anyhow::Result<fovea::infer::manifest::Precision> {
+    use fovea::infer::manifest::Precision;
+    Ok(match p {
+        "fp32" => Precision::Fp32,
+        "fp16" => Precision::Fp16,
+        "int8" => Precision::Int8,
+        _ => anyhow::bail!("invalid option --precision: expected fp32, fp16 or int8, got '{p}'"),
+    })
+}
+
+/// A device or provider that cannot be had, named with the request and the way on; other
+/// errors as they are.
+pub(crate) fn gpu_hint(selection: &fovea::infer::provider::Selection, e: fovea::Error) -> anyhow::Error {
+    match e {
+        fovea::Error::Unsupported { reason, .. } | fovea::Error::RuntimeMissing { reason } if selection.is_gpu() => anyhow::anyhow!(
+            "--device {} --provider {}: {reason}; add --allow-fallback to run on the CPU instead",
+            selection.device,
+            selection.provider.short()
+        ),
+        e => e.into(),
+    }
+}
+
+pub(crate) fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)> {
+    use fovea::infer::provider::{Selection, TrtBuild};
+    let selection = Selection::resolve(
+        m.device.as_deref().map(str::parse).transpose()?,
+        m.provider.as_deref().map(str::parse).transpose()?,
+        m.allow_fallback,
+    )?;
+    let (path, why) = if selection.is_gpu() && m.model.is_none() {
+        (resolve_model(Path::new(FP32_MODEL)), format!("default on a GPU: the provider builds {} from the fp32 model", m.precision))
+    } else {
+        choose_model(m)
+    };
+    let manifest = Manifest::load(&path)?;
+    let calibration_table = match &m.calib {
+        Some(c) => Some(fovea::infer::provider::find_calibration_table(c, &manifest)?),
+        None => None,
+    };
+    let trt = TrtBuild { precision: parse_precision(&m.precision)?, calibration_table, ..TrtBuild::default() };
+    let opts = DetectorOptions { threads: m.threads, batch: m.batch, selection, trt };
+    let detector = Detector::load(&manifest, &opts).map_err(|e| gpu_hint(&selection, e))?;
+    Ok((detector, format!("({}; {why})", manifest.precision)))
+}

@@ -1,0 +1,126 @@
+//! Progress on terminals and in logs, and the summaries commands print.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use fovea::pipeline::{Progress, RunReport};
+use fovea::video::Sampling;
+
+use crate::args::*;
+
+pub(crate) fn expected_frames(info: &fovea::video::VideoInfo, s: &Sampling) -> Option<u64> {
+    let fps = info.fps?;
+    let total = info.duration.map(|d| d * fps).or(info.declared_frames.map(|n| n as f64))?;
+    let span = (total - s.start * fps).max(0.0).min(s.duration.map_or(f64::MAX, |d| d * fps));
+    let mut n = span / s.stride as f64;
+    if let Some(m) = s.max_fps {
+        n = n.min(span / fps * m);
+    }
+    Some(n.ceil() as u64)
+}
+
+/// A progress bar on a terminal, plain lines every few seconds otherwise.
+pub(crate) struct ProgressOut {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    start: Instant,
+    last_line: Instant,
+    expected: Option<u64>,
+}
+
+impl ProgressOut {
+    pub(crate) fn new(quiet: bool, expected: Option<u64>) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (!quiet && tty).then(|| {
+            let b = match expected {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::no_length(),
+            };
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames  {per_sec}  ETA {eta}",
+                )
+                .expect("static template"),
+            );
+            b
+        });
+        Self { bar, plain: !quiet && !tty, start: Instant::now(), last_line: Instant::now(), expected }
+    }
+
+    pub(crate) fn update(&mut self, p: Progress) {
+        if let Some(b) = &self.bar {
+            b.set_position(p.processed);
+        } else if self.plain && self.last_line.elapsed().as_secs_f64() >= 5.0 {
+            self.last_line = Instant::now();
+            let fps = p.processed as f64 / self.start.elapsed().as_secs_f64();
+            let of = self.expected.map_or(String::new(), |n| format!("/{n}"));
+            eprintln!("fovea: {}{of} frames processed (frame {}, {:.1} s), {fps:.1} FPS", p.processed, p.frame_index, p.pts);
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub(crate) fn ms_per(s: f64, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        s * 1000.0 / n as f64
+    }
+}
+
+pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &Path, format: Format) {
+    let v = &r.video;
+    let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
+    eprintln!("fovea detect: {}", v.path.display());
+    eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
+    eprintln!("  model        {} {why}", r.model);
+    eprintln!("  runtime      {}, {} threads; {}", r.provider, r.threads, r.batch_note);
+    eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
+    let per: Vec<String> =
+        r.per_class.iter().map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
+    eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });
+    let n = r.frames_processed;
+    let t = &r.times;
+    eprintln!(
+        "  ms/frame     decode {:.2} | preprocess {:.2} | inference {:.2} | postprocess {:.2} | output {:.2}",
+        ms_per(t.decode_s, n.max(1)),
+        ms_per(t.preprocess_s, n),
+        ms_per(t.inference_s, n),
+        ms_per(t.postprocess_s, n),
+        ms_per(t.output_s, n)
+    );
+    match r.tracks {
+        Some(n) => eprintln!("  tracking     ByteTrack per class, {n} track ids issued"),
+        None => eprintln!("  tracking     off"),
+    }
+    match r.reuse {
+        Some(s) => {
+            let total = (s.calls_made + s.calls_saved).max(1);
+            let pct = 100.0 * s.calls_saved as f64 / total as f64;
+            eprintln!("  classifier   {} objects classified, {} answered from their track ({pct:.0}% saved)", s.calls_made, s.calls_saved)
+        }
+        None => eprintln!("  classifier   none"),
+    }
+    eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
+    let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
+    eprintln!("  output       {} ({fmt})", out.display());
+}
+
+/// Detector-only vs end-to-end on the same frames, model and threads, in one process. The two
+/// are measured in alternating rounds (this machine's speed drifts) and medians are reported.
+
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}

@@ -1,0 +1,38 @@
+//! `fovea track`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
+use fovea::track::Tracker;
+
+use crate::args::*;
+
+pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
+    let boxes = fovea::output::read::read_boxes(&a.boxes)?;
+    let cfg = a.tracking.config()?.ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
+    let fps = a.fps.or(boxes.fps).unwrap_or(30.0);
+    anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
+    let (out, out_name) = open_output(&a.output)?;
+    let mut sink: Box<dyn ResultSink> = match a.format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), boxes.labels.clone())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &boxes.labels, true)),
+    };
+    let start = Instant::now();
+    let mut tracker = Tracker::new(cfg, fps);
+    let (mut dets, mut tracked) = (0u64, 0u64);
+    for mut f in boxes.frames {
+        f.track_ids = tracker.update(f.index, &f.detections);
+        dets += f.detections.len() as u64;
+        tracked += f.track_ids.iter().filter(|t| t.is_some()).count() as u64;
+        sink.write(&f)?;
+    }
+    sink.finish()?;
+    let s = start.elapsed().as_secs_f64();
+    eprintln!("fovea track: {} ({:?})", a.boxes.display(), boxes.format);
+    eprintln!("  detections   {dets}, {tracked} in confirmed tracks");
+    eprintln!("  tracking     ByteTrack per class at {fps:.2} fps, {} track ids issued", tracker.ids_issued());
+    eprintln!("  time         {:.1} ms", s * 1000.0);
+    eprintln!("  output       {}", out_name.display());
+    Ok(ExitCode::SUCCESS)
+}

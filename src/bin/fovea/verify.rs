@@ -1,0 +1,163 @@
+//! `fovea verify`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use fovea::output::open_output;
+
+use crate::{args::*, model::*};
+
+pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    use fovea::pipeline::verify::{run_verify, PassThrough, VerifyOptions};
+    use std::io::Write;
+    anyhow::ensure!(a.batch_rois >= 1, "invalid option --batch-rois: must be >= 1");
+    let filter = match &a.rules {
+        Some(p) => fovea::filter::FilterConfig::load(p)?,
+        None => fovea::filter::FilterConfig::scorevision(),
+    };
+    let rules_name = a.rules.as_ref().map_or("built-in filter/scorevision.toml".to_string(), |p| p.display().to_string());
+    fovea::video::probe(&a.video)?;
+    let boxes = fovea::output::read::read_boxes(&a.boxes)?;
+    let (mut out, out_name) = open_output(&a.output)?;
+    let selection = fovea::infer::provider::Selection::resolve(
+        a.device.as_deref().map(str::parse).transpose()?,
+        a.provider.as_deref().map(str::parse).transpose()?,
+        a.allow_fallback,
+    )?;
+    let fallback_hint = |e: fovea::Error| gpu_hint(&selection, e);
+    // The GPU for the ROI stage (and the classifier), or the reason the CPU runs instead.
+    let mut notes: Vec<String> = Vec::new();
+    #[cfg(feature = "cuda")]
+    let gpu = if selection.is_gpu() {
+        match fovea::cuda::Device::shared(selection.ordinal()) {
+            Ok(d) => Some(d),
+            Err(e @ fovea::Error::RuntimeMissing { .. }) if a.allow_fallback => {
+                notes.push(format!("CPU fallback, as allowed: {e}"));
+                None
+            }
+            Err(e) => return Err(fallback_hint(e)),
+        }
+    } else {
+        None
+    };
+    #[cfg(not(feature = "cuda"))]
+    if let Err(e) = fovea::infer::check_build(&selection) {
+        if !a.allow_fallback {
+            return Err(fallback_hint(e));
+        }
+        notes.push(format!("CPU fallback, as allowed: {e}"));
+    }
+    let opts = VerifyOptions {
+        filter,
+        roi_tensors: !a.no_roi_tensors,
+        batch_rois: a.batch_rois,
+        teams: a.teams,
+        #[cfg(feature = "cuda")]
+        gpu: gpu.clone(),
+    };
+    let mut pass = PassThrough;
+    let mut zero_shot = match &a.classifier {
+        Some(m) => {
+            let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
+            let policy = match &a.policy {
+                Some(p) => fovea::classify::Policy::load(p)?,
+                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+            };
+            #[cfg(feature = "cuda")]
+            let (sel, dev) = match &gpu {
+                Some(d) => (selection, Some(d.clone())),
+                None => (fovea::infer::provider::Selection::cpu(), None),
+            };
+            #[cfg(not(feature = "cuda"))]
+            let (sel, dev) = (fovea::infer::provider::Selection::cpu(), None);
+            let zs = match fovea::classify::ZeroShot::load_on(&manifest, a.threads, &sel, dev) {
+                Ok(z) => z,
+                Err(e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. })) if a.allow_fallback => {
+                    notes.push(format!("classifier on the CPU, as allowed: {e}"));
+                    fovea::classify::ZeroShot::load(&manifest, a.threads)?
+                }
+                Err(e) => return Err(fallback_hint(e)),
+            };
+            Some(fovea::classify::PolicyClassifier::new(zs, policy)?)
+        }
+        None => None,
+    };
+    let classifier: &mut dyn fovea::pipeline::verify::RoiClassifier = match zero_shot.as_mut() {
+        Some(z) => z,
+        None => &mut pass,
+    };
+    let (report, outcome) = run_verify(&a.video, &boxes, &opts, classifier, &mut |r| {
+        serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
+        out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })
+    });
+    let flushed = out.flush().map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e });
+    let r = &report;
+    eprintln!("fovea verify: {}", a.video.display());
+    if let Some(v) = &r.video {
+        eprintln!("  input        {} {}x{}, {}", v.codec, v.width, v.height, v.container);
+    }
+    let fmt = match boxes.format {
+        fovea::output::read::BoxesFormat::Jsonl => "fovea JSONL",
+        fovea::output::read::BoxesFormat::ScoreVision => "Score Vision",
+    };
+    eprintln!("  boxes        {} ({fmt}), {} in {} frames", a.boxes.display(), r.boxes, r.frames);
+    eprintln!("  rules        {rules_name}");
+    let list = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let rejected: u64 = r.rejected.values().sum();
+    let invalid: u64 = r.invalid.values().sum();
+    eprintln!("  kept         {}", r.kept);
+    eprintln!("  rejected     {rejected}{}", if rejected > 0 { format!(" ({})", list(&r.rejected)) } else { String::new() });
+    eprintln!("  invalid      {invalid}{}", if invalid > 0 { format!(" ({})", list(&r.invalid)) } else { String::new() });
+    if r.clamped > 0 {
+        eprintln!("  clamped      {} boxes reached outside the frame", r.clamped);
+    }
+    if r.frames_missing > 0 {
+        eprintln!("  missing      {} frames with boxes are past the end of the video", r.frames_missing);
+    }
+    eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, r.frames - r.frames_missing);
+    eprintln!(
+        "  ROIs         {} measured, {} tensors ({}x{}, {}), {:.0} ROIs/s{}",
+        r.stats_rois,
+        r.tensor_rois,
+        r.roi_size,
+        r.roi_size,
+        r.roi_device,
+        r.rois_per_s(),
+        if r.roi_downloads > 0 { format!("; {} ROI batches downloaded for a CPU classifier", r.roi_downloads) } else { String::new() }
+    );
+    match &zero_shot {
+        Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.provider),
+        None => eprintln!("  classifier   {}", r.classifier),
+    }
+    for n in &notes {
+        eprintln!("  note         {n}");
+    }
+    if let Some(t) = r.teams {
+        eprintln!("  colour       team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}", t[0], t[1], t[2], t[3], t[4]);
+    }
+    let by_rules: u64 = r.rejected.iter().filter(|(k, _)| !k.starts_with("classifier:")).map(|(_, v)| v).sum();
+    eprintln!(
+        "  decided by   rules {by_rules} (rejected) | colour {} | classifier {} | classifier calls saved by colour {}{}",
+        r.teams.map_or(0, |t| t[0] + t[1]),
+        r.classified,
+        r.colour_saved,
+        if r.second_pass_frames > 0 { format!(" ({} frames decoded again for it)", r.second_pass_frames) } else { String::new() }
+    );
+    if let Some(z) = &zero_shot {
+        let d: Vec<String> = z.decided.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!(
+            "               {} ROIs in {} encoder calls; decided: {}",
+            z.zs.rois,
+            z.zs.calls,
+            if d.is_empty() { "none".into() } else { d.join(", ") }
+        );
+    }
+    eprintln!(
+        "  time (s)     decode {:.3} | stats {:.3} | rules {:.3} | ROI tensors {:.3} | classifier {:.3} | output {:.3} | wall {:.3}",
+        r.decode_s, r.stats_s, r.rules_s, r.roi_s, r.classify_s, r.sink_s, r.wall_s
+    );
+    eprintln!("  output       {}", out_name.display());
+    outcome?;
+    flushed?;
+    Ok(ExitCode::SUCCESS)
+}
