@@ -52,12 +52,15 @@ enum fovea_status
   FOVEA_STATUS_CALLBACK_STOPPED = 109,
   // Reading or writing a file failed.
   FOVEA_STATUS_IO = 110,
-  // The call was not valid in the handle's state (e.g. a frame sent after flush).
+  // The call was not valid in the handle's state (e.g. a frame sent after flush): a misuse
+  // by the caller.
   FOVEA_STATUS_BAD_STATE = 111,
+  // The GPU failed: out of memory, or an error from the driver or a kernel launch.
+  FOVEA_STATUS_DEVICE = 112,
   // fovea panicked; the message says where. The handle must not be used again (except to
   // destroy it).
   FOVEA_STATUS_PANIC = 200,
-  // An internal error (a bug); the message says what.
+  // An internal invariant failed (a bug in fovea); the message says what.
   FOVEA_STATUS_INTERNAL = 201,
 };
 #ifndef __cplusplus
@@ -160,8 +163,9 @@ extern "C" {
 // fovea's version, e.g. "0.1.0". A static string; never free it.
 const char *fovea_version(void);
 
-// A short English description of a status code. A static string; never free it.
-const char *fovea_status_str(fovea_status status);
+// A short English description of a status code; "unknown status" for a number that is not
+// one (any 32-bit value may be passed). A static string; never free it.
+const char *fovea_status_str(uint32_t status);
 
 // The message of the last failed constructor call (`fovea_engine_create*`) on this thread, or
 // "" if none. Valid until the next constructor call on this thread; never free it.
@@ -194,8 +198,9 @@ fovea_status fovea_engine_create_from_file(const char *path, struct fovea_engine
 // thread uses it during or after this call.
 void fovea_engine_destroy(struct fovea_engine *engine);
 
-// The message of the last failed call on `engine` (from any thread), or "" if none; NULL if
-// `engine` is NULL. Valid until the next call on this engine; never free it.
+// The message of this thread's last failed call on `engine`, or "" if none; NULL if `engine`
+// is NULL. Each thread has its own: other threads' calls never change or free it. Valid until
+// this thread's next call on this engine (or the engine's destruction); never free it.
 //
 // # Safety
 // `engine` is NULL or a live engine handle.
@@ -251,7 +256,8 @@ fovea_status fovea_stream_create(struct fovea_engine *engine,
 void fovea_stream_destroy(struct fovea_stream *stream);
 
 // The message of the last failed call on `stream`, or "" if none; NULL if `stream` is NULL.
-// Valid until the next call on this stream; never free it.
+// Valid until the next call on this stream (a stream is used by one thread at a time) or its
+// destruction; never free it.
 //
 // # Safety
 // `stream` is NULL or a live stream handle.

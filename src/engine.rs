@@ -279,7 +279,13 @@ impl FrameIn<'_> {
             PixelFormat::Nv12 => self.height as usize + self.height as usize / 2,
             _ => self.height as usize,
         };
-        let need = (rows - 1) * self.stride + row;
+        // Checked: a stride near usize::MAX must be an error, not a wrapped size.
+        let Some(need) = (rows - 1).checked_mul(self.stride).and_then(|n| n.checked_add(row)) else {
+            return bad(format!(
+                "row stride {} is too large: {rows} rows of it exceed the address space ({}x{} {:?})",
+                self.stride, self.width, self.height, self.format
+            ));
+        };
         if self.data.len() < need {
             return bad(format!(
                 "{} bytes given, {need} expected for {}x{} {:?} with stride {}",

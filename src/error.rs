@@ -66,6 +66,10 @@ pub enum Error {
     /// A requested device, provider or feature cannot be had in this build or on this machine.
     #[error("{what}: {reason}")]
     Unsupported { what: &'static str, reason: String },
+
+    /// The GPU failed: out of memory, or an error from the driver or a kernel launch.
+    #[error("GPU: {0}")]
+    Device(String),
 }
 
 /// Result with fovea's [`Error`].

@@ -25,7 +25,7 @@ unsafe impl ValidAsZeroBits for StatsRoi {}
 
 /// A CUDA failure, naming what was being done.
 pub(crate) fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Pipeline(format!("CUDA {what}: {e}"))
+    Error::Device(format!("CUDA {what}: {e}"))
 }
 
 /// Whether a CUDA driver library can be loaded on this machine.

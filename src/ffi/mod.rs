@@ -9,10 +9,12 @@
 #![allow(non_camel_case_types)]
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use crate::engine::{Engine, EngineConfig, FrameIn, PixelFormat, Received, Stream};
 use crate::error::Error;
@@ -51,12 +53,15 @@ pub enum fovea_status {
     FOVEA_STATUS_CALLBACK_STOPPED = 109,
     /// Reading or writing a file failed.
     FOVEA_STATUS_IO = 110,
-    /// The call was not valid in the handle's state (e.g. a frame sent after flush).
+    /// The call was not valid in the handle's state (e.g. a frame sent after flush): a misuse
+    /// by the caller.
     FOVEA_STATUS_BAD_STATE = 111,
+    /// The GPU failed: out of memory, or an error from the driver or a kernel launch.
+    FOVEA_STATUS_DEVICE = 112,
     /// fovea panicked; the message says where. The handle must not be used again (except to
     /// destroy it).
     FOVEA_STATUS_PANIC = 200,
-    /// An internal error (a bug); the message says what.
+    /// An internal invariant failed (a bug in fovea); the message says what.
     FOVEA_STATUS_INTERNAL = 201,
 }
 
@@ -169,7 +174,10 @@ pub struct fovea_engine {
     inner: Arc<Engine>,
     labels: Vec<CString>,
     provider: CString,
-    last_error: Mutex<CString>,
+    /// The last error of each thread that called this engine: a thread's message stays where it
+    /// is until that thread's next failing call (other threads' entries may move the map's
+    /// slots, never the strings' bytes).
+    last_error: Mutex<HashMap<ThreadId, CString>>,
 }
 
 /// Per-video state (tracker, queued results). Use one stream from one thread at a time.
@@ -200,7 +208,8 @@ impl From<Error> for Failure {
             Error::ModelMismatch { .. } => FOVEA_STATUS_MODEL_MISMATCH,
             Error::Inference { .. } => FOVEA_STATUS_INFERENCE,
             Error::Output { .. } => FOVEA_STATUS_IO,
-            _ => FOVEA_STATUS_INTERNAL,
+            Error::Device(_) => FOVEA_STATUS_DEVICE,
+            Error::Pipeline(_) => FOVEA_STATUS_INTERNAL,
         };
         Failure(status, e.to_string())
     }
@@ -263,27 +272,51 @@ pub extern "C" fn fovea_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
-/// A short English description of a status code. A static string; never free it.
+/// A short English description of a status code; "unknown status" for a number that is not
+/// one (any 32-bit value may be passed). A static string; never free it.
 #[no_mangle]
-pub extern "C" fn fovea_status_str(status: fovea_status) -> *const c_char {
-    let s: &'static str = match status {
-        FOVEA_STATUS_OK => "ok\0",
-        FOVEA_STATUS_NEED_MORE_DATA => "need more data\0",
-        FOVEA_STATUS_END_OF_STREAM => "end of stream\0",
-        FOVEA_STATUS_NULL_ARGUMENT => "null argument\0",
-        FOVEA_STATUS_INVALID_ARGUMENT => "invalid argument\0",
-        FOVEA_STATUS_NOT_FOUND => "file not found\0",
-        FOVEA_STATUS_INVALID_CONFIG => "invalid configuration\0",
-        FOVEA_STATUS_RUNTIME_MISSING => "ONNX Runtime missing\0",
-        FOVEA_STATUS_MODEL_MISMATCH => "model does not match its manifest\0",
-        FOVEA_STATUS_MEDIA => "undecodable or damaged media\0",
-        FOVEA_STATUS_INFERENCE => "inference failed\0",
-        FOVEA_STATUS_UNSUPPORTED => "not supported by this build\0",
-        FOVEA_STATUS_CALLBACK_STOPPED => "stopped by the callback\0",
-        FOVEA_STATUS_IO => "input/output error\0",
-        FOVEA_STATUS_BAD_STATE => "call not valid in this state\0",
-        FOVEA_STATUS_PANIC => "panic\0",
-        FOVEA_STATUS_INTERNAL => "internal error\0",
+pub extern "C" fn fovea_status_str(status: u32) -> *const c_char {
+    const ALL: [fovea_status; 18] = [
+        FOVEA_STATUS_OK,
+        FOVEA_STATUS_NEED_MORE_DATA,
+        FOVEA_STATUS_END_OF_STREAM,
+        FOVEA_STATUS_NULL_ARGUMENT,
+        FOVEA_STATUS_INVALID_ARGUMENT,
+        FOVEA_STATUS_NOT_FOUND,
+        FOVEA_STATUS_INVALID_CONFIG,
+        FOVEA_STATUS_RUNTIME_MISSING,
+        FOVEA_STATUS_MODEL_MISMATCH,
+        FOVEA_STATUS_MEDIA,
+        FOVEA_STATUS_INFERENCE,
+        FOVEA_STATUS_UNSUPPORTED,
+        FOVEA_STATUS_CALLBACK_STOPPED,
+        FOVEA_STATUS_IO,
+        FOVEA_STATUS_BAD_STATE,
+        FOVEA_STATUS_DEVICE,
+        FOVEA_STATUS_PANIC,
+        FOVEA_STATUS_INTERNAL,
+    ];
+    // The number is compared, never transmuted: an unknown value is not undefined behaviour.
+    let s: &'static str = match ALL.iter().find(|&&k| k as u32 == status) {
+        Some(FOVEA_STATUS_OK) => "ok\0",
+        Some(FOVEA_STATUS_NEED_MORE_DATA) => "need more data\0",
+        Some(FOVEA_STATUS_END_OF_STREAM) => "end of stream\0",
+        Some(FOVEA_STATUS_NULL_ARGUMENT) => "null argument\0",
+        Some(FOVEA_STATUS_INVALID_ARGUMENT) => "invalid argument\0",
+        Some(FOVEA_STATUS_NOT_FOUND) => "file not found\0",
+        Some(FOVEA_STATUS_INVALID_CONFIG) => "invalid configuration\0",
+        Some(FOVEA_STATUS_RUNTIME_MISSING) => "ONNX Runtime missing\0",
+        Some(FOVEA_STATUS_MODEL_MISMATCH) => "model does not match its manifest\0",
+        Some(FOVEA_STATUS_MEDIA) => "undecodable or damaged media\0",
+        Some(FOVEA_STATUS_INFERENCE) => "inference failed\0",
+        Some(FOVEA_STATUS_UNSUPPORTED) => "not supported by this build\0",
+        Some(FOVEA_STATUS_CALLBACK_STOPPED) => "stopped by the callback\0",
+        Some(FOVEA_STATUS_IO) => "input/output error\0",
+        Some(FOVEA_STATUS_BAD_STATE) => "call not valid in this state\0",
+        Some(FOVEA_STATUS_DEVICE) => "GPU out of memory or driver error\0",
+        Some(FOVEA_STATUS_PANIC) => "panic\0",
+        Some(FOVEA_STATUS_INTERNAL) => "internal error\0",
+        None => "unknown status\0",
     };
     s.as_ptr() as *const c_char
 }
@@ -306,7 +339,7 @@ fn make_engine(config: Result<EngineConfig, Error>, out: *mut *mut fovea_engine)
         labels: labels_of(&engine),
         provider: cstring(engine.provider().to_string()),
         inner: engine,
-        last_error: Mutex::new(CString::default()),
+        last_error: Mutex::new(HashMap::new()),
     });
     // SAFETY: `out` was checked non-NULL by the caller of this function and points to writable
     // storage for a pointer (the C caller's contract).
@@ -373,8 +406,9 @@ pub unsafe extern "C" fn fovea_engine_destroy(engine: *mut fovea_engine) {
     }
 }
 
-/// The message of the last failed call on `engine` (from any thread), or "" if none; NULL if
-/// `engine` is NULL. Valid until the next call on this engine; never free it.
+/// The message of this thread's last failed call on `engine`, or "" if none; NULL if `engine`
+/// is NULL. Each thread has its own: other threads' calls never change or free it. Valid until
+/// this thread's next call on this engine (or the engine's destruction); never free it.
 ///
 /// # Safety
 /// `engine` is NULL or a live engine handle.
@@ -383,7 +417,9 @@ pub unsafe extern "C" fn fovea_engine_last_error(engine: *const fovea_engine) ->
     // SAFETY: NULL or live per the contract.
     match unsafe { engine.as_ref() } {
         None => std::ptr::null(),
-        Some(e) => e.last_error.lock().map_or(std::ptr::null(), |m| m.as_ptr()),
+        Some(e) => {
+            e.last_error.lock().map_or(std::ptr::null(), |m| m.get(&std::thread::current().id()).map_or(c"".as_ptr(), |c| c.as_ptr()))
+        }
     }
 }
 
@@ -422,7 +458,7 @@ pub unsafe extern "C" fn fovea_engine_provider(engine: *const fovea_engine) -> *
 fn engine_error(e: &fovea_engine) -> impl FnOnce(String) + '_ {
     move |msg| {
         if let Ok(mut m) = e.last_error.lock() {
-            *m = cstring(msg);
+            m.insert(std::thread::current().id(), cstring(msg));
         }
     }
 }
@@ -506,7 +542,8 @@ pub unsafe extern "C" fn fovea_stream_destroy(stream: *mut fovea_stream) {
 }
 
 /// The message of the last failed call on `stream`, or "" if none; NULL if `stream` is NULL.
-/// Valid until the next call on this stream; never free it.
+/// Valid until the next call on this stream (a stream is used by one thread at a time) or its
+/// destruction; never free it.
 ///
 /// # Safety
 /// `stream` is NULL or a live stream handle.
@@ -564,7 +601,10 @@ pub unsafe extern "C" fn fovea_stream_send_frame(
             2 => PixelFormat::Nv12,
             f => return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("pixel format {f} (expected 0 RGB24, 1 BGR24 or 2 NV12)"))),
         };
-        // SAFETY: `data` points to `len` readable bytes per the contract.
+        if len > isize::MAX as usize {
+            return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("len {len} is larger than any buffer can be")));
+        }
+        // SAFETY: `data` points to `len` readable bytes per the contract; `len <= isize::MAX`.
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
         s.inner.send_frame(&FrameIn { data: bytes, width, height, stride, format, pts })?;
         Ok(FOVEA_STATUS_OK)

@@ -12,12 +12,34 @@ fn a_panic_becomes_a_status_and_a_message() {
 
 #[test]
 fn every_status_has_a_description() {
-    for s in [FOVEA_STATUS_OK, FOVEA_STATUS_NEED_MORE_DATA, FOVEA_STATUS_PANIC, FOVEA_STATUS_INTERNAL, FOVEA_STATUS_BAD_STATE] {
+    let known = [0u32, 1, 2, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 200, 201];
+    for s in known {
         let d = unsafe { CStr::from_ptr(fovea_status_str(s)) }.to_str().unwrap();
-        assert!(!d.is_empty());
+        assert!(!d.is_empty() && d != "unknown status", "status {s}: {d}");
     }
     assert_eq!(FOVEA_STATUS_PANIC as u32, 200);
+    assert_eq!(FOVEA_STATUS_DEVICE as u32, 112);
     assert_eq!(unsafe { CStr::from_ptr(fovea_version()) }.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+/// Regression: any number may be passed (it was undefined behaviour, an illegal instruction).
+#[test]
+fn an_unknown_status_number_is_described_as_unknown() {
+    for s in [3u32, 99, 113, 199, 202, 1000, u32::MAX] {
+        assert_eq!(unsafe { CStr::from_ptr(fovea_status_str(s)) }.to_str().unwrap(), "unknown status", "{s}");
+    }
+}
+
+/// Regression: a stride near `usize::MAX` wrapped in the size check and then panicked.
+#[test]
+fn a_huge_stride_is_an_invalid_argument_not_a_wrap() {
+    use crate::engine::{FrameIn, PixelFormat};
+    let data = [0u8; 64];
+    for stride in [usize::MAX, usize::MAX / 2, usize::MAX / 3 + 1] {
+        let f = FrameIn { data: &data, width: 2, height: 4, stride, format: PixelFormat::Rgb24, pts: 0.0 };
+        let e = f.validate().unwrap_err().to_string();
+        assert!(e.contains("too large"), "{stride}: {e}");
+    }
 }
 
 #[test]

@@ -139,6 +139,16 @@ static char *slurp(const char *path) {
     return b;
 }
 
+/* Fails a call on the shared engine from another thread; checks that thread sees its own message. */
+static void *fail_on_other_thread(void *engine) {
+    struct file_ctx c = {stdout, 0, 1};
+    fovea_status st = fovea_engine_process_file((fovea_engine *)engine, "/nonexistent-other.mp4", on_frame, &c);
+    CHECK(st == FOVEA_STATUS_NOT_FOUND, "other thread: %s", fovea_status_str(st));
+    CHECK(strstr(fovea_engine_last_error((fovea_engine *)engine), "/nonexistent-other.mp4") != NULL, "other thread: %s",
+          fovea_engine_last_error((fovea_engine *)engine));
+    return NULL;
+}
+
 static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, uint32_t h) {
     fovea_engine *e2 = (fovea_engine *)0x1;
     EXPECT(fovea_engine_create("model = ", NULL, &e2), FOVEA_STATUS_INVALID_CONFIG);
@@ -166,6 +176,9 @@ static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, 
     EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, w * 3, 7, 0), FOVEA_STATUS_INVALID_ARGUMENT);
     CHECK(strstr(fovea_stream_last_error(s), "pixel format 7") != NULL, "%s", fovea_stream_last_error(s));
     EXPECT(fovea_stream_send_frame(s, frame, bytes, w + 1, h, w * 3 + 3, FOVEA_PIXEL_FORMAT_NV12, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    /* A stride near SIZE_MAX is refused (it wrapped the size check, then panicked). */
+    EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, SIZE_MAX - 7, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(fovea_stream_last_error(s), "too large") != NULL, "%s", fovea_stream_last_error(s));
     fovea_result *r = (fovea_result *)0x1;
     EXPECT(fovea_stream_receive(s, &r), FOVEA_STATUS_NEED_MORE_DATA);
     CHECK(r == NULL, "no result means *out NULL");
@@ -185,6 +198,17 @@ static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, 
     EXPECT(fovea_engine_process_file(engine, "tests/c/test_fovea.c", NULL, &c), FOVEA_STATUS_NULL_ARGUMENT);
     EXPECT(fovea_engine_process_file(NULL, "x", on_frame, &c), FOVEA_STATUS_NULL_ARGUMENT);
     CHECK(strcmp(fovea_status_str(FOVEA_STATUS_PANIC), "panic") == 0, "status string");
+    CHECK(strcmp(fovea_status_str((fovea_status)9999), "unknown status") == 0, "unknown status number");
+
+    /* Each thread has its own last error on a shared engine: this thread's message survives
+     * another thread's failure. */
+    EXPECT(fovea_engine_process_file(engine, "/nonexistent-main.mp4", on_frame, &c), FOVEA_STATUS_NOT_FOUND);
+    const char *mine = fovea_engine_last_error(engine);
+    pthread_t other;
+    CHECK(pthread_create(&other, NULL, fail_on_other_thread, engine) == 0, "pthread_create");
+    pthread_join(other, NULL);
+    CHECK(strstr(mine, "/nonexistent-main.mp4") != NULL, "this thread's message changed: %s", mine);
+    CHECK(fovea_engine_last_error(engine) == mine, "the pointer stays valid and the same");
     CHECK(strcmp(fovea_version(), FOVEA_VERSION_STRING) == 0, "version %s", fovea_version());
 }
 
