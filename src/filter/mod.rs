@@ -327,25 +327,106 @@ impl Rules {
     }
 
     /// The rules for every box of one frame: per box, then duplicates among the kept ones
-    /// (higher score first; ties by order).
+    /// (higher score first; ties by order). A box is a duplicate of the first kept box (in the
+    /// order they were kept) of its label that it overlaps by more than the rule's IoU. Kept boxes
+    /// are found through a grid over the frame, so a frame of many boxes costs about linear time.
     pub fn check_frame(&self, boxes: &[Candidate], width: u32, height: u32) -> Vec<Verdict> {
         let mut v: Vec<Verdict> = boxes.iter().map(|c| self.check(c, width, height)).collect();
         if let Some(d) = &self.duplicate {
             let mut order: Vec<usize> = (0..boxes.len()).filter(|&i| v[i].kept() && d.scope().applies(boxes[i].label)).collect();
             order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score).then(a.cmp(&b)));
-            let mut kept: Vec<usize> = Vec::new();
+            let mut kept = KeptGrid::new(order.iter().map(|&i| boxes[i].bbox));
             for i in order {
-                let over = kept
-                    .iter()
-                    .map(|&k| (k, crate::detect::iou(&boxes[i].bbox, &boxes[k].bbox)))
-                    .find(|&(k, o)| boxes[k].label == boxes[i].label && o > d.iou);
-                match over {
-                    Some((_, o)) => v[i] = Verdict::reject("duplicate", o, d.iou),
-                    None => kept.push(i),
+                let b = &boxes[i];
+                let first = kept.first_match(&b.bbox, |k| {
+                    let o = crate::detect::iou(&b.bbox, &boxes[k].bbox);
+                    (boxes[k].label == b.label && o > d.iou).then_some(o)
+                });
+                match first {
+                    Some(o) => v[i] = Verdict::reject("duplicate", o, d.iou),
+                    None => kept.insert(i, &b.bbox),
                 }
             }
         }
         v
+    }
+}
+
+/// Kept boxes in a uniform grid (cells about the size of a typical box): a box is listed in every
+/// cell it touches, or, when it spans too many cells, in a list every query reads. Boxes that
+/// overlap share a cell, so a query reads only its neighbourhood.
+struct KeptGrid {
+    cell: f32,
+    cells: std::collections::HashMap<(i64, i64), Vec<(usize, usize)>>,
+    large: Vec<(usize, usize)>,
+    /// Boxes kept so far; the sequence number is the position here.
+    count: usize,
+}
+
+/// A box spanning more cells than this (per side) goes to the list every query reads.
+const GRID_MAX_SPAN: i64 = 8;
+
+impl KeptGrid {
+    fn new(boxes: impl Iterator<Item = [f32; 4]>) -> Self {
+        let mut sides: Vec<f32> = boxes.map(|b| (b[2] - b[0]).max(b[3] - b[1])).filter(|s| s.is_finite() && *s > 0.0).collect();
+        let cell = if sides.is_empty() {
+            64.0
+        } else {
+            let mid = sides.len() / 2;
+            *sides.select_nth_unstable_by(mid, f32::total_cmp).1
+        };
+        Self { cell: cell.max(1.0), cells: Default::default(), large: Vec::new(), count: 0 }
+    }
+
+    /// The cell range a box touches, or None when it spans too many cells (or is not finite).
+    fn span(&self, b: &[f32; 4]) -> Option<(i64, i64, i64, i64)> {
+        if !b.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let c = |v: f32| (v / self.cell).floor() as i64;
+        let (x0, y0, x1, y1) = (c(b[0].min(b[2])), c(b[1].min(b[3])), c(b[0].max(b[2])), c(b[1].max(b[3])));
+        (x1 - x0 < GRID_MAX_SPAN && y1 - y0 < GRID_MAX_SPAN).then_some((x0, y0, x1, y1))
+    }
+
+    fn insert(&mut self, index: usize, b: &[f32; 4]) {
+        let entry = (self.count, index);
+        self.count += 1;
+        match self.span(b) {
+            Some((x0, y0, x1, y1)) => {
+                for y in y0..=y1 {
+                    for x in x0..=x1 {
+                        self.cells.entry((x, y)).or_default().push(entry);
+                    }
+                }
+            }
+            None => self.large.push(entry),
+        }
+    }
+
+    /// `test`'s answer for the earliest kept box (in insertion order) for which it has one,
+    /// among the boxes that may overlap `b`.
+    fn first_match<T>(&self, b: &[f32; 4], mut test: impl FnMut(usize) -> Option<T>) -> Option<T> {
+        let mut best: Option<(usize, T)> = None;
+        let mut consider = |&(seq, k): &(usize, usize)| {
+            if best.as_ref().is_none_or(|(s, _)| seq < *s) {
+                if let Some(t) = test(k) {
+                    best = Some((seq, t));
+                }
+            }
+        };
+        self.large.iter().for_each(&mut consider);
+        match self.span(b) {
+            Some((x0, y0, x1, y1)) => {
+                for y in y0..=y1 {
+                    for x in x0..=x1 {
+                        self.cells.get(&(x, y)).into_iter().flatten().for_each(&mut consider);
+                    }
+                }
+            }
+            // A query too large for the grid reads every kept box.
+            None => self.cells.values().flatten().for_each(&mut consider),
+        }
+        best.map(|(_, t)| t)
     }
 }
 

@@ -114,3 +114,91 @@ fn bad_rule_files_name_the_problem() {
     let e = FilterConfig::parse("[stats]\ngreen_lower = [90, 0, 0]\ngreen_upper = [85, 255, 255]\n", p).unwrap_err().to_string();
     assert!(e.contains("lower <= upper"), "{e}");
 }
+
+/// The duplicate rule as first written (every kept box compared with every later one): the
+/// reference the grid must agree with, verdict for verdict.
+fn duplicates_by_brute_force(boxes: &[Candidate], iou: f32) -> Vec<Option<f32>> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score).then(a.cmp(&b)));
+    let mut kept: Vec<usize> = Vec::new();
+    let mut out = vec![None; boxes.len()];
+    for i in order {
+        let over = kept
+            .iter()
+            .map(|&k| crate::detect::iou(&boxes[i].bbox, &boxes[k].bbox))
+            .zip(&kept)
+            .find(|&(o, &k)| boxes[k].label == boxes[i].label && o > iou);
+        match over {
+            Some((o, _)) => out[i] = Some(o),
+            None => kept.push(i),
+        }
+    }
+    out
+}
+
+fn duplicate_rules(iou: f32) -> Rules {
+    let mut r: Rules = toml::from_str(&format!("[duplicate]\niou = {iou}\n")).unwrap();
+    r.min_size = None;
+    r
+}
+
+/// Random clustered boxes of two labels, small and huge, at several thresholds: the grid gives
+/// exactly the brute force's verdicts and values.
+#[test]
+fn duplicates_through_the_grid_equal_brute_force() {
+    let s = stats_of(4, 4, |_, _| [200, 200, 200]);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f32 / (1u64 << 53) as f32
+    };
+    for (n, iou) in [(300, 0.9f32), (1500, 0.5), (800, 0.1), (400, 0.0)] {
+        let labels = ["player", "referee"];
+        let mut bboxes = Vec::new();
+        for i in 0..n {
+            let (cx, cy) = if i % 3 == 0 { (500.0 + rnd() * 40.0, 500.0 + rnd() * 40.0) } else { (rnd() * 1920.0, rnd() * 1080.0) };
+            let (w, h) =
+                if i % 50 == 0 { (400.0 + rnd() * 800.0, 300.0 + rnd() * 600.0) } else { (10.0 + rnd() * 60.0, 20.0 + rnd() * 100.0) };
+            let b = if i % 7 == 6 {
+                // A near copy of an earlier box (same label: i - 4 has the parity of i).
+                let (p, _, _): ([f32; 4], f32, &str) = bboxes[i - 4];
+                let j = rnd() * 3.0;
+                [p[0] + j, p[1] - j, p[2] + j, p[3]]
+            } else {
+                [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
+            };
+            bboxes.push((b, (rnd() * 10.0).floor() / 10.0, labels[i % 2]));
+        }
+        let cands: Vec<Candidate> = bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s }).collect();
+        let rules = duplicate_rules(iou);
+        let got = rules.check_frame(&cands, 1920, 1080);
+        let want = duplicates_by_brute_force(&cands, iou);
+        let mut rejected = 0;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.value, *w, "box {i} of {n} at IoU {iou}");
+            assert_eq!(g.kept(), w.is_none(), "box {i}");
+            rejected += usize::from(w.is_some());
+        }
+        assert!(rejected > 0, "the case at IoU {iou} must have duplicates to be a test");
+    }
+}
+
+/// Regression: 10^6 boxes in a frame made the rule quadratic (hours). 200,000 kept boxes in a
+/// row, each overlapping its neighbours a little, plus exact copies of every tenth.
+#[test]
+fn many_boxes_in_a_frame_are_checked_in_about_linear_time() {
+    let s = stats_of(4, 4, |_, _| [200, 200, 200]);
+    let mut cands = Vec::new();
+    for i in 0..200_000u32 {
+        let (x, y) = ((i % 1000) as f32 * 20.0, (i / 1000) as f32 * 40.0);
+        cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.9, label: "player", stats: &s });
+        if i % 10 == 0 {
+            cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.5, label: "player", stats: &s });
+        }
+    }
+    let v = duplicate_rules(0.9).check_frame(&cands, 20_000, 8_000);
+    let dups = v.iter().filter(|v| !v.kept()).count();
+    assert_eq!(dups, 20_000, "exactly the copies are duplicates");
+}

@@ -30,6 +30,11 @@ pub struct BoxesFile {
 
 pub use crate::results::SCOREVISION_LABELS;
 
+/// Largest class id a boxes file may use (labels are kept per id up to the largest one used).
+pub const MAX_CLASS_ID: u64 = 65_535;
+/// Most boxes one frame of a boxes file may hold (Score Vision frames hold a few dozen).
+pub const MAX_BOXES_PER_FRAME: usize = 10_000;
+
 fn bad(path: &Path, reason: String) -> Error {
     Error::Input { path: path.to_path_buf(), reason }
 }
@@ -102,6 +107,27 @@ fn bbox_of(path: &Path, v: Option<&Value>, at: &str) -> Result<[f32; 4]> {
     Ok(b)
 }
 
+fn class_id_of(path: &Path, v: Option<&Value>, at: &str) -> Result<u32> {
+    let id = v.and_then(Value::as_u64).ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not a non-negative integer")))?;
+    if id > MAX_CLASS_ID {
+        return Err(bad(path, format!("{at}: \"class_id\" {id} is larger than the limit {MAX_CLASS_ID}")));
+    }
+    Ok(id as u32)
+}
+
+/// A box's score: a number, or one of Python's non-finite tokens (reported per box later, never
+/// fatal for the file).
+fn score_of(path: &Path, v: Option<&Value>, at: &str) -> Result<f32> {
+    v.and_then(coordinate).ok_or_else(|| bad(path, format!("{at}: \"score\" missing or not a number")))
+}
+
+fn check_count(path: &Path, n: usize, at: &str) -> Result<()> {
+    if n > MAX_BOXES_PER_FRAME {
+        return Err(bad(path, format!("{at}: {n} boxes in one frame, more than the limit {MAX_BOXES_PER_FRAME}")));
+    }
+    Ok(())
+}
+
 fn read_jsonl(path: &Path, text: &str) -> Result<BoxesFile> {
     let mut frames = Vec::new();
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
@@ -124,16 +150,13 @@ fn read_jsonl(path: &Path, text: &str) -> Result<BoxesFile> {
             .get("detections")
             .and_then(Value::as_array)
             .ok_or_else(|| bad(path, format!("line {ln}: \"detections\" missing or not an array")))?;
+        check_count(path, dets.len(), &format!("line {ln}"))?;
         let mut out = Vec::with_capacity(dets.len());
         for (k, d) in dets.iter().enumerate() {
             let at = format!("line {ln}, detection {k}");
             let bbox = bbox_of(path, d.get("bbox"), &at)?;
-            let score =
-                d.get("score").and_then(Value::as_f64).ok_or_else(|| bad(path, format!("{at}: \"score\" missing or not a number")))? as f32;
-            let class_id = d
-                .get("class_id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not an integer")))? as u32;
+            let score = score_of(path, d.get("score"), &at)?;
+            let class_id = class_id_of(path, d.get("class_id"), &at)?;
             if let Some(l) = d.get("label").and_then(Value::as_str) {
                 names.entry(class_id).or_insert_with(|| l.to_string());
             }
@@ -166,24 +189,29 @@ fn fps_of(t: &[(u64, f64)]) -> Option<f64> {
 fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
     let frames_v = v["frames"].as_object().ok_or_else(|| bad(path, "\"frames\" is not an object of frame number -> frame".into()))?;
     let mut frames = Vec::with_capacity(frames_v.len());
+    let mut keys: BTreeMap<u64, &str> = BTreeMap::new();
     for (key, f) in frames_v {
         let index: u64 = key.parse().map_err(|_| bad(path, format!("frames key \"{key}\" is not a frame number")))?;
+        if let Some(other) = keys.insert(index, key) {
+            return Err(bad(path, format!("frames keys \"{other}\" and \"{key}\" name the same frame {index}")));
+        }
         let objs = match f.get("objects") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a.clone(),
             Some(_) => return Err(bad(path, format!("frames.{key}.objects is not an array"))),
         };
+        check_count(path, objs.len(), &format!("frames.{key}.objects"))?;
         let mut dets = Vec::with_capacity(objs.len());
         let mut ids = Vec::with_capacity(objs.len());
         for (k, o) in objs.iter().enumerate() {
             let at = format!("frames.{key}.objects[{k}]");
             let bbox = bbox_of(path, o.get("bbox"), &at)?;
-            let class_id = o
-                .get("class_id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not an integer")))? as u32;
+            let class_id = class_id_of(path, o.get("class_id"), &at)?;
             // Miner files carry no score; a "confidence" or "score" field is used when present.
-            let score = o.get("confidence").or_else(|| o.get("score")).and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            let score = match o.get("confidence").or_else(|| o.get("score")) {
+                None | Some(Value::Null) => 1.0,
+                v => score_of(path, v, &at)?,
+            };
             dets.push(Detection { bbox, score, class_id });
             ids.push(o.get("id").and_then(Value::as_u64));
         }
@@ -259,5 +287,45 @@ mod tests {
         assert!(read_boxes(&p).unwrap_err().to_string().contains("frames key \"x1\""));
         let (_d, p) = write(r#"{"frames": {"1": {"objects": [{"bbox": [1,2,3,4]}]}}}"#);
         assert!(read_boxes(&p).unwrap_err().to_string().contains("frames.1.objects[0]: \"class_id\" missing"));
+    }
+
+    /// Regression: a class id of 2^32 wrapped to 0, and huge ids sized the label table.
+    #[test]
+    fn class_ids_past_the_limit_are_errors_not_wraps() {
+        for id in [4294967296u64, 65536, u64::MAX] {
+            let (_d, p) = write(&format!(r#"{{"frames": {{"1": {{"objects": [{{"bbox": [1,2,3,4], "class_id": {id}}}]}}}}}}"#));
+            let e = read_boxes(&p).unwrap_err().to_string();
+            assert!(e.contains(&format!("\"class_id\" {id} is larger than the limit 65535")), "{e}");
+            let (_d, p) = write(&format!("{{\"frame\":0,\"detections\":[{{\"bbox\":[1,2,3,4],\"score\":1,\"class_id\":{id}}}]}}\n"));
+            assert!(read_boxes(&p).unwrap_err().to_string().contains("larger than the limit"));
+        }
+    }
+
+    /// Regression: keys "2" and "02" are the same frame; one of their boxes was silently lost.
+    #[test]
+    fn two_keys_for_one_frame_are_an_error() {
+        let (_d, p) = write(r#"{"frames": {"2": {"objects": []}, "02": {"objects": [{"bbox": [1,2,3,4], "class_id": 2}]}}}"#);
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("name the same frame 2"), "{e}");
+    }
+
+    /// Regression: a NaN score rejected the whole file; now the box carries it (verify reports it).
+    #[test]
+    fn a_non_finite_score_is_kept_for_the_box() {
+        let (_d, p) = write("{\"frame\":0,\"detections\":[{\"bbox\":[1,2,3,4],\"score\":NaN,\"class_id\":0},{\"bbox\":[1,2,3,4],\"score\":0.5,\"class_id\":0}]}\n");
+        let b = read_boxes(&p).unwrap();
+        assert!(b.frames[0].detections[0].score.is_nan());
+        assert_eq!(b.frames[0].detections[1].score, 0.5);
+        let (_d, p) = write(r#"{"frames": {"1": {"objects": [{"bbox": [1,2,3,4], "class_id": 2, "confidence": NaN}]}}}"#);
+        assert!(read_boxes(&p).unwrap().frames[0].detections[0].score.is_nan());
+    }
+
+    #[test]
+    fn too_many_boxes_in_a_frame_is_an_error() {
+        let one = r#"{"bbox":[1,2,3,4],"score":1,"class_id":0}"#;
+        let line = format!("{{\"frame\":7,\"detections\":[{}]}}\n", vec![one; MAX_BOXES_PER_FRAME + 1].join(","));
+        let (_d, p) = write(&line);
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1: 10001 boxes in one frame, more than the limit 10000"), "{e}");
     }
 }

@@ -361,6 +361,11 @@ impl Stage<'_> {
                     slot.push(None);
                     continue;
                 }
+                if !r.score.is_finite() {
+                    results.push(invalid(r, "non_finite_score"));
+                    slot.push(None);
+                    continue;
+                }
                 match crop_of(r.bbox, 1.0, f.width, f.height) {
                     Err(bad) => {
                         results.push(invalid(r, bad.as_str()));
@@ -420,33 +425,37 @@ impl Stage<'_> {
         // decides first and the classifier sees only what it left undecided (second pass).
         let kept: Vec<usize> =
             if self.opts.teams { Vec::new() } else { (0..results.len()).filter(|&i| results[i].verdict == "keep").collect() };
-        let t = Instant::now();
-        self.rois.batch.n = 0;
-        if !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors()) {
-            let spec = self.classifier.roi_spec().unwrap_or_else(|| filter.roi.spec());
-            let refs: Vec<RoiRef> = kept
-                .iter()
-                .map(|&i| {
-                    let (fi, _) = measured[slot[i].unwrap()];
-                    let f = &views[fi];
-                    let r = &results[i];
-                    let (crop, _) = crop_of(r.bbox, filter.roi.expansion(&r.label), f.width, f.height).expect("a measured box has a crop");
-                    RoiRef { frame: fi, crop }
-                })
-                .collect();
-            self.rois.make(&views, &refs, &spec, true)?;
-            report.tensor_rois += refs.len() as u64;
-        }
-        report.roi_s += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        if !self.opts.teams {
-            let mut keep_refs: Vec<&mut BoxResult> = results.iter_mut().filter(|r| r.verdict == "keep").collect();
-            if !keep_refs.is_empty() {
-                report.classified += keep_refs.len() as u64;
-                self.rois.classify(&mut *self.classifier, &mut keep_refs, report)?;
+        // In chunks of at most `batch_rois`, so that memory stays bounded however many boxes a
+        // frame holds.
+        let make = !kept.is_empty() && (self.opts.roi_tensors || self.classifier.needs_tensors());
+        let spec = self.classifier.roi_spec().unwrap_or_else(|| filter.roi.spec());
+        for chunk in kept.chunks(self.opts.batch_rois.max(1)) {
+            let t = Instant::now();
+            self.rois.batch.n = 0;
+            if make {
+                let refs: Vec<RoiRef> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let (fi, _) = measured[slot[i].unwrap()];
+                        let f = &views[fi];
+                        let r = &results[i];
+                        let (crop, _) =
+                            crop_of(r.bbox, filter.roi.expansion(&r.label), f.width, f.height).expect("a measured box has a crop");
+                        RoiRef { frame: fi, crop }
+                    })
+                    .collect();
+                self.rois.make(&views, &refs, &spec, true)?;
+                report.tensor_rois += refs.len() as u64;
             }
+            report.roi_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            // `chunk` is ascending: the chunk's results in order.
+            let mut keep_refs: Vec<&mut BoxResult> =
+                results.iter_mut().enumerate().filter(|(i, _)| chunk.binary_search(i).is_ok()).map(|(_, r)| r).collect();
+            report.classified += keep_refs.len() as u64;
+            self.rois.classify(&mut *self.classifier, &mut keep_refs, report)?;
+            report.classify_s += t.elapsed().as_secs_f64();
         }
-        report.classify_s += t.elapsed().as_secs_f64();
 
         if self.opts.teams {
             let tables = crate::roi::stats::hsv_tables();

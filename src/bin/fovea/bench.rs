@@ -11,6 +11,8 @@ use fovea::video::Sampling;
 
 use crate::{args::*, model::*, report::*};
 
+/// Detector-only vs end-to-end on the same frames, model and threads, in one process. The two
+/// are measured in alternating rounds (this machine's speed drifts) and medians are reported.
 pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let (mut detector, why) = load_detector(&a.model)?;
     let params = detector.default_params();

@@ -112,9 +112,7 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
     eprintln!("  output       {} ({fmt})", out.display());
 }
 
-/// Detector-only vs end-to-end on the same frames, model and threads, in one process. The two
-/// are measured in alternating rounds (this machine's speed drifts) and medians are reported.
-
+/// The median of `v` (sorted in place).
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
