@@ -75,13 +75,16 @@ impl Track {
         to_xyxy(&self.kf.mean)
     }
 
-    /// Predicts up to `frame`. Lost tracks do not grow or shrink (reference: vh = 0).
-    fn predict_to(&mut self, frame: u64) {
+    /// Predicts up to `frame`, one Kalman step per frame but at most `max_steps` (a track unseen
+    /// for longer is past the lost-track budget, so the extra steps could not change a result;
+    /// a gap of 10^8 frames costs what a gap of `max_steps` does). Lost tracks do not grow or
+    /// shrink (reference: vh = 0).
+    fn predict_to(&mut self, frame: u64, max_steps: u64) {
         if frame > self.at_frame {
             if self.state != State::Tracked {
                 self.kf.mean[7] = 0.0;
             }
-            self.kf.predict(frame - self.at_frame);
+            self.kf.predict((frame - self.at_frame).min(max_steps.max(1)));
             self.at_frame = frame;
         }
     }
@@ -144,9 +147,12 @@ impl ByteTrack {
         // Split tracked into confirmed and unconfirmed; pool = confirmed + lost, predicted.
         let (confirmed, unconfirmed): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracked).into_iter().partition(|t| t.activated);
         let mut pool: Vec<Track> = confirmed;
+        // The budget counts frames, also across one long gap between two calls.
+        let budget = self.max_lost_frames;
+        self.lost.retain(|t| frame - t.end_frame <= budget);
         pool.append(&mut self.lost);
         for t in &mut pool {
-            t.predict_to(frame);
+            t.predict_to(frame, self.max_lost_frames + 1);
         }
 
         let mut tracked_now: Vec<Track> = Vec::new();

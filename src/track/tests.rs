@@ -242,3 +242,24 @@ mod reuse_tests {
         assert_eq!(cache.stats().calls_saved, 0);
     }
 }
+
+/// Regression: a gap of 10^8 frames ran the Kalman filter once per missing frame (minutes). The
+/// prediction is bounded by the lost-track budget, so it returns at once; a still object is
+/// matched again by its tracked track (as in the reference, which predicts once per call), and a
+/// lost track past its budget is dropped.
+#[test]
+fn a_huge_frame_gap_costs_no_more_than_the_budget() {
+    let mut t = Tracker::new(TrackerConfig::default(), 30.0);
+    let d = [Detection { bbox: [100.0, 100.0, 130.0, 180.0], score: 0.9, class_id: 0 }];
+    let mut first = None;
+    for f in 0..5 {
+        first = t.update(f, &d)[0].or(first);
+    }
+    assert!(first.is_some());
+    assert_eq!(t.update(100_000_000, &d)[0], first, "the still object keeps its track");
+    // Lost (an empty frame), then seen again far past the budget: a new identity.
+    t.update(100_000_001, &[]);
+    t.update(200_000_000, &d);
+    let again = t.update(200_000_001, &d);
+    assert!(again[0].is_some() && again[0] != first, "a new identity after the gap: {again:?} vs {first:?}");
+}
