@@ -95,6 +95,14 @@ fn bad_models_tables_and_policies_fail_at_start_up() {
         std::fs::write(&p, text).unwrap();
         ClipManifest::load(&p).and_then(|m| ZeroShot::load(&m, 1)).unwrap_err().to_string()
     };
+    // Regression: sizes and normalisation taken on trust (an input of 100000 allocated without
+    // bound; a NaN mean or a tiny std ran and found nothing).
+    let e = write(&manifest.replace("size = 16", "size = 100000"));
+    assert!(e.contains("input.size must be within 1..=1024"), "{e}");
+    let e = write(&manifest.replace("mean = [122.7709", "mean = [nan"));
+    assert!(e.contains("input.mean must be finite"), "{e}");
+    let e = write(&manifest.replace("std = [68.5005", "std = [1e-38"));
+    assert!(e.contains("input.std must be finite and >= 0.001"), "{e}");
     // Embedding size differs from the table's.
     let e = write(&manifest.replace("dim = 8", "dim = 16"));
     assert!(e.contains("16") && e.contains("8-dimensional"), "{e}");

@@ -193,6 +193,25 @@ fn bad_option_values() {
     fails_with(&o, "/no/such/dir/out.jsonl: cannot write output");
 }
 
+/// Regression: counts taken on trust allocated without bound (or spawned 1000 threads).
+#[test]
+fn counts_past_their_limits_are_refused_with_the_limit() {
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--batch", "10000000", "-o", "/dev/null"]);
+    fails_with(&o, "invalid option --batch: must be within 1..=256 frames, got 10000000");
+    let o = fovea(&["detect", "../shared/media/messi5.jpg", "--threads", "1000", "-o", "/dev/null"]);
+    fails_with(&o, "invalid option --threads: must be within 0..=256");
+    let dir = tempdir();
+    let boxes = dir.path().join("b.json");
+    std::fs::write(&boxes, r#"{"frames": {"0": {"objects": [{"id": 1, "bbox": [10, 10, 60, 120], "class_id": 2}]}}}"#).unwrap();
+    let o =
+        fovea(&["verify", "../shared/media/messi5.jpg", "--boxes", boxes.to_str().unwrap(), "--batch-rois", "100000", "-o", "/dev/null"]);
+    fails_with(&o, "invalid option --batch-rois: 100000 ROIs of 224x224");
+    let rules = dir.path().join("r.toml");
+    std::fs::write(&rules, "[roi]\nsize = 4096\n").unwrap();
+    let o = fovea(&["verify", "../shared/media/messi5.jpg", "--boxes", boxes.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    fails_with(&o, "roi.size must be within 1..=1024, got 4096");
+}
+
 /// Per frame: (frame, [(bbox, track id)]).
 type FrameIds = (u64, Vec<(Vec<f64>, Option<u64>)>);
 

@@ -97,11 +97,17 @@ impl ClipManifest {
         let text = crate::error::read_config(path)?;
         let m: RawManifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        if m.input.size == 0 || m.output.dim == 0 {
-            return Err(bad("input.size and output.dim must be > 0".into()));
+        if !(1..=MAX_ENCODER_SIZE).contains(&m.input.size) || !(1..=MAX_EMBEDDING_DIM).contains(&m.output.dim) {
+            return Err(bad(format!(
+                "input.size must be within 1..={MAX_ENCODER_SIZE} and output.dim within 1..={MAX_EMBEDDING_DIM}, got {} and {}",
+                m.input.size, m.output.dim
+            )));
         }
-        if m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(bad(format!("input.std must be positive, got {:?}", m.input.std)));
+        if m.input.mean.iter().any(|v| !v.is_finite()) {
+            return Err(bad(format!("input.mean must be finite, got {:?}", m.input.mean)));
+        }
+        if m.input.std.iter().any(|s| !(s.is_finite() && *s >= MIN_STD)) {
+            return Err(bad(format!("input.std must be finite and >= {MIN_STD}, got {:?}", m.input.std)));
         }
         if !(m.text.logit_scale.is_finite() && m.text.logit_scale > 0.0) {
             return Err(bad(format!("text.logit_scale must be > 0, got {}", m.text.logit_scale)));
@@ -141,6 +147,13 @@ pub struct TextTable {
 }
 
 /// Reads a float32, C-order `.npy` file: (shape, data).
+/// Largest ROI side an encoder manifest may ask for (CLIP models take 224 to 448).
+pub const MAX_ENCODER_SIZE: u32 = crate::roi::MAX_ROI_SIZE;
+/// Largest embedding an encoder manifest may declare.
+pub const MAX_EMBEDDING_DIM: usize = 16_384;
+/// Smallest normalisation std (pixel units): below it normalised values overflow or vanish.
+pub const MIN_STD: f32 = 1e-3;
+
 pub fn read_npy_f32(path: &Path) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
     let b = std::fs::read(path).map_err(|e| e.to_string())?;
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
@@ -166,7 +179,8 @@ pub fn read_npy_f32(path: &Path) -> std::result::Result<(Vec<usize>, Vec<f32>), 
         .map(|s| s.trim().parse().map_err(|_| format!("bad shape {shape_text}")))
         .collect::<std::result::Result<_, _>>()?;
     let data: Vec<f32> = b[start + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    if data.len() != shape.iter().product::<usize>() {
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| format!("shape {shape:?} is too large"))?;
+    if data.len() != count {
         return Err(format!("{} values for shape {shape:?}", data.len()));
     }
     Ok((shape, data))
@@ -291,6 +305,12 @@ impl ZeroShot {
         }
         let rt = crate::infer::runtime()?;
         let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
+        if threads > crate::infer::MAX_THREADS {
+            return Err(Error::InvalidOption {
+                option: "--threads",
+                reason: format!("must be within 0..={} (0: one per core), got {threads}", crate::infer::MAX_THREADS),
+            });
+        }
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         #[cfg(feature = "cuda")]
         let (session, gpu, provider) = if sel.is_gpu() {

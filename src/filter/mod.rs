@@ -195,8 +195,8 @@ impl FilterConfig {
 
     fn validate(&self, origin: &Path) -> Result<()> {
         let bad = |reason: String| Err(Error::Manifest { path: origin.to_path_buf(), reason });
-        if !(1..=4096).contains(&self.roi.size) {
-            return bad(format!("roi.size must be within 1..4096, got {}", self.roi.size));
+        if !(1..=crate::roi::MAX_ROI_SIZE).contains(&self.roi.size) {
+            return bad(format!("roi.size must be within 1..={}, got {}", crate::roi::MAX_ROI_SIZE, self.roi.size));
         }
         if self.roi.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return bad(format!("roi.std must be positive, got {:?}", self.roi.std));

@@ -44,6 +44,11 @@ enum ResizeKind {
     Letterbox,
 }
 
+/// Largest model input side (pixels).
+pub const MAX_INPUT_SIDE: u32 = 4096;
+/// Smallest magnitude of a normalisation std (pixel units): below it normalised inputs overflow.
+pub const MIN_STD: f32 = 1e-3;
+
 /// The image input of a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
@@ -285,11 +290,14 @@ impl Manifest {
         })?;
         let decoder = raw.decoder.into_spec().map_err(err)?;
         let i = &raw.input;
-        if i.width == 0 || i.height == 0 {
-            return Err(err(format!("input.width/input.height must be > 0, got {}x{}", i.width, i.height)));
+        if !(1..=MAX_INPUT_SIDE).contains(&i.width) || !(1..=MAX_INPUT_SIDE).contains(&i.height) {
+            return Err(err(format!("input.width/input.height must be within 1..={MAX_INPUT_SIDE}, got {}x{}", i.width, i.height)));
         }
-        if let Some(k) = i.std.iter().position(|s| !(s.is_finite() && *s != 0.0)) {
-            return Err(err(format!("input.std[{k}] must be a finite non-zero number, got {}", i.std[k])));
+        if let Some(k) = i.std.iter().position(|s| !(s.is_finite() && s.abs() >= MIN_STD)) {
+            return Err(err(format!("input.std[{k}] must be a finite number of magnitude >= {MIN_STD}, got {}", i.std[k])));
+        }
+        if let Some(k) = i.mean.iter().position(|m| !m.is_finite()) {
+            return Err(err(format!("input.mean[{k}] must be a finite number, got {}", i.mean[k])));
         }
         if raw.labels.names.is_empty() {
             return Err(err("labels.names is empty".into()));
@@ -442,5 +450,21 @@ names = ["person", "sports_ball"]
         let text = GOOD.replace("std = [255, 255, 255]", "std = [255, 0, 255]");
         let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
         assert!(e.contains("input.std[1]"), "{e}");
+    }
+
+    /// Regression: `mean = nan` or a tiny std ran and silently found nothing.
+    #[test]
+    fn non_finite_mean_and_tiny_std_are_rejected() {
+        for (from, to, what) in [
+            ("mean = [0, 0, 0]", "mean = [0, nan, 0]", "input.mean[1]"),
+            ("mean = [0, 0, 0]", "mean = [inf, 0, 0]", "input.mean[0]"),
+            ("std = [255, 255, 255]", "std = [255, 255, 1e-38]", "input.std[2]"),
+            ("std = [255, 255, 255]", "std = [nan, 255, 255]", "input.std[0]"),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD, "{to}");
+            let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+            assert!(e.contains(what), "{to}: {e}");
+        }
     }
 }

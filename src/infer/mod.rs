@@ -124,6 +124,30 @@ pub struct DetectorOptions {
     pub trt: TrtBuild,
 }
 
+/// Most frames one inference call may take.
+pub const MAX_BATCH: usize = 256;
+/// Most ONNX Runtime threads a model may be given.
+pub const MAX_THREADS: usize = 256;
+
+impl DetectorOptions {
+    /// Checks the counts against [`MAX_BATCH`] and [`MAX_THREADS`].
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(Error::InvalidOption {
+                option: "--batch",
+                reason: format!("must be within 1..={MAX_BATCH} frames, got {}", self.batch),
+            });
+        }
+        if self.threads > MAX_THREADS {
+            return Err(Error::InvalidOption {
+                option: "--threads",
+                reason: format!("must be within 0..={MAX_THREADS} (0: one per core), got {}", self.threads),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for DetectorOptions {
     fn default() -> Self {
         Self { threads: 0, batch: 1, selection: Selection::cpu(), trt: TrtBuild::default() }
@@ -220,6 +244,7 @@ impl Detector {
     /// error ([`Error::Unsupported`] / [`Error::RuntimeMissing`]) unless `allow_fallback`, when
     /// the model runs on the CPU and [`Detector::provider`] says so and why.
     pub fn load(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
+        opts.validate()?;
         // The fields are public: the combination is checked here too.
         let s = opts.selection;
         let sel = Selection::resolve(Some(s.device), Some(s.provider), s.allow_fallback)?;

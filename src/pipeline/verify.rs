@@ -169,6 +169,9 @@ pub fn run_verify(
     (report, outcome)
 }
 
+/// Largest ROI batch (`--batch-rois x 3 x S x S` float32) verify makes at once.
+pub const MAX_ROI_BATCH_BYTES: u64 = 1 << 30;
+
 /// Frames held at once (the pool's extra buffers).
 const MAX_BATCH_FRAMES: usize = 16;
 
@@ -181,6 +184,21 @@ fn verify_inner(
     report: &mut VerifyReport,
 ) -> Result<()> {
     let t0 = Instant::now();
+    let spec = classifier.roi_spec().unwrap_or_else(|| opts.filter.roi.spec());
+    let bytes = opts.batch_rois as u64 * 3 * spec.size as u64 * spec.size as u64 * 4;
+    if opts.batch_rois == 0 || bytes > MAX_ROI_BATCH_BYTES {
+        return Err(crate::Error::InvalidOption {
+            option: "--batch-rois",
+            reason: format!(
+                "{} ROIs of {}x{} make a {:.1} GiB batch; at least 1, and at most {} GiB (lower --batch-rois or roi.size)",
+                opts.batch_rois,
+                spec.size,
+                spec.size,
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_ROI_BATCH_BYTES >> 30
+            ),
+        });
+    }
     let with_boxes: Vec<&FrameResult> = boxes.frames.iter().filter(|f| !f.detections.is_empty()).collect();
     report.frames = with_boxes.len() as u64;
     let select: Arc<BTreeSet<u64>> = Arc::new(with_boxes.iter().map(|f| f.index).collect());

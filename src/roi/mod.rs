@@ -24,6 +24,9 @@ use rayon::prelude::*;
 pub use crate::image::FrameView;
 use crate::image::{Fit, Layout, Plan, Transform};
 
+/// Largest ROI side (`S`): a batch of N ROIs takes `N x 3 x S x S` floats.
+pub const MAX_ROI_SIZE: u32 = 1024;
+
 pub use stats::{colour_stats, ColourStats, StatsAcc, StatsConfig, StatsParams, StatsRoi};
 
 /// A rectangle of whole pixels inside a frame (`w`, `h` >= 1).
