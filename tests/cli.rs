@@ -354,3 +354,49 @@ fn engines_build_checks_everything_it_can_before_needing_a_gpu() {
     let why = ["built without the `cuda` feature", "TensorrtExecutionProvider is not in the ONNX Runtime", "no CUDA driver"];
     assert!(why.iter().any(|w| err.contains(w)), "{err}");
 }
+
+/// Regression: a FIFO as input hung (the CLI opened it once to probe and once to decode), and a
+/// path that is not UTF-8 panicked inside a dependency. Both now run like a regular file.
+#[test]
+fn a_fifo_and_a_non_utf8_path_are_read_like_files() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    // An MPEG-TS copy (readable without seeking) of the demo clip's first 2 s.
+    let ts = dir.path().join("clip.ts");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i", "tests/data/market_street_10s.mp4", "-t", "2", "-c", "copy", "-f", "mpegts"])
+        .arg(&ts)
+        .current_dir(root())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let direct = dir.path().join("direct.jsonl");
+    let o = fovea(&["detect", ts.to_str().unwrap(), "-o", direct.to_str().unwrap(), "--no-track"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = read_jsonl(&direct);
+    assert!(want.len() >= 40, "{} frames", want.len());
+    let fifo = dir.path().join("in.fifo");
+    let ok = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(ok.success());
+    let (ts2, fifo2) = (ts.clone(), fifo.clone());
+    // The writer blocks until fovea opens the FIFO, then streams the file once.
+    let writer = std::thread::spawn(move || std::fs::write(&fifo2, std::fs::read(&ts2).unwrap()));
+    let out = dir.path().join("fifo.jsonl");
+    let o = fovea(&["detect", fifo.to_str().unwrap(), "-o", out.to_str().unwrap(), "--no-track"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    writer.join().unwrap().unwrap();
+    assert_eq!(read_jsonl(&out), want, "the FIFO gives what the file gives");
+
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"clip-\xff\xfe.jpg"));
+    std::fs::copy(media("messi5.jpg"), &odd).unwrap();
+    let out = dir.path().join("odd.jsonl");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_fovea"))
+        .arg("detect")
+        .arg(&odd)
+        .args(["-o", out.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&out).len(), 1);
+}

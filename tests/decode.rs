@@ -397,3 +397,80 @@ fn real_world_sizes_decode_like_ffmpeg() {
         check_decodes_like_ffmpeg(&p, w, h);
     }
 }
+
+/// Decodes every frame of `path` into small RGB frames: (index, pixels), the stats.
+fn decode_all(path: &std::path::Path) -> (Vec<(u64, Vec<u8>)>, fovea::video::DecodeStats) {
+    let pool = FramePool::new(2);
+    let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = d.next_frame(&pool).unwrap() {
+        out.push((f.index, f.data.to_vec()));
+    }
+    (out, d.stats().clone())
+}
+
+/// Regression: damaged data in the middle of an AVI made the demuxer skip to the next intact
+/// chunk and number it as if nothing were lost, so every later frame number was wrong, silently.
+/// The container's index gives the true numbers: the lost frames are skipped and counted, and
+/// frames after the next keyframe equal the undamaged file's frames of the same number.
+#[test]
+fn damage_mid_avi_keeps_true_frame_numbers() {
+    let dir = tempdir();
+    let src = media("vtest.avi");
+    let mut bytes = std::fs::read(&src).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 200_000].fill(0);
+    let damaged = dir.path().join("damaged.avi");
+    std::fs::write(&damaged, &bytes).unwrap();
+
+    let (good, _) = decode_all(&src);
+    let (got, stats) = decode_all(&damaged);
+    assert_eq!(good.len() as u64, ffprobe_frames(&src));
+    let missing = good.len() - got.len();
+    assert!(missing > 5, "the damage must lose frames to be a test (lost {missing})");
+    assert_eq!(stats.frames_missing, missing as u64, "lost frames are counted");
+    let idx: Vec<u64> = got.iter().map(|(i, _)| *i).collect();
+    let gaps: Vec<&[u64]> = idx.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+    assert_eq!(gaps.len(), 1, "one gap where the damage was: {gaps:?}");
+    assert_eq!(gaps[0][1] - gaps[0][0] - 1, missing as u64);
+    assert_eq!(*idx.last().unwrap(), good.len() as u64 - 1, "the last frame keeps its number");
+    // From the last 200 frames on (past the next keyframe), the pixels are the original's.
+    let by_index: std::collections::HashMap<u64, &Vec<u8>> = good.iter().map(|(i, d)| (*i, d)).collect();
+    for (i, d) in &got[got.len() - 200..] {
+        assert!(by_index[i] == d, "frame {i} differs from the undamaged file's frame {i}");
+    }
+}
+
+/// Regression: a stream that decodes to nothing (here H.264 whose only keyframe was removed)
+/// succeeded with empty output; it is an error that says so.
+#[test]
+fn a_stream_with_no_decodable_frame_is_an_error() {
+    let dir = tempdir();
+    let full = dir.path().join("full.h264");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "20"])
+        .args(["-c:v", "libx264", "-x264-params", "keyint=100", "-f", "h264"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Annex B NAL units; drop the IDR slices (type 5).
+    let b = std::fs::read(&full).unwrap();
+    let starts: Vec<usize> = (0..b.len().saturating_sub(3)).filter(|&i| b[i..i + 3] == [0, 0, 1]).collect();
+    let mut out = Vec::new();
+    for (k, &s) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(b.len(), |&e| if b[e - 1] == 0 { e - 1 } else { e });
+        if b[s + 3] & 0x1f != 5 {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(&b[s + 3..end]);
+        }
+    }
+    assert!(out.len() < b.len());
+    let p = dir.path().join("no_keyframe.h264");
+    std::fs::write(&p, out).unwrap();
+    let pool = FramePool::new(1);
+    let mut d = Decoder::open(&p, Sampling::default(), SMALL).unwrap();
+    let e = d.next_frame(&pool).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("no decodable frame"), "{e}");
+}

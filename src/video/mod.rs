@@ -124,6 +124,9 @@ pub struct DecodeStats {
     pub convert_s: f64,
     /// Frame buffers the pool allocated over the run (its size once warm: constant).
     pub pool_allocations: usize,
+    /// Frames lost to damaged data in the middle of the stream (their numbers are skipped, so
+    /// later frames keep their true decode index).
+    pub frames_missing: u64,
 }
 
 /// A synchronous decoder: call [`Decoder::next_frame`] until it returns `Ok(None)`.
@@ -154,6 +157,13 @@ pub struct Decoder {
     last_index: Option<u64>,
     /// Only these decode indices are converted and returned (see [`Decoder::select`]).
     select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
+    /// The container's index (byte position -> timestamp), to notice packets the demuxer
+    /// renumbered after skipping damaged data.
+    index: std::collections::HashMap<i64, i64>,
+    /// Constant frame rate and its time origin: decode indices can follow from timestamps.
+    cfr: Option<(f64, f64)>,
+    /// What the container's index adds to the demuxer's timestamps since damaged data.
+    renumber_shift: i64,
 }
 
 /// `--start` at or after this many seconds seeks (constant frame rate streams only).
@@ -194,7 +204,54 @@ fn open_input(path: &Path) -> Result<format::context::Input> {
     if !path.exists() {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
-    format::input(&path).map_err(|e| Error::NotMedia { path: path.to_path_buf(), reason: av_error(e) })
+    // The path's bytes as they are (ffmpeg-next's own `format::input` panics on a path that is not
+    // UTF-8): Linux paths are bytes, and FFmpeg takes bytes.
+    use std::os::unix::ffi::OsStrExt;
+    let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: `ps` is a null context pointer for avformat_open_input to fill; the path is
+    // NUL-terminated and outlives the call. On success the context is owned by the returned
+    // `Input` (closed on drop); on a stream-info failure it is closed here.
+    unsafe {
+        let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        if e < 0 {
+            return Err(not_media(av_error(ffmpeg::Error::from(e))));
+        }
+        let e = ffmpeg::ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
+        if e < 0 {
+            ffmpeg::ffi::avformat_close_input(&mut ps);
+            return Err(not_media(av_error(ffmpeg::Error::from(e))));
+        }
+        Ok(format::context::Input::wrap(ps))
+    }
+}
+
+/// Whether `path` is a regular file (so that opening it twice, to probe and then to decode, is
+/// harmless; a FIFO or a device yields its data once).
+pub fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// The container's index of the stream: byte position of each indexed packet -> its timestamp.
+fn index_by_position(input: &format::context::Input, stream: usize) -> std::collections::HashMap<i64, i64> {
+    let mut map = std::collections::HashMap::new();
+    let Some(st) = input.stream(stream) else { return map };
+    // SAFETY: the stream pointer is live while `input` is; entries are read before any other
+    // call on the context, as avformat_index_get_entry requires.
+    unsafe {
+        let ptr = st.as_ptr() as *mut ffmpeg::ffi::AVStream;
+        let n = ffmpeg::ffi::avformat_index_get_entries_count(ptr);
+        for i in 0..n {
+            let e = ffmpeg::ffi::avformat_index_get_entry(ptr, i);
+            if let Some(e) = e.as_ref() {
+                if e.pos >= 0 && e.timestamp != ffmpeg::ffi::AV_NOPTS_VALUE {
+                    map.insert(e.pos, e.timestamp);
+                }
+            }
+        }
+    }
+    map
 }
 
 /// The codec's name, or for a codec FFmpeg does not know, its FourCC tag.
@@ -279,6 +336,11 @@ impl Decoder {
         let cfr = stream.rate() == stream.avg_frame_rate();
         let origin = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * time_base } else { 0.0 };
         let mut index_from_pts = None;
+        let index = index_by_position(&input, info.stream_index);
+        let cfr_origin = match (cfr, info.fps) {
+            (true, Some(fps)) => Some((origin, fps)),
+            _ => None,
+        };
         if let (true, Some(fps)) = (cfr && sampling.start >= SEEK_AFTER_S, info.fps) {
             // Land on the keyframe at or before a point a second early; frames before --start
             // are then decoded and dropped as usual.
@@ -310,6 +372,9 @@ impl Decoder {
             scratch: Vec::new(),
             placed: Vec::new(),
             select: None,
+            index,
+            cfr: cfr_origin,
+            renumber_shift: 0,
         })
     }
 
@@ -388,6 +453,7 @@ impl Decoder {
             }
             if self.eof_sent {
                 // receive_frame gives EAGAIN only while input is wanted; after EOF it ends with Eof.
+                self.check_complete()?;
                 return Ok(None);
             }
             // Feed the next packet of our stream.
@@ -401,6 +467,7 @@ impl Decoder {
                         if self.packet.stream() != self.info.stream_index {
                             continue;
                         }
+                        self.check_renumbered()?;
                         if let Err(e) = self.decoder.send_packet(&self.packet) {
                             return Err(self.corrupt(format!("decode error: {}", av_error(e))));
                         }
@@ -417,10 +484,56 @@ impl Decoder {
         }
     }
 
-    /// At the natural end of the stream: a file that ends well short of both the frame count
+    /// After damaged data some demuxers (AVI) skip to the next intact packet and number it as if
+    /// nothing were lost, which shifts every later frame number. The container's index says
+    /// which frame a packet at that byte position is: the packet's timestamps are corrected, the
+    /// lost frames counted, and decode indices follow from timestamps from then on. Without a
+    /// constant frame rate the indices cannot be known: that is an error.
+    fn check_renumbered(&mut self) -> Result<()> {
+        let Some(dts) = self.packet.dts() else { return Ok(()) };
+        let pos = self.packet.position() as i64;
+        // The entry is at the packet's data (MP4) or at its 8-byte chunk header (AVI's RIFF chunks).
+        let listed = if pos >= 0 { self.index.get(&pos).or_else(|| self.index.get(&(pos - 8))).copied() } else { None };
+        // Packets the index does not list keep the last known correction.
+        let shift = listed.map_or(self.renumber_shift, |want| want - dts);
+        if shift != self.renumber_shift {
+            let Some(cfr) = self.cfr else {
+                return Err(self.corrupt(format!(
+                    "damaged data before byte {pos}: the container's index numbers the next packet {}, the demuxer {dts}, and without a constant frame rate the later frame numbers cannot be known",
+                    dts + shift
+                )));
+            };
+            let lost = shift - self.renumber_shift;
+            if lost > 0 {
+                self.stats.frames_missing += lost as u64;
+            }
+            self.index_from_pts.get_or_insert(cfr);
+            self.renumber_shift = shift;
+            log::warn!(
+                "{}: damaged data before byte {pos}: {lost} frame(s) missing; later frames keep their decode index",
+                self.info.path.display()
+            );
+        }
+        if shift != 0 {
+            self.packet.set_dts(Some(dts + shift));
+            self.packet.set_pts(self.packet.pts().map(|p| p + shift));
+        }
+        Ok(())
+    }
+
+    /// At the natural end of the stream: a stream that gave no frame at all is an error (never an
+    /// empty success), and a file that ends well short of both the frame count
     /// and the duration its container declares was truncated. Both must be short: an edit list
     /// can hide frames the count includes, but then the duration is short too.
     fn check_complete(&self) -> Result<()> {
+        if self.stats.decoded == 0 {
+            let reason = if self.index_from_pts.is_some() {
+                format!("no frame could be decoded at or after {:.3} s (--start)", self.sampling.start)
+            } else {
+                "the video stream has no decodable frame (its first keyframe is missing or damaged)".to_string()
+            };
+            return Err(self.corrupt(reason));
+        }
         let (Some(declared), Some(duration)) = (self.info.declared_frames, self.info.duration) else { return Ok(()) };
         let frame_s = self.info.fps.map_or(0.04, |f| 1.0 / f);
         // After a seek, frames before it were skipped, not lost: count from the stream's origin.

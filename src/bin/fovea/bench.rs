@@ -27,6 +27,11 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         a.rounds
     );
     for video in &a.videos {
+        anyhow::ensure!(
+            fovea::video::is_regular_file(video),
+            "{}: bench reads its input several times; give a regular file, not a pipe or device",
+            video.display()
+        );
         let info = fovea::video::probe(video)?;
         let fps = info.fps.unwrap_or(25.0);
         let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };

@@ -11,8 +11,9 @@ use crate::{args::*, model::*, report::*};
 pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let sampling = a.sampling.sampling();
     sampling.validate()?;
-    // Check the input before the (slower) model load, so a wrong path fails at once.
-    let info = fovea::video::probe(&a.video)?;
+    // Check the input before the (slower) model load, so a wrong path fails at once; a FIFO or
+    // device is read once only, by the pipeline.
+    let info = if fovea::video::is_regular_file(&a.video) { Some(fovea::video::probe(&a.video)?) } else { None };
     let (mut detector, why) = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config()?;
@@ -23,7 +24,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, tracking.is_some())),
     };
 
-    let expected = expected_frames(&info, &sampling);
+    let expected = info.as_ref().and_then(|i| expected_frames(i, &sampling));
     let mut object_classifier = match &a.classifier {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;

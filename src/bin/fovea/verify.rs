@@ -16,7 +16,9 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => fovea::filter::FilterConfig::scorevision(),
     };
     let rules_name = a.rules.as_ref().map_or("built-in filter/scorevision.toml".to_string(), |p| p.display().to_string());
-    fovea::video::probe(&a.video)?;
+    if fovea::video::is_regular_file(&a.video) {
+        fovea::video::probe(&a.video)?; // a FIFO or device is read once only, by the pipeline
+    }
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
     let selection = fovea::infer::provider::Selection::resolve(
