@@ -226,13 +226,15 @@ class Stream(_Handle):
             if a.ndim != 2 or a.shape[0] % 3 != 0:
                 raise ValueError(f"an NV12 frame is a (height * 3 / 2) x width uint8 array, got shape {a.shape}")
             h, w = a.shape[0] * 2 // 3, a.shape[1]
-            if a.strides[1] != 1:
+            # Rows must be contiguous and move forwards through memory (a view flipped with
+            # [::-1] or a broadcast one is copied; fovea takes one non-negative row stride).
+            if a.strides[1] != 1 or a.strides[0] < w:
                 a = np.ascontiguousarray(a)
         else:
             if a.ndim != 3 or a.shape[2] != 3:
                 raise ValueError(f"a {format} frame is a height x width x 3 uint8 array, got shape {a.shape}")
             h, w = a.shape[:2]
-            if a.strides[1:] != (3, 1) or a.strides[0] < 0:
+            if a.strides[1:] != (3, 1) or a.strides[0] < 3 * w:
                 a = np.ascontiguousarray(a)
         stride = a.strides[0]
         length = stride * (a.shape[0] - 1) + (w if format == "nv12" else w * 3)

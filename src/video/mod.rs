@@ -227,10 +227,14 @@ fn open_input(path: &Path) -> Result<format::context::Input> {
     }
 }
 
-/// Whether `path` is a regular file (so that opening it twice, to probe and then to decode, is
-/// harmless; a FIFO or a device yields its data once).
-pub fn is_regular_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+/// Whether `path` is a FIFO, socket or device: it yields its data once, so it must be opened
+/// once (no probe before decoding). Missing paths and regular files are not.
+pub fn reads_once(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device()
+    })
 }
 
 /// The container's index of the stream: byte position of each indexed packet -> its timestamp.

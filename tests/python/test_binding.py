@@ -87,6 +87,24 @@ def test_frames_are_not_copied_and_padded_rows_work(engine, frames):
     np.testing.assert_array_equal(one[0].boxes, padded[0].boxes)
 
 
+def test_flipped_and_broadcast_views_are_sent_as_their_pixels(engine, frames):
+    """Regression: views with a negative (or zero) row stride were sent as they were, and fovea
+    read memory outside the array. They are copied into a forward layout first."""
+    flipped = frames[0][::-1]
+    a, ptr, length, w, h, stride = fovea.Stream.frame_args(flipped)
+    assert stride == w * 3 and a.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(a, flipped)
+    np.testing.assert_array_equal(run(engine, [flipped])[0].boxes, run(engine, [np.ascontiguousarray(flipped)])[0].boxes)
+    row = np.broadcast_to(frames[0][:1], frames[0].shape)
+    assert fovea.Stream.frame_args(row)[5] == row.shape[1] * 3
+    nv12 = np.zeros((576 * 3 // 2, 768), np.uint8)
+    nv12[:576] = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
+    nv12[576:] = 128
+    a, ptr, length, w, h, stride = fovea.Stream.frame_args(nv12[::-1], "nv12")
+    assert stride == 768 and (w, h) == (768, 576)
+    np.testing.assert_array_equal(a, nv12[::-1])
+
+
 def test_results_match_the_cli_and_opencv_frames_find_the_same_people(engine, frames, tmp_path):
     out = tmp_path / "cli.jsonl"
     subprocess.run([FOVEA_BIN, "detect", str(VTEST), "--model", str(MODEL), "--duration", "1.5", "-q", "-o", str(out)], check=True)

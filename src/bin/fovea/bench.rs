@@ -28,7 +28,7 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     for video in &a.videos {
         anyhow::ensure!(
-            fovea::video::is_regular_file(video),
+            !fovea::video::reads_once(video),
             "{}: bench reads its input several times; give a regular file, not a pipe or device",
             video.display()
         );

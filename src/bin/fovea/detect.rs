@@ -13,7 +13,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     sampling.validate()?;
     // Check the input before the (slower) model load, so a wrong path fails at once; a FIFO or
     // device is read once only, by the pipeline.
-    let info = if fovea::video::is_regular_file(&a.video) { Some(fovea::video::probe(&a.video)?) } else { None };
+    let info = if fovea::video::reads_once(&a.video) { None } else { Some(fovea::video::probe(&a.video)?) };
     let (mut detector, why) = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config()?;

@@ -16,7 +16,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => fovea::filter::FilterConfig::scorevision(),
     };
     let rules_name = a.rules.as_ref().map_or("built-in filter/scorevision.toml".to_string(), |p| p.display().to_string());
-    if fovea::video::is_regular_file(&a.video) {
+    if !fovea::video::reads_once(&a.video) {
         fovea::video::probe(&a.video)?; // a FIFO or device is read once only, by the pipeline
     }
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
