@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -71,6 +71,11 @@ bench: bench-criterion bench-pipeline bench-roi
 bench-criterion: setup
 	$(CARGO) bench --bench detect --bench track --bench roi
 	$(PY) benches/peers/bytetrack_peer.py
+
+# Tracker defaults on the demo clip: fovea with its model's [tracking], with ByteTrack's reference
+# thresholds, and sv.ByteTrack with its defaults, on the same detections.
+bench-tracking: build
+	$(PY) benches/peers/tracking_defaults.py --json benches/results/tracking_defaults.json
 
 # The validator's ROI workload (5602 ROIs over 750 1080p frames), fovea vs a per-ROI Python loop.
 bench-roi: build

@@ -28,28 +28,53 @@ use crate::pipeline::{self, FrameResult, Stages};
 use crate::track::{Tracker, TrackerConfig};
 use crate::video::Sampling;
 
-/// Tracking settings of an engine configuration.
+/// Tracking settings of an engine configuration; thresholds not given are the model manifest's
+/// (`[tracking]`), else ByteTrack's reference values.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackingConfig {
     pub enabled: bool,
-    pub track_thresh: f32,
+    pub track_thresh: Option<f32>,
     /// Default: `track_thresh + 0.1`.
     pub new_track_thresh: Option<f32>,
-    pub match_thresh: f32,
-    pub track_buffer: u32,
+    pub match_thresh: Option<f32>,
+    pub track_buffer: Option<u32>,
 }
 
 impl Default for TrackingConfig {
     fn default() -> Self {
-        let d = TrackerConfig::default();
-        Self {
-            enabled: true,
-            track_thresh: d.track_thresh,
-            new_track_thresh: None,
-            match_thresh: d.match_thresh,
-            track_buffer: d.track_buffer,
+        Self { enabled: true, track_thresh: None, new_track_thresh: None, match_thresh: None, track_buffer: None }
+    }
+}
+
+impl TrackingConfig {
+    /// The tracker's settings over `base` (the model's), or None when tracking is off. Values out
+    /// of range are an [`Error::InvalidOption`] naming the key.
+    pub fn resolve(&self, base: &TrackerConfig) -> Result<Option<TrackerConfig>> {
+        if !self.enabled {
+            return Ok(None);
         }
+        let track_thresh = self.track_thresh.unwrap_or(base.track_thresh);
+        // An explicit track threshold moves the new-track threshold with it, as in ByteTrack.
+        let new_track_thresh =
+            self.new_track_thresh.unwrap_or(if self.track_thresh.is_some() { track_thresh + 0.1 } else { base.new_track_thresh });
+        let c = TrackerConfig {
+            track_thresh,
+            new_track_thresh,
+            match_thresh: self.match_thresh.unwrap_or(base.match_thresh),
+            track_buffer: self.track_buffer.unwrap_or(base.track_buffer),
+            ..*base
+        };
+        for (option, v, max) in [
+            ("tracking.track_thresh", c.track_thresh, 1.0),
+            ("tracking.new_track_thresh", c.new_track_thresh, 1.1),
+            ("tracking.match_thresh", c.match_thresh, 1.0),
+        ] {
+            if !(0.0..=max).contains(&v) {
+                return Err(Error::InvalidOption { option, reason: format!("must be within 0..{max}, got {v}") });
+            }
+        }
+        Ok(Some(c))
     }
 }
 
@@ -185,14 +210,7 @@ impl Engine {
         let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
-        let t = &config.tracking;
-        let tracking = t.enabled.then(|| TrackerConfig {
-            track_thresh: t.track_thresh,
-            new_track_thresh: t.new_track_thresh.unwrap_or(t.track_thresh + 0.1),
-            match_thresh: t.match_thresh,
-            track_buffer: t.track_buffer,
-            ..TrackerConfig::default()
-        });
+        let tracking = config.tracking.resolve(&manifest.tracking)?;
         Ok(Arc::new(Self {
             labels: manifest.labels.clone(),
             order: manifest.input.channels,

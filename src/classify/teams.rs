@@ -193,4 +193,27 @@ mod tests {
         let specials = [team_of(20), team_of(30)];
         assert!(specials.contains(&TeamLabel::Referee) && specials.contains(&TeamLabel::Goalkeeper), "{specials:?}");
     }
+
+    /// A box without a track is its own identity: untracked boxes are never pooled, so one
+    /// untracked outlier does not drag other untracked boxes with it, nor they it.
+    #[test]
+    fn boxes_without_a_track_are_decided_one_by_one() {
+        let mut f = Vec::new();
+        let mut ids = Vec::new();
+        for p in 0..6u64 {
+            f.push(Some([200.0, 30.0, 40.0]));
+            ids.push(Some(p));
+            f.push(Some([30.0, 40.0, 190.0]));
+            ids.push(Some(10 + p));
+        }
+        // Three untracked boxes: red, blue, and one unlike both teams.
+        f.extend([Some([201.0, 31.0, 41.0]), Some([31.0, 41.0, 191.0]), Some([240.0, 240.0, 60.0])]);
+        ids.extend([None, None, None]);
+        let t = assign(&f, &ids, 2.5, 40.0);
+        let n = t.len();
+        let (red, blue) = (t[0], t[1]);
+        assert_eq!(t[n - 3], red, "{t:?}");
+        assert_eq!(t[n - 2], blue, "{t:?}");
+        assert_eq!(t[n - 1], TeamLabel::Goalkeeper, "an untracked outlier is never the referee identity: {t:?}");
+    }
 }

@@ -36,6 +36,7 @@ pub use crate::detect::DecoderSpec;
 use crate::error::{Error, Result};
 pub use crate::image::Layout;
 use crate::image::{ChannelOrder, Fit};
+use crate::track::TrackerConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +189,10 @@ pub struct Manifest {
     /// INT8 calibration table for ONNX Runtime's TensorRT provider (`trt_int8_calibration_table_name`),
     /// resolved against the manifest's folder; checked to exist.
     pub tensorrt_int8_calibration_table: Option<PathBuf>,
+    /// ByteTrack's thresholds for this model's scores (`[tracking]`; ByteTrack's reference values
+    /// where absent). A model that scores people 0.35-0.55 needs lower thresholds than the
+    /// reference's 0.5/0.6, or most of its detections never get a track.
+    pub tracking: TrackerConfig,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +204,40 @@ struct RawManifest {
     thresholds: Thresholds,
     labels: RawLabels,
     tensorrt: Option<RawTensorrt>,
+    tracking: Option<RawTracking>,
+}
+
+/// `[tracking]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTracking {
+    track_thresh: f32,
+    /// Default: `track_thresh + 0.1`.
+    new_track_thresh: Option<f32>,
+    match_thresh: Option<f32>,
+    track_buffer: Option<u32>,
+}
+
+impl RawTracking {
+    fn into_config(self) -> std::result::Result<TrackerConfig, String> {
+        let d = TrackerConfig::default();
+        let c = TrackerConfig {
+            track_thresh: self.track_thresh,
+            new_track_thresh: self.new_track_thresh.unwrap_or(self.track_thresh + 0.1),
+            match_thresh: self.match_thresh.unwrap_or(d.match_thresh),
+            track_buffer: self.track_buffer.unwrap_or(d.track_buffer),
+            ..d
+        };
+        for (k, v) in [("track_thresh", c.track_thresh), ("new_track_thresh", c.new_track_thresh), ("match_thresh", c.match_thresh)] {
+            if !(0.0..=1.1).contains(&v) {
+                return Err(format!("tracking.{k} must be within 0..1, got {v}"));
+            }
+        }
+        if c.track_thresh <= c.low_thresh {
+            return Err(format!("tracking.track_thresh must be above ByteTrack's low threshold {}, got {}", c.low_thresh, c.track_thresh));
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Deserialize)]
@@ -302,6 +341,7 @@ impl Manifest {
         if raw.labels.names.is_empty() {
             return Err(err("labels.names is empty".into()));
         }
+        let tracking = raw.tracking.map_or(Ok(TrackerConfig::default()), RawTracking::into_config).map_err(err)?;
         let t = raw.thresholds;
         if !(0.0..=1.0).contains(&t.score) {
             return Err(err(format!("thresholds.score must be within 0..1, got {}", t.score)));
@@ -352,6 +392,7 @@ impl Manifest {
             labels: raw.labels.names,
             precision: raw.model.precision,
             tensorrt_int8_calibration_table: table,
+            tracking,
         })
     }
 

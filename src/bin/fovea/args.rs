@@ -246,37 +246,32 @@ pub(crate) struct TrackingArgs {
     /// Do not track (no track ids).
     #[arg(long)]
     pub(crate) no_track: bool,
-    /// ByteTrack: detections at or above this score are matched first.
-    #[arg(long, default_value_t = 0.5)]
-    pub(crate) track_thresh: f32,
+    /// ByteTrack: detections at or above this score are matched first (default: the model
+    /// manifest's `[tracking]`, else 0.5).
+    #[arg(long)]
+    pub(crate) track_thresh: Option<f32>,
     /// ByteTrack: new tracks start at or above this score (default: track threshold + 0.1).
     #[arg(long)]
     pub(crate) new_track_thresh: Option<f32>,
-    /// ByteTrack: maximum first-stage matching cost (1 - IoU x score).
-    #[arg(long, default_value_t = 0.8)]
-    pub(crate) match_thresh: f32,
-    /// ByteTrack: lost tracks are kept this many frames at 30 fps (a time budget).
-    #[arg(long, default_value_t = 30)]
-    pub(crate) track_buffer: u32,
+    /// ByteTrack: maximum first-stage matching cost (1 - IoU x score; default 0.8).
+    #[arg(long)]
+    pub(crate) match_thresh: Option<f32>,
+    /// ByteTrack: lost tracks are kept this many frames at 30 fps (a time budget; default 30).
+    #[arg(long)]
+    pub(crate) track_buffer: Option<u32>,
 }
 
 impl TrackingArgs {
-    pub(crate) fn config(&self) -> anyhow::Result<Option<TrackerConfig>> {
-        if self.no_track {
-            return Ok(None);
-        }
-        for (name, v) in [("--track-thresh", self.track_thresh), ("--match-thresh", self.match_thresh)] {
-            anyhow::ensure!((0.0..=1.0).contains(&v), "invalid option {name}: must be within 0..1, got {v}");
-        }
-        let new = self.new_track_thresh.unwrap_or(self.track_thresh + 0.1);
-        anyhow::ensure!((0.0..=1.1).contains(&new), "invalid option --new-track-thresh: must be within 0..1, got {new}");
-        Ok(Some(TrackerConfig {
+    /// The tracker's settings: these options over `base` (the model manifest's), or None.
+    pub(crate) fn config(&self, base: &TrackerConfig) -> anyhow::Result<Option<TrackerConfig>> {
+        let t = fovea::engine::TrackingConfig {
+            enabled: !self.no_track,
             track_thresh: self.track_thresh,
-            new_track_thresh: new,
+            new_track_thresh: self.new_track_thresh,
             match_thresh: self.match_thresh,
             track_buffer: self.track_buffer,
-            ..TrackerConfig::default()
-        }))
+        };
+        t.resolve(base).map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("option tracking.", "option --").replace('_', "-")))
     }
 }
 
@@ -294,6 +289,10 @@ pub(crate) struct TrackArgs {
     /// Frame rate of the video the boxes came from (default: from the file's pts, else 30).
     #[arg(long)]
     pub(crate) fps: Option<f64>,
+    /// The detector's manifest, whose `[tracking]` thresholds fit its scores (default: the model
+    /// `fovea detect` uses by default); the options below override it.
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
 }

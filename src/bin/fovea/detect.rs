@@ -16,7 +16,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let info = if fovea::video::reads_once(&a.video) { None } else { Some(fovea::video::probe(&a.video)?) };
     let (mut detector, why) = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
-    let tracking = a.tracking.config()?;
+    let tracking = a.tracking.config(&detector.manifest().tracking)?;
     let labels = detector.manifest().labels.clone();
     let (out, out_name) = open_output(&a.output)?;
     let mut sink: Box<dyn ResultSink> = match a.format {

@@ -37,7 +37,12 @@ pub(crate) fn cpu_has_vnni() -> bool {
 
 /// The manifest to use and why.
 pub(crate) fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
-    if let Some(p) = &m.model {
+    choose_manifest(m.model.as_deref())
+}
+
+/// The manifest given, else the default one (int8 on CPUs with VNNI, else fp32), and why.
+pub(crate) fn choose_manifest(given: Option<&Path>) -> (PathBuf, String) {
+    if let Some(p) = given {
         return (resolve_model(p), "given with --model".into());
     }
     let int8 = resolve_model(Path::new(INT8_MODEL));

@@ -10,7 +10,10 @@ use crate::args::*;
 
 pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
-    let cfg = a.tracking.config()?.ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
+    let cfg = a
+        .tracking
+        .config(&fovea::infer::manifest::Manifest::load(&crate::model::choose_manifest(a.model.as_deref()).0)?.tracking)?
+        .ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
     let fps = a.fps.or(boxes.fps).unwrap_or(30.0);
     anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
     let (out, out_name) = open_output(&a.output)?;
