@@ -127,7 +127,7 @@ fn c_program_matches_rust_api_and_cli() {
     assert_eq!(read_lines(&dir.path().join("thread0.jsonl")), c_stream);
     assert_eq!(read_lines(&dir.path().join("thread1.jsonl")), c_stream);
 
-    // 3. The file call equals the CLI on the same file (the CLI rounds to 2 and 4 decimals).
+    // 3. The file call equals the CLI on the same file (the CLI writes the same f32 values).
     let cli_out = dir.path().join("cli.jsonl");
     let o = fovea(&[
         "detect",

@@ -34,18 +34,19 @@ pub fn open_output(path: &Path) -> Result<(Box<dyn Write + Send>, PathBuf)> {
     Ok((Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), path.to_path_buf()))
 }
 
-fn r2(v: f32) -> f64 {
-    (v as f64 * 100.0).round() / 100.0
-}
-
 fn r4(v: f32) -> f64 {
     (v as f64 * 10000.0).round() / 10000.0
 }
 
 #[derive(Serialize)]
 struct JsonDet<'a> {
-    bbox: [f64; 4],
-    score: f64,
+    /// Box and score as the f32 values fovea computed, exactly (each written as the shortest
+    /// decimal that reads back as the same f32), so that re-tracking fovea's own output
+    /// (`fovea track`) makes the same decisions as tracking in the pipeline.
+    bbox: [f32; 4],
+    /// The detector's f32 score exactly (shortest decimal that reads back as the same f32), so
+    /// that re-tracking fovea's own output (`fovea track`) makes the same threshold decisions.
+    score: f32,
     class_id: u32,
     label: &'a str,
     track_id: Option<u64>,
@@ -91,8 +92,8 @@ impl ResultSink for JsonlWriter {
                 .iter()
                 .enumerate()
                 .map(|(i, d)| JsonDet {
-                    bbox: d.bbox.map(r2),
-                    score: r4(d.score),
+                    bbox: d.bbox,
+                    score: d.score,
                     class_id: d.class_id,
                     label: match r.labels.get(i).and_then(|l| l.as_ref()) {
                         Some(l) => l.label.as_str(),
@@ -252,8 +253,12 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["frame"], 0);
         let d0 = &lines[0]["detections"][0];
-        assert_eq!(d0["bbox"], serde_json::json!([1.0, 2.0, 30.5, 40.0]));
-        assert_eq!(d0["score"], 0.9123);
+        // The box as computed (1.004 was rounded to 1.0 before): exact f32 values.
+        assert_eq!(d0["bbox"].to_string(), "[1.004,2.0,30.5,40.0]");
+        // Scores are written exactly (the f32 reads back unchanged), no longer rounded to 4
+        // decimals: re-tracking fovea's own output must make the same threshold decisions.
+        assert_eq!(d0["score"].as_f64().unwrap() as f32, 0.91234f32);
+        assert_eq!(d0["score"].to_string(), "0.91234", "the shortest decimal of the f32");
         assert_eq!(d0["label"], "person");
         assert_eq!(d0["track_id"], serde_json::Value::Null);
         assert_eq!(d0["source"], "detector");
