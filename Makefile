@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -38,6 +38,19 @@ GO_ENV := CGO_CFLAGS="-I$(CURDIR)/include" CGO_LDFLAGS="-L$(CURDIR)/target/debug
 	GOCACHE=$(CURDIR)/.deps/go-cache GOPATH=$(CURDIR)/.deps/gopath GOFLAGS=-mod=mod FOVEA_BIN=$(CURDIR)/target/debug/fovea
 test-go:
 	cd go/fovea && $(GO_ENV) go vet ./... && $(GO_ENV) go test -count=1 ./...
+
+# Long runs of the reliability checks (not in `make test`, which runs short versions of each):
+# the property tests with 100,000 cases a property, decoding under valgrind over the whole size
+# and pixel-format matrix, and the soak (resident memory over 20,000+ frames and 200 C streams).
+fuzz: setup
+	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release --test fuzz
+
+memcheck: setup
+	FOVEA_MEMCHECK_FULL=1 $(CARGO) test --test memcheck -- --nocapture
+
+soak: build
+	$(CARGO) build --release --lib
+	$(PY) scripts/soak.py
 
 # Regenerates include/fovea.h from src/ffi (a test fails while the committed header is stale).
 header:
