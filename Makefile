@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -110,7 +110,12 @@ bench-capi: build
 kernels-check: setup
 	bash scripts/check_kernels.sh
 	$(CARGO) clippy --features cuda --all-targets -- -D warnings
-	$(CARGO) test --features cuda --test gpu --test roi
+
+# The whole Rust test suite again in release with the `cuda` feature (GPU tests report themselves
+# skipped without a device): results must not depend on the build.
+test-release-cuda: setup
+	$(CARGO) build --release --features cuda --lib
+	$(CARGO) test --release --features cuda --all-targets
 
 # On a machine with an NVIDIA GPU and driver, in one command: the GPU runtime wheels
 # (scripts/setup-gpu.sh), then every GPU test (ignored elsewhere), one at a time, with their

@@ -10,6 +10,7 @@
 //! A stream is used by one thread at a time (`&mut self`); different streams of one engine may
 //! run on different threads at once: preprocessing and tracking run in parallel, inference calls
 //! take turns on the engine's model (ONNX Runtime uses its own threads within each call).
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The library's error type: one variant per stage, each carrying what a user needs to act on it
 //! (which file, which model, which tensor, expected vs found).
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

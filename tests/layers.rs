@@ -123,3 +123,76 @@ fn the_check_sees_grouped_and_plain_imports() {
     assert_eq!(imports("use crate::{roi::{Crop}, video::Frame};"), vec!["roi", "video"]);
     assert_eq!(imports("let v = crate::pipeline::run(x, crate::Error::X);"), vec!["pipeline"]);
 }
+
+fn source_files() -> Vec<std::path::PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut stack = vec![src];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Whether `code` uses `unsafe` (the lint attribute aside).
+fn uses_unsafe(code: &str) -> bool {
+    code.lines().filter(|l| !l.trim_start().starts_with("//")).any(|l| l.replace("forbid(unsafe_code)", "").contains("unsafe"))
+}
+
+/// Every `unsafe` block says why it is sound (a `// SAFETY:` comment just above it), and every
+/// module without `unsafe` forbids it (except a parent whose children need it).
+#[test]
+fn unsafe_is_justified_or_forbidden() {
+    let mut bad = Vec::new();
+    for f in source_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let code = l.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if code.contains("unsafe {") || code.ends_with("unsafe") {
+                let ctx = lines[i.saturating_sub(6)..=i].join("\n");
+                if !ctx.contains("SAFETY") {
+                    bad.push(format!("{}:{}: an unsafe block without a `// SAFETY:` comment", f.display(), i + 1));
+                }
+            }
+        }
+        if !uses_unsafe(&text) && !text.contains("#![forbid(unsafe_code)]") {
+            // A parent module file may leave it to its children, if one of them needs unsafe.
+            let dir = f.parent().unwrap();
+            let is_parent = f.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+            let children_unsafe = is_parent
+                && source_files()
+                    .iter()
+                    .filter(|c| c.starts_with(dir) && **c != f)
+                    .any(|c| uses_unsafe(&std::fs::read_to_string(c).unwrap()));
+            if !children_unsafe {
+                bad.push(format!("{}: no unsafe code, but no #![forbid(unsafe_code)]", f.display()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// No source file grows past about 700 lines: split it by responsibility first.
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let long: Vec<String> = source_files()
+        .into_iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(&f).unwrap().lines().count();
+            (n > 700).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
+}

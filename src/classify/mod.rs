@@ -7,6 +7,7 @@
 //! ```
 //! No tokenizer runs here: the text side is a table of prompt embeddings computed once by the user
 //! (see the README's recipe); this module only reads it.
+#![forbid(unsafe_code)]
 
 pub mod policy;
 pub mod teams;

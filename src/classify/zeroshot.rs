@@ -1,4 +1,5 @@
 //! The zero-shot classifier: an image-encoder manifest, its text-embedding table, and scoring.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,7 @@
 //! The logic is generic over the allocator so it is tested on machines without a GPU
 //! ([`HeapStaging`]); on a GPU the slots are cudarc `PinnedHostSlice<u8>`s, whose event is the
 //! fence ([`crate::cuda::input`]).
+#![forbid(unsafe_code)]
 
 use crate::error::{Error, Result};
 

@@ -1,6 +1,7 @@
 //! Agreement between two detectors on the same frames (for example INT8 vs fp32): per class,
 //! how many reference boxes the candidate reproduces at an IoU threshold, boxes only one side
 //! has, and the score shift of matched boxes.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
 //! Greedy class-aware non-maximum suppression.
+#![forbid(unsafe_code)]
 
 use super::Detection;
 

@@ -1,4 +1,5 @@
 //! Decoders on constructed tensors: each test builds raw outputs whose right answer is known.
+#![forbid(unsafe_code)]
 
 use super::*;
 

@@ -14,11 +14,13 @@ fn a_panic_becomes_a_status_and_a_message() {
 fn every_status_has_a_description() {
     let known = [0u32, 1, 2, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 200, 201];
     for s in known {
+        // SAFETY: fovea_status_str returns a static NUL-terminated string for any number.
         let d = unsafe { CStr::from_ptr(fovea_status_str(s)) }.to_str().unwrap();
         assert!(!d.is_empty() && d != "unknown status", "status {s}: {d}");
     }
     assert_eq!(FOVEA_STATUS_PANIC as u32, 200);
     assert_eq!(FOVEA_STATUS_DEVICE as u32, 112);
+    // SAFETY: fovea_version returns a static NUL-terminated string.
     assert_eq!(unsafe { CStr::from_ptr(fovea_version()) }.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
 
@@ -26,6 +28,7 @@ fn every_status_has_a_description() {
 #[test]
 fn an_unknown_status_number_is_described_as_unknown() {
     for s in [3u32, 99, 113, 199, 202, 1000, u32::MAX] {
+        // SAFETY: a static NUL-terminated string for any number.
         assert_eq!(unsafe { CStr::from_ptr(fovea_status_str(s)) }.to_str().unwrap(), "unknown status", "{s}");
     }
 }
@@ -44,6 +47,8 @@ fn a_huge_stride_is_an_invalid_argument_not_a_wrap() {
 
 #[test]
 fn null_arguments_are_answered_not_dereferenced() {
+    // SAFETY: every pointer passed is NULL, a live handle made here, or a valid C string; the
+    // calls' contracts allow NULL where it is tested.
     unsafe {
         let mut e: *mut fovea_engine = std::ptr::null_mut();
         assert_eq!(fovea_engine_create(std::ptr::null(), std::ptr::null(), &mut e), FOVEA_STATUS_NULL_ARGUMENT);
@@ -64,6 +69,7 @@ fn null_arguments_are_answered_not_dereferenced() {
 
 #[test]
 fn config_errors_name_the_problem() {
+    // SAFETY: valid C strings and writable out pointers; handles made here are destroyed once.
     unsafe {
         let mut e: *mut fovea_engine = std::ptr::null_mut();
         assert_eq!(fovea_engine_create(c"model = ".as_ptr(), std::ptr::null(), &mut e), FOVEA_STATUS_INVALID_CONFIG);

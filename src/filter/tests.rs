@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 use super::*;
 use crate::image::ChannelOrder;
 use crate::roi::{self, crop_of, FrameView, StatsParams};

@@ -1,5 +1,6 @@
 //! The bilinear resize + normalisation plan (OpenCV `INTER_LINEAR` rules) shared by the
 //! detector's CPU preprocessing and the ROI stage.
+#![forbid(unsafe_code)]
 
 use super::Layout;
 

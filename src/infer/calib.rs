@@ -2,6 +2,7 @@
 //! the pipeline does for a model's manifest (FFmpeg decode, swscale to the model's channel order,
 //! the same resize and normalisation), written as NumPy `.npy` tensors `[1, 3, H, W]` (or NHWC)
 //! that offline quantisation tools read.
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -27,6 +27,7 @@
 //! [labels]
 //! names = ["person", "bicycle", ...]
 //! ```
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

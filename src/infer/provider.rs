@@ -14,6 +14,7 @@
 //! `fovea engines build` writes an EPContext model (ONNX Runtime's wrapper of a prebuilt engine)
 //! beside the manifest as `<name>.<precision>.b<batch>.ctx.onnx`, which later runs load instead of
 //! the ONNX model, so start-up does not rebuild the engine.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,5 +1,6 @@
 //! Reading boxes made elsewhere: fovea's JSONL or a Score Vision miner file. Used by
 //! `fovea track` (and later `fovea verify`) for users who run their own detector.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

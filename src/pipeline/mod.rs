@@ -6,6 +6,7 @@
 //! ```
 //! Frames reach the tracker and the sink strictly in decode order whatever the batch size. Frames decoded before
 //! an input error are processed and handed to the sink before the error is returned.
+#![forbid(unsafe_code)]
 
 pub mod verify;
 

@@ -9,6 +9,7 @@
 //! ```
 //! Bad boxes (non-finite, empty, outside the frame, unknown class, frame past the end of the video)
 //! are reported as `invalid` with the reason, never fatal; the other boxes are unaffected.
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

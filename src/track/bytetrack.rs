@@ -4,6 +4,7 @@
 //! tracks still unmatched, then the remaining high-score detections against unconfirmed tracks;
 //! new tracks start only above the new-track threshold and are confirmed by a second match; lost
 //! tracks are kept for a time budget. Time is in frames (decode indices), not calls.
+#![forbid(unsafe_code)]
 
 use pathfinding::matrix::Matrix;
 

@@ -3,7 +3,7 @@
 //! velocity, scaled by the box height). Time is counted in frames; `predict(dt)` advances `dt`
 //! frames as `dt` single steps, so a tracker fed every K-th frame moves boxes as far as one fed
 //! every frame.
-
+#![forbid(unsafe_code)]
 // Small fixed-size matrix algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 

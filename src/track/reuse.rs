@@ -3,6 +3,7 @@
 //! classification, when its last classification is older than `max_age_frames`, or when that
 //! result was uncertain; otherwise its label is reused. The label reported is a vote over the
 //! track's history (summed confidence), so one odd result does not flip it.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 

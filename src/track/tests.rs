@@ -1,5 +1,6 @@
 //! Synthetic sequences with known identities: moving boxes with noise, misses, crossings,
 //! occlusions, objects entering and leaving.
+#![forbid(unsafe_code)]
 
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,14 +8,20 @@
 //! [`Decoder`] is the synchronous core; [`spawn`] runs it on its own thread feeding a bounded
 //! channel, which is how the pipeline uses it. Raw FFmpeg pointers never leave this module.
 
+mod open;
 mod pool;
 pub mod rotate;
+mod thread;
+
+use open::{av_error, index_by_position, open_input, stream_info};
+pub use open::{init, probe, reads_once};
+pub use thread::{spawn, spawn_selected, DecodeThread};
 
 pub use pool::{FramePool, PooledBuf};
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg::{codec, format, media, software::scaling, util::frame};
+use ffmpeg::{codec, format, software::scaling, util::frame};
 use ffmpeg_next as ffmpeg;
 
 use crate::error::{Error, Result};
@@ -174,145 +180,6 @@ struct Scaler {
     key: (format::Pixel, u32, u32),
 }
 
-fn av_error(e: ffmpeg::Error) -> String {
-    e.to_string()
-}
-
-/// Initialises FFmpeg once and quietens its own logging (fovea reports errors itself;
-/// set `FOVEA_FFMPEG_LOG=1` to see FFmpeg's messages).
-pub fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ffmpeg::init();
-        let level = if std::env::var_os("FOVEA_FFMPEG_LOG").is_some() {
-            ffmpeg::util::log::Level::Warning
-        } else {
-            ffmpeg::util::log::Level::Quiet
-        };
-        ffmpeg::util::log::set_level(level);
-    });
-}
-
-/// Opens `path` and describes its best video stream, without decoding.
-pub fn probe(path: &Path) -> Result<VideoInfo> {
-    let input = open_input(path)?;
-    stream_info(path, &input)
-}
-
-fn open_input(path: &Path) -> Result<format::context::Input> {
-    init();
-    if !path.exists() {
-        return Err(Error::FileNotFound { path: path.to_path_buf() });
-    }
-    // The path's bytes as they are (ffmpeg-next's own `format::input` panics on a path that is not
-    // UTF-8): Linux paths are bytes, and FFmpeg takes bytes.
-    use std::os::unix::ffi::OsStrExt;
-    let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
-    let mut ps = std::ptr::null_mut();
-    // SAFETY: `ps` is a null context pointer for avformat_open_input to fill; the path is
-    // NUL-terminated and outlives the call. On success the context is owned by the returned
-    // `Input` (closed on drop); on a stream-info failure it is closed here.
-    unsafe {
-        let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
-        if e < 0 {
-            return Err(not_media(av_error(ffmpeg::Error::from(e))));
-        }
-        let e = ffmpeg::ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
-        if e < 0 {
-            ffmpeg::ffi::avformat_close_input(&mut ps);
-            return Err(not_media(av_error(ffmpeg::Error::from(e))));
-        }
-        Ok(format::context::Input::wrap(ps))
-    }
-}
-
-/// Whether `path` is a FIFO, socket or device: it yields its data once, so it must be opened
-/// once (no probe before decoding). Missing paths and regular files are not.
-pub fn reads_once(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).is_ok_and(|m| {
-        let t = m.file_type();
-        t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device()
-    })
-}
-
-/// The container's index of the stream: byte position of each indexed packet -> its timestamp.
-fn index_by_position(input: &format::context::Input, stream: usize) -> std::collections::HashMap<i64, i64> {
-    let mut map = std::collections::HashMap::new();
-    let Some(st) = input.stream(stream) else { return map };
-    // SAFETY: the stream pointer is live while `input` is; entries are read before any other
-    // call on the context, as avformat_index_get_entry requires.
-    unsafe {
-        let ptr = st.as_ptr() as *mut ffmpeg::ffi::AVStream;
-        let n = ffmpeg::ffi::avformat_index_get_entries_count(ptr);
-        for i in 0..n {
-            let e = ffmpeg::ffi::avformat_index_get_entry(ptr, i);
-            if let Some(e) = e.as_ref() {
-                if e.pos >= 0 && e.timestamp != ffmpeg::ffi::AV_NOPTS_VALUE {
-                    map.insert(e.pos, e.timestamp);
-                }
-            }
-        }
-    }
-    map
-}
-
-/// The codec's name, or for a codec FFmpeg does not know, its FourCC tag.
-fn codec_name(params: &codec::Parameters) -> String {
-    let name = params.id().name();
-    if params.id() != codec::Id::None {
-        return name.to_string();
-    }
-    let tag = unsafe { (*params.as_ptr()).codec_tag };
-    let fourcc: String = tag.to_le_bytes().iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
-    format!("unknown codec, FourCC '{fourcc}'")
-}
-
-fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo> {
-    let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
-        let found: Vec<String> = input.streams().map(|s| format!("{:?} {}", s.parameters().medium(), s.parameters().id().name())).collect();
-        Error::NoVideoStream {
-            path: path.to_path_buf(),
-            found: if found.is_empty() { "none".into() } else { found.join(", ").to_lowercase() },
-        }
-    })?;
-    let params = stream.parameters();
-    let (coded_w, coded_h) = unsafe {
-        let p = params.as_ptr();
-        ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
-    };
-    let rotation = stream
-        .side_data()
-        .find(|d| d.kind() == codec::packet::side_data::Type::DisplayMatrix && d.data().len() >= 36)
-        // SAFETY: display matrix side data is nine int32 values (checked length 36 bytes).
-        .map(|d| rotate::display_rotation(unsafe { ffmpeg::ffi::av_display_rotation_get(d.data().as_ptr() as *const i32) }))
-        .unwrap_or(0);
-    let (width, height) = if rotation % 180 == 90 { (coded_h, coded_w) } else { (coded_w, coded_h) };
-    let rate = stream.avg_frame_rate();
-    let fps = (rate.numerator() > 0 && rate.denominator() > 0).then(|| f64::from(rate));
-    let tb = f64::from(stream.time_base());
-    let duration = if stream.duration() > 0 {
-        Some(stream.duration() as f64 * tb)
-    } else if input.duration() > 0 {
-        Some(input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
-    } else {
-        None
-    };
-    Ok(VideoInfo {
-        path: path.to_path_buf(),
-        container: input.format().name().to_string(),
-        codec: codec_name(&params),
-        stream_index: stream.index(),
-        width,
-        height,
-        rotation,
-        fps,
-        duration,
-        declared_frames: (stream.frames() > 0).then_some(stream.frames() as u64),
-    })
-}
-
 impl Decoder {
     /// Opens `path` for decoding with frame threads, converting kept frames to `out`.
     pub fn open(path: &Path, sampling: Sampling, out: OutputFormat) -> Result<Self> {
@@ -442,6 +309,7 @@ impl Decoder {
         loop {
             match self.decoder.receive_frame(&mut self.decoded) {
                 Ok(()) => {
+                    // SAFETY: `decoded` holds a frame the decoder just filled; a plain field read.
                     let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 } || self.decoded.is_corrupt();
                     if damaged {
                         return Err(self.corrupt("the decoder reported a damaged frame".into()));
@@ -741,87 +609,5 @@ impl Frame {
     /// The frame's pixels as a borrowed view (rows without padding).
     pub fn view(&self) -> FrameView<'_> {
         FrameView { data: &self.data, width: self.width, height: self.height, stride: self.width as usize * 3 }
-    }
-}
-
-/// A decode thread feeding a bounded channel: frames in decode order, then at most one error.
-pub struct DecodeThread {
-    pub info: VideoInfo,
-    pub frames: crossbeam_channel::Receiver<Result<Frame>>,
-    handle: std::thread::JoinHandle<DecodeStats>,
-}
-
-impl DecodeThread {
-    /// Waits for the thread and returns its counters.
-    pub fn join(self) -> Result<DecodeStats> {
-        drop(self.frames);
-        self.handle.join().map_err(|_| Error::Pipeline("decode thread panicked".into()))
-    }
-}
-
-/// Opens `path` and decodes it on a new thread. Open errors are returned here, before any frame.
-/// `capacity` bounds the channel; the pool holds `capacity + extra` buffers, so the consumer may
-/// hold `extra` frames at once (its batch) without starving the decoder.
-pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize, extra: usize) -> Result<DecodeThread> {
-    spawn_selected(path, sampling, out, capacity, extra, None)
-}
-
-/// [`spawn`], keeping only the decode indices in `select` when given (see [`Decoder::select`]).
-pub fn spawn_selected(
-    path: &Path,
-    sampling: Sampling,
-    out: OutputFormat,
-    capacity: usize,
-    extra: usize,
-    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
-) -> Result<DecodeThread> {
-    let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
-    let path = path.to_path_buf();
-    let pool_size = capacity.max(1) + extra + 1;
-    let handle = std::thread::Builder::new()
-        .name("fovea-decode".into())
-        .spawn(move || {
-            let mut dec = match Decoder::open(&path, sampling, out) {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = info_tx.send(Err(e));
-                    return DecodeStats::default();
-                }
-            };
-            if let Some(sel) = select {
-                dec.select(sel);
-            }
-            let _ = info_tx.send(Ok(dec.info().clone()));
-            let pool = FramePool::new(pool_size);
-            loop {
-                match dec.next_frame(&pool) {
-                    Ok(Some(f)) => {
-                        if tx.send(Ok(f)).is_err() {
-                            break; // consumer gone
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-            let mut stats = dec.stats().clone();
-            stats.pool_allocations = pool.allocations();
-            stats
-        })
-        .map_err(|e| Error::Pipeline(format!("cannot start decode thread: {e}")))?;
-    match info_rx.recv() {
-        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle }),
-        Ok(Err(e)) => {
-            let _ = handle.join();
-            Err(e)
-        }
-        Err(_) => {
-            let _ = handle.join();
-            Err(Error::Pipeline("decode thread stopped before opening the input".into()))
-        }
     }
 }

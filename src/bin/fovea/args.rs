@@ -1,4 +1,5 @@
 //! Command-line arguments of every command (clap).
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
 //! `fovea bench`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Instant;

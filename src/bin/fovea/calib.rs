@@ -1,4 +1,5 @@
 //! `fovea calib`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
 //! `fovea compare`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
 //! `fovea engines build` and `fovea kernels`.
+#![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,4 +1,5 @@
 //! The `fovea` command line: parses arguments and prints; the work is done by the library.
+#![forbid(unsafe_code)]
 
 mod args;
 mod bench;

@@ -1,4 +1,5 @@
 //! Choosing and loading the detector a command runs.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

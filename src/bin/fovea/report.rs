@@ -1,4 +1,5 @@
 //! Progress on terminals and in logs, and the summaries commands print.
+#![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -1,4 +1,5 @@
 //! `fovea track`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Instant;

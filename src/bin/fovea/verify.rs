@@ -1,4 +1,5 @@
 //! `fovea verify`.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,0 +1,110 @@
+//! The GPU side of model sessions (feature `cuda`): the provider check against the loaded ONNX
+//! Runtime, sessions on TensorRT/CUDA sharing fovea's CUDA stream, and I/O binding of device
+//! tensors in place.
+
+use ort::session::Session;
+
+use super::provider::{self, ProviderKind};
+use super::{Runtime, ORT_VERSION};
+use crate::error::{Error, Result};
+
+/// Whether the loaded ONNX Runtime has the provider (a CPU-only build has neither GPU provider).
+pub(crate) fn provider_available(rt: &Runtime, kind: ProviderKind) -> Result<()> {
+    use ort::ep::ExecutionProvider;
+    let available = match kind {
+        ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
+        ProviderKind::Cuda => ort::ep::CUDA::is_available(),
+        ProviderKind::Cpu => {
+            return Err(Error::Unsupported { what: "provider", reason: "the GPU path needs the cuda or tensorrt provider".into() })
+        }
+    };
+    if available.unwrap_or(false) {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        what: "provider",
+        reason: format!(
+            "{} is not in the ONNX Runtime loaded from {} (a CPU-only build): install onnxruntime-gpu {ORT_VERSION} with scripts/setup-gpu.sh and set FOVEA_ORT_LIB to its libonnxruntime.so",
+            kind.ort_name(),
+            rt.library.display()
+        ),
+    })
+}
+
+/// A session on the GPU as `plan` says: TensorRT (then CUDA for the nodes TensorRT does not
+/// take) or CUDA, both on `dev`'s stream, with the plan's session entries. The caller keeps
+/// `dev` alive for as long as the session.
+pub(crate) fn gpu_session(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::cuda::Device, threads: usize) -> Result<Session> {
+    plan.prepare_files()?;
+    gpu_session_inner(rt, plan, dev, threads).map_err(|e| Error::Inference { path: plan.model.clone(), reason: e.to_string() })
+}
+
+fn gpu_session_inner(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::cuda::Device, threads: usize) -> ort::Result<Session> {
+    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
+    let stream = dev.stream.cu_stream() as *mut ();
+    let mut b = Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?;
+    for (k, v) in &plan.session {
+        b = b.with_config_entry(k, v)?;
+    }
+    let mut cuda = ort::ep::CUDA::default();
+    for (k, v) in if plan.kind == ProviderKind::Cuda { &plan.options } else { &plan.cuda_options } {
+        cuda = cuda.with_arbitrary_config(k, v);
+    }
+    // SAFETY: the stream belongs to `dev`, which the caller keeps for as long as the session.
+    let cuda = unsafe { cuda.with_compute_stream(stream) }.build().error_on_failure();
+    let eps = if plan.kind == ProviderKind::TensorRt {
+        let mut trt = ort::ep::TensorRT::default();
+        for (k, v) in &plan.options {
+            trt = trt.with_arbitrary_config(k, v);
+        }
+        // SAFETY: as above.
+        vec![unsafe { trt.with_compute_stream(stream) }.build().error_on_failure(), cuda]
+    } else {
+        vec![cuda]
+    };
+    b.with_execution_providers(eps)?.commit_from_file(&plan.model)
+}
+
+/// Binds a float32 tensor in device memory at `ptr` (`shape`) as input `name` of `binding`.
+pub(crate) fn bind_device_f32(
+    binding: &mut ort::session::IoBinding,
+    name: &str,
+    ordinal: usize,
+    ptr: u64,
+    shape: Vec<i64>,
+) -> std::result::Result<(), String> {
+    let info = ort::memory::MemoryInfo::new(
+        ort::memory::AllocationDevice::CUDA,
+        ordinal as i32,
+        ort::memory::AllocatorType::Device,
+        ort::memory::MemoryType::Default,
+    )
+    .map_err(|e| e.to_string())?;
+    // SAFETY: the caller's pointer is device memory of at least shape's elements, alive until
+    // the run that reads it has finished (runs are synchronous).
+    let tensor = unsafe { ort::value::TensorRefMut::<f32>::from_raw(info, ptr as usize as *mut _, ort::value::Shape::new(shape)) }
+        .map_err(|e| e.to_string())?;
+    bind_in_place(binding, name, &tensor)
+}
+
+/// Binds `value` (device memory) as input `name` without the copy `IoBinding::bind_input` makes
+/// of borrowed tensors: ONNX Runtime keeps its own reference to the OrtValue, which points at our
+/// buffer.
+fn bind_in_place(
+    binding: &mut ort::session::IoBinding,
+    name: &str,
+    value: &ort::value::TensorRefMut<'_, f32>,
+) -> std::result::Result<(), String> {
+    use ort::AsPointer;
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("input name '{name}' contains NUL"))?;
+    let api = ort::api();
+    // SAFETY: both pointers are live ONNX Runtime objects; the name is NUL-terminated.
+    let status = unsafe { (api.BindInput)(binding.ptr_mut(), cname.as_ptr(), value.ptr()) };
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-NULL status owns its message until released, which happens once, here.
+    let msg = unsafe { std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0)).to_string_lossy().into_owned() };
+    unsafe { (api.ReleaseStatus)(status.0) };
+    Err(format!("binding input '{name}' on the device: {msg}"))
+}

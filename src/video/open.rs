@@ -1,0 +1,151 @@
+//! Opening an input: FFmpeg set-up, the path as bytes, the stream's description, and the
+//! container's index (to notice renumbered packets after damaged data).
+
+use std::path::Path;
+
+use ffmpeg::{codec, format, media};
+use ffmpeg_next as ffmpeg;
+
+use super::{rotate, VideoInfo};
+use crate::error::{Error, Result};
+
+pub(super) fn av_error(e: ffmpeg::Error) -> String {
+    e.to_string()
+}
+
+/// Initialises FFmpeg once and quietens its own logging (fovea reports errors itself;
+/// set `FOVEA_FFMPEG_LOG=1` to see FFmpeg's messages).
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ffmpeg::init();
+        let level = if std::env::var_os("FOVEA_FFMPEG_LOG").is_some() {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Quiet
+        };
+        ffmpeg::util::log::set_level(level);
+    });
+}
+
+/// Opens `path` and describes its best video stream, without decoding.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    let input = open_input(path)?;
+    stream_info(path, &input)
+}
+
+pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
+    init();
+    if !path.exists() {
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
+    }
+    // The path's bytes as they are (ffmpeg-next's own `format::input` panics on a path that is not
+    // UTF-8): Linux paths are bytes, and FFmpeg takes bytes.
+    use std::os::unix::ffi::OsStrExt;
+    let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: `ps` is a null context pointer for avformat_open_input to fill; the path is
+    // NUL-terminated and outlives the call. On success the context is owned by the returned
+    // `Input` (closed on drop); on a stream-info failure it is closed here.
+    unsafe {
+        let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        if e < 0 {
+            return Err(not_media(av_error(ffmpeg::Error::from(e))));
+        }
+        let e = ffmpeg::ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
+        if e < 0 {
+            ffmpeg::ffi::avformat_close_input(&mut ps);
+            return Err(not_media(av_error(ffmpeg::Error::from(e))));
+        }
+        Ok(format::context::Input::wrap(ps))
+    }
+}
+
+/// Whether `path` is a FIFO, socket or device: it yields its data once, so it must be opened
+/// once (no probe before decoding). Missing paths and regular files are not.
+pub fn reads_once(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device()
+    })
+}
+
+/// The container's index of the stream: byte position of each indexed packet -> its timestamp.
+pub(super) fn index_by_position(input: &format::context::Input, stream: usize) -> std::collections::HashMap<i64, i64> {
+    let mut map = std::collections::HashMap::new();
+    let Some(st) = input.stream(stream) else { return map };
+    // SAFETY: the stream pointer is live while `input` is; entries are read before any other
+    // call on the context, as avformat_index_get_entry requires.
+    unsafe {
+        let ptr = st.as_ptr() as *mut ffmpeg::ffi::AVStream;
+        let n = ffmpeg::ffi::avformat_index_get_entries_count(ptr);
+        for i in 0..n {
+            let e = ffmpeg::ffi::avformat_index_get_entry(ptr, i);
+            if let Some(e) = e.as_ref() {
+                if e.pos >= 0 && e.timestamp != ffmpeg::ffi::AV_NOPTS_VALUE {
+                    map.insert(e.pos, e.timestamp);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// The codec's name, or for a codec FFmpeg does not know, its FourCC tag.
+fn codec_name(params: &codec::Parameters) -> String {
+    let name = params.id().name();
+    if params.id() != codec::Id::None {
+        return name.to_string();
+    }
+    // SAFETY: the parameters pointer is live for `params`' lifetime; codec_tag is a plain field.
+    let tag = unsafe { (*params.as_ptr()).codec_tag };
+    let fourcc: String = tag.to_le_bytes().iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+    format!("unknown codec, FourCC '{fourcc}'")
+}
+
+pub(super) fn stream_info(path: &Path, input: &format::context::Input) -> Result<VideoInfo> {
+    let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
+        let found: Vec<String> = input.streams().map(|s| format!("{:?} {}", s.parameters().medium(), s.parameters().id().name())).collect();
+        Error::NoVideoStream {
+            path: path.to_path_buf(),
+            found: if found.is_empty() { "none".into() } else { found.join(", ").to_lowercase() },
+        }
+    })?;
+    let params = stream.parameters();
+    // SAFETY: the parameters pointer is live for `params`' lifetime; width/height are plain fields.
+    let (coded_w, coded_h) = unsafe {
+        let p = params.as_ptr();
+        ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
+    };
+    let rotation = stream
+        .side_data()
+        .find(|d| d.kind() == codec::packet::side_data::Type::DisplayMatrix && d.data().len() >= 36)
+        // SAFETY: display matrix side data is nine int32 values (checked length 36 bytes).
+        .map(|d| rotate::display_rotation(unsafe { ffmpeg::ffi::av_display_rotation_get(d.data().as_ptr() as *const i32) }))
+        .unwrap_or(0);
+    let (width, height) = if rotation % 180 == 90 { (coded_h, coded_w) } else { (coded_w, coded_h) };
+    let rate = stream.avg_frame_rate();
+    let fps = (rate.numerator() > 0 && rate.denominator() > 0).then(|| f64::from(rate));
+    let tb = f64::from(stream.time_base());
+    let duration = if stream.duration() > 0 {
+        Some(stream.duration() as f64 * tb)
+    } else if input.duration() > 0 {
+        Some(input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+    } else {
+        None
+    };
+    Ok(VideoInfo {
+        path: path.to_path_buf(),
+        container: input.format().name().to_string(),
+        codec: codec_name(&params),
+        stream_index: stream.index(),
+        width,
+        height,
+        rotation,
+        fps,
+        duration,
+        declared_frames: (stream.frames() > 0).then_some(stream.frames() as u64),
+    })
+}

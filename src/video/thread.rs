@@ -1,0 +1,89 @@
+//! The decode thread: a [`Decoder`] on its own thread feeding a bounded channel.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use super::{DecodeStats, Decoder, Frame, FramePool, OutputFormat, Sampling, VideoInfo};
+use crate::error::{Error, Result};
+
+/// A decode thread feeding a bounded channel: frames in decode order, then at most one error.
+pub struct DecodeThread {
+    pub info: VideoInfo,
+    pub frames: crossbeam_channel::Receiver<Result<Frame>>,
+    handle: std::thread::JoinHandle<DecodeStats>,
+}
+
+impl DecodeThread {
+    /// Waits for the thread and returns its counters.
+    pub fn join(self) -> Result<DecodeStats> {
+        drop(self.frames);
+        self.handle.join().map_err(|_| Error::Pipeline("decode thread panicked".into()))
+    }
+}
+
+/// Opens `path` and decodes it on a new thread. Open errors are returned here, before any frame.
+/// `capacity` bounds the channel; the pool holds `capacity + extra` buffers, so the consumer may
+/// hold `extra` frames at once (its batch) without starving the decoder.
+pub fn spawn(path: &Path, sampling: Sampling, out: OutputFormat, capacity: usize, extra: usize) -> Result<DecodeThread> {
+    spawn_selected(path, sampling, out, capacity, extra, None)
+}
+
+/// [`spawn`], keeping only the decode indices in `select` when given (see [`Decoder::select`]).
+pub fn spawn_selected(
+    path: &Path,
+    sampling: Sampling,
+    out: OutputFormat,
+    capacity: usize,
+    extra: usize,
+    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
+) -> Result<DecodeThread> {
+    let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
+    let path = path.to_path_buf();
+    let pool_size = capacity.max(1) + extra + 1;
+    let handle = std::thread::Builder::new()
+        .name("fovea-decode".into())
+        .spawn(move || {
+            let mut dec = match Decoder::open(&path, sampling, out) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = info_tx.send(Err(e));
+                    return DecodeStats::default();
+                }
+            };
+            if let Some(sel) = select {
+                dec.select(sel);
+            }
+            let _ = info_tx.send(Ok(dec.info().clone()));
+            let pool = FramePool::new(pool_size);
+            loop {
+                match dec.next_frame(&pool) {
+                    Ok(Some(f)) => {
+                        if tx.send(Ok(f)).is_err() {
+                            break; // consumer gone
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            let mut stats = dec.stats().clone();
+            stats.pool_allocations = pool.allocations();
+            stats
+        })
+        .map_err(|e| Error::Pipeline(format!("cannot start decode thread: {e}")))?;
+    match info_rx.recv() {
+        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle }),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(Error::Pipeline("decode thread stopped before opening the input".into()))
+        }
+    }
+}
