@@ -21,12 +21,13 @@ use serde::Deserialize;
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::image::ChannelOrder;
+use crate::image::FrameView;
 use crate::infer::manifest::{Manifest, Precision};
 use crate::infer::preprocess::Preprocessor;
 use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
 use crate::infer::{Detector, DetectorOptions};
-use crate::pipeline::{self, FrameResult, Stages};
-use crate::track::{Tracker, TrackerConfig};
+use crate::pipeline::{self, FrameResult, FrameStages, Stages};
+use crate::track::TrackerConfig;
 use crate::video::Sampling;
 
 /// Tracking settings of an engine configuration; thresholds not given are the model manifest's
@@ -325,7 +326,8 @@ impl FrameIn<'_> {
 /// Per-video state: a tracker, conversion scratch, and results waiting to be received.
 pub struct Stream {
     engine: Arc<Engine>,
-    tracker: Option<Tracker>,
+    /// The per-frame stages after detection: the same code as the file pipeline's.
+    stages: FrameStages<'static>,
     pre: Preprocessor,
     tensor: Vec<f32>,
     scratch: Vec<u8>,
@@ -358,8 +360,9 @@ impl Stream {
         crate::video::init();
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
+        let stages = Stages { tracking: engine.tracking, ..Stages::default() };
         Self {
-            tracker: engine.tracking.map(|c| Tracker::new(c, fps)),
+            stages: FrameStages::new(stages, fps, engine.order, engine.labels.clone()),
             tensor: vec![0.0; pre.len()],
             pre,
             engine,
@@ -422,10 +425,8 @@ impl Stream {
         };
         let index = self.next_index;
         self.next_index += 1;
-        let mut r = FrameResult::untracked(index, f.pts, dets);
-        if let Some(t) = &mut self.tracker {
-            r.track_ids = t.update(index, &r.detections);
-        }
+        let view = FrameView { data: image, width: w, height: h, stride };
+        let r = self.stages.apply(&view, index, f.pts, dets)?;
         self.queue.push_back(r);
         Ok(())
     }

@@ -8,7 +8,10 @@
 //! an input error are processed and handed to the sink before the error is returned.
 #![forbid(unsafe_code)]
 
+mod stages;
 pub mod verify;
+
+pub use stages::FrameStages;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::image::{Fit, Transform};
 use crate::infer::Detector;
 pub use crate::results::FrameResult;
-use crate::track::reuse::{Classifier, ClassifyRequest, LabelCache, ReuseConfig, ReuseStats};
-use crate::track::{Tracker, TrackerConfig};
+use crate::track::reuse::{Classifier, ReuseConfig, ReuseStats};
+use crate::track::TrackerConfig;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 /// A frame with its model input image, made by the preprocess stage.
@@ -124,8 +127,6 @@ pub fn run_detect(
 ) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
-    let jersey_params = crate::roi::StatsParams::new(&crate::roi::StatsConfig::default(), spec.channels);
-    let hsv_tables = crate::roi::stats::hsv_tables();
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
     let out = OutputFormat { width: 0, height: 0, order: spec.channels, fit: Fit::Stretch };
     let batch = detector.batch();
@@ -148,9 +149,7 @@ pub fn run_detect(
         tracks: None,
         reuse: None,
     };
-    let Stages { tracking, mut classifier, reuse, jerseys } = stages;
-    let mut tracker = tracking.map(|cfg| Tracker::new(cfg, dec.info.fps.unwrap_or(30.0)));
-    let mut cache = LabelCache::new(reuse);
+    let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone());
 
     // Preprocess stage: resize + normalise on its own thread, into recycled tensor buffers, so
     // the detect thread only copies a finished image into its batch and runs the model.
@@ -222,14 +221,6 @@ pub fn run_detect(
             None => None,
         };
         if !pending.is_empty() {
-            let mut post = Post {
-                tracker: tracker.as_mut(),
-                classifier: classifier.as_deref_mut(),
-                cache: &mut cache,
-                jerseys: jerseys.as_deref(),
-                jersey_params,
-                hsv_tables,
-            };
             if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, sink, progress) {
                 outcome = Err(e);
                 break;
@@ -254,27 +245,17 @@ pub fn run_detect(
     report.times.decode_s = stats.decode_s;
     report.times.preprocess_s += stats.convert_s + pre_s + copy_s;
     report.pool_buffers = stats.pool_allocations;
-    report.tracks = tracker.map(|t| t.ids_issued());
-    report.reuse = classifier.is_some().then(|| cache.stats());
+    report.tracks = post.tracks_issued();
+    report.reuse = post.reuse_stats();
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
-}
-
-/// The per-frame stages after detection, in decode order.
-struct Post<'a, 'c> {
-    tracker: Option<&'a mut Tracker>,
-    classifier: Option<&'a mut (dyn Classifier + 'c)>,
-    cache: &'a mut LabelCache,
-    jerseys: Option<&'a [String]>,
-    jersey_params: crate::roi::StatsParams,
-    hsv_tables: ([i32; 256], [i32; 256]),
 }
 
 fn run_batch(
     detector: &mut Detector,
     params: &DecodeParams,
     pending: &mut Vec<(Frame, Transform)>,
-    post: &mut Post,
+    post: &mut FrameStages<'_>,
     report: &mut RunReport,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
@@ -287,39 +268,7 @@ fn run_batch(
         for d in &detections {
             *report.per_class.entry(d.class_id).or_default() += 1;
         }
-        let mut r = FrameResult::untracked(frame.index, frame.pts, detections);
-        if let Some(t) = post.tracker.as_deref_mut() {
-            r.track_ids = t.update(r.index, &r.detections);
-        }
-        if let Some(c) = post.classifier.as_deref_mut() {
-            let requests: Vec<ClassifyRequest> = r
-                .detections
-                .iter()
-                .zip(&r.track_ids)
-                .map(|(d, &track_id)| ClassifyRequest { frame: r.index, track_id, bbox: d.bbox, class_id: d.class_id })
-                .collect();
-            r.labels = post.cache.resolve_frame(&frame.view(), &requests, c)?.into_iter().map(Some).collect();
-        }
-        if let Some(people) = post.jerseys {
-            let view = frame.view();
-            let (params, tables) = (&post.jersey_params, &post.hsv_tables);
-            let names = &detector.manifest().labels;
-            r.jerseys = r
-                .detections
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let label = r.labels[i]
-                        .as_ref()
-                        .map_or_else(|| names.get(d.class_id as usize).cloned().unwrap_or_default(), |l| l.label.clone());
-                    if !people.contains(&label) {
-                        return None;
-                    }
-                    let (crop, _) = crate::roi::crop_of(d.bbox, 1.0, frame.width, frame.height).ok()?;
-                    crate::roi::stats::jersey_colour(&view, crop, params, tables)
-                })
-                .collect();
-        }
+        let r = post.apply(&frame.view(), frame.index, frame.pts, detections)?;
         drop(frame); // the buffer goes back to the pool before the sink runs
         let t = Instant::now();
         sink(&r)?;
