@@ -26,7 +26,8 @@ impl Classifier for PerObject {
 
 fn run(det: &mut Detector, reuse: ReuseConfig, classifier: &mut PerObject) -> (Vec<FrameResult>, pipeline::RunReport) {
     let params = det.default_params();
-    let stages = Stages { tracking: Some(Default::default()), classifier: Some(classifier), reuse, jerseys: None };
+    // The model's own tracking thresholds (its manifest's [tracking]), as users get them.
+    let stages = Stages { tracking: Some(det.manifest().tracking), classifier: Some(classifier), reuse, jerseys: None };
     let s = Sampling { duration: Some(4.0), ..Sampling::default() };
     run_collect(&data("market_street_10s.mp4"), det, &params, s, stages)
 }
