@@ -103,6 +103,8 @@ enum fovea_source
   FOVEA_SOURCE_FILTER = 1,
   FOVEA_SOURCE_CLASSIFIER = 2,
   FOVEA_SOURCE_TRACK = 3,
+  // Decided by colour (team assignment: goalkeeper, referee).
+  FOVEA_SOURCE_COLOUR = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -131,9 +133,11 @@ typedef struct fovea_detection {
   uint32_t class_id;
   // Track id, or -1 when no confirmed track claims the detection (or tracking is off).
   int64_t track_id;
-  // Class name, NUL-terminated; owned by the result, valid as long as it.
+  // The label: the classifier's (or its track's) when a classifier is configured and decided
+  // this object, else the model's class name. NUL-terminated; owned by the result, valid as
+  // long as it.
   const char *label;
-  // A `fovea_source` value.
+  // Who gave `label`: a `fovea_source` value.
   uint32_t source;
 } fovea_detection;
 

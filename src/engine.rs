@@ -80,16 +80,22 @@ impl TrackingConfig {
     }
 }
 
-/// Classifier settings (the classifiers land with their own issue; only `none` exists now).
+/// Classifier settings: `kind = "none"` (default) or `"zeroshot"`, which labels every detection
+/// the policy covers with a zero-shot image encoder (its manifest in `encoder`) through the
+/// per-track reuse cache, as `fovea detect --classifier` does.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassifierConfig {
     pub kind: String,
+    /// The encoder's manifest (`kind = "zeroshot"`); relative to the configuration's folder.
+    pub encoder: Option<PathBuf>,
+    /// The policy (default: the validator's, classify/scorevision.toml); relative likewise.
+    pub policy: Option<PathBuf>,
 }
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        Self { kind: "none".into() }
+        Self { kind: "none".into(), encoder: None, policy: None }
     }
 }
 
@@ -143,6 +149,11 @@ impl EngineConfig {
         if c.model.is_relative() {
             c.model = base.join(&c.model);
         }
+        for p in [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut()].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         Ok(c)
     }
 
@@ -167,6 +178,8 @@ pub struct Engine {
     provider: String,
     /// The detector resizes frames on the GPU (streams then skip their CPU preprocessing).
     device_preprocessing: bool,
+    /// The object classifier (`[classifier] kind = "zeroshot"`), shared by the streams.
+    classifier: Option<Arc<Mutex<crate::classify::ObjectClassifier>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -201,11 +214,27 @@ impl Engine {
             Some("int8") => Precision::Int8,
             Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
         };
-        if config.classifier.kind != "none" {
-            return Err(Error::InvalidOption {
-                option: "classifier.kind",
-                reason: format!("unknown classifier '{}' (this build has: none)", config.classifier.kind),
-            });
+        let c = &config.classifier;
+        match (c.kind.as_str(), &c.encoder) {
+            ("none", None) | ("zeroshot", Some(_)) => {}
+            ("none", Some(_)) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.encoder",
+                    reason: "given with kind = \"none\": set kind = \"zeroshot\"".into(),
+                })
+            }
+            ("zeroshot", None) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.encoder",
+                    reason: "kind = \"zeroshot\" needs an encoder manifest".into(),
+                })
+            }
+            (k, _) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.kind",
+                    reason: format!("unknown classifier '{k}' (expected none or zeroshot)"),
+                })
+            }
         }
         let manifest = Manifest::load(&config.model)?;
         let opts = DetectorOptions { threads: config.threads, batch: 1, selection, trt: TrtBuild { precision, ..TrtBuild::default() } };
@@ -213,7 +242,19 @@ impl Engine {
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
         let tracking = config.tracking.resolve(&manifest.tracking)?;
+        // One encoder thread: the detector's ONNX Runtime threads already use the cores.
+        let classifier = match &config.classifier.encoder {
+            Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(
+                enc,
+                config.classifier.policy.as_deref(),
+                manifest.labels.clone(),
+                manifest.input.channels,
+                1,
+            )?))),
+            None => None,
+        };
         Ok(Arc::new(Self {
+            classifier,
             labels: manifest.labels.clone(),
             order: manifest.input.channels,
             params,
@@ -247,7 +288,15 @@ impl Engine {
         sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     ) -> Result<pipeline::RunReport> {
         let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
-        let stages = Stages { tracking: self.tracking, ..Default::default() };
+        let mut classifier = match &self.classifier {
+            Some(c) => Some(c.lock().map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?),
+            None => None,
+        };
+        let stages = Stages {
+            tracking: self.tracking,
+            classifier: classifier.as_deref_mut().map(|c| c as &mut dyn crate::track::reuse::Classifier),
+            ..Default::default()
+        };
         let (report, outcome) = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {})?;
         outcome.map(|_| report)
     }
@@ -323,6 +372,26 @@ impl FrameIn<'_> {
     }
 }
 
+/// The engine's classifier, locked per call, for a stream's stages.
+struct SharedClassifier(Arc<Mutex<crate::classify::ObjectClassifier>>);
+
+impl crate::track::reuse::Classifier for SharedClassifier {
+    fn classify(&mut self, requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
+        self.0.lock().map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?.classify(requests)
+    }
+
+    fn classify_frame(
+        &mut self,
+        frame: &FrameView<'_>,
+        requests: &[crate::track::reuse::ClassifyRequest],
+    ) -> Result<Vec<crate::track::reuse::Label>> {
+        self.0
+            .lock()
+            .map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?
+            .classify_frame(frame, requests)
+    }
+}
+
 /// Per-video state: a tracker, conversion scratch, and results waiting to be received.
 pub struct Stream {
     engine: Arc<Engine>,
@@ -361,8 +430,12 @@ impl Stream {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
         let stages = Stages { tracking: engine.tracking, ..Stages::default() };
+        let mut stages = FrameStages::new(stages, fps, engine.order, engine.labels.clone());
+        if let Some(c) = &engine.classifier {
+            stages = stages.with_owned_classifier(Box::new(SharedClassifier(c.clone())));
+        }
         Self {
-            stages: FrameStages::new(stages, fps, engine.order, engine.labels.clone()),
+            stages,
             tensor: vec![0.0; pre.len()],
             pre,
             engine,

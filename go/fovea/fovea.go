@@ -61,7 +61,7 @@ const (
 	StatusInternal        Status = 201
 )
 
-func (s Status) String() string { return C.GoString(C.fovea_status_str(C.fovea_status(s))) }
+func (s Status) String() string { return C.GoString(C.fovea_status_str(C.uint32_t(s))) }
 
 // Error is a failed fovea call: its status and fovea's message.
 type Error struct {
@@ -96,13 +96,25 @@ const (
 // Version is fovea's version.
 func Version() string { return C.GoString(C.fovea_version()) }
 
-// Detection is one detected object; TrackID is -1 without a confirmed track.
+// Detection is one detected object; TrackID is -1 without a confirmed track. Label is the
+// classifier's (or its track's) when one is configured and decided the object, else the model's
+// class name; Source says which: "detector", "filter", "classifier", "track" or "colour".
 type Detection struct {
 	X1, Y1, X2, Y2 float32
 	Score          float32
 	ClassID        uint32
 	Label          string
 	TrackID        int64
+	Source         string
+}
+
+var sourceNames = []string{"detector", "filter", "classifier", "track", "colour"}
+
+func sourceName(s uint32) string {
+	if int(s) < len(sourceNames) {
+		return sourceNames[s]
+	}
+	return "unknown"
 }
 
 // Result holds one frame's detections.
@@ -120,7 +132,7 @@ func convert(r *C.fovea_result) *Result {
 		out.Detections = make([]Detection, n)
 		for i, d := range dets {
 			out.Detections[i] = Detection{float32(d.x1), float32(d.y1), float32(d.x2), float32(d.y2), float32(d.score),
-				uint32(d.class_id), C.GoString(d.label), int64(d.track_id)}
+				uint32(d.class_id), C.GoString(d.label), int64(d.track_id), sourceName(uint32(d.source))}
 		}
 	}
 	return out

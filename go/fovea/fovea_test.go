@@ -103,7 +103,7 @@ func TestStreamMatchesFileCallAndCLI(t *testing.T) {
 		t.Fatalf("only %d detections", total)
 	}
 
-	// The file call equals the CLI (which rounds to 2 decimals).
+	// The file call equals the CLI.
 	var file []*Result
 	if err := e.ProcessFile(media(t, "vtest.avi"), func(r *Result) bool { file = append(file, r); return len(file) < n }); err != nil {
 		t.Fatal(err)
@@ -223,5 +223,60 @@ func TestErrors(t *testing.T) {
 	}
 	if Version() != "0.1.0" {
 		t.Fatal(Version())
+	}
+}
+
+// An engine configured with the zero-shot classifier gives the labels and sources of
+// `fovea detect --classifier` on the same file.
+func TestEngineClassifierGivesTheCLILabels(t *testing.T) {
+	enc := filepath.Join(root(t), "tests/data/tiny_clip.toml")
+	model := filepath.Join(root(t), "engines/nanodet-g-416.toml")
+	e, err := NewEngine("model = '"+model+"'\n[classifier]\nkind = 'zeroshot'\nencoder = '"+enc+"'\n", root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	bin := os.Getenv("FOVEA_BIN")
+	if bin == "" {
+		bin = filepath.Join(root(t), "target/debug/fovea")
+	}
+	out, err := exec.Command(bin, "detect", media(t, "vtest.avi"), "--model", model, "--classifier", enc, "--duration", "1.0", "-q").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cli []struct {
+		Detections []struct{ Label, Source string }
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var line struct {
+			Detections []struct{ Label, Source string }
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		cli = append(cli, line)
+	}
+	var file []*Result
+	if err := e.ProcessFile(media(t, "vtest.avi"), func(r *Result) bool { file = append(file, r); return len(file) < len(cli) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(file) != len(cli) || len(cli) != 10 {
+		t.Fatalf("%d frames vs the CLI's %d", len(file), len(cli))
+	}
+	sources := map[string]bool{}
+	for i, f := range file {
+		if len(f.Detections) != len(cli[i].Detections) {
+			t.Fatalf("frame %d: %d detections vs %d", i, len(f.Detections), len(cli[i].Detections))
+		}
+		for k, d := range cli[i].Detections {
+			g := f.Detections[k]
+			if g.Label != d.Label || g.Source != d.Source {
+				t.Fatalf("frame %d detection %d: %s/%s vs the CLI's %s/%s", i, k, g.Label, g.Source, d.Label, d.Source)
+			}
+			sources[g.Source] = true
+		}
+	}
+	if !sources["classifier"] || !sources["track"] {
+		t.Fatalf("sources seen: %v", sources)
 	}
 }

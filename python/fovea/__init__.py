@@ -87,11 +87,17 @@ class Error(Exception):
         super().__init__(f"{message} ({self.name}, status {status})")
 
 
-class Detection:
-    __slots__ = ("bbox", "score", "class_id", "label", "track_id")
+SOURCES = ("detector", "filter", "classifier", "track", "colour")
 
-    def __init__(self, bbox, score, class_id, label, track_id):
+
+class Detection:
+    """`label` is the classifier's (or its track's) when one is configured and decided the
+    object, else the model's class name; `source` says which (one of SOURCES)."""
+    __slots__ = ("bbox", "score", "class_id", "label", "track_id", "source")
+
+    def __init__(self, bbox, score, class_id, label, track_id, source="detector"):
         self.bbox, self.score, self.class_id, self.label, self.track_id = bbox, score, class_id, label, track_id
+        self.source = source
 
     def __repr__(self):
         return f"Detection({self.label} {self.score:.3f} {self.bbox} track {self.track_id})"
@@ -99,7 +105,8 @@ class Detection:
 
 class Result:
     """One frame's results: `detections` as objects, and the same as NumPy arrays: `boxes`
-    (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`."""
+    (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`,
+    `sources` (who gave each label, one of SOURCES)."""
 
     def __init__(self, r):
         self.frame, self.pts = int(r.frame), float(r.pts)
@@ -112,15 +119,17 @@ class Result:
             self.boxes, self.scores = rec["box"], rec["score"]
             self.class_ids, self.track_ids = rec["class_id"], rec["track_id"]
             self.labels = [r.detections[i].label.decode() for i in range(n)]
+            self.sources = [SOURCES[s] if s < len(SOURCES) else "unknown" for s in (r.detections[i].source for i in range(n))]
         else:
             self.boxes = np.zeros((0, 4), np.float32)
             self.scores, self.class_ids, self.track_ids = np.zeros(0, np.float32), np.zeros(0, np.uint32), np.zeros(0, np.int64)
             self.labels = []
+            self.sources = []
 
     @property
     def detections(self):
-        return [Detection(tuple(float(v) for v in b), float(s), int(c), l, None if t < 0 else int(t))
-                for b, s, c, l, t in zip(self.boxes, self.scores, self.class_ids, self.labels, self.track_ids)]
+        return [Detection(tuple(float(v) for v in b), float(s), int(c), l, None if t < 0 else int(t), src)
+                for b, s, c, l, t, src in zip(self.boxes, self.scores, self.class_ids, self.labels, self.track_ids, self.sources)]
 
     def __len__(self):
         return len(self.labels)

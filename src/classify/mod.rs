@@ -16,6 +16,8 @@ pub mod zeroshot;
 pub use policy::{Decision, Policy};
 pub use zeroshot::{ClipManifest, TextTable, ZeroShot};
 
+use std::path::Path;
+
 use crate::error::Result;
 use crate::results::{BoxResult, SCOREVISION_LABELS};
 use crate::roi::{RoiBatch, RoiSpec};
@@ -159,6 +161,38 @@ impl PolicyClassifier {
             b.scores = Some(dec.scores);
         }
     }
+}
+
+/// The validator's policy (`classify/scorevision.toml`), the default for object classifiers.
+pub const SCOREVISION_POLICY: &str = include_str!("../../classify/scorevision.toml");
+
+impl Policy {
+    /// The built-in validator policy (`classify/scorevision.toml`).
+    pub fn scorevision() -> Self {
+        Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml")).expect("the built-in policy is valid")
+    }
+}
+
+/// Context expansion per detector label for object crops: the ball 4x, as the validator does.
+pub fn default_expansion() -> std::collections::BTreeMap<String, f32> {
+    [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect()
+}
+
+/// The zero-shot object classifier of an encoder manifest on the CPU with `policy` (default: the
+/// validator's), for a detector whose classes are `labels` and frames are in `order`.
+pub fn object_classifier(
+    encoder: &Path,
+    policy: Option<&Path>,
+    labels: Vec<String>,
+    order: crate::image::ChannelOrder,
+    threads: usize,
+) -> Result<ObjectClassifier> {
+    let manifest = ClipManifest::load(encoder)?;
+    let policy = match policy {
+        Some(p) => Policy::load(p)?,
+        None => Policy::scorevision(),
+    };
+    ObjectClassifier::new(ZeroShot::load(&manifest, threads)?, policy, labels, order, default_expansion())
 }
 
 /// The zero-shot classifier with its policy in `fovea detect`'s classifier slot (behind the

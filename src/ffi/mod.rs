@@ -19,6 +19,7 @@ use std::thread::ThreadId;
 use crate::engine::{Engine, EngineConfig, FrameIn, PixelFormat, Received, Stream};
 use crate::error::Error;
 use crate::pipeline::FrameResult;
+use crate::results::LabelSource;
 use crate::video::Sampling;
 
 /// Status codes. The numbers are fixed: a code is never renumbered or reused.
@@ -88,6 +89,8 @@ pub enum fovea_source {
     FOVEA_SOURCE_FILTER = 1,
     FOVEA_SOURCE_CLASSIFIER = 2,
     FOVEA_SOURCE_TRACK = 3,
+    /// Decided by colour (team assignment: goalkeeper, referee).
+    FOVEA_SOURCE_COLOUR = 4,
 }
 
 /// One detected object.
@@ -105,9 +108,11 @@ pub struct fovea_detection {
     pub class_id: u32,
     /// Track id, or -1 when no confirmed track claims the detection (or tracking is off).
     pub track_id: i64,
-    /// Class name, NUL-terminated; owned by the result, valid as long as it.
+    /// The label: the classifier's (or its track's) when a classifier is configured and decided
+    /// this object, else the model's class name. NUL-terminated; owned by the result, valid as
+    /// long as it.
     pub label: *const c_char,
-    /// A `fovea_source` value.
+    /// Who gave `label`: a `fovea_source` value.
     pub source: u32,
 }
 
@@ -145,7 +150,19 @@ impl OwnedResult {
             labels: Vec::with_capacity(r.detections.len()),
         });
         for (k, d) in r.detections.iter().enumerate() {
-            owned.labels.push(labels.get(d.class_id as usize).cloned().unwrap_or_else(|| unknown.clone()));
+            let resolved = r.labels.get(k).and_then(|l| l.as_ref());
+            let (label, source) = match resolved {
+                Some(l) => (
+                    cstring(l.label.clone()),
+                    match l.source {
+                        LabelSource::Classifier => fovea_source::FOVEA_SOURCE_CLASSIFIER,
+                        LabelSource::Track => fovea_source::FOVEA_SOURCE_TRACK,
+                        LabelSource::Colour => fovea_source::FOVEA_SOURCE_COLOUR,
+                    },
+                ),
+                None => (labels.get(d.class_id as usize).cloned().unwrap_or_else(|| unknown.clone()), fovea_source::FOVEA_SOURCE_DETECTOR),
+            };
+            owned.labels.push(label);
             let track = r.track_ids.get(k).copied().flatten();
             owned.dets.push(fovea_detection {
                 x1: d.bbox[0],
@@ -156,7 +173,7 @@ impl OwnedResult {
                 class_id: d.class_id,
                 track_id: track.map_or(-1, |t| t as i64),
                 label: std::ptr::null(),
-                source: fovea_source::FOVEA_SOURCE_DETECTOR as u32,
+                source: source as u32,
             });
         }
         // The CStrings' heap buffers do not move when the Vec does, so these pointers stay valid.

@@ -14,10 +14,25 @@ use crate::track::Tracker;
 
 use super::Stages;
 
+/// A classifier lent by the caller, or owned (e.g. a handle on an engine's shared one).
+enum Slot<'c> {
+    Borrowed(&'c mut dyn Classifier),
+    Owned(Box<dyn Classifier + Send>),
+}
+
+impl Slot<'_> {
+    fn get(&mut self) -> &mut dyn Classifier {
+        match self {
+            Slot::Borrowed(c) => &mut **c,
+            Slot::Owned(c) => c.as_mut(),
+        }
+    }
+}
+
 /// Tracker, classifier (through the reuse cache) and jersey colours of one video.
 pub struct FrameStages<'c> {
     tracker: Option<Tracker>,
-    classifier: Option<&'c mut dyn Classifier>,
+    classifier: Option<Slot<'c>>,
     cache: LabelCache,
     /// Labels (of the classifier, else of the detector) whose jersey colour is measured.
     jerseys: Option<Vec<String>>,
@@ -35,7 +50,7 @@ impl<'c> FrameStages<'c> {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         Self {
             tracker: tracking.map(|cfg| Tracker::new(cfg, fps)),
-            classifier,
+            classifier: classifier.map(Slot::Borrowed),
             cache: LabelCache::new(reuse),
             jerseys,
             jersey_params: StatsParams::new(&StatsConfig::default(), order),
@@ -51,7 +66,7 @@ impl<'c> FrameStages<'c> {
         if let Some(t) = self.tracker.as_mut() {
             r.track_ids = t.update(r.index, &r.detections);
         }
-        if let Some(c) = self.classifier.as_deref_mut() {
+        if let Some(c) = self.classifier.as_mut().map(Slot::get) {
             let requests: Vec<ClassifyRequest> = r
                 .detections
                 .iter()
@@ -79,6 +94,12 @@ impl<'c> FrameStages<'c> {
                 .collect();
         }
         Ok(r)
+    }
+
+    /// The same stages with `classifier` (owned) in the classifier slot.
+    pub fn with_owned_classifier(mut self, classifier: Box<dyn Classifier + Send>) -> Self {
+        self.classifier = Some(Slot::Owned(classifier));
+        self
     }
 
     /// Track ids handed out so far, when tracking is on.

@@ -196,3 +196,27 @@ def test_errors_carry_fovea_messages(engine, frames, tmp_path):
     with pytest.raises(ZeroDivisionError):
         engine.process_file(str(VTEST), lambda r: 1 / 0)
     assert fovea.version() == "0.1.0"
+
+
+def test_the_engine_classifier_gives_the_cli_labels(tmp_path):
+    """`[classifier] kind = "zeroshot"` in an engine configuration runs the same stage as
+    `fovea detect --classifier`: the same labels, from the same sources, per detection."""
+    enc = ROOT / "tests/data/tiny_clip.toml"
+    out = tmp_path / "cli.jsonl"
+    subprocess.run([FOVEA_BIN, "detect", str(VTEST), "--model", str(MODEL), "--classifier", str(enc), "--duration", "1.0", "-q",
+                    "-o", str(out)], check=True)
+    cli = [json.loads(l) for l in out.read_text().splitlines()]
+    config = f"model = '{MODEL}'\n[classifier]\nkind = 'zeroshot'\nencoder = '{enc}'\n"
+    with fovea.Engine(config=config) as e:
+        got = []
+        e.process_file(str(VTEST), lambda r: got.append(r) or len(got) < len(cli))
+    assert len(got) == len(cli) == 10
+    sources = set()
+    for r, c in zip(got, cli):
+        assert r.labels == [d["label"] for d in c["detections"]], r.frame
+        assert r.sources == [d["source"] for d in c["detections"]], r.frame
+        sources.update(r.sources)
+    assert {"classifier", "track"} <= sources, sources
+    with pytest.raises(fovea.Error) as err:
+        fovea.Engine(config=f"model = '{MODEL}'\n[classifier]\nkind = 'zeroshot'\n")
+    assert "needs an encoder manifest" in str(err.value)

@@ -1,7 +1,6 @@
 //! `fovea detect`.
 #![forbid(unsafe_code)]
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
@@ -31,9 +30,9 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
             let policy = match &a.policy {
                 Some(p) => fovea::classify::Policy::load(p)?,
-                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+                None => fovea::classify::Policy::scorevision(),
             };
-            let expand = [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect();
+            let expand = fovea::classify::default_expansion();
             // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
             // thread pools fight over them.
             // On a GPU the encoder runs there too, with the detector's provider and device.

@@ -11,7 +11,6 @@ use crate::args::*;
 /// Finds a manifest given as a relative path: as given, else relative to the source tree
 /// (so `fovea detect` works from any directory in a checkout).
 pub(crate) const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
-pub(crate) const SCOREVISION_POLICY: &str = include_str!("../../../classify/scorevision.toml");
 pub(crate) const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
 
 pub(crate) fn resolve_model(p: &Path) -> PathBuf {

@@ -1,7 +1,6 @@
 //! `fovea verify`.
 #![forbid(unsafe_code)]
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use fovea::output::open_output;
@@ -64,7 +63,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
             let policy = match &a.policy {
                 Some(p) => fovea::classify::Policy::load(p)?,
-                None => fovea::classify::Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml"))?,
+                None => fovea::classify::Policy::scorevision(),
             };
             #[cfg(feature = "cuda")]
             let (sel, dev) = match &gpu {
