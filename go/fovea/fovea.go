@@ -296,4 +296,3 @@ func (s *Stream) Close() {
 		s.p = nil
 	}
 }
-
