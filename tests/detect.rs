@@ -182,3 +182,38 @@ fn a_manifest_that_disagrees_with_the_model_names_the_tensor() {
     let e = load(&text.replace("reg_max = 10", "reg_max = 7"));
     assert!(e.contains("'Identity_3:0' has shape [1,2704,44]") && e.contains("[*,2704,32]"), "{e}");
 }
+
+/// The whole detect pipeline (decode, preprocess, model, mapping back, tracking) on every width
+/// from 1 to 64 and the usual real-world sizes: each frame gives a result, and every box lies
+/// inside its frame (the size matrix of the decoder, detected on; `tests/memcheck.rs` runs the
+/// decoding part under valgrind).
+#[test]
+fn every_size_is_detected_on_with_boxes_inside_the_frame() {
+    let dir = tempdir();
+    let mut det = detector();
+    let params = det.default_params();
+    let mut sizes: Vec<(u32, u32)> = (1..=64).map(|w| (w, 1 + (w * 7) % 23)).collect();
+    sizes.extend([(426, 240), (360, 640), (200, 200), (854, 480), (1080, 1920)]);
+    for (w, h) in sizes {
+        let (codec, fmt, ext) = if w % 2 == 0 && h % 2 == 0 { ("libx264", "yuv420p", "mp4") } else { ("rawvideo", "yuv420p", "nut") };
+        let p = dir.path().join(format!("{w}x{h}.{ext}"));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc=size={w}x{h}:rate=25"), "-frames:v", "2"])
+            .args(["-c:v", codec, "-pix_fmt", fmt])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let stages = pipeline::Stages::tracked();
+        let (frames, report) = run_collect(&p, &mut det, &params, Sampling::default(), stages);
+        assert_eq!(frames.len(), 2, "{w}x{h}");
+        assert_eq!(report.frames_processed, 2);
+        for f in &frames {
+            for d in &f.detections {
+                let b = d.bbox;
+                assert!(b.iter().all(|v| v.is_finite()), "{w}x{h}: {b:?}");
+                assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w as f32 && b[3] <= h as f32 && b[0] < b[2] && b[1] < b[3], "{w}x{h}: {b:?}");
+            }
+        }
+    }
+}
