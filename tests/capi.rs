@@ -159,6 +159,23 @@ fn c_program_matches_rust_api_and_cli() {
         }
     }
 
+    // 3b. The CLI driven by the same engine configuration file as the C program gives the same
+    // lines as the CLI above (so the C file call's, checked above), byte for byte.
+    let cli_cfg = dir.path().join("cli_cfg.jsonl");
+    let o = fovea(&[
+        "detect",
+        video.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--duration",
+        "2.0",
+        "-q",
+        "-o",
+        cli_cfg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_lines(&cli_cfg), read_lines(&cli_out), "--config FILE runs what --model with the same settings runs");
+
     // 4. NV12 frames (converted by fovea, not by ffmpeg) find the same objects.
     let nv12 = read_lines(&dir.path().join("nv12.jsonl"));
     let (mut strong, mut found) = (0, 0);

@@ -280,3 +280,63 @@ func TestEngineClassifierGivesTheCLILabels(t *testing.T) {
 		t.Fatalf("sources seen: %v", sources)
 	}
 }
+
+// The same engine configuration file given to `fovea detect --config` and to NewEngineFromFile:
+// identical boxes, track ids, labels and sources.
+func TestOneConfigurationFileDrivesTheCLIAndGoAlike(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "engine.toml")
+	text := "model = '" + filepath.Join(root(t), "engines/nanodet-g-416.toml") + "'\nthreads = 2\n[tracking]\ntrack_thresh = 0.4\n" +
+		"[classifier]\nkind = 'zeroshot'\nencoder = '" + filepath.Join(root(t), "tests/data/tiny_clip.toml") + "'\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv("FOVEA_BIN")
+	if bin == "" {
+		bin = filepath.Join(root(t), "target/debug/fovea")
+	}
+	out, err := exec.Command(bin, "detect", media(t, "vtest.avi"), "--config", cfg, "--duration", "1.0", "-q").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type det struct {
+		Bbox          [4]float32
+		TrackID       *int64 `json:"track_id"`
+		Label, Source string
+	}
+	var cli [][]det
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var line struct{ Detections []det }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		cli = append(cli, line.Detections)
+	}
+	e, err := NewEngineFromFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var file []*Result
+	if err := e.ProcessFile(media(t, "vtest.avi"), func(r *Result) bool { file = append(file, r); return len(file) < len(cli) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(file) != len(cli) || len(cli) != 10 {
+		t.Fatalf("%d frames vs the CLI's %d", len(file), len(cli))
+	}
+	for i, f := range file {
+		if len(f.Detections) != len(cli[i]) {
+			t.Fatalf("frame %d: %d detections vs %d", i, len(f.Detections), len(cli[i]))
+		}
+		for k, d := range cli[i] {
+			g := f.Detections[k]
+			want := int64(-1)
+			if d.TrackID != nil {
+				want = *d.TrackID
+			}
+			if [4]float32{g.X1, g.Y1, g.X2, g.Y2} != d.Bbox || g.TrackID != want || g.Label != d.Label || g.Source != d.Source {
+				t.Fatalf("frame %d detection %d: %+v vs the CLI's %+v", i, k, g, d)
+			}
+		}
+	}
+}

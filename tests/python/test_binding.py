@@ -220,3 +220,26 @@ def test_the_engine_classifier_gives_the_cli_labels(tmp_path):
     with pytest.raises(fovea.Error) as err:
         fovea.Engine(config=f"model = '{MODEL}'\n[classifier]\nkind = 'zeroshot'\n")
     assert "needs an encoder manifest" in str(err.value)
+
+
+def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
+    """The same engine configuration file (classifier and tracking included) given to
+    `fovea detect --config` and to `fovea.Engine(path=...)`: identical boxes, scores, track ids,
+    labels and sources, value for value."""
+    cfg = tmp_path / "engine.toml"
+    cfg.write_text(f"model = '{MODEL}'\nthreads = 2\n[tracking]\ntrack_thresh = 0.4\n"
+                   f"[classifier]\nkind = 'zeroshot'\nencoder = '{ROOT / 'tests/data/tiny_clip.toml'}'\n")
+    out = tmp_path / "cli.jsonl"
+    subprocess.run([FOVEA_BIN, "detect", str(VTEST), "--config", str(cfg), "--duration", "1.0", "-q", "-o", str(out)], check=True)
+    cli = [json.loads(l) for l in out.read_text().splitlines()]
+    with fovea.Engine(path=str(cfg)) as e:
+        got = []
+        e.process_file(str(VTEST), lambda r: got.append(r) or len(got) < len(cli))
+    assert len(got) == len(cli) == 10
+    for r, c in zip(got, cli):
+        d = c["detections"]
+        assert r.frame == c["frame"]
+        np.testing.assert_array_equal(r.boxes, np.array([x["bbox"] for x in d], np.float32).reshape(-1, 4))
+        np.testing.assert_array_equal(r.scores, np.array([x["score"] for x in d], np.float32))
+        assert [None if t < 0 else int(t) for t in r.track_ids] == [x["track_id"] for x in d]
+        assert r.labels == [x["label"] for x in d] and r.sources == [x["source"] for x in d]

@@ -211,6 +211,12 @@ pub(crate) struct DetectArgs {
     /// Results format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub(crate) format: Format,
+    /// An engine configuration (TOML, the one `fovea_engine_create_from_file`, Python's
+    /// `Engine(path=...)` and Go's `NewEngine` take): model, provider, thresholds, `[tracking]`,
+    /// `[classifier]`. It replaces the model, threshold, tracking and classifier options, and
+    /// the run goes through the same engine as the C ABI's file call.
+    #[arg(long, conflicts_with_all = ["model", "score", "nms_iou", "classes", "classifier", "policy", "teams", "provider", "device", "no_track", "track_thresh", "new_track_thresh", "match_thresh", "track_buffer", "allow_fallback", "calib"])]
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) model: ModelArgs,
     #[command(flatten)]

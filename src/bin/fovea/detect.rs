@@ -11,6 +11,9 @@ use crate::{args::*, model::*, report::*};
 pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let sampling = a.sampling.sampling();
     sampling.validate()?;
+    if let Some(config) = &a.config {
+        return detect_with_config(&a, config, sampling);
+    }
     // Check the input before the (slower) model load, so a wrong path fails at once; a FIFO or
     // device is read once only, by the pipeline.
     let info = if fovea::video::reads_once(&a.video) { None } else { Some(fovea::video::probe(&a.video)?) };
@@ -104,6 +107,28 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("  encoder      {} on {}", c.zs.manifest.name, c.zs.provider);
     }
     outcome?;
+    finished?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fovea detect --config FILE`: the engine the C ABI, Python and Go build from the same file,
+/// and its file call.
+fn detect_with_config(a: &DetectArgs, config: &std::path::Path, sampling: fovea::video::Sampling) -> anyhow::Result<ExitCode> {
+    let cfg = fovea::engine::EngineConfig::load(config)?;
+    if !fovea::video::reads_once(&a.video) {
+        fovea::video::probe(&a.video)?;
+    }
+    let engine = fovea::engine::Engine::new(&cfg)?;
+    let labels = engine.labels().to_vec();
+    let (out, out_name) = open_output(&a.output)?;
+    let mut sink: Box<dyn ResultSink> = match a.format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, cfg.tracking.enabled)),
+    };
+    let report = engine.process_file(&a.video, sampling, &mut |r: &FrameResult| sink.write(r));
+    let finished = sink.finish();
+    let report = report?;
+    print_summary(&report, &format!("(engine configuration {})", config.display()), &labels, &out_name, a.format);
     finished?;
     Ok(ExitCode::SUCCESS)
 }
