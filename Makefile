@@ -115,7 +115,7 @@ kernels-check: setup
 # skipped without a device): results must not depend on the build.
 test-release-cuda: setup
 	$(CARGO) build --release --features cuda --lib
-	$(CARGO) test --release --features cuda --all-targets
+	$(CARGO) test --release --features cuda --lib --bins --tests
 
 # On a machine with an NVIDIA GPU and driver, in one command: the GPU runtime wheels
 # (scripts/setup-gpu.sh), then every GPU test (ignored elsewhere), one at a time, with their
