@@ -243,6 +243,16 @@ fovea_status fovea_engine_process_file(struct fovea_engine *engine,
                                        fovea_frame_callback callback,
                                        void *user_data);
 
+// The report of the engine's last file call (`fovea_engine_process_file`) as JSON: frames
+// decoded and processed, detections per class, seconds per stage, tracks, classifier calls made
+// and saved, the model and provider that ran. Kept also when the call stopped early or failed
+// after opening its input. "" before any such call; NULL if `engine` is NULL. Valid until this
+// thread's next call of this function on the engine; never free it.
+//
+// # Safety
+// `engine` is NULL or a live engine handle.
+const char *fovea_engine_last_report(const struct fovea_engine *engine);
+
 // Creates a stream (per-video state) on `engine` for a video of `fps` frames per second (the
 // tracker's time base; 0 means 30). Destroy it with `fovea_stream_destroy`.
 //

@@ -180,6 +180,8 @@ pub struct Engine {
     device_preprocessing: bool,
     /// The object classifier (`[classifier] kind = "zeroshot"`), shared by the streams.
     classifier: Option<Arc<Mutex<crate::classify::ObjectClassifier>>>,
+    /// The last file call's report.
+    last_report: Mutex<Option<pipeline::RunReport>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -254,6 +256,7 @@ impl Engine {
             None => None,
         };
         Ok(Arc::new(Self {
+            last_report: Mutex::new(None),
             classifier,
             labels: manifest.labels.clone(),
             order: manifest.input.channels,
@@ -297,8 +300,25 @@ impl Engine {
             classifier: classifier.as_deref_mut().map(|c| c as &mut dyn crate::track::reuse::Classifier),
             ..Default::default()
         };
-        let (report, outcome) = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {})?;
-        outcome.map(|_| report)
+        let run = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {});
+        let mut last =
+            self.last_report.lock().map_err(|_| Error::Pipeline("the engine's report is poisoned by an earlier panic".into()))?;
+        match run {
+            Ok((report, outcome)) => {
+                *last = Some(report.clone());
+                outcome.map(|_| report)
+            }
+            Err(e) => {
+                *last = None; // the input could not be opened: no report
+                Err(e)
+            }
+        }
+    }
+
+    /// The report of the last file call (also when it stopped early or failed after opening its
+    /// input; None when its input could not be opened), as JSON (see [`pipeline::RunReport::to_json`]).
+    pub fn last_report(&self) -> Option<serde_json::Value> {
+        self.last_report.lock().ok()?.as_ref().map(|r| r.to_json(&self.labels))
     }
 }
 

@@ -205,6 +205,16 @@ func (e *Engine) Labels() []string {
 // Provider is the execution provider the model really runs on.
 func (e *Engine) Provider() string { return C.GoString(C.fovea_engine_provider(e.p)) }
 
+// LastReport is the report of the last ProcessFile call as JSON (frames, detections per class,
+// seconds per stage, tracks, classifier calls made and saved, model and provider); "" before any
+// call or when its input could not be opened.
+func (e *Engine) LastReport() string {
+	if e.p == nil {
+		return ""
+	}
+	return C.GoString(C.fovea_engine_last_report(e.p))
+}
+
 //export foveaGoFrame
 func foveaGoFrame(user unsafe.Pointer, r *C.fovea_result) C.int32_t {
 	fn := cgo.Handle(uintptr(user)).Value().(func(*Result) bool)

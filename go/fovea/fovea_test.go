@@ -340,3 +340,28 @@ func TestOneConfigurationFileDrivesTheCLIAndGoAlike(t *testing.T) {
 		}
 	}
 }
+
+// The last file call's report comes out as JSON with its counts and stage times.
+func TestLastReportAfterAFileCall(t *testing.T) {
+	e := newEngine(t)
+	defer e.Close()
+	if e.LastReport() != "" {
+		t.Fatalf("a report before any call: %s", e.LastReport())
+	}
+	n := 0
+	if err := e.ProcessFile(media(t, "vtest.avi"), func(*Result) bool { n++; return n < 5 }); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		FramesProcessed uint64             `json:"frames_processed"`
+		Provider        string             `json:"provider"`
+		Seconds         map[string]float64 `json:"seconds"`
+		Tracks          *uint64            `json:"tracks"`
+	}
+	if err := json.Unmarshal([]byte(e.LastReport()), &rep); err != nil {
+		t.Fatal(err, e.LastReport())
+	}
+	if rep.FramesProcessed < 4 || rep.FramesProcessed > 5 || rep.Provider != "CPUExecutionProvider" || rep.Seconds["inference"] <= 0 || rep.Tracks == nil {
+		t.Fatalf("report: %+v", rep)
+	}
+}

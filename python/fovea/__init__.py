@@ -13,6 +13,7 @@ The library is found at $FOVEA_LIB, else next to this package, else in the sourc
 target/release or target/debug.
 """
 import ctypes as C
+import json
 import os
 from pathlib import Path
 
@@ -57,6 +58,7 @@ for name, res, args in [
     ("fovea_engine_label_count", C.c_size_t, [C.c_void_p]),
     ("fovea_engine_label", C.c_char_p, [C.c_void_p, C.c_uint32]),
     ("fovea_engine_provider", C.c_char_p, [C.c_void_p]),
+    ("fovea_engine_last_report", C.c_char_p, [C.c_void_p]),
     ("fovea_engine_process_file", _status, [C.c_void_p, C.c_char_p, _CALLBACK, C.c_void_p]),
     ("fovea_stream_create", _status, [C.c_void_p, C.c_double, C.POINTER(C.c_void_p)]),
     ("fovea_stream_destroy", None, [C.c_void_p]),
@@ -177,6 +179,13 @@ class Engine(_Handle):
 
     def stream(self, fps=0.0):
         return Stream(self, fps)
+
+    def last_report(self):
+        """The report of the last `process_file` call as a dict (frames, detections per class,
+        seconds per stage, tracks, classifier calls made and saved, model and provider), or None
+        before any call or when its input could not be opened."""
+        text = _lib.fovea_engine_last_report(self._handle()).decode()
+        return json.loads(text) if text else None
 
     def process_file(self, path, callback=None):
         """Processes a whole file. With `callback(result) -> bool|None` each frame's result is

@@ -195,6 +195,8 @@ pub struct fovea_engine {
     /// is until that thread's next failing call (other threads' entries may move the map's
     /// slots, never the strings' bytes).
     last_error: Mutex<HashMap<ThreadId, CString>>,
+    /// The last report string handed to each thread (see `fovea_engine_last_report`).
+    reports: Mutex<HashMap<ThreadId, CString>>,
 }
 
 /// Per-video state (tracker, queued results). Use one stream from one thread at a time.
@@ -357,6 +359,7 @@ fn make_engine(config: Result<EngineConfig, Error>, out: *mut *mut fovea_engine)
         provider: cstring(engine.provider().to_string()),
         inner: engine,
         last_error: Mutex::new(HashMap::new()),
+        reports: Mutex::new(HashMap::new()),
     });
     // SAFETY: `out` was checked non-NULL by the caller of this function and points to writable
     // storage for a pointer (the C caller's contract).
@@ -518,6 +521,25 @@ pub unsafe extern "C" fn fovea_engine_process_file(
             Err(err) => Err(err.into()),
         }
     })
+}
+
+/// The report of the engine's last file call (`fovea_engine_process_file`) as JSON: frames
+/// decoded and processed, detections per class, seconds per stage, tracks, classifier calls made
+/// and saved, the model and provider that ran. Kept also when the call stopped early or failed
+/// after opening its input. "" before any such call; NULL if `engine` is NULL. Valid until this
+/// thread's next call of this function on the engine; never free it.
+///
+/// # Safety
+/// `engine` is NULL or a live engine handle.
+#[no_mangle]
+pub unsafe extern "C" fn fovea_engine_last_report(engine: *const fovea_engine) -> *const c_char {
+    // SAFETY: NULL or live per the contract.
+    let Some(e) = (unsafe { engine.as_ref() }) else { return std::ptr::null() };
+    let json = e.inner.last_report().map_or_else(String::new, |v| v.to_string());
+    match e.reports.lock() {
+        Ok(mut m) => m.entry(std::thread::current().id()).insert_entry(cstring(json)).get().as_ptr(),
+        Err(_) => std::ptr::null(),
+    }
 }
 
 /// Creates a stream (per-video state) on `engine` for a video of `fps` frames per second (the

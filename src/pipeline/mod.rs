@@ -91,6 +91,47 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report as JSON, as every face hands it out (the C ABI's `fovea_engine_last_report`,
+    /// Python's `Engine.last_report()`, Go's `Engine.LastReport()`): counts, per-stage seconds,
+    /// tracks, classifier calls made and saved, and what ran.
+    pub fn to_json(&self, labels: &[String]) -> serde_json::Value {
+        let per_class: serde_json::Map<String, serde_json::Value> = self
+            .per_class
+            .iter()
+            .map(|(c, n)| (labels.get(*c as usize).cloned().unwrap_or_else(|| format!("class_{c}")), (*n).into()))
+            .collect();
+        let t = &self.times;
+        serde_json::json!({
+            "video": {
+                "path": self.video.path.display().to_string(),
+                "codec": self.video.codec,
+                "width": self.video.width,
+                "height": self.video.height,
+                "fps": self.video.fps,
+            },
+            "model": self.model,
+            "provider": self.provider,
+            "threads": self.threads,
+            "batch": self.batch_note,
+            "frames_decoded": self.frames_decoded,
+            "frames_processed": self.frames_processed,
+            "detections": self.detections(),
+            "per_class": per_class,
+            "seconds": {
+                "decode": t.decode_s,
+                "preprocess": t.preprocess_s,
+                "inference": t.inference_s,
+                "postprocess": t.postprocess_s,
+                "output": t.output_s,
+                "wall": self.wall_s,
+            },
+            "fps": self.fps(),
+            "pool_buffers": self.pool_buffers,
+            "tracks": self.tracks,
+            "classifier": self.reuse.map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
+        })
+    }
+
     pub fn detections(&self) -> u64 {
         self.per_class.values().sum()
     }

@@ -354,6 +354,11 @@ int main(int argc, char **argv) {
         struct file_ctx c = {fopen(path, "w"), 0, n};
         EXPECT(fovea_engine_process_file(engine, video, on_frame, &c), FOVEA_STATUS_CALLBACK_STOPPED);
         CHECK(c.frames == n, "file call delivered %d frames", c.frames);
+        const char *report = fovea_engine_last_report(engine);
+        CHECK(report && strstr(report, "\"frames_processed\":") && strstr(report, "\"inference\":") &&
+                  strstr(report, "\"provider\":\"CPUExecutionProvider\""),
+              "report: %s", report ? report : "(null)");
+        CHECK(fovea_engine_last_report(NULL) == NULL, "NULL engine");
         fclose(c.out);
     }
 

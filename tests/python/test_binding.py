@@ -233,8 +233,10 @@ def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
     subprocess.run([FOVEA_BIN, "detect", str(VTEST), "--config", str(cfg), "--duration", "1.0", "-q", "-o", str(out)], check=True)
     cli = [json.loads(l) for l in out.read_text().splitlines()]
     with fovea.Engine(path=str(cfg)) as e:
+        assert e.last_report() is None
         got = []
         e.process_file(str(VTEST), lambda r: got.append(r) or len(got) < len(cli))
+        rep = e.last_report()
     assert len(got) == len(cli) == 10
     for r, c in zip(got, cli):
         d = c["detections"]
@@ -243,3 +245,12 @@ def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
         np.testing.assert_array_equal(r.scores, np.array([x["score"] for x in d], np.float32))
         assert [None if t < 0 else int(t) for t in r.track_ids] == [x["track_id"] for x in d]
         assert r.labels == [x["label"] for x in d] and r.sources == [x["source"] for x in d]
+    # The run report, as the CLI prints it: frames, detections, classifier calls made and saved.
+    dets = sum(len(r) for r in got)
+    assert rep["frames_processed"] in (len(got) - 1, len(got)) and rep["frames_decoded"] >= len(got), rep
+    assert rep["provider"] == "CPUExecutionProvider" and rep["model"] == "nanodet-g-416"
+    assert rep["per_class"]["person"] >= 1 and rep["detections"] >= sum(len(r) for r in got[:-1])
+    c = rep["classifier"]
+    assert c["calls_made"] > 0 and c["calls_saved"] > 0 and c["calls_made"] + c["calls_saved"] <= dets, (c, dets)
+    assert set(rep["seconds"]) == {"decode", "preprocess", "inference", "postprocess", "output", "wall"}
+    assert rep["tracks"] >= 1
