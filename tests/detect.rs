@@ -196,14 +196,7 @@ fn every_size_is_detected_on_with_boxes_inside_the_frame() {
     sizes.extend([(426, 240), (360, 640), (200, 200), (854, 480), (1080, 1920)]);
     for (w, h) in sizes {
         let (codec, fmt, ext) = if w % 2 == 0 && h % 2 == 0 { ("libx264", "yuv420p", "mp4") } else { ("rawvideo", "yuv420p", "nut") };
-        let p = dir.path().join(format!("{w}x{h}.{ext}"));
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc=size={w}x{h}:rate=25"), "-frames:v", "2"])
-            .args(["-c:v", codec, "-pix_fmt", fmt])
-            .arg(&p)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        let p = make_clip(dir.path(), &format!("{w}x{h}"), fmt, codec, ext, 2);
         let stages = pipeline::Stages::tracked();
         let (frames, report) = run_collect(&p, &mut det, &params, Sampling::default(), stages);
         assert_eq!(frames.len(), 2, "{w}x{h}");

@@ -62,18 +62,7 @@ fn imports(code: &str) -> Vec<String> {
 fn violations(src: &Path) -> Vec<String> {
     let layers: BTreeMap<&str, u32> = LAYERS.iter().copied().collect();
     let mut bad = Vec::new();
-    let mut files = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
-            }
-        }
-    }
+    let files = source_files();
     for file in files {
         let rel = file.strip_prefix(src).unwrap();
         let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -35,18 +35,6 @@ fn memcheck_child_decodes_files() {
             println!("memcheck: {f}: {n} frames");
         }
     }
-}
-
-fn make_clip(dir: &Path, size: &str, pix_fmt: &str, codec: &str, ext: &str, frames: u32) -> PathBuf {
-    let p = dir.join(format!("{size}_{pix_fmt}_{codec}.{ext}"));
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25"), "-frames:v", &frames.to_string()])
-        .args(["-c:v", codec, "-pix_fmt", pix_fmt])
-        .arg(&p)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "ffmpeg could not make {}", p.display());
-    p
 }
 
 #[test]

@@ -171,6 +171,11 @@ impl Policy {
     pub fn scorevision() -> Self {
         Policy::parse(SCOREVISION_POLICY, Path::new("classify/scorevision.toml")).expect("the built-in policy is valid")
     }
+
+    /// The policy file at `path`, or the built-in validator policy without one.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self> {
+        path.map_or_else(|| Ok(Policy::scorevision()), Policy::load)
+    }
 }
 
 /// Context expansion per detector label for object crops: the ball 4x, as the validator does.
@@ -188,10 +193,7 @@ pub fn object_classifier(
     threads: usize,
 ) -> Result<ObjectClassifier> {
     let manifest = ClipManifest::load(encoder)?;
-    let policy = match policy {
-        Some(p) => Policy::load(p)?,
-        None => Policy::scorevision(),
-    };
+    let policy = Policy::load_or_default(policy)?;
     ObjectClassifier::new(ZeroShot::load(&manifest, threads)?, policy, labels, order, default_expansion())
 }
 

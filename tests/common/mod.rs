@@ -113,3 +113,17 @@ pub fn run_collect(
     assert_eq!(report.frames_processed as usize, out.len());
     (out, report)
 }
+
+/// A clip of `frames` frames of FFmpeg's test pattern at `size` ("WxH") in `pix_fmt`, encoded with
+/// `codec` into `dir/<size>_<pix_fmt>_<codec>.<ext>`.
+pub fn make_clip(dir: &Path, size: &str, pix_fmt: &str, codec: &str, ext: &str, frames: u32) -> PathBuf {
+    let p = dir.join(format!("{size}_{pix_fmt}_{codec}.{ext}"));
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25"), "-frames:v", &frames.to_string()])
+        .args(["-c:v", codec, "-pix_fmt", pix_fmt])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ffmpeg could not make {}", p.display());
+    p
+}

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
 use fovea::pipeline::{self, FrameResult};
 
 use crate::{args::*, model::*, report::*};
@@ -21,20 +20,13 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config(&detector.manifest().tracking)?;
     let labels = detector.manifest().labels.clone();
-    let (out, out_name) = open_output(&a.output)?;
-    let mut sink: Box<dyn ResultSink> = match a.format {
-        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
-        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, tracking.is_some())),
-    };
+    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, tracking.is_some())?;
 
     let expected = info.as_ref().and_then(|i| expected_frames(i, &sampling));
     let mut object_classifier = match &a.classifier {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
-            let policy = match &a.policy {
-                Some(p) => fovea::classify::Policy::load(p)?,
-                None => fovea::classify::Policy::scorevision(),
-            };
+            let policy = fovea::classify::Policy::load_or_default(a.policy.as_deref())?;
             let expand = fovea::classify::default_expansion();
             // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
             // thread pools fight over them.
@@ -120,11 +112,7 @@ fn detect_with_config(a: &DetectArgs, config: &std::path::Path, sampling: fovea:
     }
     let engine = fovea::engine::Engine::new(&cfg)?;
     let labels = engine.labels().to_vec();
-    let (out, out_name) = open_output(&a.output)?;
-    let mut sink: Box<dyn ResultSink> = match a.format {
-        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), labels.clone())),
-        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &labels, cfg.tracking.enabled)),
-    };
+    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, cfg.tracking.enabled)?;
     let report = engine.process_file(&a.video, sampling, &mut |r: &FrameResult| sink.write(r));
     let finished = sink.finish();
     let report = report?;

@@ -2,9 +2,10 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
 use fovea::pipeline::{Progress, RunReport};
 use fovea::video::Sampling;
 
@@ -122,4 +123,15 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// The results writer for `output` (`-`: stdout) in `format`, and the output's name for the
+/// summary. `tracked`: whether the results carry track ids (Score Vision ids come from them).
+pub(crate) fn open_sink(output: &Path, format: Format, labels: &[String], tracked: bool) -> anyhow::Result<(Box<dyn ResultSink>, PathBuf)> {
+    let (out, name) = open_output(output)?;
+    let sink: Box<dyn ResultSink> = match format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out, name.clone(), labels.to_vec())),
+        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked)),
+    };
+    Ok((sink, name))
 }

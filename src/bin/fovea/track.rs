@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
 use fovea::track::Tracker;
 
 use crate::args::*;
@@ -17,11 +16,7 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
     let fps = a.fps.or(boxes.fps).unwrap_or(30.0);
     anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
-    let (out, out_name) = open_output(&a.output)?;
-    let mut sink: Box<dyn ResultSink> = match a.format {
-        Format::Jsonl => Box::new(JsonlWriter::new(out, out_name.clone(), boxes.labels.clone())),
-        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, out_name.clone(), &boxes.labels, true)),
-    };
+    let (mut sink, out_name) = crate::report::open_sink(&a.output, a.format, &boxes.labels, true)?;
     let start = Instant::now();
     let mut tracker = Tracker::new(cfg, fps);
     let (mut dets, mut tracked) = (0u64, 0u64);

@@ -61,10 +61,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut zero_shot = match &a.classifier {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
-            let policy = match &a.policy {
-                Some(p) => fovea::classify::Policy::load(p)?,
-                None => fovea::classify::Policy::scorevision(),
-            };
+            let policy = fovea::classify::Policy::load_or_default(a.policy.as_deref())?;
             #[cfg(feature = "cuda")]
             let (sel, dev) = match &gpu {
                 Some(d) => (selection, Some(d.clone())),
