@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
             g.sample_size(20);
         }
         let engine = Engine::new(&EngineConfig::parse(&text, root).unwrap()).unwrap();
-        let mut s = Stream::new(engine, 25.0);
+        let mut s = Stream::new(engine, 25.0).unwrap();
         let mut pts = 0.0;
         g.bench_function("rust_api", |b| {
             b.iter(|| {

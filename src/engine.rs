@@ -179,7 +179,7 @@ pub struct Engine {
     /// The detector resizes frames on the GPU (streams then skip their CPU preprocessing).
     device_preprocessing: bool,
     /// The object classifier (`[classifier] kind = "zeroshot"`), shared by the streams.
-    classifier: Option<Arc<Mutex<crate::classify::ObjectClassifier>>>,
+    classifier: Option<Arc<Mutex<crate::classify::ZeroShotClassifier>>>,
     /// The last file call's report.
     last_report: Mutex<Option<pipeline::RunReport>>,
 }
@@ -246,13 +246,7 @@ impl Engine {
         let tracking = config.tracking.resolve(&manifest.tracking)?;
         // One encoder thread: the detector's ONNX Runtime threads already use the cores.
         let classifier = match &config.classifier.encoder {
-            Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(
-                enc,
-                config.classifier.policy.as_deref(),
-                manifest.labels.clone(),
-                manifest.input.channels,
-                1,
-            )?))),
+            Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(enc, config.classifier.policy.as_deref(), 1)?))),
             None => None,
         };
         Ok(Arc::new(Self {
@@ -297,7 +291,7 @@ impl Engine {
         };
         let stages = Stages {
             tracking: self.tracking,
-            classifier: classifier.as_deref_mut().map(|c| c as &mut dyn crate::track::reuse::Classifier),
+            classifier: classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier),
             ..Default::default()
         };
         let run = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {});
@@ -393,22 +387,47 @@ impl FrameIn<'_> {
 }
 
 /// The engine's classifier, locked per call, for a stream's stages.
-struct SharedClassifier(Arc<Mutex<crate::classify::ObjectClassifier>>);
+struct SharedClassifier {
+    inner: Arc<Mutex<crate::classify::ZeroShotClassifier>>,
+    name: String,
+}
 
-impl crate::track::reuse::Classifier for SharedClassifier {
-    fn classify(&mut self, requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
-        self.0.lock().map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?.classify(requests)
+impl SharedClassifier {
+    fn new(inner: Arc<Mutex<crate::classify::ZeroShotClassifier>>) -> Result<Self> {
+        let name = crate::classify::Classifier::name(&*Self::lock(&inner)?).to_string();
+        Ok(Self { inner, name })
     }
 
-    fn classify_frame(
+    fn lock(c: &Mutex<crate::classify::ZeroShotClassifier>) -> Result<std::sync::MutexGuard<'_, crate::classify::ZeroShotClassifier>> {
+        c.lock().map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))
+    }
+}
+
+impl crate::classify::Classifier for SharedClassifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
+        Self::lock(&self.inner).ok().and_then(|c| c.roi_spec())
+    }
+    fn expansion(&self, label: &str) -> f32 {
+        Self::lock(&self.inner).map_or(1.0, |c| c.expansion(label))
+    }
+    fn wants(&self, label: &str) -> bool {
+        Self::lock(&self.inner).is_ok_and(|c| c.wants(label))
+    }
+    fn classify(&mut self, rois: &crate::roi::RoiBatch, objects: &[crate::classify::Object]) -> Result<Vec<crate::results::Label>> {
+        Self::lock(&self.inner)?.classify(rois, objects)
+    }
+    fn classify_device(
         &mut self,
-        frame: &FrameView<'_>,
-        requests: &[crate::track::reuse::ClassifyRequest],
-    ) -> Result<Vec<crate::track::reuse::Label>> {
-        self.0
-            .lock()
-            .map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?
-            .classify_frame(frame, requests)
+        rois: &crate::cuda::DeviceRoiBatch,
+        objects: &[crate::classify::Object],
+    ) -> Option<Result<Vec<crate::results::Label>>> {
+        match Self::lock(&self.inner) {
+            Ok(mut c) => c.classify_device(rois, objects),
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -445,16 +464,16 @@ pub enum Received {
 impl Stream {
     /// A new stream on `engine` for a video at `fps` frames per second (the tracker's time base;
     /// 0 or less means 30).
-    pub fn new(engine: Arc<Engine>, fps: f64) -> Self {
+    pub fn new(engine: Arc<Engine>, fps: f64) -> Result<Self> {
         crate::video::init();
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
         let stages = Stages { tracking: engine.tracking, ..Stages::default() };
-        let mut stages = FrameStages::new(stages, fps, engine.order, engine.labels.clone());
+        let mut stages = FrameStages::new(stages, fps, engine.order, engine.labels.clone())?;
         if let Some(c) = &engine.classifier {
-            stages = stages.with_owned_classifier(Box::new(SharedClassifier(c.clone())));
+            stages = stages.with_owned_classifier(Box::new(SharedClassifier::new(c.clone())?))?;
         }
-        Self {
+        Ok(Self {
             stages,
             tensor: vec![0.0; pre.len()],
             pre,
@@ -464,7 +483,7 @@ impl Stream {
             queue: VecDeque::new(),
             next_index: 0,
             flushed: false,
-        }
+        })
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

@@ -33,12 +33,36 @@ pub struct ColourStats {
     pub dark_fraction: f32,
 }
 
+/// What a classifier decided about one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decided {
+    /// The object keeps the label it had (no step of the policy named another).
+    #[default]
+    Kept,
+    /// The label is the classifier's (e.g. a person box assigned "referee").
+    Assigned,
+    /// The object is not what it claims: the label says what it is instead (e.g. "grass").
+    Rejected,
+    /// Too close to call: the object keeps its label, flagged.
+    Uncertain,
+}
+
 /// A classifier's answer for one object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Label {
     pub label: String,
     /// 0..1.
     pub confidence: f32,
+    pub decided: Decided,
+    /// The probabilities of the classifier's last step, when it gives them.
+    pub scores: Vec<(String, f32)>,
+}
+
+impl Label {
+    /// A label with a confidence and nothing else (the object's label kept).
+    pub fn new(label: impl Into<String>, confidence: f32) -> Self {
+        Self { label: label.into(), confidence, ..Self::default() }
+    }
 }
 
 /// Where a label came from.
@@ -58,6 +82,59 @@ pub struct Resolved {
     pub label: String,
     pub confidence: f32,
     pub source: LabelSource,
+    /// What the classifier decided (its last call on the object's track when reused).
+    pub decided: Decided,
+    /// The probabilities of this classifier call (empty when reused or decided by colour).
+    pub scores: Vec<(String, f32)>,
+}
+
+impl Resolved {
+    /// A label decided by colour (team assignment).
+    pub fn colour(label: impl Into<String>) -> Self {
+        Self { label: label.into(), confidence: 1.0, source: LabelSource::Colour, decided: Decided::Assigned, scores: Vec::new() }
+    }
+}
+
+/// The rules' verdict on one box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verdict {
+    #[default]
+    Keep,
+    /// A rule (or the classifier) rejected it.
+    Reject,
+    /// The box cannot be checked (not finite, empty, outside the frame, unknown class, ...).
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Keep => "keep",
+            Verdict::Reject => "reject",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// What the ROI and rules stage found for one box.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BoxCheck {
+    pub verdict: Verdict,
+    /// The rule that rejected it, or why it is invalid.
+    pub rule: Option<String>,
+    /// The value the rule measured, and the limit it crossed.
+    pub value: Option<f32>,
+    pub limit: Option<f32>,
+    /// The box reached outside the frame and was clamped to it.
+    pub clamped: bool,
+    /// Colour statistics of the box (None when it has no crop).
+    pub stats: Option<ColourStats>,
+}
+
+impl BoxCheck {
+    pub fn invalid(why: &str) -> Self {
+        Self { verdict: Verdict::Invalid, rule: Some(why.to_string()), ..Self::default() }
+    }
 }
 
 /// The results of one processed frame.
@@ -78,13 +155,20 @@ pub struct FrameResult {
     pub jerseys: Vec<Option<[f32; 3]>>,
     /// Colour team of each detection, once teams are assigned (else empty).
     pub teams: Vec<Option<u8>>,
+    /// The ROI and rules stage's verdict on each detection, when rules run (else empty).
+    pub checks: Vec<BoxCheck>,
 }
 
 impl FrameResult {
     /// A result without tracking or classification.
     pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
         let n = detections.len();
-        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new() }
+        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new(), checks: Vec::new() }
+    }
+
+    /// Whether detection `i` is still in (no rule rejected it and it is valid).
+    pub fn kept(&self, i: usize) -> bool {
+        self.checks.get(i).is_none_or(|c| c.verdict == Verdict::Keep)
     }
 }
 

@@ -101,7 +101,7 @@ fn c_program_matches_rust_api_and_cli() {
     let c_stream = read_lines(&dir.path().join("stream.jsonl"));
     assert_eq!(c_stream.len(), N);
     let engine = Engine::new(&EngineConfig::load(&cfg).unwrap()).unwrap();
-    let mut s = Stream::new(engine, 10.0);
+    let mut s = Stream::new(engine, 10.0).unwrap();
     let frames = ffmpeg_frames(&video, "rgb24", (W * H * 3) as usize);
     let mut total = 0;
     for (i, line) in c_stream.iter().enumerate() {

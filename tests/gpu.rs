@@ -440,7 +440,7 @@ fn the_engine_on_a_gpu_matches_the_cpu_engine() {
     assert!(gpu.provider().starts_with("TensorrtExecutionProvider (fp16"), "{}", gpu.provider());
     let frames = bgr_frames("vtest.avi", 20, 5);
     let found = |engine: &std::sync::Arc<Engine>| -> Vec<Vec<Detection>> {
-        let mut s = Stream::new(engine.clone(), 25.0);
+        let mut s = Stream::new(engine.clone(), 25.0).unwrap();
         let mut out = Vec::new();
         for f in &frames {
             let fin = FrameIn {

@@ -6,7 +6,9 @@ use common::*;
 use fovea::infer::manifest::Manifest;
 use fovea::infer::{Detector, DetectorOptions};
 use fovea::pipeline::{self, FrameResult, Stages};
-use fovea::track::reuse::{Classifier, ClassifyRequest, Label, LabelSource, ReuseConfig};
+use fovea::classify::{Classifier, Object};
+use fovea::roi::{RoiBatch, RoiSpec};
+use fovea::track::reuse::{Label, LabelSource, ReuseConfig};
 use fovea::video::Sampling;
 
 /// A classifier deterministic per object: the label follows from the track id.
@@ -16,18 +18,25 @@ struct PerObject {
 }
 
 impl Classifier for PerObject {
-    fn classify(&mut self, r: &[ClassifyRequest]) -> fovea::Result<Vec<Label>> {
+    fn name(&self) -> &str {
+        "per object"
+    }
+    fn roi_spec(&self) -> Option<RoiSpec> {
+        None
+    }
+    fn wants(&self, _label: &str) -> bool {
+        true
+    }
+    fn classify(&mut self, _rois: &RoiBatch, r: &[Object]) -> fovea::Result<Vec<Label>> {
         self.calls += r.len() as u64;
-        Ok(r.iter()
-            .map(|q| Label { label: q.track_id.map_or("untracked".into(), |t| format!("team{}", t % 2)), confidence: 0.9 })
-            .collect())
+        Ok(r.iter().map(|q| Label::new(q.track_id.map_or("untracked".into(), |t| format!("team{}", t % 2)), 0.9)).collect())
     }
 }
 
 fn run(det: &mut Detector, reuse: ReuseConfig, classifier: &mut PerObject) -> (Vec<FrameResult>, pipeline::RunReport) {
     let params = det.default_params();
     // The model's own tracking thresholds (its manifest's [tracking]), as users get them.
-    let stages = Stages { tracking: Some(det.manifest().tracking), classifier: Some(classifier), reuse, jerseys: None };
+    let stages = Stages { tracking: Some(det.manifest().tracking), classifier: Some(classifier), reuse, ..Stages::default() };
     let s = Sampling { duration: Some(4.0), ..Sampling::default() };
     run_collect(&data("market_street_10s.mp4"), det, &params, s, stages)
 }

@@ -19,147 +19,145 @@ pub use zeroshot::{ClipManifest, TextTable, ZeroShot};
 use std::path::Path;
 
 use crate::error::Result;
-use crate::results::{BoxResult, SCOREVISION_LABELS};
+pub use crate::results::{Decided, Label};
+/// One object handed to a classifier: frame, track, box, class and its label now.
+pub use crate::track::reuse::ClassifyRequest as Object;
 use crate::roi::{RoiBatch, RoiSpec};
 use policy::Outcome;
 
-/// The slot after the rules: sees the ROI tensor of the kept boxes of a batch.
-pub trait RoiClassifier {
+/// The one classifier interface, used by the pipeline's classifier stage (through the per-track
+/// reuse cache, in every command and face): a batch of objects in (frame, track, box, class and
+/// current label, and, when the classifier reads pixels, one ROI tensor each, in order), one
+/// label each out.
+pub trait Classifier {
     /// Name for reports.
     fn name(&self) -> &str;
-    /// Whether it reads ROI tensors (if not, none are made unless asked).
-    fn needs_tensors(&self) -> bool;
-    /// Whether it would decide boxes with this label (the colour step spares it the others).
-    fn wants(&self, _label: &str) -> bool {
-        self.needs_tensors()
+    /// The ROI tensors it reads, for RGB frames (the pipeline flips the order for BGR frames);
+    /// `None`: it reads no pixels and its `rois` are empty.
+    fn roi_spec(&self) -> Option<RoiSpec>;
+    /// Context around the crop of an object with this label (1: the box itself).
+    fn expansion(&self, _label: &str) -> f32 {
+        1.0
     }
-    /// The ROI tensors it reads (size, normalisation); None: the rule file's `[roi]`.
-    fn roi_spec(&self) -> Option<crate::roi::RoiSpec> {
-        None
-    }
-    /// `rois` holds one ROI per entry of `boxes`, in order (empty when no tensors were made).
-    fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()>;
-    /// As `classify`, from the ROI batch on the GPU (`boxes.len() x 3 x S x S` float32 at `ptr`,
-    /// on the ROI stage's device and stream), when this classifier runs there; `None` when it
-    /// does not (the batch is then downloaded for `classify`).
-    #[cfg(feature = "cuda")]
-    fn classify_device(&mut self, _ptr: u64, _boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
+    /// Whether it decides objects with this label (the others are never sent).
+    fn wants(&self, label: &str) -> bool;
+    /// One label per object; `rois` holds one ROI per object, in order, when the classifier
+    /// reads pixels.
+    fn classify(&mut self, rois: &RoiBatch, objects: &[Object]) -> Result<Vec<Label>>;
+    /// As `classify`, from an ROI batch on the GPU (on the ROI stage's device and stream), when
+    /// this classifier runs there; `None` when it does not (the batch is then downloaded).
+    fn classify_device(&mut self, _rois: &crate::cuda::DeviceRoiBatch, _objects: &[Object]) -> Option<Result<Vec<Label>>> {
         None
     }
 }
 
-/// The empty slot: keeps every box the rules kept.
-#[derive(Debug, Default)]
-pub struct PassThrough;
-
-impl RoiClassifier for PassThrough {
+impl<C: Classifier + ?Sized> Classifier for &mut C {
     fn name(&self) -> &str {
-        "none (pass-through)"
+        (**self).name()
     }
-    fn needs_tensors(&self) -> bool {
-        false
+    fn roi_spec(&self) -> Option<RoiSpec> {
+        (**self).roi_spec()
     }
-    fn classify(&mut self, _rois: &RoiBatch, _boxes: &mut [&mut BoxResult]) -> Result<()> {
-        Ok(())
+    fn expansion(&self, label: &str) -> f32 {
+        (**self).expansion(label)
+    }
+    fn wants(&self, label: &str) -> bool {
+        (**self).wants(label)
+    }
+    fn classify(&mut self, rois: &RoiBatch, objects: &[Object]) -> Result<Vec<Label>> {
+        (**self).classify(rois, objects)
+    }
+    fn classify_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, objects: &[Object]) -> Option<Result<Vec<Label>>> {
+        (**self).classify_device(rois, objects)
     }
 }
 
-/// The zero-shot classifier with its policy, in `fovea verify`'s classifier slot.
-pub struct PolicyClassifier {
+/// A zero-shot image encoder with a policy: the object classifier of `fovea detect
+/// --classifier`, `fovea verify --classifier` and an engine's `[classifier] kind = "zeroshot"`.
+pub struct ZeroShotClassifier {
     pub zs: ZeroShot,
     pub policy: Policy,
     name: String,
-    /// Boxes decided per outcome ("assign:player", "reject:grass", "uncertain", "keep").
+    /// Context expansion per label (e.g. 4x for the ball, as the validator does).
+    expand: std::collections::BTreeMap<String, f32>,
+    /// Objects decided per outcome ("assign:player", "reject:grass", "uncertain", "keep").
     pub decided: std::collections::BTreeMap<String, u64>,
 }
 
-impl PolicyClassifier {
-    /// Checks that the policy only scores labels the table has.
+impl ZeroShotClassifier {
+    /// Checks that the policy only scores labels the table has. Crops are expanded as
+    /// [`default_expansion`] says unless [`ZeroShotClassifier::with_expansion`] changes it.
     pub fn new(zs: ZeroShot, policy: Policy) -> Result<Self> {
         policy.check_against(&zs.table)?;
         let name = format!("zero-shot {} ({} prompts), policy {}", zs.manifest.name, zs.table.labels.len(), policy.path.display());
-        Ok(Self { zs, policy, name, decided: Default::default() })
+        Ok(Self { zs, policy, name, expand: default_expansion(), decided: Default::default() })
+    }
+
+    /// The same classifier with context expansion per label `expand` (e.g. a rule file's `[roi]`).
+    pub fn with_expansion(mut self, expand: std::collections::BTreeMap<String, f32>) -> Self {
+        self.expand = expand;
+        self
+    }
+
+    /// Applies the policy to each object from its embedding (`emb`: one row per object).
+    fn decide(&mut self, emb: &[f32], objects: &[Object]) -> Vec<Label> {
+        let d = self.zs.manifest.dim;
+        let zs = &self.zs;
+        let mut out = Vec::with_capacity(objects.len());
+        for (i, label) in objects.iter().map(|o| o.label).enumerate() {
+            if !self.policy.applies(label) {
+                out.push(Label::new(label, 1.0));
+                continue;
+            }
+            let e = &emb[i * d..(i + 1) * d];
+            let dec = self.policy.decide(label, &mut |ls| zs.probabilities(e, ls));
+            let best = dec.scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
+            let (key, l) = match dec.outcome {
+                Outcome::Assign(l) => (format!("assign:{l}"), Label { label: l, confidence: best, decided: Decided::Assigned, scores: dec.scores }),
+                Outcome::Reject(r) => (format!("reject:{r}"), Label { label: r, confidence: best, decided: Decided::Rejected, scores: dec.scores }),
+                Outcome::Uncertain => ("uncertain".into(), Label { label: label.into(), confidence: 0.0, decided: Decided::Uncertain, scores: dec.scores }),
+                Outcome::Keep => ("keep".into(), Label { label: label.into(), confidence: best, decided: Decided::Kept, scores: dec.scores }),
+            };
+            *self.decided.entry(key).or_default() += 1;
+            out.push(l);
+        }
+        out
     }
 }
 
-impl RoiClassifier for PolicyClassifier {
+impl Classifier for ZeroShotClassifier {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn needs_tensors(&self) -> bool {
-        true
-    }
-
-    fn wants(&self, label: &str) -> bool {
-        self.policy.applies(label)
     }
 
     fn roi_spec(&self) -> Option<RoiSpec> {
         Some(self.zs.manifest.roi.clone())
     }
 
-    fn classify(&mut self, rois: &RoiBatch, boxes: &mut [&mut BoxResult]) -> Result<()> {
-        if !self.worth_it(boxes) {
-            return Ok(());
-        }
-        let emb = self.zs.embed(rois, boxes.len())?;
-        self.decide(&emb, boxes);
-        Ok(())
+    fn expansion(&self, label: &str) -> f32 {
+        self.expand.get(label).copied().unwrap_or(1.0)
     }
 
-    #[cfg(feature = "cuda")]
-    fn classify_device(&mut self, ptr: u64, boxes: &mut [&mut BoxResult]) -> Option<Result<()>> {
+    fn wants(&self, label: &str) -> bool {
+        self.policy.applies(label)
+    }
+
+    fn classify(&mut self, rois: &RoiBatch, objects: &[Object]) -> Result<Vec<Label>> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let emb = self.zs.embed(rois, objects.len())?;
+        Ok(self.decide(&emb, objects))
+    }
+
+    fn classify_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, objects: &[Object]) -> Option<Result<Vec<Label>>> {
         if !self.zs.on_gpu() {
             return None;
         }
-        if !self.worth_it(boxes) {
-            return Some(Ok(()));
+        if objects.is_empty() {
+            return Some(Ok(Vec::new()));
         }
-        Some(self.zs.embed_device(ptr, boxes.len()).map(|emb| self.decide(&emb, boxes)))
-    }
-}
-
-impl PolicyClassifier {
-    /// Every kept box has its ROI; only those the policy covers are worth scoring, but the
-    /// encoder runs on the whole batch at once (one call), which is what batching is for.
-    fn worth_it(&self, boxes: &[&mut BoxResult]) -> bool {
-        boxes.iter().any(|b| self.policy.applies(&b.label))
-    }
-
-    /// Applies the policy to each box from its embedding (`emb`: one row per box).
-    fn decide(&mut self, emb: &[f32], boxes: &mut [&mut BoxResult]) {
-        let d = self.zs.manifest.dim;
-        let zs = &self.zs;
-        for (i, b) in boxes.iter_mut().enumerate() {
-            if !self.policy.applies(&b.label) {
-                continue;
-            }
-            let e = &emb[i * d..(i + 1) * d];
-            let dec = self.policy.decide(&b.label, &mut |ls| zs.probabilities(e, ls));
-            let key = match &dec.outcome {
-                Outcome::Assign(l) => {
-                    b.label = l.clone();
-                    if let Some(id) = SCOREVISION_LABELS.iter().position(|s| s == l) {
-                        b.class_id = id as u32;
-                    }
-                    format!("assign:{l}")
-                }
-                Outcome::Reject(r) => {
-                    b.verdict = "reject";
-                    b.rule = Some(format!("classifier:{r}"));
-                    format!("reject:{r}")
-                }
-                Outcome::Uncertain => {
-                    b.flags.push("uncertain");
-                    "uncertain".into()
-                }
-                Outcome::Keep => "keep".into(),
-            };
-            *self.decided.entry(key).or_default() += 1;
-            b.source = "classifier";
-            b.scores = Some(dec.scores);
-        }
+        Some(self.zs.embed_device(rois, objects.len()).map(|emb| self.decide(&emb, objects)))
     }
 }
 
@@ -184,169 +182,9 @@ pub fn default_expansion() -> std::collections::BTreeMap<String, f32> {
 }
 
 /// The zero-shot object classifier of an encoder manifest on the CPU with `policy` (default: the
-/// validator's), for a detector whose classes are `labels` and frames are in `order`.
-pub fn object_classifier(
-    encoder: &Path,
-    policy: Option<&Path>,
-    labels: Vec<String>,
-    order: crate::image::ChannelOrder,
-    threads: usize,
-) -> Result<ObjectClassifier> {
+/// validator's).
+pub fn object_classifier(encoder: &Path, policy: Option<&Path>, threads: usize) -> Result<ZeroShotClassifier> {
     let manifest = ClipManifest::load(encoder)?;
     let policy = Policy::load_or_default(policy)?;
-    ObjectClassifier::new(ZeroShot::load(&manifest, threads)?, policy, labels, order, default_expansion())
-}
-
-/// The zero-shot classifier with its policy in `fovea detect`'s classifier slot (behind the
-/// per-track reuse cache): it crops the objects it is asked about out of the current frame.
-pub struct ObjectClassifier {
-    pub zs: ZeroShot,
-    pub policy: Policy,
-    /// The detector's class names (requests carry class ids).
-    pub labels: Vec<String>,
-    spec: RoiSpec,
-    /// Context expansion per detector label (e.g. 4x for the ball, as the validator does).
-    expand: std::collections::BTreeMap<String, f32>,
-    batch: RoiBatch,
-}
-
-impl ObjectClassifier {
-    /// `frame_order`: the channel order of the frames the pipeline decodes (the detector's).
-    pub fn new(
-        zs: ZeroShot,
-        policy: Policy,
-        labels: Vec<String>,
-        frame_order: crate::image::ChannelOrder,
-        expand: std::collections::BTreeMap<String, f32>,
-    ) -> Result<Self> {
-        policy.check_against(&zs.table)?;
-        let mut spec = zs.manifest.roi.clone();
-        // The encoder's order is relative to RGB frames; BGR frames flip it.
-        spec.swap_rb ^= frame_order == crate::image::ChannelOrder::Bgr;
-        Ok(Self { zs, policy, labels, spec, expand, batch: RoiBatch::default() })
-    }
-}
-
-impl crate::track::reuse::Classifier for ObjectClassifier {
-    fn classify(&mut self, _requests: &[crate::track::reuse::ClassifyRequest]) -> Result<Vec<crate::track::reuse::Label>> {
-        Err(crate::Error::Pipeline("the zero-shot object classifier needs the frame's pixels (classify_frame)".into()))
-    }
-
-    fn classify_frame(
-        &mut self,
-        view: &crate::image::FrameView<'_>,
-        requests: &[crate::track::reuse::ClassifyRequest],
-    ) -> Result<Vec<crate::track::reuse::Label>> {
-        use crate::track::reuse::Label;
-        let (w, h) = (view.width, view.height);
-        let name = |c: u32| self.labels.get(c as usize).cloned().unwrap_or_else(|| format!("class_{c}"));
-        // Only objects the policy covers and whose box has a crop go to the encoder.
-        let mut todo = Vec::new();
-        let mut refs = Vec::new();
-        for (i, r) in requests.iter().enumerate() {
-            let l = name(r.class_id);
-            if !self.policy.applies(&l) {
-                continue;
-            }
-            let e = self.expand.get(&l).copied().unwrap_or(1.0);
-            if let Ok((crop, _)) = crate::roi::crop_of(r.bbox, e, w, h) {
-                todo.push(i);
-                refs.push(crate::roi::RoiRef { frame: 0, crop });
-            }
-        }
-        let mut out: Vec<Label> = requests.iter().map(|r| Label { label: name(r.class_id), confidence: 1.0 }).collect();
-        if refs.is_empty() {
-            return Ok(out);
-        }
-        crate::roi::extract(&[*view], &refs, &self.spec, &mut self.batch);
-        let emb = self.zs.embed(&self.batch, refs.len())?;
-        let d = self.zs.manifest.dim;
-        let zs = &self.zs;
-        for (k, &i) in todo.iter().enumerate() {
-            let e = &emb[k * d..(k + 1) * d];
-            let dec = self.policy.decide(&out[i].label, &mut |ls| zs.probabilities(e, ls));
-            let best = dec.scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
-            out[i] = match dec.outcome {
-                Outcome::Assign(l) | Outcome::Reject(l) => Label { label: l, confidence: best },
-                Outcome::Keep => Label { label: out[i].label.clone(), confidence: best },
-                Outcome::Uncertain => Label { label: out[i].label.clone(), confidence: 0.0 },
-            };
-        }
-        Ok(out)
-    }
-}
-
-/// What [`classify_undecided`] did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SecondPass {
-    /// Objects sent to the classifier, answered from their track, and spared because colour had
-    /// decided them (team players).
-    pub classified: u64,
-    pub from_track: u64,
-    pub by_colour: u64,
-    pub frames_decoded_again: u64,
-}
-
-/// The hierarchy for `fovea detect --teams --classifier`: after colour has decided the clip's
-/// team players (`frames[..].teams`), decodes again only the frames holding objects the policy
-/// covers that colour left undecided, and labels those through the per-track reuse cache.
-pub fn classify_undecided(
-    video: &std::path::Path,
-    frames: &mut [crate::results::FrameResult],
-    classifier: &mut ObjectClassifier,
-    order: crate::image::ChannelOrder,
-    reuse: crate::track::reuse::ReuseConfig,
-) -> Result<SecondPass> {
-    use crate::track::reuse::{ClassifyRequest, LabelCache};
-    let mut out = SecondPass::default();
-    let name = |f: &crate::results::FrameResult, i: usize| {
-        f.labels[i]
-            .as_ref()
-            .map_or_else(|| classifier.labels.get(f.detections[i].class_id as usize).cloned().unwrap_or_default(), |l| l.label.clone())
-    };
-    let mut todo: std::collections::BTreeMap<u64, (usize, Vec<usize>)> = Default::default();
-    for (fi, f) in frames.iter().enumerate() {
-        for i in 0..f.detections.len() {
-            if !classifier.policy.applies(&name(f, i))
-                && !classifier.policy.applies(classifier.labels.get(f.detections[i].class_id as usize).map_or("", |s| s.as_str()))
-            {
-                continue;
-            }
-            if f.teams.get(i).copied().flatten().is_some() {
-                out.by_colour += 1;
-            } else {
-                todo.entry(f.index).or_insert((fi, Vec::new())).1.push(i);
-            }
-        }
-    }
-    if todo.is_empty() {
-        return Ok(out);
-    }
-    let select = std::sync::Arc::new(todo.keys().copied().collect::<std::collections::BTreeSet<u64>>());
-    let fmt = crate::video::OutputFormat { width: 0, height: 0, order, fit: crate::image::Fit::Stretch };
-    let mut dec = crate::video::Decoder::open(video, crate::video::Sampling::default(), fmt)?;
-    dec.select(select);
-    let pool = crate::video::FramePool::new(1);
-    let mut cache = LabelCache::new(reuse);
-    while let Some(frame) = dec.next_frame(&pool)? {
-        let Some((fi, idx)) = todo.get(&frame.index) else { continue };
-        out.frames_decoded_again += 1;
-        let f = &mut frames[*fi];
-        let requests: Vec<ClassifyRequest> = idx
-            .iter()
-            .map(|&i| ClassifyRequest {
-                frame: f.index,
-                track_id: f.track_ids[i],
-                bbox: f.detections[i].bbox,
-                class_id: f.detections[i].class_id,
-            })
-            .collect();
-        for (&i, r) in idx.iter().zip(cache.resolve_frame(&frame.view(), &requests, classifier)?) {
-            f.labels[i] = Some(r);
-        }
-    }
-    let s = cache.stats();
-    out.classified = s.calls_made;
-    out.from_track = s.calls_saved;
-    Ok(out)
+    ZeroShotClassifier::new(ZeroShot::load(&manifest, threads)?, policy)
 }

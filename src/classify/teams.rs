@@ -121,7 +121,7 @@ pub fn assign(features: &[Option<[f32; 3]>], ids: &[Option<u64>], outlier_factor
 /// (0/1 for team players) and labels goalkeepers and referees (source colour). Identities are
 /// track ids.
 pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> [u64; 5] {
-    use crate::track::reuse::{LabelSource, Resolved};
+    use crate::results::Resolved;
     let mut at = Vec::new();
     let mut feats = Vec::new();
     let mut ids = Vec::new();
@@ -154,7 +154,7 @@ pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> [u64; 5] {
             }
         };
         counts[if role == "goalkeeper" { 2 } else { 3 }] += 1;
-        f.labels[i] = Some(Resolved { label: role.to_string(), confidence: 1.0, source: LabelSource::Colour });
+        f.labels[i] = Some(Resolved::colour(role));
     }
     counts
 }

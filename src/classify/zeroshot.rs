@@ -241,11 +241,8 @@ struct LabelVectors {
     rows: Vec<Vec<f32>>,
 }
 
-/// The device a GPU encoder shares with the ROI stage (nothing in a build without `cuda`).
-#[cfg(feature = "cuda")]
+/// The device a GPU encoder shares with the ROI stage.
 pub type GpuDevice = std::sync::Arc<crate::cuda::Device>;
-#[cfg(not(feature = "cuda"))]
-pub type GpuDevice = std::convert::Infallible;
 
 /// The encoder on a GPU: its I/O binding (declared first: dropped, with the session's last
 /// reference, before the device whose stream the session was given).
@@ -378,28 +375,39 @@ impl ZeroShot {
         Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(model)
     }
 
-    /// Embeddings of `n` ROIs (`n x 3 x S x S` float32, S the manifest's size) already on the
-    /// GPU at `ptr`, on the device's stream, read in place through I/O binding.
-    #[cfg(feature = "cuda")]
-    pub fn embed_device(&mut self, ptr: u64, n: usize) -> Result<Vec<f32>> {
+    /// Embeddings of the `n` first ROIs of `rois` (float32, S the manifest's size), already on
+    /// the GPU, on the device's stream, read in place through I/O binding.
+    pub fn embed_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, n: usize) -> Result<Vec<f32>> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let path = self.manifest.model_path.clone();
-        let Some(gpu) = self.gpu.as_mut() else {
+        if n > rois.n || rois.size != self.manifest.roi.size {
             return Err(Error::State(format!(
-                "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
-                self.manifest.name
+                "{}: {n} ROIs of {}x{} asked from a device batch of {} ROIs of {}x{}",
+                self.manifest.name, self.manifest.roi.size, self.manifest.roi.size, rois.n, rois.size, rois.size
             )));
-        };
-        let s = self.manifest.roi.size as i64;
-        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, gpu.dev.ctx.ordinal(), ptr, vec![n as i64, 3, s, s])
-            .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-        let outputs = self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
-        let out = Self::normalised(&self.manifest, &outputs, n)?;
-        self.calls += 1;
-        self.rois += n as u64;
-        Ok(out)
+        }
+        #[cfg(feature = "cuda")]
+        {
+            let path = self.manifest.model_path.clone();
+            let Some(gpu) = self.gpu.as_mut() else {
+                return Err(Error::State(format!(
+                    "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
+                    self.manifest.name
+                )));
+            };
+            let s = self.manifest.roi.size as i64;
+            crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, rois.ordinal, rois.ptr(), vec![n as i64, 3, s, s])
+                .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+            let outputs =
+                self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
+            let out = Self::normalised(&self.manifest, &outputs, n)?;
+            self.calls += 1;
+            self.rois += n as u64;
+            Ok(out)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Err(Error::State(format!("{}: the encoder runs on the CPU; device ROI batches need a GPU provider", self.manifest.name)))
     }
 
     /// Whether the encoder runs on a GPU (and takes device ROI batches).

@@ -52,6 +52,11 @@ impl std::fmt::Debug for Device {
 }
 
 impl Device {
+    /// The GPU's number.
+    pub fn ordinal(&self) -> usize {
+        self.ctx.ordinal()
+    }
+
     /// Opens GPU `ordinal`: a clear error (never a panic) when there is no driver or no such GPU.
     pub fn new(ordinal: usize) -> Result<Self> {
         if !driver_present() {

@@ -11,8 +11,12 @@
 //! tests/gpu.rs, which reports itself skipped without a driver; the same kernels run on the CPU in
 //! every test run through the host harness (tests/roi.rs).
 //!
-//! What compiles without the feature: [`pool`], the frame pool's logic over any host allocator,
-//! so that its no-allocation guarantee is tested on every machine.
+//! The one CPU/GPU seam: `cfg(feature = "cuda")` is written here only. Without the feature the
+//! same names exist as stand-ins (as candle does) that cannot be constructed: [`Device::shared`]
+//! answers a clear error and every other entry point is unreachable, so the rest of the crate is
+//! written once for both builds. What compiles without the feature for real: [`pool`], the frame
+//! pool's logic over any host allocator, so that its no-allocation guarantee is tested on every
+//! machine, and [`DeviceRoiBatch`].
 
 pub mod pool;
 
@@ -24,3 +28,34 @@ pub use device::*;
 pub mod input;
 #[cfg(feature = "cuda")]
 pub mod rois;
+
+#[cfg(not(feature = "cuda"))]
+mod stand_in;
+#[cfg(not(feature = "cuda"))]
+pub use stand_in::*;
+
+/// Whether this build has the GPU path (the `cuda` feature).
+pub const BUILT: bool = cfg!(feature = "cuda");
+
+/// An ROI batch on a GPU: `n x 3 x size x size` float32 at a device address, made on the stream
+/// of the device `ordinal`. Only the ROI stage makes one; a classifier that runs on that device
+/// reads it in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRoiBatch {
+    ptr: u64,
+    pub n: usize,
+    pub size: u32,
+    pub ordinal: usize,
+}
+
+impl DeviceRoiBatch {
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn new(ptr: u64, n: usize, size: u32, ordinal: usize) -> Self {
+        Self { ptr, n, size, ordinal }
+    }
+
+    /// The device address of the first float.
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+}

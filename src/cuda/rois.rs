@@ -206,6 +206,16 @@ impl DeviceRois {
         ptr
     }
 
+    /// The device the buffers are on.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.dev
+    }
+
+    /// The last ROI batch, as a typed handle for a classifier on this device.
+    pub fn batch(&self) -> crate::cuda::DeviceRoiBatch {
+        crate::cuda::DeviceRoiBatch::new(self.batch_ptr(), self.made.0, self.made.1, self.dev.ordinal())
+    }
+
     /// The last ROI batch, copied to the host (for a classifier that runs on the CPU).
     pub fn download(&self, out: &mut RoiBatch) -> Result<()> {
         let (n, size) = self.made;

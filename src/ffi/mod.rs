@@ -454,7 +454,7 @@ pub unsafe extern "C" fn fovea_stream_create(engine: *mut fovea_engine, fps: f64
             return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "out is NULL"));
         }
         let s = Box::new(fovea_stream {
-            inner: Stream::new(e.inner.clone(), fps),
+            inner: Stream::new(e.inner.clone(), fps)?,
             labels: e.labels.clone(),
             last_error: CString::default(),
             poisoned: false,

@@ -469,10 +469,10 @@ impl Detector {
 
     /// The GPU the detector runs on (None on the CPU, a fallback included), to share with the
     /// stages after it.
-    #[cfg(feature = "cuda")]
     pub fn device(&self) -> Option<std::sync::Arc<crate::cuda::Device>> {
         match &self.input {
             Input::Host(_) => None,
+            #[cfg(feature = "cuda")]
             Input::Device(d) => Some(d.input.dev.clone()),
         }
     }

@@ -11,7 +11,7 @@
 mod stages;
 pub mod verify;
 
-pub use stages::FrameStages;
+pub use stages::{FrameIn, FrameStages, Refetch, StageCounts, Stages, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,8 +22,7 @@ use crate::error::{Error, Result};
 use crate::image::{Fit, Transform};
 use crate::infer::Detector;
 pub use crate::results::FrameResult;
-use crate::track::reuse::{Classifier, ReuseConfig, ReuseStats};
-use crate::track::TrackerConfig;
+use crate::track::reuse::ReuseStats;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 /// A frame with its model input image, made by the preprocess stage.
@@ -31,25 +30,6 @@ struct Prepared {
     frame: Frame,
     tensor: Vec<f32>,
     transform: Transform,
-}
-
-/// The optional stages after detection.
-#[derive(Default)]
-pub struct Stages<'a> {
-    /// Track with ByteTrack (per class) when set.
-    pub tracking: Option<TrackerConfig>,
-    /// Label objects with this classifier, through the per-track reuse cache.
-    pub classifier: Option<&'a mut dyn Classifier>,
-    pub reuse: ReuseConfig,
-    /// Measure the jersey colour of people (labels in this list) for colour teams.
-    pub jerseys: Option<Vec<String>>,
-}
-
-impl Stages<'_> {
-    /// Detection and tracking with the default ByteTrack parameters.
-    pub fn tracked() -> Self {
-        Self { tracking: Some(TrackerConfig::default()), ..Self::default() }
-    }
 }
 
 /// Seconds spent per stage over a run (summed over frames).
@@ -88,6 +68,8 @@ pub struct RunReport {
     pub tracks: Option<u64>,
     /// Classifier calls made and saved by track reuse, when a classifier ran.
     pub reuse: Option<ReuseStats>,
+    /// What the stages after detection did (ROIs, teams, the classifier's second pass, seconds).
+    pub stages: StageCounts,
 }
 
 impl RunReport {
@@ -129,6 +111,18 @@ impl RunReport {
             "pool_buffers": self.pool_buffers,
             "tracks": self.tracks,
             "classifier": self.reuse.map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
+            "teams": self.stages.teams.map(|t| serde_json::json!({
+                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
+                "classifier_calls_saved_by_colour": self.stages.colour_saved,
+                "frames_decoded_again": self.stages.second_pass_frames,
+            })),
+            "stage_seconds": {
+                "track": self.stages.track_s,
+                "stats": self.stages.stats_s,
+                "rules": self.stages.rules_s,
+                "roi_tensors": self.stages.roi_s,
+                "classifier": self.stages.classify_s,
+            },
         })
     }
 
@@ -189,8 +183,20 @@ pub fn run_detect(
         pool_buffers: 0,
         tracks: None,
         reuse: None,
+        stages: StageCounts::default(),
     };
-    let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone());
+    let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone())?;
+    // With colour teams, results wait for the end of the clip.
+    let mut held: Vec<FrameResult> = Vec::new();
+    let hold = post.holds_until_clip_end();
+    let mut sink_or_hold = |r: FrameResult| -> Result<()> {
+        if hold {
+            held.push(r);
+            Ok(())
+        } else {
+            sink(&r)
+        }
+    };
 
     // Preprocess stage: resize + normalise on its own thread, into recycled tensor buffers, so
     // the detect thread only copies a finished image into its batch and runs the model.
@@ -262,7 +268,7 @@ pub fn run_detect(
             None => None,
         };
         if !pending.is_empty() {
-            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, sink, progress) {
+            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, &mut sink_or_hold, progress) {
                 outcome = Err(e);
                 break;
             }
@@ -286,10 +292,49 @@ pub fn run_detect(
     report.times.decode_s = stats.decode_s;
     report.times.preprocess_s += stats.convert_s + pre_s + copy_s;
     report.pool_buffers = stats.pool_allocations;
+    if hold {
+        // The clip-level steps on what was decoded (also before an input error), then the sink.
+        let order = detector.manifest().input.channels;
+        let clip = post.finish_clip(&mut held, &mut |select, visit| decode_again(input, order, select, visit));
+        if outcome.is_ok() {
+            outcome = clip;
+        }
+        let t = Instant::now();
+        for r in &held {
+            if let Err(e) = sink(r) {
+                outcome = outcome.and(Err(e));
+                break;
+            }
+        }
+        report.times.output_s += t.elapsed().as_secs_f64();
+    }
     report.tracks = post.tracks_issued();
     report.reuse = post.reuse_stats();
+    report.stages = post.counts().clone();
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
+}
+
+/// Decodes the frames `select` of `path` again (frames in `order`, at source size), handing each
+/// to `visit`; returns how many were decoded. The clip-level steps' [`Refetch`] for a file.
+pub fn decode_again(
+    path: &Path,
+    order: crate::image::ChannelOrder,
+    select: &std::collections::BTreeSet<u64>,
+    visit: &mut dyn FnMut(u64, &crate::image::FrameView) -> Result<()>,
+) -> Result<u64> {
+    let fmt = OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch };
+    let mut dec = video::Decoder::open(path, Sampling::default(), fmt)?;
+    dec.select(std::sync::Arc::new(select.clone()));
+    let pool = video::FramePool::new(1);
+    let mut n = 0;
+    while let Some(frame) = dec.next_frame(&pool)? {
+        if select.contains(&frame.index) {
+            n += 1;
+            visit(frame.index, &frame.view())?;
+        }
+    }
+    Ok(n)
 }
 
 fn run_batch(
@@ -298,24 +343,32 @@ fn run_batch(
     pending: &mut Vec<(Frame, Transform)>,
     post: &mut FrameStages<'_>,
     report: &mut RunReport,
-    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    sink: &mut dyn FnMut(FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     let transforms: Vec<Transform> = pending.iter().map(|(_, t)| *t).collect();
     let (dets, times) = detector.run(pending.len(), &transforms, params)?;
     report.times.inference_s += times.inference_s;
     report.times.postprocess_s += times.postprocess_s;
-    for ((frame, _), detections) in pending.drain(..).zip(dets) {
-        for d in &detections {
-            *report.per_class.entry(d.class_id).or_default() += 1;
-        }
-        let r = post.apply(&frame.view(), frame.index, frame.pts, detections)?;
-        drop(frame); // the buffer goes back to the pool before the sink runs
+    let frames: Vec<stages::FrameIn> = pending
+        .iter()
+        .zip(dets)
+        .map(|((frame, _), detections)| {
+            for d in &detections {
+                *report.per_class.entry(d.class_id).or_default() += 1;
+            }
+            stages::FrameIn { view: frame.view(), index: frame.index, pts: frame.pts, detections, ids: None }
+        })
+        .collect();
+    let results = post.apply_batch(frames)?;
+    pending.clear(); // the buffers go back to the pool before the sink runs
+    for r in results {
+        let (index, pts) = (r.index, r.pts);
         let t = Instant::now();
-        sink(&r)?;
+        sink(r)?;
         report.times.output_s += t.elapsed().as_secs_f64();
         report.frames_processed += 1;
-        progress(Progress { frame_index: r.index, pts: r.pts, processed: report.frames_processed });
+        progress(Progress { frame_index: index, pts, processed: report.frames_processed });
     }
     Ok(())
 }

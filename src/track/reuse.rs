@@ -1,4 +1,5 @@
-//! Temporal reuse of labels: a per-track cache in front of any [`Classifier`]. A track is
+//! Temporal reuse of labels: a per-track cache in front of any classifier (the pipeline's
+//! classifier stage puts it before [`crate::classify::Classifier`]). A track is
 //! classified when it is new, when its box has moved or changed size enough since its last
 //! classification, when its last classification is older than `max_age_frames`, or when that
 //! result was uncertain; otherwise its label is reused. The label reported is a vote over the
@@ -8,11 +9,11 @@
 use std::collections::HashMap;
 
 use crate::detect::iou;
-pub use crate::results::{Label, LabelSource, Resolved};
+pub use crate::results::{Decided, Label, LabelSource, Resolved};
 
 /// One object to classify.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClassifyRequest {
+pub struct ClassifyRequest<'a> {
     /// Decode frame index.
     pub frame: u64,
     pub track_id: Option<u64>,
@@ -20,18 +21,8 @@ pub struct ClassifyRequest {
     pub bbox: [f32; 4],
     /// Detector class.
     pub class_id: u32,
-}
-
-/// Anything that labels objects in batches (zero-shot, colour, a secondary model, a test fake).
-pub trait Classifier {
-    /// Labels `requests`, one result per request, in order.
-    fn classify(&mut self, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>>;
-
-    /// Labels `requests` of the frame `frame` (classifiers that look at pixels override this;
-    /// the default ignores the pixels).
-    fn classify_frame(&mut self, _frame: &crate::image::FrameView<'_>, requests: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
-        self.classify(requests)
-    }
+    /// The object's label now (its class name, or what colour said).
+    pub label: &'a str,
 }
 
 /// When to classify again.
@@ -60,6 +51,7 @@ struct Entry {
     last_box: [f32; 4],
     last_frame: u64,
     last_confidence: f32,
+    last_decided: crate::results::Decided,
     seen: u64,
     votes: Vec<(String, f32, u64)>,
 }
@@ -110,29 +102,31 @@ impl LabelCache {
             || e.last_confidence < self.cfg.uncertain_below
     }
 
-    /// Labels one frame's objects, calling `classifier` once with only those that need it.
-    pub fn resolve(&mut self, requests: &[ClassifyRequest], classifier: &mut dyn Classifier) -> crate::Result<Vec<Resolved>> {
-        self.resolve_with(requests, &mut |batch| classifier.classify(batch))
+    /// Whether every request of a frame will be classified whatever the cache holds (none has a
+    /// track), so that frames of such objects may be classified together in one call.
+    pub fn all_fresh(requests: &[ClassifyRequest]) -> bool {
+        requests.iter().all(|r| r.track_id.is_none())
     }
 
-    /// [`LabelCache::resolve`] for one frame whose pixels the classifier may read.
-    pub fn resolve_frame(
-        &mut self,
-        frame: &crate::image::FrameView<'_>,
-        requests: &[ClassifyRequest],
-        classifier: &mut dyn Classifier,
-    ) -> crate::Result<Vec<Resolved>> {
-        self.resolve_with(requests, &mut |batch| classifier.classify_frame(frame, batch))
-    }
-
-    fn resolve_with(
+    /// Labels one frame's objects, calling `classify` once with only those that need it.
+    pub fn resolve(
         &mut self,
         requests: &[ClassifyRequest],
         classify: &mut dyn FnMut(&[ClassifyRequest]) -> crate::Result<Vec<Label>>,
     ) -> crate::Result<Vec<Resolved>> {
+        self.resolve_indexed(requests, &mut |todo| classify(&todo.iter().map(|&i| requests[i]).collect::<Vec<_>>()))
+    }
+
+    /// As [`LabelCache::resolve`], `classify` given the positions in `requests` of the objects
+    /// that need it (in order).
+    pub fn resolve_indexed(
+        &mut self,
+        requests: &[ClassifyRequest],
+        classify: &mut dyn FnMut(&[usize]) -> crate::Result<Vec<Label>>,
+    ) -> crate::Result<Vec<Resolved>> {
         let todo: Vec<usize> = (0..requests.len()).filter(|&i| self.needs_classifying(&requests[i])).collect();
-        let batch: Vec<ClassifyRequest> = todo.iter().map(|&i| requests[i]).collect();
-        let fresh = if batch.is_empty() { Vec::new() } else { classify(&batch)? };
+        let batch = &todo;
+        let fresh = if batch.is_empty() { Vec::new() } else { classify(batch)? };
         if fresh.len() != batch.len() {
             return Err(crate::Error::Pipeline(format!("classifier returned {} labels for {} objects", fresh.len(), batch.len())));
         }
@@ -145,18 +139,26 @@ impl LabelCache {
         let mut out = Vec::with_capacity(requests.len());
         for (r, f) in requests.iter().zip(fresh_of) {
             let resolved = match (r.track_id, f) {
-                (None, Some(l)) => Resolved { label: l.label.clone(), confidence: l.confidence, source: LabelSource::Classifier },
+                (None, Some(l)) => Resolved {
+                    label: l.label.clone(),
+                    confidence: l.confidence,
+                    source: LabelSource::Classifier,
+                    decided: l.decided,
+                    scores: l.scores.clone(),
+                },
                 (Some(id), Some(l)) => {
                     let e = self.entries.entry(id).or_insert_with(|| Entry {
                         last_box: r.bbox,
                         last_frame: r.frame,
                         last_confidence: 0.0,
+                        last_decided: Default::default(),
                         seen: r.frame,
                         votes: Vec::new(),
                     });
                     e.last_box = r.bbox;
                     e.last_frame = r.frame;
                     e.last_confidence = l.confidence;
+                    e.last_decided = l.decided;
                     e.seen = r.frame;
                     match e.votes.iter_mut().find(|v| v.0 == l.label) {
                         Some(v) => {
@@ -166,13 +168,19 @@ impl LabelCache {
                         None => e.votes.push((l.label.clone(), l.confidence, r.frame)),
                     }
                     let (label, conf) = e.stable();
-                    Resolved { label: label.to_string(), confidence: conf, source: LabelSource::Classifier }
+                    Resolved {
+                        label: label.to_string(),
+                        confidence: conf,
+                        source: LabelSource::Classifier,
+                        decided: l.decided,
+                        scores: l.scores.clone(),
+                    }
                 }
                 (Some(id), None) => {
                     let e = self.entries.get_mut(&id).expect("reuse only for known tracks");
                     e.seen = r.frame;
                     let (label, conf) = e.stable();
-                    Resolved { label: label.to_string(), confidence: conf, source: LabelSource::Track }
+                    Resolved { label: label.to_string(), confidence: conf, source: LabelSource::Track, decided: e.last_decided, scores: Vec::new() }
                 }
                 (None, None) => unreachable!("objects without a track are always classified"),
             };

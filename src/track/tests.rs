@@ -192,51 +192,48 @@ mod reuse_tests {
     struct Fake {
         calls: u64,
     }
-    impl Classifier for Fake {
+    impl Fake {
         fn classify(&mut self, r: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
             self.calls += r.len() as u64;
-            Ok(r.iter().map(|q| Label { label: format!("L{}", q.track_id.unwrap_or(99) % 3), confidence: 0.9 }).collect())
+            Ok(r.iter().map(|q| Label::new(format!("L{}", q.track_id.unwrap_or(99) % 3), 0.9)).collect())
         }
     }
 
-    fn req(frame: u64, id: Option<u64>, x: f32) -> ClassifyRequest {
-        ClassifyRequest { frame, track_id: id, bbox: [x, 0.0, x + 40.0, 100.0], class_id: 0 }
+    fn req(frame: u64, id: Option<u64>, x: f32) -> ClassifyRequest<'static> {
+        ClassifyRequest { frame, track_id: id, bbox: [x, 0.0, x + 40.0, 100.0], class_id: 0, label: "person" }
     }
 
     #[test]
     fn reuses_until_the_box_moves_or_ages() {
         let mut cache = LabelCache::new(ReuseConfig { max_age_frames: 10, ..ReuseConfig::default() });
         let mut fake = Fake { calls: 0 };
-        let r = cache.resolve(&[req(0, Some(1), 0.0), req(0, None, 200.0)], &mut fake).unwrap();
+        let r = cache.resolve(&[req(0, Some(1), 0.0), req(0, None, 200.0)], &mut |r| fake.classify(r)).unwrap();
         assert_eq!(r[0].source, LabelSource::Classifier);
         assert_eq!((fake.calls, cache.stats().calls_made), (2, 2));
         // Small motion: reused.
         for f in 1..5 {
-            let r = cache.resolve(&[req(f, Some(1), f as f32)], &mut fake).unwrap();
+            let r = cache.resolve(&[req(f, Some(1), f as f32)], &mut |r| fake.classify(r)).unwrap();
             assert_eq!((r[0].label.as_str(), r[0].source), ("L1", LabelSource::Track));
         }
         assert_eq!(cache.stats(), ReuseStats { calls_made: 2, calls_saved: 4 });
         // Moved far (IoU < 0.5): classified again.
-        let r = cache.resolve(&[req(5, Some(1), 60.0)], &mut fake).unwrap();
+        let r = cache.resolve(&[req(5, Some(1), 60.0)], &mut |r| fake.classify(r)).unwrap();
         assert_eq!(r[0].source, LabelSource::Classifier);
         // Aged: 10 frames after the last classification.
-        let r = cache.resolve(&[req(15, Some(1), 60.0)], &mut fake).unwrap();
+        let r = cache.resolve(&[req(15, Some(1), 60.0)], &mut |r| fake.classify(r)).unwrap();
         assert_eq!(r[0].source, LabelSource::Classifier);
         assert_eq!(cache.stats().calls_made, 4);
     }
 
-    struct Unsure;
-    impl Classifier for Unsure {
-        fn classify(&mut self, r: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
-            Ok(r.iter().map(|q| Label { label: if q.frame == 2 { "odd".into() } else { "player".into() }, confidence: 0.3 }).collect())
-        }
+    fn unsure(r: &[ClassifyRequest]) -> crate::Result<Vec<Label>> {
+        Ok(r.iter().map(|q| Label::new(if q.frame == 2 { "odd" } else { "player" }, 0.3)).collect())
     }
 
     #[test]
     fn uncertain_results_are_retried_and_voted() {
         let mut cache = LabelCache::new(ReuseConfig::default());
         for f in 0..5 {
-            let r = cache.resolve(&[req(f, Some(7), 0.0)], &mut Unsure).unwrap();
+            let r = cache.resolve(&[req(f, Some(7), 0.0)], &mut unsure).unwrap();
             assert_eq!(r[0].source, LabelSource::Classifier, "an uncertain label is never reused");
             assert_eq!(r[0].label, "player", "one odd answer does not flip the vote (frame {f})");
         }

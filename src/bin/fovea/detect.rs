@@ -27,11 +27,9 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
             let policy = fovea::classify::Policy::load_or_default(a.policy.as_deref())?;
-            let expand = fovea::classify::default_expansion();
-            // One thread: the detector's ONNX Runtime threads already use the cores, and two spinning
-            // thread pools fight over them.
-            // On a GPU the encoder runs there too, with the detector's provider and device.
-            #[cfg(feature = "cuda")]
+            // One thread: the detector's ONNX Runtime threads already use the cores, and two
+            // spinning thread pools fight over them. On a GPU the encoder runs there too, with the
+            // detector's provider and device.
             let zs = match detector.device() {
                 Some(dev) => {
                     let sel = fovea::infer::provider::Selection::resolve(
@@ -43,14 +41,11 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
                 }
                 None => fovea::classify::ZeroShot::load(&manifest, 1)?,
             };
-            #[cfg(not(feature = "cuda"))]
-            let zs = fovea::classify::ZeroShot::load(&manifest, 1)?;
-            Some(fovea::classify::ObjectClassifier::new(zs, policy, labels.clone(), detector.manifest().input.channels, expand)?)
+            Some(fovea::classify::ZeroShotClassifier::new(zs, policy)?)
         }
         None => None,
     };
     let mut progress = ProgressOut::new(a.quiet, expected);
-    let mut held: Vec<FrameResult> = Vec::new();
     let run = pipeline::run_detect(
         &a.video,
         &mut detector,
@@ -58,39 +53,26 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         sampling,
         pipeline::Stages {
             tracking,
-            // With teams, colour decides first and the classifier runs afterwards on what it left.
-            classifier: if a.teams { None } else { object_classifier.as_mut().map(|c| c as &mut dyn fovea::track::reuse::Classifier) },
-            jerseys: a.teams.then(|| ["person", "player", "goalkeeper", "referee"].map(String::from).to_vec()),
+            classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
+            teams: a.teams,
             ..Default::default()
         },
-        &mut |r: &FrameResult| {
-            if a.teams {
-                held.push(r.clone());
-                Ok(())
-            } else {
-                sink.write(r)
-            }
-        },
+        &mut |r: &FrameResult| sink.write(r),
         &mut |p| progress.update(p),
     );
     progress.finish();
     let (report, outcome) = run?;
-    if a.teams {
-        let t = fovea::classify::teams::assign_frames(&mut held);
+    if let Some(t) = report.stages.teams {
+        let s = &report.stages;
         eprintln!(
             "fovea detect: colour teams: team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
             t[0], t[1], t[2], t[3], t[4]
         );
-        if let Some(c) = object_classifier.as_mut() {
-            let order = detector.manifest().input.channels;
-            let p = fovea::classify::classify_undecided(&a.video, &mut held, c, order, Default::default())?;
+        if object_classifier.is_some() {
             eprintln!(
                 "fovea detect: classifier after colour: {} objects classified, {} answered from their track, {} spared by colour ({} frames decoded again)",
-                p.classified, p.from_track, p.by_colour, p.frames_decoded_again
+                s.classified, s.from_track, s.colour_saved, s.second_pass_frames
             );
-        }
-        for r in &held {
-            sink.write(r)?;
         }
     }
     let finished = sink.finish();

@@ -8,7 +8,7 @@ use fovea::output::open_output;
 use crate::{args::*, model::*};
 
 pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    use fovea::pipeline::verify::{run_verify, PassThrough, VerifyOptions};
+    use fovea::pipeline::verify::{run_verify, VerifyOptions};
     use std::io::Write;
     anyhow::ensure!(a.batch_rois >= 1, "invalid option --batch-rois: must be >= 1");
     let filter = match &a.rules {
@@ -29,11 +29,10 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let fallback_hint = |e: fovea::Error| gpu_hint(&selection, e);
     // The GPU for the ROI stage (and the classifier), or the reason the CPU runs instead.
     let mut notes: Vec<String> = Vec::new();
-    #[cfg(feature = "cuda")]
     let gpu = if selection.is_gpu() {
-        match fovea::cuda::Device::shared(selection.ordinal()) {
+        match fovea::infer::check_build(&selection).and_then(|_| fovea::cuda::Device::shared(selection.ordinal())) {
             Ok(d) => Some(d),
-            Err(e @ fovea::Error::RuntimeMissing { .. }) if a.allow_fallback => {
+            Err(e @ (fovea::Error::RuntimeMissing { .. } | fovea::Error::Unsupported { .. })) if a.allow_fallback => {
                 notes.push(format!("CPU fallback, as allowed: {e}"));
                 None
             }
@@ -42,33 +41,15 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    #[cfg(not(feature = "cuda"))]
-    if let Err(e) = fovea::infer::check_build(&selection) {
-        if !a.allow_fallback {
-            return Err(fallback_hint(e));
-        }
-        notes.push(format!("CPU fallback, as allowed: {e}"));
-    }
-    let opts = VerifyOptions {
-        filter,
-        roi_tensors: !a.no_roi_tensors,
-        batch_rois: a.batch_rois,
-        teams: a.teams,
-        #[cfg(feature = "cuda")]
-        gpu: gpu.clone(),
-    };
-    let mut pass = PassThrough;
+    let opts = VerifyOptions { filter: filter.clone(), roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams, gpu: gpu.clone() };
     let mut zero_shot = match &a.classifier {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
             let policy = fovea::classify::Policy::load_or_default(a.policy.as_deref())?;
-            #[cfg(feature = "cuda")]
             let (sel, dev) = match &gpu {
                 Some(d) => (selection, Some(d.clone())),
                 None => (fovea::infer::provider::Selection::cpu(), None),
             };
-            #[cfg(not(feature = "cuda"))]
-            let (sel, dev) = (fovea::infer::provider::Selection::cpu(), None);
             let zs = match fovea::classify::ZeroShot::load_on(&manifest, a.threads, &sel, dev) {
                 Ok(z) => z,
                 Err(e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. })) if a.allow_fallback => {
@@ -77,14 +58,12 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(fallback_hint(e)),
             };
-            Some(fovea::classify::PolicyClassifier::new(zs, policy)?)
+            // Crops are expanded as the rule file's `[roi]` says (the ball 4x in the built-in one).
+            Some(fovea::classify::ZeroShotClassifier::new(zs, policy)?.with_expansion(filter.roi.expand.clone()))
         }
         None => None,
     };
-    let classifier: &mut dyn fovea::pipeline::verify::RoiClassifier = match zero_shot.as_mut() {
-        Some(z) => z,
-        None => &mut pass,
-    };
+    let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let (report, outcome) = run_verify(&a.video, &boxes, &opts, classifier, &mut |r| {
         serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
         out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })

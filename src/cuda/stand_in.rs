@@ -1,0 +1,68 @@
+//! The GPU layer's names in a build without the `cuda` feature: nothing here can be constructed,
+//! [`Device::shared`] says why, so code written once for both builds compiles and never reaches a
+//! GPU call.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::image::FrameView;
+use crate::roi::{ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsParams};
+
+use super::DeviceRoiBatch;
+
+/// A GPU (never constructed without the `cuda` feature).
+#[derive(Debug)]
+pub enum Device {}
+
+impl Device {
+    /// Always an error here: this build has no GPU path.
+    pub fn shared(_ordinal: usize) -> Result<Arc<Self>> {
+        Err(Error::Unsupported {
+            what: "device cuda",
+            reason: "this build of fovea has no GPU support (build with `--features cuda`)".into(),
+        })
+    }
+
+    pub fn ordinal(&self) -> usize {
+        match *self {}
+    }
+}
+
+/// Whether a CUDA driver library is present (never looked for without the `cuda` feature).
+pub fn driver_present() -> bool {
+    false
+}
+
+/// The ROI stage's device buffers (never constructed without the `cuda` feature).
+#[derive(Debug)]
+pub enum DeviceRois {}
+
+impl DeviceRois {
+    /// The device the buffers are on.
+    pub fn device(&self) -> &Arc<Device> {
+        match *self {}
+    }
+    pub fn new(dev: Arc<Device>, _max_frames: usize, _frame_bytes: usize) -> Result<Self> {
+        match *dev {}
+    }
+    pub fn upload_frames(&mut self, _frames: &[FrameView]) -> Result<()> {
+        match *self {}
+    }
+    pub fn colour_stats(&mut self, _rois: &[(usize, Crop)], _params: &StatsParams) -> Result<Vec<ColourStats>> {
+        match *self {}
+    }
+    pub fn extract(&mut self, _refs: &[RoiRef], _spec: &RoiSpec) -> Result<usize> {
+        match *self {}
+    }
+    pub fn batch(&self) -> DeviceRoiBatch {
+        match *self {}
+    }
+    pub fn download(&self, _out: &mut RoiBatch) -> Result<()> {
+        match *self {}
+    }
+}
+
+pub mod rois {
+    pub use super::DeviceRois;
+}
