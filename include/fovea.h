@@ -18,6 +18,12 @@
 
 #define FOVEA_VERSION_STRING "0.1.0"
 
+// `fovea_detection.flags`: the box reached outside the frame and was clamped to it.
+#define FOVEA_FLAG_CLAMPED 1
+
+// `fovea_detection.flags`: the classifier could not decide (the label was kept).
+#define FOVEA_FLAG_UNCERTAIN 2
+
 // Status codes. The numbers are fixed: a code is never renumbered or reused.
 enum fovea_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -114,13 +120,50 @@ typedef uint32_t fovea_source;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The rules' verdict on a detection (or a box handed in).
+enum fovea_verdict
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Kept (also: no rules configured).
+  FOVEA_VERDICT_KEEP = 0,
+  // Rejected by a rule or by the classifier (`rule` names it).
+  FOVEA_VERDICT_REJECT = 1,
+  // Could not be checked: not finite, empty, outside the frame, unknown class, frame past the
+  // end of the video (`rule` says which).
+  FOVEA_VERDICT_INVALID = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum fovea_verdict fovea_verdict;
+#else
+typedef uint32_t fovea_verdict;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A loaded model with its settings. Thread-safe: any number of streams on any threads.
 typedef struct fovea_engine fovea_engine;
 
 // Per-video state (tracker, queued results). Use one stream from one thread at a time.
 typedef struct fovea_stream fovea_stream;
 
-// One detected object.
+// Colour statistics of a detection's ROI (with `[rules]`; `pixels` is 0 when none were
+// measured). Channels are R, G, B.
+typedef struct fovea_colour_stats {
+  uint64_t pixels;
+  float mean[3];
+  float std[3];
+  // Mean luma, 0..255.
+  float brightness;
+  // mean G - max(mean R, mean B).
+  float green_dominance;
+  // Fraction of pixels in the grass colour range, and of dark pixels.
+  float green_fraction;
+  float dark_fraction;
+} fovea_colour_stats;
+
+// One detected object (or box handed in), with what the stages decided about it.
 typedef struct fovea_detection {
   // Box corners in pixels of the frame as sent (or as decoded, for files).
   float x1;
@@ -137,8 +180,29 @@ typedef struct fovea_detection {
   // this object, else the model's class name. NUL-terminated; owned by the result, valid as
   // long as it.
   const char *label;
-  // Who gave `label`: a `fovea_source` value.
+  // Who decided last: a `fovea_source` value (`FOVEA_SOURCE_FILTER` when rules ran and no
+  // classifier or colour labelled it).
   uint32_t source;
+  // The confidence of `label` (0..1) when a classifier or colour gave it, else the score.
+  float label_score;
+  // A `fovea_verdict` value.
+  uint32_t verdict;
+  // The rule that rejected the box ("grass", "zone:scoreboard_left", "classifier:crowd", ...)
+  // or why it is invalid; NULL when kept. Owned by the result.
+  const char *rule;
+  // The value the rule measured and the limit it crossed (NaN when none).
+  float rule_value;
+  float rule_limit;
+  // `FOVEA_FLAG_*` bits.
+  uint32_t flags;
+  // Colour team 0 or 1 (with `teams = true`), else -1.
+  int32_t team;
+  struct fovea_colour_stats stats;
+  // The classifier's probabilities of its last step: `score_count` labels and values; NULL
+  // when 0. Owned by the result.
+  size_t score_count;
+  const char *const *score_labels;
+  const float *score_values;
 } fovea_detection;
 
 // The results of one frame. Made by `fovea_stream_receive` (free it with
@@ -159,6 +223,20 @@ typedef struct fovea_result {
 // call only. Return 0 to go on, anything else to stop (the call then returns
 // `FOVEA_STATUS_CALLBACK_STOPPED`).
 typedef int32_t (*fovea_frame_callback)(void *user_data, const struct fovea_result *result);
+
+// One box handed in for verification, in pixels of its frame.
+typedef struct fovea_box {
+  float x1;
+  float y1;
+  float x2;
+  float y2;
+  float score;
+  // A class of the engine's model (see `fovea_engine_label`).
+  uint32_t class_id;
+  // The box's id in the caller's data (e.g. a miner's object id), or -1; reported as the
+  // result's `track_id` when the engine does not track.
+  int64_t id;
+} fovea_box;
 
 #ifdef __cplusplus
 extern "C" {
@@ -316,6 +394,41 @@ fovea_status fovea_stream_flush(struct fovea_stream *stream);
 // `result` is NULL or a result from `fovea_stream_receive` not yet freed (never one lent to a
 // callback).
 void fovea_result_destroy(struct fovea_result *result);
+
+// Verifies the boxes of `boxes_path` (a Score Vision JSON file or fovea JSONL) on `video`, the
+// way `fovea verify` does with the engine's configuration (its `[rules]`, else the built-in Score
+// Vision set; its classifier; `teams`): `callback` gets every frame with boxes, in order, every
+// box a detection whose `verdict`, `rule`, `stats`, `label`, `source` and `team` say what was
+// decided; labels are the boxes file's (Score Vision's four, or the JSONL's). Frames with boxes
+// past the end of the video come last, their boxes `FOVEA_VERDICT_INVALID` ("frame_out_of_range").
+// Blocks until done; `fovea_engine_last_report` then has the verify report.
+//
+// # Safety
+// `engine` is a live engine handle; `video` and `boxes_path` NUL-terminated strings; `callback`
+// a function that may be called with `user_data` from this thread.
+fovea_status fovea_engine_verify_file(struct fovea_engine *engine,
+                                      const char *video,
+                                      const char *boxes_path,
+                                      fovea_frame_callback callback,
+                                      void *user_data);
+
+// Verify mode on a stream: sends one frame (as `fovea_stream_send_frame`) with `count` boxes at
+// `boxes` (NULL when 0), which go through the stage chain in place of the detector's; the
+// result is queued for `fovea_stream_receive`. At most 10,000 boxes a frame.
+//
+// # Safety
+// `stream` is a live stream used by this thread only; `data` points to `len` readable bytes;
+// `boxes` to `count` readable `fovea_box` records.
+fovea_status fovea_stream_send_frame_with_boxes(struct fovea_stream *stream,
+                                                const uint8_t *data,
+                                                size_t len,
+                                                uint32_t width,
+                                                uint32_t height,
+                                                size_t stride,
+                                                uint32_t format,
+                                                double pts,
+                                                const struct fovea_box *boxes,
+                                                size_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

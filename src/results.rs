@@ -170,6 +170,76 @@ impl FrameResult {
     pub fn kept(&self, i: usize) -> bool {
         self.checks.get(i).is_none_or(|c| c.verdict == Verdict::Keep)
     }
+
+    /// What was decided about detection `k`, as one record (`fovea verify`'s line; every face's
+        /// per-detection fields): the label after colour and the classifier (a label named after a
+        /// Score Vision class takes its id), the verdict and rule, statistics, source, scores, team.
+        /// `names`: class id -> name.
+    pub fn box_result(&self, k: usize, names: &[String]) -> BoxResult {
+            let f = self;
+        let d = &f.detections[k];
+        let mut r = BoxResult {
+            frame: f.index,
+            index: k,
+            id: f.track_ids.get(k).copied().flatten(),
+            class_id: d.class_id,
+            label: names.get(d.class_id as usize).cloned().unwrap_or_else(|| format!("class_{}", d.class_id)),
+            bbox: d.bbox,
+            score: d.score,
+            verdict: "keep",
+            rule: None,
+            value: None,
+            limit: None,
+            flags: Vec::new(),
+            stats: None,
+            source: if f.checks.is_empty() { "detector" } else { "filter" },
+            scores: None,
+            team: None,
+            jersey: f.jerseys.get(k).copied().flatten(),
+        };
+        if let Some(c) = f.checks.get(k) {
+            r.verdict = c.verdict.as_str();
+            r.rule = c.rule.clone();
+            r.value = c.value;
+            r.limit = c.limit;
+            r.stats = c.stats;
+            if c.clamped {
+                r.flags.push("clamped");
+            }
+        }
+        let relabel = |r: &mut BoxResult, name: &str| {
+            r.label = name.to_string();
+            if let Some(id) = SCOREVISION_LABELS.iter().position(|s| *s == name) {
+                r.class_id = id as u32;
+            }
+        };
+        if let Some(t) = f.teams.get(k).copied().flatten() {
+            relabel(&mut r, "player");
+            r.team = Some(t);
+            r.source = "colour";
+        }
+        match &f.labels[k] {
+            Some(l) if l.source == LabelSource::Colour => {
+                relabel(&mut r, &l.label);
+                r.source = "colour";
+            }
+            Some(l) => {
+                match l.decided {
+                    Decided::Assigned => relabel(&mut r, &l.label),
+                    Decided::Rejected => {
+                        r.verdict = Verdict::Reject.as_str();
+                        r.rule = Some(format!("classifier:{}", l.label));
+                    }
+                    Decided::Uncertain => r.flags.push("uncertain"),
+                    Decided::Kept => {}
+                }
+                r.source = if l.source == LabelSource::Track { "track" } else { "classifier" };
+                r.scores = (!l.scores.is_empty()).then(|| l.scores.clone());
+            }
+            None => {}
+        }
+        r
+    }
 }
 
 /// What was decided about one box.

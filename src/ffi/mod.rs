@@ -9,6 +9,7 @@
 #![allow(non_camel_case_types)]
 
 mod result;
+mod verify;
 use result::OwnedResult;
 
 pub use result::*;
@@ -529,23 +530,42 @@ pub unsafe extern "C" fn fovea_stream_send_frame(
     pts: f64,
 ) -> fovea_status {
     on_stream(stream, |s| {
-        if data.is_null() {
-            return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "data is NULL"));
-        }
-        let format = match format {
-            0 => PixelFormat::Rgb24,
-            1 => PixelFormat::Bgr24,
-            2 => PixelFormat::Nv12,
-            f => return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("pixel format {f} (expected 0 RGB24, 1 BGR24 or 2 NV12)"))),
-        };
-        if len > isize::MAX as usize {
-            return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("len {len} is larger than any buffer can be")));
-        }
-        // SAFETY: `data` points to `len` readable bytes per the contract; `len <= isize::MAX`.
-        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        s.inner.send_frame(&FrameIn { data: bytes, width, height, stride, format, pts })?;
+        // SAFETY: per the contract.
+        let frame = unsafe { frame_arg(data, len, width, height, stride, format, pts) }?;
+        s.inner.send_frame(&frame)?;
         Ok(FOVEA_STATUS_OK)
     })
+}
+
+/// The frame a caller hands in, checked: `len` bytes at `data` (NULL is an error), `format` a
+/// `fovea_pixel_format`.
+///
+/// # Safety
+/// `data` is NULL or points to `len` readable bytes that live for `'a`.
+unsafe fn frame_arg<'a>(
+    data: *const u8,
+    len: usize,
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: u32,
+    pts: f64,
+) -> std::result::Result<FrameIn<'a>, Failure> {
+    if data.is_null() {
+        return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "data is NULL"));
+    }
+    let format = match format {
+        0 => PixelFormat::Rgb24,
+        1 => PixelFormat::Bgr24,
+        2 => PixelFormat::Nv12,
+        f => return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("pixel format {f} (expected 0 RGB24, 1 BGR24 or 2 NV12)"))),
+    };
+    if len > isize::MAX as usize {
+        return Err(fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("len {len} is larger than any buffer can be")));
+    }
+    // SAFETY: `data` points to `len` readable bytes per the contract; `len <= isize::MAX`.
+    let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+    Ok(FrameIn { data: bytes, width, height, stride, format, pts })
 }
 
 /// Takes the next result: `FOVEA_STATUS_OK` with `*out` a new result (free it with
@@ -584,7 +604,7 @@ pub unsafe extern "C" fn fovea_stream_receive(stream: *mut fovea_stream, out: *m
 #[no_mangle]
 pub unsafe extern "C" fn fovea_stream_flush(stream: *mut fovea_stream) -> fovea_status {
     on_stream(stream, |s| {
-        s.inner.flush();
+        s.inner.flush()?;
         Ok(FOVEA_STATUS_OK)
     })
 }

@@ -25,7 +25,7 @@ use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
 use crate::pipeline::{FrameIn, FrameResult, FrameStages, Stages};
 pub use crate::results::BoxResult;
-use crate::results::{Decided, LabelSource, Verdict};
+use crate::results::BoxCheck;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 #[derive(Debug, Clone)]
@@ -96,6 +96,39 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// The report as JSON (`fovea_engine_last_report` after a verify call): boxes per verdict and
+    /// rule, frames, ROIs, classifier, teams, seconds per stage.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "video": self.video.as_ref().map(|v| serde_json::json!({
+                "path": v.path.display().to_string(), "codec": v.codec, "width": v.width, "height": v.height, "fps": v.fps,
+            })),
+            "boxes": self.boxes,
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "invalid": self.invalid,
+            "clamped": self.clamped,
+            "frames": self.frames,
+            "frames_missing": self.frames_missing,
+            "frames_decoded": self.frames_decoded,
+            "stats_rois": self.stats_rois,
+            "tensor_rois": self.tensor_rois,
+            "roi_size": self.roi_size,
+            "roi_device": self.roi_device,
+            "classifier": self.classifier,
+            "classified": self.classified,
+            "teams": self.teams.map(|t| serde_json::json!({
+                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
+                "classifier_calls_saved_by_colour": self.colour_saved,
+                "frames_decoded_again": self.second_pass_frames,
+            })),
+            "seconds": {
+                "wait": self.wait_s, "decode": self.decode_s, "stats": self.stats_s, "rules": self.rules_s,
+                "roi_tensors": self.roi_s, "classifier": self.classify_s, "output": self.sink_s, "wall": self.wall_s,
+            },
+        })
+    }
+
     /// ROIs per second through statistics and tensors (their busy time).
     pub fn rois_per_s(&self) -> f64 {
         let t = self.stats_s + self.roi_s;
@@ -131,72 +164,6 @@ fn class_names(boxes: &BoxesFile) -> Vec<String> {
     }
 }
 
-/// The line of detection `k` of a frame that went through the stages.
-pub fn box_result(f: &FrameResult, k: usize, names: &[String]) -> BoxResult {
-    let d = &f.detections[k];
-    let mut r = BoxResult {
-        frame: f.index,
-        index: k,
-        id: f.track_ids.get(k).copied().flatten(),
-        class_id: d.class_id,
-        label: names.get(d.class_id as usize).cloned().unwrap_or_else(|| format!("class_{}", d.class_id)),
-        bbox: d.bbox,
-        score: d.score,
-        verdict: "keep",
-        rule: None,
-        value: None,
-        limit: None,
-        flags: Vec::new(),
-        stats: None,
-        source: "filter",
-        scores: None,
-        team: None,
-        jersey: f.jerseys.get(k).copied().flatten(),
-    };
-    if let Some(c) = f.checks.get(k) {
-        r.verdict = c.verdict.as_str();
-        r.rule = c.rule.clone();
-        r.value = c.value;
-        r.limit = c.limit;
-        r.stats = c.stats;
-        if c.clamped {
-            r.flags.push("clamped");
-        }
-    }
-    let relabel = |r: &mut BoxResult, name: &str| {
-        r.label = name.to_string();
-        if let Some(id) = SCOREVISION_LABELS.iter().position(|s| *s == name) {
-            r.class_id = id as u32;
-        }
-    };
-    if let Some(t) = f.teams.get(k).copied().flatten() {
-        relabel(&mut r, "player");
-        r.team = Some(t);
-        r.source = "colour";
-    }
-    match &f.labels[k] {
-        Some(l) if l.source == LabelSource::Colour => {
-            relabel(&mut r, &l.label);
-            r.source = "colour";
-        }
-        Some(l) => {
-            match l.decided {
-                Decided::Assigned => relabel(&mut r, &l.label),
-                Decided::Rejected => {
-                    r.verdict = Verdict::Reject.as_str();
-                    r.rule = Some(format!("classifier:{}", l.label));
-                }
-                Decided::Uncertain => r.flags.push("uncertain"),
-                Decided::Kept => {}
-            }
-            r.source = "classifier";
-            r.scores = Some(l.scores.clone());
-        }
-        None => {}
-    }
-    r
-}
-
 /// Runs the verification of `boxes` on `video`, handing every box's result to `sink` in input
 /// order (frame, then position). Results made before an error are handed over before it is
 /// returned (second element).
@@ -206,6 +173,34 @@ pub fn run_verify(
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+) -> (VerifyReport, Result<()>) {
+    let mut counted = VerifyReport::default();
+    let (mut report, outcome) = verify_frames(video_path, boxes, opts, classifier, &mut |f, names| {
+        for k in 0..f.detections.len() {
+            let r = f.box_result(k, names);
+            counted.count(&r);
+            sink(&r)?;
+        }
+        Ok(())
+    });
+    report.boxes = counted.boxes;
+    report.kept = counted.kept;
+    report.rejected = counted.rejected;
+    report.invalid = counted.invalid;
+    report.clamped = counted.clamped;
+    (report, outcome)
+}
+
+/// The verification as frame results (every box with its [`crate::results::BoxCheck`], label,
+/// team), handed to `sink` in frame order with the boxes file's class names; what every face
+/// (the C ABI, Python, Go) hands out. Frames with boxes past the end of the video come last, their
+/// boxes invalid ("frame_out_of_range").
+pub fn verify_frames(
+    video_path: &Path,
+    boxes: &BoxesFile,
+    opts: &VerifyOptions,
+    classifier: Option<&mut dyn Classifier>,
+    sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
 ) -> (VerifyReport, Result<()>) {
     let name = classifier.as_ref().map_or_else(|| "none (pass-through)".to_string(), |c| c.name().to_string());
     let mut report = VerifyReport { classifier: name, roi_device: "cpu".into(), ..Default::default() };
@@ -221,7 +216,7 @@ fn verify_inner(
     boxes: &BoxesFile,
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
-    sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+    sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let t0 = Instant::now();
@@ -251,11 +246,7 @@ fn verify_inner(
     let mut emit = |results: &[FrameResult], report: &mut VerifyReport| -> Result<()> {
         let t = Instant::now();
         for f in results {
-            for k in 0..f.detections.len() {
-                let r = box_result(f, k, &names);
-                report.count(&r);
-                sink(&r)?;
-            }
+            sink(f, &names)?;
         }
         report.sink_s += t.elapsed().as_secs_f64();
         Ok(())
@@ -355,16 +346,12 @@ fn verify_inner(
         // The stream ended: frames with boxes past its end (or never decoded) are reported.
         for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
             report.frames_missing += 1;
-            for k in 0..f.detections.len() {
-                let mut r = box_result(&FrameResult::untracked(f.index, f.pts, f.detections.clone()), k, &names);
-                r.id = f.track_ids.get(k).copied().flatten();
-                r.verdict = Verdict::Invalid.as_str();
-                r.rule = Some("frame_out_of_range".into());
-                report.count(&r);
-                if let Err(e) = sink(&r) {
-                    outcome = Err(e);
-                    break;
-                }
+            let mut r = FrameResult::untracked(f.index, f.pts, f.detections.clone());
+            r.track_ids = f.track_ids.clone();
+            r.checks = vec![BoxCheck::invalid("frame_out_of_range"); r.detections.len()];
+            if let Err(e) = sink(&r, &names) {
+                outcome = Err(e);
+                break;
             }
         }
     }

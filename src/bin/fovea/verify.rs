@@ -41,7 +41,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let opts = VerifyOptions { filter: filter.clone(), roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams, gpu: gpu.clone() };
+    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams, gpu: gpu.clone() };
     let mut zero_shot = match &a.classifier {
         Some(m) => {
             let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
@@ -59,7 +59,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(fallback_hint(e)),
             };
             // Crops are expanded as the rule file's `[roi]` says (the ball 4x in the built-in one).
-            Some(fovea::classify::ZeroShotClassifier::new(zs, policy)?.with_expansion(filter.roi.expand.clone()))
+            Some(fovea::classify::ZeroShotClassifier::new(zs, policy)?)
         }
         None => None,
     };

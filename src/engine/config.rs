@@ -1,0 +1,178 @@
+//! The engine configuration: one TOML schema for the CLI's `--config`, `fovea_engine_create`,
+//! Python and Go.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::track::TrackerConfig;
+
+/// Tracking settings of an engine configuration; thresholds not given are the model manifest's
+/// (`[tracking]`), else ByteTrack's reference values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    pub enabled: bool,
+    pub track_thresh: Option<f32>,
+    /// Default: `track_thresh + 0.1`.
+    pub new_track_thresh: Option<f32>,
+    pub match_thresh: Option<f32>,
+    pub track_buffer: Option<u32>,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        Self { enabled: true, track_thresh: None, new_track_thresh: None, match_thresh: None, track_buffer: None }
+    }
+}
+
+impl TrackingConfig {
+    /// The tracker's settings over `base` (the model's), or None when tracking is off. Values out
+    /// of range are an [`Error::InvalidOption`] naming the key.
+    pub fn resolve(&self, base: &TrackerConfig) -> Result<Option<TrackerConfig>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let track_thresh = self.track_thresh.unwrap_or(base.track_thresh);
+        // An explicit track threshold moves the new-track threshold with it, as in ByteTrack.
+        let new_track_thresh =
+            self.new_track_thresh.unwrap_or(if self.track_thresh.is_some() { track_thresh + 0.1 } else { base.new_track_thresh });
+        let c = TrackerConfig {
+            track_thresh,
+            new_track_thresh,
+            match_thresh: self.match_thresh.unwrap_or(base.match_thresh),
+            track_buffer: self.track_buffer.unwrap_or(base.track_buffer),
+            ..*base
+        };
+        for (option, v, max) in [
+            ("tracking.track_thresh", c.track_thresh, 1.0),
+            ("tracking.new_track_thresh", c.new_track_thresh, 1.1),
+            ("tracking.match_thresh", c.match_thresh, 1.0),
+        ] {
+            if !(0.0..=max).contains(&v) {
+                return Err(Error::InvalidOption { option, reason: format!("must be within 0..{max}, got {v}") });
+            }
+        }
+        Ok(Some(c))
+    }
+}
+
+/// Classifier settings: `kind = "none"` (default) or `"zeroshot"`, which labels every detection
+/// the policy covers with a zero-shot image encoder (its manifest in `encoder`) through the
+/// per-track reuse cache, as `fovea detect --classifier` does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    pub kind: String,
+    /// The encoder's manifest (`kind = "zeroshot"`); relative to the configuration's folder.
+    pub encoder: Option<PathBuf>,
+    /// The policy (default: the validator's, classify/scorevision.toml); relative likewise.
+    pub policy: Option<PathBuf>,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self { kind: "none".into(), encoder: None, policy: None }
+    }
+}
+
+/// The ROI and rules stage (`[rules]`): every detection, or every box handed in, is cut out as a
+/// ROI, its colours measured and the rules applied (a verdict per box); the classifier sees only
+/// what they keep.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A rule file (relative to the configuration's folder); absent: the built-in Score Vision
+    /// set, filter/scorevision.toml.
+    pub file: Option<PathBuf>,
+    /// Make the ROI tensors of kept boxes even without a classifier (the validator's workload).
+    pub roi_tensors: bool,
+    /// ROIs per classifier call at most.
+    pub batch_rois: usize,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self { file: None, roi_tensors: false, batch_rois: 256 }
+    }
+}
+
+/// An engine configuration (TOML):
+///
+/// ```toml
+/// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder
+/// provider = "cpu"                       # cpu | cuda | tensorrt (the GPU ones need the `cuda` feature)
+/// device = "cuda:0"                      # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
+/// precision = "fp16"                     # TensorRT: fp32 | fp16 | int8 (int8: the manifest's table)
+/// allow_fallback = false                 # if the provider cannot be had: error (false) or CPU (true)
+/// threads = 0                            # ONNX Runtime threads, 0: one per core
+/// score = 0.35                           # optional, default: the manifest's
+/// nms_iou = 0.6                          # optional
+/// classes = ["person", "sports_ball"]    # optional
+/// [tracking]
+/// enabled = true
+/// teams = false                         # colour teams per clip (file calls; streams: results at flush)
+/// [classifier]
+/// kind = "none"                          # or "zeroshot" with encoder = "..." and policy = "..."
+/// [rules]                                # optional: ROI + colour statistics + rules per box
+/// file = "filter/scorevision.toml"       # absent: the built-in Score Vision set
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub model: PathBuf,
+    #[serde(default = "cpu")]
+    pub provider: String,
+    pub device: Option<String>,
+    pub precision: Option<String>,
+    #[serde(default)]
+    pub allow_fallback: bool,
+    #[serde(default)]
+    pub threads: usize,
+    pub score: Option<f32>,
+    pub nms_iou: Option<f32>,
+    pub classes: Option<Vec<String>>,
+    #[serde(default)]
+    pub tracking: TrackingConfig,
+    #[serde(default)]
+    pub classifier: ClassifierConfig,
+    /// Colour teams per clip: jersey colours of the people clustered into two teams, goalkeepers
+    /// and referees named; with a classifier, it sees only what colour left undecided.
+    #[serde(default)]
+    pub teams: bool,
+    pub rules: Option<RulesConfig>,
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+impl EngineConfig {
+    /// Parses configuration text; relative paths are taken from `base` (a folder).
+    pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        let origin = base.join("<config>");
+        let mut c: EngineConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.clone(), reason: e.to_string() })?;
+        if c.model.is_relative() {
+            c.model = base.join(&c.model);
+        }
+        let rules_file = c.rules.as_mut().and_then(|r| r.file.as_mut());
+        for p in [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut(), rules_file].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Reads a configuration file; relative paths are taken from its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::error::read_config(path)?;
+        Self::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| match e {
+            Error::Manifest { reason, .. } => Error::Manifest { path: path.to_path_buf(), reason },
+            e => e,
+        })
+    }
+}
+

@@ -1,0 +1,249 @@
+//! The embeddable API: an [`Engine`] built once from a configuration (model, thresholds,
+//! provider, tracking, classifier, rules, teams), shared by any number of [`Stream`]s, one per
+//! video, fed frame by frame from the caller's memory, and its file calls ([`Engine::process_file`],
+//! [`Engine::verify_file`]). Every one of them builds the one stage chain
+//! ([`crate::pipeline::FrameStages`]) from the same configuration. The C ABI (`src/ffi`) and its
+//! clients wrap exactly this.
+//!
+//! ```text
+//! Engine (Arc, shared, thread-safe) ◀── Stream (per video: the stage chain, scratch, results queue)
+//!   model + manifest + thresholds          send_frame(RGB24 | BGR24 | NV12) ─▶ preprocess ─▶ detect (engine lock)
+//!   classifier, rules, teams               send_frame_with_boxes (verify: the caller's boxes, no detector)
+//!                                          ─▶ track ─▶ ROI + rules ─▶ classifier ─▶ queue ─▶ receive()
+//! ```
+//! A stream is used by one thread at a time (`&mut self`); different streams of one engine may
+//! run on different threads at once: preprocessing and tracking run in parallel, inference calls
+//! take turns on the engine's model (ONNX Runtime uses its own threads within each call).
+#![forbid(unsafe_code)]
+
+mod config;
+mod stream;
+
+pub use config::{ClassifierConfig, EngineConfig, RulesConfig, TrackingConfig};
+pub use stream::{FrameIn, PixelFormat, Received, Stream};
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::detect::DecodeParams;
+use crate::error::{Error, Result};
+use crate::filter::FilterConfig;
+use crate::image::ChannelOrder;
+use crate::infer::manifest::{Manifest, Precision};
+use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
+use crate::infer::{Detector, DetectorOptions};
+use crate::pipeline::verify::{verify_frames, VerifyOptions, VerifyReport};
+use crate::pipeline::{self, FrameResult, Stages};
+use crate::track::TrackerConfig;
+use crate::video::Sampling;
+
+/// A loaded model with its settings, shared by streams (`Arc<Engine>`).
+pub struct Engine {
+    detector: Mutex<Detector>,
+    params: DecodeParams,
+    tracking: Option<TrackerConfig>,
+    labels: Vec<String>,
+    order: ChannelOrder,
+    manifest: Manifest,
+    provider: String,
+    /// The detector resizes frames on the GPU (streams then skip their CPU preprocessing).
+    device_preprocessing: bool,
+    /// The object classifier (`[classifier] kind = "zeroshot"`), shared by the streams.
+    classifier: Option<Arc<Mutex<crate::classify::ZeroShotClassifier>>>,
+    /// The ROI and rules stage (`[rules]`), its ROI tensors and batch size.
+    rules: Option<FilterConfig>,
+    roi_tensors: bool,
+    batch_rois: usize,
+    /// Colour teams per clip.
+    teams: bool,
+    /// The last file call's report, as JSON.
+    last_report: Mutex<Option<serde_json::Value>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("model", &self.manifest.name).field("provider", &self.provider).finish()
+    }
+}
+
+impl Engine {
+    pub fn new(config: &EngineConfig) -> Result<Arc<Self>> {
+        let selection = Selection::resolve(
+            config.device.as_deref().map(str::parse).transpose()?,
+            Some(config.provider.parse::<ProviderKind>()?),
+            config.allow_fallback,
+        )?;
+        // What cannot be had says how to go on; the build is checked before any model loads.
+        let hint = |e: Error| match e {
+            Error::Unsupported { what, reason } => {
+                Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
+            }
+            Error::RuntimeMissing { reason } if selection.is_gpu() => {
+                Error::RuntimeMissing { reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
+            }
+            e => e,
+        };
+        if !selection.allow_fallback {
+            crate::infer::check_build(&selection).map_err(hint)?;
+        }
+        let precision = match config.precision.as_deref() {
+            None | Some("fp16") => Precision::Fp16,
+            Some("fp32") => Precision::Fp32,
+            Some("int8") => Precision::Int8,
+            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
+        };
+        let c = &config.classifier;
+        match (c.kind.as_str(), &c.encoder) {
+            ("none", None) | ("zeroshot", Some(_)) => {}
+            ("none", Some(_)) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.encoder",
+                    reason: "given with kind = \"none\": set kind = \"zeroshot\"".into(),
+                })
+            }
+            ("zeroshot", None) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.encoder",
+                    reason: "kind = \"zeroshot\" needs an encoder manifest".into(),
+                })
+            }
+            (k, _) => {
+                return Err(Error::InvalidOption {
+                    option: "classifier.kind",
+                    reason: format!("unknown classifier '{k}' (expected none or zeroshot)"),
+                })
+            }
+        }
+        let rules = match &config.rules {
+            Some(r) => Some(match &r.file {
+                Some(f) => FilterConfig::load(f)?,
+                None => FilterConfig::scorevision(),
+            }),
+            None => None,
+        };
+        let manifest = Manifest::load(&config.model)?;
+        let opts = DetectorOptions { threads: config.threads, batch: 1, selection, trt: TrtBuild { precision, ..TrtBuild::default() } };
+        let detector = Detector::load(&manifest, &opts).map_err(hint)?;
+        let provider = detector.provider().to_string();
+        let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
+        let tracking = config.tracking.resolve(&manifest.tracking)?;
+        // One encoder thread: the detector's ONNX Runtime threads already use the cores.
+        let classifier = match &config.classifier.encoder {
+            Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(enc, config.classifier.policy.as_deref(), 1)?))),
+            None => None,
+        };
+        let (roi_tensors, batch_rois) = config.rules.as_ref().map_or((false, 256), |r| (r.roi_tensors, r.batch_rois));
+        Ok(Arc::new(Self {
+            last_report: Mutex::new(None),
+            rules,
+            roi_tensors,
+            batch_rois,
+            teams: config.teams,
+            classifier,
+            labels: manifest.labels.clone(),
+            order: manifest.input.channels,
+            params,
+            tracking,
+            device_preprocessing: detector.device_preprocessing(),
+            detector: Mutex::new(detector),
+            manifest,
+            provider,
+        }))
+    }
+
+    /// Class names, index = class id.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The execution provider the model really runs on.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The stage chain's configuration, with `classifier` in its slot: one builder for the file
+    /// calls and the streams.
+    fn stages<'a>(&self, classifier: Option<&'a mut dyn crate::classify::Classifier>) -> Stages<'a> {
+        Stages {
+            tracking: self.tracking,
+            classifier,
+            rules: self.rules.clone(),
+            roi_tensors: self.roi_tensors,
+            batch_rois: self.batch_rois,
+            teams: self.teams,
+            ..Stages::default()
+        }
+    }
+
+    fn lock_classifier(&self) -> Result<Option<std::sync::MutexGuard<'_, crate::classify::ZeroShotClassifier>>> {
+        match &self.classifier {
+            Some(c) => Ok(Some(c.lock().map_err(|_| Error::Pipeline("the engine's classifier is poisoned by an earlier panic".into()))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn set_report(&self, report: Option<serde_json::Value>) -> Result<()> {
+        *self.last_report.lock().map_err(|_| Error::Pipeline("the engine's report is poisoned by an earlier panic".into()))? = report;
+        Ok(())
+    }
+
+    /// Processes a whole file, calling `sink` per frame in decode order (the CLI's pipeline).
+    pub fn process_file(
+        &self,
+        path: &Path,
+        sampling: Sampling,
+        sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    ) -> Result<pipeline::RunReport> {
+        let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+        let mut classifier = self.lock_classifier()?;
+        let stages = self.stages(classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier));
+        let run = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {});
+        match run {
+            Ok((report, outcome)) => {
+                self.set_report(Some(report.to_json(&self.labels)))?;
+                outcome.map(|_| report)
+            }
+            Err(e) => {
+                self.set_report(None)?; // the input could not be opened: no report
+                Err(e)
+            }
+        }
+    }
+
+    /// Verifies the boxes of `boxes` (a Score Vision file or fovea JSONL) on `video`: no
+    /// detector; every box through the stage chain (the configuration's rules, else the built-in
+    /// Score Vision set; its classifier and teams), handed to `sink` per frame in order with the
+    /// boxes file's class names. What `fovea verify` computes.
+    pub fn verify_file(
+        &self,
+        video: &Path,
+        boxes: &Path,
+        sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
+    ) -> Result<VerifyReport> {
+        let boxes = crate::output::read::read_boxes(boxes)?;
+        let opts = VerifyOptions {
+            filter: self.rules.clone().unwrap_or_else(FilterConfig::scorevision),
+            roi_tensors: self.roi_tensors,
+            batch_rois: self.batch_rois,
+            teams: self.teams,
+            gpu: None,
+        };
+        // With rules, crops are expanded as their `[roi]` says (the ball 4x in the built-in set).
+        let mut classifier = self.lock_classifier()?;
+        let slot = classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier);
+        let (report, outcome) = verify_frames(video, &boxes, &opts, slot, sink);
+        self.set_report(Some(report.to_json()))?;
+        outcome.map(|_| report)
+    }
+
+    /// The report of the last file call (also when it stopped early or failed after opening its
+    /// input; None when its input could not be opened), as JSON (see [`pipeline::RunReport::to_json`]
+    /// and [`VerifyReport::to_json`]).
+    pub fn last_report(&self) -> Option<serde_json::Value> {
+        self.last_report.lock().ok()?.clone()
+    }
+}
