@@ -14,27 +14,8 @@ const W: u32 = 768;
 const H: u32 = 576;
 const N: usize = 20;
 
-/// target/debug (or release): where cargo put libfovea.so for this test run.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn build_c(dir: &Path) -> PathBuf {
-    let exe = dir.join("test_fovea");
-    let lib = lib_dir();
-    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
-    let o = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", "tests/c/test_fovea.c", "-o"])
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lfovea", "-lpthread"])
-        .current_dir(root())
-        .output()
-        .expect("cc runs");
-    assert!(o.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    exe
+    build_c_program(dir, "tests/c/test_fovea.c", "test_fovea")
 }
 
 fn config(dir: &Path, model: &str) -> PathBuf {

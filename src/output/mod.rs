@@ -58,6 +58,12 @@ struct JsonDet<'a> {
     /// track's vote); absent without.
     #[serde(skip_serializing_if = "Option::is_none")]
     label_score: Option<f64>,
+    /// With rules (`[rules]` in an engine configuration): keep, reject or invalid; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'static str>,
+    /// The rule that rejected the box, or why it is invalid; absent when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -108,6 +114,8 @@ impl ResultSink for JsonlWriter {
                     },
                     team: if r.teams.is_empty() { None } else { Some(r.teams.get(i).copied().flatten()) },
                     label_score: r.labels.get(i).and_then(|l| l.as_ref()).map(|l| r4(l.confidence)),
+                    verdict: r.checks.get(i).map(|c| c.verdict.as_str()),
+                    rule: r.checks.get(i).and_then(|c| c.rule.as_deref()),
                 })
                 .collect(),
         };

@@ -127,3 +127,30 @@ pub fn make_clip(dir: &Path, size: &str, pix_fmt: &str, codec: &str, ext: &str, 
     assert!(ok.success(), "ffmpeg could not make {}", p.display());
     p
 }
+
+/// target/debug (or release): where cargo put libfovea.so for this test run.
+#[allow(dead_code)]
+pub fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// Compiles the C program `src` (under the repository root) against the built library and the
+/// committed header, strictly (C11, all warnings errors), into `dir`.
+#[allow(dead_code)]
+pub fn build_c_program(dir: &Path, src: &str, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    let lib = lib_dir();
+    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
+    let o = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", src, "-o"])
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lfovea", "-lpthread", "-lm"])
+        .current_dir(root())
+        .output()
+        .expect("cc runs");
+    assert!(o.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    exe
+}
