@@ -28,6 +28,10 @@ static fovea_status fovea_go_process_file(fovea_engine *e, const char *path, uin
 	// The callback gets a const result; Go's export cannot say const.
 	return fovea_engine_process_file(e, path, (fovea_frame_callback)foveaGoFrame, (void *)handle);
 }
+
+static fovea_status fovea_go_verify_file(fovea_engine *e, const char *video, const char *boxes, uintptr_t handle) {
+	return fovea_engine_verify_file(e, video, boxes, (fovea_frame_callback)foveaGoFrame, (void *)handle);
+}
 */
 import "C"
 
@@ -57,6 +61,7 @@ const (
 	StatusCallbackStopped Status = 109
 	StatusIO              Status = 110
 	StatusBadState        Status = 111
+	StatusDevice          Status = 112
 	StatusPanic           Status = 200
 	StatusInternal        Status = 201
 )
@@ -96,9 +101,12 @@ const (
 // Version is fovea's version.
 func Version() string { return C.GoString(C.fovea_version()) }
 
-// Detection is one detected object; TrackID is -1 without a confirmed track. Label is the
-// classifier's (or its track's) when one is configured and decided the object, else the model's
-// class name; Source says which: "detector", "filter", "classifier", "track" or "colour".
+// Detection is one detected object (or box handed in); TrackID is -1 without a confirmed track.
+// Label is the classifier's (or its track's, or colour's) when one decided the object, else the
+// model's class name; Source says who decided last: "detector", "filter", "classifier", "track"
+// or "colour". With rules: Verdict ("keep", "reject", "invalid"), Rule ("" when kept), RuleValue
+// and RuleLimit (NaN when none), Stats (nil when not measured); with teams: Team (0, 1, or -1);
+// with a classifier: LabelScore and Probabilities (its last step's).
 type Detection struct {
 	X1, Y1, X2, Y2 float32
 	Score          float32
@@ -106,7 +114,43 @@ type Detection struct {
 	Label          string
 	TrackID        int64
 	Source         string
+	LabelScore     float32
+	Verdict        string
+	Rule           string
+	RuleValue      float32
+	RuleLimit      float32
+	Flags          uint32
+	Team           int
+	Stats          *ColourStats
+	Probabilities  map[string]float32
 }
+
+// Flags of a Detection.
+const (
+	FlagClamped   uint32 = 1 // the box reached outside the frame and was clamped to it
+	FlagUncertain uint32 = 2 // the classifier could not decide
+)
+
+// ColourStats of a detection's ROI; channels R, G, B.
+type ColourStats struct {
+	Pixels         uint64
+	Mean, Std      [3]float32
+	Brightness     float32
+	GreenDominance float32
+	GreenFraction  float32
+	DarkFraction   float32
+}
+
+// Box is one box handed to SendFrameWithBoxes (verify mode), in pixels of its frame; ID is the
+// caller's id for it (-1: none).
+type Box struct {
+	X1, Y1, X2, Y2 float32
+	Score          float32
+	ClassID        uint32
+	ID             int64
+}
+
+var verdictNames = []string{"keep", "reject", "invalid"}
 
 var sourceNames = []string{"detector", "filter", "classifier", "track", "colour"}
 
@@ -131,8 +175,32 @@ func convert(r *C.fovea_result) *Result {
 		dets := unsafe.Slice(r.detections, n)
 		out.Detections = make([]Detection, n)
 		for i, d := range dets {
-			out.Detections[i] = Detection{float32(d.x1), float32(d.y1), float32(d.x2), float32(d.y2), float32(d.score),
-				uint32(d.class_id), C.GoString(d.label), int64(d.track_id), sourceName(uint32(d.source))}
+			det := Detection{X1: float32(d.x1), Y1: float32(d.y1), X2: float32(d.x2), Y2: float32(d.y2), Score: float32(d.score),
+				ClassID: uint32(d.class_id), Label: C.GoString(d.label), TrackID: int64(d.track_id), Source: sourceName(uint32(d.source)),
+				LabelScore: float32(d.label_score), Verdict: "unknown", RuleValue: float32(d.rule_value), RuleLimit: float32(d.rule_limit),
+				Flags: uint32(d.flags), Team: int(d.team)}
+			if int(d.verdict) < len(verdictNames) {
+				det.Verdict = verdictNames[d.verdict]
+			}
+			if d.rule != nil {
+				det.Rule = C.GoString(d.rule)
+			}
+			if d.stats.pixels > 0 {
+				st := d.stats
+				det.Stats = &ColourStats{Pixels: uint64(st.pixels), Brightness: float32(st.brightness),
+					GreenDominance: float32(st.green_dominance), GreenFraction: float32(st.green_fraction), DarkFraction: float32(st.dark_fraction)}
+				for k := 0; k < 3; k++ {
+					det.Stats.Mean[k], det.Stats.Std[k] = float32(st.mean[k]), float32(st.std[k])
+				}
+			}
+			if n := int(d.score_count); n > 0 {
+				names, values := unsafe.Slice(d.score_labels, n), unsafe.Slice(d.score_values, n)
+				det.Probabilities = make(map[string]float32, n)
+				for k := range names {
+					det.Probabilities[C.GoString(names[k])] = float32(values[k])
+				}
+			}
+			out.Detections[i] = det
 		}
 	}
 	return out
@@ -241,6 +309,27 @@ func (e *Engine) ProcessFile(path string, fn func(*Result) bool) error {
 	return e.err(s)
 }
 
+// VerifyFile verifies the boxes of boxesPath (a Score Vision JSON file or fovea JSONL) on video
+// as `fovea verify` does with the engine's configuration (its rules, else the built-in Score
+// Vision set; its classifier; teams), calling fn for every frame with boxes, in order; each box's
+// Detection says what was decided (Verdict, Rule, Stats, Label, Source, Team). fn returns false
+// to stop (VerifyFile then returns nil).
+func (e *Engine) VerifyFile(video, boxesPath string, fn func(*Result) bool) error {
+	if e.p == nil {
+		return &Error{Status: StatusBadState, Message: "the engine is closed"}
+	}
+	cv, cb := C.CString(video), C.CString(boxesPath)
+	defer C.free(unsafe.Pointer(cv))
+	defer C.free(unsafe.Pointer(cb))
+	h := cgo.NewHandle(fn)
+	defer h.Delete()
+	s := C.fovea_go_verify_file(e.p, cv, cb, C.uintptr_t(h))
+	if s == 0 || Status(s) == StatusCallbackStopped {
+		return nil
+	}
+	return e.err(s)
+}
+
 // Stream is per-video state (tracker, queued results). Use it from one goroutine at a time.
 type Stream struct {
 	p *C.fovea_stream
@@ -269,6 +358,30 @@ func (s *Stream) SendFrame(data []byte, width, height, stride int, format PixelF
 	}
 	st := C.fovea_stream_send_frame(s.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.uint32_t(width),
 		C.uint32_t(height), C.size_t(stride), C.uint32_t(format), C.double(pts))
+	if st != 0 {
+		return s.err(st)
+	}
+	return nil
+}
+
+// SendFrameWithBoxes is verify mode: the frame with the caller's boxes, which go through the
+// stages (rules, classifier, teams) in place of the detector's.
+func (s *Stream) SendFrameWithBoxes(data []byte, width, height, stride int, format PixelFormat, pts float64, boxes []Box) error {
+	if len(data) == 0 {
+		return &Error{Status: StatusInvalidArgument, Message: "empty frame"}
+	}
+	cboxes := make([]C.fovea_box, len(boxes))
+	for i, b := range boxes {
+		cboxes[i] = C.fovea_box{x1: C.float(b.X1), y1: C.float(b.Y1), x2: C.float(b.X2), y2: C.float(b.Y2), score: C.float(b.Score),
+			class_id: C.uint32_t(b.ClassID), id: C.int64_t(b.ID)}
+	}
+	var bp *C.fovea_box
+	if len(cboxes) > 0 {
+		bp = &cboxes[0]
+	}
+	st := C.fovea_stream_send_frame_with_boxes(s.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.uint32_t(width),
+		C.uint32_t(height), C.size_t(stride), C.uint32_t(format), C.double(pts), bp, C.size_t(len(cboxes)))
+	runtime.KeepAlive(cboxes)
 	if st != 0 {
 		return s.err(st)
 	}

@@ -14,6 +14,7 @@ target/release or target/debug.
 """
 import ctypes as C
 import json
+import math
 import os
 from pathlib import Path
 
@@ -34,9 +35,22 @@ def _find_library():
     raise OSError("libfovea.so not found: set FOVEA_LIB, or build fovea (cargo build --release)")
 
 
+class _Stats(C.Structure):
+    _fields_ = [("pixels", C.c_uint64), ("mean", C.c_float * 3), ("std", C.c_float * 3), ("brightness", C.c_float),
+                ("green_dominance", C.c_float), ("green_fraction", C.c_float), ("dark_fraction", C.c_float)]
+
+
 class _Detection(C.Structure):
     _fields_ = [("x1", C.c_float), ("y1", C.c_float), ("x2", C.c_float), ("y2", C.c_float), ("score", C.c_float),
-                ("class_id", C.c_uint32), ("track_id", C.c_int64), ("label", C.c_char_p), ("source", C.c_uint32)]
+                ("class_id", C.c_uint32), ("track_id", C.c_int64), ("label", C.c_char_p), ("source", C.c_uint32),
+                ("label_score", C.c_float), ("verdict", C.c_uint32), ("rule", C.c_char_p), ("rule_value", C.c_float),
+                ("rule_limit", C.c_float), ("flags", C.c_uint32), ("team", C.c_int32), ("stats", _Stats),
+                ("score_count", C.c_size_t), ("score_labels", C.POINTER(C.c_char_p)), ("score_values", C.POINTER(C.c_float))]
+
+
+class _Box(C.Structure):
+    _fields_ = [("x1", C.c_float), ("y1", C.c_float), ("x2", C.c_float), ("y2", C.c_float), ("score", C.c_float),
+                ("class_id", C.c_uint32), ("id", C.c_int64)]
 
 
 class _Result(C.Structure):
@@ -60,6 +74,9 @@ for name, res, args in [
     ("fovea_engine_provider", C.c_char_p, [C.c_void_p]),
     ("fovea_engine_last_report", C.c_char_p, [C.c_void_p]),
     ("fovea_engine_process_file", _status, [C.c_void_p, C.c_char_p, _CALLBACK, C.c_void_p]),
+    ("fovea_engine_verify_file", _status, [C.c_void_p, C.c_char_p, C.c_char_p, _CALLBACK, C.c_void_p]),
+    ("fovea_stream_send_frame_with_boxes", _status, [C.c_void_p, C.c_void_p, C.c_size_t, C.c_uint32, C.c_uint32, C.c_size_t,
+                                                     C.c_uint32, C.c_double, C.POINTER(_Box), C.c_size_t]),
     ("fovea_stream_create", _status, [C.c_void_p, C.c_double, C.POINTER(C.c_void_p)]),
     ("fovea_stream_destroy", None, [C.c_void_p]),
     ("fovea_stream_last_error", C.c_char_p, [C.c_void_p]),
@@ -90,25 +107,41 @@ class Error(Exception):
 
 
 SOURCES = ("detector", "filter", "classifier", "track", "colour")
+VERDICTS = ("keep", "reject", "invalid")
+FLAG_CLAMPED, FLAG_UNCERTAIN = 1, 2
 
 
 class Detection:
-    """`label` is the classifier's (or its track's) when one is configured and decided the
-    object, else the model's class name; `source` says which (one of SOURCES)."""
-    __slots__ = ("bbox", "score", "class_id", "label", "track_id", "source")
+    """`label` is the classifier's (or its track's, or colour's) when one decided the object, else
+    the model's class name; `source` says who decided last (one of SOURCES). With rules:
+    `verdict` (one of VERDICTS), `rule` (None when kept), `rule_value`, `rule_limit`, `stats` (a
+    dict of the ROI's colour statistics); with teams: `team` (0, 1 or None); with a classifier:
+    `label_score` and `probabilities` (label -> probability of its last step); `flags` (FLAG_* bits)."""
+    __slots__ = ("bbox", "score", "class_id", "label", "track_id", "source", "verdict", "rule", "rule_value", "rule_limit",
+                 "flags", "team", "label_score", "stats", "probabilities")
 
-    def __init__(self, bbox, score, class_id, label, track_id, source="detector"):
+    def __init__(self, bbox, score, class_id, label, track_id, source="detector", verdict="keep", rule=None, rule_value=None,
+                 rule_limit=None, flags=0, team=None, label_score=None, stats=None, probabilities=None):
         self.bbox, self.score, self.class_id, self.label, self.track_id = bbox, score, class_id, label, track_id
-        self.source = source
+        self.source, self.verdict, self.rule, self.rule_value, self.rule_limit = source, verdict, rule, rule_value, rule_limit
+        self.flags, self.team, self.label_score, self.stats = flags, team, label_score, stats
+        self.probabilities = probabilities or {}
 
     def __repr__(self):
-        return f"Detection({self.label} {self.score:.3f} {self.bbox} track {self.track_id})"
+        extra = f" {self.verdict} ({self.rule})" if self.verdict != "keep" else ""
+        return f"Detection({self.label} {self.score:.3f} {self.bbox} track {self.track_id}{extra})"
+
+
+def _number(v):
+    return None if math.isnan(v) else float(v)
 
 
 class Result:
     """One frame's results: `detections` as objects, and the same as NumPy arrays: `boxes`
     (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`,
-    `sources` (who gave each label, one of SOURCES)."""
+    `sources` (who decided last, one of SOURCES); per detection too: `verdicts`, `rules`,
+    `rule_values`, `rule_limits`, `flags`, `teams`, `label_scores`, `stats`, `probabilities` (see
+    `Detection`)."""
 
     def __init__(self, r):
         self.frame, self.pts = int(r.frame), float(r.pts)
@@ -120,18 +153,34 @@ class Result:
             rec = raw.view(dt).copy()
             self.boxes, self.scores = rec["box"], rec["score"]
             self.class_ids, self.track_ids = rec["class_id"], rec["track_id"]
-            self.labels = [r.detections[i].label.decode() for i in range(n)]
-            self.sources = [SOURCES[s] if s < len(SOURCES) else "unknown" for s in (r.detections[i].source for i in range(n))]
+            ds = [r.detections[i] for i in range(n)]
+            self.labels = [d.label.decode() for d in ds]
+            self.sources = [SOURCES[d.source] if d.source < len(SOURCES) else "unknown" for d in ds]
+            self.verdicts = [VERDICTS[d.verdict] if d.verdict < len(VERDICTS) else "unknown" for d in ds]
+            self.rules = [d.rule.decode() if d.rule else None for d in ds]
+            self.rule_values = [_number(d.rule_value) for d in ds]
+            self.rule_limits = [_number(d.rule_limit) for d in ds]
+            self.flags = [int(d.flags) for d in ds]
+            self.teams = [None if d.team < 0 else int(d.team) for d in ds]
+            self.label_scores = [float(d.label_score) for d in ds]
+            self.stats = [None if d.stats.pixels == 0 else {
+                "pixels": int(d.stats.pixels), "mean": list(d.stats.mean), "std": list(d.stats.std),
+                "brightness": d.stats.brightness, "green_dominance": d.stats.green_dominance,
+                "green_fraction": d.stats.green_fraction, "dark_fraction": d.stats.dark_fraction} for d in ds]
+            self.probabilities = [{d.score_labels[k].decode(): float(d.score_values[k]) for k in range(d.score_count)} for d in ds]
         else:
             self.boxes = np.zeros((0, 4), np.float32)
             self.scores, self.class_ids, self.track_ids = np.zeros(0, np.float32), np.zeros(0, np.uint32), np.zeros(0, np.int64)
-            self.labels = []
-            self.sources = []
+            self.labels, self.sources, self.verdicts, self.rules, self.rule_values, self.rule_limits = [], [], [], [], [], []
+            self.flags, self.teams, self.label_scores, self.stats, self.probabilities = [], [], [], [], []
 
     @property
     def detections(self):
-        return [Detection(tuple(float(v) for v in b), float(s), int(c), l, None if t < 0 else int(t), src)
-                for b, s, c, l, t, src in zip(self.boxes, self.scores, self.class_ids, self.labels, self.track_ids, self.sources)]
+        return [Detection(tuple(float(v) for v in self.boxes[i]), float(self.scores[i]), int(self.class_ids[i]), self.labels[i],
+                          None if self.track_ids[i] < 0 else int(self.track_ids[i]), self.sources[i], self.verdicts[i], self.rules[i],
+                          self.rule_values[i], self.rule_limits[i], self.flags[i], self.teams[i], self.label_scores[i],
+                          self.stats[i], self.probabilities[i])
+                for i in range(len(self.labels))]
 
     def __len__(self):
         return len(self.labels)
@@ -190,6 +239,17 @@ class Engine(_Handle):
     def process_file(self, path, callback=None):
         """Processes a whole file. With `callback(result) -> bool|None` each frame's result is
         handed over in order (return False to stop); without, the results are returned as a list."""
+        return self._file_call(lambda cb: _lib.fovea_engine_process_file(self._handle(), os.fsencode(path), cb, None), callback)
+
+    def verify_file(self, video, boxes, callback=None):
+        """Verifies the boxes of `boxes` (a Score Vision JSON file or fovea JSONL) on `video` as
+        `fovea verify` does with this engine's configuration (its rules, else the built-in Score
+        Vision set; its classifier; teams): every frame with boxes, each box a `Detection` with its
+        verdict, rule, statistics, label, source and team. Results as for `process_file`."""
+        return self._file_call(
+            lambda cb: _lib.fovea_engine_verify_file(self._handle(), os.fsencode(video), os.fsencode(boxes), cb, None), callback)
+
+    def _file_call(self, call, callback):
         out = []
         failure = []
 
@@ -205,7 +265,7 @@ class Engine(_Handle):
                 return 1
 
         cb = _CALLBACK(trampoline)
-        s = _lib.fovea_engine_process_file(self._handle(), os.fsencode(path), cb, None)
+        s = call(cb)
         if failure:
             raise failure[0]
         if s not in (OK, CALLBACK_STOPPED):
@@ -258,13 +318,24 @@ class Stream(_Handle):
         length = stride * (a.shape[0] - 1) + (w if format == "nv12" else w * 3)
         return a, a.ctypes.data, length, w, h, stride
 
-    def send(self, frame, pts=0.0, format="bgr"):
+    def send(self, frame, pts=0.0, format="bgr", boxes=None):
         """Detects (and tracks) objects in one frame: H x W x 3 uint8 ("bgr", OpenCV's order, or
-        "rgb"), or (H * 3 / 2) x W uint8 ("nv12"). Its result is queued for `receive`."""
+        "rgb"), or (H * 3 / 2) x W uint8 ("nv12"). Its result is queued for `receive`.
+        Verify mode: `boxes`, a list of (x1, y1, x2, y2, score, class_id[, id]) in pixels of the
+        frame, go through the stages (rules, classifier, teams) in place of the detector's."""
         if format not in _FORMATS:
             raise ValueError(f"format must be one of {sorted(_FORMATS)}, got {format!r}")
         a, ptr, length, w, h, stride = self.frame_args(frame, format)
-        self._check(_lib.fovea_stream_send_frame(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts)))
+        if boxes is None:
+            self._check(_lib.fovea_stream_send_frame(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts)))
+        else:
+            arr = (_Box * len(boxes))()
+            for k, b in enumerate(boxes):
+                if len(b) not in (6, 7):
+                    raise ValueError(f"box {k}: expected (x1, y1, x2, y2, score, class_id[, id]), got {b!r}")
+                arr[k] = _Box(*(float(v) for v in b[:5]), int(b[5]), int(b[6]) if len(b) == 7 and b[6] is not None else -1)
+            self._check(_lib.fovea_stream_send_frame_with_boxes(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts),
+                                                                arr, len(boxes)))
         del a
 
     def receive(self):
@@ -283,7 +354,8 @@ class Stream(_Handle):
             yield r
 
     def flush(self):
-        """No more frames; the queued results can still be received."""
+        """No more frames; the queued results can still be received (with colour teams, the
+        clip's results are queued now, with their teams)."""
         self._check(_lib.fovea_stream_flush(self._h))
 
     def close(self):

@@ -76,7 +76,7 @@ pub struct fovea_detection {
     /// this object, else the model's class name. NUL-terminated; owned by the result, valid as
     /// long as it.
     pub label: *const c_char,
-    /// Who decided last: a `fovea_source` value (`FOVEA_SOURCE_FILTER` when rules ran and no
+    /// Who gave `label`: a `fovea_source` value (`FOVEA_SOURCE_FILTER` when rules ran and no
     /// classifier or colour labelled it).
     pub source: u32,
     /// The confidence of `label` (0..1) when a classifier or colour gave it, else the score.
@@ -157,15 +157,13 @@ impl OwnedResult {
                 None => (labels.get(d.class_id as usize).cloned().unwrap_or_else(|| unknown.clone()), fovea_source::FOVEA_SOURCE_DETECTOR),
             };
             owned.labels.push(label);
-            let _ = source;
-            // The rest of the record: what `fovea verify` writes for the box.
+            // The rest of the record: what `fovea verify` writes for the box. `label` and
+            // `source` say who labelled the object (a team player keeps its class name, which
+            // `fovea verify`'s line calls "player"); FILTER when rules ran and nobody labelled it.
             let b = r.box_result(k, &[]);
-            let source = match b.source {
-                "filter" => fovea_source::FOVEA_SOURCE_FILTER,
-                "classifier" => fovea_source::FOVEA_SOURCE_CLASSIFIER,
-                "track" => fovea_source::FOVEA_SOURCE_TRACK,
-                "colour" => fovea_source::FOVEA_SOURCE_COLOUR,
-                _ => fovea_source::FOVEA_SOURCE_DETECTOR,
+            let source = match source {
+                fovea_source::FOVEA_SOURCE_DETECTOR if !r.checks.is_empty() => fovea_source::FOVEA_SOURCE_FILTER,
+                s => s,
             };
             let verdict = match b.verdict {
                 "reject" => fovea_verdict::FOVEA_VERDICT_REJECT,
