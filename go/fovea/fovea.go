@@ -105,8 +105,9 @@ func Version() string { return C.GoString(C.fovea_version()) }
 // Label is the classifier's (or its track's, or colour's) when one decided the object, else the
 // model's class name; Source says who decided last: "detector", "filter", "classifier", "track"
 // or "colour". With rules: Verdict ("keep", "reject", "invalid"), Rule ("" when kept), RuleValue
-// and RuleLimit (NaN when none), Stats (nil when not measured); with teams: Team (0, 1, or -1);
-// with a classifier: LabelScore and Probabilities (its last step's).
+// and RuleLimit (0 when Rule is "" or the rule measures none), Stats (Pixels 0 when not measured); with teams: Team (0, 1,
+// or -1); with a classifier: LabelScore (the classifier's probabilities are in
+// Result.Probabilities). Detections compare with ==.
 type Detection struct {
 	X1, Y1, X2, Y2 float32
 	Score          float32
@@ -121,8 +122,7 @@ type Detection struct {
 	RuleLimit      float32
 	Flags          uint32
 	Team           int
-	Stats          *ColourStats
-	Probabilities  map[string]float32
+	Stats          ColourStats
 }
 
 // Flags of a Detection.
@@ -161,11 +161,13 @@ func sourceName(s uint32) string {
 	return "unknown"
 }
 
-// Result holds one frame's detections.
+// Result holds one frame's detections, and per detection the probabilities of the classifier's
+// last step (nil where it did not run).
 type Result struct {
-	Frame      uint64
-	Pts        float64
-	Detections []Detection
+	Frame         uint64
+	Pts           float64
+	Detections    []Detection
+	Probabilities []map[string]float32
 }
 
 func convert(r *C.fovea_result) *Result {
@@ -174,30 +176,35 @@ func convert(r *C.fovea_result) *Result {
 	if n > 0 {
 		dets := unsafe.Slice(r.detections, n)
 		out.Detections = make([]Detection, n)
+		out.Probabilities = make([]map[string]float32, n)
 		for i, d := range dets {
 			det := Detection{X1: float32(d.x1), Y1: float32(d.y1), X2: float32(d.x2), Y2: float32(d.y2), Score: float32(d.score),
 				ClassID: uint32(d.class_id), Label: C.GoString(d.label), TrackID: int64(d.track_id), Source: sourceName(uint32(d.source)),
-				LabelScore: float32(d.label_score), Verdict: "unknown", RuleValue: float32(d.rule_value), RuleLimit: float32(d.rule_limit),
-				Flags: uint32(d.flags), Team: int(d.team)}
+				LabelScore: float32(d.label_score), Verdict: "unknown", Flags: uint32(d.flags), Team: int(d.team)}
 			if int(d.verdict) < len(verdictNames) {
 				det.Verdict = verdictNames[d.verdict]
 			}
 			if d.rule != nil {
 				det.Rule = C.GoString(d.rule)
-			}
-			if d.stats.pixels > 0 {
-				st := d.stats
-				det.Stats = &ColourStats{Pixels: uint64(st.pixels), Brightness: float32(st.brightness),
-					GreenDominance: float32(st.green_dominance), GreenFraction: float32(st.green_fraction), DarkFraction: float32(st.dark_fraction)}
-				for k := 0; k < 3; k++ {
-					det.Stats.Mean[k], det.Stats.Std[k] = float32(st.mean[k]), float32(st.std[k])
+				// NaN (no value, e.g. an invalid box) reads as 0, so that detections compare with ==.
+				if v := float32(d.rule_value); v == v {
+					det.RuleValue = v
 				}
+				if v := float32(d.rule_limit); v == v {
+					det.RuleLimit = v
+				}
+			}
+			st := d.stats
+			det.Stats = ColourStats{Pixels: uint64(st.pixels), Brightness: float32(st.brightness),
+				GreenDominance: float32(st.green_dominance), GreenFraction: float32(st.green_fraction), DarkFraction: float32(st.dark_fraction)}
+			for k := 0; k < 3; k++ {
+				det.Stats.Mean[k], det.Stats.Std[k] = float32(st.mean[k]), float32(st.std[k])
 			}
 			if n := int(d.score_count); n > 0 {
 				names, values := unsafe.Slice(d.score_labels, n), unsafe.Slice(d.score_values, n)
-				det.Probabilities = make(map[string]float32, n)
+				out.Probabilities[i] = make(map[string]float32, n)
 				for k := range names {
-					det.Probabilities[C.GoString(names[k])] = float32(values[k])
+					out.Probabilities[i][C.GoString(names[k])] = float32(values[k])
 				}
 			}
 			out.Detections[i] = det

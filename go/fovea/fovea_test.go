@@ -365,3 +365,143 @@ func TestLastReportAfterAFileCall(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 }
+
+// spriteClip composites the sprite soccer clip (tests/python/sprite_clip.py) into a temporary
+// folder: pitch.mkv and boxes.json.
+func spriteClip(t *testing.T) (video, boxes string) {
+	dir := t.TempDir()
+	py := filepath.Join(root(t), ".deps/venv/bin/python")
+	if out, err := exec.Command(py, filepath.Join(root(t), "tests/python/sprite_clip.py"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("sprite clip: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "pitch.mkv"), filepath.Join(dir, "boxes.json")
+}
+
+func foveaBin(t *testing.T) string {
+	if bin := os.Getenv("FOVEA_BIN"); bin != "" {
+		return bin
+	}
+	return filepath.Join(root(t), "target/debug/fovea")
+}
+
+// Go gets the CLI's colour teams and classifier labels on the composited sprite clip: from the
+// file call (`fovea detect --teams --classifier`) and the verify call (`fovea verify --teams
+// --classifier`), with one engine configuration.
+func TestGoGetsTheCLIsTeamsAndClassifierLabels(t *testing.T) {
+	video, boxes := spriteClip(t)
+	model := filepath.Join(root(t), "engines/nanodet-g-416.toml")
+	enc := filepath.Join(root(t), "tests/data/tiny_clip.toml")
+	e, err := NewEngine("model = '"+model+"'\nteams = true\n[classifier]\nkind = 'zeroshot'\nencoder = '"+enc+"'\n", root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+
+	out, err := exec.Command(foveaBin(t), "detect", video, "--teams", "--classifier", enc, "--model", model, "-q").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type det struct {
+		Label, Source string
+		Team          *int
+		TrackID       *int64 `json:"track_id"`
+	}
+	var cli [][]det
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var line struct{ Detections []det }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		cli = append(cli, line.Detections)
+	}
+	var file []*Result
+	if err := e.ProcessFile(video, func(r *Result) bool { file = append(file, r); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(file) != len(cli) {
+		t.Fatalf("%d frames vs the CLI's %d", len(file), len(cli))
+	}
+	teams := 0
+	for i, f := range file {
+		if len(f.Detections) != len(cli[i]) {
+			t.Fatalf("frame %d: %d detections vs %d", i, len(f.Detections), len(cli[i]))
+		}
+		for k, c := range cli[i] {
+			g := f.Detections[k]
+			team := -1
+			if c.Team != nil {
+				team = *c.Team
+				teams++
+			}
+			if g.Label != c.Label || g.Source != c.Source || g.Team != team {
+				t.Fatalf("frame %d detection %d: %s/%s/%d vs the CLI's %s/%s/%d", i, k, g.Label, g.Source, g.Team, c.Label, c.Source, team)
+			}
+		}
+	}
+	if teams < 20 {
+		t.Fatalf("only %d detections with a team", teams)
+	}
+
+	out, err = exec.Command(foveaBin(t), "verify", video, "--boxes", boxes, "--teams", "--classifier", enc, "-o", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []struct {
+		Frame           uint64
+		Index           int
+		Verdict, Source string
+		Label           string
+		Rule            *string
+		Team            *int
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var v struct {
+			Frame           uint64
+			Index           int
+			Verdict, Source string
+			Label           string
+			Rule            *string
+			Team            *int
+		}
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, v)
+	}
+	at, classified := 0, 0
+	if err := e.VerifyFile(video, boxes, func(r *Result) bool {
+		for k, d := range r.Detections {
+			if at >= len(lines) {
+				t.Fatalf("more boxes than the CLI's %d lines", len(lines))
+			}
+			c := lines[at]
+			at++
+			rule, team := "", -1
+			if c.Rule != nil {
+				rule = *c.Rule
+			}
+			if c.Team != nil {
+				team = *c.Team
+			}
+			if r.Frame != c.Frame || k != c.Index || d.Verdict != c.Verdict || d.Rule != rule || d.Team != team {
+				t.Fatalf("frame %d box %d: %s %q team %d vs the CLI's %s %q team %d", r.Frame, k, d.Verdict, d.Rule, d.Team, c.Verdict, rule, team)
+			}
+			// The line calls a team player "player" (source colour); a result keeps the box's class.
+			if team < 0 && d.Source != c.Source {
+				t.Fatalf("frame %d box %d: source %s vs the CLI's %s", r.Frame, k, d.Source, c.Source)
+			}
+			if d.Source == "classifier" {
+				classified++
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if at != len(lines) || classified == 0 {
+		t.Fatalf("%d boxes of %d, %d classified", at, len(lines), classified)
+	}
+	if !strings.Contains(e.LastReport(), "\"kept\"") {
+		t.Fatalf("verify report: %s", e.LastReport())
+	}
+}
