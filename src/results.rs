@@ -163,7 +163,16 @@ impl FrameResult {
     /// A result without tracking or classification.
     pub fn untracked(index: u64, pts: f64, detections: Vec<Detection>) -> Self {
         let n = detections.len();
-        Self { index, pts, detections, track_ids: vec![None; n], labels: vec![None; n], jerseys: Vec::new(), teams: Vec::new(), checks: Vec::new() }
+        Self {
+            index,
+            pts,
+            detections,
+            track_ids: vec![None; n],
+            labels: vec![None; n],
+            jerseys: Vec::new(),
+            teams: Vec::new(),
+            checks: Vec::new(),
+        }
     }
 
     /// Whether detection `i` is still in (no rule rejected it and it is valid).
@@ -172,11 +181,11 @@ impl FrameResult {
     }
 
     /// What was decided about detection `k`, as one record (`fovea verify`'s line; every face's
-        /// per-detection fields): the label after colour and the classifier (a label named after a
-        /// Score Vision class takes its id), the verdict and rule, statistics, source, scores, team.
-        /// `names`: class id -> name.
+    /// per-detection fields): the label after colour and the classifier (a label named after a
+    /// Score Vision class takes its id), the verdict and rule, statistics, source, scores, team.
+    /// `names`: class id -> name.
     pub fn box_result(&self, k: usize, names: &[String]) -> BoxResult {
-            let f = self;
+        let f = self;
         let d = &f.detections[k];
         let mut r = BoxResult {
             frame: f.index,

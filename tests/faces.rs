@@ -20,11 +20,13 @@ const FRAMES: u32 = 40;
 fn boxes(dir: &Path) -> std::path::PathBuf {
     let detected = dir.join("detected.jsonl");
     let vtest = media("vtest.avi");
-    let o = fovea(&["detect", vtest.to_str().unwrap(), "--duration", "4", "--stride", "2", "--classes", "person", "-q", "--no-track", "-o"]
-        .iter()
-        .copied()
-        .chain([detected.to_str().unwrap()])
-        .collect::<Vec<_>>());
+    let o = fovea(
+        &["detect", vtest.to_str().unwrap(), "--duration", "4", "--stride", "2", "--classes", "person", "-q", "--no-track", "-o"]
+            .iter()
+            .copied()
+            .chain([detected.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let mut text = String::new();
     for l in std::fs::read_to_string(&detected).unwrap().lines() {
@@ -142,18 +144,20 @@ fn one_configuration_drives_the_cli_and_the_library_alike() {
     std::fs::write(&cfg, format!("model = \"{}\"\nthreads = 2\n[rules]\n", model.display())).unwrap();
     let clip = data("market_street_10s.mp4");
     let out = dir.path().join("cli.jsonl");
-    let o = fovea(&["detect", clip.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--duration", "3", "-q", "-o", out.to_str().unwrap()]);
+    let o =
+        fovea(&["detect", clip.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--duration", "3", "-q", "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cli: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
 
     let engine = fovea::engine::Engine::new(&fovea::engine::EngineConfig::load(&cfg).unwrap()).unwrap();
     let mut lib = Vec::new();
     let s = fovea::video::Sampling { duration: Some(3.0), ..Default::default() };
-    engine.process_file(&clip, s, &mut |r| {
-        lib.push(r.clone());
-        Ok(())
-    })
-    .unwrap();
+    engine
+        .process_file(&clip, s, &mut |r| {
+            lib.push(r.clone());
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(lib.len(), cli.len());
     let mut checked = 0;
     for (r, v) in lib.iter().zip(&cli) {

@@ -3,10 +3,10 @@
 mod common;
 
 use common::*;
+use fovea::classify::{Classifier, Object};
 use fovea::infer::manifest::Manifest;
 use fovea::infer::{Detector, DetectorOptions};
 use fovea::pipeline::{self, FrameResult, Stages};
-use fovea::classify::{Classifier, Object};
 use fovea::roi::{RoiBatch, RoiSpec};
 use fovea::track::reuse::{Label, LabelSource, ReuseConfig};
 use fovea::video::Sampling;

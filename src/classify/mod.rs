@@ -20,9 +20,9 @@ use std::path::Path;
 
 use crate::error::Result;
 pub use crate::results::{Decided, Label};
+use crate::roi::{RoiBatch, RoiSpec};
 /// One object handed to a classifier: frame, track, box, class and its label now.
 pub use crate::track::reuse::ClassifyRequest as Object;
-use crate::roi::{RoiBatch, RoiSpec};
 use policy::Outcome;
 
 /// The one classifier interface, used by the pipeline's classifier stage (through the per-track
@@ -113,10 +113,18 @@ impl ZeroShotClassifier {
             let dec = self.policy.decide(label, &mut |ls| zs.probabilities(e, ls));
             let best = dec.scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
             let (key, l) = match dec.outcome {
-                Outcome::Assign(l) => (format!("assign:{l}"), Label { label: l, confidence: best, decided: Decided::Assigned, scores: dec.scores }),
-                Outcome::Reject(r) => (format!("reject:{r}"), Label { label: r, confidence: best, decided: Decided::Rejected, scores: dec.scores }),
-                Outcome::Uncertain => ("uncertain".into(), Label { label: label.into(), confidence: 0.0, decided: Decided::Uncertain, scores: dec.scores }),
-                Outcome::Keep => ("keep".into(), Label { label: label.into(), confidence: best, decided: Decided::Kept, scores: dec.scores }),
+                Outcome::Assign(l) => {
+                    (format!("assign:{l}"), Label { label: l, confidence: best, decided: Decided::Assigned, scores: dec.scores })
+                }
+                Outcome::Reject(r) => {
+                    (format!("reject:{r}"), Label { label: r, confidence: best, decided: Decided::Rejected, scores: dec.scores })
+                }
+                Outcome::Uncertain => {
+                    ("uncertain".into(), Label { label: label.into(), confidence: 0.0, decided: Decided::Uncertain, scores: dec.scores })
+                }
+                Outcome::Keep => {
+                    ("keep".into(), Label { label: label.into(), confidence: best, decided: Decided::Kept, scores: dec.scores })
+                }
             };
             *self.decided.entry(key).or_default() += 1;
             out.push(l);

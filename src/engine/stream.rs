@@ -325,9 +325,7 @@ impl Stream {
         self.flushed = true;
         let mut held = std::mem::take(&mut self.held);
         // Without a classifier (checked at creation) the clip-level steps need no frames again.
-        let r = self.stages.finish_clip(&mut held, &mut |_, _| {
-            Err(Error::State("a stream cannot produce its frames again".into()))
-        });
+        let r = self.stages.finish_clip(&mut held, &mut |_, _| Err(Error::State("a stream cannot produce its frames again".into())));
         self.queue.extend(held);
         r
     }

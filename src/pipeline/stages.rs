@@ -219,7 +219,7 @@ impl<'c> FrameStages<'c> {
     pub fn new(stages: Stages<'c>, fps: f64, order: ChannelOrder, labels: Vec<String>) -> Result<Self> {
         let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu } = stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
-        let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats.clone());
+        let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         let gpu = match gpu {
             Some(dev) => Some(crate::cuda::DeviceRois::new(dev, GPU_FRAMES, 1920 * 1080 * 3)?),
             None => None,
@@ -643,8 +643,10 @@ fn run_classifier(
 ) -> Result<Vec<Label>> {
     if let Some(spec) = spec {
         let t = Instant::now();
-        let refs: Vec<RoiRef> =
-            objects.iter().map(|(fi, _, crop)| RoiRef { frame: *fi, crop: crop.expect("objects of a pixel classifier have a crop") }).collect();
+        let refs: Vec<RoiRef> = objects
+            .iter()
+            .map(|(fi, _, crop)| RoiRef { frame: *fi, crop: crop.expect("objects of a pixel classifier have a crop") })
+            .collect();
         rois.make(views, &refs, spec)?;
         counts.tensor_rois += refs.len() as u64;
         counts.roi_s += t.elapsed().as_secs_f64();

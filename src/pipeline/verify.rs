@@ -24,8 +24,8 @@ use crate::filter::FilterConfig;
 use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
 use crate::pipeline::{FrameIn, FrameResult, FrameStages, Stages};
-pub use crate::results::BoxResult;
 use crate::results::BoxCheck;
+pub use crate::results::BoxResult;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 #[derive(Debug, Clone)]
@@ -45,13 +45,7 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self {
-            filter: FilterConfig::scorevision(),
-            roi_tensors: true,
-            batch_rois: 256,
-            teams: false,
-            gpu: None,
-        }
+        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false, gpu: None }
     }
 }
 
@@ -308,7 +302,6 @@ fn verify_inner(
             outcome = r;
         }
     }
-    drop(run);
     let stats = dec.join();
     if let Ok(s) = &stats {
         report.frames_decoded = s.decoded;
@@ -321,9 +314,8 @@ fn verify_inner(
         // The second pass's decoding: its wall time less the ROI and classifier time within it.
         let busy = |c: &crate::pipeline::StageCounts| c.roi_s + c.classify_s;
         let (t, before) = (Instant::now(), busy(chain.counts()));
-        let clip = chain.finish_clip(&mut held, &mut |select, visit| {
-            crate::pipeline::decode_again(video_path, ChannelOrder::Rgb, select, visit)
-        });
+        let clip =
+            chain.finish_clip(&mut held, &mut |select, visit| crate::pipeline::decode_again(video_path, ChannelOrder::Rgb, select, visit));
         report.decode_s += (t.elapsed().as_secs_f64() - (busy(chain.counts()) - before)).max(0.0);
         let r = clip.and_then(|_| emit(&held, report));
         if outcome.is_ok() {

@@ -180,7 +180,13 @@ impl LabelCache {
                     let e = self.entries.get_mut(&id).expect("reuse only for known tracks");
                     e.seen = r.frame;
                     let (label, conf) = e.stable();
-                    Resolved { label: label.to_string(), confidence: conf, source: LabelSource::Track, decided: e.last_decided, scores: Vec::new() }
+                    Resolved {
+                        label: label.to_string(),
+                        confidence: conf,
+                        source: LabelSource::Track,
+                        decided: e.last_decided,
+                        scores: Vec::new(),
+                    }
                 }
                 (None, None) => unreachable!("objects without a track are always classified"),
             };
