@@ -180,7 +180,7 @@ typedef struct fovea_detection {
   // this object, else the model's class name. NUL-terminated; owned by the result, valid as
   // long as it.
   const char *label;
-  // Who decided last: a `fovea_source` value (`FOVEA_SOURCE_FILTER` when rules ran and no
+  // Who gave `label`: a `fovea_source` value (`FOVEA_SOURCE_FILTER` when rules ran and no
   // classifier or colour labelled it).
   uint32_t source;
   // The confidence of `label` (0..1) when a classifier or colour gave it, else the score.
