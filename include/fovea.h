@@ -430,6 +430,15 @@ fovea_status fovea_stream_send_frame_with_boxes(struct fovea_stream *stream,
                                                 const struct fovea_box *boxes,
                                                 size_t count);
 
+// The stream's report so far as JSON: frames, detections, seconds per stage (conversion,
+// preprocessing, waiting for the engine's model, inference, postprocessing, tracking,
+// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
+// NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
+//
+// # Safety
+// `stream` is NULL or a live stream used by this thread only.
+const char *fovea_stream_report(struct fovea_stream *stream);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -224,6 +224,15 @@ fn make_install_gives_a_library_a_c_program_builds_against_with_pkg_config() {
     for f in ["lib/libfovea.so", "lib/libfovea.a", "include/fovea.h", "lib/pkgconfig/fovea.pc", "lib/libonnxruntime.so.1.31.1"] {
         assert!(prefix.join(f).exists(), "{f} not installed");
     }
+    // The CLI's crates are not in the C libraries (the binary's `cli` feature).
+    for lib in ["lib/libfovea.a", "lib/libfovea.so"] {
+        let nm = Command::new("nm").args(["-C", "--defined-only"]).arg(prefix.join(lib)).output().expect("nm runs");
+        let symbols = String::from_utf8_lossy(&nm.stdout);
+        assert!(symbols.contains("fovea_engine_create"), "{lib}: no fovea symbols?");
+        for cli in ["clap_builder::", "indicatif::", "anyhow::", "env_logger::"] {
+            assert!(!symbols.contains(cli), "{lib} carries {cli} code");
+        }
+    }
     let app = dir.path().join("app.c");
     std::fs::write(
         &app,

@@ -400,3 +400,36 @@ fn a_fifo_and_a_non_utf8_path_are_read_like_files() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&out).len(), 1);
 }
+
+/// `fovea compare` (two models through the chain on the same frames) of a model with itself:
+/// every reference box matched, nothing extra, and the restoring threshold is the model's own.
+/// `fovea bench`: detector-only (the chain's in-memory source) and end to end on the same frames.
+#[test]
+fn compare_and_bench_run_the_chain() {
+    let dir = tempdir();
+    let json = dir.path().join("compare.json");
+    let vtest = media("vtest.avi");
+    let m = "engines/nanodet-g-416.toml";
+    let o =
+        fovea(&["compare", vtest.to_str().unwrap(), "--reference", m, "--candidate", m, "--every", "40", "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["frames"].as_u64().unwrap() >= 10, "{v}");
+    let strict = v["strict_at_candidate_threshold"].as_object().unwrap();
+    assert!(strict.contains_key("person"), "{v}");
+    for (class, c) in strict {
+        assert_eq!(c["recall"].as_f64(), Some(1.0), "{class}: {c}");
+        assert_eq!(c["extra"].as_f64(), Some(0.0), "{class}: {c}");
+    }
+    let (t, t_ref) = (v["restoring_threshold"].as_f64().unwrap(), v["reference_threshold"].as_f64().unwrap());
+    assert!(t <= t_ref + 0.011, "restoring {t} vs the model's own {t_ref}");
+
+    let json = dir.path().join("bench.json");
+    let clip = data("market_street_10s.mp4");
+    let o = fovea(&["bench", clip.to_str().unwrap(), "--model", m, "--frames", "20", "--rounds", "1", "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &v[0];
+    assert_eq!(row["frames"].as_u64(), Some(20), "{v}");
+    assert!(row["detector_only_fps"].as_f64().unwrap() > 0.0 && row["end_to_end_fps"].as_f64().unwrap() > 0.0, "{v}");
+}

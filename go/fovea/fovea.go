@@ -411,6 +411,16 @@ func (s *Stream) Receive() (*Result, error) {
 	}
 }
 
+// Report is what the stream did so far, as JSON: frames, detections, seconds per stage
+// (conversion, preprocessing, waiting for the model, inference, postprocessing, tracking,
+// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
+func (s *Stream) Report() string {
+	if s.p == nil {
+		return ""
+	}
+	return C.GoString(C.fovea_stream_report(s.p))
+}
+
 // Flush ends the stream: no more frames; queued results can still be received.
 func (s *Stream) Flush() error {
 	if st := C.fovea_stream_flush(s.p); st != 0 {

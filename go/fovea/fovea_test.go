@@ -79,6 +79,13 @@ func runStream(t *testing.T, e *Engine, data []byte) []*Result {
 	if _, err := s.Receive(); !errors.Is(err, ErrEndOfStream) {
 		t.Fatalf("after flush: %v", err)
 	}
+	var rep struct {
+		Frames  int
+		Seconds struct{ Inference float64 }
+	}
+	if err := json.Unmarshal([]byte(s.Report()), &rep); err != nil || rep.Frames != n || rep.Seconds.Inference <= 0 {
+		t.Fatalf("stream report %s: %v", s.Report(), err)
+	}
 	return res
 }
 

@@ -83,6 +83,7 @@ for name, res, args in [
     ("fovea_stream_send_frame", _status, [C.c_void_p, C.c_void_p, C.c_size_t, C.c_uint32, C.c_uint32, C.c_size_t, C.c_uint32, C.c_double]),
     ("fovea_stream_receive", _status, [C.c_void_p, C.POINTER(C.POINTER(_Result))]),
     ("fovea_stream_flush", _status, [C.c_void_p]),
+    ("fovea_stream_report", C.c_char_p, [C.c_void_p]),
     ("fovea_result_destroy", None, [C.POINTER(_Result)]),
 ]:
     f = getattr(_lib, name)
@@ -352,6 +353,13 @@ class Stream(_Handle):
         """Every result queued so far."""
         while (r := self.receive()) is not None:
             yield r
+
+    def report(self):
+        """What the stream did so far, as a dict: frames, detections, seconds per stage
+        (conversion, preprocessing, waiting for the model, inference, postprocessing, tracking,
+        statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved,
+        teams."""
+        return json.loads(_lib.fovea_stream_report(self._h).decode())
 
     def flush(self):
         """No more frames; the queued results can still be received (with colour teams, the

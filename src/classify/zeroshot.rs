@@ -246,7 +246,6 @@ pub type GpuDevice = std::sync::Arc<crate::cuda::Device>;
 
 /// The encoder on a GPU: its I/O binding (declared first: dropped, with the session's last
 /// reference, before the device whose stream the session was given).
-#[cfg(feature = "cuda")]
 struct OnGpu {
     binding: ort::session::IoBinding,
     dev: std::sync::Arc<crate::cuda::Device>,
@@ -255,7 +254,6 @@ struct OnGpu {
 /// The zero-shot classifier: encoder session + table.
 pub struct ZeroShot {
     session: Session,
-    #[cfg(feature = "cuda")]
     gpu: Option<OnGpu>,
     /// The execution provider the encoder runs on.
     pub provider: String,
@@ -310,7 +308,6 @@ impl ZeroShot {
             });
         }
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        #[cfg(feature = "cuda")]
         let (session, gpu, provider) = if sel.is_gpu() {
             use crate::infer::provider::{ModelRef, ProviderPlan, TrtBuild};
             let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
@@ -333,11 +330,6 @@ impl ZeroShot {
         } else {
             (Self::cpu_session(rt, &m.model_path, threads).map_err(ort_err)?, None, "CPUExecutionProvider".to_string())
         };
-        #[cfg(not(feature = "cuda"))]
-        let (session, provider) = {
-            let _ = dev;
-            (Self::cpu_session(rt, &m.model_path, threads).map_err(ort_err)?, "CPUExecutionProvider".to_string())
-        };
         let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
         if !session.inputs().iter().any(|i| i.name() == m.input_name) {
             let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_string()).collect();
@@ -358,17 +350,7 @@ impl ZeroShot {
             }
         }
         let labels = Self::label_vectors(&table, m.pooling);
-        Ok(Self {
-            session,
-            #[cfg(feature = "cuda")]
-            gpu,
-            provider,
-            manifest: manifest.clone(),
-            table,
-            labels,
-            calls: 0,
-            rois: 0,
-        })
+        Ok(Self { session, gpu, provider, manifest: manifest.clone(), table, labels, calls: 0, rois: 0 })
     }
 
     fn cpu_session(rt: &crate::infer::Runtime, model: &Path, threads: usize) -> ort::Result<Session> {
@@ -387,35 +369,34 @@ impl ZeroShot {
                 self.manifest.name, self.manifest.roi.size, self.manifest.roi.size, rois.n, rois.size, rois.size
             )));
         }
-        #[cfg(feature = "cuda")]
-        {
-            let path = self.manifest.model_path.clone();
-            let Some(gpu) = self.gpu.as_mut() else {
-                return Err(Error::State(format!(
-                    "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
-                    self.manifest.name
-                )));
-            };
-            let s = self.manifest.roi.size as i64;
-            crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, rois.ordinal, rois.ptr(), vec![n as i64, 3, s, s])
-                .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-            let outputs =
-                self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
-            let out = Self::normalised(&self.manifest, &outputs, n)?;
-            self.calls += 1;
-            self.rois += n as u64;
-            Ok(out)
+        let path = self.manifest.model_path.clone();
+        let Some(gpu) = self.gpu.as_mut() else {
+            return Err(Error::State(format!(
+                "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
+                self.manifest.name
+            )));
+        };
+        if gpu.dev.ordinal() != rois.ordinal {
+            return Err(Error::State(format!(
+                "{}: the ROI batch is on cuda:{}, the encoder on cuda:{}",
+                self.manifest.name,
+                rois.ordinal,
+                gpu.dev.ordinal()
+            )));
         }
-        #[cfg(not(feature = "cuda"))]
-        Err(Error::State(format!("{}: the encoder runs on the CPU; device ROI batches need a GPU provider", self.manifest.name)))
+        let s = self.manifest.roi.size as i64;
+        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, rois.ordinal, rois.ptr(), vec![n as i64, 3, s, s])
+            .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+        let outputs = self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
+        let out = Self::normalised(&self.manifest, &outputs, n)?;
+        self.calls += 1;
+        self.rois += n as u64;
+        Ok(out)
     }
 
     /// Whether the encoder runs on a GPU (and takes device ROI batches).
     pub fn on_gpu(&self) -> bool {
-        #[cfg(feature = "cuda")]
-        return self.gpu.is_some();
-        #[cfg(not(feature = "cuda"))]
-        false
+        self.gpu.is_some()
     }
 
     /// The manifest's output of `outputs`, checked, each row L2-normalised.

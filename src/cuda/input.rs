@@ -108,6 +108,11 @@ impl DeviceInput {
     }
 
     /// Whether frames are resized and normalised on the GPU (square NCHW inputs).
+    /// The device the buffers are on.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.dev
+    }
+
     pub fn device_preprocessing(&self) -> bool {
         self.spec.is_some()
     }

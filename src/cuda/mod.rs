@@ -25,6 +25,8 @@ mod device;
 #[cfg(feature = "cuda")]
 pub use device::*;
 #[cfg(feature = "cuda")]
+pub mod ep;
+#[cfg(feature = "cuda")]
 pub mod input;
 #[cfg(feature = "cuda")]
 pub mod rois;

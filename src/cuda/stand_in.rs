@@ -66,3 +66,71 @@ impl DeviceRois {
 pub mod rois {
     pub use super::DeviceRois;
 }
+
+/// The execution providers on a device (none without the `cuda` feature).
+pub mod ep {
+    use super::Device;
+
+    /// A GPU execution provider of ONNX Runtime.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum GpuProvider {
+        Cuda,
+        TensorRt,
+    }
+
+    /// Never: this build sets up no GPU provider.
+    pub fn provider_available(_p: GpuProvider) -> bool {
+        false
+    }
+
+    pub fn execution_providers(
+        dev: &Device,
+        _p: GpuProvider,
+        _options: &[(String, String)],
+        _cuda_options: &[(String, String)],
+    ) -> Vec<ort::ep::ExecutionProviderDispatch> {
+        match *dev {}
+    }
+}
+
+/// The detector's device input (never constructed without the `cuda` feature).
+pub mod input {
+    use std::sync::Arc;
+
+    use super::Device;
+    use crate::error::Result;
+    use crate::roi::RoiSpec;
+
+    #[derive(Debug)]
+    pub enum DeviceInput {}
+
+    impl DeviceInput {
+        pub fn new(dev: Arc<Device>, _spec: Option<RoiSpec>, _per: usize, _batch: usize, _frame_bytes: usize) -> Result<Self> {
+            match *dev {}
+        }
+        pub fn device(&self) -> &Arc<Device> {
+            match *self {}
+        }
+        pub fn device_preprocessing(&self) -> bool {
+            match *self {}
+        }
+        pub fn stage_frame(&mut self, _slot: usize, _image: &[u8], _width: u32, _height: u32, _stride: usize) -> Result<()> {
+            match *self {}
+        }
+        pub fn stage_tensor(&mut self, _slot: usize, _tensor: &[f32]) -> Result<()> {
+            match *self {}
+        }
+        pub fn tensor_slot(&mut self, _slot: usize) -> &mut [f32] {
+            match *self {}
+        }
+        pub fn upload(&mut self, _n: usize) -> Result<()> {
+            match *self {}
+        }
+        pub fn tensor_ptr(&self) -> u64 {
+            match *self {}
+        }
+        pub fn allocations(&self) -> u64 {
+            match *self {}
+        }
+    }
+}

@@ -113,6 +113,46 @@ pub fn accumulate_tolerant(
     }
 }
 
+/// Agreement over frame pairs (reference boxes, candidate boxes, both found down to a low
+/// `floor`) with the reference at `t_ref` and the candidate at `t`: `tolerant` counts at object
+/// level (a box found at any score >= `floor` counts, see [`accumulate_tolerant`]); otherwise
+/// both sides strictly at their thresholds.
+pub fn agreement(
+    pairs: &[(Vec<Detection>, Vec<Detection>)],
+    t_ref: f32,
+    t: f32,
+    floor: f32,
+    tolerant: bool,
+    min_iou: f32,
+) -> std::collections::BTreeMap<u32, ClassAgreement> {
+    let mut acc = std::collections::BTreeMap::new();
+    let f = if tolerant { floor } else { 0.0 };
+    for (r, c) in pairs {
+        if tolerant {
+            accumulate_tolerant(&mut acc, r, c, t_ref, t, f, min_iou);
+        } else {
+            let r: Vec<Detection> = r.iter().filter(|d| d.score >= t_ref).copied().collect();
+            let c: Vec<Detection> = c.iter().filter(|d| d.score >= t).copied().collect();
+            accumulate_tolerant(&mut acc, &r, &c, t_ref, t, f, min_iou);
+        }
+    }
+    acc
+}
+
+/// The smallest candidate threshold (0.20, 0.21, ... 1.00) at which the candidate has no more
+/// boxes than the reference has at `t_ref` (strictly counted): the threshold that restores the
+/// reference's box count. 1.0 when none does.
+pub fn restoring_threshold(pairs: &[(Vec<Detection>, Vec<Detection>)], t_ref: f32, min_iou: f32) -> f32 {
+    let total = |acc: &std::collections::BTreeMap<u32, ClassAgreement>| {
+        acc.values().fold((0u64, 0u64), |s, c| (s.0 + c.reference, s.1 + c.candidate))
+    };
+    let (ref_total, _) = total(&agreement(pairs, t_ref, 1.0, 0.0, false, min_iou));
+    (0..=80)
+        .map(|k| (20 + k) as f32 / 100.0)
+        .find(|&t| total(&agreement(pairs, t_ref, t, 0.0, false, min_iou)).1 <= ref_total)
+        .unwrap_or(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,6 +139,15 @@ pub struct Stream {
     queue: VecDeque<FrameResult>,
     /// With colour teams: the clip's results, queued at flush.
     held: Vec<FrameResult>,
+    /// Counts and seconds for [`Stream::report`].
+    frames: u64,
+    detections: u64,
+    convert_s: f64,
+    preprocess_s: f64,
+    /// Waiting for the engine's model (other streams' inference calls).
+    wait_s: f64,
+    inference_s: f64,
+    postprocess_s: f64,
     next_index: u64,
     flushed: bool,
 }
@@ -191,6 +200,13 @@ impl Stream {
             nv12: None,
             queue: VecDeque::new(),
             held: Vec::new(),
+            frames: 0,
+            detections: 0,
+            convert_s: 0.0,
+            preprocess_s: 0.0,
+            wait_s: 0.0,
+            inference_s: 0.0,
+            postprocess_s: 0.0,
             next_index: 0,
             flushed: false,
         })
@@ -228,6 +244,7 @@ impl Stream {
             return Err(Error::State("the stream was flushed; create a new stream for more frames".into()));
         }
         f.validate()?;
+        let t_convert = std::time::Instant::now();
         let order = self.engine.order;
         let (w, h) = (f.width, f.height);
         // The image in the model's channel order, packed, and its row stride.
@@ -249,6 +266,7 @@ impl Stream {
                 (&self.scratch, w as usize * 3)
             }
         };
+        self.convert_s += t_convert.elapsed().as_secs_f64();
         let (dets, ids) = match given {
             Some((boxes, ids)) => (boxes.to_vec(), Some(ids.to_vec())),
             None => {
@@ -256,12 +274,17 @@ impl Stream {
                 // so streams do them in parallel; on a GPU the frame goes to the detector as it is
                 // (staged in pinned memory, resized by the kernel).
                 let on_cpu = !self.engine.device_preprocessing;
+                let t = std::time::Instant::now();
                 let tf = on_cpu.then(|| self.pre.run(image, w, h, stride, &mut self.tensor));
+                self.preprocess_s += t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
                 let mut det = self
                     .engine
                     .detector
                     .lock()
                     .map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+                self.wait_s += t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
                 let tf = match tf {
                     Some(tf) => {
                         det.fill_preprocessed(0, &self.tensor)?;
@@ -269,7 +292,11 @@ impl Stream {
                     }
                     None => det.fill(0, image, w, h, stride)?,
                 };
-                (det.run(1, &[tf], &self.engine.params)?.0.remove(0), None)
+                self.preprocess_s += t.elapsed().as_secs_f64();
+                let (mut dets, times) = det.run(1, &[tf], &self.engine.params)?;
+                self.inference_s += times.inference_s;
+                self.postprocess_s += times.postprocess_s;
+                (dets.remove(0), None)
             }
         };
         let index = self.next_index;
@@ -277,6 +304,8 @@ impl Stream {
         let view = FrameView { data: image, width: w, height: h, stride };
         let frame = crate::pipeline::FrameIn { view, index, pts: f.pts, detections: dets, ids };
         let r = self.stages.apply_batch(vec![frame])?.pop().expect("one result per frame");
+        self.frames += 1;
+        self.detections += r.detections.len() as u64;
         if self.stages.holds_until_clip_end() {
             self.held.push(r);
         } else {
@@ -328,6 +357,39 @@ impl Stream {
         let r = self.stages.finish_clip(&mut held, &mut |_, _| Err(Error::State("a stream cannot produce its frames again".into())));
         self.queue.extend(held);
         r
+    }
+
+    /// What the stream did so far, as JSON: frames, detections (or boxes handed in), seconds per
+    /// stage (conversion, preprocessing, waiting for the engine's model, inference,
+    /// postprocessing, tracking, statistics, rules, ROI tensors, classifier), tracks, classifier
+    /// calls made and saved, teams. The C ABI's `fovea_stream_report`, Python's `Stream.report()`,
+    /// Go's `Stream.Report()`.
+    pub fn report(&self) -> serde_json::Value {
+        let c = self.stages.counts();
+        serde_json::json!({
+            "frames": self.frames,
+            "detections": self.detections,
+            "model": self.engine.manifest.name,
+            "provider": self.engine.provider,
+            "seconds": {
+                "convert": self.convert_s,
+                "preprocess": self.preprocess_s,
+                "wait_for_model": self.wait_s,
+                "inference": self.inference_s,
+                "postprocess": self.postprocess_s,
+                "track": c.track_s,
+                "stats": c.stats_s,
+                "rules": c.rules_s,
+                "roi_tensors": c.roi_s,
+                "classifier": c.classify_s,
+            },
+            "tracks": self.stages.tracks_issued(),
+            "classifier": self.stages.reuse_stats().map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
+            "rois": {"measured": c.stats_rois, "tensors": c.tensor_rois},
+            "teams": c.teams.map(|t| serde_json::json!({
+                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
+            })),
+        })
     }
 
     /// The next result in frame order.

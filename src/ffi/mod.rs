@@ -103,6 +103,8 @@ pub struct fovea_stream {
     inner: Stream,
     labels: Vec<CString>,
     last_error: CString,
+    /// The last `fovea_stream_report`.
+    report: CString,
     poisoned: bool,
 }
 
@@ -458,6 +460,7 @@ pub unsafe extern "C" fn fovea_stream_create(engine: *mut fovea_engine, fps: f64
             inner: Stream::new(e.inner.clone(), fps)?,
             labels: e.labels.clone(),
             last_error: CString::default(),
+            report: CString::default(),
             poisoned: false,
         });
         // SAFETY: non-NULL and writable per the contract.

@@ -121,3 +121,19 @@ pub unsafe extern "C" fn fovea_stream_send_frame_with_boxes(
         Ok(FOVEA_STATUS_OK)
     })
 }
+
+/// The stream's report so far as JSON: frames, detections, seconds per stage (conversion,
+/// preprocessing, waiting for the engine's model, inference, postprocessing, tracking,
+/// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
+/// NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
+///
+/// # Safety
+/// `stream` is NULL or a live stream used by this thread only.
+#[no_mangle]
+pub unsafe extern "C" fn fovea_stream_report(stream: *mut fovea_stream) -> *const c_char {
+    // SAFETY: NULL or live and used by this thread only, per the contract.
+    let Some(s) = (unsafe { stream.as_mut() }) else { return std::ptr::null() };
+    let json = s.inner.report().to_string();
+    s.report = cstring(json);
+    s.report.as_ptr()
+}

@@ -1,24 +1,25 @@
-//! The GPU side of model sessions (feature `cuda`): the provider check against the loaded ONNX
-//! Runtime, sessions on TensorRT/CUDA sharing fovea's CUDA stream, and I/O binding of device
-//! tensors in place.
+//! The GPU side of model sessions, written once for both builds over [`crate::cuda`]'s seam: the
+//! provider check against the loaded ONNX Runtime, sessions on TensorRT/CUDA sharing fovea's CUDA
+//! stream, and I/O binding of device tensors in place. Without the `cuda` feature nothing here is
+//! reached ([`super::check_build`] refuses GPU selections first, and no device can be made).
 
 use ort::session::Session;
 
 use super::provider::{self, ProviderKind};
 use super::{Runtime, ORT_VERSION};
+use crate::cuda::ep::GpuProvider;
 use crate::error::{Error, Result};
 
 /// Whether the loaded ONNX Runtime has the provider (a CPU-only build has neither GPU provider).
 pub(crate) fn provider_available(rt: &Runtime, kind: ProviderKind) -> Result<()> {
-    use ort::ep::ExecutionProvider;
-    let available = match kind {
-        ProviderKind::TensorRt => ort::ep::TensorRT::is_available(),
-        ProviderKind::Cuda => ort::ep::CUDA::is_available(),
+    let p = match kind {
+        ProviderKind::TensorRt => GpuProvider::TensorRt,
+        ProviderKind::Cuda => GpuProvider::Cuda,
         ProviderKind::Cpu => {
             return Err(Error::Unsupported { what: "provider", reason: "the GPU path needs the cuda or tensorrt provider".into() })
         }
     };
-    if available.unwrap_or(false) {
+    if crate::cuda::ep::provider_available(p) {
         return Ok(());
     }
     Err(Error::Unsupported {
@@ -40,28 +41,12 @@ pub(crate) fn gpu_session(rt: &Runtime, plan: &provider::ProviderPlan, dev: &cra
 }
 
 fn gpu_session_inner(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::cuda::Device, threads: usize) -> ort::Result<Session> {
-    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
-    let stream = dev.stream.cu_stream() as *mut ();
     let mut b = Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?;
     for (k, v) in &plan.session {
         b = b.with_config_entry(k, v)?;
     }
-    let mut cuda = ort::ep::CUDA::default();
-    for (k, v) in if plan.kind == ProviderKind::Cuda { &plan.options } else { &plan.cuda_options } {
-        cuda = cuda.with_arbitrary_config(k, v);
-    }
-    // SAFETY: the stream belongs to `dev`, which the caller keeps for as long as the session.
-    let cuda = unsafe { cuda.with_compute_stream(stream) }.build().error_on_failure();
-    let eps = if plan.kind == ProviderKind::TensorRt {
-        let mut trt = ort::ep::TensorRT::default();
-        for (k, v) in &plan.options {
-            trt = trt.with_arbitrary_config(k, v);
-        }
-        // SAFETY: as above.
-        vec![unsafe { trt.with_compute_stream(stream) }.build().error_on_failure(), cuda]
-    } else {
-        vec![cuda]
-    };
+    let p = if plan.kind == ProviderKind::TensorRt { GpuProvider::TensorRt } else { GpuProvider::Cuda };
+    let eps = crate::cuda::ep::execution_providers(dev, p, &plan.options, &plan.cuda_options);
     b.with_execution_providers(eps)?.commit_from_file(&plan.model)
 }
 

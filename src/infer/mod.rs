@@ -10,7 +10,6 @@
 //! it in place through I/O binding ([`crate::cuda::input`]); only the outputs come back.
 
 pub mod calib;
-#[cfg(feature = "cuda")]
 mod gpu;
 pub mod manifest;
 pub mod preprocess;
@@ -25,7 +24,6 @@ use ort::value::TensorRef;
 use crate::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
 use crate::error::{Error, Result};
 use crate::image::Transform;
-#[cfg(feature = "cuda")]
 pub(crate) use gpu::{bind_device_f32, gpu_session, provider_available};
 use manifest::{Layout, Manifest};
 use provider::{ProviderKind, Selection, TrtBuild};
@@ -164,14 +162,12 @@ enum Input {
     /// Host memory, fed to ONNX Runtime as a borrowed tensor.
     Host(Vec<f32>),
     /// Device buffers, fed through I/O binding.
-    #[cfg(feature = "cuda")]
     Device(Box<DeviceSide>),
 }
 
 /// The GPU side of a detector. Field order is drop order: the binding (which holds the session's
 /// last reference) goes before the device input, whose device owns the CUDA stream the session
 /// was given.
-#[cfg(feature = "cuda")]
 struct DeviceSide {
     binding: ort::session::IoBinding,
     input: crate::cuda::input::DeviceInput,
@@ -338,13 +334,6 @@ impl Detector {
         Self::load_planned(manifest, opts, rt, plan, batch_dim)
     }
 
-    #[cfg(not(feature = "cuda"))]
-    fn load_planned(_: &Manifest, opts: &DetectorOptions, _: &Runtime, _: provider::ProviderPlan, _: i64) -> Result<Self> {
-        check_build(&opts.selection)?;
-        unreachable!("check_build refuses every GPU selection without the cuda feature")
-    }
-
-    #[cfg(feature = "cuda")]
     fn load_planned(
         manifest: &Manifest,
         opts: &DetectorOptions,
@@ -356,7 +345,9 @@ impl Detector {
         let path = &manifest.model_path;
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let batch = Self::batch_size(batch_dim, opts.batch);
-        // 3. The provider in the loaded ONNX Runtime.
+        // 3. The build (without the `cuda` feature no GPU can be had), then the provider in the
+        //    loaded ONNX Runtime.
+        check_build(&sel)?;
         provider_available(rt, sel.provider)?;
         // 4. The device (a clear error without a driver).
         let dev = crate::cuda::Device::shared(sel.ordinal())?;
@@ -462,7 +453,6 @@ impl Detector {
     pub fn device_preprocessing(&self) -> bool {
         match &self.input {
             Input::Host(_) => false,
-            #[cfg(feature = "cuda")]
             Input::Device(d) => d.input.device_preprocessing(),
         }
     }
@@ -472,8 +462,7 @@ impl Detector {
     pub fn device(&self) -> Option<std::sync::Arc<crate::cuda::Device>> {
         match &self.input {
             Input::Host(_) => None,
-            #[cfg(feature = "cuda")]
-            Input::Device(d) => Some(d.input.dev.clone()),
+            Input::Device(d) => Some(d.input.device().clone()),
         }
     }
 
@@ -481,7 +470,6 @@ impl Detector {
     pub fn device_allocations(&self) -> u64 {
         match &self.input {
             Input::Host(_) => 0,
-            #[cfg(feature = "cuda")]
             Input::Device(d) => d.input.allocations(),
         }
     }
@@ -503,7 +491,6 @@ impl Detector {
         let per = self.pre.len();
         match &mut self.input {
             Input::Host(buf) => Ok(self.pre.run(image, width, height, stride, &mut buf[slot * per..(slot + 1) * per])),
-            #[cfg(feature = "cuda")]
             Input::Device(d) => {
                 let d = &mut d.input;
                 if d.device_preprocessing() {
@@ -530,7 +517,6 @@ impl Detector {
         }
         match &mut self.input {
             Input::Host(buf) => buf[slot * per..(slot + 1) * per].copy_from_slice(tensor),
-            #[cfg(feature = "cuda")]
             Input::Device(d) => d.input.stage_tensor(slot, tensor)?,
         }
         Ok(())
@@ -561,12 +547,11 @@ impl Detector {
                 let tensor = TensorRef::from_array_view((shape, &buf[..fed * 3 * h * w])).map_err(ort_err)?;
                 self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?
             }
-            #[cfg(feature = "cuda")]
             Input::Device(b) => {
                 let DeviceSide { binding, input: d } = &mut **b;
                 // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
                 d.upload(n)?;
-                bind_device_f32(binding, &spec.name, d.dev.ctx.ordinal(), d.tensor_ptr(), shape.map(|v| v as i64).to_vec())
+                bind_device_f32(binding, &spec.name, d.device().ordinal(), d.tensor_ptr(), shape.map(|v| v as i64).to_vec())
                     .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
                 self.session.run_binding(binding).map_err(ort_err)?
             }
@@ -614,7 +599,7 @@ impl Detector {
 /// Whether this build can run `sel` at all: a GPU device or provider needs the `cuda` feature.
 /// (Callers check this before loading a model, so the answer does not wait for one.)
 pub fn check_build(sel: &Selection) -> Result<()> {
-    if cfg!(feature = "cuda") || (!sel.is_gpu() && sel.provider == ProviderKind::Cpu) {
+    if crate::cuda::BUILT || (!sel.is_gpu() && sel.provider == ProviderKind::Cpu) {
         return Ok(());
     }
     Err(Error::Unsupported {

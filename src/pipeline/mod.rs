@@ -73,6 +73,26 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// An empty report of a run of `detector` on `video`.
+    fn new(video: VideoInfo, detector: &Detector) -> Self {
+        RunReport {
+            video,
+            model: detector.manifest().name.clone(),
+            provider: detector.provider().to_string(),
+            threads: detector.threads(),
+            batch_note: detector.batch_note().to_string(),
+            frames_decoded: 0,
+            frames_processed: 0,
+            per_class: BTreeMap::new(),
+            times: StageTimes::default(),
+            wall_s: 0.0,
+            pool_buffers: 0,
+            tracks: None,
+            reuse: None,
+            stages: StageCounts::default(),
+        }
+    }
+
     /// The report as JSON, as every face hands it out (the C ABI's `fovea_engine_last_report`,
     /// Python's `Engine.last_report()`, Go's `Engine.LastReport()`): counts, per-stage seconds,
     /// tracks, classifier calls made and saved, and what ran.
@@ -169,22 +189,7 @@ pub fn run_detect(
     // frames the detect stage holds for its batch, and one being decoded.
     let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
     let dec = video::spawn(input, sampling, out, dec_cap, pre_cap + batch + 1)?;
-    let mut report = RunReport {
-        video: dec.info.clone(),
-        model: detector.manifest().name.clone(),
-        provider: detector.provider().to_string(),
-        threads: detector.threads(),
-        batch_note: detector.batch_note().to_string(),
-        frames_decoded: 0,
-        frames_processed: 0,
-        per_class: BTreeMap::new(),
-        times: StageTimes::default(),
-        wall_s: 0.0,
-        pool_buffers: 0,
-        tracks: None,
-        reuse: None,
-        stages: StageCounts::default(),
-    };
+    let mut report = RunReport::new(dec.info.clone(), detector);
     let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone())?;
     // With colour teams, results wait for the end of the clip.
     let mut held: Vec<FrameResult> = Vec::new();
@@ -346,22 +351,46 @@ fn run_batch(
     sink: &mut dyn FnMut(FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
-    let transforms: Vec<Transform> = pending.iter().map(|(_, t)| *t).collect();
-    let (dets, times) = detector.run(pending.len(), &transforms, params)?;
+    let frames: Vec<(crate::image::FrameView, u64, f64, Transform)> = pending.iter().map(|(f, t)| (f.view(), f.index, f.pts, *t)).collect();
+    let results = detect_batch(detector, params, &frames, post, report)?;
+    drop(frames);
+    pending.clear(); // the buffers go back to the pool before the sink runs
+    deliver(results, report, sink, progress)
+}
+
+/// One batch of filled detector slots (`frames`: view, index, pts, transform) through the model
+/// and the stages: the results, in order. Every source of the chain runs its batches through here.
+fn detect_batch(
+    detector: &mut Detector,
+    params: &DecodeParams,
+    frames: &[(crate::image::FrameView, u64, f64, Transform)],
+    post: &mut FrameStages<'_>,
+    report: &mut RunReport,
+) -> Result<Vec<FrameResult>> {
+    let transforms: Vec<Transform> = frames.iter().map(|f| f.3).collect();
+    let (dets, times) = detector.run(frames.len(), &transforms, params)?;
     report.times.inference_s += times.inference_s;
     report.times.postprocess_s += times.postprocess_s;
-    let frames: Vec<stages::FrameIn> = pending
+    let inputs: Vec<stages::FrameIn> = frames
         .iter()
         .zip(dets)
-        .map(|((frame, _), detections)| {
+        .map(|(&(view, index, pts, _), detections)| {
             for d in &detections {
                 *report.per_class.entry(d.class_id).or_default() += 1;
             }
-            stages::FrameIn { view: frame.view(), index: frame.index, pts: frame.pts, detections, ids: None }
+            stages::FrameIn { view, index, pts, detections, ids: None }
         })
         .collect();
-    let results = post.apply_batch(frames)?;
-    pending.clear(); // the buffers go back to the pool before the sink runs
+    post.apply_batch(inputs)
+}
+
+/// Hands `results` to the sink in order, timed and counted.
+fn deliver(
+    results: Vec<FrameResult>,
+    report: &mut RunReport,
+    sink: &mut dyn FnMut(FrameResult) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
     for r in results {
         let (index, pts) = (r.index, r.pts);
         let t = Instant::now();
@@ -371,6 +400,43 @@ fn run_batch(
         progress(Progress { frame_index: index, pts, processed: report.frames_processed });
     }
     Ok(())
+}
+
+/// The chain's in-memory source: `frames` decoded beforehand (of the video `info`), in batches
+/// through the detector and the stages, each result to `sink` in order. What `fovea bench`
+/// measures as "detector only" (no decoding, no threads).
+pub fn run_frames(
+    info: &VideoInfo,
+    frames: &[Frame],
+    detector: &mut Detector,
+    params: &DecodeParams,
+    stages: Stages<'_>,
+    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+) -> Result<RunReport> {
+    let start = Instant::now();
+    let mut report = RunReport::new(info.clone(), detector);
+    let channels = detector.manifest().input.channels;
+    let mut post = FrameStages::new(stages, info.fps.unwrap_or(30.0), channels, detector.manifest().labels.clone())?;
+    if post.holds_until_clip_end() {
+        return Err(Error::InvalidOption { option: "teams", reason: "colour teams need a file source (run_detect)".into() });
+    }
+    for chunk in frames.chunks(detector.batch()) {
+        let t = Instant::now();
+        let mut batch = Vec::with_capacity(chunk.len());
+        for (slot, f) in chunk.iter().enumerate() {
+            let tf = detector.fill(slot, &f.data, f.width, f.height, f.width as usize * 3)?;
+            batch.push((f.view(), f.index, f.pts, tf));
+        }
+        report.times.preprocess_s += t.elapsed().as_secs_f64();
+        let results = detect_batch(detector, params, &batch, &mut post, &mut report)?;
+        deliver(results, &mut report, &mut |r| sink(&r), &mut |_| {})?;
+    }
+    report.frames_decoded = frames.len() as u64;
+    report.tracks = post.tracks_issued();
+    report.reuse = post.reuse_stats();
+    report.stages = post.counts().clone();
+    report.wall_s = start.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// Builds decode parameters from a detector's defaults and optional overrides; class names are

@@ -141,7 +141,7 @@ impl Slot<'_> {
 struct RoiSide {
     /// The host ROI batch (the CPU's, or a download of the GPU's for a CPU classifier).
     batch: RoiBatch,
-    gpu: Option<crate::cuda::DeviceRois>,
+    gpu: Option<crate::cuda::rois::DeviceRois>,
     /// Whether the current frames are on the GPU already.
     uploaded: bool,
 }
@@ -221,7 +221,7 @@ impl<'c> FrameStages<'c> {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         let gpu = match gpu {
-            Some(dev) => Some(crate::cuda::DeviceRois::new(dev, GPU_FRAMES, 1920 * 1080 * 3)?),
+            Some(dev) => Some(crate::cuda::rois::DeviceRois::new(dev, GPU_FRAMES, 1920 * 1080 * 3)?),
             None => None,
         };
         let s = Self {

@@ -38,7 +38,7 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let sampling = Sampling { duration: Some((a.frames as f64 - 0.5) / fps), ..Sampling::default() };
 
         // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
-        // decode/NMS timed.
+        // decode/NMS timed (the chain's in-memory source).
         let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
         let pool = fovea::video::FramePool::new(a.frames as usize + 1);
         let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
@@ -49,23 +49,15 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         drop(dec);
         anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
         let n = frames.len() as u64;
-        let b = detector.batch();
-        let f0 = &frames[0];
-        let tf = detector.fill(0, &f0.data, f0.width, f0.height, f0.width as usize * 3)?;
-        detector.run(1, &[tf], &params)?; // warm-up
+        // Warm-up, then alternating rounds.
+        pipeline::run_frames(&info, &frames[..1], &mut detector, &params, pipeline::Stages::default(), &mut |_| Ok(()))?;
         let mut det_fps = Vec::new();
         let mut e2e_fps = Vec::new();
         let mut last = None;
         for _ in 0..a.rounds.max(1) {
+            // Detector only: the chain's in-memory source, no stages, results dropped.
             let t0 = Instant::now();
-            for chunk in frames.chunks(b) {
-                let tf = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| detector.fill(i, &f.data, f.width, f.height, f.width as usize * 3))
-                    .collect::<Result<Vec<_>, _>>()?;
-                detector.run(chunk.len(), &tf, &params)?;
-            }
+            pipeline::run_frames(&info, &frames, &mut detector, &params, pipeline::Stages::default(), &mut |_| Ok(()))?;
             det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
 
             // End to end: the whole pipeline from the file, results serialised as JSONL.

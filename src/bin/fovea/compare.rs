@@ -11,18 +11,8 @@ use fovea::video::Sampling;
 
 use crate::{args::*, model::*};
 
-/// Runs `det` on one frame with `params`.
-pub(crate) fn detect_frame(
-    det: &mut Detector,
-    f: &fovea::video::Frame,
-    params: &fovea::detect::DecodeParams,
-) -> anyhow::Result<Vec<fovea::detect::Detection>> {
-    let tf = det.fill(0, &f.data, f.width, f.height, f.width as usize * 3)?;
-    Ok(det.run(1, &[tf], params)?.0.remove(0))
-}
-
 pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
-    use fovea::detect::compare::{accumulate_tolerant, ClassAgreement};
+    use fovea::detect::compare::ClassAgreement;
     use std::collections::{BTreeMap, HashSet};
     let opts = DetectorOptions { threads: a.threads, batch: 1, ..DetectorOptions::default() };
     let mut rdet = Detector::load(&Manifest::load(&resolve_model(&a.reference))?, &opts)?;
@@ -42,43 +32,46 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         }
         None => HashSet::new(),
     };
+    // Each model through the chain on the same sampled frames (no tracking), then paired by frame.
+    let sampling = Sampling { stride: a.every, ..Sampling::default() };
     let mut pairs: Vec<(Vec<fovea::detect::Detection>, Vec<fovea::detect::Detection>)> = Vec::new();
     for v in &a.videos {
         let name = v.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        let fmt =
-            fovea::video::OutputFormat { width: 0, height: 0, order: rdet.manifest().input.channels, fit: fovea::video::Fit::Stretch };
-        let mut dec = fovea::video::Decoder::open(v, Sampling { stride: a.every, ..Sampling::default() }, fmt)?;
-        let pool = fovea::video::FramePool::new(1);
-        while let Some(f) = dec.next_frame(&pool)? {
-            if excluded.contains(&(name.clone(), f.index)) {
-                continue;
+        let detections =
+            |det: &mut Detector, params: &fovea::detect::DecodeParams| -> anyhow::Result<Vec<(u64, Vec<fovea::detect::Detection>)>> {
+                let mut out = Vec::new();
+                let (_, outcome) = fovea::pipeline::run_detect(
+                    v,
+                    det,
+                    params,
+                    sampling,
+                    Default::default(),
+                    &mut |r| {
+                        out.push((r.index, r.detections.clone()));
+                        Ok(())
+                    },
+                    &mut |_| {},
+                )?;
+                outcome?;
+                Ok(out)
+            };
+        let r = detections(&mut rdet, &rlow)?;
+        let c = detections(&mut cdet, &clow)?;
+        anyhow::ensure!(r.len() == c.len(), "{}: the two runs saw {} and {} frames", v.display(), r.len(), c.len());
+        for ((fr, rd), (fc, cd)) in r.into_iter().zip(c) {
+            anyhow::ensure!(fr == fc, "{}: frames out of step ({fr} vs {fc})", v.display());
+            if !excluded.contains(&(name.clone(), fr)) {
+                pairs.push((rd, cd));
             }
-            pairs.push((detect_frame(&mut rdet, &f, &rlow)?, detect_frame(&mut cdet, &f, &clow)?));
         }
     }
     let labels = rdet.manifest().labels.clone();
     let t_ref = rparams.score_threshold;
-    // `tolerant`: object level (see accumulate_tolerant); otherwise both sides strictly at their
-    // operating thresholds.
-    let report_at = |t: f32, tolerant: bool| {
-        let mut acc: BTreeMap<u32, ClassAgreement> = BTreeMap::new();
-        let f = if tolerant { floor } else { 0.0 };
-        for (r, c) in &pairs {
-            let (r, c): (Vec<_>, Vec<_>) = if tolerant {
-                (r.clone(), c.clone())
-            } else {
-                (r.iter().filter(|d| d.score >= t_ref).copied().collect(), c.iter().filter(|d| d.score >= t).copied().collect())
-            };
-            accumulate_tolerant(&mut acc, &r, &c, t_ref, t, f, a.iou);
-        }
-        acc
-    };
-    let total = |acc: &BTreeMap<u32, ClassAgreement>| acc.values().fold((0u64, 0u64), |s, c| (s.0 + c.reference, s.1 + c.candidate));
+    let report_at = |t: f32, tolerant: bool| fovea::detect::compare::agreement(&pairs, t_ref, t, floor, tolerant, a.iou);
     let at_default = report_at(cparams.score_threshold, false);
     let tolerant_default = report_at(cparams.score_threshold, true);
     // Smallest threshold (0.01 steps) at which the candidate has no more boxes than the reference.
-    let (ref_total, _) = total(&at_default);
-    let restoring = (0..=80).map(|k| (20 + k) as f32 / 100.0).find(|&t| total(&report_at(t, false)).1 <= ref_total).unwrap_or(1.0);
+    let restoring = fovea::detect::compare::restoring_threshold(&pairs, t_ref, a.iou);
     let at_restoring = report_at(restoring, false);
     let tolerant_restoring = report_at(restoring, true);
     eprintln!("fovea compare: {} frames (every {}, {} excluded), match at IoU >= {}", pairs.len(), a.every, excluded.len(), a.iou);
