@@ -320,6 +320,36 @@ pub fn run_detect(
     Ok((report, outcome))
 }
 
+/// The chain's boxes-only source: the frames of a boxes file without their pixels (re-tracking
+/// another detector's boxes, `fovea track`), through the stages that need no pixels (tracking),
+/// each result to `sink` in order; the stage counts and the track ids issued come back. Stages
+/// that read pixels (rules, a classifier, teams) are an [`Error::InvalidOption`]: they need the
+/// video (`verify`).
+pub fn run_boxes(
+    frames: Vec<FrameResult>,
+    labels: Vec<String>,
+    fps: f64,
+    stages: Stages<'_>,
+    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+) -> Result<(StageCounts, Option<u64>)> {
+    if stages.rules.is_some() || stages.classifier.is_some() || stages.teams {
+        return Err(Error::InvalidOption {
+            option: "stages",
+            reason: "rules, a classifier and teams read pixels: a boxes file alone has none (give its video to `fovea verify`)".into(),
+        });
+    }
+    let mut post = FrameStages::new(stages, fps, crate::image::ChannelOrder::Rgb, labels)?;
+    let none = crate::image::FrameView { data: &[], width: 0, height: 0, stride: 0 };
+    for f in frames {
+        let ids = Some(f.track_ids);
+        let input = stages::FrameIn { view: none, index: f.index, pts: f.pts, detections: f.detections, ids };
+        for r in post.apply_batch(vec![input])? {
+            sink(&r)?;
+        }
+    }
+    Ok((post.counts().clone(), post.tracks_issued()))
+}
+
 /// Decodes the frames `select` of `path` again (frames in `order`, at source size), handing each
 /// to `visit`; returns how many were decoded. The clip-level steps' [`Refetch`] for a file.
 pub fn decode_again(

@@ -4,8 +4,6 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use fovea::track::Tracker;
-
 use crate::args::*;
 
 pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
@@ -18,19 +16,18 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
     let (mut sink, out_name) = crate::report::open_sink(&a.output, a.format, &boxes.labels, true)?;
     let start = Instant::now();
-    let mut tracker = Tracker::new(cfg, fps);
     let (mut dets, mut tracked) = (0u64, 0u64);
-    for mut f in boxes.frames {
-        f.track_ids = tracker.update(f.index, &f.detections);
+    let stages = fovea::pipeline::Stages { tracking: Some(cfg), ..Default::default() };
+    let (_, issued) = fovea::pipeline::run_boxes(boxes.frames, boxes.labels.clone(), fps, stages, &mut |f| {
         dets += f.detections.len() as u64;
         tracked += f.track_ids.iter().filter(|t| t.is_some()).count() as u64;
-        sink.write(&f)?;
-    }
+        sink.write(f)
+    })?;
     sink.finish()?;
     let s = start.elapsed().as_secs_f64();
     eprintln!("fovea track: {} ({:?})", a.boxes.display(), boxes.format);
     eprintln!("  detections   {dets}, {tracked} in confirmed tracks");
-    eprintln!("  tracking     ByteTrack per class at {fps:.2} fps, {} track ids issued", tracker.ids_issued());
+    eprintln!("  tracking     ByteTrack per class at {fps:.2} fps, {} track ids issued", issued.unwrap_or(0));
     eprintln!("  time         {:.1} ms", s * 1000.0);
     eprintln!("  output       {}", out_name.display());
     Ok(ExitCode::SUCCESS)
