@@ -137,6 +137,17 @@ bench-gpu: setup $(GPU_CLIP)
 	. .deps/gpu/env.sh && target/release/fovea bench $(GPU_CLIP) --frames 750 --rounds 3 --device cuda:0 --provider tensorrt --precision fp16 --json benches/results/gpu_1080p.json
 	target/release/fovea bench $(GPU_CLIP) --frames 750 --rounds 1 --model engines/nanodet-g-416.toml
 
+# Two builds side by side in one run (rounds alternate): the pipeline, verify's ROI workload, the
+# C ABI through Python, tracking defaults. OLD is any revision; writes benches/results/side_by_side.json.
+OLD ?= HEAD~1
+SBS := .deps/side-by-side
+side-by-side: setup
+	rm -rf $(SBS) && git worktree prune && git worktree add --detach $(SBS) $(OLD)
+	cd $(SBS) && CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --release --lib --bins
+	mkdir -p $(SBS)/target/release && cp target/release/fovea target/release/libfovea.so $(SBS)/target/release/
+	$(CARGO) build --release --lib --bins
+	FOVEA_ORT_LIB=$(CURDIR)/.deps/onnxruntime/libonnxruntime.so.1.31.1 $(PY) benches/side_by_side.py $(SBS) . --rounds 3
+
 bench-pipeline: build
 	$(PY) benches/peers/compare.py $(BENCH_VIDEOS) --frames $(BENCH_FRAMES) --threads 2 --rounds 5
 
