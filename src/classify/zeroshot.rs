@@ -299,8 +299,6 @@ impl ZeroShot {
         if !m.model_path.exists() {
             return Err(Error::Manifest { path: m.path.clone(), reason: format!("model.file {} does not exist", m.model_path.display()) });
         }
-        let rt = crate::infer::runtime()?;
-        let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
         if threads > crate::infer::MAX_THREADS {
             return Err(Error::InvalidOption {
                 option: "--threads",
@@ -309,8 +307,7 @@ impl ZeroShot {
         }
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let (session, gpu, provider) = if sel.is_gpu() {
-            use crate::infer::provider::{ModelRef, ProviderPlan, TrtBuild};
-            let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
+            use crate::infer::provider::{ModelRef, TrtBuild};
             let model = ModelRef {
                 name: m.name.clone(),
                 manifest: m.path.clone(),
@@ -321,14 +318,12 @@ impl ZeroShot {
                 calibration_table: None,
             };
             let trt = TrtBuild { batch: 256, ..TrtBuild::default() };
-            let plan = ProviderPlan::new(&model, sel, &trt, true)?;
-            crate::infer::provider_available(rt, sel.provider)?;
-            let session = crate::infer::gpu_session(rt, &plan, &dev, threads)?;
-            let mut binding = session.create_binding().map_err(ort_err)?;
-            binding.bind_output_to_device(m.output_name.as_str(), &ort::memory::MemoryInfo::default()).map_err(ort_err)?;
+            let plan = crate::infer::session::gpu_plan(&model, sel, &trt, true)?;
+            let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
+            let (session, binding) = crate::infer::session::gpu_open(&plan, &dev, threads, std::slice::from_ref(&m.output_name))?;
             (session, Some(OnGpu { binding, dev }), plan.describe())
         } else {
-            (Self::cpu_session(rt, &m.model_path, threads).map_err(ort_err)?, None, "CPUExecutionProvider".to_string())
+            (crate::infer::session::cpu(&m.model_path, threads)?, None, "CPUExecutionProvider".to_string())
         };
         let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
         if !session.inputs().iter().any(|i| i.name() == m.input_name) {
@@ -351,10 +346,6 @@ impl ZeroShot {
         }
         let labels = Self::label_vectors(&table, m.pooling);
         Ok(Self { session, gpu, provider, manifest: manifest.clone(), table, labels, calls: 0, rois: 0 })
-    }
-
-    fn cpu_session(rt: &crate::infer::Runtime, model: &Path, threads: usize) -> ort::Result<Session> {
-        Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(model)
     }
 
     /// Embeddings of the `n` first ROIs of `rois` (float32, S the manifest's size), already on
@@ -385,7 +376,7 @@ impl ZeroShot {
             )));
         }
         let s = self.manifest.roi.size as i64;
-        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, rois.ordinal, rois.ptr(), vec![n as i64, 3, s, s])
+        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, &rois.tensor(), vec![n as i64, 3, s, s])
             .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
         let outputs = self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
         let out = Self::normalised(&self.manifest, &outputs, n)?;

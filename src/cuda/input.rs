@@ -203,10 +203,10 @@ impl DeviceInput {
         Ok(())
     }
 
-    /// The input tensor's device address (for ONNX Runtime's I/O binding).
-    pub fn tensor_ptr(&self) -> u64 {
+    /// The input tensor (every slot), for ONNX Runtime's I/O binding.
+    pub fn tensor(&self) -> crate::cuda::DeviceTensor {
         let (ptr, _sync) = self.tensor.device_ptr(&self.dev.stream);
-        ptr
+        crate::cuda::DeviceTensor::new(ptr, self.tensor.len(), self.dev.ordinal())
     }
 
     /// Host and device buffers allocated since start-up (steady state: constant).

@@ -39,6 +39,27 @@ pub use stand_in::*;
 /// Whether this build has the GPU path (the `cuda` feature).
 pub const BUILT: bool = cfg!(feature = "cuda");
 
+/// A float32 tensor in a GPU's memory: `floats` values at a device address, on the device
+/// `ordinal`. What ONNX Runtime's I/O binding reads in place; made only by this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTensor {
+    ptr: u64,
+    pub floats: usize,
+    pub ordinal: usize,
+}
+
+impl DeviceTensor {
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn new(ptr: u64, floats: usize, ordinal: usize) -> Self {
+        Self { ptr, floats, ordinal }
+    }
+
+    /// The device address of the first float.
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+}
+
 /// An ROI batch on a GPU: `n x 3 x size x size` float32 at a device address, made on the stream
 /// of the device `ordinal`. Only the ROI stage makes one; a classifier that runs on that device
 /// reads it in place.
@@ -59,5 +80,10 @@ impl DeviceRoiBatch {
     /// The device address of the first float.
     pub fn ptr(&self) -> u64 {
         self.ptr
+    }
+
+    /// The batch as a tensor of `n x 3 x size x size` floats.
+    pub fn tensor(&self) -> DeviceTensor {
+        DeviceTensor::new(self.ptr, self.n * 3 * self.size as usize * self.size as usize, self.ordinal)
     }
 }

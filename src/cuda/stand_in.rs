@@ -126,7 +126,7 @@ pub mod input {
         pub fn upload(&mut self, _n: usize) -> Result<()> {
             match *self {}
         }
-        pub fn tensor_ptr(&self) -> u64 {
+        pub fn tensor(&self) -> crate::cuda::DeviceTensor {
             match *self {}
         }
         pub fn allocations(&self) -> u64 {

@@ -50,24 +50,28 @@ fn gpu_session_inner(rt: &Runtime, plan: &provider::ProviderPlan, dev: &crate::c
     b.with_execution_providers(eps)?.commit_from_file(&plan.model)
 }
 
-/// Binds a float32 tensor in device memory at `ptr` (`shape`) as input `name` of `binding`.
+/// Binds the device tensor `t` as input `name` of `binding`, with `shape` (which must fit in it).
 pub(crate) fn bind_device_f32(
     binding: &mut ort::session::IoBinding,
     name: &str,
-    ordinal: usize,
-    ptr: u64,
+    t: &crate::cuda::DeviceTensor,
     shape: Vec<i64>,
 ) -> std::result::Result<(), String> {
+    let need = shape.iter().try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+    if need.is_none_or(|n| n > t.floats) {
+        return Err(format!("input '{name}' of shape {shape:?} does not fit the device tensor of {} floats", t.floats));
+    }
     let info = ort::memory::MemoryInfo::new(
         ort::memory::AllocationDevice::CUDA,
-        ordinal as i32,
+        t.ordinal as i32,
         ort::memory::AllocatorType::Device,
         ort::memory::MemoryType::Default,
     )
     .map_err(|e| e.to_string())?;
-    // SAFETY: the caller's pointer is device memory of at least shape's elements, alive until
-    // the run that reads it has finished (runs are synchronous).
-    let tensor = unsafe { ort::value::TensorRefMut::<f32>::from_raw(info, ptr as usize as *mut _, ort::value::Shape::new(shape)) }
+    // SAFETY: `t` is device memory of `t.floats` floats (DeviceTensor is made only by the device
+    // layer over its live buffers), which holds `shape` (checked above), alive until the run that
+    // reads it has finished (runs are synchronous).
+    let tensor = unsafe { ort::value::TensorRefMut::<f32>::from_raw(info, t.ptr() as usize as *mut _, ort::value::Shape::new(shape)) }
         .map_err(|e| e.to_string())?;
     bind_in_place(binding, name, &tensor)
 }

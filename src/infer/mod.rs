@@ -14,6 +14,7 @@ mod gpu;
 pub mod manifest;
 pub mod preprocess;
 pub mod provider;
+pub(crate) mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -283,15 +284,8 @@ impl Detector {
     }
 
     fn load_cpu(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
-        let rt = runtime()?;
-        let path = &manifest.model_path;
-        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         Self::check_model_file(manifest)?;
-        let threads = Self::thread_count(opts);
-        let session = (|| -> ort::Result<Session> {
-            Session::builder(&rt.env)?.with_intra_threads(threads)?.with_inter_threads(1)?.commit_from_file(path)
-        })()
-        .map_err(ort_err)?;
+        let session = session::cpu(&manifest.model_path, Self::thread_count(opts))?;
         let batch_dim = batch_dim_of(&session, manifest)?;
         let batch = Self::batch_size(batch_dim, opts.batch);
         let per = 3 * manifest.input.width as usize * manifest.input.height as usize;
@@ -329,39 +323,29 @@ impl Detector {
         };
         let batch = Self::batch_size(batch_dim, opts.batch);
         let trt = TrtBuild { batch, ..opts.trt.clone() };
-        // 2. Everything that needs no device: options, calibration table, engine files.
-        let plan = provider::ProviderPlan::new(&manifest.into(), &sel, &trt, batch_dim < 0)?;
-        Self::load_planned(manifest, opts, rt, plan, batch_dim)
+        // 2. Everything that needs no device: options, calibration table, engine files; then the
+        //    build and the provider in the loaded ONNX Runtime.
+        let plan = session::gpu_plan(&manifest.into(), &sel, &trt, batch_dim < 0)?;
+        Self::load_planned(manifest, opts, plan, batch_dim)
     }
 
-    fn load_planned(
-        manifest: &Manifest,
-        opts: &DetectorOptions,
-        rt: &Runtime,
-        plan: provider::ProviderPlan,
-        batch_dim: i64,
-    ) -> Result<Self> {
+    fn load_planned(manifest: &Manifest, opts: &DetectorOptions, plan: provider::ProviderPlan, batch_dim: i64) -> Result<Self> {
         let sel = opts.selection;
         let path = &manifest.model_path;
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         let batch = Self::batch_size(batch_dim, opts.batch);
-        // 3. The build (without the `cuda` feature no GPU can be had), then the provider in the
-        //    loaded ONNX Runtime.
-        check_build(&sel)?;
-        provider_available(rt, sel.provider)?;
-        // 4. The device (a clear error without a driver).
+        // 3. The device (a clear error without a driver).
         let dev = crate::cuda::Device::shared(sel.ordinal())?;
         let frame_bytes = 1920 * 1080 * 3;
         let input =
             crate::cuda::input::DeviceInput::new(dev.clone(), manifest.input.roi_spec(), manifest.input.image_len(), batch, frame_bytes)?;
-        // 5. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
-        let session = gpu_session(rt, &plan, &dev, Self::thread_count(opts))?;
+        // 4. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
+        let (session, binding) = session::gpu_open(&plan, &dev, Self::thread_count(opts), &[])?;
         if plan.kind == ProviderKind::TensorRt {
             if let Some(files) = &plan.engine {
                 log::info!("TensorRT engine cache {} ({})", files.cache_dir.display(), files.prefix);
             }
         }
-        let binding = session.create_binding().map_err(ort_err)?;
         let on = if input.device_preprocessing() {
             "resize kernel on the GPU"
         } else {
@@ -551,7 +535,7 @@ impl Detector {
                 let DeviceSide { binding, input: d } = &mut **b;
                 // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
                 d.upload(n)?;
-                bind_device_f32(binding, &spec.name, d.device().ordinal(), d.tensor_ptr(), shape.map(|v| v as i64).to_vec())
+                bind_device_f32(binding, &spec.name, &d.tensor(), shape.map(|v| v as i64).to_vec())
                     .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
                 self.session.run_binding(binding).map_err(ort_err)?
             }
