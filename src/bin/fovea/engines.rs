@@ -8,13 +8,11 @@ use std::time::Instant;
 use anyhow::Context;
 
 use fovea::infer::manifest::Manifest;
-use fovea::infer::{Detector, DetectorOptions};
 
 use crate::args::*;
 
 pub(crate) fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
     use fovea::infer::manifest::Precision;
-    use fovea::infer::provider::{EngineFiles, ProviderKind, Selection, TrtBuild};
     let EnginesCommand::Build(a) = c;
     let precision = if a.int8 {
         Precision::Int8
@@ -28,16 +26,8 @@ pub(crate) fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
         Some(c) => Some(fovea::infer::provider::find_calibration_table(c, &manifest)?),
         None => None,
     };
-    let selection = Selection::resolve(Some(a.device.parse()?), Some(ProviderKind::TensorRt), false)?;
-    let trt = TrtBuild { precision, calibration_table, batch: a.batch, dump_ep_context: true, ..TrtBuild::default() };
-    let files = EngineFiles::of(&(&manifest).into(), precision, a.batch);
-    eprintln!(
-        "fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}",
-        manifest.name,
-        a.model.display(),
-        a.batch,
-        selection.device
-    );
+    let files = fovea::infer::engines::engine_files(&manifest, precision, a.batch);
+    eprintln!("fovea engines build: {} ({}) -> TensorRT {precision}, batch {}, on {}", manifest.name, a.model.display(), a.batch, a.device);
     eprintln!("  [1/3] engine cache {}, EPContext model {}", files.cache_dir.display(), files.ep_context_model.display());
     eprintln!("  [2/3] building the engine (TensorRT tunes every layer: minutes, once per GPU model and TensorRT version)");
     // Progress while ONNX Runtime builds (a blocking call): a spinner with the elapsed time on a
@@ -69,21 +59,16 @@ pub(crate) fn engines(c: EnginesCommand) -> anyhow::Result<ExitCode> {
             }
         })
     };
-    let opts = DetectorOptions { threads: 0, batch: a.batch, selection, trt };
-    let built = Detector::load(&manifest, &opts);
+    let built = fovea::infer::engines::build_engine(&manifest, &a.device, precision, calibration_table, a.batch);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = ticker.join();
-    let mut det = built?;
-    eprintln!("        built in {:.1} s: {}", t.elapsed().as_secs_f64(), det.provider());
-    // Verify: one inference on a mid-grey frame, through the same path runs take.
-    let (w, h) = (manifest.input.width, manifest.input.height);
-    let grey = vec![114u8; w as usize * h as usize * 3];
-    let tf = det.fill(0, &grey, w, h, w as usize * 3)?;
-    let params = det.default_params();
-    det.run(1, &[tf], &params)?;
-    anyhow::ensure!(files.prebuilt(), "ONNX Runtime built the engine but wrote no EPContext model at {}", files.ep_context_model.display());
-    let size = std::fs::metadata(&files.ep_context_model).map(|m| m.len()).unwrap_or(0);
-    eprintln!("  [3/3] verified with one inference; EPContext model {} ({size} bytes)", files.ep_context_model.display());
+    let built = built?;
+    eprintln!("        built in {:.1} s: {}", built.build_s, built.provider);
+    eprintln!(
+        "  [3/3] verified with one inference; EPContext model {} ({} bytes)",
+        built.ep_context_model.display(),
+        built.ep_context_bytes
+    );
     eprintln!("        runs with --provider tensorrt --precision {precision} now load it instead of rebuilding");
     Ok(ExitCode::SUCCESS)
 }
