@@ -176,3 +176,54 @@ fn one_configuration_drives_the_cli_and_the_library_alike() {
     let report = engine.last_report().unwrap();
     assert!(report["stage_seconds"]["rules"].as_f64().unwrap() > 0.0, "{report}");
 }
+
+/// The new result fields (rules, verdicts, statistics, the classifier's probabilities as owned
+/// strings and arrays) and verify mode through the C ABI under valgrind: no invalid access, no
+/// leak.
+#[test]
+fn verify_mode_through_the_c_abi_is_clean_under_valgrind() {
+    let dir = tempdir();
+    let exe = build_c_program(dir.path(), "tests/c/verify.c", "verify");
+    let cfg = dir.path().join("leak.toml");
+    // The COCO model: class 0 is a person, which the validator's policy sends to the classifier
+    // (verify mode runs no detector, so the model is only loaded).
+    let model = root().join("engines/nanodet-g-416.toml");
+    let enc = root().join("tests/data/tiny_clip.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = \"{}\"\nthreads = 1\n[tracking]\nenabled = false\n[rules]\n[classifier]\nkind = \"zeroshot\"\nencoder = \"{}\"\n",
+            model.display(),
+            enc.display()
+        ),
+    )
+    .unwrap();
+    let txt = dir.path().join("boxes.txt");
+    // People-sized boxes, a grass box, one outside the frame and a NaN one, on frames 0 and 2.
+    let mut t = String::new();
+    for f in [0, 2] {
+        t += &format!("{f} 300 100 340 200 0.9 0 1\n{f} 50 300 110 420 0.5 0 2\n{f} 800 100 900 200 0.5 0 3\n{f} nan 1 2 3 0.5 0 4\n");
+    }
+    std::fs::write(&txt, t).unwrap();
+    let out = dir.path().join("out.tsv");
+    let o = Command::new("valgrind")
+        .args(["--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--error-exitcode=99"])
+        .arg(format!("--suppressions={}", root().join("tests/valgrind.supp").display()))
+        .arg(&exe)
+        .arg("stream")
+        .arg(&cfg)
+        .arg(media("vtest.avi"))
+        .arg(&txt)
+        .args([W.to_string(), H.to_string(), "3".to_string()])
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .expect("valgrind runs (apt install valgrind; make setup does)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("ERROR SUMMARY: 0 errors"), "{err}");
+    let lines = c_lines(&out);
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    assert!(lines.iter().any(|l| l[3] == "outside_frame") && lines.iter().any(|l| l[3] == "non_finite_box"), "{lines:?}");
+    assert!(lines.iter().any(|l| l[13] != "0"), "the classifier's probabilities came through: {lines:?}");
+}
