@@ -227,3 +227,37 @@ fn verify_mode_through_the_c_abi_is_clean_under_valgrind() {
     assert!(lines.iter().any(|l| l[3] == "outside_frame") && lines.iter().any(|l| l[3] == "non_finite_box"), "{lines:?}");
     assert!(lines.iter().any(|l| l[13] != "0"), "the classifier's probabilities came through: {lines:?}");
 }
+
+/// Hostile boxes on a stream in verify mode: ids that do not match the boxes and more boxes than
+/// the limit are clear errors; NaN and inverted boxes are `invalid` with the reason, never fatal.
+#[test]
+fn hostile_boxes_on_a_stream_are_clear_errors_or_invalid() {
+    use fovea::engine::{Engine, EngineConfig, FrameIn, PixelFormat, Received, Stream};
+    use fovea::results::{Detection, Verdict};
+    let model = root().join("engines/nanodet-g-416.toml");
+    let cfg = EngineConfig::parse(&format!("model = \"{}\"\n[tracking]\nenabled = false\n[rules]\n", model.display()), &root()).unwrap();
+    let mut s = Stream::new(Engine::new(&cfg).unwrap(), 25.0).unwrap();
+    let (w, h) = (320u32, 240u32);
+    let px = vec![90u8; (w * h * 3) as usize];
+    let frame = FrameIn { data: &px, width: w, height: h, stride: w as usize * 3, format: PixelFormat::Rgb24, pts: 0.0 };
+    let b = |bbox: [f32; 4]| Detection { bbox, score: 0.5, class_id: 0 };
+    let e = s.send_frame_with_boxes(&frame, &[b([100.0, 100.0, 120.0, 150.0])], &[]).unwrap_err();
+    assert!(e.to_string().contains("0 ids for 1 boxes"), "{e}");
+    let many = vec![b([100.0, 100.0, 120.0, 150.0]); 10_001];
+    let e = s.send_frame_with_boxes(&frame, &many, &vec![None; many.len()]).unwrap_err();
+    assert!(e.to_string().contains("10001 boxes in one frame, at most 10000"), "{e}");
+    let boxes = [
+        b([f32::NAN, 1.0, 20.0, 40.0]),
+        b([30.0, 40.0, 10.0, 5.0]),
+        b([100.0, 100.0, 120.0, 150.0]),
+        Detection { class_id: 999, ..b([100.0, 100.0, 120.0, 150.0]) },
+    ];
+    s.send_frame_with_boxes(&frame, &boxes, &[Some(7), None, Some(9), None]).unwrap();
+    let Received::Frame(r) = s.receive() else { panic!("a result") };
+    let rules: Vec<(Verdict, Option<&str>)> = r.checks.iter().map(|c| (c.verdict, c.rule.as_deref())).collect();
+    assert_eq!(rules[0], (Verdict::Invalid, Some("non_finite_box")));
+    assert_eq!(rules[1], (Verdict::Invalid, Some("empty_box")));
+    assert_eq!(rules[2].0, Verdict::Keep, "{rules:?}");
+    assert_eq!(rules[3], (Verdict::Invalid, Some("unknown_class")));
+    assert_eq!(r.track_ids, vec![Some(7), None, Some(9), None], "the caller's ids are the identities without tracking");
+}
