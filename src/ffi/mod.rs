@@ -404,24 +404,42 @@ pub unsafe extern "C" fn fovea_engine_process_file(
     boundary(engine_error(e), || {
         // SAFETY: per the contract.
         let p = unsafe { str_arg(path, "path") }?;
-        let Some(cb) = callback else { return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "callback is NULL")) };
-        let mut stopped = false;
-        let r = e.inner.process_file(Path::new(p), Sampling::default(), &mut |fr| {
-            let owned = OwnedResult::new(fr, &e.labels);
-            // SAFETY: the callback's contract; `owned.c` is valid for the call.
-            let rc = unsafe { cb(user_data, &owned.c) };
-            if rc != 0 {
-                stopped = true;
-                return Err(Error::Pipeline("stopped by the callback".into()));
-            }
-            Ok(())
-        });
-        match r {
-            Ok(_) => Ok(FOVEA_STATUS_OK),
-            Err(_) if stopped => Err(fail(FOVEA_STATUS_CALLBACK_STOPPED, "the callback returned non-zero; processing stopped")),
-            Err(err) => Err(err.into()),
-        }
+        let run = |deliver: &mut dyn FnMut(&crate::results::FrameResult, &[CString]) -> crate::Result<()>| {
+            e.inner.process_file(Path::new(p), Sampling::default(), &mut |fr| deliver(fr, &e.labels)).map(|_| ())
+        };
+        // SAFETY: the callback's contract, per this function's.
+        unsafe { file_call(callback, user_data, run) }
     })
+}
+
+/// A file call's results to the caller's `callback` (each valid during its call), stopping when
+/// it returns non-zero (`FOVEA_STATUS_CALLBACK_STOPPED`). `run` runs the call, handing each frame
+/// with the class names its labels come from to the deliverer it is given.
+///
+/// # Safety
+/// `callback` may be called with `user_data` from this thread.
+unsafe fn file_call(
+    callback: fovea_frame_callback,
+    user_data: *mut c_void,
+    run: impl FnOnce(&mut dyn FnMut(&crate::results::FrameResult, &[CString]) -> crate::Result<()>) -> crate::Result<()>,
+) -> Result<fovea_status, Failure> {
+    let Some(cb) = callback else { return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "callback is NULL")) };
+    let mut stopped = false;
+    let r = run(&mut |fr, names| {
+        let owned = OwnedResult::new(fr, names);
+        // SAFETY: the callback's contract; `owned.c` is valid for the call.
+        let rc = unsafe { cb(user_data, &owned.c) };
+        if rc != 0 {
+            stopped = true;
+            return Err(Error::Pipeline("stopped by the callback".into()));
+        }
+        Ok(())
+    });
+    match r {
+        Ok(()) => Ok(FOVEA_STATUS_OK),
+        Err(_) if stopped => Err(fail(FOVEA_STATUS_CALLBACK_STOPPED, "the callback returned non-zero; processing stopped")),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The report of the engine's last file call (`fovea_engine_process_file`) as JSON: frames

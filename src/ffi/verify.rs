@@ -7,7 +7,6 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
-use crate::error::Error;
 use crate::results::Detection;
 
 use super::*;
@@ -54,27 +53,19 @@ pub unsafe extern "C" fn fovea_engine_verify_file(
         let v = unsafe { str_arg(video, "video") }?;
         // SAFETY: per the contract.
         let b = unsafe { str_arg(boxes_path, "boxes_path") }?;
-        let Some(cb) = callback else { return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "callback is NULL")) };
-        let mut stopped = false;
-        let mut names: Vec<CString> = Vec::new();
-        let r = e.inner.verify_file(Path::new(v), Path::new(b), &mut |fr, labels| {
-            if names.len() != labels.len() {
-                names = labels.iter().map(|l| cstring(l.clone())).collect();
-            }
-            let owned = OwnedResult::new(fr, &names);
-            // SAFETY: the callback's contract; `owned.c` is valid for the call.
-            let rc = unsafe { cb(user_data, &owned.c) };
-            if rc != 0 {
-                stopped = true;
-                return Err(Error::Pipeline("stopped by the callback".into()));
-            }
-            Ok(())
-        });
-        match r {
-            Ok(_) => Ok(FOVEA_STATUS_OK),
-            Err(_) if stopped => Err(fail(FOVEA_STATUS_CALLBACK_STOPPED, "the callback returned non-zero; processing stopped")),
-            Err(err) => Err(err.into()),
-        }
+        let run = |deliver: &mut dyn FnMut(&crate::results::FrameResult, &[CString]) -> crate::Result<()>| {
+            let mut names: Vec<CString> = Vec::new();
+            e.inner
+                .verify_file(Path::new(v), Path::new(b), &mut |fr, labels| {
+                    if names.len() != labels.len() {
+                        names = labels.iter().map(|l| cstring(l.clone())).collect();
+                    }
+                    deliver(fr, &names)
+                })
+                .map(|_| ())
+        };
+        // SAFETY: the callback's contract, per this function's.
+        unsafe { file_call(callback, user_data, run) }
     })
 }
 
