@@ -178,11 +178,14 @@ fn the_detectors_device_input_equals_the_cpu_preprocessor() {
     use fovea::infer::preprocess::Preprocessor;
     let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
     let input = nanodet().input;
-    // 640x360 slots: the 1280x720 frame below re-provisions them once.
-    let mut di = DeviceInput::new(dev, input.roi_spec(), input.image_len(), 2, 640 * 360 * 3).unwrap();
+    // 320x180 slots: the clip's 640x360 frame below re-provisions them once (issue 21: with
+    // 640x360 slots nothing was re-provisioned and the count below could not hold).
+    let slot_bytes = 320 * 180 * 3;
+    let mut di = DeviceInput::new(dev, input.roi_spec(), input.image_len(), 2, slot_bytes).unwrap();
     assert!(di.device_preprocessing());
     let frames = bgr_frames("market_street_1906.mp4", 1, 1);
     let f = &frames[0];
+    assert!(f.width as usize * f.height as usize * 3 > slot_bytes, "the frame must outgrow the slots: {}x{}", f.width, f.height);
     let before = di.allocations();
     di.stage_frame(0, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
     di.stage_frame(1, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
