@@ -1,17 +1,12 @@
 //! Calibration sets for INT8: frames sampled from real clips, decoded and preprocessed exactly as
 //! the pipeline does for a model's manifest (FFmpeg decode, swscale to the model's channel order,
 //! the same resize and normalisation), written as NumPy `.npy` tensors `[1, 3, H, W]` (or NHWC)
-//! that offline quantisation tools read.
+//! that offline quantisation tools read. The set is written by the pipeline
+//! ([`crate::pipeline::calib::write_calibration_set`]); this module holds its formats.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-use crate::error::{Error, Result};
-use crate::image::{ChannelOrder, Fit};
-use crate::infer::manifest::{Layout, Manifest};
-use crate::infer::preprocess::Preprocessor;
-use crate::video::{self, Decoder, FramePool, OutputFormat, Sampling};
+use std::path::Path;
 
 /// One frame of a calibration set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,47 +38,6 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> std::io::Result<
         f.write_all(&v.to_le_bytes())?;
     }
     f.flush()
-}
-
-/// Samples `per_video` evenly spaced frames from each video, preprocesses them for `manifest`
-/// and writes `NNNN.npy` files plus `frames.json` (which frames, for held-out evaluation) to `out`.
-pub fn write_calibration_set(manifest: &Manifest, videos: &[PathBuf], per_video: u64, out: &Path) -> Result<Vec<CalibFrame>> {
-    if per_video == 0 {
-        return Err(Error::InvalidOption { option: "--frames", reason: "must be >= 1".into() });
-    }
-    let io = |e: std::io::Error| Error::Output { path: out.to_path_buf(), source: e };
-    std::fs::create_dir_all(out).map_err(io)?;
-    let spec = &manifest.input;
-    let (h, w) = (spec.height as usize, spec.width as usize);
-    let shape = match spec.layout {
-        Layout::Nchw => [1, 3, h, w],
-        Layout::Nhwc => [1, h, w, 3],
-    };
-    let mut pre = Preprocessor::new(spec.clone());
-    let mut tensor = vec![0.0f32; pre.len()];
-    let mut frames = Vec::new();
-    for v in videos {
-        let info = video::probe(v)?;
-        let total = info.declared_frames.or_else(|| Some((info.duration? * info.fps?).round() as u64)).unwrap_or(per_video).max(1);
-        let stride = (total / per_video).max(1) as u32;
-        let order: ChannelOrder = spec.channels;
-        let fmt = OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch };
-        let mut dec = Decoder::open(v, Sampling { stride, ..Sampling::default() }, fmt)?;
-        let pool = FramePool::new(1);
-        let name = v.file_name().map_or_else(|| v.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let mut taken = 0;
-        while taken < per_video {
-            let Some(f) = dec.next_frame(&pool)? else { break };
-            pre.run(&f.data, f.width, f.height, f.width as usize * 3, &mut tensor);
-            let file = format!("{:04}.npy", frames.len());
-            write_npy(&out.join(&file), &shape, &tensor).map_err(io)?;
-            frames.push(CalibFrame { file, video: name.clone(), frame: f.index });
-            taken += 1;
-        }
-    }
-    let list = serde_json::to_string_pretty(&frames).expect("plain structs serialise");
-    std::fs::write(out.join("frames.json"), list + "\n").map_err(io)?;
-    Ok(frames)
 }
 
 #[cfg(test)]

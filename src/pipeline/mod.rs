@@ -8,6 +8,7 @@
 //! an input error are processed and handed to the sink before the error is returned.
 #![forbid(unsafe_code)]
 
+pub mod calib;
 mod stages;
 pub mod verify;
 
@@ -350,6 +351,36 @@ pub fn run_boxes(
     Ok((post.counts().clone(), post.tracks_issued()))
 }
 
+/// The file source without threads: decodes `path` with `sampling` (and, when given, only the
+/// frames `select`), frames in `order` at source size, handing each to `visit` until it answers
+/// false; returns how many it was handed. What the clip-level steps' second pass, the in-memory
+/// source's frames and the calibration set read.
+pub fn decode_each(
+    path: &Path,
+    sampling: Sampling,
+    order: crate::image::ChannelOrder,
+    select: Option<&std::collections::BTreeSet<u64>>,
+    pool: &video::FramePool,
+    visit: &mut dyn FnMut(Frame) -> Result<bool>,
+) -> Result<u64> {
+    let fmt = OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch };
+    let mut dec = video::Decoder::open(path, sampling, fmt)?;
+    if let Some(select) = select {
+        dec.select(std::sync::Arc::new(select.clone()));
+    }
+    let mut n = 0;
+    while let Some(frame) = dec.next_frame(pool)? {
+        if select.is_some_and(|s| !s.contains(&frame.index)) {
+            continue;
+        }
+        n += 1;
+        if !visit(frame)? {
+            break;
+        }
+    }
+    Ok(n)
+}
+
 /// Decodes the frames `select` of `path` again (frames in `order`, at source size), handing each
 /// to `visit`; returns how many were decoded. The clip-level steps' [`Refetch`] for a file.
 pub fn decode_again(
@@ -358,18 +389,23 @@ pub fn decode_again(
     select: &std::collections::BTreeSet<u64>,
     visit: &mut dyn FnMut(u64, &crate::image::FrameView) -> Result<()>,
 ) -> Result<u64> {
-    let fmt = OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch };
-    let mut dec = video::Decoder::open(path, Sampling::default(), fmt)?;
-    dec.select(std::sync::Arc::new(select.clone()));
     let pool = video::FramePool::new(1);
-    let mut n = 0;
-    while let Some(frame) = dec.next_frame(&pool)? {
-        if select.contains(&frame.index) {
-            n += 1;
-            visit(frame.index, &frame.view())?;
-        }
-    }
-    Ok(n)
+    decode_each(path, Sampling::default(), order, Some(select), &pool, &mut |frame| {
+        visit(frame.index, &frame.view())?;
+        Ok(true)
+    })
+}
+
+/// The frames of `path` with `sampling`, in `order`, held in memory (at most `max`), for the
+/// in-memory source [`run_frames`].
+pub fn decode_frames(path: &Path, sampling: Sampling, order: crate::image::ChannelOrder, max: usize) -> Result<Vec<Frame>> {
+    let pool = video::FramePool::new(max + 1);
+    let mut frames = Vec::new();
+    decode_each(path, sampling, order, None, &pool, &mut |f| {
+        frames.push(f);
+        Ok(frames.len() < max)
+    })?;
+    Ok(frames)
 }
 
 fn run_batch(

@@ -207,6 +207,8 @@ pub struct FrameStages<'c> {
     /// Class names (class id -> name): the detector's, or the boxes file's.
     labels: Vec<String>,
     rois: RoiSide,
+    /// The ROI tensors made ([`FrameStages::roi_spec`]), fixed once the slot is filled.
+    spec: Option<RoiSpec>,
     counts: StageCounts,
 }
 
@@ -224,7 +226,7 @@ impl<'c> FrameStages<'c> {
             Some(dev) => Some(crate::cuda::rois::DeviceRois::new(dev, GPU_FRAMES, 1920 * 1080 * 3)?),
             None => None,
         };
-        let s = Self {
+        let mut s = Self {
             tracker: tracking.map(|cfg| Tracker::new(cfg, fps)),
             classifier: classifier.map(Slot::Borrowed),
             cache: LabelCache::new(reuse),
@@ -237,8 +239,10 @@ impl<'c> FrameStages<'c> {
             order,
             labels,
             rois: RoiSide { batch: RoiBatch::default(), gpu, uploaded: false },
+            spec: None,
             counts: StageCounts::default(),
         };
+        s.spec = s.compute_spec();
         s.check_batch_size()?;
         Ok(s)
     }
@@ -246,6 +250,7 @@ impl<'c> FrameStages<'c> {
     /// The same stages with `classifier` (owned) in the classifier slot.
     pub fn with_owned_classifier(mut self, classifier: Box<dyn Classifier + Send>) -> Result<Self> {
         self.classifier = Some(Slot::Owned(classifier));
+        self.spec = self.compute_spec();
         self.check_batch_size()?;
         Ok(self)
     }
@@ -253,6 +258,10 @@ impl<'c> FrameStages<'c> {
     /// The ROI tensors the classifier reads (or, without one, the rules' `[roi]` when tensors
     /// are asked for), for frames in this chain's channel order.
     pub fn roi_spec(&self) -> Option<RoiSpec> {
+        self.spec.clone()
+    }
+
+    fn compute_spec(&self) -> Option<RoiSpec> {
         let spec = match self.classifier.as_ref() {
             Some(c) => c.peek().roi_spec(),
             None if self.roi_tensors => self.rules.as_ref().map(|r| r.roi.spec()),

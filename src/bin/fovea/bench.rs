@@ -39,14 +39,7 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
         // Detector only: frames decoded and converted beforehand; resize/normalise + infer +
         // decode/NMS timed (the chain's in-memory source).
-        let out = fovea::video::OutputFormat { width: 0, height: 0, order: spec.channels, fit: fovea::video::Fit::Stretch };
-        let pool = fovea::video::FramePool::new(a.frames as usize + 1);
-        let mut dec = fovea::video::Decoder::open(video, sampling, out)?;
-        let mut frames = Vec::new();
-        while let Some(f) = dec.next_frame(&pool)? {
-            frames.push(f);
-        }
-        drop(dec);
+        let frames = pipeline::decode_frames(video, sampling, spec.channels, a.frames as usize)?;
         anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
         let n = frames.len() as u64;
         // Warm-up, then alternating rounds.
