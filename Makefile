@@ -63,7 +63,7 @@ header:
 PREFIX ?= /usr/local
 PROFILE ?= release
 install:
-	$(CARGO) build --lib --no-default-features $(if $(filter release,$(PROFILE)),--release,)
+	$(CARGO) build --lib --no-default-features --features video $(if $(filter release,$(PROFILE)),--release,)
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	install -m 755 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.so $(PREFIX)/lib/
 	install -m 644 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.a $(PREFIX)/lib/

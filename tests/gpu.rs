@@ -35,9 +35,15 @@ fn gpu_opts(precision: Precision, allow_fallback: bool) -> DetectorOptions {
     }
 }
 
-/// BGR frames (NanoDet's order) at source size.
+/// BGR frames (NanoDet's order) at source size, decoded from the shared media; or, where
+/// `FOVEA_GPU_FRAMES` names a folder (the GPU check bundle, built without FFmpeg:
+/// scripts/gpu-check-bundle.sh), read from its raw `<clip>.<W>x<H>.bgr` file, whose frames are
+/// consecutive (`stride` is not applied there) and may be fewer than `n`.
 fn bgr_frames(clip: &str, n: usize, stride: u32) -> Vec<fovea::video::Frame> {
     let pool = FramePool::new(n + 1);
+    if let Some(dir) = std::env::var_os("FOVEA_GPU_FRAMES") {
+        return raw_frames(std::path::Path::new(&dir), clip, n, &pool);
+    }
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
     let mut d = Decoder::open(&media(clip), Sampling { stride, ..Sampling::default() }, out).unwrap();
     let mut v = Vec::new();
@@ -48,6 +54,60 @@ fn bgr_frames(clip: &str, n: usize, stride: u32) -> Vec<fovea::video::Frame> {
         }
     }
     v
+}
+
+fn raw_frames(dir: &std::path::Path, clip: &str, n: usize, pool: &FramePool) -> Vec<fovea::video::Frame> {
+    let file = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("FOVEA_GPU_FRAMES {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{clip}.")) && n.ends_with(".bgr")))
+        .unwrap_or_else(|| panic!("no {clip}.<W>x<H>.bgr in {}", dir.display()));
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let size = name[clip.len() + 1..name.len() - 4].to_string();
+    let (w, h) = size.split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?))).expect("WxH in the name");
+    let bytes = std::fs::read(&file).unwrap();
+    let len = w as usize * h as usize * 3;
+    assert!(
+        bytes.len() >= len && bytes.len() % len == 0,
+        "{}: {} bytes is not a whole number of {w}x{h} frames",
+        file.display(),
+        bytes.len()
+    );
+    bytes
+        .chunks_exact(len)
+        .take(n)
+        .enumerate()
+        .map(|(i, px)| {
+            let mut data = pool.take(len);
+            data.copy_from_slice(px);
+            fovea::video::Frame {
+                index: i as u64,
+                pts: i as f64 / 25.0,
+                data,
+                width: w,
+                height: h,
+                order: ChannelOrder::Bgr,
+                transform: fovea::video::Transform::identity(w, h),
+            }
+        })
+        .collect()
+}
+
+/// A figure for the GPU check's report (scripts/gpu-check.sh collects these lines).
+fn figure(name: &str, value: impl std::fmt::Display) {
+    eprintln!("FIGURE {name}: {value}");
+}
+
+/// The TensorRT engine files built in the engine cache for `prefix` (`<name>.<precision>.b<batch>`):
+/// a TensorRT test must see one, or the CUDA provider may have run everything.
+fn engines_built(cache: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".engine")))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn detect_all(det: &mut Detector, frames: &[fovea::video::Frame]) -> Vec<Vec<Detection>> {
@@ -130,14 +190,11 @@ fn without_a_driver_the_device_is_a_clear_error() {
 fn kernels_on_the_gpu_equal_the_cpu() {
     assert!(driver_present(), "no CUDA driver: these checks need a GPU");
     let dev = Device::new(0).expect("GPU 0");
-    let pool = FramePool::new(2);
-    let mut d = Decoder::open(
-        &media("vtest.avi"),
-        Sampling::default(),
-        OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch },
-    )
-    .unwrap();
-    let f = d.next_frame(&pool).unwrap().unwrap();
+    figure("device", dev.describe());
+    // vtest.avi's first frame in RGB order (the kernels take either order).
+    let bgr = bgr_frames("vtest.avi", 1, 1).remove(0);
+    let mut f = bgr;
+    f.data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
     let (w, h) = (f.width, f.height);
     let view = FrameView { data: &f.data, width: w, height: h, stride: w as usize * 3 };
     let spec = RoiSpec { size: 224, fit: Fit::Letterbox { pad: 114 }, ..RoiSpec::default() };
@@ -168,11 +225,18 @@ fn kernels_on_the_gpu_equal_the_cpu() {
     for (i, c) in crops.iter().enumerate() {
         assert_eq!(got[i], accumulate(&view, *c, &params, &tables), "ROI {i}");
     }
-    eprintln!("GPU kernels equal the CPU on {} ROIs ({})", crops.len(), dev.kernels_from);
+    figure(
+        "kernels vs CPU",
+        format!(
+            "equal on {} ROIs of a real frame (f32 max diff {diff:.2e}, statistics exact), kernels from {}",
+            crops.len(),
+            dev.kernels_from
+        ),
+    );
 }
 
 #[test]
-#[ignore = "needs an NVIDIA GPU, driver and onnxruntime-gpu with TensorRT: make test-gpu"]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu, scripts/gpu-check.sh"]
 fn the_detectors_device_input_equals_the_cpu_preprocessor() {
     use fovea::cuda::input::DeviceInput;
     use fovea::infer::preprocess::Preprocessor;
@@ -211,6 +275,8 @@ fn tensorrt_fp16_detections_match_the_cpu() {
     eprintln!("TensorRT FP16 session in {:.1} s: {}", t.elapsed().as_secs_f64(), gpu.provider());
     assert!(gpu.provider().starts_with("TensorrtExecutionProvider (fp16, device 0"), "{}", gpu.provider());
     assert!(gpu.device_preprocessing(), "NanoDet's square NCHW input is made on the GPU");
+    let built = engines_built(&root().join("engines/trt/cache"), "nanodet-g-416.fp16.b1");
+    assert!(!built.is_empty(), "no TensorRT engine in engines/trt/cache: did the CUDA provider run everything?");
     let thr = cpu.default_params().score_threshold + 0.05;
     let (mut pairs_n, mut confident, mut found) = (0usize, 0usize, 0usize);
     for (clip, n, stride) in [("vtest.avi", 40, 5), ("market_street_1906.mp4", 20, 5)] {
@@ -270,6 +336,8 @@ fn an_engine_is_built_once_and_its_ep_context_model_is_loaded_after() {
         let a = detect_all(&mut fresh, &frames);
         let ctx = dir.path().join(format!("nanodet-g-416.{precision}.b1.ctx.onnx"));
         assert!(ctx.is_file(), "no EPContext model at {}", ctx.display());
+        let built = engines_built(&dir.path().join("trt/cache"), &format!("nanodet-g-416.{precision}.b1"));
+        assert!(!built.is_empty(), "{precision}: no TensorRT engine file was built");
         drop(fresh);
         let t = std::time::Instant::now();
         let mut again = Detector::load(&m, &gpu_opts(precision, false)).expect("prebuilt engine");
@@ -319,6 +387,7 @@ fn a_750_frame_1080p_clip_end_to_end_with_stage_timings() {
     )
     .unwrap();
     outcome.unwrap();
+    assert!(report.provider.starts_with("TensorrtExecutionProvider (fp16"), "{}", report.provider);
     assert_eq!((report.frames_processed, n), (750, 750));
     let t = &report.times;
     let ms = |s: f64| 1000.0 * s / 750.0;
@@ -441,6 +510,7 @@ fn the_engine_on_a_gpu_matches_the_cpu_engine() {
     let cpu = Engine::new(&config("")).unwrap();
     let gpu = Engine::new(&config("provider = 'tensorrt'\nprecision = 'fp16'")).unwrap();
     assert!(gpu.provider().starts_with("TensorrtExecutionProvider (fp16"), "{}", gpu.provider());
+    assert!(!engines_built(&root().join("engines/trt/cache"), "nanodet-g-416.fp16.b1").is_empty(), "no TensorRT engine was built");
     let frames = bgr_frames("vtest.avi", 20, 5);
     let found = |engine: &std::sync::Arc<Engine>| -> Vec<Vec<Detection>> {
         let mut s = Stream::new(engine.clone(), 25.0).unwrap();
@@ -474,4 +544,165 @@ fn the_engine_on_a_gpu_matches_the_cpu_engine() {
         missed += miss.iter().filter(|d| d.score >= 0.4).count();
     }
     assert!(n > 20 && missed * 20 <= n, "{missed} of {n} confident CPU boxes not found on the GPU");
+}
+
+/// cudarc is bound for CUDA 13: NVRTC is looked up as `libnvrtc.so.13` (and `.so.12`), and a
+/// machine without it gets an error naming the files, not cudarc's panic. Runs everywhere:
+/// `make kernels-check` runs it with NVRTC 12 on the library path (the compile branch), the
+/// rest of CI without (the error branch).
+#[test]
+fn nvrtc_is_looked_up_for_cuda_13_and_a_missing_one_is_an_error() {
+    let names = fovea::cuda::nvrtc_library_names();
+    for want in ["libnvrtc.so.13", "libnvrtc.so.12"] {
+        assert!(names.iter().any(|n| n == want), "{want} not among {names:?}");
+    }
+    match fovea::cuda::nvrtc_compile("roi") {
+        Ok(ptx) => {
+            assert!(fovea::cuda::nvrtc_present());
+            let src = ptx.to_src();
+            assert!(
+                src.contains(".entry fovea_roi_batch_f32") && src.contains(".entry fovea_roi_batch_f16"),
+                "NVRTC's PTX lacks the kernels"
+            );
+            eprintln!("NVRTC found: roi.cu compiled to {} bytes of PTX", src.len());
+        }
+        Err(e) => {
+            assert!(!fovea::cuda::nvrtc_present(), "NVRTC is present but failed: {e}");
+            let e = e.to_string();
+            assert!(e.contains("libnvrtc.so.13") && e.contains("NVRTC") && e.contains("LD_LIBRARY_PATH"), "{e}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu, scripts/gpu-check.sh"]
+fn the_device_is_named() {
+    assert!(driver_present(), "no CUDA driver (libcuda.so) on this machine: it has no usable NVIDIA GPU");
+    let dev = Device::new(0).expect("GPU 0");
+    let d = dev.describe();
+    assert!(!d.contains("(name:") && d.contains("compute capability"), "{d}");
+    figure("device", d);
+}
+
+/// The detector's device input without a model: frames staged through the pinned pool,
+/// uploaded and letterboxed by the kernel, batch after batch of a real clip: no allocation after
+/// the first batch, the tensor equal to the CPU preprocessor's, and the rate.
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu, scripts/gpu-check.sh"]
+fn the_pinned_pool_stays_still_through_a_clip_and_the_input_equals_the_cpu() {
+    use fovea::cuda::input::DeviceInput;
+    use fovea::infer::preprocess::Preprocessor;
+    let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
+    let input = nanodet().input;
+    let frames = bgr_frames("vtest.avi", 12, 1);
+    assert!(frames.len() >= 4, "too few frames: {}", frames.len());
+    let bytes = frames[0].data.len();
+    let batch = 4;
+    let mut di = DeviceInput::new(dev, input.roi_spec(), input.image_len(), batch, bytes).unwrap();
+    let feed = |di: &mut DeviceInput, k: usize| {
+        for slot in 0..batch {
+            let f = &frames[(k * batch + slot) % frames.len()];
+            di.stage_frame(slot, &f.data, f.width, f.height, f.width as usize * 3).unwrap();
+        }
+        di.upload(batch).unwrap();
+    };
+    feed(&mut di, 0);
+    let _ = di.download_tensor().unwrap();
+    let after_first = di.allocations();
+    let rounds = 250;
+    let t = std::time::Instant::now();
+    for k in 1..=rounds {
+        feed(&mut di, k);
+    }
+    let got = di.download_tensor().unwrap(); // waits for the stream
+    let s = t.elapsed().as_secs_f64();
+    assert_eq!(di.allocations(), after_first, "{rounds} batches after the first allocated");
+    let mut cpu = vec![0.0f32; input.image_len()];
+    let mut pre = Preprocessor::new(input);
+    for slot in 0..batch {
+        let f = &frames[(rounds * batch + slot) % frames.len()];
+        pre.run(&f.data, f.width, f.height, f.width as usize * 3, &mut cpu);
+        let g = &got[slot * cpu.len()..(slot + 1) * cpu.len()];
+        let diff = cpu.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-5, "slot {slot}: device input vs CPU preprocessor differ by {diff}");
+    }
+    let (w, h) = (frames[0].width, frames[0].height);
+    figure("pinned pool", format!("{} allocations at start, 0 more over {rounds} batches of {batch} frames", after_first));
+    figure(
+        "detector input on the GPU",
+        format!("{:.0} frames/s ({w}x{h} BGR -> pinned slot -> upload -> letterbox 416x416 kernel)", (rounds * batch) as f64 / s),
+    );
+}
+
+/// ROI stage throughput on the GPU against the CPU on the same work: 4 frames per batch, 16
+/// person-sized boxes per frame, colour statistics and a 224x224 letterboxed ROI batch each.
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu, scripts/gpu-check.sh"]
+fn roi_stage_throughput_on_the_gpu_and_the_cpu() {
+    use fovea::cuda::rois::DeviceRois;
+    let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
+    let frames = bgr_frames("vtest.avi", 12, 1);
+    assert!(frames.len() >= 4, "too few frames: {}", frames.len());
+    let (w, h) = (frames[0].width, frames[0].height);
+    let per = 4;
+    let mut g = DeviceRois::new(dev.clone(), per, frames[0].data.len()).unwrap();
+    let params = StatsParams::new(&StatsConfig::default(), ChannelOrder::Bgr);
+    let spec = RoiSpec { size: 224, fit: Fit::Letterbox { pad: 114 }, ..RoiSpec::default() };
+    let (bw, bh) = (w as f32 / 8.0, h as f32 / 3.0);
+    let boxes: Vec<[f32; 4]> = (0..16)
+        .map(|i| {
+            let (x, y) = ((i % 4) as f32 * w as f32 / 4.0 + 5.0, (i / 4) as f32 * h as f32 / 6.0 + 3.0);
+            [x, y, (x + bw).min(w as f32), (y + bh).min(h as f32)]
+        })
+        .collect();
+    let batch_of = |k: usize| -> Vec<FrameView> { (0..per).map(|i| frames[(k * per + i) % frames.len()].view()).collect() };
+    let rois: Vec<(usize, roi::Crop)> =
+        (0..per).flat_map(|fi| boxes.iter().map(move |b| (fi, crop_of(*b, 1.0, w, h).unwrap().0))).collect();
+    let refs: Vec<RoiRef> = rois.iter().map(|&(frame, crop)| RoiRef { frame, crop }).collect();
+    let run = |g: &mut DeviceRois, k: usize| {
+        g.upload_frames(&batch_of(k)).unwrap();
+        let st = g.colour_stats(&rois, &params).unwrap();
+        assert_eq!(g.extract(&refs, &spec).unwrap(), refs.len());
+        st
+    };
+    for k in 0..3 {
+        run(&mut g, k);
+    }
+    let steady = g.allocations();
+    let rounds = 300;
+    let t = std::time::Instant::now();
+    for k in 0..rounds {
+        run(&mut g, k);
+    }
+    dev.stream.synchronize().unwrap();
+    let gpu_s = t.elapsed().as_secs_f64();
+    assert_eq!(g.allocations(), steady, "the ROI stage allocated in steady state");
+    // The same work on the CPU (fewer rounds).
+    let cpu_rounds = 20;
+    let mut out = RoiBatch::default();
+    let t = std::time::Instant::now();
+    for k in 0..cpu_rounds {
+        let views = batch_of(k);
+        let st = roi::colour_stats(&views, &rois, &params);
+        roi::extract(&views, &refs, &spec, &mut out);
+        assert_eq!(st.len(), rois.len());
+    }
+    let cpu_s = t.elapsed().as_secs_f64();
+    let (gf, cf) = ((rounds * per) as f64 / gpu_s, (cpu_rounds * per) as f64 / cpu_s);
+    figure(
+        "ROI stage on the GPU",
+        format!(
+            "{gf:.0} frames/s, {:.0} ROIs/s ({w}x{h}, {} ROIs per frame: upload, colour statistics, 224x224 batch)",
+            gf * boxes.len() as f64,
+            boxes.len()
+        ),
+    );
+    figure(
+        "ROI stage on this machine's CPU",
+        format!("{cf:.0} frames/s, {:.0} ROIs/s (the same work, {} threads)", cf * boxes.len() as f64, rayon_threads()),
+    );
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -34,6 +34,34 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
+/// Whether an NVRTC library can be loaded (needed only when no PTX was embedded at build time).
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the NVRTC library; no NVRTC call is made.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// The file names NVRTC is looked up as, in order (cudarc's list for the CUDA version it was
+/// built for: `libnvrtc.so.13` and `libnvrtc.so.12` among them).
+pub fn nvrtc_library_names() -> Vec<String> {
+    cudarc::get_lib_name_candidates("nvrtc")
+}
+
+/// Compiles kernel module `name`'s embedded source with NVRTC: a clear error (never cudarc's
+/// panic) when no NVRTC library is found.
+pub fn nvrtc_compile(name: &str) -> Result<Ptx> {
+    let m = MODULES.iter().find(|m| m.name == name).ok_or_else(|| Error::State(format!("no kernel module '{name}'")))?;
+    if !nvrtc_present() {
+        return Err(Error::RuntimeMissing {
+            reason: format!(
+                "{name}.cu: this build has no PTX of its kernels and NVRTC, which compiles them at run time, is not found (looked for {}): install NVRTC (pip install nvidia-cuda-nvrtc) and put its lib folder on LD_LIBRARY_PATH, or build fovea where a CUDA compiler is found",
+                nvrtc_library_names().iter().filter(|n| n.contains(".so")).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let opts = cudarc::nvrtc::CompileOptions { name: Some(format!("{name}.cu")), ..Default::default() };
+    cudarc::nvrtc::compile_ptx_with_opts(m.source, opts).map_err(|e| gpu_err(&format!("NVRTC {name}.cu"), e))
+}
+
 /// One GPU with fovea's kernels loaded.
 pub struct Device {
     pub ctx: Arc<CudaContext>,
@@ -57,6 +85,22 @@ impl Device {
         self.ctx.ordinal()
     }
 
+    /// The GPU in words: name, compute capability, memory, driver's CUDA version, kernels' origin.
+    pub fn describe(&self) -> String {
+        let name = self.ctx.name().unwrap_or_else(|e| format!("(name: {e})"));
+        let cc = self.ctx.compute_capability().map_or_else(|e| format!("? ({e})"), |(a, b)| format!("{a}.{b}"));
+        let mem = self.ctx.total_mem().map_or_else(|e| format!("? ({e})"), |m| format!("{:.1} GiB", m as f64 / (1u64 << 30) as f64));
+        let mut v: std::ffi::c_int = 0;
+        // SAFETY: the driver is loaded (a context exists); the call writes one int.
+        let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
+        let driver = if r == cudarc::driver::sys::CUresult::CUDA_SUCCESS {
+            format!("CUDA {}.{}", v / 1000, (v % 1000) / 10)
+        } else {
+            format!("? ({r:?})")
+        };
+        format!("cuda:{} {name}, compute capability {cc}, {mem}, driver {driver}, kernels from {}", self.ordinal(), self.kernels_from)
+    }
+
     /// Opens GPU `ordinal`: a clear error (never a panic) when there is no driver or no such GPU.
     pub fn new(ordinal: usize) -> Result<Self> {
         if !driver_present() {
@@ -75,8 +119,7 @@ impl Device {
                 Some(p) => Ptx::from_src(p),
                 None => {
                     from = "NVRTC";
-                    let opts = cudarc::nvrtc::CompileOptions { name: Some(format!("{name}.cu")), ..Default::default() };
-                    cudarc::nvrtc::compile_ptx_with_opts(m.source, opts).map_err(|e| gpu_err(&format!("NVRTC {name}.cu"), e))?
+                    nvrtc_compile(name)?
                 }
             };
             ctx.load_module(ptx).map_err(|e| gpu_err(&format!("loading {name}"), e))

@@ -135,7 +135,7 @@ pub struct Stream {
     pre: Preprocessor,
     tensor: Vec<f32>,
     scratch: Vec<u8>,
-    nv12: Option<(ffmpeg_next::software::scaling::Context, u32, u32)>,
+    nv12: crate::video::Nv12,
     queue: VecDeque<FrameResult>,
     /// With colour teams: the clip's results, queued at flush.
     held: Vec<FrameResult>,
@@ -197,7 +197,7 @@ impl Stream {
             pre,
             engine,
             scratch: Vec::new(),
-            nv12: None,
+            nv12: crate::video::Nv12::default(),
             queue: VecDeque::new(),
             held: Vec::new(),
             frames: 0,
@@ -262,7 +262,7 @@ impl Stream {
                 (&self.scratch, w as usize * 3)
             }
             (PixelFormat::Nv12, _) => {
-                self.nv12_to_packed(f, order)?;
+                self.nv12.to_packed(f.data, f.width, f.height, f.stride, order, &mut self.scratch)?;
                 (&self.scratch, w as usize * 3)
             }
         };
@@ -310,37 +310,6 @@ impl Stream {
             self.held.push(r);
         } else {
             self.queue.push_back(r);
-        }
-        Ok(())
-    }
-
-    fn nv12_to_packed(&mut self, f: &FrameIn, order: ChannelOrder) -> Result<()> {
-        use ffmpeg_next::format::Pixel;
-        use ffmpeg_next::frame::Video;
-        use ffmpeg_next::software::scaling::{Context, Flags};
-        let (w, h) = (f.width, f.height);
-        let dst_fmt = if order == ChannelOrder::Rgb { Pixel::RGB24 } else { Pixel::BGR24 };
-        if self.nv12.as_ref().is_none_or(|c| (c.1, c.2) != (w, h)) {
-            let ctx = Context::get(Pixel::NV12, w, h, dst_fmt, w, h, Flags::BILINEAR)
-                .map_err(|e| Error::Pipeline(format!("cannot set up NV12 conversion for {w}x{h}: {e}")))?;
-            self.nv12 = Some((ctx, w, h));
-        }
-        let mut src = Video::new(Pixel::NV12, w, h);
-        let (ys, uvs) = (src.stride(0), src.stride(1));
-        for y in 0..h as usize {
-            src.data_mut(0)[y * ys..][..w as usize].copy_from_slice(&f.data[y * f.stride..][..w as usize]);
-        }
-        let uv = &f.data[h as usize * f.stride..];
-        for y in 0..h as usize / 2 {
-            src.data_mut(1)[y * uvs..][..w as usize].copy_from_slice(&uv[y * f.stride..][..w as usize]);
-        }
-        let mut dst = Video::empty();
-        let ctx = &mut self.nv12.as_mut().expect("set above").0;
-        ctx.run(&src, &mut dst).map_err(|e| Error::Pipeline(format!("NV12 conversion failed: {e}")))?;
-        let ds = dst.stride(0);
-        self.scratch.resize(w as usize * h as usize * 3, 0);
-        for y in 0..h as usize {
-            self.scratch[y * w as usize * 3..][..w as usize * 3].copy_from_slice(&dst.data(0)[y * ds..][..w as usize * 3]);
         }
         Ok(())
     }

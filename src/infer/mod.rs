@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod preprocess;
 pub mod provider;
 pub(crate) mod session;
+pub mod trt_table;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -185,7 +185,7 @@ impl From<&Manifest> for ModelRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrtBuild {
     pub precision: Precision,
-    /// INT8 calibration table (ONNX Runtime's `.flatbuffers` or TensorRT's native `.cache`);
+    /// INT8 calibration table (any format of [`crate::infer::trt_table`]);
     /// `None` takes the manifest's `[tensorrt] int8_calibration_table`.
     pub calibration_table: Option<PathBuf>,
     /// Largest batch the engine takes (dynamic-batch models get an optimisation profile 1..=batch).
@@ -246,9 +246,21 @@ pub struct ProviderPlan {
     pub model: PathBuf,
     /// TensorRT's files; `None` for the other providers.
     pub engine: Option<EngineFiles>,
-    /// The calibration table's file name inside `engine.cache_dir` (copied there before the
-    /// session is made, since ONNX Runtime looks for it relative to the engine cache path).
-    pub calibration: Option<(PathBuf, String)>,
+    /// The calibration table, put inside `engine.cache_dir` before the session is made (ONNX
+    /// Runtime looks for it relative to the engine cache path).
+    pub calibration: Option<CalibrationFile>,
+}
+
+/// An INT8 calibration table on its way into the engine cache folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationFile {
+    /// The table as given.
+    pub from: PathBuf,
+    /// Its file name in the cache folder (`trt_int8_calibration_table_name`).
+    pub name: String,
+    /// Its format, told by content ([`crate::infer::trt_table`]); formats the provider does not
+    /// read are converted to ONNX Runtime's flatbuffers on the way.
+    pub format: crate::infer::trt_table::TableFormat,
 }
 
 fn kv(k: &str, v: impl ToString) -> (String, String) {
@@ -293,12 +305,15 @@ impl ProviderPlan {
                 if trt.batch == 0 || trt.batch > 256 {
                     return Err(Error::InvalidOption { option: "batch", reason: format!("expected 1..=256, got {}", trt.batch) });
                 }
-                if manifest.input_name.contains(',') {
+                // TensorRT's provider splits profile shapes at ',' and each `name:dims` at the
+                // first ':', so such names cannot be given a profile (only dynamic batches need one).
+                if manifest.input_name.contains(',') || (dynamic_batch && manifest.input_name.contains(':')) {
                     return Err(Error::InvalidOption {
                         option,
                         reason: format!(
-                            "input name '{}' contains ',', which TensorRT's profile shapes cannot express",
-                            manifest.input_name
+                            "input name '{}' contains '{}', which TensorRT's profile shapes cannot express (the provider splits 'name:dims' at the first ':'): rename the model's input, or export it with a fixed batch dimension",
+                            manifest.input_name,
+                            if manifest.input_name.contains(',') { ',' } else { ':' }
                         ),
                     });
                 }
@@ -323,14 +338,16 @@ impl ProviderPlan {
                             reason: format!("calibration table {} does not exist", table.display()),
                         });
                     }
-                    // ONNX Runtime's own format is a flatbuffer; anything else is TensorRT's
-                    // native calibration cache.
-                    let native = table.extension().is_none_or(|e| e != "flatbuffers");
+                    // The format by content: TensorRT's native cache is read natively; ONNX
+                    // Runtime's flatbuffers as they are; its .json and text tables converted to
+                    // flatbuffers (prepare_files).
+                    let (format, _) = crate::infer::trt_table::read(&table)?;
+                    let native = format == crate::infer::trt_table::TableFormat::TrtNative;
                     let name = format!("{}.calibration.{}", files.prefix, if native { "cache" } else { "flatbuffers" });
                     o.push(kv("trt_int8_enable", 1));
                     o.push(kv("trt_int8_calibration_table_name", &name));
                     o.push(kv("trt_int8_use_native_calibration_table", u8::from(native)));
-                    plan.calibration = Some((table, name));
+                    plan.calibration = Some(CalibrationFile { from: table, name, format });
                 }
                 let cache = files.cache_dir.display().to_string();
                 o.push(kv("trt_engine_cache_enable", 1));
@@ -382,9 +399,15 @@ impl ProviderPlan {
             reason: format!("cannot {what} {}: {e}", p.display()),
         };
         std::fs::create_dir_all(&files.cache_dir).map_err(|e| io("create the engine cache folder", &files.cache_dir, e))?;
-        if let Some((table, name)) = &self.calibration {
-            let to = files.cache_dir.join(name);
-            std::fs::copy(table, &to).map_err(|e| io("copy the calibration table to", &to, e))?;
+        if let Some(c) = &self.calibration {
+            let to = files.cache_dir.join(&c.name);
+            if c.format.provider_reads() {
+                std::fs::copy(&c.from, &to).map_err(|e| io("copy the calibration table to", &to, e))?;
+            } else {
+                let (_, ranges) = crate::infer::trt_table::read(&c.from)?;
+                std::fs::write(&to, crate::infer::trt_table::to_flatbuffers(&ranges))
+                    .map_err(|e| io("write the converted calibration table", &to, e))?;
+            }
         }
         Ok(())
     }
@@ -411,8 +434,8 @@ impl ProviderPlan {
 }
 
 /// The INT8 calibration table `path` names: the file itself, or in a folder the model's
-/// `<name>.calibration.flatbuffers` (ONNX Runtime's format) or `<name>.calibration.cache`
-/// (TensorRT's). A folder holding a calibration *set* (`fovea calib`) but no table is named as such.
+/// `<name>.calibration.flatbuffers`, `.cache` or `.json` (first found; formats in
+/// [`crate::infer::trt_table`]). A folder holding a calibration *set* (`fovea calib`) but no table is named as such.
 pub fn find_calibration_table(path: &Path, manifest: &Manifest) -> Result<PathBuf> {
     let err = |reason: String| Error::InvalidOption { option: "calib", reason };
     if path.is_file() {
@@ -421,7 +444,7 @@ pub fn find_calibration_table(path: &Path, manifest: &Manifest) -> Result<PathBu
     if !path.is_dir() {
         return Err(err(format!("{} does not exist", path.display())));
     }
-    for ext in ["flatbuffers", "cache"] {
+    for ext in ["flatbuffers", "cache", "json"] {
         let p = path.join(format!("{}.calibration.{ext}", manifest.name));
         if p.is_file() {
             return Ok(p);
@@ -433,7 +456,7 @@ pub fn find_calibration_table(path: &Path, manifest: &Manifest) -> Result<PathBu
         ""
     };
     Err(err(format!(
-        "no calibration table for {} in {}: expected {n}.calibration.flatbuffers or {n}.calibration.cache{set}",
+        "no calibration table for {} in {}: expected {n}.calibration.flatbuffers, .cache or .json{set}",
         manifest.name,
         path.display(),
         n = manifest.name
@@ -558,7 +581,8 @@ mod tests {
         assert!(e.contains("nope.cache does not exist"), "{e}");
 
         std::fs::create_dir(d.path().join("trt")).unwrap();
-        std::fs::write(d.path().join("trt/m.calibration.flatbuffers"), b"table").unwrap();
+        let shipped = |ext: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("engines/trt/nanodet-g-416.calibration.{ext}"));
+        std::fs::copy(shipped("flatbuffers"), d.path().join("trt/m.calibration.flatbuffers")).unwrap();
         let m = manifest(d.path(), "[tensorrt]\nint8_calibration_table = \"trt/m.calibration.flatbuffers\"\n");
         let p = ProviderPlan::new(&(&m).into(), &sel, &int8, false).unwrap();
         assert_eq!(get(&p.options, "trt_int8_enable"), Some("1"));
@@ -566,14 +590,55 @@ mod tests {
         assert_eq!(get(&p.options, "trt_int8_calibration_table_name"), Some("m.int8.b1.calibration.flatbuffers"));
         assert_eq!(get(&p.options, "trt_int8_use_native_calibration_table"), Some("0"));
         p.prepare_files().unwrap();
-        assert_eq!(std::fs::read(d.path().join("trt/cache/m.int8.b1.calibration.flatbuffers")).unwrap(), b"table");
+        let cached = d.path().join("trt/cache/m.int8.b1.calibration.flatbuffers");
+        assert_eq!(std::fs::read(&cached).unwrap(), std::fs::read(shipped("flatbuffers")).unwrap(), "copied as it is");
         assert_eq!(p.describe(), "TensorrtExecutionProvider (int8, device 0)");
 
-        // --calib with TensorRT's native cache.
-        std::fs::write(d.path().join("native.cache"), b"TRT-8601-EntropyCalibration2").unwrap();
-        let native = TrtBuild { calibration_table: Some(d.path().join("native.cache")), ..int8 };
+        // --calib with TensorRT's native cache: read natively.
+        let scale = 2.0f32 / 127.0;
+        std::fs::write(d.path().join("native.cache"), format!("TRT-8601-EntropyCalibration2\ninput: {:08x}\n", scale.to_bits())).unwrap();
+        let native = TrtBuild { calibration_table: Some(d.path().join("native.cache")), ..int8.clone() };
         let p = ProviderPlan::new(&(&m).into(), &sel, &native, false).unwrap();
         assert_eq!(get(&p.options, "trt_int8_use_native_calibration_table"), Some("1"));
+        assert_eq!(get(&p.options, "trt_int8_calibration_table_name"), Some("m.int8.b1.calibration.cache"));
+
+        // ONNX Runtime's .json and its text .cache (not TensorRT's) are neither read natively nor
+        // passed as they are: converted to flatbuffers with the same ranges (issue 21).
+        let (_, want) = crate::infer::trt_table::read(&shipped("flatbuffers")).unwrap();
+        for ext in ["json", "cache"] {
+            std::fs::remove_file(&cached).ok();
+            let t = TrtBuild { calibration_table: Some(shipped(ext)), ..int8.clone() };
+            let p = ProviderPlan::new(&(&m).into(), &sel, &t, false).unwrap();
+            assert_eq!(get(&p.options, "trt_int8_use_native_calibration_table"), Some("0"), "{ext}");
+            assert_eq!(get(&p.options, "trt_int8_calibration_table_name"), Some("m.int8.b1.calibration.flatbuffers"), "{ext}");
+            p.prepare_files().unwrap();
+            let (f, got) = crate::infer::trt_table::read(&cached).unwrap();
+            assert_eq!(f, crate::infer::trt_table::TableFormat::Flatbuffers, "{ext}");
+            assert_eq!(got.len(), want.len(), "{ext}");
+            assert!(got.iter().all(|(k, v)| (want[k] - v).abs() <= 1e-6 * v.max(1.0)), "{ext}: ranges differ");
+        }
+        // A file of none of the formats is refused when planning, naming what was expected.
+        std::fs::write(d.path().join("junk.bin"), [0x10u8, 0, 0, 0, 0xff, 0xff, 0, 0]).unwrap();
+        let junk = TrtBuild { calibration_table: Some(d.path().join("junk.bin")), ..int8 };
+        let e = ProviderPlan::new(&(&m).into(), &sel, &junk, false).unwrap_err().to_string();
+        assert!(e.contains("junk.bin") && e.contains("TensorRT's native cache"), "{e}");
+    }
+
+    #[test]
+    fn profile_shapes_cannot_name_inputs_with_a_colon() {
+        // TensorRT's provider splits `name:dims` at the first ':' (ParseProfileShapes), so a
+        // dynamic-batch model whose input is `input_1:0` (TensorFlow exports, NanoDet) would get
+        // a profile for an input `input_1` of shape [0]: refused, saying why and what to do.
+        let d = tempfile::tempdir().unwrap();
+        let mut m: ModelRef = (&manifest(d.path(), "")).into();
+        m.input_name = "input_1:0".into();
+        let sel = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
+        let trt = TrtBuild { batch: 4, ..TrtBuild::default() };
+        let e = ProviderPlan::new(&m, &sel, &trt, true).unwrap_err().to_string();
+        assert!(e.contains("'input_1:0'") && e.contains("':'") && e.contains("rename"), "{e}");
+        // A fixed batch dimension needs no profile: the same model name is fine.
+        let p = ProviderPlan::new(&m, &sel, &trt, false).unwrap();
+        assert!(p.options.iter().all(|(k, _)| !k.starts_with("trt_profile")));
     }
 
     #[test]
@@ -584,7 +649,9 @@ mod tests {
         assert!(e.contains("none does not exist"), "{e}");
         std::fs::write(d.path().join("frames.json"), b"[]").unwrap();
         let e = find_calibration_table(d.path(), &m).unwrap_err().to_string();
-        assert!(e.contains("m.calibration.flatbuffers or m.calibration.cache") && e.contains("scripts/quantize_int8.py"), "{e}");
+        assert!(e.contains("m.calibration.flatbuffers, .cache or .json") && e.contains("scripts/quantize_int8.py"), "{e}");
+        std::fs::write(d.path().join("m.calibration.json"), b"{}").unwrap();
+        assert_eq!(find_calibration_table(d.path(), &m).unwrap(), d.path().join("m.calibration.json"));
         std::fs::write(d.path().join("m.calibration.cache"), b"t").unwrap();
         assert_eq!(find_calibration_table(d.path(), &m).unwrap(), d.path().join("m.calibration.cache"));
         std::fs::write(d.path().join("m.calibration.flatbuffers"), b"t").unwrap();

@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The repository: `$FOVEA_ROOT` (a test program run away from where it was built: the GPU check
+/// bundle) or the crate's folder.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("FOVEA_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A file of the shared media folder (`$FOVEA_MEDIA` or ../shared/media). Panics with a clear
@@ -53,7 +55,9 @@ pub fn fovea(args: &[&str]) -> Output {
 }
 
 pub fn fovea_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fovea"));
+    // A build without the `cli` feature (the GPU check bundle) has no binary to run.
+    let bin = option_env!("CARGO_BIN_EXE_fovea").expect("the fovea binary is built (the `cli` feature)");
+    let mut c = Command::new(bin);
     c.args(args).current_dir(root());
     for (k, v) in env {
         c.env(k, v);

@@ -1,0 +1,520 @@
+//! The FFmpeg decoder (feature `video`): demux, decode with frame threads, sampling, swscale
+//! into pooled buffers.
+
+use std::path::Path;
+
+use ffmpeg::{codec, format, software::scaling, util::frame};
+use ffmpeg_next as ffmpeg;
+
+use super::open::{av_error, index_by_position, open_input, stream_info};
+use super::{pool, rotate, ChannelOrder, DecodeStats, Fit, Frame, FramePool, OutputFormat, Sampling, Transform, VideoInfo};
+use crate::error::{Error, Result};
+
+/// A synchronous decoder: call [`Decoder::next_frame`] until it returns `Ok(None)`.
+pub struct Decoder {
+    info: VideoInfo,
+    input: format::context::Input,
+    decoder: codec::decoder::Video,
+    time_base: f64,
+    sampling: Sampling,
+    out: OutputFormat,
+    scaler: Option<Scaler>,
+    decoded: frame::Video,
+    packet: codec::packet::Packet,
+    eof_sent: bool,
+    done: bool,
+    stats: DecodeStats,
+    in_range: u64,
+    next_keep_t: Option<f64>,
+    last_pts: f64,
+    first_pts: Option<f64>,
+    /// swscale's target when it cannot write into the frame buffer (rotation, partial blocks).
+    scratch: Vec<u8>,
+    /// A rotated picture before it is placed into a letterbox.
+    placed: Vec<u8>,
+    /// After a seek: (time origin, fps) to compute decode indices from timestamps.
+    index_from_pts: Option<(f64, f64)>,
+    /// Decode index of the last frame decoded.
+    last_index: Option<u64>,
+    /// Only these decode indices are converted and returned (see [`Decoder::select`]).
+    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
+    /// The container's index (byte position -> timestamp), to notice packets the demuxer
+    /// renumbered after skipping damaged data.
+    index: std::collections::HashMap<i64, i64>,
+    /// Constant frame rate and its time origin: decode indices can follow from timestamps.
+    cfr: Option<(f64, f64)>,
+    /// What the container's index adds to the demuxer's timestamps since damaged data.
+    renumber_shift: i64,
+}
+
+/// `--start` at or after this many seconds seeks (constant frame rate streams only).
+const SEEK_AFTER_S: f64 = 3.0;
+
+struct Scaler {
+    ctx: scaling::Context,
+    key: (format::Pixel, u32, u32),
+}
+
+impl Decoder {
+    /// Opens `path` for decoding with frame threads, converting kept frames to `out`.
+    pub fn open(path: &Path, sampling: Sampling, out: OutputFormat) -> Result<Self> {
+        sampling.validate()?;
+        if (out.width == 0) != (out.height == 0) {
+            return Err(Error::InvalidOption {
+                option: "output size",
+                reason: format!("{}x{}: both or neither of width and height may be 0", out.width, out.height),
+            });
+        }
+        let mut input = open_input(path)?;
+        let info = stream_info(path, &input)?;
+        let stream = input.stream(info.stream_index).expect("stream index from best()");
+        let undecodable =
+            |reason: String| Error::Undecodable { path: path.to_path_buf(), stream: info.stream_index, codec: info.codec.clone(), reason };
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| undecodable(av_error(e)))?;
+        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+        let decoder = ctx.decoder().video().map_err(|e| match e {
+            ffmpeg::Error::DecoderNotFound => undecodable("this FFmpeg build has no decoder for it".into()),
+            e => undecodable(av_error(e)),
+        })?;
+        let time_base = f64::from(stream.time_base());
+        // Constant frame rate: decode indices follow from timestamps, so a late --start can seek
+        // instead of decoding everything before it.
+        let cfr = stream.rate() == stream.avg_frame_rate();
+        let origin = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * time_base } else { 0.0 };
+        let mut index_from_pts = None;
+        let index = index_by_position(&input, info.stream_index);
+        let cfr_origin = match (cfr, info.fps) {
+            (true, Some(fps)) => Some((origin, fps)),
+            _ => None,
+        };
+        if let (true, Some(fps)) = (cfr && sampling.start >= SEEK_AFTER_S, info.fps) {
+            // Land on the keyframe at or before a point a second early; frames before --start
+            // are then decoded and dropped as usual.
+            let target = ((origin + sampling.start - 1.0) * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
+            match input.seek(target, ..target) {
+                Ok(()) => index_from_pts = Some((origin, fps)),
+                Err(e) => log::info!("{}: cannot seek to {:.3} s ({e}); decoding from the start", path.display(), sampling.start),
+            }
+        }
+        Ok(Self {
+            index_from_pts,
+            last_index: None,
+            info,
+            input,
+            decoder,
+            time_base,
+            sampling,
+            out,
+            scaler: None,
+            decoded: frame::Video::empty(),
+            packet: codec::packet::Packet::empty(),
+            eof_sent: false,
+            done: false,
+            stats: DecodeStats::default(),
+            in_range: 0,
+            next_keep_t: None,
+            last_pts: 0.0,
+            first_pts: None,
+            scratch: Vec::new(),
+            placed: Vec::new(),
+            select: None,
+            index,
+            cfr: cfr_origin,
+            renumber_shift: 0,
+        })
+    }
+
+    /// Keeps only the frames whose decode index is in `frames` (instead of stride and frame-rate
+    /// sampling; start and duration still apply). Other frames are decoded but not converted,
+    /// and decoding stops after the last selected one.
+    pub fn select(&mut self, frames: std::sync::Arc<std::collections::BTreeSet<u64>>) {
+        self.select = Some(frames);
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// Size of the converted frames (the source size when the output format says 0x0).
+    pub fn output_size(&self) -> (u32, u32) {
+        if self.out.width == 0 {
+            (self.info.width, self.info.height)
+        } else {
+            (self.out.width, self.out.height)
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        // Frames before the damage, counted as decode indices (also after a seek).
+        let frames = self.last_index.map_or(0, |i| i + 1);
+        Error::Corrupt { path: self.info.path.clone(), frames_decoded: frames, pts: self.last_pts, reason }
+    }
+
+    /// Decodes up to the next kept frame and converts it into a buffer taken from `pool`.
+    /// `Ok(None)` at the end of the stream or of the sampled range. An error ends the stream:
+    /// frames returned before it are good.
+    pub fn next_frame(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let t0 = std::time::Instant::now();
+            let got = self.receive_decoded();
+            self.stats.decode_s += t0.elapsed().as_secs_f64();
+            match got? {
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Some(()) => {
+                    if let Some(frame) = self.sample_and_convert(pool)? {
+                        return Ok(Some(frame));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gets the next decoded frame into `self.decoded`, reading packets as needed.
+    fn receive_decoded(&mut self) -> Result<Option<()>> {
+        loop {
+            match self.decoder.receive_frame(&mut self.decoded) {
+                Ok(()) => {
+                    // SAFETY: `decoded` holds a frame the decoder just filled; a plain field read.
+                    let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 } || self.decoded.is_corrupt();
+                    if damaged {
+                        return Err(self.corrupt("the decoder reported a damaged frame".into()));
+                    }
+                    return Ok(Some(()));
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    self.check_complete()?;
+                    return Ok(None);
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {}
+                Err(e) => return Err(self.corrupt(format!("decode error: {}", av_error(e)))),
+            }
+            if self.eof_sent {
+                // receive_frame gives EAGAIN only while input is wanted; after EOF it ends with Eof.
+                self.check_complete()?;
+                return Ok(None);
+            }
+            // Feed the next packet of our stream.
+            loop {
+                // av_read_frame overwrites the packet without releasing its previous payload:
+                // unreference it first, or every demuxed packet leaks.
+                // SAFETY: the packet is ours and initialised; unref leaves it blank and reusable.
+                unsafe { ffmpeg::ffi::av_packet_unref(ffmpeg::packet::Mut::as_mut_ptr(&mut self.packet)) };
+                match self.packet.read(&mut self.input) {
+                    Ok(()) => {
+                        if self.packet.stream() != self.info.stream_index {
+                            continue;
+                        }
+                        self.check_renumbered()?;
+                        if let Err(e) = self.decoder.send_packet(&self.packet) {
+                            return Err(self.corrupt(format!("decode error: {}", av_error(e))));
+                        }
+                        break;
+                    }
+                    Err(ffmpeg::Error::Eof) => {
+                        let _ = self.decoder.send_eof();
+                        self.eof_sent = true;
+                        break;
+                    }
+                    Err(e) => return Err(self.corrupt(format!("read error: {}", av_error(e)))),
+                }
+            }
+        }
+    }
+
+    /// After damaged data some demuxers (AVI) skip to the next intact packet and number it as if
+    /// nothing were lost, which shifts every later frame number. The container's index says
+    /// which frame a packet at that byte position is: the packet's timestamps are corrected, the
+    /// lost frames counted, and decode indices follow from timestamps from then on. Without a
+    /// constant frame rate the indices cannot be known: that is an error.
+    fn check_renumbered(&mut self) -> Result<()> {
+        let Some(dts) = self.packet.dts() else { return Ok(()) };
+        let pos = self.packet.position() as i64;
+        // The entry is at the packet's data (MP4) or at its 8-byte chunk header (AVI's RIFF chunks).
+        let listed = if pos >= 0 { self.index.get(&pos).or_else(|| self.index.get(&(pos - 8))).copied() } else { None };
+        // Packets the index does not list keep the last known correction.
+        let shift = listed.map_or(self.renumber_shift, |want| want - dts);
+        if shift != self.renumber_shift {
+            let Some(cfr) = self.cfr else {
+                return Err(self.corrupt(format!(
+                    "damaged data before byte {pos}: the container's index numbers the next packet {}, the demuxer {dts}, and without a constant frame rate the later frame numbers cannot be known",
+                    dts + shift
+                )));
+            };
+            let lost = shift - self.renumber_shift;
+            if lost > 0 {
+                self.stats.frames_missing += lost as u64;
+            }
+            self.index_from_pts.get_or_insert(cfr);
+            self.renumber_shift = shift;
+            log::warn!(
+                "{}: damaged data before byte {pos}: {lost} frame(s) missing; later frames keep their decode index",
+                self.info.path.display()
+            );
+        }
+        if shift != 0 {
+            self.packet.set_dts(Some(dts + shift));
+            self.packet.set_pts(self.packet.pts().map(|p| p + shift));
+        }
+        Ok(())
+    }
+
+    /// At the natural end of the stream: a stream that gave no frame at all is an error (never an
+    /// empty success), and a file that ends well short of both the frame count
+    /// and the duration its container declares was truncated. Both must be short: an edit list
+    /// can hide frames the count includes, but then the duration is short too.
+    fn check_complete(&self) -> Result<()> {
+        if self.stats.decoded == 0 {
+            let reason = if self.index_from_pts.is_some() {
+                format!("no frame could be decoded at or after {:.3} s (--start)", self.sampling.start)
+            } else {
+                "the video stream has no decodable frame (its first keyframe is missing or damaged)".to_string()
+            };
+            return Err(self.corrupt(reason));
+        }
+        let (Some(declared), Some(duration)) = (self.info.declared_frames, self.info.duration) else { return Ok(()) };
+        let frame_s = self.info.fps.map_or(0.04, |f| 1.0 / f);
+        // After a seek, frames before it were skipped, not lost: count from the stream's origin.
+        let (reached, first) = match self.index_from_pts {
+            Some((origin, _)) => (self.last_index.map_or(0, |i| i + 1), Some(origin)),
+            None => (self.stats.decoded, self.first_pts),
+        };
+        let covered = first.map_or(0.0, |f| self.last_pts - f + frame_s);
+        // Containers' counts and durations can be off by a few frames (dropped B-frames, rounding).
+        let few_frames = reached + 2 + declared / 50 < declared;
+        let short_time = covered + 2.0 * frame_s < duration * 0.98;
+        if few_frames && short_time {
+            return Err(self.corrupt(format!(
+                "the stream ended after {reached} of the {declared} frames ({covered:.2} of {duration:.2} s) its container declares (file truncated?)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn sample_and_convert(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        let count = self.stats.decoded;
+        self.stats.decoded += 1;
+        let ts = self.decoded.timestamp().or(self.decoded.pts());
+        let pts = match (ts, self.info.fps) {
+            (Some(t), _) => t as f64 * self.time_base,
+            (None, Some(fps)) => count as f64 / fps,
+            (None, None) => count as f64 / 25.0,
+        };
+        let index = match (self.index_from_pts, ts) {
+            (Some((origin, fps)), Some(_)) => ((pts - origin) * fps).round().max(0.0) as u64,
+            _ => count,
+        };
+        self.last_index = Some(index);
+        self.last_pts = pts;
+        self.first_pts.get_or_insert(pts);
+        let s = self.sampling;
+        let eps = 1e-6;
+        if pts + eps < s.start {
+            return Ok(None);
+        }
+        if let Some(d) = s.duration {
+            if pts + eps >= s.start + d {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        if let Some(sel) = &self.select {
+            if sel.last().is_none_or(|&last| index > last) {
+                self.done = true;
+                return Ok(None);
+            }
+            if !sel.contains(&index) {
+                return Ok(None);
+            }
+            let t0 = std::time::Instant::now();
+            let frame = self.convert(pool, index, pts)?;
+            self.stats.convert_s += t0.elapsed().as_secs_f64();
+            self.stats.kept += 1;
+            return Ok(Some(frame));
+        }
+        let nth = self.in_range;
+        self.in_range += 1;
+        if nth % s.stride as u64 != 0 {
+            return Ok(None);
+        }
+        if let Some(f) = s.max_fps {
+            let next = *self.next_keep_t.get_or_insert(pts);
+            if pts + eps < next {
+                return Ok(None);
+            }
+            let step = 1.0 / f;
+            let mut n = next + step;
+            if n <= pts {
+                n = pts + step;
+            }
+            self.next_keep_t = Some(n);
+        }
+        let t0 = std::time::Instant::now();
+        let frame = self.convert(pool, index, pts)?;
+        self.stats.convert_s += t0.elapsed().as_secs_f64();
+        self.stats.kept += 1;
+        Ok(Some(frame))
+    }
+
+    fn convert(&mut self, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
+        let (sw, sh, sfmt) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
+        // Sizes in the displayed orientation; `pw x ph` is the scaled size before rotation.
+        let rot = self.info.rotation;
+        let quarter = rot % 180 == 90;
+        let (disp_w, disp_h) = if quarter { (sh, sw) } else { (sw, sh) };
+        let (dw, dh) = if self.out.width == 0 { (disp_w, disp_h) } else { (self.out.width, self.out.height) };
+        let (nw, nh, ox, oy) = Transform::placement(disp_w, disp_h, dw, dh, self.out.fit);
+        let (pw, ph) = if quarter { (nh, nw) } else { (nw, nh) };
+        let key = (sfmt, sw, sh);
+        if self.scaler.as_ref().map(|s| s.key) != Some(key) {
+            let dst = match self.out.order {
+                ChannelOrder::Rgb => format::Pixel::RGB24,
+                ChannelOrder::Bgr => format::Pixel::BGR24,
+            };
+            let ctx = scaling::Context::get(sfmt, sw, sh, dst, pw, ph, scaling::Flags::BILINEAR)
+                .map_err(|e| self.corrupt(format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e))))?;
+            self.scaler = Some(Scaler { ctx, key });
+        }
+        let mut buf = pool.take(dw as usize * dh as usize * 3);
+        if let Fit::Letterbox { pad } = self.out.fit {
+            if nw != dw || nh != dh {
+                buf.fill(pad);
+            }
+        }
+        let stride = dw as usize * 3;
+        let offset = oy as usize * stride + ox as usize * 3;
+        // swscale's unscaled YUV->RGB converters (FFmpeg 5.1, x86) work in blocks of 8 pixels:
+        // when the destination stride holds the last partial block they write it whole, past the
+        // row; when it does not, they skip it and leave up to 7 pixels of every row unwritten. So
+        // swscale writes straight into the pooled buffer only where a row's stride holds whole
+        // blocks (the overshoot then lands in the letterbox's padding, repainted below, in the
+        // next row, written after it, or in the buffer's `pool::SLACK`); otherwise, and for
+        // rotated video, into a reused scratch buffer of whole-block rows, copied (or rotated)
+        // into place.
+        let block_row = (pw as usize).next_multiple_of(8) * 3;
+        let direct = rot == 0 && block_row <= stride;
+        let scratch_len = block_row * ph as usize + pool::SLACK;
+        if !direct && self.scratch.len() != scratch_len {
+            self.scratch.resize(scratch_len, 0);
+        }
+        let (dst_ptr, dst_stride) = if direct {
+            // SAFETY (pointer arithmetic): `offset` is within `buf` (see below).
+            (unsafe { buf.as_mut_ptr_padded().add(offset) }, stride)
+        } else {
+            (self.scratch.as_mut_ptr(), block_row)
+        };
+        let scaler = self.scaler.as_mut().expect("scaler set above");
+        // SAFETY: the source pointers/strides come from a decoded AVFrame of the size and format the
+        // context was made for. The destination holds `ph` rows of `dst_stride >= 3 * pw` bytes and
+        // `pool::SLACK` bytes after them for swscale's overshoot: either `buf` from `offset`
+        // (`dh * stride + SLACK` bytes with `oy + nh <= dh`, `ox + nw <= dw`, and `pw x ph = nw x nh`
+        // without rotation) or `scratch`, resized to `block_row * ph + SLACK` bytes above.
+        let rows = unsafe {
+            let src = self.decoded.as_ptr();
+            let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+            let dst_strides = [dst_stride as i32, 0, 0, 0];
+            ffmpeg::ffi::sws_scale(
+                scaler.ctx.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                sh as i32,
+                dst_data.as_ptr(),
+                dst_strides.as_ptr(),
+            )
+        };
+        if rows != ph as i32 {
+            return Err(self.corrupt(format!("swscale produced {rows} rows, expected {ph}")));
+        }
+        if direct {
+            if let Fit::Letterbox { pad } = self.out.fit {
+                if nw != dw {
+                    repaint_sides(&mut buf, stride, oy as usize, nh as usize, ox as usize * 3, (ox + nw) as usize * 3, pad);
+                }
+            }
+        } else if (nw, nh) == (dw, dh) {
+            rotate::rotate(&self.scratch, pw as usize, ph as usize, block_row, rot, &mut buf);
+        } else {
+            let placed_len = nw as usize * nh as usize * 3;
+            if self.placed.len() != placed_len {
+                self.placed.resize(placed_len, 0);
+            }
+            rotate::rotate(&self.scratch, pw as usize, ph as usize, block_row, rot, &mut self.placed);
+            for (y, row) in self.placed.chunks_exact(nw as usize * 3).enumerate() {
+                let at = offset + y * stride;
+                buf[at..at + row.len()].copy_from_slice(row);
+            }
+        }
+        Ok(Frame {
+            index,
+            pts,
+            data: buf,
+            width: dw,
+            height: dh,
+            order: self.out.order,
+            transform: Transform::new(disp_w, disp_h, dw, dh, self.out.fit),
+        })
+    }
+}
+
+/// Paints a letterboxed picture's padding again where swscale's overshoot may have landed: in
+/// rows `y0 .. y0 + rows` the bytes left of `left` and from `right` on, and the whole row after
+/// the picture, if there is one.
+fn repaint_sides(buf: &mut [u8], stride: usize, y0: usize, rows: usize, left: usize, right: usize, pad: u8) {
+    for (i, row) in buf.chunks_exact_mut(stride).skip(y0).take(rows + 1).enumerate() {
+        if i == rows {
+            row.fill(pad);
+        } else {
+            row[..left].fill(pad);
+            row[right..].fill(pad);
+        }
+    }
+}
+
+/// NV12 (a caller's frames, e.g. from a hardware decoder) to packed RGB/BGR with swscale; the
+/// conversion context is kept while the size stays.
+#[derive(Default)]
+pub struct Nv12 {
+    ctx: Option<(scaling::Context, u32, u32)>,
+}
+
+impl Nv12 {
+    /// Converts `data` (a `w x h` luma plane then the interleaved chroma plane, rows of `stride`
+    /// bytes; checked by the caller) into `out`, `w * h * 3` bytes in `order`.
+    pub fn to_packed(&mut self, data: &[u8], w: u32, h: u32, stride: usize, order: ChannelOrder, out: &mut Vec<u8>) -> Result<()> {
+        use ffmpeg::format::Pixel;
+        let dst_fmt = if order == ChannelOrder::Rgb { Pixel::RGB24 } else { Pixel::BGR24 };
+        if self.ctx.as_ref().is_none_or(|c| (c.1, c.2) != (w, h)) {
+            let ctx = scaling::Context::get(Pixel::NV12, w, h, dst_fmt, w, h, scaling::Flags::BILINEAR)
+                .map_err(|e| Error::Pipeline(format!("cannot set up NV12 conversion for {w}x{h}: {e}")))?;
+            self.ctx = Some((ctx, w, h));
+        }
+        let mut src = frame::Video::new(Pixel::NV12, w, h);
+        let (ys, uvs) = (src.stride(0), src.stride(1));
+        for y in 0..h as usize {
+            src.data_mut(0)[y * ys..][..w as usize].copy_from_slice(&data[y * stride..][..w as usize]);
+        }
+        let uv = &data[h as usize * stride..];
+        for y in 0..h as usize / 2 {
+            src.data_mut(1)[y * uvs..][..w as usize].copy_from_slice(&uv[y * stride..][..w as usize]);
+        }
+        let mut dst = frame::Video::empty();
+        let ctx = &mut self.ctx.as_mut().expect("set above").0;
+        ctx.run(&src, &mut dst).map_err(|e| Error::Pipeline(format!("NV12 conversion failed: {e}")))?;
+        let ds = dst.stride(0);
+        out.resize(w as usize * h as usize * 3, 0);
+        for y in 0..h as usize {
+            out[y * w as usize * 3..][..w as usize * 3].copy_from_slice(&dst.data(0)[y * ds..][..w as usize * 3]);
+        }
+        Ok(())
+    }
+}
