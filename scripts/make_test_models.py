@@ -86,7 +86,14 @@ CLIP_W = np.array([[1.0, 0, 0, 0.5, 0, 0.2, 0, 0.1],
 
 def tiny_clip():
     """tiny_clip.onnx: "pixel_values" [N,3,16,16] -> "image_embeds" [N,8] (GAP + MatMul), and its
-    text table tiny_clip_text.npy (L2-normalised rows) + tiny_clip_text.json (labels, prompts)."""
+    text table tiny_clip_text.npy (L2-normalised rows) + tiny_clip_text.json (labels, prompts).
+    tiny_clip_b1.onnx: the same encoder exported with a fixed batch of 1 (encoders must then be
+    called one ROI at a time, and TensorRT must get no dynamic-batch profile)."""
+    tiny_clip_model("batch", "tiny_clip.onnx")
+    tiny_clip_model(1, "tiny_clip_b1.onnx")
+
+
+def tiny_clip_model(batch, file):
     nodes = [
         helper.make_node("GlobalAveragePool", ["pixel_values"], ["gap"]),
         helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
@@ -94,15 +101,17 @@ def tiny_clip():
     ]
     graph = helper.make_graph(
         nodes, "tiny_clip",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 16, 16])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [batch, 3, 16, 16])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, [batch, 8])],
         [numpy_helper.from_array(CLIP_W, "W")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="fovea-tests")
     model.ir_version = 8
     onnx.checker.check_model(model)
     data = os.path.join(ROOT, "tests", "data")
-    onnx.save(model, os.path.join(data, "tiny_clip.onnx"))
+    onnx.save(model, os.path.join(data, file))
+    if batch != "batch":
+        return
     rows = []
     for _, _, rgb in CLIP_PROMPTS:
         e = ((np.array(rgb, np.float32) - CLIP_MEAN) / CLIP_STD) @ CLIP_W

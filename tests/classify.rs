@@ -183,3 +183,36 @@ fn detect_labels_objects_through_the_reuse_cache() {
         + all.matches("\"label\":\"football\"").count();
     assert_eq!(n, kept, "Score Vision boxes are exactly the ones labelled with its classes");
 }
+
+/// An encoder exported with a fixed batch of 1 is called one ROI at a time (ONNX Runtime refuses a
+/// batch of 8 for it) and gives the symbolic-batch encoder's embeddings; on a GPU provider its
+/// TensorRT plan declares no dynamic-batch profile, while the symbolic one gets 1..=256 (issue 21:
+/// a 1..256 profile was declared for every encoder).
+#[test]
+fn a_fixed_batch_encoder_is_called_at_its_batch_and_gets_no_tensorrt_profile() {
+    let fr = frames();
+    let views: Vec<FrameView> = fr.iter().map(|d| FrameView { data: d, width: 64, height: 32, stride: 192 }).collect();
+    let rois: Vec<RoiRef> = (0..views.len()).map(|i| RoiRef { frame: i, crop: Crop { x: 8, y: 4, w: 40, h: 24 } }).collect();
+    let dynamic_m = ClipManifest::load(&data("tiny_clip.toml")).unwrap();
+    let fixed_m = ClipManifest::load(&data("tiny_clip_b1.toml")).unwrap();
+    let (mut dynamic, mut fixed) = (ZeroShot::load(&dynamic_m, 1).unwrap(), ZeroShot::load(&fixed_m, 1).unwrap());
+    let mut batch = RoiBatch::default();
+    roi::extract(&views, &rois, &dynamic.manifest.roi.clone(), &mut batch);
+    let a = dynamic.embed(&batch, rois.len()).unwrap();
+    let b = fixed.embed(&batch, rois.len()).unwrap();
+    assert_eq!((dynamic.calls, fixed.calls), (1, rois.len() as u64), "one call for the symbolic batch, one per ROI for batch 1");
+    assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff <= 1e-6, "the fixed-batch encoder's embeddings differ by {diff}");
+
+    use fovea::infer::provider::{ProviderKind, Selection};
+    let trt = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
+    let get = |o: &[(String, String)], k: &str| o.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let (plan, fixed_batch) = ZeroShot::provider_plan(&dynamic_m, &trt).unwrap();
+    assert_eq!(fixed_batch, None);
+    assert_eq!(get(&plan.options, "trt_profile_min_shapes").as_deref(), Some("pixel_values:1x3x16x16"));
+    assert_eq!(get(&plan.options, "trt_profile_max_shapes").as_deref(), Some("pixel_values:256x3x16x16"));
+    let (plan, fixed_batch) = ZeroShot::provider_plan(&fixed_m, &trt).unwrap();
+    assert_eq!(fixed_batch, Some(1));
+    assert!(plan.options.iter().all(|(k, _)| !k.starts_with("trt_profile")), "{:?}", plan.options);
+}

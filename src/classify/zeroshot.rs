@@ -260,10 +260,17 @@ pub struct ZeroShot {
     pub manifest: ClipManifest,
     pub table: TextTable,
     labels: LabelVectors,
+    /// The model's fixed batch dimension, if it has one (calls are then made of exactly that
+    /// many ROIs, the last padded); `None`: symbolic, calls of up to [`MAX_ENCODER_BATCH`].
+    fixed_batch: Option<usize>,
     /// Embedding calls made and ROIs embedded.
     pub calls: u64,
     pub rois: u64,
 }
+
+/// Most ROIs per encoder call (a symbolic batch dimension's TensorRT profile is 1..=this; larger
+/// requests are split).
+pub const MAX_ENCODER_BATCH: usize = 256;
 
 impl std::fmt::Debug for ZeroShot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -280,7 +287,8 @@ impl ZeroShot {
 
     /// As [`ZeroShot::load`], on the provider `sel` names. On a GPU the encoder shares `dev`
     /// (its context and stream) with the ROI stage, so device ROI batches feed it in place
-    /// ([`ZeroShot::embed_device`]); TensorRT engines take up to 256 ROIs per call (FP16).
+    /// ([`ZeroShot::embed_device`]); TensorRT's profile follows the model's batch dimension
+    /// ([`ZeroShot::provider_plan`]).
     pub fn load_on(
         manifest: &ClipManifest,
         threads: usize,
@@ -306,24 +314,22 @@ impl ZeroShot {
             });
         }
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        let (session, gpu, provider) = if sel.is_gpu() {
-            use crate::infer::provider::{ModelRef, TrtBuild};
-            let model = ModelRef {
-                name: m.name.clone(),
-                manifest: m.path.clone(),
-                model: m.model_path.clone(),
-                precision: crate::infer::manifest::Precision::Fp32,
-                input_name: m.input_name.clone(),
-                input_shape: format!("3x{}x{}", m.roi.size, m.roi.size),
-                calibration_table: None,
-            };
-            let trt = TrtBuild { batch: 256, ..TrtBuild::default() };
-            let plan = crate::infer::session::gpu_plan(&model, sel, &trt, true)?;
+        let (session, gpu, provider, fixed_batch) = if sel.is_gpu() {
+            let (plan, fixed) = Self::provider_plan(m, sel)?;
+            crate::infer::session::gpu_available(sel)?;
             let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
             let (session, binding) = crate::infer::session::gpu_open(&plan, &dev, threads, std::slice::from_ref(&m.output_name))?;
-            (session, Some(OnGpu { binding, dev }), plan.describe())
+            (session, Some(OnGpu { binding, dev }), plan.describe(), fixed)
         } else {
-            (crate::infer::session::cpu(&m.model_path, threads)?, None, "CPUExecutionProvider".to_string())
+            let session = crate::infer::session::cpu(&m.model_path, threads)?;
+            let fixed = session
+                .inputs()
+                .iter()
+                .find(|i| i.name() == m.input_name)
+                .and_then(|i| i.dtype().tensor_shape().and_then(|sh| sh.first().copied()))
+                .filter(|&d| d > 0)
+                .map(|d| d as usize);
+            (session, None, "CPUExecutionProvider".to_string(), fixed)
         };
         let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
         if !session.inputs().iter().any(|i| i.name() == m.input_name) {
@@ -345,7 +351,45 @@ impl ZeroShot {
             }
         }
         let labels = Self::label_vectors(&table, m.pooling);
-        Ok(Self { session, gpu, provider, manifest: manifest.clone(), table, labels, calls: 0, rois: 0 })
+        Ok(Self { session, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
+    }
+
+    /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
+    /// (read from the model by a light CPU session; no device needed). A symbolic batch gets a
+    /// TensorRT profile of 1..=[`MAX_ENCODER_BATCH`]; a fixed one none (TensorRT builds for it),
+    /// and on a GPU it must be 1 (a device batch cannot be padded in place).
+    pub fn provider_plan(
+        m: &ClipManifest,
+        sel: &crate::infer::provider::Selection,
+    ) -> Result<(crate::infer::provider::ProviderPlan, Option<usize>)> {
+        use crate::infer::provider::{ModelRef, ProviderPlan, TrtBuild};
+        let dim = crate::infer::session::input_batch_dim(&m.model_path, &m.input_name)?;
+        let fixed = (dim > 0).then_some(dim as usize);
+        if let Some(b) = fixed.filter(|&b| b > 1) {
+            return Err(Error::ModelMismatch {
+                path: m.model_path.clone(),
+                reason: format!(
+                    "input '{}' has a fixed batch of {b}: on a GPU an encoder needs a symbolic batch dimension or a batch of 1 (export it so)",
+                    m.input_name
+                ),
+            });
+        }
+        let model = ModelRef {
+            name: m.name.clone(),
+            manifest: m.path.clone(),
+            model: m.model_path.clone(),
+            precision: crate::infer::manifest::Precision::Fp32,
+            input_name: m.input_name.clone(),
+            input_shape: format!("3x{}x{}", m.roi.size, m.roi.size),
+            calibration_table: None,
+        };
+        let trt = TrtBuild { batch: fixed.unwrap_or(MAX_ENCODER_BATCH), ..TrtBuild::default() };
+        Ok((ProviderPlan::new(&model, sel, &trt, fixed.is_none())?, fixed))
+    }
+
+    /// ROIs per call: the fixed batch, or up to [`MAX_ENCODER_BATCH`].
+    fn per_call(&self) -> usize {
+        self.fixed_batch.unwrap_or(MAX_ENCODER_BATCH)
     }
 
     /// Embeddings of the `n` first ROIs of `rois` (float32, S the manifest's size), already on
@@ -376,11 +420,18 @@ impl ZeroShot {
             )));
         }
         let s = self.manifest.roi.size as i64;
-        crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, &rois.tensor(), vec![n as i64, 3, s, s])
-            .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-        let outputs = self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
-        let out = Self::normalised(&self.manifest, &outputs, n)?;
-        self.calls += 1;
+        let per = self.fixed_batch.unwrap_or(MAX_ENCODER_BATCH);
+        let mut out = Vec::with_capacity(n * self.manifest.dim);
+        for start in (0..n).step_by(per) {
+            let k = per.min(n - start);
+            let part = rois.range(start, k).expect("inside the batch: checked above");
+            crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, &part.tensor(), vec![k as i64, 3, s, s])
+                .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
+            let outputs =
+                self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
+            out.extend(Self::normalised(&self.manifest, &outputs, k)?);
+            self.calls += 1;
+        }
         self.rois += n as u64;
         Ok(out)
     }
@@ -455,10 +506,29 @@ impl ZeroShot {
         assert!(rois.f32.len() >= n * len, "the ROI batch holds fewer than {n} f32 ROIs");
         let path = self.manifest.model_path.clone();
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
-        let tensor = TensorRef::from_array_view(([n, 3, s, s], &rois.f32[..n * len])).map_err(ort_err)?;
-        let outputs = self.session.run(ort::inputs![self.manifest.input_name.as_str() => tensor]).map_err(ort_err)?;
-        let out = Self::normalised(&self.manifest, &outputs, n)?;
-        self.calls += 1;
+        let per = self.per_call();
+        let d = self.manifest.dim;
+        let mut out = Vec::with_capacity(n * d);
+        let mut padded = Vec::new();
+        for start in (0..n).step_by(per) {
+            let k = per.min(n - start);
+            let mut rows = &rois.f32[start * len..(start + k) * len];
+            // A fixed batch takes exactly its size: the last call is padded with zeros.
+            let b = match self.fixed_batch {
+                Some(b) if k < b => {
+                    padded.clear();
+                    padded.extend_from_slice(rows);
+                    padded.resize(b * len, 0.0);
+                    rows = &padded;
+                    b
+                }
+                _ => k,
+            };
+            let tensor = TensorRef::from_array_view(([b, 3, s, s], rows)).map_err(ort_err)?;
+            let outputs = self.session.run(ort::inputs![self.manifest.input_name.as_str() => tensor]).map_err(ort_err)?;
+            out.extend_from_slice(&Self::normalised(&self.manifest, &outputs, b)?[..k * d]);
+            self.calls += 1;
+        }
         self.rois += n as u64;
         Ok(out)
     }

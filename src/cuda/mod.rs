@@ -82,8 +82,28 @@ impl DeviceRoiBatch {
         self.ptr
     }
 
+    /// ROIs `start..start + n` of the batch, `None` when they are not all inside it.
+    pub fn range(&self, start: usize, n: usize) -> Option<Self> {
+        let per = 3 * self.size as u64 * self.size as u64 * 4;
+        (start.checked_add(n)? <= self.n).then(|| Self::new(self.ptr + start as u64 * per, n, self.size, self.ordinal))
+    }
+
     /// The batch as a tensor of `n x 3 x size x size` floats.
     pub fn tensor(&self) -> DeviceTensor {
         DeviceTensor::new(self.ptr, self.n * 3 * self.size as usize * self.size as usize, self.ordinal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_batch_range_is_inside_it_or_none() {
+        let b = DeviceRoiBatch::new(0x1000, 10, 16, 1);
+        let r = b.range(3, 4).unwrap();
+        assert_eq!((r.ptr(), r.n, r.size, r.ordinal), (0x1000 + 3 * 3 * 16 * 16 * 4, 4, 16, 1));
+        assert_eq!(r.tensor().floats, 4 * 3 * 16 * 16);
+        assert!(b.range(10, 0).is_some() && b.range(7, 4).is_none() && b.range(usize::MAX, 2).is_none());
     }
 }

@@ -25,11 +25,39 @@ pub(crate) fn cpu(path: &Path, threads: usize) -> Result<Session> {
 /// so TensorRT needs a profile), checked against this build and the loaded ONNX Runtime. No
 /// device is needed.
 pub(crate) fn gpu_plan(model: &ModelRef, sel: &Selection, trt: &TrtBuild, dynamic_batch: bool) -> Result<ProviderPlan> {
-    let rt = runtime()?;
     let plan = ProviderPlan::new(model, sel, trt, dynamic_batch)?;
-    check_build(sel)?;
-    provider_available(rt, sel.provider)?;
+    gpu_available(sel)?;
     Ok(plan)
+}
+
+/// Whether `sel`'s GPU provider can be had: this build has the `cuda` feature and the loaded ONNX
+/// Runtime the provider.
+pub(crate) fn gpu_available(sel: &Selection) -> Result<()> {
+    let rt = runtime()?;
+    check_build(sel)?;
+    provider_available(rt, sel.provider)
+}
+
+/// The batch (first) dimension of input `name` of the model at `path`, read by a light CPU
+/// session (no graph optimisation): negative when it is symbolic.
+pub(crate) fn input_batch_dim(path: &Path, name: &str) -> Result<i64> {
+    let rt = runtime()?;
+    let s = (|| -> ort::Result<Session> {
+        Session::builder(&rt.env)?
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Disable)?
+            .with_intra_threads(1)?
+            .commit_from_file(path)
+    })()
+    .map_err(|e| Error::Inference { path: path.to_path_buf(), reason: e.to_string() })?;
+    let mismatch = |reason: String| Error::ModelMismatch { path: path.to_path_buf(), reason };
+    let Some(input) = s.inputs().iter().find(|i| i.name() == name) else {
+        let names: Vec<_> = s.inputs().iter().map(|i| i.name().to_string()).collect();
+        return Err(mismatch(format!("input '{name}' not found (the model's inputs: {names:?})")));
+    };
+    match input.dtype().tensor_shape().and_then(|sh| sh.first().copied()) {
+        Some(d) => Ok(d),
+        None => Err(mismatch(format!("input '{name}' is not a tensor with a batch dimension"))),
+    }
 }
 
 /// The session of `plan` on `dev`'s stream and its I/O binding, the `outputs` bound to host
