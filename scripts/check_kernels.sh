@@ -48,3 +48,10 @@ for cu in kernels/*.cu; do
     done
 done
 echo "kernels-check: every kernel compiles for sm_80 and sm_90 (nvcc 13, shipped PTX, NVRTC 12)"
+# fovea's own NVRTC path (cudarc, bound for CUDA 13) finds NVRTC 12 by its soname and compiles the
+# embedded kernels; the rest of CI runs the same test without NVRTC, where it must be an error.
+out=$(LD_LIBRARY_PATH=$(dirname "$NVRTC12")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+  cargo test --release --quiet --features cuda --test gpu -- --exact nvrtc_is_looked_up_for_cuda_13_and_a_missing_one_is_an_error --nocapture 2>&1) ||
+  { echo "$out" >&2; echo "kernels-check: fovea's NVRTC compile failed" >&2; exit 1; }
+echo "$out" | grep -q "NVRTC found" || { echo "$out" >&2; echo "kernels-check: fovea did not find NVRTC 12 on LD_LIBRARY_PATH" >&2; exit 1; }
+echo "ok  fovea's NVRTC path: $(echo "$out" | grep 'NVRTC found')"
