@@ -110,6 +110,7 @@ bench-capi: build
 kernels-check: setup
 	bash scripts/check_kernels.sh
 	$(CARGO) clippy --features cuda --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --features cuda --lib --test gpu -- -D warnings
 
 # The whole Rust test suite again in release with the `cuda` feature (GPU tests report themselves
 # skipped without a device): results must not depend on the build.

@@ -62,7 +62,9 @@ impl Decoder {
 
 /// NV12 conversion needs swscale: an error in this build.
 #[derive(Default)]
-pub struct Nv12;
+pub struct Nv12 {
+    _none: (),
+}
 
 impl Nv12 {
     pub fn to_packed(&mut self, _data: &[u8], _w: u32, _h: u32, _stride: usize, _order: ChannelOrder, _out: &mut Vec<u8>) -> Result<()> {

@@ -56,7 +56,7 @@ pub fn fovea(args: &[&str]) -> Output {
 
 pub fn fovea_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     // A build without the `cli` feature (the GPU check bundle) has no binary to run.
-    let bin = option_env!("CARGO_BIN_EXE_fovea").expect("the fovea binary is built (the `cli` feature)");
+    let Some(bin) = option_env!("CARGO_BIN_EXE_fovea") else { panic!("no fovea binary in this build (it needs the `cli` feature)") };
     let mut c = Command::new(bin);
     c.args(args).current_dir(root());
     for (k, v) in env {
