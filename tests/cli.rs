@@ -343,7 +343,7 @@ fn engines_build_checks_everything_it_can_before_needing_a_gpu() {
     fails_with(&o, "/no/table does not exist");
     let empty = tempfile::tempdir().unwrap();
     let o = fovea(&["engines", "build", "--model", fp32, "--int8", "--calib", empty.path().to_str().unwrap()]);
-    fails_with(&o, "expected nanodet-g-416.calibration.flatbuffers or nanodet-g-416.calibration.cache");
+    fails_with(&o, "expected nanodet-g-416.calibration.flatbuffers, .cache or .json");
     let o = fovea(&["engines", "build", "--model", fp32, "--device", "cpu"]);
     fails_with(&o, "runs on a GPU");
     // A good request gets as far as this machine allows, and says what is missing.
