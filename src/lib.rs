@@ -8,6 +8,8 @@
 //! stages on threads with bounded channels and times them, [`track`] gives objects identities
 //! across frames and reuses their labels, [`output`] writes results.
 
+#[cfg(feature = "video")]
+pub mod annotate;
 pub mod classify;
 pub mod cuda;
 pub mod detect;

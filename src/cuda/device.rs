@@ -51,7 +51,8 @@ pub fn nvrtc_library_names() -> Vec<String> {
 pub fn nvrtc_compile(name: &str) -> Result<Ptx> {
     let m = MODULES.iter().find(|m| m.name == name).ok_or_else(|| Error::State(format!("no kernel module '{name}'")))?;
     if !nvrtc_present() {
-        return Err(Error::RuntimeMissing {
+        return Err(Error::Unsupported {
+            what: "GPU kernels",
             reason: format!(
                 "{name}.cu: this build has no PTX of its kernels and NVRTC, which compiles them at run time, is not found (looked for {}): install NVRTC (pip install nvidia-cuda-nvrtc) and put its lib folder on LD_LIBRARY_PATH, or build fovea where a CUDA compiler is found",
                 nvrtc_library_names().iter().filter(|n| n.contains(".so")).cloned().collect::<Vec<_>>().join(", ")

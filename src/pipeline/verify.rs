@@ -159,14 +159,16 @@ fn class_names(boxes: &BoxesFile) -> Vec<String> {
 }
 
 /// Runs the verification of `boxes` on `video`, handing every box's result to `sink` in input
-/// order (frame, then position). Results made before an error are handed over before it is
-/// returned (second element).
+/// order (frame, then position), and each frame's result to `frames` after its boxes (the
+/// annotator). Results made before an error are handed over before it is returned (second
+/// element).
 pub fn run_verify(
     video_path: &Path,
     boxes: &BoxesFile,
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
+    frames: &mut dyn FnMut(&FrameResult),
 ) -> (VerifyReport, Result<()>) {
     let mut counted = VerifyReport::default();
     let (mut report, outcome) = verify_frames(video_path, boxes, opts, classifier, &mut |f, names| {
@@ -175,6 +177,7 @@ pub fn run_verify(
             counted.count(&r);
             sink(&r)?;
         }
+        frames(f);
         Ok(())
     });
     report.boxes = counted.boxes;

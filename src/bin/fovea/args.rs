@@ -87,6 +87,8 @@ pub(crate) struct VerifyArgs {
     /// Run on the CPU what cannot run where asked (otherwise an error); the summary says what ran.
     #[arg(long)]
     pub(crate) allow_fallback: bool,
+    #[command(flatten)]
+    pub(crate) annotate: AnnotateArgs,
 }
 
 #[derive(Args)]
@@ -246,6 +248,58 @@ pub(crate) struct DetectArgs {
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) annotate: AnnotateArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct AnnotateArgs {
+    /// Also write the video with the results drawn on it (same size and frame rate): boxes in a
+    /// colour per track (per team with --teams), label, score and track id; boxes a rule rejected
+    /// dashed grey with the rule's name; a header with the model and rate. Drawn and encoded on
+    /// its own thread.
+    #[arg(long, value_name = "OUT.mp4")]
+    pub(crate) annotate: Option<PathBuf>,
+    /// Codec of --annotate: auto (H.264 when this FFmpeg has an encoder, else MPEG-4 Part 2),
+    /// h264 or mpeg4.
+    #[arg(long, default_value = "auto", value_name = "CODEC")]
+    pub(crate) annotate_codec: String,
+    /// Write the annotated frames as PNG files (frame_NNNNNN.png) into DIR instead of a video.
+    #[arg(long, value_name = "DIR", conflicts_with = "annotate")]
+    pub(crate) annotate_frames: Option<PathBuf>,
+}
+
+impl AnnotateArgs {
+    /// The annotator for `video` (read again with `sampling`), when asked for.
+    pub(crate) fn start(
+        &self,
+        video: &std::path::Path,
+        sampling: fovea::video::Sampling,
+        labels: &[String],
+        model: &str,
+    ) -> anyhow::Result<Option<fovea::annotate::Annotator>> {
+        use fovea::annotate::{Annotator, Style, Target};
+        let codec: fovea::annotate::VideoCodec = self.annotate_codec.parse()?;
+        let target = match (&self.annotate, &self.annotate_frames) {
+            (Some(path), _) => Target::Video { path: path.clone(), codec },
+            (None, Some(dir)) => Target::Frames { dir: dir.clone() },
+            (None, None) => return Ok(None),
+        };
+        let style = Style { labels: labels.to_vec(), model: model.to_string() };
+        Ok(Some(Annotator::spawn(video, sampling, target, style)?))
+    }
+}
+
+/// Waits for the annotator and prints its summary line.
+pub(crate) fn finish_annotator(a: Option<fovea::annotate::Annotator>, target: &AnnotateArgs) -> anyhow::Result<()> {
+    let Some(a) = a else { return Ok(()) };
+    let r = a.finish()?;
+    let to = target.annotate.as_ref().or(target.annotate_frames.as_ref()).map(|p| p.display().to_string()).unwrap_or_default();
+    eprintln!(
+        "  annotated    {to}: {} frames ({} with results), {}x{}, {}, {:.2} s on its own thread",
+        r.frames, r.annotated, r.width, r.height, r.codec, r.busy_s
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -302,6 +356,12 @@ pub(crate) struct TrackArgs {
     pub(crate) model: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
+    /// The video the boxes came from (what --annotate draws on; its frame rate is the default
+    /// --fps).
+    #[arg(long)]
+    pub(crate) video: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) annotate: AnnotateArgs,
 }
 
 #[derive(Args)]

@@ -45,6 +45,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let mut annotator = a.annotate.start(&a.video, sampling, &labels, &detector.manifest().name)?;
     let mut progress = ProgressOut::new(a.quiet, expected);
     let run = pipeline::run_detect(
         &a.video,
@@ -57,7 +58,12 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             teams: a.teams,
             ..Default::default()
         },
-        &mut |r: &FrameResult| sink.write(r),
+        &mut |r: &FrameResult| {
+            if let Some(an) = annotator.as_mut() {
+                an.send(r);
+            }
+            sink.write(r)
+        },
         &mut |p| progress.update(p),
     );
     progress.finish();
@@ -80,7 +86,9 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &object_classifier {
         eprintln!("  encoder      {} on {}", c.zs.manifest.name, c.zs.provider);
     }
+    let annotated = finish_annotator(annotator, &a.annotate);
     outcome?;
+    annotated?;
     finished?;
     Ok(ExitCode::SUCCESS)
 }
@@ -95,10 +103,18 @@ fn detect_with_config(a: &DetectArgs, config: &std::path::Path, sampling: fovea:
     let engine = fovea::engine::Engine::new(&cfg)?;
     let labels = engine.labels().to_vec();
     let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, cfg.tracking.enabled)?;
-    let report = engine.process_file(&a.video, sampling, &mut |r: &FrameResult| sink.write(r));
+    let model = cfg.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut annotator = a.annotate.start(&a.video, sampling, &labels, &model)?;
+    let report = engine.process_file(&a.video, sampling, &mut |r: &FrameResult| {
+        if let Some(an) = annotator.as_mut() {
+            an.send(r);
+        }
+        sink.write(r)
+    });
     let finished = sink.finish();
     let report = report?;
     print_summary(&report, &format!("(engine configuration {})", config.display()), &labels, &out_name, a.format);
+    finish_annotator(annotator, &a.annotate)?;
     finished?;
     Ok(ExitCode::SUCCESS)
 }

@@ -64,10 +64,22 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
-    let (report, outcome) = run_verify(&a.video, &boxes, &opts, classifier, &mut |r| {
-        serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
-        out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })
-    });
+    let mut annotator = a.annotate.start(&a.video, fovea::video::Sampling::default(), &boxes.labels, "verify")?;
+    let (report, outcome) = run_verify(
+        &a.video,
+        &boxes,
+        &opts,
+        classifier,
+        &mut |r| {
+            serde_json::to_writer(&mut out, r).map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e.into() })?;
+            out.write_all(b"\n").map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e })
+        },
+        &mut |f| {
+            if let Some(an) = annotator.as_mut() {
+                an.send(f);
+            }
+        },
+    );
     let flushed = out.flush().map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e });
     let r = &report;
     eprintln!("fovea verify: {}", a.video.display());
@@ -135,7 +147,9 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         r.decode_s, r.stats_s, r.rules_s, r.roi_s, r.classify_s, r.sink_s, r.wall_s
     );
     eprintln!("  output       {}", out_name.display());
+    let annotated = finish_annotator(annotator, &a.annotate);
     outcome?;
     flushed?;
+    annotated?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,282 @@
+//! The annotator: a sink of the pipeline that draws each frame's results on the video and writes
+//! it out (feature `video`).
+//!
+//! ```text
+//! pipeline results ──bounded channel──▶ annotator thread: decode the input again (same sampling)
+//!                                        ─▶ draw boxes, labels, track ids, verdicts, a header
+//!                                        ─▶ encode (H.264 / MPEG-4) or write PNGs
+//! ```
+//!
+//! It runs on its own thread and decodes the input itself, so detection never waits for drawing
+//! or encoding, and results that wait for the end of the clip (colour teams) are drawn just the
+//! same. Boxes take a colour per track (per team with teams, per class without tracking); boxes a
+//! rule rejected are dashed and grey, with the rule's name; the header names the model and the
+//! rate the results arrive at.
+
+mod draw;
+mod encode;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use draw::{Canvas, Text, PALETTE};
+pub use encode::{write_png, VideoCodec, VideoWriter};
+
+use crate::error::{Error, Result};
+use crate::results::{FrameResult, Verdict};
+use crate::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
+
+/// Where annotated frames go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A video file (container from its extension), same size and frame rate as the input.
+    Video { path: PathBuf, codec: VideoCodec },
+    /// PNG files `frame_NNNNNN.png` (the decode index) in a folder, made if missing.
+    Frames { dir: PathBuf },
+}
+
+impl Target {
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Video { path, .. } => path,
+            Self::Frames { dir } => dir,
+        }
+    }
+}
+
+/// What the drawing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Style {
+    /// Class names by class id.
+    pub labels: Vec<String>,
+    /// The model's name, for the header.
+    pub model: String,
+}
+
+/// What the annotator did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnotateReport {
+    pub frames: u64,
+    /// Frames that had results drawn on them.
+    pub annotated: u64,
+    /// The encoder that ran ("libx264", "mpeg4", "png").
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Seconds the annotator thread worked (decode, draw, encode), beside the pipeline.
+    pub busy_s: f64,
+}
+
+/// The annotator thread; results go in with [`Annotator::send`], [`Annotator::finish`] waits.
+pub struct Annotator {
+    tx: Option<crossbeam_channel::Sender<FrameResult>>,
+    handle: Option<std::thread::JoinHandle<Result<AnnotateReport>>>,
+}
+
+impl Annotator {
+    /// Opens `input` again (with the pipeline's `sampling`, so the frames are the pipeline's)
+    /// and the target; errors in either are returned here, before any frame.
+    pub fn spawn(input: &Path, sampling: Sampling, target: Target, style: Style) -> Result<Self> {
+        // FFmpeg's contexts stay on the thread that made them: the thread opens both and says
+        // whether it could.
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<()>>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<FrameResult>(64);
+        let input = input.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("fovea-annotate".into())
+            .spawn(move || {
+                let opened = open(&input, sampling, &target);
+                let (decoder, writer) = match opened {
+                    Ok(o) => {
+                        let _ = ready_tx.send(Ok(()));
+                        o
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Err(Error::State("the annotator did not start".into()));
+                    }
+                };
+                run(decoder, rx, writer, target, style)
+            })
+            .map_err(|e| Error::Pipeline(format!("cannot start the annotator thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self { tx: Some(tx), handle: Some(handle) }),
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(e)
+            }
+            Err(_) => Err(Error::Pipeline("the annotator thread panicked while starting".into())),
+        }
+    }
+
+    /// Hands one frame's results over (in decode order). When the annotator has stopped on an
+    /// error, the results are dropped; [`Annotator::finish`] reports the error.
+    pub fn send(&mut self, r: &FrameResult) {
+        if let Some(tx) = &self.tx {
+            if tx.send(r.clone()).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// No more results: draws the frames left, closes the file and reports.
+    pub fn finish(mut self) -> Result<AnnotateReport> {
+        self.tx = None;
+        let h = self.handle.take().expect("finish runs once");
+        h.join().map_err(|_| Error::Pipeline("the annotator thread panicked".into()))?
+    }
+}
+
+impl Drop for Annotator {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The input's decoder and the target's writer (none for PNG frames).
+fn open(input: &Path, sampling: Sampling, target: &Target) -> Result<(Decoder, Option<VideoWriter>)> {
+    let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+    let decoder = Decoder::open(input, sampling, out)?;
+    let (w, h) = decoder.output_size();
+    let fps = decoder.info().fps.unwrap_or(30.0) / f64::from(sampling.stride.max(1));
+    let writer = match target {
+        Target::Video { path, codec } => Some(VideoWriter::create(path, w, h, fps, *codec)?),
+        Target::Frames { dir } => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Output { path: dir.clone(), source: e })?;
+            None
+        }
+    };
+    Ok((decoder, writer))
+}
+
+fn run(
+    mut decoder: Decoder,
+    rx: crossbeam_channel::Receiver<FrameResult>,
+    mut writer: Option<VideoWriter>,
+    target: Target,
+    style: Style,
+) -> Result<AnnotateReport> {
+    let pool = FramePool::new(2);
+    let (w, h) = decoder.output_size();
+    let mut text = Text::new((h as f32 / 40.0).clamp(11.0, 22.0));
+    let mut header = Text::new((h as f32 / 32.0).clamp(12.0, 26.0));
+    let mut busy = 0.0;
+    let (mut frames, mut annotated) = (0u64, 0u64);
+    let mut pending: Option<FrameResult> = None;
+    let mut results_open = true;
+    let mut first_result: Option<Instant> = None;
+    let mut received = 0u64;
+    loop {
+        let t = Instant::now();
+        let Some(mut f) = decoder.next_frame(&pool)? else { break };
+        busy += t.elapsed().as_secs_f64();
+        // The results of this frame, if any: results arrive in decode order, and a frame without
+        // a result (none sent for it) is written as it is.
+        while results_open && pending.as_ref().is_none_or(|p| p.index < f.index) {
+            match rx.recv() {
+                Ok(r) => {
+                    first_result.get_or_insert_with(Instant::now);
+                    received += 1;
+                    pending = Some(r);
+                }
+                Err(_) => {
+                    results_open = false;
+                    pending = None;
+                }
+            }
+        }
+        let t = Instant::now();
+        let rate = first_result.map(|s| received as f64 / s.elapsed().as_secs_f64().max(1e-3));
+        let (fw, fh) = (f.width, f.height);
+        let mut canvas = Canvas { data: &mut f.data, width: fw, height: fh };
+        if let Some(r) = pending.as_ref().filter(|p| p.index == f.index) {
+            draw_result(&mut canvas, &mut text, r, &style);
+            annotated += 1;
+        }
+        let head = match rate {
+            Some(fps) => format!("fovea  {}  {fps:.1} FPS", style.model),
+            None => format!("fovea  {}", style.model),
+        };
+        let hw = header.width(&head) + 12;
+        canvas.fill(0, 0, hw, header.line + 8, [0, 0, 0], 0.6);
+        header.draw(&mut canvas, 6, 4, &head, [255, 255, 255]);
+        match (&mut writer, &target) {
+            (Some(v), _) => v.write(&f.data, fw, f.pts)?,
+            (None, Target::Frames { dir }) => write_png(&dir.join(format!("frame_{:06}.png", f.index)), &f.data, fw, fh)?,
+            (None, Target::Video { .. }) => unreachable!("a video target has a writer"),
+        }
+        frames += 1;
+        busy += t.elapsed().as_secs_f64();
+    }
+    // Drain what is left so the sender never blocks on a full channel.
+    drop(rx);
+    let codec = match writer {
+        Some(v) => {
+            let name = v.codec_name.clone();
+            let t = Instant::now();
+            v.finish()?;
+            busy += t.elapsed().as_secs_f64();
+            name
+        }
+        None => "png".into(),
+    };
+    Ok(AnnotateReport { frames, annotated, codec, width: w, height: h, busy_s: busy })
+}
+
+/// The colour of detection `i`: its team, else its track, else its class.
+fn colour_of(r: &FrameResult, i: usize) -> [u8; 3] {
+    let label = r.labels.get(i).and_then(|l| l.as_ref()).map(|l| l.label.as_str());
+    if !r.teams.is_empty() {
+        return match (r.teams.get(i).copied().flatten(), label) {
+            (Some(0), _) => [40, 39, 214],
+            (Some(_), _) => [180, 119, 31],
+            (None, Some("referee")) => [0, 215, 255],
+            (None, Some("goalkeeper")) => [44, 160, 44],
+            _ => [200, 200, 200],
+        };
+    }
+    match r.track_ids.get(i).copied().flatten() {
+        Some(id) => PALETTE[(id % PALETTE.len() as u64) as usize],
+        None => PALETTE[r.detections[i].class_id as usize % PALETTE.len()],
+    }
+}
+
+/// Draws one frame's results: kept boxes solid in their colour with `label score #track`;
+/// rejected and invalid ones dashed grey with the rule.
+pub fn draw_result(canvas: &mut Canvas<'_>, text: &mut Text, r: &FrameResult, style: &Style) {
+    let thick = (canvas.height as i64 / 360).clamp(1, 4) + 1;
+    // Rejected first, so kept boxes stay on top.
+    let mut order: Vec<usize> = (0..r.detections.len()).collect();
+    order.sort_by_key(|&i| r.checks.get(i).is_none_or(|c| c.verdict == Verdict::Keep));
+    for i in order {
+        let d = &r.detections[i];
+        if !d.bbox.iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        let check = r.checks.get(i);
+        let name = r
+            .labels
+            .get(i)
+            .and_then(|l| l.as_ref())
+            .map(|l| l.label.clone())
+            .unwrap_or_else(|| style.labels.get(d.class_id as usize).cloned().unwrap_or_else(|| format!("class {}", d.class_id)));
+        if let Some(c) = check.filter(|c| c.verdict != Verdict::Keep) {
+            let grey = [150, 150, 150];
+            canvas.rect(d.bbox, thick - 1, grey, Some(6));
+            let why = c.rule.clone().unwrap_or_else(|| c.verdict.as_str().to_string());
+            text.label(canvas, d.bbox[0] as i64, d.bbox[1] as i64, &format!("{name} x {why}"), [255, 255, 255], [90, 90, 90]);
+            continue;
+        }
+        let col = colour_of(r, i);
+        canvas.rect(d.bbox, thick, col, None);
+        let mut s = format!("{name} {:.2}", d.score);
+        if let Some(id) = r.track_ids.get(i).copied().flatten() {
+            s.push_str(&format!(" #{id}"));
+        }
+        let fg = if u32::from(col[0]) + u32::from(col[1]) + u32::from(col[2]) > 420 { [0, 0, 0] } else { [255, 255, 255] };
+        text.label(canvas, d.bbox[0] as i64, d.bbox[1] as i64, &s, fg, col);
+    }
+}
