@@ -34,7 +34,8 @@ fn av(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Output { path: path.to_path_buf(), source: std::io::Error::other(format!("{what}: {e}")) }
 }
 
-/// Timestamps in 1/90000 s: exact for the usual frame rates, 29.97 included.
+/// H.264's timestamps in 1/90000 s: exact for the usual frame rates, 29.97 included. MPEG-4
+/// Part 2 allows time bases up to 1/65535: it gets 1/(1000 x fps), as exact for those rates.
 const TICKS: i32 = 90_000;
 
 /// An encoder writing one video file.
@@ -46,6 +47,8 @@ pub struct VideoWriter {
     width: u32,
     height: u32,
     stream_tb: Rational,
+    /// Timestamp ticks per second.
+    ticks: i32,
     first_pts: Option<f64>,
     last_pts: i64,
     /// One frame's duration in ticks (packets carry it, so the container's last frame has one).
@@ -79,8 +82,9 @@ impl VideoWriter {
         enc.set_width(w);
         enc.set_height(h);
         enc.set_format(format::Pixel::YUV420P);
-        enc.set_time_base(Rational::new(1, TICKS));
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
+        let ticks = if enc_codec.id() == codec::Id::H264 { TICKS } else { (fps * 1000.0).round().clamp(1.0, 65_535.0) as i32 };
+        enc.set_time_base(Rational::new(1, ticks));
         enc.set_frame_rate(Some(Rational::from(fps)));
         if global_header {
             enc.set_flags(codec::Flags::GLOBAL_HEADER);
@@ -96,9 +100,9 @@ impl VideoWriter {
         }
         let encoder = enc.open_as_with(enc_codec, opts).map_err(|e| av("cannot open the encoder", path, e))?;
         ost.set_parameters(&encoder);
-        ost.set_time_base(Rational::new(1, TICKS));
+        ost.set_time_base(Rational::new(1, ticks));
         octx.write_header().map_err(|e| av("cannot write the header", path, e))?;
-        let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(Rational::new(1, TICKS));
+        let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(Rational::new(1, ticks));
         let scaler = scaling::Context::get(format::Pixel::BGR24, w, h, format::Pixel::YUV420P, w, h, scaling::Flags::BILINEAR)
             .map_err(|e| av("colour conversion", path, e))?;
         Ok(Self {
@@ -109,9 +113,10 @@ impl VideoWriter {
             width: w,
             height: h,
             stream_tb,
+            ticks,
             first_pts: None,
             last_pts: -1,
-            frame_ticks: (f64::from(TICKS) / fps).round().max(1.0) as i64,
+            frame_ticks: (f64::from(ticks) / fps).round().max(1.0) as i64,
             codec_name: enc_codec.name().to_string(),
             frames: 0,
         })
@@ -130,7 +135,7 @@ impl VideoWriter {
         let mut yuv = frame::Video::empty();
         self.scaler.run(&src, &mut yuv).map_err(|e| av("colour conversion", &self.path, e))?;
         let first = *self.first_pts.get_or_insert(pts);
-        let t = ((pts - first) * f64::from(TICKS)).round() as i64;
+        let t = ((pts - first) * f64::from(self.ticks)).round() as i64;
         let t = t.max(self.last_pts + 1);
         self.last_pts = t;
         yuv.set_pts(Some(t));
@@ -146,7 +151,7 @@ impl VideoWriter {
             if pkt.duration() <= 0 {
                 pkt.set_duration(self.frame_ticks);
             }
-            pkt.rescale_ts(Rational::new(1, TICKS), self.stream_tb);
+            pkt.rescale_ts(Rational::new(1, self.ticks), self.stream_tb);
             pkt.write_interleaved(&mut self.octx).map_err(|e| av("writing", &self.path, e))?;
         }
         Ok(())
