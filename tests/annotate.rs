@@ -97,7 +97,8 @@ fn far_from(boxes: &[[f32; 4]], w: u32, h: u32, margin: f32) -> Vec<(u32, u32)> 
                 // reach right of it.
                 fx > b[0] - margin && fx < b[2].max(b[0] + 260.0) + margin && fy > b[1] - 40.0 - margin && fy < b[3] + margin
             });
-            if !near && !(y < 50 && x < 420) {
+            let in_header = y < 50 && x < 420;
+            if !near && !in_header {
                 v.push((x, y));
             }
         }
