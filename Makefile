@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -125,6 +125,11 @@ test-release-cuda: setup
 test-gpu: setup
 	bash scripts/setup-gpu.sh
 	. .deps/gpu/env.sh && $(CARGO) test --release --features cuda --test gpu -- --include-ignored --test-threads 1 --nocapture
+
+# What --annotate costs end to end at 720p (detect with and without it, alternating).
+bench-annotate: setup
+	$(CARGO) build --release
+	$(PY) benches/annotate_cost.py 3
 
 # The GPU check for a lent device machine (driver, no FFmpeg, no onnxruntime-gpu, no network,
 # 64 MiB per call): builds .deps/gpu-check (the GPU test program without FFmpeg, raw frames) and

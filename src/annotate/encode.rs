@@ -91,7 +91,7 @@ impl VideoWriter {
         }
         let mut opts = ffmpeg::Dictionary::new();
         if enc_codec.id() == codec::Id::H264 {
-            opts.set("preset", "veryfast");
+            opts.set("preset", "ultrafast");
             opts.set("crf", "18");
         } else {
             // MPEG-4 Part 2 at a fixed quantiser: about 2-5 Mbit/s at 720p.
