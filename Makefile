@@ -34,9 +34,16 @@ test: setup
 test-python:
 	FOVEA_BIN=target/debug/fovea FOVEA_LIB=$(CURDIR)/target/debug/libfovea.so $(PY) -m pytest -q tests/python
 
-GO_ENV := CGO_CFLAGS="-I$(CURDIR)/include" CGO_LDFLAGS="-L$(CURDIR)/target/debug -Wl,-rpath,$(CURDIR)/target/debug" \
+# The Go binding finds fovea with pkg-config (`#cgo pkg-config: fovea`): in the checkout, a
+# fovea.pc for the debug build folder (target/debug/pkgconfig); elsewhere the one `make install` writes.
+DEV_PC := target/debug/pkgconfig/fovea.pc
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/target/debug/pkgconfig \
 	GOCACHE=$(CURDIR)/.deps/go-cache GOPATH=$(CURDIR)/.deps/gopath GOFLAGS=-mod=mod FOVEA_BIN=$(CURDIR)/target/debug/fovea
-test-go:
+$(DEV_PC): scripts/fovea.pc.in
+	mkdir -p $(dir $@)
+	sed -e 's|^libdir=.*|libdir=$(CURDIR)/target/debug|' -e 's|^includedir=.*|includedir=$(CURDIR)/include|' \
+		-e 's|@PREFIX@|$(CURDIR)|' -e 's|@VERSION@|dev|' $< > $@
+test-go: $(DEV_PC)
 	cd go/fovea && $(GO_ENV) go vet ./... && $(GO_ENV) go test -count=1 ./...
 
 # Long runs of the reliability checks (not in `make test`, which runs short versions of each):

@@ -272,7 +272,77 @@ int main(int argc, char **argv) {
     let o = Command::new("cc").arg(&app).arg("-o").arg(&exe).args(flags.split_whitespace()).output().unwrap();
     assert!(o.status.success(), "cc {flags}: {}", String::from_utf8_lossy(&o.stderr));
     let cfg = format!("model = '{}'", root().join("engines/nanodet-g-416.toml").display());
-    let o = Command::new(&exe).arg(cfg).env_remove("FOVEA_ORT_LIB").output().unwrap();
+    let o = Command::new(&exe).arg(&cfg).env_remove("FOVEA_ORT_LIB").output().unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "fovea 0.1.0: ok, frame 0");
+
+    // Go from outside the checkout: a module of its own in a temp folder that requires the
+    // binding by path (replace), built with only PKG_CONFIG_PATH pointing at the installation.
+    let app = dir.path().join("goapp");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        format!(
+            "module example.com/goapp\n\ngo 1.19\n\nrequire github.com/fovea/fovea/go/fovea v0.0.0\n\nreplace github.com/fovea/fovea/go/fovea => {}\n",
+            root().join("go/fovea").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.go"),
+        r#"package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/fovea/fovea/go/fovea"
+)
+
+func main() {
+	e, err := fovea.NewEngine(os.Args[1], "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer e.Close()
+	n, people := 0, 0
+	err = e.ProcessFile(os.Args[2], func(r *fovea.Result) bool {
+		n++
+		for _, d := range r.Detections {
+			if d.Label == "person" {
+				people++
+			}
+		}
+		return n < 5
+	})
+	fmt.Printf("fovea %s: %d frames, %d people, err %v\n", fovea.Version(), n, people, err)
+}
+"#,
+    )
+    .unwrap();
+    let go = |args: &[&str]| {
+        Command::new("go")
+            .args(args)
+            .current_dir(&app)
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+            .env_remove("CGO_CFLAGS")
+            .env_remove("CGO_LDFLAGS")
+            // A cache of its own: Go 1.19 does not key cached cgo packages on pkg-config's answer,
+            // so a shared cache would link against an earlier run's (deleted) prefix.
+            .env("GOCACHE", dir.path().join("go-cache"))
+            .env("GOPATH", root().join(".deps/gopath"))
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .expect("go runs (make setup installs it)")
+    };
+    let o = go(&["build", "-o", "goapp", "."]);
+    assert!(o.status.success(), "go build outside the checkout: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(app.join("goapp")).arg(&cfg).arg(media("vtest.avi")).env_remove("FOVEA_ORT_LIB").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.starts_with("fovea 0.1.0: 5 frames,") && out.trim().ends_with("err <nil>"), "{out}");
+    let people: u32 = out.split(", ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(people >= 5, "vtest.avi's first frames hold people: {out}");
 }

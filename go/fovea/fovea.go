@@ -12,13 +12,14 @@
 //		...
 //	}
 //
-// Build with the library and header found by cgo, e.g.
-// CGO_CFLAGS="-I<fovea>/include" CGO_LDFLAGS="-L<fovea>/target/release -lfovea", or after
-// `make install`: CGO_CFLAGS/LDFLAGS from `pkg-config --cflags --libs fovea`.
+// cgo finds the library and header with pkg-config: after `make install PREFIX=P`, set
+// PKG_CONFIG_PATH=P/lib/pkgconfig (not needed for /usr/local) and use the module from anywhere,
+// e.g. with `replace github.com/fovea/fovea/go/fovea => <checkout>/go/fovea` in your go.mod.
+// Inside the checkout, `make test-go` points pkg-config at the build folder.
 package fovea
 
 /*
-#cgo LDFLAGS: -lfovea
+#cgo pkg-config: fovea
 #include <stdlib.h>
 #include "fovea.h"
 
