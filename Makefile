@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate readme-picture reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -132,6 +132,15 @@ test-release-cuda: setup
 test-gpu: setup
 	bash scripts/setup-gpu.sh
 	. .deps/gpu/env.sh && $(CARGO) test --release --features cuda --test gpu -- --include-ignored --test-threads 1 --nocapture
+
+# The README's pictures: `fovea detect --annotate` on 12 s of Market Street (1906, public domain),
+# one frame of it and a contact sheet of six (ffmpeg CLI cuts them from the annotated video).
+readme-picture: setup
+	$(CARGO) build --release
+	mkdir -p .deps/readme docs
+	target/release/fovea detect $(MEDIA)/market_street_1906.mp4 --duration 12 -q -o /dev/null --annotate .deps/readme/market_street.mp4
+	ffmpeg -v error -y -i .deps/readme/market_street.mp4 -vf "select=eq(n\,150)" -frames:v 1 -q:v 3 docs/annotated.jpg
+	ffmpeg -v error -y -i .deps/readme/market_street.mp4 -vf "select=not(mod(n\,60)),scale=320:-2,tile=3x2" -frames:v 1 -q:v 4 docs/contact_sheet.jpg
 
 # What --annotate costs end to end at 720p (detect with and without it, alternating).
 bench-annotate: setup

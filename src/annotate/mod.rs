@@ -189,7 +189,8 @@ fn run(
             }
         }
         let t = Instant::now();
-        let rate = first_result.map(|s| received as f64 / s.elapsed().as_secs_f64().max(1e-3));
+        // The rate results arrive at, once there are enough of them to say.
+        let rate = first_result.filter(|_| received > 10).map(|s| (received - 1) as f64 / s.elapsed().as_secs_f64().max(1e-3));
         let (fw, fh) = (f.width, f.height);
         let mut canvas = Canvas { data: &mut f.data, width: fw, height: fh };
         if let Some(r) = pending.as_ref().filter(|p| p.index == f.index) {
