@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate readme-picture reference roi-reference int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate readme-picture wheel test-wheel reference roi-reference int8 int8-report clean
 
 all: build
 
@@ -28,7 +28,16 @@ test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	$(MAKE) lint
-	$(MAKE) test-python test-go
+	$(MAKE) test-python test-go test-wheel
+
+# The pip wheel (dist/fovea-*.whl): binding, libfovea.so, CLI and default models, FFmpeg vendored.
+wheel: setup
+	$(CARGO) build --release
+	$(PY) scripts/build_wheel.py --profile release --out dist
+
+# The wheel from the debug build, installed outside the checkout and tested there (in `make test`).
+test-wheel: setup
+	PROFILE=debug bash scripts/test_wheel.sh
 
 # The Python and Go clients against the debug library the Rust tests built.
 test-python:

@@ -47,6 +47,19 @@ else
   log "Python packages present"
 fi
 
+# --- Wheels for the pip-wheel test (scripts/test_wheel.sh installs fovea's wheel into a fresh
+# environment offline, from these): fovea's dependencies and the binding tests' ------------------
+WHEELS=$DEPS/wheels
+WHEELS_REQ="numpy==2.2.6 onnxruntime==1.31.1 pytest==8.4.2 opencv-python-headless==4.12.0.88"
+if [ "$(cat "$WHEELS/.requirements" 2>/dev/null)" != "$WHEELS_REQ" ]; then
+  log "downloading wheels for the pip-wheel test into $WHEELS"
+  # shellcheck disable=SC2086
+  "$DEPS/venv/bin/pip" download -q --disable-pip-version-check -d "$WHEELS" $WHEELS_REQ
+  echo "$WHEELS_REQ" > "$WHEELS/.requirements"
+else
+  log "wheels for the pip-wheel test present"
+fi
+
 # --- tuxfootball's player sprites (GPL-2+; tests composite frames from them at run time) ----------
 # Only the package file is fetched and unpacked into .deps (not installed); nothing derived is kept.
 TUX=.deps/tuxfootball

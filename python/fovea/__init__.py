@@ -9,8 +9,10 @@
 
 Frames are passed without copying when their rows are contiguous (any row stride); other layouts
 are copied once. Errors raise `fovea.Error`, which carries fovea's status code and message.
-The library is found at $FOVEA_LIB, else next to this package, else in the source tree's
-target/release or target/debug.
+The library is found at $FOVEA_LIB, else next to this package (the pip wheel), else in the
+source tree's target/release or target/debug. ONNX Runtime is the installed `onnxruntime`
+package's library unless $FOVEA_ORT_LIB says otherwise; `Engine()` with no arguments runs the
+default model (the wheel's, else the source tree's), as `fovea detect` does.
 """
 import ctypes as C
 import json
@@ -23,6 +25,26 @@ import numpy as np
 __all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version"]
 
 _HERE = Path(__file__).resolve().parent
+
+
+def _environment():
+    """What the library needs from an installed package: ONNX Runtime's library from the
+    `onnxruntime` package (not imported), and the models folder (FOVEA_HOME). Set only where the
+    caller did not; the `fovea` console script runs the CLI with the same."""
+    if "FOVEA_ORT_LIB" not in os.environ:
+        import importlib.util
+        spec = importlib.util.find_spec("onnxruntime")
+        for d in (spec.submodule_search_locations or []) if spec else []:
+            lib = Path(d) / "capi" / "libonnxruntime.so.1.31.1"
+            if lib.exists():
+                os.environ["FOVEA_ORT_LIB"] = str(lib)
+                break
+    share = _HERE / "share"
+    if "FOVEA_HOME" not in os.environ and share.is_dir():
+        os.environ["FOVEA_HOME"] = str(share)
+
+
+_environment()
 
 
 def _find_library():
@@ -205,12 +227,15 @@ class _Handle:
 
 class Engine(_Handle):
     """A loaded model with its settings: `Engine(config="model = '...'")` (TOML text; relative
-    paths from `base_dir`, default the current directory) or `Engine(path="fovea.toml")`.
+    paths from `base_dir`, default the current directory), `Engine(path="fovea.toml")`, or
+    `Engine()`: the default model with default settings.
     Thread-safe; make one `Stream` per video."""
 
     def __init__(self, config=None, path=None, base_dir=None):
-        if (config is None) == (path is None):
-            raise ValueError("give exactly one of config (TOML text) or path")
+        if config is not None and path is not None:
+            raise ValueError("give config (TOML text) or path, not both")
+        if config is None and path is None:
+            config = ""  # the default model, every setting at its default
         h = C.c_void_p()
         if path is not None:
             s = _lib.fovea_engine_create_from_file(os.fsencode(path), C.byref(h))

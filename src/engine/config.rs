@@ -102,7 +102,8 @@ impl Default for RulesConfig {
 /// An engine configuration (TOML):
 ///
 /// ```toml
-/// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder
+/// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder;
+///                                        # absent: the default model (as `fovea detect`'s)
 /// provider = "cpu"                       # cpu | cuda | tensorrt (the GPU ones need the `cuda` feature)
 /// device = "cuda:0"                      # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
 /// precision = "fp16"                     # TensorRT: fp32 | fp16 | int8 (int8: the manifest's table)
@@ -122,6 +123,8 @@ impl Default for RulesConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
+    /// Empty in the text: the default model ([`crate::infer::defaults::default_model`]).
+    #[serde(default)]
     pub model: PathBuf,
     #[serde(default = "cpu")]
     pub provider: String,
@@ -154,7 +157,9 @@ impl EngineConfig {
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
         let origin = base.join("<config>");
         let mut c: EngineConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.clone(), reason: e.to_string() })?;
-        if c.model.is_relative() {
+        if c.model.as_os_str().is_empty() {
+            c.model = crate::infer::defaults::default_model().0;
+        } else if c.model.is_relative() {
             c.model = base.join(&c.model);
         }
         let rules_file = c.rules.as_mut().and_then(|r| r.file.as_mut());

@@ -10,6 +10,7 @@
 //! it in place through I/O binding ([`crate::cuda::input`]); only the outputs come back.
 
 pub mod calib;
+pub mod defaults;
 pub mod engines;
 mod gpu;
 pub mod manifest;

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "python"))
-os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
+# The source tree's binding and build; with FOVEA_INSTALLED, the installed package (the pip
+# wheel: scripts/test_wheel.sh).
+if not os.environ.get("FOVEA_INSTALLED"):
+    sys.path.insert(0, str(ROOT / "python"))
+    os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
 import fovea  # noqa: E402
 
 MEDIA = Path(os.environ.get("FOVEA_MEDIA", ROOT.parent / "shared" / "media"))

@@ -8,32 +8,7 @@ use fovea::infer::{Detector, DetectorOptions};
 
 use crate::args::*;
 
-/// Finds a manifest given as a relative path: as given, else relative to the source tree
-/// (so `fovea detect` works from any directory in a checkout).
-pub(crate) const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
-pub(crate) const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
-
-pub(crate) fn resolve_model(p: &Path) -> PathBuf {
-    if p.is_relative() && !p.exists() {
-        let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
-        if alt.exists() {
-            return alt;
-        }
-    }
-    p.to_path_buf()
-}
-
-/// Whether this CPU has VNNI (8-bit dot products), which makes INT8 inference fast.
-pub(crate) fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+pub(crate) use fovea::infer::defaults::{resolve_model, FP32_MODEL, INT8_MODEL};
 
 /// The manifest to use and why.
 pub(crate) fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
@@ -42,14 +17,9 @@ pub(crate) fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
 
 /// The manifest given, else the default one (int8 on CPUs with VNNI, else fp32), and why.
 pub(crate) fn choose_manifest(given: Option<&Path>) -> (PathBuf, String) {
-    if let Some(p) = given {
-        return (resolve_model(p), "given with --model".into());
-    }
-    let int8 = resolve_model(Path::new(INT8_MODEL));
-    match (cpu_has_vnni(), int8.exists()) {
-        (true, true) => (int8, format!("default: this CPU has VNNI; --model {FP32_MODEL} for fp32")),
-        (false, _) => (resolve_model(Path::new(FP32_MODEL)), "default: this CPU has no VNNI, so fp32".into()),
-        (true, false) => (resolve_model(Path::new(FP32_MODEL)), format!("default: {INT8_MODEL} is missing, so fp32")),
+    match given {
+        Some(p) => (resolve_model(p), "given with --model".into()),
+        None => fovea::infer::defaults::default_model(),
     }
 }
 
