@@ -154,7 +154,7 @@ readme-picture: setup
 # What --annotate costs end to end at 720p (detect with and without it, alternating).
 bench-annotate: setup
 	$(CARGO) build --release
-	$(PY) benches/annotate_cost.py 3
+	$(PY) benches/annotate_cost.py 5
 
 # The GPU check for a lent device machine (driver, no FFmpeg, no onnxruntime-gpu, no network,
 # 64 MiB per call): builds .deps/gpu-check (the GPU test program without FFmpeg, raw frames) and

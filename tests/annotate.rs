@@ -189,6 +189,23 @@ fn annotated_png_frames_change_only_the_boxes_and_labels() {
     let (w, h, a) = png_bgr(&dir.join("frame_000005.png"));
     let b = fovea_frame(&input, 5);
     assert_eq!((w as usize * h as usize * 3), b.len());
+    // With colour teams results come at the clip's end, without their frames: the annotator
+    // decodes the input itself, and draws the same frames.
+    let teams = d.path().join("teams");
+    let o = fovea(&[
+        "detect",
+        input.to_str().unwrap(),
+        "--duration",
+        "1",
+        "-q",
+        "--teams",
+        "-o",
+        "-",
+        "--annotate-frames",
+        teams.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&teams).unwrap().count(), lines.len());
     let boxes = boxes_of(&lines[5]);
     let far = far_from(&boxes, w, h, 4.0);
     let changed = far.iter().filter(|&&(x, y)| at(&a, w, x, y) != at(&b, w, x, y)).count();

@@ -38,6 +38,13 @@ fn av(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
 /// Part 2 allows time bases up to 1/65535: it gets 1/(1000 x fps), as exact for those rates.
 const TICKS: i32 = 90_000;
 
+/// Whether FFmpeg can write a video to `path` (its container from the extension, the file
+/// creatable): checked before a run, so a bad target fails before any work.
+pub fn check_output(path: &Path) -> Result<()> {
+    crate::video::init();
+    format::output(&path).map(drop).map_err(|e| av("cannot create the output (is the extension a container FFmpeg knows?)", path, e))
+}
+
 /// An encoder writing one video file.
 pub struct VideoWriter {
     path: PathBuf,
@@ -92,6 +99,8 @@ impl VideoWriter {
         let mut opts = ffmpeg::Dictionary::new();
         if enc_codec.id() == codec::Id::H264 {
             opts.set("preset", "ultrafast");
+            // One thread: the cores are the detector's; x264's own threads only contend.
+            opts.set("threads", "1");
             opts.set("crf", "18");
         } else {
             // MPEG-4 Part 2 at a fixed quantiser: about 2-5 Mbit/s at 720p.

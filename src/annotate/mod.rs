@@ -7,9 +7,10 @@
 //!                                        ─▶ encode (H.264 / MPEG-4) or write PNGs
 //! ```
 //!
-//! It runs on its own thread and decodes the input itself, so detection never waits for drawing
-//! or encoding, and results that wait for the end of the clip (colour teams) are drawn just the
-//! same. Boxes take a colour per track (per team with teams, per class without tracking); boxes a
+//! It runs on its own thread, so detection never waits for drawing or encoding. `fovea detect`
+//! hands it the pipeline's own decoded frames ([`Annotator::spawn_fed`]); verify, track and
+//! results that wait for the end of the clip (colour teams) come without frames, and it decodes
+//! the input again ([`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without tracking); boxes a
 //! rule rejected are dashed and grey, with the rule's name; the header names the model and the
 //! rate the results arrive at.
 
@@ -24,7 +25,7 @@ pub use encode::{write_png, VideoCodec, VideoWriter};
 
 use crate::error::{Error, Result};
 use crate::results::{FrameResult, Verdict};
-use crate::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
+use crate::video::{ChannelOrder, Decoder, Fit, Frame, FramePool, OutputFormat, Sampling};
 
 /// Where annotated frames go.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,37 +68,120 @@ pub struct AnnotateReport {
     pub busy_s: f64,
 }
 
-/// The annotator thread; results go in with [`Annotator::send`], [`Annotator::finish`] waits.
+/// What the annotator thread is handed, in decode order.
+enum Msg {
+    /// A decoded frame (fed mode: the pipeline's own, source size).
+    Frame(Frame),
+    Result(FrameResult),
+}
+
+/// The annotator thread; results go in with [`Annotator::send`] (and, fed, frames with
+/// [`Annotator::frame`]); [`Annotator::finish`] waits.
 pub struct Annotator {
-    tx: Option<crossbeam_channel::Sender<FrameResult>>,
+    tx: Option<crossbeam_channel::Sender<Msg>>,
     handle: Option<std::thread::JoinHandle<Result<AnnotateReport>>>,
 }
 
 impl Annotator {
     /// Opens `input` again (with the pipeline's `sampling`, so the frames are the pipeline's)
-    /// and the target; errors in either are returned here, before any frame.
+    /// and the target; errors in either are returned here, before any frame. For results that
+    /// come without their frames: verify, track, and colour teams (results at the clip's end).
     pub fn spawn(input: &Path, sampling: Sampling, target: Target, style: Style) -> Result<Self> {
-        // FFmpeg's contexts stay on the thread that made them: the thread opens both and says
-        // whether it could.
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<()>>(1);
-        let (tx, rx) = crossbeam_channel::bounded::<FrameResult>(64);
         let input = input.to_path_buf();
+        Self::start(target.clone(), move |ready, rx| {
+            // FFmpeg's contexts stay on the thread that made them: the thread opens both and
+            // says whether it could.
+            let (mut decoder, writer) = match open(&input, sampling, &target) {
+                Ok(o) => {
+                    let _ = ready.send(Ok(()));
+                    o
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return Err(Error::State("the annotator did not start".into()));
+                }
+            };
+            let fps = decoder.info().fps.unwrap_or(30.0) / f64::from(sampling.stride.max(1));
+            let mut d = Drawer::new(target, style, writer, fps);
+            let pool = FramePool::new(2);
+            let mut pending: Option<FrameResult> = None;
+            let mut results_open = true;
+            loop {
+                let t = Instant::now();
+                let Some(mut f) = decoder.next_frame(&pool)? else { break };
+                d.busy += t.elapsed().as_secs_f64();
+                // This frame's result, if any: results arrive in decode order; a frame without
+                // one is written as it is.
+                while results_open && pending.as_ref().is_none_or(|p| p.index < f.index) {
+                    match rx.recv() {
+                        Ok(Msg::Result(r)) => {
+                            d.arrived();
+                            pending = Some(r);
+                        }
+                        Ok(Msg::Frame(_)) => {}
+                        Err(_) => {
+                            results_open = false;
+                            pending = None;
+                        }
+                    }
+                }
+                let index = f.index;
+                d.emit(&mut f, pending.as_ref().filter(|p| p.index == index))?;
+            }
+            drop(rx);
+            d.finish()
+        })
+    }
+
+    /// An annotator the pipeline hands its decoded frames to ([`crate::pipeline::Stages::frames`])
+    /// as well as the results: no second decode. The video is `fps` frames a second (after
+    /// sampling); its size is the frames'.
+    pub fn spawn_fed(target: Target, style: Style, fps: f64) -> Result<Self> {
+        if let Target::Video { path, .. } = &target {
+            encode::check_output(path)?;
+        }
+        Self::start(target.clone(), move |ready, rx| {
+            let _ = ready.send(Ok(()));
+            let mut d = Drawer::new(target, style, None, fps);
+            let mut frames: std::collections::VecDeque<Frame> = std::collections::VecDeque::new();
+            for m in rx.iter() {
+                match m {
+                    Msg::Frame(f) => frames.push_back(f),
+                    Msg::Result(r) => {
+                        d.arrived();
+                        while let Some(mut f) = frames.pop_front() {
+                            if f.index > r.index {
+                                frames.push_front(f);
+                                break;
+                            }
+                            let own = f.index == r.index;
+                            d.emit(&mut f, own.then_some(&r))?;
+                            if own {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            for mut f in frames {
+                d.emit(&mut f, None)?;
+            }
+            d.finish()
+        })
+    }
+
+    fn start(
+        target: Target,
+        body: impl FnOnce(crossbeam_channel::Sender<Result<()>>, crossbeam_channel::Receiver<Msg>) -> Result<AnnotateReport> + Send + 'static,
+    ) -> Result<Self> {
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<()>>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(crate::pipeline::TAP_FRAMES);
+        if let Target::Frames { dir } = &target {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Output { path: dir.clone(), source: e })?;
+        }
         let handle = std::thread::Builder::new()
             .name("fovea-annotate".into())
-            .spawn(move || {
-                let opened = open(&input, sampling, &target);
-                let (decoder, writer) = match opened {
-                    Ok(o) => {
-                        let _ = ready_tx.send(Ok(()));
-                        o
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return Err(Error::State("the annotator did not start".into()));
-                    }
-                };
-                run(decoder, rx, writer, target, style)
-            })
+            .spawn(move || body(ready_tx, rx))
             .map_err(|e| Error::Pipeline(format!("cannot start the annotator thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self { tx: Some(tx), handle: Some(handle) }),
@@ -109,14 +193,23 @@ impl Annotator {
         }
     }
 
+    fn put(&mut self, m: Msg) {
+        if let Some(tx) = &self.tx {
+            if tx.send(m).is_err() {
+                self.tx = None; // stopped on an error: finish() reports it
+            }
+        }
+    }
+
     /// Hands one frame's results over (in decode order). When the annotator has stopped on an
     /// error, the results are dropped; [`Annotator::finish`] reports the error.
     pub fn send(&mut self, r: &FrameResult) {
-        if let Some(tx) = &self.tx {
-            if tx.send(r.clone()).is_err() {
-                self.tx = None;
-            }
-        }
+        self.put(Msg::Result(r.clone()));
+    }
+
+    /// Hands a decoded frame over (fed annotators; before its result).
+    pub fn frame(&mut self, f: Frame) {
+        self.put(Msg::Frame(f));
     }
 
     /// No more results: draws the frames left, closes the file and reports.
@@ -144,87 +237,92 @@ fn open(input: &Path, sampling: Sampling, target: &Target) -> Result<(Decoder, O
     let fps = decoder.info().fps.unwrap_or(30.0) / f64::from(sampling.stride.max(1));
     let writer = match target {
         Target::Video { path, codec } => Some(VideoWriter::create(path, w, h, fps, *codec)?),
-        Target::Frames { dir } => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Output { path: dir.clone(), source: e })?;
-            None
-        }
+        Target::Frames { .. } => None,
     };
     Ok((decoder, writer))
 }
 
-fn run(
-    mut decoder: Decoder,
-    rx: crossbeam_channel::Receiver<FrameResult>,
-    mut writer: Option<VideoWriter>,
+/// Draws and writes frames, counting.
+struct Drawer {
     target: Target,
     style: Style,
-) -> Result<AnnotateReport> {
-    let pool = FramePool::new(2);
-    let (w, h) = decoder.output_size();
-    let mut text = Text::new((h as f32 / 40.0).clamp(11.0, 22.0));
-    let mut header = Text::new((h as f32 / 32.0).clamp(12.0, 26.0));
-    let mut busy = 0.0;
-    let (mut frames, mut annotated) = (0u64, 0u64);
-    let mut pending: Option<FrameResult> = None;
-    let mut results_open = true;
-    let mut first_result: Option<Instant> = None;
-    let mut received = 0u64;
-    loop {
+    writer: Option<VideoWriter>,
+    fps: f64,
+    text: Option<(Text, Text)>,
+    first_result: Option<Instant>,
+    received: u64,
+    frames: u64,
+    annotated: u64,
+    size: (u32, u32),
+    busy: f64,
+}
+
+impl Drawer {
+    fn new(target: Target, style: Style, writer: Option<VideoWriter>, fps: f64) -> Self {
+        Self { target, style, writer, fps, text: None, first_result: None, received: 0, frames: 0, annotated: 0, size: (0, 0), busy: 0.0 }
+    }
+
+    fn arrived(&mut self) {
+        self.first_result.get_or_insert_with(Instant::now);
+        self.received += 1;
+    }
+
+    /// Draws `r` (when given) and the header on `f` and writes it.
+    fn emit(&mut self, f: &mut Frame, r: Option<&FrameResult>) -> Result<()> {
         let t = Instant::now();
-        let Some(mut f) = decoder.next_frame(&pool)? else { break };
-        busy += t.elapsed().as_secs_f64();
-        // The results of this frame, if any: results arrive in decode order, and a frame without
-        // a result (none sent for it) is written as it is.
-        while results_open && pending.as_ref().is_none_or(|p| p.index < f.index) {
-            match rx.recv() {
-                Ok(r) => {
-                    first_result.get_or_insert_with(Instant::now);
-                    received += 1;
-                    pending = Some(r);
-                }
-                Err(_) => {
-                    results_open = false;
-                    pending = None;
-                }
-            }
+        if f.order == ChannelOrder::Rgb {
+            f.data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
+            f.order = ChannelOrder::Bgr;
         }
-        let t = Instant::now();
-        // The rate results arrive at, once there are enough of them to say.
-        let rate = first_result.filter(|_| received > 10).map(|s| (received - 1) as f64 / s.elapsed().as_secs_f64().max(1e-3));
         let (fw, fh) = (f.width, f.height);
+        self.size = (fw, fh);
+        let (text, header) = self
+            .text
+            .get_or_insert_with(|| (Text::new((fh as f32 / 40.0).clamp(11.0, 22.0)), Text::new((fh as f32 / 32.0).clamp(12.0, 26.0))));
+        // The rate results arrive at, once there are enough of them to say.
+        let rate =
+            self.first_result.filter(|_| self.received > 10).map(|s| (self.received - 1) as f64 / s.elapsed().as_secs_f64().max(1e-3));
         let mut canvas = Canvas { data: &mut f.data, width: fw, height: fh };
-        if let Some(r) = pending.as_ref().filter(|p| p.index == f.index) {
-            draw_result(&mut canvas, &mut text, r, &style);
-            annotated += 1;
+        if let Some(r) = r {
+            draw_result(&mut canvas, text, r, &self.style);
+            self.annotated += 1;
         }
         let head = match rate {
-            Some(fps) => format!("fovea  {}  {fps:.1} FPS", style.model),
-            None => format!("fovea  {}", style.model),
+            Some(fps) => format!("fovea  {}  {fps:.1} FPS", self.style.model),
+            None => format!("fovea  {}", self.style.model),
         };
         let hw = header.width(&head) + 12;
         canvas.fill(0, 0, hw, header.line + 8, [0, 0, 0], 0.6);
         header.draw(&mut canvas, 6, 4, &head, [255, 255, 255]);
-        match (&mut writer, &target) {
-            (Some(v), _) => v.write(&f.data, fw, f.pts)?,
-            (None, Target::Frames { dir }) => write_png(&dir.join(format!("frame_{:06}.png", f.index)), &f.data, fw, fh)?,
-            (None, Target::Video { .. }) => unreachable!("a video target has a writer"),
+        match &self.target {
+            Target::Video { path, codec } => {
+                if self.writer.is_none() {
+                    self.writer = Some(VideoWriter::create(path, fw, fh, self.fps, *codec)?);
+                }
+                self.writer.as_mut().expect("made above").write(&f.data, fw, f.pts)?;
+            }
+            Target::Frames { dir } => write_png(&dir.join(format!("frame_{:06}.png", f.index)), &f.data, fw, fh)?,
         }
-        frames += 1;
-        busy += t.elapsed().as_secs_f64();
+        self.frames += 1;
+        self.busy += t.elapsed().as_secs_f64();
+        Ok(())
     }
-    // Drain what is left so the sender never blocks on a full channel.
-    drop(rx);
-    let codec = match writer {
-        Some(v) => {
-            let name = v.codec_name.clone();
-            let t = Instant::now();
-            v.finish()?;
-            busy += t.elapsed().as_secs_f64();
-            name
-        }
-        None => "png".into(),
-    };
-    Ok(AnnotateReport { frames, annotated, codec, width: w, height: h, busy_s: busy })
+
+    fn finish(self) -> Result<AnnotateReport> {
+        let mut busy = self.busy;
+        let codec = match self.writer {
+            Some(v) => {
+                let name = v.codec_name.clone();
+                let t = Instant::now();
+                v.finish()?;
+                busy += t.elapsed().as_secs_f64();
+                name
+            }
+            None if matches!(self.target, Target::Frames { .. }) => "png".into(),
+            None => "none (no frame)".into(),
+        };
+        Ok(AnnotateReport { frames: self.frames, annotated: self.annotated, codec, width: self.size.0, height: self.size.1, busy_s: busy })
+    }
 }
 
 /// The colour of detection `i`: its team, else its track, else its class.

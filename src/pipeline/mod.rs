@@ -189,7 +189,14 @@ pub fn run_detect(
     // Channel capacities: decoded frames, preprocessed frames. The frame pool covers both, the
     // frames the detect stage holds for its batch, and one being decoded.
     let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
-    let dec = video::spawn(input, sampling, out, dec_cap, pre_cap + batch + 1)?;
+    let mut stages = stages;
+    let mut tap = stages.frames.take();
+    if tap.is_some() && stages.teams {
+        return Err(Error::State("frames cannot be handed on while results wait for the end of the clip (colour teams)".into()));
+    }
+    // Frames handed on are held by their taker for a while: the pool has room for them.
+    let tapped = if tap.is_some() { TAP_FRAMES } else { 0 };
+    let dec = video::spawn(input, sampling, out, dec_cap, pre_cap + batch + 1 + tapped)?;
     let mut report = RunReport::new(dec.info.clone(), detector);
     let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone())?;
     // With colour teams, results wait for the end of the clip.
@@ -274,7 +281,7 @@ pub fn run_detect(
             None => None,
         };
         if !pending.is_empty() {
-            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, &mut sink_or_hold, progress) {
+            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, &mut sink_or_hold, progress, &mut tap) {
                 outcome = Err(e);
                 break;
             }
@@ -408,6 +415,10 @@ pub fn decode_frames(path: &Path, sampling: Sampling, order: crate::image::Chann
     Ok(frames)
 }
 
+/// Frames a tap ([`Stages::frames`]) may hold at once beyond the pipeline's own.
+pub const TAP_FRAMES: usize = 8;
+
+#[allow(clippy::too_many_arguments)]
 fn run_batch(
     detector: &mut Detector,
     params: &DecodeParams,
@@ -416,11 +427,16 @@ fn run_batch(
     report: &mut RunReport,
     sink: &mut dyn FnMut(FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
+    tap: &mut Option<&mut dyn FnMut(Frame)>,
 ) -> Result<()> {
     let frames: Vec<(crate::image::FrameView, u64, f64, Transform)> = pending.iter().map(|(f, t)| (f.view(), f.index, f.pts, *t)).collect();
     let results = detect_batch(detector, params, &frames, post, report)?;
     drop(frames);
-    pending.clear(); // the buffers go back to the pool before the sink runs
+    // The buffers go back to the pool (or on to the tap) before the sink runs.
+    match tap {
+        Some(t) => pending.drain(..).for_each(|(f, _)| t(f)),
+        None => pending.clear(),
+    }
     deliver(results, report, sink, progress)
 }
 

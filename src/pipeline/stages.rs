@@ -52,6 +52,11 @@ pub struct Stages<'a> {
     /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
     /// pool; the ROI batch stays there for a classifier on the same device).
     pub gpu: Option<Arc<crate::cuda::Device>>,
+    /// A file source ([`crate::pipeline::run_detect`]) hands each decoded frame here (source
+    /// size, the model's channel order) after its detections were made and before its result
+    /// goes to the sink: the annotator draws on it instead of decoding the file again. Not with
+    /// results that wait for the end of the clip (colour teams): an error there.
+    pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
 }
 
 impl Default for Stages<'_> {
@@ -65,6 +70,7 @@ impl Default for Stages<'_> {
             batch_rois: 256,
             teams: false,
             gpu: None,
+            frames: None,
         }
     }
 }
@@ -219,7 +225,8 @@ impl<'c> FrameStages<'c> {
     /// The stages of `stages` for a video at `fps`, frames in `order`, detections named by
     /// `labels` (class id -> name; a class id past the end is an unknown class for the rules).
     pub fn new(stages: Stages<'c>, fps: f64, order: ChannelOrder, labels: Vec<String>) -> Result<Self> {
-        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu } = stages;
+        // `frames` is the file source's (run_detect takes it before the chain is made).
+        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _ } = stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         let gpu = match gpu {

@@ -257,3 +257,18 @@ def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
     assert c["calls_made"] > 0 and c["calls_saved"] > 0 and c["calls_made"] + c["calls_saved"] <= dets, (c, dets)
     assert set(rep["seconds"]) == {"decode", "preprocess", "inference", "postprocess", "output", "wall"}
     assert rep["tracks"] >= 1
+
+
+def test_an_engine_without_arguments_runs_the_default_model():
+    # As `fovea detect` without --model: NanoDet-g 416 (INT8 on CPUs with VNNI, else fp32).
+    with fovea.Engine() as e:
+        assert "person" in e.labels and "sports_ball" in e.labels
+        assert e.provider.startswith("CPUExecutionProvider")
+        cap = cv2.VideoCapture(str(VTEST))
+        ok, frame = cap.read()
+        assert ok
+        with e.stream(fps=10) as s:
+            s.send(frame, pts=0.0, format="bgr")
+            s.flush()
+            people = [label for r in s.results() for label in r.labels if label == "person"]
+        assert len(people) >= 3, people

@@ -278,6 +278,19 @@ impl AnnotateArgs {
         labels: &[String],
         model: &str,
     ) -> anyhow::Result<Option<fovea::annotate::Annotator>> {
+        self.start_with(video, sampling, labels, model, None)
+    }
+
+    /// As [`AnnotateArgs::start`]; with `fed` (the video's frame rate after sampling), an
+    /// annotator the pipeline hands its decoded frames to (no second decode).
+    pub(crate) fn start_with(
+        &self,
+        video: &std::path::Path,
+        sampling: fovea::video::Sampling,
+        labels: &[String],
+        model: &str,
+        fed: Option<f64>,
+    ) -> anyhow::Result<Option<fovea::annotate::Annotator>> {
         use fovea::annotate::{Annotator, Style, Target};
         let codec: fovea::annotate::VideoCodec = self.annotate_codec.parse()?;
         let target = match (&self.annotate, &self.annotate_frames) {
@@ -286,7 +299,10 @@ impl AnnotateArgs {
             (None, None) => return Ok(None),
         };
         let style = Style { labels: labels.to_vec(), model: model.to_string() };
-        Ok(Some(Annotator::spawn(video, sampling, target, style)?))
+        Ok(Some(match fed {
+            Some(fps) => Annotator::spawn_fed(target, style, fps)?,
+            None => Annotator::spawn(video, sampling, target, style)?,
+        }))
     }
 }
 

@@ -45,7 +45,14 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut annotator = a.annotate.start(&a.video, sampling, &labels, &detector.manifest().name)?;
+    // Without colour teams the annotator draws on the pipeline's own frames.
+    let fed = (!a.teams).then(|| info.as_ref().and_then(|i| i.fps).unwrap_or(30.0) / f64::from(sampling.stride.max(1)));
+    let annotator = std::cell::RefCell::new(a.annotate.start_with(&a.video, sampling, &labels, &detector.manifest().name, fed)?);
+    let mut to_annotator = |f: fovea::video::Frame| {
+        if let Some(an) = annotator.borrow_mut().as_mut() {
+            an.frame(f);
+        }
+    };
     let mut progress = ProgressOut::new(a.quiet, expected);
     let run = pipeline::run_detect(
         &a.video,
@@ -56,10 +63,11 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             tracking,
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
+            frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
             ..Default::default()
         },
         &mut |r: &FrameResult| {
-            if let Some(an) = annotator.as_mut() {
+            if let Some(an) = annotator.borrow_mut().as_mut() {
                 an.send(r);
             }
             sink.write(r)
@@ -86,7 +94,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &object_classifier {
         eprintln!("  encoder      {} on {}", c.zs.manifest.name, c.zs.provider);
     }
-    let annotated = finish_annotator(annotator, &a.annotate);
+    let annotated = finish_annotator(annotator.into_inner(), &a.annotate);
     outcome?;
     annotated?;
     finished?;
