@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("output", 7),
     ("pipeline", 8),
     ("engine", 9),
+    ("annotate", 9),
     ("ffi", 10),
 ];
 

@@ -1,5 +1,6 @@
 //! Writing annotated frames: a video through FFmpeg's encoders (H.264 when the build has one,
 //! else MPEG-4 Part 2), or PNG files.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

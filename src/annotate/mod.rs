@@ -13,6 +13,7 @@
 //! the input again ([`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without tracking); boxes a
 //! rule rejected are dashed and grey, with the rule's name; the header names the model and the
 //! rate the results arrive at.
+#![forbid(unsafe_code)]
 
 mod draw;
 mod encode;
