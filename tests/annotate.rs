@@ -127,26 +127,33 @@ fn border(boxes: &[[f32; 4]], w: u32, h: u32) -> Vec<(u32, u32)> {
     v
 }
 
-#[test]
-fn the_annotated_video_has_the_inputs_frames_size_and_rate_and_boxes_drawn() {
-    let d = tempdir();
-    let (jsonl, video) = (d.path().join("r.jsonl"), d.path().join("a.mp4"));
+/// `fovea detect` on `duration` seconds of vtest.avi with `flag` (`--annotate` or
+/// `--annotate-frames`) writing to `to`: the JSONL results and the summary.
+fn detect_annotated(dir: &Path, duration: &str, flag: &str, to: &Path) -> (Vec<serde_json::Value>, String) {
+    let jsonl = dir.join("r.jsonl");
     let input = media("vtest.avi");
     let o = fovea(&[
         "detect",
         input.to_str().unwrap(),
         "--duration",
-        "4",
+        duration,
         "-q",
         "-o",
         jsonl.to_str().unwrap(),
-        "--annotate",
-        video.to_str().unwrap(),
+        flag,
+        to.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let err = stderr(&o);
+    (read_jsonl(&jsonl), stderr(&o))
+}
+
+#[test]
+fn the_annotated_video_has_the_inputs_frames_size_and_rate_and_boxes_drawn() {
+    let d = tempdir();
+    let video = d.path().join("a.mp4");
+    let input = media("vtest.avi");
+    let (lines, err) = detect_annotated(d.path(), "4", "--annotate", &video);
     assert!(err.contains("annotated") && err.contains("40 frames (40 with results)"), "{err}");
-    let lines = read_jsonl(&jsonl);
     let (w, h, rate, frames) = probe(&video);
     let (iw, ih, irate, _) = probe(&input);
     assert_eq!((w, h, rate.as_str(), frames), (iw, ih, irate.as_str(), lines.len() as u64), "the annotated video's size, rate and frames");
@@ -167,21 +174,9 @@ fn the_annotated_video_has_the_inputs_frames_size_and_rate_and_boxes_drawn() {
 #[test]
 fn annotated_png_frames_change_only_the_boxes_and_labels() {
     let d = tempdir();
-    let (jsonl, dir) = (d.path().join("r.jsonl"), d.path().join("frames"));
+    let dir = d.path().join("frames");
     let input = media("vtest.avi");
-    let o = fovea(&[
-        "detect",
-        input.to_str().unwrap(),
-        "--duration",
-        "1",
-        "-q",
-        "-o",
-        jsonl.to_str().unwrap(),
-        "--annotate-frames",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines = read_jsonl(&jsonl);
+    let (lines, _) = detect_annotated(d.path(), "1", "--annotate-frames", &dir);
     let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     let want: Vec<String> = (0..lines.len()).map(|i| format!("frame_{i:06}.png")).collect();
