@@ -7,7 +7,9 @@
 #      FFmpeg libraries in fovea.libs/) or in the manylinux set (auditwheel's policy), so the
 #      system FFmpeg is never loaded; the runs below have no FOVEA_LIB or FOVEA_ORT_LIB and an
 #      empty LD_LIBRARY_PATH;
-#   2. the Python test suite of the binding runs against the installed package;
+#   2. the Python tests of the binding and of the CLI's colour teams run against the installed
+#      package and its console script (the tracking-peer test, which measures the tracker
+#      against supervision's, stays in `make test-python`);
 #   3. `fovea detect` from the environment's bin, and `fovea.Engine()` with no arguments, detect
 #      the people of vtest.avi with the bundled default model.
 set -euo pipefail
@@ -68,7 +70,7 @@ PY
 
 # 2. The binding's Python tests against the installed package, from outside the checkout.
 clean=(env -u FOVEA_LIB -u FOVEA_ORT_LIB -u FOVEA_HOME LD_LIBRARY_PATH= FOVEA_INSTALLED=1 FOVEA_BIN="$W/venv/bin/fovea" FOVEA_MEDIA="$MEDIA")
-(cd "$W" && "${clean[@]}" "$W/venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/python/test_binding.py" "$ROOT/tests/python/test_faces.py")
+(cd "$W" && "${clean[@]}" "$W/venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/python/test_binding.py" "$ROOT/tests/python/test_faces.py" "$ROOT/tests/python/test_teams.py")
 
 # 3. The CLI from the environment's bin and Engine() with no arguments: the bundled default model.
 (cd "$W" && "${clean[@]}" "$W/venv/bin/fovea" detect "$MEDIA/vtest.avi" --duration 1 -q -o out.jsonl 2> detect.log) ||
