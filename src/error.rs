@@ -32,8 +32,9 @@ pub enum Error {
     #[error("invalid option {option}: {reason}")]
     InvalidOption { option: &'static str, reason: String },
 
-    /// The ONNX Runtime shared library could not be found or loaded.
-    #[error("ONNX Runtime library not available: {reason}; run `make setup` (scripts/setup.sh) or set FOVEA_ORT_LIB to libonnxruntime.so")]
+    /// A runtime library could not be found or loaded: ONNX Runtime's, or the NVIDIA driver's;
+    /// the reason names which and what to do.
+    #[error("{reason}")]
     RuntimeMissing { reason: String },
 
     /// A manifest file is missing, not TOML, or has a wrong or missing field.

@@ -183,6 +183,7 @@ fn without_a_driver_the_device_is_a_clear_error() {
     }
     let e = Device::new(0).unwrap_err().to_string();
     assert!(e.contains("no CUDA driver") && e.contains("NVIDIA driver"), "{e}");
+    assert!(!e.contains("ONNX Runtime"), "a missing driver is not a missing ONNX Runtime: {e}");
 }
 
 #[test]

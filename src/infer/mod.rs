@@ -86,7 +86,11 @@ fn own_library_dir() -> Option<PathBuf> {
 
 /// Loads ONNX Runtime once per process (later calls return the same result).
 pub fn runtime() -> Result<&'static Runtime> {
-    RUNTIME.get_or_init(load_runtime).as_ref().map_err(|reason| Error::RuntimeMissing { reason: reason.clone() })
+    RUNTIME.get_or_init(load_runtime).as_ref().map_err(|reason| Error::RuntimeMissing {
+        reason: format!(
+            "ONNX Runtime library not available: {reason}; run `make setup` (scripts/setup.sh) or set FOVEA_ORT_LIB to libonnxruntime.so"
+        ),
+    })
 }
 
 fn load_runtime() -> std::result::Result<Runtime, String> {
