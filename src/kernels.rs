@@ -23,7 +23,7 @@ pub struct Module {
 }
 
 /// Every kernel module.
-pub const MODULES: [Module; 2] = [
+pub const MODULES: [Module; 3] = [
     Module {
         name: "roi",
         source: generated::ROI_SOURCE,
@@ -31,6 +31,7 @@ pub const MODULES: [Module; 2] = [
         kernels: &["fovea_roi_batch_f32", "fovea_roi_batch_f16"],
     },
     Module { name: "colour", source: generated::COLOUR_SOURCE, ptx: generated::COLOUR_PTX, kernels: &["fovea_colour_stats"] },
+    Module { name: "quality", source: generated::QUALITY_SOURCE, ptx: generated::QUALITY_PTX, kernels: &["fovea_frame_quality"] },
 ];
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod infer;
 pub mod kernels;
 pub mod output;
 pub mod pipeline;
+pub mod quality;
 pub mod results;
 pub mod roi;
 pub mod track;

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("video", 3),
     ("detect", 3),
     ("roi", 3),
+    ("quality", 3),
     ("filter", 4),
     ("track", 4),
     ("cuda", 4),

@@ -6,6 +6,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../fovea_cuda.h");
     println!("cargo:rerun-if-changed=../roi.cu");
     println!("cargo:rerun-if-changed=../colour.cu");
+    println!("cargo:rerun-if-changed=../quality.cu");
     cc::Build::new()
         .cpp(true)
         .file("harness.cpp")

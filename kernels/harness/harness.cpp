@@ -2,6 +2,7 @@
 // every thread of the grid in turn (blocks in order, threads in order within a block).
 #include "roi.cu"
 #include "colour.cu"
+#include "quality.cu"
 
 thread_local fv_dim3 fv_thread_idx, fv_block_idx, fv_block_dim, fv_grid_dim;
 
@@ -35,6 +36,11 @@ extern "C" void harness_roi_batch_f16(fv_dim3 grid, fv_dim3 block, const unsigne
 extern "C" void harness_colour_stats(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_stats_roi* rois,
                                      const fv_stats_params* p, const int* sdiv, const int* hdiv, fv_stats_acc* acc) {
     fv_launch(grid, block, [&] { fovea_colour_stats(frames, rois, *p, sdiv, hdiv, acc); });
+}
+
+extern "C" void harness_frame_quality(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_quality_frame* list,
+                                      const fv_quality_params* p, fv_quality_acc* acc) {
+    fv_launch(grid, block, [&] { fovea_frame_quality(frames, list, *p, acc); });
 }
 
 extern "C" unsigned short harness_f16(float v) { return fv_f16(v); }

@@ -9,9 +9,10 @@ use cudarc::nvrtc::Ptx;
 
 use crate::error::{Error, Result};
 use crate::kernels::MODULES;
+use crate::quality::{QualityAcc, QualityFrame, QualityParams};
 use crate::roi::{Norm, RoiDesc, StatsAcc, StatsParams, StatsRoi};
 
-// SAFETY (all eight): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
+// SAFETY (all thirteen): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
 // the kernels' structs (checked by tests/roi.rs `descriptors_have_the_kernels_layout`); any bit
 // pattern of them is valid, so zeroed memory is too.
 unsafe impl DeviceRepr for RoiDesc {}
@@ -22,6 +23,11 @@ unsafe impl DeviceRepr for StatsAcc {}
 unsafe impl ValidAsZeroBits for StatsAcc {}
 unsafe impl ValidAsZeroBits for RoiDesc {}
 unsafe impl ValidAsZeroBits for StatsRoi {}
+unsafe impl DeviceRepr for QualityFrame {}
+unsafe impl DeviceRepr for QualityParams {}
+unsafe impl DeviceRepr for QualityAcc {}
+unsafe impl ValidAsZeroBits for QualityFrame {}
+unsafe impl ValidAsZeroBits for QualityAcc {}
 
 /// A CUDA failure, naming what was being done.
 pub(crate) fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -70,6 +76,7 @@ pub struct Device {
     roi_f32: CudaFunction,
     roi_f16: CudaFunction,
     stats: CudaFunction,
+    quality: CudaFunction,
     /// How the kernels were loaded: "build-time PTX" or "NVRTC".
     pub kernels_from: &'static str,
 }
@@ -127,11 +134,13 @@ impl Device {
         };
         let roi = load("roi")?;
         let colour = load("colour")?;
+        let quality = load("quality")?;
         let f = |m: &Arc<cudarc::driver::CudaModule>, k: &str| m.load_function(k).map_err(|e| gpu_err(&format!("kernel {k}"), e));
         Ok(Self {
             roi_f32: f(&roi, "fovea_roi_batch_f32")?,
             roi_f16: f(&roi, "fovea_roi_batch_f16")?,
             stats: f(&colour, "fovea_colour_stats")?,
+            quality: f(&quality, "fovea_frame_quality")?,
             ctx,
             stream,
             kernels_from: from,
@@ -260,6 +269,32 @@ impl Device {
         b.arg(frames).arg(rois).arg(&params).arg(sdiv).arg(hdiv).arg(acc);
         // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
         unsafe { b.launch(cfg) }.map_err(|e| gpu_err("fovea_colour_stats", e))?;
+        Ok(())
+    }
+
+    /// `fovea_frame_quality`: adds each frame's sums into `acc` (zero it first).
+    ///
+    /// # Safety
+    /// 1. Every frame lies inside `frames` (offset + (h - 1) * stride + w * 3 <= frames.len()),
+    ///    with stride >= 3 w (a frame of size 0 reads nothing).
+    /// 2. `acc` holds at least `list.len()` accumulators.
+    /// 3. `list.len()` <= 65535 (the grid's y dimension).
+    pub unsafe fn frame_quality(
+        &self,
+        frames: &CudaSlice<u8>,
+        list: &CudaView<'_, QualityFrame>,
+        params: QualityParams,
+        acc: &mut CudaViewMut<'_, QualityAcc>,
+    ) -> Result<()> {
+        let n = list.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let cfg = LaunchConfig { grid_dim: (16, n as u32, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let mut b = self.stream.launch_builder(&self.quality);
+        b.arg(frames).arg(list).arg(&params).arg(acc);
+        // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
+        unsafe { b.launch(cfg) }.map_err(|e| gpu_err("fovea_frame_quality", e))?;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use super::input::PinnedStaging;
 use super::pool::{pack_rows, FramePool};
 use super::{gpu_err, Device};
 use crate::error::{Error, Result};
+use crate::quality::{QualityAcc, QualityFrame, QualityParams};
 use crate::roi::stats::hsv_tables;
 use crate::roi::{ColourStats, Crop, FrameView, RoiBatch, RoiDesc, RoiDtype, RoiRef, RoiSpec, StatsAcc, StatsParams, StatsRoi};
 
@@ -49,6 +50,8 @@ pub struct DeviceRois {
     frames: Grow<u8>,
     /// Byte offset of each uploaded frame in `frames`, and its stride (packed: 3 x width).
     placed: Vec<(u64, usize)>,
+    /// Width and height of each uploaded frame.
+    sizes: Vec<(u32, u32)>,
     stats_rois: Grow<StatsRoi>,
     acc: Grow<StatsAcc>,
     sdiv: CudaSlice<i32>,
@@ -74,6 +77,7 @@ impl DeviceRois {
             pool: FramePool::new(PinnedStaging(dev.ctx.clone()), max_frames.max(1), frame_bytes)?,
             frames: Grow::new(&dev, max_frames.max(1) * frame_bytes)?,
             placed: Vec::new(),
+            sizes: Vec::new(),
             stats_rois: Grow::new(&dev, 256)?,
             acc: Grow::new(&dev, 256)?,
             sdiv: dev.upload(&s[..])?,
@@ -107,6 +111,7 @@ impl DeviceRois {
             self.allocations += 1;
         }
         self.placed.clear();
+        self.sizes.clear();
         let stream = self.dev.stream.clone();
         for (i, f) in frames.iter().enumerate() {
             let row = 3 * f.width as usize;
@@ -121,6 +126,7 @@ impl DeviceRois {
             let mut dst = self.frames.buf.slice_mut(i * sb..(i + 1) * sb);
             stream.memcpy_htod(self.pool.slot(slot), &mut dst).map_err(|e| gpu_err("frame upload", e))?;
             self.placed.push(((i * sb) as u64, row));
+            self.sizes.push((f.width, f.height));
         }
         Ok(())
     }
@@ -164,6 +170,36 @@ impl DeviceRois {
         }
         let sums: Vec<StatsAcc> = stream.clone_dtoh(&self.acc.buf.slice(..n)).map_err(|e| gpu_err("statistics download", e))?;
         Ok(sums.iter().zip(rois).map(|(a, (_, c))| a.finish(c.w as u64 * c.h as u64)).collect())
+    }
+
+    /// The quality sums of every frame of the last upload, exactly as
+    /// [`crate::quality::accumulate`] computes them.
+    pub fn frame_quality(&mut self, params: &QualityParams) -> Result<Vec<QualityAcc>> {
+        let n = self.placed.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n > 65535 {
+            return Err(Error::InvalidOption { option: "frames", reason: format!("{n} frames in one batch, at most 65535") });
+        }
+        let host: Vec<QualityFrame> = self
+            .placed
+            .iter()
+            .zip(&self.sizes)
+            .map(|(&(offset, stride), &(w, h))| QualityFrame { offset, stride: stride as u32, w, h })
+            .collect();
+        let stream = self.dev.stream.clone();
+        let list = self.dev.upload(&host[..])?;
+        let mut acc = self.dev.zeros::<QualityAcc>(n)?;
+        {
+            let list = list.slice(..);
+            let mut acc = acc.slice_mut(..);
+            // SAFETY: (1) each frame was packed at its offset by upload_frames, `stride` = 3 w,
+            // w x h its own size (a frame of size 0 reads no pixel); (2) one zeroed accumulator
+            // per frame; (3) n <= 65535 (checked above).
+            unsafe { self.dev.frame_quality(&self.frames.buf, &list, *params, &mut acc) }?;
+        }
+        stream.clone_dtoh(&acc).map_err(|e| gpu_err("quality download", e))
     }
 
     /// Makes the ROI batch of `refs` (float32, `spec`'s size, fit and normalisation) on the device;

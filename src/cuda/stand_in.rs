@@ -52,6 +52,9 @@ impl DeviceRois {
     pub fn colour_stats(&mut self, _rois: &[(usize, Crop)], _params: &StatsParams) -> Result<Vec<ColourStats>> {
         match *self {}
     }
+    pub fn frame_quality(&mut self, _params: &crate::quality::QualityParams) -> Result<Vec<crate::quality::QualityAcc>> {
+        match *self {}
+    }
     pub fn extract(&mut self, _refs: &[RoiRef], _spec: &RoiSpec) -> Result<usize> {
         match *self {}
     }

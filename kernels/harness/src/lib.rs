@@ -24,5 +24,6 @@ extern "C" {
         hdiv: *const i32,
         acc: *mut u8,
     );
+    pub fn harness_frame_quality(grid: Dim3, block: Dim3, frames: *const u8, list: *const u8, params: *const u8, acc: *mut u8);
     pub fn harness_f16(v: f32) -> u16;
 }
