@@ -20,6 +20,8 @@ pub mod filter;
 pub mod image;
 pub mod infer;
 pub mod kernels;
+#[cfg(feature = "video")]
+pub mod keyframes;
 pub mod output;
 pub mod pipeline;
 pub mod quality;

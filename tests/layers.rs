@@ -24,7 +24,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("pipeline", 8),
     ("engine", 9),
     ("annotate", 9),
-    ("ffi", 10),
+    ("keyframes", 10),
+    ("ffi", 11),
 ];
 
 /// Top-level modules named by `crate::` paths in `code` (also inside `use crate::{a, b::c}`).

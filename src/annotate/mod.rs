@@ -73,7 +73,8 @@ pub struct AnnotateReport {
 enum Msg {
     /// A decoded frame (fed mode: the pipeline's own, source size).
     Frame(Frame),
-    Result(FrameResult),
+    /// A frame's results, and a note to show on it (key-frame selection's verdicts).
+    Result(FrameResult, Option<String>),
 }
 
 /// The annotator thread; results go in with [`Annotator::send`] (and, fed, frames with
@@ -105,7 +106,7 @@ impl Annotator {
             let fps = decoder.info().fps.unwrap_or(30.0) / f64::from(sampling.stride.max(1));
             let mut d = Drawer::new(target, style, writer, fps);
             let pool = FramePool::new(2);
-            let mut pending: Option<FrameResult> = None;
+            let mut pending: Option<(FrameResult, Option<String>)> = None;
             let mut results_open = true;
             loop {
                 let t = Instant::now();
@@ -113,11 +114,11 @@ impl Annotator {
                 d.busy += t.elapsed().as_secs_f64();
                 // This frame's result, if any: results arrive in decode order; a frame without
                 // one is written as it is.
-                while results_open && pending.as_ref().is_none_or(|p| p.index < f.index) {
+                while results_open && pending.as_ref().is_none_or(|p| p.0.index < f.index) {
                     match rx.recv() {
-                        Ok(Msg::Result(r)) => {
+                        Ok(Msg::Result(r, note)) => {
                             d.arrived();
-                            pending = Some(r);
+                            pending = Some((r, note));
                         }
                         Ok(Msg::Frame(_)) => {}
                         Err(_) => {
@@ -127,7 +128,8 @@ impl Annotator {
                     }
                 }
                 let index = f.index;
-                d.emit(&mut f, pending.as_ref().filter(|p| p.index == index))?;
+                let own = pending.as_ref().filter(|p| p.0.index == index);
+                d.emit(&mut f, own.map(|p| &p.0), own.and_then(|p| p.1.as_deref()))?;
             }
             drop(rx);
             d.finish()
@@ -148,7 +150,7 @@ impl Annotator {
             for m in rx.iter() {
                 match m {
                     Msg::Frame(f) => frames.push_back(f),
-                    Msg::Result(r) => {
+                    Msg::Result(r, note) => {
                         d.arrived();
                         while let Some(mut f) = frames.pop_front() {
                             if f.index > r.index {
@@ -156,7 +158,7 @@ impl Annotator {
                                 break;
                             }
                             let own = f.index == r.index;
-                            d.emit(&mut f, own.then_some(&r))?;
+                            d.emit(&mut f, own.then_some(&r), own.then_some(note.as_deref()).flatten())?;
                             if own {
                                 break;
                             }
@@ -165,7 +167,7 @@ impl Annotator {
                 }
             }
             for mut f in frames {
-                d.emit(&mut f, None)?;
+                d.emit(&mut f, None, None)?;
             }
             d.finish()
         })
@@ -205,7 +207,13 @@ impl Annotator {
     /// Hands one frame's results over (in decode order). When the annotator has stopped on an
     /// error, the results are dropped; [`Annotator::finish`] reports the error.
     pub fn send(&mut self, r: &FrameResult) {
-        self.put(Msg::Result(r.clone()));
+        self.put(Msg::Result(r.clone(), None));
+    }
+
+    /// [`Annotator::send`] with a note written across the bottom of the frame (e.g. why a
+    /// frame was chosen as a key frame).
+    pub fn send_noted(&mut self, r: &FrameResult, note: String) {
+        self.put(Msg::Result(r.clone(), Some(note)));
     }
 
     /// Hands a decoded frame over (fed annotators; before its result).
@@ -268,8 +276,8 @@ impl Drawer {
         self.received += 1;
     }
 
-    /// Draws `r` (when given) and the header on `f` and writes it.
-    fn emit(&mut self, f: &mut Frame, r: Option<&FrameResult>) -> Result<()> {
+    /// Draws `r` (when given), the header and the note on `f` and writes it.
+    fn emit(&mut self, f: &mut Frame, r: Option<&FrameResult>, note: Option<&str>) -> Result<()> {
         let t = Instant::now();
         if f.order == ChannelOrder::Rgb {
             f.data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
@@ -295,6 +303,11 @@ impl Drawer {
         let hw = header.width(&head) + 12;
         canvas.fill(0, 0, hw, header.line + 8, [0, 0, 0], 0.6);
         header.draw(&mut canvas, 6, 4, &head, [255, 255, 255]);
+        if let Some(note) = note {
+            let y = fh as i64 - header.line - 8;
+            canvas.fill(0, y, header.width(note) + 12, fh as i64, [0, 0, 0], 0.6);
+            header.draw(&mut canvas, 6, y + 4, note, [255, 255, 255]);
+        }
         match &self.target {
             Target::Video { path, codec } => {
                 if self.writer.is_none() {

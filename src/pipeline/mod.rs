@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod calib;
+pub mod quality;
 mod stages;
 pub mod verify;
 
@@ -181,6 +182,23 @@ pub fn run_detect(
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(RunReport, Result<()>)> {
+    run_detect_selected(input, None, detector, params, sampling, stages, sink, progress)
+}
+
+/// [`run_detect`] on only the decode indices in `select` when given (the file is decoded up to
+/// the last of them; the others are not converted or analysed): key-frame selection's second
+/// stage, the detector on the candidates the quality stage chose.
+#[allow(clippy::too_many_arguments)]
+pub fn run_detect_selected(
+    input: &Path,
+    select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
+    detector: &mut Detector,
+    params: &DecodeParams,
+    sampling: Sampling,
+    stages: Stages<'_>,
+    sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(RunReport, Result<()>)> {
     let start = Instant::now();
     let spec = &detector.manifest().input;
     // Frames stay at source size (later stages crop ROIs from them); the detector resizes.
@@ -196,7 +214,7 @@ pub fn run_detect(
     }
     // Frames handed on are held by their taker for a while: the pool has room for them.
     let tapped = if tap.is_some() { TAP_FRAMES } else { 0 };
-    let dec = video::spawn(input, sampling, out, dec_cap, pre_cap + batch + 1 + tapped)?;
+    let dec = video::spawn_selected(input, sampling, out, dec_cap, pre_cap + batch + 1 + tapped, select)?;
     let mut report = RunReport::new(dec.info.clone(), detector);
     let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone())?;
     // With colour teams, results wait for the end of the clip.

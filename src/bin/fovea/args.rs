@@ -397,3 +397,39 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
 }
+
+#[derive(Args)]
+pub(crate) struct KeyframesArgs {
+    /// Video file (anything FFmpeg reads).
+    pub(crate) video: PathBuf,
+    /// Output folder: the key frames, keyframes.json and contact_sheet.png (made if missing).
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    /// At most K key frames (default: one per shot; more than the shots takes further frames of
+    /// the best shots).
+    #[arg(long, value_name = "K")]
+    pub(crate) max: Option<usize>,
+    /// Chosen frames are at least S seconds apart.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub(crate) min_gap: f64,
+    /// Key-frame policy (TOML); default: the built-in filter/keyframes.toml.
+    #[arg(long, value_name = "P.toml")]
+    pub(crate) policy: Option<PathBuf>,
+    /// Image encoder manifest: near-duplicates by the cosine of its embeddings (default: by the
+    /// difference hash).
+    #[arg(long, value_name = "E.toml")]
+    pub(crate) encoder: Option<PathBuf>,
+    /// Key-frame image format: jpg or png.
+    #[arg(long, default_value = "jpg")]
+    pub(crate) image_format: String,
+    /// The detector (stage 2); with `--device cuda[:N]` the quality kernel runs on that GPU too.
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+    /// Detector score threshold (default: the manifest's).
+    #[arg(long)]
+    pub(crate) score: Option<f32>,
+    #[command(flatten)]
+    pub(crate) annotate: AnnotateArgs,
+}

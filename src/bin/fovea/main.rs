@@ -7,6 +7,7 @@ mod calib;
 mod compare;
 mod detect;
 mod engines;
+mod keyframes;
 mod model;
 mod report;
 mod track;
@@ -41,6 +42,9 @@ enum Command {
     /// Check given boxes against their video (the validator's side): ROI colour statistics and
     /// rules per box, one JSONL line per box with its verdict and the rule that decided it.
     Verify(VerifyArgs),
+    /// Pick key frames: a quality kernel on every frame, shots, the detector on the best few
+    /// candidates per shot; writes the images, keyframes.json and a contact sheet.
+    Keyframes(KeyframesArgs),
     /// Write the CUDA kernels (source for NVRTC and build-time PTX) into a folder.
     Kernels(KernelsArgs),
     /// TensorRT engines: build one ahead of time (EPContext model beside the manifest).
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Calib(a) => calib::calib(a),
         Command::Compare(a) => compare::compare(a),
         Command::Verify(a) => verify::verify(a),
+        Command::Keyframes(a) => keyframes::keyframes(a),
         Command::Kernels(a) => engines::kernels(a),
         Command::Engines(c) => engines::engines(c),
     };

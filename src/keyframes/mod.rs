@@ -1,0 +1,706 @@
+//! Key-frame selection in two stages: a cheap kernel on every frame, models on few (feature `video`).
+//!
+//! ```text
+//!  file ─▶ stage 1: decode scaled (swscale, 256 px) ─▶ quality kernel (CPU or GPU) on every sampled frame
+//!       ─▶ shots (hard cuts, adaptive threshold) ─▶ per shot, the best-quality candidates (gates: blur, exposure)
+//!       ─▶ stage 2: the chain's file source on the candidates only (decoded again, others skipped)
+//!          ─▶ detector (people, size, centred, cut by the border) [─▶ image encoder] ─▶ final score
+//!       ─▶ one frame per shot (near-duplicates across shots dropped, a minimum gap, --max) ─▶ images + JSON
+//! ```
+//! Stage 1 runs [`crate::pipeline::quality::run_quality`], stage 2 [`crate::pipeline::run_detect_selected`]:
+//! the one chain's sources and stages; this module only decides.
+#![forbid(unsafe_code)]
+
+pub mod policy;
+pub mod shots;
+mod write;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use policy::Policy;
+pub use shots::Shot;
+pub use write::{write, ImageFormat};
+
+use crate::classify::ZeroShot;
+use crate::detect::DecodeParams;
+use crate::error::{Error, Result};
+use crate::image::ChannelOrder;
+use crate::infer::Detector;
+use crate::pipeline::quality::{run_quality, Measured, QualityReport};
+use crate::pipeline::{self, FrameResult, RunReport};
+use crate::quality::{hash_distance, FrameQuality};
+use crate::roi::{Crop, RoiBatch, RoiRef, RoiSpec};
+use crate::video::Sampling;
+
+/// What a run is asked for.
+pub struct Options<'a> {
+    pub policy: Policy,
+    /// At most this many key frames; None: one per shot.
+    pub max: Option<usize>,
+    /// Chosen frames are at least this many seconds apart.
+    pub min_gap: f64,
+    /// Which frames stage 1 measures (every `stride`-th, a time range).
+    pub sampling: Sampling,
+    pub format: ImageFormat,
+    /// Run the quality kernel on this GPU.
+    pub gpu: Option<Arc<crate::cuda::Device>>,
+    /// An image encoder: near-duplicates by the cosine of its embeddings (else by hash).
+    pub encoder: Option<&'a mut ZeroShot>,
+    /// Longest side of the contact sheet's thumbnails.
+    pub thumb: u32,
+}
+
+impl Options<'_> {
+    pub fn new(policy: Policy) -> Self {
+        Options {
+            policy,
+            max: None,
+            min_gap: 1.0,
+            sampling: Sampling::default(),
+            format: ImageFormat::Jpeg,
+            gpu: None,
+            encoder: None,
+            thumb: 320,
+        }
+    }
+}
+
+/// The normalised parts of a frame's quality score, and the score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QualityScore {
+    pub sharpness: f64,
+    pub contrast: f64,
+    pub colourfulness: f64,
+    pub exposure: f64,
+    pub score: f64,
+}
+
+/// What the detector saw in a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct People {
+    pub count: usize,
+    /// Area of the largest person box / the frame's.
+    pub largest: f64,
+    /// Share of person boxes touching the frame's border.
+    pub cut: f64,
+    /// Distance of the largest person's centre from the nearest of the centre and the thirds'
+    /// crossings, over half the diagonal (0 = on one).
+    pub offset: f64,
+    /// The people and composition terms, 0..1.
+    pub people_score: f64,
+    pub composition: f64,
+}
+
+/// A frame stage 2 analysed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Decode index and time.
+    pub frame: u64,
+    pub time: f64,
+    pub shot: usize,
+    #[serde(flatten)]
+    pub measures: Measures,
+    pub quality: QualityScore,
+    pub people: Option<People>,
+    pub score: f64,
+    pub chosen: bool,
+    /// Why it was or was not chosen.
+    pub why: String,
+    #[serde(skip)]
+    pub dhash: u64,
+    #[serde(skip)]
+    pub image: Option<Vec<u8>>,
+    /// BGR thumbnail (data, width, height) for the contact sheet.
+    #[serde(skip)]
+    pub thumb: Option<(Vec<u8>, u32, u32)>,
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
+    /// The detector's result on the frame.
+    #[serde(skip)]
+    pub result: Option<FrameResult>,
+}
+
+/// A measured frame: decode index, time, shot, quality score.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasuredFrame {
+    pub index: u64,
+    pub time: f64,
+    pub shot: usize,
+    pub quality: f64,
+}
+
+/// The raw measures of a frame, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measures {
+    pub brightness: f64,
+    pub contrast: f64,
+    pub sharpness: f64,
+    pub colourfulness: f64,
+    pub underexposed: f64,
+    pub overexposed: f64,
+    pub dhash: u64,
+}
+
+impl From<&FrameQuality> for Measures {
+    fn from(q: &FrameQuality) -> Self {
+        Self {
+            brightness: q.brightness,
+            contrast: q.contrast,
+            sharpness: q.sharpness,
+            colourfulness: q.colourfulness,
+            underexposed: q.underexposed,
+            overexposed: q.overexposed,
+            dhash: q.dhash,
+        }
+    }
+}
+
+/// One shot and its candidates (indices into [`Selection::candidates`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShotReport {
+    pub index: usize,
+    pub start_frame: u64,
+    pub end_frame: u64,
+    pub start_time: f64,
+    pub end_time: f64,
+    /// The cut's change and the threshold it beat (0 for the first shot).
+    pub change: f64,
+    pub threshold: f64,
+    pub frames_measured: usize,
+    /// Frames kept out of the candidates: blurred (relative sharpness), under- or over-exposed.
+    pub rejected_blur: usize,
+    pub rejected_exposure: usize,
+    pub candidates: Vec<usize>,
+}
+
+/// Frames and seconds per stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub frames_decoded: u64,
+    pub stage1_frames: u64,
+    pub stage1_device: String,
+    pub stage1_size: [u32; 2],
+    pub shots: usize,
+    pub stage2_frames: u64,
+    pub stage2_frames_decoded: u64,
+    pub duplicates_dropped: usize,
+    pub chosen: usize,
+    pub seconds: BTreeMap<&'static str, f64>,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct Selection {
+    pub video: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub fps: Option<f64>,
+    pub duration: Option<f64>,
+    pub model: String,
+    pub encoder: Option<String>,
+    pub shots: Vec<ShotReport>,
+    /// Every frame stage 1 measured.
+    pub frames: Vec<MeasuredFrame>,
+    pub candidates: Vec<Candidate>,
+    /// Indices into `candidates`, in time order.
+    pub chosen: Vec<usize>,
+    pub stages: StageReport,
+    pub policy: Policy,
+    pub format: ImageFormat,
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Normalises the measures of the whole video into quality scores.
+struct Scorer {
+    sharp95: f64,
+    colour95: f64,
+    w: policy::QualityWeights,
+}
+
+impl Scorer {
+    fn new(frames: &[Measured], w: &policy::QualityWeights) -> Self {
+        let sharp95 = percentile(frames.iter().map(|m| m.quality.sharpness.ln_1p()).collect(), 0.95).max(1e-9);
+        let colour95 = percentile(frames.iter().map(|m| m.quality.colourfulness).collect(), 0.95).max(1e-9);
+        Self { sharp95, colour95, w: w.clone() }
+    }
+
+    fn score(&self, q: &FrameQuality) -> QualityScore {
+        let sharpness = (q.sharpness.ln_1p() / self.sharp95).min(1.0);
+        let contrast = (q.contrast / 64.0).min(1.0);
+        let colourfulness = (q.colourfulness / self.colour95).min(1.0);
+        let exposure = (1.0 - q.underexposed - q.overexposed).clamp(0.0, 1.0) * (1.0 - 0.5 * (q.brightness - 128.0).abs() / 128.0);
+        let w = &self.w;
+        let total = w.sharpness + w.contrast + w.colourfulness + w.exposure;
+        let score = (w.sharpness * sharpness + w.contrast * contrast + w.colourfulness * colourfulness + w.exposure * exposure) / total;
+        QualityScore { sharpness, contrast, colourfulness, exposure, score }
+    }
+}
+
+/// The people and composition terms of a candidate from its detections.
+fn people_of(r: &FrameResult, person: Option<u32>, w: u32, h: u32) -> People {
+    let boxes: Vec<[f32; 4]> = r.detections.iter().filter(|d| Some(d.class_id) == person).map(|d| d.bbox).collect();
+    let area = (w as f64 * h as f64).max(1.0);
+    let (fw, fh) = (w as f32, h as f32);
+    let touches = |b: &[f32; 4]| b[0] <= 2.0 || b[1] <= 2.0 || b[2] >= fw - 2.0 || b[3] >= fh - 2.0;
+    let cut = if boxes.is_empty() { 0.0 } else { boxes.iter().filter(|b| touches(b)).count() as f64 / boxes.len() as f64 };
+    let largest = boxes.iter().max_by(|a, b| ((a[2] - a[0]) * (a[3] - a[1])).total_cmp(&((b[2] - b[0]) * (b[3] - b[1]))));
+    let (largest_share, offset) = match largest {
+        Some(b) => {
+            let (cx, cy) = (0.5 * (b[0] + b[2]) as f64, 0.5 * (b[1] + b[3]) as f64);
+            let (w, h) = (w as f64, h as f64);
+            let spots = [(0.5, 0.5), (1.0 / 3.0, 1.0 / 3.0), (2.0 / 3.0, 1.0 / 3.0), (1.0 / 3.0, 2.0 / 3.0), (2.0 / 3.0, 2.0 / 3.0)];
+            let d = spots.iter().map(|(sx, sy)| ((cx - sx * w).powi(2) + (cy - sy * h).powi(2)).sqrt()).fold(f64::INFINITY, f64::min);
+            (((b[2] - b[0]) * (b[3] - b[1])) as f64 / area, d / (0.5 * (w * w + h * h).sqrt()))
+        }
+        None => (0.0, 1.0),
+    };
+    let n = boxes.len();
+    let people_score =
+        if n == 0 { 0.0 } else { 0.3 * (n as f64 / 3.0).min(1.0) + 0.4 * (largest_share / 0.1).min(1.0) + 0.3 * (1.0 - cut) };
+    // Without people the composition is neutral.
+    let composition = if n == 0 { 0.5 } else { (1.0 - offset).clamp(0.0, 1.0) * (1.0 - 0.5 * cut) };
+    People { count: n, largest: largest_share, cut, offset, people_score, composition }
+}
+
+/// Picks up to `k` frames of `pool` (measured index, score), best first, at least `gap` measured
+/// frames apart.
+fn spaced_best(mut pool: Vec<(usize, f64)>, k: usize, gap: usize) -> Vec<usize> {
+    pool.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut out: Vec<usize> = Vec::new();
+    for (i, _) in pool {
+        if out.len() == k {
+            break;
+        }
+        if out.iter().all(|&j| i.abs_diff(j) >= gap) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Cosine of two L2-normalised embeddings.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Runs both stages on `input` and decides; nothing is written (see [`write`]). On an input error
+/// in stage 1 the frames measured before it are used, and the error is returned with the
+/// selection (a damaged file still gets its key frames from the part that decoded).
+pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut opts: Options<'_>) -> Result<(Selection, Result<()>)> {
+    let start = Instant::now();
+    let policy = opts.policy.clone();
+    if !(opts.min_gap.is_finite() && opts.min_gap >= 0.0) {
+        return Err(Error::InvalidOption { option: "--min-gap", reason: format!("must be >= 0 seconds, got {}", opts.min_gap) });
+    }
+    if opts.max == Some(0) {
+        return Err(Error::InvalidOption { option: "--max", reason: "must be >= 1".into() });
+    }
+    if !(16..=4096).contains(&opts.thumb) {
+        return Err(Error::InvalidOption { option: "thumbnail size", reason: format!("must be within 16..=4096, got {}", opts.thumb) });
+    }
+    opts.sampling.validate()?;
+
+    // Stage 1: every sampled frame, measured small.
+    let mut measured: Vec<Measured> = Vec::new();
+    let (q, stage1_outcome): (QualityReport, Result<()>) =
+        run_quality(input, opts.sampling, policy.analysis.width, opts.gpu.clone(), &mut |m| {
+            measured.push(m);
+            Ok(())
+        })?;
+    let stage1_s = start.elapsed().as_secs_f64();
+
+    // Shots and candidates.
+    let t = Instant::now();
+    let rate = q.video.fps.unwrap_or(25.0) / f64::from(opts.sampling.stride.max(1));
+    let qualities: Vec<FrameQuality> = measured.iter().map(|m| m.quality.clone()).collect();
+    let found = shots::detect(&qualities, rate, &policy.shots);
+    drop(qualities);
+    let scorer = Scorer::new(&measured, &policy.quality);
+    let mut shot_reports = Vec::with_capacity(found.len());
+    let mut picks: Vec<(usize, usize)> = Vec::new(); // (measured index, shot)
+    let guard = policy.quality.boundary_guard;
+    for (si, s) in found.iter().enumerate() {
+        let len = s.end - s.start;
+        let mut sharp: Vec<f64> = measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect();
+        let median_sharp = percentile(std::mem::take(&mut sharp), 0.5);
+        let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
+        let (mut blur, mut exposure) = (0, 0);
+        let mut pool = Vec::new();
+        for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
+            let fq = &m.quality;
+            if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
+                exposure += 1;
+                continue;
+            }
+            if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
+                blur += 1;
+                continue;
+            }
+            pool.push((i, scorer.score(fq).score));
+        }
+        let gap = (len / (policy.candidates.per_shot + 1)).max(1) / 2;
+        let chosen = spaced_best(pool, policy.candidates.per_shot, gap.max(1));
+        picks.extend(chosen.iter().map(|&i| (i, si)));
+        let (first, last) = (&measured[s.start], &measured[s.end - 1]);
+        shot_reports.push(ShotReport {
+            index: si,
+            start_frame: first.index,
+            end_frame: last.index,
+            start_time: first.pts,
+            end_time: last.pts,
+            change: s.change,
+            threshold: s.threshold,
+            frames_measured: len,
+            rejected_blur: blur,
+            rejected_exposure: exposure,
+            candidates: Vec::new(),
+        });
+    }
+    picks.sort();
+    let shots_s = t.elapsed().as_secs_f64();
+
+    // Stage 2: the detector (and encoder) on the candidates only.
+    let t = Instant::now();
+    let by_index: BTreeMap<u64, (usize, usize)> = picks.iter().map(|&(i, s)| (measured[i].index, (i, s))).collect();
+    let select: BTreeSet<u64> = by_index.keys().copied().collect();
+    let person = detector.manifest().class_id("person");
+    let order = detector.manifest().input.channels;
+    struct Pixels {
+        image: Option<Vec<u8>>,
+        thumb: Option<(Vec<u8>, u32, u32)>,
+        embedding: Option<Vec<f32>>,
+        size: (u32, u32),
+    }
+    let pixels: RefCell<BTreeMap<u64, Pixels>> = RefCell::new(BTreeMap::new());
+    let tap_error: RefCell<Option<Error>> = RefCell::new(None);
+    let encoder = RefCell::new(opts.encoder.take());
+    let (format, thumb) = (opts.format, opts.thumb);
+    let mut tap = |f: crate::video::Frame| {
+        if tap_error.borrow().is_some() {
+            return;
+        }
+        let made = (|| -> Result<Pixels> {
+            let bgr = to_bgr(&f.data[..f.width as usize * f.height as usize * 3], order);
+            let image = write::encode(format, &bgr, f.width, f.height)?;
+            let thumb = write::thumbnail(&bgr, f.width, f.height, thumb);
+            let embedding = match encoder.borrow_mut().as_mut() {
+                Some(enc) => Some(embed_whole(enc, &f, order)?),
+                None => None,
+            };
+            Ok(Pixels { image: Some(image), thumb: Some(thumb), embedding, size: (f.width, f.height) })
+        })();
+        match made {
+            Ok(p) => {
+                pixels.borrow_mut().insert(f.index, p);
+            }
+            Err(e) => *tap_error.borrow_mut() = Some(e),
+        }
+    };
+    let mut results: BTreeMap<u64, FrameResult> = BTreeMap::new();
+    let (det_report, stage2_outcome): (Option<RunReport>, Result<()>) = if select.is_empty() {
+        (None, Ok(()))
+    } else {
+        let sampling = Sampling { stride: 1, max_fps: None, ..opts.sampling };
+        let (r, o) = pipeline::run_detect_selected(
+            input,
+            Some(Arc::new(select.clone())),
+            detector,
+            params,
+            sampling,
+            pipeline::Stages { frames: Some(&mut tap), ..Default::default() },
+            &mut |r| {
+                results.insert(r.index, r.clone());
+                Ok(())
+            },
+            &mut |_| {},
+        )?;
+        (Some(r), o)
+    };
+    if let Some(e) = tap_error.into_inner() {
+        return Err(e);
+    }
+    let stage2_s = t.elapsed().as_secs_f64();
+
+    // Final scores, then the choice.
+    let t = Instant::now();
+    let mut pixels = pixels.into_inner();
+    let mut candidates = Vec::with_capacity(by_index.len());
+    for (&index, &(mi, si)) in &by_index {
+        let Some(r) = results.get(&index) else { continue };
+        let Some(px) = pixels.remove(&index) else { continue };
+        let m = &measured[mi];
+        let qs = scorer.score(&m.quality);
+        let people = people_of(r, person, px.size.0, px.size.1);
+        let w = &policy.score;
+        let total = w.quality + w.people + w.composition;
+        let score = (w.quality * qs.score + w.people * people.people_score + w.composition * people.composition) / total;
+        shot_reports[si].candidates.push(candidates.len());
+        candidates.push(Candidate {
+            frame: index,
+            time: m.pts,
+            shot: si,
+            measures: (&m.quality).into(),
+            quality: qs,
+            people: person.map(|_| people),
+            score,
+            chosen: false,
+            why: String::new(),
+            dhash: m.quality.dhash,
+            image: px.image,
+            thumb: px.thumb,
+            embedding: px.embedding,
+            result: Some(r.clone()),
+        });
+    }
+    let duplicates = choose(&mut candidates, &shot_reports, &policy.duplicates, opts.min_gap, opts.max);
+    let mut chosen: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].chosen).collect();
+    chosen.sort_by(|&a, &b| candidates[a].time.total_cmp(&candidates[b].time));
+    // Pixels of frames not chosen are not kept.
+    for c in candidates.iter_mut().filter(|c| !c.chosen) {
+        c.image = None;
+        c.thumb = None;
+    }
+    let choose_s = t.elapsed().as_secs_f64();
+
+    let mut seconds = BTreeMap::new();
+    seconds.insert("stage1_decode", q.decode_s + q.convert_s);
+    seconds.insert("stage1_measure", q.measure_s);
+    seconds.insert("stage1_wall", stage1_s);
+    seconds.insert("shots_and_candidates", shots_s);
+    seconds.insert("stage2_wall", stage2_s);
+    if let Some(r) = &det_report {
+        seconds.insert("stage2_decode", r.times.decode_s);
+        seconds.insert("stage2_detector", r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s);
+    }
+    seconds.insert("choice", choose_s);
+    seconds.insert("wall", start.elapsed().as_secs_f64());
+    let stages = StageReport {
+        frames_decoded: q.frames_decoded,
+        stage1_frames: q.frames_measured,
+        stage1_device: q.device.clone(),
+        stage1_size: [q.width, q.height],
+        shots: shot_reports.len(),
+        stage2_frames: candidates.len() as u64,
+        stage2_frames_decoded: det_report.as_ref().map_or(0, |r| r.frames_decoded),
+        duplicates_dropped: duplicates,
+        chosen: chosen.len(),
+        seconds,
+    };
+    let encoder_name = encoder.into_inner().map(|e| e.manifest.name.clone());
+    let mut frames = Vec::with_capacity(measured.len());
+    for (si, s) in found.iter().enumerate() {
+        for m in &measured[s.start..s.end] {
+            frames.push(MeasuredFrame { index: m.index, time: m.pts, shot: si, quality: scorer.score(&m.quality).score });
+        }
+    }
+    let selection = Selection {
+        video: input.to_path_buf(),
+        width: q.video.width,
+        height: q.video.height,
+        fps: q.video.fps,
+        duration: q.video.duration,
+        model: detector.manifest().name.clone(),
+        encoder: encoder_name,
+        shots: shot_reports,
+        frames,
+        candidates,
+        chosen,
+        stages,
+        policy,
+        format,
+    };
+    Ok((selection, stage1_outcome.and(stage2_outcome)))
+}
+
+/// What an annotated video of the run shows, per measured frame in decode order: the detector's
+/// boxes on candidates, and a note with the shot, the quality score and, on candidates, the
+/// verdict.
+pub fn annotations(s: &Selection) -> Vec<(FrameResult, String)> {
+    let by_frame: BTreeMap<u64, usize> = s.candidates.iter().enumerate().map(|(i, c)| (c.frame, i)).collect();
+    let rank: BTreeMap<usize, usize> = s.chosen.iter().enumerate().map(|(k, &i)| (i, k + 1)).collect();
+    s.frames
+        .iter()
+        .map(|f| match by_frame.get(&f.index) {
+            Some(&i) => {
+                let c = &s.candidates[i];
+                let r = c.result.clone().unwrap_or_else(|| FrameResult::untracked(f.index, f.time, Vec::new()));
+                let note = match rank.get(&i) {
+                    Some(k) => format!("KEY FRAME #{k}  shot {}  score {:.2}", f.shot, c.score),
+                    None => format!("candidate  shot {}  score {:.2}  ({})", f.shot, c.score, c.why),
+                };
+                (r, note)
+            }
+            None => (FrameResult::untracked(f.index, f.time, Vec::new()), format!("shot {}  quality {:.2}", f.shot, f.quality)),
+        })
+        .collect()
+}
+
+/// Marks the chosen candidates and says why each was or was not; returns how many shots were
+/// dropped as near-duplicates of another. One per shot first (shots with the best candidates
+/// first; each shot's best candidate that is neither a near-duplicate of a frame already chosen
+/// nor within `min_gap` seconds of one), then, when `max` asks for more, the remaining candidates
+/// best first under the same two conditions.
+fn choose(c: &mut [Candidate], shots: &[ShotReport], dup: &policy::Duplicates, min_gap: f64, max: Option<usize>) -> usize {
+    let limit = max.unwrap_or(usize::MAX);
+    let mut taken: Vec<usize> = Vec::new();
+    let near = |a: &Candidate, b: &Candidate| -> Option<String> {
+        match (&a.embedding, &b.embedding) {
+            (Some(x), Some(y)) => {
+                let cos = cosine(x, y);
+                (cos >= dup.min_cosine).then(|| format!("near-duplicate of frame {} (cosine {cos:.3})", b.frame))
+            }
+            _ => {
+                let d = hash_distance(a.dhash, b.dhash);
+                (d <= dup.max_hash_distance).then(|| format!("near-duplicate of frame {} ({d} of 64 hash bits differ)", b.frame))
+            }
+        }
+    };
+    // Why candidate `i` cannot join `taken`, if it cannot; and whether that is a duplicate.
+    // A candidate like any candidate of a chosen frame's shot repeats that shot.
+    let blocked = |i: usize, c: &[Candidate], taken: &[usize]| -> Option<(String, bool)> {
+        for &j in taken {
+            for &k in shots[c[j].shot].candidates.iter().filter(|&&k| c[k].shot != c[i].shot) {
+                if let Some(why) = near(&c[i], &c[k]) {
+                    return Some((
+                        format!(
+                            "dropped: {why} in shot {}, whose chosen frame {} scored {:.3} (this {:.3})",
+                            c[k].shot, c[j].frame, c[j].score, c[i].score
+                        ),
+                        true,
+                    ));
+                }
+            }
+            if (c[i].time - c[j].time).abs() < min_gap {
+                return Some((format!("not chosen: within {min_gap} s of chosen frame {}", c[j].frame), false));
+            }
+        }
+        None
+    };
+    let by_score = |list: &mut Vec<usize>, c: &[Candidate]| list.sort_by(|&a, &b| c[b].score.total_cmp(&c[a].score).then(a.cmp(&b)));
+    let mut per_shot: Vec<Vec<usize>> = shots.iter().map(|s| s.candidates.clone()).collect();
+    for list in &mut per_shot {
+        by_score(list, c);
+    }
+    let mut shot_order: Vec<usize> = (0..shots.len()).filter(|&s| !per_shot[s].is_empty()).collect();
+    shot_order.sort_by(|&a, &b| c[per_shot[b][0]].score.total_cmp(&c[per_shot[a][0]].score).then(a.cmp(&b)));
+    let mut dropped = 0;
+    for &s in &shot_order {
+        if taken.len() >= limit {
+            for &i in &per_shot[s] {
+                c[i].why = format!("not chosen: --max {limit} reached");
+            }
+            continue;
+        }
+        let n = per_shot[s].len();
+        let mut duplicate = false;
+        for (rank, &i) in per_shot[s].iter().enumerate() {
+            match blocked(i, c, &taken) {
+                Some((why, dup)) => {
+                    duplicate |= dup && rank == 0;
+                    c[i].why = why;
+                }
+                None => {
+                    c[i].chosen = true;
+                    c[i].why = match (n, rank) {
+                        (1, _) => format!("the only candidate of shot {s} (score {:.3})", c[i].score),
+                        (_, 0) => format!(
+                            "best of {n} candidates in shot {s} (score {:.3}, next {:.3}; quality {:.3})",
+                            c[i].score, c[per_shot[s][1]].score, c[i].quality.score
+                        ),
+                        _ => format!("best usable of {n} candidates in shot {s} (score {:.3}; better ones were blocked)", c[i].score),
+                    };
+                    taken.push(i);
+                    break;
+                }
+            }
+        }
+        if duplicate && !per_shot[s].iter().any(|&i| c[i].chosen) {
+            dropped += 1;
+        }
+    }
+    if max.is_some_and(|m| m > taken.len()) {
+        let mut rest: Vec<usize> = (0..c.len()).filter(|&i| !c[i].chosen).collect();
+        by_score(&mut rest, c);
+        for i in rest {
+            if taken.len() >= limit {
+                break;
+            }
+            match blocked(i, c, &taken) {
+                Some((why, _)) => c[i].why = why,
+                None => {
+                    c[i].chosen = true;
+                    c[i].why = format!("a further frame of shot {} (score {:.3}), as --max allows", c[i].shot, c[i].score);
+                    taken.push(i);
+                }
+            }
+        }
+    }
+    let chosen_in: BTreeMap<usize, u64> = taken.iter().map(|&i| (c[i].shot, c[i].frame)).collect();
+    for cand in c.iter_mut() {
+        if cand.why.is_empty() {
+            cand.why = match chosen_in.get(&cand.shot) {
+                Some(f) => format!("not chosen: frame {f} was chosen for shot {}", cand.shot),
+                None => "not chosen".into(),
+            };
+        }
+    }
+    dropped
+}
+
+/// Packed BGR pixels of a frame in `order`.
+fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
+    match order {
+        ChannelOrder::Bgr => data.to_vec(),
+        ChannelOrder::Rgb => data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect(),
+    }
+}
+
+/// The encoder's embedding of a whole frame (in `order`).
+fn embed_whole(enc: &mut ZeroShot, f: &crate::video::Frame, order: ChannelOrder) -> Result<Vec<f32>> {
+    let mut spec: RoiSpec = enc.manifest.roi.clone();
+    // The manifest's swap is relative to RGB frames.
+    if order == ChannelOrder::Bgr {
+        spec.swap_rb = !spec.swap_rb;
+    }
+    let mut batch = RoiBatch::default();
+    let refs = [RoiRef { frame: 0, crop: Crop { x: 0, y: 0, w: f.width, h: f.height } }];
+    crate::roi::extract(&[f.view()], &refs, &spec, &mut batch);
+    enc.embed(&batch, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaced_best_keeps_distance() {
+        let pool = vec![(10, 0.9), (11, 0.89), (12, 0.88), (20, 0.5), (30, 0.7)];
+        assert_eq!(spaced_best(pool.clone(), 3, 5), vec![10, 30, 20]);
+        assert_eq!(spaced_best(pool, 2, 1), vec![10, 11]);
+    }
+
+    #[test]
+    fn people_terms() {
+        let det = |b: [f32; 4]| crate::results::Detection { bbox: b, score: 0.9, class_id: 0 };
+        let r = FrameResult::untracked(0, 0.0, vec![det([270.0, 150.0, 370.0, 330.0]), det([0.0, 100.0, 40.0, 200.0])]);
+        let p = people_of(&r, Some(0), 640, 480);
+        assert_eq!(p.count, 2);
+        assert!((p.cut - 0.5).abs() < 1e-12);
+        assert!(p.offset < 0.05, "the largest is centred: {}", p.offset);
+        let none = people_of(&r, None, 640, 480);
+        assert_eq!((none.count, none.people_score, none.composition), (0, 0.0, 0.5));
+    }
+}
