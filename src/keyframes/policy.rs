@@ -61,7 +61,7 @@ pub struct Duplicates {
 }
 
 /// The whole policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub analysis: Analysis,
@@ -110,18 +110,6 @@ impl Default for ScoreWeights {
 impl Default for Duplicates {
     fn default() -> Self {
         Self { max_hash_distance: 10, min_cosine: 0.92 }
-    }
-}
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            analysis: Analysis::default(),
-            shots: Shots::default(),
-            quality: QualityWeights::default(),
-            candidates: Candidates::default(),
-            score: ScoreWeights::default(),
-            duplicates: Duplicates::default(),
-        }
     }
 }
 

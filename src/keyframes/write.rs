@@ -151,8 +151,8 @@ pub fn write(s: &Selection, dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The chosen frames' thumbnails in a grid, each captioned with its rank, time, shot and score.
 fn contact_sheet(s: &Selection, path: &Path) -> Result<()> {
-    let thumbs: Vec<(&(Vec<u8>, u32, u32), &super::Candidate)> =
-        s.chosen.iter().filter_map(|&i| s.candidates[i].thumb.as_ref().map(|t| (t, &s.candidates[i]))).collect();
+    type Thumb<'a> = (&'a (Vec<u8>, u32, u32), &'a super::Candidate);
+    let thumbs: Vec<Thumb> = s.chosen.iter().filter_map(|&i| s.candidates[i].thumb.as_ref().map(|t| (t, &s.candidates[i]))).collect();
     let cols = thumbs.len().clamp(1, 4);
     let rows = thumbs.len().div_ceil(cols).max(1);
     let cell_w = thumbs.iter().map(|(t, _)| t.1).max().unwrap_or(320);
