@@ -436,6 +436,31 @@ fn device_rois_equal_the_cpu_and_stop_allocating() {
     assert_eq!(Some(g.allocations()), steady, "batches after the second allocated");
 }
 
+/// The frame quality kernel on the GPU (through the ROI stage's device buffers, as key-frame
+/// selection's stage 1 runs it) gives the CPU's exact sums on real frames of two sizes.
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver: make test-gpu"]
+fn the_quality_kernel_on_the_gpu_equals_the_cpu() {
+    use fovea::cuda::rois::DeviceRois;
+    use fovea::quality::{accumulate as quality_sums, QualityParams};
+    let dev = std::sync::Arc::new(Device::new(0).expect("GPU 0"));
+    let mut g = DeviceRois::new(dev, 16, 256 * 192 * 3).unwrap();
+    let params = QualityParams::new(ChannelOrder::Bgr);
+    let mut frames = 0;
+    for clip in ["vtest.avi", "market_street_1906.mp4"] {
+        let fs = bgr_frames(clip, 12, 7);
+        let views: Vec<FrameView> = fs.iter().map(|f| f.view()).collect();
+        g.upload_frames(&views).unwrap();
+        let got = g.frame_quality(&params).unwrap();
+        assert_eq!(got.len(), views.len());
+        for (i, (a, v)) in got.iter().zip(&views).enumerate() {
+            assert_eq!(*a, quality_sums(v, &params), "{clip} frame {i}: GPU and CPU quality sums differ");
+        }
+        frames += views.len();
+    }
+    figure("quality kernel vs CPU", format!("exact on {frames} real frames (768x576, 640x360)"));
+}
+
 /// `fovea verify` with the ROI stage and the zero-shot encoder on the GPU (CUDA provider, fp32)
 /// gives the CPU run's verdicts, identical colour statistics and classifier scores within 1e-3.
 #[test]

@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(analysis_size(1920, 1080, 256), (256, 144));
         assert_eq!(analysis_size(640, 360, 256), (256, 144));
         assert_eq!(analysis_size(768, 576, 256), (256, 192));
-        assert_eq!(analysis_size(1080, 1920, 256), (256, 456));
+        assert_eq!(analysis_size(1080, 1920, 256), (256, 454));
         // Never wider than the source.
         assert_eq!(analysis_size(100, 50, 256), (100, 50));
         assert_eq!(analysis_size(3, 1000, 256), (2, 666));
