@@ -18,16 +18,19 @@ PY = sys.executable
 
 
 def sources():
-    out = []
+    """24 shots: Market Street and vtest at distinct times, Big Buck Bunny, two photo pans each."""
+    out, market, vtest = [], 0, 0
     for k in range(24):
         if k % 6 == 5:
             out.append(("messi5.jpg" if k % 12 == 5 else "parkour.jpg", None))
         elif k % 6 in (1, 3):
-            out.append(("vtest.avi", 2.0 + 9.0 * (k // 2 % 8)))
+            out.append(("vtest.avi", 2.0 + 9.0 * vtest))
+            vtest += 1
         elif k == 12:
             out.append(("bigbuckbunny.mp4", 0.1))
         else:
-            out.append(("market_street_1906.mp4", 1.0 + 4.5 * (k % 12)))
+            out.append(("market_street_1906.mp4", 1.0 + 4.9 * market))
+            market += 1
     return out
 
 

@@ -395,6 +395,22 @@ fovea_status fovea_stream_flush(struct fovea_stream *stream);
 // callback).
 void fovea_result_destroy(struct fovea_result *result);
 
+// Picks the key frames of `video` with the engine's model, as `fovea keyframes` does, and
+// writes them into `out_dir` (made if missing): the images, `keyframes.json` and
+// `contact_sheet.png`. `options` is NULL or a JSON object, every field optional: `max` (at most
+// this many; default one per shot), `min_gap` (seconds, default 1), `policy` (a policy TOML file),
+// `stride` (measure every Nth frame), `image_format` ("jpg" or "png"). Blocks until done;
+// `fovea_engine_last_report` then has the keyframes.json document (also when the input was
+// damaged part way: the key frames of what decoded are written, then the error is returned).
+//
+// # Safety
+// `engine` is a live engine handle; `video` and `out_dir` NUL-terminated strings; `options`
+// NULL or a NUL-terminated string.
+fovea_status fovea_engine_keyframes(struct fovea_engine *engine,
+                                    const char *video,
+                                    const char *out_dir,
+                                    const char *options);
+
 // Verifies the boxes of `boxes_path` (a Score Vision JSON file or fovea JSONL) on `video`, the
 // way `fovea verify` does with the engine's configuration (its `[rules]`, else the built-in Score
 // Vision set; its classifier; `teams`): `callback` gets every frame with boxes, in order, every

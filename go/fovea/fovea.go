@@ -37,6 +37,7 @@ static fovea_status fovea_go_verify_file(fovea_engine *e, const char *video, con
 import "C"
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/cgo"
@@ -336,6 +337,36 @@ func (e *Engine) VerifyFile(video, boxesPath string, fn func(*Result) bool) erro
 		return nil
 	}
 	return e.err(s)
+}
+
+// KeyframesOptions are the optional settings of Keyframes (zero values: the defaults).
+type KeyframesOptions struct {
+	Max         int     `json:"max,omitempty"`          // at most this many (0: one per shot)
+	MinGap      float64 `json:"min_gap,omitempty"`      // seconds between chosen frames (0: 1 s)
+	Policy      string  `json:"policy,omitempty"`       // a policy TOML file ("": the built-in one)
+	Stride      int     `json:"stride,omitempty"`       // measure every Nth frame (0: every frame)
+	ImageFormat string  `json:"image_format,omitempty"` // "jpg" (default) or "png"
+}
+
+// Keyframes picks the key frames of video with the engine's model, as `fovea keyframes` does,
+// writing the images, keyframes.json and contact_sheet.png into outDir; it returns the
+// keyframes.json document (also LastReport).
+func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string, error) {
+	if e.p == nil {
+		return "", &Error{Status: StatusBadState, Message: "the engine is closed"}
+	}
+	js, err := json.Marshal(opts)
+	if err != nil {
+		return "", err
+	}
+	cv, co, cj := C.CString(video), C.CString(outDir), C.CString(string(js))
+	defer C.free(unsafe.Pointer(cv))
+	defer C.free(unsafe.Pointer(co))
+	defer C.free(unsafe.Pointer(cj))
+	if s := C.fovea_engine_keyframes(e.p, cv, co, cj); s != 0 {
+		return "", e.err(s)
+	}
+	return e.LastReport(), nil
 }
 
 // Stream is per-video state (tracker, queued results). Use it from one goroutine at a time.

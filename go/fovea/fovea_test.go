@@ -512,3 +512,56 @@ func TestGoGetsTheCLIsTeamsAndClassifierLabels(t *testing.T) {
 		t.Fatalf("verify report: %s", e.LastReport())
 	}
 }
+
+// Keyframes through the C ABI equals `fovea keyframes` on the same file with the same model.
+func TestKeyframesEqualsTheCLI(t *testing.T) {
+	e := newEngine(t)
+	defer e.Close()
+	video := media(t, "market_street_1906.mp4")
+	dir := t.TempDir()
+	doc, err := e.Keyframes(video, filepath.Join(dir, "go"), KeyframesOptions{Stride: 10, Max: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv("FOVEA_BIN")
+	if bin == "" {
+		bin = filepath.Join(root(t), "target/debug/fovea")
+	}
+	cli := exec.Command(bin, "keyframes", video, "-o", filepath.Join(dir, "cli"), "--stride", "10", "--max", "4", "--model", "engines/nanodet-g-416.toml")
+	cli.Dir = root(t)
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("fovea keyframes: %v\n%s", err, out)
+	}
+	type key struct {
+		Frame int     `json:"frame"`
+		Score float64 `json:"score"`
+		File  string  `json:"file"`
+	}
+	var got, want struct {
+		Keyframes []key `json:"keyframes"`
+	}
+	if err := json.Unmarshal([]byte(doc), &got); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "cli", "keyframes.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Keyframes) == 0 || len(got.Keyframes) > 4 || len(got.Keyframes) != len(want.Keyframes) {
+		t.Fatalf("Go %d key frames, CLI %d", len(got.Keyframes), len(want.Keyframes))
+	}
+	for i := range got.Keyframes {
+		if got.Keyframes[i].Frame != want.Keyframes[i].Frame || math.Abs(got.Keyframes[i].Score-want.Keyframes[i].Score) > 1e-9 {
+			t.Fatalf("key frame %d: Go %+v, CLI %+v", i, got.Keyframes[i], want.Keyframes[i])
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go", got.Keyframes[i].File)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Keyframes(video, filepath.Join(dir, "bad"), KeyframesOptions{ImageFormat: "gif"}); err == nil || !strings.Contains(err.Error(), "gif") {
+		t.Fatalf("a bad image format: %v", err)
+	}
+}

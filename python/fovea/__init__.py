@@ -97,6 +97,7 @@ for name, res, args in [
     ("fovea_engine_last_report", C.c_char_p, [C.c_void_p]),
     ("fovea_engine_process_file", _status, [C.c_void_p, C.c_char_p, _CALLBACK, C.c_void_p]),
     ("fovea_engine_verify_file", _status, [C.c_void_p, C.c_char_p, C.c_char_p, _CALLBACK, C.c_void_p]),
+    ("fovea_engine_keyframes", _status, [C.c_void_p, C.c_char_p, C.c_char_p, C.c_char_p]),
     ("fovea_stream_send_frame_with_boxes", _status, [C.c_void_p, C.c_void_p, C.c_size_t, C.c_uint32, C.c_uint32, C.c_size_t,
                                                      C.c_uint32, C.c_double, C.POINTER(_Box), C.c_size_t]),
     ("fovea_stream_create", _status, [C.c_void_p, C.c_double, C.POINTER(C.c_void_p)]),
@@ -274,6 +275,18 @@ class Engine(_Handle):
         verdict, rule, statistics, label, source and team. Results as for `process_file`."""
         return self._file_call(
             lambda cb: _lib.fovea_engine_verify_file(self._handle(), os.fsencode(video), os.fsencode(boxes), cb, None), callback)
+
+    def keyframes(self, video, out_dir, max=None, min_gap=None, policy=None, stride=None, image_format=None):
+        """Picks the key frames of `video` with this engine's model, as `fovea keyframes` does,
+        writing the images, keyframes.json and contact_sheet.png into `out_dir`; returns the
+        keyframes.json document as a dict (per key frame: file, frame, time, shot, every score and
+        why it won; per shot: the cut and its candidates; the frames each stage saw)."""
+        opts = {k: v for k, v in {"max": max, "min_gap": min_gap, "policy": None if policy is None else os.fspath(policy),
+                                  "stride": stride, "image_format": image_format}.items() if v is not None}
+        s = _lib.fovea_engine_keyframes(self._handle(), os.fsencode(video), os.fsencode(out_dir), json.dumps(opts).encode())
+        if s != OK:
+            raise Error(s, _lib.fovea_engine_last_error(self._h).decode())
+        return self.last_report()
 
     def _file_call(self, call, callback):
         out = []

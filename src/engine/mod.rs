@@ -186,6 +186,23 @@ impl Engine {
         }
     }
 
+    /// Runs `f` with the engine's model (locked: streams wait meanwhile) and its decode
+    /// parameters; `f`'s report becomes the last report. For the chain's sources above the
+    /// engine (key-frame selection), so that every face reaches them through one engine.
+    pub fn with_detector<T>(&self, f: impl FnOnce(&mut Detector, &DecodeParams) -> Result<(T, Option<serde_json::Value>)>) -> Result<T> {
+        let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
+        match f(&mut det, &self.params) {
+            Ok((v, report)) => {
+                self.set_report(report)?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.set_report(None)?;
+                Err(e)
+            }
+        }
+    }
+
     fn set_report(&self, report: Option<serde_json::Value>) -> Result<()> {
         *self.last_report.lock().map_err(|_| Error::Pipeline("the engine's report is poisoned by an earlier panic".into()))? = report;
         Ok(())

@@ -109,3 +109,15 @@ fn committed_header_is_current() {
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(fresh == committed, "include/fovea.h differs from what src/ffi generates: run `make header` and commit it");
 }
+
+#[test]
+fn keyframes_refuses_null_arguments_and_bad_options() {
+    // SAFETY: NULL engine is answered before anything is read.
+    let s = unsafe { super::keyframes::fovea_engine_keyframes(std::ptr::null_mut(), c"v.mp4".as_ptr(), c"out".as_ptr(), std::ptr::null()) };
+    assert_eq!(s, FOVEA_STATUS_NULL_ARGUMENT);
+    let bad = crate::keyframes::Request::parse(Some(r#"{"max": 3, "colour": 1}"#)).unwrap_err().to_string();
+    assert!(bad.contains("keyframes options") && bad.contains("colour"), "{bad}");
+    let ok = crate::keyframes::Request::parse(Some(r#"{"max": 3, "image_format": "png"}"#)).unwrap();
+    assert_eq!((ok.max, ok.image_format.as_deref()), (Some(3), Some("png")));
+    assert!(crate::keyframes::Request::parse(None).unwrap().max.is_none());
+}

@@ -521,6 +521,52 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
     Ok((selection, stage1_outcome.and(stage2_outcome)))
 }
 
+/// What a face asks of [`run_file`] (JSON: every field optional).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Request {
+    pub max: Option<usize>,
+    pub min_gap: Option<f64>,
+    /// A policy file (TOML); else the built-in one.
+    pub policy: Option<PathBuf>,
+    pub stride: Option<u32>,
+    /// "jpg" (default) or "png".
+    pub image_format: Option<String>,
+}
+
+impl Request {
+    /// Parses a face's options (`None` or empty: the defaults); errors name the option.
+    pub fn parse(json: Option<&str>) -> Result<Self> {
+        match json.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(Self::default()),
+            Some(s) => serde_json::from_str(s).map_err(|e| Error::InvalidOption { option: "keyframes options", reason: e.to_string() }),
+        }
+    }
+}
+
+/// Key frames of `video` into `out_dir` with `engine`'s model (its detector and thresholds),
+/// as `fovea keyframes` does: the C ABI's, Python's and Go's call. Returns the keyframes.json
+/// document, which is also the engine's last report.
+pub fn run_file(engine: &crate::engine::Engine, video: &Path, out_dir: &Path, req: &Request) -> Result<serde_json::Value> {
+    let policy = Policy::load_or_default(req.policy.as_deref())?;
+    let mut opts = Options::new(policy);
+    opts.max = req.max;
+    if let Some(g) = req.min_gap {
+        opts.min_gap = g;
+    }
+    opts.sampling = Sampling { stride: req.stride.unwrap_or(1), ..Sampling::default() };
+    if let Some(f) = &req.image_format {
+        opts.format = f.parse()?;
+    }
+    engine.with_detector(|det, params| {
+        opts.gpu = det.device();
+        let (selection, outcome) = select(video, det, params, opts)?;
+        let (_, doc) = write(&selection, out_dir)?;
+        // A damaged input still has its key frames and report; the error comes after them.
+        Ok((outcome.map(|_| doc.clone()), Some(doc)))
+    })?
+}
+
 /// What an annotated video of the run shows, per measured frame in decode order: the detector's
 /// boxes on candidates, and a note with the shot, the quality score and, on candidates, the
 /// verdict.

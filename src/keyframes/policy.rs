@@ -109,7 +109,7 @@ impl Default for ScoreWeights {
 }
 impl Default for Duplicates {
     fn default() -> Self {
-        Self { max_hash_distance: 10, min_cosine: 0.92 }
+        Self { max_hash_distance: 6, min_cosine: 0.92 }
     }
 }
 

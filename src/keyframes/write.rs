@@ -99,8 +99,9 @@ pub fn thumbnail(bgr: &[u8], w: u32, h: u32, max: u32) -> (Vec<u8>, u32, u32) {
 }
 
 /// Writes the chosen frames (`keyframe_NN_fFRAME.jpg`), `keyframes.json` and
-/// `contact_sheet.png` into `dir` (made if missing); returns the image paths in time order.
-pub fn write(s: &Selection, dir: &Path) -> Result<Vec<PathBuf>> {
+/// `contact_sheet.png` into `dir` (made if missing); returns the image paths in time order and
+/// the document written as keyframes.json.
+pub fn write(s: &Selection, dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
     let io = |path: &Path, e: std::io::Error| Error::Output { path: path.to_path_buf(), source: e };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut files = Vec::new();
@@ -146,7 +147,7 @@ pub fn write(s: &Selection, dir: &Path) -> Result<Vec<PathBuf>> {
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::State(e.to_string()))?;
     std::fs::write(&json_path, text + "\n").map_err(|e| io(&json_path, e))?;
     contact_sheet(s, &dir.join("contact_sheet.png"))?;
-    Ok(files)
+    Ok((files, doc))
 }
 
 /// The chosen frames' thumbnails in a grid, each captioned with its rank, time, shot and score.

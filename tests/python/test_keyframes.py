@@ -171,3 +171,25 @@ def test_hostile_input_is_a_clear_error(clip, tmp_path):
         assert o.returncode != 0
         assert all(w in o.stderr for w in words), (args, o.stderr)
         assert "panicked" not in o.stderr
+
+
+def test_the_python_binding_picks_the_same_key_frames_as_the_cli(default_run, clip, tmp_path):
+    """One pipeline, every face: `Engine().keyframes` (the C ABI's fovea_engine_keyframes) with the
+    default model chooses the CLI's frames with the CLI's scores."""
+    import sys
+    if not os.environ.get("FOVEA_INSTALLED"):
+        sys.path.insert(0, str(ROOT / "python"))
+        os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
+    import fovea
+    doc, _, _ = default_run
+    video, _ = clip
+    with fovea.Engine() as e:
+        got = e.keyframes(str(video), tmp_path / "py")
+        assert e.last_report()["keyframes"] == got["keyframes"]
+        with pytest.raises(fovea.Error) as err:
+            e.keyframes(str(video), tmp_path / "bad", image_format="gif")
+        assert "gif" in str(err.value)
+    assert [k["frame"] for k in got["keyframes"]] == [k["frame"] for k in doc["keyframes"]]
+    for a, b in zip(got["keyframes"], doc["keyframes"]):
+        assert abs(a["score"] - b["score"]) < 1e-9 and a["why"] == b["why"]
+        assert (tmp_path / "py" / a["file"]).is_file()

@@ -28,7 +28,7 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     opts.gpu = detector.device();
     opts.encoder = encoder.as_mut();
     let (selection, outcome) = keyframes::select(&a.video, &mut detector, &params, opts)?;
-    let files = keyframes::write(&selection, &a.output)?;
+    let (files, _) = keyframes::write(&selection, &a.output)?;
     let s = &selection.stages;
     eprintln!("fovea keyframes: {} -> {}", a.video.display(), a.output.display());
     eprintln!(
