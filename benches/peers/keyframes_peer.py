@@ -66,7 +66,7 @@ def shots_of(ms):
     change = [0.0] + [
         0.5 * (0.5 * np.abs(a["hist"] - b["hist"]).sum() + (a["hash"] != b["hash"]).mean()) for a, b in zip(ms, ms[1:])
     ]
-    cuts = [i for i in range(1, len(ms)) if change[i] > 0.12 and change[i] >= max(change[max(1, i - 12):i + 13])]
+    cuts = [i for i in range(1, len(ms)) if change[i] > 0.18 and change[i] >= max(change[max(1, i - 12):i + 13])]
     bounds = [0] + cuts + [len(ms)]
     return list(zip(bounds, bounds[1:]))
 

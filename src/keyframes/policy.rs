@@ -80,7 +80,7 @@ impl Default for Analysis {
 }
 impl Default for Shots {
     fn default() -> Self {
-        Self { min_change: 0.12, sensitivity: 8.0, window: 12, min_shot: 1.0 }
+        Self { min_change: 0.18, sensitivity: 8.0, window: 12, min_shot: 1.0 }
     }
 }
 impl Default for QualityWeights {

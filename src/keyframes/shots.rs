@@ -5,7 +5,8 @@
 //! that is a local peak and exceeds the larger of a floor and the median change around it plus
 //! `sensitivity` robust deviations (1.4826 MAD): the threshold adapts to the motion of the shot.
 //! A run of frames shorter than `min_shot` after which the picture returns to what it was before
-//! (a flash, a moment of black or blown-out frames) is not a shot: neither of its edges is a cut.
+//! (a flash, a moment of black or blown-out frames: the frames either side of the run differ by
+//! less than half the jump into it) is not a shot: neither of its edges is a cut.
 #![forbid(unsafe_code)]
 
 use serde::Serialize;
@@ -77,9 +78,13 @@ pub fn detect(frames: &[FrameQuality], rate: f64, p: &Shots) -> Vec<Shot> {
         if d[i] <= threshold {
             continue;
         }
-        // A short run that returns to the picture before it: not a cut.
-        let back = (i + 1..=(i + run).min(n - 1)).any(|j| change(&frames[i - 1], &frames[j]) <= threshold);
-        let returns = (i.saturating_sub(1 + run)..i - 1).any(|k| change(&frames[k], &frames[i]) <= threshold);
+        // A short run that returns to the picture before it: not a cut. "Returns": the frames on
+        // either side of the run differ by less than half the jump into it (and at most the
+        // threshold, whichever is larger; frames far apart in a moving shot differ more than
+        // neighbours do).
+        let back_to = threshold.max(0.5 * d[i]);
+        let back = (i + 1..=(i + run).min(n - 1)).any(|j| change(&frames[i - 1], &frames[j]) <= back_to);
+        let returns = (i.saturating_sub(1 + run)..i - 1).any(|k| change(&frames[k], &frames[i]) <= back_to);
         if back || returns {
             continue;
         }
