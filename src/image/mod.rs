@@ -100,3 +100,15 @@ impl FrameView<'_> {
         y as usize * self.stride + x as usize * 3
     }
 }
+
+/// Test frames: packed pixels of a `w` x `h` image whose pixel (x, y) is `f(x, y)`.
+#[cfg(test)]
+pub(crate) fn test_frame(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            v.extend_from_slice(&f(x, y));
+        }
+    }
+    v
+}

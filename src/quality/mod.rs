@@ -261,16 +261,7 @@ pub fn hist_distance(a: &[f32; BINS], b: &[f32; BINS]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
-        let mut v = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                v.extend_from_slice(&f(x, y));
-            }
-        }
-        v
-    }
+    use crate::image::test_frame as frame;
 
     #[test]
     fn a_flat_grey_frame_has_no_contrast_sharpness_or_colour() {

@@ -31,15 +31,7 @@ fn bad_boxes_have_no_crop() {
     assert_eq!(crop_of([-9.0, -9.0, -1.0, -1.0], 1.0, 10, 10), Err(BadBox::Outside));
 }
 
-fn frame(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
-    let mut v = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            v.extend_from_slice(&f(x, y));
-        }
-    }
-    v
-}
+use crate::image::test_frame as frame;
 
 #[test]
 fn a_uniform_crop_normalises_to_constants_and_letterbox_pads() {
