@@ -78,7 +78,7 @@ pub fn run_quality(
     let dec = video::spawn(input, sampling, out, 2 * QUALITY_BATCH, QUALITY_BATCH)?;
     let params = QualityParams::new(order);
     let mut device = match &gpu {
-        Some(d) => Some(crate::cuda::DeviceRois::new(d.clone(), QUALITY_BATCH, w as usize * h as usize * 3)?),
+        Some(d) => Some(crate::cuda::rois::DeviceRois::new(d.clone(), QUALITY_BATCH, w as usize * h as usize * 3)?),
         None => None,
     };
     let mut report = QualityReport {
