@@ -55,6 +55,8 @@ pub struct Options<'a> {
     pub encoder: Option<&'a mut ZeroShot>,
     /// Longest side of the contact sheet's thumbnails.
     pub thumb: u32,
+    /// Told of every frame stage 1 measured (for a progress display).
+    pub progress: Option<&'a mut dyn FnMut(crate::pipeline::Progress)>,
 }
 
 impl Options<'_> {
@@ -68,6 +70,7 @@ impl Options<'_> {
             gpu: None,
             encoder: None,
             thumb: 320,
+            progress: None,
         }
     }
 }
@@ -313,6 +316,9 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
     let mut measured: Vec<Measured> = Vec::new();
     let (q, stage1_outcome): (QualityReport, Result<()>) =
         run_quality(input, opts.sampling, policy.analysis.width, opts.gpu.clone(), &mut |m| {
+            if let Some(p) = opts.progress.as_mut() {
+                p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
+            }
             measured.push(m);
             Ok(())
         })?;

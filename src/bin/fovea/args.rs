@@ -422,6 +422,9 @@ pub(crate) struct KeyframesArgs {
     /// Key-frame image format: jpg or png.
     #[arg(long, default_value = "jpg")]
     pub(crate) image_format: String,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
     /// The detector (stage 2); with `--device cuda[:N]` the quality kernel runs on that GPU too.
     #[command(flatten)]
     pub(crate) model: ModelArgs,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use fovea::keyframes::{self, ImageFormat, Options, Policy};
 
-use crate::{args::*, model::*};
+use crate::{args::*, model::*, report::*};
 
 pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     let sampling = a.sampling.sampling();
@@ -13,7 +13,7 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     let format: ImageFormat = a.image_format.parse()?;
     let policy = Policy::load_or_default(a.policy.as_deref())?;
     // Check the input before the (slower) model load.
-    fovea::video::probe(&a.video)?;
+    let info = fovea::video::probe(&a.video)?;
     let (mut detector, why) = load_detector(&a.model)?;
     let params = fovea::pipeline::decode_params(&detector, a.score, None, None)?;
     let mut encoder = match &a.encoder {
@@ -27,7 +27,13 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     opts.format = format;
     opts.gpu = detector.device();
     opts.encoder = encoder.as_mut();
-    let (selection, outcome) = keyframes::select(&a.video, &mut detector, &params, opts)?;
+    // Stage 1 sees every sampled frame: the progress display follows it.
+    let mut progress = ProgressOut::new(a.quiet, expected_frames(&info, &sampling));
+    let mut tick = |p: fovea::pipeline::Progress| progress.update(p);
+    opts.progress = Some(&mut tick);
+    let run = keyframes::select(&a.video, &mut detector, &params, opts);
+    progress.finish();
+    let (selection, outcome) = run?;
     let (files, _) = keyframes::write(&selection, &a.output)?;
     let s = &selection.stages;
     eprintln!("fovea keyframes: {} -> {}", a.video.display(), a.output.display());
