@@ -179,12 +179,17 @@ impl VideoWriter {
 pub fn write_png(path: &Path, bgr: &[u8], width: u32, height: u32) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| Error::Output { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) };
     let f = std::fs::File::create(path).map_err(|e| err(&e))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), width, height);
+    encode_png(std::io::BufWriter::new(f), bgr, width, height).map_err(|e| err(&e))
+}
+
+/// Encodes a packed BGR frame as an RGB PNG into `out`.
+pub fn encode_png(out: impl std::io::Write, bgr: &[u8], width: u32, height: u32) -> std::result::Result<(), png::EncodingError> {
+    let mut enc = png::Encoder::new(out, width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     enc.set_compression(png::Compression::Fast);
-    let mut w = enc.write_header().map_err(|e| err(&e))?;
+    let mut w = enc.write_header()?;
     let rgb: Vec<u8> = bgr[..width as usize * height as usize * 3].chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
-    w.write_image_data(&rgb).map_err(|e| err(&e))?;
-    w.finish().map_err(|e| err(&e))
+    w.write_image_data(&rgb)?;
+    w.finish()
 }

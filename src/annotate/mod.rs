@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use draw::{Canvas, Text, PALETTE};
-pub use encode::{write_png, VideoCodec, VideoWriter};
+pub use encode::{encode_png, write_png, VideoCodec, VideoWriter};
 
 use crate::error::{Error, Result};
 use crate::results::{FrameResult, Verdict};
@@ -108,10 +108,7 @@ impl Annotator {
             let pool = FramePool::new(2);
             let mut pending: Option<(FrameResult, Option<String>)> = None;
             let mut results_open = true;
-            loop {
-                let t = Instant::now();
-                let Some(mut f) = decoder.next_frame(&pool)? else { break };
-                d.busy += t.elapsed().as_secs_f64();
+            crate::pipeline::visit_frames(&mut decoder, &pool, &mut |mut f| {
                 // This frame's result, if any: results arrive in decode order; a frame without
                 // one is written as it is.
                 while results_open && pending.as_ref().is_none_or(|p| p.0.index < f.index) {
@@ -130,8 +127,11 @@ impl Annotator {
                 let index = f.index;
                 let own = pending.as_ref().filter(|p| p.0.index == index);
                 d.emit(&mut f, own.map(|p| &p.0), own.and_then(|p| p.1.as_deref()))?;
-            }
+                Ok(Some(true))
+            })?;
             drop(rx);
+            // Decoding and conversion count as the annotator's own work.
+            d.busy += decoder.stats().decode_s + decoder.stats().convert_s;
             d.finish()
         })
     }

@@ -27,7 +27,7 @@ pub(super) fn choose(c: &mut [Candidate], shots: &[ShotReport], dup: &policy::Du
                 (cos >= dup.min_cosine).then(|| format!("near-duplicate of frame {} (cosine {cos:.3})", b.frame))
             }
             _ => {
-                let d = hash_distance(a.dhash, b.dhash);
+                let d = hash_distance(a.measures.dhash, b.measures.dhash);
                 (d <= dup.max_hash_distance).then(|| format!("near-duplicate of frame {} ({d} of 64 hash bits differ)", b.frame))
             }
         }

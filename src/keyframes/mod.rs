@@ -108,16 +108,15 @@ pub struct Candidate {
     pub frame: u64,
     pub time: f64,
     pub shot: usize,
+    /// The raw measures (the histogram is not reported).
     #[serde(flatten)]
-    pub measures: Measures,
+    pub measures: FrameQuality,
     pub quality: QualityScore,
     pub people: Option<People>,
     pub score: f64,
     pub chosen: bool,
     /// Why it was or was not chosen.
     pub why: String,
-    #[serde(skip)]
-    pub dhash: u64,
     #[serde(skip)]
     pub image: Option<Vec<u8>>,
     /// BGR thumbnail (data, width, height) for the contact sheet.
@@ -137,32 +136,6 @@ pub struct MeasuredFrame {
     pub time: f64,
     pub shot: usize,
     pub quality: f64,
-}
-
-/// The raw measures of a frame, as reported.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Measures {
-    pub brightness: f64,
-    pub contrast: f64,
-    pub sharpness: f64,
-    pub colourfulness: f64,
-    pub underexposed: f64,
-    pub overexposed: f64,
-    pub dhash: u64,
-}
-
-impl From<&FrameQuality> for Measures {
-    fn from(q: &FrameQuality) -> Self {
-        Self {
-            brightness: q.brightness,
-            contrast: q.contrast,
-            sharpness: q.sharpness,
-            colourfulness: q.colourfulness,
-            underexposed: q.underexposed,
-            overexposed: q.overexposed,
-            dhash: q.dhash,
-        }
-    }
 }
 
 /// One shot and its candidates (indices into [`Selection::candidates`]).
@@ -336,8 +309,7 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
     let guard = policy.quality.boundary_guard;
     for (si, s) in found.iter().enumerate() {
         let len = s.end - s.start;
-        let mut sharp: Vec<f64> = measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect();
-        let median_sharp = percentile(std::mem::take(&mut sharp), 0.5);
+        let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
         let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
         let (mut blur, mut exposure) = (0, 0);
         let mut pool = Vec::new();
@@ -454,13 +426,12 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
             frame: index,
             time: m.pts,
             shot: si,
-            measures: (&m.quality).into(),
+            measures: m.quality.clone(),
             quality: qs,
             people: person.map(|_| people),
             score,
             chosen: false,
             why: String::new(),
-            dhash: m.quality.dhash,
             image: px.image,
             thumb: px.thumb,
             embedding: px.embedding,

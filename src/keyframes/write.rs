@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::Selection;
-use crate::annotate::{write_png, Canvas, Text};
+use crate::annotate::{encode_png, write_png, Canvas, Text};
 use crate::error::{Error, Result};
 
 /// The key frames' image format.
@@ -58,15 +58,7 @@ pub fn encode(format: ImageFormat, bgr: &[u8], w: u32, h: u32) -> Result<Vec<u8>
                 .encode(bgr, ww, hh, jpeg_encoder::ColorType::Bgr)
                 .map_err(|e| encode_err("JPEG", e))?;
         }
-        ImageFormat::Png => {
-            let mut enc = png::Encoder::new(&mut out, w, h);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut wr = enc.write_header().map_err(|e| encode_err("PNG", e))?;
-            let rgb: Vec<u8> = bgr.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
-            wr.write_image_data(&rgb).map_err(|e| encode_err("PNG", e))?;
-            wr.finish().map_err(|e| encode_err("PNG", e))?;
-        }
+        ImageFormat::Png => encode_png(&mut out, bgr, w, h).map_err(|e| encode_err("PNG", e))?,
     }
     Ok(out)
 }

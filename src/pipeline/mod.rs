@@ -393,14 +393,34 @@ pub fn decode_each(
     if let Some(select) = select {
         dec.select(std::sync::Arc::new(select.clone()));
     }
+    visit_frames(&mut dec, pool, &mut |frame| {
+        if select.is_some_and(|s| !s.contains(&frame.index)) {
+            Ok(None)
+        } else {
+            visit(frame).map(Some)
+        }
+    })
+}
+
+/// The file source's loop over an opened decoder: each frame to `visit` until it answers
+/// `Some(false)` (stop) or the frames end; `None` skips a frame without counting it. Returns how
+/// many frames were counted. For callers that open the decoder themselves (the annotator, which
+/// must report open errors before it starts).
+pub fn visit_frames(
+    dec: &mut video::Decoder,
+    pool: &video::FramePool,
+    visit: &mut dyn FnMut(Frame) -> Result<Option<bool>>,
+) -> Result<u64> {
     let mut n = 0;
     while let Some(frame) = dec.next_frame(pool)? {
-        if select.is_some_and(|s| !s.contains(&frame.index)) {
-            continue;
-        }
-        n += 1;
-        if !visit(frame)? {
-            break;
+        match visit(frame)? {
+            None => {}
+            Some(more) => {
+                n += 1;
+                if !more {
+                    break;
+                }
+            }
         }
     }
     Ok(n)
