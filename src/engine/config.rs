@@ -108,7 +108,9 @@ impl Default for RulesConfig {
 /// device = "cuda:0"                      # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
 /// precision = "fp16"                     # TensorRT: fp32 | fp16 | int8 (int8: the manifest's table)
 /// allow_fallback = false                 # if the provider cannot be had: error (false) or CPU (true)
-/// threads = 0                            # ONNX Runtime threads, 0: one per core
+/// threads = 0                            # inference threads in all, 0: one per core
+/// workers = 0                            # inference workers sharing them, 0: automatic
+/// runtime = "onnxruntime"                # optional: onnxruntime | openvino (default: the model's)
 /// score = 0.35                           # optional, default: the manifest's
 /// nms_iou = 0.6                          # optional
 /// classes = ["person", "sports_ball"]    # optional
@@ -134,6 +136,12 @@ pub struct EngineConfig {
     pub allow_fallback: bool,
     #[serde(default)]
     pub threads: usize,
+    /// Inference workers (0: automatic, see [`crate::infer::workers::plan`]).
+    #[serde(default)]
+    pub workers: usize,
+    /// The runtime (`onnxruntime` or `openvino`); absent: the model manifest's, and with no
+    /// model the default model for that runtime.
+    pub runtime: Option<String>,
     pub score: Option<f32>,
     pub nms_iou: Option<f32>,
     pub classes: Option<Vec<String>>,
@@ -153,12 +161,17 @@ fn cpu() -> String {
 }
 
 impl EngineConfig {
+    /// The runtime asked for, parsed.
+    pub fn runtime_kind(&self) -> Result<Option<crate::infer::manifest::RuntimeKind>> {
+        crate::infer::manifest::RuntimeKind::parse_option(self.runtime.as_deref(), "runtime")
+    }
+
     /// Parses configuration text; relative paths are taken from `base` (a folder).
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
         let origin = base.join("<config>");
         let mut c: EngineConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.clone(), reason: e.to_string() })?;
         if c.model.as_os_str().is_empty() {
-            c.model = crate::infer::defaults::default_model().0;
+            c.model = crate::infer::defaults::default_model(c.runtime_kind()?).0;
         } else if c.model.is_relative() {
             c.model = base.join(&c.model);
         }

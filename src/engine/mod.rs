@@ -122,7 +122,14 @@ impl Engine {
             None => None,
         };
         let manifest = Manifest::load(&config.model)?;
-        let opts = DetectorOptions { threads: config.threads, batch: 1, selection, trt: TrtBuild { precision, ..TrtBuild::default() } };
+        let opts = DetectorOptions {
+            threads: config.threads,
+            workers: config.workers,
+            runtime: config.runtime_kind()?,
+            batch: 1,
+            selection,
+            trt: TrtBuild { precision, ..TrtBuild::default() },
+        };
         let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;

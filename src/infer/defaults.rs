@@ -5,9 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use super::manifest::RuntimeKind;
+
 /// NanoDet-g 416, fp32 and its INT8 quantisation, relative to the model home.
 pub const FP32_MODEL: &str = "engines/nanodet-g-416.toml";
 pub const INT8_MODEL: &str = "engines/nanodet-g-416-int8.toml";
+/// The OpenVINO models: NanoDet-g quantised by NNCF with accuracy control (an IR), and the fp32
+/// model run with OpenVINO's bf16 precision hint.
+pub const OV_INT8_MODEL: &str = "engines/nanodet-g-416-ov-int8.toml";
+pub const OV_BF16_MODEL: &str = "engines/nanodet-g-416-ov-bf16.toml";
 
 /// The folder a relative model path is looked for in, after the current directory:
 /// `$FOVEA_HOME` (an installed package's share folder: the pip wheel sets it), else the source
@@ -41,12 +47,21 @@ pub fn cpu_has_vnni() -> bool {
     }
 }
 
-/// The default manifest and why: INT8 on CPUs with VNNI, else fp32.
-pub fn default_model() -> (PathBuf, String) {
+/// The default manifest and why: INT8 on CPUs with VNNI, else fp32; with `runtime`, the default
+/// model for that runtime.
+pub fn default_model(runtime: Option<RuntimeKind>) -> (PathBuf, String) {
     let int8 = resolve_model(Path::new(INT8_MODEL));
+    let fp32 = resolve_model(Path::new(FP32_MODEL));
+    if runtime == Some(RuntimeKind::OpenVino) {
+        let ov = resolve_model(Path::new(OV_INT8_MODEL));
+        return match (cpu_has_vnni(), ov.exists()) {
+            (true, true) => (ov, format!("default for OpenVINO: this CPU has VNNI; --model {OV_BF16_MODEL} or {FP32_MODEL} for bf16, fp32")),
+            _ => (fp32, "default for OpenVINO without VNNI: the fp32 model".into()),
+        };
+    }
     match (cpu_has_vnni(), int8.exists()) {
         (true, true) => (int8, format!("default: this CPU has VNNI; --model {FP32_MODEL} for fp32")),
-        (false, _) => (resolve_model(Path::new(FP32_MODEL)), "default: this CPU has no VNNI, so fp32".into()),
-        (true, false) => (resolve_model(Path::new(FP32_MODEL)), format!("default: {INT8_MODEL} is missing, so fp32")),
+        (false, _) => (fp32, "default: this CPU has no VNNI, so fp32".into()),
+        (true, false) => (fp32, format!("default: {INT8_MODEL} is missing, so fp32")),
     }
 }

@@ -42,7 +42,7 @@ pub fn build_engine(
     let trt = TrtBuild { precision, calibration_table, batch, dump_ep_context: true, ..TrtBuild::default() };
     let files = engine_files(manifest, precision, batch);
     let t = Instant::now();
-    let mut det = Detector::load(manifest, &DetectorOptions { threads: 0, batch, selection, trt })?;
+    let mut det = Detector::load(manifest, &DetectorOptions { threads: 0, workers: 1, runtime: None, batch, selection, trt })?;
     let build_s = t.elapsed().as_secs_f64();
     let (w, h) = (manifest.input.width, manifest.input.height);
     let grey = vec![114u8; w as usize * h as usize * 3];

@@ -4,6 +4,8 @@
 //! [model]
 //! name = "nanodet-g-416"
 //! file = "nanodet-g-416.onnx"            # relative to the manifest
+//! runtime = "onnxruntime"                # or "openvino" (an ONNX file or an IR .xml)
+//! precision = "fp32"                     # fp32 | fp16 | int8 | bf16 (OpenVINO's CPU hint)
 //!
 //! [input]
 //! name = "input_1:0"
@@ -187,6 +189,8 @@ pub struct Manifest {
     /// Class names, index = class id. Spaces are written as underscores ("sports_ball").
     pub labels: Vec<String>,
     pub precision: Precision,
+    /// The runtime the model file is for (`[model] runtime`, default ONNX Runtime).
+    pub runtime: RuntimeKind,
     /// INT8 calibration table for ONNX Runtime's TensorRT provider (`trt_int8_calibration_table_name`),
     /// resolved against the manifest's folder; checked to exist.
     pub tensorrt_int8_calibration_table: Option<PathBuf>,
@@ -248,6 +252,52 @@ struct RawModel {
     file: PathBuf,
     #[serde(default)]
     precision: Precision,
+    #[serde(default)]
+    runtime: RuntimeKind,
+}
+
+/// The inference runtime a model file is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// ONNX Runtime (CPU, or the CUDA/TensorRT providers on a GPU).
+    #[default]
+    OnnxRuntime,
+    /// OpenVINO's CPU plugin, reading an ONNX model or an IR (`.xml` beside its `.bin`).
+    OpenVino,
+}
+
+impl RuntimeKind {
+    /// The name as written in manifests and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::OnnxRuntime => "onnxruntime",
+            RuntimeKind::OpenVino => "openvino",
+        }
+    }
+
+    /// An optional runtime name from `option`, checked.
+    pub fn parse_option(s: Option<&str>, option: &'static str) -> Result<Option<Self>> {
+        s.map(|s| {
+            Self::parse(s).ok_or_else(|| Error::InvalidOption { option, reason: format!("expected onnxruntime or openvino, got '{s}'") })
+        })
+        .transpose()
+    }
+
+    /// Parses `onnxruntime` / `ort` / `openvino` / `ov`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "onnxruntime" | "ort" => Some(RuntimeKind::OnnxRuntime),
+            "openvino" | "ov" => Some(RuntimeKind::OpenVino),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Numeric precision of a model's weights and arithmetic, for reports.
@@ -257,6 +307,9 @@ pub enum Precision {
     #[default]
     Fp32,
     Fp16,
+    /// bfloat16 arithmetic on fp32 weights: OpenVINO's CPU precision hint (CPUs with AVX512-BF16
+    /// or AMX).
+    Bf16,
     Int8,
 }
 
@@ -265,6 +318,7 @@ impl std::fmt::Display for Precision {
         f.write_str(match self {
             Precision::Fp32 => "fp32",
             Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
             Precision::Int8 => "int8",
         })
     }
@@ -361,6 +415,9 @@ impl Manifest {
                 return Err(err(format!("decoder.boxes has {} names, decoder.strides has {}", boxes.len(), strides.len())));
             }
         }
+        if raw.model.precision == Precision::Bf16 && raw.model.runtime != RuntimeKind::OpenVino {
+            return Err(err("model.precision = \"bf16\" is OpenVINO's CPU precision hint: it needs model.runtime = \"openvino\"".into()));
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let table = raw.tensorrt.and_then(|t| t.int8_calibration_table).map(|t| dir.join(t));
         if let Some(t) = &table {
@@ -392,6 +449,7 @@ impl Manifest {
             thresholds: t,
             labels: raw.labels.names,
             precision: raw.model.precision,
+            runtime: raw.model.runtime,
             tensorrt_int8_calibration_table: table,
             tracking,
         })

@@ -9,27 +9,30 @@
 //! the resize kernel writes the input tensor on the device, and the TensorRT or CUDA provider reads
 //! it in place through I/O binding ([`crate::cuda::input`]); only the outputs come back.
 
+mod backend;
 pub mod calib;
 pub mod defaults;
 pub mod engines;
 mod gpu;
 pub mod manifest;
+pub mod openvino;
 pub mod preprocess;
 pub mod provider;
 pub(crate) mod session;
 pub mod trt_table;
+pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ort::session::Session;
-use ort::value::TensorRef;
 
-use crate::detect::{nms, DecodeParams, Detection, OutputDecoder, TensorView};
+use crate::detect::{DecodeParams, Detection, OutputDecoder};
 use crate::error::{Error, Result};
 use crate::image::Transform;
 pub(crate) use gpu::{bind_device_f32, gpu_session, provider_available};
-use manifest::{Layout, Manifest};
+use backend::{Backend, OutputView};
+use manifest::{Layout, Manifest, RuntimeKind};
 use provider::{ProviderKind, Selection, TrtBuild};
 
 /// ONNX Runtime version fovea is built and tested against.
@@ -69,7 +72,7 @@ pub fn library_candidates() -> Vec<PathBuf> {
 }
 
 /// The folder of the shared object (or executable) this code was loaded from.
-fn own_library_dir() -> Option<PathBuf> {
+pub(crate) fn own_library_dir() -> Option<PathBuf> {
     // SAFETY: Dl_info is a plain C struct of pointers and integers; all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address (of a function of this crate) and fills `info`;
@@ -125,8 +128,14 @@ fn load_runtime() -> std::result::Result<Runtime, String> {
 /// How the detector runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorOptions {
-    /// ONNX Runtime intra-op threads (0 = one per core).
+    /// Inference threads in all (0 = one per core), shared out among the workers.
     pub threads: usize,
+    /// Inference workers (0 = automatic, [`workers::plan`]): model instances that run parts of
+    /// a batch at once. One on a GPU.
+    pub workers: usize,
+    /// The runtime to run the model with; `None`: the one its manifest names. A plain fp32 ONNX
+    /// model runs on either; other files only on the runtime they were made for.
+    pub runtime: Option<RuntimeKind>,
     /// Frames per inference call wanted; used when the model's batch dimension allows it.
     pub batch: usize,
     /// Device and execution provider (default: the CPU).
@@ -149,6 +158,12 @@ impl DetectorOptions {
                 reason: format!("must be within 1..={MAX_BATCH} frames, got {}", self.batch),
             });
         }
+        if self.workers > workers::MAX_WORKERS {
+            return Err(Error::InvalidOption {
+                option: "--workers",
+                reason: format!("must be within 0..={} (0: automatic), got {}", workers::MAX_WORKERS, self.workers),
+            });
+        }
         if self.threads > MAX_THREADS {
             return Err(Error::InvalidOption {
                 option: "--threads",
@@ -161,7 +176,7 @@ impl DetectorOptions {
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        Self { threads: 0, batch: 1, selection: Selection::cpu(), trt: TrtBuild::default() }
+        Self { threads: 0, workers: 0, runtime: None, batch: 1, selection: Selection::cpu(), trt: TrtBuild::default() }
     }
 }
 
@@ -191,17 +206,22 @@ pub struct CallTimes {
 
 /// A detection model loaded from its manifest, with its reusable input batch buffer.
 pub struct Detector {
-    session: Session,
+    /// The inference workers (one on a GPU, where the I/O binding runs the first one's session).
+    workers: Vec<workers::Worker>,
+    /// An OpenVINO model the workers' requests were made from.
+    _openvino: Option<openvino::Compiled>,
+    runtime: RuntimeKind,
     manifest: Manifest,
     decoder: OutputDecoder,
+    /// Frames per `run` in all, and per worker call.
     batch: usize,
+    per_call: usize,
     batch_note: String,
     input: Input,
     output_names: Vec<String>,
     threads: usize,
     /// The model's batch dimension is fixed: every call feeds `batch` slots.
     fixed_batch: bool,
-    candidates: Vec<Detection>,
     pre: preprocess::Preprocessor,
     provider: String,
 }
@@ -227,6 +247,13 @@ fn batch_dim_of(session: &Session, manifest: &Manifest) -> Result<i64> {
     if !matches!(ty, ort::value::TensorElementType::Float32) {
         return Err(mismatch(format!("input '{}' has element type {ty:?}, fovea feeds float32", spec.name)));
     }
+    input_batch(manifest, &shape[..])
+}
+
+/// The batch dimension of an input of `shape` (negative: symbolic), checked against the manifest.
+fn input_batch(manifest: &Manifest, shape: &[i64]) -> Result<i64> {
+    let mismatch = |reason: String| Error::ModelMismatch { path: manifest.model_path.clone(), reason };
+    let spec = &manifest.input;
     let (h, w) = (spec.height as i64, spec.width as i64);
     let want: [i64; 4] = match spec.layout {
         Layout::Nchw => [-1, 3, h, w],
@@ -272,12 +299,10 @@ impl Detector {
         }
     }
 
-    fn thread_count(opts: &DetectorOptions) -> usize {
-        if opts.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            opts.threads
-        }
+    /// The output tensors the manifest's decoder reads.
+    fn output_names(manifest: &Manifest) -> Vec<String> {
+        let spec = &manifest.input;
+        OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height).outputs().into_iter().map(|(n, _)| n).collect()
     }
 
     fn check_model_file(manifest: &Manifest) -> Result<()> {
@@ -292,19 +317,65 @@ impl Detector {
 
     fn load_cpu(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self> {
         Self::check_model_file(manifest)?;
-        let session = session::cpu(&manifest.model_path, Self::thread_count(opts))?;
-        let batch_dim = batch_dim_of(&session, manifest)?;
-        let batch = Self::batch_size(batch_dim, opts.batch);
-        let per = 3 * manifest.input.width as usize * manifest.input.height as usize;
-        Self::finish(manifest, opts, session, batch_dim, Input::Host(vec![0.0; batch * per]), "CPUExecutionProvider".into())
+        let runtime = Self::runtime_for(manifest, opts)?;
+        let (n, per_worker) = workers::plan(opts.threads, opts.workers);
+        let path = &manifest.model_path;
+        let input_len = |batch: usize| batch * 3 * manifest.input.width as usize * manifest.input.height as usize;
+        match runtime {
+            RuntimeKind::OnnxRuntime => {
+                let sessions = (0..n).map(|_| session::cpu(path, per_worker)).collect::<Result<Vec<_>>>()?;
+                let batch_dim = batch_dim_of(&sessions[0], manifest)?;
+                let shapes = ort_output_shapes(&sessions[0]);
+                let batch = Self::batch_size(batch_dim, opts.batch, n);
+                let workers = sessions.into_iter().map(|s| workers::Worker::new(Backend::Ort(s))).collect();
+                let (input, name) = (Input::Host(vec![0.0; input_len(batch)]), "CPUExecutionProvider".to_string());
+                Self::finish(manifest, opts, workers, None, shapes, batch_dim, input, name)
+            }
+            RuntimeKind::OpenVino => {
+                let mut compiled = openvino::compile(path, &manifest.input.name, manifest.precision, n, n * per_worker)?;
+                let batch_dim = input_batch(manifest, &compiled.input_shape)?;
+                let shapes = openvino::output_shapes(&compiled, path, &Self::output_names(manifest))?;
+                let reqs = (0..n).map(|_| openvino::Request::new(&mut compiled, path, &manifest.input.name)).collect::<Result<Vec<_>>>()?;
+                let batch = Self::batch_size(batch_dim, opts.batch, n);
+                let workers = reqs.into_iter().map(|r| workers::Worker::new(Backend::OpenVino(r))).collect();
+                let describe = compiled.describe.clone();
+                Self::finish(manifest, opts, workers, Some(compiled), shapes, batch_dim, Input::Host(vec![0.0; input_len(batch)]), describe)
+            }
+        }
     }
 
-    /// Frames per call for a model whose batch dimension is `dim` when `wanted` are asked for.
-    fn batch_size(dim: i64, wanted: usize) -> usize {
+    /// The runtime `opts` asks for, checked against what the manifest's file is made for.
+    fn runtime_for(manifest: &Manifest, opts: &DetectorOptions) -> Result<RuntimeKind> {
+        let made = manifest.runtime;
+        let Some(want) = opts.runtime.filter(|w| *w != made) else { return Ok(made) };
+        let plain = manifest.precision == manifest::Precision::Fp32 && manifest.model_path.extension().is_some_and(|e| e == "onnx");
+        if plain {
+            return Ok(want);
+        }
+        Err(Error::InvalidOption {
+            option: "--runtime",
+            reason: format!(
+                "model {} ({}, {}) is made for {made}; {want} runs plain fp32 ONNX models or its own (e.g. {})",
+                manifest.name,
+                manifest.precision,
+                manifest.model_path.display(),
+                if want == RuntimeKind::OpenVino { defaults::OV_INT8_MODEL } else { defaults::INT8_MODEL }
+            ),
+        })
+    }
+
+    /// Frames per worker call for a model whose batch dimension is `dim` when `wanted` are asked
+    /// for in all from `workers` workers.
+    fn per_call(dim: i64, wanted: usize, workers: usize) -> usize {
         match dim {
-            d if d < 0 => wanted.max(1),
+            d if d < 0 => wanted.max(1).div_ceil(workers.max(1)),
             d => d as usize,
         }
+    }
+
+    /// Frames per `run` in all: one call's worth per worker.
+    fn batch_size(dim: i64, wanted: usize, workers: usize) -> usize {
+        Self::per_call(dim, wanted, workers) * workers.max(1)
     }
 
     /// The GPU path: checks in the order of what they need (nothing, the ONNX Runtime library,
@@ -316,6 +387,18 @@ impl Detector {
         let path = &manifest.model_path;
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
         Self::check_model_file(manifest)?;
+        if Self::runtime_for(manifest, opts)? != RuntimeKind::OnnxRuntime {
+            return Err(Error::Unsupported {
+                what: "runtime",
+                reason: format!("OpenVINO runs on the CPU here; {} on {} needs ONNX Runtime (--runtime onnxruntime)", sel.provider.short(), sel.device),
+            });
+        }
+        if opts.workers > 1 {
+            return Err(Error::InvalidOption {
+                option: "--workers",
+                reason: format!("one inference worker on a GPU (its stream and I/O binding), {} asked", opts.workers),
+            });
+        }
         // 1. The model's batch dimension (a light CPU session, no graph optimisation), so that the
         //    plan knows whether TensorRT needs an optimisation profile.
         let batch_dim = {
@@ -328,7 +411,7 @@ impl Detector {
             .map_err(ort_err)?;
             batch_dim_of(&s, manifest)?
         };
-        let batch = Self::batch_size(batch_dim, opts.batch);
+        let batch = Self::batch_size(batch_dim, opts.batch, 1);
         let trt = TrtBuild { batch, ..opts.trt.clone() };
         // 2. Everything that needs no device: options, calibration table, engine files; then the
         //    build and the provider in the loaded ONNX Runtime.
@@ -340,14 +423,16 @@ impl Detector {
         let sel = opts.selection;
         let path = &manifest.model_path;
         let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
-        let batch = Self::batch_size(batch_dim, opts.batch);
+        let batch = Self::batch_size(batch_dim, opts.batch, 1);
         // 3. The device (a clear error without a driver).
         let dev = crate::cuda::Device::shared(sel.ordinal())?;
         let frame_bytes = 1920 * 1080 * 3;
         let input =
             crate::cuda::input::DeviceInput::new(dev.clone(), manifest.input.roi_spec(), manifest.input.image_len(), batch, frame_bytes)?;
         // 4. The session: TensorRT (then CUDA for what TensorRT does not take), on our stream.
-        let (session, binding) = session::gpu_open(&plan, &dev, Self::thread_count(opts), &[])?;
+        let threads = workers::plan(opts.threads, 1).1;
+        let (session, binding) = session::gpu_open(&plan, &dev, threads, &[])?;
+        let shapes = ort_output_shapes(&session);
         if plan.kind == ProviderKind::TensorRt {
             if let Some(files) = &plan.engine {
                 log::info!("TensorRT engine cache {} ({})", files.cache_dir.display(), files.prefix);
@@ -358,8 +443,9 @@ impl Detector {
         } else {
             "preprocessing on the CPU (the kernel makes square NCHW inputs)"
         };
-        let mut d =
-            Self::finish(manifest, opts, session, batch_dim, Input::Device(Box::new(DeviceSide { binding, input })), plan.describe())?;
+        let input = Input::Device(Box::new(DeviceSide { binding, input }));
+        let workers = vec![workers::Worker::new(Backend::Ort(session))];
+        let mut d = Self::finish(manifest, opts, workers, None, shapes, batch_dim, input, plan.describe())?;
         // The outputs the decoder reads come back to host memory.
         if let Input::Device(side) = &mut d.input {
             let cpu = ort::memory::MemoryInfo::default();
@@ -371,10 +457,13 @@ impl Detector {
         Ok(d)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         manifest: &Manifest,
         opts: &DetectorOptions,
-        session: Session,
+        workers: Vec<workers::Worker>,
+        openvino: Option<openvino::Compiled>,
+        shapes: Vec<(String, Vec<i64>)>,
         batch_dim: i64,
         input: Input,
         provider: String,
@@ -382,37 +471,50 @@ impl Detector {
         let path = &manifest.model_path;
         let mismatch = |reason: String| Error::ModelMismatch { path: path.clone(), reason };
         let spec = &manifest.input;
-        let batch = Self::batch_size(batch_dim, opts.batch);
-        let batch_note = match batch_dim {
-            d if d < 0 => format!("batched: {batch} frames per call (dynamic batch dimension)"),
-            1 if opts.batch > 1 => format!("one frame per call (batch {} asked; the model's batch dimension is fixed at 1)", opts.batch),
+        let n = workers.len();
+        let per_call = Self::per_call(batch_dim, opts.batch, n);
+        let batch = per_call * n;
+        let per = match batch_dim {
+            d if d < 0 => format!("{per_call} frames per call (dynamic batch dimension)"),
+            1 if opts.batch > 1 && n == 1 => {
+                format!("one frame per call (batch {} asked; the model's batch dimension is fixed at 1)", opts.batch)
+            }
             1 => "one frame per call (the model's batch dimension is fixed at 1)".to_string(),
-            d => format!("batched: {d} frames per call (fixed batch dimension; short batches padded)"),
+            d => format!("{d} frames per call (fixed batch dimension; short batches padded)"),
         };
+        let batch_note = if n > 1 { format!("batched: {batch} frames per run, {n} workers at once, {per}") } else { per };
 
         // Outputs.
         let decoder = OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height);
-        let shapes: Vec<(String, Vec<i64>)> = session
-            .outputs()
-            .iter()
-            .map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default()))
-            .collect();
         decoder.check_shapes(shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())), true).map_err(mismatch)?;
         let output_names = decoder.outputs().into_iter().map(|(n, _)| n).collect();
+        let runtime = if openvino.is_some() { RuntimeKind::OpenVino } else { RuntimeKind::OnnxRuntime };
         Ok(Self {
-            session,
+            workers,
+            _openvino: openvino,
+            runtime,
             manifest: manifest.clone(),
             decoder,
             batch,
+            per_call,
             batch_note,
             input,
             output_names,
-            threads: Self::thread_count(opts),
+            threads: workers::plan(opts.threads, n).1,
             fixed_batch: batch_dim > 1,
-            candidates: Vec::new(),
             pre: preprocess::Preprocessor::new(manifest.input.clone()),
             provider,
         })
+    }
+
+    /// The runtime the model runs on.
+    pub fn runtime(&self) -> RuntimeKind {
+        self.runtime
+    }
+
+    /// Inference workers (model instances running parts of a batch at once).
+    pub fn workers(&self) -> usize {
+        self.workers.len()
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -429,6 +531,7 @@ impl Detector {
         &self.batch_note
     }
 
+    /// Inference threads per worker.
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -519,72 +622,73 @@ impl Detector {
     }
 
     /// Runs the model on the first `n` filled slots and returns each frame's detections in source
-    /// pixels (mapped with `transforms[i]`), plus timings of inference and post-processing.
+    /// pixels (mapped with `transforms[i]`), plus timings of inference and post-processing. On
+    /// the CPU the slots are shared out among the workers, which run at once.
     pub fn run(&mut self, n: usize, transforms: &[Transform], params: &DecodeParams) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
         assert!(n >= 1 && n <= self.batch && transforms.len() >= n);
         let spec = &self.manifest.input;
         let (h, w) = (spec.height as usize, spec.width as usize);
-        // A fixed batch dimension is always fed whole; unused slots keep stale data, ignored below.
-        let fed = if self.fixed_batch { self.batch } else { n };
-        let shape = match spec.layout {
-            Layout::Nchw => [fed, 3, h, w],
-            Layout::Nhwc => [fed, h, w, 3],
+        let frame_shape = match spec.layout {
+            Layout::Nchw => [3, h, w],
+            Layout::Nhwc => [h, w, 3],
         };
         let path = self.manifest.model_path.clone();
-        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
-        let t0 = std::time::Instant::now();
-        let outputs = match &mut self.input {
+        match &mut self.input {
             Input::Host(buf) => {
-                let tensor = TensorRef::from_array_view((shape, &buf[..fed * 3 * h * w])).map_err(ort_err)?;
-                self.session.run(ort::inputs![spec.name.as_str() => tensor]).map_err(ort_err)?
+                let call = workers::Call {
+                    model: &path,
+                    input: &spec.name,
+                    frame_len: 3 * h * w,
+                    frame_shape,
+                    outputs: &self.output_names,
+                    decoder: &self.decoder,
+                    params,
+                    per_call: self.per_call,
+                    fixed: self.fixed_batch,
+                };
+                let (dets, secs) = workers::run_host(&mut self.workers, &call, buf, n, transforms)?;
+                Ok((dets, CallTimes { preprocess_s: 0.0, inference_s: secs.inference, postprocess_s: secs.decode }))
             }
             Input::Device(b) => {
+                let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
+                // A fixed batch dimension is always fed whole; unused slots keep their last
+                // tensors, ignored below (as on the CPU).
+                let fed = if self.fixed_batch { self.batch } else { n };
+                let shape = [fed, frame_shape[0], frame_shape[1], frame_shape[2]];
                 let DeviceSide { binding, input: d } = &mut **b;
-                // Slots n.. of a fixed batch keep their last tensors, ignored below (as on the CPU).
+                let Backend::Ort(session) = &mut self.workers[0].backend else {
+                    return Err(Error::State("a GPU detector runs ONNX Runtime".into()));
+                };
+                let t0 = std::time::Instant::now();
                 d.upload(n)?;
                 bind_device_f32(binding, &spec.name, &d.tensor(), shape.map(|v| v as i64).to_vec())
                     .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-                self.session.run_binding(binding).map_err(ort_err)?
+                let outputs = session.run_binding(binding).map_err(ort_err)?;
+                let t1 = std::time::Instant::now();
+                let mut views = Vec::with_capacity(self.output_names.len());
+                for name in &self.output_names {
+                    let v = outputs.get(name).ok_or_else(|| Error::ModelMismatch {
+                        path: path.clone(),
+                        reason: format!("output '{name}' missing from the results"),
+                    })?;
+                    let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| Error::ModelMismatch {
+                        path: path.clone(),
+                        reason: format!("output '{name}' is not a float32 tensor: {e}"),
+                    })?;
+                    views.push(OutputView { name, shape: &shape[..], data });
+                }
+                let mut candidates = Vec::new();
+                let dets = workers::decode(&path, &self.decoder, &views, n, &transforms[..n], params, &mut candidates)?;
+                let t2 = std::time::Instant::now();
+                Ok((dets, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
             }
-        };
-        let t1 = std::time::Instant::now();
-
-        let mut views = Vec::with_capacity(self.output_names.len());
-        for name in &self.output_names {
-            let v = outputs
-                .get(name)
-                .ok_or_else(|| Error::ModelMismatch { path: path.clone(), reason: format!("output '{name}' missing from the results") })?;
-            let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| Error::ModelMismatch {
-                path: path.clone(),
-                reason: format!("output '{name}' is not a float32 tensor: {e}"),
-            })?;
-            views.push((name.as_str(), &shape[..], data));
         }
-        self.decoder
-            .check_shapes(views.iter().map(|(n, s, _)| (*n, *s)), false)
-            .map_err(|reason| Error::ModelMismatch { path: path.clone(), reason })?;
-        let tv: Vec<TensorView> = views.iter().map(|(_, s, d)| TensorView { shape: s, data: d }).collect();
-        let mut results = Vec::with_capacity(n);
-        for (b, tf) in transforms.iter().enumerate().take(n) {
-            self.candidates.clear();
-            self.decoder.decode(&tv, b, params, &mut self.candidates);
-            if self.decoder.needs_nms() {
-                nms(&mut self.candidates, params.nms_iou, params.max_detections);
-            } else {
-                self.candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-                self.candidates.truncate(params.max_detections);
-            }
-            let dets: Vec<Detection> = self
-                .candidates
-                .iter()
-                .map(|d| Detection { bbox: tf.apply(d.bbox), ..*d })
-                .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
-                .collect();
-            results.push(dets);
-        }
-        let t2 = std::time::Instant::now();
-        Ok((results, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
     }
+}
+
+/// The names and shapes of a session's outputs.
+fn ort_output_shapes(session: &Session) -> Vec<(String, Vec<i64>)> {
+    session.outputs().iter().map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default())).collect()
 }
 
 /// Whether this build can run `sel` at all: a GPU device or provider needs the `cuda` feature.

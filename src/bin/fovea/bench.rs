@@ -20,9 +20,10 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let spec = detector.manifest().input.clone();
     let mut rows = Vec::new();
     eprintln!(
-        "fovea bench: {} {why} on {}, {} threads; {}; {} rounds, medians",
+        "fovea bench: {} {why} on {}, {} workers x {} threads; {}; {} rounds, medians",
         detector.manifest().name,
         detector.provider(),
+        detector.workers(),
         detector.threads(),
         detector.batch_note(),
         a.rounds
@@ -91,6 +92,7 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 "output": ms_per(t.output_s, m)
             },
             "threads": detector.threads(),
+            "workers": detector.workers(),
             "provider": detector.provider(),
             "model": detector.manifest().name,
         }));

@@ -12,14 +12,14 @@ pub(crate) use fovea::infer::defaults::{resolve_model, FP32_MODEL, INT8_MODEL};
 
 /// The manifest to use and why.
 pub(crate) fn choose_model(m: &ModelArgs) -> (PathBuf, String) {
-    choose_manifest(m.model.as_deref())
+    choose_manifest(m.model.as_deref(), m.runtime.as_deref().and_then(fovea::infer::manifest::RuntimeKind::parse))
 }
 
 /// The manifest given, else the default one (int8 on CPUs with VNNI, else fp32), and why.
-pub(crate) fn choose_manifest(given: Option<&Path>) -> (PathBuf, String) {
+pub(crate) fn choose_manifest(given: Option<&Path>, runtime: Option<fovea::infer::manifest::RuntimeKind>) -> (PathBuf, String) {
     match given {
         Some(p) => (resolve_model(p), "given with --model".into()),
-        None => fovea::infer::defaults::default_model(),
+        None => fovea::infer::defaults::default_model(runtime),
     }
 }
 
@@ -53,6 +53,7 @@ pub(crate) fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)>
         m.provider.as_deref().map(str::parse).transpose()?,
         m.allow_fallback,
     )?;
+    let runtime = fovea::infer::manifest::RuntimeKind::parse_option(m.runtime.as_deref(), "--runtime")?;
     let (path, why) = if selection.is_gpu() && m.model.is_none() {
         (resolve_model(Path::new(FP32_MODEL)), format!("default on a GPU: the provider builds {} from the fp32 model", m.precision))
     } else {
@@ -64,7 +65,7 @@ pub(crate) fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)>
         None => None,
     };
     let trt = TrtBuild { precision: parse_precision(&m.precision)?, calibration_table, ..TrtBuild::default() };
-    let opts = DetectorOptions { threads: m.threads, batch: m.batch, selection, trt };
+    let opts = DetectorOptions { threads: m.threads, workers: m.workers, runtime, batch: m.batch, selection, trt };
     let detector = Detector::load(&manifest, &opts).map_err(|e| gpu_hint(&selection, e))?;
     Ok((detector, format!("({}; {why})", manifest.precision)))
 }

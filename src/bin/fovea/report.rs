@@ -82,7 +82,7 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
     eprintln!("fovea detect: {}", v.path.display());
     eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
     eprintln!("  model        {} {why}", r.model);
-    eprintln!("  runtime      {}, {} threads; {}", r.provider, r.threads, r.batch_note);
+    eprintln!("  runtime      {}, {} workers x {} threads; {}", r.provider, r.workers, r.threads, r.batch_note);
     eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
     let per: Vec<String> =
         r.per_class.iter().map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();

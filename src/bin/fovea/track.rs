@@ -10,7 +10,7 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let cfg = a
         .tracking
-        .config(&fovea::infer::manifest::Manifest::load(&crate::model::choose_manifest(a.model.as_deref()).0)?.tracking)?
+        .config(&fovea::infer::manifest::Manifest::load(&crate::model::choose_manifest(a.model.as_deref(), None).0)?.tracking)?
         .ok_or_else(|| anyhow::anyhow!("invalid option --no-track: `fovea track` always tracks"))?;
     anyhow::ensure!(
         a.video.is_some() || (a.annotate.annotate.is_none() && a.annotate.annotate_frames.is_none()),
