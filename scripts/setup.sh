@@ -98,5 +98,35 @@ else
   log "ONNX Runtime present: $ORT_LIB"
 fi
 
+# --- OpenVINO's C library and CPU plugin (a second CPU runtime; `--runtime openvino`) ----------
+# From the `openvino` PyPI wheel: the C API, the core, the CPU plugin, the ONNX and IR readers and
+# TBB (the GPU/NPU plugins and other frontends are left out).
+OV_VERSION=2026.4.1
+OV_DIR=$DEPS/openvino
+OV_LIB=$OV_DIR/libopenvino_c.so.2641
+if [ ! -f "$OV_LIB" ]; then
+  log "fetching openvino==$OV_VERSION wheel (PyPI) for libopenvino_c and the CPU plugin"
+  tmp=$(mktemp -d)
+  "$DEPS/venv/bin/pip" download -q --disable-pip-version-check --no-deps "openvino==$OV_VERSION" -d "$tmp"
+  mkdir -p "$OV_DIR"
+  "$DEPS/venv/bin/python" - "$tmp" "$OV_DIR" <<'PY'
+import sys, zipfile, glob, os
+tmp, out = sys.argv[1], sys.argv[2]
+whl = glob.glob(os.path.join(tmp, "openvino-*.whl"))[0]
+keep = ("libopenvino.so", "libopenvino_c.so", "libopenvino_intel_cpu_plugin.so", "libopenvino_onnx_frontend.so",
+        "libopenvino_ir_frontend.so", "libtbb.so", "libtbbbind", "libtbbmalloc.so", "libhwloc.so")
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        base = os.path.basename(n)
+        if n.startswith("openvino/libs/") and base.startswith(keep):
+            with open(os.path.join(out, base), "wb") as f:
+                f.write(z.read(n))
+PY
+  rm -rf "$tmp"
+  [ -f "$OV_LIB" ] || { log "error: $OV_LIB not found in the openvino wheel"; exit 1; }
+else
+  log "OpenVINO present: $OV_LIB"
+fi
+
 touch "$DEPS/.setup-done"
 log "done"

@@ -47,6 +47,44 @@ impl ClassAgreement {
 }
 
 /// Greedy one-to-one matching within each class: reference boxes by descending score take the
+/// The bar a model must clear against fp32 to be a default: at the same threshold, at least this
+/// share of the reference's boxes matched and at most this share extra.
+pub const DEFAULT_MIN_MATCHED: f64 = 0.98;
+pub const DEFAULT_MAX_EXTRA: f64 = 0.02;
+
+/// All classes together.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub reference: u64,
+    pub candidate: u64,
+    pub matched: u64,
+}
+
+impl Totals {
+    pub fn of(acc: &BTreeMap<u32, ClassAgreement>) -> Self {
+        acc.values().fold(Self::default(), |t, c| Self {
+            reference: t.reference + c.reference,
+            candidate: t.candidate + c.candidate,
+            matched: t.matched + c.matched,
+        })
+    }
+
+    /// Matched boxes per reference box.
+    pub fn matched_share(&self) -> f64 {
+        self.matched as f64 / self.reference.max(1) as f64
+    }
+
+    /// Unmatched candidate boxes per reference box.
+    pub fn extra_share(&self) -> f64 {
+        self.candidate.saturating_sub(self.matched) as f64 / self.reference.max(1) as f64
+    }
+
+    /// Whether [`DEFAULT_MIN_MATCHED`] and [`DEFAULT_MAX_EXTRA`] are met.
+    pub fn meets_default_bar(&self) -> bool {
+        self.matched_share() >= DEFAULT_MIN_MATCHED && self.extra_share() <= DEFAULT_MAX_EXTRA
+    }
+}
+
 /// unmatched candidate box of their class with the highest IoU, if it reaches `min_iou`.
 pub fn match_boxes(reference: &[Detection], candidate: &[Detection], min_iou: f32) -> Vec<(usize, usize)> {
     let mut order: Vec<usize> = (0..reference.len()).collect();

@@ -12,6 +12,7 @@
 mod backend;
 pub mod calib;
 pub mod defaults;
+mod library;
 pub mod engines;
 mod gpu;
 pub mod manifest;
@@ -22,8 +23,8 @@ pub(crate) mod session;
 pub mod trt_table;
 pub mod workers;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+pub use library::{library_candidates, runtime, Runtime, ORT_VERSION};
+pub(crate) use library::own_library_dir;
 
 use ort::session::Session;
 
@@ -34,96 +35,6 @@ pub(crate) use gpu::{bind_device_f32, gpu_session, provider_available};
 use backend::{Backend, OutputView};
 use manifest::{Layout, Manifest, RuntimeKind};
 use provider::{ProviderKind, Selection, TrtBuild};
-
-/// ONNX Runtime version fovea is built and tested against.
-pub const ORT_VERSION: &str = "1.31.1";
-
-/// The loaded ONNX Runtime: where it came from and its environment.
-#[derive(Debug)]
-pub struct Runtime {
-    pub library: PathBuf,
-    pub(crate) env: ort::environment::Environment,
-}
-
-static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
-
-/// Places the ONNX Runtime library is looked for, in order: `$FOVEA_ORT_LIB` (only that, if set),
-/// then `.deps/onnxruntime/` of the source tree and next to the executable, then the system's
-/// library path.
-pub fn library_candidates() -> Vec<PathBuf> {
-    if let Some(p) = std::env::var_os("FOVEA_ORT_LIB") {
-        return vec![PathBuf::from(p)];
-    }
-    let file = format!("libonnxruntime.so.{ORT_VERSION}");
-    let mut v = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/onnxruntime").join(&file)];
-    // Beside the library fovea itself was loaded from (`make install` puts both in PREFIX/lib).
-    if let Some(dir) = own_library_dir() {
-        v.push(dir.join(&file));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for up in exe.ancestors().skip(1).take(4) {
-            v.push(up.join(".deps/onnxruntime").join(&file));
-            v.push(up.join("lib").join(&file));
-        }
-    }
-    v.push(PathBuf::from(file));
-    v.push(PathBuf::from("libonnxruntime.so"));
-    v
-}
-
-/// The folder of the shared object (or executable) this code was loaded from.
-pub(crate) fn own_library_dir() -> Option<PathBuf> {
-    // SAFETY: Dl_info is a plain C struct of pointers and integers; all-zero is a valid value.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the address (of a function of this crate) and fills `info`;
-    // dli_fname, when set, is a NUL-terminated path owned by the dynamic loader.
-    let ok = unsafe { libc::dladdr(own_library_dir as *const libc::c_void, &mut info) };
-    if ok == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    // SAFETY: checked non-NULL above; the loader keeps the string alive.
-    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(name.to_bytes())).parent().map(Path::to_path_buf)
-}
-
-/// Loads ONNX Runtime once per process (later calls return the same result).
-pub fn runtime() -> Result<&'static Runtime> {
-    RUNTIME.get_or_init(load_runtime).as_ref().map_err(|reason| Error::RuntimeMissing {
-        reason: format!(
-            "ONNX Runtime library not available: {reason}; run `make setup` (scripts/setup.sh) or set FOVEA_ORT_LIB to libonnxruntime.so"
-        ),
-    })
-}
-
-fn load_runtime() -> std::result::Result<Runtime, String> {
-    let explicit = std::env::var_os("FOVEA_ORT_LIB").is_some();
-    let candidates = library_candidates();
-    let mut tried = Vec::new();
-    for c in &candidates {
-        // Bare names go to the dynamic loader's search path; paths must exist.
-        let bare = c.components().count() == 1;
-        if !bare && !c.exists() {
-            tried.push(format!("{} (no such file)", c.display()));
-            continue;
-        }
-        match ort::init_from(c) {
-            Ok(builder) => {
-                let env = builder.with_name("fovea").build().map_err(|e| format!("{}: {e}", c.display()))?;
-                log::info!("ONNX Runtime loaded from {}", c.display());
-                return Ok(Runtime { library: c.clone(), env });
-            }
-            Err(e) => {
-                if explicit || !bare {
-                    // A library that exists but does not load is an error, not a reason to look on.
-                    return Err(format!("{} does not load: {e}", c.display()));
-                }
-                tried.push(format!("{} (not on the library path)", c.display()));
-            }
-        }
-    }
-    Err(format!("libonnxruntime.so {ORT_VERSION} not found; tried {}", tried.join(", ")))
-}
 
 /// How the detector runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -683,6 +594,26 @@ impl Detector {
                 Ok((dets, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
             }
         }
+    }
+}
+
+impl Detector {
+    /// The model's raw float32 outputs (name, shape, values) for the image filled into slot 0,
+    /// run by the first worker: what runtimes are compared on (tests/workers.rs).
+    pub fn raw_outputs(&mut self) -> Result<Vec<(String, Vec<i64>, Vec<f32>)>> {
+        let Input::Host(buf) = &self.input else {
+            return Err(Error::State("raw outputs are read on the CPU path".into()));
+        };
+        let spec = &self.manifest.input;
+        let (h, w) = (spec.height as usize, spec.width as usize);
+        let shape = match spec.layout {
+            Layout::Nchw => [self.per_call, 3, h, w],
+            Layout::Nhwc => [self.per_call, h, w, 3],
+        };
+        let data = &buf[..self.per_call * 3 * h * w];
+        self.workers[0].backend.run(&self.manifest.model_path, &spec.name, &shape, data, &self.output_names, |views| {
+            Ok(views.iter().map(|v| (v.name.to_string(), v.shape.to_vec(), v.data.to_vec())).collect())
+        })
     }
 }
 

@@ -69,13 +69,31 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let t_ref = rparams.score_threshold;
     let report_at = |t: f32, tolerant: bool| fovea::detect::compare::agreement(&pairs, t_ref, t, floor, tolerant, a.iou);
     let at_default = report_at(cparams.score_threshold, false);
+    // The headline: both models at the reference's threshold, all classes together.
+    let same = fovea::detect::compare::Totals::of(&report_at(t_ref, false));
     let tolerant_default = report_at(cparams.score_threshold, true);
     // Smallest threshold (0.01 steps) at which the candidate has no more boxes than the reference.
     let restoring = fovea::detect::compare::restoring_threshold(&pairs, t_ref, a.iou);
     let at_restoring = report_at(restoring, false);
     let tolerant_restoring = report_at(restoring, true);
     eprintln!("fovea compare: {} frames (every {}, {} excluded), match at IoU >= {}", pairs.len(), a.every, excluded.len(), a.iou);
-    eprintln!("  reference {} (threshold {}), candidate {}", rdet.manifest().name, rparams.score_threshold, cdet.manifest().name);
+    eprintln!(
+        "  reference {} on {} (threshold {}), candidate {} on {}",
+        rdet.manifest().name,
+        rdet.provider(),
+        rparams.score_threshold,
+        cdet.manifest().name,
+        cdet.provider()
+    );
+    eprintln!(
+        "  same-threshold agreement ({t_ref:.2}): {:.1}% of {} reference boxes matched, {:.1}% extra; {} the default bar (>= {:.0}% matched, <= {:.0}% extra)",
+        100.0 * same.matched_share(),
+        same.reference,
+        100.0 * same.extra_share(),
+        if same.meets_default_bar() { "meets" } else { "misses" },
+        100.0 * fovea::detect::compare::DEFAULT_MIN_MATCHED,
+        100.0 * fovea::detect::compare::DEFAULT_MAX_EXTRA
+    );
     let show = |title: String, acc: &BTreeMap<u32, ClassAgreement>| {
         eprintln!("  {title}");
         eprintln!(
@@ -118,6 +136,9 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
                 .into()
         };
         let v = serde_json::json!({
+            "same_threshold": {"threshold": t_ref, "reference": same.reference, "candidate": same.candidate, "matched": same.matched,
+                "matched_share": same.matched_share(), "extra_share": same.extra_share(), "meets_default_bar": same.meets_default_bar()},
+            "reference_provider": rdet.provider(), "candidate_provider": cdet.provider(),
             "frames": pairs.len(), "every": a.every, "excluded": excluded.len(), "iou": a.iou,
             "reference": rdet.manifest().name, "candidate": cdet.manifest().name,
             "floor": floor, "reference_threshold": t_ref, "candidate_threshold": cparams.score_threshold,
