@@ -216,3 +216,23 @@ fn a_fixed_batch_encoder_is_called_at_its_batch_and_gets_no_tensorrt_profile() {
     assert_eq!(fixed_batch, Some(1));
     assert!(plan.options.iter().all(|(k, _)| !k.starts_with("trt_profile")), "{:?}", plan.options);
 }
+
+/// Encoder workers (issue 20): with two threads the encoder runs two sessions at once on halves of
+/// a batch (or on alternate calls of a fixed batch); the embeddings equal one worker's exactly.
+#[test]
+fn encoder_workers_give_one_workers_embeddings() {
+    let fr = frames();
+    let views: Vec<FrameView> = fr.iter().map(|d| FrameView { data: d, width: 64, height: 32, stride: 192 }).collect();
+    let rois: Vec<RoiRef> = (0..views.len()).map(|i| RoiRef { frame: i, crop: Crop { x: 8 + i as u32, y: 4, w: 40, h: 24 } }).collect();
+    for manifest in ["tiny_clip.toml", "tiny_clip_b1.toml"] {
+        let m = ClipManifest::load(&data(manifest)).unwrap();
+        let (mut one, mut two) = (ZeroShot::load(&m, 1).unwrap(), ZeroShot::load(&m, 2).unwrap());
+        assert!(one.provider.contains("1 workers") && two.provider.contains("2 workers x 1 threads"), "{} / {}", one.provider, two.provider);
+        let mut batch = RoiBatch::default();
+        roi::extract(&views, &rois, &one.manifest.roi.clone(), &mut batch);
+        assert!(rois.len() >= 3, "an odd split is exercised");
+        let (a, b) = (one.embed(&batch, rois.len()).unwrap(), two.embed(&batch, rois.len()).unwrap());
+        assert_eq!(a, b, "{manifest}: embeddings with two workers");
+        assert_eq!((one.rois, two.rois), (rois.len() as u64, rois.len() as u64));
+    }
+}

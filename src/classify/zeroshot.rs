@@ -254,6 +254,9 @@ struct OnGpu {
 /// The zero-shot classifier: encoder session + table.
 pub struct ZeroShot {
     session: Session,
+    /// More CPU sessions, run at once with the first on parts of a batch (inference workers,
+    /// [`crate::infer::workers::plan`]); none on a GPU.
+    more: Vec<Session>,
     gpu: Option<OnGpu>,
     /// The execution provider the encoder runs on.
     pub provider: String,
@@ -313,7 +316,9 @@ impl ZeroShot {
                 reason: format!("must be within 0..={} (0: one per core), got {threads}", crate::infer::MAX_THREADS),
             });
         }
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let (workers, per_worker) = crate::infer::workers::plan(threads, 0);
+        let threads = workers * per_worker;
+        let mut more = Vec::new();
         let (session, gpu, provider, fixed_batch) = if sel.is_gpu() {
             let (plan, fixed) = Self::provider_plan(m, sel)?;
             crate::infer::session::gpu_available(sel)?;
@@ -321,7 +326,10 @@ impl ZeroShot {
             let (session, binding) = crate::infer::session::gpu_open(&plan, &dev, threads, std::slice::from_ref(&m.output_name))?;
             (session, Some(OnGpu { binding, dev }), plan.describe(), fixed)
         } else {
-            let session = crate::infer::session::cpu(&m.model_path, threads)?;
+            let session = crate::infer::session::cpu(&m.model_path, per_worker)?;
+            for _ in 1..workers {
+                more.push(crate::infer::session::cpu(&m.model_path, per_worker)?);
+            }
             let fixed = session
                 .inputs()
                 .iter()
@@ -329,7 +337,7 @@ impl ZeroShot {
                 .and_then(|i| i.dtype().tensor_shape().and_then(|sh| sh.first().copied()))
                 .filter(|&d| d > 0)
                 .map(|d| d as usize);
-            (session, None, "CPUExecutionProvider".to_string(), fixed)
+            (session, None, format!("CPUExecutionProvider, {workers} workers x {per_worker} threads"), fixed)
         };
         let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
         if !session.inputs().iter().any(|i| i.name() == m.input_name) {
@@ -351,7 +359,7 @@ impl ZeroShot {
             }
         }
         let labels = Self::label_vectors(&table, m.pooling);
-        Ok(Self { session, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
+        Ok(Self { session, more, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
     }
 
     /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
@@ -385,11 +393,6 @@ impl ZeroShot {
         };
         let trt = TrtBuild { batch: fixed.unwrap_or(MAX_ENCODER_BATCH), ..TrtBuild::default() };
         Ok((ProviderPlan::new(&model, sel, &trt, fixed.is_none())?, fixed))
-    }
-
-    /// ROIs per call: the fixed batch, or up to [`MAX_ENCODER_BATCH`].
-    fn per_call(&self) -> usize {
-        self.fixed_batch.unwrap_or(MAX_ENCODER_BATCH)
     }
 
     /// Embeddings of the `n` first ROIs of `rois` (float32, S the manifest's size), already on
@@ -504,33 +507,52 @@ impl ZeroShot {
         let s = rois.size as usize;
         let len = 3 * s * s;
         assert!(rois.f32.len() >= n * len, "the ROI batch holds fewer than {n} f32 ROIs");
-        let path = self.manifest.model_path.clone();
-        let ort_err = |e: ort::Error| Error::Inference { path: path.clone(), reason: e.to_string() };
-        let per = self.per_call();
-        let d = self.manifest.dim;
-        let mut out = Vec::with_capacity(n * d);
-        let mut padded = Vec::new();
-        for start in (0..n).step_by(per) {
-            let k = per.min(n - start);
-            let mut rows = &rois.f32[start * len..(start + k) * len];
-            // A fixed batch takes exactly its size: the last call is padded with zeros.
-            let b = match self.fixed_batch {
-                Some(b) if k < b => {
-                    padded.clear();
-                    padded.extend_from_slice(rows);
-                    padded.resize(b * len, 0.0);
-                    rows = &padded;
-                    b
-                }
-                _ => k,
-            };
-            let tensor = TensorRef::from_array_view(([b, 3, s, s], rows)).map_err(ort_err)?;
-            let outputs = self.session.run(ort::inputs![self.manifest.input_name.as_str() => tensor]).map_err(ort_err)?;
-            out.extend_from_slice(&Self::normalised(&self.manifest, &outputs, b)?[..k * d]);
-            self.calls += 1;
+        let workers = 1 + self.more.len();
+        // Calls of the fixed batch, or the ROIs shared out among the workers.
+        let per = self.fixed_batch.unwrap_or_else(|| n.div_ceil(workers).min(MAX_ENCODER_BATCH));
+        let calls: Vec<(usize, usize)> = (0..n).step_by(per).map(|start| (start, per.min(n - start))).collect();
+        let mut out = Vec::with_capacity(n * self.manifest.dim);
+        let (m, fixed, data) = (&self.manifest, self.fixed_batch, &rois.f32[..n * len]);
+        for group in calls.chunks(workers) {
+            let (first, rest) = group.split_first().expect("chunks are not empty");
+            let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
+                let handles: Vec<_> =
+                    self.more.iter_mut().zip(rest).map(|(sess, &c)| sc.spawn(move || Self::embed_call(sess, m, fixed, data, s, c))).collect();
+                let mut parts = vec![Self::embed_call(&mut self.session, m, fixed, data, s, *first)];
+                parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into())))));
+                parts
+            });
+            for p in parts {
+                out.extend(p?);
+            }
+            self.calls += group.len() as u64;
         }
         self.rois += n as u64;
         Ok(out)
+    }
+
+    /// One encoder call on `session`: the `k` ROIs from `start` of `data` (each 3 x `s` x `s`),
+    /// padded with zeros to a fixed batch; their normalised embeddings.
+    fn embed_call(session: &mut Session, m: &ClipManifest, fixed: Option<usize>, data: &[f32], s: usize, (start, k): (usize, usize)) -> Result<Vec<f32>> {
+        let len = 3 * s * s;
+        let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
+        let mut rows = &data[start * len..(start + k) * len];
+        let padded;
+        let b = match fixed {
+            Some(b) if k < b => {
+                let mut p = rows.to_vec();
+                p.resize(b * len, 0.0);
+                padded = p;
+                rows = &padded;
+                b
+            }
+            _ => k,
+        };
+        let tensor = TensorRef::from_array_view(([b, 3, s, s], rows)).map_err(ort_err)?;
+        let outputs = session.run(ort::inputs![m.input_name.as_str() => tensor]).map_err(ort_err)?;
+        let mut v = Self::normalised(m, &outputs, b)?;
+        v.truncate(k * m.dim);
+        Ok(v)
     }
 
     /// Cosine similarity of one embedding with `label` (max over prompts or the pooled vector).
