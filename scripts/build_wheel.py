@@ -1,16 +1,18 @@
 """Builds the pip wheel of fovea (`make wheel`): the Python binding with libfovea.so, the `fovea`
 CLI and the default models inside, then `auditwheel repair` vendors the FFmpeg libraries (and
-theirs) and tags it manylinux, so it runs where no FFmpeg is installed. ONNX Runtime is a
-dependency (`onnxruntime==1.31.1` from PyPI), whose bundled library the package loads.
+theirs) and tags it manylinux, so it runs where no FFmpeg is installed. ONNX Runtime and OpenVINO
+are dependencies (`onnxruntime==1.31.1`, `openvino==2026.4.1` from PyPI), whose bundled libraries
+the package loads.
 
     python scripts/build_wheel.py [--profile release|debug] [--out dist]
 
 Layout of the wheel:
     fovea/__init__.py            the binding (finds libfovea.so beside it, ONNX Runtime in the
-                                 installed onnxruntime package, the models in share/)
+                                 installed onnxruntime and openvino packages, the models in share/)
     fovea/_cli.py                the `fovea` console script: runs bin/fovea with that environment
     fovea/libfovea.so, fovea/bin/fovea
-    fovea/share/engines/         NanoDet-g 416 fp32 and INT8 with their manifests and tables
+    fovea/share/engines/         NanoDet-g 416 fp32 and INT8 (ONNX Runtime, OpenVINO) with their
+                                 manifests and tables
     fovea.libs/                  the vendored shared libraries (auditwheel)
 """
 import argparse
@@ -25,9 +27,11 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORT_VERSION = "1.31.1"
+OV_VERSION = "2026.4.1"
 ENGINE_FILES = [
     "nanodet-g-416.toml", "nanodet-g-416.onnx", "nanodet-g-416.README.md",
     "nanodet-g-416-int8.toml", "nanodet-g-416-int8.onnx",
+    "nanodet-g-416-ov-bf16.toml", "nanodet-g-416-ov-int8.toml", "nanodet-g-416-ov-int8.xml", "nanodet-g-416-ov-int8.bin",
     "trt/nanodet-g-416.calibration.flatbuffers", "calib/nanodet-g-416.frames.json",
 ]
 
@@ -78,7 +82,8 @@ def main():
             "License: Apache-2.0\n"
             "Requires-Python: >=3.9\n"
             "Requires-Dist: numpy\n"
-            f"Requires-Dist: onnxruntime=={ORT_VERSION}\n").encode())
+            f"Requires-Dist: onnxruntime=={ORT_VERSION}\n"
+            f"Requires-Dist: openvino=={OV_VERSION}\n").encode())
         add(f"{dist}/WHEEL", data=b"Wheel-Version: 1.0\nGenerator: fovea scripts/build_wheel.py\nRoot-Is-Purelib: false\nTag: py3-none-linux_x86_64\n")
         add(f"{dist}/entry_points.txt", data=b"[console_scripts]\nfovea = fovea._cli:main\n")
         add(f"{dist}/top_level.txt", data=b"fovea\n")

@@ -35,6 +35,19 @@ fn results_do_not_depend_on_the_batch_size() {
         assert!(note.contains(&format!("batched: {b} frames per call")), "{note}");
         assert_eq!(many, one, "batch {b} (151 frames: last batch short) vs batch 1");
     }
+    // Inference workers (issue 20): a dynamic batch of 4 shared out as 2 calls of 2 that run at
+    // once, and a batch of 3 as calls of 2 and 1: the same results.
+    for b in [3, 4] {
+        let m = Manifest::load(&data("tiny_yolov8_dyn.toml")).unwrap();
+        let mut det = Detector::load(&m, &DetectorOptions { threads: 2, workers: 2, batch: b, ..DetectorOptions::default() }).unwrap();
+        assert_eq!((det.workers(), det.batch()), (2, b.div_ceil(2) * 2));
+        assert!(det.batch_note().contains("2 workers at once, 2 frames per call (dynamic"), "{}", det.batch_note());
+        let params = det.default_params();
+        let tracking = Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() });
+        let s = Sampling { stride: 2, ..Sampling::default() };
+        let (many, _) = run_collect(&data("market_street_10s.mp4"), &mut det, &params, s, pipeline::Stages { tracking, ..Default::default() });
+        assert_eq!(many, one, "batch {b} on 2 workers vs batch 1 on one");
+    }
     // Tracks (ids included) are the same whatever the batch size.
     let tracked = one.iter().flat_map(|f| f.track_ids.iter()).filter(|t| t.is_some()).count();
     assert!(tracked > 150, "boxes are tracked: {tracked}");

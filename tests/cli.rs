@@ -27,9 +27,12 @@ fn detect_writes_jsonl_and_a_summary() {
     let o = fovea(&["detect", "tests/data/market_street_10s.mp4", "-o", out.to_str().unwrap(), "--stride", "10"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
+    // The default model and runtime, chosen by measurement (issue 20), and the summary says which.
+    let ran = if fovea::infer::defaults::cpu_has_vnni() { "OpenVINO 2026.4.1 CPU plugin" } else { "CPUExecutionProvider" };
     for want in [
         "302 decoded, 31 processed",
-        "CPUExecutionProvider",
+        ran,
+        "default: ",
         "nanodet-g-416",
         "ms/frame",
         "decode",

@@ -25,7 +25,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def compile_model(model, precision, threads):
     core = ov.Core()
-    cfg = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": str(threads)}
+    cfg = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": str(threads)}
+    if precision:  # None: the plugin's default (what fovea's INT8 manifest runs with)
+        cfg["INFERENCE_PRECISION_HINT"] = precision
     return core.compile_model(os.path.join(ROOT, model), "CPU", cfg)
 
 
@@ -60,7 +62,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("videos", nargs="+")
     ap.add_argument("--model", default="engines/nanodet-g-416-ov-int8.xml")
-    ap.add_argument("--precision", default="f32", choices=["f32", "bf16"])
+    ap.add_argument("--precision", default=None, choices=["f32", "bf16"], help="default: the plugin's default for the CPU")
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=3)

@@ -29,7 +29,7 @@ _HERE = Path(__file__).resolve().parent
 
 def _environment():
     """What the library needs from an installed package: ONNX Runtime's library from the
-    `onnxruntime` package (not imported), and the models folder (FOVEA_HOME). Set only where the
+    `onnxruntime` package and OpenVINO's from the `openvino` package (neither imported), and the models folder (FOVEA_HOME). Set only where the
     caller did not; the `fovea` console script runs the CLI with the same."""
     if "FOVEA_ORT_LIB" not in os.environ:
         import importlib.util
@@ -38,6 +38,14 @@ def _environment():
             lib = Path(d) / "capi" / "libonnxruntime.so.1.31.1"
             if lib.exists():
                 os.environ["FOVEA_ORT_LIB"] = str(lib)
+                break
+    if "FOVEA_OPENVINO_LIB" not in os.environ:
+        import importlib.util
+        spec = importlib.util.find_spec("openvino")
+        for d in (spec.submodule_search_locations or []) if spec else []:
+            lib = Path(d) / "libs" / "libopenvino_c.so.2641"
+            if lib.exists():
+                os.environ["FOVEA_OPENVINO_LIB"] = str(lib)
                 break
     share = _HERE / "share"
     if "FOVEA_HOME" not in os.environ and share.is_dir():

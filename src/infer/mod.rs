@@ -393,7 +393,11 @@ impl Detector {
             1 => "one frame per call (the model's batch dimension is fixed at 1)".to_string(),
             d => format!("{d} frames per call (fixed batch dimension; short batches padded)"),
         };
-        let batch_note = if n > 1 { format!("batched: {batch} frames per run, {n} workers at once, {per}") } else { per };
+        let batch_note = match (n, batch_dim) {
+            (2.., _) => format!("batched: {batch} frames per run, {n} workers at once, {per}"),
+            (_, d) if d < 0 => format!("batched: {per}"),
+            _ => per,
+        };
 
         // Outputs.
         let decoder = OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height);
