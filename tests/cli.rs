@@ -140,12 +140,14 @@ fn truncated_file_keeps_frames_before_the_damage() {
 
 #[test]
 fn missing_onnx_runtime() {
-    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")]);
+    // A model for ONNX Runtime (the default may run on OpenVINO, which needs no ONNX Runtime).
+    let args = ["detect", "../shared/media/messi5.jpg", "--runtime", "onnxruntime", "-o", "/dev/null"];
+    let o = fovea_env(&args, &[("FOVEA_ORT_LIB", "/nonexistent/libonnxruntime.so")]);
     let line = fails_with(&o, "ONNX Runtime library not available");
     assert!(line.contains("/nonexistent/libonnxruntime.so") && line.contains("make setup"), "{line}");
 
     // A file that exists but is not the library is an error too, not a reason to look elsewhere.
-    let o = fovea_env(&["detect", "../shared/media/messi5.jpg", "-o", "/dev/null"], &[("FOVEA_ORT_LIB", "Cargo.toml")]);
+    let o = fovea_env(&args, &[("FOVEA_ORT_LIB", "Cargo.toml")]);
     fails_with(&o, "Cargo.toml does not load");
 }
 

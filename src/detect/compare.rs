@@ -46,7 +46,6 @@ impl ClassAgreement {
     }
 }
 
-/// Greedy one-to-one matching within each class: reference boxes by descending score take the
 /// The bar a model must clear against fp32 to be a default: at the same threshold, at least this
 /// share of the reference's boxes matched and at most this share extra.
 pub const DEFAULT_MIN_MATCHED: f64 = 0.98;
@@ -85,6 +84,7 @@ impl Totals {
     }
 }
 
+/// Greedy one-to-one matching within each class: reference boxes by descending score take the
 /// unmatched candidate box of their class with the highest IoU, if it reaches `min_iou`.
 pub fn match_boxes(reference: &[Detection], candidate: &[Detection], min_iou: f32) -> Vec<(usize, usize)> {
     let mut order: Vec<usize> = (0..reference.len()).collect();

@@ -71,6 +71,7 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let at_default = report_at(cparams.score_threshold, false);
     // The headline: both models at the reference's threshold, all classes together.
     let same = fovea::detect::compare::Totals::of(&report_at(t_ref, false));
+    let object = fovea::detect::compare::Totals::of(&report_at(t_ref, true));
     let tolerant_default = report_at(cparams.score_threshold, true);
     // Smallest threshold (0.01 steps) at which the candidate has no more boxes than the reference.
     let restoring = fovea::detect::compare::restoring_threshold(&pairs, t_ref, a.iou);
@@ -93,6 +94,11 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         if same.meets_default_bar() { "meets" } else { "misses" },
         100.0 * fovea::detect::compare::DEFAULT_MIN_MATCHED,
         100.0 * fovea::detect::compare::DEFAULT_MAX_EXTRA
+    );
+    eprintln!(
+        "  beside it, object level (found at any score >= {floor:.2}): {:.1}% found, {:.1}% extra",
+        100.0 * object.matched_share(),
+        100.0 * object.extra_share()
     );
     let show = |title: String, acc: &BTreeMap<u32, ClassAgreement>| {
         eprintln!("  {title}");
@@ -138,6 +144,8 @@ pub(crate) fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         let v = serde_json::json!({
             "same_threshold": {"threshold": t_ref, "reference": same.reference, "candidate": same.candidate, "matched": same.matched,
                 "matched_share": same.matched_share(), "extra_share": same.extra_share(), "meets_default_bar": same.meets_default_bar()},
+            "object_level": {"reference": object.reference, "candidate": object.candidate, "found": object.matched,
+                "found_share": object.matched_share(), "extra_share": object.extra_share()},
             "reference_provider": rdet.provider(), "candidate_provider": cdet.provider(),
             "frames": pairs.len(), "every": a.every, "excluded": excluded.len(), "iou": a.iou,
             "reference": rdet.manifest().name, "candidate": cdet.manifest().name,
