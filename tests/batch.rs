@@ -45,7 +45,8 @@ fn results_do_not_depend_on_the_batch_size() {
         let params = det.default_params();
         let tracking = Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() });
         let s = Sampling { stride: 2, ..Sampling::default() };
-        let (many, _) = run_collect(&data("market_street_10s.mp4"), &mut det, &params, s, pipeline::Stages { tracking, ..Default::default() });
+        let (many, _) =
+            run_collect(&data("market_street_10s.mp4"), &mut det, &params, s, pipeline::Stages { tracking, ..Default::default() });
         assert_eq!(many, one, "batch {b} on 2 workers vs batch 1 on one");
     }
     // Tracks (ids included) are the same whatever the batch size.

@@ -227,7 +227,12 @@ fn encoder_workers_give_one_workers_embeddings() {
     for manifest in ["tiny_clip.toml", "tiny_clip_b1.toml"] {
         let m = ClipManifest::load(&data(manifest)).unwrap();
         let (mut one, mut two) = (ZeroShot::load(&m, 1).unwrap(), ZeroShot::load(&m, 2).unwrap());
-        assert!(one.provider.contains("1 workers") && two.provider.contains("2 workers x 1 threads"), "{} / {}", one.provider, two.provider);
+        assert!(
+            one.provider.contains("1 workers") && two.provider.contains("2 workers x 1 threads"),
+            "{} / {}",
+            one.provider,
+            two.provider
+        );
         let mut batch = RoiBatch::default();
         roi::extract(&views, &rois, &one.manifest.roi.clone(), &mut batch);
         assert!(rois.len() >= 3, "an odd split is exercised");

@@ -67,7 +67,8 @@ fn openvino_fp32_outputs_equal_onnx_runtime_within_1e_3() {
     assert_eq!((ort.runtime(), ov.runtime()), (RuntimeKind::OnnxRuntime, RuntimeKind::OpenVino));
     assert!(ov.provider().contains("OpenVINO") && ov.provider().contains("f32"), "{}", ov.provider());
     let order = ort.manifest().input.channels;
-    let frames = pipeline::decode_frames(&media("market_street_1906.mp4"), Sampling { stride: 40, ..Sampling::default() }, order, 8).unwrap();
+    let frames =
+        pipeline::decode_frames(&media("market_street_1906.mp4"), Sampling { stride: 40, ..Sampling::default() }, order, 8).unwrap();
     assert_eq!(frames.len(), 8);
     let mut worst = 0.0f32;
     for f in &frames {

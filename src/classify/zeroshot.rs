@@ -516,10 +516,16 @@ impl ZeroShot {
         for group in calls.chunks(workers) {
             let (first, rest) = group.split_first().expect("chunks are not empty");
             let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
-                let handles: Vec<_> =
-                    self.more.iter_mut().zip(rest).map(|(sess, &c)| sc.spawn(move || Self::embed_call(sess, m, fixed, data, s, c))).collect();
+                let handles: Vec<_> = self
+                    .more
+                    .iter_mut()
+                    .zip(rest)
+                    .map(|(sess, &c)| sc.spawn(move || Self::embed_call(sess, m, fixed, data, s, c)))
+                    .collect();
                 let mut parts = vec![Self::embed_call(&mut self.session, m, fixed, data, s, *first)];
-                parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into())))));
+                parts.extend(
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into())))),
+                );
                 parts
             });
             for p in parts {
@@ -533,7 +539,14 @@ impl ZeroShot {
 
     /// One encoder call on `session`: the `k` ROIs from `start` of `data` (each 3 x `s` x `s`),
     /// padded with zeros to a fixed batch; their normalised embeddings.
-    fn embed_call(session: &mut Session, m: &ClipManifest, fixed: Option<usize>, data: &[f32], s: usize, (start, k): (usize, usize)) -> Result<Vec<f32>> {
+    fn embed_call(
+        session: &mut Session,
+        m: &ClipManifest,
+        fixed: Option<usize>,
+        data: &[f32],
+        s: usize,
+        (start, k): (usize, usize),
+    ) -> Result<Vec<f32>> {
         let len = 3 * s * s;
         let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
         let mut rows = &data[start * len..(start + k) * len];

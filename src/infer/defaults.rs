@@ -83,10 +83,10 @@ pub fn default_model(runtime: Option<RuntimeKind>) -> (PathBuf, String) {
     };
     let (ov_int8, ov_bf16) = (resolve_model(Path::new(OV_INT8_MODEL)), resolve_model(Path::new(OV_BF16_MODEL)));
     match ov {
-        None if cpu_has_vnni() && ov_int8.exists() => {
-            (ov_int8, format!("default: OpenVINO INT8, this CPU has VNNI; {OV_INT8_FIGURES}"))
+        None if cpu_has_vnni() && ov_int8.exists() => (ov_int8, format!("default: OpenVINO INT8, this CPU has VNNI; {OV_INT8_FIGURES}")),
+        None if cpu_has_bf16() && ov_bf16.exists() => {
+            (ov_bf16, format!("default: OpenVINO bf16, this CPU has BF16, no VNNI; {OV_BF16_FIGURES}"))
         }
-        None if cpu_has_bf16() && ov_bf16.exists() => (ov_bf16, format!("default: OpenVINO bf16, this CPU has BF16, no VNNI; {OV_BF16_FIGURES}")),
         None => (fp32, "default: fp32 (this CPU has neither VNNI nor BF16)".into()),
         Some(why) => (fp32, format!("default: fp32 on ONNX Runtime, as OpenVINO cannot be had ({why})")),
     }

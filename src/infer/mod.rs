@@ -12,9 +12,9 @@
 mod backend;
 pub mod calib;
 pub mod defaults;
-mod library;
 pub mod engines;
 mod gpu;
+mod library;
 pub mod manifest;
 pub mod openvino;
 pub mod preprocess;
@@ -23,16 +23,16 @@ pub(crate) mod session;
 pub mod trt_table;
 pub mod workers;
 
-pub use library::{library_candidates, runtime, Runtime, ORT_VERSION};
 pub(crate) use library::own_library_dir;
+pub use library::{library_candidates, runtime, Runtime, ORT_VERSION};
 
 use ort::session::Session;
 
 use crate::detect::{DecodeParams, Detection, OutputDecoder};
 use crate::error::{Error, Result};
 use crate::image::Transform;
-pub(crate) use gpu::{bind_device_f32, gpu_session, provider_available};
 use backend::{Backend, OutputView};
+pub(crate) use gpu::{bind_device_f32, gpu_session, provider_available};
 use manifest::{Layout, Manifest, RuntimeKind};
 use provider::{ProviderKind, Selection, TrtBuild};
 
@@ -175,7 +175,7 @@ fn input_batch(manifest: &Manifest, shape: &[i64]) -> Result<i64> {
         return Err(mismatch(format!(
             "input tensor '{}' has shape {}, manifest expects {} ({:?}, {}x{})",
             spec.name,
-            crate::detect::format_shape(&shape[..]),
+            crate::detect::format_shape(shape),
             crate::detect::format_shape(&[shape.first().copied().unwrap_or(1), want[1], want[2], want[3]]),
             spec.layout,
             spec.width,
@@ -213,7 +213,11 @@ impl Detector {
     /// The output tensors the manifest's decoder reads.
     fn output_names(manifest: &Manifest) -> Vec<String> {
         let spec = &manifest.input;
-        OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height).outputs().into_iter().map(|(n, _)| n).collect()
+        OutputDecoder::new(manifest.decoder.clone(), manifest.labels.len(), spec.width, spec.height)
+            .outputs()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     }
 
     fn check_model_file(manifest: &Manifest) -> Result<()> {
@@ -301,7 +305,11 @@ impl Detector {
         if Self::runtime_for(manifest, opts)? != RuntimeKind::OnnxRuntime {
             return Err(Error::Unsupported {
                 what: "runtime",
-                reason: format!("OpenVINO runs on the CPU here; {} on {} needs ONNX Runtime (--runtime onnxruntime)", sel.provider.short(), sel.device),
+                reason: format!(
+                    "OpenVINO runs on the CPU here; {} on {} needs ONNX Runtime (--runtime onnxruntime)",
+                    sel.provider.short(),
+                    sel.device
+                ),
             });
         }
         if opts.workers > 1 {
@@ -601,10 +609,13 @@ impl Detector {
     }
 }
 
+/// A model output copied out: name, shape, values.
+pub type RawOutput = (String, Vec<i64>, Vec<f32>);
+
 impl Detector {
     /// The model's raw float32 outputs (name, shape, values) for the image filled into slot 0,
     /// run by the first worker: what runtimes are compared on (tests/workers.rs).
-    pub fn raw_outputs(&mut self) -> Result<Vec<(String, Vec<i64>, Vec<f32>)>> {
+    pub fn raw_outputs(&mut self) -> Result<Vec<RawOutput>> {
         let Input::Host(buf) = &self.input else {
             return Err(Error::State("raw outputs are read on the CPU path".into()));
         };

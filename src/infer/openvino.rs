@@ -119,11 +119,14 @@ pub(crate) fn compile(path: &Path, input: &str, precision: Precision, streams: u
     let node = model.get_input_by_name(input).map_err(|e| mismatch(format!("input tensor '{input}' not found: {e}")))?;
     let ps = node.get_partial_shape().map_err(|e| ov_err("input shape", &e))?;
     if ps.is_dynamic() {
-        return Err(mismatch(format!("input '{input}' has a dynamic shape: fovea compiles OpenVINO models with static shapes (fix it in the conversion)")));
+        return Err(mismatch(format!(
+            "input '{input}' has a dynamic shape: fovea compiles OpenVINO models with static shapes (fix it in the conversion)"
+        )));
     }
     let input_shape: Vec<i64> = ps.get_dimensions().iter().map(|d| d.get_min()).collect();
     // What really runs: the compiled model's precision, whether set or the plugin's default.
-    let ran = model.get_property(&PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).map(|p| p.into_owned()).unwrap_or_else(|_| "?".into());
+    let ran =
+        model.get_property(&PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).map(|p| p.into_owned()).unwrap_or_else(|_| "?".into());
     let how = if hint.is_some() { "precision hint" } else { "the plugin's default precision" };
     let describe = format!("OpenVINO {OPENVINO_VERSION} CPU plugin ({ran}, {how}, one stream per worker)");
     Ok(Compiled { model, input_shape, describe })
@@ -133,10 +136,10 @@ pub(crate) fn compile(path: &Path, input: &str, precision: Precision, streams: u
 pub(crate) fn output_shapes(compiled: &Compiled, path: &Path, names: &[String]) -> Result<Vec<(String, Vec<i64>)>> {
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let node = compiled.model.get_output_by_name(name).map_err(|e| Error::ModelMismatch {
-            path: path.to_path_buf(),
-            reason: format!("output '{name}' not found: {e}"),
-        })?;
+        let node = compiled
+            .model
+            .get_output_by_name(name)
+            .map_err(|e| Error::ModelMismatch { path: path.to_path_buf(), reason: format!("output '{name}' not found: {e}") })?;
         let ps = node
             .get_partial_shape()
             .map_err(|e| Error::Inference { path: path.to_path_buf(), reason: format!("OpenVINO: output '{name}': {e}") })?;
