@@ -134,3 +134,22 @@ fn a_missing_openvino_library_is_a_clear_error_naming_the_setup_step() {
     let o = fovea(&["detect", "../shared/media/messi5.jpg", "--runtime", "tvm", "-o", "/dev/null"]);
     assert!(!o.status.success() && stderr(&o).contains("expected onnxruntime or openvino, got 'tvm'"), "{}", stderr(&o));
 }
+
+/// The engine configuration every face reads (C, Python, Go, the CLI's --config) chooses the
+/// runtime and the workers; without a model, `runtime` picks that runtime's default model.
+#[test]
+fn an_engine_configuration_chooses_the_runtime_and_the_workers() {
+    use fovea::engine::{Engine, EngineConfig};
+    let fp32 = root().join("engines/nanodet-g-416.toml");
+    let cfg = EngineConfig::parse(&format!("model = \"{}\"\nruntime = \"openvino\"\nworkers = 2\nthreads = 2\n", fp32.display()), &root()).unwrap();
+    let e = Engine::new(&cfg).unwrap();
+    assert!(e.provider().starts_with("OpenVINO 2026.4.1 CPU plugin (f32"), "{}", e.provider());
+    let cfg = EngineConfig::parse("runtime = \"onnxruntime\"\n", &root()).unwrap();
+    assert!(cfg.model.ends_with("engines/nanodet-g-416.toml"), "ONNX Runtime's default is fp32: {}", cfg.model.display());
+    assert_eq!(Engine::new(&cfg).unwrap().provider(), "CPUExecutionProvider");
+    let e = EngineConfig::parse("runtime = \"tvm\"\n", &root()).unwrap_err().to_string();
+    assert!(e.contains("expected onnxruntime or openvino, got 'tvm'"), "{e}");
+    let cfg = EngineConfig::parse(&format!("model = \"{}\"\nworkers = 99\n", fp32.display()), &root()).unwrap();
+    let e = Engine::new(&cfg).unwrap_err().to_string();
+    assert!(e.contains("--workers") && e.contains("99"), "{e}");
+}
