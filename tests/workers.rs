@@ -141,7 +141,8 @@ fn a_missing_openvino_library_is_a_clear_error_naming_the_setup_step() {
 fn an_engine_configuration_chooses_the_runtime_and_the_workers() {
     use fovea::engine::{Engine, EngineConfig};
     let fp32 = root().join("engines/nanodet-g-416.toml");
-    let cfg = EngineConfig::parse(&format!("model = \"{}\"\nruntime = \"openvino\"\nworkers = 2\nthreads = 2\n", fp32.display()), &root()).unwrap();
+    let cfg = EngineConfig::parse(&format!("model = \"{}\"\nruntime = \"openvino\"\nworkers = 2\nthreads = 2\n", fp32.display()), &root())
+        .unwrap();
     let e = Engine::new(&cfg).unwrap();
     assert!(e.provider().starts_with("OpenVINO 2026.4.1 CPU plugin (f32"), "{}", e.provider());
     let cfg = EngineConfig::parse("runtime = \"onnxruntime\"\n", &root()).unwrap();

@@ -225,7 +225,7 @@ impl Engine {
         let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
         let mut classifier = self.lock_classifier()?;
         let stages = self.stages(classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier));
-        let run = pipeline::run_detect(path, &mut det, &self.params, sampling, stages, sink, &mut |_| {});
+        let run = pipeline::run_detect(path, &mut *det, &self.params, sampling, stages, sink, &mut |_| {});
         match run {
             Ok((report, outcome)) => {
                 self.set_report(Some(report.to_json(&self.labels)))?;

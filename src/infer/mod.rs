@@ -548,7 +548,13 @@ impl Detector {
     /// pixels (mapped with `transforms[i]`), plus timings of inference and post-processing. On
     /// the CPU the slots are shared out among the workers, which run at once.
     pub fn run(&mut self, n: usize, transforms: &[Transform], params: &DecodeParams) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
-        assert!(n >= 1 && n <= self.batch && transforms.len() >= n);
+        self.run_each(n, transforms, &vec![params; n])
+    }
+
+    /// [`Detector::run`] with decode parameters per slot (`params[i]` for slot i): one call for
+    /// frames of several jobs with their own thresholds and classes.
+    pub fn run_each(&mut self, n: usize, transforms: &[Transform], params: &[&DecodeParams]) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
+        assert!(n >= 1 && n <= self.batch && transforms.len() >= n && params.len() >= n);
         let spec = &self.manifest.input;
         let (h, w) = (spec.height as usize, spec.width as usize);
         let frame_shape = match spec.layout {
@@ -601,7 +607,7 @@ impl Detector {
                     views.push(OutputView { name, shape: &shape[..], data });
                 }
                 let mut candidates = Vec::new();
-                let dets = workers::decode(&path, &self.decoder, &views, n, &transforms[..n], params, &mut candidates)?;
+                let dets = workers::decode(&path, &self.decoder, &views, n, &transforms[..n], &params[..n], &mut candidates)?;
                 let t2 = std::time::Instant::now();
                 Ok((dets, CallTimes { preprocess_s: 0.0, inference_s: (t1 - t0).as_secs_f64(), postprocess_s: (t2 - t1).as_secs_f64() }))
             }

@@ -49,7 +49,8 @@ pub(crate) struct Call<'a> {
     pub frame_shape: [usize; 3],
     pub outputs: &'a [String],
     pub decoder: &'a OutputDecoder,
-    pub params: &'a DecodeParams,
+    /// Decode parameters per slot (frames of different jobs may differ).
+    pub params: &'a [&'a DecodeParams],
     /// Frames per worker call; with `fixed`, every call feeds exactly that many.
     pub per_call: usize,
     pub fixed: bool,
@@ -85,7 +86,7 @@ pub(crate) fn run_host(
         let Worker { backend, candidates } = w;
         let dets = backend.run(call.model, call.input, &[fed, a, b, c], data, call.outputs, |views| {
             t1 = std::time::Instant::now();
-            decode(call.model, call.decoder, views, k, &transforms[start..start + k], call.params, candidates)
+            decode(call.model, call.decoder, views, k, &transforms[start..start + k], &call.params[start..start + k], candidates)
         })?;
         let secs = Seconds { inference: (t1 - t0).as_secs_f64(), decode: t1.elapsed().as_secs_f64() };
         Ok((dets, secs))
@@ -121,7 +122,7 @@ pub(crate) fn decode(
     views: &[OutputView],
     k: usize,
     transforms: &[Transform],
-    params: &DecodeParams,
+    params: &[&DecodeParams],
     candidates: &mut Vec<Detection>,
 ) -> Result<Vec<Vec<Detection>>> {
     decoder
@@ -129,7 +130,7 @@ pub(crate) fn decode(
         .map_err(|reason| Error::ModelMismatch { path: model.to_path_buf(), reason })?;
     let tv: Vec<TensorView> = views.iter().map(|v| TensorView { shape: v.shape, data: v.data }).collect();
     let mut results = Vec::with_capacity(k);
-    for (b, tf) in transforms.iter().enumerate().take(k) {
+    for ((b, tf), params) in transforms.iter().enumerate().take(k).zip(params) {
         candidates.clear();
         decoder.decode(&tv, b, params, candidates);
         if decoder.needs_nms() {

@@ -8,11 +8,13 @@
 //! an input error are processed and handed to the sink before the error is returned.
 #![forbid(unsafe_code)]
 
+pub mod batcher;
 pub mod calib;
 pub mod quality;
 mod stages;
 pub mod verify;
 
+pub use batcher::{Batcher, Infer, Share};
 pub use stages::{FrameIn, FrameStages, Refetch, StageCounts, Stages, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use std::time::Instant;
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::image::{Fit, Transform};
-use crate::infer::Detector;
+use crate::infer::preprocess::Preprocessor;
 pub use crate::results::FrameResult;
 use crate::track::reuse::ReuseStats;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
@@ -78,14 +80,15 @@ pub struct RunReport {
 
 impl RunReport {
     /// An empty report of a run of `detector` on `video`.
-    fn new(video: VideoInfo, detector: &Detector) -> Self {
+    fn new(video: VideoInfo, detector: &dyn Infer) -> Self {
+        let (provider, threads, workers, batch_note) = detector.describe();
         RunReport {
             video,
             model: detector.manifest().name.clone(),
-            provider: detector.provider().to_string(),
-            threads: detector.threads(),
-            workers: detector.workers(),
-            batch_note: detector.batch_note().to_string(),
+            provider,
+            threads,
+            workers,
+            batch_note,
             frames_decoded: 0,
             frames_processed: 0,
             per_class: BTreeMap::new(),
@@ -179,7 +182,7 @@ pub struct Progress {
 /// covers the frames processed before it.
 pub fn run_detect(
     input: &Path,
-    detector: &mut Detector,
+    detector: &mut dyn Infer,
     params: &DecodeParams,
     sampling: Sampling,
     stages: Stages<'_>,
@@ -196,7 +199,7 @@ pub fn run_detect(
 pub fn run_detect_selected(
     input: &Path,
     select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
-    detector: &mut Detector,
+    detector: &mut dyn Infer,
     params: &DecodeParams,
     sampling: Sampling,
     stages: Stages<'_>,
@@ -237,7 +240,7 @@ pub fn run_detect_selected(
     // the detect thread only copies a finished image into its batch and runs the model.
     let (pre_tx, pre_rx) = crossbeam_channel::bounded::<Result<Prepared>>(pre_cap);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(pre_cap + 2);
-    let mut pre = detector.preprocessor();
+    let mut pre = Preprocessor::new(detector.manifest().input.clone());
     let on_device = detector.device_preprocessing();
     let (spec_w, spec_h, fit) = (spec.width, spec.height, spec.fit);
     // On the GPU the frames go to the detector as they are: the tensor buffers stay empty.
@@ -462,7 +465,7 @@ pub const TAP_FRAMES: usize = 8;
 
 #[allow(clippy::too_many_arguments)]
 fn run_batch(
-    detector: &mut Detector,
+    detector: &mut dyn Infer,
     params: &DecodeParams,
     pending: &mut Vec<(Frame, Transform)>,
     post: &mut FrameStages<'_>,
@@ -485,7 +488,7 @@ fn run_batch(
 /// One batch of filled detector slots (`frames`: view, index, pts, transform) through the model
 /// and the stages: the results, in order. Every source of the chain runs its batches through here.
 fn detect_batch(
-    detector: &mut Detector,
+    detector: &mut dyn Infer,
     params: &DecodeParams,
     frames: &[(crate::image::FrameView, u64, f64, Transform)],
     post: &mut FrameStages<'_>,
@@ -532,7 +535,7 @@ fn deliver(
 pub fn run_frames(
     info: &VideoInfo,
     frames: &[Frame],
-    detector: &mut Detector,
+    detector: &mut dyn Infer,
     params: &DecodeParams,
     stages: Stages<'_>,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
@@ -565,8 +568,9 @@ pub fn run_frames(
 
 /// Builds decode parameters from a detector's defaults and optional overrides; class names are
 /// checked against the model's labels.
-pub fn decode_params(detector: &Detector, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
-    let mut p = detector.default_params();
+pub fn decode_params(detector: &dyn Infer, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
+    let t = detector.manifest().thresholds;
+    let mut p = DecodeParams { score_threshold: t.score, nms_iou: t.nms_iou, max_detections: t.max_detections, class_filter: None };
     if let Some(s) = score {
         if !(0.0..=1.0).contains(&s) {
             return Err(Error::InvalidOption { option: "--score", reason: format!("must be within 0..1, got {s}") });
