@@ -6,7 +6,8 @@
 //! Stages: [`video`] decodes and samples frames into a reused pool, [`infer`] loads models from
 //! their manifests and runs them, [`detect`] turns raw outputs into boxes, [`pipeline`] runs the
 //! stages on threads with bounded channels and times them, [`track`] gives objects identities
-//! across frames and reuses their labels, [`output`] writes results.
+//! across frames and reuses their labels, [`output`] writes results, [`service`] runs many jobs
+//! at once on one model (`fovea serve`).
 
 #[cfg(feature = "video")]
 pub mod annotate;
@@ -27,6 +28,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod results;
 pub mod roi;
+pub mod service;
 pub mod track;
 pub mod video;
 

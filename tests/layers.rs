@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("engine", 9),
     ("annotate", 9),
     ("keyframes", 10),
+    ("service", 10),
     ("ffi", 11),
 ];
 

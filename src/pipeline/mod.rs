@@ -569,7 +569,17 @@ pub fn run_frames(
 /// Builds decode parameters from a detector's defaults and optional overrides; class names are
 /// checked against the model's labels.
 pub fn decode_params(detector: &dyn Infer, score: Option<f32>, nms_iou: Option<f32>, classes: Option<&[String]>) -> Result<DecodeParams> {
-    let t = detector.manifest().thresholds;
+    decode_params_for(detector.manifest(), score, nms_iou, classes)
+}
+
+/// [`decode_params`] from a model's manifest.
+pub fn decode_params_for(
+    manifest: &crate::infer::manifest::Manifest,
+    score: Option<f32>,
+    nms_iou: Option<f32>,
+    classes: Option<&[String]>,
+) -> Result<DecodeParams> {
+    let t = manifest.thresholds;
     let mut p = DecodeParams { score_threshold: t.score, nms_iou: t.nms_iou, max_detections: t.max_detections, class_filter: None };
     if let Some(s) = score {
         if !(0.0..=1.0).contains(&s) {
@@ -584,7 +594,7 @@ pub fn decode_params(detector: &dyn Infer, score: Option<f32>, nms_iou: Option<f
         p.nms_iou = s;
     }
     if let Some(names) = classes {
-        let m = detector.manifest();
+        let m = manifest;
         let mut filter = vec![false; m.labels.len()];
         for n in names {
             let id = m.class_id(n).ok_or_else(|| Error::InvalidOption {

@@ -21,9 +21,9 @@ mod thread;
 #[cfg(feature = "video")]
 pub use decode::{Decoder, Nv12};
 #[cfg(feature = "video")]
-pub use open::{init, probe, reads_once};
+pub use open::{init, is_url, probe, reads_once};
 #[cfg(not(feature = "video"))]
-pub use stand_in::{init, probe, reads_once, Decoder, Nv12};
+pub use stand_in::{init, is_url, probe, reads_once, Decoder, Nv12};
 pub use thread::{spawn, spawn_selected, DecodeThread};
 
 pub use pool::{FramePool, PooledBuf};

@@ -19,6 +19,7 @@ pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ffmpeg::init();
+        ffmpeg::format::network::init();
         let level = if std::env::var_os("FOVEA_FFMPEG_LOG").is_some() {
             ffmpeg::util::log::Level::Warning
         } else {
@@ -34,9 +35,35 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     stream_info(path, &input)
 }
 
+/// Whether `path` names a network source FFmpeg reads (`http(s)://`, `rtsp(s)://`, `rtmp://`,
+/// `srt://`; HLS playlists over HTTP too), not a file.
+pub fn is_url(path: &Path) -> bool {
+    const SCHEMES: [&str; 6] = ["http://", "https://", "rtsp://", "rtsps://", "rtmp://", "srt://"];
+    path.to_str().is_some_and(|s| SCHEMES.iter().any(|p| s.len() > p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())))
+}
+
+/// FFmpeg options for a network source: reconnects with backoff (HTTP, also for each HLS
+/// segment), RTSP over TCP, and a 15 s I/O timeout so that a dead source is an error, not a hang.
+fn network_options(path: &Path) -> ffmpeg::Dictionary<'static> {
+    let mut d = ffmpeg::Dictionary::new();
+    let s = path.to_string_lossy().to_ascii_lowercase();
+    if s.starts_with("rtsp") {
+        d.set("rtsp_transport", "tcp");
+        d.set("timeout", "15000000");
+    } else {
+        d.set("reconnect", "1");
+        d.set("reconnect_streamed", "1");
+        d.set("reconnect_on_network_error", "1");
+        d.set("reconnect_delay_max", "8");
+        d.set("rw_timeout", "15000000");
+    }
+    d
+}
+
 pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     init();
-    if !path.exists() {
+    let url = is_url(path);
+    if !url && !path.exists() {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
     // The path's bytes as they are (ffmpeg-next's own `format::input` panics on a path that is not
@@ -45,11 +72,20 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
     let mut ps = std::ptr::null_mut();
+    let mut opts = if url {
+        // SAFETY: disown hands us the dictionary's ownership; it is freed after the open below.
+        unsafe { network_options(path).disown() }
+    } else {
+        std::ptr::null_mut()
+    };
     // SAFETY: `ps` is a null context pointer for avformat_open_input to fill; the path is
-    // NUL-terminated and outlives the call. On success the context is owned by the returned
-    // `Input` (closed on drop); on a stream-info failure it is closed here.
+    // NUL-terminated and outlives the call; `opts` is null or a dictionary we own (disowned from
+    // its wrapper), which the call may replace and which is freed right after it. On success the
+    // context is owned by the returned `Input` (closed on drop); on a stream-info failure it is
+    // closed here.
     unsafe {
-        let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts);
+        ffmpeg::ffi::av_dict_free(&mut opts);
         if e < 0 {
             return Err(not_media(av_error(ffmpeg::Error::from(e))));
         }
@@ -66,6 +102,9 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
 /// once (no probe before decoding). Missing paths and regular files are not.
 pub fn reads_once(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
+    if is_url(path) {
+        return true;
+    }
     std::fs::metadata(path).is_ok_and(|m| {
         let t = m.file_type();
         t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device()

@@ -28,6 +28,11 @@ pub fn reads_once(_path: &Path) -> bool {
     false
 }
 
+/// Without FFmpeg no URL is read either.
+pub fn is_url(_path: &Path) -> bool {
+    false
+}
+
 /// The decoder's stand-in: cannot be constructed.
 pub struct Decoder {
     never: std::convert::Infallible,

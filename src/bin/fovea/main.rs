@@ -10,6 +10,7 @@ mod engines;
 mod keyframes;
 mod model;
 mod report;
+mod serve;
 mod track;
 mod verify;
 
@@ -45,6 +46,9 @@ enum Command {
     /// Pick key frames: a quality kernel on every frame, shots, the detector on the best few
     /// candidates per shot; writes the images, keyframes.json and a contact sheet.
     Keyframes(KeyframesArgs),
+    /// The detection service: an HTTP/JSON server running many videos at once on one model
+    /// (POST /v1/jobs, GET /v1/jobs/{id}/results, /metrics, /healthz, /readyz).
+    Serve(serve::ServeArgs),
     /// Write the CUDA kernels (source for NVRTC and build-time PTX) into a folder.
     Kernels(KernelsArgs),
     /// TensorRT engines: build one ahead of time (EPContext model beside the manifest).
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::verify(a),
         Command::Keyframes(a) => keyframes::keyframes(a),
         Command::Kernels(a) => engines::kernels(a),
+        Command::Serve(a) => serve::serve(a),
         Command::Engines(c) => engines::engines(c),
     };
     match result {

@@ -1,0 +1,321 @@
+//! One job of the service: its options, state, results (the writer's bytes, readable while they
+//! grow) and its run through the pipeline.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DecodeParams;
+use crate::engine::EngineConfig;
+use crate::error::{Error, Result};
+use crate::infer::manifest::Manifest;
+use crate::output::{JsonlWriter, ResultSink, ScoreVisionWriter};
+use crate::pipeline::{self, Share, Stages};
+use crate::track::TrackerConfig;
+use crate::video::Sampling;
+
+/// A job's per-job options (`"options"` of `POST /v1/jobs`); absent fields are the service
+/// configuration's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptions {
+    classes: Option<Vec<String>>,
+    score: Option<f32>,
+    nms_iou: Option<f32>,
+    stride: Option<u32>,
+    max_fps: Option<f64>,
+    start: Option<f64>,
+    duration: Option<f64>,
+    tracking: Option<bool>,
+    format: Option<String>,
+}
+
+/// The result format of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per frame (`application/x-ndjson`), readable line by line as it grows.
+    Jsonl,
+    /// The Score Vision miner JSON, complete when the job ends.
+    Scorevision,
+}
+
+/// A job's options, checked.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    pub params: DecodeParams,
+    pub sampling: Sampling,
+    pub tracking: Option<TrackerConfig>,
+    pub format: Format,
+}
+
+/// Largest frame stride a job may ask for.
+pub const MAX_STRIDE: u32 = 100_000;
+
+impl JobOptions {
+    /// Parses and checks `options` (a JSON object, or null) over the service's defaults.
+    pub(crate) fn parse(
+        options: &serde_json::Value,
+        manifest: &Manifest,
+        engine: &EngineConfig,
+        tracking: Option<&TrackerConfig>,
+    ) -> Result<Self> {
+        let bad = |option: &'static str, reason: String| Error::InvalidOption { option, reason };
+        let raw: RawOptions = if options.is_null() {
+            RawOptions::default()
+        } else {
+            serde_json::from_value(options.clone()).map_err(|e| {
+                bad("options", format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format)"))
+            })?
+        };
+        let classes = raw.classes.or_else(|| engine.classes.clone());
+        let params = pipeline::decode_params_for(manifest, raw.score.or(engine.score), raw.nms_iou.or(engine.nms_iou), classes.as_deref())?;
+        let mut sampling = Sampling::default();
+        if let Some(s) = raw.stride {
+            if !(1..=MAX_STRIDE).contains(&s) {
+                return Err(bad("options.stride", format!("must be within 1..={MAX_STRIDE}, got {s}")));
+            }
+            sampling.stride = s;
+        }
+        if let Some(f) = raw.max_fps {
+            if !(f.is_finite() && f > 0.0) {
+                return Err(bad("options.max_fps", format!("must be a positive number, got {f}")));
+            }
+            sampling.max_fps = Some(f);
+        }
+        if let Some(s) = raw.start {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(bad("options.start", format!("must be a number of seconds >= 0, got {s}")));
+            }
+            sampling.start = s;
+        }
+        if let Some(d) = raw.duration {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(bad("options.duration", format!("must be a positive number of seconds, got {d}")));
+            }
+            sampling.duration = Some(d);
+        }
+        let tracking = match raw.tracking {
+            Some(false) => None,
+            Some(true) => Some(tracking.copied().unwrap_or(manifest.tracking)),
+            None => tracking.copied(),
+        };
+        let format = match raw.format.as_deref() {
+            None | Some("jsonl") => Format::Jsonl,
+            Some("scorevision") => Format::Scorevision,
+            Some(f) => return Err(bad("options.format", format!("expected jsonl or scorevision, got '{f}'"))),
+        };
+        Ok(Self { params, sampling, tracking, format })
+    }
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn ended(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A job as `GET /v1/jobs/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub id: u64,
+    pub source: String,
+    pub state: JobState,
+    pub format: Format,
+    /// Frames processed so far, and per second of the job's running time.
+    pub frames: u64,
+    pub fps: f64,
+    /// Seconds since it was accepted, and it ran.
+    pub age_s: f64,
+    pub running_s: f64,
+    /// fovea's error when it failed (results before the damage are kept).
+    pub error: Option<String>,
+}
+
+struct Progress {
+    state: JobState,
+    error: Option<String>,
+    started: Option<Instant>,
+    ended: Option<Instant>,
+}
+
+/// A job: see the module documentation.
+pub struct Job {
+    pub id: u64,
+    pub source: String,
+    input: PathBuf,
+    opts: JobOptions,
+    created: Instant,
+    progress: Mutex<Progress>,
+    frames: AtomicU64,
+    cancel: AtomicBool,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("id", &self.id).field("source", &self.source).finish()
+    }
+}
+
+/// The job's results as its writer makes them.
+struct Out(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Job {
+    pub(crate) fn new(id: u64, source: String, input: PathBuf, opts: JobOptions) -> Self {
+        Self {
+            id,
+            source,
+            input,
+            opts,
+            created: Instant::now(),
+            progress: Mutex::new(Progress { state: JobState::Queued, error: None, started: None, ended: None }),
+            frames: AtomicU64::new(0),
+            cancel: AtomicBool::new(false),
+            output: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn status(&self) -> JobStatus {
+        let p = self.progress();
+        let frames = self.frames.load(Ordering::Relaxed);
+        let running_s = match (p.started, p.ended) {
+            (Some(s), Some(e)) => (e - s).as_secs_f64(),
+            (Some(s), None) => s.elapsed().as_secs_f64(),
+            _ => 0.0,
+        };
+        JobStatus {
+            id: self.id,
+            source: self.source.clone(),
+            state: p.state,
+            format: self.opts.format,
+            frames,
+            fps: if running_s > 0.0 { frames as f64 / running_s } else { 0.0 },
+            age_s: self.created.elapsed().as_secs_f64(),
+            running_s,
+            error: p.error.clone(),
+        }
+    }
+
+    /// The results' bytes from `from` on, and whether the job has ended (then nothing more comes).
+    pub fn read(&self, from: usize) -> (Vec<u8>, bool) {
+        // The state first: bytes written before the job ended are then all in the copy.
+        let ended = self.progress().state.ended();
+        let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        (out.get(from..).map(<[u8]>::to_vec).unwrap_or_default(), ended)
+    }
+
+    /// Asks the job to stop (at its next frame); its results so far are kept.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn finish_cancelled_queued(&self) {
+        let mut p = self.progress();
+        if !p.state.ended() {
+            p.state = JobState::Cancelled;
+            p.ended = Some(Instant::now());
+        }
+    }
+
+    pub(crate) fn fail_panicked(&self) {
+        let mut p = self.progress();
+        p.state = JobState::Failed;
+        p.error = Some("internal error: the job's pipeline panicked (a bug: please report it); other jobs are unaffected".into());
+        p.ended = Some(Instant::now());
+    }
+
+    /// Runs the job through the pipeline on `share`, writing its results as they come.
+    pub(crate) fn run(&self, mut share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) {
+        {
+            let mut p = self.progress();
+            if self.cancel.load(Ordering::SeqCst) {
+                p.state = JobState::Cancelled;
+                p.ended = Some(Instant::now());
+                return;
+            }
+            p.state = JobState::Running;
+            p.started = Some(Instant::now());
+        }
+        let name = PathBuf::from(format!("job {}", self.id));
+        let mut writer: Box<dyn ResultSink> = match self.opts.format {
+            Format::Jsonl => Box::new(JsonlWriter::new(Box::new(Out(self.output.clone())), name, labels)),
+            Format::Scorevision => {
+                Box::new(ScoreVisionWriter::new(Box::new(Out(self.output.clone())), name, &labels, self.opts.tracking.is_some()))
+            }
+        };
+        let stages = Stages { tracking: self.opts.tracking, ..Stages::default() };
+        let run = pipeline::run_detect(
+            &self.input,
+            &mut share,
+            &self.opts.params,
+            self.opts.sampling,
+            stages,
+            &mut |r| {
+                if self.cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Pipeline("cancelled".into()));
+                }
+                writer.write(r)?;
+                self.frames.fetch_add(1, Ordering::Relaxed);
+                metrics.frames.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+            &mut |_| {},
+        );
+        let finished = writer.finish();
+        let (state, error) = match run {
+            _ if self.cancel.load(Ordering::SeqCst) => (JobState::Cancelled, None),
+            Ok((report, outcome)) => {
+                metrics.observe(&report);
+                match outcome.and(finished) {
+                    Ok(()) => (JobState::Done, None),
+                    Err(e) => (JobState::Failed, Some(e.to_string())),
+                }
+            }
+            Err(e) => (JobState::Failed, Some(e.to_string())),
+        };
+        let mut p = self.progress();
+        p.state = state;
+        p.error = error;
+        p.ended = Some(Instant::now());
+    }
+}

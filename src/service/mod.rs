@@ -1,0 +1,351 @@
+//! The detection service's core (`fovea serve`): the model loaded once behind a cross-stream
+//! [`Batcher`], jobs queued and run on runner threads (one pipeline per job: the file source,
+//! the job's own tracker and writer), each job's results kept and readable while it runs,
+//! cancellation, limits, graceful shutdown, metrics. No async code: the HTTP face (the CLI's
+//! `serve` command, axum) calls these methods.
+//!
+//! ```text
+//!  POST /v1/jobs ─▶ submit ─▶ queue ─▶ runner thread: source ─▶ Share ─▶ Batcher ◀─ other jobs
+//!                                           └─▶ the job's stages ─▶ JSONL / Score Vision bytes
+//!  GET /v1/jobs/{id}/results ◀─ Job::read(from) while it grows
+//! ```
+//! A job's failure (a missing file, not media, damage half-way, a live source that dies) is its
+//! own: it ends `failed` with fovea's error and the results before the damage; other jobs and
+//! the service go on. A panic in a job's pipeline is caught and fails that job.
+#![forbid(unsafe_code)]
+
+mod jobs;
+mod metrics;
+
+pub use jobs::{Format, Job, JobOptions, JobState, JobStatus};
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engine::EngineConfig;
+use crate::error::{Error, Result};
+use crate::infer::manifest::Manifest;
+use crate::infer::provider::{ProviderKind, Selection};
+use crate::infer::{Detector, DetectorOptions};
+use crate::pipeline::{self, Batcher};
+use crate::track::TrackerConfig;
+
+/// How the service runs; [`ServiceConfig::new`] gives the defaults for this machine.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The model and its settings (model, runtime, threads, workers, score, classes, tracking).
+    pub engine: EngineConfig,
+    /// Job sources that are paths must lie under this folder.
+    pub media_root: PathBuf,
+    /// Jobs decoding at once (each has its decode and preprocess threads).
+    pub max_running: usize,
+    /// Jobs waiting beyond the running ones; more is refused ([`SubmitError::Busy`]: HTTP 429).
+    pub max_queued: usize,
+    /// Frames a job sends to the batcher at a time (0: the detector's batch) and how long a call
+    /// that is not full waits for other jobs' frames.
+    pub job_batch: usize,
+    pub batch_wait: Duration,
+    /// Jobs kept in the list after they ended (the oldest ended ones are forgotten first).
+    pub max_kept: usize,
+}
+
+impl ServiceConfig {
+    /// Defaults for this machine: as many running jobs as cores (at least 2), 4 per core queued.
+    pub fn new(engine: EngineConfig, media_root: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            engine,
+            media_root,
+            max_running: cores.max(2),
+            max_queued: 4 * cores.max(2),
+            job_batch: 0,
+            batch_wait: Duration::from_millis(2),
+            max_kept: 1000,
+        }
+    }
+}
+
+/// Why a job was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The request is wrong (HTTP 400): the reason says what, where and what was expected.
+    Invalid(String),
+    /// The queue is full (HTTP 429).
+    Busy { running: usize, queued: usize },
+    /// The service is shutting down (HTTP 503).
+    Stopping,
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Invalid(r) => f.write_str(r),
+            SubmitError::Busy { running, queued } => {
+                write!(f, "the service is busy: {running} jobs running and {queued} queued (its limits)")
+            }
+            SubmitError::Stopping => f.write_str("the service is shutting down"),
+        }
+    }
+}
+
+struct Jobs {
+    map: BTreeMap<u64, Arc<Job>>,
+    queue: VecDeque<Arc<Job>>,
+    running: usize,
+    next_id: u64,
+}
+
+/// The service: see the module documentation.
+pub struct Service {
+    cfg: ServiceConfig,
+    media_root: PathBuf,
+    batcher: Batcher,
+    tracking: Option<TrackerConfig>,
+    labels: Vec<String>,
+    jobs: Mutex<Jobs>,
+    wake: Condvar,
+    stopping: AtomicBool,
+    runners: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    metrics: metrics::Metrics,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("model", &self.batcher.manifest().name).finish()
+    }
+}
+
+impl Service {
+    /// Loads the model once and starts the runner threads.
+    pub fn start(cfg: ServiceConfig) -> Result<Arc<Self>> {
+        let e = &cfg.engine;
+        if e.provider.parse::<ProviderKind>()? != ProviderKind::Cpu || e.device.as_deref().is_some_and(|d| d != "cpu") {
+            return Err(Error::Unsupported {
+                what: "provider",
+                reason: "fovea serve runs its shared detector on the CPU in this version (provider = \"cpu\")".into(),
+            });
+        }
+        if cfg.max_running == 0 || cfg.max_running > 256 {
+            return Err(Error::InvalidOption {
+                option: "--max-running",
+                reason: format!("must be within 1..=256, got {}", cfg.max_running),
+            });
+        }
+        let media_root = cfg
+            .media_root
+            .canonicalize()
+            .map_err(|err| Error::InvalidOption { option: "--media-root", reason: format!("{}: {err}", cfg.media_root.display()) })?;
+        let manifest = Manifest::load(&e.model)?;
+        let opts = DetectorOptions {
+            threads: e.threads,
+            workers: e.workers,
+            runtime: e.runtime_kind()?,
+            batch: 1,
+            selection: Selection::cpu(),
+            ..DetectorOptions::default()
+        };
+        let detector = Detector::load(&manifest, &opts)?;
+        // The configuration's thresholds and classes are checked once here; jobs override them.
+        pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;
+        let tracking = e.tracking.resolve(&manifest.tracking)?;
+        let labels = manifest.labels.clone();
+        let batcher = Batcher::new(detector, cfg.job_batch, cfg.batch_wait)?;
+        let svc = Arc::new(Self {
+            media_root,
+            batcher,
+            tracking,
+            labels,
+            jobs: Mutex::new(Jobs { map: BTreeMap::new(), queue: VecDeque::new(), running: 0, next_id: 1 }),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            runners: Mutex::new(Vec::new()),
+            metrics: metrics::Metrics::default(),
+            started: Instant::now(),
+            cfg,
+        });
+        let mut runners = Vec::new();
+        for i in 0..svc.cfg.max_running {
+            let s = svc.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("fovea-job-{i}"))
+                .spawn(move || s.runner())
+                .map_err(|e| Error::Pipeline(format!("cannot start a job runner: {e}")))?;
+            runners.push(t);
+        }
+        *svc.runners.lock().map_err(|_| Error::Pipeline("poisoned".into()))? = runners;
+        Ok(svc)
+    }
+
+    /// The model's name, the runtime it runs on and how (for `/healthz` and logs).
+    pub fn describe(&self) -> String {
+        let (provider, threads, workers, batch) = self.batcher.describe();
+        format!("{} on {provider}, {workers} workers x {threads} threads; {batch}", self.batcher.manifest().name)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
+        // A runner never panics while holding the lock (pipelines run outside it).
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepts a job: `source` is a path under the media root (relative to it, or absolute inside
+    /// it) or a URL FFmpeg reads (`http(s)://`, `rtsp://`, `rtmp://`, `srt://`; HLS playlists
+    /// too); `options` the pipeline's per-job fields ([`JobOptions`]).
+    pub fn submit(&self, source: &str, options: &serde_json::Value) -> std::result::Result<Arc<Job>, SubmitError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(SubmitError::Stopping);
+        }
+        let input = self.resolve_source(source).map_err(SubmitError::Invalid)?;
+        let opts = JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, self.tracking.as_ref())
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let mut jobs = self.lock();
+        if jobs.queue.len() >= self.cfg.max_queued {
+            self.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::Busy { running: jobs.running, queued: jobs.queue.len() });
+        }
+        let id = jobs.next_id;
+        jobs.next_id += 1;
+        let job = Arc::new(Job::new(id, source.to_string(), input, opts));
+        jobs.map.insert(id, job.clone());
+        jobs.queue.push_back(job.clone());
+        // Forget the oldest ended jobs beyond the limit.
+        if jobs.map.len() > self.cfg.max_kept {
+            let ended: Vec<u64> = jobs.map.values().filter(|j| j.status().state.ended()).map(|j| j.id).collect();
+            for id in ended.into_iter().take(jobs.map.len() - self.cfg.max_kept) {
+                jobs.map.remove(&id);
+            }
+        }
+        self.metrics.submitted.fetch_add(1, Ordering::Relaxed);
+        drop(jobs);
+        self.wake.notify_one();
+        Ok(job)
+    }
+
+    /// The job's input: a URL as it is, or a path inside the media root. `..` and paths outside
+    /// the root (also through symbolic links) are refused.
+    fn resolve_source(&self, source: &str) -> std::result::Result<PathBuf, String> {
+        if source.is_empty() || source.len() > 4096 || source.contains('\0') {
+            return Err("source: expected a path under the media root or a URL of at most 4096 bytes".into());
+        }
+        if let Some((scheme, _)) = source.split_once("://") {
+            return match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" | "rtsp" | "rtsps" | "rtmp" | "srt" => Ok(PathBuf::from(source)),
+                other => Err(format!("source: URL scheme '{other}' is not served (http, https, rtsp, rtsps, rtmp, srt are)")),
+            };
+        }
+        let p = Path::new(source);
+        if p.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!("source {source}: '..' is not allowed; give a path under the media root"));
+        }
+        let full = if p.is_absolute() { p.to_path_buf() } else { self.media_root.join(p) };
+        let real = match full.canonicalize() {
+            Ok(r) => r,
+            // A missing file is the job's own failure (a clear error when it runs), if its folder
+            // is inside the root.
+            Err(_) => {
+                full.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(full.file_name().unwrap_or_default())).unwrap_or(full)
+            }
+        };
+        if !real.starts_with(&self.media_root) {
+            return Err(format!("source {source}: outside the media root {}", self.media_root.display()));
+        }
+        Ok(real)
+    }
+
+    pub fn job(&self, id: u64) -> Option<Arc<Job>> {
+        self.lock().map.get(&id).cloned()
+    }
+
+    /// Every job kept, oldest first.
+    pub fn jobs(&self) -> Vec<JobStatus> {
+        self.lock().map.values().map(|j| j.status()).collect()
+    }
+
+    /// Cancels a queued or running job (its results so far are kept); None when unknown.
+    pub fn cancel(&self, id: u64) -> Option<JobStatus> {
+        let job = self.job(id)?;
+        job.cancel();
+        let mut jobs = self.lock();
+        if let Some(pos) = jobs.queue.iter().position(|j| j.id == id) {
+            jobs.queue.remove(pos);
+            job.finish_cancelled_queued();
+        }
+        drop(jobs);
+        Some(job.status())
+    }
+
+    /// Whether the model is loaded (it is, once started), the service is not stopping and the
+    /// queue has room.
+    pub fn ready(&self) -> bool {
+        !self.stopping.load(Ordering::SeqCst) && self.lock().queue.len() < self.cfg.max_queued
+    }
+
+    /// Prometheus text exposition of the service's metrics.
+    pub fn metrics(&self) -> String {
+        let jobs = self.lock();
+        let states: Vec<JobState> = jobs.map.values().map(|j| j.status().state).collect();
+        let (running, queued) = (jobs.running, jobs.queue.len());
+        drop(jobs);
+        self.metrics.render(&states, running, queued, self.batcher.stats(), self.started.elapsed())
+    }
+
+    /// Stops accepting jobs, lets queued and running jobs finish for up to `grace`, then cancels
+    /// what is left (results so far kept) and waits for the runners.
+    pub fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        loop {
+            let jobs = self.lock();
+            if jobs.running == 0 && jobs.queue.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                for j in jobs.map.values() {
+                    j.cancel();
+                }
+                break;
+            }
+            drop(jobs);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.wake.notify_all();
+        let runners = std::mem::take(&mut *self.runners.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in runners {
+            let _ = t.join();
+        }
+        // Jobs still queued after the grace period end cancelled.
+        let mut jobs = self.lock();
+        while let Some(j) = jobs.queue.pop_front() {
+            j.finish_cancelled_queued();
+        }
+    }
+
+    /// A runner thread: takes queued jobs until the service stops.
+    fn runner(&self) {
+        loop {
+            let job = {
+                let mut jobs = self.lock();
+                loop {
+                    if let Some(j) = jobs.queue.pop_front() {
+                        jobs.running += 1;
+                        break j;
+                    }
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    jobs = self.wake.wait_timeout(jobs, Duration::from_millis(200)).unwrap_or_else(|p| p.into_inner()).0;
+                }
+            };
+            let share = self.batcher.share();
+            let labels = self.labels.clone();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.metrics)));
+            if run.is_err() {
+                job.fail_panicked();
+            }
+            self.lock().running -= 1;
+        }
+    }
+}
