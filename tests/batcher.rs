@@ -31,14 +31,12 @@ fn alone(det: &mut dyn Infer, clip: &std::path::Path, params: &fovea::detect::De
     out
 }
 
+/// A job: its clip, score threshold and classes.
+type JobSpec = (std::path::PathBuf, Option<f32>, Option<Vec<String>>);
+
 /// Jobs, each (clip, score, classes), run at once through one batcher; each compared with the
 /// same clip and parameters on a detector of its own.
-fn jobs_equal_alone(
-    manifest: &str,
-    opts: DetectorOptions,
-    job_batch: usize,
-    jobs: &[(std::path::PathBuf, Option<f32>, Option<Vec<String>>)],
-) -> u64 {
+fn jobs_equal_alone(manifest: &str, opts: DetectorOptions, job_batch: usize, jobs: &[JobSpec]) -> u64 {
     let m = Manifest::load(&root().join(manifest)).unwrap();
     let s = Sampling { stride: 2, ..Sampling::default() };
     let mut own = Detector::load(&m, &opts).unwrap();
