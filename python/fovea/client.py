@@ -1,0 +1,111 @@
+"""A client for `fovea serve`, the detection service (standard library only).
+
+    from fovea.client import Client
+    c = Client("http://127.0.0.1:8080", token=None)
+    job = c.submit("clips/match.mp4", stride=2, classes=["person", "sports_ball"])
+    for frame in c.results(job["id"]):          # streamed while the job runs
+        print(frame["frame"], len(frame["detections"]))
+    print(c.status(job["id"])["state"])         # done | failed | cancelled
+
+Every method raises `fovea.client.Error` (with the HTTP status and the service's message) on an
+error answer.
+"""
+import json
+import time
+import urllib.error
+import urllib.request
+
+__all__ = ["Client", "Error"]
+
+
+class Error(Exception):
+    """An error answer of the service: `status` (HTTP status) and `message` (the service's)."""
+
+    def __init__(self, status, message):
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class Client:
+    def __init__(self, url="http://127.0.0.1:8080", token=None, timeout=30.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode(errors="replace")
+            try:
+                message = json.loads(text).get("error", text)
+            except ValueError:
+                message = text
+            raise Error(e.code, message) from None
+
+    def _json(self, method, path, body=None):
+        with self._request(method, path, body) as r:
+            return json.loads(r.read())
+
+    def submit(self, source, **options):
+        """Starts a job on `source` (a path under the service's media root, or a URL); `options`:
+        classes, score, nms_iou, stride, max_fps, start, duration, tracking, format. Returns the
+        job's status (with its "id")."""
+        return self._json("POST", "/v1/jobs", {"source": source, "options": options})
+
+    def status(self, job_id):
+        return self._json("GET", f"/v1/jobs/{job_id}")
+
+    def jobs(self):
+        return self._json("GET", "/v1/jobs")["jobs"]
+
+    def cancel(self, job_id):
+        return self._json("DELETE", f"/v1/jobs/{job_id}")
+
+    def results(self, job_id):
+        """The job's frames (JSONL jobs: one dict per frame, yielded as they come while it runs),
+        or the whole Score Vision document (format="scorevision") as one dict."""
+        with self._request("GET", f"/v1/jobs/{job_id}/results") as r:
+            if r.headers.get_content_type() == "application/json":
+                yield json.loads(r.read())
+                return
+            for line in r:
+                if line.strip():
+                    yield json.loads(line)
+
+    def wait(self, job_id, timeout=None, poll=0.1):
+        """Polls until the job has ended; returns its status."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            s = self.status(job_id)
+            if s["state"] in ("done", "failed", "cancelled"):
+                return s
+            if end is not None and time.monotonic() > end:
+                raise TimeoutError(f"job {job_id} still {s['state']} after {timeout} s")
+            time.sleep(poll)
+
+    def healthy(self):
+        try:
+            with self._request("GET", "/healthz"):
+                return True
+        except (Error, OSError):
+            return False
+
+    def ready(self):
+        try:
+            with self._request("GET", "/readyz"):
+                return True
+        except (Error, OSError):
+            return False
+
+    def metrics(self):
+        """The Prometheus text exposition."""
+        with self._request("GET", "/metrics") as r:
+            return r.read().decode()

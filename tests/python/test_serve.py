@@ -1,0 +1,244 @@
+"""`fovea serve` (issue 14) against a real server process on a free port, through the Python
+client (fovea.client) and raw HTTP: concurrent jobs equal `fovea detect` on each file alone, auth,
+path escapes, 429, cancel, bad sources failing alone, graceful shutdown, Prometheus metrics."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import sys
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "python") not in sys.path:
+    sys.path.insert(0, str(ROOT / "python"))
+from fovea.client import Client, Error  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media"
+BIN = os.environ.get("FOVEA_BIN", str(ROOT / "target" / "debug" / "fovea"))
+
+
+@pytest.fixture(scope="module")
+def media_root(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    shutil.copy(ROOT / "tests" / "data" / "market_street_10s.mp4", d / "street.mp4")
+    shutil.copy(MEDIA / "vtest.avi", d / "vtest.avi")
+    shutil.copy(MEDIA / "bigbuckbunny.mp4", d / "bunny.mp4")
+    (d / "sub").mkdir()
+    shutil.copy(MEDIA / "market_street_1906.mp4", d / "sub" / "long.mp4")
+    (d / "notmedia.mp4").write_text("this is not a video\n" * 100)
+    # Damaged half-way: a faststart copy (index first) cut in the middle.
+    fs = d / "faststart.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "street.mp4"), "-c", "copy", "-movflags", "+faststart", str(fs)], check=True)
+    data = fs.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    fs.unlink()
+    return d
+
+
+class Server:
+    def __init__(self, media, *args):
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--media-root", str(media), *args],
+                                     stderr=subprocess.PIPE, text=True)
+        self.log = []
+        line = self.proc.stderr.readline()
+        self.log.append(line)
+        m = re.search(r"listening on (http://\S+)", line)
+        assert m, f"no address in {line!r}"
+        self.url = m.group(1)
+        threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(media_root):
+    s = Server(media_root)
+    yield s
+    s.stop()
+
+
+def detect_alone(path, *args):
+    out = subprocess.run([BIN, "detect", str(path), "-q", "-o", "-", *args], check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_five_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, media_root):
+    c = Client(server.url)
+    jobs = [
+        ("street.mp4", {}, []),
+        ("vtest.avi", {"duration": 6}, ["--duration", "6"]),
+        ("bunny.mp4", {"duration": 6}, ["--duration", "6"]),
+        ("street.mp4", {"stride": 2, "score": 0.45}, ["--stride", "2", "--score", "0.45"]),
+        ("vtest.avi", {"classes": ["person"], "duration": 4, "tracking": False}, ["--classes", "person", "--duration", "4", "--no-track"]),
+    ]
+    ids = [c.submit(src, **opts)["id"] for src, opts, _ in jobs]
+    got = {}
+
+    def read(i):
+        got[i] = list(c.results(i))  # streamed while the job runs
+
+    readers = [threading.Thread(target=read, args=(i,)) for i in ids]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(timeout=300)
+    for i, (src, _, args) in zip(ids, jobs):
+        s = c.status(i)
+        assert s["state"] == "done", s
+        want = detect_alone(media_root / src, *args)
+        assert len(want) > 0 and s["frames"] == len(want)
+        assert got[i] == want, f"job {i} ({src} {args}) differs from fovea detect alone"
+    assert sum(len(f["detections"]) for f in got[ids[0]]) > 1000
+    assert all(d["track_id"] is None for f in got[ids[4]] for d in f["detections"])
+
+
+def test_auth_needs_the_bearer_token_except_for_health(media_root, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("s3cret-token\n")
+    s = Server(media_root, "--token-file", str(tok))
+    try:
+        for token in (None, "wrong"):
+            with pytest.raises(Error) as e:
+                Client(s.url, token=token).jobs()
+            assert e.value.status == 401
+        with pytest.raises(Error) as e:
+            Client(s.url).submit("street.mp4")
+        assert e.value.status == 401
+        assert Client(s.url).healthy() and Client(s.url).ready()
+        c = Client(s.url, token="s3cret-token")
+        assert c.jobs() == []
+        assert "fovea_frames_processed_total" in c.metrics()
+    finally:
+        s.stop()
+
+
+def test_path_escapes_and_bad_requests_are_refused_with_the_reason(server, media_root):
+    c = Client(server.url)
+    outside = media_root.parent / "outside.mp4"
+    shutil.copy(media_root / "street.mp4", outside)
+    (media_root / "link.mp4").symlink_to(outside)
+    for source, want in [
+        ("../outside.mp4", "'..' is not allowed"),
+        ("sub/../../outside.mp4", "'..' is not allowed"),
+        (str(outside), "outside the media root"),
+        ("link.mp4", "outside the media root"),
+        ("/etc/passwd", "outside the media root"),
+        ("ftp://example.com/a.mp4", "URL scheme 'ftp' is not served"),
+    ]:
+        with pytest.raises(Error) as e:
+            c.submit(source)
+        assert e.value.status == 400 and want in e.value.message, (source, e.value.message)
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4", colour="red")
+    assert e.value.status == 400 and "unknown field `colour`" in e.value.message
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4", stride=0)
+    assert e.value.status == 400 and "options.stride" in e.value.message
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4", classes=["unicorn"])
+    assert e.value.status == 400 and "no class 'unicorn'" in e.value.message
+    req = urllib.request.Request(server.url + "/v1/jobs", data=b"{not json", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400 and "not JSON" in e.value.read().decode()
+    with pytest.raises(Error) as e:
+        c.status(99999)
+    assert e.value.status == 404
+    # The absolute path of a file inside the root is accepted.
+    j = c.submit(str(media_root / "street.mp4"), duration=1)
+    assert c.wait(j["id"], timeout=60)["state"] == "done"
+
+
+def test_a_full_queue_answers_429_and_cancel_keeps_results(media_root):
+    s = Server(media_root, "--max-running", "1", "--max-queued", "1")
+    try:
+        c = Client(s.url)
+        long_job = c.submit("sub/long.mp4")["id"]
+        queued = c.submit("street.mp4")["id"]
+        with pytest.raises(Error) as e:
+            c.submit("street.mp4")
+        assert e.value.status == 429 and "busy" in e.value.message
+        assert not c.ready()
+        while c.status(long_job)["frames"] < 20:
+            time.sleep(0.05)
+        assert c.cancel(queued)["state"] == "cancelled"
+        c.cancel(long_job)
+        s1 = c.wait(long_job, timeout=60)
+        assert s1["state"] == "cancelled" and s1["frames"] >= 20
+        frames = list(c.results(long_job))
+        assert len(frames) == s1["frames"] and [f["frame"] for f in frames] == sorted(f["frame"] for f in frames)
+        assert c.ready()
+        metrics = {m.name: m for m in text_string_to_metric_families(c.metrics())}
+        refused = [x.value for x in metrics["fovea_jobs_refused"].samples if x.name == "fovea_jobs_refused_total"]
+        assert refused == [1.0]
+    finally:
+        s.stop()
+
+
+def test_bad_sources_fail_alone_while_a_good_job_runs(server, media_root):
+    c = Client(server.url)
+    good = c.submit("street.mp4", duration=5)["id"]
+    bad = {c.submit(src)["id"]: want for src, want in [
+        ("missing.mp4", "no such file"),
+        ("notmedia.mp4", "notmedia.mp4"),
+        ("truncated.mp4", "corrupt or truncated"),
+    ]}
+    for i, want in bad.items():
+        s = c.wait(i, timeout=120)
+        assert s["state"] == "failed" and want in s["error"], s
+    t = c.status([i for i, w in bad.items() if "truncated" in w][0])
+    assert t["frames"] > 10, "frames before the damage are kept"
+    assert c.wait(good, timeout=120)["state"] == "done"
+    assert list(c.results(good)) == detect_alone(media_root / "street.mp4", "--duration", "5")
+    assert Client(server.url).healthy()
+
+
+def test_metrics_parse_as_prometheus_text(server):
+    c = Client(server.url)
+    j = c.submit("street.mp4", duration=2)["id"]
+    c.wait(j, timeout=60)
+    families = {m.name: m for m in text_string_to_metric_families(c.metrics())}
+    for name in ["fovea_frames_processed", "fovea_jobs", "fovea_stage_seconds", "fovea_inference_batch_frames",
+                 "fovea_queue_depth", "fovea_fps", "fovea_resident_memory_bytes", "fovea_live_frames_dropped"]:
+        assert name in families, (name, sorted(families))
+    done = [s.value for s in families["fovea_jobs"].samples if s.labels.get("state") == "done"]
+    assert done and done[0] >= 1
+    stages = {s.labels["stage"] for s in families["fovea_stage_seconds"].samples}
+    assert stages == {"decode", "preprocess", "inference", "postprocess", "output"}
+    rss = families["fovea_resident_memory_bytes"].samples[0].value
+    assert 10e6 < rss < 4e9
+
+
+def test_sigterm_finishes_running_jobs_and_exits_0(media_root):
+    s = Server(media_root, "--grace", "60")
+    c = Client(s.url)
+    j = c.submit("vtest.avi", duration=8)["id"]
+    frames = []
+    reader = threading.Thread(target=lambda: frames.extend(c.results(j)))
+    reader.start()
+    while c.status(j)["frames"] < 5:
+        time.sleep(0.02)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4")
+    assert e.value.status == 503
+    assert s.proc.wait(timeout=120) == 0
+    reader.join(timeout=30)
+    assert frames == detect_alone(media_root / "vtest.avi", "--duration", "8"), "the job finished within the grace period"
+    assert any("stopping" in line for line in s.log)
