@@ -29,6 +29,8 @@ fn nanodet() -> Manifest {
 fn gpu_opts(precision: Precision, allow_fallback: bool) -> DetectorOptions {
     DetectorOptions {
         threads: 2,
+        workers: 1,
+        runtime: None,
         batch: 1,
         selection: Selection::resolve(Some(DeviceSel::Cuda(0)), Some(ProviderKind::TensorRt), allow_fallback).unwrap(),
         trt: TrtBuild { precision, ..TrtBuild::default() },
