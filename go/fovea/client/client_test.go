@@ -1,0 +1,115 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServer runs `fovea serve` (FOVEA_BIN) on a free port with the repository's test clips
+// as its media root.
+func startServer(t *testing.T, args ...string) (string, *exec.Cmd) {
+	bin := os.Getenv("FOVEA_BIN")
+	if bin == "" {
+		t.Fatal("FOVEA_BIN is not set (make test-go sets it)")
+	}
+	root, _ := filepath.Abs("../../../tests/data")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--media-root", root}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stderr)
+	line, _ := rd.ReadString('\n')
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no address in %q", line)
+	}
+	go func() { _, _ = rd.WriteTo(os.Stderr) }()
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	return m[1], cmd
+}
+
+func TestAJobThroughTheServiceEqualsFoveaDetect(t *testing.T) {
+	url, _ := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := New(url, "")
+	job, err := c.Submit(ctx, "market_street_10s.mp4", Options{"duration": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Frame
+	if err := c.Results(ctx, job.ID, func(f Frame) error { got = append(got, f); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Wait(ctx, job.ID)
+	if err != nil || st.State != "done" || st.Frames != uint64(len(got)) {
+		t.Fatalf("status %+v, %v, %d frames read", st, err, len(got))
+	}
+	out, err := exec.Command(os.Getenv("FOVEA_BIN"), "detect", "../../../tests/data/market_street_10s.mp4", "--duration", "3", "-q", "-o", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Frame
+	sc := bufio.NewScanner(bytesReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var f Frame
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, f)
+	}
+	if len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the service's %d frames differ from fovea detect's %d", len(got), len(want))
+	}
+	jobs, err := c.Jobs(ctx)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != job.ID {
+		t.Fatalf("jobs %+v, %v", jobs, err)
+	}
+}
+
+func TestErrorsCarryTheStatusAndTheReason(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte("tok-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := startServer(t, "--token-file", tok)
+	ctx := context.Background()
+	var e *Error
+	if _, err := New(url, "").Jobs(ctx); !errors.As(err, &e) || e.Status != 401 {
+		t.Fatalf("without the token: %v", err)
+	}
+	c := New(url, "tok-123")
+	if _, err := c.Submit(ctx, "../secret.mp4", nil); !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("a path escape: %v", err)
+	}
+	if _, err := c.Status(ctx, 42); !errors.As(err, &e) || e.Status != 404 {
+		t.Fatalf("an unknown job: %v", err)
+	}
+	st, err := c.Submit(ctx, "missing.mp4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = c.Wait(ctx, st.ID); err != nil || st.State != "failed" || st.Error == nil {
+		t.Fatalf("a missing file fails its job: %+v %v", st, err)
+	}
+}
+
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
