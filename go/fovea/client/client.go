@@ -51,7 +51,9 @@ type Status struct {
 }
 
 // Ended tells whether the job is done, failed or cancelled.
-func (s Status) Ended() bool { return s.State == "done" || s.State == "failed" || s.State == "cancelled" }
+func (s Status) Ended() bool {
+	return s.State == "done" || s.State == "failed" || s.State == "cancelled"
+}
 
 // Detection is one box of a frame.
 type Detection struct {

@@ -2,9 +2,9 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -110,6 +110,5 @@ func TestErrorsCarryTheStatusAndTheReason(t *testing.T) {
 		t.Fatalf("a missing file fails its job: %+v %v", st, err)
 	}
 }
-
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
