@@ -63,6 +63,8 @@ pub struct RunReport {
     pub batch_note: String,
     pub frames_decoded: u64,
     pub frames_processed: u64,
+    /// Frames of a live source dropped because the pipeline was behind (never for files).
+    pub frames_dropped: u64,
     /// Detections per class id.
     pub per_class: BTreeMap<u32, u64>,
     pub times: StageTimes,
@@ -91,6 +93,7 @@ impl RunReport {
             batch_note,
             frames_decoded: 0,
             frames_processed: 0,
+            frames_dropped: 0,
             per_class: BTreeMap::new(),
             times: StageTimes::default(),
             wall_s: 0.0,
@@ -126,6 +129,7 @@ impl RunReport {
             "batch": self.batch_note,
             "frames_decoded": self.frames_decoded,
             "frames_processed": self.frames_processed,
+            "frames_dropped": self.frames_dropped,
             "detections": self.detections(),
             "per_class": per_class,
             "seconds": {
@@ -327,6 +331,7 @@ pub fn run_detect_selected(
     let pre_s = pre_thread.join().map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
     let stats = dec.join()?;
     report.frames_decoded = stats.decoded;
+    report.frames_dropped = stats.frames_dropped;
     report.times.decode_s = stats.decode_s;
     report.times.preprocess_s += stats.convert_s + pre_s + copy_s;
     report.pool_buffers = stats.pool_allocations;

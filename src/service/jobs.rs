@@ -53,6 +53,9 @@ pub struct JobOptions {
     pub format: Format,
 }
 
+/// Times a network source is opened again after failing without processing a frame in between.
+pub const MAX_RECONNECTS: u32 = 6;
+
 /// Largest frame stride a job may ask for.
 pub const MAX_STRIDE: u32 = 100_000;
 
@@ -283,35 +286,69 @@ impl Job {
                 Box::new(ScoreVisionWriter::new(Box::new(Out(self.output.clone())), name, &labels, self.opts.tracking.is_some()))
             }
         };
-        let stages = Stages { tracking: self.opts.tracking, ..Stages::default() };
-        let run = pipeline::run_detect(
-            &self.input,
-            &mut share,
-            &self.opts.params,
-            self.opts.sampling,
-            stages,
-            &mut |r| {
-                if self.cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Pipeline("cancelled".into()));
+        // A network source that fails (or ends with an error) is opened again with backoff;
+        // frame numbers go on from where they were (pts are the source's).
+        let live = crate::video::is_url(&self.input);
+        let mut next_index = 0u64;
+        let mut attempts = 0u32;
+        let outcome: Result<()> = loop {
+            let offset = next_index;
+            let stages = Stages { tracking: self.opts.tracking, ..Stages::default() };
+            let run = pipeline::run_detect(
+                &self.input,
+                &mut share,
+                &self.opts.params,
+                self.opts.sampling,
+                stages,
+                &mut |r| {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        return Err(Error::Pipeline("cancelled".into()));
+                    }
+                    if offset > 0 {
+                        let mut shifted = r.clone();
+                        shifted.index += offset;
+                        writer.write(&shifted)?;
+                    } else {
+                        writer.write(r)?;
+                    }
+                    next_index = next_index.max(r.index + offset + 1);
+                    self.frames.fetch_add(1, Ordering::Relaxed);
+                    metrics.frames.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                },
+                &mut |_| {},
+            );
+            let (progressed, result) = match run {
+                Ok((report, outcome)) => {
+                    metrics.observe(&report);
+                    (report.frames_processed > 0, outcome)
                 }
-                writer.write(r)?;
-                self.frames.fetch_add(1, Ordering::Relaxed);
-                metrics.frames.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            },
-            &mut |_| {},
-        );
-        let finished = writer.finish();
-        let (state, error) = match run {
-            _ if self.cancel.load(Ordering::SeqCst) => (JobState::Cancelled, None),
-            Ok((report, outcome)) => {
-                metrics.observe(&report);
-                match outcome.and(finished) {
-                    Ok(()) => (JobState::Done, None),
-                    Err(e) => (JobState::Failed, Some(e.to_string())),
+                Err(e) => (false, Err(e)),
+            };
+            match result {
+                Ok(()) => break Ok(()),
+                Err(_) if self.cancel.load(Ordering::SeqCst) => break Ok(()),
+                Err(e) if live && attempts < MAX_RECONNECTS => {
+                    attempts = if progressed { 1 } else { attempts + 1 };
+                    let wait = std::time::Duration::from_millis((250u64 << attempts.min(5)).min(8000));
+                    log::warn!("job {}: {e}; reconnecting to {} in {:.1} s (attempt {attempts})", self.id, self.source, wait.as_secs_f64());
+                    metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !self.cancel.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                 }
+                Err(e) => break Err(e),
             }
-            Err(e) => (JobState::Failed, Some(e.to_string())),
+        };
+        let finished = writer.finish();
+        let (state, error) = if self.cancel.load(Ordering::SeqCst) {
+            (JobState::Cancelled, None)
+        } else {
+            match outcome.and(finished) {
+                Ok(()) => (JobState::Done, None),
+                Err(e) => (JobState::Failed, Some(e.to_string())),
+            }
         };
         let mut p = self.progress();
         p.state = state;

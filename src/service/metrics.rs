@@ -43,6 +43,8 @@ pub(crate) struct Metrics {
     pub refused: AtomicU64,
     /// Frames of live sources dropped because the pipeline was behind (never for files).
     pub dropped: AtomicU64,
+    /// Network sources opened again after a failure.
+    pub reconnects: AtomicU64,
     decoded: AtomicU64,
     /// Per stage: each finished job's mean per-frame seconds, once per frame it processed.
     stages: Mutex<[Histogram; 5]>,
@@ -54,6 +56,7 @@ impl Metrics {
     /// Adds a finished job's report: its frames decoded and its per-stage seconds per frame.
     pub fn observe(&self, r: &RunReport) {
         self.decoded.fetch_add(r.frames_decoded, Ordering::Relaxed);
+        self.dropped.fetch_add(r.frames_dropped, Ordering::Relaxed);
         let n = r.frames_processed;
         if n == 0 {
             return;
@@ -101,6 +104,12 @@ impl Metrics {
             "counter",
             "Frames of live sources dropped because the pipeline was behind (never for files).",
             &[(String::new(), self.dropped.load(Ordering::Relaxed) as f64)],
+        );
+        metric(
+            "fovea_source_reconnects_total",
+            "counter",
+            "Network sources opened again after a failure.",
+            &[(String::new(), self.reconnects.load(Ordering::Relaxed) as f64)],
         );
         let by_state: Vec<(String, f64)> = [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled]
             .iter()

@@ -139,6 +139,9 @@ pub struct DecodeStats {
     /// Frames lost to damaged data in the middle of the stream (their numbers are skipped, so
     /// later frames keep their true decode index).
     pub frames_missing: u64,
+    /// Frames of a live source (a URL) dropped, oldest first, because the pipeline was behind
+    /// (never for files, whose decoding waits instead).
+    pub frames_dropped: u64,
 }
 
 impl Frame {

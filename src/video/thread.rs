@@ -11,11 +11,14 @@ pub struct DecodeThread {
     pub info: VideoInfo,
     pub frames: crossbeam_channel::Receiver<Result<Frame>>,
     handle: std::thread::JoinHandle<DecodeStats>,
+    /// Tells a live source's thread (which holds a receiver of its own channel) to stop.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DecodeThread {
     /// Waits for the thread and returns its counters.
     pub fn join(self) -> Result<DecodeStats> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(self.frames);
         self.handle.join().map_err(|_| Error::Pipeline("decode thread panicked".into()))
     }
@@ -39,6 +42,12 @@ pub fn spawn_selected(
 ) -> Result<DecodeThread> {
     let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
+    // A live source does not wait for a slow pipeline: the oldest queued frame goes, taken by
+    // the thread's own receiver (so only `stop` ends it when the consumer is gone).
+    let live = super::is_url(path);
+    let own_rx = live.then(|| rx.clone());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
     let path = path.to_path_buf();
     let pool_size = capacity.max(1) + extra + 1;
     let handle = std::thread::Builder::new()
@@ -56,8 +65,22 @@ pub fn spawn_selected(
             }
             let _ = info_tx.send(Ok(dec.info().clone()));
             let pool = FramePool::new(pool_size);
+            let mut dropped = 0u64;
             loop {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 match dec.next_frame(&pool) {
+                    Ok(Some(f)) if own_rx.is_some() => {
+                        let own = own_rx.as_ref().expect("live");
+                        let mut item = Ok(f);
+                        while let Err(crossbeam_channel::TrySendError::Full(back)) = tx.try_send(item) {
+                            if own.try_recv().is_ok() {
+                                dropped += 1;
+                            }
+                            item = back;
+                        }
+                    }
                     Ok(Some(f)) => {
                         if tx.send(Ok(f)).is_err() {
                             break; // consumer gone
@@ -72,11 +95,12 @@ pub fn spawn_selected(
             }
             let mut stats = dec.stats().clone();
             stats.pool_allocations = pool.allocations();
+            stats.frames_dropped = dropped;
             stats
         })
         .map_err(|e| Error::Pipeline(format!("cannot start decode thread: {e}")))?;
     match info_rx.recv() {
-        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle }),
+        Ok(Ok(info)) => Ok(DecodeThread { info, frames: rx, handle, stop }),
         Ok(Err(e)) => {
             let _ = handle.join();
             Err(e)

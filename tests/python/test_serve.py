@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import signal
 import subprocess
 import threading
@@ -12,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import sys
+
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -242,3 +243,49 @@ def test_sigterm_finishes_running_jobs_and_exits_0(media_root):
     reader.join(timeout=30)
     assert frames == detect_alone(media_root / "vtest.avi", "--duration", "8"), "the job finished within the grace period"
     assert any("stopping" in line for line in s.log)
+
+
+def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
+    """ffmpeg serves a clip as live HLS (segments in a folder, a local HTTP server), is killed
+    half-way and restarted (appending to the playlist); the job reads through the restart and ends
+    when the source does."""
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    http = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(hls)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = re.search(r"port (\d+)", http.stdout.readline()).group(1)
+
+    def source(start, flags):
+        return subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-i", str(media_root / "street.mp4"), "-an", "-c:v", "libx264",
+                                 "-preset", "ultrafast", "-g", "15", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0",
+                                 "-hls_flags", "temp_file" + flags, "-start_number", str(start), str(hls / "live.m3u8")])
+
+    first = source(0, "")
+    s = Server(media_root)
+    try:
+        deadline = time.monotonic() + 30
+        while not ((hls / "live.m3u8").exists() and (hls / "live.m3u8").read_text().count(".ts") >= 2):
+            assert time.monotonic() < deadline, "ffmpeg wrote no HLS playlist"
+            time.sleep(0.1)
+        c = Client(s.url)
+        job = c.submit(f"http://127.0.0.1:{port}/live.m3u8")["id"]
+        while c.status(job)["frames"] < 20:
+            assert c.status(job)["state"] == "running", c.status(job)
+            time.sleep(0.05)
+        first.kill()
+        first.wait()
+        before = c.status(job)["frames"]
+        time.sleep(1.5)
+        second = source(100, "+append_list+discont_start")
+        assert second.wait(timeout=60) == 0
+        st = c.wait(job, timeout=120)
+        assert st["state"] == "done", st
+        assert st["frames"] > before + 100, (before, st)
+        frames = list(c.results(job))
+        idx = [f["frame"] for f in frames]
+        assert idx == sorted(set(idx)), "frame numbers go on increasing through the restart"
+        assert sum(len(f["detections"]) for f in frames) > 100
+    finally:
+        first.kill()
+        s.stop()
+        http.kill()
