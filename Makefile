@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -212,6 +212,11 @@ int8-report: build
 # Regenerates tests/data/*.reference.json with the independent Python reference.
 reference: setup
 	$(PY) scripts/reference.py
+
+# The detection service under load: 5 concurrent 720p jobs vs one at a time, latency, memory,
+# and a Python asyncio + onnxruntime server (benches/results/serve.json).
+bench-serve: build
+	$(PY) benches/serve_bench.py
 
 # Key-frame selection on a 2-minute 1080p video against the Python peers (benches/results/keyframes.json).
 bench-keyframes: setup
