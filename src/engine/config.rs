@@ -161,6 +161,33 @@ fn cpu() -> String {
 }
 
 impl EngineConfig {
+    /// The detector options this configuration asks for (device, provider, TensorRT precision,
+    /// threads, workers, runtime; one frame per call), checked. What every face's engine and the
+    /// service load their detector with.
+    pub fn detector_options(&self) -> Result<crate::infer::DetectorOptions> {
+        use crate::infer::manifest::Precision;
+        use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
+        let selection = Selection::resolve(
+            self.device.as_deref().map(str::parse).transpose()?,
+            Some(self.provider.parse::<ProviderKind>()?),
+            self.allow_fallback,
+        )?;
+        let precision = match self.precision.as_deref() {
+            None | Some("fp16") => Precision::Fp16,
+            Some("fp32") => Precision::Fp32,
+            Some("int8") => Precision::Int8,
+            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
+        };
+        Ok(crate::infer::DetectorOptions {
+            threads: self.threads,
+            workers: self.workers,
+            runtime: self.runtime_kind()?,
+            batch: 1,
+            selection,
+            trt: TrtBuild { precision, ..TrtBuild::default() },
+        })
+    }
+
     /// The runtime asked for, parsed.
     pub fn runtime_kind(&self) -> Result<Option<crate::infer::manifest::RuntimeKind>> {
         crate::infer::manifest::RuntimeKind::parse_option(self.runtime.as_deref(), "runtime")

@@ -29,9 +29,8 @@ use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
-use crate::infer::manifest::{Manifest, Precision};
-use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
-use crate::infer::{Detector, DetectorOptions};
+use crate::infer::manifest::Manifest;
+use crate::infer::Detector;
 use crate::pipeline::verify::{verify_frames, VerifyOptions, VerifyReport};
 use crate::pipeline::{self, FrameResult, Stages};
 use crate::track::TrackerConfig;
@@ -68,11 +67,8 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>> {
-        let selection = Selection::resolve(
-            config.device.as_deref().map(str::parse).transpose()?,
-            Some(config.provider.parse::<ProviderKind>()?),
-            config.allow_fallback,
-        )?;
+        let opts = config.detector_options()?;
+        let selection = opts.selection;
         // What cannot be had says how to go on; the build is checked before any model loads.
         let hint = |e: Error| match e {
             Error::Unsupported { what, reason } => {
@@ -86,12 +82,6 @@ impl Engine {
         if !selection.allow_fallback {
             crate::infer::check_build(&selection).map_err(hint)?;
         }
-        let precision = match config.precision.as_deref() {
-            None | Some("fp16") => Precision::Fp16,
-            Some("fp32") => Precision::Fp32,
-            Some("int8") => Precision::Int8,
-            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
-        };
         let c = &config.classifier;
         match (c.kind.as_str(), &c.encoder) {
             ("none", None) | ("zeroshot", Some(_)) => {}
@@ -122,14 +112,6 @@ impl Engine {
             None => None,
         };
         let manifest = Manifest::load(&config.model)?;
-        let opts = DetectorOptions {
-            threads: config.threads,
-            workers: config.workers,
-            runtime: config.runtime_kind()?,
-            batch: 1,
-            selection,
-            trt: TrtBuild { precision, ..TrtBuild::default() },
-        };
         let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;

@@ -69,9 +69,16 @@ impl Infer for Detector {
     }
 }
 
+/// A request's frames: preprocessed tensors (the CPU path), or the frames themselves (packed
+/// rows, width, height) for a detector that resizes on its GPU.
+enum Payload {
+    Tensors(Vec<f32>),
+    Frames(Vec<(Vec<u8>, u32, u32)>),
+}
+
 /// One job's frames for a call.
 struct Request {
-    tensors: Vec<f32>,
+    payload: Payload,
     transforms: Vec<Transform>,
     params: DecodeParams,
     reply: Sender<Result<(Vec<Vec<Detection>>, CallTimes)>>,
@@ -97,6 +104,7 @@ pub struct Batcher {
     manifest: Arc<Manifest>,
     batch: usize,
     job_batch: usize,
+    device: bool,
     described: (String, usize, usize, String),
     stats: Arc<BatcherStats>,
 }
@@ -112,12 +120,7 @@ impl Batcher {
     /// most the detector's batch; 0: the detector's batch, so a job alone fills whole calls), and a
     /// call that is not full waits up to `wait` for more jobs' frames.
     pub fn new(detector: Detector, job_batch: usize, wait: Duration) -> Result<Self> {
-        if detector.device_preprocessing() {
-            return Err(Error::Unsupported {
-                what: "batcher",
-                reason: "cross-stream batching takes preprocessed frames; the GPU resize path is not wired to it".into(),
-            });
-        }
+        let device = detector.device_preprocessing();
         let manifest = Arc::new(detector.manifest().clone());
         let batch = detector.batch();
         if job_batch > batch {
@@ -135,7 +138,7 @@ impl Batcher {
             .name("fovea-batcher".into())
             .spawn(move || serve(detector, rx, wait, &st))
             .map_err(|e| Error::Pipeline(format!("cannot start the batcher thread: {e}")))?;
-        Ok(Self { tx: Some(tx), thread: Some(thread), manifest, batch, job_batch, described, stats })
+        Ok(Self { tx: Some(tx), thread: Some(thread), manifest, batch, job_batch, device, described, stats })
     }
 
     /// A job's side of the batcher.
@@ -146,7 +149,9 @@ impl Batcher {
             manifest: self.manifest.clone(),
             batch: self.job_batch,
             pre: Preprocessor::new(self.manifest.input.clone()),
-            tensors: vec![0.0; self.job_batch * per],
+            tensors: if self.device { Vec::new() } else { vec![0.0; self.job_batch * per] },
+            device: self.device,
+            frames: vec![(Vec::new(), 0, 0); if self.device { self.job_batch } else { 0 }],
             described: (
                 self.described.0.clone(),
                 self.described.1,
@@ -217,9 +222,19 @@ fn serve(mut det: Detector, rx: Receiver<Request>, wait: Duration, stats: &Batch
         let outcome = (|| -> Result<(Vec<Vec<Detection>>, CallTimes)> {
             let mut slot = 0;
             for r in &take {
-                for t in r.tensors.chunks_exact(per) {
-                    det.fill_preprocessed(slot, t)?;
-                    slot += 1;
+                match &r.payload {
+                    Payload::Tensors(t) => {
+                        for t in t.chunks_exact(per) {
+                            det.fill_preprocessed(slot, t)?;
+                            slot += 1;
+                        }
+                    }
+                    Payload::Frames(f) => {
+                        for (data, w, h) in f {
+                            det.fill(slot, data, *w, *h, *w as usize * 3)?;
+                            slot += 1;
+                        }
+                    }
                 }
             }
             let transforms: Vec<Transform> = take.iter().flat_map(|r| r.transforms.iter().copied()).collect();
@@ -258,6 +273,9 @@ pub struct Share {
     batch: usize,
     pre: Preprocessor,
     tensors: Vec<f32>,
+    /// The detector resizes on its GPU: frames are sent as they are.
+    device: bool,
+    frames: Vec<(Vec<u8>, u32, u32)>,
     described: (String, usize, usize, String),
 }
 
@@ -268,10 +286,27 @@ impl Infer for Share {
     fn batch(&self) -> usize {
         self.batch
     }
+    fn device_preprocessing(&self) -> bool {
+        self.device
+    }
     fn fill(&mut self, slot: usize, image: &[u8], width: u32, height: u32, stride: usize) -> Result<Transform> {
         let per = self.pre.len();
         if slot >= self.batch {
             return Err(Error::State(format!("batch slot {slot} >= batch {}", self.batch)));
+        }
+        if self.device {
+            let row = width as usize * 3;
+            if stride < row || image.len() < stride * (height as usize).saturating_sub(1) + row {
+                return Err(Error::State(format!("a {width}x{height} frame of {} bytes with rows of {stride}", image.len())));
+            }
+            let (buf, w, h) = &mut self.frames[slot];
+            buf.clear();
+            for y in 0..height as usize {
+                buf.extend_from_slice(&image[y * stride..y * stride + row]);
+            }
+            (*w, *h) = (width, height);
+            let spec = &self.manifest.input;
+            return Ok(Transform::new(width, height, spec.width, spec.height, spec.fit));
         }
         Ok(self.pre.run(image, width, height, stride, &mut self.tensors[slot * per..(slot + 1) * per]))
     }
@@ -290,8 +325,9 @@ impl Infer for Share {
     fn run(&mut self, n: usize, transforms: &[Transform], params: &DecodeParams) -> Result<(Vec<Vec<Detection>>, CallTimes)> {
         let per = self.pre.len();
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let req =
-            Request { tensors: self.tensors[..n * per].to_vec(), transforms: transforms[..n].to_vec(), params: params.clone(), reply };
+        let payload =
+            if self.device { Payload::Frames(self.frames[..n].to_vec()) } else { Payload::Tensors(self.tensors[..n * per].to_vec()) };
+        let req = Request { payload, transforms: transforms[..n].to_vec(), params: params.clone(), reply };
         self.tx.send(req).map_err(|_| Error::Pipeline("the batcher has stopped".into()))?;
         answer.recv().map_err(|_| Error::Pipeline("the batcher has stopped".into()))?
     }

@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::infer::manifest::Manifest;
-use crate::infer::provider::{ProviderKind, Selection};
-use crate::infer::{Detector, DetectorOptions};
+use crate::infer::Detector;
 use crate::pipeline::{self, Batcher};
 use crate::track::TrackerConfig;
 
@@ -123,12 +122,6 @@ impl Service {
     /// Loads the model once and starts the runner threads.
     pub fn start(cfg: ServiceConfig) -> Result<Arc<Self>> {
         let e = &cfg.engine;
-        if e.provider.parse::<ProviderKind>()? != ProviderKind::Cpu || e.device.as_deref().is_some_and(|d| d != "cpu") {
-            return Err(Error::Unsupported {
-                what: "provider",
-                reason: "fovea serve runs its shared detector on the CPU in this version (provider = \"cpu\")".into(),
-            });
-        }
         if cfg.max_running == 0 || cfg.max_running > 256 {
             return Err(Error::InvalidOption {
                 option: "--max-running",
@@ -140,14 +133,10 @@ impl Service {
             .canonicalize()
             .map_err(|err| Error::InvalidOption { option: "--media-root", reason: format!("{}: {err}", cfg.media_root.display()) })?;
         let manifest = Manifest::load(&e.model)?;
-        let opts = DetectorOptions {
-            threads: e.threads,
-            workers: e.workers,
-            runtime: e.runtime_kind()?,
-            batch: 1,
-            selection: Selection::cpu(),
-            ..DetectorOptions::default()
-        };
+        // The configuration's device and provider (a GPU one: TensorRT or CUDA, with the resize
+        // kernel on the device when the model's input allows it).
+        let opts = e.detector_options()?;
+        crate::infer::check_build(&opts.selection)?;
         let detector = Detector::load(&manifest, &opts)?;
         // The configuration's thresholds and classes are checked once here; jobs override them.
         pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;

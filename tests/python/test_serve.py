@@ -170,6 +170,8 @@ def test_a_full_queue_answers_429_and_cancel_keeps_results(media_root):
     try:
         c = Client(s.url)
         long_job = c.submit("sub/long.mp4")["id"]
+        while c.status(long_job)["state"] == "queued":  # taken by the one runner
+            time.sleep(0.01)
         queued = c.submit("street.mp4")["id"]
         with pytest.raises(Error) as e:
             c.submit("street.mp4")
@@ -289,3 +291,12 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
         first.kill()
         s.stop()
         http.kill()
+
+
+def test_a_gpu_provider_that_cannot_be_had_is_a_clear_start_up_error(tmp_path, media_root):
+    cfg = tmp_path / "gpu.toml"
+    cfg.write_text('provider = "tensorrt"\n')
+    p = subprocess.run([BIN, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0", "--media-root", str(media_root)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert ("cuda" in p.stderr or "GPU" in p.stderr or "TensorRT" in p.stderr) and "panicked" not in p.stderr, p.stderr
