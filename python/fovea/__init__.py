@@ -27,25 +27,27 @@ __all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version"]
 _HERE = Path(__file__).resolve().parent
 
 
+# The runtime libraries fovea loads, from the PyPI packages that carry them:
+# (environment variable, package, file inside the package).
+_RUNTIMES = [
+    ("FOVEA_ORT_LIB", "onnxruntime", Path("capi") / "libonnxruntime.so.1.31.1"),
+    ("FOVEA_OPENVINO_LIB", "openvino", Path("libs") / "libopenvino_c.so.2641"),
+]
+
+
 def _environment():
     """What the library needs from an installed package: ONNX Runtime's library from the
-    `onnxruntime` package and OpenVINO's from the `openvino` package (neither imported), and the models folder (FOVEA_HOME). Set only where the
-    caller did not; the `fovea` console script runs the CLI with the same."""
-    if "FOVEA_ORT_LIB" not in os.environ:
-        import importlib.util
-        spec = importlib.util.find_spec("onnxruntime")
+    `onnxruntime` package and OpenVINO's from the `openvino` package (neither imported), and the
+    models folder (FOVEA_HOME). Set only where the caller did not; the `fovea` console script runs
+    the CLI with the same."""
+    import importlib.util
+    for var, package, file in _RUNTIMES:
+        if var in os.environ:
+            continue
+        spec = importlib.util.find_spec(package)
         for d in (spec.submodule_search_locations or []) if spec else []:
-            lib = Path(d) / "capi" / "libonnxruntime.so.1.31.1"
-            if lib.exists():
-                os.environ["FOVEA_ORT_LIB"] = str(lib)
-                break
-    if "FOVEA_OPENVINO_LIB" not in os.environ:
-        import importlib.util
-        spec = importlib.util.find_spec("openvino")
-        for d in (spec.submodule_search_locations or []) if spec else []:
-            lib = Path(d) / "libs" / "libopenvino_c.so.2641"
-            if lib.exists():
-                os.environ["FOVEA_OPENVINO_LIB"] = str(lib)
+            if (Path(d) / file).exists():
+                os.environ[var] = str(Path(d) / file)
                 break
     share = _HERE / "share"
     if "FOVEA_HOME" not in os.environ and share.is_dir():
