@@ -177,7 +177,7 @@ pub struct Job {
     progress: Mutex<Progress>,
     frames: AtomicU64,
     cancel: AtomicBool,
-    output: Arc<Mutex<Vec<u8>>>,
+    output: Arc<Results>,
 }
 
 impl std::fmt::Debug for Job {
@@ -186,12 +186,38 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// Most bytes of results one [`Job::read`] returns.
+pub const MAX_READ: usize = 1 << 20;
+
+/// A job's results on disk (a file in the service's results folder, removed with the job), so
+/// that memory does not grow with long or many jobs; readers read it from any offset while the
+/// writer appends.
+pub(crate) struct Results {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+    len: AtomicU64,
+}
+
+impl Results {
+    fn create(path: PathBuf) -> std::io::Result<Self> {
+        let file = std::fs::File::create(&path)?;
+        Ok(Self { path, file: Mutex::new(file), len: AtomicU64::new(0) })
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// The job's results as its writer makes them.
-struct Out(Arc<Mutex<Vec<u8>>>);
+struct Out(Arc<Results>);
 
 impl std::io::Write for Out {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        self.0.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(buf)?;
+        self.0.len.fetch_add(buf.len() as u64, Ordering::SeqCst);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -200,8 +226,10 @@ impl std::io::Write for Out {
 }
 
 impl Job {
-    pub(crate) fn new(id: u64, source: String, input: PathBuf, opts: JobOptions) -> Self {
-        Self {
+    /// A queued job whose results go to a file in `dir`.
+    pub(crate) fn new(id: u64, source: String, input: PathBuf, opts: JobOptions, dir: &std::path::Path) -> std::io::Result<Self> {
+        let output = Arc::new(Results::create(dir.join(format!("job-{id}.out")))?);
+        Ok(Self {
             id,
             source,
             input,
@@ -210,8 +238,8 @@ impl Job {
             progress: Mutex::new(Progress { state: JobState::Queued, error: None, started: None, ended: None }),
             frames: AtomicU64::new(0),
             cancel: AtomicBool::new(false),
-            output: Arc::new(Mutex::new(Vec::new())),
-        }
+            output,
+        })
     }
 
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -239,12 +267,21 @@ impl Job {
         }
     }
 
-    /// The results' bytes from `from` on, and whether the job has ended (then nothing more comes).
-    pub fn read(&self, from: usize) -> (Vec<u8>, bool) {
-        // The state first: bytes written before the job ended are then all in the copy.
+    /// The results' bytes from `from` on (at most [`MAX_READ`]), and whether the job has ended and
+    /// they are all there is (then nothing more comes).
+    pub fn read(&self, from: usize) -> std::io::Result<(Vec<u8>, bool)> {
+        use std::io::{Read, Seek};
+        // The state first: bytes written before the job ended are then all counted in `len`.
         let ended = self.progress().state.ended();
-        let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        (out.get(from..).map(<[u8]>::to_vec).unwrap_or_default(), ended)
+        let len = self.output.len.load(Ordering::SeqCst) as usize;
+        let want = len.saturating_sub(from).min(MAX_READ);
+        let mut buf = vec![0u8; want];
+        if want > 0 {
+            let mut f = std::fs::File::open(&self.output.path)?;
+            f.seek(std::io::SeekFrom::Start(from as u64))?;
+            f.read_exact(&mut buf)?;
+        }
+        Ok((buf, ended && from + want >= len))
     }
 
     /// Asks the job to stop (at its next frame); its results so far are kept.

@@ -47,8 +47,12 @@ pub struct ServiceConfig {
     /// that is not full waits for other jobs' frames.
     pub job_batch: usize,
     pub batch_wait: Duration,
-    /// Jobs kept in the list after they ended (the oldest ended ones are forgotten first).
+    /// Jobs kept in the list after they ended (the oldest ended ones are forgotten first, with
+    /// their results).
     pub max_kept: usize,
+    /// Where jobs' results are written (one file per job, removed with it); default: a folder of
+    /// the system's temporary folder, removed when the service stops.
+    pub results_dir: Option<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -63,6 +67,7 @@ impl ServiceConfig {
             job_batch: 0,
             batch_wait: Duration::from_millis(2),
             max_kept: 1000,
+            results_dir: None,
         }
     }
 }
@@ -76,6 +81,8 @@ pub enum SubmitError {
     Busy { running: usize, queued: usize },
     /// The service is shutting down (HTTP 503).
     Stopping,
+    /// The job's results file cannot be made (HTTP 500).
+    Internal(String),
 }
 
 impl std::fmt::Display for SubmitError {
@@ -86,6 +93,7 @@ impl std::fmt::Display for SubmitError {
                 write!(f, "the service is busy: {running} jobs running and {queued} queued (its limits)")
             }
             SubmitError::Stopping => f.write_str("the service is shutting down"),
+            SubmitError::Internal(r) => f.write_str(r),
         }
     }
 }
@@ -100,6 +108,9 @@ struct Jobs {
 /// The service: see the module documentation.
 pub struct Service {
     cfg: ServiceConfig,
+    /// The jobs' results files, and whether the service made the folder (then it removes it).
+    results_dir: PathBuf,
+    own_results_dir: bool,
     media_root: PathBuf,
     batcher: Batcher,
     tracking: Option<TrackerConfig>,
@@ -142,8 +153,15 @@ impl Service {
         pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;
         let tracking = e.tracking.resolve(&manifest.tracking)?;
         let labels = manifest.labels.clone();
+        let (results_dir, own_results_dir) = match &cfg.results_dir {
+            Some(d) => (d.clone(), false),
+            None => (std::env::temp_dir().join(format!("fovea-serve-{}", std::process::id())), true),
+        };
+        std::fs::create_dir_all(&results_dir).map_err(|e| Error::Output { path: results_dir.clone(), source: e })?;
         let batcher = Batcher::new(detector, cfg.job_batch, cfg.batch_wait)?;
         let svc = Arc::new(Self {
+            results_dir,
+            own_results_dir,
             media_root,
             batcher,
             tracking,
@@ -197,7 +215,10 @@ impl Service {
         }
         let id = jobs.next_id;
         jobs.next_id += 1;
-        let job = Arc::new(Job::new(id, source.to_string(), input, opts));
+        let job = Job::new(id, source.to_string(), input, opts, &self.results_dir).map_err(|e| {
+            SubmitError::Internal(format!("cannot create the results file of job {id} in {}: {e}", self.results_dir.display()))
+        })?;
+        let job = Arc::new(job);
         jobs.map.insert(id, job.clone());
         jobs.queue.push_back(job.clone());
         // Forget the oldest ended jobs beyond the limit.
@@ -312,6 +333,11 @@ impl Service {
         }
     }
 
+    /// The results folder (each job's results file is removed with the job).
+    pub fn results_dir(&self) -> &Path {
+        &self.results_dir
+    }
+
     /// A runner thread: takes queued jobs until the service stops.
     fn runner(&self) {
         loop {
@@ -335,6 +361,16 @@ impl Service {
                 job.fail_panicked();
             }
             self.lock().running -= 1;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Jobs (and their files) go first; the folder the service made goes with them.
+        self.jobs.get_mut().unwrap_or_else(|p| p.into_inner()).map.clear();
+        if self.own_results_dir {
+            let _ = std::fs::remove_dir_all(&self.results_dir);
         }
     }
 }

@@ -8,6 +8,7 @@ import shutil
 import sys
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -231,6 +232,9 @@ def test_sigterm_finishes_running_jobs_and_exits_0(media_root):
     s = Server(media_root, "--grace", "60")
     c = Client(s.url)
     j = c.submit("vtest.avi", duration=8)["id"]
+    # Results go to a file per job in the service's own temporary folder, removed at exit.
+    results_dir = Path(tempfile.gettempdir()) / f"fovea-serve-{s.proc.pid}"
+    assert (results_dir / f"job-{j}.out").exists()
     frames = []
     reader = threading.Thread(target=lambda: frames.extend(c.results(j)))
     reader.start()
@@ -245,6 +249,7 @@ def test_sigterm_finishes_running_jobs_and_exits_0(media_root):
     reader.join(timeout=30)
     assert frames == detect_alone(media_root / "vtest.avi", "--duration", "8"), "the job finished within the grace period"
     assert any("stopping" in line for line in s.log)
+    assert not results_dir.exists(), "the results folder is removed when the service stops"
 
 
 def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):

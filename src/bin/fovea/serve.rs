@@ -58,6 +58,10 @@ pub(crate) struct ServeArgs {
     /// Milliseconds a model call that is not full waits for other jobs' frames.
     #[arg(long, default_value_t = 2)]
     batch_wait_ms: u64,
+    /// Where jobs' results are written, one file per job (default: a folder in the system's
+    /// temporary folder, removed when the service stops).
+    #[arg(long, value_name = "DIR")]
+    results_dir: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -96,6 +100,7 @@ pub(crate) fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     cfg.max_queued = a.max_queued.unwrap_or(cfg.max_queued);
     cfg.job_batch = a.job_batch;
     cfg.batch_wait = Duration::from_millis(a.batch_wait_ms);
+    cfg.results_dir = a.results_dir.clone();
     let (max_running, max_queued) = (cfg.max_running, cfg.max_queued);
     let svc = Service::start(cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -199,6 +204,7 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
             r
         }
         Err(e @ SubmitError::Stopping) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e @ SubmitError::Internal(_)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -235,12 +241,19 @@ async fn results(State(app): State<App>, UrlPath(id): UrlPath<String>) -> Respon
         fovea::service::Format::Jsonl => "application/x-ndjson",
         fovea::service::Format::Scorevision => "application/json",
     };
-    let stream = futures_util::stream::unfold((job, 0usize), |(job, off)| async move {
+    // State: the job, the offset read to, and whether the stream has ended (after an error).
+    let stream = futures_util::stream::unfold((job, 0usize, false), |(job, off, over)| async move {
+        if over {
+            return None;
+        }
         loop {
-            let (bytes, ended) = job.read(off);
+            let (bytes, ended) = match job.read(off) {
+                Ok(r) => r,
+                Err(e) => return Some((Err(e), (job, off, true))),
+            };
             if !bytes.is_empty() {
                 let n = bytes.len();
-                return Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), (job, off + n)));
+                return Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), (job, off + n, false)));
             }
             if ended {
                 return None;
