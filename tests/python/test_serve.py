@@ -158,6 +158,10 @@ def test_path_escapes_and_bad_requests_are_refused_with_the_reason(server, media
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req)
     assert e.value.code == 400 and "not JSON" in e.value.read().decode()
+    big = json.dumps({"source": "a" * (70 * 1024)}).encode()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(server.url + "/v1/jobs", data=big, method="POST"))
+    assert e.value.code == 413, "a body past --max-body (64 KiB)"
     with pytest.raises(Error) as e:
         c.status(99999)
     assert e.value.status == 404
