@@ -33,6 +33,8 @@ ENGINE_FILES = [
     "nanodet-g-416-int8.toml", "nanodet-g-416-int8.onnx",
     "nanodet-g-416-ov-bf16.toml", "nanodet-g-416-ov-int8.toml", "nanodet-g-416-ov-int8.xml", "nanodet-g-416-ov-int8.bin",
     "trt/nanodet-g-416.calibration.flatbuffers", "calib/nanodet-g-416.frames.json",
+    # the default image encoder of `fovea embed` / `fovea search` (issue 15)
+    "mobilenetv2.toml", "mobilenetv2.onnx", "mobilenetv2.text.npy", "mobilenetv2.text.json", "encoders.README.md",
 ]
 
 

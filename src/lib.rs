@@ -14,6 +14,7 @@ pub mod annotate;
 pub mod classify;
 pub mod cuda;
 pub mod detect;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod ffi;

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("output", 7),
     ("pipeline", 8),
     ("engine", 9),
+    ("embed", 9),
     ("annotate", 9),
     ("keyframes", 10),
     ("service", 10),

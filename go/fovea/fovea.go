@@ -369,6 +369,49 @@ func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string,
 	return e.LastReport(), nil
 }
 
+// EmbedSample chooses the frames of a clip: Frames spread evenly (default 8), or one Every seconds.
+type EmbedSample struct {
+	Frames int     `json:"frames,omitempty"`
+	Every  float64 `json:"every,omitempty"`
+}
+
+// EmbedOptions are the optional settings of Embed (zero values: the defaults of `fovea embed`).
+type EmbedOptions struct {
+	Encoder  string       `json:"encoder,omitempty"` // an image-encoder manifest ("": the default encoder)
+	Sample   *EmbedSample `json:"sample,omitempty"`
+	Per      string       `json:"per,omitempty"` // "clip" (default) or "frame"
+	Batch    int          `json:"batch,omitempty"`
+	Decoders int          `json:"decoders,omitempty"`
+	Threads  int          `json:"threads,omitempty"`
+}
+
+// Embed embeds the clips of inputs (files, folders walked, list files) into the Parquet store
+// folder store, as `fovea embed` does: resumable, a failing clip recorded with its error. It
+// returns the run's report (JSON).
+func Embed(inputs []string, store string, opts EmbedOptions) (string, error) {
+	runtime.LockOSThread() // the report and the error are per thread
+	defer runtime.UnlockOSThread()
+	in, err := json.Marshal(inputs)
+	if err != nil {
+		return "", err
+	}
+	if opts.Sample != nil && opts.Sample.Every == 0 && opts.Sample.Frames == 0 {
+		opts.Sample = nil
+	}
+	js, err := json.Marshal(opts)
+	if err != nil {
+		return "", err
+	}
+	ci, cs, cj := C.CString(string(in)), C.CString(store), C.CString(string(js))
+	defer C.free(unsafe.Pointer(ci))
+	defer C.free(unsafe.Pointer(cs))
+	defer C.free(unsafe.Pointer(cj))
+	if s := C.fovea_embed(ci, cs, cj); s != 0 {
+		return "", constructorError(s)
+	}
+	return C.GoString(C.fovea_last_embed_report()), nil
+}
+
 // Stream is per-video state (tracker, queued results). Use it from one goroutine at a time.
 type Stream struct {
 	p *C.fovea_stream

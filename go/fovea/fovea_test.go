@@ -565,3 +565,37 @@ func TestKeyframesEqualsTheCLI(t *testing.T) {
 		t.Fatalf("a bad image format: %v", err)
 	}
 }
+
+// Embed through the C ABI: a store of two real clips, then a rerun that skips both; a bad option
+// is an error naming it.
+func TestEmbedStoreAndResume(t *testing.T) {
+	dir := t.TempDir()
+	clips := []string{media(t, "vtest.avi"), media(t, "bigbuckbunny.mp4")}
+	enc := filepath.Join(root(t), "engines/mobilenetv2.toml")
+	report, err := Embed(clips, filepath.Join(dir, "store"), EmbedOptions{Encoder: enc, Sample: &EmbedSample{Frames: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Embedded int    `json:"embedded"`
+		Skipped  int    `json:"skipped"`
+		Frames   int    `json:"frames"`
+		Model    string `json:"model"`
+	}
+	if err := json.Unmarshal([]byte(report), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Embedded != 2 || r.Frames != 6 || r.Model != "mobilenetv2" {
+		t.Fatalf("report %s", report)
+	}
+	report, err = Embed(clips, filepath.Join(dir, "store"), EmbedOptions{Encoder: enc, Sample: &EmbedSample{Frames: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(report), &r); err != nil || r.Skipped != 2 || r.Embedded != 0 {
+		t.Fatalf("rerun: %s (%v)", report, err)
+	}
+	if _, err := Embed(clips, filepath.Join(dir, "bad"), EmbedOptions{Encoder: enc, Sample: &EmbedSample{Frames: 20000}}); err == nil || !strings.Contains(err.Error(), "--frames") {
+		t.Fatalf("frames 20000: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version"]
+__all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version", "embed", "collect_clips"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -118,6 +118,9 @@ for name, res, args in [
     ("fovea_stream_flush", _status, [C.c_void_p]),
     ("fovea_stream_report", C.c_char_p, [C.c_void_p]),
     ("fovea_result_destroy", None, [C.POINTER(_Result)]),
+    ("fovea_embed", _status, [C.c_char_p, C.c_char_p, C.c_char_p]),
+    ("fovea_embed_collect", _status, [C.c_char_p]),
+    ("fovea_last_embed_report", C.c_char_p, []),
 ]:
     f = getattr(_lib, name)
     f.restype, f.argtypes = res, args
@@ -138,6 +141,43 @@ class Error(Exception):
         self.name = _lib.fovea_status_str(status).decode()
         self.message = message
         super().__init__(f"{message} ({self.name}, status {status})")
+
+
+def _paths_json(inputs):
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    return json.dumps([i if isinstance(i, dict) else os.fspath(i) for i in inputs]).encode()
+
+
+def collect_clips(inputs):
+    """The clips `embed` would embed for `inputs`: a list of {"path", "label"} dicts (folders
+    walked, `class/clip.ext` labelled, list files read), as `fovea embed` finds them."""
+    s = _lib.fovea_embed_collect(_paths_json(inputs))
+    if s != OK:
+        raise Error(s, _lib.fovea_last_error().decode())
+    return json.loads(_lib.fovea_last_embed_report().decode())
+
+
+def embed(inputs, store, encoder=None, frames=None, every=None, per="clip", batch=None, decoders=None, threads=None):
+    """Embeds clips into the Parquet store folder `store`, as `fovea embed` does (resumable:
+    clips already in the store are skipped; a clip that fails is recorded with its error).
+    `inputs`: a path or a list of paths (files, folders, list files) or {"path", "label"} dicts.
+    `encoder`: an image-encoder manifest (default: $FOVEA_ENCODER, else the default encoder).
+    `frames` (per clip, spread evenly; default 8) or `every` (seconds). Returns the run's report."""
+    opts = {"per": per}
+    if encoder is not None:
+        opts["encoder"] = os.fspath(encoder)
+    if every is not None:
+        opts["sample"] = {"every": float(every)}
+    elif frames is not None:
+        opts["sample"] = {"frames": int(frames)}
+    for k, v in (("batch", batch), ("decoders", decoders), ("threads", threads)):
+        if v is not None:
+            opts[k] = int(v)
+    s = _lib.fovea_embed(_paths_json(inputs), os.fsencode(store), json.dumps(opts).encode())
+    if s != OK:
+        raise Error(s, _lib.fovea_last_error().decode())
+    return json.loads(_lib.fovea_last_embed_report().decode())
 
 
 SOURCES = ("detector", "filter", "classifier", "track", "colour")

@@ -18,7 +18,8 @@ struct RawManifest {
     model: RawModel,
     input: RawInput,
     output: RawOutput,
-    text: RawText,
+    /// Optional: an encoder without a text table embeds (`fovea embed`) but cannot classify.
+    text: Option<RawText>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +88,8 @@ pub struct ClipManifest {
     pub roi: RoiSpec,
     pub output_name: String,
     pub dim: usize,
-    pub table_path: PathBuf,
+    /// The text table (none: the encoder only embeds).
+    pub table_path: Option<PathBuf>,
     pub logit_scale: f32,
     pub pooling: Pooling,
 }
@@ -110,8 +112,8 @@ impl ClipManifest {
         if m.input.std.iter().any(|s| !(s.is_finite() && *s >= MIN_STD)) {
             return Err(bad(format!("input.std must be finite and >= {MIN_STD}, got {:?}", m.input.std)));
         }
-        if !(m.text.logit_scale.is_finite() && m.text.logit_scale > 0.0) {
-            return Err(bad(format!("text.logit_scale must be > 0, got {}", m.text.logit_scale)));
+        if let Some(t) = m.text.as_ref().filter(|t| !(t.logit_scale.is_finite() && t.logit_scale > 0.0)) {
+            return Err(bad(format!("text.logit_scale must be > 0, got {}", t.logit_scale)));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -128,9 +130,9 @@ impl ClipManifest {
             },
             output_name: m.output.name,
             dim: m.output.dim,
-            table_path: dir.join(&m.text.table),
-            logit_scale: m.text.logit_scale,
-            pooling: m.text.prompt_pooling,
+            table_path: m.text.as_ref().map(|t| dir.join(&t.table)),
+            logit_scale: m.text.as_ref().map_or(100.0, |t| t.logit_scale),
+            pooling: m.text.as_ref().map_or(Pooling::Mean, |t| t.prompt_pooling),
         })
     }
 }
@@ -299,12 +301,20 @@ impl ZeroShot {
         dev: Option<GpuDevice>,
     ) -> Result<Self> {
         crate::infer::check_build(sel)?;
-        let table = TextTable::load(&manifest.table_path)?;
         let m = manifest;
+        let table = match &m.table_path {
+            Some(p) => TextTable::load(p)?,
+            None => TextTable { dim: m.dim, labels: Vec::new(), prompts: Vec::new(), rows: Vec::new() },
+        };
         if table.dim != m.dim {
             return Err(Error::ModelMismatch {
                 path: m.path.clone(),
-                reason: format!("output.dim is {} but the text table {} has {}-dimensional rows", m.dim, m.table_path.display(), table.dim),
+                reason: format!(
+                    "output.dim is {} but the text table {} has {}-dimensional rows",
+                    m.dim,
+                    m.table_path.as_deref().unwrap_or(Path::new("")).display(),
+                    table.dim
+                ),
             });
         }
         if !m.model_path.exists() {

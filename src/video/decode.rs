@@ -58,6 +58,12 @@ struct Scaler {
 impl Decoder {
     /// Opens `path` for decoding with frame threads, converting kept frames to `out`.
     pub fn open(path: &Path, sampling: Sampling, out: OutputFormat) -> Result<Self> {
+        Self::open_threads(path, sampling, out, 0)
+    }
+
+    /// As [`Decoder::open`] with `threads` decoding threads (0: FFmpeg's choice, one per core);
+    /// 1 suits many clips decoded at once, each on its own thread.
+    pub fn open_threads(path: &Path, sampling: Sampling, out: OutputFormat, threads: usize) -> Result<Self> {
         sampling.validate()?;
         if (out.width == 0) != (out.height == 0) {
             return Err(Error::InvalidOption {
@@ -71,7 +77,7 @@ impl Decoder {
         let undecodable =
             |reason: String| Error::Undecodable { path: path.to_path_buf(), stream: info.stream_index, codec: info.codec.clone(), reason };
         let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| undecodable(av_error(e)))?;
-        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: threads, ..Default::default() });
         let decoder = ctx.decoder().video().map_err(|e| match e {
             ffmpeg::Error::DecoderNotFound => undecodable("this FFmpeg build has no decoder for it".into()),
             e => undecodable(av_error(e)),

@@ -44,6 +44,10 @@ impl Decoder {
         Err(unbuilt(path))
     }
 
+    pub fn open_threads(path: &Path, _sampling: Sampling, _out: OutputFormat, _threads: usize) -> Result<Self> {
+        Err(unbuilt(path))
+    }
+
     pub fn select(&mut self, _frames: std::sync::Arc<std::collections::BTreeSet<u64>>) {
         match self.never {}
     }

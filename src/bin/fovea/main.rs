@@ -6,6 +6,7 @@ mod bench;
 mod calib;
 mod compare;
 mod detect;
+mod embed;
 mod engines;
 mod keyframes;
 mod model;
@@ -46,6 +47,10 @@ enum Command {
     /// Pick key frames: a quality kernel on every frame, shots, the detector on the best few
     /// candidates per shot; writes the images, keyframes.json and a contact sheet.
     Keyframes(KeyframesArgs),
+    /// Embed video clips with an image encoder into a Parquet store (resumable).
+    Embed(embed::EmbedArgs),
+    /// Search a store by an image, a clip or a text: exact cosine top-k or an HNSW index.
+    Search(embed::SearchArgs),
     /// The detection service: an HTTP/JSON server running many videos at once on one model
     /// (POST /v1/jobs, GET /v1/jobs/{id}/results, /metrics, /healthz, /readyz).
     Serve(serve::ServeArgs),
@@ -69,6 +74,8 @@ fn main() -> ExitCode {
         Command::Keyframes(a) => keyframes::keyframes(a),
         Command::Kernels(a) => engines::kernels(a),
         Command::Serve(a) => serve::serve(a),
+        Command::Embed(a) => embed::embed(a),
+        Command::Search(a) => embed::search(a),
         Command::Engines(c) => engines::engines(c),
     };
     match result {

@@ -1,0 +1,223 @@
+//! Search of an embedding store: exact cosine top-k (parallel over rows, a dot product the
+//! compiler vectorises), or an approximate HNSW index (usearch) kept beside the parts once the
+//! store is large, with its recall@k against exact search measurable ([`recall`]).
+#![forbid(unsafe_code)]
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::store::Rows;
+use crate::error::{Error, Result};
+
+/// Above this many rows `Method::Auto` uses the approximate index.
+pub const ANN_ABOVE: usize = 200_000;
+/// Most results asked for.
+pub const MAX_K: usize = 10_000;
+
+/// How the neighbours are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Exact,
+    Approximate,
+    /// Exact up to [`ANN_ABOVE`] rows, approximate above.
+    Auto,
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hit {
+    pub rank: usize,
+    pub score: f32,
+    pub path: String,
+    pub label: Option<String>,
+    pub frame: Option<i64>,
+    pub pts: Option<f64>,
+    /// The row's index in the store (read order).
+    pub row: usize,
+}
+
+/// The dot product of two equal-length slices, in 16 lanes (vectorised).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut acc = [0.0f32; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..L {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}
+
+fn better(a: &(f32, usize), b: &(f32, usize)) -> Ordering {
+    b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal).then(a.1.cmp(&b.1))
+}
+
+/// Exact top-k rows by cosine (rows and query L2-normalised): (score, row), best first, ties by
+/// row order.
+pub fn exact(rows: &Rows, query: &[f32], k: usize) -> Vec<(f32, usize)> {
+    let d = rows.dim;
+    let chunk = 4096;
+    let mut best: Vec<(f32, usize)> = rows
+        .data
+        .par_chunks(chunk * d)
+        .enumerate()
+        .flat_map_iter(|(c, block)| {
+            let mut local: Vec<(f32, usize)> = block.chunks_exact(d).enumerate().map(|(i, r)| (dot(r, query), c * chunk + i)).collect();
+            if local.len() > k {
+                local.select_nth_unstable_by(k - 1, better);
+                local.truncate(k);
+            }
+            local
+        })
+        .collect();
+    best.sort_by(better);
+    best.truncate(k);
+    best
+}
+
+/// The approximate index of a store (usearch HNSW, inner product on normalised rows), built
+/// once and kept in the store as `_index.usearch` with `_index.json` (names pyarrow and Ray skip) naming the parts it covers.
+pub struct Ann {
+    index: usearch::Index,
+}
+
+fn ann_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Pipeline(format!("usearch: {what}: {e}"))
+}
+
+impl Ann {
+    fn options(dim: usize) -> usearch::IndexOptions {
+        usearch::IndexOptions {
+            dimensions: dim,
+            metric: usearch::MetricKind::IP,
+            quantization: usearch::ScalarKind::F32,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+            multi: false,
+        }
+    }
+
+    /// Builds an index of every row.
+    pub fn build(rows: &Rows) -> Result<Self> {
+        let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| ann_err("new index", e))?;
+        let threads = rayon::current_num_threads();
+        index.reserve_capacity_and_threads(rows.len(), threads).map_err(|e| ann_err("reserve", e))?;
+        (0..rows.len()).into_par_iter().try_for_each(|i| index.add(i as u64, rows.row(i)).map_err(|e| ann_err("add", e)))?;
+        Ok(Self { index })
+    }
+
+    /// The store's saved index if it covers exactly the store's current parts, else a new one
+    /// (saved for next time when the store is writable).
+    pub fn for_store(store: &Path, rows: &Rows) -> Result<(Self, bool)> {
+        let (file, meta) = (store.join("_index.usearch"), store.join("_index.json"));
+        let parts = fingerprint(store)?;
+        if let Ok(text) = std::fs::read_to_string(&meta) {
+            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["parts"].as_str().map(str::to_string)) == Some(parts.clone()) {
+                let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| ann_err("new index", e))?;
+                if index.load(&file.to_string_lossy()).is_ok() && index.size() == rows.len() && index.dimensions() == rows.dim {
+                    return Ok((Self { index }, true));
+                }
+            }
+        }
+        let ann = Self::build(rows)?;
+        let tmp = store.join(".tmp-index.usearch");
+        if ann.index.save(&tmp.to_string_lossy()).is_ok() && std::fs::rename(&tmp, &file).is_ok() {
+            let _ = std::fs::write(&meta, serde_json::json!({ "parts": parts, "rows": rows.len() }).to_string());
+        }
+        Ok((ann, false))
+    }
+
+    /// Approximate top-k: (score, row), best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(f32, usize)>> {
+        let m = self.index.search(query, k).map_err(|e| ann_err("search", e))?;
+        let mut out: Vec<(f32, usize)> = m.keys.iter().zip(&m.distances).map(|(&key, &dist)| (1.0 - dist, key as usize)).collect();
+        out.sort_by(better);
+        Ok(out)
+    }
+}
+
+/// The names and sizes of the store's parts, as one string.
+fn fingerprint(store: &Path) -> Result<String> {
+    let mut s = String::new();
+    for p in super::store::parts(store)? {
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        s.push_str(&format!("{}:{len};", p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+    }
+    Ok(s)
+}
+
+/// What a search did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub store: PathBuf,
+    pub model: String,
+    pub rows: usize,
+    /// "exact" or "usearch-hnsw".
+    pub method: String,
+    /// Whether a saved approximate index was reused.
+    pub index_reused: bool,
+    pub hits: Vec<Hit>,
+}
+
+/// Top-k rows of `rows` for `query` by `method`.
+pub fn search(store: &Path, rows: &Rows, query: &[f32], k: usize, method: Method) -> Result<SearchResult> {
+    if !(1..=MAX_K).contains(&k) {
+        return Err(Error::InvalidOption { option: "-k", reason: format!("must be within 1..={MAX_K}, got {k}") });
+    }
+    if query.len() != rows.dim {
+        return Err(Error::InvalidOption {
+            option: "query",
+            reason: format!("the query has {} floats, the store's embeddings {}", query.len(), rows.dim),
+        });
+    }
+    let approximate = match method {
+        Method::Exact => false,
+        Method::Approximate => true,
+        Method::Auto => rows.len() > ANN_ABOVE,
+    };
+    let (found, method, reused) = if approximate {
+        let (ann, reused) = Ann::for_store(store, rows)?;
+        (ann.search(query, k)?, "usearch-hnsw", reused)
+    } else {
+        (exact(rows, query, k), "exact", false)
+    };
+    let hits = found
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (score, row))| Hit {
+            rank: rank + 1,
+            score,
+            path: rows.path[row].clone(),
+            label: rows.label[row].clone(),
+            frame: rows.frame[row],
+            pts: rows.pts[row],
+            row,
+        })
+        .collect();
+    Ok(SearchResult { store: store.to_path_buf(), model: rows.model.clone(), rows: rows.len(), method: method.into(), index_reused: reused, hits })
+}
+
+/// Recall@k of the approximate index against exact search, with `queries` of the store's own
+/// rows spread over it as queries: the share of exact top-k rows the index also returns.
+pub fn recall(store: &Path, rows: &Rows, queries: usize, k: usize) -> Result<f64> {
+    let (ann, _) = Ann::for_store(store, rows)?;
+    let n = rows.len();
+    let q = queries.clamp(1, n);
+    let mut found = 0usize;
+    let mut total = 0usize;
+    for j in 0..q {
+        let i = j * n / q;
+        let truth: std::collections::HashSet<usize> = exact(rows, rows.row(i), k).into_iter().map(|(_, r)| r).collect();
+        let got = ann.search(rows.row(i), k)?;
+        found += got.iter().filter(|(_, r)| truth.contains(r)).count();
+        total += truth.len();
+    }
+    Ok(found as f64 / total.max(1) as f64)
+}

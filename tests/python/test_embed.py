@@ -1,0 +1,258 @@
+"""`fovea embed` / `fovea search` (issue 15) on a UCF101-like collection made at test time from
+../shared/media with the ffmpeg CLI (tests/python/embed_collection.py): 44 clips of 2-7 s at
+320x240 in class folders, mpeg4 and H.264, a corrupt clip, an audio-only one, and a re-encoded
+copy of every clip. The store is read back with pyarrow, pandas and DuckDB; search results are
+checked against NumPy brute force; the Ray entry point runs on a local two-node cluster."""
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import embed_collection
+
+ROOT = Path(__file__).resolve().parents[2]
+FOVEA = os.environ.get("FOVEA_BIN", str(ROOT / "target/debug/fovea"))
+TABLE = ROOT / "engines" / "mobilenetv2.text.npy"
+if str(ROOT / "python") not in sys.path:
+    sys.path.insert(0, str(ROOT / "python"))
+
+
+def fovea(*args, check=True):
+    o = subprocess.run([FOVEA, *map(str, args)], capture_output=True, text=True)
+    if check:
+        assert o.returncode == 0, o.stderr
+    return o
+
+
+def table(store):
+    t = pq.read_table(store).to_pandas().sort_values(["path", "frame"], na_position="first").reset_index(drop=True)
+    return t
+
+
+def matrix(t):
+    return np.stack(t.embedding[t.embedding.notna()].to_numpy()).astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def col(tmp_path_factory):
+    d = tmp_path_factory.mktemp("embed")
+    return d, embed_collection.make(d, 44)
+
+
+@pytest.fixture(scope="module")
+def store(col):
+    d, doc = col
+    s = d / "store"
+    o = fovea("embed", d / "collection", "-o", s, "--json", d / "report.json")
+    print(o.stderr)
+    return s, json.loads((d / "report.json").read_text())
+
+
+def test_store_rows_labels_and_failures(col, store):
+    d, doc = col
+    s, report = store
+    assert report["clips"] == 46 and report["embedded"] == 44 and report["failed"] == 2, report
+    t = table(s)
+    assert len(t) == 46 and t.path.is_unique
+    want = {c["path"]: c["label"] for c in doc["clips"]}
+    ok = t[t.error.isna()]
+    assert dict(zip(ok.path, ok.label)) == want
+    assert set(ok.model) == {"mobilenetv2"} and ok.frame.isna().all()
+    assert (ok.frames == 8).all(), ok.frames.tolist()
+    # Durations as ffprobe reads them.
+    for p, dur in zip(ok.path[:5], ok.duration[:5]):
+        probe = float(subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", p], text=True))
+        assert abs(probe - dur) < 0.1, (p, probe, dur)
+    norms = np.linalg.norm(matrix(t), axis=1)
+    assert np.abs(norms - 1).max() < 1e-5
+    bad = t[t.error.notna()].set_index("path")
+    assert set(bad.index) == set(doc["broken"])
+    assert bad.embedding.isna().all()
+    assert "no video stream" in bad.error[doc["broken"][1]]
+    assert "not a video" in bad.error[doc["broken"][0]] or "Invalid data" in bad.error[doc["broken"][0]]
+    # DuckDB reads the store as it is.
+    import duckdb
+    rows = duckdb.sql(f"select label, count(*) from read_parquet('{s}/*.parquet') where error is null group by label").fetchall()
+    assert sum(n for _, n in rows) == 44 and {lab for lab, _ in rows} == {"street", "hall", "bunny", "soccer", "parkour"}
+
+
+def test_rerun_skips_finished_clips(col, store):
+    d, _ = col
+    s, _ = store
+    before = sorted(p.name for p in s.glob("part-*.parquet"))
+    o = fovea("embed", d / "collection", "-o", s, "--json", d / "rerun.json")
+    r = json.loads((d / "rerun.json").read_text())
+    assert r["skipped"] == 46 and r["embedded"] == 0 and r["parts_written"] == 0, o.stderr
+    assert sorted(p.name for p in s.glob("part-*.parquet")) == before
+
+
+def test_embeddings_do_not_depend_on_batch_or_threads(col, store):
+    d, _ = col
+    s, _ = store
+    other = d / "store_b1"
+    fovea("embed", d / "collection", "-o", other, "--batch", "1", "--decoders", "1", "--threads", "1", "-q")
+    a, b = table(s), table(other)
+    assert a.path.tolist() == b.path.tolist()
+    assert np.abs(matrix(a) - matrix(b)).max() <= 1e-5
+
+
+def test_frame_rows_average_to_the_clip_row(col, store):
+    d, _ = col
+    s, _ = store
+    frames = d / "store_frames"
+    fovea("embed", d / "collection" / "hall", "-o", frames, "--per", "frame", "--frames", "5", "-q")
+    clips = d / "store_hall5"
+    fovea("embed", d / "collection" / "hall", "-o", clips, "--frames", "5", "-q")
+    f, c = table(frames), table(clips)
+    assert (f.groupby("path").size() == 5).all()
+    assert f.frame.notna().all() and (f.groupby("path").frame.apply(lambda x: x.is_monotonic_increasing)).all()
+    for p, row in zip(c.path, matrix(c)):
+        m = matrix(f[f.path == p]).mean(axis=0)
+        assert np.abs(m / np.linalg.norm(m) - row).max() < 1e-5
+
+
+def test_resume_after_kill_equals_an_uninterrupted_run(col, store):
+    d, _ = col
+    s, _ = store
+    seed = int(time.time())
+    rng = random.Random(seed)
+    resumed = d / "store_killed"
+    kills = 0
+    for _ in range(3):
+        p = subprocess.Popen([FOVEA, "embed", str(d / "collection"), "-o", str(resumed), "--commit-clips", "3", "--decoders", "1", "-q"],
+                             stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 2.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    fovea("embed", d / "collection", "-o", resumed, "-q")
+    a, b = table(s), table(resumed)
+    print(f"seed {seed}: {kills} kills, {len(list(resumed.glob('part-*')))} parts")
+    assert b.path.is_unique, "a clip committed twice"
+    assert a.path.tolist() == b.path.tolist()
+    assert a.error.isna().tolist() == b.error.isna().tolist()
+    assert np.abs(matrix(a) - matrix(b)).max() <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def copies(col):
+    d, _ = col
+    s = d / "store_copies"
+    fovea("embed", d / "copies", "-o", s, "-q")
+    return s
+
+
+def test_reencoded_copies_find_their_originals(col, store, copies):
+    d, doc = col
+    s, _ = store
+    a = table(s)
+    a = a[a.error.isna()].reset_index(drop=True)
+    b = table(copies)
+    A, B = matrix(a), matrix(b)
+    stem = lambda p: Path(p).stem  # noqa: E731
+    hits = sum(stem(a.path[int(np.argmax(A @ q))]) == stem(p) for p, q in zip(b.path, B))
+    print(f"top-1: {hits}/{len(b)}")
+    assert hits >= 0.95 * len(b)
+
+
+def test_search_equals_numpy_brute_force(col, store, copies):
+    d, doc = col
+    s, _ = store
+    a = table(s)
+    a = a[a.error.isna()].reset_index(drop=True)
+    A = matrix(a)
+    b = table(copies).set_index("path")
+    for c in doc["clips"][:4]:
+        q = np.asarray(b.embedding[c["copy"]], np.float64)
+        ref = np.argsort(-(A @ q), kind="stable")[:10]
+        for method in ("exact", "approximate"):
+            o = fovea("search", s, "--clip", c["copy"], "-k", 10, "--json", "--method", method)
+            res = json.loads(o.stdout)
+            assert [h["path"] for h in res["hits"]] == [a.path[i] for i in ref], method
+            assert np.allclose([h["score"] for h in res["hits"]], (A @ q)[ref], atol=1e-4)
+            assert res["hits"][0]["label"] == c["label"]
+    o = fovea("search", s, "--image", ROOT.parent / "shared/media/parkour.jpg", "-k", 3, "--json", "--recall", 20)
+    res = json.loads(o.stdout)
+    assert {h["label"] for h in res["hits"]} == {"parkour"} and res["recall_at_k"] >= 0.9
+
+
+def test_text_search_by_imagenet_class(store):
+    s, _ = store
+    o = fovea("search", s, "--text-table", TABLE, "--text", "soccer ball", "-k", 3, "--json")
+    assert [h["label"] for h in json.loads(o.stdout)["hits"]] == ["soccer"] * 3
+    bad = fovea("search", s, "--text-table", TABLE, "--text", "no such class", check=False)
+    assert bad.returncode != 0 and "not a label or prompt" in bad.stderr
+
+
+def test_hostile_inputs_get_clear_errors(col, store, tmp_path):
+    d, _ = col
+    s, _ = store
+    o = fovea("search", tmp_path, "--image", ROOT.parent / "shared/media/messi5.jpg", check=False)
+    assert o.returncode != 0 and "no part-*.parquet" in o.stderr
+    o = fovea("embed", d / "collection" / "hall", "-o", s, "--per", "frame", check=False)
+    assert o.returncode != 0 and "holds clip embeddings of mobilenetv2" in o.stderr
+    o = fovea("embed", d / "collection", "-o", tmp_path / "x", "--frames", "0", check=False)
+    assert o.returncode != 0 and "--frames" in o.stderr
+    (tmp_path / "part-0.parquet").write_bytes(b"PAR1 not really")
+    o = fovea("search", tmp_path, "--image", ROOT.parent / "shared/media/messi5.jpg", check=False)
+    assert o.returncode != 0 and "part-0.parquet" in o.stderr
+
+
+def test_python_binding_embeds_like_the_cli(col, store, tmp_path):
+    import fovea as fv
+    d, doc = col
+    s, _ = store
+    clips = fv.collect_clips(d / "collection")
+    assert {c["path"]: c["label"] for c in clips if c["label"] != "broken"} == {c["path"]: c["label"] for c in doc["clips"]}
+    r = fv.embed(clips[:6], tmp_path / "py")
+    assert r["embedded"] + r["failed"] == 6 and r["model"] == "mobilenetv2"
+    a = table(s).set_index("path")
+    b = table(tmp_path / "py")
+    for p, e in zip(b.path, b.embedding):
+        if e is not None:
+            assert np.abs(np.asarray(e) - np.asarray(a.embedding[p])).max() <= 1e-5
+    with pytest.raises(fv.Error, match="frames"):
+        fv.embed(clips[:1], tmp_path / "py2", frames=0)
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def test_ray_local_cluster_equals_fovea_embed(col, store, tmp_path):
+    d, _ = col
+    s, _ = store
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = free_port()
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT / "python"))
+    common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
+    try:
+        subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common], check=True, env=env,
+                       capture_output=True, timeout=180)
+        # A second node process on the same machine.
+        subprocess.run([ray, "start", "--address", f"127.0.0.1:{port}", *common], check=True, env=env, capture_output=True, timeout=180)
+        out = tmp_path / "ray_store"
+        o = subprocess.run([sys.executable, "-m", "fovea.ray", "embed", str(d / "collection"), "-o", str(out), "--address", f"127.0.0.1:{port}"],
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert o.returncode == 0, o.stderr[-3000:]
+        summary = json.loads(o.stdout[o.stdout.index("{"):])
+        print(summary)
+        assert summary["nodes"] == 2 and summary["embedded_now"] == 46
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    a, b = table(s), table(out)
+    assert a.path.tolist() == b.path.tolist() and a.label.tolist() == b.label.tolist()
+    assert a.error.isna().tolist() == b.error.isna().tolist()
+    assert np.abs(matrix(a) - matrix(b)).max() <= 1e-5
