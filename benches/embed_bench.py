@@ -45,10 +45,10 @@ def rss_of(cmd):
     return ru.ru_maxrss / 1024
 
 
-def collection(n):
+def collection(n, copies_too=True):
     d = WORK / f"c{n}"
     if not (d / "collection.json").exists():
-        embed_collection.make(d, n)
+        embed_collection.make(d, n, copies_too)
     return d
 
 
@@ -73,28 +73,33 @@ def main():
     res = {"clips": len(clips) + 2, "video_seconds": round(seconds, 1), "machine": f"{os.cpu_count()} cores", "rounds": []}
     for r in range(a.rounds):
         row = {}
+        subprocess.run(["rm", "-rf", str(d / f"store_fovea_{r}"), str(d / f"store_fp32_{r}"), str(d / f"peer_{r}.parquet")])
         for name, cmd in [
             ("fovea", [FOVEA, "embed", str(d / "collection"), "-o", str(d / f"store_fovea_{r}"), "-q"]),
+            ("fovea_fp32", [FOVEA, "embed", str(d / "collection"), "-o", str(d / f"store_fp32_{r}"), "-q", "--encoder", str(ROOT / "engines/mobilenetv2.toml")]),
             ("peer", [PY, str(ROOT / "benches/peers/embed_peer.py"), str(d / "collection"), "-o", str(d / f"peer_{r}.parquet")]),
         ]:
-            subprocess.run(["rm", "-rf", str(d / f"store_fovea_{r}"), str(d / f"peer_{r}.parquet")])
             dt, _ = timed(cmd)
             row[name] = round(dt, 2)
         row["speedup"] = round(row["peer"] / row["fovea"], 2)
-        print(f"round {r}: fovea {row['fovea']} s, peer {row['peer']} s: {row['speedup']}x", file=sys.stderr)
+        row["speedup_fp32"] = round(row["peer"] / row["fovea_fp32"], 2)
+        print(f"round {r}: fovea {row['fovea']} s (fp32 {row['fovea_fp32']} s), peer {row['peer']} s: {row['speedup']}x ({row['speedup_fp32']}x)", file=sys.stderr)
         res["rounds"].append(row)
     f = float(np.median([x["fovea"] for x in res["rounds"]]))
     p = float(np.median([x["peer"] for x in res["rounds"]]))
     frames = 8 * len(clips)
     res["fovea"] = {"seconds": f, "clips_per_s": round(res["clips"] / f, 1), "frames_per_s": round(frames / f, 1)}
     res["peer"] = {"seconds": p, "clips_per_s": round(res["clips"] / p, 1), "frames_per_s": round(frames / p, 1)}
+    f32 = float(np.median([x["fovea_fp32"] for x in res["rounds"]]))
+    res["fovea_fp32"] = {"seconds": f32, "clips_per_s": round(res["clips"] / f32, 1), "frames_per_s": round(frames / f32, 1)}
     res["speedup"] = round(p / f, 2)
+    res["speedup_same_precision"] = round(p / f32, 2)
     # Peer and fovea agree (same encoder, same frames; resize filters differ slightly).
-    fa = pq.read_table(d / "store_fovea_0").to_pandas().set_index("path")
+    fa = pq.read_table(d / "store_fp32_0").to_pandas().set_index("path")
     pa_ = pq.read_table(d / "peer_0.parquet").to_pandas().set_index("path")
     common = [x for x in pa_.index if pa_.embedding[x] is not None and fa.embedding.get(x) is not None]
     cos = [float(np.dot(fa.embedding[x], pa_.embedding[x])) for x in common]
-    res["peer_agreement_cosine"] = {"min": round(min(cos), 4), "median": round(float(np.median(cos)), 4)}
+    res["peer_vs_fovea_fp32_cosine"] = {"min": round(min(cos), 4), "median": round(float(np.median(cos)), 4)}
     # UCF101: 13,320 clips of about 7.2 s; the collection's clips average seconds / clips.
     mean_s = seconds / len(clips)
     per_clip = f / res["clips"] * (7.2 / mean_s)
@@ -102,7 +107,7 @@ def main():
     res["ucf101_note"] = f"clips/s scaled by clip length (7.2 s vs {mean_s:.1f} s here): decoding every frame is the bound"
     # Encoders: speed and retrieval of re-encoded copies.
     res["encoders"] = {}
-    for enc in ["mobilenetv2", "efficientnet-lite0"]:
+    for enc in ["mobilenetv2-ov-bf16", "mobilenetv2", "efficientnet-lite0"]:
         st, cp = d / f"enc_{enc}", d / f"enc_{enc}_copies"
         subprocess.run(["rm", "-rf", str(st), str(cp)])
         dt, _ = timed([FOVEA, "embed", str(d / "collection"), "-o", str(st), "-q", "--encoder", str(ROOT / f"engines/{enc}.toml")])
@@ -111,10 +116,15 @@ def main():
         o = subprocess.run([PY, "-c", f"""
 import onnxruntime as ort, numpy as np, time
 so = ort.SessionOptions(); so.intra_op_num_threads = 2
-s = ort.InferenceSession('{ROOT}/engines/{enc}.onnx', so)
 x = np.random.default_rng(0).normal(size=(32, 3, 224, 224)).astype(np.float32)
-s.run(None, {{'image': x}}); t = time.time()
-for _ in range(5): s.run(None, {{'image': x}})
+if '{enc}'.endswith('ov-bf16'):
+    import openvino as ov
+    m = ov.Core().compile_model('{ROOT}/engines/mobilenetv2-b8.xml', 'CPU', {{'INFERENCE_PRECISION_HINT': 'bf16'}})
+    r = m.create_infer_request(); run = lambda: [r.infer({{'image': x[i:i + 8]}}) for i in range(0, 32, 8)]
+else:
+    s = ort.InferenceSession('{ROOT}/engines/{enc}.onnx', so); run = lambda: s.run(None, {{'image': x}})
+run(); t = time.time()
+for _ in range(5): run()
 print(32 * 5 / (time.time() - t))"""], capture_output=True, text=True, check=True)
         res["encoders"][enc] = {"embed_seconds": round(dt, 2), "copies_top1": round(top1(st, cp), 4),
                                 "encoder_only_frames_per_s": round(float(o.stdout.strip()), 1)}
@@ -122,7 +132,7 @@ print(32 * 5 / (time.time() - t))"""], capture_output=True, text=True, check=Tru
     # Peak RSS over 300 and 1,000 clips.
     res["peak_rss_mb"] = {}
     for n in sorted({a.clips, a.rss_clips}):
-        dn = collection(n)
+        dn = collection(n, copies_too=False)
         subprocess.run(["rm", "-rf", str(dn / "store_rss")])
         res["peak_rss_mb"][str(n)] = round(rss_of([FOVEA, "embed", str(dn / "collection"), "-o", str(dn / "store_rss"), "-q"]), 1)
     print(json.dumps(res, indent=1))

