@@ -395,6 +395,29 @@ fovea_status fovea_stream_flush(struct fovea_stream *stream);
 // callback).
 void fovea_result_destroy(struct fovea_result *result);
 
+// The clips `fovea_embed` would embed for `inputs` (a JSON array, as it takes them), as the
+// JSON array of `{"path", "label"}` objects `fovea_last_embed_report()` then returns.
+//
+// # Safety
+// `inputs` is a NUL-terminated string.
+fovea_status fovea_embed_collect(const char *inputs);
+
+// Embeds the clips of `inputs` (a JSON array: paths of files, folders or list files, or
+// `{"path", "label"}` objects) into the store folder `store` with an image encoder, as
+// `fovea embed` does: resumable (clips already in the store are skipped), a failing clip
+// recorded with its error. `options` is NULL or a JSON object, every field optional: `encoder`
+// (manifest path), `sample` (`{"frames": K}` or `{"every": S}`), `per` ("clip" or "frame"),
+// `batch`, `decoders`, `threads`, `commit_clips`, `commit_seconds`. Blocks until done; the run's
+// report (JSON) is then `fovea_last_embed_report()`, an error `fovea_last_error()` (this thread).
+//
+// # Safety
+// `inputs` and `store` are NUL-terminated strings; `options` NULL or a NUL-terminated string.
+fovea_status fovea_embed(const char *inputs, const char *store, const char *options);
+
+// The JSON of this thread's last successful `fovea_embed` or `fovea_embed_collect`, or "".
+// Valid until the next such call on this thread; never free it.
+const char *fovea_last_embed_report(void);
+
 // Picks the key frames of `video` with the engine's model, as `fovea keyframes` does, and
 // writes them into `out_dir` (made if missing): the images, `keyframes.json` and
 // `contact_sheet.png`. `options` is NULL or a JSON object, every field optional: `max` (at most
