@@ -60,7 +60,7 @@ fn inputs_from_folders_and_list_files() {
     }
     std::fs::write(root.join("Bowling").join("notes.txt"), b"not a clip").unwrap();
     std::fs::write(root.join("top.mkv"), b"x").unwrap();
-    let found = collect_inputs(&[root.clone()]).unwrap();
+    let found = collect_inputs(std::slice::from_ref(&root)).unwrap();
     let labels: Vec<_> = found.iter().map(|c| (c.path.rsplit('/').next().unwrap().to_string(), c.label.clone())).collect();
     assert_eq!(
         labels,
@@ -89,10 +89,7 @@ fn store_round_trip_skips_done_clips_and_refuses_another_model() {
     let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
     let e = rows(2, dim, 7);
     let n = s
-        .commit(
-            &[clip("a.mp4", Some("x"), 3, e[..dim].to_vec(), None), clip("bad.mp4", None, 0, vec![], Some("no video stream"))],
-            "m",
-        )
+        .commit(&[clip("a.mp4", Some("x"), 3, e[..dim].to_vec(), None), clip("bad.mp4", None, 0, vec![], Some("no video stream"))], "m")
         .unwrap();
     assert_eq!(n, 2);
     s.commit(&[clip("b.mp4", None, 2, e[dim..].to_vec(), None)], "m").unwrap();
@@ -124,8 +121,11 @@ fn frame_rows_carry_frame_and_pts() {
 }
 
 fn naive(data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<(f32, usize)> {
-    let mut all: Vec<(f32, usize)> =
-        data.chunks_exact(dim).enumerate().map(|(i, r)| (r.iter().zip(q).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() as f32, i)).collect();
+    let mut all: Vec<(f32, usize)> = data
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() as f32, i))
+        .collect();
     all.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1)));
     all.truncate(k);
     all
@@ -163,7 +163,8 @@ fn approximate_index_recall_and_reuse() {
     let dim = 32;
     let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
     let data = rows(3000, dim, 5);
-    let clips: Vec<ClipRows> = data.chunks_exact(dim).enumerate().map(|(i, e)| clip(&format!("c{i:05}"), None, 1, e.to_vec(), None)).collect();
+    let clips: Vec<ClipRows> =
+        data.chunks_exact(dim).enumerate().map(|(i, e)| clip(&format!("c{i:05}"), None, 1, e.to_vec(), None)).collect();
     s.commit(&clips, "m").unwrap();
     let r = store::read(d.path()).unwrap();
     let recall = search::recall(d.path(), &r, 100, 10).unwrap();

@@ -22,7 +22,10 @@ pub(super) fn compile(
     }
     let outs = crate::infer::openvino::output_shapes(&compiled, &m.model_path, std::slice::from_ref(&m.output_name))?;
     if outs[0].1.last().is_some_and(|&d| d > 0 && d as usize != m.dim) {
-        return Err(mismatch(format!("output '{}' has the shape {:?}, the manifest says {} values per ROI", m.output_name, outs[0].1, m.dim)));
+        return Err(mismatch(format!(
+            "output '{}' has the shape {:?}, the manifest says {} values per ROI",
+            m.output_name, outs[0].1, m.dim
+        )));
     }
     let requests = (0..workers)
         .map(|_| {

@@ -117,7 +117,9 @@ impl ClipManifest {
         use crate::infer::manifest::{Precision, RuntimeKind};
         match (m.model.runtime, m.model.precision) {
             (_, Precision::Fp32) | (RuntimeKind::OpenVino, Precision::Bf16) => {}
-            (r, p) => return Err(bad(format!("model.precision {p} is not one an encoder runs in on {} (fp32; bf16 on openvino)", r.name()))),
+            (r, p) => {
+                return Err(bad(format!("model.precision {p} is not one an encoder runs in on {} (fp32; bf16 on openvino)", r.name())))
+            }
         }
         if m.input.mean.iter().any(|v| !v.is_finite()) {
             return Err(bad(format!("input.mean must be finite, got {:?}", m.input.mean)));
@@ -410,7 +412,19 @@ impl ZeroShot {
                 }
             }
         }
-        Ok(Self { session: Some(session), ov: None, more, gpu, provider, manifest: manifest.clone(), table, labels, fixed_batch, calls: 0, rois: 0 })
+        Ok(Self {
+            session: Some(session),
+            ov: None,
+            more,
+            gpu,
+            provider,
+            manifest: manifest.clone(),
+            table,
+            labels,
+            fixed_batch,
+            calls: 0,
+            rois: 0,
+        })
     }
 
     /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
@@ -567,8 +581,11 @@ impl ZeroShot {
         if let Some((_, requests)) = self.ov.as_mut() {
             for group in calls.chunks(requests.len()) {
                 let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
-                    let handles: Vec<_> =
-                        requests.iter_mut().zip(group).map(|(r, &c)| sc.spawn(move || super::encoder_ov::embed_call(r, m, fixed, data, s, c))).collect();
+                    let handles: Vec<_> = requests
+                        .iter_mut()
+                        .zip(group)
+                        .map(|(r, &c)| sc.spawn(move || super::encoder_ov::embed_call(r, m, fixed, data, s, c)))
+                        .collect();
                     handles
                         .into_iter()
                         .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into()))))

@@ -123,7 +123,10 @@ impl EmbedOptions {
     pub fn validate(&self) -> Result<()> {
         match self.sample {
             Sample::Frames(k) if !(1..=MAX_FRAMES_PER_CLIP).contains(&k) => {
-                return Err(Error::InvalidOption { option: "--frames", reason: format!("must be within 1..={MAX_FRAMES_PER_CLIP}, got {k}") })
+                return Err(Error::InvalidOption {
+                    option: "--frames",
+                    reason: format!("must be within 1..={MAX_FRAMES_PER_CLIP}, got {k}"),
+                })
             }
             Sample::Every(s) if !(s.is_finite() && s > 0.0) => {
                 return Err(Error::InvalidOption { option: "--every", reason: format!("must be > 0 seconds, got {s}") })
@@ -178,7 +181,8 @@ fn is_list(p: &Path) -> bool {
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<ClipInput>) -> Result<()> {
     let io = |e: std::io::Error| Error::Input { path: dir.to_path_buf(), reason: format!("cannot list the folder: {e}") };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(io)?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(io)?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -192,7 +196,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ClipInput>) -> Result<()> {
 }
 
 fn read_list(list: &Path, out: &mut Vec<ClipInput>) -> Result<()> {
-    let text = std::fs::read_to_string(list).map_err(|e| Error::Input { path: list.to_path_buf(), reason: format!("cannot read the list: {e}") })?;
+    let text = std::fs::read_to_string(list)
+        .map_err(|e| Error::Input { path: list.to_path_buf(), reason: format!("cannot read the list: {e}") })?;
     let base = list.parent().unwrap_or(Path::new("."));
     for line in text.lines() {
         let line = line.trim();
@@ -269,7 +274,12 @@ struct Sampled {
 enum Msg {
     Frame(Sampled),
     /// The clip's decoding ended: how many frames it sent, its duration, its error.
-    Done { clip: usize, sent: usize, duration: Option<f64>, error: Option<String> },
+    Done {
+        clip: usize,
+        sent: usize,
+        duration: Option<f64>,
+        error: Option<String>,
+    },
 }
 
 #[derive(Default)]
@@ -507,10 +517,12 @@ fn decode_clip(
             match n {
                 Some(n) if n > 0 => dec.select(Arc::new(spread(n, k))),
                 // Length unknown: the first K frames one second apart.
-                _ => dec = {
-                    let s = crate::video::Sampling { max_fps: Some(1.0), ..crate::video::Sampling::default() };
-                    crate::video::Decoder::open_threads(Path::new(&clip.path), s, out, 1)?
-                },
+                _ => {
+                    dec = {
+                        let s = crate::video::Sampling { max_fps: Some(1.0), ..crate::video::Sampling::default() };
+                        crate::video::Decoder::open_threads(Path::new(&clip.path), s, out, 1)?
+                    }
+                }
             }
         }
         let limit = match sample {
@@ -550,8 +562,11 @@ pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Resul
     let mut rois = RoiBatch::default();
     for part in frames.chunks(crate::classify::zeroshot::MAX_ENCODER_BATCH) {
         let views: Vec<FrameView> = part.iter().map(|f| f.frame.view()).collect();
-        let refs: Vec<RoiRef> =
-            part.iter().enumerate().map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } }).collect();
+        let refs: Vec<RoiRef> = part
+            .iter()
+            .enumerate()
+            .map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } })
+            .collect();
         crate::roi::extract(&views, &refs, &spec, &mut rois);
         all.extend(encoder.embed(&rois, part.len())?);
     }
@@ -572,7 +587,8 @@ pub fn text_query(table: &Path, text: &str) -> Result<Vec<f32>> {
         .flat_map(|(_, r)| r.iter().copied())
         .collect();
     if rows.is_empty() {
-        let mut near: Vec<&String> = t.labels.iter().filter(|l| l.to_lowercase().contains(&want) || want.contains(&l.to_lowercase())).collect();
+        let mut near: Vec<&String> =
+            t.labels.iter().filter(|l| l.to_lowercase().contains(&want) || want.contains(&l.to_lowercase())).collect();
         near.dedup();
         near.truncate(8);
         return Err(Error::InvalidOption {

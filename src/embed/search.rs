@@ -119,7 +119,9 @@ impl Ann {
         let (file, meta) = (store.join("_index.usearch"), store.join("_index.json"));
         let parts = fingerprint(store)?;
         if let Ok(text) = std::fs::read_to_string(&meta) {
-            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["parts"].as_str().map(str::to_string)) == Some(parts.clone()) {
+            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["parts"].as_str().map(str::to_string))
+                == Some(parts.clone())
+            {
                 let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| ann_err("new index", e))?;
                 if index.load(&file.to_string_lossy()).is_ok() && index.size() == rows.len() && index.dimensions() == rows.dim {
                     return Ok((Self { index }, true));
@@ -201,7 +203,14 @@ pub fn search(store: &Path, rows: &Rows, query: &[f32], k: usize, method: Method
             row,
         })
         .collect();
-    Ok(SearchResult { store: store.to_path_buf(), model: rows.model.clone(), rows: rows.len(), method: method.into(), index_reused: reused, hits })
+    Ok(SearchResult {
+        store: store.to_path_buf(),
+        model: rows.model.clone(),
+        rows: rows.len(),
+        method: method.into(),
+        index_reused: reused,
+        hits,
+    })
 }
 
 /// Recall@k of the approximate index against exact search, with `queries` of the store's own

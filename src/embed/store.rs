@@ -196,9 +196,12 @@ impl Store {
 
     fn batch(&self, clips: &[ClipRows], model: &str, schema: &Arc<Schema>) -> Result<RecordBatch> {
         let d = self.dim;
-        let (mut path, mut label, mut frame, mut pts) = (StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), Float64Builder::new());
-        let (mut frames, mut duration, mut models, mut error) = (Int32Builder::new(), Float64Builder::new(), StringBuilder::new(), StringBuilder::new());
-        let mut emb = FixedSizeListBuilder::new(Float32Builder::new(), d as i32).with_field(Arc::new(Field::new("item", DataType::Float32, false)));
+        let (mut path, mut label, mut frame, mut pts) =
+            (StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), Float64Builder::new());
+        let (mut frames, mut duration, mut models, mut error) =
+            (Int32Builder::new(), Float64Builder::new(), StringBuilder::new(), StringBuilder::new());
+        let mut emb =
+            FixedSizeListBuilder::new(Float32Builder::new(), d as i32).with_field(Arc::new(Field::new("item", DataType::Float32, false)));
         let mut row = |c: &ClipRows, f: Option<(u64, f64)>, n: usize, e: Option<&[f32]>| {
             path.append_value(&c.clip.path);
             label.append_option(c.clip.label.as_deref());
@@ -304,7 +307,8 @@ pub fn read(dir: &Path) -> Result<Rows> {
             if emb.value_length() as usize != dim {
                 return Err(io_err(&p, format!("embeddings of {} floats, the metadata says {dim}", emb.value_length())));
             }
-            let values = emb.values().as_any().downcast_ref::<Float32Array>().ok_or_else(|| io_err(&p, "embedding values are not float32"))?;
+            let values =
+                emb.values().as_any().downcast_ref::<Float32Array>().ok_or_else(|| io_err(&p, "embedding values are not float32"))?;
             for i in 0..b.num_rows() {
                 if emb.is_null(i) {
                     continue;
@@ -320,4 +324,3 @@ pub fn read(dir: &Path) -> Result<Rows> {
     }
     Ok(rows)
 }
-

@@ -159,7 +159,12 @@ pub(crate) fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         o.validate()?;
         let m = fovea::classify::ClipManifest::load(&o.encoder)?;
         if m.name != rows.model {
-            anyhow::bail!("the store holds {} embeddings; the encoder {} is {} (pass --encoder with the store's model)", rows.model, o.encoder.display(), m.name);
+            anyhow::bail!(
+                "the store holds {} embeddings; the encoder {} is {} (pass --encoder with the store's model)",
+                rows.model,
+                o.encoder.display(),
+                m.name
+            );
         }
         let mut enc = fovea::classify::ZeroShot::load(&m, 0)?;
         let path = a.image.as_ref().or(a.clip.as_ref()).expect("clap: one query");
