@@ -35,6 +35,7 @@ ENGINE_FILES = [
     "trt/nanodet-g-416.calibration.flatbuffers", "calib/nanodet-g-416.frames.json",
     # the default image encoder of `fovea embed` / `fovea search` (issue 15)
     "mobilenetv2.toml", "mobilenetv2.onnx", "mobilenetv2.text.npy", "mobilenetv2.text.json", "encoders.README.md",
+    "mobilenetv2-ov-bf16.toml", "mobilenetv2-b8.xml", "mobilenetv2-b8.bin",
 ]
 
 

@@ -93,6 +93,13 @@ with fovea.Engine() as e, e.stream(fps=10) as s:
     people = [l for r in s.results() for l in r.labels if l == "person"]
 assert len(people) >= 3, people
 print(f"test-wheel: fovea.Engine() (no arguments) found {len(people)} people in vtest.avi's first frame; provider {e.provider}")
+# fovea.embed with the wheel's default encoder (share/engines), a store read back by pyarrow-free means.
+import os, tempfile
+with tempfile.TemporaryDirectory() as d:
+    r = fovea.embed([sys.argv[1]], os.path.join(d, "store"), frames=2)
+    assert r["embedded"] == 1 and r["frames"] == 2 and r["model"].startswith("mobilenetv2"), r
+    assert any(n.startswith("part-") for n in os.listdir(os.path.join(d, "store")))
+print(f"test-wheel: fovea.embed with the default encoder: {r['model']} on {r['provider']}")
 PY
 )
 echo "test-wheel: ok ($(basename "$whl"), $(( $(stat -c %s "$whl") / 1048576 )) MiB)"

@@ -32,6 +32,8 @@ pub const VIDEO_EXTENSIONS: &[&str] =
     &["mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "ts", "mts", "flv", "wmv", "3gp", "ogv", "gif"];
 /// Most frames sampled per clip (`--frames`).
 pub const MAX_FRAMES_PER_CLIP: u32 = 10_000;
+/// Most frames sampled from one clip by `--every` (a longer clip's rest is left out, and said).
+pub const MAX_SAMPLED_PER_CLIP: usize = 100_000;
 /// Most clips in one run.
 pub const MAX_CLIPS: usize = 10_000_000;
 
@@ -527,7 +529,7 @@ fn decode_clip(
         }
         let limit = match sample {
             Sample::Frames(k) => k as usize,
-            Sample::Every(_) => usize::MAX,
+            Sample::Every(_) => MAX_SAMPLED_PER_CLIP,
         };
         while sent < limit && !stop.load(Ordering::Relaxed) {
             let Some(frame) = dec.next_frame(pool)? else { break };
@@ -536,6 +538,15 @@ fn decode_clip(
                 break;
             }
             sent += 1;
+        }
+        if sent == MAX_SAMPLED_PER_CLIP {
+            return Err(Error::InvalidOption {
+                option: "--every",
+                reason: format!(
+                    "{}: stopped at {MAX_SAMPLED_PER_CLIP} sampled frames (the frames before are kept); use a longer interval",
+                    clip.path
+                ),
+            });
         }
         Ok(())
     })();
