@@ -59,10 +59,7 @@ pub(super) fn embed_call(
             });
         }
         let mut out = v.data[..k * d].to_vec();
-        for r in out.chunks_exact_mut(d) {
-            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            r.iter_mut().for_each(|x| *x /= norm);
-        }
+        super::zeroshot::normalise_rows(&mut out, d);
         Ok(out)
     })
 }

@@ -252,6 +252,14 @@ impl TextTable {
     }
 }
 
+/// Divides each `d`-float row of `rows` by its L2 norm.
+pub(crate) fn normalise_rows(rows: &mut [f32], d: usize) {
+    for r in rows.chunks_exact_mut(d) {
+        let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        r.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
 /// Per label: its pooled embedding (mean) or its prompts' rows (max).
 #[derive(Debug, Clone)]
 struct LabelVectors {
@@ -524,10 +532,7 @@ impl ZeroShot {
             return Err(Error::ModelMismatch { path, reason: format!("output shape {shape:?}, expected [{n}, {d}]") });
         }
         let mut out = data.to_vec();
-        for r in out.chunks_exact_mut(d) {
-            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            r.iter_mut().for_each(|x| *x /= norm);
-        }
+        normalise_rows(&mut out, d);
         Ok(out)
     }
 

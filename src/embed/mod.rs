@@ -370,14 +370,7 @@ pub fn run(
                     }
                 }
                 if !batch.is_empty() {
-                    let views: Vec<FrameView> = batch.iter().map(|f| f.frame.view()).collect();
-                    let refs: Vec<RoiRef> = batch
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } })
-                        .collect();
-                    crate::roi::extract(&views, &refs, &spec, &mut rois);
-                    let emb = encoder.embed(&rois, batch.len())?;
+                    let emb = embed_frames(&batch, &spec, &mut rois, &mut encoder)?;
                     for (f, e) in batch.drain(..).zip(emb.chunks_exact(manifest.dim)) {
                         let p = pending.entry(f.clip).or_default();
                         p.frames.push((f.index, f.pts));
@@ -440,6 +433,18 @@ pub fn run(
     report.clips_per_s = prog.done as f64 / report.seconds.max(1e-9);
     report.frames_per_s = prog.frames as f64 / report.seconds.max(1e-9);
     Ok(report)
+}
+
+/// The ROI stage on whole frames, then the encoder: the L2-normalised embeddings of `frames`.
+fn embed_frames(frames: &[Sampled], spec: &crate::roi::RoiSpec, rois: &mut RoiBatch, encoder: &mut ZeroShot) -> Result<Vec<f32>> {
+    let views: Vec<FrameView> = frames.iter().map(|f| f.frame.view()).collect();
+    let refs: Vec<RoiRef> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } })
+        .collect();
+    crate::roi::extract(&views, &refs, spec, rois);
+    encoder.embed(rois, frames.len())
 }
 
 fn take(m: Msg, batch: &mut Vec<Sampled>, pending: &mut HashMap<usize, Pending>) {
@@ -572,14 +577,7 @@ pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Resul
     let mut all = Vec::with_capacity(frames.len() * m.dim);
     let mut rois = RoiBatch::default();
     for part in frames.chunks(crate::classify::zeroshot::MAX_ENCODER_BATCH) {
-        let views: Vec<FrameView> = part.iter().map(|f| f.frame.view()).collect();
-        let refs: Vec<RoiRef> = part
-            .iter()
-            .enumerate()
-            .map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } })
-            .collect();
-        crate::roi::extract(&views, &refs, &spec, &mut rois);
-        all.extend(encoder.embed(&rois, part.len())?);
+        all.extend(embed_frames(part, &spec, &mut rois, encoder)?);
     }
     Ok(mean_normalised(&all, m.dim))
 }
