@@ -19,6 +19,8 @@ use crate::roi::{ColourStats, RoiDtype, RoiSpec, StatsConfig};
 
 /// The Score Vision validator's rules and ROI settings (filter/scorevision.toml).
 pub const SCOREVISION: &str = include_str!("../../filter/scorevision.toml");
+/// The Score Vision validator's own box rules, exactly (filter/scorevision-validator.toml).
+pub const SCOREVISION_VALIDATOR: &str = include_str!("../../filter/scorevision-validator.toml");
 
 /// Which classes a rule looks at.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -90,13 +92,58 @@ rule!(
     Dark { #[serde(default)] min_dark_fraction: Option<f32>, #[serde(default)] max_brightness: Option<f32> }
 );
 rule!(
-    /// A second box of the same class over one already kept (IoU above `iou`); the lower score
-    /// is rejected.
-    Duplicate { iou: f32 }
+    /// Any box reaching into the top `height` pixels (its top edge at or above that row, over
+    /// the full width): the Score Vision validator's scoreboard band.
+    TopBand { height: f32 }
+);
+rule!(
+    /// Per frame, only the first `max` boxes of each label the rule applies to (in input order,
+    /// among those the per-box rules kept) survive: the validator scores only its first ball.
+    FirstOnly { #[serde(default = "one")] max: u32 }
+);
+rule!(
+    /// A box around several objects: it holds at least `contains` other kept boxes (each at
+    /// least `min_inside` of its area inside it, and each smaller than `max_part` of its area).
+    Oversized {
+        contains: u32,
+        #[serde(default = "seven_tenths")] min_inside: f32,
+        #[serde(default = "half")] max_part: f32
+    }
+);
+rule!(
+    /// A second box of the same class on one object already kept (higher score first): IoU above
+    /// `iou`; or, with `near_iou`, a near copy: IoU above `near_iou`, both sides within
+    /// `size_ratio` of each other and mean colours within `colour_distance` (RGB units); or, with
+    /// `containment`, a box of similar size (`size_ratio`) lying that much inside the kept one; or,
+    /// with `same_id`, a second box carrying the kept one's id.
+    Duplicate {
+        iou: f32,
+        #[serde(default)] near_iou: Option<f32>,
+        #[serde(default = "size_ratio")] size_ratio: f32,
+        #[serde(default = "colour_distance")] colour_distance: f32,
+        #[serde(default)] containment: Option<f32>,
+        #[serde(default)] same_id: bool
+    }
 );
 
 fn half() -> f32 {
     0.5
+}
+
+fn seven_tenths() -> f32 {
+    0.7
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn size_ratio() -> f32 {
+    0.75
+}
+
+fn colour_distance() -> f32 {
+    20.0
 }
 
 /// A rule set. Rules run in this order and the first that fires decides.
@@ -107,10 +154,13 @@ pub struct Rules {
     pub area: Option<Area>,
     pub aspect: Option<Aspect>,
     pub too_large: Option<TooLarge>,
+    pub top_band: Option<TopBand>,
     #[serde(default)]
     pub zones: Vec<Zone>,
     pub grass: Option<Grass>,
     pub dark: Option<Dark>,
+    pub first_only: Option<FirstOnly>,
+    pub oversized: Option<Oversized>,
     pub duplicate: Option<Duplicate>,
 }
 
@@ -129,6 +179,10 @@ pub struct RoiConfig {
     pub float16: bool,
     /// Context expansion per label, e.g. `{ football = 4.0 }`.
     pub expand: std::collections::BTreeMap<String, f32>,
+    /// Cut ROIs as the Score Vision validator does: each box's ROI from the frame with the boxes
+    /// before it (input order; the boxes the rules did not drop) blacked out, and expanded crops
+    /// (the ball's) with all of them blacked out. CPU only.
+    pub blackout: bool,
 }
 
 impl Default for RoiConfig {
@@ -142,6 +196,7 @@ impl Default for RoiConfig {
             letterbox: None,
             float16: false,
             expand: Default::default(),
+            blackout: false,
         }
     }
 }
@@ -188,9 +243,20 @@ impl FilterConfig {
         Self::parse(&text, path)
     }
 
-    /// The built-in Score Vision rule set.
+    /// The built-in Score Vision rule set (the validator's rules and fovea's broader checks).
     pub fn scorevision() -> Self {
         Self::parse(SCOREVISION, Path::new("filter/scorevision.toml")).expect("the built-in rule file is valid")
+    }
+
+    /// The Score Vision validator's rules exactly: what `fovea score` applies.
+    pub fn scorevision_validator() -> Self {
+        Self::parse(SCOREVISION_VALIDATOR, Path::new("filter/scorevision-validator.toml")).expect("the built-in rule file is valid")
+    }
+
+    /// Whether any rule reads the colour statistics (else the rules need only the boxes).
+    pub fn reads_pixels(&self) -> bool {
+        let r = &self.rules;
+        r.grass.is_some() || r.dark.is_some() || r.duplicate.as_ref().is_some_and(|d| d.near_iou.is_some())
     }
 
     fn validate(&self, origin: &Path) -> Result<()> {
@@ -218,9 +284,35 @@ impl FilterConfig {
                 return bad(format!("rules.zones \"{}\": rect must be fractions of the frame [x1, y1, x2, y2], got {:?}", z.name, z.rect));
             }
         }
+        let unit = |name: &str, v: f32| if (0.0..=1.0).contains(&v) { Ok(()) } else { bad(format!("{name} must be within 0..1, got {v}")) };
         if let Some(d) = &self.rules.duplicate {
-            if !(0.0..=1.0).contains(&d.iou) {
-                return bad(format!("rules.duplicate.iou must be within 0..1, got {}", d.iou));
+            unit("rules.duplicate.iou", d.iou)?;
+            unit("rules.duplicate.size_ratio", d.size_ratio)?;
+            if let Some(v) = d.near_iou {
+                unit("rules.duplicate.near_iou", v)?;
+            }
+            if let Some(v) = d.containment {
+                unit("rules.duplicate.containment", v)?;
+            }
+            if !(d.colour_distance.is_finite() && d.colour_distance >= 0.0) {
+                return bad(format!("rules.duplicate.colour_distance must be >= 0, got {}", d.colour_distance));
+            }
+        }
+        if let Some(o) = &self.rules.oversized {
+            unit("rules.oversized.min_inside", o.min_inside)?;
+            unit("rules.oversized.max_part", o.max_part)?;
+            if o.contains < 2 {
+                return bad(format!("rules.oversized.contains must be at least 2, got {}", o.contains));
+            }
+        }
+        if let Some(t) = &self.rules.top_band {
+            if !(t.height.is_finite() && t.height >= 0.0) {
+                return bad(format!("rules.top_band.height must be >= 0 pixels, got {}", t.height));
+            }
+        }
+        if let Some(f) = &self.rules.first_only {
+            if f.max == 0 {
+                return bad("rules.first_only.max must be at least 1".into());
             }
         }
         Ok(())
@@ -258,6 +350,8 @@ pub struct Candidate<'a> {
     pub score: f32,
     pub label: &'a str,
     pub stats: &'a ColourStats,
+    /// The object's id from the input (a miner's `id`, a track), if any.
+    pub id: Option<u64>,
 }
 
 impl Rules {
@@ -299,6 +393,11 @@ impl Rules {
                 return Verdict::reject("too_large", f, r.max_frame_fraction);
             }
         }
+        if let Some(r) = self.top_band.as_ref().filter(|r| r.scope().applies(l)) {
+            if y1 <= r.height {
+                return Verdict::reject("top_band", y1, r.height);
+            }
+        }
         for z in self.zones.iter().filter(|z| z.scope().applies(l)) {
             let (fw, fh) = (width as f32, height as f32);
             let zr = [z.rect[0] * fw, z.rect[1] * fh, z.rect[2] * fw, z.rect[3] * fh];
@@ -326,30 +425,110 @@ impl Rules {
         Verdict::keep()
     }
 
-    /// The rules for every box of one frame: per box, then duplicates among the kept ones
-    /// (higher score first; ties by order). A box is a duplicate of the first kept box (in the
-    /// order they were kept) of its label that it overlaps by more than the rule's IoU. Kept boxes
-    /// are found through a grid over the frame, so a frame of many boxes costs about linear time.
+    /// The rules for every box of one frame: per box, then the first-only limit (input order),
+    /// then boxes around several others, then duplicates among the kept ones (higher score first;
+    /// ties by order). A box is a duplicate of the first kept box (in the order they were kept)
+    /// of its label that it matches. Kept boxes are found through a grid over the frame, so a
+    /// frame of many boxes costs about linear time.
     pub fn check_frame(&self, boxes: &[Candidate], width: u32, height: u32) -> Vec<Verdict> {
         let mut v: Vec<Verdict> = boxes.iter().map(|c| self.check(c, width, height)).collect();
+        if let Some(f) = &self.first_only {
+            let mut seen: std::collections::HashMap<&str, u32> = Default::default();
+            for (i, b) in boxes.iter().enumerate() {
+                if !(v[i].kept() && f.scope().applies(b.label)) {
+                    continue;
+                }
+                let n = seen.entry(b.label).or_default();
+                *n += 1;
+                if *n > f.max {
+                    v[i] = Verdict::reject("first_only", *n as f32, f.max as f32);
+                }
+            }
+        }
+        if let Some(o) = &self.oversized {
+            self.oversized(o, boxes, &mut v);
+        }
         if let Some(d) = &self.duplicate {
             let mut order: Vec<usize> = (0..boxes.len()).filter(|&i| v[i].kept() && d.scope().applies(boxes[i].label)).collect();
             order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score).then(a.cmp(&b)));
             let mut kept = KeptGrid::new(order.iter().map(|&i| boxes[i].bbox));
             for i in order {
                 let b = &boxes[i];
-                let first = kept.first_match(&b.bbox, |k| {
-                    let o = crate::detect::iou(&b.bbox, &boxes[k].bbox);
-                    (boxes[k].label == b.label && o > d.iou).then_some(o)
-                });
+                let first = kept.first_match(&b.bbox, |k| duplicate_of(d, b, &boxes[k]));
                 match first {
-                    Some(o) => v[i] = Verdict::reject("duplicate", o, d.iou),
+                    Some((rule, value, limit)) => v[i] = Verdict::reject(rule, value, limit),
                     None => kept.insert(i, &b.bbox),
                 }
             }
         }
         v
     }
+
+    /// Rejects kept boxes that hold `contains` or more smaller kept boxes.
+    fn oversized(&self, o: &Oversized, boxes: &[Candidate], v: &mut [Verdict]) {
+        let area = |b: &[f32; 4]| (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0);
+        let kept: Vec<usize> = (0..boxes.len()).filter(|&i| v[i].kept()).collect();
+        let mut grid = KeptGrid::new(kept.iter().map(|&i| boxes[i].bbox));
+        kept.iter().for_each(|&i| grid.insert(i, &boxes[i].bbox));
+        let mut reject = Vec::new();
+        for &i in kept.iter().filter(|&&i| o.scope().applies(boxes[i].label)) {
+            let big = &boxes[i].bbox;
+            let a = area(big);
+            let mut n = 0u32;
+            grid.for_each_near(big, |k| {
+                let small = &boxes[k].bbox;
+                let sa = area(small);
+                if k != i && sa > 0.0 && sa <= o.max_part * a && intersection(big, small) / sa >= o.min_inside {
+                    n += 1;
+                }
+            });
+            if n >= o.contains {
+                reject.push((i, n));
+            }
+        }
+        for (i, n) in reject {
+            v[i] = Verdict::reject("oversized", n as f32, o.contains as f32);
+        }
+    }
+}
+
+/// Intersection area of two boxes.
+fn intersection(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) * (a[3].min(b[3]) - a[1].max(b[1])).max(0.0)
+}
+
+/// Whether `b` duplicates the kept box `k`: the rule that says so, its value and limit.
+fn duplicate_of(d: &Duplicate, b: &Candidate, k: &Candidate) -> Option<(&'static str, f32, f32)> {
+    if k.label != b.label {
+        return None;
+    }
+    if d.same_id && b.id.is_some() && b.id == k.id {
+        return Some(("duplicate:same_id", 1.0, 1.0));
+    }
+    let o = crate::detect::iou(&b.bbox, &k.bbox);
+    if o > d.iou {
+        return Some(("duplicate", o, d.iou));
+    }
+    let side = |x: f32, y: f32| if x.max(y) > 0.0 { x.min(y) / x.max(y) } else { 1.0 };
+    let (bw, bh, kw, kh) = (b.bbox[2] - b.bbox[0], b.bbox[3] - b.bbox[1], k.bbox[2] - k.bbox[0], k.bbox[3] - k.bbox[1]);
+    let similar = side(bw, kw) >= d.size_ratio && side(bh, kh) >= d.size_ratio;
+    if !similar {
+        return None;
+    }
+    if let Some(near) = d.near_iou.filter(|n| o > *n) {
+        let c = (0..3).map(|i| (b.stats.mean[i] - k.stats.mean[i]).powi(2)).sum::<f32>().sqrt();
+        if c <= d.colour_distance {
+            return Some(("duplicate:near_copy", o, near));
+        }
+    }
+    if let Some(c) = d.containment {
+        let small = (bw * bh).min(kw * kh);
+        let inside = if small > 0.0 { intersection(&b.bbox, &k.bbox) / small } else { 0.0 };
+        if inside >= c {
+            return Some(("duplicate:contained", inside, c));
+        }
+    }
+    None
 }
 
 /// Kept boxes in a uniform grid (cells about the size of a typical box): a box is listed in every
@@ -400,6 +579,27 @@ impl KeptGrid {
                 }
             }
             None => self.large.push(entry),
+        }
+    }
+
+    /// Calls `f` once for every kept box that may overlap `b`.
+    fn for_each_near(&self, b: &[f32; 4], mut f: impl FnMut(usize)) {
+        let mut seen = std::collections::HashSet::new();
+        let mut visit = |&(seq, k): &(usize, usize)| {
+            if seen.insert(seq) {
+                f(k);
+            }
+        };
+        self.large.iter().for_each(&mut visit);
+        match self.span(b) {
+            Some((x0, y0, x1, y1)) => {
+                for y in y0..=y1 {
+                    for x in x0..=x1 {
+                        self.cells.get(&(x, y)).into_iter().flatten().for_each(&mut visit);
+                    }
+                }
+            }
+            None => self.cells.values().flatten().for_each(&mut visit),
         }
     }
 

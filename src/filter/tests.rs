@@ -17,7 +17,7 @@ fn stats_of(w: u32, h: u32, px: impl Fn(u32, u32) -> [u8; 3]) -> ColourStats {
 }
 
 fn cand<'a>(bbox: [f32; 4], label: &'a str, stats: &'a ColourStats) -> Candidate<'a> {
-    Candidate { bbox, score: 0.9, label, stats }
+    Candidate { bbox, score: 0.9, label, stats, id: None }
 }
 
 /// Grass with mowing stripes and noise, as on a broadcast pitch.
@@ -83,8 +83,11 @@ fn geometry_rules_name_their_value() {
     assert_eq!(v.rule.as_deref(), Some("aspect:min"));
     let v = r.check(&cand([0.0, 0.0, 1000.0, 1080.0], "player", &s), 1920, 1080);
     assert_eq!(v.rule.as_deref(), Some("too_large"));
-    // A box in the top-left scoreboard.
+    // A box in the top-left scoreboard: the validator's top band (150 px) catches it first.
     let v = r.check(&cand([40.0, 10.0, 70.0, 60.0], "player", &s), 1920, 1080);
+    assert_eq!((v.rule.as_deref(), v.value, v.limit), (Some("top_band"), Some(10.0), Some(150.0)), "{v:?}");
+    // Below the band, the scoreboard zone of a tall frame still does.
+    let v = r.check(&cand([40.0, 160.0, 70.0, 210.0], "player", &s), 1920, 2160);
     assert_eq!(v.rule.as_deref(), Some("zone:scoreboard_left"), "{v:?}");
     // The same box lower on the pitch is kept.
     assert!(r.check(&cand([40.0, 510.0, 70.0, 560.0], "player", &s), 1920, 1080).kept());
@@ -94,9 +97,9 @@ fn geometry_rules_name_their_value() {
 fn duplicates_keep_the_higher_score() {
     let s = stats_of(10, 10, |_, _| [230, 230, 230]);
     let r = FilterConfig::scorevision().rules;
-    let a = Candidate { bbox: [500.0, 500.0, 540.0, 580.0], score: 0.6, label: "player", stats: &s };
-    let b = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "player", stats: &s };
-    let c = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "referee", stats: &s };
+    let a = Candidate { bbox: [500.0, 500.0, 540.0, 580.0], score: 0.6, label: "player", stats: &s, id: None };
+    let b = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "player", stats: &s, id: None };
+    let c = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "referee", stats: &s, id: None };
     let v = r.check_frame(&[a, b, c], 1920, 1080);
     assert_eq!(v[0].rule.as_deref(), Some("duplicate"));
     assert!(v[0].value.unwrap() > 0.9);
@@ -172,7 +175,7 @@ fn duplicates_through_the_grid_equal_brute_force() {
             };
             bboxes.push((b, (rnd() * 10.0).floor() / 10.0, labels[i % 2]));
         }
-        let cands: Vec<Candidate> = bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s }).collect();
+        let cands: Vec<Candidate> = bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s, id: None }).collect();
         let rules = duplicate_rules(iou);
         let got = rules.check_frame(&cands, 1920, 1080);
         let want = duplicates_by_brute_force(&cands, iou);
@@ -194,12 +197,100 @@ fn many_boxes_in_a_frame_are_checked_in_about_linear_time() {
     let mut cands = Vec::new();
     for i in 0..200_000u32 {
         let (x, y) = ((i % 1000) as f32 * 20.0, (i / 1000) as f32 * 40.0);
-        cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.9, label: "player", stats: &s });
+        cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.9, label: "player", stats: &s, id: None });
         if i % 10 == 0 {
-            cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.5, label: "player", stats: &s });
+            cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.5, label: "player", stats: &s, id: None });
         }
     }
     let v = duplicate_rules(0.9).check_frame(&cands, 20_000, 8_000);
     let dups = v.iter().filter(|v| !v.kept()).count();
     assert_eq!(dups, 20_000, "exactly the copies are duplicates");
+}
+
+/// The validator's rules as bbox_clip.py applies them: 15 x 40 minimum (ball exempt), any box
+/// reaching into the top 150 px over the full width (its top edge at y <= 150), the first ball only.
+#[test]
+fn the_validator_rule_file_is_the_validators_rules() {
+    let c = FilterConfig::scorevision_validator();
+    assert_eq!(c.roi.expansion("football"), 4.0);
+    assert!(!c.roi.blackout);
+    assert!(!c.reads_pixels(), "the validator's rules need only the boxes");
+    let s = ColourStats::default();
+    let r = &c.rules;
+    let check = |b: [f32; 4], l: &str| r.check(&cand(b, l, &s), 1280, 720).rule;
+    assert_eq!(check([600.0, 150.0, 630.0, 200.0], "player").as_deref(), Some("top_band"), "y1 = 150 touches the band");
+    assert_eq!(check([600.0, 151.0, 630.0, 200.0], "player"), None);
+    assert_eq!(check([1270.0, 0.0, 1280.0, 60.0], "referee").as_deref(), Some("min_size:width"));
+    assert_eq!(check([640.0, 10.0, 700.0, 140.0], "goalkeeper").as_deref(), Some("top_band"), "the middle of the band too");
+    assert_eq!(check([600.0, 300.0, 614.0, 400.0], "player").as_deref(), Some("min_size:width"), "14 px wide");
+    assert_eq!(check([600.0, 300.0, 615.0, 339.0], "player").as_deref(), Some("min_size:height"), "39 px tall");
+    assert_eq!(check([600.0, 300.0, 615.0, 340.0], "player"), None, "15 x 40 is large enough");
+    assert_eq!(check([600.0, 300.0, 604.0, 304.0], "football"), None, "a 4 px ball");
+    assert_eq!(check([600.0, 100.0, 604.0, 104.0], "football").as_deref(), Some("top_band"), "the band takes balls too");
+    // Three balls: the first (input order) survives even when a later one scores higher.
+    let balls = [
+        Candidate { bbox: [100.0, 400.0, 110.0, 410.0], score: 0.3, label: "football", stats: &s, id: None },
+        Candidate { bbox: [300.0, 400.0, 310.0, 410.0], score: 0.9, label: "football", stats: &s, id: None },
+        Candidate { bbox: [500.0, 100.0, 510.0, 110.0], score: 0.9, label: "football", stats: &s, id: None },
+        Candidate { bbox: [700.0, 400.0, 710.0, 410.0], score: 0.9, label: "football", stats: &s, id: None },
+    ];
+    let v = r.check_frame(&balls, 1280, 720);
+    let rules: Vec<Option<&str>> = v.iter().map(|v| v.rule.as_deref()).collect();
+    assert_eq!(rules, [None, Some("first_only"), Some("top_band"), Some("first_only")]);
+    assert_eq!((v[3].value, v[3].limit), (Some(3.0), Some(1.0)), "the third ball the rules kept");
+}
+
+fn player(bbox: [f32; 4], score: f32, stats: &ColourStats, id: Option<u64>) -> Candidate<'_> {
+    Candidate { bbox, score, label: "player", stats, id }
+}
+
+/// fovea's broader set: near copies (IoU 0.6-0.9 that the plain IoU > 0.9 misses), copies inside a
+/// kept box, two boxes with one id, and a box around several players are rejected; two true
+/// players overlapping in different shirts, and a small player behind a big one, are kept.
+#[test]
+fn near_copies_and_boxes_around_several_players_are_rejected() {
+    let r = FilterConfig::scorevision().rules;
+    let red = stats_of(8, 8, |_, _| [200, 40, 40]);
+    let red2 = stats_of(8, 8, |x, _| if x == 0 { [180, 60, 50] } else { [200, 40, 40] });
+    let blue = stats_of(8, 8, |_, _| [40, 40, 200]);
+    let truth = player([500.0, 500.0, 540.0, 580.0], 0.9, &red, Some(1));
+    // A shifted near copy: IoU about 0.7.
+    let shifted = player([506.0, 504.0, 546.0, 584.0], 0.6, &red2, Some(9));
+    let v = r.check_frame(&[truth, shifted], 1920, 1080);
+    assert!(v[0].kept());
+    assert_eq!(v[1].rule.as_deref(), Some("duplicate:near_copy"), "{v:?}");
+    // A shrunk copy inside: IoU 0.64, wholly inside.
+    let shrunk = player([504.0, 504.0, 536.0, 568.0], 0.5, &blue, None);
+    let v = r.check_frame(&[truth, shrunk], 1920, 1080);
+    assert_eq!(v[1].rule.as_deref(), Some("duplicate:contained"), "{v:?}");
+    // Two boxes carrying one id.
+    let same = player([530.0, 500.0, 570.0, 580.0], 0.5, &blue, Some(1));
+    assert_eq!(r.check_frame(&[truth, same], 1920, 1080)[1].rule.as_deref(), Some("duplicate:same_id"));
+    // A true occlusion: a blue player mostly behind the red one (IoU 0.71, other colours).
+    let behind = player([506.0, 498.0, 546.0, 578.0], 0.5, &blue, Some(2));
+    assert!(r.check_frame(&[truth, behind], 1920, 1080).iter().all(Verdict::kept));
+    // A box around two players (and the two players) : the big one goes.
+    let a = player([800.0, 500.0, 830.0, 570.0], 0.9, &red, Some(3));
+    let b = player([850.0, 505.0, 880.0, 575.0], 0.9, &blue, Some(4));
+    let around = player([790.0, 490.0, 890.0, 580.0], 0.8, &red2, Some(5));
+    let v = r.check_frame(&[a, b, around], 1920, 1080);
+    assert!(v[0].kept() && v[1].kept(), "{v:?}");
+    assert_eq!((v[2].rule.as_deref(), v[2].value), (Some("oversized"), Some(2.0)));
+    // One small player wholly behind a big one is not a crowd.
+    let big = player([1000.0, 400.0, 1060.0, 560.0], 0.9, &red, Some(6));
+    let far = player([1010.0, 420.0, 1030.0, 470.0], 0.9, &blue, Some(7));
+    assert!(r.check_frame(&[big, far], 1920, 1080).iter().all(Verdict::kept));
+}
+
+#[test]
+fn bad_new_rules_name_the_problem() {
+    let p = Path::new("r.toml");
+    let e = FilterConfig::parse("[rules.oversized]\ncontains = 1\n", p).unwrap_err().to_string();
+    assert!(e.contains("rules.oversized.contains"), "{e}");
+    let e = FilterConfig::parse("[rules.duplicate]\niou = 0.9\nnear_iou = 1.5\n", p).unwrap_err().to_string();
+    assert!(e.contains("rules.duplicate.near_iou"), "{e}");
+    let e = FilterConfig::parse("[rules.first_only]\nmax = 0\n", p).unwrap_err().to_string();
+    assert!(e.contains("rules.first_only.max"), "{e}");
+    let e = FilterConfig::parse("[rules.top_band]\nheight = -1\n", p).unwrap_err().to_string();
+    assert!(e.contains("rules.top_band.height"), "{e}");
 }

@@ -443,6 +443,7 @@ impl<'c> FrameStages<'c> {
                     score: r.detections[i].score,
                     label: self.labels[r.detections[i].class_id as usize].as_str(),
                     stats: &stats[slot[i].expect("measured")],
+                    id: r.track_ids.get(i).copied().flatten(),
                 })
                 .collect();
             let verdicts = rules.check_frame(&cands, v.width, v.height);
