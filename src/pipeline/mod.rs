@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batcher;
+mod blackout;
 pub mod calib;
 pub mod quality;
 mod stages;

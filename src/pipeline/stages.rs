@@ -229,6 +229,12 @@ impl<'c> FrameStages<'c> {
         let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _ } = stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
+        if gpu.is_some() && rules.as_ref().is_some_and(|r| r.roi.blackout) {
+            return Err(Error::InvalidOption {
+                option: "roi.blackout",
+                reason: "the validator's blacked-out crops are made on the CPU only; run without --device or set blackout = false".into(),
+            });
+        }
         let gpu = match gpu {
             Some(dev) => Some(crate::cuda::rois::DeviceRois::new(dev, GPU_FRAMES, 1920 * 1080 * 3)?),
             None => None,
@@ -545,6 +551,16 @@ impl<'c> FrameStages<'c> {
                 todo.push(objs);
             }
         }
+        // The validator's blacked-out crops: each object's crop becomes a patch of its own.
+        let blackout = spec.is_some() && self.rules.as_ref().is_some_and(|r| r.roi.blackout);
+        let (patches, source) = if blackout {
+            super::blackout::patches(views, out, &mut todo, |l| self.expansion(l) != 1.0)
+        } else {
+            (Vec::new(), todo.iter().enumerate().map(|(fi, o)| vec![fi; o.len()]).collect())
+        };
+        let patch_views: Vec<FrameView> =
+            patches.iter().map(|(d, c)| FrameView { data: d, width: c.w, height: c.h, stride: c.w as usize * 3 }).collect();
+        let views: &[FrameView] = if blackout { &patch_views } else { views };
         let requests: Vec<Vec<ClassifyRequest>> = out
             .iter()
             .zip(&todo)
@@ -570,8 +586,8 @@ impl<'c> FrameStages<'c> {
             let flat: Vec<(usize, ClassifyRequest, Option<Crop>)> = requests
                 .iter()
                 .zip(&todo)
-                .enumerate()
-                .flat_map(|(fi, (reqs, objs))| reqs.iter().zip(objs).map(move |(q, o)| (fi, *q, o.2)))
+                .zip(&source)
+                .flat_map(|((reqs, objs), at)| reqs.iter().zip(objs).zip(at).map(move |((q, o), v)| (*v, *q, o.2)))
                 .collect();
             let mut labels = Vec::with_capacity(flat.len());
             for chunk in flat.chunks(*batch_rois) {
@@ -588,7 +604,7 @@ impl<'c> FrameStages<'c> {
             for (fi, (reqs, objs)) in requests.iter().zip(&todo).enumerate() {
                 let r = cache.resolve_indexed(reqs, &mut |asked| {
                     // The cache asks for a subset of this frame's objects, by position.
-                    let asked: Vec<(usize, ClassifyRequest, Option<Crop>)> = asked.iter().map(|&k| (fi, reqs[k], objs[k].2)).collect();
+                    let asked: Vec<(usize, ClassifyRequest, Option<Crop>)> = asked.iter().map(|&k| (source[fi][k], reqs[k], objs[k].2)).collect();
                     let mut labels = Vec::with_capacity(asked.len());
                     for chunk in asked.chunks(*batch_rois) {
                         labels.extend(run_classifier(rois, c, spec.as_ref(), views, chunk, counts)?);
