@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const KERNELS: &[&str] = &["roi", "colour", "quality"];
+const KERNELS: &[&str] = &["roi", "colour", "quality", "lines"];
 const ARCH: &str = "sm_70";
 
 fn main() {

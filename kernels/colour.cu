@@ -47,19 +47,8 @@ FV_KERNEL void fovea_colour_stats(const unsigned char* frames, const fv_stats_ro
         sumsq[0] += (unsigned int)(red * red);
         sumsq[1] += (unsigned int)(g * g);
         sumsq[2] += (unsigned int)(b * b);
-        // cv::cvtColor RGB2HSV, 8-bit (hsv_shift = 12).
-        int v = b, vmin = b;
-        if (g > v) v = g;
-        if (red > v) v = red;
-        if (g < vmin) vmin = g;
-        if (red < vmin) vmin = red;
-        int diff = v - vmin;
-        int vr = v == red ? -1 : 0;
-        int vg = v == g ? -1 : 0;
-        int s = (diff * sdiv[v] + (1 << 11)) >> 12;
-        int h = (vr & (g - b)) + (~vr & ((vg & (b - red + 2 * diff)) + ((~vg) & (red - g + 4 * diff))));
-        h = (h * hdiv[diff] + (1 << 11)) >> 12;
-        h += h < 0 ? 180 : 0;
+        int h, s, v;
+        fv_hsv(red, g, b, sdiv, hdiv, &h, &s, &v);
         if ((unsigned int)h >= p.lower[0] && (unsigned int)h <= p.upper[0] && (unsigned int)s >= p.lower[1] && (unsigned int)s <= p.upper[1] &&
             (unsigned int)v >= p.lower[2] && (unsigned int)v <= p.upper[2])
             in_range += 1;

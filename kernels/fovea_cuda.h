@@ -58,4 +58,33 @@ extern thread_local fv_dim3 fv_thread_idx, fv_block_idx, fv_block_dim, fv_grid_d
 FV_DEVICE void fv_atomic_add_u64(unsigned long long* p, unsigned long long v) { *p += v; }
 #endif
 
+
+// ---- Device helpers shared by the kernels ------------------------------------------------------
+
+// OpenCV's 8-bit luma of an RGB (r_index 0) or BGR (r_index 2) pixel, bit-exact with
+// cv::cvtColor(..., COLOR_RGB2GRAY): Y = (4899 R + 9617 G + 1868 B + 8192) >> 14.
+FV_DEVICE int fv_luma(const unsigned char* q, unsigned int r_index) {
+    return (4899 * q[r_index] + 9617 * q[1] + 1868 * q[2 - r_index] + 8192) >> 14;
+}
+
+// OpenCV's 8-bit HSV of (red, g, b), bit-exact with cv::cvtColor(COLOR_RGB2HSV) (hsv_shift = 12),
+// given its division tables: H in [0, 180), S and V in [0, 255].
+FV_DEVICE void fv_hsv(int red, int g, int b, const int* sdiv, const int* hdiv, int* h_out, int* s_out, int* v_out) {
+    int v = b, vmin = b;
+    if (g > v) v = g;
+    if (red > v) v = red;
+    if (g < vmin) vmin = g;
+    if (red < vmin) vmin = red;
+    int diff = v - vmin;
+    int vr = v == red ? -1 : 0;
+    int vg = v == g ? -1 : 0;
+    int s = (diff * sdiv[v] + (1 << 11)) >> 12;
+    int h = (vr & (g - b)) + (~vr & ((vg & (b - red + 2 * diff)) + ((~vg) & (red - g + 4 * diff))));
+    h = (h * hdiv[diff] + (1 << 11)) >> 12;
+    h += h < 0 ? 180 : 0;
+    *h_out = h;
+    *s_out = s;
+    *v_out = v;
+}
+
 #endif  // FOVEA_CUDA_H

@@ -44,10 +44,6 @@ struct fv_quality_acc {
     unsigned long long cells[FV_HASH_W * FV_HASH_H];
 };
 
-FV_DEVICE int fv_luma(const unsigned char* q, unsigned int r_index) {
-    return (4899 * q[r_index] + 9617 * q[1] + 1868 * q[2 - r_index] + 8192) >> 14;
-}
-
 FV_KERNEL void fovea_frame_quality(const unsigned char* frames, const fv_quality_frame* list, fv_quality_params p, fv_quality_acc* acc) {
     const fv_quality_frame f = list[FV_BLOCK_Y];
     fv_quality_acc* a = acc + FV_BLOCK_Y;

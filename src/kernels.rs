@@ -23,7 +23,7 @@ pub struct Module {
 }
 
 /// Every kernel module.
-pub const MODULES: [Module; 3] = [
+pub const MODULES: [Module; 4] = [
     Module {
         name: "roi",
         source: generated::ROI_SOURCE,
@@ -32,6 +32,12 @@ pub const MODULES: [Module; 3] = [
     },
     Module { name: "colour", source: generated::COLOUR_SOURCE, ptx: generated::COLOUR_PTX, kernels: &["fovea_colour_stats"] },
     Module { name: "quality", source: generated::QUALITY_SOURCE, ptx: generated::QUALITY_PTX, kernels: &["fovea_frame_quality"] },
+    Module {
+        name: "lines",
+        source: generated::LINES_SOURCE,
+        ptx: generated::LINES_PTX,
+        kernels: &["fovea_line_prep", "fovea_line_window", "fovea_line_mask"],
+    },
 ];
 
 #[cfg(test)]

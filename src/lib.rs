@@ -26,6 +26,7 @@ pub mod kernels;
 pub mod keyframes;
 pub mod output;
 pub mod pipeline;
+pub mod pitch;
 pub mod quality;
 pub mod results;
 pub mod roi;

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("detect", 3),
     ("roi", 3),
     ("quality", 3),
+    ("pitch", 3),
     ("filter", 4),
     ("track", 4),
     ("cuda", 4),

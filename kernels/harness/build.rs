@@ -7,6 +7,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../roi.cu");
     println!("cargo:rerun-if-changed=../colour.cu");
     println!("cargo:rerun-if-changed=../quality.cu");
+    println!("cargo:rerun-if-changed=../lines.cu");
     cc::Build::new()
         .cpp(true)
         .file("harness.cpp")

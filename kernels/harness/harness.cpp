@@ -3,6 +3,7 @@
 #include "roi.cu"
 #include "colour.cu"
 #include "quality.cu"
+#include "lines.cu"
 
 thread_local fv_dim3 fv_thread_idx, fv_block_idx, fv_block_dim, fv_grid_dim;
 
@@ -41,6 +42,21 @@ extern "C" void harness_colour_stats(fv_dim3 grid, fv_dim3 block, const unsigned
 extern "C" void harness_frame_quality(fv_dim3 grid, fv_dim3 block, const unsigned char* frames, const fv_quality_frame* list,
                                       const fv_quality_params* p, fv_quality_acc* acc) {
     fv_launch(grid, block, [&] { fovea_frame_quality(frames, list, *p, acc); });
+}
+
+extern "C" void harness_line_prep(fv_dim3 grid, fv_dim3 block, const unsigned char* frame, const fv_line_frame* f, const fv_line_params* p,
+                                  const int* sdiv, const int* hdiv, unsigned char* gray, unsigned char* grass) {
+    fv_launch(grid, block, [&] { fovea_line_prep(frame, *f, *p, sdiv, hdiv, gray, grass); });
+}
+
+extern "C" void harness_line_window(fv_dim3 grid, fv_dim3 block, const unsigned char* src, unsigned char* dst, unsigned int w, unsigned int h,
+                                    unsigned int radius, unsigned int columns, unsigned int is_max) {
+    fv_launch(grid, block, [&] { fovea_line_window(src, dst, w, h, radius, columns, is_max); });
+}
+
+extern "C" void harness_line_mask(fv_dim3 grid, fv_dim3 block, const unsigned char* gray, const unsigned char* opened, const unsigned char* grass,
+                                  unsigned int w, unsigned int h, unsigned int white, unsigned char* mask) {
+    fv_launch(grid, block, [&] { fovea_line_mask(gray, opened, grass, w, h, white, mask); });
 }
 
 extern "C" unsigned short harness_f16(float v) { return fv_f16(v); }

@@ -8,11 +8,13 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use crate::error::{Error, Result};
+use crate::image::{ChannelOrder, FrameView};
 use crate::kernels::MODULES;
+use crate::pitch::lines::{LineFrame, LineParams, GRASS_RADIUS, TOPHAT_RADIUS};
 use crate::quality::{QualityAcc, QualityFrame, QualityParams};
 use crate::roi::{Norm, RoiDesc, StatsAcc, StatsParams, StatsRoi};
 
-// SAFETY (all thirteen): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
+// SAFETY (all fifteen): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
 // the kernels' structs (checked by tests/roi.rs `descriptors_have_the_kernels_layout`); any bit
 // pattern of them is valid, so zeroed memory is too.
 unsafe impl DeviceRepr for RoiDesc {}
@@ -28,6 +30,8 @@ unsafe impl DeviceRepr for QualityParams {}
 unsafe impl DeviceRepr for QualityAcc {}
 unsafe impl ValidAsZeroBits for QualityFrame {}
 unsafe impl ValidAsZeroBits for QualityAcc {}
+unsafe impl DeviceRepr for LineFrame {}
+unsafe impl DeviceRepr for LineParams {}
 
 /// A CUDA failure, naming what was being done.
 pub(crate) fn gpu_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -77,6 +81,9 @@ pub struct Device {
     roi_f16: CudaFunction,
     stats: CudaFunction,
     quality: CudaFunction,
+    line_prep: CudaFunction,
+    line_window: CudaFunction,
+    line_mask: CudaFunction,
     /// How the kernels were loaded: "build-time PTX" or "NVRTC".
     pub kernels_from: &'static str,
 }
@@ -135,12 +142,16 @@ impl Device {
         let roi = load("roi")?;
         let colour = load("colour")?;
         let quality = load("quality")?;
+        let lines = load("lines")?;
         let f = |m: &Arc<cudarc::driver::CudaModule>, k: &str| m.load_function(k).map_err(|e| gpu_err(&format!("kernel {k}"), e));
         Ok(Self {
             roi_f32: f(&roi, "fovea_roi_batch_f32")?,
             roi_f16: f(&roi, "fovea_roi_batch_f16")?,
             stats: f(&colour, "fovea_colour_stats")?,
             quality: f(&quality, "fovea_frame_quality")?,
+            line_prep: f(&lines, "fovea_line_prep")?,
+            line_window: f(&lines, "fovea_line_window")?,
+            line_mask: f(&lines, "fovea_line_mask")?,
             ctx,
             stream,
             kernels_from: from,
@@ -296,5 +307,51 @@ impl Device {
         // SAFETY: the caller's conditions 1-3; argument types match the kernel's signature.
         unsafe { b.launch(cfg) }.map_err(|e| gpu_err("fovea_frame_quality", e))?;
         Ok(())
+    }
+
+    /// The pitch-line mask of one host frame (uploaded here; 0/1 per pixel), exactly as
+    /// [`crate::pitch::lines::line_mask`] makes it on the CPU.
+    pub fn pitch_line_mask(&self, view: &FrameView, order: ChannelOrder, p: &LineParams) -> Result<Vec<u8>> {
+        let (w, h) = (view.width, view.height);
+        let n = w as usize * h as usize;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = (h as usize - 1) * view.stride + w as usize * 3;
+        if view.stride < w as usize * 3 || view.data.len() < rows {
+            return Err(Error::Pipeline(format!("line mask: a {w}x{h} frame of stride {} in {} bytes", view.stride, view.data.len())));
+        }
+        let frame = self.upload(&view.data[..rows])?;
+        let (sdiv, hdiv) = crate::roi::stats::hsv_tables();
+        let (sdiv, hdiv) = (self.upload(&sdiv)?, self.upload(&hdiv)?);
+        let f = LineFrame::of(view, order);
+        let mut planes: Vec<CudaSlice<u8>> = (0..6).map(|_| self.zeros::<u8>(n)).collect::<Result<_>>()?;
+        let cfg = LaunchConfig { grid_dim: (((n as u32).div_ceil(256)).min(4096), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let [gray, grass, a, b, c, d] = &mut planes[..] else { unreachable!("six planes") };
+        let mut l = self.stream.launch_builder(&self.line_prep);
+        l.arg(&frame).arg(&f).arg(p).arg(&sdiv).arg(&hdiv).arg(&mut *gray).arg(&mut *grass);
+        // SAFETY: the frame buffer holds h rows of `stride` bytes (checked above); gray and grass
+        // hold w x h bytes; the tables 256 entries each; argument types match the kernel.
+        unsafe { l.launch(cfg) }.map_err(|e| gpu_err("fovea_line_prep", e))?;
+        // Opening: rows then columns of a min filter, then of a max filter.
+        let window = |src: &CudaSlice<u8>, dst: &mut CudaSlice<u8>, radius: u32, columns: u32, is_max: u32| -> Result<()> {
+            let mut l = self.stream.launch_builder(&self.line_window);
+            l.arg(src).arg(dst).arg(&w).arg(&h).arg(&radius).arg(&columns).arg(&is_max);
+            // SAFETY: src and dst are distinct buffers of w x h bytes; argument types match.
+            unsafe { l.launch(cfg) }.map_err(|e| gpu_err("fovea_line_window", e)).map(|_| ())
+        };
+        window(gray, a, TOPHAT_RADIUS, 0, 0)?;
+        window(a, b, TOPHAT_RADIUS, 1, 0)?;
+        window(b, a, TOPHAT_RADIUS, 0, 1)?;
+        window(a, b, TOPHAT_RADIUS, 1, 1)?; // b: opened gray
+        window(grass, a, GRASS_RADIUS, 0, 0)?;
+        window(a, c, GRASS_RADIUS, 1, 0)?;
+        window(c, a, GRASS_RADIUS, 0, 1)?;
+        window(a, c, GRASS_RADIUS, 1, 1)?; // c: opened grass
+        let mut l = self.stream.launch_builder(&self.line_mask);
+        l.arg(&*gray).arg(&*b).arg(&*c).arg(&w).arg(&h).arg(&p.white).arg(&mut *d);
+        // SAFETY: every plane holds w x h bytes; argument types match the kernel's signature.
+        unsafe { l.launch(cfg) }.map_err(|e| gpu_err("fovea_line_mask", e))?;
+        self.download(d)
     }
 }

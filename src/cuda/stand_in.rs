@@ -27,6 +27,15 @@ impl Device {
     pub fn ordinal(&self) -> usize {
         match *self {}
     }
+
+    pub fn pitch_line_mask(
+        &self,
+        _view: &FrameView,
+        _order: crate::image::ChannelOrder,
+        _p: &crate::pitch::lines::LineParams,
+    ) -> Result<Vec<u8>> {
+        match *self {}
+    }
 }
 
 /// Whether a CUDA driver library is present (never looked for without the `cuda` feature).

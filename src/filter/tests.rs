@@ -175,7 +175,8 @@ fn duplicates_through_the_grid_equal_brute_force() {
             };
             bboxes.push((b, (rnd() * 10.0).floor() / 10.0, labels[i % 2]));
         }
-        let cands: Vec<Candidate> = bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s, id: None }).collect();
+        let cands: Vec<Candidate> =
+            bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s, id: None }).collect();
         let rules = duplicate_rules(iou);
         let got = rules.check_frame(&cands, 1920, 1080);
         let want = duplicates_by_brute_force(&cands, iou);

@@ -95,7 +95,16 @@ mod tests {
         let (w, h) = (20u32, 10u32);
         let data = vec![255u8; (w * h * 3) as usize];
         let view = FrameView { data: &data, width: w, height: h, stride: w as usize * 3 };
-        let mut r = FrameResult::untracked(0, 0.0, vec![det([0.0, 0.0, 6.9, 5.0], 2), det([4.0, 2.0, 10.0, 8.0], 2), det([12.0, 2.0, 16.0, 8.0], 2), det([17.0, 0.0, 20.0, 3.0], 2)]);
+        let mut r = FrameResult::untracked(
+            0,
+            0.0,
+            vec![
+                det([0.0, 0.0, 6.9, 5.0], 2),
+                det([4.0, 2.0, 10.0, 8.0], 2),
+                det([12.0, 2.0, 16.0, 8.0], 2),
+                det([17.0, 0.0, 20.0, 3.0], 2),
+            ],
+        );
         r.checks = vec![BoxCheck::default(); 4];
         r.checks[3] = BoxCheck { verdict: Verdict::Reject, rule: Some("top_band".into()), ..BoxCheck::default() };
         let crop = Crop { x: 4, y: 2, w: 6, h: 6 };

@@ -604,7 +604,8 @@ impl<'c> FrameStages<'c> {
             for (fi, (reqs, objs)) in requests.iter().zip(&todo).enumerate() {
                 let r = cache.resolve_indexed(reqs, &mut |asked| {
                     // The cache asks for a subset of this frame's objects, by position.
-                    let asked: Vec<(usize, ClassifyRequest, Option<Crop>)> = asked.iter().map(|&k| (source[fi][k], reqs[k], objs[k].2)).collect();
+                    let asked: Vec<(usize, ClassifyRequest, Option<Crop>)> =
+                        asked.iter().map(|&k| (source[fi][k], reqs[k], objs[k].2)).collect();
                     let mut labels = Vec::with_capacity(asked.len());
                     for chunk in asked.chunks(*batch_rois) {
                         labels.extend(run_classifier(rois, c, spec.as_ref(), views, chunk, counts)?);
