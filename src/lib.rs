@@ -30,6 +30,7 @@ pub mod pitch;
 pub mod quality;
 pub mod results;
 pub mod roi;
+pub mod score;
 pub mod service;
 pub mod track;
 pub mod video;

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("pipeline", 8),
     ("engine", 9),
     ("embed", 9),
+    ("score", 9),
     ("annotate", 9),
     ("keyframes", 10),
     ("service", 10),

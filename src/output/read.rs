@@ -27,6 +27,9 @@ pub struct BoxesFile {
     pub labels: Vec<String>,
     /// Frame rate implied by the file's `frame` and `pts` fields, if it has both.
     pub fps: Option<f64>,
+    /// A Score Vision file's pitch keypoints per frame (its `keypoints`, `[x, y]` pairs or a flat
+    /// list; `[0, 0]` is a point not given), for frames that have any.
+    pub keypoints: BTreeMap<u64, Vec<[f64; 2]>>,
 }
 
 pub use crate::results::SCOREVISION_LABELS;
@@ -35,6 +38,37 @@ pub use crate::results::SCOREVISION_LABELS;
 pub const MAX_CLASS_ID: u64 = 65_535;
 /// Most boxes one frame of a boxes file may hold (Score Vision frames hold a few dozen).
 pub const MAX_BOXES_PER_FRAME: usize = 10_000;
+/// Most keypoints one frame may hold (Score Vision's template has 32).
+pub const MAX_KEYPOINTS_PER_FRAME: usize = 1_000;
+
+/// A frame's `keypoints`: `[[x, y], ...]` or `[x1, y1, x2, y2, ...]`.
+fn keypoints_of(path: &Path, v: &Value, at: &str) -> Result<Vec<[f64; 2]>> {
+    let arr = v.as_array().ok_or_else(|| bad(path, format!("{at}: \"keypoints\" is not an array")))?;
+    let num = |x: &Value, k: usize| -> Result<f64> {
+        coordinate(x)
+            .map(f64::from)
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| bad(path, format!("{at}: \"keypoints\"[{k}] is not a finite number")))
+    };
+    let pts: Vec<[f64; 2]> = if arr.iter().all(Value::is_array) {
+        arr.iter()
+            .enumerate()
+            .map(|(k, p)| match p.as_array().map(Vec::as_slice) {
+                Some([x, y]) => Ok([num(x, k)?, num(y, k)?]),
+                _ => Err(bad(path, format!("{at}: \"keypoints\"[{k}] is not an [x, y] pair"))),
+            })
+            .collect::<Result<_>>()?
+    } else {
+        if arr.len() % 2 != 0 {
+            return Err(bad(path, format!("{at}: \"keypoints\" has {} numbers, expected x, y pairs", arr.len())));
+        }
+        arr.chunks(2).enumerate().map(|(k, c)| Ok([num(&c[0], 2 * k)?, num(&c[1], 2 * k + 1)?])).collect::<Result<_>>()?
+    };
+    if pts.len() > MAX_KEYPOINTS_PER_FRAME {
+        return Err(bad(path, format!("{at}: {} keypoints, more than the limit {MAX_KEYPOINTS_PER_FRAME}", pts.len())));
+    }
+    Ok(pts)
+}
 
 fn bad(path: &Path, reason: String) -> Error {
     Error::Input { path: path.to_path_buf(), reason }
@@ -171,7 +205,7 @@ fn read_jsonl(path: &Path, text: &str) -> Result<BoxesFile> {
     }
     let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max();
     let labels = (0..max_class.map_or(0, |m| m + 1)).map(|c| names.get(&c).cloned().unwrap_or_else(|| format!("class_{c}"))).collect();
-    Ok(BoxesFile { format: BoxesFormat::Jsonl, frames, labels, fps: fps_of(&timing) })
+    Ok(BoxesFile { format: BoxesFormat::Jsonl, frames, labels, fps: fps_of(&timing), keypoints: BTreeMap::new() })
 }
 
 /// Frames per second from (frame, pts) pairs: the median of their ratios of differences.
@@ -191,6 +225,7 @@ fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
     let frames_v = v["frames"].as_object().ok_or_else(|| bad(path, "\"frames\" is not an object of frame number -> frame".into()))?;
     let mut frames = Vec::with_capacity(frames_v.len());
     let mut keys: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut keypoints = BTreeMap::new();
     for (key, f) in frames_v {
         let index: u64 = key.parse().map_err(|_| bad(path, format!("frames key \"{key}\" is not a frame number")))?;
         if let Some(other) = keys.insert(index, key) {
@@ -219,13 +254,22 @@ fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
         let mut fr = FrameResult::untracked(index, 0.0, dets);
         fr.track_ids = ids;
         frames.push(fr);
+        match f.get("keypoints") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let k = keypoints_of(path, v, &format!("frames.{key}"))?;
+                if !k.is_empty() {
+                    keypoints.insert(index, k);
+                }
+            }
+        }
     }
     frames.sort_by_key(|f| f.index);
     let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max().unwrap_or(3);
     let labels = (0..=max_class.max(3))
         .map(|c| SCOREVISION_LABELS.get(c as usize).map_or_else(|| format!("class_{c}"), |s| s.to_string()))
         .collect();
-    Ok(BoxesFile { format: BoxesFormat::ScoreVision, frames, labels, fps: None })
+    Ok(BoxesFile { format: BoxesFormat::ScoreVision, frames, labels, fps: None, keypoints })
 }
 
 #[cfg(test)]

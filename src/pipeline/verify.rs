@@ -199,9 +199,25 @@ pub fn verify_frames(
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
 ) -> (VerifyReport, Result<()>) {
+    verify_frames_with(video_path, boxes, opts, classifier, sink, None)
+}
+
+/// A step on each decoded frame that has boxes, before the stages (frame index, pixels): the
+/// score's pitch-line kernel.
+pub type FrameHook<'h> = dyn FnMut(u64, &crate::image::FrameView) -> Result<()> + 'h;
+
+/// [`verify_frames`] with `hook` run on every decoded frame that has boxes.
+pub fn verify_frames_with(
+    video_path: &Path,
+    boxes: &BoxesFile,
+    opts: &VerifyOptions,
+    classifier: Option<&mut dyn Classifier>,
+    sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
+    hook: Option<&mut FrameHook>,
+) -> (VerifyReport, Result<()>) {
     let name = classifier.as_ref().map_or_else(|| "none (pass-through)".to_string(), |c| c.name().to_string());
     let mut report = VerifyReport { classifier: name, roi_device: "cpu".into(), ..Default::default() };
-    let outcome = verify_inner(video_path, boxes, opts, classifier, sink, &mut report);
+    let outcome = verify_inner(video_path, boxes, opts, classifier, sink, hook, &mut report);
     (report, outcome)
 }
 
@@ -214,6 +230,7 @@ fn verify_inner(
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
+    mut hook: Option<&mut FrameHook>,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let t0 = Instant::now();
@@ -281,6 +298,12 @@ fn verify_inner(
             Ok(Ok(frame)) => {
                 last_seen = Some(frame.index);
                 let Some(fr) = by_index.get(&frame.index) else { continue };
+                if let Some(h) = hook.as_mut() {
+                    if let Err(e) = h(frame.index, &frame.view()) {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
                 pending_rois += fr.detections.len();
                 pending.push((frame, fr));
                 if pending_rois >= opts.batch_rois || pending.len() >= MAX_BATCH_FRAMES {

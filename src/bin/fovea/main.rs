@@ -11,6 +11,7 @@ mod engines;
 mod keyframes;
 mod model;
 mod report;
+mod score;
 mod serve;
 mod track;
 mod verify;
@@ -44,6 +45,9 @@ enum Command {
     /// Check given boxes against their video (the validator's side): ROI colour statistics and
     /// rules per box, one JSONL line per box with its verdict and the rule that decided it.
     Verify(VerifyArgs),
+    /// Score a miner's Score Vision submission offline as the validator does: box score (its
+    /// rules, the classifier slot), keypoint score (homography, pitch lines), speed, final.
+    Score(score::ScoreArgs),
     /// Pick key frames: a quality kernel on every frame, shots, the detector on the best few
     /// candidates per shot; writes the images, keyframes.json and a contact sheet.
     Keyframes(KeyframesArgs),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::compare(a),
         Command::Verify(a) => verify::verify(a),
         Command::Keyframes(a) => keyframes::keyframes(a),
+        Command::Score(a) => score::score(a),
         Command::Kernels(a) => engines::kernels(a),
         Command::Serve(a) => serve::serve(a),
         Command::Embed(a) => embed::embed(a),

@@ -69,3 +69,57 @@ pub(crate) fn load_detector(m: &ModelArgs) -> anyhow::Result<(Detector, String)>
     let detector = Detector::load(&manifest, &opts).map_err(|e| gpu_hint(&selection, e))?;
     Ok((detector, format!("({}; {why})", manifest.precision)))
 }
+
+/// The GPU a ROI stage asks for (`--device`, `--provider`), or None for the CPU, with a note when
+/// the CPU runs instead as `--allow-fallback` allows.
+pub(crate) fn gpu_for_rois(
+    device: Option<&str>,
+    provider: Option<&str>,
+    allow_fallback: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(fovea::infer::provider::Selection, Option<std::sync::Arc<fovea::cuda::Device>>)> {
+    let selection = fovea::infer::provider::Selection::resolve(
+        device.map(str::parse).transpose()?,
+        provider.map(str::parse).transpose()?,
+        allow_fallback,
+    )?;
+    if !selection.is_gpu() {
+        return Ok((selection, None));
+    }
+    match fovea::infer::check_build(&selection).and_then(|_| fovea::cuda::Device::shared(selection.ordinal())) {
+        Ok(d) => Ok((selection, Some(d))),
+        Err(e @ (fovea::Error::RuntimeMissing { .. } | fovea::Error::Unsupported { .. })) if allow_fallback => {
+            notes.push(format!("CPU fallback, as allowed: {e}"));
+            Ok((selection, None))
+        }
+        Err(e) => Err(gpu_hint(&selection, e)),
+    }
+}
+
+/// The zero-shot classifier of manifest `m` with `policy`, on `gpu` when there is one (else the
+/// CPU); crops are expanded as the rule file's `[roi]` says.
+pub(crate) fn load_zero_shot(
+    m: &Path,
+    policy: Option<&Path>,
+    threads: usize,
+    selection: fovea::infer::provider::Selection,
+    gpu: &Option<std::sync::Arc<fovea::cuda::Device>>,
+    allow_fallback: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<fovea::classify::ZeroShotClassifier> {
+    let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
+    let policy = fovea::classify::Policy::load_or_default(policy)?;
+    let (sel, dev) = match gpu {
+        Some(d) => (selection, Some(d.clone())),
+        None => (fovea::infer::provider::Selection::cpu(), None),
+    };
+    let zs = match fovea::classify::ZeroShot::load_on(&manifest, threads, &sel, dev) {
+        Ok(z) => z,
+        Err(e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. })) if allow_fallback => {
+            notes.push(format!("classifier on the CPU, as allowed: {e}"));
+            fovea::classify::ZeroShot::load(&manifest, threads)?
+        }
+        Err(e) => return Err(gpu_hint(&selection, e)),
+    };
+    Ok(fovea::classify::ZeroShotClassifier::new(zs, policy)?)
+}

@@ -21,46 +21,11 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
-    let selection = fovea::infer::provider::Selection::resolve(
-        a.device.as_deref().map(str::parse).transpose()?,
-        a.provider.as_deref().map(str::parse).transpose()?,
-        a.allow_fallback,
-    )?;
-    let fallback_hint = |e: fovea::Error| gpu_hint(&selection, e);
-    // The GPU for the ROI stage (and the classifier), or the reason the CPU runs instead.
     let mut notes: Vec<String> = Vec::new();
-    let gpu = if selection.is_gpu() {
-        match fovea::infer::check_build(&selection).and_then(|_| fovea::cuda::Device::shared(selection.ordinal())) {
-            Ok(d) => Some(d),
-            Err(e @ (fovea::Error::RuntimeMissing { .. } | fovea::Error::Unsupported { .. })) if a.allow_fallback => {
-                notes.push(format!("CPU fallback, as allowed: {e}"));
-                None
-            }
-            Err(e) => return Err(fallback_hint(e)),
-        }
-    } else {
-        None
-    };
+    let (selection, gpu) = gpu_for_rois(a.device.as_deref(), a.provider.as_deref(), a.allow_fallback, &mut notes)?;
     let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams, gpu: gpu.clone() };
     let mut zero_shot = match &a.classifier {
-        Some(m) => {
-            let manifest = fovea::classify::ClipManifest::load(&resolve_model(m))?;
-            let policy = fovea::classify::Policy::load_or_default(a.policy.as_deref())?;
-            let (sel, dev) = match &gpu {
-                Some(d) => (selection, Some(d.clone())),
-                None => (fovea::infer::provider::Selection::cpu(), None),
-            };
-            let zs = match fovea::classify::ZeroShot::load_on(&manifest, a.threads, &sel, dev) {
-                Ok(z) => z,
-                Err(e @ (fovea::Error::Unsupported { .. } | fovea::Error::RuntimeMissing { .. })) if a.allow_fallback => {
-                    notes.push(format!("classifier on the CPU, as allowed: {e}"));
-                    fovea::classify::ZeroShot::load(&manifest, a.threads)?
-                }
-                Err(e) => return Err(fallback_hint(e)),
-            };
-            // Crops are expanded as the rule file's `[roi]` says (the ball 4x in the built-in one).
-            Some(fovea::classify::ZeroShotClassifier::new(zs, policy)?)
-        }
+        Some(m) => Some(load_zero_shot(m, a.policy.as_deref(), a.threads, selection, &gpu, a.allow_fallback, &mut notes)?),
         None => None,
     };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);

@@ -1,0 +1,138 @@
+//! `fovea score`: a miner's submission scored offline as the Score Vision validator scores it.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::model::*;
+
+#[derive(Args)]
+pub(crate) struct ScoreArgs {
+    /// The challenge's video.
+    pub(crate) video: PathBuf,
+    /// The miner's Score Vision file ({"frames": {"<n>": {"objects": [...], "keypoints": [...]}}}).
+    #[arg(long)]
+    pub(crate) boxes: PathBuf,
+    /// What decides each kept box's class: a zero-shot image-encoder manifest (TOML) with its
+    /// text table. Without one the box score is an upper bound (every kept box confirmed).
+    #[arg(long)]
+    pub(crate) classifier: Option<PathBuf>,
+    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
+    #[arg(long)]
+    pub(crate) policy: Option<PathBuf>,
+    /// The miner's processing time in seconds (for the speed score).
+    #[arg(long)]
+    pub(crate) time: Option<f64>,
+    /// The fastest miner's time in seconds (the speed score's t_min; default 0).
+    #[arg(long)]
+    pub(crate) fastest: Option<f64>,
+    /// Rule file (TOML); default: the validator's, filter/scorevision-validator.toml.
+    #[arg(long)]
+    pub(crate) rules: Option<PathBuf>,
+    /// Frames whose pitch lines are measured for the keypoints' line score (spread evenly).
+    #[arg(long, default_value_t = 30)]
+    pub(crate) line_frames: usize,
+    /// The whole report as JSON on stdout (per-frame details included) instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(short, long)]
+    pub(crate) output: Option<PathBuf>,
+    /// ONNX Runtime threads for the classifier (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Where the line kernel and the ROI stage run: `cpu` or `cuda[:N]`.
+    #[arg(long)]
+    pub(crate) device: Option<String>,
+    /// The classifier's execution provider: `cpu`, `cuda` or `tensorrt`.
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// Run on the CPU what cannot run where asked (otherwise an error).
+    #[arg(long)]
+    pub(crate) allow_fallback: bool,
+}
+
+pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
+    use fovea::score::{run_score, ScoreOptions};
+    for (name, v) in [("--time", a.time), ("--fastest", a.fastest)] {
+        if let Some(t) = v {
+            anyhow::ensure!(t.is_finite() && t >= 0.0, "invalid option {name}: seconds >= 0, got {t}");
+        }
+    }
+    let filter = match &a.rules {
+        Some(p) => fovea::filter::FilterConfig::load(p)?,
+        None => fovea::filter::FilterConfig::scorevision_validator(),
+    };
+    let mut notes = Vec::new();
+    let (selection, gpu) = gpu_for_rois(a.device.as_deref(), a.provider.as_deref(), a.allow_fallback, &mut notes)?;
+    let mut zero_shot = match &a.classifier {
+        Some(m) => Some(load_zero_shot(m, a.policy.as_deref(), a.threads, selection, &gpu, a.allow_fallback, &mut notes)?),
+        None => None,
+    };
+    let opts = ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, ..ScoreOptions::default() };
+    let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
+    let (report, outcome) = run_score(&a.video, &a.boxes, &opts, classifier)?;
+    let mut json = serde_json::to_value(&report)?;
+    json["per_frame"] = serde_json::to_value(&report.per_frame)?;
+    json["verify"] = report.verify.to_json();
+    if let Some(o) = &a.output {
+        std::fs::write(o, serde_json::to_vec_pretty(&json)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&json)?);
+    } else {
+        print_summary(&report, &a, zero_shot.as_ref().map(|z| z.zs.provider.to_string()), &notes);
+    }
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(r: &fovea::score::ScoreReport, a: &ScoreArgs, classifier: Option<String>, notes: &[String]) {
+    let b = &r.boxes;
+    let k = &r.keypoints;
+    println!("fovea score: {} ({}x{}, {} frames)", a.boxes.display(), r.width, r.height, r.video_frames);
+    println!(
+        "  rules        {}",
+        a.rules.as_ref().map_or("built-in filter/scorevision-validator.toml".into(), |p| p.display().to_string())
+    );
+    match (&a.classifier, classifier) {
+        (Some(c), Some(p)) => println!("  classifier   {} on {p}", c.display()),
+        _ => println!("  classifier   none"),
+    }
+    if b.upper_bound {
+        println!("  unconfirmed  {} boxes no classifier decided: taken as what the miner said (an upper bound)", b.unknown);
+    }
+    let dropped: u64 = b.dropped.values().sum();
+    println!(
+        "  box score    {:.2}{} (unrounded {:.4}) over {} frames, {} boxes, {} dropped by the rules, area factor {:.3}",
+        b.score,
+        if b.upper_bound { " at most" } else { "" },
+        b.raw,
+        b.frames,
+        b.boxes,
+        dropped,
+        b.area_factor
+    );
+    println!(
+        "  keypoints    {:.2} of 100: homography {:.1} ({} of {} frames), on lines {:.3} ({} frames measured), inside {:.3}, stability {:.3}, players {:.3} / {:.1}, scale {:.3} x {:.3}",
+        k.score, k.keypoint_score, k.with_homography, k.frames, k.on_line, k.lines_frames, k.inside, k.stability, k.plausibility, k.player_score, k.scale, k.scale_valid
+    );
+    match r.speed {
+        Some(s) => println!("  speed        {s:.3} ({:.2} s, fastest taken as {:.2} s)", a.time.unwrap_or(0.0), r.fastest),
+        None => println!("  speed        not scored (no --time)"),
+    }
+    println!("  quality      {:.4} = 0.5 x box {:.2} + 0.5 x keypoints {:.2} / 100", r.quality, b.score, k.score);
+    println!("  final        {:.4} = 0.65 x quality + 0.35 x speed{}", r.final_score, if b.upper_bound { " (an upper bound)" } else { "" });
+    for (i, c) in r.costs.iter().enumerate() {
+        println!("  {} {c}", if i == 0 { "cost        " } else { "            " });
+    }
+    for n in notes {
+        println!("  note         {n}");
+    }
+    println!(
+        "  time (s)     lines {:.3} ({}) | decode {:.3} | rules {:.3} | classifier {:.3} | wall {:.3}",
+        r.lines_s, r.lines_device, r.verify.decode_s, r.verify.rules_s, r.verify.classify_s, r.wall_s
+    );
+}
