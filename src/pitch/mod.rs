@@ -213,10 +213,45 @@ fn consistent(src: &[[f64; 2]; 4], dst: &[[f64; 2]; 4]) -> bool {
     neg == 0 || neg == 4
 }
 
+/// Most 4-point samples RANSAC draws (a keypoint set is a few dozen points: a sample costs about
+/// a microsecond).
+const MAX_SAMPLES: usize = 2000;
+
+/// Every 4-point subset of `n` points in a fixed shuffled order, when there are at most
+/// [`MAX_SAMPLES`] of them.
+fn combinations4(n: usize) -> Option<Vec<[usize; 4]>> {
+    let count = n * (n - 1) * (n - 2) * (n - 3) / 24;
+    if count > MAX_SAMPLES {
+        return None;
+    }
+    let mut all = Vec::with_capacity(count);
+    for a in 0..n {
+        for b in a + 1..n {
+            for c in b + 1..n {
+                for d in c + 1..n {
+                    all.push([a, b, c, d]);
+                }
+            }
+        }
+    }
+    // Spread the draws over the points (a fixed permutation), so that a clean set stops early.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..all.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        all.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    Some(all)
+}
+
 /// RANSAC homography from `src` to `dst` with inlier distance `threshold`, as OpenCV's
-/// `findHomography(src, dst, RANSAC, threshold)` (confidence 0.995, at most 2000 samples, drawn
-/// from a fixed seed so that results repeat), then the inliers refitted and refined. None with
-/// fewer than 4 points or no consistent model.
+/// `findHomography(src, dst, RANSAC, threshold)` but searching to the end: every 4-point sample
+/// up to 2000 of them (else 2000 drawn from a fixed seed, so results repeat), stopping early only
+/// when every point is an inlier; each new best sample refitted on its inliers while that gains
+/// inliers (local optimisation); then the inliers refitted and refined. The inliers are the
+/// largest consistent set rather than the luck of the draw (OpenCV stops at confidence 0.995 and
+/// can report fewer). None with fewer than 4 points or no consistent model.
 pub fn find_homography(src: &[[f64; 2]], dst: &[[f64; 2]], threshold: f64) -> Option<HomographyFit> {
     let n = src.len();
     if n < 4 || dst.len() != n {
@@ -230,7 +265,17 @@ pub fn find_homography(src: &[[f64; 2]], dst: &[[f64; 2]], threshold: f64) -> Op
     if n == 4 {
         best = fit(src, dst);
     } else {
-        let mut best_n = 0usize;
+        let (mut best_n, mut best_cost) = (0usize, f64::INFINITY);
+        let inlier_cost = |h: &Homography| -> f64 {
+            src.iter()
+                .zip(dst)
+                .filter_map(|(s, d)| project(h, *s).map(|p| (p[0] - d[0]).powi(2) + (p[1] - d[1]).powi(2)))
+                .filter(|e| *e <= t2)
+                .sum()
+        };
+        // Every 4-point sample when there are at most MAX_SAMPLES of them, else random ones (a
+        // fixed seed); either way stopping early only once every point is an inlier.
+        let samples = combinations4(n);
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut rnd = |k: usize| {
             seed ^= seed << 13;
@@ -238,40 +283,74 @@ pub fn find_homography(src: &[[f64; 2]], dst: &[[f64; 2]], threshold: f64) -> Op
             seed ^= seed << 17;
             (seed % k as u64) as usize
         };
-        let (mut iters, mut i) = (2000usize, 0usize);
-        while i < iters {
-            i += 1;
-            let mut idx = [0usize; 4];
-            for k in 0..4 {
-                idx[k] = loop {
-                    let c = rnd(n);
-                    if !idx[..k].contains(&c) {
-                        break c;
+        for i in 0..samples.as_ref().map_or(MAX_SAMPLES, Vec::len) {
+            let idx = match &samples {
+                Some(all) => all[i],
+                None => {
+                    let mut idx = [0usize; 4];
+                    for k in 0..4 {
+                        idx[k] = loop {
+                            let c = rnd(n);
+                            if !idx[..k].contains(&c) {
+                                break c;
+                            }
+                        };
                     }
-                };
-            }
+                    idx
+                }
+            };
             let s4 = idx.map(|k| src[k]);
             let d4 = idx.map(|k| dst[k]);
             if !consistent(&s4, &d4) {
                 continue;
             }
-            let Some(h) = fit(&s4, &d4) else { continue };
-            let count = inliers_of(&h).iter().filter(|&&b| b).count();
-            if count > best_n {
-                (best, best_n) = (Some(h), count);
-                let ep = 1.0 - count as f64 / n as f64;
-                let denom = (1.0 - (1.0 - ep).powi(4)).ln();
-                let need = if denom < 0.0 { ((1.0f64 - 0.995).ln() / denom).ceil() } else { 0.0 };
-                iters = iters.min(need.max(0.0) as usize);
+            let Some(mut h) = fit(&s4, &d4) else { continue };
+            let mut count = inliers_of(&h).iter().filter(|&&b| b).count();
+            if count < best_n || count == 0 {
+                continue;
+            }
+            // Local optimisation: refit on the inliers while that gains inliers, so that noise
+            // near the threshold does not leave the result to the luck of the sample.
+            for _ in 0..4 {
+                let mask = inliers_of(&h);
+                let (si, di): (Vec<[f64; 2]>, Vec<[f64; 2]>) =
+                    src.iter().zip(dst).zip(&mask).filter(|(_, &k)| k).map(|((s, d), _)| (*s, *d)).unzip();
+                let Some(g) = (si.len() > 4).then(|| fit(&si, &di)).flatten().map(|g| refine(g, &si, &di)) else { break };
+                let c = inliers_of(&g).iter().filter(|&&b| b).count();
+                if c <= count {
+                    break;
+                }
+                (h, count) = (g, c);
+            }
+            // More inliers win; among as many, the smaller squared error of the inliers.
+            let cost = inlier_cost(&h);
+            if count > best_n || (count == best_n && cost < best_cost) {
+                (best, best_n, best_cost) = (Some(h), count, cost);
+            }
+            if best_n == n {
+                break;
             }
         }
     }
-    let h = best?;
-    let inliers = inliers_of(&h);
-    let (s_in, d_in): (Vec<[f64; 2]>, Vec<[f64; 2]>) =
-        src.iter().zip(dst).zip(&inliers).filter(|(_, &k)| k).map(|((s, d), _)| (*s, *d)).unzip();
-    let refit = if s_in.len() >= 4 { fit(&s_in, &d_in).map(|h| refine(h, &s_in, &d_in)) } else { None };
-    Some(HomographyFit { h: refit.unwrap_or(h), inliers })
+    // The inliers refitted and refined, again while the refined model gains inliers; the
+    // inliers reported are the refined model's (as OpenCV 4 reports them).
+    let mut h = best?;
+    let mut count = inliers_of(&h).iter().filter(|&&b| b).count();
+    for _ in 0..5 {
+        let mask = inliers_of(&h);
+        let (s_in, d_in): (Vec<[f64; 2]>, Vec<[f64; 2]>) =
+            src.iter().zip(dst).zip(&mask).filter(|(_, &k)| k).map(|((s, d), _)| (*s, *d)).unzip();
+        let Some(g) = (s_in.len() >= 4).then(|| fit(&s_in, &d_in)).flatten().map(|g| refine(g, &s_in, &d_in)) else { break };
+        let c = inliers_of(&g).iter().filter(|&&b| b).count();
+        let grew = c > count;
+        if c >= count {
+            (h, count) = (g, c);
+        }
+        if !grew {
+            break;
+        }
+    }
+    Some(HomographyFit { inliers: inliers_of(&h), h })
 }
 
 /// Whether `p` lies inside or on the polygon `poly` (as OpenCV's `pointPolygonTest(...) >= 0`).

@@ -38,9 +38,12 @@ pub fn valid(kps: &[[f64; 2]], size: Option<(u32, u32)>) -> (Vec<[f64; 2]>, Vec<
         .unzip()
 }
 
-/// The homography of a frame's keypoints: (H, inlier share, mean reprojection error in the scaled
-/// template's pixels), or None with fewer than 4 valid keypoints (or no model).
-pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<(Homography, f64, f64)> {
+/// A frame's homography: H, inlier share, mean reprojection error (the scaled template's pixels),
+/// and the keypoints (by index) that are not inliers.
+pub type Estimate = (Homography, f64, f64, Vec<usize>);
+
+/// The homography of a frame's keypoints, or None with fewer than 4 valid keypoints (or no model).
+pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<Estimate> {
     let tpl = pitch::template();
     let (sx, sy) = (w as f64 / pitch::WIDTH, h as f64 / pitch::LENGTH);
     let (pts, idx) = valid(kps, Some((w, h)));
@@ -59,7 +62,8 @@ pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<(Homography, f64, f6
         .map(|(p, d)| pitch::project(&fit.h, *p).map_or(f64::INFINITY, |q| ((q[0] - d[0]).powi(2) + (q[1] - d[1]).powi(2)).sqrt()))
         .sum::<f64>()
         / pts.len() as f64;
-    Some((fit.h, inliers, err))
+    let outliers = idx.iter().zip(&fit.inliers).filter(|(_, &k)| !k).map(|(i, _)| *i).collect();
+    Some((fit.h, inliers, err, outliers))
 }
 
 fn centre(b: &[f64; 4]) -> [f64; 2] {
@@ -236,6 +240,8 @@ pub struct FrameKeypoints {
     pub frame: u64,
     pub valid: usize,
     pub inlier_ratio: f64,
+    /// Keypoints (indices into the frame's list) the homography does not fit.
+    pub outliers: Vec<usize>,
     pub reprojection_error: f64,
     pub keypoint_score: f64,
     /// None where the frame's lines were not measured.
@@ -272,15 +278,14 @@ pub struct KeypointScore {
 /// `lines`: the frames whose pitch lines were measured.
 pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLines>) -> KeypointScore {
     let (cuts, seg) = segments(frames);
-    let estimates: BTreeMap<u64, (Homography, f64, f64)> =
-        frames.iter().filter_map(|f| estimate(&f.keypoints, w, h).map(|e| (f.index, e))).collect();
+    let estimates: BTreeMap<u64, Estimate> = frames.iter().filter_map(|f| estimate(&f.keypoints, w, h).map(|e| (f.index, e))).collect();
     let hs: BTreeMap<u64, Homography> = estimates.iter().map(|(k, v)| (*k, v.0)).collect();
     let stab = stability(frames, &seg, &hs);
     let plaus = plausibility(frames, &seg);
     let outline = [[0.0, 0.0], [0.0, pitch::WIDTH], [pitch::LENGTH, pitch::WIDTH], [pitch::LENGTH, 0.0]];
     let mut per_frame = Vec::new();
     for f in frames {
-        let Some((hm, inl, err)) = estimates.get(&f.index) else { continue };
+        let Some((hm, inl, err, outliers)) = estimates.get(&f.index) else { continue };
         let (kps, _) = valid(&f.keypoints, Some((w, h)));
         let objects: Vec<&(Option<u64>, [f64; 4], u32)> = f.objects.iter().filter(|o| valid_object(o, w)).collect();
         let centres: Vec<[f64; 2]> = objects.iter().map(|o| centre(&o.1)).collect();
@@ -311,6 +316,7 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
             frame: f.index,
             valid: kps.len(),
             inlier_ratio: *inl,
+            outliers: outliers.clone(),
             reprojection_error: *err,
             keypoint_score: ((inl * 100.0).min(100.0) + (100.0 - err).max(0.0)) / 2.0,
             on_line: lines.get(&f.index).map(|l| on_line_score(&f.keypoints, l)),
