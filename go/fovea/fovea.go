@@ -412,6 +412,37 @@ func Embed(inputs []string, store string, opts EmbedOptions) (string, error) {
 	return C.GoString(C.fovea_last_embed_report()), nil
 }
 
+// ScoreOptions are fovea_score's options; zero values take the defaults.
+type ScoreOptions struct {
+	Rules      string  `json:"rules,omitempty"`
+	LineFrames int     `json:"line_frames,omitempty"`
+	Time       float64 `json:"time,omitempty"`
+	Fastest    float64 `json:"fastest,omitempty"`
+	Classifier string  `json:"classifier,omitempty"`
+	Policy     string  `json:"policy,omitempty"`
+	Threads    int     `json:"threads,omitempty"`
+}
+
+// Score scores the Score Vision miner file boxes made on video as `fovea score` does (the
+// validator's rules and box score, the keypoint score, speed and final score) and returns the
+// report as JSON.
+func Score(video, boxes string, opts ScoreOptions) (string, error) {
+	runtime.LockOSThread() // the report and the error are per thread
+	defer runtime.UnlockOSThread()
+	js, err := json.Marshal(opts)
+	if err != nil {
+		return "", err
+	}
+	cv, cb, cj := C.CString(video), C.CString(boxes), C.CString(string(js))
+	defer C.free(unsafe.Pointer(cv))
+	defer C.free(unsafe.Pointer(cb))
+	defer C.free(unsafe.Pointer(cj))
+	if s := C.fovea_score(cv, cb, cj); s != 0 {
+		return "", constructorError(s)
+	}
+	return C.GoString(C.fovea_last_score_report()), nil
+}
+
 // Stream is per-video state (tracker, queued results). Use it from one goroutine at a time.
 type Stream struct {
 	p *C.fovea_stream

@@ -599,3 +599,45 @@ func TestEmbedStoreAndResume(t *testing.T) {
 		t.Fatalf("frames 20000: %v", err)
 	}
 }
+
+// Go scores a miner file as the CLI does: the composited match (tests/python/score_clip.py), the
+// same report from Score and from `fovea score --json`; a missing file is an error naming it.
+func TestScoreEqualsTheCLI(t *testing.T) {
+	dir := t.TempDir()
+	py := filepath.Join(root(t), ".deps/venv/bin/python")
+	if out, err := exec.Command(py, filepath.Join(root(t), "tests/python/score_clip.py"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("score clip: %v\n%s", err, out)
+	}
+	video, sub := filepath.Join(dir, "match.mkv"), filepath.Join(dir, "perfect.json")
+	report, err := Score(video, sub, ScoreOptions{Time: 3, Fastest: 2, LineFrames: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type part struct {
+		FinalScore float64 `json:"final_score"`
+		Quality    float64 `json:"quality"`
+		Keypoints  struct {
+			Score float64 `json:"score"`
+		} `json:"keypoints"`
+		Boxes struct {
+			Score float64 `json:"score"`
+		} `json:"boxes"`
+	}
+	var got, want part
+	if err := json.Unmarshal([]byte(report), &got); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(foveaBin(t), "score", video, "--boxes", sub, "--json", "--time", "3", "--fastest", "2", "--line-frames", "5").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got.Boxes.Score != 1 || got.Keypoints.Score < 90 {
+		t.Fatalf("Score %+v, CLI %+v", got, want)
+	}
+	if _, err := Score(video, filepath.Join(dir, "nope.json"), ScoreOptions{}); err == nil || !strings.Contains(err.Error(), "nope.json") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version", "embed", "collect_clips"]
+__all__ = ["Engine", "Stream", "Result", "Detection", "Error", "version", "embed", "collect_clips", "score"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -121,6 +121,8 @@ for name, res, args in [
     ("fovea_embed", _status, [C.c_char_p, C.c_char_p, C.c_char_p]),
     ("fovea_embed_collect", _status, [C.c_char_p]),
     ("fovea_last_embed_report", C.c_char_p, []),
+    ("fovea_score", _status, [C.c_char_p, C.c_char_p, C.c_char_p]),
+    ("fovea_last_score_report", C.c_char_p, []),
 ]:
     f = getattr(_lib, name)
     f.restype, f.argtypes = res, args
@@ -178,6 +180,28 @@ def embed(inputs, store, encoder=None, frames=None, every=None, per="clip", batc
     if s != OK:
         raise Error(s, _lib.fovea_last_error().decode())
     return json.loads(_lib.fovea_last_embed_report().decode())
+
+
+def score(video, boxes, classifier=None, time=None, fastest=None, rules=None, line_frames=None, policy=None, threads=None, per_frame=True):
+    """Scores the Score Vision miner file `boxes` made on `video` as `fovea score` does (the
+    validator's rules and box score, the keypoint score, speed and final). `classifier`: a
+    zero-shot image-encoder manifest deciding each kept box's class (without one the box score is
+    an upper bound); `time`/`fastest`: the miner's and the fastest miner's seconds. Returns the
+    report (a dict, as `fovea score --json` prints it)."""
+    opts = {"per_frame": bool(per_frame)}
+    for k, v in (("classifier", classifier), ("rules", rules), ("policy", policy)):
+        if v is not None:
+            opts[k] = os.fspath(v)
+    for k, v in (("time", time), ("fastest", fastest)):
+        if v is not None:
+            opts[k] = float(v)
+    for k, v in (("line_frames", line_frames), ("threads", threads)):
+        if v is not None:
+            opts[k] = int(v)
+    s = _lib.fovea_score(os.fsencode(video), os.fsencode(boxes), json.dumps(opts).encode())
+    if s != OK:
+        raise Error(s, _lib.fovea_last_error().decode())
+    return json.loads(_lib.fovea_last_score_report().decode())
 
 
 SOURCES = ("detector", "filter", "classifier", "track", "colour")

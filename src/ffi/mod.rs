@@ -11,6 +11,7 @@
 mod embed;
 mod keyframes;
 mod result;
+mod score;
 mod verify;
 use result::OwnedResult;
 

@@ -108,6 +108,68 @@ pub struct ScoreReport {
     pub verify: VerifyReport,
 }
 
+impl ScoreReport {
+    /// The report as JSON, with every frame's box details when `per_frame` (what `fovea score
+    /// --json` prints and `fovea_last_score_report` returns).
+    pub fn to_json(&self, per_frame: bool) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if per_frame {
+            v["per_frame"] = serde_json::to_value(&self.per_frame).unwrap_or_default();
+        } else if let Some(k) = v.get_mut("keypoints") {
+            k["per_frame"] = serde_json::Value::Array(Vec::new());
+        }
+        v["verify"] = self.verify.to_json();
+        v
+    }
+}
+
+/// Options of a score run as the C ABI, Python and Go give them (JSON, every field optional).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreRequest {
+    /// A rule file (default: the validator's).
+    pub rules: Option<std::path::PathBuf>,
+    pub line_frames: Option<usize>,
+    pub time: Option<f64>,
+    pub fastest: Option<f64>,
+    /// A zero-shot image-encoder manifest for the classifier slot, and its policy.
+    pub classifier: Option<std::path::PathBuf>,
+    pub policy: Option<std::path::PathBuf>,
+    pub threads: Option<usize>,
+    /// Every frame's details in the report (default true).
+    pub per_frame: Option<bool>,
+}
+
+impl ScoreRequest {
+    /// The options, the classifier loaded (on the CPU), checked.
+    pub fn options(&self) -> Result<(ScoreOptions, Option<crate::classify::ZeroShotClassifier>)> {
+        for (name, v) in [("time", self.time), ("fastest", self.fastest)] {
+            if let Some(t) = v.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+                return Err(Error::InvalidOption { option: name, reason: format!("seconds >= 0, got {t}") });
+            }
+        }
+        let filter = match &self.rules {
+            Some(p) => FilterConfig::load(p)?,
+            None => FilterConfig::scorevision_validator(),
+        };
+        let d = ScoreOptions::default();
+        let opts =
+            ScoreOptions { filter, line_frames: self.line_frames.unwrap_or(d.line_frames), time: self.time, fastest: self.fastest, ..d };
+        let classifier = match &self.classifier {
+            Some(m) => {
+                let manifest = crate::classify::ClipManifest::load(&crate::infer::defaults::resolve_model(m))?;
+                let policy = crate::classify::Policy::load_or_default(self.policy.as_deref())?;
+                Some(crate::classify::ZeroShotClassifier::new(
+                    crate::classify::ZeroShot::load(&manifest, self.threads.unwrap_or(0))?,
+                    policy,
+                )?)
+            }
+            None => None,
+        };
+        Ok((opts, classifier))
+    }
+}
+
 /// The speed score of `time` against the fastest `fastest`, as the validator computes it.
 pub fn speed_score(time: f64, fastest: f64, box_score: f64) -> f64 {
     if box_score <= 0.2 || time >= MAX_TIME {
@@ -127,7 +189,7 @@ fn spread(candidates: &[u64], n: usize) -> BTreeSet<u64> {
     if n >= candidates.len() {
         return candidates.iter().copied().collect();
     }
-    (0..n).map(|k| candidates[(k * candidates.len() + candidates.len() / (2 * n)) / n]).collect()
+    (0..n).map(|k| candidates[(2 * k + 1) * candidates.len() / (2 * n)]).collect()
 }
 
 /// Scores the miner file `boxes_path` made on `video`. Results made before an error are kept in

@@ -135,3 +135,8 @@ def make(tmp, frames=24, seed=3):
     sub = tmp / "perfect.json"
     sub.write_text(json.dumps({"frames": out}))
     return video, sub, out, cams
+
+
+if __name__ == "__main__":
+    import sys
+    make(sys.argv[1])

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from score_clip import TEMPLATE, W, H
 
 ROOT = Path(__file__).resolve().parents[2]
 FOVEA = os.environ.get("FOVEA_BIN", str(ROOT / "target/debug/fovea"))
+if str(ROOT / "python") not in sys.path:
+    sys.path.insert(0, str(ROOT / "python"))
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +345,15 @@ def test_the_validators_rules_drop_what_it_drops(clip, tmp_path):
         total += (1 if e != "not a football" else -1) * 0.5 ** kinds[e]
         kinds[e] += 1
     assert f["score"] == pytest.approx(total / (len(kinds) + 1)), (f["score"], total, dict(kinds))
+
+
+def test_the_python_binding_scores_as_the_cli(clip):
+    import fovea
+    video, sub, _, _ = clip
+    cli = score(video, sub, "--time", "4", "--fastest", "2", "--line-frames", "5")
+    got = fovea.score(video, sub, time=4, fastest=2, line_frames=5)
+    for k in ("final_score", "quality", "speed"):
+        assert got[k] == cli[k], k
+    assert got["keypoints"]["score"] == cli["keypoints"]["score"] and got["boxes"] == cli["boxes"]
+    with pytest.raises(fovea.Error, match="time"):
+        fovea.score(video, sub, time=-1)

@@ -74,9 +74,7 @@ pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let opts = ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, ..ScoreOptions::default() };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let (report, outcome) = run_score(&a.video, &a.boxes, &opts, classifier)?;
-    let mut json = serde_json::to_value(&report)?;
-    json["per_frame"] = serde_json::to_value(&report.per_frame)?;
-    json["verify"] = report.verify.to_json();
+    let json = report.to_json(true);
     if let Some(o) = &a.output {
         std::fs::write(o, serde_json::to_vec_pretty(&json)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
     }
