@@ -260,9 +260,16 @@ fn near_copies_and_boxes_around_several_players_are_rejected() {
     let v = r.check_frame(&[truth, shifted], 1920, 1080);
     assert!(v[0].kept());
     assert_eq!(v[1].rule.as_deref(), Some("duplicate:near_copy"), "{v:?}");
-    // A shrunk copy inside: IoU 0.64, wholly inside.
-    let shrunk = player([504.0, 504.0, 536.0, 568.0], 0.5, &blue, None);
+    // A shrunk copy inside (IoU 0.64, wholly inside): a near copy in the same colours; with the
+    // containment rule, whatever its colours.
+    let shrunk = player([504.0, 504.0, 536.0, 568.0], 0.5, &red2, None);
     let v = r.check_frame(&[truth, shrunk], 1920, 1080);
+    assert_eq!(v[1].rule.as_deref(), Some("duplicate:near_copy"), "{v:?}");
+    let mut contained = r.clone();
+    contained.duplicate.as_mut().unwrap().containment = Some(0.9);
+    let shrunk_blue = player([504.0, 504.0, 536.0, 568.0], 0.5, &blue, None);
+    assert!(r.check_frame(&[truth, shrunk_blue], 1920, 1080)[1].kept(), "other colours: two players");
+    let v = contained.check_frame(&[truth, shrunk_blue], 1920, 1080);
     assert_eq!(v[1].rule.as_deref(), Some("duplicate:contained"), "{v:?}");
     // Two boxes carrying one id.
     let same = player([530.0, 500.0, 570.0, 580.0], 0.5, &blue, Some(1));

@@ -357,3 +357,39 @@ def test_the_python_binding_scores_as_the_cli(clip):
     assert got["keypoints"]["score"] == cli["keypoints"]["score"] and got["boxes"] == cli["boxes"]
     with pytest.raises(fovea.Error, match="time"):
         fovea.score(video, sub, time=-1)
+
+
+# ---- duplicates and oversized boxes (fovea's broader rule set) -----------------------------------
+
+def verify_kinds(video, sub, frames, rules, tmp):
+    import crowd_clip  # noqa: F401  (the generator's module documents the planted kinds)
+    out = tmp / "v.jsonl"
+    o = subprocess.run([FOVEA, "verify", str(video), "--boxes", str(sub), "--rules", str(rules), "--no-roi-tensors", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    obj = {(int(f), ob["id"]): ob for f, fr in frames.items() for ob in fr["objects"]}
+    kept = {(r["frame"], r["id"]): r["verdict"] == "keep" for r in map(json.loads, out.read_text().splitlines())}
+    copied = {(f, o["of"]) for (f, _), o in obj.items() if o["kind"] == "duplicate"}
+    lone = [k for k, o in obj.items() if o["kind"] == "true" and k not in copied]
+    pairs = [(k, (k[0], o["of"])) for k, o in obj.items() if o["kind"] == "duplicate"]
+    over = [k for k, o in obj.items() if o["kind"] == "oversized"]
+    return (sum(kept[k] for k in lone) / len(lone), sum(kept[a] != kept[b] for a, b in pairs) / len(pairs),
+            sum(not kept[k] for k in over) / len(over))
+
+
+def test_near_copies_and_boxes_around_groups_are_rejected_and_true_players_kept(tmp_path):
+    """On a clip of players standing in groups (occlusions, a goal-mouth crowd) with planted near
+    copies (IoU 0.6-0.9 with a true box) and a box around each group: the broader rule set leaves
+    one box of each copied pair, rejects the group boxes, and keeps the true players; the old
+    duplicate rule (IoU over 0.9 only) let nearly every copy through."""
+    import crowd_clip
+    video, sub, frames = crowd_clip.make(tmp_path)
+    true_kept, pairs, oversized = verify_kinds(video, sub, frames, ROOT / "filter/scorevision.toml", tmp_path)
+    print(f"true boxes kept {true_kept:.1%}, copied pairs left with one box {pairs:.1%}, group boxes rejected {oversized:.1%}")
+    assert pairs >= 0.85 and oversized >= 0.85 and true_kept >= 0.9, (true_kept, pairs, oversized)
+    old = tmp_path / "old.toml"
+    text = (ROOT / "filter/scorevision.toml").read_text()
+    text = text[:text.index("[rules.first_only]")] + "[rules.duplicate]\niou = 0.9\n"
+    old.write_text(text)
+    _, old_pairs, old_over = verify_kinds(video, sub, frames, old, tmp_path)
+    assert old_pairs < 0.25 and old_over < oversized, (old_pairs, old_over)
