@@ -59,13 +59,17 @@ def make(tmp_path):
             pitch[:, x:x + 80] = (40, 140, 50) if (x // 80) % 2 else (50, 160, 60)
         pitch = (pitch + rng.integers(0, 12, pitch.shape)).clip(0, 255).astype(np.uint8)
         objects = []
-        cells = rng.permutation(24)[:len(cast)]
+        # Goalkeepers stand at the ends of the play (the outer columns), the others anywhere.
+        gk = [int(rng.integers(0, 3)) * 6, int(rng.integers(0, 3)) * 6 + 5]
+        rest = [c for c in rng.permutation(18) if c % 6 not in (0, 5)][:len(cast) - 2]
+        cells = rest[:len(cast) - 3] + gk + rest[len(cast) - 3:]
         for (pid, who, cls), cell in zip(cast, cells):
             folder = "team1" if who == "referee" else who
             im = sprite(folder, "running", dirs[(pid + f) % 8], f)
             if who == "referee":
                 im = referee(im)
-            cx, cy = (cell % 6) * 150 + 30 + int(rng.integers(0, 20)), (cell // 6) * 110 + 40 + int(rng.integers(0, 10))
+            # Below the top 150 px (the scoreboard band the validator drops).
+            cx, cy = (cell % 6) * 150 + 30 + int(rng.integers(0, 20)), (cell // 6) * 100 + 152 + int(rng.integers(0, 10))
             objects.append({"id": pid, "bbox": paste(pitch, im, cx, cy), "class_id": cls, "who": who})
         cv2.imwrite(str(tmp_path / f"f{f:03d}.png"), pitch)
         frames[str(f)] = {"objects": objects, "keypoints": []}
