@@ -121,6 +121,9 @@ impl Default for RulesConfig {
 /// kind = "none"                          # or "zeroshot" with encoder = "..." and policy = "..."
 /// [rules]                                # optional: ROI + colour statistics + rules per box
 /// file = "filter/scorevision.toml"       # absent: the built-in Score Vision set
+/// [tiles]                                # optional: tiled detection of small objects (file calls)
+/// mode = "ball"                          # all | ball (one tile around the last ball)
+/// overlap = 0.2
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +157,8 @@ pub struct EngineConfig {
     #[serde(default)]
     pub teams: bool,
     pub rules: Option<RulesConfig>,
+    /// Tiled detection for small objects (file calls): `[tiles] mode = "all" | "ball"`.
+    pub tiles: Option<crate::pipeline::tiles::TileConfig>,
 }
 
 fn cpu() -> String {

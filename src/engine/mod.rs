@@ -55,6 +55,8 @@ pub struct Engine {
     batch_rois: usize,
     /// Colour teams per clip.
     teams: bool,
+    /// Tiled detection (file calls).
+    tiles: Option<crate::pipeline::tiles::TileConfig>,
     /// The last file call's report, as JSON.
     last_report: Mutex<Option<serde_json::Value>>,
 }
@@ -128,6 +130,7 @@ impl Engine {
             roi_tensors,
             batch_rois,
             teams: config.teams,
+            tiles: config.tiles.clone(),
             classifier,
             labels: manifest.labels.clone(),
             order: manifest.input.channels,
@@ -164,6 +167,7 @@ impl Engine {
             roi_tensors: self.roi_tensors,
             batch_rois: self.batch_rois,
             teams: self.teams,
+            tiles: self.tiles.clone(),
             ..Stages::default()
         }
     }

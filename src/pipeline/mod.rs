@@ -13,6 +13,7 @@ mod blackout;
 pub mod calib;
 pub mod quality;
 mod stages;
+pub mod tiles;
 pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
@@ -79,6 +80,8 @@ pub struct RunReport {
     pub reuse: Option<ReuseStats>,
     /// What the stages after detection did (ROIs, teams, the classifier's second pass, seconds).
     pub stages: StageCounts,
+    /// Tiles the detector ran on besides the whole frames (tiled detection).
+    pub tiles: u64,
 }
 
 impl RunReport {
@@ -102,6 +105,7 @@ impl RunReport {
             tracks: None,
             reuse: None,
             stages: StageCounts::default(),
+            tiles: 0,
         }
     }
 
@@ -143,6 +147,7 @@ impl RunReport {
             },
             "fps": self.fps(),
             "pool_buffers": self.pool_buffers,
+            "tiles": self.tiles,
             "tracks": self.tracks,
             "classifier": self.reuse.map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
             "teams": self.stages.teams.map(|t| serde_json::json!({
@@ -221,6 +226,7 @@ pub fn run_detect_selected(
     let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
     let mut stages = stages;
     let mut tap = stages.frames.take();
+    let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     if tap.is_some() && stages.teams {
         return Err(Error::State("frames cannot be handed on while results wait for the end of the clip (colour teams)".into()));
     }
@@ -311,7 +317,9 @@ pub fn run_detect_selected(
             None => None,
         };
         if !pending.is_empty() {
-            if let Err(e) = run_batch(detector, params, &mut pending, &mut post, &mut report, &mut sink_or_hold, progress, &mut tap) {
+            if let Err(e) =
+                run_batch(detector, params, &mut pending, &mut post, &mut tiler, &mut report, &mut sink_or_hold, progress, &mut tap)
+            {
                 outcome = Err(e);
                 break;
             }
@@ -475,13 +483,14 @@ fn run_batch(
     params: &DecodeParams,
     pending: &mut Vec<(Frame, Transform)>,
     post: &mut FrameStages<'_>,
+    tiler: &mut Option<tiles::Tiler>,
     report: &mut RunReport,
     sink: &mut dyn FnMut(FrameResult) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
     tap: &mut Option<&mut dyn FnMut(Frame)>,
 ) -> Result<()> {
     let frames: Vec<(crate::image::FrameView, u64, f64, Transform)> = pending.iter().map(|(f, t)| (f.view(), f.index, f.pts, *t)).collect();
-    let results = detect_batch(detector, params, &frames, post, report)?;
+    let results = detect_batch(detector, params, &frames, post, tiler, report)?;
     drop(frames);
     // The buffers go back to the pool (or on to the tap) before the sink runs.
     match tap {
@@ -492,18 +501,28 @@ fn run_batch(
 }
 
 /// One batch of filled detector slots (`frames`: view, index, pts, transform) through the model
-/// and the stages: the results, in order. Every source of the chain runs its batches through here.
+/// (and, with a tiler, its tiles) and the stages: the results, in order. Every source of the chain
+/// runs its batches through here.
 fn detect_batch(
     detector: &mut dyn Infer,
     params: &DecodeParams,
     frames: &[(crate::image::FrameView, u64, f64, Transform)],
     post: &mut FrameStages<'_>,
+    tiler: &mut Option<tiles::Tiler>,
     report: &mut RunReport,
 ) -> Result<Vec<FrameResult>> {
     let transforms: Vec<Transform> = frames.iter().map(|f| f.3).collect();
-    let (dets, times) = detector.run(frames.len(), &transforms, params)?;
+    let (mut dets, times) = detector.run(frames.len(), &transforms, params)?;
     report.times.inference_s += times.inference_s;
     report.times.postprocess_s += times.postprocess_s;
+    if let Some(t) = tiler.as_mut() {
+        let views: Vec<(crate::image::FrameView, u64)> = frames.iter().map(|f| (f.0, f.1)).collect();
+        let before = t.tiles;
+        let times = tiles::tile_pass(detector, params, &views, &mut dets, t)?;
+        report.times.inference_s += times.inference_s;
+        report.times.postprocess_s += times.postprocess_s;
+        report.tiles += t.tiles - before;
+    }
     let inputs: Vec<stages::FrameIn> = frames
         .iter()
         .zip(dets)
@@ -549,6 +568,8 @@ pub fn run_frames(
     let start = Instant::now();
     let mut report = RunReport::new(info.clone(), detector);
     let channels = detector.manifest().input.channels;
+    let mut stages = stages;
+    let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     let mut post = FrameStages::new(stages, info.fps.unwrap_or(30.0), channels, detector.manifest().labels.clone())?;
     if post.holds_until_clip_end() {
         return Err(Error::InvalidOption { option: "teams", reason: "colour teams need a file source (run_detect)".into() });
@@ -561,7 +582,7 @@ pub fn run_frames(
             batch.push((f.view(), f.index, f.pts, tf));
         }
         report.times.preprocess_s += t.elapsed().as_secs_f64();
-        let results = detect_batch(detector, params, &batch, &mut post, &mut report)?;
+        let results = detect_batch(detector, params, &batch, &mut post, &mut tiler, &mut report)?;
         deliver(results, &mut report, &mut |r| sink(&r), &mut |_| {})?;
     }
     report.frames_decoded = frames.len() as u64;

@@ -57,6 +57,8 @@ pub struct Stages<'a> {
     /// goes to the sink: the annotator draws on it instead of decoding the file again. Not with
     /// results that wait for the end of the clip (colour teams): an error there.
     pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
+    /// Tiled detection (the detector stage of a file or in-memory source).
+    pub tiles: Option<super::tiles::TileConfig>,
 }
 
 impl Default for Stages<'_> {
@@ -71,6 +73,7 @@ impl Default for Stages<'_> {
             teams: false,
             gpu: None,
             frames: None,
+            tiles: None,
         }
     }
 }
@@ -226,7 +229,7 @@ impl<'c> FrameStages<'c> {
     /// `labels` (class id -> name; a class id past the end is an unknown class for the rules).
     pub fn new(stages: Stages<'c>, fps: f64, order: ChannelOrder, labels: Vec<String>) -> Result<Self> {
         // `frames` is the file source's (run_detect takes it before the chain is made).
-        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _ } = stages;
+        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _, tiles: _ } = stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         if gpu.is_some() && rules.as_ref().is_some_and(|r| r.roi.blackout) {

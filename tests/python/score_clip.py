@@ -90,7 +90,8 @@ def paste(frame, im, cx, foot):
     x = int(cx - (xs.min() + xs.max()) / 2)
     y = int(foot - ys.max() - 1)
     h, w = im.shape[:2]
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    fh, fw = frame.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, fw), min(y + h, fh)
     sub = im[y0 - y:y1 - y, x0 - x:x1 - x]
     alpha = sub[..., 3:4].astype(np.float32) / 255
     roi = frame[y0:y1, x0:x1]

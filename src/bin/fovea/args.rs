@@ -253,6 +253,10 @@ pub(crate) struct DetectArgs {
     /// JSONL, goalkeeper/referee labels); results are written when the clip is done.
     #[arg(long)]
     pub(crate) teams: bool,
+    /// Tiled detection for small objects: `all` (the frame in overlapping tiles at the model's
+    /// input size, besides the whole-frame pass) or `ball` (one tile around the last ball).
+    #[arg(long)]
+    pub(crate) tiles: Option<String>,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,

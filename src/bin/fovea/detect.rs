@@ -19,6 +19,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let (mut detector, why) = load_detector(&a.model)?;
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config(&detector.manifest().tracking)?;
+    let tiles = a.tiles.as_deref().map(|m| m.parse().map(fovea::pipeline::tiles::TileConfig::new)).transpose()?;
     let labels = detector.manifest().labels.clone();
     let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, tracking.is_some())?;
 
@@ -63,6 +64,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             tracking,
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
+            tiles: tiles.clone(),
             frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
             ..Default::default()
         },

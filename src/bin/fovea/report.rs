@@ -97,6 +97,9 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
         ms_per(t.postprocess_s, n),
         ms_per(t.output_s, n)
     );
+    if r.tiles > 0 {
+        eprintln!("  tiles        {} tiles besides the whole frames ({:.1} a frame)", r.tiles, r.tiles as f64 / n.max(1) as f64);
+    }
     match r.tracks {
         Some(n) => eprintln!("  tracking     ByteTrack per class, {n} track ids issued"),
         None => eprintln!("  tracking     off"),
