@@ -418,22 +418,6 @@ fovea_status fovea_embed(const char *inputs, const char *store, const char *opti
 // Valid until the next such call on this thread; never free it.
 const char *fovea_last_embed_report(void);
 
-// Scores the Score Vision miner file `boxes` made on `video` as `fovea score` does: the
-// validator's rules and box score (the classifier slot deciding classes when `classifier` is
-// given, else an upper bound), the keypoint score (homography, pitch lines, ...), the speed score
-// (with `time`), the final score. `options` is NULL or a JSON object, every field optional:
-// `rules`, `line_frames`, `time`, `fastest`, `classifier`, `policy`, `threads`, `per_frame`.
-// Blocks until done; the report (JSON) is then `fovea_last_score_report()`, an error
-// `fovea_last_error()` (this thread). A run that fails part-way reports the error.
-//
-// # Safety
-// `video` and `boxes` are NUL-terminated strings; `options` NULL or a NUL-terminated string.
-fovea_status fovea_score(const char *video, const char *boxes, const char *options);
-
-// The JSON of this thread's last successful `fovea_score`, or "". Valid until the next such
-// call on this thread; never free it.
-const char *fovea_last_score_report(void);
-
 // Picks the key frames of `video` with the engine's model, as `fovea keyframes` does, and
 // writes them into `out_dir` (made if missing): the images, `keyframes.json` and
 // `contact_sheet.png`. `options` is NULL or a JSON object, every field optional: `max` (at most
@@ -449,6 +433,22 @@ fovea_status fovea_engine_keyframes(struct fovea_engine *engine,
                                     const char *video,
                                     const char *out_dir,
                                     const char *options);
+
+// Scores the Score Vision miner file `boxes` made on `video` as `fovea score` does: the
+// validator's rules and box score (the classifier slot deciding classes when `classifier` is
+// given, else an upper bound), the keypoint score (homography, pitch lines, ...), the speed score
+// (with `time`), the final score. `options` is NULL or a JSON object, every field optional:
+// `rules`, `line_frames`, `time`, `fastest`, `classifier`, `policy`, `threads`, `per_frame`.
+// Blocks until done; the report (JSON) is then `fovea_last_score_report()`, an error
+// `fovea_last_error()` (this thread). A run that fails part-way reports the error.
+//
+// # Safety
+// `video` and `boxes` are NUL-terminated strings; `options` NULL or a NUL-terminated string.
+fovea_status fovea_score(const char *video, const char *boxes, const char *options);
+
+// The JSON of this thread's last successful `fovea_score`, or "". Valid until the next such
+// call on this thread; never free it.
+const char *fovea_last_score_report(void);
 
 // Verifies the boxes of `boxes_path` (a Score Vision JSON file or fovea JSONL) on `video`, the
 // way `fovea verify` does with the engine's configuration (its `[rules]`, else the built-in Score
