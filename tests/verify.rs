@@ -303,3 +303,67 @@ fn a_frame_with_thousands_of_boxes_is_verified_in_bounded_memory() {
     assert!(max_rss_mib < 1024.0, "verify peaked at {max_rss_mib:.0} MiB for {kept} kept boxes");
     assert!(stderr(&o).contains("7950"), "{}", stderr(&o));
 }
+
+/// A classifier that keeps the ROIs it is given (their smallest and largest value).
+struct Recorder {
+    seen: Vec<(String, f32, f32)>,
+}
+
+impl fovea::classify::Classifier for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    fn roi_spec(&self) -> Option<fovea::roi::RoiSpec> {
+        Some(fovea::roi::RoiSpec { size: 16, mean: [0.0; 3], std: [1.0; 3], ..Default::default() })
+    }
+    fn wants(&self, _label: &str) -> bool {
+        true
+    }
+    fn classify(&mut self, rois: &fovea::roi::RoiBatch, objects: &[fovea::classify::Object]) -> fovea::Result<Vec<fovea::results::Label>> {
+        for (i, o) in objects.iter().enumerate() {
+            let r = rois.roi_f32(i);
+            self.seen.push((o.label.to_string(), r.iter().copied().fold(f32::INFINITY, f32::min), r.iter().copied().fold(0.0, f32::max)));
+        }
+        Ok(objects.iter().map(|o| fovea::results::Label { label: o.label.to_string(), confidence: 1.0, ..Default::default() }).collect())
+    }
+}
+
+/// `[roi] blackout = true` cuts ROIs as the Score Vision validator does: the first box sees a white
+/// frame, a later box overlapping it sees it black, the ball's enlarged crop (cut after every box)
+/// sees black; without it every crop is white. A GPU ROI stage refuses the option.
+#[test]
+fn blackout_cuts_rois_as_the_validator_does() {
+    use fovea::detect::Detection;
+    use fovea::pipeline::{FrameIn, FrameStages, Stages};
+    let (w, h) = (120u32, 80u32);
+    let data = vec![255u8; (w * h * 3) as usize];
+    let view = fovea::image::FrameView { data: &data, width: w, height: h, stride: w as usize * 3 };
+    let labels: Vec<String> = fovea::results::SCOREVISION_LABELS.iter().map(|s| s.to_string()).collect();
+    let dets = vec![
+        Detection { bbox: [10.0, 10.0, 40.0, 70.0], score: 1.0, class_id: 2 },
+        Detection { bbox: [30.0, 10.0, 60.0, 70.0], score: 1.0, class_id: 2 },
+        Detection { bbox: [80.0, 40.0, 86.0, 46.0], score: 1.0, class_id: 0 },
+    ];
+    let run = |blackout: bool| {
+        let mut filter = fovea::filter::FilterConfig::scorevision_validator();
+        filter.rules.top_band = None; // a small frame: keep everything in it
+        filter.roi.blackout = blackout;
+        let mut rec = Recorder { seen: Vec::new() };
+        {
+            let stages = Stages { classifier: Some(&mut rec), rules: Some(filter), ..Stages::default() };
+            let mut chain = FrameStages::new(stages, 25.0, fovea::image::ChannelOrder::Rgb, labels.clone()).unwrap();
+            let r = chain.apply_batch(vec![FrameIn { view, index: 0, pts: 0.0, detections: dets.clone(), ids: None }]).unwrap();
+            assert!(r[0].checks.iter().all(|c| c.verdict == fovea::results::Verdict::Keep), "{:?}", r[0].checks);
+        }
+        rec.seen
+    };
+    let on = run(true);
+    let mins: Vec<f32> = on.iter().map(|s| s.1).collect();
+    assert_eq!(on.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["player", "player", "football"]);
+    assert_eq!(mins, [255.0, 0.0, 0.0], "{on:?}");
+    assert!(on.iter().all(|s| s.2 == 255.0), "{on:?}");
+    // The ball's crop shows its own box black (the validator cuts it after blacking every box).
+    assert_eq!(on[2].1, 0.0);
+    let off = run(false);
+    assert!(off.iter().all(|s| s.1 == 255.0 && s.2 == 255.0), "{off:?}");
+}

@@ -241,6 +241,7 @@ impl Engine {
             batch_rois: self.batch_rois,
             teams: self.teams,
             gpu: None,
+            box_pixels: true,
         };
         // With rules, crops are expanded as their `[roi]` says (the ball 4x in the built-in set).
         let mut classifier = self.lock_classifier()?;

@@ -12,6 +12,7 @@ pub mod batcher;
 mod blackout;
 pub mod calib;
 pub mod quality;
+mod roi_side;
 mod stages;
 pub mod tiles;
 pub mod verify;

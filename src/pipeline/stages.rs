@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::roi_side::RoiSide;
 use crate::classify::{Classifier, Object};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
@@ -22,8 +23,10 @@ use crate::filter::{Candidate, FilterConfig};
 use crate::image::{ChannelOrder, FrameView};
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
-use crate::track::reuse::{ClassifyRequest, LabelCache, ReuseConfig, ReuseStats};
-use crate::track::{Tracker, TrackerConfig};
+use crate::track::{
+    reuse::{ClassifyRequest, LabelCache, ReuseConfig, ReuseStats},
+    Tracker, TrackerConfig,
+};
 
 /// Labels whose jersey colour is measured for colour teams.
 pub const PEOPLE: [&str; 4] = ["person", "player", "goalkeeper", "referee"];
@@ -143,60 +146,6 @@ impl Slot<'_> {
             Slot::Borrowed(c) => &**c,
             Slot::Owned(c) => c.as_ref(),
         }
-    }
-}
-
-/// Where statistics and ROI tensors are made: the CPU, or the GPU's reused buffers.
-struct RoiSide {
-    /// The host ROI batch (the CPU's, or a download of the GPU's for a CPU classifier).
-    batch: RoiBatch,
-    gpu: Option<crate::cuda::rois::DeviceRois>,
-    /// Whether the current frames are on the GPU already.
-    uploaded: bool,
-}
-
-impl RoiSide {
-    fn upload(&mut self, views: &[FrameView]) -> Result<()> {
-        if let (Some(g), false) = (self.gpu.as_mut(), self.uploaded) {
-            g.upload_frames(views)?;
-            self.uploaded = true;
-        }
-        Ok(())
-    }
-
-    fn stats(&mut self, views: &[FrameView], measured: &[(usize, Crop)], params: &StatsParams) -> Result<Vec<ColourStats>> {
-        if self.gpu.is_some() {
-            self.upload(views)?;
-            return self.gpu.as_mut().expect("checked").colour_stats(measured, params);
-        }
-        Ok(roi::colour_stats(views, measured, params))
-    }
-
-    /// The ROI batch of `refs` (on the GPU over the uploaded frames, else on the host).
-    fn make(&mut self, views: &[FrameView], refs: &[RoiRef], spec: &RoiSpec) -> Result<()> {
-        if self.gpu.is_some() {
-            self.upload(views)?;
-            self.gpu.as_mut().expect("checked").extract(refs, spec)?;
-            return Ok(());
-        }
-        roi::extract(views, refs, spec, &mut self.batch);
-        Ok(())
-    }
-
-    /// The classifier on `objects`: from the device ROI batch when both are on the GPU, else from
-    /// the host batch (downloaded first when the ROIs were made on the GPU; counted).
-    fn classify(&mut self, c: &mut dyn Classifier, objects: &[Object], reads: bool, counts: &mut StageCounts) -> Result<Vec<Label>> {
-        if let (Some(g), true) = (self.gpu.as_ref(), reads) {
-            if let Some(r) = c.classify_device(&g.batch(), objects) {
-                return r;
-            }
-            g.download(&mut self.batch)?;
-            counts.roi_downloads += 1;
-        }
-        if !reads {
-            self.batch.n = 0;
-        }
-        c.classify(&self.batch, objects)
     }
 }
 
@@ -396,7 +345,8 @@ impl<'c> FrameStages<'c> {
         }
     }
 
-    /// ROI + colour statistics + rules: a [`BoxCheck`] for every box.
+    /// ROI + colour statistics + rules: a [`BoxCheck`] for every box (no statistics on frames
+    /// without pixels: boxes checked by geometry alone).
     fn check(&mut self, views: &[FrameView], out: &mut [FrameResult]) -> Result<()> {
         let mut measured: Vec<(usize, Crop)> = Vec::new();
         let mut slots: Vec<Vec<Option<usize>>> = Vec::with_capacity(out.len());
@@ -427,9 +377,13 @@ impl<'c> FrameStages<'c> {
             slots.push(slot);
         }
         let t = Instant::now();
-        let stats = self.rois.stats(views, &measured, &self.stats_params)?;
+        let seen: Vec<(usize, Crop)> = measured.iter().copied().filter(|(fi, _)| !views[*fi].data.is_empty()).collect();
+        let mut got = self.rois.stats(views, &seen, &self.stats_params)?.into_iter();
+        let stats: Vec<Option<ColourStats>> =
+            measured.iter().map(|(fi, _)| (!views[*fi].data.is_empty()).then(|| got.next()).flatten()).collect();
+        let blank = ColourStats::default();
         self.counts.stats_s += t.elapsed().as_secs_f64();
-        self.counts.stats_rois += measured.len() as u64;
+        self.counts.stats_rois += seen.len() as u64;
 
         // Rules, frame by frame, on the boxes clamped to the frame.
         let t = Instant::now();
@@ -451,14 +405,14 @@ impl<'c> FrameStages<'c> {
                     bbox: *b,
                     score: r.detections[i].score,
                     label: self.labels[r.detections[i].class_id as usize].as_str(),
-                    stats: &stats[slot[i].expect("measured")],
+                    stats: stats[slot[i].expect("measured")].as_ref().unwrap_or(&blank),
                     id: r.track_ids.get(i).copied().flatten(),
                 })
                 .collect();
             let verdicts = rules.check_frame(&cands, v.width, v.height);
             for (&i, verdict) in idx.iter().zip(verdicts) {
                 let c = &mut r.checks[i];
-                c.stats = Some(stats[slot[i].expect("measured")]);
+                c.stats = stats[slot[i].expect("measured")];
                 if !verdict.kept() {
                     c.verdict = Verdict::Reject;
                 }

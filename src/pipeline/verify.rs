@@ -41,11 +41,16 @@ pub struct VerifyOptions {
     /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
     /// pool; the ROI batch stays on the device for a GPU classifier).
     pub gpu: Option<Arc<crate::cuda::Device>>,
+    /// The boxes' frames are decoded and converted for the stages (colour statistics, ROIs). Off
+    /// (when no rule reads colours and nothing classifies): boxes are checked by geometry alone,
+    /// only the hook's frames are converted, and frames past the end of the video are not told
+    /// apart (the stream is not read to its end).
+    pub box_pixels: bool,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false, gpu: None }
+        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false, gpu: None, box_pixels: true }
     }
 }
 
@@ -206,14 +211,14 @@ pub fn verify_frames(
 /// score's pitch-line kernel.
 pub type FrameHook<'h> = dyn FnMut(u64, &crate::image::FrameView) -> Result<()> + 'h;
 
-/// [`verify_frames`] with `hook` run on every decoded frame that has boxes.
+/// [`verify_frames`] with `hook` run on its frames (of those that have boxes) as they are decoded.
 pub fn verify_frames_with(
     video_path: &Path,
     boxes: &BoxesFile,
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
-    hook: Option<&mut FrameHook>,
+    hook: Option<(&BTreeSet<u64>, &mut FrameHook)>,
 ) -> (VerifyReport, Result<()>) {
     let name = classifier.as_ref().map_or_else(|| "none (pass-through)".to_string(), |c| c.name().to_string());
     let mut report = VerifyReport { classifier: name, roi_device: "cpu".into(), ..Default::default() };
@@ -224,13 +229,21 @@ pub fn verify_frames_with(
 /// Frames held at once (the pool's extra buffers).
 const MAX_BATCH_FRAMES: usize = 16;
 
+/// Queues the boxes' frames from `next` on whose index is below `upto`, without pixels.
+fn feed_blind<'a>(upto: u64, next: &mut usize, with_boxes: &[&'a FrameResult], pending: &mut Vec<(Option<Frame>, &'a FrameResult)>) {
+    while *next < with_boxes.len() && with_boxes[*next].index < upto {
+        pending.push((None, with_boxes[*next]));
+        *next += 1;
+    }
+}
+
 fn verify_inner(
     video_path: &Path,
     boxes: &BoxesFile,
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
-    mut hook: Option<&mut FrameHook>,
+    mut hook: Option<(&BTreeSet<u64>, &mut FrameHook)>,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let t0 = Instant::now();
@@ -250,10 +263,18 @@ fn verify_inner(
 
     let with_boxes: Vec<&FrameResult> = boxes.frames.iter().filter(|f| !f.detections.is_empty()).collect();
     report.frames = with_boxes.len() as u64;
-    let select: Arc<BTreeSet<u64>> = Arc::new(with_boxes.iter().map(|f| f.index).collect());
+    let blind = !opts.box_pixels && !chain.holds_until_clip_end();
+    let select: Arc<BTreeSet<u64>> = Arc::new(match (&hook, blind) {
+        (Some((frames, _)), true) => frames.iter().copied().filter(|i| boxes.frames.iter().any(|f| f.index == *i)).collect(),
+        (None, true) => BTreeSet::new(),
+        _ => with_boxes.iter().map(|f| f.index).collect(),
+    });
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
     let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, MAX_BATCH_FRAMES, Some(select))?;
     report.video = Some(dec.info.clone());
+    // Without pixels, a frame is only its size and time.
+    let size = (dec.info.width, dec.info.height);
+    let fps = dec.info.fps.filter(|f| *f > 0.0).unwrap_or(25.0);
     let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
 
     let mut held: Vec<FrameResult> = Vec::new();
@@ -265,30 +286,33 @@ fn verify_inner(
         report.sink_s += t.elapsed().as_secs_f64();
         Ok(())
     };
-    let mut run = |pending: &mut Vec<(Frame, &FrameResult)>, held: &mut Vec<FrameResult>, report: &mut VerifyReport| -> Result<()> {
-        let frames: Vec<FrameIn> = pending
-            .iter()
-            .map(|(f, fr)| FrameIn {
-                view: f.view(),
-                index: fr.index,
-                pts: f.pts,
-                detections: fr.detections.clone(),
-                ids: Some(fr.track_ids.clone()),
-            })
-            .collect();
-        let results = chain.apply_batch(frames)?;
-        pending.clear();
-        if chain.holds_until_clip_end() {
-            held.extend(results);
-            Ok(())
-        } else {
-            emit(&results, report)
-        }
-    };
+    let mut run =
+        |pending: &mut Vec<(Option<Frame>, &FrameResult)>, held: &mut Vec<FrameResult>, report: &mut VerifyReport| -> Result<()> {
+            let frames: Vec<FrameIn> = pending
+                .iter()
+                .map(|(f, fr)| FrameIn {
+                    view: f.as_ref().map_or(crate::image::FrameView { data: &[], width: size.0, height: size.1, stride: 0 }, |f| f.view()),
+                    index: fr.index,
+                    pts: f.as_ref().map_or(fr.index as f64 / fps, |f| f.pts),
+                    detections: fr.detections.clone(),
+                    ids: Some(fr.track_ids.clone()),
+                })
+                .collect();
+            let results = chain.apply_batch(frames)?;
+            pending.clear();
+            if chain.holds_until_clip_end() {
+                held.extend(results);
+                Ok(())
+            } else {
+                emit(&results, report)
+            }
+        };
 
-    let mut pending: Vec<(Frame, &FrameResult)> = Vec::new();
+    let mut pending: Vec<(Option<Frame>, &FrameResult)> = Vec::new();
     let mut pending_rois = 0usize;
     let mut last_seen: Option<u64> = None;
+    // Blind: the boxes' frames go to the stages without pixels, in order, as the stream passes them.
+    let mut blind_next = 0usize;
     let mut outcome = Ok(());
     loop {
         let tw = Instant::now();
@@ -297,15 +321,27 @@ fn verify_inner(
         match next {
             Ok(Ok(frame)) => {
                 last_seen = Some(frame.index);
-                let Some(fr) = by_index.get(&frame.index) else { continue };
-                if let Some(h) = hook.as_mut() {
-                    if let Err(e) = h(frame.index, &frame.view()) {
+                if blind {
+                    feed_blind(frame.index + 1, &mut blind_next, &with_boxes, &mut pending);
+                    if let Err(e) = run(&mut pending, &mut held, report) {
                         outcome = Err(e);
                         break;
                     }
                 }
+                let Some(fr) = by_index.get(&frame.index) else { continue };
+                if let Some((frames, h)) = hook.as_mut() {
+                    if frames.contains(&frame.index) {
+                        if let Err(e) = h(frame.index, &frame.view()) {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
+                if blind {
+                    continue;
+                }
                 pending_rois += fr.detections.len();
-                pending.push((frame, fr));
+                pending.push((Some(frame), fr));
                 if pending_rois >= opts.batch_rois || pending.len() >= MAX_BATCH_FRAMES {
                     if let Err(e) = run(&mut pending, &mut held, report) {
                         outcome = Err(e);
@@ -320,6 +356,9 @@ fn verify_inner(
             }
             Err(_) => break,
         }
+    }
+    if outcome.is_ok() && blind {
+        feed_blind(u64::MAX, &mut blind_next, &with_boxes, &mut pending);
     }
     // Frames decoded before an error are still processed and reported.
     if !pending.is_empty() {
@@ -360,7 +399,7 @@ fn verify_inner(
     report.second_pass_frames = c.second_pass_frames;
     report.roi_downloads = c.roi_downloads;
     report.teams = c.teams;
-    if outcome.is_ok() {
+    if outcome.is_ok() && !blind {
         // The stream ended: frames with boxes past its end (or never decoded) are reported.
         for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
             report.frames_missing += 1;

@@ -224,16 +224,19 @@ pub fn run_score(
         .collect();
     let line_set = spread(&candidates, opts.line_frames);
     let classified = classifier.is_some();
-    let vopts =
-        VerifyOptions { filter: opts.filter.clone(), roi_tensors: false, batch_rois: opts.batch_rois, teams: false, gpu: opts.gpu.clone() };
+    let vopts = VerifyOptions {
+        box_pixels: classified || opts.filter.reads_pixels(),
+        filter: opts.filter.clone(),
+        roi_tensors: false,
+        batch_rois: opts.batch_rois,
+        teams: false,
+        gpu: opts.gpu.clone(),
+    };
     let mut lines: BTreeMap<u64, PitchLines> = BTreeMap::new();
     let mut lines_s = 0.0;
     let params = LineParams { lower: opts.filter.stats.green_lower, upper: opts.filter.stats.green_upper, ..LineParams::default() };
     let gpu = opts.gpu.clone();
     let mut hook = |index: u64, view: &crate::image::FrameView| -> Result<()> {
-        if !line_set.contains(&index) {
-            return Ok(());
-        }
         let t = Instant::now();
         let mask = match &gpu {
             Some(d) => d.pitch_line_mask(view, ChannelOrder::Rgb, &params)?,
@@ -253,7 +256,7 @@ pub fn run_score(
             per_frame.push(boxes::score_frame(r, w, h, classified));
             Ok(())
         },
-        Some(&mut hook),
+        Some((&line_set, &mut hook)),
     );
     let (score, raw) = boxes::challenge_score(&per_frame, video_frames);
     let mut part = BoxPart { score, raw, frames: per_frame.len(), ..BoxPart::default() };

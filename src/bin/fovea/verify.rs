@@ -23,7 +23,14 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (mut out, out_name) = open_output(&a.output)?;
     let mut notes: Vec<String> = Vec::new();
     let (selection, gpu) = gpu_for_rois(a.device.as_deref(), a.provider.as_deref(), a.allow_fallback, &mut notes)?;
-    let opts = VerifyOptions { filter, roi_tensors: !a.no_roi_tensors, batch_rois: a.batch_rois, teams: a.teams, gpu: gpu.clone() };
+    let opts = VerifyOptions {
+        filter,
+        roi_tensors: !a.no_roi_tensors,
+        batch_rois: a.batch_rois,
+        teams: a.teams,
+        gpu: gpu.clone(),
+        box_pixels: true,
+    };
     let mut zero_shot = match &a.classifier {
         Some(m) => Some(load_zero_shot(m, a.policy.as_deref(), a.threads, selection, &gpu, a.allow_fallback, &mut notes)?),
         None => None,
