@@ -3,6 +3,7 @@
 //! bilinear resize plan ([`resize`]). The bottom of the crate: it imports nothing above `error`.
 #![forbid(unsafe_code)]
 
+pub mod colour;
 mod resize;
 
 pub use resize::{Plan, Taps};

@@ -11,8 +11,8 @@
 //! segments lie), in the validator's frame-normalised units (x / width, y / height).
 #![forbid(unsafe_code)]
 
+use crate::image::colour::{hsv, hsv_tables};
 use crate::image::{ChannelOrder, FrameView};
-use crate::roi::stats::{hsv, hsv_tables};
 
 /// The frame as the kernel takes it (`struct fv_line_frame`).
 #[repr(C)]
@@ -145,12 +145,12 @@ impl PitchLines {
         let b = BORDER_IGNORE as usize;
         let mut rows = vec![Vec::new(); h];
         let mut edge_pixels = 0;
-        for y in b..h.saturating_sub(b) {
+        for (y, row) in rows.iter_mut().enumerate().take(h.saturating_sub(b)).skip(b) {
             for x in b..w.saturating_sub(b) {
                 if at(x, y)
                     && (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !at(x - 1, y) || !at(x + 1, y) || !at(x, y - 1) || !at(x, y + 1))
                 {
-                    rows[y].push(x as u32);
+                    row.push(x as u32);
                     edge_pixels += 1;
                 }
             }

@@ -72,12 +72,11 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; 
         }
         a.swap(c, p);
         b.swap(c, p);
+        let (pivot, pb) = (a[c], b[c]);
         for r in c + 1..N {
-            let f = a[r][c] / a[c][c];
-            for k in c..N {
-                a[r][k] -= f * a[c][k];
-            }
-            b[r] -= f * b[c];
+            let f = a[r][c] / pivot[c];
+            a[r].iter_mut().zip(&pivot).skip(c).for_each(|(x, p)| *x -= f * p);
+            b[r] -= f * pb;
         }
     }
     let mut x = [0.0; N];

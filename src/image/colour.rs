@@ -1,0 +1,35 @@
+//! OpenCV's 8-bit colour conversions, bit-exact, shared by the colour statistics, the line kernel's
+//! CPU twin and the kernels' host checks (kernels/fovea_cuda.h has the same on the device).
+#![forbid(unsafe_code)]
+
+/// OpenCV's division tables for 8-bit HSV (`hsv_shift = 12`): `sdiv[v] = round(255 * 4096 / v)`,
+/// `hdiv[d] = round(180 * 4096 / (6 d))`, both 0 at 0. The kernel takes them as inputs.
+pub fn hsv_tables() -> ([i32; 256], [i32; 256]) {
+    let mut sdiv = [0i32; 256];
+    let mut hdiv = [0i32; 256];
+    for i in 1..256 {
+        sdiv[i] = ((255 << 12) as f64 / i as f64).round() as i32;
+        hdiv[i] = ((180 << 12) as f64 / (6.0 * i as f64)).round() as i32;
+    }
+    (sdiv, hdiv)
+}
+
+/// OpenCV 8-bit HSV of one pixel.
+#[inline]
+pub fn hsv(r: i32, g: i32, b: i32, sdiv: &[i32; 256], hdiv: &[i32; 256]) -> (i32, i32, i32) {
+    let v = r.max(g).max(b);
+    let diff = v - r.min(g).min(b);
+    let s = (diff * sdiv[v as usize] + (1 << 11)) >> 12;
+    let h = if v == r {
+        g - b
+    } else if v == g {
+        b - r + 2 * diff
+    } else {
+        r - g + 4 * diff
+    };
+    let mut h = (h * hdiv[diff as usize] + (1 << 11)) >> 12;
+    if h < 0 {
+        h += 180;
+    }
+    (h, s, v)
+}
