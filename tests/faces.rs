@@ -202,7 +202,7 @@ fn verify_mode_through_the_c_abi_is_clean_under_valgrind() {
     // People-sized boxes, a grass box, one outside the frame and a NaN one, on frames 0 and 2.
     let mut t = String::new();
     for f in [0, 2] {
-        t += &format!("{f} 300 100 340 200 0.9 0 1\n{f} 50 300 110 420 0.5 0 2\n{f} 800 100 900 200 0.5 0 3\n{f} nan 1 2 3 0.5 0 4\n");
+        t += &format!("{f} 300 180 340 280 0.9 0 1\n{f} 50 300 110 420 0.5 0 2\n{f} 800 100 900 200 0.5 0 3\n{f} nan 1 2 3 0.5 0 4\n");
     }
     std::fs::write(&txt, t).unwrap();
     let out = dir.path().join("out.tsv");
@@ -241,16 +241,16 @@ fn hostile_boxes_on_a_stream_are_clear_errors_or_invalid() {
     let px = vec![90u8; (w * h * 3) as usize];
     let frame = FrameIn { data: &px, width: w, height: h, stride: w as usize * 3, format: PixelFormat::Rgb24, pts: 0.0 };
     let b = |bbox: [f32; 4]| Detection { bbox, score: 0.5, class_id: 0 };
-    let e = s.send_frame_with_boxes(&frame, &[b([100.0, 100.0, 120.0, 150.0])], &[]).unwrap_err();
+    let e = s.send_frame_with_boxes(&frame, &[b([100.0, 160.0, 120.0, 210.0])], &[]).unwrap_err();
     assert!(e.to_string().contains("0 ids for 1 boxes"), "{e}");
-    let many = vec![b([100.0, 100.0, 120.0, 150.0]); 10_001];
+    let many = vec![b([100.0, 160.0, 120.0, 210.0]); 10_001];
     let e = s.send_frame_with_boxes(&frame, &many, &vec![None; many.len()]).unwrap_err();
     assert!(e.to_string().contains("10001 boxes in one frame, at most 10000"), "{e}");
     let boxes = [
         b([f32::NAN, 1.0, 20.0, 40.0]),
         b([30.0, 40.0, 10.0, 5.0]),
-        b([100.0, 100.0, 120.0, 150.0]),
-        Detection { class_id: 999, ..b([100.0, 100.0, 120.0, 150.0]) },
+        b([100.0, 160.0, 120.0, 210.0]),
+        Detection { class_id: 999, ..b([100.0, 160.0, 120.0, 210.0]) },
     ];
     s.send_frame_with_boxes(&frame, &boxes, &[Some(7), None, Some(9), None]).unwrap();
     let Received::Frame(r) = s.receive() else { panic!("a result") };

@@ -93,8 +93,9 @@ rule!(
 );
 rule!(
     /// Any box reaching into the top `height` pixels (its top edge at or above that row, over
-    /// the full width): the Score Vision validator's scoreboard band.
-    TopBand { height: f32 }
+    /// the full width): the Score Vision validator's scoreboard band. With `min_frame_height`,
+    /// only in frames at least that tall (the validator's band is meant for broadcast frames).
+    TopBand { height: f32, #[serde(default)] min_frame_height: Option<f32> }
 );
 rule!(
     /// Per frame, only the first `max` boxes of each label the rule applies to (in input order,
@@ -393,7 +394,7 @@ impl Rules {
                 return Verdict::reject("too_large", f, r.max_frame_fraction);
             }
         }
-        if let Some(r) = self.top_band.as_ref().filter(|r| r.scope().applies(l)) {
+        if let Some(r) = self.top_band.as_ref().filter(|r| r.scope().applies(l) && r.min_frame_height.is_none_or(|m| height as f32 >= m)) {
             if y1 <= r.height {
                 return Verdict::reject("top_band", y1, r.height);
             }

@@ -86,9 +86,13 @@ fn geometry_rules_name_their_value() {
     // A box in the top-left scoreboard: the validator's top band (150 px) catches it first.
     let v = r.check(&cand([40.0, 10.0, 70.0, 60.0], "player", &s), 1920, 1080);
     assert_eq!((v.rule.as_deref(), v.value, v.limit), (Some("top_band"), Some(10.0), Some(150.0)), "{v:?}");
-    // Below the band, the scoreboard zone of a tall frame still does.
+    // Below the band, the scoreboard zone of a tall frame still does; in a frame under 720 px
+    // (not a broadcast frame) the band does not apply, the zone does.
     let v = r.check(&cand([40.0, 160.0, 70.0, 210.0], "player", &s), 1920, 2160);
     assert_eq!(v.rule.as_deref(), Some("zone:scoreboard_left"), "{v:?}");
+    let v = r.check(&cand([40.0, 10.0, 70.0, 60.0], "player", &s), 768, 576);
+    assert_eq!(v.rule.as_deref(), Some("zone:scoreboard_left"), "{v:?}");
+    assert!(r.check(&cand([300.0, 100.0, 330.0, 160.0], "player", &s), 768, 576).kept());
     // The same box lower on the pitch is kept.
     assert!(r.check(&cand([40.0, 510.0, 70.0, 560.0], "player", &s), 1920, 1080).kept());
 }

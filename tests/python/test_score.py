@@ -393,3 +393,16 @@ def test_near_copies_and_boxes_around_groups_are_rejected_and_true_players_kept(
     old.write_text(text)
     _, old_pairs, old_over = verify_kinds(video, sub, frames, old, tmp_path)
     assert old_pairs < 0.25 and old_over < oversized, (old_pairs, old_over)
+
+
+def test_the_classifier_slot_decides_the_classes(clip):
+    """With a classifier every kept box gets what the classifier says (the tiny test model: its
+    labels mean nothing, but each box is decided and scored), and the score is no upper bound."""
+    video, sub, frames, _ = clip
+    got = score(video, sub, "--classifier", str(ROOT / "tests/data/tiny_clip.toml"), "--line-frames", "2")
+    b = got["boxes"]
+    assert b["unknown"] == 0 and not b["upper_bound"], b
+    details = [d for f in got["per_frame"] for d in f["details"]]
+    assert len(details) == sum(len(f["objects"]) for f in frames.values())
+    assert all(d["expected"] is not None and d["points"] is not None for d in details)
+    assert got["verify"]["classifier"] != "none (pass-through)"
