@@ -115,20 +115,10 @@ pub fn segments(frames: &[KpFrame]) -> (Vec<u64>, HashMap<u64, usize>) {
 /// Per segment: keypoint stability (exp(-10 x mean relative change of the distances between
 /// common keypoints, frame to frame)), 1 for a one-frame segment, 0.5 without enough data.
 fn stability(frames: &[KpFrame], seg: &HashMap<u64, usize>, hs: &BTreeMap<u64, Homography>) -> HashMap<usize, f64> {
-    let mut by_seg: BTreeMap<usize, Vec<&KpFrame>> = BTreeMap::new();
-    for f in frames {
-        by_seg.entry(seg[&f.index]).or_default().push(f);
-    }
-    let mut out = HashMap::new();
-    for (s, fs) in by_seg {
-        if fs.len() < 2 {
-            out.insert(s, 1.0);
-            continue;
-        }
-        let mut with_h: Vec<&KpFrame> = fs.into_iter().filter(|f| hs.contains_key(&f.index)).collect();
+    per_segment(frames, seg, |fs| {
+        let mut with_h: Vec<&KpFrame> = fs.iter().copied().filter(|f| hs.contains_key(&f.index)).collect();
         if with_h.len() < 2 {
-            out.insert(s, 0.5);
-            continue;
+            return 0.5;
         }
         // The validator sorts frame numbers as text.
         with_h.sort_by_key(|f| f.index.to_string());
@@ -151,24 +141,27 @@ fn stability(frames: &[KpFrame], seg: &HashMap<u64, usize>, hs: &BTreeMap<u64, H
             }
             diffs.push(rel.iter().sum::<f64>() / rel.len() as f64);
         }
-        out.insert(s, if diffs.is_empty() { 0.5 } else { (-10.0 * diffs.iter().sum::<f64>() / diffs.len() as f64).exp() });
+        if diffs.is_empty() {
+            0.5
+        } else {
+            (-10.0 * diffs.iter().sum::<f64>() / diffs.len() as f64).exp()
+        }
+    })
+}
+
+/// `score` of each segment's frames (in frame order); 1 for a one-frame segment.
+fn per_segment(frames: &[KpFrame], seg: &HashMap<u64, usize>, score: impl Fn(&[&KpFrame]) -> f64) -> HashMap<usize, f64> {
+    let mut by_seg: BTreeMap<usize, Vec<&KpFrame>> = BTreeMap::new();
+    for f in frames {
+        by_seg.entry(seg[&f.index]).or_default().push(f);
     }
-    out
+    by_seg.into_iter().map(|(s, fs)| (s, if fs.len() < 2 { 1.0 } else { score(&fs) })).collect()
 }
 
 /// Per segment: the share of players' frame-to-frame moves (frames at most 2 apart) of 30 px or
 /// less; 1 for a one-frame segment, 0.5 without moves.
 fn plausibility(frames: &[KpFrame], seg: &HashMap<u64, usize>) -> HashMap<usize, f64> {
-    let mut by_seg: BTreeMap<usize, Vec<&KpFrame>> = BTreeMap::new();
-    for f in frames {
-        by_seg.entry(seg[&f.index]).or_default().push(f);
-    }
-    let mut out = HashMap::new();
-    for (s, fs) in by_seg {
-        if fs.len() < 2 {
-            out.insert(s, 1.0);
-            continue;
-        }
+    per_segment(frames, seg, |fs| {
         let (mut bad, mut total) = (0u64, 0u64);
         let mut prev: HashMap<u64, [f64; 2]> = HashMap::new();
         for (i, f) in fs.iter().enumerate() {
@@ -186,9 +179,12 @@ fn plausibility(frames: &[KpFrame], seg: &HashMap<u64, usize>) -> HashMap<usize,
             }
             prev = now;
         }
-        out.insert(s, if total > 0 { (1.0 - bad as f64 / total as f64).max(0.0) } else { 0.5 });
-    }
-    out
+        if total > 0 {
+            (1.0 - bad as f64 / total as f64).max(0.0)
+        } else {
+            0.5
+        }
+    })
 }
 
 /// The players' jump consistency (0..100): per id, jumps of at most 2 px or over 10 px count 1,
