@@ -583,50 +583,44 @@ impl KeptGrid {
         }
     }
 
-    /// Calls `f` once for every kept box that may overlap `b`.
-    fn for_each_near(&self, b: &[f32; 4], mut f: impl FnMut(usize)) {
-        let mut seen = std::collections::HashSet::new();
-        let mut visit = |&(seq, k): &(usize, usize)| {
-            if seen.insert(seq) {
-                f(k);
-            }
-        };
-        self.large.iter().for_each(&mut visit);
+    /// Calls `f` on the `(sequence, index)` entries of the cells `b` touches (a box spanning
+    /// several of them comes once per cell) and on the large boxes; a query too large for the
+    /// grid reads every kept box.
+    fn visit_near(&self, b: &[f32; 4], mut f: impl FnMut(&(usize, usize))) {
+        self.large.iter().for_each(&mut f);
         match self.span(b) {
             Some((x0, y0, x1, y1)) => {
                 for y in y0..=y1 {
                     for x in x0..=x1 {
-                        self.cells.get(&(x, y)).into_iter().flatten().for_each(&mut visit);
+                        self.cells.get(&(x, y)).into_iter().flatten().for_each(&mut f);
                     }
                 }
             }
-            None => self.cells.values().flatten().for_each(&mut visit),
+            None => self.cells.values().flatten().for_each(&mut f),
         }
+    }
+
+    /// Calls `f` once for every kept box that may overlap `b`.
+    fn for_each_near(&self, b: &[f32; 4], mut f: impl FnMut(usize)) {
+        let mut seen = std::collections::HashSet::new();
+        self.visit_near(b, |&(seq, k)| {
+            if seen.insert(seq) {
+                f(k);
+            }
+        });
     }
 
     /// `test`'s answer for the earliest kept box (in insertion order) for which it has one,
     /// among the boxes that may overlap `b`.
     fn first_match<T>(&self, b: &[f32; 4], mut test: impl FnMut(usize) -> Option<T>) -> Option<T> {
         let mut best: Option<(usize, T)> = None;
-        let mut consider = |&(seq, k): &(usize, usize)| {
+        self.visit_near(b, |&(seq, k)| {
             if best.as_ref().is_none_or(|(s, _)| seq < *s) {
                 if let Some(t) = test(k) {
                     best = Some((seq, t));
                 }
             }
-        };
-        self.large.iter().for_each(&mut consider);
-        match self.span(b) {
-            Some((x0, y0, x1, y1)) => {
-                for y in y0..=y1 {
-                    for x in x0..=x1 {
-                        self.cells.get(&(x, y)).into_iter().flatten().for_each(&mut consider);
-                    }
-                }
-            }
-            // A query too large for the grid reads every kept box.
-            None => self.cells.values().flatten().for_each(&mut consider),
-        }
+        });
         best.map(|(_, t)| t)
     }
 }

@@ -2,6 +2,13 @@
 //! CPU twin and the kernels' host checks (kernels/fovea_cuda.h has the same on the device).
 #![forbid(unsafe_code)]
 
+/// OpenCV's 8-bit luma (`cv::cvtColor(..., COLOR_RGB2GRAY)`), bit-exact:
+/// `Y = (4899 R + 9617 G + 1868 B + 8192) >> 14`.
+#[inline]
+pub fn luma(r: u32, g: u32, b: u32) -> u32 {
+    (4899 * r + 9617 * g + 1868 * b + 8192) >> 14
+}
+
 /// OpenCV's division tables for 8-bit HSV (`hsv_shift = 12`): `sdiv[v] = round(255 * 4096 / v)`,
 /// `hdiv[d] = round(180 * 4096 / (6 d))`, both 0 at 0. The kernel takes them as inputs.
 pub fn hsv_tables() -> ([i32; 256], [i32; 256]) {

@@ -11,7 +11,7 @@
 //! segments lie), in the validator's frame-normalised units (x / width, y / height).
 #![forbid(unsafe_code)]
 
-use crate::image::colour::{hsv, hsv_tables};
+use crate::image::colour::{hsv, hsv_tables, luma};
 use crate::image::{ChannelOrder, FrameView};
 
 /// The frame as the kernel takes it (`struct fv_line_frame`).
@@ -65,7 +65,7 @@ pub fn prep(view: &FrameView, order: ChannelOrder, p: &LineParams) -> (Vec<u8>, 
         for x in 0..w {
             let q = &row[x * 3..x * 3 + 3];
             let (r, g, b) = (q[ri] as i32, q[1] as i32, q[2 - ri] as i32);
-            gray[y * w + x] = ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14) as u8;
+            gray[y * w + x] = luma(r as u32, g as u32, b as u32) as u8;
             let (hh, s, v) = hsv(r, g, b, &sdiv, &hdiv);
             let inside = |v: i32, c: usize| (v as u32) >= p.lower[c] && (v as u32) <= p.upper[c];
             grass[y * w + x] = (inside(hh, 0) && inside(s, 1) && inside(v, 2)) as u8;

@@ -111,10 +111,10 @@ pub struct FrameQuality {
     pub dhash: u64,
 }
 
-/// OpenCV's 8-bit RGB to grey, bit-exact.
+/// OpenCV's 8-bit RGB to grey, bit-exact ([`crate::image::colour::luma`]), for signed sums.
 #[inline]
 fn luma(r: u32, g: u32, b: u32) -> i64 {
-    ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14) as i64
+    crate::image::colour::luma(r, g, b) as i64
 }
 
 /// The sums of one frame (the Rust twin of `fovea_frame_quality`).

@@ -156,14 +156,11 @@ impl ScoreRequest {
         let opts =
             ScoreOptions { filter, line_frames: self.line_frames.unwrap_or(d.line_frames), time: self.time, fastest: self.fastest, ..d };
         let classifier = match &self.classifier {
-            Some(m) => {
-                let manifest = crate::classify::ClipManifest::load(&crate::infer::defaults::resolve_model(m))?;
-                let policy = crate::classify::Policy::load_or_default(self.policy.as_deref())?;
-                Some(crate::classify::ZeroShotClassifier::new(
-                    crate::classify::ZeroShot::load(&manifest, self.threads.unwrap_or(0))?,
-                    policy,
-                )?)
-            }
+            Some(m) => Some(crate::classify::object_classifier(
+                &crate::infer::defaults::resolve_model(m),
+                self.policy.as_deref(),
+                self.threads.unwrap_or(0),
+            )?),
             None => None,
         };
         Ok((opts, classifier))
