@@ -367,3 +367,31 @@ fn blackout_cuts_rois_as_the_validator_does() {
     let off = run(false);
     assert!(off.iter().all(|s| s.1 == 255.0 && s.2 == 255.0), "{off:?}");
 }
+
+#[test]
+fn a_score_run_counts_its_frames_and_stops_when_cancelled_keeping_its_report() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dir = tempdir();
+    let boxes = dir.path().join("miner.json");
+    // vtest.avi: a box on each of its first 40 frames.
+    let frames: Vec<String> = (0..40)
+        .map(|i| {
+            format!(r#""{i}": {{"objects": [{{"id": 1, "bbox": [{}, 200, {}, 280], "class_id": 2}}], "keypoints": []}}"#, 100 + i, 130 + i)
+        })
+        .collect();
+    std::fs::write(&boxes, format!(r#"{{"frames": {{{}}}}}"#, frames.join(","))).unwrap();
+    let video = media("vtest.avi");
+    let progress = Arc::new(AtomicU64::new(0));
+    let opts = fovea::score::ScoreOptions { progress: Some(progress.clone()), line_frames: 0, ..Default::default() };
+    let (report, outcome) = fovea::score::run_score(&video, &boxes, &opts, None).unwrap();
+    outcome.unwrap();
+    assert_eq!((report.boxes.frames, progress.load(Ordering::SeqCst)), (40, 40));
+
+    let cancel = Arc::new(AtomicBool::new(true));
+    let opts = fovea::score::ScoreOptions { cancel: Some(cancel), line_frames: 0, ..Default::default() };
+    let (report, outcome) = fovea::score::run_score(&video, &boxes, &opts, None).unwrap();
+    let err = outcome.unwrap_err().to_string();
+    assert!(err.contains("cancelled"), "{err}");
+    assert_eq!(report.boxes.frames, 0, "nothing scored after the cancel");
+}

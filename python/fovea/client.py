@@ -6,6 +6,7 @@
     for frame in c.results(job["id"]):          # streamed while the job runs
         print(frame["frame"], len(frame["detections"]))
     print(c.status(job["id"])["state"])         # done | failed | cancelled
+    report = c.score("clips/challenge.mp4", "clips/miner.json", time=3.2)   # a score job
 
 Every method raises `fovea.client.Error` (with the HTTP status and the service's message) on an
 error answer.
@@ -59,6 +60,22 @@ class Client:
         classes, score, nms_iou, stride, max_fps, start, duration, tracking, format. Returns the
         job's status (with its "id")."""
         return self._json("POST", "/v1/jobs", {"source": source, "options": options})
+
+    def submit_score(self, source, boxes, **options):
+        """Starts a score job: the miner's Score Vision file `boxes` (a path under the media
+        root) scored on the video `source` as the validator scores it (`fovea score`); `options`:
+        time, fastest, line_frames, rules, classifier, policy, threads, per_frame. Its results are
+        the report, one dict, when it ends (`score` waits for it)."""
+        return self._json("POST", "/v1/jobs", {"source": source, "kind": "score", "options": {"boxes": boxes, **options}})
+
+    def score(self, source, boxes, timeout=None, **options):
+        """A score job run to its end: returns its report (as `fovea score --json` prints it).
+        Raises `Error` when the job failed (status 500, with fovea's error)."""
+        job = self.submit_score(source, boxes, **options)
+        st = self.wait(job["id"], timeout=timeout)
+        if st["state"] != "done":
+            raise Error(500, f"score job {job['id']} {st['state']}: {st.get('error')}")
+        return next(self.results(job["id"]))
 
     def status(self, job_id):
         return self._json("GET", f"/v1/jobs/{job_id}")

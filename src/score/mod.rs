@@ -19,6 +19,7 @@ pub mod keypoints;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,11 +53,25 @@ pub struct ScoreOptions {
     pub batch_rois: usize,
     /// Run the line kernel (and the ROI stage) on this GPU.
     pub gpu: Option<Arc<crate::cuda::Device>>,
+    /// Set by another thread to stop the run at its next frame (the report so far is kept, the
+    /// outcome says it was cancelled): the service's job cancellation.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Counts the frames with boxes scored so far (the service's job progress).
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        Self { filter: FilterConfig::scorevision_validator(), line_frames: 30, time: None, fastest: None, batch_rois: 256, gpu: None }
+        Self {
+            filter: FilterConfig::scorevision_validator(),
+            line_frames: 30,
+            time: None,
+            fastest: None,
+            batch_rois: 256,
+            gpu: None,
+            cancel: None,
+            progress: None,
+        }
     }
 }
 
@@ -141,13 +156,19 @@ pub struct ScoreRequest {
 }
 
 impl ScoreRequest {
-    /// The options, the classifier loaded (on the CPU), checked.
-    pub fn options(&self) -> Result<(ScoreOptions, Option<crate::classify::ZeroShotClassifier>)> {
+    /// Checks the numbers (times are seconds >= 0).
+    pub fn check(&self) -> Result<()> {
         for (name, v) in [("time", self.time), ("fastest", self.fastest)] {
             if let Some(t) = v.filter(|t| !(t.is_finite() && *t >= 0.0)) {
                 return Err(Error::InvalidOption { option: name, reason: format!("seconds >= 0, got {t}") });
             }
         }
+        Ok(())
+    }
+
+    /// The options, the classifier loaded (on the CPU), checked.
+    pub fn options(&self) -> Result<(ScoreOptions, Option<crate::classify::ZeroShotClassifier>)> {
+        self.check()?;
         let filter = match &self.rules {
             Some(p) => FilterConfig::load(p)?,
             None => FilterConfig::scorevision_validator(),
@@ -250,7 +271,13 @@ pub fn run_score(
         &vopts,
         classifier,
         &mut |r, _| {
+            if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::Pipeline("cancelled".into()));
+            }
             per_frame.push(boxes::score_frame(r, w, h, classified));
+            if let Some(p) = &opts.progress {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(())
         },
         Some((&line_set, &mut hook)),

@@ -1,6 +1,11 @@
 //! One job of the service: its options, state, results (the writer's bytes, readable while they
-//! grow) and its run through the pipeline.
+//! grow) and its run through the pipeline: detection (the shared detector) or a score
+//! (`fovea score`'s verify chain, [`score`]).
 #![forbid(unsafe_code)]
+
+mod score;
+
+pub use score::ScoreJob;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,6 +47,52 @@ pub enum Format {
     Jsonl,
     /// The Score Vision miner JSON, complete when the job ends.
     Scorevision,
+    /// A score job's report (`fovea score --json`), written when the job ends.
+    Score,
+}
+
+/// What a job does (`"kind"` of `POST /v1/jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Detection (and tracking) through the service's model.
+    Detect,
+    /// A miner's Score Vision submission scored on the source as the validator scores it.
+    Score,
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "detect" => Ok(JobKind::Detect),
+            "score" => Ok(JobKind::Score),
+            other => Err(format!("kind: expected detect or score, got '{other}'")),
+        }
+    }
+}
+
+/// A job's work, checked.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Detect(JobOptions),
+    Score(ScoreJob),
+}
+
+impl Work {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Work::Detect(_) => JobKind::Detect,
+            Work::Score(_) => JobKind::Score,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        match self {
+            Work::Detect(o) => o.format,
+            Work::Score(_) => Format::Score,
+        }
+    }
 }
 
 /// A job's options, checked.
@@ -148,6 +199,7 @@ impl JobState {
 pub struct JobStatus {
     pub id: u64,
     pub source: String,
+    pub kind: JobKind,
     pub state: JobState,
     pub format: Format,
     /// Frames processed so far, and per second of the job's running time.
@@ -172,11 +224,11 @@ pub struct Job {
     pub id: u64,
     pub source: String,
     input: PathBuf,
-    opts: JobOptions,
+    work: Work,
     created: Instant,
     progress: Mutex<Progress>,
-    frames: AtomicU64,
-    cancel: AtomicBool,
+    frames: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
     output: Arc<Results>,
 }
 
@@ -227,17 +279,17 @@ impl std::io::Write for Out {
 
 impl Job {
     /// A queued job whose results go to a file in `dir`.
-    pub(crate) fn new(id: u64, source: String, input: PathBuf, opts: JobOptions, dir: &std::path::Path) -> std::io::Result<Self> {
+    pub(crate) fn new(id: u64, source: String, input: PathBuf, work: Work, dir: &std::path::Path) -> std::io::Result<Self> {
         let output = Arc::new(Results::create(dir.join(format!("job-{id}.out")))?);
         Ok(Self {
             id,
             source,
             input,
-            opts,
+            work,
             created: Instant::now(),
             progress: Mutex::new(Progress { state: JobState::Queued, error: None, started: None, ended: None }),
-            frames: AtomicU64::new(0),
-            cancel: AtomicBool::new(false),
+            frames: Arc::new(AtomicU64::new(0)),
+            cancel: Arc::new(AtomicBool::new(false)),
             output,
         })
     }
@@ -257,8 +309,9 @@ impl Job {
         JobStatus {
             id: self.id,
             source: self.source.clone(),
+            kind: self.work.kind(),
             state: p.state,
-            format: self.opts.format,
+            format: self.work.format(),
             frames,
             fps: if running_s > 0.0 { frames as f64 / running_s } else { 0.0 },
             age_s: self.created.elapsed().as_secs_f64(),
@@ -304,8 +357,8 @@ impl Job {
         p.ended = Some(Instant::now());
     }
 
-    /// Runs the job through the pipeline on `share`, writing its results as they come.
-    pub(crate) fn run(&self, mut share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) {
+    /// Runs the job (through the pipeline on `share` for detection), writing its results.
+    pub(crate) fn run(&self, share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) {
         {
             let mut p = self.progress();
             if self.cancel.load(Ordering::SeqCst) {
@@ -316,11 +369,31 @@ impl Job {
             p.state = JobState::Running;
             p.started = Some(Instant::now());
         }
+        let outcome = match &self.work {
+            Work::Detect(opts) => self.run_detect(opts, share, labels, metrics),
+            Work::Score(s) => self.run_score(s),
+        };
+        let (state, error) = if self.cancel.load(Ordering::SeqCst) {
+            (JobState::Cancelled, None)
+        } else {
+            match outcome {
+                Ok(()) => (JobState::Done, None),
+                Err(e) => (JobState::Failed, Some(e.to_string())),
+            }
+        };
+        let mut p = self.progress();
+        p.state = state;
+        p.error = error;
+        p.ended = Some(Instant::now());
+    }
+
+    /// Detection over the job's source, the results written as they come.
+    fn run_detect(&self, opts: &JobOptions, mut share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) -> Result<()> {
         let name = PathBuf::from(format!("job {}", self.id));
-        let mut writer: Box<dyn ResultSink> = match self.opts.format {
-            Format::Jsonl => Box::new(JsonlWriter::new(Box::new(Out(self.output.clone())), name, labels)),
+        let mut writer: Box<dyn ResultSink> = match opts.format {
+            Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(Out(self.output.clone())), name, labels)),
             Format::Scorevision => {
-                Box::new(ScoreVisionWriter::new(Box::new(Out(self.output.clone())), name, &labels, self.opts.tracking.is_some()))
+                Box::new(ScoreVisionWriter::new(Box::new(Out(self.output.clone())), name, &labels, opts.tracking.is_some()))
             }
         };
         // A network source that fails (or ends with an error) is opened again with backoff;
@@ -330,12 +403,12 @@ impl Job {
         let mut attempts = 0u32;
         let outcome: Result<()> = loop {
             let offset = next_index;
-            let stages = Stages { tracking: self.opts.tracking, ..Stages::default() };
+            let stages = Stages { tracking: opts.tracking, ..Stages::default() };
             let run = pipeline::run_detect(
                 &self.input,
                 &mut share,
-                &self.opts.params,
-                self.opts.sampling,
+                &opts.params,
+                opts.sampling,
                 stages,
                 &mut |r| {
                     if self.cancel.load(Ordering::Relaxed) {
@@ -379,17 +452,6 @@ impl Job {
             }
         };
         let finished = writer.finish();
-        let (state, error) = if self.cancel.load(Ordering::SeqCst) {
-            (JobState::Cancelled, None)
-        } else {
-            match outcome.and(finished) {
-                Ok(()) => (JobState::Done, None),
-                Err(e) => (JobState::Failed, Some(e.to_string())),
-            }
-        };
-        let mut p = self.progress();
-        p.state = state;
-        p.error = error;
-        p.ended = Some(Instant::now());
+        outcome.and(finished)
     }
 }

@@ -2,7 +2,8 @@
 //! [`Batcher`], jobs queued and run on runner threads (one pipeline per job: the file source,
 //! the job's own tracker and writer), each job's results kept and readable while it runs,
 //! cancellation, limits, graceful shutdown, metrics. No async code: the HTTP face (the CLI's
-//! `serve` command, axum) calls these methods.
+//! `serve` command, axum) calls these methods. A score job (`"kind": "score"`) runs `fovea
+//! score`'s chain on its runner thread instead of the detector (see [`ScoreJob`]).
 //!
 //! ```text
 //!  POST /v1/jobs ─▶ submit ─▶ queue ─▶ runner thread: source ─▶ Share ─▶ Batcher ◀─ other jobs
@@ -17,7 +18,7 @@
 mod jobs;
 mod metrics;
 
-pub use jobs::{Format, Job, JobOptions, JobState, JobStatus};
+pub use jobs::{Format, Job, JobKind, JobOptions, JobState, JobStatus, ScoreJob, Work};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -200,14 +201,28 @@ impl Service {
 
     /// Accepts a job: `source` is a path under the media root (relative to it, or absolute inside
     /// it) or a URL FFmpeg reads (`http(s)://`, `rtsp://`, `rtmp://`, `srt://`; HLS playlists
-    /// too); `options` the pipeline's per-job fields ([`JobOptions`]).
-    pub fn submit(&self, source: &str, options: &serde_json::Value) -> std::result::Result<Arc<Job>, SubmitError> {
+    /// too; a score job's video: a file or `http(s)://`); `options` the job's fields: detection's
+    /// ([`JobOptions`]) or a score's ([`ScoreJob`]: the miner's file and the score's options,
+    /// files under the media root).
+    pub fn submit(&self, kind: JobKind, source: &str, options: &serde_json::Value) -> std::result::Result<Arc<Job>, SubmitError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(SubmitError::Stopping);
         }
-        let input = self.resolve_source(source).map_err(SubmitError::Invalid)?;
-        let opts = JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, self.tracking.as_ref())
-            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let input = self.resolve_source("source", source).map_err(SubmitError::Invalid)?;
+        let work = match kind {
+            JobKind::Detect => {
+                JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, self.tracking.as_ref()).map(Work::Detect)
+            }
+            JobKind::Score => {
+                if crate::video::is_url(&input) && !source.to_ascii_lowercase().starts_with("http") {
+                    return Err(SubmitError::Invalid(format!(
+                        "source {source}: a score job reads a whole video: a file under the media root or an http(s) URL"
+                    )));
+                }
+                ScoreJob::parse(options, &|p| self.resolve_file(p)).map(Work::Score)
+            }
+        }
+        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
         let mut jobs = self.lock();
         if jobs.queue.len() >= self.cfg.max_queued {
             self.metrics.refused.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +230,7 @@ impl Service {
         }
         let id = jobs.next_id;
         jobs.next_id += 1;
-        let job = Job::new(id, source.to_string(), input, opts, &self.results_dir).map_err(|e| {
+        let job = Job::new(id, source.to_string(), input, work, &self.results_dir).map_err(|e| {
             SubmitError::Internal(format!("cannot create the results file of job {id} in {}: {e}", self.results_dir.display()))
         })?;
         let job = Arc::new(job);
@@ -234,21 +249,30 @@ impl Service {
         Ok(job)
     }
 
+    /// A file a job names besides its source (a score job's miner file, rules, classifier): a
+    /// path inside the media root, never a URL.
+    fn resolve_file(&self, path: &str) -> std::result::Result<PathBuf, String> {
+        if path.contains("://") {
+            return Err(format!("{path}: expected a path under the media root, not a URL"));
+        }
+        self.resolve_source("file", path)
+    }
+
     /// The job's input: a URL as it is, or a path inside the media root. `..` and paths outside
-    /// the root (also through symbolic links) are refused.
-    fn resolve_source(&self, source: &str) -> std::result::Result<PathBuf, String> {
+    /// the root (also through symbolic links) are refused. `what` names it in the reasons.
+    fn resolve_source(&self, what: &str, source: &str) -> std::result::Result<PathBuf, String> {
         if source.is_empty() || source.len() > 4096 || source.contains('\0') {
-            return Err("source: expected a path under the media root or a URL of at most 4096 bytes".into());
+            return Err(format!("{what}: expected a path under the media root or a URL of at most 4096 bytes"));
         }
         if let Some((scheme, _)) = source.split_once("://") {
             return match scheme.to_ascii_lowercase().as_str() {
                 "http" | "https" | "rtsp" | "rtsps" | "rtmp" | "srt" => Ok(PathBuf::from(source)),
-                other => Err(format!("source: URL scheme '{other}' is not served (http, https, rtsp, rtsps, rtmp, srt are)")),
+                other => Err(format!("{what}: URL scheme '{other}' is not served (http, https, rtsp, rtsps, rtmp, srt are)")),
             };
         }
         let p = Path::new(source);
         if p.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("source {source}: '..' is not allowed; give a path under the media root"));
+            return Err(format!("{what} {source}: '..' is not allowed; give a path under the media root"));
         }
         let full = if p.is_absolute() { p.to_path_buf() } else { self.media_root.join(p) };
         let real = match full.canonicalize() {
@@ -260,7 +284,7 @@ impl Service {
             }
         };
         if !real.starts_with(&self.media_root) {
-            return Err(format!("source {source}: outside the media root {}", self.media_root.display()));
+            return Err(format!("{what} {source}: outside the media root {}", self.media_root.display()));
         }
         Ok(real)
     }

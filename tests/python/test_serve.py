@@ -309,3 +309,45 @@ def test_a_gpu_provider_that_cannot_be_had_is_a_clear_start_up_error(tmp_path, m
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert ("cuda" in p.stderr or "GPU" in p.stderr or "TensorRT" in p.stderr) and "panicked" not in p.stderr, p.stderr
+
+
+def score_cli(video, sub, *extra):
+    o = subprocess.run([BIN, "score", str(video), "--boxes", str(sub), "--json", *extra], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    return json.loads(o.stdout)
+
+
+def test_a_score_job_equals_fovea_score_and_bad_score_requests_say_why(server, media_root):
+    """A score job (kind "score") reports what `fovea score` prints for the same video and miner
+    file; its files must lie in the media root; a missing miner file fails the job alone."""
+    import score_clip
+    d = media_root / "challenge"
+    d.mkdir(exist_ok=True)
+    video, sub, frames, _ = score_clip.make(d, frames=12)
+    c = Client(server.url)
+    got = c.score("challenge/" + video.name, "challenge/" + sub.name, timeout=120, time=4, fastest=2, line_frames=5)
+    want = score_cli(video, sub, "--time", "4", "--fastest", "2", "--line-frames", "5")
+    for k in ("final_score", "quality", "speed", "fastest", "boxes", "per_frame", "costs", "width", "height", "video_frames"):
+        assert got[k] == want[k], k
+    assert got["keypoints"] == want["keypoints"]
+    assert got["boxes"]["frames"] == len(frames) and got["keypoints"]["score"] > 90
+    st = [j for j in c.jobs() if j["kind"] == "score"][-1]
+    assert st["state"] == "done" and st["format"] == "score" and st["frames"] == len(frames), st
+    for body, want_msg in [
+        ({"kind": "dance"}, "kind: expected detect or score, got 'dance'"),
+        ({"kind": "score"}, "options.boxes"),
+        ({"kind": "score", "options": {"boxes": "../x.json"}}, "'..' is not allowed"),
+        ({"kind": "score", "options": {"boxes": "http://example.com/x.json"}}, "not a URL"),
+        ({"kind": "score", "options": {"boxes": str(media_root.parent / "x.json")}}, "outside the media root"),
+        ({"kind": "score", "options": {"boxes": "challenge/" + sub.name, "colour": 1}}, "a score job's fields"),
+        ({"kind": "score", "options": {"boxes": "challenge/" + sub.name, "time": -1}}, "time"),
+        ({"kind": "score", "options": {"boxes": "challenge/" + sub.name, "rules": "/etc/passwd"}}, "options.rules"),
+    ]:
+        with pytest.raises(Error) as e:
+            c._json("POST", "/v1/jobs", {"source": "challenge/" + video.name, **body})
+        assert e.value.status == 400 and want_msg in e.value.message, (body, e.value.message)
+    j = c.submit_score("challenge/" + video.name, "challenge/nope.json")
+    st = c.wait(j["id"], timeout=60)
+    assert st["state"] == "failed" and "nope.json" in st["error"], st
+    with pytest.raises(Error, match="nope.json"):
+        c.score("challenge/" + video.name, "challenge/nope.json", timeout=60)

@@ -5,6 +5,7 @@
 //	job, err := c.Submit(ctx, "clips/match.mp4", client.Options{"stride": 2})
 //	err = c.Results(ctx, job.ID, func(frame client.Frame) error { ...; return nil })
 //	st, err := c.Wait(ctx, job.ID)
+//	report, err := c.Score(ctx, "clips/challenge.mp4", "clips/miner.json", client.Options{"time": 3.2})
 package client
 
 import (
@@ -41,6 +42,7 @@ type Options map[string]any
 type Status struct {
 	ID       uint64  `json:"id"`
 	Source   string  `json:"source"`
+	Kind     string  `json:"kind"`  // detect, score
 	State    string  `json:"state"` // queued, running, done, failed, cancelled
 	Format   string  `json:"format"`
 	Frames   uint64  `json:"frames"`
@@ -134,6 +136,48 @@ func (c *Client) Submit(ctx context.Context, source string, opts Options) (Statu
 	}
 	err := c.decode(ctx, http.MethodPost, "/v1/jobs", map[string]any{"source": source, "options": opts}, &s)
 	return s, err
+}
+
+// SubmitScore starts a score job: the miner's Score Vision file boxes (a path under the media
+// root) scored on the video source as the validator scores it (`fovea score`). opts: time,
+// fastest, line_frames, rules, classifier, policy, threads, per_frame.
+func (c *Client) SubmitScore(ctx context.Context, source, boxes string, opts Options) (Status, error) {
+	o := Options{"boxes": boxes}
+	for k, v := range opts {
+		o[k] = v
+	}
+	var s Status
+	err := c.decode(ctx, http.MethodPost, "/v1/jobs", map[string]any{"source": source, "kind": "score", "options": o}, &s)
+	return s, err
+}
+
+// Score runs a score job to its end and returns its report (the JSON `fovea score --json`
+// prints). A job that did not end done is an error carrying fovea's reason.
+func (c *Client) Score(ctx context.Context, source, boxes string, opts Options) (json.RawMessage, error) {
+	st, err := c.SubmitScore(ctx, source, boxes, opts)
+	if err != nil {
+		return nil, err
+	}
+	if st, err = c.Wait(ctx, st.ID); err != nil {
+		return nil, err
+	}
+	if st.State != "done" {
+		reason := ""
+		if st.Error != nil {
+			reason = *st.Error
+		}
+		return nil, fmt.Errorf("score job %d %s: %s", st.ID, st.State, reason)
+	}
+	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs/%d/results", st.ID), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var report json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&report); err != nil {
+		return nil, fmt.Errorf("score job %d report: %w", st.ID, err)
+	}
+	return report, nil
 }
 
 // Status reports a job.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,11 +20,16 @@ import (
 // startServer runs `fovea serve` (FOVEA_BIN) on a free port with the repository's test clips
 // as its media root.
 func startServer(t *testing.T, args ...string) (string, *exec.Cmd) {
+	root, _ := filepath.Abs("../../../tests/data")
+	return startServerIn(t, root, args...)
+}
+
+// startServerIn runs `fovea serve` with root as its media root.
+func startServerIn(t *testing.T, root string, args ...string) (string, *exec.Cmd) {
 	bin := os.Getenv("FOVEA_BIN")
 	if bin == "" {
 		t.Fatal("FOVEA_BIN is not set (make test-go sets it)")
 	}
-	root, _ := filepath.Abs("../../../tests/data")
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--media-root", root}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -108,6 +114,56 @@ func TestErrorsCarryTheStatusAndTheReason(t *testing.T) {
 	}
 	if st, err = c.Wait(ctx, st.ID); err != nil || st.State != "failed" || st.Error == nil {
 		t.Fatalf("a missing file fails its job: %+v %v", st, err)
+	}
+}
+
+func TestAScoreJobEqualsFoveaScore(t *testing.T) {
+	dir := t.TempDir()
+	py, _ := filepath.Abs("../../../.deps/venv/bin/python")
+	gen, _ := filepath.Abs("../../../tests/python/score_clip.py")
+	if out, err := exec.Command(py, gen, dir).CombinedOutput(); err != nil {
+		t.Fatalf("score clip: %v\n%s", err, out)
+	}
+	url, _ := startServerIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := New(url, "")
+	report, err := c.Score(ctx, "match.mkv", "perfect.json", Options{"time": 3, "fastest": 2, "line_frames": 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type part struct {
+		FinalScore float64 `json:"final_score"`
+		Quality    float64 `json:"quality"`
+		Keypoints  struct {
+			Score float64 `json:"score"`
+		} `json:"keypoints"`
+		Boxes struct {
+			Score  float64 `json:"score"`
+			Frames int     `json:"frames"`
+		} `json:"boxes"`
+	}
+	var got, want part
+	if err := json.Unmarshal(report, &got); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(os.Getenv("FOVEA_BIN"), "score", filepath.Join(dir, "match.mkv"), "--boxes", filepath.Join(dir, "perfect.json"),
+		"--json", "--time", "3", "--fastest", "2", "--line-frames", "5").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got.Boxes.Score != 1 || got.Boxes.Frames == 0 {
+		t.Fatalf("service %+v, CLI %+v", got, want)
+	}
+	var e *Error
+	if _, err := c.SubmitScore(ctx, "match.mkv", "../perfect.json", nil); !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("a path escape: %v", err)
+	}
+	if _, err := c.Score(ctx, "match.mkv", "nope.json", nil); err == nil || !strings.Contains(err.Error(), "nope.json") {
+		t.Fatalf("a missing miner file: %v", err)
 	}
 }
 

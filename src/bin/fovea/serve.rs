@@ -20,7 +20,7 @@ use clap::Args;
 use serde_json::json;
 
 use fovea::engine::EngineConfig;
-use fovea::service::{Service, ServiceConfig, SubmitError};
+use fovea::service::{JobKind, Service, ServiceConfig, SubmitError};
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -182,14 +182,22 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
     let Some(obj) = v.as_object() else {
         return error(StatusCode::BAD_REQUEST, "expected a JSON object {\"source\": ..., \"options\": {...}}");
     };
-    if let Some(k) = obj.keys().find(|k| *k != "source" && *k != "options") {
-        return error(StatusCode::BAD_REQUEST, format!("unknown field '{k}' (expected source and options)"));
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "source" | "kind" | "options")) {
+        return error(StatusCode::BAD_REQUEST, format!("unknown field '{k}' (expected source, kind and options)"));
     }
     let Some(source) = obj.get("source").and_then(|s| s.as_str()) else {
         return error(StatusCode::BAD_REQUEST, "source: expected a string (a path under the media root or a URL)");
     };
+    let kind = match obj.get("kind") {
+        None => JobKind::Detect,
+        Some(k) => match k.as_str().map(str::parse::<JobKind>) {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+            None => return error(StatusCode::BAD_REQUEST, "kind: expected a string, detect or score"),
+        },
+    };
     let options = obj.get("options").cloned().unwrap_or(serde_json::Value::Null);
-    match app.svc.submit(source, &options) {
+    match app.svc.submit(kind, source, &options) {
         Ok(job) => {
             let mut r = (StatusCode::CREATED, Json(job.status())).into_response();
             if let Ok(loc) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
@@ -239,7 +247,7 @@ async fn results(State(app): State<App>, UrlPath(id): UrlPath<String>) -> Respon
     let Some(job) = app.svc.job(id) else { return error(StatusCode::NOT_FOUND, format!("no job {id}")) };
     let kind = match job.status().format {
         fovea::service::Format::Jsonl => "application/x-ndjson",
-        fovea::service::Format::Scorevision => "application/json",
+        fovea::service::Format::Scorevision | fovea::service::Format::Score => "application/json",
     };
     // State: the job, the offset read to, and whether the stream has ended (after an error).
     let stream = futures_util::stream::unfold((job, 0usize, false), |(job, off, over)| async move {
