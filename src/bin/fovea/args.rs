@@ -63,7 +63,21 @@ pub(crate) struct VerifyArgs {
     /// ROIs per batch.
     #[arg(long, default_value_t = 256)]
     pub(crate) batch_rois: usize,
-    /// Zero-shot classifier after the rules: an image-encoder manifest (TOML) with its text table.
+    /// Assign colour teams to people (jersey colours clustered per clip; output `team` 0/1, and
+    /// goalkeeper/referee from colour); results are written when the clip is done.
+    #[arg(long)]
+    pub(crate) teams: bool,
+    #[command(flatten)]
+    pub(crate) classify: ClassifierArgs,
+    #[command(flatten)]
+    pub(crate) annotate: AnnotateArgs,
+}
+
+/// The classifier slot of the verify chain and where it runs (`fovea verify`, `fovea score`).
+#[derive(Args)]
+pub(crate) struct ClassifierArgs {
+    /// Zero-shot classifier after the rules: an image-encoder manifest (TOML) with its text table
+    /// (`fovea score` without one: the box score is an upper bound, every kept box confirmed).
     #[arg(long)]
     pub(crate) classifier: Option<PathBuf>,
     /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
@@ -72,12 +86,8 @@ pub(crate) struct VerifyArgs {
     /// ONNX Runtime threads for the classifier (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
-    /// Assign colour teams to people (jersey colours clustered per clip; output `team` 0/1, and
-    /// goalkeeper/referee from colour); results are written when the clip is done.
-    #[arg(long)]
-    pub(crate) teams: bool,
-    /// Where the colour statistics and ROI tensors are made: `cpu` or `cuda[:N]` (default: cpu,
-    /// or cuda:0 with a GPU provider).
+    /// Where the colour statistics, ROI tensors (and score's line kernel) are made: `cpu` or
+    /// `cuda[:N]` (default: cpu, or cuda:0 with a GPU provider).
     #[arg(long)]
     pub(crate) device: Option<String>,
     /// The classifier's execution provider: `cpu`, `cuda` or `tensorrt` (default: cpu, or
@@ -87,8 +97,6 @@ pub(crate) struct VerifyArgs {
     /// Run on the CPU what cannot run where asked (otherwise an error); the summary says what ran.
     #[arg(long)]
     pub(crate) allow_fallback: bool,
-    #[command(flatten)]
-    pub(crate) annotate: AnnotateArgs,
 }
 
 #[derive(Args)]

@@ -123,3 +123,19 @@ pub(crate) fn load_zero_shot(
     };
     Ok(fovea::classify::ZeroShotClassifier::new(zs, policy)?)
 }
+
+impl crate::args::ClassifierArgs {
+    /// The GPU the ROI stage (and score's line kernel) runs on, if one was asked for and can be
+    /// had, and the classifier loaded for it; what fell back is said in `notes`.
+    pub(crate) fn load(
+        &self,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<(Option<std::sync::Arc<fovea::cuda::Device>>, Option<fovea::classify::ZeroShotClassifier>)> {
+        let (selection, gpu) = gpu_for_rois(self.device.as_deref(), self.provider.as_deref(), self.allow_fallback, notes)?;
+        let zero_shot = match &self.classifier {
+            Some(m) => Some(load_zero_shot(m, self.policy.as_deref(), self.threads, selection, &gpu, self.allow_fallback, notes)?),
+            None => None,
+        };
+        Ok((gpu, zero_shot))
+    }
+}

@@ -6,8 +6,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::model::*;
-
 #[derive(Args)]
 pub(crate) struct ScoreArgs {
     /// The challenge's video.
@@ -15,13 +13,6 @@ pub(crate) struct ScoreArgs {
     /// The miner's Score Vision file ({"frames": {"<n>": {"objects": [...], "keypoints": [...]}}}).
     #[arg(long)]
     pub(crate) boxes: PathBuf,
-    /// What decides each kept box's class: a zero-shot image-encoder manifest (TOML) with its
-    /// text table. Without one the box score is an upper bound (every kept box confirmed).
-    #[arg(long)]
-    pub(crate) classifier: Option<PathBuf>,
-    /// Classification policy (TOML); default: the built-in classify/scorevision.toml.
-    #[arg(long)]
-    pub(crate) policy: Option<PathBuf>,
     /// The miner's processing time in seconds (for the speed score).
     #[arg(long)]
     pub(crate) time: Option<f64>,
@@ -40,18 +31,10 @@ pub(crate) struct ScoreArgs {
     /// Also write the JSON report to this file.
     #[arg(short, long)]
     pub(crate) output: Option<PathBuf>,
-    /// ONNX Runtime threads for the classifier (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) threads: usize,
-    /// Where the line kernel and the ROI stage run: `cpu` or `cuda[:N]`.
-    #[arg(long)]
-    pub(crate) device: Option<String>,
-    /// The classifier's execution provider: `cpu`, `cuda` or `tensorrt`.
-    #[arg(long)]
-    pub(crate) provider: Option<String>,
-    /// Run on the CPU what cannot run where asked (otherwise an error).
-    #[arg(long)]
-    pub(crate) allow_fallback: bool,
+    /// What decides each kept box's class (without a classifier the box score is an upper bound:
+    /// every kept box confirmed), and where the line kernel and the ROI stage run.
+    #[command(flatten)]
+    pub(crate) classify: crate::args::ClassifierArgs,
 }
 
 pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
@@ -66,11 +49,7 @@ pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
         None => fovea::filter::FilterConfig::scorevision_validator(),
     };
     let mut notes = Vec::new();
-    let (selection, gpu) = gpu_for_rois(a.device.as_deref(), a.provider.as_deref(), a.allow_fallback, &mut notes)?;
-    let mut zero_shot = match &a.classifier {
-        Some(m) => Some(load_zero_shot(m, a.policy.as_deref(), a.threads, selection, &gpu, a.allow_fallback, &mut notes)?),
-        None => None,
-    };
+    let (gpu, mut zero_shot) = a.classify.load(&mut notes)?;
     let opts = ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, ..ScoreOptions::default() };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let (report, outcome) = run_score(&a.video, &a.boxes, &opts, classifier)?;
@@ -95,7 +74,7 @@ fn print_summary(r: &fovea::score::ScoreReport, a: &ScoreArgs, classifier: Optio
         "  rules        {}",
         a.rules.as_ref().map_or("built-in filter/scorevision-validator.toml".into(), |p| p.display().to_string())
     );
-    match (&a.classifier, classifier) {
+    match (&a.classify.classifier, classifier) {
         (Some(c), Some(p)) => println!("  classifier   {} on {p}", c.display()),
         _ => println!("  classifier   none"),
     }

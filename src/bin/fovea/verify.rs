@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use fovea::output::open_output;
 
-use crate::{args::*, model::*};
+use crate::args::*;
 
 pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     use fovea::pipeline::verify::{run_verify, VerifyOptions};
@@ -22,7 +22,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let boxes = fovea::output::read::read_boxes(&a.boxes)?;
     let (mut out, out_name) = open_output(&a.output)?;
     let mut notes: Vec<String> = Vec::new();
-    let (selection, gpu) = gpu_for_rois(a.device.as_deref(), a.provider.as_deref(), a.allow_fallback, &mut notes)?;
+    let (gpu, mut zero_shot) = a.classify.load(&mut notes)?;
     let opts = VerifyOptions {
         filter,
         roi_tensors: !a.no_roi_tensors,
@@ -30,10 +30,6 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         teams: a.teams,
         gpu: gpu.clone(),
         box_pixels: true,
-    };
-    let mut zero_shot = match &a.classifier {
-        Some(m) => Some(load_zero_shot(m, a.policy.as_deref(), a.threads, selection, &gpu, a.allow_fallback, &mut notes)?),
-        None => None,
     };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let mut annotator = a.annotate.start(&a.video, fovea::video::Sampling::default(), &boxes.labels, "verify")?;
