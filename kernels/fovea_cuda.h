@@ -62,9 +62,9 @@ FV_DEVICE void fv_atomic_add_u64(unsigned long long* p, unsigned long long v) { 
 // ---- Device helpers shared by the kernels ------------------------------------------------------
 
 // OpenCV's 8-bit luma of an RGB (r_index 0) or BGR (r_index 2) pixel, bit-exact with
-// cv::cvtColor(..., COLOR_RGB2GRAY): Y = (4899 R + 9617 G + 1868 B + 8192) >> 14.
+// cv::cvtColor(..., COLOR_RGB2GRAY) of OpenCV 4.x: Y = (9798 R + 19235 G + 3735 B + 16384) >> 15.
 FV_DEVICE int fv_luma(const unsigned char* q, unsigned int r_index) {
-    return (4899 * q[r_index] + 9617 * q[1] + 1868 * q[2 - r_index] + 8192) >> 14;
+    return (9798 * q[r_index] + 19235 * q[1] + 3735 * q[2 - r_index] + 16384) >> 15;
 }
 
 // OpenCV's 8-bit HSV of (red, g, b), bit-exact with cv::cvtColor(COLOR_RGB2HSV) (hsv_shift = 12),

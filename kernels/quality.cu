@@ -1,6 +1,6 @@
 // Frame quality for key-frame selection, as exact integer sums (so any order of accumulation, and
 // so atomics on a GPU, give the same result as the CPU): per frame, over its luma
-// Y = (4899 R + 9617 G + 1868 B + 8192) >> 14 (OpenCV's 8-bit RGB2GRAY, bit-exact):
+// Y = (9798 R + 19235 G + 3735 B + 16384) >> 15 (OpenCV 4.x's 8-bit RGB2GRAY, bit-exact):
 //   - sum and sum of squares of Y (brightness, contrast);
 //   - sum and sum of squares of the 4-neighbour Laplacian of Y over the interior pixels
 //     (cv::Laplacian with ksize 1: sharpness is its variance);

@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use fovea::image::FrameView;
-use fovea::pitch::lines::{self, LineFrame, LineParams, PitchLines, GRASS_RADIUS, TOPHAT_RADIUS};
+use fovea::pitch::lines::{self, LineFrame, LineParams, GRASS_RADIUS, TOPHAT_RADIUS};
+use fovea::pitch::segments::PitchLines;
 use fovea::roi::stats::hsv_tables;
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
 use fovea_kernel_harness as h;
@@ -103,13 +104,23 @@ fn kernel_equals_rust_on_a_drawn_pitch() {
         .flat_map(|y| (0..w).map(move |x| (x, y)))
         .filter(|&(x, y)| !(95..108).contains(&x) && !(55..68).contains(&y) && (x as i32 - 2 * y as i32).abs() > 6);
     assert!(off_line.clone().all(|(x, y)| !on(x, y)), "nothing off the lines");
-    let lines = PitchLines::from_mask(&mask, w, hgt);
-    assert!(lines.edge_pixels > 0 && lines.edge_pixels < lines.mask_pixels, "{lines:?}");
-    // A keypoint on the vertical line is within 2 px of its edge; one 30 px off is 30 px off.
-    let d = lines.distance(101.0, 40.0, 0.1).unwrap();
-    assert!(d * w as f32 <= 2.0, "{d}");
-    let far = lines.distance(131.0, 40.0, 0.5).unwrap();
-    assert!(far * w as f32 >= 27.0, "{far}");
+    let view = FrameView { data: &data, width: w, height: hgt, stride: w as usize * 3 };
+    let (m, grass) = lines::line_planes(&view, ChannelOrder::Rgb, &LineParams::default());
+    assert_eq!(m, mask);
+    let lines = PitchLines::from_planes(&m, &grass, w, hgt);
+    assert!(lines.edge_pixels > 0 && lines.hough_segments >= lines.segments.len() && !lines.segments.is_empty(), "{lines:?}");
+    // Every segment lies along one of the three painted lines (within a few pixels of it).
+    for s in &lines.segments {
+        let along_vertical = s[0].abs_diff(101) <= 4 && s[2].abs_diff(101) <= 4;
+        let along_horizontal = s[1].abs_diff(61) <= 4 && s[3].abs_diff(61) <= 4;
+        let along_diagonal = (s[0] - 2 * s[1]).abs() <= 8 && (s[2] - 2 * s[3]).abs() <= 8;
+        assert!(along_vertical || along_horizontal || along_diagonal, "{s:?} is off the painted lines");
+    }
+    // A keypoint on the vertical line is within 3 px of a segment; one 30 px off is 26+ px off.
+    let d = lines.distance(101.0, 40.0).unwrap();
+    assert!(d * w as f64 <= 3.0, "{d}");
+    let far = lines.distance(131.0, 40.0).unwrap();
+    assert!(far * w as f64 >= 26.0, "{far}");
 }
 
 #[test]
@@ -133,43 +144,33 @@ fn kernel_equals_rust_on_real_frames() {
     }
 }
 
-/// Distances to the nearest edge pixel, in the validator's normalised units, equal a brute force.
+/// A bar of white line on grass gives segments along its two long edges (Canny's edges of the
+/// blurred bar), and distances are the validator's: to the nearest point of the nearest segment,
+/// in frame-normalised units.
 #[test]
-fn distances_equal_a_brute_force() {
+fn a_bar_gives_segments_along_its_edges_and_distances_to_them() {
     let (w, hgt) = (200u32, 100u32);
     let mut mask = vec![0u8; (w * hgt) as usize];
-    for y in 20..26 {
-        for x in 10..190 {
+    for y in 40..46 {
+        for x in 20..180 {
             mask[(y * w + x) as usize] = 1;
         }
     }
-    for y in 30..90 {
-        for x in 120..124 {
-            mask[(y * w + x) as usize] = 1;
-        }
+    let grass = vec![255u8; (w * hgt) as usize];
+    let l = PitchLines::from_planes(&mask, &grass, w, hgt);
+    assert!(!l.segments.is_empty());
+    for s in &l.segments {
+        assert!(s[1] == s[3] && (37..=48).contains(&s[1]), "{s:?}: horizontal, at the bar's edges");
+        assert!((s[2] - s[0]).abs() >= 100, "{s:?}: along the bar");
     }
-    let l = PitchLines::from_mask(&mask, w, hgt);
-    let edges: Vec<(f32, f32)> = (0..hgt)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .filter(|&(x, y)| {
-            let at = |x: i64, y: i64| x >= 0 && y >= 0 && x < w as i64 && y < hgt as i64 && mask[(y as u32 * w + x as u32) as usize] != 0;
-            let (xi, yi) = (x as i64, y as i64);
-            at(xi, yi)
-                && (3..w as i64 - 3).contains(&xi)
-                && (3..hgt as i64 - 3).contains(&yi)
-                && !(at(xi - 1, yi) && at(xi + 1, yi) && at(xi, yi - 1) && at(xi, yi + 1))
-        })
-        .map(|(x, y)| (x as f32, y as f32))
-        .collect();
-    for (px, py) in [(50.0f32, 40.0f32), (121.5, 60.0), (5.0, 5.0), (199.0, 99.0), (100.3, 23.2)] {
-        let want = edges
-            .iter()
-            .map(|&(x, y)| (((x - px) / w as f32).powi(2) + ((y - py) / hgt as f32).powi(2)).sqrt())
-            .fold(f32::INFINITY, f32::min);
-        let got = l.distance(px, py, 0.5).unwrap();
-        assert!((got - want).abs() < 1e-6, "({px}, {py}): {got} vs {want}");
-        if want > 0.0 {
-            assert_eq!(l.distance(px, py, want * 0.5), None, "nothing within half the distance");
-        }
-    }
+    let y = l.segments[0][1] as f64;
+    let (x0, x1) = (l.segments[0][0].min(l.segments[0][2]) as f64, l.segments[0][0].max(l.segments[0][2]) as f64);
+    // Straight above the segment: the vertical gap; beyond its end: to the end point.
+    let above = l.segments.iter().map(|s| (s[1] as f64 - 10.0).abs()).fold(f64::INFINITY, f64::min) / hgt as f64;
+    assert!((l.distance((x0 + x1) / 2.0, 10.0).unwrap() - above).abs() < 1e-12);
+    let beyond = l.distance(x1 + 15.0, y).unwrap();
+    assert!(beyond <= 15.0 / w as f64 + 1e-12 && beyond > 0.0, "{beyond}");
+    // Nothing on grass: no segment, no distance (the line score is then 0).
+    let bare = PitchLines::from_planes(&mask, &vec![0u8; (w * hgt) as usize], w, hgt);
+    assert!(bare.segments.is_empty() && bare.distance(50.0, 50.0).is_none());
 }

@@ -1,7 +1,7 @@
 """The Score Vision validator's keypoint scoring in Python (what `fovea score` is compared with in
 `make bench-score`): OpenCV's RANSAC homographies and the NumPy checks of keypoint_scoring.py
 (written again in tests/python/test_score.py::reference), and its pitch-line finder
-(detect_pitch_lines_tophat: top-hat, grass mask, Canny, HoughLinesP, then the distance of the
+(test_score.pitch_segments, its detect_pitch_lines_tophat: top-hat, grass mask, Canny, HoughLinesP, the distance of the
 keypoints to the segments) on the same sampled frames as fovea. Run:
     python benches/peers/score_peer.py VIDEO MINER.json --line-frames 30
 prints one JSON object: seconds, the keypoint score ("score", 0..100) and its parts."""
@@ -16,50 +16,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
-
-
-def pitch_segments(frame):
-    """The validator's detect_pitch_lines_tophat (its steps 1-7)."""
-    h, w = frame.shape[:2]
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
-    grass = cv2.inRange(hsv, (35, 40, 40), (85, 255, 255))
-    grass = cv2.morphologyEx(grass, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    tophat = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (31, 31)))
-    _, white = cv2.threshold(tophat, 30, 255, cv2.THRESH_BINARY)
-    masked = cv2.bitwise_and(white, grass)
-    edges = cv2.Canny(cv2.GaussianBlur(masked, (5, 5), 0), 30, 100)
-    lines = cv2.HoughLinesP(edges, rho=1, theta=np.pi / 360, threshold=30, minLineLength=10, maxLineGap=15)
-    mask = np.zeros_like(gray)
-    kept = []
-    for x1, y1, x2, y2 in ([] if lines is None else lines[:, 0]):
-        ok = all(grass[int(y1 + (y2 - y1) * t), int(x1 + (x2 - x1) * t)] != 0 for t in np.linspace(0, 1, 30))
-        if ok:
-            cv2.line(mask, (int(x1), int(y1)), (int(x2), int(y2)), 255, 2)
-            kept.append((x1, y1, x2, y2))
-    b = 3
-    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = 0, 0, 0, 0
-    final = [s for s in kept if 0 <= (s[0] + s[2]) // 2 < w and 0 <= (s[1] + s[3]) // 2 < h and mask[(s[1] + s[3]) // 2, (s[0] + s[2]) // 2] > 0]
-    mids = [((x1 + x2) / 2, (y1 + y2) / 2) for x1, y1, x2, y2 in final]
-    return [s for s, (mx, my) in zip(final, mids) if sum(abs(ux - mx) < 80 and abs(uy - my) < 80 for ux, uy in mids) <= 80]
-
-
-def seg_dist(px, py, x1, y1, x2, y2):
-    vx, vy, wx, wy = x2 - x1, y2 - y1, px - x1, py - y1
-    t = max(0, min(1, (wx * vx + wy * vy) / float(vx * vx + vy * vy))) if (vx or vy) else 0
-    return np.hypot(px - (x1 + t * vx), py - (y1 + t * vy))
-
-
-def on_line(kps, segs, w, h):
-    from test_score import valid
-    pts, _ = valid(kps, (w, h))
-    if len(pts) == 0:
-        return 0.5
-    if not segs:
-        return 0.0
-    ns = [(x1 / w, y1 / h, x2 / w, y2 / h) for x1, y1, x2, y2 in segs]
-    d = np.mean([min(seg_dist(u / w, v / h, *s) for s in ns) for u, v in pts])
-    return float(1 / (1 + np.exp((d - 0.02) / 0.0037)))
 
 
 def main():
@@ -83,7 +39,7 @@ def main():
         cap.set(cv2.CAP_PROP_POS_FRAMES, f)
         ok, img = cap.read()
         if ok:
-            lines[f] = on_line(frames[str(f)]["keypoints"], pitch_segments(img), w, h)
+            lines[f] = test_score.on_line(frames[str(f)]["keypoints"], test_score.pitch_segments(img), w, h)
     t_lines = time.time() - t_lines
     final, per, parts = test_score.reference(frames, lines)
     on = float(np.mean(list(lines.values()))) if lines else 1.0

@@ -311,11 +311,11 @@ impl Device {
 
     /// The pitch-line mask of one host frame (uploaded here; 0/1 per pixel), exactly as
     /// [`crate::pitch::lines::line_mask`] makes it on the CPU.
-    pub fn pitch_line_mask(&self, view: &FrameView, order: ChannelOrder, p: &LineParams) -> Result<Vec<u8>> {
+    pub fn pitch_line_planes(&self, view: &FrameView, order: ChannelOrder, p: &LineParams) -> Result<(Vec<u8>, Vec<u8>)> {
         let (w, h) = (view.width, view.height);
         let n = w as usize * h as usize;
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let rows = (h as usize - 1) * view.stride + w as usize * 3;
         if view.stride < w as usize * 3 || view.data.len() < rows {
@@ -352,6 +352,6 @@ impl Device {
         l.arg(&*gray).arg(&*b).arg(&*c).arg(&w).arg(&h).arg(&p.white).arg(&mut *d);
         // SAFETY: every plane holds w x h bytes; argument types match the kernel's signature.
         unsafe { l.launch(cfg) }.map_err(|e| gpu_err("fovea_line_mask", e))?;
-        self.download(d)
+        Ok((self.download(d)?, self.download(c)?))
     }
 }

@@ -28,12 +28,12 @@ impl Device {
         match *self {}
     }
 
-    pub fn pitch_line_mask(
+    pub fn pitch_line_planes(
         &self,
         _view: &FrameView,
         _order: crate::image::ChannelOrder,
         _p: &crate::pitch::lines::LineParams,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         match *self {}
     }
 }

@@ -2,11 +2,12 @@
 //! CPU twin and the kernels' host checks (kernels/fovea_cuda.h has the same on the device).
 #![forbid(unsafe_code)]
 
-/// OpenCV's 8-bit luma (`cv::cvtColor(..., COLOR_RGB2GRAY)`), bit-exact:
-/// `Y = (4899 R + 9617 G + 1868 B + 8192) >> 14`.
+/// OpenCV's 8-bit luma (`cv::cvtColor(..., COLOR_RGB2GRAY)`, OpenCV 4.x), bit-exact:
+/// `Y = (9798 R + 19235 G + 3735 B + 16384) >> 15` (equal to cv2 4.12 on all 2^24 colours; the
+/// older 14-bit coefficients 4899/9617/1868 differ on 43,864 of them).
 #[inline]
 pub fn luma(r: u32, g: u32, b: u32) -> u32 {
-    (4899 * r + 9617 * g + 1868 * b + 8192) >> 14
+    (9798 * r + 19235 * g + 3735 * b + 16384) >> 15
 }
 
 /// OpenCV's division tables for 8-bit HSV (`hsv_shift = 12`): `sdiv[v] = round(255 * 4096 / v)`,

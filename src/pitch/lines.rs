@@ -4,11 +4,8 @@
 //!
 //! ```text
 //! frame ─▶ gray (OpenCV luma), grass (HSV range) ─▶ top-hat(gray, 31x31) > 30  &  opening(grass, 5x5) ─▶ mask
-//!                                                                                  └─▶ boundary pixels ─▶ distances
 //! ```
-//! and, from the mask, what the keypoint score reads: each keypoint's distance to the nearest
-//! line edge (the boundary pixels of the mask, where the validator's Canny edges and fitted
-//! segments lie), in the validator's frame-normalised units (x / width, y / height).
+//! The segments the keypoint score reads are found in the mask by [`super::segments`].
 #![forbid(unsafe_code)]
 
 use crate::image::colour::{hsv, hsv_tables, luma};
@@ -116,68 +113,15 @@ pub fn mask_of(gray: &[u8], opened: &[u8], grass: &[u8], white: u32) -> Vec<u8> 
 
 /// The whole line mask of a frame on the CPU.
 pub fn line_mask(view: &FrameView, order: ChannelOrder, p: &LineParams) -> Vec<u8> {
+    line_planes(view, order, p).0
+}
+
+/// The line mask and the opened grass mask (the validator checks its segments against the
+/// latter) of a frame on the CPU.
+pub fn line_planes(view: &FrameView, order: ChannelOrder, p: &LineParams) -> (Vec<u8>, Vec<u8>) {
     let (w, h) = (view.width as usize, view.height as usize);
     let (gray, grass) = prep(view, order, p);
     let opened = opening(&gray, w, h, TOPHAT_RADIUS as usize);
     let grass = opening(&grass, w, h, GRASS_RADIUS as usize);
-    mask_of(&gray, &opened, &grass, p.white)
-}
-
-/// A frame's pitch-line edges: the mask's boundary pixels (a mask pixel with a 4-neighbour off
-/// the mask or off the frame), minus a 3-pixel border the validator also ignores.
-#[derive(Debug, Clone)]
-pub struct PitchLines {
-    pub width: u32,
-    pub height: u32,
-    /// Boundary pixels per row (x coordinates, increasing).
-    rows: Vec<Vec<u32>>,
-    pub mask_pixels: u64,
-    pub edge_pixels: u64,
-}
-
-/// Border the validator clears from its line mask (pixels).
-pub const BORDER_IGNORE: u32 = 3;
-
-impl PitchLines {
-    pub fn from_mask(mask: &[u8], width: u32, height: u32) -> Self {
-        let (w, h) = (width as usize, height as usize);
-        let at = |x: usize, y: usize| mask[y * w + x] != 0;
-        let b = BORDER_IGNORE as usize;
-        let mut rows = vec![Vec::new(); h];
-        let mut edge_pixels = 0;
-        for (y, row) in rows.iter_mut().enumerate().take(h.saturating_sub(b)).skip(b) {
-            for x in b..w.saturating_sub(b) {
-                if at(x, y)
-                    && (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !at(x - 1, y) || !at(x + 1, y) || !at(x, y - 1) || !at(x, y + 1))
-                {
-                    row.push(x as u32);
-                    edge_pixels += 1;
-                }
-            }
-        }
-        Self { width, height, rows, mask_pixels: mask.iter().map(|&v| v as u64).sum(), edge_pixels }
-    }
-
-    /// The distance from (x, y) (pixels) to the nearest edge pixel, in frame-normalised units
-    /// (dx / width, dy / height), looking no farther than `max` (normalised); None past it.
-    pub fn distance(&self, x: f32, y: f32, max: f32) -> Option<f32> {
-        let (w, h) = (self.width as f32, self.height as f32);
-        let ry = (max * h).ceil() as i64;
-        let rx = max * w;
-        let (cy, mut best) = (y.round() as i64, f32::INFINITY);
-        for py in (cy - ry).max(0)..=(cy + ry).min(self.height as i64 - 1) {
-            let dy = (py as f32 - y) / h;
-            if dy.abs() > max || dy * dy >= best * best {
-                continue;
-            }
-            let row = &self.rows[py as usize];
-            // Edge pixels within the x reach: a binary search from x - rx.
-            let start = row.partition_point(|&px| (px as f32) < x - rx);
-            for &px in row[start..].iter().take_while(|&&px| (px as f32) <= x + rx) {
-                let dx = (px as f32 - x) / w;
-                best = best.min((dx * dx + dy * dy).sqrt());
-            }
-        }
-        (best <= max).then_some(best)
-    }
+    (mask_of(&gray, &opened, &grass, p.white), grass)
 }

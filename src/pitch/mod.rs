@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod lines;
+pub mod segments;
 
 /// The pitch's length and width (cm).
 pub const LENGTH: f64 = 12000.0;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::pitch::lines::PitchLines;
+use crate::pitch::segments::PitchLines;
 use crate::pitch::{self, Homography};
 
 /// One frame as the keypoint score reads it.
@@ -214,19 +214,18 @@ fn player_score(frames: &[KpFrame]) -> f64 {
     }
 }
 
-/// The closeness score of a frame's keypoints to its line edges: the logistic of their mean
-/// normalised distance (centre 0.02, scale 0.0037); 0.5 without valid keypoints, 0 without lines.
+/// The closeness score of a frame's keypoints to its line segments: the logistic of their mean
+/// normalised distance to the nearest segment (centre 0.02, scale 0.0037); 0.5 without valid
+/// keypoints, 0 without segments.
 pub fn on_line_score(kps: &[[f64; 2]], lines: &PitchLines) -> f64 {
     let (pts, _) = valid(kps, Some((lines.width, lines.height)));
     if pts.is_empty() {
         return 0.5;
     }
-    if lines.edge_pixels == 0 {
+    let Some(total) = pts.iter().map(|p| lines.distance(p[0], p[1])).sum::<Option<f64>>() else {
         return 0.0;
-    }
-    // Far points count at the search limit (their logistic is 0 already).
-    const REACH: f32 = 0.25;
-    let mean = pts.iter().map(|p| lines.distance(p[0] as f32, p[1] as f32, REACH).unwrap_or(REACH) as f64).sum::<f64>() / pts.len() as f64;
+    };
+    let mean = total / pts.len() as f64;
     1.0 / (1.0 + ((mean - 0.02) / 0.0037).exp())
 }
 
@@ -242,6 +241,10 @@ pub struct FrameKeypoints {
     pub keypoint_score: f64,
     /// None where the frame's lines were not measured.
     pub on_line: Option<f64>,
+    /// The pitch-line segments the validator would find in the frame ([x1, y1, x2, y2] pixels;
+    /// empty where not measured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub line_segments: Vec<[i32; 4]>,
     pub inside: f64,
     pub scale_ratio: f64,
     pub segment: usize,
@@ -316,6 +319,7 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
             reprojection_error: *err,
             keypoint_score: ((inl * 100.0).min(100.0) + (100.0 - err).max(0.0)) / 2.0,
             on_line: lines.get(&f.index).map(|l| on_line_score(&f.keypoints, l)),
+            line_segments: lines.get(&f.index).map(|l| l.segments.clone()).unwrap_or_default(),
             inside,
             scale_ratio: ratio.min(1.5),
             segment: seg[&f.index],

@@ -31,7 +31,8 @@ use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
 use crate::output::read::{read_boxes, BoxesFormat};
 use crate::pipeline::verify::{verify_frames_with, VerifyOptions, VerifyReport};
-use crate::pitch::lines::{line_mask, LineParams, PitchLines};
+use crate::pitch::lines::{line_planes, LineParams};
+use crate::pitch::segments::PitchLines;
 
 use boxes::FrameBoxScore;
 use keypoints::{KeypointScore, KpFrame};
@@ -256,11 +257,11 @@ pub fn run_score(
     let gpu = opts.gpu.clone();
     let mut hook = |index: u64, view: &crate::image::FrameView| -> Result<()> {
         let t = Instant::now();
-        let mask = match &gpu {
-            Some(d) => d.pitch_line_mask(view, ChannelOrder::Rgb, &params)?,
-            None => line_mask(view, ChannelOrder::Rgb, &params),
+        let (mask, grass) = match &gpu {
+            Some(d) => d.pitch_line_planes(view, ChannelOrder::Rgb, &params)?,
+            None => line_planes(view, ChannelOrder::Rgb, &params),
         };
-        lines.insert(index, PitchLines::from_mask(&mask, view.width, view.height));
+        lines.insert(index, PitchLines::from_planes(&mask, &grass, view.width, view.height));
         lines_s += t.elapsed().as_secs_f64();
         Ok(())
     };

@@ -250,21 +250,56 @@ def test_noisy_missing_and_wrong_keypoints_score_as_the_validator_says(clip, tmp
         assert all(f["inlier_ratio"] < 1 for f in got["keypoints"]["per_frame"] if f["valid"] >= 6)
 
 
-def line_mask_opencv(img_bgr):
-    """The validator's white-line mask (detect_pitch_lines_tophat, steps 1-3)."""
-    gray = cv2.cvtColor(img_bgr, cv2.COLOR_BGR2GRAY)
-    hsv = cv2.cvtColor(img_bgr, cv2.COLOR_BGR2HSV)
+def pitch_segments(frame):
+    """The validator's detect_pitch_lines_tophat (its steps 1-7) in OpenCV: top-hat, grass mask,
+    Gaussian, Canny, HoughLinesP, segments on grass, drawn and border-cleared, crowded ones out."""
+    h, w = frame.shape[:2]
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
     grass = cv2.inRange(hsv, (35, 40, 40), (85, 255, 255))
     grass = cv2.morphologyEx(grass, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     tophat = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (31, 31)))
     _, white = cv2.threshold(tophat, 30, 255, cv2.THRESH_BINARY)
-    return cv2.bitwise_and(white, grass) > 0
+    masked = cv2.bitwise_and(white, grass)
+    edges = cv2.Canny(cv2.GaussianBlur(masked, (5, 5), 0), 30, 100)
+    lines = cv2.HoughLinesP(edges, rho=1, theta=np.pi / 360, threshold=30, minLineLength=10, maxLineGap=15)
+    mask = np.zeros_like(gray)
+    kept = []
+    for x1, y1, x2, y2 in ([] if lines is None else lines[:, 0]):
+        ok = all(grass[int(y1 + (y2 - y1) * t), int(x1 + (x2 - x1) * t)] != 0 for t in np.linspace(0, 1, 30))
+        if ok:
+            cv2.line(mask, (int(x1), int(y1)), (int(x2), int(y2)), 255, 2)
+            kept.append((x1, y1, x2, y2))
+    b = 3
+    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = 0, 0, 0, 0
+    final = [s for s in kept if 0 <= (s[0] + s[2]) // 2 < w and 0 <= (s[1] + s[3]) // 2 < h and mask[(s[1] + s[3]) // 2, (s[0] + s[2]) // 2] > 0]
+    mids = [((x1 + x2) / 2, (y1 + y2) / 2) for x1, y1, x2, y2 in final]
+    return [s for s, (mx, my) in zip(final, mids) if sum(abs(ux - mx) < 80 and abs(uy - my) < 80 for ux, uy in mids) <= 80]
 
 
-def test_line_scores_follow_opencvs_mask(clip):
-    """fovea's per-frame line score equals the one computed here from OpenCV's morphology (the
-    mask's edge pixels, the validator's normalised distances and logistic), so the kernel's mask is
-    OpenCV's; keypoints moved 30 px right and down, off the lines, lose the line score."""
+def seg_dist(px, py, x1, y1, x2, y2):
+    vx, vy, wx, wy = x2 - x1, y2 - y1, px - x1, py - y1
+    t = max(0, min(1, (wx * vx + wy * vy) / float(vx * vx + vy * vy))) if (vx or vy) else 0
+    return np.hypot(px - (x1 + t * vx), py - (y1 + t * vy))
+
+
+def on_line(kps, segs, w, h):
+    """The validator's line score of a frame: the logistic of the keypoints' mean normalised
+    distance to the nearest segment."""
+    pts, _ = valid(kps, (w, h))
+    if len(pts) == 0:
+        return 0.5
+    if not segs:
+        return 0.0
+    ns = [(x1 / w, y1 / h, x2 / w, y2 / h) for x1, y1, x2, y2 in segs]
+    d = np.mean([min(seg_dist(u / w, v / h, *s) for s in ns) for u, v in pts])
+    return float(1 / (1 + np.exp((d - 0.02) / 0.0037)))
+
+
+def test_line_segments_and_scores_are_the_validators(clip):
+    """fovea finds exactly the segments OpenCV finds with the validator's steps (top-hat, Gaussian,
+    Canny, HoughLinesP with its random order, the grass, border and crowd checks), and the same
+    line score; keypoints moved 30 px right and down, off the lines, lose the line score."""
     video, sub, frames, _ = clip
     got = score(video, sub, "--line-frames", "6")
     measured = [f for f in got["keypoints"]["per_frame"] if f["on_line"] is not None]
@@ -272,22 +307,49 @@ def test_line_scores_follow_opencvs_mask(clip):
     tmp = Path(video).parent
     for f in measured:
         img = cv2.imread(str(tmp / f"s{f['frame']:03d}.png"))
-        m = line_mask_opencv(img)
-        pad = np.pad(m, 1)
-        interior = pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
-        edge = m & ~interior
-        edge[:3], edge[-3:], edge[:, :3], edge[:, -3:] = False, False, False, False
-        ys, xs = np.nonzero(edge)
-        kps, _ = valid(frames[str(f["frame"])]["keypoints"], (W, H))
-        d = [min(0.25, np.sqrt(((xs - x) / W) ** 2 + ((ys - y) / H) ** 2).min()) for x, y in kps]
-        want = 1 / (1 + np.exp((np.mean(d) - 0.02) / 0.0037))
-        assert f["on_line"] == pytest.approx(want, abs=1e-4), f
+        segs = pitch_segments(img)
+        assert len(segs) >= 4, "the painted pitch has lines"
+        assert f.get("line_segments", []) == [[int(v) for v in s] for s in segs], f["frame"]
+        want = on_line(frames[str(f["frame"])]["keypoints"], segs, W, H)
+        assert f["on_line"] == pytest.approx(want, abs=1e-6), f  # keypoints read as f32
     off = copy.deepcopy(frames)
     for fr in off.values():
         fr["keypoints"] = [[x + 30, y + 30] if (x or y) else [0, 0] for x, y in fr["keypoints"]]
     p = Path(video).parent / "off.json"
     p.write_text(json.dumps({"frames": off}))
     assert score(video, p)["keypoints"]["on_line"] < 0.5 * got["keypoints"]["on_line"]
+
+
+def test_line_segments_are_opencvs_on_real_frames(tmp_path):
+    """The same on frames of real video (a street, an animation: few or no grass lines) through
+    `fovea score` with a submission of keypoints on every frame."""
+    found = {}
+    for clip, size in [("market_street_1906.mp4", (640, 360)), ("bigbuckbunny.mp4", None)]:
+        src = ROOT.parent / "shared" / "media" / clip
+        video = tmp_path / (clip + ".mkv")
+        vf = ["-vf", f"scale={size[0]}:{size[1]}"] if size else []
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", "4", *vf, "-c:v", "ffv1", "-pix_fmt", "bgr0", str(video)], check=True)
+        cap = cv2.VideoCapture(str(video))
+        imgs = []
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                break
+            imgs.append(img)
+        h, w = imgs[0].shape[:2]
+        kps = [[w * (0.1 + 0.8 * (i % 8) / 7), h * (0.2 + 0.6 * (i // 8) / 3)] for i in range(32)]
+        sub = tmp_path / (clip + ".json")
+        objs = [{"id": 1, "bbox": [10, 200, 40, 280], "class_id": 2}]
+        sub.write_text(json.dumps({"frames": {str(i): {"objects": objs, "keypoints": kps} for i in range(len(imgs))}}))
+        got = score(video, sub, "--line-frames", str(len(imgs)))
+        per = {f["frame"]: f for f in got["keypoints"]["per_frame"] if f["on_line"] is not None}
+        assert per, f"{clip}: no frame's lines were measured"
+        for i, f in per.items():
+            segs = pitch_segments(imgs[i])
+            assert f.get("line_segments", []) == [[int(v) for v in s] for s in segs], (clip, i)
+            assert f["on_line"] == pytest.approx(on_line(kps, segs, w, h), abs=1e-6), (clip, i)
+        found[clip] = sum(len(f.get("line_segments", [])) for f in per.values())
+    assert found["bigbuckbunny.mp4"] > 100, found  # a dense frame: thousands of Hough segments before the checks
 
 
 # ---- boxes ----------------------------------------------------------------------------------------
