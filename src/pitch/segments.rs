@@ -28,34 +28,51 @@ pub const BORDER_IGNORE: i32 = 3;
 /// Points on a segment the validator checks for grass.
 const GRASS_SAMPLES: usize = 30;
 
+/// OpenCV's BORDER_REFLECT_101 index (`gfedcb|abcdefgh|gfedcba`).
+fn reflect101(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let mut i = i;
+    while i < 0 || i >= n {
+        i = if i < 0 { -i } else { 2 * n - 2 - i };
+    }
+    i as usize
+}
+
+/// The indices of `0..n` within `r` of an end (where a window needs the border rule).
+fn near_ends(n: usize, r: usize) -> impl Iterator<Item = usize> {
+    (0..r.min(n)).chain(r.max(n.saturating_sub(r))..n)
+}
+
 /// OpenCV's `GaussianBlur(src, (5, 5), 0)` on 8-bit data: the bit-exact kernel 1 4 6 4 1 / 16 in
 /// both directions, BORDER_REFLECT_101, rounded once at the end.
 pub fn gaussian5(src: &[u8], w: usize, h: usize) -> Vec<u8> {
     const K: [u32; 5] = [1, 4, 6, 4, 1];
-    let reflect = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        if n == 1 {
-            return 0;
-        }
-        let mut i = i;
-        while i < 0 || i >= n {
-            i = if i < 0 { -i } else { 2 * n - 2 - i };
-        }
-        i as usize
-    };
     let mut rows = vec![0u32; w * h];
-    for y in 0..h {
-        let line = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            rows[y * w + x] = (0..5).map(|k| K[k] * line[reflect(x as isize + k as isize - 2, w)] as u32).sum();
+    for (line, out) in src.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        for x in 2..w.saturating_sub(2) {
+            let v = &line[x - 2..x + 3];
+            out[x] = v[0] as u32 + 4 * v[1] as u32 + 6 * v[2] as u32 + 4 * v[3] as u32 + v[4] as u32;
+        }
+        for x in near_ends(w, 2) {
+            out[x] = (0..5).map(|k| K[k] * line[reflect101(x as isize + k as isize - 2, w)] as u32).sum();
         }
     }
     let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let s: u32 = (0..5).map(|k| K[k] * rows[reflect(y as isize + k as isize - 2, h) * w + x]).sum();
-            out[y * w + x] = ((s + 128) >> 8) as u8;
+    let mut column = |y: usize, taps: [usize; 5]| {
+        let r: [&[u32]; 5] = taps.map(|t| &rows[t * w..(t + 1) * w]);
+        for (x, o) in out[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let s = r[0][x] + 4 * r[1][x] + 6 * r[2][x] + 4 * r[3][x] + r[4][x];
+            *o = ((s + 128) >> 8) as u8;
         }
+    };
+    for y in 2..h.saturating_sub(2) {
+        column(y, [y - 2, y - 1, y, y + 1, y + 2]);
+    }
+    for y in near_ends(h, 2) {
+        column(y, [0, 1, 2, 3, 4].map(|k| reflect101(y as isize + k - 2, h)));
     }
     out
 }
@@ -63,20 +80,31 @@ pub fn gaussian5(src: &[u8], w: usize, h: usize) -> Vec<u8> {
 /// OpenCV's `Canny(src, 30, 100)` (3x3 Sobel with replicated borders, L1 magnitude, its
 /// fixed-point non-maximum suppression, 8-connected hysteresis): 255 on edges.
 pub fn canny(src: &[u8], w: usize, h: usize) -> Vec<u8> {
-    let px = |x: isize, y: isize| src[y.clamp(0, h as isize - 1) as usize * w + x.clamp(0, w as isize - 1) as usize] as i32;
     let mut dx = vec![0i32; w * h];
     let mut dy = vec![0i32; w * h];
     // Magnitudes with a zero border of one pixel: (w + 2) x (h + 2).
     let mw = w + 2;
     let mut mag = vec![0i32; mw * (h + 2)];
-    for y in 0..h as isize {
-        for x in 0..w as isize {
-            let gx = px(x + 1, y - 1) + 2 * px(x + 1, y) + px(x + 1, y + 1) - px(x - 1, y - 1) - 2 * px(x - 1, y) - px(x - 1, y + 1);
-            let gy = px(x - 1, y + 1) + 2 * px(x, y + 1) + px(x + 1, y + 1) - px(x - 1, y - 1) - 2 * px(x, y - 1) - px(x + 1, y - 1);
-            let i = y as usize * w + x as usize;
-            dx[i] = gx;
-            dy[i] = gy;
-            mag[(y as usize + 1) * mw + x as usize + 1] = gx.abs() + gy.abs();
+    let px = |x: isize, y: isize| src[y.clamp(0, h as isize - 1) as usize * w + x.clamp(0, w as isize - 1) as usize] as i32;
+    let mut sobel = |x: usize, y: usize, gx: i32, gy: i32| {
+        dx[y * w + x] = gx;
+        dy[y * w + x] = gy;
+        mag[(y + 1) * mw + x + 1] = gx.abs() + gy.abs();
+    };
+    for y in 0..h {
+        // Rows above and below (replicated at the ends).
+        let (up, mid, down) = (&src[y.saturating_sub(1) * w..][..w], &src[y * w..][..w], &src[(y + 1).min(h - 1) * w..][..w]);
+        for x in 1..w.saturating_sub(1) {
+            let (l, r) = (x - 1, x + 1);
+            let gx = up[r] as i32 + 2 * mid[r] as i32 + down[r] as i32 - up[l] as i32 - 2 * mid[l] as i32 - down[l] as i32;
+            let gy = down[l] as i32 + 2 * down[x] as i32 + down[r] as i32 - up[l] as i32 - 2 * up[x] as i32 - up[r] as i32;
+            sobel(x, y, gx, gy);
+        }
+        for x in near_ends(w, 1) {
+            let (x, yi) = (x as isize, y as isize);
+            let gx = px(x + 1, yi - 1) + 2 * px(x + 1, yi) + px(x + 1, yi + 1) - px(x - 1, yi - 1) - 2 * px(x - 1, yi) - px(x - 1, yi + 1);
+            let gy = px(x - 1, yi + 1) + 2 * px(x, yi + 1) + px(x + 1, yi + 1) - px(x - 1, yi - 1) - 2 * px(x, yi - 1) - px(x + 1, yi - 1);
+            sobel(x as usize, y, gx, gy);
         }
     }
     const SHIFT: i32 = 15;
@@ -153,9 +181,12 @@ impl Rng {
     }
 }
 
-/// Rounds as `cvRound` does (to nearest, ties to even).
+/// Rounds as `cvRound` does (to nearest, ties to even) for |v| < 2^22: adding and taking away
+/// 1.5 x 2^23 leaves the float rounded in the default rounding mode (no call into libm).
+#[inline]
 fn cv_round(v: f32) -> i32 {
-    v.round_ties_even() as i32
+    const MAGIC: f32 = 12_582_912.0;
+    ((v + MAGIC) - MAGIC) as i32
 }
 
 /// OpenCV's `HoughLinesP(edges, rho=1, theta=pi/360, threshold=30, minLineLength=10,
@@ -165,7 +196,10 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
     let theta = (std::f64::consts::PI / THETA_STEPS as f64) as f32 as f64;
     let numrho = ((w + h) * 2 + 1) as i32;
     let half = (numrho - 1) / 2;
-    let trig: Vec<(f32, f32)> = (0..THETA_STEPS).map(|n| ((n as f64 * theta).cos() as f32, (n as f64 * theta).sin() as f32)).collect();
+    let cos: Vec<f32> = (0..THETA_STEPS).map(|n| (n as f64 * theta).cos() as f32).collect();
+    let sin: Vec<f32> = (0..THETA_STEPS).map(|n| (n as f64 * theta).sin() as f32).collect();
+    // Each angle's row in the accumulator, with the rho offset.
+    let rows: Vec<i32> = (0..THETA_STEPS as i32).map(|n| n * numrho + half).collect();
     let mut accum = vec![0i32; THETA_STEPS * numrho as usize];
     let mut mask: Vec<u8> = edges.iter().map(|&v| (v != 0) as u8).collect();
     let mut points: Vec<(i32, i32)> = (0..h)
@@ -173,10 +207,13 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
         .filter(|&(x, y)| edges[y * w + x] != 0)
         .map(|(x, y)| (x as i32, y as i32))
         .collect();
-    let vote = |accum: &mut [i32], x: i32, y: i32, by: i32| {
-        for (n, &(c, s)) in trig.iter().enumerate() {
-            let r = cv_round(x as f32 * c + y as f32 * s) + half;
-            accum[n * numrho as usize + r as usize] += by;
+    // The accumulator cells of a point, one per angle (a loop the compiler vectorises; the
+    // increments are then scattered).
+    let mut cells = vec![0i32; THETA_STEPS];
+    let cells_of = |cells: &mut [i32], x: i32, y: i32| {
+        let (xf, yf) = (x as f32, y as f32);
+        for (((c, &co), &si), &row) in cells.iter_mut().zip(&cos).zip(&sin).zip(&rows) {
+            *c = cv_round(xf * co + yf * si) + row;
         }
     };
     let (wi, hi) = (w as i32, h as i32);
@@ -193,9 +230,9 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
             continue;
         }
         let (mut max_val, mut max_n) = (HOUGH_THRESHOLD - 1, 0usize);
-        for (n, &(c, s)) in trig.iter().enumerate() {
-            let r = cv_round(j as f32 * c + i as f32 * s) + half;
-            let a = &mut accum[n * numrho as usize + r as usize];
+        cells_of(&mut cells, j, i);
+        for (n, &c) in cells.iter().enumerate() {
+            let a = &mut accum[c as usize];
             *a += 1;
             if max_val < *a {
                 max_val = *a;
@@ -205,8 +242,8 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
         if max_val < HOUGH_THRESHOLD {
             continue;
         }
-        let a = -trig[max_n].1;
-        let b = trig[max_n].0;
+        let a = -sin[max_n];
+        let b = cos[max_n];
         let xflag = a.abs() > b.abs();
         let (mut x0, mut y0) = (j, i);
         let (dx0, dy0) = if xflag {
@@ -248,7 +285,10 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
                 let m = &mut mask[i1 as usize * w + j1 as usize];
                 if *m != 0 {
                     if good {
-                        vote(&mut accum, j1, i1, -1);
+                        cells_of(&mut cells, j1, i1);
+                        for &c in &cells {
+                            accum[c as usize] -= 1;
+                        }
                     }
                     *m = 0;
                 }
