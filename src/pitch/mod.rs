@@ -2,7 +2,8 @@
 //! template (roboflow/sports' `SoccerPitchConfiguration`, 12000 x 7000 cm), a homography from
 //! image keypoints to it by RANSAC (as OpenCV's `findHomography(..., RANSAC, t)`: minimal 4-point
 //! models, inliers by reprojection distance, then the inliers refitted and refined by
-//! Levenberg-Marquardt on the reprojection error), and the pitch-line kernel ([`lines`]).
+//! Levenberg-Marquardt on the reprojection error), the pitch-line kernel ([`lines`]) and the
+//! validator's line segments ([`segments`]).
 #![forbid(unsafe_code)]
 
 pub mod lines;
