@@ -28,11 +28,19 @@ pub fn model_homes() -> Vec<PathBuf> {
 /// `p` as given when it exists or is absolute, else the first model home that has it.
 pub fn resolve_model(p: &Path) -> PathBuf {
     if p.is_relative() && !p.exists() {
-        if let Some(alt) = model_homes().into_iter().map(|h| h.join(p)).find(|a| a.exists()) {
+        if let Some(alt) = in_model_homes(p) {
             return alt;
         }
     }
     p.to_path_buf()
+}
+
+/// The relative path `p` in the first model home that has it (never the working folder).
+pub fn in_model_homes(p: &Path) -> Option<PathBuf> {
+    if !p.is_relative() {
+        return None;
+    }
+    model_homes().into_iter().map(|h| h.join(p)).find(|a| a.exists())
 }
 
 /// Whether this CPU has VNNI (8-bit dot products), which makes INT8 inference fast.

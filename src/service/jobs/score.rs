@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
@@ -47,18 +47,11 @@ impl ScoreJob {
             }
         }
         if let Some(c) = request.classifier.as_mut() {
-            *c = own_model(c).map_or_else(|| resolve(&c.to_string_lossy()).map_err(|r| bad("options.classifier", r)), Ok)?;
+            *c = crate::infer::defaults::in_model_homes(c)
+                .map_or_else(|| resolve(&c.to_string_lossy()).map_err(|r| bad("options.classifier", r)), Ok)?;
         }
         Ok(Self { boxes, request })
     }
-}
-
-/// `p` when it names one of fovea's own models (a relative path found in a model home).
-fn own_model(p: &Path) -> Option<PathBuf> {
-    if !p.is_relative() {
-        return None;
-    }
-    crate::infer::defaults::model_homes().into_iter().map(|h| h.join(p)).find(|a| a.is_file())
 }
 
 impl Job {
