@@ -29,10 +29,16 @@ class Error(Exception):
 
 
 class Client:
-    def __init__(self, url="http://127.0.0.1:8080", token=None, timeout=30.0):
+    def __init__(self, url="http://127.0.0.1:8080", token=None, timeout=30.0, cafile=None):
+        """`cafile`: a PEM file of the certificate authority (or the self-signed certificate) an
+        https:// service presents, when the system's do not cover it."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.context = None
+        if cafile is not None:
+            import ssl
+            self.context = ssl.create_default_context(cafile=str(cafile))
 
     def _request(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -42,7 +48,7 @@ class Client:
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
+            return urllib.request.urlopen(req, timeout=self.timeout, context=self.context)
         except urllib.error.HTTPError as e:
             text = e.read().decode(errors="replace")
             try:

@@ -7,7 +7,7 @@ mod score;
 
 pub use score::ScoreJob;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -104,7 +104,8 @@ pub struct JobOptions {
     pub format: Format,
 }
 
-/// Times a network source is opened again after failing without processing a frame in between.
+/// Times a network source is opened again after failing without processing a frame in between
+/// (and at most for the service's source timeout in all).
 pub const MAX_RECONNECTS: u32 = 6;
 
 /// Largest frame stride a job may ask for.
@@ -223,7 +224,7 @@ struct Progress {
 pub struct Job {
     pub id: u64,
     pub source: String,
-    input: PathBuf,
+    input: super::Named,
     work: Work,
     created: Instant,
     progress: Mutex<Progress>,
@@ -243,17 +244,36 @@ pub const MAX_READ: usize = 1 << 20;
 
 /// A job's results on disk (a file in the service's results folder, removed with the job), so
 /// that memory does not grow with long or many jobs; readers read it from any offset while the
-/// writer appends.
+/// writer appends. The file is created exclusively (mode 0600, never through a symbolic link) and
+/// open only while the job writes or a reader reads, so kept jobs hold no descriptor.
 pub(crate) struct Results {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
     len: AtomicU64,
+}
+
+/// Opens a results file without following a symbolic link in its last component.
+fn open_results(path: &Path, create: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    if create {
+        o.write(true).create_new(true).mode(0o600);
+    } else {
+        o.read(true);
+    }
+    o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
 }
 
 impl Results {
     fn create(path: PathBuf) -> std::io::Result<Self> {
-        let file = std::fs::File::create(&path)?;
-        Ok(Self { path, file: Mutex::new(file), len: AtomicU64::new(0) })
+        drop(open_results(&path, true)?);
+        Ok(Self { path, len: AtomicU64::new(0) })
+    }
+
+    /// The writer of a run (the file open until it is dropped).
+    fn writer(self: &Arc<Self>) -> std::io::Result<Out> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&self.path)?;
+        Ok(Out { results: self.clone(), file })
     }
 }
 
@@ -264,12 +284,15 @@ impl Drop for Results {
 }
 
 /// The job's results as its writer makes them.
-struct Out(Arc<Results>);
+struct Out {
+    results: Arc<Results>,
+    file: std::fs::File,
+}
 
 impl std::io::Write for Out {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(buf)?;
-        self.0.len.fetch_add(buf.len() as u64, Ordering::SeqCst);
+        self.file.write_all(buf)?;
+        self.results.len.fetch_add(buf.len() as u64, Ordering::SeqCst);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -277,9 +300,38 @@ impl std::io::Write for Out {
     }
 }
 
+/// What a client is told of a job's failure: fovea's error with the files named as the client
+/// named them, except where it could carry a file's content (a parser's message) or tell a
+/// network's layout (which hosts and ports answer): then a generic reason, the detail in the log.
+fn client_error(e: &Error, names: &[(PathBuf, String)], source_is_url: bool, source: &Path) -> String {
+    let name = |p: &Path| names.iter().find(|(q, _)| q == p).map_or_else(|| "a file of the job".to_string(), |(_, n)| n.clone());
+    let renamed = |p: &Path| e.to_string().replace(&p.display().to_string(), &name(p));
+    match e {
+        Error::NotMedia { path, .. }
+        | Error::NoVideoStream { path, .. }
+        | Error::Undecodable { path, .. }
+        | Error::Corrupt { path, .. }
+        | Error::Input { path, .. }
+            if source_is_url && path == source =>
+        {
+            "source unavailable (the service's log has the details)".into()
+        }
+        Error::FileNotFound { path } => format!("{}: no such file", name(path)),
+        Error::NotMedia { path, .. } | Error::NoVideoStream { path, .. } | Error::Undecodable { path, .. } | Error::Corrupt { path, .. } => {
+            renamed(path)
+        }
+        Error::Manifest { path, .. } | Error::Input { path, .. } | Error::ModelMismatch { path, .. } | Error::Inference { path, .. } => {
+            format!("{}: cannot be read as this job's input (the service's log has the details)", name(path))
+        }
+        Error::InvalidOption { .. } | Error::Unsupported { .. } | Error::RuntimeMissing { .. } | Error::Device(_) => e.to_string(),
+        Error::Output { .. } => "cannot write the job's results (the service's log has the details)".into(),
+        _ => "the job failed (the service's log has the details)".into(),
+    }
+}
+
 impl Job {
     /// A queued job whose results go to a file in `dir`.
-    pub(crate) fn new(id: u64, source: String, input: PathBuf, work: Work, dir: &std::path::Path) -> std::io::Result<Self> {
+    pub(crate) fn new(id: u64, source: String, input: super::Named, work: Work, dir: &std::path::Path) -> std::io::Result<Self> {
         let output = Arc::new(Results::create(dir.join(format!("job-{id}.out")))?);
         Ok(Self {
             id,
@@ -330,7 +382,7 @@ impl Job {
         let want = len.saturating_sub(from).min(MAX_READ);
         let mut buf = vec![0u8; want];
         if want > 0 {
-            let mut f = std::fs::File::open(&self.output.path)?;
+            let mut f = open_results(&self.output.path, false)?;
             f.seek(std::io::SeekFrom::Start(from as u64))?;
             f.read_exact(&mut buf)?;
         }
@@ -357,8 +409,16 @@ impl Job {
         p.ended = Some(Instant::now());
     }
 
-    /// Runs the job (through the pipeline on `share` for detection), writing its results.
-    pub(crate) fn run(&self, share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) {
+    /// Runs the job (through the pipeline on `share` for detection), writing its results. Its
+    /// files are opened here, once, through `access`.
+    pub(crate) fn run(
+        &self,
+        share: Share,
+        labels: Vec<String>,
+        access: &super::Access,
+        cfg: &super::ServiceConfig,
+        metrics: &super::metrics::Metrics,
+    ) {
         {
             let mut p = self.progress();
             if self.cancel.load(Ordering::SeqCst) {
@@ -369,16 +429,31 @@ impl Job {
             p.state = JobState::Running;
             p.started = Some(Instant::now());
         }
-        let outcome = match &self.work {
-            Work::Detect(opts) => self.run_detect(opts, share, labels, metrics),
-            Work::Score(s) => self.run_score(s),
+        let source_is_url = matches!(self.input, super::Named::Url(_));
+        let mut names: Vec<(PathBuf, String)> = Vec::new();
+        let outcome = match access.open(&self.input) {
+            Err(e) => Err(e.for_client(&self.source)),
+            Ok(input) => {
+                names.push((input.path().to_path_buf(), self.source.clone()));
+                let run = match &self.work {
+                    Work::Detect(opts) => self.run_detect(input.path(), opts, share, labels, cfg.source_timeout, metrics),
+                    Work::Score(s) => self.run_score(input.path(), s, access, &mut names),
+                };
+                run.map_err(|e| match e {
+                    super::jobs::RunError::Refused(reason) => reason,
+                    super::jobs::RunError::Failed(e) => {
+                        log::warn!("job {} ({}) failed: {e}", self.id, self.source);
+                        client_error(&e, &names, source_is_url, input.path())
+                    }
+                })
+            }
         };
         let (state, error) = if self.cancel.load(Ordering::SeqCst) {
             (JobState::Cancelled, None)
         } else {
             match outcome {
                 Ok(()) => (JobState::Done, None),
-                Err(e) => (JobState::Failed, Some(e.to_string())),
+                Err(e) => (JobState::Failed, Some(e)),
             }
         };
         let mut p = self.progress();
@@ -388,24 +463,33 @@ impl Job {
     }
 
     /// Detection over the job's source, the results written as they come.
-    fn run_detect(&self, opts: &JobOptions, mut share: Share, labels: Vec<String>, metrics: &super::metrics::Metrics) -> Result<()> {
+    fn run_detect(
+        &self,
+        input: &Path,
+        opts: &JobOptions,
+        mut share: Share,
+        labels: Vec<String>,
+        source_timeout: std::time::Duration,
+        metrics: &super::metrics::Metrics,
+    ) -> std::result::Result<(), RunError> {
         let name = PathBuf::from(format!("job {}", self.id));
+        let out = self.output.writer().map_err(|e| RunError::Failed(Error::Output { path: self.output.path.clone(), source: e }))?;
         let mut writer: Box<dyn ResultSink> = match opts.format {
-            Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(Out(self.output.clone())), name, labels)),
-            Format::Scorevision => {
-                Box::new(ScoreVisionWriter::new(Box::new(Out(self.output.clone())), name, &labels, opts.tracking.is_some()))
-            }
+            Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(out), name, labels)),
+            Format::Scorevision => Box::new(ScoreVisionWriter::new(Box::new(out), name, &labels, opts.tracking.is_some())),
         };
-        // A network source that fails (or ends with an error) is opened again with backoff;
-        // frame numbers go on from where they were (pts are the source's).
-        let live = crate::video::is_url(&self.input);
+        // A network source that fails (or ends with an error) is opened again with backoff, for
+        // at most `source_timeout` without a frame in all; frame numbers go on from where they
+        // were (pts are the source's).
+        let live = crate::video::is_url(input);
         let mut next_index = 0u64;
         let mut attempts = 0u32;
+        let mut last_progress = Instant::now();
         let outcome: Result<()> = loop {
             let offset = next_index;
             let stages = Stages { tracking: opts.tracking, ..Stages::default() };
             let run = pipeline::run_detect(
-                &self.input,
+                input,
                 &mut share,
                 &opts.params,
                 opts.sampling,
@@ -435,12 +519,16 @@ impl Job {
                 }
                 Err(e) => (false, Err(e)),
             };
+            if progressed {
+                last_progress = Instant::now();
+            }
+            let budget = source_timeout.saturating_sub(last_progress.elapsed());
             match result {
                 Ok(()) => break Ok(()),
                 Err(_) if self.cancel.load(Ordering::SeqCst) => break Ok(()),
-                Err(e) if live && attempts < MAX_RECONNECTS => {
+                Err(e) if live && attempts < MAX_RECONNECTS && !budget.is_zero() => {
                     attempts = if progressed { 1 } else { attempts + 1 };
-                    let wait = std::time::Duration::from_millis((250u64 << attempts.min(5)).min(8000));
+                    let wait = std::time::Duration::from_millis((250u64 << attempts.min(5)).min(8000)).min(budget);
                     log::warn!("job {}: {e}; reconnecting to {} in {:.1} s (attempt {attempts})", self.id, self.source, wait.as_secs_f64());
                     metrics.reconnects.fetch_add(1, Ordering::Relaxed);
                     let until = Instant::now() + wait;
@@ -452,6 +540,19 @@ impl Job {
             }
         };
         let finished = writer.finish();
-        outcome.and(finished)
+        outcome.and(finished).map_err(RunError::Failed)
+    }
+}
+
+/// Why a run failed: a reason already fit for the client, or fovea's error (told to the client
+/// through [`client_error`]).
+pub(crate) enum RunError {
+    Refused(String),
+    Failed(Error),
+}
+
+impl From<Error> for RunError {
+    fn from(e: Error) -> Self {
+        RunError::Failed(e)
     }
 }

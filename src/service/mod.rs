@@ -15,13 +15,16 @@
 //! the service go on. A panic in a job's pipeline is caught and fails that job.
 #![forbid(unsafe_code)]
 
+mod access;
 mod jobs;
 mod metrics;
 
+pub use access::{Access, Named};
 pub use jobs::{Format, Job, JobKind, JobOptions, JobState, JobStatus, ScoreJob, Work};
+pub use crate::video::guard::UrlRules;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +43,11 @@ pub struct ServiceConfig {
     pub engine: EngineConfig,
     /// Job sources that are paths must lie under this folder.
     pub media_root: PathBuf,
+    /// Network sources allowed (`--allow-url`); None: no URL source is accepted.
+    pub allow_url: Option<UrlRules>,
+    /// A network source that yields no frame for this long fails (each connection attempt's I/O
+    /// timeout, and the total of reconnects without progress).
+    pub source_timeout: Duration,
     /// Jobs decoding at once (each has its decode and preprocess threads).
     pub max_running: usize,
     /// Jobs waiting beyond the running ones; more is refused ([`SubmitError::Busy`]: HTTP 429).
@@ -51,8 +59,9 @@ pub struct ServiceConfig {
     /// Jobs kept in the list after they ended (the oldest ended ones are forgotten first, with
     /// their results).
     pub max_kept: usize,
-    /// Where jobs' results are written (one file per job, removed with it); default: a folder of
-    /// the system's temporary folder, removed when the service stops.
+    /// Where jobs' results are written (one file per job, removed with it, created exclusively
+    /// with mode 0600 and never through a symbolic link); default: a new private folder (mode
+    /// 0700, random name) in the system's temporary folder, removed when the service stops.
     pub results_dir: Option<PathBuf>,
 }
 
@@ -63,6 +72,8 @@ impl ServiceConfig {
         Self {
             engine,
             media_root,
+            allow_url: None,
+            source_timeout: Duration::from_secs(30),
             max_running: cores.max(2),
             max_queued: 4 * cores.max(2),
             job_batch: 0,
@@ -109,10 +120,10 @@ struct Jobs {
 /// The service: see the module documentation.
 pub struct Service {
     cfg: ServiceConfig,
-    /// The jobs' results files, and whether the service made the folder (then it removes it).
+    /// The jobs' results files; the folder the service made (removed when it stops), if it did.
     results_dir: PathBuf,
-    own_results_dir: bool,
-    media_root: PathBuf,
+    own_results_dir: Option<tempfile::TempDir>,
+    access: Access,
     batcher: Batcher,
     tracking: Option<TrackerConfig>,
     labels: Vec<String>,
@@ -140,10 +151,16 @@ impl Service {
                 reason: format!("must be within 1..=256, got {}", cfg.max_running),
             });
         }
-        let media_root = cfg
-            .media_root
-            .canonicalize()
-            .map_err(|err| Error::InvalidOption { option: "--media-root", reason: format!("{}: {err}", cfg.media_root.display()) })?;
+        if !(cfg.source_timeout.as_secs_f64() >= 0.1) {
+            return Err(Error::InvalidOption {
+                option: "--source-timeout",
+                reason: format!("must be at least 0.1 s, got {:.3}", cfg.source_timeout.as_secs_f64()),
+            });
+        }
+        let access = Access::new(&cfg.media_root, cfg.allow_url.clone(), cfg.source_timeout).map_err(|err| Error::InvalidOption {
+            option: "--media-root",
+            reason: format!("{}: expected a folder: {err}", cfg.media_root.display()),
+        })?;
         let manifest = Manifest::load(&e.model)?;
         // The configuration's device and provider (a GPU one: TensorRT or CUDA, with the resize
         // kernel on the device when the model's input allows it).
@@ -155,15 +172,25 @@ impl Service {
         let tracking = e.tracking.resolve(&manifest.tracking)?;
         let labels = manifest.labels.clone();
         let (results_dir, own_results_dir) = match &cfg.results_dir {
-            Some(d) => (d.clone(), false),
-            None => (std::env::temp_dir().join(format!("fovea-serve-{}", std::process::id())), true),
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| Error::Output { path: d.clone(), source: e })?;
+                (d.clone(), None)
+            }
+            None => {
+                // A fresh folder only this user can enter, never one found in place.
+                let t = tempfile::Builder::new()
+                    .prefix(&format!("fovea-serve-{}-", std::process::id()))
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()
+                    .map_err(|e| Error::Output { path: std::env::temp_dir(), source: e })?;
+                (t.path().to_path_buf(), Some(t))
+            }
         };
-        std::fs::create_dir_all(&results_dir).map_err(|e| Error::Output { path: results_dir.clone(), source: e })?;
         let batcher = Batcher::new(detector, cfg.job_batch, cfg.batch_wait)?;
         let svc = Arc::new(Self {
             results_dir,
             own_results_dir,
-            media_root,
+            access,
             batcher,
             tracking,
             labels,
@@ -200,26 +227,27 @@ impl Service {
     }
 
     /// Accepts a job: `source` is a path under the media root (relative to it, or absolute inside
-    /// it) or a URL FFmpeg reads (`http(s)://`, `rtsp://`, `rtmp://`, `srt://`; HLS playlists
-    /// too; a score job's video: a file or `http(s)://`); `options` the job's fields: detection's
-    /// ([`JobOptions`]) or a score's ([`ScoreJob`]: the miner's file and the score's options,
-    /// files under the media root).
+    /// it) or, when the service allows URLs (`--allow-url`), a URL FFmpeg reads (`http(s)://`,
+    /// `rtsp://`, `rtmp://`, `srt://`; HLS playlists too; a score job's video: a file or
+    /// `http(s)://`); `options` the job's fields: detection's ([`JobOptions`]) or a score's
+    /// ([`ScoreJob`]: the miner's file and the score's options, files under the media root). Every
+    /// path goes through one resolver ([`Access`]).
     pub fn submit(&self, kind: JobKind, source: &str, options: &serde_json::Value) -> std::result::Result<Arc<Job>, SubmitError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(SubmitError::Stopping);
         }
-        let input = self.resolve_source("source", source).map_err(SubmitError::Invalid)?;
+        let input = self.access.check("source", source, true).map_err(SubmitError::Invalid)?;
         let work = match kind {
             JobKind::Detect => {
                 JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, self.tracking.as_ref()).map(Work::Detect)
             }
             JobKind::Score => {
-                if crate::video::is_url(&input) && !source.to_ascii_lowercase().starts_with("http") {
+                if matches!(&input, Named::Url(u) if !u.to_ascii_lowercase().starts_with("http")) {
                     return Err(SubmitError::Invalid(format!(
                         "source {source}: a score job reads a whole video: a file under the media root or an http(s) URL"
                     )));
                 }
-                ScoreJob::parse(options, &|p| self.resolve_file(p)).map(Work::Score)
+                ScoreJob::parse(options, &|what, p| self.access.check(what, p, false)).map(Work::Score)
             }
         }
         .map_err(|e| SubmitError::Invalid(e.to_string()))?;
@@ -231,7 +259,8 @@ impl Service {
         let id = jobs.next_id;
         jobs.next_id += 1;
         let job = Job::new(id, source.to_string(), input, work, &self.results_dir).map_err(|e| {
-            SubmitError::Internal(format!("cannot create the results file of job {id} in {}: {e}", self.results_dir.display()))
+            log::error!("cannot create the results file of job {id} in {}: {e}", self.results_dir.display());
+            SubmitError::Internal(format!("cannot create the results file of job {id}"))
         })?;
         let job = Arc::new(job);
         jobs.map.insert(id, job.clone());
@@ -247,46 +276,6 @@ impl Service {
         drop(jobs);
         self.wake.notify_one();
         Ok(job)
-    }
-
-    /// A file a job names besides its source (a score job's miner file, rules, classifier): a
-    /// path inside the media root, never a URL.
-    fn resolve_file(&self, path: &str) -> std::result::Result<PathBuf, String> {
-        if path.contains("://") {
-            return Err(format!("{path}: expected a path under the media root, not a URL"));
-        }
-        self.resolve_source("file", path)
-    }
-
-    /// The job's input: a URL as it is, or a path inside the media root. `..` and paths outside
-    /// the root (also through symbolic links) are refused. `what` names it in the reasons.
-    fn resolve_source(&self, what: &str, source: &str) -> std::result::Result<PathBuf, String> {
-        if source.is_empty() || source.len() > 4096 || source.contains('\0') {
-            return Err(format!("{what}: expected a path under the media root or a URL of at most 4096 bytes"));
-        }
-        if let Some((scheme, _)) = source.split_once("://") {
-            return match scheme.to_ascii_lowercase().as_str() {
-                "http" | "https" | "rtsp" | "rtsps" | "rtmp" | "srt" => Ok(PathBuf::from(source)),
-                other => Err(format!("{what}: URL scheme '{other}' is not served (http, https, rtsp, rtsps, rtmp, srt are)")),
-            };
-        }
-        let p = Path::new(source);
-        if p.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("{what} {source}: '..' is not allowed; give a path under the media root"));
-        }
-        let full = if p.is_absolute() { p.to_path_buf() } else { self.media_root.join(p) };
-        let real = match full.canonicalize() {
-            Ok(r) => r,
-            // A missing file is the job's own failure (a clear error when it runs), if its folder
-            // is inside the root.
-            Err(_) => {
-                full.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(full.file_name().unwrap_or_default())).unwrap_or(full)
-            }
-        };
-        if !real.starts_with(&self.media_root) {
-            return Err(format!("{what} {source}: outside the media root {}", self.media_root.display()));
-        }
-        Ok(real)
     }
 
     pub fn job(&self, id: u64) -> Option<Arc<Job>> {
@@ -380,7 +369,7 @@ impl Service {
             };
             let share = self.batcher.share();
             let labels = self.labels.clone();
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.metrics)));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.access, &self.cfg, &self.metrics)));
             if run.is_err() {
                 job.fail_panicked();
             }
@@ -393,8 +382,8 @@ impl Drop for Service {
     fn drop(&mut self) {
         // Jobs (and their files) go first; the folder the service made goes with them.
         self.jobs.get_mut().unwrap_or_else(|p| p.into_inner()).map.clear();
-        if self.own_results_dir {
-            let _ = std::fs::remove_dir_all(&self.results_dir);
+        if let Some(d) = self.own_results_dir.take() {
+            let _ = d.close();
         }
     }
 }

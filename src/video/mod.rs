@@ -10,6 +10,7 @@
 
 #[cfg(feature = "video")]
 mod decode;
+pub mod guard;
 #[cfg(feature = "video")]
 mod open;
 mod pool;

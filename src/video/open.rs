@@ -6,6 +6,7 @@ use std::path::Path;
 use ffmpeg::{codec, format, media};
 use ffmpeg_next as ffmpeg;
 
+use super::guard::{self, Access};
 use super::{rotate, VideoInfo};
 use crate::error::{Error, Result};
 
@@ -63,6 +64,13 @@ fn network_options(path: &Path) -> ffmpeg::Dictionary<'static> {
 pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     init();
     let url = is_url(path);
+    let guarded = guard::lookup(path);
+    if let Some(Access::Network { rules, .. }) = guarded.as_deref() {
+        // RTSP and other demuxers that connect by themselves do not go through io_open: the
+        // source's own URL is checked here, every nested one in the callback.
+        let text = path.to_string_lossy();
+        rules.admit(&text).map_err(|why| Error::Input { path: path.to_path_buf(), reason: format!("not allowed: {why}") })?;
+    }
     if !url && !path.exists() {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
@@ -71,22 +79,56 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     use std::os::unix::ffi::OsStrExt;
     let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
-    let mut ps = std::ptr::null_mut();
-    let mut opts = if url {
-        // SAFETY: disown hands us the dictionary's ownership; it is freed after the open below.
-        unsafe { network_options(path).disown() }
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: `ps` is a null context pointer for avformat_open_input to fill; the path is
-    // NUL-terminated and outlives the call; `opts` is null or a dictionary we own (disowned from
-    // its wrapper), which the call may replace and which is freed right after it. On success the
-    // context is owned by the returned `Input` (closed on drop); on a stream-info failure it is
-    // closed here.
+    let mut dict = if url { network_options(path) } else { ffmpeg::Dictionary::new() };
+    match guarded.as_deref() {
+        Some(Access::File) => {
+            dict.set("protocol_whitelist", "file");
+            dict.set("format_whitelist", guard::FILE_DEMUXERS);
+        }
+        Some(Access::Network { timeout, .. }) => {
+            dict.set("protocol_whitelist", guard::NETWORK_PROTOCOLS);
+            dict.set("format_whitelist", &format!("{},{}", guard::FILE_DEMUXERS, guard::NETWORK_DEMUXERS));
+            let us = timeout.as_micros().clamp(1, i64::MAX as u128).to_string();
+            dict.set("rw_timeout", &us);
+            if path.to_string_lossy().to_ascii_lowercase().starts_with("rtsp") {
+                dict.set("timeout", &us);
+            }
+            dict.set("reconnect_delay_max", "2");
+        }
+        None => {}
+    }
+    // SAFETY: disown hands us the dictionary's ownership; it is freed after the open below.
+    let mut opts = unsafe { dict.disown() };
+    // SAFETY: `ps` is a context pointer for avformat_open_input to use: null (FFmpeg allocates
+    // it) or, for a guarded source, one allocated here whose io_open is the guarded callback
+    // (registered under its address before the open, unregistered when the open fails, when
+    // avformat_open_input frees it). The path is NUL-terminated and outlives the call; `opts` is a
+    // dictionary we own (disowned from its wrapper), which the call may replace and which is
+    // freed right after it. On success the context is owned by the returned `Input` (closed on
+    // drop); on a stream-info failure it is closed here.
     unsafe {
+        let mut ps = std::ptr::null_mut::<ffmpeg::ffi::AVFormatContext>();
+        if let Some(access) = &guarded {
+            ps = ffmpeg::ffi::avformat_alloc_context();
+            if ps.is_null() {
+                ffmpeg::ffi::av_dict_free(&mut opts);
+                return Err(not_media("out of memory".into()));
+            }
+            let mut c = guard::contexts().lock().unwrap_or_else(|p| p.into_inner());
+            if c.default_open.is_none() {
+                c.default_open = (*ps).io_open;
+            }
+            let main = path.to_string_lossy().into_owned();
+            c.map.insert(ps as usize, std::sync::Arc::new(guard::CtxGuard { access: access.clone(), main }));
+            (*ps).io_open = Some(guard::guarded_io_open);
+        }
+        let key = ps as usize;
         let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts);
         ffmpeg::ffi::av_dict_free(&mut opts);
         if e < 0 {
+            if guarded.is_some() {
+                guard::contexts().lock().unwrap_or_else(|p| p.into_inner()).map.remove(&key);
+            }
             return Err(not_media(av_error(ffmpeg::Error::from(e))));
         }
         let e = ffmpeg::ffi::avformat_find_stream_info(ps, std::ptr::null_mut());

@@ -5,19 +5,24 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
 use crate::score::{run_score, ScoreRequest};
+use crate::service::{Access, Named};
 
-use super::{Job, Out};
+use super::{Job, RunError};
 
-/// A score job's inputs, checked: the miner's file and the score's options, every path inside
-/// the media root (a classifier may also be one of fovea's own models).
+/// A score job's inputs, checked: the miner's file and the score's options, every file inside
+/// the media root (opened when the job runs), a classifier one of fovea's own models.
 #[derive(Debug, Clone)]
 pub struct ScoreJob {
-    pub boxes: PathBuf,
+    /// The miner's file, and the rule and policy files, as checked, with the client's names.
+    pub boxes: (Named, String),
+    pub rules: Option<(Named, String)>,
+    pub policy: Option<(Named, String)>,
+    /// The request; its `rules` and `policy` are set to the opened files when the job runs.
     pub request: ScoreRequest,
 }
 
@@ -26,8 +31,9 @@ const FIELDS: &str = "boxes, rules, line_frames, time, fastest, classifier, poli
 
 impl ScoreJob {
     /// Parses a score job's `options`: `boxes` (the miner's file) and [`ScoreRequest`]'s fields.
-    /// `resolve` maps a path the caller gave to the file inside the media root, or says why not.
-    pub(crate) fn parse(options: &serde_json::Value, resolve: &dyn Fn(&str) -> std::result::Result<PathBuf, String>) -> Result<Self> {
+    /// `check` maps a file the caller named (and the option's name) to a checked name under the
+    /// media root, or says why not.
+    pub(crate) fn parse(options: &serde_json::Value, check: &dyn Fn(&str, &str) -> std::result::Result<Named, String>) -> Result<Self> {
         let bad = |option: &'static str, reason: String| Error::InvalidOption { option, reason };
         let mut obj = match options {
             serde_json::Value::Object(m) => m.clone(),
@@ -35,36 +41,66 @@ impl ScoreJob {
             _ => return Err(bad("options", format!("expected a JSON object (a score job's fields: {FIELDS})"))),
         };
         let boxes = match obj.remove("boxes") {
-            Some(serde_json::Value::String(b)) => resolve(&b).map_err(|r| bad("options.boxes", r))?,
+            Some(serde_json::Value::String(b)) => (check("options.boxes", &b).map_err(|r| bad("options.boxes", r))?, b),
             _ => return Err(bad("options.boxes", "expected the miner's Score Vision file: a path under the media root".into())),
         };
         let mut request: ScoreRequest = serde_json::from_value(serde_json::Value::Object(obj))
             .map_err(|e| bad("options", format!("{e} (a score job's fields: {FIELDS})")))?;
         request.check()?;
-        for (name, p) in [("options.rules", &mut request.rules), ("options.policy", &mut request.policy)] {
-            if let Some(path) = p.as_mut() {
-                *path = resolve(&path.to_string_lossy()).map_err(|r| bad(name, r))?;
-            }
-        }
+        let file = |name: &'static str, p: Option<PathBuf>| -> Result<Option<(Named, String)>> {
+            p.map(|path| {
+                let s = path.to_string_lossy().into_owned();
+                check(name, &s).map(|n| (n, s)).map_err(|r| bad(name, r))
+            })
+            .transpose()
+        };
+        let rules = file("options.rules", request.rules.take())?;
+        let policy = file("options.policy", request.policy.take())?;
         if let Some(c) = request.classifier.as_mut() {
-            *c = crate::infer::defaults::in_model_homes(c)
-                .map_or_else(|| resolve(&c.to_string_lossy()).map_err(|r| bad("options.classifier", r)), Ok)?;
+            let name = c.to_string_lossy().into_owned();
+            let plain = name.strip_prefix("engines/").unwrap_or(&name);
+            *c = Access::own_model(plain).ok_or_else(|| {
+                bad(
+                    "options.classifier",
+                    format!("'{name}': expected one of fovea's own models by name (a manifest in its engines folder, e.g. mobilenetv2)"),
+                )
+            })?;
         }
-        Ok(Self { boxes, request })
+        Ok(Self { boxes, rules, policy, request })
     }
 }
 
 impl Job {
-    /// Scores the job's video; the report is the job's results.
-    pub(super) fn run_score(&self, s: &ScoreJob) -> Result<()> {
-        let (mut opts, mut classifier) = s.request.options()?;
+    /// Scores the job's video; the report is the job's results. The miner's, rule and policy
+    /// files are opened here, once, beneath the media root.
+    pub(super) fn run_score(
+        &self,
+        video: &Path,
+        s: &ScoreJob,
+        access: &Access,
+        names: &mut Vec<(PathBuf, String)>,
+    ) -> std::result::Result<(), RunError> {
+        let open = |(n, client): &(Named, String)| access.open(n).map_err(|e| RunError::Refused(e.for_client(client)));
+        let boxes = open(&s.boxes)?;
+        names.push((boxes.path().to_path_buf(), s.boxes.1.clone()));
+        let rules = s.rules.as_ref().map(open).transpose()?;
+        let policy = s.policy.as_ref().map(open).transpose()?;
+        let mut request = s.request.clone();
+        for (f, given, slot) in [(&rules, &s.rules, &mut request.rules), (&policy, &s.policy, &mut request.policy)] {
+            if let (Some(f), Some((_, client))) = (f, given) {
+                names.push((f.path().to_path_buf(), client.clone()));
+                *slot = Some(f.path().to_path_buf());
+            }
+        }
+        let (mut opts, mut classifier) = request.options()?;
         opts.cancel = Some(self.cancel.clone());
         opts.progress = Some(self.frames.clone());
         let c = classifier.as_mut().map(|z| z as &mut dyn Classifier);
-        let (report, outcome) = run_score(&self.input, &s.boxes, &opts, c)?;
+        let (report, outcome) = run_score(video, boxes.path(), &opts, c)?;
         let json = report.to_json(s.request.per_frame.unwrap_or(true));
         let bytes = serde_json::to_vec(&json).map_err(|e| Error::Pipeline(format!("job {}: the score report: {e}", self.id)))?;
-        Out(self.output.clone()).write_all(&bytes).map_err(|e| Error::Output { path: self.output.path.clone(), source: e })?;
-        outcome
+        let output = |e| RunError::Failed(Error::Output { path: self.output.path.clone(), source: e });
+        self.output.writer().map_err(output)?.write_all(&bytes).map_err(output)?;
+        outcome.map_err(RunError::Failed)
     }
 }
