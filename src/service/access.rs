@@ -179,7 +179,7 @@ impl Access {
             return None;
         }
         let file = if name.ends_with(".toml") { name.to_string() } else { format!("{name}.toml") };
-        crate::infer::defaults::in_model_homes(Path::new(&file))
+        crate::infer::defaults::in_model_homes(&Path::new("engines").join(file))
     }
 }
 

@@ -128,6 +128,15 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
         if e < 0 {
             if guarded.is_some() {
                 guard::contexts().lock().unwrap_or_else(|p| p.into_inner()).map.remove(&key);
+                // Refused by the white lists (EINVAL: a demuxer or protocol not on them) or by
+                // the io_open check (EACCES).
+                if e == -libc::EINVAL || e == -libc::EACCES {
+                    return Err(not_media(format!(
+                        "{}; this source may be read only as one file in a single-file container (playlists, \
+                         concat lists and manifests that name other files or hosts are refused)",
+                        av_error(ffmpeg::Error::from(e))
+                    )));
+                }
             }
             return Err(not_media(av_error(ffmpeg::Error::from(e))));
         }

@@ -53,7 +53,7 @@ class Server:
         self.log = []
         line = self.proc.stderr.readline()
         self.log.append(line)
-        m = re.search(r"listening on (http://\S+)", line)
+        m = re.search(r"listening on (https?://\S+)", line)
         assert m, f"no address in {line!r}"
         self.url = m.group(1)
         threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
@@ -236,8 +236,9 @@ def test_sigterm_finishes_running_jobs_and_exits_0(media_root):
     s = Server(media_root, "--grace", "60")
     c = Client(s.url)
     j = c.submit("vtest.avi", duration=8)["id"]
-    # Results go to a file per job in the service's own temporary folder, removed at exit.
-    results_dir = Path(tempfile.gettempdir()) / f"fovea-serve-{s.proc.pid}"
+    # Results go to a file per job in the service's own private temporary folder (random name),
+    # removed at exit.
+    [results_dir] = Path(tempfile.gettempdir()).glob(f"fovea-serve-{s.proc.pid}-*")
     assert (results_dir / f"job-{j}.out").exists()
     frames = []
     reader = threading.Thread(target=lambda: frames.extend(c.results(j)))
@@ -272,7 +273,7 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
                                  "-hls_flags", "temp_file" + flags, "-start_number", str(start), str(hls / "live.m3u8")])
 
     first = source(0, "")
-    s = Server(media_root)
+    s = Server(media_root, "--allow-url", "127.0.0.1")
     try:
         deadline = time.monotonic() + 30
         while not ((hls / "live.m3u8").exists() and (hls / "live.m3u8").read_text().count(".ts") >= 2):
