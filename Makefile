@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -67,6 +67,12 @@ memcheck: setup
 soak: build
 	$(CARGO) build --release --lib
 	$(PY) scripts/soak.py
+
+# `fovea serve` for 10 minutes under hostile clients on loopback (slow-loris, garbage, traversal,
+# SSRF, over-large and stalled bodies, real and cancelled jobs): /healthz answers throughout, RSS and
+# open descriptors stay flat (SOAK_SECONDS, SOAK_SLOW to change the length and the slow clients).
+soak-serve: build
+	$(PY) scripts/soak_serve.py
 
 # Regenerates include/fovea.h from src/ffi (a test fails while the committed header is stale).
 header:
