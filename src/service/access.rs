@@ -92,10 +92,7 @@ impl Access {
             }
             let scheme = scheme.to_ascii_lowercase();
             if !guard::NETWORK_SCHEMES.contains(&scheme.as_str()) {
-                return Err(format!(
-                    "{what}: URL scheme '{scheme}' is not served ({} are)",
-                    guard::NETWORK_SCHEMES.join(", ")
-                ));
+                return Err(format!("{what}: URL scheme '{scheme}' is not served ({} are)", guard::NETWORK_SCHEMES.join(", ")));
             }
             let Some(rules) = &self.urls else {
                 return Err(format!("{what}: URL sources are off in this service (its operator enables them with --allow-url)"));
@@ -175,7 +172,11 @@ impl Access {
     /// One of fovea's own models by name (`mobilenetv2.toml`, or without `.toml`): a manifest in
     /// fovea's model homes, named by a plain file name (no folder, no `..`).
     pub fn own_model(name: &str) -> Option<PathBuf> {
-        if name.is_empty() || name.len() > 255 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || name.starts_with('.') {
+        if name.is_empty()
+            || name.len() > 255
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            || name.starts_with('.')
+        {
             return None;
         }
         let file = if name.ends_with(".toml") { name.to_string() } else { format!("{name}.toml") };

@@ -317,9 +317,10 @@ fn client_error(e: &Error, names: &[(PathBuf, String)], source_is_url: bool, sou
             "source unavailable (the service's log has the details)".into()
         }
         Error::FileNotFound { path } => format!("{}: no such file", name(path)),
-        Error::NotMedia { path, .. } | Error::NoVideoStream { path, .. } | Error::Undecodable { path, .. } | Error::Corrupt { path, .. } => {
-            renamed(path)
-        }
+        Error::NotMedia { path, .. }
+        | Error::NoVideoStream { path, .. }
+        | Error::Undecodable { path, .. }
+        | Error::Corrupt { path, .. } => renamed(path),
         Error::Manifest { path, .. } | Error::Input { path, .. } | Error::ModelMismatch { path, .. } | Error::Inference { path, .. } => {
             format!("{}: cannot be read as this job's input (the service's log has the details)", name(path))
         }

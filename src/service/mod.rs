@@ -19,9 +19,9 @@ mod access;
 mod jobs;
 mod metrics;
 
+pub use crate::video::guard::UrlRules;
 pub use access::{Access, Named};
 pub use jobs::{Format, Job, JobKind, JobOptions, JobState, JobStatus, ScoreJob, Work};
-pub use crate::video::guard::UrlRules;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -151,7 +151,7 @@ impl Service {
                 reason: format!("must be within 1..=256, got {}", cfg.max_running),
             });
         }
-        if !(cfg.source_timeout.as_secs_f64() >= 0.1) {
+        if cfg.source_timeout < Duration::from_millis(100) {
             return Err(Error::InvalidOption {
                 option: "--source-timeout",
                 reason: format!("must be at least 0.1 s, got {:.3}", cfg.source_timeout.as_secs_f64()),
@@ -369,7 +369,8 @@ impl Service {
             };
             let share = self.batcher.share();
             let labels = self.labels.clone();
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.access, &self.cfg, &self.metrics)));
+            let run =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.access, &self.cfg, &self.metrics)));
             if run.is_err() {
                 job.fail_panicked();
             }

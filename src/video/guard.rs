@@ -87,14 +87,10 @@ impl UrlRules {
         if !NETWORK_SCHEMES.contains(&scheme.as_str()) {
             return Err(format!("scheme '{scheme}' is not a network source's"));
         }
-        let named = self.names.iter().any(|n| *n == host) || self.suffixes.iter().any(|d| host.ends_with(d.as_str()));
+        let named = self.names.contains(&host) || self.suffixes.iter().any(|d| host.ends_with(d.as_str()));
         let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
             Ok(a) => vec![a],
-            Err(_) => (host.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .map(|a| a.ip())
-                .collect(),
+            Err(_) => (host.as_str(), port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.map(|a| a.ip()).collect(),
         };
         if addrs.is_empty() {
             return Err(format!("{host} resolves to no address"));
@@ -227,6 +223,7 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Access>>> {
 }
 
 /// The access a registered path is opened with, if any.
+#[cfg(feature = "video")]
 pub(super) fn lookup(path: &Path) -> Option<Arc<Access>> {
     registry().lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned()
 }
@@ -332,5 +329,57 @@ pub(super) unsafe extern "C" fn guarded_io_open(
             refused
         }
         Err(_) => refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_admit_listed_networks_and_names_and_refuse_local_addresses() {
+        let none = UrlRules::parse::<&str>(&[]).unwrap();
+        assert!(none.is_empty());
+        assert!(none.admit("http://8.8.8.8/a.mp4").is_err(), "nothing is listed");
+        let public = UrlRules::parse(&["public"]).unwrap();
+        assert!(public.admit("http://8.8.8.8/a.mp4").is_ok());
+        for local in [
+            "http://127.0.0.1/a",
+            "http://127.0.0.2:8080/a",
+            "http://[::1]/a",
+            "http://[::ffff:127.0.0.1]/a",
+            "http://10.1.2.3/a",
+            "http://192.168.0.1/a",
+            "http://172.16.0.1/a",
+            "http://169.254.169.254/latest",
+            "http://100.64.0.1/a",
+            "http://0.0.0.0/a",
+            "http://[fd00::1]/a",
+            "http://[fe80::1]/a",
+            "rtsp://user:pw@10.0.0.1:554/cam",
+            "http://localhost/a",
+        ] {
+            assert!(public.admit(local).is_err(), "{local}");
+        }
+        let nets = UrlRules::parse(&["10.0.0.0/8", "127.0.0.1", "cams.example.com", "*.cdn.example.com"]).unwrap();
+        assert!(nets.admit("rtsp://user:pw@10.9.8.7:554/cam").is_ok());
+        assert!(nets.admit("http://127.0.0.1:9/a").is_ok());
+        assert!(nets.admit("http://127.0.0.2/a").is_err());
+        assert!(nets.admit("crypto+http://127.0.0.1/seg.ts").is_ok());
+        assert!(nets.admit("file:///etc/passwd").is_err());
+        assert!(nets.admit("gopher://127.0.0.1/").is_err());
+        assert!(nets.admit("8.8.8.8").is_err(), "not a URL");
+        for bad in ["", "10.0.0.0/33", "a b", "*.", "exa_mple.com"] {
+            assert!(UrlRules::parse(&[bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_split_into_scheme_host_and_port() {
+        assert_eq!(split_url("HTTP://User@Example.COM:81/x?y"), Some(("http".into(), "example.com".into(), 81)));
+        assert_eq!(split_url("rtsp://[::1]/c"), Some(("rtsp".into(), "::1".into(), 554)));
+        assert_eq!(split_url("https://a.b"), Some(("https".into(), "a.b".into(), 443)));
+        assert_eq!(split_url("http://a:99999/"), None);
+        assert_eq!(split_url("http:///x"), None);
     }
 }

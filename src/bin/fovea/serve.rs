@@ -237,7 +237,8 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| anyhow::anyhow!("--tls-cert {}: expected PEM certificates: {e}", cert.display()))?;
     anyhow::ensure!(!certs.is_empty(), "--tls-cert {}: no certificate in it", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("--tls-key {}: expected a PEM private key: {e}", key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("--tls-key {}: expected a PEM private key: {e}", key.display()))?;
     // ring (builds with the C compiler alone; aws-lc-rs would need cmake and NASM). rustls marks it
     // deprecated for lacking post-quantum key exchange; TLS 1.3 with X25519 is what it negotiates.
     #[allow(deprecated)]
