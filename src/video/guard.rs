@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -224,7 +224,7 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Access>>> {
 
 /// The access a registered path is opened with, if any.
 #[cfg(feature = "video")]
-pub(super) fn lookup(path: &Path) -> Option<Arc<Access>> {
+pub(super) fn lookup(path: &std::path::Path) -> Option<Arc<Access>> {
     registry().lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned()
 }
 
