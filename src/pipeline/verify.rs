@@ -267,7 +267,12 @@ fn verify_inner(
     let select: Arc<BTreeSet<u64>> = Arc::new(match (&hook, blind) {
         (Some((frames, _)), true) => frames.iter().copied().filter(|i| boxes.frames.iter().any(|f| f.index == *i)).collect(),
         (None, true) => BTreeSet::new(),
-        _ => with_boxes.iter().map(|f| f.index).collect(),
+        // Frames with boxes, and the hook's frames (with or without boxes) that the file holds.
+        (hook_frames, false) => with_boxes
+            .iter()
+            .map(|f| f.index)
+            .chain(hook_frames.iter().flat_map(|(frames, _)| frames.iter().copied().filter(|i| boxes.frames.iter().any(|f| f.index == *i))))
+            .collect(),
     });
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
     let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, MAX_BATCH_FRAMES, Some(select))?;
@@ -328,7 +333,6 @@ fn verify_inner(
                         break;
                     }
                 }
-                let Some(fr) = by_index.get(&frame.index) else { continue };
                 if let Some((frames, h)) = hook.as_mut() {
                     if frames.contains(&frame.index) {
                         if let Err(e) = h(frame.index, &frame.view()) {
@@ -337,6 +341,7 @@ fn verify_inner(
                         }
                     }
                 }
+                let Some(fr) = by_index.get(&frame.index) else { continue };
                 if blind {
                     continue;
                 }

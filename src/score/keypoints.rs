@@ -9,15 +9,27 @@
 //! The validator's own quirks are kept, since its score is what counts: the template is scaled by
 //! (width / 7000, height / 12000) although its x runs to 12000; centres are tested against the
 //! template's outline in centimetres; keypoint stability pairs frames in the order of their
-//! numbers as text ("10" before "9").
+//! numbers as text ("10" before "9"); a keypoint closer than 25 px to one kept before it is
+//! dropped everywhere; only the frames to validate count (the miner's frames among them), the
+//! share of them with a homography over 0.4 scales the score, and the frame-to-frame keypoint
+//! consistency over the frames to validate multiplies it.
+//!
+//! The version followed is [`VALIDATOR`]: the next change of the validator is made here.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
 use crate::pitch::segments::PitchLines;
 use crate::pitch::{self, Homography};
+
+/// The validator whose keypoint score this module computes (score-technologies/score-vision,
+/// `validator/evaluation/keypoint_scoring.py`).
+pub const VALIDATOR: &str = "score-vision 1791fe1 (2025-08, keypoint_scoring.py: 25 px rule, scale_valid / 0.4, scene consistency)";
+
+/// The validator's minimum distance between two valid keypoints of a frame (pixels).
+pub const MIN_DIST: f64 = 25.0;
 
 /// One frame as the keypoint score reads it.
 #[derive(Debug, Clone, Default)]
@@ -28,14 +40,22 @@ pub struct KpFrame {
     pub objects: Vec<(Option<u64>, [f64; 4], u32)>,
 }
 
-/// Keypoints that are given (not [0, 0]) and, with a size, inside the frame; with their indices.
+/// Keypoints that are given (not [0, 0]) and, with a size, inside the frame, each at least
+/// [`MIN_DIST`] from every one kept before it (in list order); with their indices.
 pub fn valid(kps: &[[f64; 2]], size: Option<(u32, u32)>) -> (Vec<[f64; 2]>, Vec<usize>) {
-    kps.iter()
+    let mut out: (Vec<[f64; 2]>, Vec<usize>) = (Vec::new(), Vec::new());
+    let given = kps
+        .iter()
         .enumerate()
         .filter(|(_, p)| !(p[0] == 0.0 && p[1] == 0.0))
-        .filter(|(_, p)| size.is_none_or(|(w, h)| p[0] >= 0.0 && p[0] < w as f64 && p[1] >= 0.0 && p[1] < h as f64))
-        .map(|(i, p)| (*p, i))
-        .unzip()
+        .filter(|(_, p)| size.is_none_or(|(w, h)| p[0] >= 0.0 && p[0] < w as f64 && p[1] >= 0.0 && p[1] < h as f64));
+    for (i, p) in given {
+        if out.0.iter().all(|q| dist(*p, *q) >= MIN_DIST) {
+            out.0.push(*p);
+            out.1.push(i);
+        }
+    }
+    out
 }
 
 /// A frame's homography: H, inlier share, mean reprojection error (the scaled template's pixels),
@@ -248,14 +268,21 @@ pub struct FrameKeypoints {
     pub inside: f64,
     pub scale_ratio: f64,
     pub segment: usize,
-    /// Keypoints closer than 25 px to another (the template's points are farther apart on any
-    /// broadcast view: such pairs are usually a misplaced point).
+    /// Given keypoints dropped (outside the frame, or closer than 25 px to one kept before
+    /// them: the validator drops them before everything else).
     pub crowded: usize,
 }
 
 /// The clip's keypoint score and what went into it.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeypointScore {
+    /// The validator version this score follows ([`VALIDATOR`]).
+    pub validator: &'static str,
+    /// The frames to validate (every frame of the video unless the validator's list was given),
+    /// and the miner's frames among them (`frames`).
+    pub frames_to_validate: usize,
+    /// The frame-to-frame keypoint consistency factor (multiplies the score).
+    pub consistency: f64,
     pub frames: usize,
     pub with_homography: usize,
     pub keypoint_score: f64,
@@ -273,10 +300,65 @@ pub struct KeypointScore {
     pub per_frame: Vec<FrameKeypoints>,
 }
 
-/// Scores `frames` (every frame of the miner's file, in frame order) of a `w x h` video;
-/// `lines`: the frames whose pitch lines were measured.
-pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLines>) -> KeypointScore {
+/// The frame-to-frame keypoint consistency over the frames to validate
+/// (`compute_scene_keypoint_consistency`): runs of consecutive frame numbers are scenes; a
+/// scene's first frame scores 1; any other frame 0 when it or its predecessor is not in the file
+/// or does not hold 32 keypoints, 1 when both hold no keypoint at all, 0 when they share no valid
+/// keypoint, else the logistic (centre 0.02, scale 0.0037) of the mean move of their common
+/// valid keypoints over the frame's diagonal. The scenes' means weighted by their lengths; 1
+/// without frames.
+pub fn consistency(frames: &BTreeMap<u64, &KpFrame>, validate: &BTreeSet<u64>, w: u32, h: u32) -> f64 {
+    let diag = (w as f64).hypot(h as f64);
+    let (mut sum, mut n) = (0.0, 0usize);
+    let mut prev: Option<u64> = None;
+    for &id in validate {
+        let score = match prev {
+            Some(p) if p + 1 == id => match (frames.get(&p), frames.get(&id)) {
+                (Some(a), Some(b)) if a.keypoints.len() == 32 && b.keypoints.len() == 32 => {
+                    let zero = |f: &KpFrame| f.keypoints.iter().all(|k| k[0] == 0.0 && k[1] == 0.0);
+                    if zero(a) && zero(b) {
+                        1.0
+                    } else {
+                        let (ka, ia) = valid(&a.keypoints, Some((w, h)));
+                        let (kb, ib) = valid(&b.keypoints, Some((w, h)));
+                        let moves: Vec<f64> = ia
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(x, i)| ib.iter().position(|j| j == i).map(|y| dist(kb[y], ka[x])))
+                            .collect();
+                        if moves.is_empty() {
+                            0.0
+                        } else {
+                            let d = moves.iter().sum::<f64>() / moves.len() as f64 / diag;
+                            1.0 / (1.0 + ((d - 0.02) / 0.0037).exp())
+                        }
+                    }
+                }
+                _ => 0.0,
+            },
+            _ => 1.0,
+        };
+        sum += score;
+        n += 1;
+        prev = Some(id);
+    }
+    // Scenes weighted by their lengths: the mean over all frames.
+    if n == 0 {
+        1.0
+    } else {
+        sum / n as f64
+    }
+}
+
+/// Scores the miner's `frames` (in frame order) of a `w x h` video on the frames to validate
+/// (`validate`; the validator's pitch filter chooses them, fovea takes every frame of the video
+/// unless given the list); `lines`: the frames whose pitch lines were measured.
+pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLines>, validate: &BTreeSet<u64>) -> KeypointScore {
+    let frames: Vec<KpFrame> = frames.iter().filter(|f| validate.contains(&f.index)).cloned().collect();
+    let frames = &frames[..];
     let (cuts, seg) = segments(frames);
+    let by_index: BTreeMap<u64, &KpFrame> = frames.iter().map(|f| (f.index, f)).collect();
+    let consistency = consistency(&by_index, validate, w, h);
     let estimates: BTreeMap<u64, Estimate> = frames.iter().filter_map(|f| estimate(&f.keypoints, w, h).map(|e| (f.index, e))).collect();
     let hs: BTreeMap<u64, Homography> = estimates.iter().map(|(k, v)| (*k, v.0)).collect();
     let stab = stability(frames, &seg, &hs);
@@ -310,7 +392,7 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
             s.iter().sum::<f64>() / s.len().max(1) as f64
         };
         let ratio = if kps.len() < 2 || centres.len() < 2 { 1.0 } else { mean_pair(&kps) / (mean_pair(&centres) + 1e-6) };
-        let crowded = (0..kps.len()).filter(|&i| (0..kps.len()).any(|j| j != i && dist(kps[i], kps[j]) < 25.0)).count();
+        let given = f.keypoints.iter().filter(|p| !(p[0] == 0.0 && p[1] == 0.0)).count();
         per_frame.push(FrameKeypoints {
             frame: f.index,
             valid: kps.len(),
@@ -323,15 +405,18 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
             inside,
             scale_ratio: ratio.min(1.5),
             segment: seg[&f.index],
-            crowded,
+            crowded: given.saturating_sub(kps.len()),
         });
     }
     let n = per_frame.len();
     let mean = |v: Vec<f64>, empty: f64| if v.is_empty() { empty } else { v.iter().sum::<f64>() / v.len() as f64 };
-    let on_line = mean(per_frame.iter().filter_map(|f| f.on_line).collect(), 1.0);
-    let inside = mean(per_frame.iter().map(|f| f.inside).collect(), 1.0);
-    let scale = mean(per_frame.iter().map(|f| f.scale_ratio).collect(), 1.0).min(1.0);
-    let scale_valid = if frames.is_empty() { 0.0 } else { (n as f64 / frames.len() as f64 / 0.5).clamp(0.0, 1.0) };
+    // Frames with a homography whose lines were not measured (fovea measures a sample,
+    // `--line-frames`) do not count; with none measured at all the closeness is taken as 1 (the
+    // report's `lines_frames` says 0). Without any homography every part is 0, as the validator's.
+    let on_line = if n == 0 { 0.0 } else { mean(per_frame.iter().filter_map(|f| f.on_line).collect(), 1.0) };
+    let inside = mean(per_frame.iter().map(|f| f.inside).collect(), 0.0);
+    let scale = mean(per_frame.iter().map(|f| f.scale_ratio).collect(), 0.0).min(1.0);
+    let scale_valid = if validate.is_empty() { 0.0 } else { (n as f64 / validate.len() as f64 / 0.4).clamp(0.0, 1.0) };
     let kp = mean(per_frame.iter().map(|f| f.keypoint_score).collect(), 0.0);
     let stability = mean(per_frame.iter().map(|f| stab[&f.segment]).collect(), 0.0);
     let plausibility = mean(per_frame.iter().map(|f| plaus[&f.segment]).collect(), 0.0);
@@ -341,9 +426,15 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
         + 0.2 * inside * 100.0
         + 0.05 * stability * 100.0
         + 0.1 * (plausibility * 100.0 + players) / 2.0)
+        * consistency
         * (scale + scale_valid)
         / 2.0;
+    // The validator fails (and scores 0) when there is no frame to validate.
+    let final_score = if validate.is_empty() { 0.0 } else { final_score };
     KeypointScore {
+        validator: VALIDATOR,
+        frames_to_validate: validate.len(),
+        consistency,
         frames: frames.len(),
         with_homography: n,
         keypoint_score: kp,

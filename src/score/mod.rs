@@ -59,6 +59,46 @@ pub struct ScoreOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Counts the frames with boxes scored so far (the service's job progress).
     pub progress: Option<Arc<AtomicU64>>,
+    /// The frames to validate: the validator's list (its pitch filter's choice), to reproduce its
+    /// score exactly; None: every frame of the video (the expectation of its choice). Boxes and
+    /// keypoints are scored on these frames only.
+    pub frames: Option<BTreeSet<u64>>,
+}
+
+/// Most frames a frame list may name.
+pub const MAX_FRAME_LIST: usize = 1_000_000;
+
+/// Checks a list of frames to validate (numbers below 10^9, at most [`MAX_FRAME_LIST`]).
+pub fn frame_set(list: &[u64]) -> Result<BTreeSet<u64>> {
+    if list.len() > MAX_FRAME_LIST {
+        return Err(Error::InvalidOption { option: "frames", reason: format!("at most {MAX_FRAME_LIST} frames, got {}", list.len()) });
+    }
+    if let Some(f) = list.iter().find(|f| **f >= 1_000_000_000) {
+        return Err(Error::InvalidOption { option: "frames", reason: format!("frame numbers below 10^9, got {f}") });
+    }
+    Ok(list.iter().copied().collect())
+}
+
+/// Reads the frames to validate from a file: a JSON list of frame numbers, or numbers separated
+/// by spaces, commas or new lines.
+pub fn read_frame_list(path: &std::path::Path) -> Result<BTreeSet<u64>> {
+    let bad = |reason: String| Error::Input { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|_| Error::FileNotFound { path: path.to_path_buf() })?;
+    if meta.len() > 16 << 20 {
+        return Err(bad(format!("{} bytes: a frame list is at most 16 MiB", meta.len())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let t = text.trim();
+    let list: Vec<u64> = if t.starts_with('[') {
+        serde_json::from_str(t).map_err(|e| bad(format!("expected a JSON list of frame numbers: {e}")))?
+    } else {
+        t.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .enumerate()
+            .map(|(i, w)| w.parse::<u64>().map_err(|_| bad(format!("item {}: expected a frame number, got '{}'", i + 1, w.chars().take(20).collect::<String>()))))
+            .collect::<Result<_>>()?
+    };
+    frame_set(&list)
 }
 
 impl Default for ScoreOptions {
@@ -72,6 +112,7 @@ impl Default for ScoreOptions {
             gpu: None,
             cancel: None,
             progress: None,
+            frames: None,
         }
     }
 }
@@ -154,6 +195,8 @@ pub struct ScoreRequest {
     pub threads: Option<usize>,
     /// Every frame's details in the report (default true).
     pub per_frame: Option<bool>,
+    /// The frames to validate (the validator's list); default every frame of the video.
+    pub frames: Option<Vec<u64>>,
 }
 
 impl ScoreRequest {
@@ -175,8 +218,15 @@ impl ScoreRequest {
             None => FilterConfig::scorevision_validator(),
         };
         let d = ScoreOptions::default();
-        let opts =
-            ScoreOptions { filter, line_frames: self.line_frames.unwrap_or(d.line_frames), time: self.time, fastest: self.fastest, ..d };
+        let frames = self.frames.as_deref().map(frame_set).transpose()?;
+        let opts = ScoreOptions {
+            filter,
+            line_frames: self.line_frames.unwrap_or(d.line_frames),
+            time: self.time,
+            fastest: self.fastest,
+            frames,
+            ..d
+        };
         let classifier = match &self.classifier {
             Some(m) => Some(crate::classify::object_classifier(
                 &crate::infer::defaults::resolve_model(m),
@@ -220,7 +270,7 @@ pub fn run_score(
     classifier: Option<&mut dyn Classifier>,
 ) -> Result<(ScoreReport, Result<()>)> {
     let t0 = Instant::now();
-    let file = read_boxes(boxes_path)?;
+    let mut file = read_boxes(boxes_path)?;
     if file.format != BoxesFormat::ScoreVision {
         return Err(Error::Input {
             path: boxes_path.to_path_buf(),
@@ -233,12 +283,15 @@ pub fn run_score(
         .declared_frames
         .or_else(|| info.duration.zip(info.fps).map(|(d, f)| (d * f).round() as u64))
         .unwrap_or_else(|| file.frames.last().map_or(0, |f| f.index + 1));
+    // The frames to validate: the validator's list, or every frame of the video. The miner's other
+    // frames are not scored.
+    let validate: BTreeSet<u64> = opts.frames.clone().unwrap_or_else(|| (0..video_frames).collect());
+    file.frames.retain(|f| validate.contains(&f.index));
+    // Lines are measured on frames with at least 4 valid keypoints, with or without boxes.
     let candidates: Vec<u64> = file
         .frames
         .iter()
-        .filter(|f| {
-            !f.detections.is_empty() && file.keypoints.get(&f.index).is_some_and(|k| keypoints::valid(k, Some((w, h))).0.len() >= 4)
-        })
+        .filter(|f| file.keypoints.get(&f.index).is_some_and(|k| keypoints::valid(k, Some((w, h))).0.len() >= 4))
         .map(|f| f.index)
         .collect();
     let line_set = spread(&candidates, opts.line_frames);
@@ -308,7 +361,7 @@ pub fn run_score(
             objects: f.detections.iter().zip(&f.track_ids).map(|(d, id)| (*id, d.bbox.map(f64::from), d.class_id)).collect(),
         })
         .collect();
-    let kp = keypoints::score(&kp_frames, w, h, &lines);
+    let kp = keypoints::score(&kp_frames, w, h, &lines, &validate);
     let fastest = opts.fastest.unwrap_or(0.0);
     let speed = opts.time.map(|t| speed_score(t, fastest, part.score));
     let quality = 0.5 * part.score + 0.5 * kp.score / 100.0;

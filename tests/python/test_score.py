@@ -37,12 +37,47 @@ def score(video, sub, *extra):
 
 # ---- the validator's keypoint scoring, written again -------------------------------------------
 
-def valid(kps, size=None):
+def valid(kps, size=None, min_dist=25):
+    """get_valid_keypoints at score-vision 1791fe1: given, inside the frame, and at least 25 px
+    from every keypoint kept before."""
     kps = np.asarray(kps, np.float64).reshape(-1, 2)
     m = ~np.all(kps == 0, axis=1)
     if size:
         m &= (kps[:, 0] >= 0) & (kps[:, 0] < size[0]) & (kps[:, 1] >= 0) & (kps[:, 1] < size[1])
-    return kps[m], np.where(m)[0]
+    pts, idx = kps[m], np.where(m)[0]
+    keep = []
+    for i, p in enumerate(pts):
+        if all(np.linalg.norm(p - pts[j]) >= min_dist for j in keep):
+            keep.append(i)
+    return pts[keep], idx[keep]
+
+
+def consistency(frames, validate):
+    """compute_scene_keypoint_consistency: per run of consecutive frame numbers."""
+    diag = float(np.hypot(W, H))
+    scores, prev = [], None
+    for fid in sorted(validate):
+        if prev is None or fid != prev + 1:
+            scores.append(1.0)
+        else:
+            a, b = frames.get(str(prev)), frames.get(str(fid))
+            if a is None or b is None or len(a["keypoints"]) != 32 or len(b["keypoints"]) != 32:
+                scores.append(0.0)
+            elif all(list(p) == [0, 0] for p in a["keypoints"]) and all(list(p) == [0, 0] for p in b["keypoints"]):
+                scores.append(1.0)
+            else:
+                ka, ia = valid(a["keypoints"], (W, H))
+                kb, ib = valid(b["keypoints"], (W, H))
+                common = np.intersect1d(ia, ib)
+                if len(common) == 0:
+                    scores.append(0.0)
+                else:
+                    pa = np.array([ka[np.where(ia == i)[0][0]] for i in common])
+                    pb = np.array([kb[np.where(ib == i)[0][0]] for i in common])
+                    d = float(np.mean(np.linalg.norm(pb - pa, axis=1))) / diag
+                    scores.append(1.0 / (1.0 + np.exp((d - 0.02) / 0.0037)))
+        prev = fid
+    return float(np.mean(scores)) if scores else 1.0
 
 
 def estimate(kps):
@@ -76,9 +111,13 @@ def refit(kps, outliers):
     return dict(reprojection_error=float(np.linalg.norm(rep - dst, axis=1).mean()))
 
 
-def reference(frames, on_line):
-    """The validator's keypoint score of `frames` (the miner file's frames), with fovea's per-frame
-    line scores `on_line` (its line finder is Hough-based; fovea's is checked separately)."""
+def reference(frames, on_line, validate):
+    """The validator's keypoint score (score-vision 1791fe1) of `frames` (the miner file's frames)
+    on the frames to validate, with fovea's per-frame line scores `on_line` (its line finder is
+    checked separately)."""
+    frames = {k: v for k, v in frames.items() if int(k) in validate}
+    if not validate:
+        return 0.0, {}, {}
     ids = sorted(int(k) for k in frames)
     centre = lambda b: np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
     # Segments.
@@ -174,20 +213,25 @@ def reference(frames, on_line):
                       inside=inside, scale_ratio=min(ratio, 1.5), segment=seg[f])
     m = lambda v, e: float(np.mean(v)) if len(v) else e
     kp = m([p["keypoint_score"] for p in per.values()], 0)
-    line = m([on_line[f] for f in per if f in on_line], 1)
-    inside = m([p["inside"] for p in per.values()], 1)
-    scale = min(m([p["scale_ratio"] for p in per.values()], 1), 1)
-    scale_valid = float(np.clip(len(per) / len(ids) / 0.5, 0, 1))
+    # fovea measures lines on a sample of the frames (--line-frames); the validator on all.
+    line = m([on_line[f] for f in per if f in on_line], 1) if per else 0
+    inside = m([p["inside"] for p in per.values()], 0)
+    scale = min(m([p["scale_ratio"] for p in per.values()], 0), 1)
+    scale_valid = float(np.clip(len(per) / len(validate) / 0.4, 0, 1))
     st = m([stab[p["segment"]] for p in per.values()], 0)
     pl = m([plaus[p["segment"]] for p in per.values()], 0)
-    final = (0.25 * kp + 0.4 * line * 100 + 0.2 * inside * 100 + 0.05 * st * 100 + 0.1 * (pl * 100 + player) / 2) * (scale + scale_valid) / 2
-    return final, per, dict(keypoint_score=kp, inside=inside, stability=st, plausibility=pl, player_score=player, scale=scale, scale_valid=scale_valid)
+    cons = consistency(frames, validate)
+    final = (0.25 * kp + 0.4 * line * 100 + 0.2 * inside * 100 + 0.05 * st * 100 + 0.1 * (pl * 100 + player) / 2) * cons * (scale + scale_valid) / 2
+    return final, per, dict(keypoint_score=kp, inside=inside, stability=st, plausibility=pl, player_score=player, scale=scale,
+                            scale_valid=scale_valid, consistency=cons)
 
 
-def check_against_reference(got, frames):
+def check_against_reference(got, frames, validate=None):
     k = got["keypoints"]
     on_line = {f["frame"]: f["on_line"] for f in k["per_frame"] if f["on_line"] is not None}
-    final, per, parts = reference(frames, on_line)
+    validate = set(range(got["video_frames"])) if validate is None else set(validate)
+    assert k["frames_to_validate"] == len(validate) and "1791fe1" in k["validator"]
+    final, per, parts = reference(frames, on_line, validate)
     mine = {f["frame"]: f for f in k["per_frame"]}
     assert sorted(mine) == sorted(per), "frames with a homography"
     ties = []

@@ -25,6 +25,11 @@ pub(crate) struct ScoreArgs {
     /// Frames whose pitch lines are measured for the keypoints' line score (spread evenly).
     #[arg(long, default_value_t = 30)]
     pub(crate) line_frames: usize,
+    /// The frames to validate, as the validator chose them (its pitch filter): a JSON list of frame
+    /// numbers or numbers separated by spaces, commas or lines; default every frame of the video
+    /// (the expectation of its choice). Given the validator's list, the keypoint score is its.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) frames: Option<PathBuf>,
     /// The whole report as JSON on stdout (per-frame details included) instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
@@ -50,7 +55,9 @@ pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     };
     let mut notes = Vec::new();
     let (gpu, mut zero_shot) = a.classify.load(&mut notes)?;
-    let opts = ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, ..ScoreOptions::default() };
+    let frames = a.frames.as_deref().map(fovea::score::read_frame_list).transpose()?;
+    let opts =
+        ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, frames, ..ScoreOptions::default() };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let (report, outcome) = run_score(&a.video, &a.boxes, &opts, classifier)?;
     let json = report.to_json(true);
