@@ -421,6 +421,8 @@ type ScoreOptions struct {
 	Classifier string  `json:"classifier,omitempty"`
 	Policy     string  `json:"policy,omitempty"`
 	Threads    int     `json:"threads,omitempty"`
+	// Frames to validate as the validator chose them (nil: every frame of the video).
+	Frames []uint64 `json:"frames,omitempty"`
 }
 
 // Score scores the Score Vision miner file boxes made on video as `fovea score` does (the

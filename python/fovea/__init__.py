@@ -182,13 +182,17 @@ def embed(inputs, store, encoder=None, frames=None, every=None, per="clip", batc
     return json.loads(_lib.fovea_last_embed_report().decode())
 
 
-def score(video, boxes, classifier=None, time=None, fastest=None, rules=None, line_frames=None, policy=None, threads=None, per_frame=True):
+def score(video, boxes, classifier=None, time=None, fastest=None, rules=None, line_frames=None, policy=None, threads=None, per_frame=True,
+          frames=None):
     """Scores the Score Vision miner file `boxes` made on `video` as `fovea score` does (the
     validator's rules and box score, the keypoint score, speed and final). `classifier`: a
     zero-shot image-encoder manifest deciding each kept box's class (without one the box score is
-    an upper bound); `time`/`fastest`: the miner's and the fastest miner's seconds. Returns the
-    report (a dict, as `fovea score --json` prints it)."""
+    an upper bound); `time`/`fastest`: the miner's and the fastest miner's seconds; `frames`: the
+    frames to validate as the validator chose them (default every frame). Returns the report (a
+    dict, as `fovea score --json` prints it)."""
     opts = {"per_frame": bool(per_frame)}
+    if frames is not None:
+        opts["frames"] = sorted(int(f) for f in frames)
     for k, v in (("classifier", classifier), ("rules", rules), ("policy", policy)):
         if v is not None:
             opts[k] = os.fspath(v)

@@ -321,11 +321,8 @@ pub fn consistency(frames: &BTreeMap<u64, &KpFrame>, validate: &BTreeSet<u64>, w
                     } else {
                         let (ka, ia) = valid(&a.keypoints, Some((w, h)));
                         let (kb, ib) = valid(&b.keypoints, Some((w, h)));
-                        let moves: Vec<f64> = ia
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(x, i)| ib.iter().position(|j| j == i).map(|y| dist(kb[y], ka[x])))
-                            .collect();
+                        let moves: Vec<f64> =
+                            ia.iter().enumerate().filter_map(|(x, i)| ib.iter().position(|j| j == i).map(|y| dist(kb[y], ka[x]))).collect();
                         if moves.is_empty() {
                             0.0
                         } else {

@@ -95,7 +95,10 @@ pub fn read_frame_list(path: &std::path::Path) -> Result<BTreeSet<u64>> {
         t.split(|c: char| c.is_whitespace() || c == ',')
             .filter(|w| !w.is_empty())
             .enumerate()
-            .map(|(i, w)| w.parse::<u64>().map_err(|_| bad(format!("item {}: expected a frame number, got '{}'", i + 1, w.chars().take(20).collect::<String>()))))
+            .map(|(i, w)| {
+                w.parse::<u64>()
+                    .map_err(|_| bad(format!("item {}: expected a frame number, got '{}'", i + 1, w.chars().take(20).collect::<String>())))
+            })
             .collect::<Result<_>>()?
     };
     frame_set(&list)

@@ -76,7 +76,7 @@ impl std::str::FromStr for JobKind {
 #[derive(Debug, Clone)]
 pub enum Work {
     Detect(JobOptions),
-    Score(ScoreJob),
+    Score(Box<ScoreJob>),
 }
 
 impl Work {

@@ -247,7 +247,7 @@ impl Service {
                         "source {source}: a score job reads a whole video: a file under the media root or an http(s) URL"
                     )));
                 }
-                ScoreJob::parse(options, &|what, p| self.access.check(what, p, false)).map(Work::Score)
+                ScoreJob::parse(options, &|what, p| self.access.check(what, p, false)).map(|s| Work::Score(Box::new(s)))
             }
         }
         .map_err(|e| SubmitError::Invalid(e.to_string()))?;

@@ -465,6 +465,27 @@ def test_the_python_binding_scores_as_the_cli(clip):
         fovea.score(video, sub, time=-1)
 
 
+def test_the_frame_list_reaches_the_python_binding_and_the_service(clip, tmp_path):
+    """The validator's frame list on every face that scores: CLI --frames, Python frames=, a score
+    job's "frames" (the Go binding's ScoreOptions.Frames is the same JSON field)."""
+    import fovea
+    from test_serve import Server
+    from fovea.client import Client
+    video, sub, _, _ = clip
+    chosen = [1, 2, 3, 7]
+    lst = tmp_path / "f.json"
+    lst.write_text(json.dumps(chosen))
+    cli = score(video, sub, "--frames", str(lst), "--line-frames", "3")
+    got = fovea.score(video, sub, frames=chosen, line_frames=3)
+    assert got["keypoints"] == cli["keypoints"] and got["keypoints"]["frames_to_validate"] == 4
+    s = Server(video.parent)
+    try:
+        job = Client(s.url).score(video.name, sub.name, timeout=120, frames=chosen, line_frames=3)
+        assert job["keypoints"] == cli["keypoints"]
+    finally:
+        s.stop()
+
+
 # ---- duplicates and oversized boxes (fovea's broader rule set) -----------------------------------
 
 def verify_kinds(video, sub, frames, rules, tmp):
@@ -512,3 +533,62 @@ def test_the_classifier_slot_decides_the_classes(clip):
     assert len(details) == sum(len(f["objects"]) for f in frames.values())
     assert all(d["expected"] is not None and d["points"] is not None for d in details)
     assert got["verify"]["classifier"] != "none (pass-through)"
+
+
+def write(tmp_path, name, frames):
+    p = tmp_path / name
+    p.write_text(json.dumps({"frames": frames}))
+    return p
+
+
+def test_the_validators_keypoint_rules_of_1791fe1(clip, tmp_path):
+    """Issue 30: all-zero keypoints score 0 (no homography anywhere); every other frame left out
+    of the file, keypoints in 45% of the frames, pairs of points 10-20 px apart (the 25 px rule),
+    frames without boxes: each equals the validator's computation written again here."""
+    video, _, frames, _ = clip
+    rng = np.random.default_rng(30)
+    zeros = {k: dict(v, keypoints=[[0, 0]] * 32) for k, v in frames.items()}
+    got = score(video, write(tmp_path, "zeros.json", zeros))
+    assert got["keypoints"]["score"] == 0 and got["keypoints"]["with_homography"] == 0
+    cases = {
+        "every_other": {k: v for k, v in frames.items() if int(k) % 2 == 0},
+        "some_frames": {k: (v if rng.random() < 0.45 else dict(v, keypoints=[[0, 0]] * 32)) for k, v in frames.items()},
+        "no_boxes": {k: dict(v, objects=[]) for k, v in frames.items()},
+    }
+    close = copy.deepcopy(frames)
+    for v in close.values():
+        kp = np.array(v["keypoints"], np.float64)
+        given = np.where(~np.all(kp == 0, axis=1))[0]
+        for a, b in zip(given[::3], given[1::3]):  # a neighbour moved 10-20 px from it
+            kp[b] = kp[a] + rng.choice([-1, 1], 2) * rng.uniform(7, 14, 2)
+        v["keypoints"] = kp.clip(0, None).round(2).tolist()
+    cases["close_pairs"] = close
+    for name, fr in cases.items():
+        got = score(video, write(tmp_path, name + ".json", fr), "--line-frames", "4")
+        check_against_reference(got, fr)
+        if name == "every_other":
+            assert got["keypoints"]["consistency"] < 0.05, "a frame of the list missing from the file scores 0"
+        if name == "close_pairs":
+            assert any(f["crowded"] > 0 for f in got["keypoints"]["per_frame"])
+        if name == "no_boxes":
+            assert got["keypoints"]["lines_frames"] == 4, "lines are measured on frames without boxes too"
+
+
+def test_the_validators_frame_list_is_scored_exactly(clip, tmp_path):
+    """--frames FILE: only the frames the validator chose count (keypoints and boxes), and the
+    score equals the validator's computation on them; a bad list is a clear error."""
+    video, sub, frames, _ = clip
+    chosen = sorted(int(k) for k in frames)[1::2][:5] + [len(frames) - 1]
+    lst = tmp_path / "frames.json"
+    lst.write_text(json.dumps(chosen))
+    got = score(video, sub, "--frames", str(lst))
+    assert got["keypoints"]["frames_to_validate"] == len(set(chosen))
+    assert got["boxes"]["frames"] <= len(set(chosen))
+    check_against_reference(got, frames, chosen)
+    txt = tmp_path / "frames.txt"
+    txt.write_text("\n".join(map(str, chosen)))
+    assert score(video, sub, "--frames", str(txt))["keypoints"]["score"] == got["keypoints"]["score"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 three")
+    o = subprocess.run([FOVEA, "score", str(video), "--boxes", str(sub), "--frames", str(bad)], capture_output=True, text=True)
+    assert o.returncode != 0 and "item 3: expected a frame number, got 'three'" in o.stderr, o.stderr
