@@ -347,7 +347,11 @@ impl Verdict {
 /// One box as the rules see it.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
+    /// The box clamped to the frame.
     pub bbox: [f32; 4],
+    /// The box as given (possibly partly outside the frame): the size rule and the top band read
+    /// it, as the Score Vision validator does.
+    pub raw: [f32; 4],
     pub score: f32,
     pub label: &'a str,
     pub stats: &'a ColourStats,
@@ -357,18 +361,21 @@ pub struct Candidate<'a> {
 
 impl Rules {
     /// The rules for one box alone (everything but duplicates), in a `width x height` frame.
-    /// The box is assumed finite and non-empty (clamped to the frame by the caller).
+    /// The box is assumed finite and non-empty (clamped to the frame by the caller); the size
+    /// rule and the top band read the box as given (`raw`), as the validator does.
     pub fn check(&self, c: &Candidate, width: u32, height: u32) -> Verdict {
         let [x1, y1, x2, y2] = c.bbox;
         let (w, h) = (x2 - x1, y2 - y1);
         let area = w * h;
         let l = c.label;
+        let [rx1, ry1, rx2, ry2] = c.raw;
         if let Some(r) = self.min_size.as_ref().filter(|r| r.scope().applies(l)) {
-            if w < r.width {
-                return Verdict::reject("min_size:width", w, r.width);
+            let (rw, rh) = (rx2 - rx1, ry2 - ry1);
+            if rw < r.width {
+                return Verdict::reject("min_size:width", rw, r.width);
             }
-            if h < r.height {
-                return Verdict::reject("min_size:height", h, r.height);
+            if rh < r.height {
+                return Verdict::reject("min_size:height", rh, r.height);
             }
         }
         if let Some(r) = self.area.as_ref().filter(|r| r.scope().applies(l)) {
@@ -395,8 +402,9 @@ impl Rules {
             }
         }
         if let Some(r) = self.top_band.as_ref().filter(|r| r.scope().applies(l) && r.min_frame_height.is_none_or(|m| height as f32 >= m)) {
-            if y1 <= r.height {
-                return Verdict::reject("top_band", y1, r.height);
+            // The validator's test on the box as given: it meets the band [0, width] x [0, height].
+            if !(rx2 < 0.0 || rx1 > width as f32 || ry2 < 0.0 || ry1 > r.height) {
+                return Verdict::reject("top_band", ry1, r.height);
             }
         }
         for z in self.zones.iter().filter(|z| z.scope().applies(l)) {

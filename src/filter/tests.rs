@@ -17,7 +17,7 @@ fn stats_of(w: u32, h: u32, px: impl Fn(u32, u32) -> [u8; 3]) -> ColourStats {
 }
 
 fn cand<'a>(bbox: [f32; 4], label: &'a str, stats: &'a ColourStats) -> Candidate<'a> {
-    Candidate { bbox, score: 0.9, label, stats, id: None }
+    Candidate { bbox, raw: bbox, score: 0.9, label, stats, id: None }
 }
 
 /// Grass with mowing stripes and noise, as on a broadcast pitch.
@@ -101,9 +101,30 @@ fn geometry_rules_name_their_value() {
 fn duplicates_keep_the_higher_score() {
     let s = stats_of(10, 10, |_, _| [230, 230, 230]);
     let r = FilterConfig::scorevision().rules;
-    let a = Candidate { bbox: [500.0, 500.0, 540.0, 580.0], score: 0.6, label: "player", stats: &s, id: None };
-    let b = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "player", stats: &s, id: None };
-    let c = Candidate { bbox: [500.0, 501.0, 540.0, 581.0], score: 0.8, label: "referee", stats: &s, id: None };
+    let a = Candidate {
+        bbox: [500.0, 500.0, 540.0, 580.0],
+        raw: [500.0, 500.0, 540.0, 580.0],
+        score: 0.6,
+        label: "player",
+        stats: &s,
+        id: None,
+    };
+    let b = Candidate {
+        bbox: [500.0, 501.0, 540.0, 581.0],
+        raw: [500.0, 501.0, 540.0, 581.0],
+        score: 0.8,
+        label: "player",
+        stats: &s,
+        id: None,
+    };
+    let c = Candidate {
+        bbox: [500.0, 501.0, 540.0, 581.0],
+        raw: [500.0, 501.0, 540.0, 581.0],
+        score: 0.8,
+        label: "referee",
+        stats: &s,
+        id: None,
+    };
     let v = r.check_frame(&[a, b, c], 1920, 1080);
     assert_eq!(v[0].rule.as_deref(), Some("duplicate"));
     assert!(v[0].value.unwrap() > 0.9);
@@ -180,7 +201,7 @@ fn duplicates_through_the_grid_equal_brute_force() {
             bboxes.push((b, (rnd() * 10.0).floor() / 10.0, labels[i % 2]));
         }
         let cands: Vec<Candidate> =
-            bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, score, label, stats: &s, id: None }).collect();
+            bboxes.iter().map(|&(bbox, score, label)| Candidate { bbox, raw: bbox, score, label, stats: &s, id: None }).collect();
         let rules = duplicate_rules(iou);
         let got = rules.check_frame(&cands, 1920, 1080);
         let want = duplicates_by_brute_force(&cands, iou);
@@ -202,9 +223,23 @@ fn many_boxes_in_a_frame_are_checked_in_about_linear_time() {
     let mut cands = Vec::new();
     for i in 0..200_000u32 {
         let (x, y) = ((i % 1000) as f32 * 20.0, (i / 1000) as f32 * 40.0);
-        cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.9, label: "player", stats: &s, id: None });
+        cands.push(Candidate {
+            bbox: [x, y, x + 24.0, y + 44.0],
+            raw: [x, y, x + 24.0, y + 44.0],
+            score: 0.9,
+            label: "player",
+            stats: &s,
+            id: None,
+        });
         if i % 10 == 0 {
-            cands.push(Candidate { bbox: [x, y, x + 24.0, y + 44.0], score: 0.5, label: "player", stats: &s, id: None });
+            cands.push(Candidate {
+                bbox: [x, y, x + 24.0, y + 44.0],
+                raw: [x, y, x + 24.0, y + 44.0],
+                score: 0.5,
+                label: "player",
+                stats: &s,
+                id: None,
+            });
         }
     }
     let v = duplicate_rules(0.9).check_frame(&cands, 20_000, 8_000);
@@ -234,10 +269,38 @@ fn the_validator_rule_file_is_the_validators_rules() {
     assert_eq!(check([600.0, 100.0, 604.0, 104.0], "football").as_deref(), Some("top_band"), "the band takes balls too");
     // Three balls: the first (input order) survives even when a later one scores higher.
     let balls = [
-        Candidate { bbox: [100.0, 400.0, 110.0, 410.0], score: 0.3, label: "football", stats: &s, id: None },
-        Candidate { bbox: [300.0, 400.0, 310.0, 410.0], score: 0.9, label: "football", stats: &s, id: None },
-        Candidate { bbox: [500.0, 100.0, 510.0, 110.0], score: 0.9, label: "football", stats: &s, id: None },
-        Candidate { bbox: [700.0, 400.0, 710.0, 410.0], score: 0.9, label: "football", stats: &s, id: None },
+        Candidate {
+            bbox: [100.0, 400.0, 110.0, 410.0],
+            raw: [100.0, 400.0, 110.0, 410.0],
+            score: 0.3,
+            label: "football",
+            stats: &s,
+            id: None,
+        },
+        Candidate {
+            bbox: [300.0, 400.0, 310.0, 410.0],
+            raw: [300.0, 400.0, 310.0, 410.0],
+            score: 0.9,
+            label: "football",
+            stats: &s,
+            id: None,
+        },
+        Candidate {
+            bbox: [500.0, 100.0, 510.0, 110.0],
+            raw: [500.0, 100.0, 510.0, 110.0],
+            score: 0.9,
+            label: "football",
+            stats: &s,
+            id: None,
+        },
+        Candidate {
+            bbox: [700.0, 400.0, 710.0, 410.0],
+            raw: [700.0, 400.0, 710.0, 410.0],
+            score: 0.9,
+            label: "football",
+            stats: &s,
+            id: None,
+        },
     ];
     let v = r.check_frame(&balls, 1280, 720);
     let rules: Vec<Option<&str>> = v.iter().map(|v| v.rule.as_deref()).collect();
@@ -246,7 +309,7 @@ fn the_validator_rule_file_is_the_validators_rules() {
 }
 
 fn player(bbox: [f32; 4], score: f32, stats: &ColourStats, id: Option<u64>) -> Candidate<'_> {
-    Candidate { bbox, score, label: "player", stats, id }
+    Candidate { bbox, raw: bbox, score, label: "player", stats, id }
 }
 
 /// fovea's broader set: near copies (IoU 0.6-0.9 that the plain IoU > 0.9 misses), copies inside a

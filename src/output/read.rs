@@ -45,8 +45,9 @@ pub const MAX_KEYPOINTS_PER_FRAME: usize = 1_000;
 fn keypoints_of(path: &Path, v: &Value, at: &str) -> Result<Vec<[f64; 2]>> {
     let arr = v.as_array().ok_or_else(|| bad(path, format!("{at}: \"keypoints\" is not an array")))?;
     let num = |x: &Value, k: usize| -> Result<f64> {
-        coordinate(x)
-            .map(f64::from)
+        // Keypoints are read at full precision: the validator's arithmetic is float64.
+        x.as_f64()
+            .or_else(|| coordinate(x).map(f64::from))
             .filter(|v| v.is_finite())
             .ok_or_else(|| bad(path, format!("{at}: \"keypoints\"[{k}] is not a finite number")))
     };

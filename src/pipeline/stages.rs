@@ -403,6 +403,7 @@ impl<'c> FrameStages<'c> {
                 .zip(&clamped)
                 .map(|(&i, b)| Candidate {
                     bbox: *b,
+                    raw: r.detections[i].bbox,
                     score: r.detections[i].score,
                     label: self.labels[r.detections[i].class_id as usize].as_str(),
                     stats: stats[slot[i].expect("measured")].as_ref().unwrap_or(&blank),

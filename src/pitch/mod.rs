@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod lines;
+pub mod opencv;
 pub mod segments;
 
 /// The pitch's length and width (cm).

@@ -62,8 +62,48 @@ pub fn valid(kps: &[[f64; 2]], size: Option<(u32, u32)>) -> (Vec<[f64; 2]>, Vec<
 /// and the keypoints (by index) that are not inliers.
 pub type Estimate = (Homography, f64, f64, Vec<usize>);
 
+/// How a frame's homography is found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HomographyMethod {
+    /// The validator's: OpenCV 4.x's `findHomography(RANSAC)` as it computes it (its RNG, its
+    /// confidence-based stop, its sample checks; [`pitch::opencv`]). The default: the score is
+    /// then what the validator pays.
+    #[default]
+    Opencv,
+    /// fovea's own search for the largest consistent set ([`pitch::find_homography`]): what the
+    /// keypoints are really worth, not what the validator pays (it can score noisy keypoints
+    /// higher than the validator's luck of the draw).
+    Consensus,
+}
+
+impl HomographyMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            HomographyMethod::Opencv => "opencv",
+            HomographyMethod::Consensus => "consensus",
+        }
+    }
+}
+
+impl std::str::FromStr for HomographyMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "opencv" => Ok(HomographyMethod::Opencv),
+            "consensus" => Ok(HomographyMethod::Consensus),
+            other => Err(format!("expected opencv (the validator's) or consensus (fovea's), got '{other}'")),
+        }
+    }
+}
+
 /// The homography of a frame's keypoints, or None with fewer than 4 valid keypoints (or no model).
 pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<Estimate> {
+    estimate_with(kps, w, h, HomographyMethod::Opencv)
+}
+
+/// [`estimate`] with a choice of homography.
+pub fn estimate_with(kps: &[[f64; 2]], w: u32, h: u32, method: HomographyMethod) -> Option<Estimate> {
     let tpl = pitch::template();
     let (sx, sy) = (w as f64 / pitch::WIDTH, h as f64 / pitch::LENGTH);
     let (pts, idx) = valid(kps, Some((w, h)));
@@ -74,7 +114,10 @@ pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<Estimate> {
     }
     let dst: Vec<[f64; 2]> = idx.iter().map(|&i| [tpl[i][0] * sx, tpl[i][1] * sy]).collect();
     let threshold = (w as f64 * 0.01).max(12.0);
-    let fit = pitch::find_homography(&pts, &dst, threshold)?;
+    let fit = match method {
+        HomographyMethod::Opencv => pitch::opencv::find_homography(&pts, &dst, threshold)?,
+        HomographyMethod::Consensus => pitch::find_homography(&pts, &dst, threshold)?,
+    };
     let inliers = fit.inliers.iter().filter(|&&b| b).count() as f64 / pts.len() as f64;
     let err = pts
         .iter()
@@ -278,6 +321,8 @@ pub struct FrameKeypoints {
 pub struct KeypointScore {
     /// The validator version this score follows ([`VALIDATOR`]).
     pub validator: &'static str,
+    /// Whose homography: `opencv` (the validator's, the default) or `consensus` (fovea's).
+    pub homography: HomographyMethod,
     /// The frames to validate (every frame of the video unless the validator's list was given),
     /// and the miner's frames among them (`frames`).
     pub frames_to_validate: usize,
@@ -350,13 +395,21 @@ pub fn consistency(frames: &BTreeMap<u64, &KpFrame>, validate: &BTreeSet<u64>, w
 /// Scores the miner's `frames` (in frame order) of a `w x h` video on the frames to validate
 /// (`validate`; the validator's pitch filter chooses them, fovea takes every frame of the video
 /// unless given the list); `lines`: the frames whose pitch lines were measured.
-pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLines>, validate: &BTreeSet<u64>) -> KeypointScore {
+pub fn score(
+    frames: &[KpFrame],
+    w: u32,
+    h: u32,
+    lines: &BTreeMap<u64, PitchLines>,
+    validate: &BTreeSet<u64>,
+    method: HomographyMethod,
+) -> KeypointScore {
     let frames: Vec<KpFrame> = frames.iter().filter(|f| validate.contains(&f.index)).cloned().collect();
     let frames = &frames[..];
     let (cuts, seg) = segments(frames);
     let by_index: BTreeMap<u64, &KpFrame> = frames.iter().map(|f| (f.index, f)).collect();
     let consistency = consistency(&by_index, validate, w, h);
-    let estimates: BTreeMap<u64, Estimate> = frames.iter().filter_map(|f| estimate(&f.keypoints, w, h).map(|e| (f.index, e))).collect();
+    let estimates: BTreeMap<u64, Estimate> =
+        frames.iter().filter_map(|f| estimate_with(&f.keypoints, w, h, method).map(|e| (f.index, e))).collect();
     let hs: BTreeMap<u64, Homography> = estimates.iter().map(|(k, v)| (*k, v.0)).collect();
     let stab = stability(frames, &seg, &hs);
     let plaus = plausibility(frames, &seg);
@@ -430,6 +483,7 @@ pub fn score(frames: &[KpFrame], w: u32, h: u32, lines: &BTreeMap<u64, PitchLine
     let final_score = if validate.is_empty() { 0.0 } else { final_score };
     KeypointScore {
         validator: VALIDATOR,
+        homography: method,
         frames_to_validate: validate.len(),
         consistency,
         frames: frames.len(),

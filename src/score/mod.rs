@@ -63,6 +63,9 @@ pub struct ScoreOptions {
     /// score exactly; None: every frame of the video (the expectation of its choice). Boxes and
     /// keypoints are scored on these frames only.
     pub frames: Option<BTreeSet<u64>>,
+    /// Whose homography the keypoint score uses: the validator's (OpenCV's RANSAC, the default)
+    /// or fovea's largest consistent set.
+    pub homography: keypoints::HomographyMethod,
 }
 
 /// Most frames a frame list may name.
@@ -116,6 +119,7 @@ impl Default for ScoreOptions {
             cancel: None,
             progress: None,
             frames: None,
+            homography: keypoints::HomographyMethod::Opencv,
         }
     }
 }
@@ -200,6 +204,8 @@ pub struct ScoreRequest {
     pub per_frame: Option<bool>,
     /// The frames to validate (the validator's list); default every frame of the video.
     pub frames: Option<Vec<u64>>,
+    /// `opencv` (the validator's homography, default) or `consensus` (fovea's).
+    pub homography: Option<keypoints::HomographyMethod>,
 }
 
 impl ScoreRequest {
@@ -228,6 +234,7 @@ impl ScoreRequest {
             time: self.time,
             fastest: self.fastest,
             frames,
+            homography: self.homography.unwrap_or_default(),
             ..d
         };
         let classifier = match &self.classifier {
@@ -364,7 +371,7 @@ pub fn run_score(
             objects: f.detections.iter().zip(&f.track_ids).map(|(d, id)| (*id, d.bbox.map(f64::from), d.class_id)).collect(),
         })
         .collect();
-    let kp = keypoints::score(&kp_frames, w, h, &lines, &validate);
+    let kp = keypoints::score(&kp_frames, w, h, &lines, &validate, opts.homography);
     let fastest = opts.fastest.unwrap_or(0.0);
     let speed = opts.time.map(|t| speed_score(t, fastest, part.score));
     let quality = 0.5 * part.score + 0.5 * kp.score / 100.0;

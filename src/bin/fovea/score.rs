@@ -30,6 +30,11 @@ pub(crate) struct ScoreArgs {
     /// (the expectation of its choice). Given the validator's list, the keypoint score is its.
     #[arg(long, value_name = "FILE")]
     pub(crate) frames: Option<PathBuf>,
+    /// Whose homography the keypoint score uses: `opencv` (the validator's: OpenCV's RANSAC as it
+    /// computes it, what the validator pays) or `consensus` (fovea's largest consistent set: what
+    /// the keypoints are really worth).
+    #[arg(long, default_value = "opencv")]
+    pub(crate) homography: fovea::score::keypoints::HomographyMethod,
     /// The whole report as JSON on stdout (per-frame details included) instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
@@ -56,8 +61,16 @@ pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let (gpu, mut zero_shot) = a.classify.load(&mut notes)?;
     let frames = a.frames.as_deref().map(fovea::score::read_frame_list).transpose()?;
-    let opts =
-        ScoreOptions { filter, line_frames: a.line_frames, time: a.time, fastest: a.fastest, gpu, frames, ..ScoreOptions::default() };
+    let opts = ScoreOptions {
+        filter,
+        line_frames: a.line_frames,
+        time: a.time,
+        fastest: a.fastest,
+        gpu,
+        frames,
+        homography: a.homography,
+        ..ScoreOptions::default()
+    };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let (report, outcome) = run_score(&a.video, &a.boxes, &opts, classifier)?;
     let json = report.to_json(true);

@@ -27,7 +27,7 @@ pub struct ScoreJob {
 }
 
 /// The fields a score job takes.
-const FIELDS: &str = "boxes, rules, line_frames, time, fastest, classifier, policy, threads, per_frame, frames";
+const FIELDS: &str = "boxes, rules, line_frames, time, fastest, classifier, policy, threads, per_frame, frames, homography";
 
 impl ScoreJob {
     /// Parses a score job's `options`: `boxes` (the miner's file) and [`ScoreRequest`]'s fields.
