@@ -423,6 +423,8 @@ type ScoreOptions struct {
 	Threads    int     `json:"threads,omitempty"`
 	// Frames to validate as the validator chose them (nil: every frame of the video).
 	Frames []uint64 `json:"frames,omitempty"`
+	// Homography: "opencv" (the validator's, the default) or "consensus" (fovea's).
+	Homography string `json:"homography,omitempty"`
 }
 
 // Score scores the Score Vision miner file boxes made on video as `fovea score` does (the

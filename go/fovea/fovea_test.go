@@ -640,4 +640,34 @@ func TestScoreEqualsTheCLI(t *testing.T) {
 	if _, err := Score(video, filepath.Join(dir, "nope.json"), ScoreOptions{}); err == nil || !strings.Contains(err.Error(), "nope.json") {
 		t.Fatalf("missing file: %v", err)
 	}
+	// The validator's frame list and fovea's own homography reach the score as the CLI's flags.
+	list := filepath.Join(dir, "frames.json")
+	if err := os.WriteFile(list, []byte("[1, 2, 3, 7]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report, err = Score(video, sub, ScoreOptions{LineFrames: 3, Frames: []uint64{1, 2, 3, 7}, Homography: "consensus"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(foveaBin(t), "score", video, "--boxes", sub, "--json", "--line-frames", "3", "--frames", list, "--homography", "consensus").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kp struct {
+		Keypoints struct {
+			Score            float64 `json:"score"`
+			FramesToValidate int     `json:"frames_to_validate"`
+			Homography       string  `json:"homography"`
+		} `json:"keypoints"`
+	}
+	var k1, k2 kp
+	if err := json.Unmarshal([]byte(report), &k1); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &k2); err != nil {
+		t.Fatal(err)
+	}
+	if k1 != k2 || k1.Keypoints.FramesToValidate != 4 || k1.Keypoints.Homography != "consensus" {
+		t.Fatalf("Score %+v, CLI %+v", k1, k2)
+	}
 }

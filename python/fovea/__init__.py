@@ -183,14 +183,17 @@ def embed(inputs, store, encoder=None, frames=None, every=None, per="clip", batc
 
 
 def score(video, boxes, classifier=None, time=None, fastest=None, rules=None, line_frames=None, policy=None, threads=None, per_frame=True,
-          frames=None):
+          frames=None, homography=None):
     """Scores the Score Vision miner file `boxes` made on `video` as `fovea score` does (the
     validator's rules and box score, the keypoint score, speed and final). `classifier`: a
     zero-shot image-encoder manifest deciding each kept box's class (without one the box score is
     an upper bound); `time`/`fastest`: the miner's and the fastest miner's seconds; `frames`: the
-    frames to validate as the validator chose them (default every frame). Returns the report (a
-    dict, as `fovea score --json` prints it)."""
+    frames to validate as the validator chose them (default every frame); `homography`: "opencv"
+    (the validator's, default) or "consensus" (fovea's largest consistent set). Returns the report
+    (a dict, as `fovea score --json` prints it)."""
     opts = {"per_frame": bool(per_frame)}
+    if homography is not None:
+        opts["homography"] = str(homography)
     if frames is not None:
         opts["frames"] = sorted(int(f) for f in frames)
     for k, v in (("classifier", classifier), ("rules", rules), ("policy", policy)):

@@ -205,7 +205,7 @@ pub struct ScoreRequest {
     /// The frames to validate (the validator's list); default every frame of the video.
     pub frames: Option<Vec<u64>>,
     /// `opencv` (the validator's homography, default) or `consensus` (fovea's).
-    pub homography: Option<keypoints::HomographyMethod>,
+    pub homography: Option<String>,
 }
 
 impl ScoreRequest {
@@ -216,7 +216,19 @@ impl ScoreRequest {
                 return Err(Error::InvalidOption { option: name, reason: format!("seconds >= 0, got {t}") });
             }
         }
+        self.homography_method()?;
+        if let Some(f) = &self.frames {
+            frame_set(f)?;
+        }
         Ok(())
+    }
+
+    /// The homography asked for (default the validator's).
+    pub fn homography_method(&self) -> Result<keypoints::HomographyMethod> {
+        self.homography
+            .as_deref()
+            .map_or(Ok(keypoints::HomographyMethod::Opencv), str::parse)
+            .map_err(|reason| Error::InvalidOption { option: "homography", reason })
     }
 
     /// The options, the classifier loaded (on the CPU), checked.
@@ -234,7 +246,7 @@ impl ScoreRequest {
             time: self.time,
             fastest: self.fastest,
             frames,
-            homography: self.homography.unwrap_or_default(),
+            homography: self.homography_method()?,
             ..d
         };
         let classifier = match &self.classifier {

@@ -481,6 +481,11 @@ def test_the_frame_list_reaches_the_python_binding_and_the_service(clip, tmp_pat
     cli = score(video, sub, "--frames", str(lst), "--line-frames", "3")
     got = fovea.score(video, sub, frames=chosen, line_frames=3)
     assert got["keypoints"] == cli["keypoints"] and got["keypoints"]["frames_to_validate"] == 4
+    fovea_own = fovea.score(video, sub, frames=chosen, line_frames=3, homography="consensus")
+    assert fovea_own["keypoints"]["homography"] == "consensus"
+    assert fovea_own["keypoints"] == score(video, sub, "--frames", str(lst), "--line-frames", "3", "--homography", "consensus")["keypoints"]
+    with pytest.raises(fovea.Error, match="homography"):
+        fovea.score(video, sub, homography="magic")
     s = Server(video.parent)
     try:
         job = Client(s.url).score(video.name, sub.name, timeout=120, frames=chosen, line_frames=3)
