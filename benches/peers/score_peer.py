@@ -30,7 +30,8 @@ def main():
     cap = cv2.VideoCapture(a.video)
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     test_score.W, test_score.H = w, h  # the reference reads the frame size from its module
-    cands = sorted(int(k) for k, f in frames.items() if f.get("objects") and len(test_score.valid(f.get("keypoints", []), (w, h))[0]) >= 4)
+    video_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cands = sorted(int(k) for k, f in frames.items() if int(k) < video_frames and len(test_score.valid(f.get("keypoints", []), (w, h))[0]) >= 4)
     n = min(a.line_frames, len(cands))
     pick = sorted({cands[(2 * k + 1) * len(cands) // (2 * n)] for k in range(n)}) if n else []
     lines = {}
@@ -41,7 +42,7 @@ def main():
         if ok:
             lines[f] = test_score.on_line(frames[str(f)]["keypoints"], test_score.pitch_segments(img), w, h)
     t_lines = time.time() - t_lines
-    final, per, parts = test_score.reference(frames, lines)
+    final, per, parts = test_score.reference(frames, lines, set(range(video_frames)))
     on = float(np.mean(list(lines.values()))) if lines else 1.0
     print(json.dumps({"seconds": time.time() - t0, "lines_seconds": t_lines, "score": final, "on_line": on, "frames_with_homography": len(per), **parts}))
 
