@@ -23,7 +23,7 @@
 
 use super::{Homography, HomographyFit};
 
-/// OpenCV's `cv::RNG`: a multiply-with-carry generator.
+/// OpenCV's `cv::RNG`: a multiply-with-carry generator (also the Hough's, [`super::segments`]).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

@@ -163,24 +163,6 @@ pub fn canny(src: &[u8], w: usize, h: usize) -> Vec<u8> {
     out
 }
 
-/// OpenCV's `RNG`: multiply-with-carry on 64 bits.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 = (self.0 as u32 as u64).wrapping_mul(4_164_903_690).wrapping_add(self.0 >> 32);
-        self.0 as u32
-    }
-
-    fn uniform(&mut self, a: i32, b: i32) -> i32 {
-        if a == b {
-            a
-        } else {
-            (self.next() % (b - a) as u32) as i32 + a
-        }
-    }
-}
-
 /// Rounds as `cvRound` does (to nearest, ties to even) for |v| < 2^22: adding and taking away
 /// 1.5 x 2^23 leaves the float rounded in the default rounding mode (no call into libm).
 #[inline]
@@ -217,7 +199,7 @@ pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
         }
     };
     let (wi, hi) = (w as i32, h as i32);
-    let mut rng = Rng(u64::MAX);
+    let mut rng = super::opencv::Rng::new(u64::MAX);
     let mut lines = Vec::new();
     const SHIFT: i32 = 16;
     let mut count = points.len() as i32;
