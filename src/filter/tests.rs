@@ -263,44 +263,25 @@ fn the_validator_rule_file_is_the_validators_rules() {
     assert_eq!(check([1270.0, 0.0, 1280.0, 60.0], "referee").as_deref(), Some("min_size:width"));
     assert_eq!(check([640.0, 10.0, 700.0, 140.0], "goalkeeper").as_deref(), Some("top_band"), "the middle of the band too");
     assert_eq!(check([600.0, 300.0, 614.0, 400.0], "player").as_deref(), Some("min_size:width"), "14 px wide");
+    // The size rule and the band read the box as given: 20 px wide of which 10 are left of the
+    // frame is large enough (clamped it would be 10); a box wholly above the frame misses the band.
+    let as_given = |raw: [f32; 4]| {
+        let clamped = [raw[0].clamp(0.0, 1280.0), raw[1].clamp(0.0, 720.0), raw[2].clamp(0.0, 1280.0), raw[3].clamp(0.0, 720.0)];
+        r.check(&Candidate { bbox: clamped, raw, score: 0.9, label: "player", stats: &s, id: None }, 1280, 720).rule
+    };
+    assert_eq!(as_given([-10.0, 300.0, 10.0, 400.0]), None, "partly outside, 20 px as given");
+    assert_eq!(as_given([-20.0, 300.0, -6.0, 400.0]).as_deref(), Some("min_size:width"));
     assert_eq!(check([600.0, 300.0, 615.0, 339.0], "player").as_deref(), Some("min_size:height"), "39 px tall");
     assert_eq!(check([600.0, 300.0, 615.0, 340.0], "player"), None, "15 x 40 is large enough");
     assert_eq!(check([600.0, 300.0, 604.0, 304.0], "football"), None, "a 4 px ball");
     assert_eq!(check([600.0, 100.0, 604.0, 104.0], "football").as_deref(), Some("top_band"), "the band takes balls too");
     // Three balls: the first (input order) survives even when a later one scores higher.
+    let ball = |bbox: [f32; 4], score: f32| Candidate { bbox, raw: bbox, score, label: "football", stats: &s, id: None };
     let balls = [
-        Candidate {
-            bbox: [100.0, 400.0, 110.0, 410.0],
-            raw: [100.0, 400.0, 110.0, 410.0],
-            score: 0.3,
-            label: "football",
-            stats: &s,
-            id: None,
-        },
-        Candidate {
-            bbox: [300.0, 400.0, 310.0, 410.0],
-            raw: [300.0, 400.0, 310.0, 410.0],
-            score: 0.9,
-            label: "football",
-            stats: &s,
-            id: None,
-        },
-        Candidate {
-            bbox: [500.0, 100.0, 510.0, 110.0],
-            raw: [500.0, 100.0, 510.0, 110.0],
-            score: 0.9,
-            label: "football",
-            stats: &s,
-            id: None,
-        },
-        Candidate {
-            bbox: [700.0, 400.0, 710.0, 410.0],
-            raw: [700.0, 400.0, 710.0, 410.0],
-            score: 0.9,
-            label: "football",
-            stats: &s,
-            id: None,
-        },
+        ball([100.0, 400.0, 110.0, 410.0], 0.3),
+        ball([300.0, 400.0, 310.0, 410.0], 0.9),
+        ball([500.0, 100.0, 510.0, 110.0], 0.9),
+        ball([700.0, 400.0, 710.0, 410.0], 0.9),
     ];
     let v = r.check_frame(&balls, 1280, 720);
     let rules: Vec<Option<&str>> = v.iter().map(|v| v.rule.as_deref()).collect();

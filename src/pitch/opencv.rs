@@ -103,6 +103,30 @@ fn cv_hypot(a: f64, b: f64) -> f64 {
     0.0
 }
 
+/// The column of the largest |a[k][i]| right of the diagonal (OpenCV's `indR`).
+fn row_max<const N: usize>(a: &[[f64; N]; N], k: usize) -> usize {
+    let (mut m, mut mv) = (k + 1, a[k][k + 1].abs());
+    for i in k + 2..N {
+        let val = a[k][i].abs();
+        if mv < val {
+            (mv, m) = (val, i);
+        }
+    }
+    m
+}
+
+/// The row of the largest |a[i][k]| above the diagonal (OpenCV's `indC`).
+fn col_max<const N: usize>(a: &[[f64; N]; N], k: usize) -> usize {
+    let (mut m, mut mv) = (0, a[0][k].abs());
+    for i in 1..k {
+        let val = a[i][k].abs();
+        if mv < val {
+            (mv, m) = (val, i);
+        }
+    }
+    m
+}
+
 /// OpenCV's `JacobiImpl_`: the eigenvalues of a symmetric matrix in descending order and its
 /// eigenvectors as rows (classical Jacobi: the largest off-diagonal element rotated away first,
 /// until it is at most the type's epsilon).
@@ -115,24 +139,10 @@ fn jacobi<const N: usize>(mut a: [[f64; N]; N]) -> ([f64; N], [[f64; N]; N]) {
     let mut ind_c = [0usize; N];
     for k in 0..N {
         if k + 1 < N {
-            let (mut m, mut mv) = (k + 1, a[k][k + 1].abs());
-            for i in k + 2..N {
-                let val = a[k][i].abs();
-                if mv < val {
-                    (mv, m) = (val, i);
-                }
-            }
-            ind_r[k] = m;
+            ind_r[k] = row_max(&a, k);
         }
         if k > 0 {
-            let (mut m, mut mv) = (0, a[0][k].abs());
-            for i in 1..k {
-                let val = a[i][k].abs();
-                if mv < val {
-                    (mv, m) = (val, i);
-                }
-            }
-            ind_c[k] = m;
+            ind_c[k] = col_max(&a, k);
         }
     }
     if N > 1 {
@@ -196,24 +206,10 @@ fn jacobi<const N: usize>(mut a: [[f64; N]; N]) -> ([f64; N], [[f64; N]; N]) {
             }
             for idx in [k, l] {
                 if idx + 1 < N {
-                    let (mut m, mut mv) = (idx + 1, a[idx][idx + 1].abs());
-                    for i in idx + 2..N {
-                        let val = a[idx][i].abs();
-                        if mv < val {
-                            (mv, m) = (val, i);
-                        }
-                    }
-                    ind_r[idx] = m;
+                    ind_r[idx] = row_max(&a, idx);
                 }
                 if idx > 0 {
-                    let (mut m, mut mv) = (0, a[0][idx].abs());
-                    for i in 1..idx {
-                        let val = a[i][idx].abs();
-                        if mv < val {
-                            (mv, m) = (val, i);
-                        }
-                    }
-                    ind_c[idx] = m;
+                    ind_c[idx] = col_max(&a, idx);
                 }
             }
         }

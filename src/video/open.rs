@@ -99,13 +99,12 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     }
     // SAFETY: disown hands us the dictionary's ownership; it is freed after the open below.
     let mut opts = unsafe { dict.disown() };
-    // SAFETY: `ps` is a context pointer for avformat_open_input to use: null (FFmpeg allocates
-    // it) or, for a guarded source, one allocated here whose io_open is the guarded callback
-    // (registered under its address before the open, unregistered when the open fails, when
-    // avformat_open_input frees it). The path is NUL-terminated and outlives the call; `opts` is a
-    // dictionary we own (disowned from its wrapper), which the call may replace and which is
-    // freed right after it. On success the context is owned by the returned `Input` (closed on
-    // drop); on a stream-info failure it is closed here.
+    // `ps` is null (FFmpeg allocates the context) or, for a guarded source, a context allocated
+    // here whose io_open is the guarded callback (registered under its address before the open,
+    // unregistered when the open fails, when avformat_open_input frees it).
+    // SAFETY: the path is NUL-terminated and outlives the call; `opts` is a dictionary we own,
+    // which the call may replace and which is freed right after it. On success the context is
+    // owned by the returned `Input` (closed on drop); on a stream-info failure it is closed here.
     unsafe {
         let mut ps = std::ptr::null_mut::<ffmpeg::ffi::AVFormatContext>();
         if let Some(access) = &guarded {
