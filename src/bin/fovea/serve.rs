@@ -152,7 +152,7 @@ pub(crate) fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
         _ => None,
     };
-    let max_connections = connection_cap(a.max_connections);
+    let (max_connections, cap_note) = connection_cap(a.max_connections);
     let mut engine = match &a.config {
         Some(p) => EngineConfig::load(p)?,
         None => EngineConfig::parse("", &std::env::current_dir()?)?,
@@ -183,6 +183,9 @@ pub(crate) fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             if token.is_some() { "bearer token" } else { "none" },
             if a.allow_url.is_empty() { "off".to_string() } else { a.allow_url.join(",") },
         );
+        if let Some(note) = cap_note {
+            eprintln!("fovea serve: {note}");
+        }
         let app = App { svc: svc.clone(), token, max_body: a.max_body, body_timeout };
         let router = Router::new()
             .route("/v1/jobs", get(list).post(submit))
@@ -209,8 +212,9 @@ pub(crate) fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The connection cap, kept below the process's descriptor limit (raised to its hard limit
-/// first) with room for the jobs' own files and sockets.
-fn connection_cap(want: usize) -> usize {
+/// first) with room for the jobs' own files and sockets; and a note when it had to be lowered
+/// (printed after the address line, which clients read first).
+fn connection_cap(want: usize) -> (usize, Option<String>) {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut lim = getrlimit(Resource::Nofile);
     if let (Some(cur), max) = (lim.current, lim.maximum) {
@@ -224,10 +228,8 @@ fn connection_cap(want: usize) -> usize {
     }
     let files = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     let room = files.saturating_sub(256) as usize;
-    if want > room {
-        eprintln!("fovea serve: --max-connections {want} lowered to {room} (the open-files limit is {files})");
-    }
-    want.min(room).max(1)
+    let note = (want > room).then(|| format!("--max-connections {want} lowered to {room} (the open-files limit is {files})"));
+    (want.min(room).max(1), note)
 }
 
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
