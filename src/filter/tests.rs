@@ -101,30 +101,10 @@ fn geometry_rules_name_their_value() {
 fn duplicates_keep_the_higher_score() {
     let s = stats_of(10, 10, |_, _| [230, 230, 230]);
     let r = FilterConfig::scorevision().rules;
-    let a = Candidate {
-        bbox: [500.0, 500.0, 540.0, 580.0],
-        raw: [500.0, 500.0, 540.0, 580.0],
-        score: 0.6,
-        label: "player",
-        stats: &s,
-        id: None,
-    };
-    let b = Candidate {
-        bbox: [500.0, 501.0, 540.0, 581.0],
-        raw: [500.0, 501.0, 540.0, 581.0],
-        score: 0.8,
-        label: "player",
-        stats: &s,
-        id: None,
-    };
-    let c = Candidate {
-        bbox: [500.0, 501.0, 540.0, 581.0],
-        raw: [500.0, 501.0, 540.0, 581.0],
-        score: 0.8,
-        label: "referee",
-        stats: &s,
-        id: None,
-    };
+    let cand = |bbox: [f32; 4], score: f32, label| Candidate { bbox, raw: bbox, score, label, stats: &s, id: None };
+    let a = cand([500.0, 500.0, 540.0, 580.0], 0.6, "player");
+    let b = cand([500.0, 501.0, 540.0, 581.0], 0.8, "player");
+    let c = cand([500.0, 501.0, 540.0, 581.0], 0.8, "referee");
     let v = r.check_frame(&[a, b, c], 1920, 1080);
     assert_eq!(v[0].rule.as_deref(), Some("duplicate"));
     assert!(v[0].value.unwrap() > 0.9);
