@@ -203,23 +203,10 @@ fn many_boxes_in_a_frame_are_checked_in_about_linear_time() {
     let mut cands = Vec::new();
     for i in 0..200_000u32 {
         let (x, y) = ((i % 1000) as f32 * 20.0, (i / 1000) as f32 * 40.0);
-        cands.push(Candidate {
-            bbox: [x, y, x + 24.0, y + 44.0],
-            raw: [x, y, x + 24.0, y + 44.0],
-            score: 0.9,
-            label: "player",
-            stats: &s,
-            id: None,
-        });
+        let b = [x, y, x + 24.0, y + 44.0];
+        cands.push(Candidate { bbox: b, raw: b, score: 0.9, label: "player", stats: &s, id: None });
         if i % 10 == 0 {
-            cands.push(Candidate {
-                bbox: [x, y, x + 24.0, y + 44.0],
-                raw: [x, y, x + 24.0, y + 44.0],
-                score: 0.5,
-                label: "player",
-                stats: &s,
-                id: None,
-            });
+            cands.push(Candidate { bbox: b, raw: b, score: 0.5, label: "player", stats: &s, id: None });
         }
     }
     let v = duplicate_rules(0.9).check_frame(&cands, 20_000, 8_000);
