@@ -15,7 +15,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
 APT_PKGS=(golang-go valgrind libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
-          libavdevice-dev libswresample-dev clang libclang-dev pkg-config ffmpeg)
+          libavdevice-dev libswresample-dev clang libclang-dev pkg-config ffmpeg openssl)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
