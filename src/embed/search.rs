@@ -216,8 +216,14 @@ pub fn search(store: &Path, rows: &Rows, query: &[f32], k: usize, method: Method
 /// Recall@k of the approximate index against exact search, with `queries` of the store's own
 /// rows spread over it as queries: the share of exact top-k rows the index also returns.
 pub fn recall(store: &Path, rows: &Rows, queries: usize, k: usize) -> Result<f64> {
-    let (ann, _) = Ann::for_store(store, rows)?;
     let n = rows.len();
+    if n == 0 {
+        return Err(Error::InvalidOption {
+            option: "--recall",
+            reason: format!("{}: the store holds no rows to measure recall on", store.display()),
+        });
+    }
+    let (ann, _) = Ann::for_store(store, rows)?;
     let q = queries.clamp(1, n);
     let mut found = 0usize;
     let mut total = 0usize;
@@ -229,4 +235,17 @@ pub fn recall(store: &Path, rows: &Rows, queries: usize, k: usize) -> Result<f64
         total += truth.len();
     }
     Ok(found as f64 / total.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recall_on_an_empty_store_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = Rows { model: "m".into(), dim: 4, path: vec![], label: vec![], frame: vec![], pts: vec![], data: vec![] };
+        let e = recall(dir.path(), &rows, 100, 10).unwrap_err().to_string();
+        assert!(e.contains("--recall") && e.contains("no rows"), "{e}");
+    }
 }
