@@ -97,13 +97,9 @@ impl std::str::FromStr for HomographyMethod {
     }
 }
 
-/// The homography of a frame's keypoints, or None with fewer than 4 valid keypoints (or no model).
-pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32) -> Option<Estimate> {
-    estimate_with(kps, w, h, HomographyMethod::Opencv)
-}
-
-/// [`estimate`] with a choice of homography.
-pub fn estimate_with(kps: &[[f64; 2]], w: u32, h: u32, method: HomographyMethod) -> Option<Estimate> {
+/// The homography of a frame's keypoints by `method`, or None with fewer than 4 valid keypoints
+/// (or no model).
+pub fn estimate(kps: &[[f64; 2]], w: u32, h: u32, method: HomographyMethod) -> Option<Estimate> {
     let tpl = pitch::template();
     let (sx, sy) = (w as f64 / pitch::WIDTH, h as f64 / pitch::LENGTH);
     let (pts, idx) = valid(kps, Some((w, h)));
@@ -409,7 +405,7 @@ pub fn score(
     let by_index: BTreeMap<u64, &KpFrame> = frames.iter().map(|f| (f.index, f)).collect();
     let consistency = consistency(&by_index, validate, w, h);
     let estimates: BTreeMap<u64, Estimate> =
-        frames.iter().filter_map(|f| estimate_with(&f.keypoints, w, h, method).map(|e| (f.index, e))).collect();
+        frames.iter().filter_map(|f| estimate(&f.keypoints, w, h, method).map(|e| (f.index, e))).collect();
     let hs: BTreeMap<u64, Homography> = estimates.iter().map(|(k, v)| (*k, v.0)).collect();
     let stab = stability(frames, &seg, &hs);
     let plaus = plausibility(frames, &seg);

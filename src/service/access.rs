@@ -71,13 +71,9 @@ impl Access {
         Ok(Self { root, root_fd, urls: urls.map(Arc::new), net_timeout })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Whether network sources are allowed at all.
-    pub fn allows_urls(&self) -> bool {
-        self.urls.is_some()
+    /// How long a network source may go without a frame (`--source-timeout`).
+    pub fn source_timeout(&self) -> Duration {
+        self.net_timeout
     }
 
     /// Checks a source or file the client named (`what` names it in the reasons): a path under

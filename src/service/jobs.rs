@@ -251,29 +251,35 @@ pub(crate) struct Results {
     len: AtomicU64,
 }
 
+/// How a results file is opened.
+#[derive(Clone, Copy)]
+enum Mode {
+    Create,
+    Append,
+    Read,
+}
+
 /// Opens a results file without following a symbolic link in its last component.
-fn open_results(path: &Path, create: bool) -> std::io::Result<std::fs::File> {
+fn open_results(path: &Path, mode: Mode) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = std::fs::OpenOptions::new();
-    if create {
-        o.write(true).create_new(true).mode(0o600);
-    } else {
-        o.read(true);
-    }
+    match mode {
+        Mode::Create => o.write(true).create_new(true).mode(0o600),
+        Mode::Append => o.append(true),
+        Mode::Read => o.read(true),
+    };
     o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
 }
 
 impl Results {
     fn create(path: PathBuf) -> std::io::Result<Self> {
-        drop(open_results(&path, true)?);
+        drop(open_results(&path, Mode::Create)?);
         Ok(Self { path, len: AtomicU64::new(0) })
     }
 
     /// The writer of a run (the file open until it is dropped).
     fn writer(self: &Arc<Self>) -> std::io::Result<Out> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&self.path)?;
-        Ok(Out { results: self.clone(), file })
+        Ok(Out { results: self.clone(), file: open_results(&self.path, Mode::Append)? })
     }
 }
 
@@ -383,7 +389,7 @@ impl Job {
         let want = len.saturating_sub(from).min(MAX_READ);
         let mut buf = vec![0u8; want];
         if want > 0 {
-            let mut f = open_results(&self.output.path, false)?;
+            let mut f = open_results(&self.output.path, Mode::Read)?;
             f.seek(std::io::SeekFrom::Start(from as u64))?;
             f.read_exact(&mut buf)?;
         }
@@ -412,14 +418,7 @@ impl Job {
 
     /// Runs the job (through the pipeline on `share` for detection), writing its results. Its
     /// files are opened here, once, through `access`.
-    pub(crate) fn run(
-        &self,
-        share: Share,
-        labels: Vec<String>,
-        access: &super::Access,
-        cfg: &super::ServiceConfig,
-        metrics: &super::metrics::Metrics,
-    ) {
+    pub(crate) fn run(&self, share: Share, labels: Vec<String>, access: &super::Access, metrics: &super::metrics::Metrics) {
         {
             let mut p = self.progress();
             if self.cancel.load(Ordering::SeqCst) {
@@ -437,12 +436,12 @@ impl Job {
             Ok(input) => {
                 names.push((input.path().to_path_buf(), self.source.clone()));
                 let run = match &self.work {
-                    Work::Detect(opts) => self.run_detect(input.path(), opts, share, labels, cfg.source_timeout, metrics),
+                    Work::Detect(opts) => self.run_detect(input.path(), opts, share, labels, access.source_timeout(), metrics),
                     Work::Score(s) => self.run_score(input.path(), s, access, &mut names),
                 };
                 run.map_err(|e| match e {
-                    super::jobs::RunError::Refused(reason) => reason,
-                    super::jobs::RunError::Failed(e) => {
+                    RunError::Refused(reason) => reason,
+                    RunError::Failed(e) => {
                         log::warn!("job {} ({}) failed: {e}", self.id, self.source);
                         client_error(&e, &names, source_is_url, input.path())
                     }

@@ -369,8 +369,7 @@ impl Service {
             };
             let share = self.batcher.share();
             let labels = self.labels.clone();
-            let run =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.access, &self.cfg, &self.metrics)));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(share, labels, &self.access, &self.metrics)));
             if run.is_err() {
                 job.fail_panicked();
             }

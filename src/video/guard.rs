@@ -246,10 +246,10 @@ pub(super) const NETWORK_PROTOCOLS: &str = "http,https,tls,tcp,crypto,rtmp,rtmps
 
 #[cfg(feature = "video")]
 /// The state the `io_open` callback needs for one FFmpeg context.
-pub(super) struct CtxGuard {
-    pub access: Arc<Access>,
+struct CtxGuard {
+    access: Arc<Access>,
     /// The only URL a local file's context may open: its own.
-    pub main: String,
+    main: String,
 }
 
 #[cfg(feature = "video")]
@@ -263,21 +263,48 @@ type IoOpen = unsafe extern "C" fn(
 
 #[cfg(feature = "video")]
 /// FFmpeg's own `io_open` (the one every new context starts with) and the guarded contexts.
-pub(super) struct Contexts {
-    pub default_open: Option<IoOpen>,
-    pub map: HashMap<usize, Arc<CtxGuard>>,
+struct Contexts {
+    default_open: Option<IoOpen>,
+    map: HashMap<usize, Arc<CtxGuard>>,
 }
 
 #[cfg(feature = "video")]
-pub(super) fn contexts() -> &'static Mutex<Contexts> {
+fn contexts() -> &'static Mutex<Contexts> {
     static C: OnceLock<Mutex<Contexts>> = OnceLock::new();
     C.get_or_init(|| Mutex::new(Contexts { default_open: None, map: HashMap::new() }))
 }
 
 #[cfg(feature = "video")]
+/// A new FFmpeg context for a source guarded by `access` (`main`: its own URL): its `io_open` is
+/// [`guarded_io_open`], which finds the guard by the context's address. Null when FFmpeg cannot
+/// allocate one. A context whose open fails must be forgotten ([`forget_context`]).
+pub(super) fn guarded_context(access: Arc<Access>, main: String) -> *mut ffmpeg_next::ffi::AVFormatContext {
+    // SAFETY: avformat_alloc_context returns a new context (or null) that nothing else holds
+    // yet; setting its io_open before it is opened is what FFmpeg's API allows.
+    unsafe {
+        let ps = ffmpeg_next::ffi::avformat_alloc_context();
+        if !ps.is_null() {
+            let mut c = contexts().lock().unwrap_or_else(|p| p.into_inner());
+            if c.default_open.is_none() {
+                c.default_open = (*ps).io_open;
+            }
+            c.map.insert(ps as usize, Arc::new(CtxGuard { access, main }));
+            (*ps).io_open = Some(guarded_io_open);
+        }
+        ps
+    }
+}
+
+#[cfg(feature = "video")]
+/// Forgets the context that had address `key` (FFmpeg freed it when its open failed).
+pub(super) fn forget_context(key: usize) {
+    contexts().lock().unwrap_or_else(|p| p.into_inner()).map.remove(&key);
+}
+
+#[cfg(feature = "video")]
 impl CtxGuard {
     /// Whether the context may open `url` (its source, or a URL its demuxer names).
-    pub fn admits(&self, url: &str) -> Result<(), String> {
+    fn admits(&self, url: &str) -> Result<(), String> {
         match &*self.access {
             Access::File => {
                 if url == self.main {
@@ -296,7 +323,7 @@ impl CtxGuard {
 ///
 /// # Safety
 /// Called by FFmpeg with its context and arguments for its default `io_open`.
-pub(super) unsafe extern "C" fn guarded_io_open(
+unsafe extern "C" fn guarded_io_open(
     s: *mut ffmpeg_next::ffi::AVFormatContext,
     pb: *mut *mut ffmpeg_next::ffi::AVIOContext,
     url: *const std::ffi::c_char,

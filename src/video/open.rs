@@ -43,20 +43,22 @@ pub fn is_url(path: &Path) -> bool {
     path.to_str().is_some_and(|s| SCHEMES.iter().any(|p| s.len() > p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())))
 }
 
-/// FFmpeg options for a network source: reconnects with backoff (HTTP, also for each HLS
-/// segment), RTSP over TCP, and a 15 s I/O timeout so that a dead source is an error, not a hang.
-fn network_options(path: &Path) -> ffmpeg::Dictionary<'static> {
+/// FFmpeg options for a network source: reconnects with backoff of at most `max_delay_s` (HTTP,
+/// also for each HLS segment), RTSP over TCP, and an I/O timeout so that a dead source is an
+/// error, not a hang.
+fn network_options(path: &Path, timeout: std::time::Duration, max_delay_s: u32) -> ffmpeg::Dictionary<'static> {
     let mut d = ffmpeg::Dictionary::new();
+    let us = timeout.as_micros().clamp(1, i64::MAX as u128).to_string();
     let s = path.to_string_lossy().to_ascii_lowercase();
     if s.starts_with("rtsp") {
         d.set("rtsp_transport", "tcp");
-        d.set("timeout", "15000000");
+        d.set("timeout", &us);
     } else {
         d.set("reconnect", "1");
         d.set("reconnect_streamed", "1");
         d.set("reconnect_on_network_error", "1");
-        d.set("reconnect_delay_max", "8");
-        d.set("rw_timeout", "15000000");
+        d.set("reconnect_delay_max", &max_delay_s.to_string());
+        d.set("rw_timeout", &us);
     }
     d
 }
@@ -79,54 +81,45 @@ pub(super) fn open_input(path: &Path) -> Result<format::context::Input> {
     use std::os::unix::ffi::OsStrExt;
     let not_media = |reason: String| Error::NotMedia { path: path.to_path_buf(), reason };
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| not_media("the path contains a NUL byte".into()))?;
-    let mut dict = if url { network_options(path) } else { ffmpeg::Dictionary::new() };
-    match guarded.as_deref() {
+    let dict = match guarded.as_deref() {
         Some(Access::File) => {
-            dict.set("protocol_whitelist", "file");
-            dict.set("format_whitelist", guard::FILE_DEMUXERS);
+            let mut d = ffmpeg::Dictionary::new();
+            d.set("protocol_whitelist", "file");
+            d.set("format_whitelist", guard::FILE_DEMUXERS);
+            d
         }
+        // The service's source timeout, and short reconnect delays within it.
         Some(Access::Network { timeout, .. }) => {
-            dict.set("protocol_whitelist", guard::NETWORK_PROTOCOLS);
-            dict.set("format_whitelist", &format!("{},{}", guard::FILE_DEMUXERS, guard::NETWORK_DEMUXERS));
-            let us = timeout.as_micros().clamp(1, i64::MAX as u128).to_string();
-            dict.set("rw_timeout", &us);
-            if path.to_string_lossy().to_ascii_lowercase().starts_with("rtsp") {
-                dict.set("timeout", &us);
-            }
-            dict.set("reconnect_delay_max", "2");
+            let mut d = network_options(path, *timeout, 2);
+            d.set("protocol_whitelist", guard::NETWORK_PROTOCOLS);
+            d.set("format_whitelist", &format!("{},{}", guard::FILE_DEMUXERS, guard::NETWORK_DEMUXERS));
+            d
         }
-        None => {}
-    }
+        None if url => network_options(path, std::time::Duration::from_secs(15), 8),
+        None => ffmpeg::Dictionary::new(),
+    };
     // SAFETY: disown hands us the dictionary's ownership; it is freed after the open below.
     let mut opts = unsafe { dict.disown() };
-    // `ps` is null (FFmpeg allocates the context) or, for a guarded source, a context allocated
-    // here whose io_open is the guarded callback (registered under its address before the open,
-    // unregistered when the open fails, when avformat_open_input frees it).
+    // `ps` is null (FFmpeg allocates the context) or, for a guarded source, one from
+    // `guard::guarded_context`, forgotten again when the open fails (FFmpeg then frees it).
     // SAFETY: the path is NUL-terminated and outlives the call; `opts` is a dictionary we own,
     // which the call may replace and which is freed right after it. On success the context is
     // owned by the returned `Input` (closed on drop); on a stream-info failure it is closed here.
     unsafe {
-        let mut ps = std::ptr::null_mut::<ffmpeg::ffi::AVFormatContext>();
-        if let Some(access) = &guarded {
-            ps = ffmpeg::ffi::avformat_alloc_context();
-            if ps.is_null() {
-                ffmpeg::ffi::av_dict_free(&mut opts);
-                return Err(not_media("out of memory".into()));
-            }
-            let mut c = guard::contexts().lock().unwrap_or_else(|p| p.into_inner());
-            if c.default_open.is_none() {
-                c.default_open = (*ps).io_open;
-            }
-            let main = path.to_string_lossy().into_owned();
-            c.map.insert(ps as usize, std::sync::Arc::new(guard::CtxGuard { access: access.clone(), main }));
-            (*ps).io_open = Some(guard::guarded_io_open);
+        let mut ps = match &guarded {
+            Some(access) => guard::guarded_context(access.clone(), path.to_string_lossy().into_owned()),
+            None => std::ptr::null_mut(),
+        };
+        if guarded.is_some() && ps.is_null() {
+            ffmpeg::ffi::av_dict_free(&mut opts);
+            return Err(not_media("out of memory".into()));
         }
         let key = ps as usize;
         let e = ffmpeg::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts);
         ffmpeg::ffi::av_dict_free(&mut opts);
         if e < 0 {
             if guarded.is_some() {
-                guard::contexts().lock().unwrap_or_else(|p| p.into_inner()).map.remove(&key);
+                guard::forget_context(key);
                 // Refused by the white lists (EINVAL: a demuxer or protocol not on them) or by
                 // the io_open check (EACCES).
                 if e == -libc::EINVAL || e == -libc::EACCES {

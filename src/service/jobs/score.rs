@@ -80,18 +80,18 @@ impl Job {
         access: &Access,
         names: &mut Vec<(PathBuf, String)>,
     ) -> std::result::Result<(), RunError> {
-        let open = |(n, client): &(Named, String)| access.open(n).map_err(|e| RunError::Refused(e.for_client(client)));
+        // Each file opened once, its descriptor's path named as the client named the file.
+        let mut open = |(n, client): &(Named, String)| {
+            let f = access.open(n).map_err(|e| RunError::Refused(e.for_client(client)))?;
+            names.push((f.path().to_path_buf(), client.clone()));
+            Ok::<_, RunError>(f)
+        };
         let boxes = open(&s.boxes)?;
-        names.push((boxes.path().to_path_buf(), s.boxes.1.clone()));
-        let rules = s.rules.as_ref().map(open).transpose()?;
-        let policy = s.policy.as_ref().map(open).transpose()?;
+        let rules = s.rules.as_ref().map(&mut open).transpose()?;
+        let policy = s.policy.as_ref().map(&mut open).transpose()?;
         let mut request = s.request.clone();
-        for (f, given, slot) in [(&rules, &s.rules, &mut request.rules), (&policy, &s.policy, &mut request.policy)] {
-            if let (Some(f), Some((_, client))) = (f, given) {
-                names.push((f.path().to_path_buf(), client.clone()));
-                *slot = Some(f.path().to_path_buf());
-            }
-        }
+        request.rules = rules.as_ref().map(|f| f.path().to_path_buf());
+        request.policy = policy.as_ref().map(|f| f.path().to_path_buf());
         let (mut opts, mut classifier) = request.options()?;
         opts.cancel = Some(self.cancel.clone());
         opts.progress = Some(self.frames.clone());
