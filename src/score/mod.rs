@@ -307,7 +307,8 @@ pub fn run_score(
         .unwrap_or_else(|| file.frames.last().map_or(0, |f| f.index + 1));
     // The frames to validate: the validator's list, or every frame of the video. The miner's other
     // frames are not scored.
-    let validate: BTreeSet<u64> = opts.frames.clone().unwrap_or_else(|| (0..video_frames).collect());
+    // A container's declared frame count is input: the default list is bounded as a given one is.
+    let validate: BTreeSet<u64> = opts.frames.clone().unwrap_or_else(|| (0..video_frames.min(MAX_FRAME_LIST as u64)).collect());
     file.frames.retain(|f| validate.contains(&f.index));
     // Lines are measured on frames with at least 4 valid keypoints, with or without boxes.
     let candidates: Vec<u64> = file
