@@ -249,8 +249,9 @@ const char *fovea_version(void);
 // one (any 32-bit value may be passed). A static string; never free it.
 const char *fovea_status_str(uint32_t status);
 
-// The message of the last failed constructor call (`fovea_engine_create*`) on this thread, or
-// "" if none. Valid until the next constructor call on this thread; never free it.
+// The message of the last failed constructor call (`fovea_engine_create*`), file-level call
+// (`fovea_embed`, `fovea_score`) or call given a NULL engine or stream on this thread, or "" if
+// none. Valid until the next such call on this thread; never free it.
 const char *fovea_last_error(void);
 
 // Creates an engine from configuration text (TOML; see the README). Relative paths in it are

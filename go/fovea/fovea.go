@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"unsafe"
 )
 
@@ -225,17 +226,53 @@ func constructorError(s C.fovea_status) error {
 	return &Error{Status: Status(s), Message: C.GoString(C.fovea_last_error())}
 }
 
+// cStrings are C copies of Go strings, freed together.
+type cStrings []*C.char
+
+// add is s as a C string, or an error naming what when s holds a NUL byte (a C string would end
+// there: "a.mp4\x00.txt" must not quietly become "a.mp4").
+func (c *cStrings) add(what, s string) (*C.char, error) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return nil, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("%s holds a NUL byte at byte %d", what, i)}
+	}
+	p := C.CString(s)
+	*c = append(*c, p)
+	return p, nil
+}
+
+func (c cStrings) free() {
+	for _, p := range c {
+		C.free(unsafe.Pointer(p))
+	}
+}
+
+// frameArgs checks a frame's sizes before they become C's 32-bit and size_t values (no wrap).
+func frameArgs(data []byte, width, height, stride int) error {
+	if len(data) == 0 {
+		return &Error{Status: StatusInvalidArgument, Message: "empty frame"}
+	}
+	if width < 1 || height < 1 || width > 16384 || height > 16384 || stride < 1 {
+		return &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("frame %dx%d with stride %d: sides must be 1..=16384 and the stride positive", width, height, stride)}
+	}
+	return nil
+}
+
 // NewEngine creates an engine from configuration text (TOML); relative paths are taken from
 // baseDir ("" for the current directory).
 func NewEngine(config string, baseDir string) (*Engine, error) {
 	runtime.LockOSThread() // fovea_last_error is per thread
 	defer runtime.UnlockOSThread()
-	cc := C.CString(config)
-	defer C.free(unsafe.Pointer(cc))
+	var cs cStrings
+	defer cs.free()
+	cc, err := cs.add("config", config)
+	if err != nil {
+		return nil, err
+	}
 	var cb *C.char
 	if baseDir != "" {
-		cb = C.CString(baseDir)
-		defer C.free(unsafe.Pointer(cb))
+		if cb, err = cs.add("baseDir", baseDir); err != nil {
+			return nil, err
+		}
 	}
 	var p *C.fovea_engine
 	if s := C.fovea_engine_create(cc, cb, &p); s != 0 {
@@ -248,8 +285,12 @@ func NewEngine(config string, baseDir string) (*Engine, error) {
 func NewEngineFromFile(path string) (*Engine, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cp := C.CString(path)
-	defer C.free(unsafe.Pointer(cp))
+	var cs cStrings
+	defer cs.free()
+	cp, err := cs.add("path", path)
+	if err != nil {
+		return nil, err
+	}
 	var p *C.fovea_engine
 	if s := C.fovea_engine_create_from_file(cp, &p); s != 0 {
 		return nil, constructorError(s)
@@ -307,8 +348,12 @@ func (e *Engine) ProcessFile(path string, fn func(*Result) bool) error {
 	if e.p == nil {
 		return &Error{Status: StatusBadState, Message: "the engine is closed"}
 	}
-	cp := C.CString(path)
-	defer C.free(unsafe.Pointer(cp))
+	var cs cStrings
+	defer cs.free()
+	cp, err := cs.add("path", path)
+	if err != nil {
+		return err
+	}
 	h := cgo.NewHandle(fn)
 	defer h.Delete()
 	s := C.fovea_go_process_file(e.p, cp, C.uintptr_t(h))
@@ -327,9 +372,16 @@ func (e *Engine) VerifyFile(video, boxesPath string, fn func(*Result) bool) erro
 	if e.p == nil {
 		return &Error{Status: StatusBadState, Message: "the engine is closed"}
 	}
-	cv, cb := C.CString(video), C.CString(boxesPath)
-	defer C.free(unsafe.Pointer(cv))
-	defer C.free(unsafe.Pointer(cb))
+	var cs cStrings
+	defer cs.free()
+	cv, err := cs.add("video", video)
+	if err != nil {
+		return err
+	}
+	cb, err := cs.add("boxesPath", boxesPath)
+	if err != nil {
+		return err
+	}
 	h := cgo.NewHandle(fn)
 	defer h.Delete()
 	s := C.fovea_go_verify_file(e.p, cv, cb, C.uintptr_t(h))
@@ -359,10 +411,17 @@ func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string,
 	if err != nil {
 		return "", err
 	}
-	cv, co, cj := C.CString(video), C.CString(outDir), C.CString(string(js))
-	defer C.free(unsafe.Pointer(cv))
-	defer C.free(unsafe.Pointer(co))
-	defer C.free(unsafe.Pointer(cj))
+	var cs cStrings
+	defer cs.free()
+	cv, err := cs.add("video", video)
+	if err != nil {
+		return "", err
+	}
+	co, err := cs.add("outDir", outDir)
+	if err != nil {
+		return "", err
+	}
+	cj, _ := cs.add("options", string(js)) // JSON escapes NUL
 	if s := C.fovea_engine_keyframes(e.p, cv, co, cj); s != 0 {
 		return "", e.err(s)
 	}
@@ -402,11 +461,15 @@ func Embed(inputs []string, store string, opts EmbedOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ci, cs, cj := C.CString(string(in)), C.CString(store), C.CString(string(js))
-	defer C.free(unsafe.Pointer(ci))
-	defer C.free(unsafe.Pointer(cs))
-	defer C.free(unsafe.Pointer(cj))
-	if s := C.fovea_embed(ci, cs, cj); s != 0 {
+	var strs cStrings
+	defer strs.free()
+	cst, err := strs.add("store", store)
+	if err != nil {
+		return "", err
+	}
+	ci, _ := strs.add("inputs", string(in)) // JSON escapes NUL
+	cj, _ := strs.add("options", string(js))
+	if s := C.fovea_embed(ci, cst, cj); s != 0 {
 		return "", constructorError(s)
 	}
 	return C.GoString(C.fovea_last_embed_report()), nil
@@ -437,10 +500,17 @@ func Score(video, boxes string, opts ScoreOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cv, cb, cj := C.CString(video), C.CString(boxes), C.CString(string(js))
-	defer C.free(unsafe.Pointer(cv))
-	defer C.free(unsafe.Pointer(cb))
-	defer C.free(unsafe.Pointer(cj))
+	var cs cStrings
+	defer cs.free()
+	cv, err := cs.add("video", video)
+	if err != nil {
+		return "", err
+	}
+	cb, err := cs.add("boxes", boxes)
+	if err != nil {
+		return "", err
+	}
+	cj, _ := cs.add("options", string(js)) // JSON escapes NUL
 	if s := C.fovea_score(cv, cb, cj); s != 0 {
 		return "", constructorError(s)
 	}
@@ -470,8 +540,8 @@ func (s *Stream) err(st C.fovea_status) error {
 
 // SendFrame processes one frame from data (not kept after the call).
 func (s *Stream) SendFrame(data []byte, width, height, stride int, format PixelFormat, pts float64) error {
-	if len(data) == 0 {
-		return &Error{Status: StatusInvalidArgument, Message: "empty frame"}
+	if err := frameArgs(data, width, height, stride); err != nil {
+		return err
 	}
 	st := C.fovea_stream_send_frame(s.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.uint32_t(width),
 		C.uint32_t(height), C.size_t(stride), C.uint32_t(format), C.double(pts))
@@ -484,8 +554,8 @@ func (s *Stream) SendFrame(data []byte, width, height, stride int, format PixelF
 // SendFrameWithBoxes is verify mode: the frame with the caller's boxes, which go through the
 // stages (rules, classifier, teams) in place of the detector's.
 func (s *Stream) SendFrameWithBoxes(data []byte, width, height, stride int, format PixelFormat, pts float64, boxes []Box) error {
-	if len(data) == 0 {
-		return &Error{Status: StatusInvalidArgument, Message: "empty frame"}
+	if err := frameArgs(data, width, height, stride); err != nil {
+		return err
 	}
 	cboxes := make([]C.fovea_box, len(boxes))
 	for i, b := range boxes {

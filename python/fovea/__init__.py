@@ -145,6 +145,20 @@ class Error(Exception):
         super().__init__(f"{message} ({self.name}, status {status})")
 
 
+def _c(what, s):
+    """`s` (text, or a path: str, bytes, PathLike) as bytes for C, refusing a NUL byte, where C
+    would quietly cut the string ("a.mp4\\0.txt" must not become "a.mp4")."""
+    b = s.encode() if what == "config" else os.fsencode(s)
+    i = b.find(b"\0")
+    if i >= 0:
+        raise ValueError(f"{what} holds a NUL byte at byte {i}: C strings end there")
+    return b
+
+
+MAX_CLASS_ID = 65535
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
 def _paths_json(inputs):
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -176,7 +190,7 @@ def embed(inputs, store, encoder=None, frames=None, every=None, per="clip", batc
     for k, v in (("batch", batch), ("decoders", decoders), ("threads", threads)):
         if v is not None:
             opts[k] = int(v)
-    s = _lib.fovea_embed(_paths_json(inputs), os.fsencode(store), json.dumps(opts).encode())
+    s = _lib.fovea_embed(_paths_json(inputs), _c("store", store), json.dumps(opts).encode())
     if s != OK:
         raise Error(s, _lib.fovea_last_error().decode())
     return json.loads(_lib.fovea_last_embed_report().decode())
@@ -205,7 +219,7 @@ def score(video, boxes, classifier=None, time=None, fastest=None, rules=None, li
     for k, v in (("line_frames", line_frames), ("threads", threads)):
         if v is not None:
             opts[k] = int(v)
-    s = _lib.fovea_score(os.fsencode(video), os.fsencode(boxes), json.dumps(opts).encode())
+    s = _lib.fovea_score(_c("video", video), _c("boxes", boxes), json.dumps(opts).encode())
     if s != OK:
         raise Error(s, _lib.fovea_last_error().decode())
     return json.loads(_lib.fovea_last_score_report().decode())
@@ -320,9 +334,9 @@ class Engine(_Handle):
             config = ""  # the default model, every setting at its default
         h = C.c_void_p()
         if path is not None:
-            s = _lib.fovea_engine_create_from_file(os.fsencode(path), C.byref(h))
+            s = _lib.fovea_engine_create_from_file(_c("path", path), C.byref(h))
         else:
-            s = _lib.fovea_engine_create(config.encode(), None if base_dir is None else os.fsencode(base_dir), C.byref(h))
+            s = _lib.fovea_engine_create(_c("config", config), None if base_dir is None else _c("base_dir", base_dir), C.byref(h))
         if s != OK:
             raise Error(s, _lib.fovea_last_error().decode())
         self._h = h
@@ -347,7 +361,7 @@ class Engine(_Handle):
     def process_file(self, path, callback=None):
         """Processes a whole file. With `callback(result) -> bool|None` each frame's result is
         handed over in order (return False to stop); without, the results are returned as a list."""
-        return self._file_call(lambda cb: _lib.fovea_engine_process_file(self._handle(), os.fsencode(path), cb, None), callback)
+        return self._file_call(lambda cb: _lib.fovea_engine_process_file(self._handle(), _c("path", path), cb, None), callback)
 
     def verify_file(self, video, boxes, callback=None):
         """Verifies the boxes of `boxes` (a Score Vision JSON file or fovea JSONL) on `video` as
@@ -355,7 +369,7 @@ class Engine(_Handle):
         Vision set; its classifier; teams): every frame with boxes, each box a `Detection` with its
         verdict, rule, statistics, label, source and team. Results as for `process_file`."""
         return self._file_call(
-            lambda cb: _lib.fovea_engine_verify_file(self._handle(), os.fsencode(video), os.fsencode(boxes), cb, None), callback)
+            lambda cb: _lib.fovea_engine_verify_file(self._handle(), _c("video", video), _c("boxes", boxes), cb, None), callback)
 
     def keyframes(self, video, out_dir, max=None, min_gap=None, policy=None, stride=None, image_format=None):
         """Picks the key frames of `video` with this engine's model, as `fovea keyframes` does,
@@ -364,7 +378,7 @@ class Engine(_Handle):
         why it won; per shot: the cut and its candidates; the frames each stage saw)."""
         opts = {k: v for k, v in {"max": max, "min_gap": min_gap, "policy": None if policy is None else os.fspath(policy),
                                   "stride": stride, "image_format": image_format}.items() if v is not None}
-        s = _lib.fovea_engine_keyframes(self._handle(), os.fsencode(video), os.fsencode(out_dir), json.dumps(opts).encode())
+        s = _lib.fovea_engine_keyframes(self._handle(), _c("video", video), _c("out_dir", out_dir), json.dumps(opts).encode())
         if s != OK:
             raise Error(s, _lib.fovea_engine_last_error(self._h).decode())
         return self.last_report()
@@ -408,6 +422,11 @@ class Stream(_Handle):
             raise Error(s, _lib.fovea_engine_last_error(engine._h).decode())
         self._h, self._engine = h, engine
 
+    def _handle(self):
+        if not self._h:
+            raise Error(111, "the stream is closed")
+        return self._h
+
     def _check(self, s):
         if s not in (OK, NEED_MORE_DATA, END_OF_STREAM):
             raise Error(s, _lib.fovea_stream_last_error(self._h).decode())
@@ -447,21 +466,27 @@ class Stream(_Handle):
             raise ValueError(f"format must be one of {sorted(_FORMATS)}, got {format!r}")
         a, ptr, length, w, h, stride = self.frame_args(frame, format)
         if boxes is None:
-            self._check(_lib.fovea_stream_send_frame(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts)))
+            self._check(_lib.fovea_stream_send_frame(self._handle(), ptr, length, w, h, stride, _FORMATS[format], float(pts)))
         else:
             arr = (_Box * len(boxes))()
             for k, b in enumerate(boxes):
                 if len(b) not in (6, 7):
                     raise ValueError(f"box {k}: expected (x1, y1, x2, y2, score, class_id[, id]), got {b!r}")
-                arr[k] = _Box(*(float(v) for v in b[:5]), int(b[5]), int(b[6]) if len(b) == 7 and b[6] is not None else -1)
-            self._check(_lib.fovea_stream_send_frame_with_boxes(self._h, ptr, length, w, h, stride, _FORMATS[format], float(pts),
+                # ctypes wraps integers silently (2**32 would become class 0): check them here.
+                cls, oid = int(b[5]), int(b[6]) if len(b) == 7 and b[6] is not None else -1
+                if not 0 <= cls <= MAX_CLASS_ID:
+                    raise ValueError(f"box {k}: class_id {cls} is outside 0..={MAX_CLASS_ID}")
+                if not _I64[0] <= oid <= _I64[1]:
+                    raise ValueError(f"box {k}: id {oid} does not fit in 64 bits")
+                arr[k] = _Box(*(float(v) for v in b[:5]), cls, oid)
+            self._check(_lib.fovea_stream_send_frame_with_boxes(self._handle(), ptr, length, w, h, stride, _FORMATS[format], float(pts),
                                                                 arr, len(boxes)))
         del a
 
     def receive(self):
         """The next result, or None when there is none yet (or the stream has ended)."""
         p = C.POINTER(_Result)()
-        if self._check(_lib.fovea_stream_receive(self._h, C.byref(p))) != OK:
+        if self._check(_lib.fovea_stream_receive(self._handle(), C.byref(p))) != OK:
             return None
         try:
             return Result(p.contents)
@@ -478,12 +503,12 @@ class Stream(_Handle):
         (conversion, preprocessing, waiting for the model, inference, postprocessing, tracking,
         statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved,
         teams."""
-        return json.loads(_lib.fovea_stream_report(self._h).decode())
+        return json.loads(_lib.fovea_stream_report(self._handle()).decode())
 
     def flush(self):
         """No more frames; the queued results can still be received (with colour teams, the
         clip's results are queued now, with their teams)."""
-        self._check(_lib.fovea_stream_flush(self._h))
+        self._check(_lib.fovea_stream_flush(self._handle()))
 
     def close(self):
         if getattr(self, "_h", None):

@@ -236,6 +236,13 @@ impl Stream {
                 reason: format!("{} boxes in one frame, at most {}", boxes.len(), crate::output::read::MAX_BOXES_PER_FRAME),
             });
         }
+        use crate::output::read::MAX_CLASS_ID;
+        if let Some((i, b)) = boxes.iter().enumerate().find(|(_, b)| u64::from(b.class_id) > MAX_CLASS_ID) {
+            return Err(Error::InvalidOption {
+                option: "boxes",
+                reason: format!("box {i}: class_id {} is larger than the limit {MAX_CLASS_ID}", b.class_id),
+            });
+        }
         self.send(f, Some((boxes, ids)))
     }
 

@@ -175,6 +175,13 @@ fn set_thread_error(msg: String) {
     LAST_ERROR.with(|e| *e.borrow_mut() = cstring(msg));
 }
 
+/// A call given a NULL handle: there is no handle to hold the message, so it is the thread's
+/// (`fovea_last_error`), replacing an older one.
+fn null_handle(what: &str) -> fovea_status {
+    set_thread_error(format!("{what} is NULL"));
+    FOVEA_STATUS_NULL_ARGUMENT
+}
+
 /// # Safety
 /// `p` is NULL or a NUL-terminated string valid for the call.
 unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, Failure> {
@@ -244,8 +251,9 @@ pub extern "C" fn fovea_status_str(status: u32) -> *const c_char {
     s.as_ptr() as *const c_char
 }
 
-/// The message of the last failed constructor call (`fovea_engine_create*`) on this thread, or
-/// "" if none. Valid until the next constructor call on this thread; never free it.
+/// The message of the last failed constructor call (`fovea_engine_create*`), file-level call
+/// (`fovea_embed`, `fovea_score`) or call given a NULL engine or stream on this thread, or "" if
+/// none. Valid until the next such call on this thread; never free it.
 #[no_mangle]
 pub extern "C" fn fovea_last_error() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
@@ -403,7 +411,7 @@ pub unsafe extern "C" fn fovea_engine_process_file(
     user_data: *mut c_void,
 ) -> fovea_status {
     // SAFETY: NULL or live per the contract.
-    let Some(e) = (unsafe { engine.as_ref() }) else { return FOVEA_STATUS_NULL_ARGUMENT };
+    let Some(e) = (unsafe { engine.as_ref() }) else { return null_handle("engine") };
     boundary(engine_error(e), || {
         // SAFETY: per the contract.
         let p = unsafe { str_arg(path, "path") }?;
@@ -472,7 +480,7 @@ pub unsafe extern "C" fn fovea_engine_last_report(engine: *const fovea_engine) -
 #[no_mangle]
 pub unsafe extern "C" fn fovea_stream_create(engine: *mut fovea_engine, fps: f64, out: *mut *mut fovea_stream) -> fovea_status {
     // SAFETY: NULL or live per the contract.
-    let Some(e) = (unsafe { engine.as_ref() }) else { return FOVEA_STATUS_NULL_ARGUMENT };
+    let Some(e) = (unsafe { engine.as_ref() }) else { return null_handle("engine") };
     boundary(engine_error(e), || {
         if out.is_null() {
             return Err(fail(FOVEA_STATUS_NULL_ARGUMENT, "out is NULL"));
@@ -518,7 +526,7 @@ pub unsafe extern "C" fn fovea_stream_last_error(stream: *const fovea_stream) ->
 /// Runs `f` on a stream inside the boundary, keeping its error message; a panic poisons it.
 fn on_stream(stream: *mut fovea_stream, f: impl FnOnce(&mut fovea_stream) -> Result<fovea_status, Failure>) -> fovea_status {
     // SAFETY: every caller's contract: NULL or a live stream used by this thread only.
-    let Some(s) = (unsafe { stream.as_mut() }) else { return FOVEA_STATUS_NULL_ARGUMENT };
+    let Some(s) = (unsafe { stream.as_mut() }) else { return null_handle("stream") };
     if s.poisoned {
         s.last_error = cstring("this stream panicked earlier and cannot be used; destroy it".into());
         return FOVEA_STATUS_PANIC;

@@ -47,7 +47,7 @@ pub unsafe extern "C" fn fovea_engine_verify_file(
     user_data: *mut c_void,
 ) -> fovea_status {
     // SAFETY: NULL or live per the contract.
-    let Some(e) = (unsafe { engine.as_ref() }) else { return FOVEA_STATUS_NULL_ARGUMENT };
+    let Some(e) = (unsafe { engine.as_ref() }) else { return null_handle("engine") };
     boundary(engine_error(e), || {
         // SAFETY: per the contract.
         let v = unsafe { str_arg(video, "video") }?;

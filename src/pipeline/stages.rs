@@ -303,6 +303,7 @@ impl<'c> FrameStages<'c> {
         self.rois.uploaded = false;
         let mut out = Vec::with_capacity(frames.len());
         let t = Instant::now();
+        let given = frames.iter().any(|f| f.ids.is_some());
         for f in frames {
             let mut r = FrameResult::untracked(f.index, f.pts, f.detections);
             if let Some(t) = self.tracker.as_mut() {
@@ -318,6 +319,9 @@ impl<'c> FrameStages<'c> {
         self.counts.track_s += t.elapsed().as_secs_f64();
         if self.rules.is_some() {
             self.check(&views, &mut out)?;
+        } else if given {
+            // Boxes from the caller are checked as a boxes file is, with or without rules.
+            self.geometry(&views, &mut out);
         }
         if self.teams {
             self.measure_jerseys(&views, &mut out);
@@ -345,36 +349,56 @@ impl<'c> FrameStages<'c> {
         }
     }
 
-    /// ROI + colour statistics + rules: a [`BoxCheck`] for every box (no statistics on frames
-    /// without pixels: boxes checked by geometry alone).
-    fn check(&mut self, views: &[FrameView], out: &mut [FrameResult]) -> Result<()> {
-        let mut measured: Vec<(usize, Crop)> = Vec::new();
-        let mut slots: Vec<Vec<Option<usize>>> = Vec::with_capacity(out.len());
-        for (fi, r) in out.iter_mut().enumerate() {
-            let (w, h) = (views[fi].width, views[fi].height);
-            let mut slot = Vec::with_capacity(r.detections.len());
+    /// The checks of every box that need no pixels (class known, score finite, box finite,
+    /// ordered and inside the frame): sets `checks` (keep, or invalid with the reason) and
+    /// returns the crop of each valid box.
+    fn geometry(&self, views: &[FrameView], out: &mut [FrameResult]) -> Vec<Vec<Option<Crop>>> {
+        let mut crops = Vec::with_capacity(out.len());
+        for (r, view) in out.iter_mut().zip(views) {
+            let mut frame = Vec::with_capacity(r.detections.len());
             r.checks = r
                 .detections
                 .iter()
                 .map(|d| {
-                    slot.push(None);
+                    frame.push(None);
                     if (d.class_id as usize) >= self.labels.len() {
                         return BoxCheck::invalid("unknown_class");
                     }
                     if !d.score.is_finite() {
                         return BoxCheck::invalid("non_finite_score");
                     }
-                    match roi::crop_of(d.bbox, 1.0, w, h) {
+                    match roi::crop_of(d.bbox, 1.0, view.width, view.height) {
                         Err(bad) => BoxCheck::invalid(bad.as_str()),
                         Ok((crop, clamped)) => {
-                            *slot.last_mut().expect("pushed") = Some(measured.len());
-                            measured.push((fi, crop));
+                            *frame.last_mut().expect("pushed") = Some(crop);
                             BoxCheck { clamped, ..BoxCheck::default() }
                         }
                     }
                 })
                 .collect();
-            slots.push(slot);
+            crops.push(frame);
+        }
+        crops
+    }
+
+    /// ROI + colour statistics + rules: a [`BoxCheck`] for every box (no statistics on frames
+    /// without pixels: boxes checked by geometry alone).
+    fn check(&mut self, views: &[FrameView], out: &mut [FrameResult]) -> Result<()> {
+        let crops = self.geometry(views, out);
+        let mut measured: Vec<(usize, Crop)> = Vec::new();
+        let mut slots: Vec<Vec<Option<usize>>> = Vec::with_capacity(out.len());
+        for (fi, frame) in crops.into_iter().enumerate() {
+            slots.push(
+                frame
+                    .into_iter()
+                    .map(|c| {
+                        c.map(|crop| {
+                            measured.push((fi, crop));
+                            measured.len() - 1
+                        })
+                    })
+                    .collect(),
+            );
         }
         let t = Instant::now();
         let seen: Vec<(usize, Crop)> = measured.iter().copied().filter(|(fi, _)| !views[*fi].data.is_empty()).collect();

@@ -6,8 +6,7 @@
 //! tracks are kept for a time budget. Time is in frames (decode indices), not calls.
 #![forbid(unsafe_code)]
 
-use pathfinding::matrix::Matrix;
-
+use super::assign::{assign, pairs, Grid, Pairs};
 use super::kalman::{to_xyxy, xyah, KalmanState};
 use crate::detect::{iou, Detection};
 
@@ -160,8 +159,8 @@ impl ByteTrack {
         let mut lost_now: Vec<Track> = Vec::new();
 
         // 1. High-score detections vs the pool.
-        let cost = cost_matrix(&pool, dets, &high, cfg.fuse_score);
-        let (matches, u_track, u_high) = assign(&cost, pool.len(), high.len(), cfg.match_thresh);
+        let cand = candidates(&pool, dets, &high, cfg.fuse_score, cfg.match_thresh);
+        let (matches, u_track, u_high) = assign(&cand, high.len(), cfg.match_thresh);
         let mut pool_slots: Vec<Option<Track>> = pool.into_iter().map(Some).collect();
         for (ti, di) in matches {
             let mut t = pool_slots[ti].take().expect("matched once");
@@ -181,8 +180,8 @@ impl ByteTrack {
                 lost_now.push(t);
             }
         }
-        let cost = cost_matrix(&remaining, dets, &low, false);
-        let (matches, u_rem, _) = assign(&cost, remaining.len(), low.len(), cfg.second_match_thresh);
+        let cand = candidates(&remaining, dets, &low, false, cfg.second_match_thresh);
+        let (matches, u_rem, _) = assign(&cand, low.len(), cfg.second_match_thresh);
         let mut rem_slots: Vec<Option<Track>> = remaining.into_iter().map(Some).collect();
         for (ti, di) in matches {
             let mut t = rem_slots[ti].take().expect("matched once");
@@ -198,8 +197,8 @@ impl ByteTrack {
 
         // 3. Unconfirmed tracks vs the high-score detections left; unmatched ones are removed.
         let left: Vec<usize> = u_high.iter().map(|&i| high[i]).collect();
-        let cost = cost_matrix(&unconfirmed, dets, &left, cfg.fuse_score);
-        let (matches, _, u_left) = assign(&cost, unconfirmed.len(), left.len(), cfg.unconfirmed_match_thresh);
+        let cand = candidates(&unconfirmed, dets, &left, cfg.fuse_score, cfg.unconfirmed_match_thresh);
+        let (matches, _, u_left) = assign(&cand, left.len(), cfg.unconfirmed_match_thresh);
         let mut unc_slots: Vec<Option<Track>> = unconfirmed.into_iter().map(Some).collect();
         for (ti, di) in matches {
             let mut t = unc_slots[ti].take().expect("matched once");
@@ -236,19 +235,23 @@ impl ByteTrack {
         // 5. Lost tracks past the time budget are dropped.
         lost_now.retain(|t| frame - t.end_frame <= self.max_lost_frames);
 
-        // 6. A tracked and a lost track on the same object: keep the older one.
+        // 6. A tracked and a lost track on the same object: keep the older one (only
+        //    overlapping pairs can be within 0.15 of each other: found through a grid).
         let mut drop_tracked = vec![false; tracked_now.len()];
         let mut drop_lost = vec![false; lost_now.len()];
+        let lost_boxes: Vec<[f32; 4]> = lost_now.iter().map(Track::bbox).collect();
+        let mut grid = Grid::new(&lost_boxes);
         for (a, ta) in tracked_now.iter().enumerate() {
-            for (b, tb) in lost_now.iter().enumerate() {
-                if 1.0 - iou(&ta.bbox(), &tb.bbox()) < 0.15 {
-                    if frame - ta.start_frame > frame - tb.start_frame {
+            let bb = ta.bbox();
+            grid.near(&bb, |b| {
+                if 1.0 - iou(&bb, &lost_boxes[b]) < 0.15 {
+                    if frame - ta.start_frame > frame - lost_now[b].start_frame {
                         drop_lost[b] = true;
                     } else {
                         drop_tracked[a] = true;
                     }
                 }
-            }
+            });
         }
         let mut k = 0;
         tracked_now.retain(|t| {
@@ -271,148 +274,11 @@ impl ByteTrack {
     }
 }
 
-/// Cost of each (track, detection) pair: `1 - IoU`, or `1 - IoU * score` when fusing.
-fn cost_matrix(tracks: &[Track], dets: &[Detection], idx: &[usize], fuse: bool) -> Vec<Vec<f32>> {
-    tracks
-        .iter()
-        .map(|t| {
-            let tb = t.bbox();
-            idx.iter()
-                .map(|&i| {
-                    let s = iou(&tb, &dets[i].bbox);
-                    1.0 - if fuse { s * dets[i].score } else { s }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Minimum-cost assignment where no pair may cost more than `thresh` (as `lap.lapjv` with
-/// `extend_cost=True, cost_limit=thresh` in the reference): the cost matrix is extended with
-/// dummy rows and columns at `thresh / 2`, solved by the Hungarian algorithm (crate
-/// `pathfinding`), and pairs over the threshold are dropped. Returns (matches, unmatched rows,
-/// unmatched columns).
-///
-/// A pair costing more than `thresh` is never worth matching (leaving both unmatched costs
-/// `thresh`), so the problem splits exactly into the connected components of the pairs within
-/// the threshold; each is solved on its own. Boxes far apart never meet, so components are small
-/// and a frame with 100 objects costs about as much as 100 frames with one.
-pub fn assign(cost: &[Vec<f32>], rows: usize, cols: usize, thresh: f32) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
-    let mut matches = Vec::new();
-    if rows > 0 && cols > 0 {
-        // Union-find over rows (0..rows) and columns (rows..rows+cols).
-        let mut parent: Vec<usize> = (0..rows + cols).collect();
-        fn find(p: &mut [usize], mut x: usize) -> usize {
-            while p[x] != x {
-                p[x] = p[p[x]];
-                x = p[x];
-            }
-            x
-        }
-        for (r, row) in cost.iter().enumerate() {
-            for (c, &v) in row.iter().enumerate() {
-                if v <= thresh {
-                    let (a, b) = (find(&mut parent, r), find(&mut parent, rows + c));
-                    parent[a] = b;
-                }
-            }
-        }
-        let mut comps: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> = std::collections::BTreeMap::new();
-        for r in 0..rows {
-            let root = find(&mut parent, r);
-            comps.entry(root).or_default().0.push(r);
-        }
-        for c in 0..cols {
-            let root = find(&mut parent, rows + c);
-            comps.entry(root).or_default().1.push(c);
-        }
-        for (rs, cs) in comps.values() {
-            if rs.is_empty() || cs.is_empty() {
-                continue;
-            }
-            if rs.len() == 1 && cs.len() == 1 {
-                if cost[rs[0]][cs[0]] <= thresh {
-                    matches.push((rs[0], cs[0]));
-                }
-                continue;
-            }
-            solve_extended(cost, rs, cs, thresh, &mut matches);
-        }
-        matches.sort_unstable();
-    }
-    let mut row_used = vec![false; rows];
-    let mut col_used = vec![false; cols];
-    for &(r, c) in &matches {
-        row_used[r] = true;
-        col_used[c] = true;
-    }
-    let ur = (0..rows).filter(|&r| !row_used[r]).collect();
-    let uc = (0..cols).filter(|&c| !col_used[c]).collect();
-    (matches, ur, uc)
-}
-
-/// The reference's extended-cost assignment on the rows `rs` and columns `cs` of `cost`.
-fn solve_extended(cost: &[Vec<f32>], rs: &[usize], cs: &[usize], thresh: f32, matches: &mut Vec<(usize, usize)>) {
-    const SCALE: f64 = 1e6;
-    let (nr, nc) = (rs.len(), cs.len());
-    let n = nr + nc;
-    let half = (thresh as f64 / 2.0 * SCALE).round() as i64;
-    let mut m = Matrix::new(n, n, half);
-    for r in nr..n {
-        for c in nc..n {
-            m[(r, c)] = 0;
-        }
-    }
-    for (i, &r) in rs.iter().enumerate() {
-        for (j, &c) in cs.iter().enumerate() {
-            m[(i, j)] = (cost[r][c].clamp(0.0, 2.0) as f64 * SCALE).round() as i64;
-        }
-    }
-    let (_, x) = pathfinding::kuhn_munkres::kuhn_munkres_min(&m);
-    for (i, &j) in x.iter().enumerate().take(nr) {
-        if j < nc && cost[rs[i]][cs[j]] <= thresh {
-            matches.push((rs[i], cs[j]));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn assignment_respects_the_threshold() {
-        let cost = vec![vec![0.1, 0.9], vec![0.2, 0.95]];
-        let (m, ur, uc) = assign(&cost, 2, 2, 0.8);
-        assert_eq!(m, vec![(0, 0)]);
-        assert_eq!(ur, vec![1]);
-        assert_eq!(uc, vec![1]);
-        let (m, _, _) = assign(&cost, 2, 2, 1.0);
-        assert_eq!(m, vec![(0, 0), (1, 1)], "global optimum 0.1 + 0.95 < 0.9 + 0.2");
-        let (m, ur, uc) = assign(&[], 0, 3, 0.8);
-        assert!(m.is_empty() && ur.is_empty() && uc == vec![0, 1, 2]);
-    }
-
-    /// Splitting into components gives the same matches as one extended problem.
-    #[test]
-    fn components_agree_with_the_whole_problem() {
-        let mut x = 7u64;
-        let mut rnd = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (x >> 40) as f32 / (1u64 << 24) as f32
-        };
-        for _ in 0..200 {
-            let (rows, cols) = (1 + (rnd() * 8.0) as usize, 1 + (rnd() * 8.0) as usize);
-            // Mostly impossible pairs (cost 1), some possible.
-            let cost: Vec<Vec<f32>> = (0..rows).map(|_| (0..cols).map(|_| if rnd() < 0.3 { rnd() * 0.9 } else { 1.0 }).collect()).collect();
-            let (m, _, _) = assign(&cost, rows, cols, 0.8);
-            let mut whole = Vec::new();
-            solve_extended(&cost, &(0..rows).collect::<Vec<_>>(), &(0..cols).collect::<Vec<_>>(), 0.8, &mut whole);
-            whole.sort_unstable();
-            let total = |v: &[(usize, usize)]| {
-                v.iter().map(|&(r, c)| cost[r][c] as f64).sum::<f64>() + 0.8 * (rows + cols - 2 * v.len()) as f64 / 2.0
-            };
-            assert!((total(&m) - total(&whole)).abs() < 1e-4, "{m:?} vs {whole:?}");
-        }
-    }
+/// Candidate (track, detection) pairs within `thresh`: cost `1 - IoU`, or `1 - IoU * score`
+/// when fusing; only overlapping pairs (found through a grid over the detections).
+fn candidates(tracks: &[Track], dets: &[Detection], idx: &[usize], fuse: bool, thresh: f32) -> Pairs {
+    let boxes: Vec<[f32; 4]> = idx.iter().map(|&i| dets[i].bbox).collect();
+    let rows: Vec<[f32; 4]> = tracks.iter().map(Track::bbox).collect();
+    let mut grid = Grid::new(&boxes);
+    pairs(&rows, &mut grid, thresh, |_, c, o| 1.0 - if fuse { o * dets[idx[c]].score } else { o })
 }

@@ -9,13 +9,14 @@
 //! stride or a frame-rate cap does not change how far boxes move or how long lost tracks live.
 #![forbid(unsafe_code)]
 
+pub mod assign;
 mod bytetrack;
 pub mod kalman;
 pub mod reuse;
 
 use std::collections::BTreeMap;
 
-pub use bytetrack::{assign, ByteTrack, TrackerConfig};
+pub use bytetrack::{ByteTrack, TrackerConfig};
 
 use crate::detect::Detection;
 

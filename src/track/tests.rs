@@ -261,3 +261,39 @@ fn a_huge_frame_gap_costs_no_more_than_the_budget() {
     let again = t.update(200_000_001, &d);
     assert!(again[0].is_some() && again[0] != first, "a new identity after the gap: {again:?} vs {first:?}");
 }
+
+/// Regression: two frames of 10,000 boxes (the most a frame may hold) took over 120 s and
+/// 9.6 GB (a dense (tracks + boxes)^2 matrix, Kuhn-Munkres on one component). Pairs are now
+/// sparse; the same frames, crowded (every box overlaps several others), and 10,000 boxes on
+/// one spot, are tracked with every still object keeping its identity.
+#[test]
+fn ten_thousand_boxes_a_frame_are_sparse() {
+    let mut n = Noise(9);
+    let crowd: Vec<Detection> = (0..10_000)
+        .map(|_| {
+            let (x, y) = ((n.next() + 1.0) * 960.0, (n.next() + 1.0) * 540.0);
+            Detection { bbox: [x, y, x + 40.0, y + 90.0], score: 0.9, class_id: 0 }
+        })
+        .collect();
+    let jitter = |d: &Detection, n: &mut Noise| {
+        let mut d = *d;
+        for v in &mut d.bbox {
+            *v += n.next();
+        }
+        d
+    };
+    let mut t = Tracker::new(TrackerConfig::default(), 30.0);
+    let started = std::time::Instant::now();
+    let a = t.update(0, &crowd);
+    let second: Vec<Detection> = crowd.iter().map(|d| jitter(d, &mut n)).collect();
+    let b = t.update(1, &second);
+    let took = started.elapsed();
+    let kept = a.iter().zip(&b).filter(|(x, y)| x.is_some() && x == y).count();
+    assert!(kept >= 9_000, "{kept} of 10,000 still boxes kept their identity");
+    eprintln!("two frames of 10,000 crowded boxes: {took:?}");
+    let spot = vec![Detection { bbox: [10.0, 10.0, 50.0, 90.0], score: 0.9, class_id: 0 }; 10_000];
+    let mut t = Tracker::new(TrackerConfig::default(), 30.0);
+    t.update(0, &spot);
+    t.update(1, &spot);
+    eprintln!("and on one spot: {:?}", started.elapsed() - took);
+}

@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,10 @@ static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, 
     CHECK(strstr(fovea_last_error(), "nonsense") != NULL, "%s", fovea_last_error());
 
     EXPECT(fovea_stream_create(NULL, 0, NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    /* A NULL handle has no handle error: the thread's replaces the older message. */
+    CHECK(strstr(fovea_last_error(), "engine is NULL") != NULL, "stale: %s", fovea_last_error());
+    EXPECT(fovea_stream_flush(NULL), FOVEA_STATUS_NULL_ARGUMENT);
+    CHECK(strstr(fovea_last_error(), "stream is NULL") != NULL, "stale: %s", fovea_last_error());
     EXPECT(fovea_stream_create(engine, 0, NULL), FOVEA_STATUS_NULL_ARGUMENT);
     fovea_stream *s = NULL;
     EXPECT(fovea_stream_create(engine, 0, &s), FOVEA_STATUS_OK);
@@ -186,6 +191,18 @@ static void error_paths(fovea_engine *engine, const uint8_t *frame, uint32_t w, 
     fovea_result *r = (fovea_result *)0x1;
     EXPECT(fovea_stream_receive(s, &r), FOVEA_STATUS_NEED_MORE_DATA);
     CHECK(r == NULL, "no result means *out NULL");
+    /* Verify mode without rules: boxes are checked as a boxes file's are (class ids within
+       0..=65535; a box that is not finite is invalid, never kept). */
+    fovea_box given[2] = {{10, 10, 50, 90, 0.9f, 4000000000u, -1}, {NAN, 10, 50, 90, 0.9f, 0, 7}};
+    EXPECT(fovea_stream_send_frame_with_boxes(s, frame, bytes, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0, given, 2),
+           FOVEA_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(fovea_stream_last_error(s), "box 0: class_id 4000000000") != NULL, "%s", fovea_stream_last_error(s));
+    EXPECT(fovea_stream_send_frame_with_boxes(s, frame, bytes, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0, given + 1, 1),
+           FOVEA_STATUS_OK);
+    EXPECT(fovea_stream_receive(s, &r), FOVEA_STATUS_OK);
+    CHECK(r != NULL && r->count == 1 && r->detections[0].verdict == FOVEA_VERDICT_INVALID, "a NaN box is invalid: verdict %u",
+          r && r->count ? (unsigned)r->detections[0].verdict : 99u);
+    fovea_result_destroy(r);
     EXPECT(fovea_stream_receive(s, NULL), FOVEA_STATUS_NULL_ARGUMENT);
     EXPECT(fovea_stream_flush(s), FOVEA_STATUS_OK);
     EXPECT(fovea_stream_send_frame(s, frame, bytes, w, h, w * 3, FOVEA_PIXEL_FORMAT_RGB24, 0), FOVEA_STATUS_BAD_STATE);
