@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::results::FrameResult;
 use crate::track::reuse::LabelSource;
 
+mod raw;
 pub mod read;
 
 /// Something that takes each frame's results in order.

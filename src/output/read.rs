@@ -3,9 +3,13 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::raw::{Capped, KeypointItem, Limited, Quoted, Scalar};
 
 use crate::detect::Detection;
 use crate::error::{Error, Result};
@@ -40,111 +44,102 @@ pub const MAX_CLASS_ID: u64 = 65_535;
 pub const MAX_BOXES_PER_FRAME: usize = 10_000;
 /// Most keypoints one frame may hold (Score Vision's template has 32).
 pub const MAX_KEYPOINTS_PER_FRAME: usize = 1_000;
+/// Largest boxes file read (bytes). Reading streams: memory grows with the boxes kept (about
+/// 100 bytes a box), never with a JSON tree of the file.
+pub const MAX_BOXES_FILE_BYTES: u64 = 1 << 30;
 
 /// A frame's `keypoints`: `[[x, y], ...]` or `[x1, y1, x2, y2, ...]`.
-fn keypoints_of(path: &Path, v: &Value, at: &str) -> Result<Vec<[f64; 2]>> {
-    let arr = v.as_array().ok_or_else(|| bad(path, format!("{at}: \"keypoints\" is not an array")))?;
-    let num = |x: &Value, k: usize| -> Result<f64> {
+fn keypoints_of(path: &Path, v: &Capped<KeypointItem, { 2 * MAX_KEYPOINTS_PER_FRAME + 1 }>, at: &str) -> Result<Vec<[f64; 2]>> {
+    if !v.is_array {
+        return Err(bad(path, format!("{at}: \"keypoints\" is not an array")));
+    }
+    let num = |x: &Scalar, k: usize| -> Result<f64> {
         // Keypoints are read at full precision: the validator's arithmetic is float64.
         x.as_f64()
             .or_else(|| coordinate(x).map(f64::from))
             .filter(|v| v.is_finite())
             .ok_or_else(|| bad(path, format!("{at}: \"keypoints\"[{k}] is not a finite number")))
     };
-    let pts: Vec<[f64; 2]> = if arr.iter().all(Value::is_array) {
-        arr.iter()
+    let pairs = v.items.iter().all(|i| matches!(i, KeypointItem::Pair(_)));
+    let points = if pairs { v.total } else { v.total / 2 };
+    if points > MAX_KEYPOINTS_PER_FRAME {
+        return Err(bad(path, format!("{at}: {points} keypoints, more than the limit {MAX_KEYPOINTS_PER_FRAME}")));
+    }
+    if pairs {
+        v.items
+            .iter()
             .enumerate()
-            .map(|(k, p)| match p.as_array().map(Vec::as_slice) {
-                Some([x, y]) => Ok([num(x, k)?, num(y, k)?]),
+            .map(|(k, p)| match p {
+                KeypointItem::Pair(c) if c.total == 2 => Ok([num(&c.items[0], k)?, num(&c.items[1], k)?]),
                 _ => Err(bad(path, format!("{at}: \"keypoints\"[{k}] is not an [x, y] pair"))),
             })
-            .collect::<Result<_>>()?
+            .collect()
     } else {
-        if arr.len() % 2 != 0 {
-            return Err(bad(path, format!("{at}: \"keypoints\" has {} numbers, expected x, y pairs", arr.len())));
+        if v.total % 2 != 0 {
+            return Err(bad(path, format!("{at}: \"keypoints\" has {} numbers, expected x, y pairs", v.total)));
         }
-        arr.chunks(2).enumerate().map(|(k, c)| Ok([num(&c[0], 2 * k)?, num(&c[1], 2 * k + 1)?])).collect::<Result<_>>()?
-    };
-    if pts.len() > MAX_KEYPOINTS_PER_FRAME {
-        return Err(bad(path, format!("{at}: {} keypoints, more than the limit {MAX_KEYPOINTS_PER_FRAME}", pts.len())));
+        let flat: Vec<Scalar> = v
+            .items
+            .iter()
+            .map(|i| match i {
+                KeypointItem::Scalar(s) => s.clone(),
+                KeypointItem::Pair(_) => Scalar::Nested,
+            })
+            .collect();
+        flat.chunks(2).enumerate().map(|(k, c)| Ok([num(&c[0], 2 * k)?, num(&c[1], 2 * k + 1)?])).collect()
     }
-    Ok(pts)
 }
 
 fn bad(path: &Path, reason: String) -> Error {
     Error::Input { path: path.to_path_buf(), reason }
 }
 
-/// Reads `path`: a Score Vision file (one JSON object with `frames`) or fovea's JSONL.
+/// Reads `path`: a Score Vision file (one JSON object with `frames`) or fovea's JSONL, as a
+/// stream (at most [`MAX_BOXES_FILE_BYTES`]).
 pub fn read_boxes(path: &Path) -> Result<BoxesFile> {
     if !path.exists() {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
-    let text = quote_non_finite(&text);
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v) if v.get("frames").is_some() => read_scorevision(path, &v),
-        _ => read_jsonl(path, &text),
-    }
-}
-
-/// Python's `json` writes NaN and infinities as the bare tokens `NaN`, `Infinity` and
-/// `-Infinity`, which are not JSON. They are quoted here (outside strings) so that the file parses
-/// and the boxes carrying them can be reported one by one instead of failing the whole file.
-fn quote_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("NaN") && !text.contains("Infinity") {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let (mut in_str, mut escaped) = (false, false);
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
+    let open = || -> Result<Quoted<Limited<std::fs::File>>> {
+        let f = std::fs::File::open(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+        if let Ok(m) = f.metadata() {
+            if m.is_file() && m.len() > MAX_BOXES_FILE_BYTES {
+                return Err(bad(path, format!("{} bytes, more than the limit of {MAX_BOXES_FILE_BYTES} bytes", m.len())));
             }
-        } else if c == '"' {
-            in_str = true;
-        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
-            out.push('"');
-            out.push_str(tok);
-            out.push('"');
-            rest = &rest[tok.len()..];
-            continue;
         }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+        Ok(Quoted::new(Limited { inner: f, left: MAX_BOXES_FILE_BYTES, limit: MAX_BOXES_FILE_BYTES }))
+    };
+    match read_scorevision(path, open()?)? {
+        Some(file) => Ok(file),
+        None => read_jsonl(path, BufReader::with_capacity(1 << 16, open()?)),
     }
-    out.into()
 }
 
-fn coordinate(x: &Value) -> Option<f32> {
+fn coordinate(x: &Scalar) -> Option<f32> {
     match x {
-        Value::String(s) if s == "NaN" => Some(f32::NAN),
-        Value::String(s) if s == "Infinity" => Some(f32::INFINITY),
-        Value::String(s) if s == "-Infinity" => Some(f32::NEG_INFINITY),
+        Scalar::Str(s) if s == "NaN" => Some(f32::NAN),
+        Scalar::Str(s) if s == "Infinity" => Some(f32::INFINITY),
+        Scalar::Str(s) if s == "-Infinity" => Some(f32::NEG_INFINITY),
         _ => x.as_f64().map(|v| v as f32),
     }
 }
 
-fn bbox_of(path: &Path, v: Option<&Value>, at: &str) -> Result<[f32; 4]> {
-    let arr = v.and_then(|b| b.as_array()).ok_or_else(|| bad(path, format!("{at}: \"bbox\" missing or not an array")))?;
-    if arr.len() != 4 {
-        return Err(bad(path, format!("{at}: \"bbox\" has {} numbers, expected 4 [x1, y1, x2, y2]", arr.len())));
+type BBox = Capped<Scalar, 4>;
+
+fn bbox_of(path: &Path, v: Option<&BBox>, at: &str) -> Result<[f32; 4]> {
+    let arr = v.filter(|b| b.is_array).ok_or_else(|| bad(path, format!("{at}: \"bbox\" missing or not an array")))?;
+    if arr.total != 4 {
+        return Err(bad(path, format!("{at}: \"bbox\" has {} numbers, expected 4 [x1, y1, x2, y2]", arr.total)));
     }
     let mut b = [0.0f32; 4];
-    for (k, x) in arr.iter().enumerate() {
+    for (k, x) in arr.items.iter().enumerate() {
         b[k] = coordinate(x).ok_or_else(|| bad(path, format!("{at}: \"bbox\"[{k}] is not a number")))?;
     }
     Ok(b)
 }
 
-fn class_id_of(path: &Path, v: Option<&Value>, at: &str) -> Result<u32> {
-    let id = v.and_then(Value::as_u64).ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not a non-negative integer")))?;
+fn class_id_of(path: &Path, v: Option<&Scalar>, at: &str) -> Result<u32> {
+    let id = v.and_then(Scalar::as_u64).ok_or_else(|| bad(path, format!("{at}: \"class_id\" missing or not a non-negative integer")))?;
     if id > MAX_CLASS_ID {
         return Err(bad(path, format!("{at}: \"class_id\" {id} is larger than the limit {MAX_CLASS_ID}")));
     }
@@ -153,7 +148,7 @@ fn class_id_of(path: &Path, v: Option<&Value>, at: &str) -> Result<u32> {
 
 /// A box's score: a number, or one of Python's non-finite tokens (reported per box later, never
 /// fatal for the file).
-fn score_of(path: &Path, v: Option<&Value>, at: &str) -> Result<f32> {
+fn score_of(path: &Path, v: Option<&Scalar>, at: &str) -> Result<f32> {
     v.and_then(coordinate).ok_or_else(|| bad(path, format!("{at}: \"score\" missing or not a number")))
 }
 
@@ -164,37 +159,65 @@ fn check_count(path: &Path, n: usize, at: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_jsonl(path: &Path, text: &str) -> Result<BoxesFile> {
+/// One line of fovea's JSONL, typed as it is parsed (unknown fields skipped).
+#[derive(Deserialize)]
+struct RawLine {
+    frame: Option<Scalar>,
+    pts: Option<Scalar>,
+    detections: Option<Capped<RawBox, MAX_BOXES_PER_FRAME>>,
+}
+
+/// A box of a JSONL line or a Score Vision frame.
+#[derive(Deserialize)]
+struct RawBox {
+    bbox: Option<BBox>,
+    score: Option<Scalar>,
+    confidence: Option<Scalar>,
+    class_id: Option<Scalar>,
+    label: Option<Scalar>,
+    id: Option<Scalar>,
+}
+
+fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<BoxesFile> {
     let mut frames = Vec::new();
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
     let mut timing = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let ln = n + 1;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for ln in 1.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(|e| bad(path, format!("line {ln}: cannot read: {e}")))? == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| bad(path, format!("line {ln}: not JSON ({e})")))?;
+        let v: RawLine = serde_json::from_slice(&line).map_err(|e| bad(path, format!("line {ln}: not JSON ({e})")))?;
         let index = v
-            .get("frame")
-            .and_then(Value::as_u64)
+            .frame
+            .as_ref()
+            .and_then(Scalar::as_u64)
             .ok_or_else(|| bad(path, format!("line {ln}: \"frame\" missing or not a non-negative integer")))?;
-        let pts = v.get("pts").and_then(Value::as_f64);
+        let pts = v.pts.as_ref().and_then(Scalar::as_f64);
         if let Some(p) = pts {
             timing.push((index, p));
         }
         let dets = v
-            .get("detections")
-            .and_then(Value::as_array)
+            .detections
+            .filter(|d| d.is_array)
             .ok_or_else(|| bad(path, format!("line {ln}: \"detections\" missing or not an array")))?;
-        check_count(path, dets.len(), &format!("line {ln}"))?;
-        let mut out = Vec::with_capacity(dets.len());
-        for (k, d) in dets.iter().enumerate() {
+        check_count(path, dets.total, &format!("line {ln}"))?;
+        let mut out = Vec::with_capacity(dets.items.len());
+        for (k, d) in dets.items.iter().enumerate() {
             let at = format!("line {ln}, detection {k}");
-            let bbox = bbox_of(path, d.get("bbox"), &at)?;
-            let score = score_of(path, d.get("score"), &at)?;
-            let class_id = class_id_of(path, d.get("class_id"), &at)?;
-            if let Some(l) = d.get("label").and_then(Value::as_str) {
-                names.entry(class_id).or_insert_with(|| l.to_string());
+            let bbox = bbox_of(path, d.bbox.as_ref(), &at)?;
+            let score = score_of(path, d.score.as_ref(), &at)?;
+            let class_id = class_id_of(path, d.class_id.as_ref(), &at)?;
+            match &d.label {
+                Some(Scalar::Str(l)) => {
+                    names.entry(class_id).or_insert_with(|| l.clone());
+                }
+                Some(Scalar::LongStr(n)) => return Err(bad(path, format!("{at}: \"label\" of {n} bytes, longer than {}", super::raw::MAX_STRING))),
+                _ => {}
             }
             out.push(Detection { bbox, score, class_id });
         }
@@ -222,55 +245,143 @@ fn fps_of(t: &[(u64, f64)]) -> Option<f64> {
     Some(r[r.len() / 2])
 }
 
-fn read_scorevision(path: &Path, v: &Value) -> Result<BoxesFile> {
-    let frames_v = v["frames"].as_object().ok_or_else(|| bad(path, "\"frames\" is not an object of frame number -> frame".into()))?;
-    let mut frames = Vec::with_capacity(frames_v.len());
-    let mut keys: BTreeMap<u64, &str> = BTreeMap::new();
-    let mut keypoints = BTreeMap::new();
-    for (key, f) in frames_v {
+/// A Score Vision frame, typed as it is parsed.
+#[derive(Deserialize)]
+struct RawFrame {
+    objects: Option<Capped<RawBox, MAX_BOXES_PER_FRAME>>,
+    keypoints: Option<Capped<KeypointItem, { 2 * MAX_KEYPOINTS_PER_FRAME + 1 }>>,
+}
+
+/// What the Score Vision reader builds, frame by frame.
+struct Sv<'p> {
+    path: &'p Path,
+    frames: Vec<FrameResult>,
+    keys: BTreeMap<u64, String>,
+    keypoints: BTreeMap<u64, Vec<[f64; 2]>>,
+    /// The first error of fovea's own checks (the parser stops at once).
+    error: Option<Error>,
+    seen_frames: bool,
+}
+
+impl Sv<'_> {
+    fn frame(&mut self, key: String, f: RawFrame) -> Result<()> {
+        let path = self.path;
         let index: u64 = key.parse().map_err(|_| bad(path, format!("frames key \"{key}\" is not a frame number")))?;
-        if let Some(other) = keys.insert(index, key) {
-            return Err(bad(path, format!("frames keys \"{other}\" and \"{key}\" name the same frame {index}")));
+        if let Some(other) = self.keys.get(&index) {
+            let what = if *other == key { "appears twice".to_string() } else { format!("and \"{other}\" name the same frame {index}") };
+            return Err(bad(path, format!("frames key \"{key}\" {what}")));
         }
-        let objs = match f.get("objects") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a.clone(),
-            Some(_) => return Err(bad(path, format!("frames.{key}.objects is not an array"))),
+        let objs = match f.objects {
+            None => Capped { items: Vec::new(), total: 0, is_array: true },
+            Some(o) if !o.is_array => return Err(bad(path, format!("frames.{key}.objects is not an array"))),
+            Some(o) => o,
         };
-        check_count(path, objs.len(), &format!("frames.{key}.objects"))?;
-        let mut dets = Vec::with_capacity(objs.len());
-        let mut ids = Vec::with_capacity(objs.len());
-        for (k, o) in objs.iter().enumerate() {
+        check_count(path, objs.total, &format!("frames.{key}.objects"))?;
+        let mut dets = Vec::with_capacity(objs.items.len());
+        let mut ids = Vec::with_capacity(objs.items.len());
+        for (k, o) in objs.items.iter().enumerate() {
             let at = format!("frames.{key}.objects[{k}]");
-            let bbox = bbox_of(path, o.get("bbox"), &at)?;
-            let class_id = class_id_of(path, o.get("class_id"), &at)?;
+            let bbox = bbox_of(path, o.bbox.as_ref(), &at)?;
+            let class_id = class_id_of(path, o.class_id.as_ref(), &at)?;
             // Miner files carry no score; a "confidence" or "score" field is used when present.
-            let score = match o.get("confidence").or_else(|| o.get("score")) {
-                None | Some(Value::Null) => 1.0,
+            let score = match o.confidence.as_ref().or(o.score.as_ref()) {
+                None | Some(Scalar::Null) => 1.0,
                 v => score_of(path, v, &at)?,
             };
             dets.push(Detection { bbox, score, class_id });
-            ids.push(o.get("id").and_then(Value::as_u64));
+            ids.push(o.id.as_ref().and_then(Scalar::as_u64));
         }
         let mut fr = FrameResult::untracked(index, 0.0, dets);
         fr.track_ids = ids;
-        frames.push(fr);
-        match f.get("keypoints") {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                let k = keypoints_of(path, v, &format!("frames.{key}"))?;
-                if !k.is_empty() {
-                    keypoints.insert(index, k);
-                }
+        self.frames.push(fr);
+        if let Some(v) = &f.keypoints {
+            let k = keypoints_of(path, v, &format!("frames.{key}"))?;
+            if !k.is_empty() {
+                self.keypoints.insert(index, k);
             }
         }
+        self.keys.insert(index, key);
+        Ok(())
     }
+}
+
+/// The top-level object: `frames` read frame by frame, other keys skipped.
+impl<'de> Visitor<'de> for &mut Sv<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key != "frames" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if self.seen_frames {
+                self.error = Some(bad(self.path, "\"frames\" appears twice".into()));
+                return Err(de::Error::custom("fovea"));
+            }
+            self.seen_frames = true;
+            map.next_value_seed(Frames(&mut *self))?;
+        }
+        Ok(())
+    }
+}
+
+struct Frames<'a, 'p>(&'a mut Sv<'p>);
+
+impl<'de> DeserializeSeed<'de> for Frames<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Frames<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of frame number -> frame")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let frame: RawFrame = map.next_value()?;
+            if let Err(e) = self.0.frame(key, frame) {
+                self.0.error = Some(e);
+                return Err(de::Error::custom("fovea"));
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> std::result::Result<(), A::Error> {
+        self.0.error = Some(bad(self.0.path, "\"frames\" is not an object of frame number -> frame".into()));
+        Err(de::Error::custom("fovea"))
+    }
+}
+
+/// A Score Vision file, or None when the file is not one (no `frames` in its first object:
+/// fovea's JSONL, or not JSON at all).
+fn read_scorevision(path: &Path, reader: impl Read) -> Result<Option<BoxesFile>> {
+    let mut sv = Sv { path, frames: Vec::new(), keys: BTreeMap::new(), keypoints: BTreeMap::new(), error: None, seen_frames: false };
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let parsed = de.deserialize_map(&mut sv).and_then(|()| if sv.seen_frames { de.end() } else { Ok(()) });
+    if let Some(e) = sv.error.take() {
+        return Err(e);
+    }
+    match parsed {
+        Err(e) if e.is_io() => return Err(bad(path, format!("cannot read: {e}"))),
+        Err(e) if sv.seen_frames && e.is_data() => return Err(bad(path, format!("not a Score Vision miner file ({e})"))),
+        Err(e) if sv.seen_frames => return Err(bad(path, format!("not JSON ({e})"))),
+        Err(_) => return Ok(None),
+        Ok(()) if !sv.seen_frames => return Ok(None),
+        Ok(()) => {}
+    }
+    let mut frames = sv.frames;
     frames.sort_by_key(|f| f.index);
     let max_class = frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_id)).max().unwrap_or(3);
     let labels = (0..=max_class.max(3))
         .map(|c| SCOREVISION_LABELS.get(c as usize).map_or_else(|| format!("class_{c}"), |s| s.to_string()))
         .collect();
-    Ok(BoxesFile { format: BoxesFormat::ScoreVision, frames, labels, fps: None, keypoints })
+    Ok(Some(BoxesFile { format: BoxesFormat::ScoreVision, frames, labels, fps: None, keypoints: sv.keypoints }))
 }
 
 #[cfg(test)]
@@ -353,6 +464,35 @@ mod tests {
         let (_d, p) = write(r#"{"frames": {"2": {"objects": []}, "02": {"objects": [{"bbox": [1,2,3,4], "class_id": 2}]}}}"#);
         let e = read_boxes(&p).unwrap_err().to_string();
         assert!(e.contains("name the same frame 2"), "{e}");
+    }
+
+    /// Regression: a frame key written twice kept only the last frame (a JSON object's keys were
+    /// deduplicated before fovea saw them); "frames" twice likewise.
+    #[test]
+    fn the_same_frame_key_twice_is_an_error() {
+        let (_d, p) = write(r#"{"frames": {"1": {"objects": [{"bbox": [1,2,3,4], "class_id": 2}]}, "1": {"objects": []}}}"#);
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("frames key \"1\" appears twice"), "{e}");
+        let (_d, p) = write(r#"{"frames": {"1": {}}, "frames": {"2": {}}}"#);
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("\"frames\" appears twice"));
+        let (_d, p) = write(r#"{"frames": {"1": {"objects": []}}} trailing"#);
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("not JSON"));
+        let (_d, p) = write(r#"{"frames": 5}"#);
+        assert!(read_boxes(&p).unwrap_err().to_string().contains("not a Score Vision miner file"));
+    }
+
+    /// Arrays past a limit are counted, not kept: a frame of a million boxes is refused with its
+    /// count; a bbox of a million numbers likewise.
+    #[test]
+    fn oversized_arrays_are_counted_and_refused() {
+        let one = r#"{"bbox":[1,2,3,4],"class_id":2}"#;
+        let (_d, p) = write(&format!(r#"{{"frames": {{"3": {{"objects": [{}]}}}}}}"#, vec![one; 20_000].join(",")));
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("frames.3.objects: 20000 boxes in one frame"), "{e}");
+        let nums = vec!["1"; 1_000_000].join(",");
+        let (_d, p) = write(&format!(r#"{{"frames": {{"3": {{"objects": [{{"bbox":[{nums}],"class_id":2}}]}}}}}}"#));
+        let e = read_boxes(&p).unwrap_err().to_string();
+        assert!(e.contains("\"bbox\" has 1000000 numbers"), "{e}");
     }
 
     /// Regression: a NaN score rejected the whole file; now the box carries it (verify reports it).
