@@ -2,7 +2,7 @@
 //! Parquet store's round trip and resumability, exact search against a naive reference, the
 //! approximate index's recall.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use fovea::embed::search::{self, Method};
 use fovea::embed::store::{self, Store};
@@ -61,7 +61,7 @@ fn inputs_from_folders_and_list_files() {
     std::fs::write(root.join("Bowling").join("notes.txt"), b"not a clip").unwrap();
     std::fs::write(root.join("top.mkv"), b"x").unwrap();
     let found = collect_inputs(std::slice::from_ref(&root)).unwrap();
-    let labels: Vec<_> = found.iter().map(|c| (c.path.rsplit('/').next().unwrap().to_string(), c.label.clone())).collect();
+    let labels: Vec<_> = found.iter().map(|c| (c.path.file_name().unwrap().to_string_lossy().into_owned(), c.label.clone())).collect();
     assert_eq!(
         labels,
         vec![
@@ -91,12 +91,14 @@ fn store_round_trip_skips_done_clips_and_refuses_another_model() {
     let n = s
         .commit(&[clip("a.mp4", Some("x"), 3, e[..dim].to_vec(), None), clip("bad.mp4", None, 0, vec![], Some("no video stream"))], "m")
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n.rows, 2);
     s.commit(&[clip("b.mp4", None, 2, e[dim..].to_vec(), None)], "m").unwrap();
     // A killed run's uncommitted file is ignored by readers.
     std::fs::write(d.path().join(".tmp-part-x.parquet"), b"half written").unwrap();
     let again = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
-    assert!(again.contains("a.mp4") && again.contains("b.mp4") && again.contains("bad.mp4") && !again.contains("c.mp4"));
+    let has = |p: &str| again.contains(Path::new(p));
+    assert!(has("a.mp4") && has("b.mp4") && !has("bad.mp4") && !has("c.mp4"));
+    assert!(again.failed_before(Path::new("bad.mp4")), "a failure is tried again by the next run");
     let r = store::read(d.path()).unwrap();
     assert_eq!(r.path, vec!["a.mp4", "b.mp4"], "the failed clip has no embedding row to search");
     assert_eq!(r.label, vec![Some("x".into()), None]);
@@ -140,6 +142,7 @@ fn store_rows(n: usize, dim: usize) -> store::Rows {
         frame: vec![None; n],
         pts: vec![None; n],
         data: rows(n, dim, 99),
+        ..Default::default()
     }
 }
 
@@ -182,4 +185,131 @@ fn approximate_index_recall_and_reuse() {
     assert!(!res2.index_reused && res2.rows == 3001);
     assert!(search::search(d.path(), &r2, &q[..5], 5, Method::Exact).is_err(), "a query of another size is refused");
     assert!(search::search(d.path(), &r2, &q, 0, Method::Exact).is_err());
+}
+
+/// Regression (issue 34): a failed clip was never tried again. A retry's commit replaces the
+/// failure row, so the clip is in the store once; a second failure replaces the first.
+#[test]
+fn a_retried_clip_replaces_its_failure_row() {
+    let d = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
+    s.commit(&[clip("a.mp4", None, 0, vec![], Some("not found")), clip("b.mp4", None, 1, rows(1, dim, 5), None)], "m").unwrap();
+    let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
+    let c = s.commit(&[clip("a.mp4", None, 0, vec![], Some("still broken"))], "m").unwrap();
+    assert_eq!(c.failures_replaced, 1);
+    let c = s.commit(&[clip("a.mp4", None, 2, rows(1, dim, 6), None)], "m").unwrap();
+    assert_eq!((c.rows, c.failures_replaced), (1, 1));
+    let all = paths_in(d.path());
+    assert_eq!(all, vec!["a.mp4".to_string(), "b.mp4".to_string()], "each clip once, the failure rows gone");
+    assert_eq!(store::read(d.path()).unwrap().len(), 2);
+}
+
+/// Every row's path in the store, sorted (read with the store's own reader of keys: failed rows
+/// included).
+fn paths_in(dir: &Path) -> Vec<String> {
+    use arrow_array::{Array, StringArray};
+    let mut out = Vec::new();
+    for p in store::parts(dir).unwrap() {
+        let f = std::fs::File::open(p).unwrap();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
+            let b = b.unwrap();
+            let col = b.column_by_name("path").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            out.extend((0..col.len()).map(|i| col.value(i).to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression (issue 34): two writers on one store (threads here; processes in
+/// tests/python/test_embed.py) stored every clip twice. Commits are locked and read the others'
+/// parts first: each clip is in the store once.
+#[test]
+fn concurrent_writers_store_each_clip_once() {
+    let d = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let names: Vec<String> = (0..40).map(|i| format!("c{i:02}.mp4")).collect();
+    std::thread::scope(|sc| {
+        for w in 0..4 {
+            let (dir, names) = (d.path(), &names);
+            sc.spawn(move || {
+                let mut s = Store::open(dir, "m", dim, Per::Clip).unwrap();
+                for chunk in names.chunks(5) {
+                    let clips: Vec<ClipRows> = chunk.iter().map(|n| clip(n, None, 1, rows(1, dim, w + 1), None)).collect();
+                    s.commit(&clips, "m").unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(paths_in(d.path()), names);
+}
+
+/// Regression (issue 34): names that are not UTF-8 collapsed into one lossy path (the second
+/// clip was taken as done). They are keys by their bytes now.
+#[test]
+fn names_that_are_not_utf8_stay_distinct() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let (a, b) = (std::ffi::OsStr::from_bytes(b"clip-\xff.mp4"), std::ffi::OsStr::from_bytes(b"clip-\xfe.mp4"));
+    let mk = |p: &std::ffi::OsStr, seed| ClipRows {
+        clip: ClipInput { path: PathBuf::from(p), label: None },
+        ..clip("x", None, 1, rows(1, dim, seed), None)
+    };
+    let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
+    s.commit(&[mk(a, 1)], "m").unwrap();
+    let s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
+    assert!(s.contains(Path::new(a)) && !s.contains(Path::new(b)), "the other name is not done");
+    let mut s = s;
+    assert_eq!(s.commit(&[mk(b, 2)], "m").unwrap().rows, 1);
+    assert_eq!(store::read(d.path()).unwrap().len(), 2);
+}
+
+/// Regression (issue 34): flipped bytes in a part gave cosines of 1e26 ranked first, and a NaN
+/// row broke the order. Rows that are not finite or not of unit length are left out and counted.
+#[test]
+fn damaged_rows_are_left_out_and_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let mut bad = rows(3, dim, 4);
+    bad[3] = f32::NAN;
+    bad[dim] = 1e13;
+    let mut s = Store::open(d.path(), "m", dim, Per::Frame).unwrap();
+    s.commit(&[clip("a.mp4", None, 3, bad, None)], "m").unwrap();
+    let r = store::read(d.path()).unwrap();
+    assert_eq!((r.len(), r.bad_rows), (1, 2));
+    assert!(r.bad_examples[0].2.contains("NaN") && r.bad_examples[1].2.contains("length"), "{:?}", r.bad_examples);
+    let q = r.row(0).to_vec();
+    let res = search::search(d.path(), &r, &q, 3, Method::Exact).unwrap();
+    assert_eq!((res.hits.len(), res.bad_rows), (1, 2));
+    assert!((res.hits[0].score - 1.0).abs() < 1e-5);
+}
+
+/// Regression (issue 34): a truncated part said only "Corrupt footer".
+#[test]
+fn a_truncated_part_says_what_to_do() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), "m", 8, Per::Clip).unwrap();
+    s.commit(&[clip("a.mp4", None, 1, rows(1, 8, 1), None)], "m").unwrap();
+    let p = store::parts(d.path()).unwrap().remove(0);
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let e = store::read(d.path()).unwrap_err().to_string();
+    assert!(e.contains("damaged store part") && e.contains("move it out of the store"), "{e}");
+}
+
+/// Regression (issue 34): a folder linked to itself was walked until the path grew too long
+/// (one clip found 41 times), two such links forever. Each folder and clip is walked once.
+#[test]
+fn link_loops_are_walked_once() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("clips");
+    std::fs::create_dir_all(root.join("cls")).unwrap();
+    std::fs::write(root.join("cls").join("a.mp4"), b"x").unwrap();
+    std::os::unix::fs::symlink(".", root.join("cls").join("self")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("cls").join("up")).unwrap();
+    std::os::unix::fs::symlink("cls", root.join("again")).unwrap();
+    let found = collect_inputs(std::slice::from_ref(&root)).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
 }

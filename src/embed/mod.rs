@@ -40,10 +40,16 @@ pub const MAX_CLIPS: usize = 10_000_000;
 /// One clip to embed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClipInput {
-    /// The path as found (stored as it is: resuming matches on it).
-    pub path: String,
+    /// The path as found, any bytes (stored as it is: resuming matches on it). In JSON a name
+    /// that is not UTF-8 is shown with U+FFFD.
+    #[serde(serialize_with = "lossy_path")]
+    pub path: PathBuf,
     /// The class folder's name for a `class/clip.ext` layout, or a list file's label.
     pub label: Option<String>,
+}
+
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }
 
 /// Which frames of a clip are embedded.
@@ -158,13 +164,14 @@ impl EmbedOptions {
 /// duplicates removed (first kept).
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<ClipInput>> {
     let mut out = Vec::new();
+    let mut walked = HashSet::new();
     for input in inputs {
         if input.is_dir() {
-            walk(input, input, &mut out)?;
+            walk(input, input, &mut walked, &mut out)?;
         } else if is_list(input) {
             read_list(input, &mut out)?;
         } else if input.exists() {
-            out.push(ClipInput { path: input.to_string_lossy().into_owned(), label: None });
+            out.push(ClipInput { path: input.clone(), label: None });
         } else {
             return Err(Error::FileNotFound { path: input.clone() });
         }
@@ -181,17 +188,32 @@ fn is_list(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("txt" | "lst" | "list"))
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<ClipInput>) -> Result<()> {
+/// Walks `dir` (recursively, following links) for clips. Every folder and file is visited once,
+/// by its device and inode: a link back up the tree (a loop) or a second link to a folder
+/// already walked is skipped with a warning, never walked again.
+fn walk(root: &Path, dir: &Path, walked: &mut HashSet<(u64, u64)>, out: &mut Vec<ClipInput>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let io = |e: std::io::Error| Error::Input { path: dir.to_path_buf(), reason: format!("cannot list the folder: {e}") };
+    let meta = std::fs::metadata(dir).map_err(io)?;
+    if !walked.insert((meta.dev(), meta.ino())) {
+        log::warn!("{}: a folder already walked (a link loop, or a second link to it); skipped", dir.display());
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(io)?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(root, &p, out)?;
+            walk(root, &p, walked, out)?;
         } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
+            if let Ok(m) = std::fs::metadata(&p) {
+                if !walked.insert((m.dev(), m.ino())) {
+                    log::warn!("{}: a clip already found through another link; skipped", p.display());
+                    continue;
+                }
+            }
             let label = (dir != root).then(|| dir.file_name().map(|n| n.to_string_lossy().into_owned())).flatten();
-            out.push(ClipInput { path: p.to_string_lossy().into_owned(), label });
+            out.push(ClipInput { path: p, label });
         }
     }
     Ok(())
@@ -211,7 +233,7 @@ fn read_list(list: &Path, out: &mut Vec<ClipInput>) -> Result<()> {
         let given = parts.next().map(str::trim).filter(|l| !l.is_empty() && l.parse::<i64>().is_err());
         let folder = rel.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
         let path = if rel.is_absolute() { rel.to_path_buf() } else { base.join(rel) };
-        out.push(ClipInput { path: path.to_string_lossy().into_owned(), label: given.map(str::to_string).or(folder) });
+        out.push(ClipInput { path, label: given.map(str::to_string).or(folder) });
     }
     Ok(())
 }
@@ -248,8 +270,14 @@ pub struct EmbedReport {
     pub provider: String,
     /// Clips found in the inputs.
     pub clips: usize,
-    /// Clips already in the store (skipped).
+    /// Clips already in the store with embeddings (skipped).
     pub skipped: usize,
+    /// Clips stored as failures by an earlier run, tried again now.
+    pub retried: usize,
+    /// Clips another writer stored while this run embedded them (not stored twice).
+    pub already_stored: usize,
+    /// Old failure rows removed because their clips were committed again.
+    pub failures_replaced: usize,
     /// Clips embedded now, and those that failed (recorded with their errors).
     pub embedded: usize,
     pub failed: usize,
@@ -263,6 +291,15 @@ pub struct EmbedReport {
     pub decoders: usize,
     /// The first few failures: (path, error).
     pub failures: Vec<(String, String)>,
+}
+
+impl EmbedReport {
+    fn add(&mut self, c: store::Committed) {
+        self.rows += c.rows;
+        self.parts_written += usize::from(c.rows > 0);
+        self.already_stored += c.already_stored;
+        self.failures_replaced += c.failures_replaced;
+    }
 }
 
 /// A decoded, sampled frame of clip `clip`, at the encoder's size.
@@ -313,6 +350,7 @@ pub fn run(
         dim: manifest.dim,
         clips: clips.len(),
         skipped: clips.len() - todo.len(),
+        retried: todo.iter().filter(|c| store.failed_before(&c.path)).count(),
         ..EmbedReport::default()
     };
     let t0 = Instant::now();
@@ -391,7 +429,7 @@ pub fn run(
                     if let Some(e) = &rows.error {
                         prog.failed += 1;
                         if report.failures.len() < 20 {
-                            report.failures.push((rows.clip.path.clone(), e.clone()));
+                            report.failures.push((rows.clip.path.to_string_lossy().into_owned(), e.clone()));
                         }
                     }
                     finished.push(rows);
@@ -399,8 +437,7 @@ pub fn run(
                 if !finished.is_empty()
                     && (finished.len() >= opts.commit_clips || last_commit.elapsed().as_secs_f64() >= opts.commit_seconds)
                 {
-                    report.rows += store.commit(&finished, &manifest.name)?;
-                    report.parts_written += 1;
+                    report.add(store.commit(&finished, &manifest.name)?);
                     finished.clear();
                     last_commit = Instant::now();
                 }
@@ -421,8 +458,7 @@ pub fn run(
     });
     // Commit what finished, also when the run failed part way.
     if !finished.is_empty() {
-        report.rows += store.commit(&finished, &manifest.name)?;
-        report.parts_written += 1;
+        report.add(store.commit(&finished, &manifest.name)?);
     }
     result?;
     report.embedded = prog.done - prog.failed;
@@ -513,7 +549,7 @@ fn decode_clip(
         if let Sample::Every(s) = sample {
             sampling.max_fps = Some(1.0 / s);
         }
-        let mut dec = crate::video::Decoder::open_threads(Path::new(&clip.path), sampling, out, 1)?;
+        let mut dec = crate::video::Decoder::open_threads(&clip.path, sampling, out, 1)?;
         let info = dec.info().clone();
         duration = info.duration;
         if let Sample::Frames(k) = sample {
@@ -527,7 +563,7 @@ fn decode_clip(
                 _ => {
                     dec = {
                         let s = crate::video::Sampling { max_fps: Some(1.0), ..crate::video::Sampling::default() };
-                        crate::video::Decoder::open_threads(Path::new(&clip.path), s, out, 1)?
+                        crate::video::Decoder::open_threads(&clip.path, s, out, 1)?
                     }
                 }
             }
@@ -549,7 +585,7 @@ fn decode_clip(
                 option: "--every",
                 reason: format!(
                     "{}: stopped at {MAX_SAMPLED_PER_CLIP} sampled frames (the frames before are kept); use a longer interval",
-                    clip.path
+                    clip.path.display()
                 ),
             });
         }
@@ -567,7 +603,7 @@ pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Resul
     let spec = crate::roi::RoiSpec { swap_rb: false, ..m.roi.clone() };
     let pool = crate::video::FramePool::new(MAX_FRAMES_PER_CLIP as usize);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let clip = ClipInput { path: path.to_string_lossy().into_owned(), label: None };
+    let clip = ClipInput { path: path.to_path_buf(), label: None };
     let (sent, _, error) = decode_clip(0, &clip, sample, m.roi.size, order, m.roi.fit, &pool, &tx, &AtomicBool::new(false));
     drop(tx);
     if sent == 0 {

@@ -165,6 +165,8 @@ pub struct SearchResult {
     pub method: String,
     /// Whether a saved approximate index was reused.
     pub index_reused: bool,
+    /// Rows of the store left out as damaged (see [`Rows::bad_rows`]).
+    pub bad_rows: usize,
     pub hits: Vec<Hit>,
 }
 
@@ -209,6 +211,7 @@ pub fn search(store: &Path, rows: &Rows, query: &[f32], k: usize, method: Method
         rows: rows.len(),
         method: method.into(),
         index_reused: reused,
+        bad_rows: rows.bad_rows,
         hits,
     })
 }
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn recall_on_an_empty_store_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = Rows { model: "m".into(), dim: 4, path: vec![], label: vec![], frame: vec![], pts: vec![], data: vec![] };
+        let rows = Rows { model: "m".into(), dim: 4, path: vec![], label: vec![], frame: vec![], pts: vec![], data: vec![], ..Rows::default() };
         let e = recall(dir.path(), &rows, 100, 10).unwrap_err().to_string();
         assert!(e.contains("--recall") && e.contains("no rows"), "{e}");
     }

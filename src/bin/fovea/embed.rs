@@ -99,9 +99,12 @@ pub(crate) fn embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
     let r = r?;
     eprintln!("fovea embed: {} clips -> {} ({} {}-float embeddings, {})", r.clips, r.store.display(), r.model, r.dim, r.provider);
     eprintln!(
-        "  embedded {}, failed {}, already in the store {}; {} frames, {} rows in {} new part files, {} encoder calls",
-        r.embedded, r.failed, r.skipped, r.frames, r.rows, r.parts_written, r.encoder_calls
+        "  embedded {}, failed {}, already in the store {}, failed before and tried again {}; {} frames, {} rows in {} new part files, {} encoder calls",
+        r.embedded, r.failed, r.skipped, r.retried, r.frames, r.rows, r.parts_written, r.encoder_calls
     );
+    if r.already_stored > 0 {
+        eprintln!("  {} clips were stored by another writer meanwhile (kept once)", r.already_stored);
+    }
     eprintln!("  {:.2} s: {:.1} clips/s, {:.1} frames/s with {} decoders", r.seconds, r.clips_per_s, r.frames_per_s, r.decoders);
     for (p, e) in &r.failures {
         eprintln!("  failed: {}", if e.contains(p.as_str()) { e.clone() } else { format!("{p}: {e}") });
@@ -178,6 +181,12 @@ pub(crate) fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     };
     let t0 = std::time::Instant::now();
     let res = search::search(&a.store, &rows, &query, a.k, method)?;
+    if rows.bad_rows > 0 {
+        eprintln!("fovea search: {} damaged rows left out (not finite, or not of unit length), e.g.:", rows.bad_rows);
+        for (part, row, why) in &rows.bad_examples {
+            eprintln!("  {} row {row}: {why}", part.display());
+        }
+    }
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let recall = match a.recall {
         Some(q) => Some(search::recall(&a.store, &rows, q, a.k)?),
