@@ -85,6 +85,7 @@ pub fn exact(rows: &Rows, query: &[f32], k: usize) -> Vec<(f32, usize)> {
 /// once and kept in the store as `_index.usearch` with `_index.json` (names pyarrow and Ray skip) naming the parts it covers.
 pub struct Ann {
     index: usearch::Index,
+    rows: u64,
 }
 
 fn ann_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -110,36 +111,76 @@ impl Ann {
         let threads = rayon::current_num_threads();
         index.reserve_capacity_and_threads(rows.len(), threads).map_err(|e| ann_err("reserve", e))?;
         (0..rows.len()).into_par_iter().try_for_each(|i| index.add(i as u64, rows.row(i)).map_err(|e| ann_err("add", e)))?;
-        Ok(Self { index })
+        Ok(Self { index, rows: rows.len() as u64 })
     }
 
-    /// The store's saved index if it covers exactly the store's current parts, else a new one
-    /// (saved for next time when the store is writable).
+    /// The store's saved index if it covers exactly the store's current parts and its bytes are
+    /// the ones written (length and CRC-32 in `_index.json`), else a new one (saved for next
+    /// time when the store is writable). A damaged or foreign index is rebuilt, never loaded:
+    /// usearch trusts the bytes it loads.
     pub fn for_store(store: &Path, rows: &Rows) -> Result<(Self, bool)> {
         let (file, meta) = (store.join("_index.usearch"), store.join("_index.json"));
         let parts = fingerprint(store)?;
-        if let Ok(text) = std::fs::read_to_string(&meta) {
-            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["parts"].as_str().map(str::to_string))
-                == Some(parts.clone())
-            {
-                let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| ann_err("new index", e))?;
-                if index.load(&file.to_string_lossy()).is_ok() && index.size() == rows.len() && index.dimensions() == rows.dim {
-                    return Ok((Self { index }, true));
-                }
-            }
+        match Self::saved(&file, &meta, &parts, rows) {
+            Ok(index) => return Ok((Self { index, rows: rows.len() as u64 }, true)),
+            Err(why) if file.exists() => log::warn!("{}: not used ({why}); rebuilding it", file.display()),
+            Err(_) => {}
         }
         let ann = Self::build(rows)?;
-        let tmp = store.join(".tmp-index.usearch");
-        if ann.index.save(&tmp.to_string_lossy()).is_ok() && std::fs::rename(&tmp, &file).is_ok() {
-            let _ = std::fs::write(&meta, serde_json::json!({ "parts": parts, "rows": rows.len() }).to_string());
+        let mut bytes = vec![0u8; ann.index.serialized_length()];
+        if ann.index.save_to_buffer(&mut bytes).is_ok() {
+            let tmp = store.join(".tmp-index.usearch");
+            if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, &file).is_ok() {
+                let m = serde_json::json!({
+                    "parts": parts, "rows": rows.len(), "dim": rows.dim, "bytes": bytes.len(), "crc32": crc32fast::hash(&bytes),
+                });
+                let _ = std::fs::write(&meta, m.to_string());
+            }
         }
         Ok((ann, false))
+    }
+
+    /// The saved index, checked before usearch sees a byte of it; or why not.
+    fn saved(file: &Path, meta: &Path, parts: &str, rows: &Rows) -> std::result::Result<usearch::Index, String> {
+        let m: serde_json::Value = std::fs::read_to_string(meta)
+            .map_err(|e| format!("no readable _index.json: {e}"))
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("_index.json is not JSON: {e}")))?;
+        if m["parts"].as_str() != Some(parts) {
+            return Err("made for other parts".into());
+        }
+        if m["rows"].as_u64() != Some(rows.len() as u64) || m["dim"].as_u64() != Some(rows.dim as u64) {
+            return Err("made for another number of rows or dimension".into());
+        }
+        let want = m["bytes"].as_u64().ok_or("no length in _index.json")?;
+        // A generous bound for an HNSW graph of these rows: vectors plus links.
+        let most = rows.len() as u64 * (rows.dim as u64 * 4 + 1024) + (1 << 20);
+        let len = std::fs::metadata(file).map_err(|e| e.to_string())?.len();
+        if len != want || len > most {
+            return Err(format!("{len} bytes, written {want}"));
+        }
+        let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+        if Some(u64::from(crc32fast::hash(&bytes))) != m["crc32"].as_u64() {
+            return Err("its CRC-32 is not the one written (damaged)".into());
+        }
+        let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| e.to_string())?;
+        index.load_from_buffer(&bytes).map_err(|e| e.to_string())?;
+        if index.size() != rows.len() || index.dimensions() != rows.dim {
+            return Err("holds another number of rows".into());
+        }
+        Ok(index)
     }
 
     /// Approximate top-k: (score, row), best first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(f32, usize)>> {
         let m = self.index.search(query, k).map_err(|e| ann_err("search", e))?;
-        let mut out: Vec<(f32, usize)> = m.keys.iter().zip(&m.distances).map(|(&key, &dist)| (1.0 - dist, key as usize)).collect();
+        // Keys are row numbers; one out of range (an index not of these rows) is an error.
+        let mut out: Vec<(f32, usize)> = Vec::with_capacity(m.keys.len());
+        for (&key, &dist) in m.keys.iter().zip(&m.distances) {
+            if key >= self.rows {
+                return Err(ann_err("search", format!("key {key} is not a row of the store ({} rows): rebuild the index", self.rows)));
+            }
+            out.push((1.0 - dist, key as usize));
+        }
         out.sort_by(better);
         Ok(out)
     }
