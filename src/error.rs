@@ -85,3 +85,40 @@ pub(crate) fn read_config(path: &std::path::Path) -> Result<String> {
     }
     std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_path_buf(), reason: e.to_string() })
 }
+
+/// The JSON field of an option checked under its command-line flag: options given as JSON (the
+/// C ABI, Python, Go, the service) are reported under the names their callers wrote.
+const JSON_NAMES: &[(&str, &str)] = &[
+    ("--batch", "batch"),
+    ("--batch-rois", "batch_rois"),
+    ("--classes", "classes"),
+    ("--decoders", "decoders"),
+    ("--duration", "duration"),
+    ("--every", "sample.every"),
+    ("--frames", "sample.frames"),
+    ("--image-format", "image_format"),
+    ("--max", "max"),
+    ("--max-fps", "max_fps"),
+    ("--min-gap", "min_gap"),
+    ("--nms-iou", "nms_iou"),
+    ("--score", "score"),
+    ("--start", "start"),
+    ("--stride", "stride"),
+    ("--threads", "threads"),
+    ("--tiles", "tiles"),
+    ("--workers", "workers"),
+];
+
+impl Error {
+    /// This error with an option named as a JSON field instead of a command-line flag.
+    pub fn for_json(self) -> Self {
+        match self {
+            Error::InvalidOption { option, reason } => {
+                let option = JSON_NAMES.iter().find(|(flag, _)| *flag == option).map_or(option, |(_, field)| field);
+                Error::InvalidOption { option, reason }
+            }
+            e => e,
+        }
+    }
+}
+

@@ -188,9 +188,9 @@ fn is_list(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("txt" | "lst" | "list"))
 }
 
-/// Walks `dir` (recursively, following links) for clips. Every folder and file is visited once,
-/// by its device and inode: a link back up the tree (a loop) or a second link to a folder
-/// already walked is skipped with a warning, never walked again.
+/// Walks `dir` (recursively, following links) for clips. Every folder is walked once, by its
+/// device and inode: a link back up the tree (a loop) or a second link to a folder already
+/// walked is skipped with a warning, never walked again.
 fn walk(root: &Path, dir: &Path, walked: &mut HashSet<(u64, u64)>, out: &mut Vec<ClipInput>) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let io = |e: std::io::Error| Error::Input { path: dir.to_path_buf(), reason: format!("cannot list the folder: {e}") };
@@ -206,12 +206,6 @@ fn walk(root: &Path, dir: &Path, walked: &mut HashSet<(u64, u64)>, out: &mut Vec
         if p.is_dir() {
             walk(root, &p, walked, out)?;
         } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
-            if let Ok(m) = std::fs::metadata(&p) {
-                if !walked.insert((m.dev(), m.ino())) {
-                    log::warn!("{}: a clip already found through another link; skipped", p.display());
-                    continue;
-                }
-            }
             let label = (dir != root).then(|| dir.file_name().map(|n| n.to_string_lossy().into_owned())).flatten();
             out.push(ClipInput { path: p, label });
         }
@@ -607,7 +601,10 @@ pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Resul
     let (sent, _, error) = decode_clip(0, &clip, sample, m.roi.size, order, m.roi.fit, &pool, &tx, &AtomicBool::new(false));
     drop(tx);
     if sent == 0 {
-        return Err(Error::Input { path: path.to_path_buf(), reason: error.unwrap_or_else(|| "no frame decoded".into()) });
+        // The decoder's message names the file already; the error names it once.
+        let reason = error.unwrap_or_else(|| "no frame decoded".into());
+        let reason = reason.strip_prefix(&format!("{}: ", path.display())).map_or(reason.clone(), str::to_string);
+        return Err(Error::Input { path: path.to_path_buf(), reason });
     }
     let frames: Vec<Sampled> = rx.into_iter().filter_map(|m| if let Msg::Frame(f) = m { Some(f) } else { None }).collect();
     let mut all = Vec::with_capacity(frames.len() * m.dim);

@@ -77,7 +77,7 @@ pub unsafe extern "C" fn fovea_embed(inputs: *const c_char, store: *const c_char
             let text = unsafe { str_arg(options, "options") }?;
             serde_json::from_str(text).map_err(|e| fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("options: {e}")))?
         };
-        let report = crate::embed::run(&clips, Path::new(store), &opts, None, &mut |_| {})?;
+        let report = crate::embed::run(&clips, Path::new(store), &opts, None, &mut |_| {}).map_err(crate::Error::for_json)?;
         set_report(serde_json::to_string(&report).map_err(|e| fail(FOVEA_STATUS_INTERNAL, e.to_string()))?);
         Ok(FOVEA_STATUS_OK)
     })

@@ -32,7 +32,7 @@ pub unsafe extern "C" fn fovea_engine_keyframes(
         let o = unsafe { str_arg(out_dir, "out_dir") }?;
         // SAFETY: per the contract (NULL allowed).
         let opts = if options.is_null() { None } else { Some(unsafe { str_arg(options, "options") }?) };
-        run(&e.inner, Path::new(v), Path::new(o), opts)?;
+        run(&e.inner, Path::new(v), Path::new(o), opts).map_err(crate::Error::for_json)?;
         Ok(FOVEA_STATUS_OK)
     })
 }

@@ -36,9 +36,9 @@ pub unsafe extern "C" fn fovea_score(video: *const c_char, boxes: *const c_char,
             let text = unsafe { str_arg(options, "options") }?;
             serde_json::from_str(text).map_err(|e| fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("options: {e}")))?
         };
-        let (opts, mut classifier) = req.options()?;
+        let (opts, mut classifier) = req.options().map_err(crate::Error::for_json)?;
         let c = classifier.as_mut().map(|z| z as &mut dyn crate::classify::Classifier);
-        let (report, outcome) = crate::score::run_score(Path::new(video), Path::new(boxes), &opts, c)?;
+        let (report, outcome) = crate::score::run_score(Path::new(video), Path::new(boxes), &opts, c).map_err(crate::Error::for_json)?;
         outcome?;
         let json = report.to_json(req.per_frame.unwrap_or(true));
         LAST_REPORT.with(|r| *r.borrow_mut() = cstring(json.to_string()));

@@ -132,7 +132,10 @@ impl RawDecoder {
                     reg_max: need(self.reg_max, "reg_max", "nanodet")?,
                     scores: need(self.scores, "scores", "nanodet")?,
                     boxes: need(self.boxes, "boxes", "nanodet")?,
-                    center_offset: self.center_offset.unwrap_or(0.5),
+                    center_offset: match self.center_offset.unwrap_or(0.5) {
+                        c if (0.0..=1.0).contains(&c) => c,
+                        c => return Err(format!("decoder.center_offset must be within 0..=1 (of a stride), got {c}")),
+                    },
                 })
             }
             kind => {
@@ -565,6 +568,18 @@ names = ["person", "sports_ball"]
             assert_ne!(text, GOOD, "{to}");
             let e = Manifest::parse(&text, Path::new("m.toml")).unwrap_err().to_string();
             assert!(e.contains(what), "{to}: {e}");
+        }
+    }
+
+    /// Regression (issue 34): `center_offset = nan` loaded and ran with 0 detections.
+    #[test]
+    fn a_center_offset_outside_its_stride_is_rejected() {
+        let nanodet = GOOD.replace("kind = \"yolov8\"\noutput = \"output0\"", "kind = \"nanodet\"\nstrides = [8]\nreg_max = 7\nscores = [\"s\"]\nboxes = [\"b\"]\ncenter_offset = CO");
+        assert_ne!(nanodet, GOOD);
+        assert!(Manifest::parse(&nanodet.replace("CO", "0.5"), Path::new("m.toml")).is_ok());
+        for bad in ["nan", "inf", "-0.5", "1.5"] {
+            let e = Manifest::parse(&nanodet.replace("CO", bad), Path::new("m.toml")).unwrap_err().to_string();
+            assert!(e.contains("decoder.center_offset must be within 0..=1"), "{bad}: {e}");
         }
     }
 }

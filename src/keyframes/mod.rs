@@ -168,6 +168,9 @@ pub struct StageReport {
     pub stage2_frames_decoded: u64,
     pub duplicates_dropped: usize,
     pub chosen: usize,
+    /// Why no frame was chosen, when none was (every frame kept out by the quality gates, or
+    /// no frame decoded).
+    pub nothing_chosen: Option<String>,
     pub seconds: BTreeMap<&'static str, f64>,
 }
 
@@ -470,6 +473,21 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
         stage2_frames_decoded: det_report.as_ref().map_or(0, |r| r.frames_decoded),
         duplicates_dropped: duplicates,
         chosen: chosen.len(),
+        nothing_chosen: chosen.is_empty().then(|| {
+            let (exposure, blur): (usize, usize) =
+                shot_reports.iter().fold((0, 0), |(e, b), s| (e + s.rejected_exposure, b + s.rejected_blur));
+            if q.frames_measured == 0 {
+                "no frame was decoded".to_string()
+            } else if candidates.is_empty() {
+                format!(
+                    "no frame passed the quality gates: of {} measured, {exposure} under- or over-exposed (e.g. black or \
+                     white), {blur} blurred, the rest within the guard at a cut (see the policy's [quality])",
+                    q.frames_measured
+                )
+            } else {
+                format!("the {} candidates were all dropped (near-duplicates or under the policy's bars)", candidates.len())
+            }
+        }),
         seconds,
     };
     let encoder_name = encoder.into_inner().map(|e| e.manifest.name.clone());

@@ -622,6 +622,9 @@ pub fn decode_params_for(
         p.nms_iou = s;
     }
     if let Some(names) = classes {
+        if names.is_empty() {
+            return Err(Error::InvalidOption { option: "--classes", reason: "names no class: leave it out to keep every class".into() });
+        }
         let m = manifest;
         let mut filter = vec![false; m.labels.len()];
         for n in names {

@@ -211,11 +211,7 @@ pub struct ScoreRequest {
 impl ScoreRequest {
     /// Checks the numbers (times are seconds >= 0).
     pub fn check(&self) -> Result<()> {
-        for (name, v) in [("time", self.time), ("fastest", self.fastest)] {
-            if let Some(t) = v.filter(|t| !(t.is_finite() && *t >= 0.0)) {
-                return Err(Error::InvalidOption { option: name, reason: format!("seconds >= 0, got {t}") });
-            }
-        }
+        check_times(self.time, self.fastest, ["time", "fastest"])?;
         self.homography_method()?;
         if let Some(f) = &self.frames {
             frame_set(f)?;
@@ -259,6 +255,32 @@ impl ScoreRequest {
         };
         Ok((opts, classifier))
     }
+}
+
+/// Checks a miner's time and the fastest miner's time (seconds >= 0; the fastest below the
+/// validator's limit and at most this miner's), reporting them under `names` (the face's own:
+/// `--time` on the command line, `time` in JSON).
+pub fn check_times(time: Option<f64>, fastest: Option<f64>, names: [&'static str; 2]) -> Result<()> {
+    for (name, v) in names.into_iter().zip([time, fastest]) {
+        if let Some(t) = v.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+            return Err(Error::InvalidOption { option: name, reason: format!("seconds >= 0, got {t}") });
+        }
+    }
+    if let Some(f) = fastest.filter(|f| *f >= MAX_TIME) {
+        return Err(Error::InvalidOption {
+            option: names[1],
+            reason: format!("the fastest miner's time must be below the validator's {MAX_TIME} s limit, got {f}"),
+        });
+    }
+    if let (Some(t), Some(f)) = (time, fastest) {
+        if f > t {
+            return Err(Error::InvalidOption {
+                option: names[1],
+                reason: format!("the fastest miner's time {f} s is above this miner's time {t} s (the fastest is at most as slow)"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The speed score of `time` against the fastest `fastest`, as the validator computes it.
@@ -495,5 +517,15 @@ mod tests {
         assert_eq!(s.into_iter().collect::<Vec<_>>(), [12, 37, 62, 87]);
         assert_eq!(spread(&c[..3], 10).len(), 3);
         assert!(spread(&c, 0).is_empty());
+    }
+
+    /// Regression (issue 34): a fastest time above this miner's, or at the 15 s limit, gave
+    /// speed scores that mean nothing; both are refused.
+    #[test]
+    fn a_fastest_time_that_cannot_be_is_refused() {
+        let r = |time, fastest| ScoreRequest { time, fastest, ..ScoreRequest::default() }.check();
+        assert!(r(Some(4.0), Some(2.0)).is_ok() && r(None, Some(2.0)).is_ok() && r(Some(20.0), Some(14.9)).is_ok());
+        assert!(r(Some(2.0), Some(4.0)).unwrap_err().to_string().contains("above this miner's time"));
+        assert!(r(None, Some(15.0)).unwrap_err().to_string().contains("below the validator's 15 s limit"));
     }
 }

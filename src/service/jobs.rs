@@ -128,7 +128,8 @@ impl JobOptions {
             })?
         };
         let classes = raw.classes.or_else(|| engine.classes.clone());
-        let params = pipeline::decode_params_for(manifest, raw.score.or(engine.score), raw.nms_iou.or(engine.nms_iou), classes.as_deref())?;
+        let params = pipeline::decode_params_for(manifest, raw.score.or(engine.score), raw.nms_iou.or(engine.nms_iou), classes.as_deref())
+            .map_err(Error::for_json)?;
         let mut sampling = Sampling::default();
         if let Some(s) = raw.stride {
             if !(1..=MAX_STRIDE).contains(&s) {

@@ -271,3 +271,38 @@ def test_ray_local_cluster_equals_fovea_embed(col, store, tmp_path):
     assert a.path.tolist() == b.path.tolist() and a.label.tolist() == b.label.tolist()
     assert a.error.isna().tolist() == b.error.isna().tolist()
     assert np.abs(matrix(a) - matrix(b)).max() <= 1e-5
+
+
+def test_two_runs_at_once_store_each_clip_once_and_failures_are_retried(col, tmp_path):
+    """Regression (issue 34): two `fovea embed` runs on one store stored every clip twice, and a
+    clip that failed was never tried again."""
+    d, _ = col
+    s = tmp_path / "shared-store"
+    runs = [subprocess.Popen([FOVEA, "embed", str(d / "collection"), "-o", str(s), "--commit-clips", "4", "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in runs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err
+    t = table(s)
+    assert len(t) == 46 and t.path.is_unique, t.path.value_counts().head()
+    o = fovea("embed", d / "collection", "-o", s, "--json", tmp_path / "again.json")
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["retried"] == 2 and again["skipped"] == 44 and again["failed"] == 2, again
+    assert "failed before and tried again 2" in o.stderr
+    t = table(s)
+    assert len(t) == 46 and t.path.is_unique, "the failures were replaced, not added"
+
+
+def test_names_that_are_not_utf8_are_distinct_clips(col, tmp_path):
+    """Regression (issue 34): two names that are not UTF-8 collapsed into one lossy path."""
+    d, doc = col
+    src = Path(doc["clips"][0]["path"])
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for b in (b"clip-\xff.mp4", b"clip-\xfe.mp4"):
+        os.link(src, os.fsencode(folder) + b"/" + b)
+    o = fovea("embed", folder, "-o", tmp_path / "s", "--json", tmp_path / "r.json")
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["embedded"] == 2 and r["failed"] == 0, (r, o.stderr)
+    t = pq.read_table(tmp_path / "s").to_pandas()
+    assert sorted(bytes(b) for b in t.path_bytes) == [os.fsencode(folder) + b"/clip-\xfe.mp4", os.fsencode(folder) + b"/clip-\xff.mp4"]

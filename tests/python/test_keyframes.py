@@ -193,3 +193,15 @@ def test_the_python_binding_picks_the_same_key_frames_as_the_cli(default_run, cl
     for a, b in zip(got["keyframes"], doc["keyframes"]):
         assert abs(a["score"] - b["score"]) < 1e-9 and a["why"] == b["why"]
         assert (tmp_path / "py" / a["file"]).is_file()
+
+
+def test_an_all_black_clip_says_why_nothing_was_chosen(tmp_path):
+    """Regression (issue 34): nothing was chosen from a black clip and nothing said why."""
+    video = tmp_path / "black.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=black:s=320x240:d=2:r=25", "-pix_fmt", "yuv420p", str(video)],
+                   check=True)
+    o = subprocess.run([FOVEA, "keyframes", str(video), "-o", str(tmp_path / "kf")], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    assert "none chosen: no frame passed the quality gates" in o.stderr and "under- or over-exposed" in o.stderr, o.stderr
+    doc = json.loads((tmp_path / "kf" / "keyframes.json").read_text())
+    assert doc["summary"]["chosen"] == 0 and "quality gates" in doc["summary"]["nothing_chosen"]

@@ -154,6 +154,14 @@ def test_path_escapes_and_bad_requests_are_refused_with_the_reason(server, media
     with pytest.raises(Error) as e:
         c.submit("street.mp4", classes=["unicorn"])
     assert e.value.status == 400 and "no class 'unicorn'" in e.value.message
+    assert "--classes" not in e.value.message and "invalid option classes" in e.value.message, "JSON fields by their JSON names"
+    # Regression (issue 34): an empty class list ran and gave empty results; the CLI refuses it.
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4", classes=[])
+    assert e.value.status == 400 and "names no class" in e.value.message, e.value.message
+    with pytest.raises(Error) as e:
+        c.submit("street.mp4", nms_iou=3)
+    assert e.value.status == 400 and "invalid option nms_iou" in e.value.message, e.value.message
     req = urllib.request.Request(server.url + "/v1/jobs", data=b"{not json", method="POST")
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req)

@@ -55,6 +55,9 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
         s.seconds.get("stage2_wall").copied().unwrap_or(0.0)
     );
     eprintln!("  chosen       {} key frames ({} near-duplicates dropped)", s.chosen, s.duplicates_dropped);
+    if let Some(why) = &s.nothing_chosen {
+        eprintln!("  none chosen: {why}");
+    }
     for (f, &i) in files.iter().zip(&selection.chosen) {
         let c = &selection.candidates[i];
         eprintln!("    {:>8.2} s  {}  {}", c.time, f.file_name().unwrap_or_default().to_string_lossy(), c.why);

@@ -49,11 +49,7 @@ pub(crate) struct ScoreArgs {
 
 pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     use fovea::score::{run_score, ScoreOptions};
-    for (name, v) in [("--time", a.time), ("--fastest", a.fastest)] {
-        if let Some(t) = v {
-            anyhow::ensure!(t.is_finite() && t >= 0.0, "invalid option {name}: seconds >= 0, got {t}");
-        }
-    }
+    fovea::score::check_times(a.time, a.fastest, ["--time", "--fastest"])?;
     let filter = match &a.rules {
         Some(p) => fovea::filter::FilterConfig::load(p)?,
         None => fovea::filter::FilterConfig::scorevision_validator(),
