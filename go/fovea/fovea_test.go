@@ -223,6 +223,27 @@ func TestErrors(t *testing.T) {
 	if err := e.ProcessFile(filepath.Join(root(t), "README.md"), func(*Result) bool { return true }); !errors.As(err, &fe) || fe.Status != StatusMedia {
 		t.Fatalf("not media: %v", err)
 	}
+	// Regression (issue 34): strings were cut at a NUL byte, sizes wrapped into 32 bits, and class
+	// ids past the limit were taken.
+	for name, err := range map[string]error{
+		"process":   e.ProcessFile("a.mp4\x00.txt", func(*Result) bool { return true }),
+		"verify":    e.VerifyFile("a.mp4", "b\x00.json", func(*Result) bool { return true }),
+		"score":     func() error { _, err := Score("v\x00.mp4", "b.json", ScoreOptions{}); return err }(),
+		"engine":    func() error { _, err := NewEngineFromFile("x\x00.toml"); return err }(),
+		"config":    func() error { _, err := NewEngine("model = 'a'\x00", ""); return err }(),
+		"keyframes": func() error { _, err := e.Keyframes("v\x00.mp4", t.TempDir(), KeyframesOptions{}); return err }(),
+	} {
+		if !errors.As(err, &fe) || fe.Status != StatusInvalidArgument || !strings.Contains(fe.Message, "NUL byte") {
+			t.Fatalf("%s with a NUL byte: %v", name, err)
+		}
+	}
+	if err := s.SendFrame(make([]byte, 300), 1<<32+10, 10, 30, RGB24, 0); !errors.As(err, &fe) || !strings.Contains(fe.Message, "1..=16384") {
+		t.Fatalf("a width past 32 bits: %v", err)
+	}
+	err = s.SendFrameWithBoxes(make([]byte, 300), 10, 10, 30, RGB24, 0, []Box{{X1: 1, Y1: 1, X2: 5, Y2: 5, Score: 0.9, ClassID: 1 << 20, ID: -1}})
+	if !errors.As(err, &fe) || fe.Status != StatusInvalidArgument || !strings.Contains(fe.Message, "class_id 1048576") {
+		t.Fatalf("a class id past the limit: %v", err)
+	}
 	e.Close()
 	e.Close()
 	if _, err := e.NewStream(0); !errors.As(err, &fe) || fe.Status != StatusBadState {
@@ -595,7 +616,7 @@ func TestEmbedStoreAndResume(t *testing.T) {
 	if err := json.Unmarshal([]byte(report), &r); err != nil || r.Skipped != 2 || r.Embedded != 0 {
 		t.Fatalf("rerun: %s (%v)", report, err)
 	}
-	if _, err := Embed(clips, filepath.Join(dir, "bad"), EmbedOptions{Encoder: enc, Sample: &EmbedSample{Frames: 20000}}); err == nil || !strings.Contains(err.Error(), "--frames") {
+	if _, err := Embed(clips, filepath.Join(dir, "bad"), EmbedOptions{Encoder: enc, Sample: &EmbedSample{Frames: 20000}}); err == nil || !strings.Contains(err.Error(), "sample.frames") {
 		t.Fatalf("frames 20000: %v", err)
 	}
 }
