@@ -140,6 +140,14 @@ fn damaged(path: &Path, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Row `i`'s clip key: its `path_bytes` when set (a name that is not UTF-8), else its `path`.
+fn row_key<'a>(paths: &'a StringArray, raw: Option<&'a BinaryArray>, i: usize) -> &'a [u8] {
+    match raw.filter(|r| !r.is_null(i)) {
+        Some(r) => r.value(i),
+        None => paths.value(i).as_bytes(),
+    }
+}
+
 /// Each row's clip key and whether it is a failure, of a part.
 fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
     let f = File::open(path).map_err(|e| io_err(path, e))?;
@@ -152,11 +160,7 @@ fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
         let raw = batch.column_by_name("path_bytes").and_then(|c| c.as_any().downcast_ref::<BinaryArray>());
         let error = column::<StringArray>(&batch, "error", path)?;
         for i in 0..batch.num_rows() {
-            let key = match raw.filter(|r| !r.is_null(i)) {
-                Some(r) => r.value(i).to_vec(),
-                None => paths.value(i).as_bytes().to_vec(),
-            };
-            out.push((key, !error.is_null(i)));
+            out.push((row_key(paths, raw, i).to_vec(), !error.is_null(i)));
         }
     }
     Ok(out)
@@ -398,11 +402,7 @@ fn drop_failures(dir: &Path, part: &Path, keys: &HashSet<Vec<u8>>) -> Result<usi
         let error = column::<StringArray>(&batch, "error", part)?;
         let keep: BooleanArray = (0..batch.num_rows())
             .map(|i| {
-                let key = match raw.filter(|r| !r.is_null(i)) {
-                    Some(r) => r.value(i),
-                    None => paths.value(i).as_bytes(),
-                };
-                Some(error.is_null(i) || !keys.contains(key))
+                Some(error.is_null(i) || !keys.contains(row_key(paths, raw, i)))
             })
             .collect();
         removed += keep.false_count();
