@@ -168,7 +168,7 @@ bench-annotate: setup
 # The GPU check for a lent device machine (driver, no FFmpeg, no onnxruntime-gpu, no network,
 # 64 MiB per call): builds .deps/gpu-check (the GPU test program without FFmpeg, raw frames) and
 # checks it here; CI builds it so it never rots. On the device: bash scripts/gpu-check.sh
-# (README, "A lent GPU").
+# (docs/gpu.md, "A lent GPU").
 gpu-check-bundle: setup
 	bash scripts/gpu-check-bundle.sh
 

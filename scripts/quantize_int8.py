@@ -8,7 +8,7 @@ The calibration set is made by fovea itself, so calibration sees exactly what in
     .deps/venv/bin/python scripts/quantize_int8.py --calib .deps/calib/nanodet-g-416
 
 Writes engines/nanodet-g-416-int8.onnx (ONNX Runtime static quantisation, QOperator format,
-per-channel int8 weights, uint8 activations; the choice is explained in the README) and
+per-channel int8 weights, uint8 activations; the choice is explained in docs/benchmarks.md) and
 engines/trt/nanodet-g-416.calibration.flatbuffers (+ .cache, .json): per-tensor ranges of the
 fp32 model in the format ONNX Runtime's TensorRT provider reads (trt_int8_calibration_table_name).
 Versions are pinned in scripts/requirements.txt.

@@ -7,7 +7,7 @@
 
 For each, VmRSS is read from /proc every 0.5 s; the slope after the first 20% of the run (warm-up)
 comes from a least-squares line, in MiB per minute and as the growth the line predicts over the
-run. Writes benches/results/soak.json and prints a table for the README.
+run. Writes benches/results/soak.json and prints a table for docs/testing.md.
 
     python scripts/soak.py [--fovea target/release/fovea] [--frames 20000] [--out benches/results/soak.json]
 """

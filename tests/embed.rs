@@ -323,7 +323,8 @@ fn a_damaged_index_is_rebuilt_never_loaded() {
     let dim = 16;
     let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
     let data = rows(500, dim, 8);
-    let clips: Vec<ClipRows> = data.chunks_exact(dim).enumerate().map(|(i, e)| clip(&format!("c{i:04}"), None, 1, e.to_vec(), None)).collect();
+    let clips: Vec<ClipRows> =
+        data.chunks_exact(dim).enumerate().map(|(i, e)| clip(&format!("c{i:04}"), None, 1, e.to_vec(), None)).collect();
     s.commit(&clips, "m").unwrap();
     let r = store::read(d.path()).unwrap();
     let q = rows(1, dim, 3);

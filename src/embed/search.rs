@@ -288,7 +288,8 @@ mod tests {
     #[test]
     fn recall_on_an_empty_store_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = Rows { model: "m".into(), dim: 4, path: vec![], label: vec![], frame: vec![], pts: vec![], data: vec![], ..Rows::default() };
+        let rows =
+            Rows { model: "m".into(), dim: 4, path: vec![], label: vec![], frame: vec![], pts: vec![], data: vec![], ..Rows::default() };
         let e = recall(dir.path(), &rows, 100, 10).unwrap_err().to_string();
         assert!(e.contains("--recall") && e.contains("no rows"), "{e}");
     }

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use arrow_array::builder::{
     BinaryBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
 };
-use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -244,8 +246,7 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|e| Error::Output { path: path.clone(), source: e })?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::Output { path, source: e.into() })?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| Error::Output { path, source: e.into() })?;
         Ok(f)
     }
 
@@ -400,11 +401,7 @@ fn drop_failures(dir: &Path, part: &Path, keys: &HashSet<Vec<u8>>) -> Result<usi
         let paths = column::<StringArray>(&batch, "path", part)?;
         let raw = batch.column_by_name("path_bytes").and_then(|c| c.as_any().downcast_ref::<BinaryArray>());
         let error = column::<StringArray>(&batch, "error", part)?;
-        let keep: BooleanArray = (0..batch.num_rows())
-            .map(|i| {
-                Some(error.is_null(i) || !keys.contains(row_key(paths, raw, i)))
-            })
-            .collect();
+        let keep: BooleanArray = (0..batch.num_rows()).map(|i| Some(error.is_null(i) || !keys.contains(row_key(paths, raw, i)))).collect();
         removed += keep.false_count();
         kept.push(arrow_select::filter::filter_record_batch(&batch, &keep).map_err(|e| io_err(part, e))?);
     }

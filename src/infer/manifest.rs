@@ -574,7 +574,10 @@ names = ["person", "sports_ball"]
     /// Regression (issue 34): `center_offset = nan` loaded and ran with 0 detections.
     #[test]
     fn a_center_offset_outside_its_stride_is_rejected() {
-        let nanodet = GOOD.replace("kind = \"yolov8\"\noutput = \"output0\"", "kind = \"nanodet\"\nstrides = [8]\nreg_max = 7\nscores = [\"s\"]\nboxes = [\"b\"]\ncenter_offset = CO");
+        let nanodet = GOOD.replace(
+            "kind = \"yolov8\"\noutput = \"output0\"",
+            "kind = \"nanodet\"\nstrides = [8]\nreg_max = 7\nscores = [\"s\"]\nboxes = [\"b\"]\ncenter_offset = CO",
+        );
         assert_ne!(nanodet, GOOD);
         assert!(Manifest::parse(&nanodet.replace("CO", "0.5"), Path::new("m.toml")).is_ok());
         for bad in ["nan", "inf", "-0.5", "1.5"] {

@@ -201,10 +201,8 @@ fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<BoxesFile> {
         if let Some(p) = pts {
             timing.push((index, p));
         }
-        let dets = v
-            .detections
-            .filter(|d| d.is_array)
-            .ok_or_else(|| bad(path, format!("line {ln}: \"detections\" missing or not an array")))?;
+        let dets =
+            v.detections.filter(|d| d.is_array).ok_or_else(|| bad(path, format!("line {ln}: \"detections\" missing or not an array")))?;
         check_count(path, dets.total, &format!("line {ln}"))?;
         let mut out = Vec::with_capacity(dets.items.len());
         for (k, d) in dets.items.iter().enumerate() {
@@ -216,7 +214,9 @@ fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<BoxesFile> {
                 Some(Scalar::Str(l)) => {
                     names.entry(class_id).or_insert_with(|| l.clone());
                 }
-                Some(Scalar::LongStr(n)) => return Err(bad(path, format!("{at}: \"label\" of {n} bytes, longer than {}", super::raw::MAX_STRING))),
+                Some(Scalar::LongStr(n)) => {
+                    return Err(bad(path, format!("{at}: \"label\" of {n} bytes, longer than {}", super::raw::MAX_STRING)))
+                }
                 _ => {}
             }
             out.push(Detection { bbox, score, class_id });

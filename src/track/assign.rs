@@ -322,7 +322,8 @@ mod tests {
             let density = if round % 2 == 0 { 0.3 } else { 0.9 };
             let cost: Vec<Vec<f32>> =
                 (0..rows).map(|_| (0..cols).map(|_| if rnd.next() < density { rnd.next() * 0.9 } else { 1.0 }).collect()).collect();
-            let pairs: Pairs = cost.iter().map(|r| r.iter().enumerate().filter(|(_, &c)| c < 1.0).map(|(j, &c)| (j, c)).collect()).collect();
+            let pairs: Pairs =
+                cost.iter().map(|r| r.iter().enumerate().filter(|(_, &c)| c < 1.0).map(|(j, &c)| (j, c)).collect()).collect();
             let (m, ur, uc) = assign(&pairs, cols, 0.8);
             assert!(m.iter().all(|&(r, c)| cost[r][c] <= 0.8));
             assert_eq!(ur.len() + m.len(), rows);
