@@ -196,8 +196,10 @@ fn a_retried_clip_replaces_its_failure_row() {
     let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
     s.commit(&[clip("a.mp4", None, 0, vec![], Some("not found")), clip("b.mp4", None, 1, rows(1, dim, 5), None)], "m").unwrap();
     let mut s = Store::open(d.path(), "m", dim, Per::Clip).unwrap();
+    let c = s.commit(&[clip("a.mp4", None, 0, vec![], Some("not found"))], "m").unwrap();
+    assert_eq!((c.rows, c.failures_replaced), (0, 0), "the same failure again: its row is kept, nothing rewritten");
     let c = s.commit(&[clip("a.mp4", None, 0, vec![], Some("still broken"))], "m").unwrap();
-    assert_eq!(c.failures_replaced, 1);
+    assert_eq!((c.rows, c.failures_replaced), (1, 1), "another error replaces the row");
     let c = s.commit(&[clip("a.mp4", None, 2, rows(1, dim, 6), None)], "m").unwrap();
     assert_eq!((c.rows, c.failures_replaced), (1, 1));
     let all = paths_in(d.path());

@@ -84,8 +84,8 @@ pub struct Store {
     model: String,
     /// Clips with embeddings in the store.
     done: HashSet<Vec<u8>>,
-    /// Clips stored only as failures, and the parts holding their failure rows.
-    failed: HashMap<Vec<u8>, BTreeSet<PathBuf>>,
+    /// Clips stored only as failures: the parts holding their failure rows, and the last error.
+    failed: HashMap<Vec<u8>, (BTreeSet<PathBuf>, String)>,
     /// Parts read so far (others' commits are read at the next commit).
     known: HashSet<PathBuf>,
     run: String,
@@ -150,8 +150,8 @@ fn row_key<'a>(paths: &'a StringArray, raw: Option<&'a BinaryArray>, i: usize) -
     }
 }
 
-/// Each row's clip key and whether it is a failure, of a part.
-fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
+/// Each row's clip key and its error (None: embedded), of a part.
+fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, Option<String>)>> {
     let f = File::open(path).map_err(|e| io_err(path, e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| damaged(path, e))?;
     let mask = ProjectionMask::columns(b.parquet_schema(), ["path", "path_bytes", "error"]);
@@ -162,7 +162,7 @@ fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
         let raw = batch.column_by_name("path_bytes").and_then(|c| c.as_any().downcast_ref::<BinaryArray>());
         let error = column::<StringArray>(&batch, "error", path)?;
         for i in 0..batch.num_rows() {
-            out.push((row_key(paths, raw, i).to_vec(), !error.is_null(i)));
+            out.push((row_key(paths, raw, i).to_vec(), (!error.is_null(i)).then(|| error.value(i).to_string())));
         }
     }
     Ok(out)
@@ -225,11 +225,16 @@ impl Store {
                     ),
                 });
             }
-            for (key, failure) in part_keys(&p)? {
-                if failure {
-                    self.failed.entry(key).or_default().insert(p.clone());
-                } else {
-                    self.done.insert(key);
+            for (key, error) in part_keys(&p)? {
+                match error {
+                    Some(e) => {
+                        let f = self.failed.entry(key).or_default();
+                        f.0.insert(p.clone());
+                        f.1 = e;
+                    }
+                    None => {
+                        self.done.insert(key);
+                    }
                 }
             }
             self.known.insert(p);
@@ -271,12 +276,16 @@ impl Store {
     }
 
     /// Writes `clips` as one part file, atomically, under the store's lock: clips another
-    /// writer stored meanwhile are left out; failure rows of the clips committed now are removed.
+    /// writer stored meanwhile are left out; a clip that failed again with the same error keeps
+    /// its row (nothing is rewritten); failure rows of the clips committed now are removed.
     pub fn commit(&mut self, clips: &[ClipRows], model: &str) -> Result<Committed> {
         let _lock = self.lock()?;
         self.refresh()?;
-        let fresh: Vec<&ClipRows> = clips.iter().filter(|c| !self.contains(&c.clip.path)).collect();
-        let mut out = Committed { already_stored: clips.len() - fresh.len(), ..Committed::default() };
+        let stored = clips.iter().filter(|c| self.contains(&c.clip.path)).count();
+        let same_failure =
+            |c: &ClipRows| c.error.as_ref().is_some_and(|e| self.failed.get(&key_of(&c.clip.path)).is_some_and(|f| f.1 == *e));
+        let fresh: Vec<&ClipRows> = clips.iter().filter(|c| !self.contains(&c.clip.path) && !same_failure(c)).collect();
+        let mut out = Committed { already_stored: stored, ..Committed::default() };
         if fresh.is_empty() {
             return Ok(out);
         }
@@ -292,14 +301,14 @@ impl Store {
         let mut stale: HashMap<PathBuf, HashSet<Vec<u8>>> = HashMap::new();
         for c in &fresh {
             let key = key_of(&c.clip.path);
-            for part in self.failed.remove(&key).unwrap_or_default() {
+            for part in self.failed.remove(&key).map(|f| f.0).unwrap_or_default() {
                 stale.entry(part).or_default().insert(key.clone());
             }
         }
         for c in &fresh {
             let key = key_of(&c.clip.path);
-            if c.error.is_some() {
-                self.failed.entry(key).or_default().insert(fin.clone());
+            if let Some(e) = &c.error {
+                self.failed.insert(key, ([fin.clone()].into(), e.clone()));
             } else {
                 self.done.insert(key);
             }

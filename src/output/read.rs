@@ -45,7 +45,7 @@ pub const MAX_BOXES_PER_FRAME: usize = 10_000;
 /// Most keypoints one frame may hold (Score Vision's template has 32).
 pub const MAX_KEYPOINTS_PER_FRAME: usize = 1_000;
 /// Largest boxes file read (bytes). Reading streams: memory grows with the boxes kept (about
-/// 100 bytes a box), never with a JSON tree of the file.
+/// 40 bytes a box), never with a JSON tree of the file.
 pub const MAX_BOXES_FILE_BYTES: u64 = 1 << 30;
 
 /// A frame's `keypoints`: `[[x, y], ...]` or `[x1, y1, x2, y2, ...]`.
@@ -221,7 +221,8 @@ fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<BoxesFile> {
             }
             out.push(Detection { bbox, score, class_id });
         }
-        frames.push(FrameResult::untracked(index, pts.unwrap_or(0.0), out));
+        let ids = vec![None; out.len()];
+        frames.push(FrameResult::given(index, pts.unwrap_or(0.0), out, ids));
     }
     frames.sort_by_key(|f| f.index);
     if let Some(w) = frames.windows(2).find(|w| w[0].index == w[1].index) {
@@ -291,9 +292,7 @@ impl Sv<'_> {
             dets.push(Detection { bbox, score, class_id });
             ids.push(o.id.as_ref().and_then(Scalar::as_u64));
         }
-        let mut fr = FrameResult::untracked(index, 0.0, dets);
-        fr.track_ids = ids;
-        self.frames.push(fr);
+        self.frames.push(FrameResult::given(index, 0.0, dets, ids));
         if let Some(v) = &f.keypoints {
             let k = keypoints_of(path, v, &format!("frames.{key}"))?;
             if !k.is_empty() {
