@@ -83,10 +83,13 @@ impl<'a> Grid<'a> {
         g
     }
 
-    /// The cells a box covers (clamped to the grid).
+    /// The cells a box covers (clamped to the grid; a box with its corners swapped, as a
+    /// predicted track can be, covers the same cells as the ordered one).
     fn span(&self, b: &[f32; 4]) -> (usize, usize, usize, usize) {
         let c = |v: f32, o: f64, n: usize| (((v as f64 - o) / self.cell).floor().max(0.0) as usize).min(n - 1);
-        (c(b[0], self.x0, self.nx), c(b[1], self.y0, self.ny), c(b[2], self.x0, self.nx), c(b[3], self.y0, self.ny))
+        let (x0, x1) = (c(b[0], self.x0, self.nx), c(b[2], self.x0, self.nx));
+        let (y0, y1) = (c(b[1], self.y0, self.ny), c(b[3], self.y0, self.ny));
+        (x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1))
     }
 
     /// Calls `f` once for each box that may overlap `b` (a superset of those that do), for at

@@ -299,7 +299,7 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
         second = source(100, "+append_list+discont_start")
         assert second.wait(timeout=60) == 0
         st = c.wait(job, timeout=120)
-        assert st["state"] == "done", st
+        assert st["state"] == "done", (st, "".join(s.log[-40:]))
         assert st["frames"] > before + 100, (before, st)
         frames = list(c.results(job))
         idx = [f["frame"] for f in frames]
