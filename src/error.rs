@@ -61,6 +61,11 @@ pub enum Error {
     #[error("pipeline: {0}")]
     Pipeline(String),
 
+    /// The caller stopped the run (a cancelled job, a sink that asked to stop); what came before
+    /// is kept.
+    #[error("cancelled")]
+    Cancelled,
+
     /// The call is not valid in the object's state (e.g. a frame sent after its stream ended).
     #[error("{0}")]
     State(String),

@@ -1,13 +1,31 @@
 //! fovea: a native video-analytics engine.
 //!
 //! ```text
-//! video (FFmpeg) ──▶ detect (ONNX Runtime, batched) ──▶ track (ByteTrack) ──▶ results (JSONL, Score Vision, callers)
+//! sources ──▶ detector or given boxes ──▶ the stage chain (track ▶ ROI + rules ▶ classifier; teams per clip) ──▶ sinks
 //! ```
-//! Stages: [`video`] decodes and samples frames into a reused pool, [`infer`] loads models from
-//! their manifests and runs them, [`detect`] turns raw outputs into boxes, [`pipeline`] runs the
-//! stages on threads with bounded channels and times them, [`track`] gives objects identities
-//! across frames and reuses their labels, [`output`] writes results, [`service`] runs many jobs
-//! at once on one model (`fovea serve`).
+//! Every face (the CLI, the C ABI in [`ffi`], Python and Go over it, [`service`]) runs the one
+//! chain ([`pipeline::FrameStages`]), configured by one [`pipeline::ChainConfig`] (built from an
+//! engine configuration by [`engine::EngineConfig::chain`]). The modules, bottom up:
+//!
+//! - [`error`]: one error type; [`kernels`]: the CUDA kernels' sources and PTX.
+//! - [`image`]: frame views, channel orders, fits, the bilinear resize plan; [`results`]: detections,
+//!   frame results, verdicts, labels.
+//! - [`video`]: FFmpeg decoding and sampling into a reused pool, and what a source may open;
+//!   [`detect`]: model outputs into boxes, NMS; [`roi`]: ROI batches and colour statistics;
+//!   [`quality`]: frame quality measures; [`pitch`]: the pitch template, its lines, OpenCV's
+//!   homography.
+//! - [`filter`]: rule sets and verdicts; [`track`]: ByteTrack, sparse association, label reuse;
+//!   [`cuda`]: the one CPU/GPU seam.
+//! - [`infer`]: models from their manifests on ONNX Runtime, OpenVINO or TensorRT, the default
+//!   model; [`classify`]: classifiers (zero-shot, colour teams, policies).
+//! - [`output`]: JSONL and Score Vision writers, boxes-file readers (streamed).
+//! - [`pipeline`]: the chain, its sources (files, selected frames, boxes files, frames in
+//!   memory), the cross-stream batcher, verify, tiles.
+//! - [`engine`]: an engine (model + chain) shared by streams; [`embed`]: video collections into
+//!   a Parquet store and search; [`annotate`]: drawn video; [`score`]: the Score Vision
+//!   validator's scores.
+//! - [`keyframes`]: key-frame selection; [`service`]: many jobs at once on one model
+//!   (`fovea serve`); [`ffi`]: the C ABI.
 
 #[cfg(feature = "video")]
 pub mod annotate;

@@ -116,6 +116,38 @@ impl Verdict {
     }
 }
 
+/// What colour teams decided over a clip: people per outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TeamCounts {
+    pub team_0: u64,
+    pub team_1: u64,
+    pub goalkeeper: u64,
+    pub referee: u64,
+    /// People whose jersey colour could not be told.
+    pub no_jersey_colour: u64,
+}
+
+impl std::fmt::Display for TeamCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
+            self.team_0, self.team_1, self.goalkeeper, self.referee, self.no_jersey_colour
+        )
+    }
+}
+
+impl TeamCounts {
+    /// The counts as a JSON object, with `extra` fields (a report's own) added.
+    pub fn json(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        v
+    }
+}
+
 /// What the ROI and rules stage found for one box.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BoxCheck {

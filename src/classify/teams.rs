@@ -171,7 +171,7 @@ pub fn outer_ranks(xs: &[f32]) -> Vec<Option<f32>> {
 /// Assigns colour teams over a whole clip's results (with `jerseys` measured): fills `teams`
 /// (0/1 for team players) and labels goalkeepers and referees (source colour), neither given a
 /// team. Identities are track ids.
-pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> [u64; 5] {
+pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> crate::results::TeamCounts {
     use crate::results::Resolved;
     let mut at = Vec::new();
     let mut seen = Vec::new();
@@ -186,23 +186,23 @@ pub fn assign_frames(frames: &mut [crate::results::FrameResult]) -> [u64; 5] {
     for f in frames.iter_mut() {
         f.teams = vec![None; f.detections.len()];
     }
-    let mut counts = [0u64; 5];
+    let mut counts = crate::results::TeamCounts::default();
     for ((fi, i), l) in at.into_iter().zip(assign(&seen, 2.5, 40.0)) {
         let f = &mut frames[fi];
         let role = match l {
             TeamLabel::Team(t) => {
                 f.teams[i] = Some(t);
-                counts[t as usize] += 1;
+                *(if t == 0 { &mut counts.team_0 } else { &mut counts.team_1 }) += 1;
                 continue;
             }
             TeamLabel::Goalkeeper => "goalkeeper",
             TeamLabel::Referee => "referee",
             TeamLabel::Unknown => {
-                counts[4] += 1;
+                counts.no_jersey_colour += 1;
                 continue;
             }
         };
-        counts[if role == "goalkeeper" { 2 } else { 3 }] += 1;
+        *(if role == "goalkeeper" { &mut counts.goalkeeper } else { &mut counts.referee }) += 1;
         f.labels[i] = Some(Resolved::colour(role));
     }
     counts

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::filter::FilterConfig;
+use crate::pipeline::{ChainConfig, DEFAULT_BATCH_ROIS};
 use crate::track::TrackerConfig;
 
 /// Tracking settings of an engine configuration; thresholds not given are the model manifest's
@@ -65,7 +67,7 @@ impl TrackingConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassifierConfig {
-    pub kind: String,
+    pub kind: ClassifierKind,
     /// The encoder's manifest (`kind = "zeroshot"`); relative to the configuration's folder.
     pub encoder: Option<PathBuf>,
     /// The policy (default: the validator's, classify/scorevision.toml); relative likewise.
@@ -74,7 +76,33 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        Self { kind: "none".into(), encoder: None, policy: None }
+        Self { kind: ClassifierKind::None, encoder: None, policy: None }
+    }
+}
+
+/// Which object classifier an engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierKind {
+    #[default]
+    None,
+    /// A zero-shot image encoder with its text table (`encoder`) and a policy.
+    Zeroshot,
+}
+
+impl ClassifierConfig {
+    /// Checks that the fields go together (an encoder exactly with `kind = "zeroshot"`).
+    pub fn check(&self) -> Result<()> {
+        match (self.kind, &self.encoder) {
+            (ClassifierKind::None, None) | (ClassifierKind::Zeroshot, Some(_)) => Ok(()),
+            (ClassifierKind::None, Some(_)) => Err(Error::InvalidOption {
+                option: "classifier.encoder",
+                reason: "given with kind = \"none\": set kind = \"zeroshot\"".into(),
+            }),
+            (ClassifierKind::Zeroshot, None) => {
+                Err(Error::InvalidOption { option: "classifier.encoder", reason: "kind = \"zeroshot\" needs an encoder manifest".into() })
+            }
+        }
     }
 }
 
@@ -95,7 +123,7 @@ pub struct RulesConfig {
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        Self { file: None, roi_tensors: false, batch_rois: 256 }
+        Self { file: None, roi_tensors: false, batch_rois: DEFAULT_BATCH_ROIS }
     }
 }
 
@@ -114,9 +142,9 @@ impl Default for RulesConfig {
 /// score = 0.35                           # optional, default: the manifest's
 /// nms_iou = 0.6                          # optional
 /// classes = ["person", "sports_ball"]    # optional
+/// teams = false                          # colour teams per clip (file calls; streams: results at flush)
 /// [tracking]
 /// enabled = true
-/// teams = false                         # colour teams per clip (file calls; streams: results at flush)
 /// [classifier]
 /// kind = "none"                          # or "zeroshot" with encoder = "..." and policy = "..."
 /// [rules]                                # optional: ROI + colour statistics + rules per box
@@ -166,6 +194,30 @@ fn cpu() -> String {
 }
 
 impl EngineConfig {
+    /// The chain this configuration asks for on `manifest`'s model: `[tracking]` over the
+    /// manifest's thresholds, `[rules]` (its rule file loaded, else the built-in Score Vision
+    /// set), `teams`, `[tiles]`. The one place an engine configuration becomes a chain (the
+    /// engine's file calls and streams, the service's jobs).
+    pub fn chain(&self, manifest: &crate::infer::manifest::Manifest) -> Result<ChainConfig> {
+        let rules = match &self.rules {
+            Some(r) => Some(match &r.file {
+                Some(f) => FilterConfig::load(f)?,
+                None => FilterConfig::scorevision(),
+            }),
+            None => None,
+        };
+        let (roi_tensors, batch_rois) = self.rules.as_ref().map_or((false, DEFAULT_BATCH_ROIS), |r| (r.roi_tensors, r.batch_rois));
+        Ok(ChainConfig {
+            tracking: self.tracking.resolve(&manifest.tracking)?,
+            rules,
+            roi_tensors,
+            batch_rois,
+            teams: self.teams,
+            tiles: self.tiles.clone(),
+            ..ChainConfig::default()
+        })
+    }
+
     /// The detector options this configuration asks for (device, provider, TensorRT precision,
     /// threads, workers, runtime; one frame per call), checked. What every face's engine and the
     /// service load their detector with.
@@ -223,5 +275,27 @@ impl EngineConfig {
             Error::Manifest { reason, .. } => Error::Manifest { path: path.to_path_buf(), reason },
             e => e,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TOML example in [`EngineConfig`]'s documentation is a configuration the parser takes
+    /// (it was not: `teams` sat under `[tracking]`).
+    #[test]
+    fn the_documented_example_parses() {
+        let src = include_str!("config.rs");
+        let start = src.find("/// ```toml\n").expect("the example") + "/// ```toml\n".len();
+        let end = start + src[start..].find("/// ```\n").expect("its end");
+        let toml: String = src[start..end]
+            .lines()
+            .map(|l| l.trim_start().strip_prefix("///").unwrap_or(l).trim_start_matches(' '))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = EngineConfig::parse(&toml, Path::new("/base")).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        assert!(c.tracking.enabled && !c.teams && c.rules.is_some() && c.tiles.is_some());
+        assert_eq!(c.classifier.kind, ClassifierKind::None);
     }
 }

@@ -19,7 +19,7 @@
 mod config;
 mod stream;
 
-pub use config::{ClassifierConfig, EngineConfig, RulesConfig, TrackingConfig};
+pub use config::{ClassifierConfig, ClassifierKind, EngineConfig, RulesConfig, TrackingConfig};
 pub use stream::{FrameIn, PixelFormat, Received, Stream};
 
 use std::path::Path;
@@ -32,15 +32,13 @@ use crate::image::ChannelOrder;
 use crate::infer::manifest::Manifest;
 use crate::infer::Detector;
 use crate::pipeline::verify::{verify_frames, VerifyOptions, VerifyReport};
-use crate::pipeline::{self, FrameResult, Stages};
-use crate::track::TrackerConfig;
+use crate::pipeline::{self, ChainConfig, FrameResult, Stages};
 use crate::video::Sampling;
 
 /// A loaded model with its settings, shared by streams (`Arc<Engine>`).
 pub struct Engine {
     detector: Mutex<Detector>,
     params: DecodeParams,
-    tracking: Option<TrackerConfig>,
     labels: Vec<String>,
     order: ChannelOrder,
     manifest: Manifest,
@@ -49,14 +47,8 @@ pub struct Engine {
     device_preprocessing: bool,
     /// The object classifier (`[classifier] kind = "zeroshot"`), shared by the streams.
     classifier: Option<Arc<Mutex<crate::classify::ZeroShotClassifier>>>,
-    /// The ROI and rules stage (`[rules]`), its ROI tensors and batch size.
-    rules: Option<FilterConfig>,
-    roi_tensors: bool,
-    batch_rois: usize,
-    /// Colour teams per clip.
-    teams: bool,
-    /// Tiled detection (file calls).
-    tiles: Option<crate::pipeline::tiles::TileConfig>,
+    /// The chain its file calls and streams run (tracking, rules, teams, tiles).
+    chain: ChainConfig,
     /// The last file call's report, as JSON.
     last_report: Mutex<Option<serde_json::Value>>,
 }
@@ -84,58 +76,24 @@ impl Engine {
         if !selection.allow_fallback {
             crate::infer::check_build(&selection).map_err(hint)?;
         }
-        let c = &config.classifier;
-        match (c.kind.as_str(), &c.encoder) {
-            ("none", None) | ("zeroshot", Some(_)) => {}
-            ("none", Some(_)) => {
-                return Err(Error::InvalidOption {
-                    option: "classifier.encoder",
-                    reason: "given with kind = \"none\": set kind = \"zeroshot\"".into(),
-                })
-            }
-            ("zeroshot", None) => {
-                return Err(Error::InvalidOption {
-                    option: "classifier.encoder",
-                    reason: "kind = \"zeroshot\" needs an encoder manifest".into(),
-                })
-            }
-            (k, _) => {
-                return Err(Error::InvalidOption {
-                    option: "classifier.kind",
-                    reason: format!("unknown classifier '{k}' (expected none or zeroshot)"),
-                })
-            }
-        }
-        let rules = match &config.rules {
-            Some(r) => Some(match &r.file {
-                Some(f) => FilterConfig::load(f)?,
-                None => FilterConfig::scorevision(),
-            }),
-            None => None,
-        };
+        config.classifier.check()?;
         let manifest = Manifest::load(&config.model)?;
         let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
-        let tracking = config.tracking.resolve(&manifest.tracking)?;
+        let chain = config.chain(&manifest)?;
         // One encoder thread: the detector's ONNX Runtime threads already use the cores.
         let classifier = match &config.classifier.encoder {
             Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(enc, config.classifier.policy.as_deref(), 1)?))),
             None => None,
         };
-        let (roi_tensors, batch_rois) = config.rules.as_ref().map_or((false, 256), |r| (r.roi_tensors, r.batch_rois));
         Ok(Arc::new(Self {
             last_report: Mutex::new(None),
-            rules,
-            roi_tensors,
-            batch_rois,
-            teams: config.teams,
-            tiles: config.tiles.clone(),
+            chain,
             classifier,
             labels: manifest.labels.clone(),
             order: manifest.input.channels,
             params,
-            tracking,
             device_preprocessing: detector.device_preprocessing(),
             detector: Mutex::new(detector),
             manifest,
@@ -160,16 +118,7 @@ impl Engine {
     /// The stage chain's configuration, with `classifier` in its slot: one builder for the file
     /// calls and the streams.
     fn stages<'a>(&self, classifier: Option<&'a mut dyn crate::classify::Classifier>) -> Stages<'a> {
-        Stages {
-            tracking: self.tracking,
-            classifier,
-            rules: self.rules.clone(),
-            roi_tensors: self.roi_tensors,
-            batch_rois: self.batch_rois,
-            teams: self.teams,
-            tiles: self.tiles.clone(),
-            ..Stages::default()
-        }
+        self.chain.stages(classifier)
     }
 
     fn lock_classifier(&self) -> Result<Option<std::sync::MutexGuard<'_, crate::classify::ZeroShotClassifier>>> {
@@ -236,10 +185,10 @@ impl Engine {
     ) -> Result<VerifyReport> {
         let boxes = crate::output::read::read_boxes(boxes)?;
         let opts = VerifyOptions {
-            filter: self.rules.clone().unwrap_or_else(FilterConfig::scorevision),
-            roi_tensors: self.roi_tensors,
-            batch_rois: self.batch_rois,
-            teams: self.teams,
+            filter: self.chain.rules.clone().unwrap_or_else(FilterConfig::scorevision),
+            roi_tensors: self.chain.roi_tensors,
+            batch_rois: self.chain.batch_rois,
+            teams: self.chain.teams,
             gpu: None,
             box_pixels: true,
         };

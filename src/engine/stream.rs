@@ -177,7 +177,7 @@ impl Stream {
     /// [`Error::InvalidOption`] here (the file calls support it).
     pub fn new(engine: Arc<Engine>, fps: f64) -> Result<Self> {
         crate::video::init();
-        if engine.teams && engine.classifier.is_some() {
+        if engine.chain.teams && engine.classifier.is_some() {
             return Err(Error::InvalidOption {
                 option: "teams",
                 reason: "teams with a classifier need the clip's frames again (the classifier runs after colour): \
@@ -362,9 +362,7 @@ impl Stream {
             "tracks": self.stages.tracks_issued(),
             "classifier": self.stages.reuse_stats().map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
             "rois": {"measured": c.stats_rois, "tensors": c.tensor_rois},
-            "teams": c.teams.map(|t| serde_json::json!({
-                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
-            })),
+            "teams": c.teams.map(|t| t.json(serde_json::json!({}))),
         })
     }
 

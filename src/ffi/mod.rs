@@ -133,6 +133,7 @@ impl From<Error> for Failure {
             Error::Output { .. } => FOVEA_STATUS_IO,
             Error::Device(_) => FOVEA_STATUS_DEVICE,
             Error::Pipeline(_) => FOVEA_STATUS_INTERNAL,
+            Error::Cancelled => FOVEA_STATUS_CALLBACK_STOPPED,
         };
         Failure(status, e.to_string())
     }

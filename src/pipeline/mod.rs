@@ -18,7 +18,7 @@ pub mod tiles;
 pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
-pub use stages::{FrameIn, FrameStages, Refetch, StageCounts, Stages, MAX_ROI_BATCH_BYTES, PEOPLE};
+pub use stages::{ChainConfig, FrameIn, FrameStages, Refetch, StageCounts, Stages, DEFAULT_BATCH_ROIS, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -151,11 +151,10 @@ impl RunReport {
             "tiles": self.tiles,
             "tracks": self.tracks,
             "classifier": self.reuse.map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
-            "teams": self.stages.teams.map(|t| serde_json::json!({
-                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
+            "teams": self.stages.teams.map(|t| t.json(serde_json::json!({
                 "classifier_calls_saved_by_colour": self.stages.colour_saved,
                 "frames_decoded_again": self.stages.second_pass_frames,
-            })),
+            }))),
             "stage_seconds": {
                 "track": self.stages.track_s,
                 "stats": self.stages.stats_s,

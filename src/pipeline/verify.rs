@@ -86,7 +86,7 @@ pub struct VerifyReport {
     pub sink_s: f64,
     pub wall_s: f64,
     /// With teams: boxes given team 0, team 1, goalkeeper, referee, unknown.
-    pub teams: Option<[u64; 5]>,
+    pub teams: Option<crate::results::TeamCounts>,
     /// Boxes the classifier decided, and boxes it would have seen that colour decided first.
     pub classified: u64,
     pub colour_saved: u64,
@@ -116,11 +116,10 @@ impl VerifyReport {
             "roi_device": self.roi_device,
             "classifier": self.classifier,
             "classified": self.classified,
-            "teams": self.teams.map(|t| serde_json::json!({
-                "team_0": t[0], "team_1": t[1], "goalkeeper": t[2], "referee": t[3], "no_jersey_colour": t[4],
+            "teams": self.teams.map(|t| t.json(serde_json::json!({
                 "classifier_calls_saved_by_colour": self.colour_saved,
                 "frames_decoded_again": self.second_pass_frames,
-            })),
+            }))),
             "seconds": {
                 "wait": self.wait_s, "decode": self.decode_s, "stats": self.stats_s, "rules": self.rules_s,
                 "roi_tensors": self.roi_s, "classifier": self.classify_s, "output": self.sink_s, "wall": self.wall_s,

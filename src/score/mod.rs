@@ -371,7 +371,7 @@ pub fn run_score(
         classifier,
         &mut |r, _| {
             if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Err(Error::Pipeline("cancelled".into()));
+                return Err(Error::Cancelled);
             }
             per_frame.push(boxes::score_frame(r, w, h, classified));
             if let Some(p) = &opts.progress {

@@ -19,8 +19,7 @@ use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::infer::manifest::Manifest;
 use crate::output::{JsonlWriter, ResultSink, ScoreVisionWriter};
-use crate::pipeline::{self, Share, Stages};
-use crate::track::TrackerConfig;
+use crate::pipeline::{self, ChainConfig, Share};
 use crate::video::Sampling;
 
 /// A job's per-job options (`"options"` of `POST /v1/jobs`); absent fields are the service
@@ -75,7 +74,7 @@ impl std::str::FromStr for JobKind {
 /// A job's work, checked.
 #[derive(Debug, Clone)]
 pub enum Work {
-    Detect(JobOptions),
+    Detect(Box<JobOptions>),
     Score(Box<ScoreJob>),
 }
 
@@ -100,7 +99,8 @@ impl Work {
 pub struct JobOptions {
     pub params: DecodeParams,
     pub sampling: Sampling,
-    pub tracking: Option<TrackerConfig>,
+    /// The service's chain (its configuration's tracking, rules, tiles), with the job's tracking.
+    pub chain: ChainConfig,
     pub format: Format,
 }
 
@@ -113,12 +113,7 @@ pub const MAX_STRIDE: u32 = 100_000;
 
 impl JobOptions {
     /// Parses and checks `options` (a JSON object, or null) over the service's defaults.
-    pub(crate) fn parse(
-        options: &serde_json::Value,
-        manifest: &Manifest,
-        engine: &EngineConfig,
-        tracking: Option<&TrackerConfig>,
-    ) -> Result<Self> {
+    pub(crate) fn parse(options: &serde_json::Value, manifest: &Manifest, engine: &EngineConfig, chain: &ChainConfig) -> Result<Self> {
         let bad = |option: &'static str, reason: String| Error::InvalidOption { option, reason };
         let raw: RawOptions = if options.is_null() {
             RawOptions::default()
@@ -157,15 +152,16 @@ impl JobOptions {
         }
         let tracking = match raw.tracking {
             Some(false) => None,
-            Some(true) => Some(tracking.copied().unwrap_or(manifest.tracking)),
-            None => tracking.copied(),
+            Some(true) => Some(chain.tracking.unwrap_or(manifest.tracking)),
+            None => chain.tracking,
         };
+        let chain = ChainConfig { tracking, ..chain.clone() };
         let format = match raw.format.as_deref() {
             None | Some("jsonl") => Format::Jsonl,
             Some("scorevision") => Format::Scorevision,
             Some(f) => return Err(bad("options.format", format!("expected jsonl or scorevision, got '{f}'"))),
         };
-        Ok(Self { params, sampling, tracking, format })
+        Ok(Self { params, sampling, chain, format })
     }
 }
 
@@ -477,7 +473,7 @@ impl Job {
         let out = self.output.writer().map_err(|e| RunError::Failed(Error::Output { path: self.output.path.clone(), source: e }))?;
         let mut writer: Box<dyn ResultSink> = match opts.format {
             Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(out), name, labels)),
-            Format::Scorevision => Box::new(ScoreVisionWriter::new(Box::new(out), name, &labels, opts.tracking.is_some())),
+            Format::Scorevision => Box::new(ScoreVisionWriter::new(Box::new(out), name, &labels, opts.chain.tracking.is_some())),
         };
         // A network source that fails (or ends with an error) is opened again with backoff, for
         // at most `source_timeout` without a frame in all; frame numbers go on from where they
@@ -488,7 +484,7 @@ impl Job {
         let mut last_progress = Instant::now();
         let outcome: Result<()> = loop {
             let offset = next_index;
-            let stages = Stages { tracking: opts.tracking, ..Stages::default() };
+            let stages = opts.chain.stages(None);
             let run = pipeline::run_detect(
                 input,
                 &mut share,
@@ -497,7 +493,7 @@ impl Job {
                 stages,
                 &mut |r| {
                     if self.cancel.load(Ordering::Relaxed) {
-                        return Err(Error::Pipeline("cancelled".into()));
+                        return Err(Error::Cancelled);
                     }
                     if offset > 0 {
                         let mut shifted = r.clone();

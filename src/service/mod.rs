@@ -34,7 +34,6 @@ use crate::error::{Error, Result};
 use crate::infer::manifest::Manifest;
 use crate::infer::Detector;
 use crate::pipeline::{self, Batcher};
-use crate::track::TrackerConfig;
 
 /// How the service runs; [`ServiceConfig::new`] gives the defaults for this machine.
 #[derive(Debug, Clone)]
@@ -125,7 +124,8 @@ pub struct Service {
     own_results_dir: Option<tempfile::TempDir>,
     access: Access,
     batcher: Batcher,
-    tracking: Option<TrackerConfig>,
+    /// The configuration's chain (tracking, rules, tiles), every job's.
+    chain: crate::pipeline::ChainConfig,
     labels: Vec<String>,
     jobs: Mutex<Jobs>,
     wake: Condvar,
@@ -169,7 +169,25 @@ impl Service {
         let detector = Detector::load(&manifest, &opts)?;
         // The configuration's thresholds and classes are checked once here; jobs override them.
         pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;
-        let tracking = e.tracking.resolve(&manifest.tracking)?;
+        // The configuration's chain: what the service runs it runs for every job; what it
+        // cannot run is refused here, by name, never ignored.
+        if e.classifier.kind != crate::engine::ClassifierKind::None {
+            return Err(Error::InvalidOption {
+                option: "--config",
+                reason: "[classifier]: fovea serve runs no classifier (one per job would load an encoder each); \
+                         use `fovea detect --config` or the C ABI for classified results"
+                    .into(),
+            });
+        }
+        if e.teams {
+            return Err(Error::InvalidOption {
+                option: "--config",
+                reason: "teams = true: colour teams hold a clip's results until it ends, which a live source never does; \
+                         use `fovea detect --config` or `fovea verify --teams`"
+                    .into(),
+            });
+        }
+        let chain = e.chain(&manifest)?;
         let labels = manifest.labels.clone();
         let (results_dir, own_results_dir) = match &cfg.results_dir {
             Some(d) => {
@@ -192,7 +210,7 @@ impl Service {
             own_results_dir,
             access,
             batcher,
-            tracking,
+            chain,
             labels,
             jobs: Mutex::new(Jobs { map: BTreeMap::new(), queue: VecDeque::new(), running: 0, next_id: 1 }),
             wake: Condvar::new(),
@@ -239,7 +257,7 @@ impl Service {
         let input = self.access.check("source", source, true).map_err(SubmitError::Invalid)?;
         let work = match kind {
             JobKind::Detect => {
-                JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, self.tracking.as_ref()).map(Work::Detect)
+                JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, &self.chain).map(|o| Work::Detect(Box::new(o)))
             }
             JobKind::Score => {
                 if matches!(&input, Named::Url(u) if !u.to_ascii_lowercase().starts_with("http")) {

@@ -109,6 +109,32 @@ def test_five_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, medi
     assert all(d["track_id"] is None for f in got[ids[4]] for d in f["detections"])
 
 
+def test_the_configuration_is_honoured_or_refused_by_section(media_root, tmp_path):
+    """Regression (issue 31): `fovea serve --config` ignored [rules], [tiles], [classifier] and
+    teams. The chain is built from the configuration as `fovea detect --config` builds it: a job's
+    results equal the CLI's with [rules] and [tiles]; what the service cannot run is refused at
+    start-up, by name."""
+    cfg = tmp_path / "chain.toml"
+    cfg.write_text("[rules]\n[tiles]\nmode = \"all\"\n")
+    s = Server(media_root, "--config", str(cfg))
+    try:
+        c = Client(s.url)
+        j = c.submit("vtest.avi", duration=2)["id"]
+        assert c.wait(j, timeout=120)["state"] == "done"
+        got = list(c.results(j))
+    finally:
+        s.stop()
+    want = detect_alone(media_root / "vtest.avi", "--config", str(cfg), "--duration", "2")
+    assert got == want
+    verdicts = [d.get("verdict") for f in got for d in f["detections"]]
+    assert verdicts and all(v is not None for v in verdicts), "the rules ran: every box has a verdict"
+    for text, word in (("teams = true\n", "teams"), ("[classifier]\nkind = \"zeroshot\"\nencoder = \"x.toml\"\n", "[classifier]")):
+        cfg.write_text(text)
+        o = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--media-root", str(media_root), "--config", str(cfg)],
+                           capture_output=True, text=True, timeout=60)
+        assert o.returncode != 0 and word in o.stderr and "--config" in o.stderr, o.stderr
+
+
 def test_auth_needs_the_bearer_token_except_for_health(media_root, tmp_path):
     tok = tmp_path / "token"
     tok.write_text("s3cret-token\n")

@@ -80,10 +80,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let (report, outcome) = run?;
     if let Some(t) = report.stages.teams {
         let s = &report.stages;
-        eprintln!(
-            "fovea detect: colour teams: team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}",
-            t[0], t[1], t[2], t[3], t[4]
-        );
+        eprintln!("fovea detect: colour teams: {t}");
         if object_classifier.is_some() {
             eprintln!(
                 "fovea detect: classifier after colour: {} objects classified, {} answered from their track, {} spared by colour ({} frames decoded again)",

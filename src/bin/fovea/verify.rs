@@ -91,12 +91,12 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("  note         {n}");
     }
     if let Some(t) = r.teams {
-        eprintln!("  colour       team 0 {}, team 1 {}, goalkeeper {}, referee {}, no jersey colour {}", t[0], t[1], t[2], t[3], t[4]);
+        eprintln!("  colour       {t}");
     }
     let by_rules: u64 = r.rejected.iter().filter(|(k, _)| !k.starts_with("classifier:")).map(|(_, v)| v).sum();
     eprintln!(
         "  decided by   rules {by_rules} (rejected) | colour {} | classifier {} | classifier calls saved by colour {}{}",
-        r.teams.map_or(0, |t| t[0] + t[1]),
+        r.teams.map_or(0, |t| t.team_0 + t.team_1),
         r.classified,
         r.colour_saved,
         if r.second_pass_frames > 0 { format!(" ({} frames decoded again for it)", r.second_pass_frames) } else { String::new() }
