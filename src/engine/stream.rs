@@ -148,6 +148,8 @@ pub struct Stream {
     wait_s: f64,
     inference_s: f64,
     postprocess_s: f64,
+    /// Tiled detection (`[tiles]`), as the file calls run it.
+    tiler: Option<crate::pipeline::tiles::Tiler>,
     next_index: u64,
     flushed: bool,
 }
@@ -187,7 +189,9 @@ impl Stream {
         }
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
-        let mut stages = FrameStages::new(engine.stages(None), fps, engine.order, engine.labels.clone())?;
+        let mut chain = engine.stages(None);
+        let tiler = chain.tiles.take().map(|c| crate::pipeline::tiles::Tiler::new(c, &engine.labels)).transpose()?;
+        let mut stages = FrameStages::new(chain, fps, engine.order, engine.labels.clone())?;
         if let Some(c) = &engine.classifier {
             stages = stages.with_owned_classifier(Box::new(SharedClassifier::new(c.clone())?))?;
         }
@@ -208,6 +212,7 @@ impl Stream {
             inference_s: 0.0,
             postprocess_s: 0.0,
             next_index: 0,
+            tiler,
             flushed: false,
         })
     }
@@ -303,6 +308,14 @@ impl Stream {
                 let (mut dets, times) = det.run(1, &[tf], &self.engine.params)?;
                 self.inference_s += times.inference_s;
                 self.postprocess_s += times.postprocess_s;
+                if let Some(t) = self.tiler.as_mut() {
+                    // The same tile pass as the file calls' (streams skipped it).
+                    let view = FrameView { data: image, width: w, height: h, stride };
+                    let times =
+                        crate::pipeline::tiles::tile_pass(&mut *det, &self.engine.params, &[(view, self.next_index)], &mut dets, t)?;
+                    self.inference_s += times.inference_s;
+                    self.postprocess_s += times.postprocess_s;
+                }
                 (dets.remove(0), None)
             }
         };
@@ -345,6 +358,7 @@ impl Stream {
         serde_json::json!({
             "frames": self.frames,
             "detections": self.detections,
+            "tiles": self.tiler.as_ref().map_or(0, |t| t.tiles),
             "model": self.engine.manifest.name,
             "provider": self.engine.provider,
             "seconds": {

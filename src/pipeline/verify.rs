@@ -50,7 +50,14 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { filter: FilterConfig::scorevision(), roi_tensors: true, batch_rois: 256, teams: false, gpu: None, box_pixels: true }
+        Self {
+            filter: FilterConfig::scorevision(),
+            roi_tensors: true,
+            batch_rois: crate::pipeline::DEFAULT_BATCH_ROIS,
+            teams: false,
+            gpu: None,
+            box_pixels: true,
+        }
     }
 }
 

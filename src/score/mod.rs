@@ -114,7 +114,7 @@ impl Default for ScoreOptions {
             line_frames: 30,
             time: None,
             fastest: None,
-            batch_rois: 256,
+            batch_rois: crate::pipeline::DEFAULT_BATCH_ROIS,
             gpu: None,
             cancel: None,
             progress: None,

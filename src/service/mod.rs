@@ -38,7 +38,8 @@ use crate::pipeline::{self, Batcher};
 /// How the service runs; [`ServiceConfig::new`] gives the defaults for this machine.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// The model and its settings (model, runtime, threads, workers, score, classes, tracking).
+    /// The model and its settings (model, runtime, threads, workers, score, classes, tracking,
+    /// rules, tiles; a classifier and teams are refused at start-up).
     pub engine: EngineConfig,
     /// Job sources that are paths must lie under this folder.
     pub media_root: PathBuf,

@@ -78,3 +78,21 @@ def test_an_engine_configuration_tiles_too(clip):
     assert e.last_report()["tiles"] > 0
     with pytest.raises(fovea.Error, match="everything"):
         fovea.Engine(config=f"model = '{ROOT / 'engines/nanodet-g-416.toml'}'\n[tiles]\nmode = 'everything'\n")
+
+
+def test_a_stream_tiles_as_the_file_calls_do(clip):
+    """Regression (issue 31): streams ran the detector themselves and silently skipped [tiles]."""
+    import cv2
+    import fovea
+    video, truth, _ = clip
+    config = f"model = '{ROOT / 'engines/nanodet-g-416.toml'}'\n[tracking]\nenabled = false\n[tiles]\nmode = 'ball'\n"
+    with fovea.Engine(config=config) as e, e.stream(fps=25) as s:
+        cap = cv2.VideoCapture(str(video))
+        got = []
+        while (frame := cap.read()[1]) is not None:
+            s.send(frame)
+            got += [{"frame": r.frame, "detections": [{"label": d.label, "bbox": list(d.bbox)} for d in r.detections]} for r in s.results()]
+        s.flush()
+        assert s.report()["tiles"] > 0
+    assert recall(got, truth) >= 0.3
+

@@ -61,7 +61,7 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     pub(crate) no_roi_tensors: bool,
     /// ROIs per batch.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = fovea::pipeline::DEFAULT_BATCH_ROIS)]
     pub(crate) batch_rois: usize,
     /// Assign colour teams to people (jersey colours clustered per clip; output `team` 0/1, and
     /// goalkeeper/referee from colour); results are written when the clip is done.
