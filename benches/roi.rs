@@ -129,12 +129,12 @@ fn validator(c: &mut Criterion) {
 /// frame pool (on a GPU the slot is pinned memory and the copy engine takes it from there). Heap
 /// slots here, since this machine has no GPU; pinned slots are written the same way.
 fn staging(c: &mut Criterion) {
-    use fovea::cuda::pool::{pack_rows, FramePool, HeapStaging};
+    use fovea::cuda::pool::{pack_rows, HeapStaging, StagingPool};
     let mut g = c.benchmark_group("gpu_staging");
     for (name, w, h) in [("1080p", 1920u32, 1080u32), ("720p", 1280, 720)] {
         let f = frame(w, h);
         let bytes = f.len();
-        let mut pool = FramePool::new(HeapStaging, 4, bytes).unwrap();
+        let mut pool = StagingPool::new(HeapStaging, 4, bytes).unwrap();
         g.throughput(Throughput::Bytes(bytes as u64));
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -334,7 +334,7 @@ impl fovea::classify::Classifier for Recorder {
 #[test]
 fn blackout_cuts_rois_as_the_validator_does() {
     use fovea::detect::Detection;
-    use fovea::pipeline::{FrameIn, FrameStages, Stages};
+    use fovea::pipeline::{FrameStages, StageInput, Stages};
     let (w, h) = (120u32, 80u32);
     let data = vec![255u8; (w * h * 3) as usize];
     let view = fovea::image::FrameView { data: &data, width: w, height: h, stride: w as usize * 3 };
@@ -352,7 +352,7 @@ fn blackout_cuts_rois_as_the_validator_does() {
         {
             let stages = Stages { classifier: Some(&mut rec), rules: Some(filter), ..Stages::default() };
             let mut chain = FrameStages::new(stages, 25.0, fovea::image::ChannelOrder::Rgb, labels.clone()).unwrap();
-            let r = chain.apply_batch(vec![FrameIn { view, index: 0, pts: 0.0, detections: dets.clone(), ids: None }]).unwrap();
+            let r = chain.apply_batch(vec![StageInput { view, index: 0, pts: 0.0, detections: dets.clone(), ids: None }]).unwrap();
             assert!(r[0].checks.iter().all(|c| c.verdict == fovea::results::Verdict::Keep), "{:?}", r[0].checks);
         }
         rec.seen

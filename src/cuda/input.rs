@@ -1,7 +1,7 @@
 //! The detector's input on the GPU (feature `cuda`).
 //!
 //! ```text
-//! decoded frame ─pack─▶ pinned slot (FramePool, 2 x batch slots, reused)
+//! decoded frame ─pack─▶ pinned slot (StagingPool, 2 x batch slots, reused)
 //!    ─async copy─▶ device frames (batch x slot, reused) ─fovea_roi_batch_f32 (whole frame, the
 //!    model's fit and normalisation)─▶ device input tensor (batch x 3 x S x S, reused)
 //!    ─I/O binding─▶ ONNX Runtime (TensorRT / CUDA provider on the same stream)
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaSlice, DevicePtr, PinnedHostSlice};
 
-use super::pool::{pack_rows, FramePool, Staging, StagingBuf};
+use super::pool::{pack_rows, Staging, StagingBuf, StagingPool};
 use super::{gpu_err, Device};
 use crate::error::{Error, Result};
 use crate::roi::{Crop, RoiDesc, RoiSpec};
@@ -40,7 +40,7 @@ impl Staging for PinnedStaging {
 
     fn allocate(&self, bytes: usize) -> Result<PinnedHostSlice<u8>> {
         // SAFETY: the memory is uninitialised bytes, which is a valid u8; it is only read by
-        // copies of frames written into it first (FramePool::acquire hands out written slots).
+        // copies of frames written into it first (StagingPool::acquire hands out written slots).
         unsafe { self.0.alloc_pinned::<u8>(bytes.max(1)) }.map_err(|e| gpu_err(&format!("pinned allocation of {bytes} bytes"), e))
     }
 }
@@ -57,7 +57,7 @@ enum Staged {
 /// Device buffers of one detector, reused across batches.
 pub struct DeviceInput {
     pub dev: Arc<Device>,
-    pool: FramePool<PinnedStaging>,
+    pool: StagingPool<PinnedStaging>,
     frames: CudaSlice<u8>,
     tensor: CudaSlice<f32>,
     descs: Vec<RoiDesc>,
@@ -88,7 +88,7 @@ impl DeviceInput {
                 reason: format!("expected 1..=65535 frames per call on a GPU, got {batch}"),
             });
         }
-        let pool = FramePool::new(PinnedStaging(dev.ctx.clone()), 2 * batch, frame_bytes)?;
+        let pool = StagingPool::new(PinnedStaging(dev.ctx.clone()), 2 * batch, frame_bytes)?;
         let frames = dev.zeros::<u8>(batch * frame_bytes.max(1))?;
         let tensor = dev.zeros::<f32>(batch * per)?;
         let descs_dev = dev.zeros::<RoiDesc>(batch)?;

@@ -4,7 +4,7 @@
 //! them asynchronously; a buffer is written again only after the copy that last read it has
 //! finished (the buffer's own fence, see [`Staging::writable`]). The pool allocates its slots
 //! once; in steady state it never allocates. Frames larger than a slot are an error unless the
-//! caller re-provisions the pool ([`FramePool::provision`]), which is counted, so tests can check
+//! caller re-provisions the pool ([`StagingPool::provision`]), which is counted, so tests can check
 //! that a clip of one resolution allocates exactly once.
 //!
 //! The logic is generic over the allocator so it is tested on machines without a GPU
@@ -57,7 +57,7 @@ impl Staging for HeapStaging {
 
 /// `slots` staging buffers of `slot_bytes` each, handed out round-robin.
 #[derive(Debug)]
-pub struct FramePool<S: Staging> {
+pub struct StagingPool<S: Staging> {
     staging: S,
     slots: Vec<S::Buf>,
     slot_bytes: usize,
@@ -65,7 +65,7 @@ pub struct FramePool<S: Staging> {
     allocations: u64,
 }
 
-impl<S: Staging> FramePool<S> {
+impl<S: Staging> StagingPool<S> {
     /// Allocates every slot now.
     pub fn new(staging: S, slots: usize, slot_bytes: usize) -> Result<Self> {
         if slots == 0 {
@@ -185,7 +185,7 @@ mod tests {
         let staging = Counting::default();
         let waits = staging.waits.clone();
         let frame = 1920 * 1080 * 3;
-        let mut pool = FramePool::new(staging, 4, frame).unwrap();
+        let mut pool = StagingPool::new(staging, 4, frame).unwrap();
         assert_eq!(pool.allocations(), 4);
         let mut order = Vec::new();
         for n in 0..750usize {
@@ -201,14 +201,14 @@ mod tests {
 
     #[test]
     fn a_larger_frame_is_an_error_until_provisioned_and_that_is_counted() {
-        let mut pool = FramePool::new(HeapStaging, 2, 100).unwrap();
+        let mut pool = StagingPool::new(HeapStaging, 2, 100).unwrap();
         let e = pool.acquire(101).unwrap_err().to_string();
         assert!(e.contains("101 bytes does not fit the pool's slots of 100 bytes"), "{e}");
         assert!(!pool.provision(80).unwrap(), "smaller needs nothing");
         assert!(pool.provision(300).unwrap());
         assert_eq!((pool.allocations(), pool.slot_bytes(), pool.slots()), (4, 300, 2));
         assert_eq!(pool.acquire(300).unwrap().1.len(), 300);
-        assert!(FramePool::new(HeapStaging, 0, 10).unwrap_err().to_string().contains("at least one slot"));
+        assert!(StagingPool::new(HeapStaging, 0, 10).unwrap_err().to_string().contains("at least one slot"));
     }
 
     #[test]

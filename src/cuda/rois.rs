@@ -16,7 +16,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, ValidAsZeroBits};
 
 use super::input::PinnedStaging;
-use super::pool::{pack_rows, FramePool};
+use super::pool::{pack_rows, StagingPool};
 use super::{gpu_err, Device};
 use crate::error::{Error, Result};
 use crate::quality::{QualityAcc, QualityFrame, QualityParams};
@@ -46,7 +46,7 @@ impl<T: DeviceRepr + ValidAsZeroBits> Grow<T> {
 /// Device buffers for the ROI stage, reused across batches.
 pub struct DeviceRois {
     pub dev: Arc<Device>,
-    pool: FramePool<PinnedStaging>,
+    pool: StagingPool<PinnedStaging>,
     frames: Grow<u8>,
     /// Byte offset of each uploaded frame in `frames`, and its stride (packed: 3 x width).
     placed: Vec<(u64, usize)>,
@@ -74,7 +74,7 @@ impl DeviceRois {
     pub fn new(dev: Arc<Device>, max_frames: usize, frame_bytes: usize) -> Result<Self> {
         let (s, h) = hsv_tables();
         Ok(Self {
-            pool: FramePool::new(PinnedStaging(dev.ctx.clone()), max_frames.max(1), frame_bytes)?,
+            pool: StagingPool::new(PinnedStaging(dev.ctx.clone()), max_frames.max(1), frame_bytes)?,
             frames: Grow::new(&dev, max_frames.max(1) * frame_bytes)?,
             placed: Vec::new(),
             sizes: Vec::new(),
@@ -101,7 +101,7 @@ impl DeviceRois {
         let most = frames.iter().map(|f| 3 * f.width as usize * f.height as usize).max().unwrap_or(0);
         if frames.len() > self.pool.slots() {
             let more = frames.len();
-            self.pool = FramePool::new(PinnedStaging(self.dev.ctx.clone()), more, most.max(self.pool.slot_bytes()))?;
+            self.pool = StagingPool::new(PinnedStaging(self.dev.ctx.clone()), more, most.max(self.pool.slot_bytes()))?;
             self.allocations += more as u64;
         } else if self.pool.provision(most)? {
             self.allocations += self.pool.slots() as u64;

@@ -322,7 +322,7 @@ impl Stream {
         let index = self.next_index;
         self.next_index += 1;
         let view = FrameView { data: image, width: w, height: h, stride };
-        let frame = crate::pipeline::FrameIn { view, index, pts: f.pts, detections: dets, ids };
+        let frame = crate::pipeline::StageInput { view, index, pts: f.pts, detections: dets, ids };
         let r = self.stages.apply_batch(vec![frame])?.pop().expect("one result per frame");
         self.frames += 1;
         self.detections += r.detections.len() as u64;

@@ -322,7 +322,7 @@ impl FilterConfig {
 
 /// What the rules decided about one box.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
+pub struct RuleOutcome {
     /// None: kept. Otherwise the rule that fired, e.g. "grass", "zone:scoreboard_left".
     pub rule: Option<String>,
     /// The value the rule measured, and the limit it crossed.
@@ -330,7 +330,7 @@ pub struct Verdict {
     pub limit: Option<f32>,
 }
 
-impl Verdict {
+impl RuleOutcome {
     pub fn keep() -> Self {
         Self { rule: None, value: None, limit: None }
     }
@@ -363,7 +363,7 @@ impl Rules {
     /// The rules for one box alone (everything but duplicates), in a `width x height` frame.
     /// The box is assumed finite and non-empty (clamped to the frame by the caller); the size
     /// rule and the top band read the box as given (`raw`), as the validator does.
-    pub fn check(&self, c: &Candidate, width: u32, height: u32) -> Verdict {
+    pub fn check(&self, c: &Candidate, width: u32, height: u32) -> RuleOutcome {
         let [x1, y1, x2, y2] = c.bbox;
         let (w, h) = (x2 - x1, y2 - y1);
         let area = w * h;
@@ -372,39 +372,39 @@ impl Rules {
         if let Some(r) = self.min_size.as_ref().filter(|r| r.scope().applies(l)) {
             let (rw, rh) = (rx2 - rx1, ry2 - ry1);
             if rw < r.width {
-                return Verdict::reject("min_size:width", rw, r.width);
+                return RuleOutcome::reject("min_size:width", rw, r.width);
             }
             if rh < r.height {
-                return Verdict::reject("min_size:height", rh, r.height);
+                return RuleOutcome::reject("min_size:height", rh, r.height);
             }
         }
         if let Some(r) = self.area.as_ref().filter(|r| r.scope().applies(l)) {
             if let Some(m) = r.min.filter(|m| area < *m) {
-                return Verdict::reject("area:min", area, m);
+                return RuleOutcome::reject("area:min", area, m);
             }
             if let Some(m) = r.max.filter(|m| area > *m) {
-                return Verdict::reject("area:max", area, m);
+                return RuleOutcome::reject("area:max", area, m);
             }
         }
         if let Some(r) = self.aspect.as_ref().filter(|r| r.scope().applies(l)) {
             let a = h / w;
             if let Some(m) = r.min.filter(|m| a < *m) {
-                return Verdict::reject("aspect:min", a, m);
+                return RuleOutcome::reject("aspect:min", a, m);
             }
             if let Some(m) = r.max.filter(|m| a > *m) {
-                return Verdict::reject("aspect:max", a, m);
+                return RuleOutcome::reject("aspect:max", a, m);
             }
         }
         if let Some(r) = self.too_large.as_ref().filter(|r| r.scope().applies(l)) {
             let f = area / (width as f32 * height as f32);
             if f > r.max_frame_fraction {
-                return Verdict::reject("too_large", f, r.max_frame_fraction);
+                return RuleOutcome::reject("too_large", f, r.max_frame_fraction);
             }
         }
         if let Some(r) = self.top_band.as_ref().filter(|r| r.scope().applies(l) && r.min_frame_height.is_none_or(|m| height as f32 >= m)) {
             // The validator's test on the box as given: it meets the band [0, width] x [0, height].
             if !(rx2 < 0.0 || rx1 > width as f32 || ry2 < 0.0 || ry1 > r.height) {
-                return Verdict::reject("top_band", ry1, r.height);
+                return RuleOutcome::reject("top_band", ry1, r.height);
             }
         }
         for z in self.zones.iter().filter(|z| z.scope().applies(l)) {
@@ -414,24 +414,24 @@ impl Rules {
             let ih = (y2.min(zr[3]) - y1.max(zr[1])).max(0.0);
             let inside = if area > 0.0 { iw * ih / area } else { 0.0 };
             if inside >= z.min_overlap {
-                return Verdict::reject(format!("zone:{}", z.name), inside, z.min_overlap);
+                return RuleOutcome::reject(format!("zone:{}", z.name), inside, z.min_overlap);
             }
         }
         let s = c.stats;
         if let Some(r) = self.grass.as_ref().filter(|r| r.scope().applies(l)) {
             if s.green_fraction >= r.min_green_fraction && s.green_dominance >= r.min_green_dominance {
-                return Verdict::reject("grass", s.green_fraction, r.min_green_fraction);
+                return RuleOutcome::reject("grass", s.green_fraction, r.min_green_fraction);
             }
         }
         if let Some(r) = self.dark.as_ref().filter(|r| r.scope().applies(l)) {
             if let Some(m) = r.min_dark_fraction.filter(|m| s.dark_fraction >= *m) {
-                return Verdict::reject("dark", s.dark_fraction, m);
+                return RuleOutcome::reject("dark", s.dark_fraction, m);
             }
             if let Some(m) = r.max_brightness.filter(|m| s.brightness < *m) {
-                return Verdict::reject("dark:brightness", s.brightness, m);
+                return RuleOutcome::reject("dark:brightness", s.brightness, m);
             }
         }
-        Verdict::keep()
+        RuleOutcome::keep()
     }
 
     /// The rules for every box of one frame: per box, then the first-only limit (input order),
@@ -439,8 +439,8 @@ impl Rules {
     /// ties by order). A box is a duplicate of the first kept box (in the order they were kept)
     /// of its label that it matches. Kept boxes are found through a grid over the frame, so a
     /// frame of many boxes costs about linear time.
-    pub fn check_frame(&self, boxes: &[Candidate], width: u32, height: u32) -> Vec<Verdict> {
-        let mut v: Vec<Verdict> = boxes.iter().map(|c| self.check(c, width, height)).collect();
+    pub fn check_frame(&self, boxes: &[Candidate], width: u32, height: u32) -> Vec<RuleOutcome> {
+        let mut v: Vec<RuleOutcome> = boxes.iter().map(|c| self.check(c, width, height)).collect();
         if let Some(f) = &self.first_only {
             let mut seen: std::collections::HashMap<&str, u32> = Default::default();
             for (i, b) in boxes.iter().enumerate() {
@@ -450,7 +450,7 @@ impl Rules {
                 let n = seen.entry(b.label).or_default();
                 *n += 1;
                 if *n > f.max {
-                    v[i] = Verdict::reject("first_only", *n as f32, f.max as f32);
+                    v[i] = RuleOutcome::reject("first_only", *n as f32, f.max as f32);
                 }
             }
         }
@@ -465,7 +465,7 @@ impl Rules {
                 let b = &boxes[i];
                 let first = kept.first_match(&b.bbox, |k| duplicate_of(d, b, &boxes[k]));
                 match first {
-                    Some((rule, value, limit)) => v[i] = Verdict::reject(rule, value, limit),
+                    Some((rule, value, limit)) => v[i] = RuleOutcome::reject(rule, value, limit),
                     None => kept.insert(i, &b.bbox),
                 }
             }
@@ -474,7 +474,7 @@ impl Rules {
     }
 
     /// Rejects kept boxes that hold `contains` or more smaller kept boxes.
-    fn oversized(&self, o: &Oversized, boxes: &[Candidate], v: &mut [Verdict]) {
+    fn oversized(&self, o: &Oversized, boxes: &[Candidate], v: &mut [RuleOutcome]) {
         let area = |b: &[f32; 4]| (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0);
         let kept: Vec<usize> = (0..boxes.len()).filter(|&i| v[i].kept()).collect();
         let mut grid = KeptGrid::new(kept.iter().map(|&i| boxes[i].bbox));
@@ -496,7 +496,7 @@ impl Rules {
             }
         }
         for (i, n) in reject {
-            v[i] = Verdict::reject("oversized", n as f32, o.contains as f32);
+            v[i] = RuleOutcome::reject("oversized", n as f32, o.contains as f32);
         }
     }
 }

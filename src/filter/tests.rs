@@ -291,7 +291,7 @@ fn near_copies_and_boxes_around_several_players_are_rejected() {
     assert_eq!(r.check_frame(&[truth, same], 1920, 1080)[1].rule.as_deref(), Some("duplicate:same_id"));
     // A true occlusion: a blue player mostly behind the red one (IoU 0.71, other colours).
     let behind = player([506.0, 498.0, 546.0, 578.0], 0.5, &blue, Some(2));
-    assert!(r.check_frame(&[truth, behind], 1920, 1080).iter().all(Verdict::kept));
+    assert!(r.check_frame(&[truth, behind], 1920, 1080).iter().all(RuleOutcome::kept));
     // A box around two players (and the two players) : the big one goes.
     let a = player([800.0, 500.0, 830.0, 570.0], 0.9, &red, Some(3));
     let b = player([850.0, 505.0, 880.0, 575.0], 0.9, &blue, Some(4));
@@ -302,7 +302,7 @@ fn near_copies_and_boxes_around_several_players_are_rejected() {
     // One small player wholly behind a big one is not a crowd.
     let big = player([1000.0, 400.0, 1060.0, 560.0], 0.9, &red, Some(6));
     let far = player([1010.0, 420.0, 1030.0, 470.0], 0.9, &blue, Some(7));
-    assert!(r.check_frame(&[big, far], 1920, 1080).iter().all(Verdict::kept));
+    assert!(r.check_frame(&[big, far], 1920, 1080).iter().all(RuleOutcome::kept));
 }
 
 #[test]

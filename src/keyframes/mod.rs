@@ -138,7 +138,7 @@ pub struct MeasuredFrame {
     pub quality: f64,
 }
 
-/// One shot and its candidates (indices into [`Selection::candidates`]).
+/// One shot and its candidates (indices into [`KeyframeSelection::candidates`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct ShotReport {
     pub index: usize,
@@ -176,7 +176,7 @@ pub struct StageReport {
 
 /// The outcome of a run.
 #[derive(Debug)]
-pub struct Selection {
+pub struct KeyframeSelection {
     pub video: PathBuf,
     pub width: u32,
     pub height: u32,
@@ -274,7 +274,12 @@ fn spaced_best(mut pool: Vec<(usize, f64)>, k: usize, gap: usize) -> Vec<usize> 
 /// Runs both stages on `input` and decides; nothing is written (see [`write`]). On an input error
 /// in stage 1 the frames measured before it are used, and the error is returned with the
 /// selection (a damaged file still gets its key frames from the part that decoded).
-pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut opts: Options<'_>) -> Result<(Selection, Result<()>)> {
+pub fn select(
+    input: &Path,
+    detector: &mut Detector,
+    params: &DecodeParams,
+    mut opts: Options<'_>,
+) -> Result<(KeyframeSelection, Result<()>)> {
     let start = Instant::now();
     let policy = opts.policy.clone();
     if !(opts.min_gap.is_finite() && opts.min_gap >= 0.0) {
@@ -497,7 +502,7 @@ pub fn select(input: &Path, detector: &mut Detector, params: &DecodeParams, mut 
             frames.push(MeasuredFrame { index: m.index, time: m.pts, shot: si, quality: scorer.score(&m.quality).score });
         }
     }
-    let selection = Selection {
+    let selection = KeyframeSelection {
         video: input.to_path_buf(),
         width: q.video.width,
         height: q.video.height,
@@ -565,7 +570,7 @@ pub fn run_file(engine: &crate::engine::Engine, video: &Path, out_dir: &Path, re
 /// What an annotated video of the run shows, per measured frame in decode order: the detector's
 /// boxes on candidates, and a note with the shot, the quality score and, on candidates, the
 /// verdict.
-pub fn annotations(s: &Selection) -> Vec<(FrameResult, String)> {
+pub fn annotations(s: &KeyframeSelection) -> Vec<(FrameResult, String)> {
     let by_frame: BTreeMap<u64, usize> = s.candidates.iter().enumerate().map(|(i, c)| (c.frame, i)).collect();
     let rank: BTreeMap<usize, usize> = s.chosen.iter().enumerate().map(|(k, &i)| (i, k + 1)).collect();
     s.frames

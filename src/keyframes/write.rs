@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::Selection;
+use super::KeyframeSelection;
 use crate::annotate::{encode_png, write_png, Canvas, Text};
 use crate::error::{Error, Result};
 
@@ -93,7 +93,7 @@ pub fn thumbnail(bgr: &[u8], w: u32, h: u32, max: u32) -> (Vec<u8>, u32, u32) {
 /// Writes the chosen frames (`keyframe_NN_fFRAME.jpg`), `keyframes.json` and
 /// `contact_sheet.png` into `dir` (made if missing); returns the image paths in time order and
 /// the document written as keyframes.json.
-pub fn write(s: &Selection, dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
+pub fn write(s: &KeyframeSelection, dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
     let io = |path: &Path, e: std::io::Error| Error::Output { path: path.to_path_buf(), source: e };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut files = Vec::new();
@@ -143,7 +143,7 @@ pub fn write(s: &Selection, dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Val
 }
 
 /// The chosen frames' thumbnails in a grid, each captioned with its rank, time, shot and score.
-fn contact_sheet(s: &Selection, path: &Path) -> Result<()> {
+fn contact_sheet(s: &KeyframeSelection, path: &Path) -> Result<()> {
     type Thumb<'a> = (&'a (Vec<u8>, u32, u32), &'a super::Candidate);
     let thumbs: Vec<Thumb> = s.chosen.iter().filter_map(|&i| s.candidates[i].thumb.as_ref().map(|t| (t, &s.candidates[i]))).collect();
     let cols = thumbs.len().clamp(1, 4);

@@ -18,7 +18,7 @@ pub mod tiles;
 pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
-pub use stages::{ChainConfig, FrameIn, FrameStages, Refetch, StageCounts, Stages, DEFAULT_BATCH_ROIS, MAX_ROI_BATCH_BYTES, PEOPLE};
+pub use stages::{ChainConfig, FrameStages, Refetch, StageCounts, StageInput, Stages, DEFAULT_BATCH_ROIS, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -389,7 +389,7 @@ pub fn run_boxes(
     let none = crate::image::FrameView { data: &[], width: 0, height: 0, stride: 0 };
     for f in frames {
         let ids = Some(f.track_ids);
-        let input = stages::FrameIn { view: none, index: f.index, pts: f.pts, detections: f.detections, ids };
+        let input = stages::StageInput { view: none, index: f.index, pts: f.pts, detections: f.detections, ids };
         for r in post.apply_batch(vec![input])? {
             sink(&r)?;
         }
@@ -523,14 +523,14 @@ fn detect_batch(
         report.times.postprocess_s += times.postprocess_s;
         report.tiles += t.tiles - before;
     }
-    let inputs: Vec<stages::FrameIn> = frames
+    let inputs: Vec<stages::StageInput> = frames
         .iter()
         .zip(dets)
         .map(|(&(view, index, pts, _), detections)| {
             for d in &detections {
                 *report.per_class.entry(d.class_id).or_default() += 1;
             }
-            stages::FrameIn { view, index, pts, detections, ids: None }
+            stages::StageInput { view, index, pts, detections, ids: None }
         })
         .collect();
     post.apply_batch(inputs)

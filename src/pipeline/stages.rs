@@ -165,8 +165,8 @@ pub struct StageCounts {
     pub classify_s: f64,
 }
 
-/// One frame handed to the stages.
-pub struct FrameIn<'f> {
+/// One frame handed to the stages (a source's frame with its detections; `engine::FrameIn` is a caller's frame).
+pub struct StageInput<'f> {
     pub view: FrameView<'f>,
     pub index: u64,
     pub pts: f64,
@@ -344,13 +344,13 @@ impl<'c> FrameStages<'c> {
     /// Runs frame `index` (shown at `pts`, pixels `view`) with its `detections` through the
     /// stages. Frames must come in increasing index order.
     pub fn apply(&mut self, view: &FrameView<'_>, index: u64, pts: f64, detections: Vec<Detection>) -> Result<FrameResult> {
-        let mut out = self.apply_batch(vec![FrameIn { view: *view, index, pts, detections, ids: None }])?;
+        let mut out = self.apply_batch(vec![StageInput { view: *view, index, pts, detections, ids: None }])?;
         Ok(out.pop().expect("one result per frame"))
     }
 
     /// Runs a batch of frames (increasing index order) through the stages; one result per frame.
     /// The ROIs of frames whose objects have no track go to the classifier together.
-    pub fn apply_batch(&mut self, frames: Vec<FrameIn<'_>>) -> Result<Vec<FrameResult>> {
+    pub fn apply_batch(&mut self, frames: Vec<StageInput<'_>>) -> Result<Vec<FrameResult>> {
         let views: Vec<FrameView> = frames.iter().map(|f| f.view).collect();
         self.rois.uploaded = false;
         let mut out = Vec::with_capacity(frames.len());

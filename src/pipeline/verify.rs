@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::filter::FilterConfig;
 use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
-use crate::pipeline::{FrameIn, FrameResult, FrameStages, Stages};
+use crate::pipeline::{FrameResult, FrameStages, StageInput, Stages};
 use crate::results::BoxCheck;
 pub use crate::results::BoxResult;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
@@ -299,9 +299,9 @@ fn verify_inner(
     };
     let mut run =
         |pending: &mut Vec<(Option<Frame>, &FrameResult)>, held: &mut Vec<FrameResult>, report: &mut VerifyReport| -> Result<()> {
-            let frames: Vec<FrameIn> = pending
+            let frames: Vec<StageInput> = pending
                 .iter()
-                .map(|(f, fr)| FrameIn {
+                .map(|(f, fr)| StageInput {
                     view: f.as_ref().map_or(crate::image::FrameView { data: &[], width: size.0, height: size.1, stride: 0 }, |f| f.view()),
                     index: fr.index,
                     pts: f.as_ref().map_or(fr.index as f64 / fps, |f| f.pts),
