@@ -32,48 +32,104 @@ const LAYERS: &[(&str, u32)] = &[
     ("ffi", 11),
 ];
 
-/// Top-level modules named by `crate::` paths in `code` (also inside `use crate::{a, b::c}`).
-fn imports(code: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let after = &rest[at + "crate::".len()..];
-        if let Some(group) = after.strip_prefix('{') {
-            // Top-level entries of the group: split at commas outside nested braces.
-            let (mut depth, mut start) = (0, 0);
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => {
-                        out.push(group[start..i].trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
-                        break;
+/// The top-level modules a file's code names, with the line of each: every `use` tree (groups
+/// wrapped over lines included) and every path, `crate::` ones and `super::` ones resolved from
+/// the module the code sits in (`module`: the file's module path, e.g. `["pipeline", "stages"]`).
+fn imports(code: &str, module: &[String]) -> Vec<(String, usize)> {
+    use syn::visit::Visit;
+    struct V {
+        module: Vec<String>,
+        out: Vec<(String, usize)>,
+    }
+    impl V {
+        /// The top-level module `segments` name (None: outside the crate, or a local item).
+        fn top(&self, segments: &[String]) -> Option<String> {
+            let mut at: Vec<String> = self.module.clone();
+            let mut rest = segments;
+            match rest.first().map(String::as_str) {
+                Some("crate") => {
+                    at.clear();
+                    rest = &rest[1..];
+                }
+                Some("super") => {
+                    while rest.first().map(String::as_str) == Some("super") {
+                        at.pop()?;
+                        rest = &rest[1..];
                     }
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        out.push(group[start..i].trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
-                        start = i + 1;
+                }
+                Some("self") => rest = &rest[1..],
+                _ => return None,
+            }
+            at.extend(rest.iter().cloned());
+            at.into_iter().next().filter(|m| m.chars().next().is_some_and(|c| c.is_lowercase()))
+        }
+
+        fn tree(&mut self, prefix: &mut Vec<String>, t: &syn::UseTree, line: usize) {
+            match t {
+                syn::UseTree::Path(p) => {
+                    prefix.push(p.ident.to_string());
+                    self.tree(prefix, &p.tree, line);
+                    prefix.pop();
+                }
+                syn::UseTree::Name(n) => self.named(prefix, &n.ident.to_string(), line),
+                syn::UseTree::Rename(r) => self.named(prefix, &r.ident.to_string(), line),
+                syn::UseTree::Glob(_) => self.named(prefix, "*", line),
+                syn::UseTree::Group(g) => {
+                    for t in &g.items {
+                        self.tree(prefix, t, line);
                     }
-                    _ => {}
                 }
             }
-        } else {
-            out.push(after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
         }
-        rest = after;
+
+        fn named(&mut self, prefix: &[String], last: &str, line: usize) {
+            let mut segs = prefix.to_vec();
+            if last != "*" && last != "self" {
+                segs.push(last.to_string());
+            }
+            if let Some(m) = self.top(&segs) {
+                self.out.push((m, line));
+            }
+        }
     }
-    out.retain(|n| !n.is_empty() && n.chars().next().is_some_and(|c| c.is_lowercase()));
-    out
+    impl<'a> Visit<'a> for V {
+        fn visit_item_use(&mut self, u: &'a syn::ItemUse) {
+            let line = syn::spanned::Spanned::span(u).start().line;
+            self.tree(&mut Vec::new(), &u.tree, line);
+        }
+        fn visit_path(&mut self, p: &'a syn::Path) {
+            let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+            if segs.len() > 1 {
+                let line = syn::spanned::Spanned::span(p).start().line;
+                if let Some(m) = self.top(&segs) {
+                    self.out.push((m, line));
+                }
+            }
+            syn::visit::visit_path(self, p);
+        }
+        fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
+            self.module.push(m.ident.to_string());
+            syn::visit::visit_item_mod(self, m);
+            self.module.pop();
+        }
+    }
+    let file = syn::parse_file(code).unwrap_or_else(|e| panic!("not Rust: {e}"));
+    let mut v = V { module: module.to_vec(), out: Vec::new() };
+    v.visit_file(&file);
+    v.out
 }
 
 /// (module, file, line, imported module) for every import of a module not below the importer.
 fn violations(src: &Path) -> Vec<String> {
     let layers: BTreeMap<&str, u32> = LAYERS.iter().copied().collect();
     let mut bad = Vec::new();
-    let files = source_files();
-    for file in files {
+    for file in source_files() {
         let rel = file.strip_prefix(src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();
-        let module = first.trim_end_matches(".rs").to_string();
+        let mut path: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string()).collect();
+        if path.last().is_some_and(|l| l == "mod") {
+            path.pop();
+        }
+        let module = path[0].clone();
         if module == "lib" || module == "bin" {
             continue; // the crate root and the CLI may use every layer
         }
@@ -82,25 +138,17 @@ fn violations(src: &Path) -> Vec<String> {
             continue;
         };
         let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
+        for (dep, line) in imports(&text, &path) {
+            if dep == module {
                 continue;
             }
-            let code = code.split(" //").next().unwrap_or(code);
-            for dep in imports(code) {
-                if dep == module {
-                    continue;
-                }
-                match layers.get(dep.as_str()) {
-                    Some(&l) if l < own => {}
-                    Some(&l) => bad.push(format!(
-                        "src/{}:{}: `{module}` (layer {own}) imports `{dep}` (layer {l}): a module may use only lower layers",
-                        rel.display(),
-                        n + 1
-                    )),
-                    None => {} // items of lib.rs (Error, Result, VERSION)
-                }
+            match layers.get(dep.as_str()) {
+                Some(&l) if l < own => {}
+                Some(&l) => bad.push(format!(
+                    "src/{}:{line}: `{module}` (layer {own}) imports `{dep}` (layer {l}): a module may use only lower layers",
+                    rel.display()
+                )),
+                None => {} // items of lib.rs (Error, Result, VERSION)
             }
         }
     }
@@ -115,9 +163,26 @@ fn no_module_imports_its_own_or_a_higher_layer() {
 }
 
 #[test]
-fn the_check_sees_grouped_and_plain_imports() {
-    assert_eq!(imports("use crate::{roi::{Crop}, video::Frame};"), vec!["roi", "video"]);
-    assert_eq!(imports("let v = crate::pipeline::run(x, crate::Error::X);"), vec!["pipeline"]);
+fn the_check_sees_grouped_wrapped_super_and_plain_imports() {
+    let m = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let names = |code: &str, at: &[&str]| {
+        let mut out: Vec<String> = Vec::new();
+        for (n, _) in imports(code, &m(at)) {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    };
+    assert_eq!(names("use crate::{roi::{Crop}, video::Frame};", &["track"]), m(&["roi", "video"]));
+    assert_eq!(names("use crate::{\n    roi::Crop,\n    pipeline::{self, Stages},\n};", &["track"]), m(&["roi", "pipeline"]));
+    assert_eq!(names("fn f() { let v = crate::pipeline::run(x, crate::Error::X); }", &["track"]), m(&["pipeline"]));
+    // `super::` from a file two levels down reaches its own top module; from one level down, the crate.
+    assert_eq!(names("use super::super::x::Y;", &["pipeline", "a", "b"]), m(&["pipeline"]));
+    assert_eq!(names("use super::engine::Engine;", &["pipeline", "stages"]), m(&["pipeline"]));
+    assert_eq!(names("mod tests { use super::super::super::engine::E; }", &["pipeline", "stages"]), m(&["engine"]));
+    // The imports of the violation the old line-based reader missed: a wrapped group.
+    assert!(names("use crate::{\n    detect::Detection,\n    engine::Engine,\n};", &["track"]).contains(&"engine".to_string()));
 }
 
 fn source_files() -> Vec<std::path::PathBuf> {

@@ -11,6 +11,7 @@
 pub mod batcher;
 mod blackout;
 pub mod calib;
+mod chain;
 pub mod quality;
 mod roi_side;
 mod stages;
@@ -18,7 +19,8 @@ pub mod tiles;
 pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
-pub use stages::{ChainConfig, FrameStages, Refetch, StageCounts, StageInput, Stages, DEFAULT_BATCH_ROIS, MAX_ROI_BATCH_BYTES, PEOPLE};
+pub use chain::{ChainConfig, DEFAULT_BATCH_ROIS};
+pub use stages::{FrameStages, Refetch, StageCounts, StageInput, Stages, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
 use std::path::Path;

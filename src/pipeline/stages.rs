@@ -34,58 +34,7 @@ pub const PEOPLE: [&str; 4] = ["person", "player", "goalkeeper", "referee"];
 /// Largest ROI batch (`batch_rois x 3 x S x S` float32) the chain makes at once.
 pub const MAX_ROI_BATCH_BYTES: u64 = 1 << 30;
 
-/// ROIs per classifier call at most, by default (`batch_rois`).
-pub const DEFAULT_BATCH_ROIS: usize = 256;
-
-/// What the chain does, without the run's resources: tracking, the ROI and rules stage, colour
-/// teams, tiles. One configuration, built once (an engine configuration's sections: see
-/// `EngineConfig::chain`) and turned into a run's [`Stages`] with its resources by
-/// [`ChainConfig::stages`]: the engine's file calls and streams and the service's jobs build
-/// their chains this way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChainConfig {
-    pub tracking: Option<TrackerConfig>,
-    pub reuse: ReuseConfig,
-    pub rules: Option<FilterConfig>,
-    pub roi_tensors: bool,
-    pub batch_rois: usize,
-    pub teams: bool,
-    pub tiles: Option<super::tiles::TileConfig>,
-}
-
-impl Default for ChainConfig {
-    fn default() -> Self {
-        Self {
-            tracking: None,
-            reuse: ReuseConfig::default(),
-            rules: None,
-            roi_tensors: false,
-            batch_rois: DEFAULT_BATCH_ROIS,
-            teams: false,
-            tiles: None,
-        }
-    }
-}
-
-impl ChainConfig {
-    /// A run's stages: this configuration with the run's classifier (none: no classifier stage).
-    pub fn stages<'a>(&self, classifier: Option<&'a mut dyn Classifier>) -> Stages<'a> {
-        Stages {
-            tracking: self.tracking,
-            classifier,
-            reuse: self.reuse.clone(),
-            rules: self.rules.clone(),
-            roi_tensors: self.roi_tensors,
-            batch_rois: self.batch_rois,
-            teams: self.teams,
-            gpu: None,
-            frames: None,
-            tiles: self.tiles.clone(),
-        }
-    }
-}
-
-/// The optional stages of one run: a [`ChainConfig`] with the run's resources (classifier, GPU,
+/// The optional stages of one run: a [`super::ChainConfig`] with the run's resources (classifier, GPU,
 /// frame tap).
 pub struct Stages<'a> {
     /// Track with ByteTrack (per class) when set; otherwise the input's ids (a boxes file's) are
@@ -124,7 +73,7 @@ impl Default for Stages<'_> {
             reuse: ReuseConfig::default(),
             rules: None,
             roi_tensors: false,
-            batch_rois: DEFAULT_BATCH_ROIS,
+            batch_rois: super::DEFAULT_BATCH_ROIS,
             teams: false,
             gpu: None,
             frames: None,
