@@ -282,16 +282,7 @@ pub fn select(
 ) -> Result<(KeyframeSelection, Result<()>)> {
     let start = Instant::now();
     let policy = opts.policy.clone();
-    if !(opts.min_gap.is_finite() && opts.min_gap >= 0.0) {
-        return Err(Error::InvalidOption { option: "--min-gap", reason: format!("must be >= 0 seconds, got {}", opts.min_gap) });
-    }
-    if opts.max == Some(0) {
-        return Err(Error::InvalidOption { option: "--max", reason: "must be >= 1".into() });
-    }
-    if !(16..=4096).contains(&opts.thumb) {
-        return Err(Error::InvalidOption { option: "thumbnail size", reason: format!("must be within 16..=4096, got {}", opts.thumb) });
-    }
-    opts.sampling.validate()?;
+    check_options(&opts)?;
 
     // Stage 1: every sampled frame, measured small.
     let mut measured: Vec<Measured> = Vec::new();
@@ -312,45 +303,7 @@ pub fn select(
     let found = shots::detect(&qualities, rate, &policy.shots);
     drop(qualities);
     let scorer = Scorer::new(&measured, &policy.quality);
-    let mut shot_reports = Vec::with_capacity(found.len());
-    let mut picks: Vec<(usize, usize)> = Vec::new(); // (measured index, shot)
-    let guard = policy.quality.boundary_guard;
-    for (si, s) in found.iter().enumerate() {
-        let len = s.end - s.start;
-        let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
-        let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
-        let (mut blur, mut exposure) = (0, 0);
-        let mut pool = Vec::new();
-        for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
-            let fq = &m.quality;
-            if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
-                exposure += 1;
-                continue;
-            }
-            if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
-                blur += 1;
-                continue;
-            }
-            pool.push((i, scorer.score(fq).score));
-        }
-        let gap = (len / (policy.candidates.per_shot + 1)).max(1) / 2;
-        let chosen = spaced_best(pool, policy.candidates.per_shot, gap.max(1));
-        picks.extend(chosen.iter().map(|&i| (i, si)));
-        let (first, last) = (&measured[s.start], &measured[s.end - 1]);
-        shot_reports.push(ShotReport {
-            index: si,
-            start_frame: first.index,
-            end_frame: last.index,
-            start_time: first.pts,
-            end_time: last.pts,
-            change: s.change,
-            threshold: s.threshold,
-            frames_measured: len,
-            rejected_blur: blur,
-            rejected_exposure: exposure,
-            candidates: Vec::new(),
-        });
-    }
+    let (mut shot_reports, mut picks) = candidates_per_shot(&measured, &found, &scorer, &policy);
     picks.sort();
     let shots_s = t.elapsed().as_secs_f64();
 
@@ -478,21 +431,7 @@ pub fn select(
         stage2_frames_decoded: det_report.as_ref().map_or(0, |r| r.frames_decoded),
         duplicates_dropped: duplicates,
         chosen: chosen.len(),
-        nothing_chosen: chosen.is_empty().then(|| {
-            let (exposure, blur): (usize, usize) =
-                shot_reports.iter().fold((0, 0), |(e, b), s| (e + s.rejected_exposure, b + s.rejected_blur));
-            if q.frames_measured == 0 {
-                "no frame was decoded".to_string()
-            } else if candidates.is_empty() {
-                format!(
-                    "no frame passed the quality gates: of {} measured, {exposure} under- or over-exposed (e.g. black or \
-                     white), {blur} blurred, the rest within the guard at a cut (see the policy's [quality])",
-                    q.frames_measured
-                )
-            } else {
-                format!("the {} candidates were all dropped (near-duplicates or under the policy's bars)", candidates.len())
-            }
-        }),
+        nothing_chosen: chosen.is_empty().then(|| why_nothing_chosen(q.frames_measured, candidates.len(), &shot_reports)),
         seconds,
     };
     let encoder_name = encoder.into_inner().map(|e| e.manifest.name.clone());
@@ -519,6 +458,86 @@ pub fn select(
         format,
     };
     Ok((selection, stage1_outcome.and(stage2_outcome)))
+}
+
+/// The options `select` refuses before decoding anything.
+fn check_options(opts: &Options<'_>) -> Result<()> {
+    if !(opts.min_gap.is_finite() && opts.min_gap >= 0.0) {
+        return Err(Error::InvalidOption { option: "--min-gap", reason: format!("must be >= 0 seconds, got {}", opts.min_gap) });
+    }
+    if opts.max == Some(0) {
+        return Err(Error::InvalidOption { option: "--max", reason: "must be >= 1".into() });
+    }
+    if !(16..=4096).contains(&opts.thumb) {
+        return Err(Error::InvalidOption { option: "thumbnail size", reason: format!("must be within 16..=4096, got {}", opts.thumb) });
+    }
+    opts.sampling.validate()
+}
+
+/// Each shot's candidates: its frames (away from the cut by the guard) past the exposure and
+/// relative-sharpness gates, the best few spread over the shot. The shots' reports (without
+/// candidates yet) and the picks as (measured index, shot).
+fn candidates_per_shot(
+    measured: &[Measured],
+    found: &[shots::Shot],
+    scorer: &Scorer,
+    policy: &Policy,
+) -> (Vec<ShotReport>, Vec<(usize, usize)>) {
+    let mut shot_reports = Vec::with_capacity(found.len());
+    let mut picks: Vec<(usize, usize)> = Vec::new();
+    let guard = policy.quality.boundary_guard;
+    for (si, s) in found.iter().enumerate() {
+        let len = s.end - s.start;
+        let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
+        let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
+        let (mut blur, mut exposure) = (0, 0);
+        let mut pool = Vec::new();
+        for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
+            let fq = &m.quality;
+            if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
+                exposure += 1;
+                continue;
+            }
+            if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
+                blur += 1;
+                continue;
+            }
+            pool.push((i, scorer.score(fq).score));
+        }
+        let gap = (len / (policy.candidates.per_shot + 1)).max(1) / 2;
+        let chosen = spaced_best(pool, policy.candidates.per_shot, gap.max(1));
+        picks.extend(chosen.iter().map(|&i| (i, si)));
+        let (first, last) = (&measured[s.start], &measured[s.end - 1]);
+        shot_reports.push(ShotReport {
+            index: si,
+            start_frame: first.index,
+            end_frame: last.index,
+            start_time: first.pts,
+            end_time: last.pts,
+            change: s.change,
+            threshold: s.threshold,
+            frames_measured: len,
+            rejected_blur: blur,
+            rejected_exposure: exposure,
+            candidates: Vec::new(),
+        });
+    }
+    (shot_reports, picks)
+}
+
+/// Why no frame was chosen (for the report and the summary).
+fn why_nothing_chosen(measured: u64, candidates: usize, shots: &[ShotReport]) -> String {
+    let (exposure, blur): (usize, usize) = shots.iter().fold((0, 0), |(e, b), s| (e + s.rejected_exposure, b + s.rejected_blur));
+    if measured == 0 {
+        "no frame was decoded".to_string()
+    } else if candidates == 0 {
+        format!(
+            "no frame passed the quality gates: of {measured} measured, {exposure} under- or over-exposed (e.g. black or \
+             white), {blur} blurred, the rest within the guard at a cut (see the policy's [quality])"
+        )
+    } else {
+        format!("the {candidates} candidates were all dropped (near-duplicates or under the policy's bars)")
+    }
 }
 
 /// What a face asks of [`run_file`] (JSON: every field optional).
