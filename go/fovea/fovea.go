@@ -240,6 +240,19 @@ func (c *cStrings) add(what, s string) (*C.char, error) {
 	return p, nil
 }
 
+// addAll is add for (what, s) pairs, in order: the C strings, or the first refusal.
+func (c *cStrings) addAll(pairs ...string) ([]*C.char, error) {
+	out := make([]*C.char, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		p, err := c.add(pairs[i], pairs[i+1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func (c cStrings) free() {
 	for _, p := range c {
 		C.free(unsafe.Pointer(p))
@@ -374,17 +387,13 @@ func (e *Engine) VerifyFile(video, boxesPath string, fn func(*Result) bool) erro
 	}
 	var cs cStrings
 	defer cs.free()
-	cv, err := cs.add("video", video)
-	if err != nil {
-		return err
-	}
-	cb, err := cs.add("boxesPath", boxesPath)
+	p, err := cs.addAll("video", video, "boxesPath", boxesPath)
 	if err != nil {
 		return err
 	}
 	h := cgo.NewHandle(fn)
 	defer h.Delete()
-	s := C.fovea_go_verify_file(e.p, cv, cb, C.uintptr_t(h))
+	s := C.fovea_go_verify_file(e.p, p[0], p[1], C.uintptr_t(h))
 	if s == 0 || Status(s) == StatusCallbackStopped {
 		return nil
 	}
@@ -413,16 +422,11 @@ func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string,
 	}
 	var cs cStrings
 	defer cs.free()
-	cv, err := cs.add("video", video)
+	p, err := cs.addAll("video", video, "outDir", outDir, "options", string(js))
 	if err != nil {
 		return "", err
 	}
-	co, err := cs.add("outDir", outDir)
-	if err != nil {
-		return "", err
-	}
-	cj, _ := cs.add("options", string(js)) // JSON escapes NUL
-	if s := C.fovea_engine_keyframes(e.p, cv, co, cj); s != 0 {
+	if s := C.fovea_engine_keyframes(e.p, p[0], p[1], p[2]); s != 0 {
 		return "", e.err(s)
 	}
 	return e.LastReport(), nil
@@ -461,15 +465,13 @@ func Embed(inputs []string, store string, opts EmbedOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var strs cStrings
-	defer strs.free()
-	cst, err := strs.add("store", store)
+	var cs cStrings
+	defer cs.free()
+	p, err := cs.addAll("inputs", string(in), "store", store, "options", string(js))
 	if err != nil {
 		return "", err
 	}
-	ci, _ := strs.add("inputs", string(in)) // JSON escapes NUL
-	cj, _ := strs.add("options", string(js))
-	if s := C.fovea_embed(ci, cst, cj); s != 0 {
+	if s := C.fovea_embed(p[0], p[1], p[2]); s != 0 {
 		return "", constructorError(s)
 	}
 	return C.GoString(C.fovea_last_embed_report()), nil
@@ -502,16 +504,11 @@ func Score(video, boxes string, opts ScoreOptions) (string, error) {
 	}
 	var cs cStrings
 	defer cs.free()
-	cv, err := cs.add("video", video)
+	p, err := cs.addAll("video", video, "boxes", boxes, "options", string(js))
 	if err != nil {
 		return "", err
 	}
-	cb, err := cs.add("boxes", boxes)
-	if err != nil {
-		return "", err
-	}
-	cj, _ := cs.add("options", string(js)) // JSON escapes NUL
-	if s := C.fovea_score(cv, cb, cj); s != 0 {
+	if s := C.fovea_score(p[0], p[1], p[2]); s != 0 {
 		return "", constructorError(s)
 	}
 	return C.GoString(C.fovea_last_score_report()), nil

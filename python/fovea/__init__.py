@@ -148,7 +148,7 @@ class Error(Exception):
 def _c(what, s):
     """`s` (text, or a path: str, bytes, PathLike) as bytes for C, refusing a NUL byte, where C
     would quietly cut the string ("a.mp4\\0.txt" must not become "a.mp4")."""
-    b = s.encode() if what == "config" else os.fsencode(s)
+    b = os.fsencode(s)
     i = b.find(b"\0")
     if i >= 0:
         raise ValueError(f"{what} holds a NUL byte at byte {i}: C strings end there")
@@ -320,6 +320,11 @@ class _Handle:
     def __del__(self):
         self.close()
 
+    def _handle(self):
+        if not getattr(self, "_h", None):
+            raise Error(111, f"the {type(self).__name__.lower()} is closed")
+        return self._h
+
 
 class Engine(_Handle):
     """A loaded model with its settings: `Engine(config="model = '...'")` (TOML text; relative
@@ -342,11 +347,6 @@ class Engine(_Handle):
         self._h = h
         self.labels = [_lib.fovea_engine_label(h, i).decode() for i in range(_lib.fovea_engine_label_count(h))]
         self.provider = _lib.fovea_engine_provider(h).decode()
-
-    def _handle(self):
-        if not self._h:
-            raise Error(111, "the engine is closed")
-        return self._h
 
     def stream(self, fps=0.0):
         return Stream(self, fps)
@@ -421,11 +421,6 @@ class Stream(_Handle):
         if s != OK:
             raise Error(s, _lib.fovea_engine_last_error(engine._h).decode())
         self._h, self._engine = h, engine
-
-    def _handle(self):
-        if not self._h:
-            raise Error(111, "the stream is closed")
-        return self._h
 
     def _check(self, s):
         if s not in (OK, NEED_MORE_DATA, END_OF_STREAM):

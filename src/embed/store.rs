@@ -72,8 +72,8 @@ fn per_name(p: Per) -> &'static str {
 }
 
 /// A clip's key in the store: its path's bytes (any Linux file name).
-pub fn key_of(path: &Path) -> Vec<u8> {
-    path.as_os_str().as_bytes().to_vec()
+fn key_of(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
 }
 
 /// A store being written.
@@ -124,14 +124,17 @@ pub fn parts(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// A part's (model, dim, per) from its metadata.
-fn part_meta(path: &Path) -> Result<(String, usize, String)> {
+type PartReader = ParquetRecordBatchReaderBuilder<File>;
+
+/// A part opened once: its reader and its (model, dim, per) from the metadata.
+fn open_part(path: &Path) -> Result<(PartReader, (String, usize, String))> {
     let f = File::open(path).map_err(|e| io_err(path, e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| damaged(path, e))?;
     let md = b.schema().metadata();
     let get = |k: &str| md.get(k).cloned().ok_or_else(|| io_err(path, format!("no '{k}' metadata: not a fovea store part")));
     let dim = get("fovea.dim")?.parse().map_err(|_| io_err(path, "fovea.dim is not a number"))?;
-    Ok((get("fovea.model")?, dim, get("fovea.per")?))
+    let meta = (get("fovea.model")?, dim, get("fovea.per")?);
+    Ok((b, meta))
 }
 
 /// A damaged part: what happened, and what to do.
@@ -150,10 +153,8 @@ fn row_key<'a>(paths: &'a StringArray, raw: Option<&'a BinaryArray>, i: usize) -
     }
 }
 
-/// Each row's clip key and its error (None: embedded), of a part.
-fn part_keys(path: &Path) -> Result<Vec<(Vec<u8>, Option<String>)>> {
-    let f = File::open(path).map_err(|e| io_err(path, e))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| damaged(path, e))?;
+/// Each row's clip key and its error (None: embedded), of the part at `path` read by `b`.
+fn part_keys(path: &Path, b: PartReader) -> Result<Vec<(Vec<u8>, Option<String>)>> {
     let mask = ProjectionMask::columns(b.parquet_schema(), ["path", "path_bytes", "error"]);
     let mut out = Vec::new();
     for batch in b.with_projection(mask).build().map_err(|e| damaged(path, e))? {
@@ -212,7 +213,7 @@ impl Store {
             if self.known.contains(&p) {
                 continue;
             }
-            let (m, d, k) = part_meta(&p)?;
+            let (reader, (m, d, k)) = open_part(&p)?;
             if m != self.model || d != self.dim || k != per_name(self.per) {
                 return Err(Error::InvalidOption {
                     option: "-o",
@@ -225,7 +226,7 @@ impl Store {
                     ),
                 });
             }
-            for (key, error) in part_keys(&p)? {
+            for (key, error) in part_keys(&p, reader)? {
                 match error {
                     Some(e) => {
                         let f = self.failed.entry(key).or_default();
@@ -258,12 +259,12 @@ impl Store {
     /// Whether the clip at `path` is in the store with its embeddings (a clip stored as a
     /// failure is not: it is tried again).
     pub fn contains(&self, path: &Path) -> bool {
-        self.done.contains(&key_of(path))
+        self.done.contains(key_of(path))
     }
 
     /// Whether the clip at `path` is in the store as a failure only.
     pub fn failed_before(&self, path: &Path) -> bool {
-        self.failed.contains_key(&key_of(path))
+        self.failed.contains_key(key_of(path))
     }
 
     /// Clips in the store with embeddings.
@@ -283,7 +284,7 @@ impl Store {
         self.refresh()?;
         let stored = clips.iter().filter(|c| self.contains(&c.clip.path)).count();
         let same_failure =
-            |c: &ClipRows| c.error.as_ref().is_some_and(|e| self.failed.get(&key_of(&c.clip.path)).is_some_and(|f| f.1 == *e));
+            |c: &ClipRows| c.error.as_ref().is_some_and(|e| self.failed.get(key_of(&c.clip.path)).is_some_and(|f| f.1 == *e));
         let fresh: Vec<&ClipRows> = clips.iter().filter(|c| !self.contains(&c.clip.path) && !same_failure(c)).collect();
         let mut out = Committed { already_stored: stored, ..Committed::default() };
         if fresh.is_empty() {
@@ -301,12 +302,12 @@ impl Store {
         let mut stale: HashMap<PathBuf, HashSet<Vec<u8>>> = HashMap::new();
         for c in &fresh {
             let key = key_of(&c.clip.path);
-            for part in self.failed.remove(&key).map(|f| f.0).unwrap_or_default() {
-                stale.entry(part).or_default().insert(key.clone());
+            for part in self.failed.remove(key).map(|f| f.0).unwrap_or_default() {
+                stale.entry(part).or_default().insert(key.to_vec());
             }
         }
         for c in &fresh {
-            let key = key_of(&c.clip.path);
+            let key = key_of(&c.clip.path).to_vec();
             if let Some(e) = &c.error {
                 self.failed.insert(key, ([fin.clone()].into(), e.clone()));
             } else {
@@ -483,15 +484,14 @@ pub fn read(dir: &Path) -> Result<Rows> {
     }
     let mut rows = Rows::default();
     for p in parts {
-        let (model, dim, _) = part_meta(&p)?;
+        let (reader, (model, dim, _)) = open_part(&p)?;
         if rows.dim == 0 {
             (rows.model, rows.dim) = (model.clone(), dim);
         } else if rows.model != model || rows.dim != dim {
             return Err(io_err(&p, format!("holds {model} ({dim} floats), the store's first part {} ({})", rows.model, rows.dim)));
         }
-        let f = File::open(&p).map_err(|e| io_err(&p, e))?;
         let mut at = 0usize;
-        for b in ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| damaged(&p, e))?.build().map_err(|e| damaged(&p, e))? {
+        for b in reader.build().map_err(|e| damaged(&p, e))? {
             let b = b.map_err(|e| damaged(&p, e))?;
             let path = column::<StringArray>(&b, "path", &p)?;
             let label = column::<StringArray>(&b, "label", &p)?;

@@ -162,16 +162,8 @@ impl Service {
             option: "--media-root",
             reason: format!("{}: expected a folder: {err}", cfg.media_root.display()),
         })?;
-        let manifest = Manifest::load(&e.model)?;
-        // The configuration's device and provider (a GPU one: TensorRT or CUDA, with the resize
-        // kernel on the device when the model's input allows it).
-        let opts = e.detector_options()?;
-        crate::infer::check_build(&opts.selection)?;
-        let detector = Detector::load(&manifest, &opts)?;
-        // The configuration's thresholds and classes are checked once here; jobs override them.
-        pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;
-        // The configuration's chain: what the service runs it runs for every job; what it
-        // cannot run is refused here, by name, never ignored.
+        // What of the configuration's chain the service cannot run is refused here, by name,
+        // before the model loads; the rest it runs for every job.
         if e.classifier.kind != crate::engine::ClassifierKind::None {
             return Err(Error::InvalidOption {
                 option: "--config",
@@ -188,6 +180,14 @@ impl Service {
                     .into(),
             });
         }
+        let manifest = Manifest::load(&e.model)?;
+        // The configuration's device and provider (a GPU one: TensorRT or CUDA, with the resize
+        // kernel on the device when the model's input allows it).
+        let opts = e.detector_options()?;
+        crate::infer::check_build(&opts.selection)?;
+        let detector = Detector::load(&manifest, &opts)?;
+        // The configuration's thresholds and classes are checked once here; jobs override them.
+        pipeline::decode_params(&detector, e.score, e.nms_iou, e.classes.as_deref())?;
         let chain = e.chain(&manifest)?;
         let labels = manifest.labels.clone();
         let (results_dir, own_results_dir) = match &cfg.results_dir {

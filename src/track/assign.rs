@@ -126,11 +126,6 @@ impl<'a> Grid<'a> {
             }
         }
     }
-
-    /// The boxes of the grid.
-    pub fn boxes(&self) -> &[[f32; 4]] {
-        self.boxes
-    }
 }
 
 /// Candidate pairs of `rows` (boxes) against the grid's boxes: pairs that overlap and whose
