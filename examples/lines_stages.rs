@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use fovea::image::{ChannelOrder, FrameView};
-use fovea::pitch::lines::{line_planes, opening, prep, LineParams, GRASS_RADIUS, TOPHAT_RADIUS};
+use fovea::pitch::lines::{line_planes, mask_of, opening, prep, LineParams, GRASS_RADIUS, TOPHAT_RADIUS};
 use fovea::pitch::segments::{canny, gaussian5, hough_lines_p, keep_segments};
 
 fn main() {
@@ -26,8 +26,7 @@ fn main() {
         let grass = opening(&grass, w, h, GRASS_RADIUS as usize);
         t[2] += s.elapsed().as_secs_f64();
         let s = Instant::now();
-        let masked: Vec<u8> =
-            gray.iter().zip(&opened).zip(&grass).map(|((g, o), s)| if (g - o) as u32 > p.white && *s != 0 { 255 } else { 0 }).collect();
+        let masked: Vec<u8> = mask_of(&gray, &opened, &grass, p.white).iter().map(|&m| m * 255).collect();
         t[3] += s.elapsed().as_secs_f64();
         let s = Instant::now();
         let blur = gaussian5(&masked, w, h);
