@@ -305,17 +305,19 @@ impl Stream {
                     None => det.fill(0, image, w, h, stride)?,
                 };
                 self.preprocess_s += t.elapsed().as_secs_f64();
-                let (mut dets, times) = det.run(1, &[tf], &self.engine.params)?;
+                // The file calls' detection (and tile pass) on this frame.
+                let view = FrameView { data: image, width: w, height: h, stride };
+                let mut times = crate::pipeline::StageTimes::default();
+                let mut dets = crate::pipeline::detect(
+                    &mut *det,
+                    &self.engine.params,
+                    &[(view, self.next_index)],
+                    &[tf],
+                    &mut self.tiler,
+                    &mut times,
+                )?;
                 self.inference_s += times.inference_s;
                 self.postprocess_s += times.postprocess_s;
-                if let Some(t) = self.tiler.as_mut() {
-                    // The same tile pass as the file calls' (streams skipped it).
-                    let view = FrameView { data: image, width: w, height: h, stride };
-                    let times =
-                        crate::pipeline::tiles::tile_pass(&mut *det, &self.engine.params, &[(view, self.next_index)], &mut dets, t)?;
-                    self.inference_s += times.inference_s;
-                    self.postprocess_s += times.postprocess_s;
-                }
                 (dets.remove(0), None)
             }
         };

@@ -503,8 +503,9 @@ fn run_batch(
 }
 
 /// One batch of filled detector slots (`frames`: view, index, pts, transform) through the model
-/// (and, with a tiler, its tiles) and the stages: the results, in order. Every source of the chain
-/// runs its batches through here.
+/// (and, with a tiler, its tiles) and the stages: the results, in order. Every file source of the
+/// chain runs its batches through here; streams run [`detect`] and the stages themselves (the
+/// stages outside the engine's model lock).
 fn detect_batch(
     detector: &mut dyn Infer,
     params: &DecodeParams,
@@ -514,17 +515,10 @@ fn detect_batch(
     report: &mut RunReport,
 ) -> Result<Vec<FrameResult>> {
     let transforms: Vec<Transform> = frames.iter().map(|f| f.3).collect();
-    let (mut dets, times) = detector.run(frames.len(), &transforms, params)?;
-    report.times.inference_s += times.inference_s;
-    report.times.postprocess_s += times.postprocess_s;
-    if let Some(t) = tiler.as_mut() {
-        let views: Vec<(crate::image::FrameView, u64)> = frames.iter().map(|f| (f.0, f.1)).collect();
-        let before = t.tiles;
-        let times = tiles::tile_pass(detector, params, &views, &mut dets, t)?;
-        report.times.inference_s += times.inference_s;
-        report.times.postprocess_s += times.postprocess_s;
-        report.tiles += t.tiles - before;
-    }
+    let views: Vec<(crate::image::FrameView, u64)> = frames.iter().map(|f| (f.0, f.1)).collect();
+    let before = tiler.as_ref().map_or(0, |t| t.tiles);
+    let dets = detect(detector, params, &views, &transforms, tiler, &mut report.times)?;
+    report.tiles += tiler.as_ref().map_or(0, |t| t.tiles) - before;
     let inputs: Vec<stages::StageInput> = frames
         .iter()
         .zip(dets)
@@ -536,6 +530,28 @@ fn detect_batch(
         })
         .collect();
     post.apply_batch(inputs)
+}
+
+/// The detector on one batch of filled slots (`frames`: view and frame index, `transforms` their
+/// letterboxes) and, with a tiler, on their tiles: each frame's detections. Inference and
+/// postprocessing seconds are added to `times`; the tiler counts its tiles.
+pub(crate) fn detect(
+    detector: &mut dyn Infer,
+    params: &DecodeParams,
+    frames: &[(crate::image::FrameView, u64)],
+    transforms: &[Transform],
+    tiler: &mut Option<tiles::Tiler>,
+    times: &mut StageTimes,
+) -> Result<Vec<Vec<crate::results::Detection>>> {
+    let (mut dets, t) = detector.run(frames.len(), transforms, params)?;
+    times.inference_s += t.inference_s;
+    times.postprocess_s += t.postprocess_s;
+    if let Some(tiler) = tiler.as_mut() {
+        let t = tiles::tile_pass(detector, params, frames, &mut dets, tiler)?;
+        times.inference_s += t.inference_s;
+        times.postprocess_s += t.postprocess_s;
+    }
+    Ok(dets)
 }
 
 /// Hands `results` to the sink in order, timed and counted.
