@@ -25,19 +25,24 @@ pub fn hsv_tables() -> ([i32; 256], [i32; 256]) {
 /// OpenCV 8-bit HSV of one pixel.
 #[inline]
 pub fn hsv(r: i32, g: i32, b: i32, sdiv: &[i32; 256], hdiv: &[i32; 256]) -> (i32, i32, i32) {
+    hsv_by(r, g, b, |v| sdiv[v as usize], |d| hdiv[d as usize])
+}
+
+/// OpenCV 8-bit HSV of one pixel with the division factors `sdiv(v)` and `hdiv(diff)` found by
+/// the caller (from [`hsv_tables`], or computed where a table read would stop a loop from
+/// vectorising). Without a branch on the hue's sector (selects), so that it vectorises.
+#[inline(always)]
+pub fn hsv_by(r: i32, g: i32, b: i32, sdiv: impl Fn(i32) -> i32, hdiv: impl Fn(i32) -> i32) -> (i32, i32, i32) {
     let v = r.max(g).max(b);
     let diff = v - r.min(g).min(b);
-    let s = (diff * sdiv[v as usize] + (1 << 11)) >> 12;
-    let h = if v == r {
+    let s = (diff * sdiv(v) + (1 << 11)) >> 12;
+    let num = if v == r {
         g - b
     } else if v == g {
         b - r + 2 * diff
     } else {
         r - g + 4 * diff
     };
-    let mut h = (h * hdiv[diff as usize] + (1 << 11)) >> 12;
-    if h < 0 {
-        h += 180;
-    }
-    (h, s, v)
+    let h = (num * hdiv(diff) + (1 << 11)) >> 12;
+    (h + if h < 0 { 180 } else { 0 }, s, v)
 }

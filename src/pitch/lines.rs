@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use super::segments::cv_round;
+use crate::image::colour::{hsv_by, luma};
 use crate::image::{ChannelOrder, FrameView};
 
 /// The frame as the kernel takes it (`struct fv_line_frame`).
@@ -79,21 +80,10 @@ fn prep_row(px: &[u8], rgb: bool, lo: [i32; 3], hi: [i32; 3], gray: &mut [u8], g
     for k in 0..n {
         let (c0, c1, c2) = (px[k * 3] as i32, px[k * 3 + 1] as i32, px[k * 3 + 2] as i32);
         let (r, g, b) = if rgb { (c0, c1, c2) } else { (c2, c1, c0) };
-        gray[k] = ((9798 * r + 19235 * g + 3735 * b + 16384) >> 15) as u8;
-        let v = r.max(g).max(b);
-        let diff = v - r.min(g).min(b);
-        let sdiv = if v == 0 { 0 } else { cv_round(1_044_480.0 / v as f32) };
-        let hdiv = if diff == 0 { 0 } else { cv_round(122_880.0 / diff as f32) };
-        let s = (diff * sdiv + (1 << 11)) >> 12;
-        let num = if v == r {
-            g - b
-        } else if v == g {
-            b - r + 2 * diff
-        } else {
-            r - g + 4 * diff
-        };
-        let hh = (num * hdiv + (1 << 11)) >> 12;
-        let hh = hh + if hh < 0 { 180 } else { 0 };
+        gray[k] = luma(r as u32, g as u32, b as u32) as u8;
+        let sdiv = |v: i32| if v == 0 { 0 } else { cv_round(1_044_480.0 / v as f32) };
+        let hdiv = |d: i32| if d == 0 { 0 } else { cv_round(122_880.0 / d as f32) };
+        let (hh, s, v) = hsv_by(r, g, b, sdiv, hdiv);
         grass[k] = ((hh >= lo[0]) & (hh <= hi[0]) & (s >= lo[1]) & (s <= hi[1]) & (v >= lo[2]) & (v <= hi[2])) as u8;
     }
 }
@@ -251,7 +241,7 @@ pub fn line_planes(view: &FrameView, order: ChannelOrder, p: &LineParams) -> (Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::colour::{hsv, hsv_tables, luma};
+    use crate::image::colour::{hsv, hsv_tables};
 
     #[test]
     fn the_float_quotients_are_opencvs_division_tables() {
