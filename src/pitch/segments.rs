@@ -353,8 +353,8 @@ fn hough_with<V: Votes>(edge_points: &[usize], w: usize, h: usize) -> Vec<[i32; 
     let mut mask = Bits::of(&points, w * h, w);
     // The accumulator cells of a point, one per angle (a loop the compiler vectorises; the
     // increments are then scattered).
-    let mut cells = vec![0i32; THETA_STEPS];
-    let mut votes = vec![V::default(); THETA_STEPS];
+    let mut cells = [0i32; THETA_STEPS];
+    let mut votes = [V::default(); THETA_STEPS];
     let cells_of = |cells: &mut [i32], x: i32, y: i32| cells_at(x as f32, y as f32, &cos, &sin, &rows, cells);
     let (wi, hi) = (w as i32, h as i32);
     let mut rng = super::opencv::Rng::new(u64::MAX);
