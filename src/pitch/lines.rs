@@ -52,22 +52,17 @@ impl LineFrame {
 
 /// `fovea_line_prep`: the gray and grass planes.
 pub fn prep(view: &FrameView, order: ChannelOrder, p: &LineParams) -> (Vec<u8>, Vec<u8>) {
-    let (w, h) = (view.width as usize, view.height as usize);
-    let mut gray = vec![0u8; w * h];
-    let mut grass = vec![0u8; w * h];
-    prep_into(view, order, p, &mut gray, &mut grass);
-    (gray, grass)
-}
-
-fn prep_into(view: &FrameView, order: ChannelOrder, p: &LineParams, gray: &mut [u8], grass: &mut [u8]) {
     let f = LineFrame::of(view, order);
     let (w, h) = (f.w as usize, f.h as usize);
     let ri = f.r_index as usize;
+    let mut gray = vec![0u8; w * h];
+    let mut grass = vec![0u8; w * h];
     let (lo, hi) = (p.lower.map(|v| v.min(i32::MAX as u32) as i32), p.upper.map(|v| v.min(i32::MAX as u32) as i32));
     for y in 0..h {
         let row = &view.data[y * view.stride..y * view.stride + w * 3];
         prep_row(row, ri == 0, lo, hi, &mut gray[y * w..(y + 1) * w], &mut grass[y * w..(y + 1) * w]);
     }
+    (gray, grass)
 }
 
 /// One row of [`prep`], pixel by pixel without a branch or a table read, so that it vectorises:
@@ -233,8 +228,8 @@ pub fn line_planes(view: &FrameView, order: ChannelOrder, p: &LineParams) -> (Ve
     opening_into(&gray, &mut opened, &mut tmp, &mut pad, w, h, TOPHAT_RADIUS as usize);
     let mut grass_opened = vec![0u8; w * h];
     opening_into(&grass, &mut grass_opened, &mut tmp, &mut pad, w, h, GRASS_RADIUS as usize);
-    let mask = &mut tmp;
-    mask_into(&gray, &opened, &grass_opened, p.white.min(255) as u8, mask);
+    // The top-hat's working plane becomes the mask.
+    mask_into(&gray, &opened, &grass_opened, p.white.min(255) as u8, &mut tmp);
     (tmp, grass_opened)
 }
 

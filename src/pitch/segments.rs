@@ -13,6 +13,8 @@
 //! runs on the CPU after the line kernel, wherever that ran.
 #![forbid(unsafe_code)]
 
+use std::ops::{AddAssign, SubAssign};
+
 /// Hough parameters of the validator.
 const THETA_STEPS: usize = 360;
 const HOUGH_THRESHOLD: i32 = 30;
@@ -237,7 +239,7 @@ pub(super) fn cv_round(v: f32) -> i32 {
 ///
 /// The same walk as OpenCV's, on a smaller accumulator: each angle's row spans only the rho values
 /// the frame can give at that angle (OpenCV's rows span -(w + h)..=(w + h)), and the counts are
-/// 16-bit while a count cannot pass 65,535 (fewer edge points than that). Both keep the
+/// 16-bit while no count can pass 16 bits (at most 32,767 edge points). Both keep the
 /// accumulator close to the core's cache, where the votes' scattered increments spend their time.
 pub fn hough_lines_p(edges: &[u8], w: usize, h: usize) -> Vec<[i32; 4]> {
     hough_points(&positions(&edges[..(w * h).min(edges.len())], |v| v != 0), w, h)
@@ -269,10 +271,10 @@ fn positions(plane: &[u8], hit: impl Fn(u8) -> bool + Copy) -> Vec<usize> {
 struct Bits(Vec<u64>);
 
 impl Bits {
-    fn of(points: &[(i32, i32)], len: usize, w: usize) -> Self {
+    /// Of the cells at `points` of a plane of `len`.
+    fn of(points: &[usize], len: usize) -> Self {
         let mut b = Bits(vec![0; len.div_ceil(64)]);
-        for &(x, y) in points {
-            let i = y as usize * w + x as usize;
+        for &i in points {
             b.0[i / 64] |= 1 << (i % 64);
         }
         b
@@ -300,36 +302,12 @@ fn cells_at(x: f32, y: f32, cos: &[f32], sin: &[f32], rows: &[i32], cells: &mut 
     }
 }
 
-/// An accumulator count. OpenCV's counts are `int`s and go below zero (a found segment takes
-/// back the votes of all its points, also of those that have not voted yet), but never further
-/// from zero than there are edge points.
-trait Votes: Copy + Default + Ord {
-    const THRESHOLD_LESS_ONE: Self;
-    fn up(&mut self);
-    fn down(&mut self);
-    fn get(self) -> i32;
-}
+/// An accumulator count (`i16` or `i32`). OpenCV's counts are `int`s and go below zero (a found
+/// segment takes back the votes of all its points, also of those that have not voted yet), but
+/// never further from zero than there are edge points.
+trait Votes: Copy + Default + Ord + From<i16> + Into<i32> + AddAssign + SubAssign {}
 
-macro_rules! votes {
-    ($($t:ty),*) => {$(
-        impl Votes for $t {
-            const THRESHOLD_LESS_ONE: Self = (HOUGH_THRESHOLD - 1) as $t;
-            #[inline(always)]
-            fn up(&mut self) {
-                *self += 1;
-            }
-            #[inline(always)]
-            fn down(&mut self) {
-                *self -= 1;
-            }
-            #[inline(always)]
-            fn get(self) -> i32 {
-                self as i32
-            }
-        }
-    )*};
-}
-votes!(i16, i32);
+impl<V: Copy + Default + Ord + From<i16> + Into<i32> + AddAssign + SubAssign> Votes for V {}
 
 fn hough_with<V: Votes>(edge_points: &[usize], w: usize, h: usize) -> Vec<[i32; 4]> {
     // OpenCV takes theta as a float: its table is made from the float's value.
@@ -350,7 +328,7 @@ fn hough_with<V: Votes>(edge_points: &[usize], w: usize, h: usize) -> Vec<[i32; 
     }
     let mut accum = vec![V::default(); size as usize];
     let mut points: Vec<(i32, i32)> = edge_points.iter().map(|&i| ((i % w) as i32, (i / w) as i32)).collect();
-    let mut mask = Bits::of(&points, w * h, w);
+    let mut mask = Bits::of(edge_points, w * h);
     // The accumulator cells of a point, one per angle (a loop the compiler vectorises; the
     // increments are then scattered).
     let mut cells = [0i32; THETA_STEPS];
@@ -374,11 +352,11 @@ fn hough_with<V: Votes>(edge_points: &[usize], w: usize, h: usize) -> Vec<[i32; 
         // that is not passed later: OpenCV's running maximum).
         for (&c, v) in cells.iter().zip(votes.iter_mut()) {
             let a = &mut accum[c as usize];
-            a.up();
+            *a += V::from(1);
             *v = *a;
         }
-        let max_val = votes.iter().copied().fold(V::THRESHOLD_LESS_ONE, V::max);
-        if max_val.get() < HOUGH_THRESHOLD {
+        let max_val = votes.iter().copied().fold(V::from(HOUGH_THRESHOLD as i16 - 1), V::max);
+        if max_val.into() < HOUGH_THRESHOLD {
             continue;
         }
         let max_n = votes.iter().position(|&v| v == max_val).unwrap_or(0);
@@ -427,7 +405,7 @@ fn hough_with<V: Votes>(edge_points: &[usize], w: usize, h: usize) -> Vec<[i32; 
                     if good {
                         cells_of(&mut cells, j1, i1);
                         for &c in &cells {
-                            accum[c as usize].down();
+                            accum[c as usize] -= V::from(1);
                         }
                     }
                     mask.clear(at);
