@@ -8,6 +8,7 @@
 
 pub mod lines;
 pub mod opencv;
+pub mod register;
 pub mod segments;
 
 /// The pitch's length and width (cm).
