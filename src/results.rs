@@ -189,6 +189,9 @@ pub struct FrameResult {
     pub teams: Vec<Option<u8>>,
     /// The ROI and rules stage's verdict on each detection, when rules run (else empty).
     pub checks: Vec<BoxCheck>,
+    /// The frame's pitch keypoints in the template's order (Score Vision's 32), `[0, 0]` where not
+    /// seen, when the pitch stage runs (else empty).
+    pub keypoints: Vec<[f32; 2]>,
 }
 
 impl FrameResult {
@@ -196,7 +199,17 @@ impl FrameResult {
     /// ids only (`labels` and the rest are empty until the stages make the frame's result), so a
     /// file of millions of boxes costs about 40 bytes a box.
     pub fn given(index: u64, pts: f64, detections: Vec<Detection>, ids: Vec<Option<u64>>) -> Self {
-        Self { index, pts, detections, track_ids: ids, labels: Vec::new(), jerseys: Vec::new(), teams: Vec::new(), checks: Vec::new() }
+        Self {
+            index,
+            pts,
+            detections,
+            track_ids: ids,
+            labels: Vec::new(),
+            jerseys: Vec::new(),
+            teams: Vec::new(),
+            checks: Vec::new(),
+            keypoints: Vec::new(),
+        }
     }
 
     /// A result without tracking or classification.
@@ -211,6 +224,7 @@ impl FrameResult {
             jerseys: Vec::new(),
             teams: Vec::new(),
             checks: Vec::new(),
+            keypoints: Vec::new(),
         }
     }
 

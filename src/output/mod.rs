@@ -72,6 +72,9 @@ struct JsonFrame<'a> {
     frame: u64,
     pts: f64,
     detections: Vec<JsonDet<'a>>,
+    /// The pitch keypoints (`[x, y]`, `[0, 0]` not seen) when the pitch stage ran.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    keypoints: &'a [[f32; 2]],
 }
 
 /// fovea's JSONL: one line per processed frame.
@@ -119,6 +122,7 @@ impl ResultSink for JsonlWriter {
                     rule: r.checks.get(i).and_then(|c| c.rule.as_deref()),
                 })
                 .collect(),
+            keypoints: &r.keypoints,
         };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &frame).expect("serialising plain structs cannot fail");
@@ -170,6 +174,9 @@ pub struct ScoreVisionWriter {
     next_untracked: u64,
     frames: u64,
     finished: bool,
+    /// When the job began: `processing_time` (seconds since) is written at the end, as a Score
+    /// Vision miner's response carries it.
+    started: Option<std::time::Instant>,
 }
 
 /// First id given to detections without a track in Score Vision output.
@@ -179,7 +186,14 @@ impl ScoreVisionWriter {
     /// `tracked`: whether results carry track ids (see the type's documentation).
     pub fn new(out: Box<dyn Write + Send>, path: PathBuf, labels: &[String], tracked: bool) -> Self {
         let classes = labels.iter().map(|l| scorevision::class_of(l)).collect();
-        Self { out, path, classes, tracked, next_untracked: UNTRACKED_ID_BASE, frames: 0, finished: false }
+        Self { out, path, classes, tracked, next_untracked: UNTRACKED_ID_BASE, frames: 0, finished: false, started: None }
+    }
+
+    /// The same writer ending its file with `"processing_time"`: the seconds from `started` to
+    /// the end of the results (a miner's response).
+    pub fn with_processing_time(mut self, started: std::time::Instant) -> Self {
+        self.started = Some(started);
+        self
     }
 
     fn io(&self, e: std::io::Error) -> Error {
@@ -210,14 +224,18 @@ impl ResultSink for ScoreVisionWriter {
         }
         let head = if self.frames == 0 { "{\"frames\": {" } else { ", " };
         let body = serde_json::to_string(&objects).expect("plain structs serialise");
+        // Keypoints to the hundredth of a pixel, as miners send them.
+        let kps: Vec<[f64; 2]> = r.keypoints.iter().map(|p| p.map(|v| (v as f64 * 100.0).round() / 100.0)).collect();
+        let kps = serde_json::to_string(&kps).expect("numbers serialise");
         self.frames += 1;
-        write!(self.out, "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": []}}", r.index).map_err(|e| self.io(e))
+        write!(self.out, "{head}\"{}\": {{\"objects\": {body}, \"keypoints\": {kps}}}", r.index).map_err(|e| self.io(e))
     }
 
     fn finish(&mut self) -> Result<()> {
         if !self.finished {
             self.finished = true;
-            let tail = if self.frames == 0 { "{\"frames\": {}}\n" } else { "}}\n" };
+            let time = self.started.map_or(String::new(), |t| format!(", \"processing_time\": {:.3}", t.elapsed().as_secs_f64()));
+            let tail = if self.frames == 0 { format!("{{\"frames\": {{}}{time}}}\n") } else { format!("}}{time}}}\n") };
             self.out.write_all(tail.as_bytes()).map_err(|e| self.io(e))?;
         }
         self.out.flush().map_err(|e| self.io(e))

@@ -4,13 +4,14 @@
 use super::Stages;
 use crate::classify::Classifier;
 use crate::filter::FilterConfig;
+use crate::pitch::register::RegisterConfig;
 use crate::track::{reuse::ReuseConfig, TrackerConfig};
 
 /// ROIs per classifier call at most, by default (`batch_rois`).
 pub const DEFAULT_BATCH_ROIS: usize = 256;
 
 /// What the chain does, without the run's resources: tracking, the ROI and rules stage, colour
-/// teams, tiles. One configuration, built once (an engine configuration's sections: see
+/// teams, tiles, the pitch keypoints. One configuration, built once (an engine configuration's sections: see
 /// `EngineConfig::chain`) and turned into a run's [`Stages`] with its resources by
 /// [`ChainConfig::stages`]: the engine's file calls and streams and the service's jobs build
 /// their chains this way.
@@ -23,6 +24,8 @@ pub struct ChainConfig {
     pub batch_rois: usize,
     pub teams: bool,
     pub tiles: Option<super::tiles::TileConfig>,
+    /// Pitch keypoints from the frame's white lines ([`crate::pitch::register`]).
+    pub pitch: Option<RegisterConfig>,
 }
 
 impl Default for ChainConfig {
@@ -35,6 +38,7 @@ impl Default for ChainConfig {
             batch_rois: DEFAULT_BATCH_ROIS,
             teams: false,
             tiles: None,
+            pitch: None,
         }
     }
 }
@@ -53,6 +57,7 @@ impl ChainConfig {
             gpu: None,
             frames: None,
             tiles: self.tiles.clone(),
+            pitch: self.pitch,
         }
     }
 }

@@ -381,10 +381,10 @@ pub fn run_boxes(
     stages: Stages<'_>,
     sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
 ) -> Result<(StageCounts, Option<u64>)> {
-    if stages.rules.is_some() || stages.classifier.is_some() || stages.teams {
+    if stages.rules.is_some() || stages.classifier.is_some() || stages.teams || stages.pitch.is_some() {
         return Err(Error::InvalidOption {
             option: "stages",
-            reason: "rules, a classifier and teams read pixels: a boxes file alone has none (give its video to `fovea verify`)".into(),
+            reason: "rules, a classifier, teams and the pitch keypoints read pixels: a boxes file alone has none (give its video to `fovea verify`)".into(),
         });
     }
     let mut post = FrameStages::new(stages, fps, crate::image::ChannelOrder::Rgb, labels)?;

@@ -21,6 +21,10 @@ use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::filter::{Candidate, FilterConfig};
 use crate::image::{ChannelOrder, FrameView};
+use crate::pitch::{
+    lines,
+    register::{self, Registrar},
+};
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
 use crate::track::{
@@ -63,6 +67,8 @@ pub struct Stages<'a> {
     pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
     /// Tiled detection (the detector stage of a file or in-memory source).
     pub tiles: Option<super::tiles::TileConfig>,
+    /// Pitch keypoints from each frame's white lines (the template registered to them).
+    pub pitch: Option<crate::pitch::register::RegisterConfig>,
 }
 
 impl Default for Stages<'_> {
@@ -78,6 +84,7 @@ impl Default for Stages<'_> {
             gpu: None,
             frames: None,
             tiles: None,
+            pitch: None,
         }
     }
 }
@@ -112,6 +119,10 @@ pub struct StageCounts {
     pub rules_s: f64,
     pub roi_s: f64,
     pub classify_s: f64,
+    /// With the pitch stage: frames registered (keypoints found) of those seen, and seconds.
+    pub pitch_found: u64,
+    pub pitch_frames: u64,
+    pub pitch_s: f64,
 }
 
 /// One frame handed to the stages (a source's frame with its detections; `engine::FrameIn` is a caller's frame).
@@ -169,6 +180,8 @@ pub struct FrameStages<'c> {
     /// The ROI tensors made ([`FrameStages::roi_spec`]), fixed once the slot is filled.
     spec: Option<RoiSpec>,
     counts: StageCounts,
+    /// The pitch stage: the template registered to each frame's lines, tracked between frames.
+    pitch: Option<Registrar>,
 }
 
 /// Frames held at once by the GPU ROI stage's pool (grows on demand).
@@ -179,7 +192,7 @@ impl<'c> FrameStages<'c> {
     /// `labels` (class id -> name; a class id past the end is an unknown class for the rules).
     pub fn new(stages: Stages<'c>, fps: f64, order: ChannelOrder, labels: Vec<String>) -> Result<Self> {
         // `frames` is the file source's (run_detect takes it before the chain is made).
-        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _, tiles: _ } = stages;
+        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _, tiles: _, pitch } = stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         if gpu.is_some() && rules.as_ref().is_some_and(|r| r.roi.blackout) {
@@ -207,6 +220,7 @@ impl<'c> FrameStages<'c> {
             rois: RoiSide { batch: RoiBatch::default(), gpu, uploaded: false },
             spec: None,
             counts: StageCounts::default(),
+            pitch: pitch.map(Registrar::new),
         };
         s.spec = s.compute_spec();
         s.check_batch_size()?;
@@ -318,6 +332,22 @@ impl<'c> FrameStages<'c> {
             out.push(r);
         }
         self.counts.track_s += t.elapsed().as_secs_f64();
+        if let Some(reg) = self.pitch.as_mut() {
+            let t = Instant::now();
+            for (r, view) in out.iter_mut().zip(&views) {
+                let mask = lines::line_mask(view, self.order, &lines::LineParams::default());
+                let fix = reg.next(&mask, view.width, view.height);
+                r.keypoints = match &fix {
+                    Some(f) => {
+                        register::keypoints(&f.homography, view.width, view.height).iter().map(|p| [p[0] as f32, p[1] as f32]).collect()
+                    }
+                    None => vec![[0.0, 0.0]; crate::pitch::template().len()],
+                };
+                self.counts.pitch_frames += 1;
+                self.counts.pitch_found += fix.is_some() as u64;
+            }
+            self.counts.pitch_s += t.elapsed().as_secs_f64();
+        }
         if self.rules.is_some() {
             self.check(&views, &mut out)?;
         } else if given {

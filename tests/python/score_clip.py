@@ -92,6 +92,8 @@ def paste(frame, im, cx, foot):
     h, w = im.shape[:2]
     fh, fw = frame.shape[:2]
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, fw), min(y + h, fh)
+    if x1 <= x0 or y1 <= y0:
+        return None  # out of view
     sub = im[y0 - y:y1 - y, x0 - x:x1 - x]
     alpha = sub[..., 3:4].astype(np.float32) / 255
     roi = frame[y0:y1, x0:x1]
@@ -106,7 +108,9 @@ CAST = [(1, "team1", 2, (2500, 1500)), (2, "team1", 2, (3300, 3600)), (3, "team1
         (21, "team1_goalie", 1, (700, 3400)), (30, "referee", 3, (4500, 3300))]
 
 
-def make(tmp, frames=24, seed=3):
+def make(tmp, frames=24, seed=3, cam=None):
+    """`cam(f)`: the camera of frame f (template cm -> pixels); default `camera`."""
+    cam = cam or camera
     tmp = Path(tmp)
     assert SPRITES.exists(), "tuxfootball sprites missing: run make setup"
     rng = np.random.default_rng(seed)
@@ -114,7 +118,7 @@ def make(tmp, frames=24, seed=3):
     out = {}
     cams = []
     for f in range(frames):
-        Hm = camera(f)
+        Hm = cam(f)
         cams.append(Hm)
         img = pitch_image(Hm, rng)
         objects = []
@@ -126,9 +130,13 @@ def make(tmp, frames=24, seed=3):
             im = sprite("team1" if who == "referee" else who, pid + f)
             if who == "referee":
                 im = referee(im)
-            objects.append({"id": pid, "bbox": paste(img, im, foot[0], foot[1]), "class_id": cls, "who": who})
+            box = paste(img, im, foot[0], foot[1])
+            if box is not None:
+                objects.append({"id": pid, "bbox": box, "class_id": cls, "who": who})
         bp = project(Hm, [[3600 + 60.0 * f, 3000]])[0]
-        objects.append({"id": 99, "bbox": paste(img, ball, bp[0], bp[1]), "class_id": 0, "who": "ball"})
+        box = paste(img, ball, bp[0], bp[1])
+        if box is not None:
+            objects.append({"id": 99, "bbox": box, "class_id": 0, "who": "ball"})
         cv2.imwrite(str(tmp / f"s{f:03d}.png"), img)
         out[str(f)] = {"objects": objects, "keypoints": keypoints(Hm).round(2).tolist()}
     video = tmp / "match.mkv"

@@ -265,11 +265,33 @@ pub(crate) struct DetectArgs {
     /// input size, besides the whole-frame pass) or `ball` (one tile around the last ball).
     #[arg(long)]
     pub(crate) tiles: Option<String>,
+    /// Pitch keypoints per frame (Score Vision's 32, `[0, 0]` where not seen): `lines` registers
+    /// the pitch template to the frame's white lines (no keypoint model needed); `off` (the
+    /// default of detect; `fovea mine` defaults to lines).
+    #[arg(long, value_enum)]
+    pub(crate) pitch: Option<PitchMode>,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) annotate: AnnotateArgs,
+    /// When the job began, for a Score Vision response's `processing_time` (`fovea mine`).
+    #[arg(skip)]
+    pub(crate) started: Option<std::time::Instant>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+pub(crate) enum PitchMode {
+    /// The pitch template registered to each frame's white lines, tracked between frames.
+    Lines,
+    /// No pitch keypoints.
+    Off,
+}
+
+impl PitchMode {
+    pub(crate) fn config(mode: Option<Self>) -> Option<fovea::pitch::register::RegisterConfig> {
+        (mode == Some(PitchMode::Lines)).then(fovea::pitch::register::RegisterConfig::default)
+    }
 }
 
 #[derive(Args)]

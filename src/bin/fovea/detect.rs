@@ -21,7 +21,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let tracking = a.tracking.config(&detector.manifest().tracking)?;
     let tiles = a.tiles.as_deref().map(|m| m.parse().map(fovea::pipeline::tiles::TileConfig::new)).transpose()?;
     let labels = detector.manifest().labels.clone();
-    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, tracking.is_some())?;
+    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, tracking.is_some(), a.started)?;
 
     let expected = info.as_ref().and_then(|i| expected_frames(i, &sampling));
     let mut object_classifier = match &a.classifier {
@@ -65,6 +65,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
             tiles: tiles.clone(),
+            pitch: PitchMode::config(a.pitch),
             frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
             ..Default::default()
         },
@@ -109,7 +110,7 @@ fn detect_with_config(a: &DetectArgs, config: &std::path::Path, sampling: fovea:
     }
     let engine = fovea::engine::Engine::new(&cfg)?;
     let labels = engine.labels().to_vec();
-    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, cfg.tracking.enabled)?;
+    let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, cfg.tracking.enabled, a.started)?;
     let model = cfg.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut annotator = a.annotate.start(&a.video, sampling, &labels, &model)?;
     let report = engine.process_file(&a.video, sampling, &mut |r: &FrameResult| {

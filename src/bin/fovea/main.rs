@@ -9,6 +9,7 @@ mod detect;
 mod embed;
 mod engines;
 mod keyframes;
+mod mine;
 mod model;
 mod report;
 mod score;
@@ -45,6 +46,10 @@ enum Command {
     /// Check given boxes against their video (the validator's side): ROI colour statistics and
     /// rules per box, one JSONL line per box with its verdict and the rule that decided it.
     Verify(VerifyArgs),
+    /// A Score Vision miner's job on one video: objects with the validator's classes (detector,
+    /// tracker, roles by colour) and the 32 pitch keypoints (from the white lines; no keypoint
+    /// model needed), written as the miner's response; --score scores it as the validator would.
+    Mine(mine::MineArgs),
     /// Score a miner's Score Vision submission offline as the validator does: box score (its
     /// rules, the classifier slot), keypoint score (homography, pitch lines), speed, final.
     Score(score::ScoreArgs),
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::verify(a),
         Command::Keyframes(a) => keyframes::keyframes(a),
         Command::Score(a) => score::score(a),
+        Command::Mine(a) => mine::mine(a),
         Command::Kernels(a) => engines::kernels(a),
         Command::Serve(a) => serve::serve(a),
         Command::Embed(a) => embed::embed(a),

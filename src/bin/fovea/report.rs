@@ -112,6 +112,15 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
         }
         None => eprintln!("  classifier   none"),
     }
+    let s = &r.stages;
+    if s.pitch_frames > 0 {
+        eprintln!(
+            "  pitch        lines: keypoints in {} of {} frames ({:.2} ms a frame)",
+            s.pitch_found,
+            s.pitch_frames,
+            ms_per(s.pitch_s, s.pitch_frames)
+        );
+    }
     eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
     let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
     eprintln!("  output       {} ({fmt})", out.display());
@@ -130,11 +139,19 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 
 /// The results writer for `output` (`-`: stdout) in `format`, and the output's name for the
 /// summary. `tracked`: whether the results carry track ids (Score Vision ids come from them).
-pub(crate) fn open_sink(output: &Path, format: Format, labels: &[String], tracked: bool) -> anyhow::Result<(Box<dyn ResultSink>, PathBuf)> {
+/// `started`: a Score Vision file ends with the `processing_time` since then.
+pub(crate) fn open_sink(
+    output: &Path,
+    format: Format,
+    labels: &[String],
+    tracked: bool,
+    started: Option<Instant>,
+) -> anyhow::Result<(Box<dyn ResultSink>, PathBuf)> {
     let (out, name) = open_output(output)?;
-    let sink: Box<dyn ResultSink> = match format {
-        Format::Jsonl => Box::new(JsonlWriter::new(out, name.clone(), labels.to_vec())),
-        Format::Scorevision => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked)),
+    let sink: Box<dyn ResultSink> = match (format, started) {
+        (Format::Jsonl, _) => Box::new(JsonlWriter::new(out, name.clone(), labels.to_vec())),
+        (Format::Scorevision, None) => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked)),
+        (Format::Scorevision, Some(t)) => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked).with_processing_time(t)),
     };
     Ok((sink, name))
 }

@@ -47,6 +47,31 @@ pub(crate) struct ScoreArgs {
     pub(crate) classify: crate::args::ClassifierArgs,
 }
 
+/// `fovea score VIDEO --boxes RESPONSE --time TIME` with the defaults (what `fovea mine --score`
+/// prints).
+pub(crate) fn score_file(video: &std::path::Path, response: &std::path::Path, time: f64) -> anyhow::Result<ExitCode> {
+    score(ScoreArgs {
+        video: video.to_path_buf(),
+        boxes: response.to_path_buf(),
+        time: Some(time),
+        fastest: None,
+        rules: None,
+        line_frames: 30,
+        frames: None,
+        homography: fovea::score::keypoints::HomographyMethod::Opencv,
+        json: false,
+        output: None,
+        classify: crate::args::ClassifierArgs {
+            classifier: None,
+            policy: None,
+            threads: 0,
+            device: None,
+            provider: None,
+            allow_fallback: false,
+        },
+    })
+}
+
 pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     use fovea::score::{run_score, ScoreOptions};
     fovea::score::check_times(a.time, a.fastest, ["--time", "--fastest"])?;

@@ -22,7 +22,7 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
     };
     let fps = a.fps.or(boxes.fps).or(video_fps).unwrap_or(30.0);
     anyhow::ensure!(fps.is_finite() && fps > 0.0, "invalid option --fps: must be > 0, got {fps}");
-    let (mut sink, out_name) = crate::report::open_sink(&a.output, a.format, &boxes.labels, true)?;
+    let (mut sink, out_name) = crate::report::open_sink(&a.output, a.format, &boxes.labels, true, None)?;
     let start = Instant::now();
     let (mut dets, mut tracked) = (0u64, 0u64);
     let mut annotator = match &a.video {
