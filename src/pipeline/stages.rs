@@ -21,10 +21,7 @@ use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::filter::{Candidate, FilterConfig};
 use crate::image::{ChannelOrder, FrameView};
-use crate::pitch::{
-    lines,
-    register::{self, Registrar},
-};
+use crate::pitch::register::Registrar;
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
 use crate::track::{
@@ -335,16 +332,10 @@ impl<'c> FrameStages<'c> {
         if let Some(reg) = self.pitch.as_mut() {
             let t = Instant::now();
             for (r, view) in out.iter_mut().zip(&views) {
-                let mask = lines::line_mask(view, self.order, &lines::LineParams::default());
-                let fix = reg.next(&mask, view.width, view.height);
-                r.keypoints = match &fix {
-                    Some(f) => {
-                        register::keypoints(&f.homography, view.width, view.height).iter().map(|p| [p[0] as f32, p[1] as f32]).collect()
-                    }
-                    None => vec![[0.0, 0.0]; crate::pitch::template().len()],
-                };
+                let found;
+                (r.keypoints, found) = reg.frame(view, self.order);
                 self.counts.pitch_frames += 1;
-                self.counts.pitch_found += fix.is_some() as u64;
+                self.counts.pitch_found += found as u64;
             }
             self.counts.pitch_s += t.elapsed().as_secs_f64();
         }

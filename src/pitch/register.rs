@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 use super::{mul, solve, Homography, LENGTH, WIDTH};
+use crate::image::{ChannelOrder, FrameView};
 
 /// The widest distance field (frame pixels are max-pooled down to it).
 const FIELD_WIDTH: u32 = 640;
@@ -29,11 +30,14 @@ pub struct RegisterConfig {
     pub keep: f64,
     /// The least fit (0..1) that accepts a homography found by the search.
     pub accept: f64,
+    /// Frames without a search after one found nothing (unless the frame's lines change by half):
+    /// a clip's close-ups and crowd shots do not pay a search each.
+    pub retry: u32,
 }
 
 impl Default for RegisterConfig {
     fn default() -> Self {
-        Self { keep: 0.6, accept: 0.7 }
+        Self { keep: 0.6, accept: 0.7, retry: 12 }
     }
 }
 
@@ -204,7 +208,8 @@ fn thin(line: &mut [bool], w: usize, h: usize) {
                 let b = p.iter().filter(|&&v| v).count();
                 let a = (0..8).filter(|&k| !p[k] && p[(k + 1) % 8]).count();
                 let (n, e, s, west) = (p[0], p[2], p[4], p[6]);
-                let clear = if step == 0 { !(n && e && s) && !(e && s && west) } else { !(n && e && west) && !(n && s && west) };
+                // Step 0: P2 P4 P6 = 0 and P4 P6 P8 = 0; step 1: P2 P4 P8 = 0 and P2 P6 P8 = 0.
+                let clear = if step == 0 { !(e && s && (n || west)) } else { !(n && west && (e || s)) };
                 if (2..=6).contains(&b) && a == 1 && clear {
                     gone.push(i);
                 }
@@ -387,9 +392,10 @@ fn refine_with(mut g: Homography, field: &LineField, pts: &[[f64; 2]], reaches: 
                     jtr[a] += wgt * j[a] * d;
                 }
             }
-            for a in 0..8 {
-                for b in 0..a {
-                    jtj[a][b] = jtj[b][a];
+            let upper = jtj;
+            for (a, row) in jtj.iter_mut().enumerate() {
+                for (b, v) in row.iter_mut().enumerate().take(a) {
+                    *v = upper[b][a];
                 }
             }
             let mut moved = false;
@@ -505,25 +511,48 @@ pub struct Registrar {
     runs: Vec<std::ops::Range<usize>>,
     /// The last two frames' homographies (template -> frame pixels), newest last.
     last: Vec<Homography>,
+    /// After a search found nothing: frames left before the next, and the line cells it saw.
+    wait: u32,
+    failed_cells: usize,
 }
 
 impl Registrar {
     pub fn new(config: RegisterConfig) -> Self {
         let (coarse, _) = samples(350.0);
         let (fine, runs) = samples(50.0);
-        Self { config, coarse, fine, runs, last: Vec::new() }
+        Self { config, coarse, fine, runs, last: Vec::new(), wait: 0, failed_cells: 0 }
     }
 
     /// Forgets the frames before (the next frame is searched for).
     pub fn reset(&mut self) {
         self.last.clear();
+        self.wait = 0;
+    }
+
+    /// A frame's 32 keypoints (`[0, 0]` where not seen, all of them when not registered) from its
+    /// pixels (the validator's line mask), and whether it was registered.
+    pub fn frame(&mut self, view: &FrameView, order: ChannelOrder) -> (Vec<[f32; 2]>, bool) {
+        let mask = super::lines::line_mask(view, order, &super::lines::LineParams::default());
+        match self.next(&mask, view.width, view.height) {
+            Some(f) => (keypoints(&f.homography, view.width, view.height).iter().map(|p| p.map(|v| v as f32)).collect(), true),
+            None => (vec![[0.0, 0.0]; super::template().len()], false),
+        }
     }
 
     /// The next frame's registration from its `width x height` line mask; None (and the
     /// tracking forgotten) when no homography fits well enough.
     pub fn next(&mut self, mask: &[u8], width: u32, height: u32) -> Option<PitchFix> {
         let field = LineField::new(mask, width, height);
+        let cells = field.line_cells();
+        let changed = 2 * cells > 3 * self.failed_cells || 2 * cells < self.failed_cells;
+        if self.last.is_empty() && self.wait > 0 && !changed {
+            self.wait -= 1;
+            return None;
+        }
         let fix = self.register(&field);
+        if fix.is_none() && self.last.is_empty() {
+            (self.wait, self.failed_cells) = (self.config.retry, cells);
+        }
         match &fix {
             Some(f) => {
                 self.last.push(f.homography);

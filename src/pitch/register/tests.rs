@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use super::*;
 
 /// A line mask of the template seen through `h` (lines `half` pixels either side of their

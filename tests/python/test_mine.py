@@ -1,0 +1,102 @@
+"""`fovea mine` (issue 32): the miner's response on composited broadcast clips with known cameras
+(score_clip.py painting pitch_clip.py's camera paths), pitch keypoints from the white lines alone;
+checked against the true keypoints and by the validator's score (`fovea score`). Also `--pitch` on
+`fovea detect`, and no keypoints where there is no pitch."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pitch_clip
+import score_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+FOVEA = os.environ.get("FOVEA_BIN", str(ROOT / "target/debug/fovea"))
+MEDIA = ROOT.parent / "shared" / "media"
+FRAMES = 24
+
+
+@pytest.fixture(scope="module", params=["cut", "zoom"])
+def clip(request, tmp_path_factory):
+    return score_clip.make(tmp_path_factory.mktemp(request.param), frames=FRAMES, cam=pitch_clip.path(request.param, FRAMES))
+
+
+def mine(video, out, *extra):
+    o = subprocess.run([FOVEA, "mine", str(video), "-o", str(out), "-q", *extra], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    return json.loads(Path(out).read_text()), o
+
+
+def keypoint_score(video, frames, keypoints, tmp_path, name):
+    sub = {"frames": {k: {"objects": [{x: o[x] for x in ("id", "bbox", "class_id")} for o in f["objects"]], "keypoints": keypoints[k]}
+                      for k, f in frames.items()}}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(sub))
+    o = subprocess.run([FOVEA, "score", str(video), "--boxes", str(path), "--json"], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    return json.loads(o.stdout)["keypoints"]["score"]
+
+
+def test_the_response_has_every_frame_with_32_keypoints_near_the_true_ones(clip, tmp_path):
+    video, _, frames, _ = clip
+    resp, run = mine(video, tmp_path / "resp.json")
+    assert set(resp["frames"]) == set(frames), "one entry per frame, keyed by frame number"
+    assert resp["processing_time"] > 0
+    registered = 0
+    for k, f in frames.items():
+        ours, truth = np.array(resp["frames"][k]["keypoints"]), np.array(f["keypoints"])
+        assert ours.shape == (32, 2)
+        seen = (ours != 0).any(1)
+        registered += seen.any()
+        both = seen & (truth != 0).any(1)
+        if both.any():
+            err = np.linalg.norm(ours[both] - truth[both], axis=1)
+            assert np.median(err) < 6.0, f"frame {k}: keypoints {np.median(err):.1f} px off (median)"
+        for o in resp["frames"][k]["objects"]:
+            assert o["class_id"] in (0, 1, 2, 3)
+    assert registered >= FRAMES - 2, f"keypoints in {registered} of {FRAMES} frames"
+    assert f"keypoints in {registered} of {FRAMES} frames" in run.stderr
+
+
+def test_the_validator_scores_the_keypoints_as_the_true_ones(clip, tmp_path):
+    video, _, frames, _ = clip
+    resp, _ = mine(video, tmp_path / "resp.json")
+    truth = keypoint_score(video, frames, {k: f["keypoints"] for k, f in frames.items()}, tmp_path, "truth")
+    ours = keypoint_score(video, frames, {k: resp["frames"][k]["keypoints"] for k in frames}, tmp_path, "ours")
+    assert truth > 50
+    assert ours >= 0.95 * truth, f"keypoint score {ours:.2f} against the true keypoints' {truth:.2f}"
+
+
+def test_mine_score_prints_the_validators_score_with_the_jobs_time(clip, tmp_path):
+    video, _, _, _ = clip
+    _, run = mine(video, tmp_path / "resp.json", "--score")
+    assert "fovea score:" in run.stdout and "keypoints" in run.stdout
+    assert "speed        " in run.stdout and "no --time" not in run.stdout
+
+
+def test_detect_writes_keypoints_only_with_the_pitch_stage(clip, tmp_path):
+    video, _, _, _ = clip
+    for pitch, expect in ((["--pitch", "lines"], True), ([], False)):
+        o = subprocess.run([FOVEA, "detect", str(video), "-q", *pitch], capture_output=True, text=True)
+        assert o.returncode == 0, o.stderr
+        lines = [json.loads(x) for x in o.stdout.splitlines()]
+        assert len(lines) == FRAMES
+        assert all(("keypoints" in f) == expect for f in lines)
+        if expect:
+            assert all(len(f["keypoints"]) == 32 for f in lines)
+    resp, _ = mine(video, tmp_path / "off.json", "--pitch", "off")
+    assert all(f["keypoints"] == [] for f in resp["frames"].values())
+
+
+def test_no_pitch_no_keypoints(tmp_path):
+    resp, run = mine(MEDIA / "bigbuckbunny.mp4", tmp_path / "bbb.json")
+    assert all(all(p == [0, 0] for p in f["keypoints"]) for f in resp["frames"].values())
+    assert "keypoints in 0 of 132 frames" in run.stderr
+
+
+def test_mine_refuses_score_to_stdout(tmp_path):
+    o = subprocess.run([FOVEA, "mine", str(MEDIA / "bigbuckbunny.mp4"), "-o", "-", "--score"], capture_output=True, text=True)
+    assert o.returncode != 0 and "--score reads the response back" in o.stderr
