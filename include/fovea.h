@@ -217,6 +217,11 @@ typedef struct fovea_result {
   size_t count;
   // `count` detections, best score first; NULL when `count` is 0.
   const struct fovea_detection *detections;
+  // Number of pitch keypoints: the template's 32 when the engine's `[pitch]` stage runs, else 0.
+  size_t keypoint_count;
+  // `keypoint_count` (x, y) pairs in pixels, in the template's order (Score Vision's), (0, 0)
+  // where not seen; NULL when `keypoint_count` is 0.
+  const float *keypoints;
 } fovea_result;
 
 // Called by `fovea_engine_process_file` for every frame, in order. `result` is valid during the

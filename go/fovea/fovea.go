@@ -171,10 +171,20 @@ type Result struct {
 	Pts           float64
 	Detections    []Detection
 	Probabilities []map[string]float32
+	// Pitch keypoints (x, y pixels, the template's order, (0, 0) where not seen) when the
+	// engine's [pitch] stage runs; nil otherwise.
+	Keypoints [][2]float32
 }
 
 func convert(r *C.fovea_result) *Result {
 	out := &Result{Frame: uint64(r.frame), Pts: float64(r.pts)}
+	if k := int(r.keypoint_count); k > 0 {
+		kp := unsafe.Slice((*float32)(unsafe.Pointer(r.keypoints)), 2*k)
+		out.Keypoints = make([][2]float32, k)
+		for i := range out.Keypoints {
+			out.Keypoints[i] = [2]float32{kp[2*i], kp[2*i+1]}
+		}
+	}
 	n := int(r.count)
 	if n > 0 {
 		dets := unsafe.Slice(r.detections, n)

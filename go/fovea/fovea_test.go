@@ -692,3 +692,34 @@ func TestScoreEqualsTheCLI(t *testing.T) {
 		t.Fatalf("Score %+v, CLI %+v", k1, k2)
 	}
 }
+
+// An engine configuration's [pitch] section gives every result the template's 32 keypoints
+// (all (0, 0) on a clip with no pitch); without it, none.
+func TestPitchKeypointsFollowTheConfiguration(t *testing.T) {
+	for _, c := range []struct {
+		config string
+		want   int
+	}{{"[tracking]\nenabled = true\n[pitch]\nmode = \"lines\"\n", 32}, {"[tracking]\nenabled = true\n", 0}} {
+		e, err := NewEngine(c.config, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err = e.ProcessFile(media(t, "bigbuckbunny.mp4"), func(r *Result) bool {
+			n++
+			if len(r.Keypoints) != c.want {
+				t.Fatalf("frame %d: %d keypoints, want %d", r.Frame, len(r.Keypoints), c.want)
+			}
+			for _, p := range r.Keypoints {
+				if p != [2]float32{0, 0} {
+					t.Fatalf("frame %d: keypoint %v on a clip with no pitch", r.Frame, p)
+				}
+			}
+			return n < 20
+		})
+		e.Close()
+		if err != nil || n != 20 {
+			t.Fatalf("%v after %d frames", err, n)
+		}
+	}
+}

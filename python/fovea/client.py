@@ -63,8 +63,8 @@ class Client:
 
     def submit(self, source, **options):
         """Starts a job on `source` (a path under the service's media root, or a URL); `options`:
-        classes, score, nms_iou, stride, max_fps, start, duration, tracking, format. Returns the
-        job's status (with its "id")."""
+        classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch ("lines":
+        the 32 pitch keypoints per frame, "off"). Returns the job's status (with its "id")."""
         return self._json("POST", "/v1/jobs", {"source": source, "options": options})
 
     def submit_score(self, source, boxes, **options):

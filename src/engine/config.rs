@@ -152,6 +152,8 @@ impl Default for RulesConfig {
 /// [tiles]                                # optional: tiled detection of small objects (file calls)
 /// mode = "ball"                          # all | ball (one tile around the last ball)
 /// overlap = 0.2
+/// [pitch]                                # optional: the 32 pitch keypoints of every frame
+/// mode = "lines"                         # the template registered to the white lines
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +189,25 @@ pub struct EngineConfig {
     pub rules: Option<RulesConfig>,
     /// Tiled detection for small objects (file calls): `[tiles] mode = "all" | "ball"`.
     pub tiles: Option<crate::pipeline::tiles::TileConfig>,
+    /// Pitch keypoints per frame: `[pitch] mode = "lines"` (the template registered to the white
+    /// lines; `fovea mine`'s and `--pitch lines`'s stage).
+    pub pitch: Option<PitchSection>,
+}
+
+/// `[pitch]`: where the pitch keypoints come from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PitchSection {
+    /// `lines`: the pitch template registered to the frame's white lines (no keypoint model).
+    pub mode: PitchMode,
+}
+
+/// Where a frame's pitch keypoints come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PitchMode {
+    /// The template registered to the frame's white lines ([`crate::pitch::register`]).
+    Lines,
 }
 
 fn cpu() -> String {
@@ -214,6 +235,9 @@ impl EngineConfig {
             batch_rois,
             teams: self.teams,
             tiles: self.tiles.clone(),
+            pitch: self.pitch.as_ref().map(|p| match p.mode {
+                PitchMode::Lines => crate::pitch::register::RegisterConfig::default(),
+            }),
             ..ChainConfig::default()
         })
     }

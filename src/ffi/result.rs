@@ -115,6 +115,11 @@ pub struct fovea_result {
     pub count: usize,
     /// `count` detections, best score first; NULL when `count` is 0.
     pub detections: *const fovea_detection,
+    /// Number of pitch keypoints: the template's 32 when the engine's `[pitch]` stage runs, else 0.
+    pub keypoint_count: usize,
+    /// `keypoint_count` (x, y) pairs in pixels, in the template's order (Score Vision's), (0, 0)
+    /// where not seen; NULL when `keypoint_count` is 0.
+    pub keypoints: *const f32,
 }
 
 /// A result with the memory its pointers point into. `c` comes first, so a pointer to the box
@@ -129,19 +134,28 @@ pub(super) struct OwnedResult {
     score_names: Vec<Vec<CString>>,
     score_ptrs: Vec<Vec<*const c_char>>,
     score_values: Vec<Vec<f32>>,
+    keypoints: Vec<f32>,
 }
 
 impl OwnedResult {
     pub(super) fn new(r: &FrameResult, labels: &[CString]) -> Box<OwnedResult> {
         let unknown = CString::new("?").expect("no NUL");
         let mut owned = Box::new(OwnedResult {
-            c: fovea_result { frame: r.index, pts: r.pts, count: 0, detections: std::ptr::null() },
+            c: fovea_result {
+                frame: r.index,
+                pts: r.pts,
+                count: 0,
+                detections: std::ptr::null(),
+                keypoint_count: 0,
+                keypoints: std::ptr::null(),
+            },
             dets: Vec::with_capacity(r.detections.len()),
             labels: Vec::with_capacity(r.detections.len()),
             rules: Vec::with_capacity(r.detections.len()),
             score_names: Vec::with_capacity(r.detections.len()),
             score_ptrs: Vec::with_capacity(r.detections.len()),
             score_values: Vec::with_capacity(r.detections.len()),
+            keypoints: r.keypoints.iter().flatten().copied().collect(),
         });
         for (k, d) in r.detections.iter().enumerate() {
             let resolved = r.labels.get(k).and_then(|l| l.as_ref());
@@ -228,6 +242,8 @@ impl OwnedResult {
         }
         owned.c.count = owned.dets.len();
         owned.c.detections = if owned.dets.is_empty() { std::ptr::null() } else { owned.dets.as_ptr() };
+        owned.c.keypoint_count = owned.keypoints.len() / 2;
+        owned.c.keypoints = if owned.keypoints.is_empty() { std::ptr::null() } else { owned.keypoints.as_ptr() };
         owned
     }
 }

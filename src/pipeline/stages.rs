@@ -1,7 +1,8 @@
 //! The one stage chain after the source and the detector, in frame order:
 //!
 //! ```text
-//! frames + boxes ──▶ tracker (or the input's ids) ──▶ ROI + colour statistics ──▶ rules
+//! frames + boxes ──▶ tracker (or the input's ids) ──▶ pitch keypoints (the template registered to
+//!   the frame's white lines) ──▶ ROI + colour statistics ──▶ rules
 //!   ──▶ classifier (through the per-track reuse cache; ROIs batched across frames) ──▶ results
 //!   clip-level steps at the end: colour teams, then the classifier on what colour left (second pass)
 //! ```

@@ -36,6 +36,8 @@ struct RawOptions {
     duration: Option<f64>,
     tracking: Option<bool>,
     format: Option<String>,
+    /// `lines` or `off`: the pitch keypoints (default: the configuration's `[pitch]`).
+    pitch: Option<String>,
 }
 
 /// The result format of a job.
@@ -99,7 +101,8 @@ impl Work {
 pub struct JobOptions {
     pub params: DecodeParams,
     pub sampling: Sampling,
-    /// The service's chain (its configuration's tracking, rules, tiles), with the job's tracking.
+    /// The service's chain (its configuration's tracking, rules, tiles, pitch), with the job's
+    /// tracking and pitch.
     pub chain: ChainConfig,
     pub format: Format,
 }
@@ -119,7 +122,7 @@ impl JobOptions {
             RawOptions::default()
         } else {
             serde_json::from_value(options.clone()).map_err(|e| {
-                bad("options", format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format)"))
+                bad("options", format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch)"))
             })?
         };
         let classes = raw.classes.or_else(|| engine.classes.clone());
@@ -155,7 +158,13 @@ impl JobOptions {
             Some(true) => Some(chain.tracking.unwrap_or(manifest.tracking)),
             None => chain.tracking,
         };
-        let chain = ChainConfig { tracking, ..chain.clone() };
+        let pitch = match raw.pitch.as_deref() {
+            None => chain.pitch,
+            Some("lines") => Some(crate::pitch::register::RegisterConfig::default()),
+            Some("off") => None,
+            Some(p) => return Err(bad("options.pitch", format!("expected lines or off, got '{p}'"))),
+        };
+        let chain = ChainConfig { tracking, pitch, ..chain.clone() };
         let format = match raw.format.as_deref() {
             None | Some("jsonl") => Format::Jsonl,
             Some("scorevision") => Format::Scorevision,

@@ -100,3 +100,54 @@ def test_no_pitch_no_keypoints(tmp_path):
 def test_mine_refuses_score_to_stdout(tmp_path):
     o = subprocess.run([FOVEA, "mine", str(MEDIA / "bigbuckbunny.mp4"), "-o", "-", "--score"], capture_output=True, text=True)
     assert o.returncode != 0 and "--score reads the response back" in o.stderr
+
+
+def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
+    """One road: an engine configuration's `[pitch]` gives the Python binding's file call and
+    stream, and a service job's `pitch` option, the keypoints `fovea detect --pitch lines` gives."""
+    import shutil
+    import sys
+    sys.path.insert(0, str(ROOT / "python"))
+    os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
+    import cv2
+    import fovea
+    import fovea.client
+    from fovea.client import Client
+    from test_serve import Server
+
+    video, _, _, _ = clip
+    o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines"], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    cli = [f["keypoints"] for f in map(json.loads, o.stdout.splitlines())]
+    with fovea.Engine(config="[tracking]\nenabled = true\n[pitch]\nmode = \"lines\"\n") as engine:
+        files = []
+        engine.process_file(str(video), lambda r: files.append(r.keypoints))
+        # The JSONL holds the f32 values as their shortest decimals: equal as f32.
+        assert np.array_equal(np.array(files, np.float32), np.array(cli, np.float32)), "the file call's keypoints are the CLI's"
+        cap, streamed = cv2.VideoCapture(str(video)), []
+        with engine.stream(fps=25) as stream:
+            while (f := cap.read()[1]) is not None:
+                stream.send(f)
+                streamed += [r.keypoints for r in stream.results()]
+        assert len(streamed) == len(cli)
+        near = [np.median(np.linalg.norm(np.array(a) - np.array(b), axis=1)) for a, b in zip(streamed, cli) if any(map(any, a)) and any(map(any, b))]
+        assert len(near) >= FRAMES - 2 and max(near) < 1.0, "frames decoded by OpenCV: the same keypoints within a pixel"
+    with fovea.Engine(config="[tracking]\nenabled = true\n") as engine:
+        got = []
+        engine.process_file(str(video), lambda r: got.append(r.keypoints))
+        assert got and all(k == [] for k in got), "no [pitch]: no keypoints"
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy(video, media / "match.mkv")
+    s = Server(media)
+    try:
+        c = Client(s.url)
+        j = c.submit("match.mkv", format="scorevision", pitch="lines")["id"]
+        assert c.wait(j, timeout=300)["state"] == "done"
+        doc = next(c.results(j))
+        with pytest.raises(fovea.client.Error, match="options.pitch"):
+            c.submit("match.mkv", pitch="model")
+    finally:
+        s.stop()
+    o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines", "--format", "scorevision"], capture_output=True, text=True)
+    assert doc == json.loads(o.stdout), "the service's mining job equals fovea detect --pitch lines"

@@ -30,7 +30,7 @@ use fovea::service::{JobKind, Service, ServiceConfig, SubmitError, UrlRules};
 #[derive(Args)]
 pub(crate) struct ServeArgs {
     /// Engine configuration (TOML: model, runtime, threads, workers, score, classes, tracking,
-    /// [rules], [tiles]; [classifier] and teams are refused); default: the default model and settings.
+    /// [rules], [tiles], [pitch]; [classifier] and teams are refused); default: the default model and settings.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Model manifest (overrides the configuration's).
