@@ -48,7 +48,7 @@ def keypoint_score(video, frames, keypoints):
 
 def main():
     rows = []
-    for kind in ("pan", "zoom", "cut"):
+    for kind in ("pan", "zoom", "cut", "high", "low"):
         video, frames = clip(kind)
         resp = video.with_suffix(".response.json")
         t = time.perf_counter()

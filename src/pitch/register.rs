@@ -127,15 +127,22 @@ pub struct LineField {
 
 const MAX_LINE_CELLS: usize = 4096;
 
+/// Where the search's cameras stand (template cm, height): low near the touchline, a usual main
+/// camera, high and far back; all above the halfway line.
+const SEARCH_CAMERAS: [[f64; 3]; 3] =
+    [[LENGTH / 2.0, WIDTH + 1800.0, 800.0], [LENGTH / 2.0, WIDTH + 3000.0, 1400.0], [LENGTH / 2.0, WIDTH + 5500.0, 2400.0]];
+
 /// Cameras of the search refined quickly.
-const SEARCH_KEEP: usize = 100;
+const SEARCH_KEEP: usize = 150;
+/// The search's best refined cameras polished again.
+const POLISH: usize = 5;
 const SEARCH_MISS: f64 = 0.45;
 /// The fit's tolerances (field cells): a template point on a line, a line cell explained.
 const ON_LINE: f64 = 1.5;
 const NEAR: i64 = 2;
 
 /// A fit that ends the search.
-const GOOD_FIT: f64 = 0.95;
+const GOOD_FIT: f64 = 0.985;
 
 impl LineField {
     /// From a `width x height` line mask (non-zero: line).
@@ -313,11 +320,23 @@ fn to_unit(field: &LineField) -> (Homography, Homography) {
     (to, back)
 }
 
-/// Scaled to unit Frobenius norm and a positive depth at the pitch's centre.
-fn normalised(h: Homography) -> Homography {
+/// `g` (template -> unit coordinates) scaled to unit Frobenius norm, its sign such that the
+/// ground seen low in the middle of the frame (unit point (0, 0.4)) lies in front of the camera:
+/// then every template point in view has a positive depth, whichever way the camera looks.
+fn normalised(g: Homography) -> Homography {
+    let n = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    // The depth of g^-1 (0, 0.4, 1) under g is 1 / (the third component of g^-1 (0, 0.4, 1)).
+    let sign = match invert(&g) {
+        Some(inv) if inv[7] * 0.4 + inv[8] < 0.0 => -1.0,
+        _ => 1.0,
+    };
+    g.map(|v| sign * v / n)
+}
+
+/// `h` scaled to unit Frobenius norm (its sign kept).
+fn unit(h: Homography) -> Homography {
     let n = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let sign = if h[6] * LENGTH / 2.0 + h[7] * WIDTH / 2.0 + h[8] < 0.0 { -1.0 } else { 1.0 };
-    h.map(|v| sign * v / n)
+    h.map(|v| v / n)
 }
 
 /// The template points of `pts` that `g` (template -> unit coordinates) puts in the field, with
@@ -421,14 +440,12 @@ fn refine_with(mut g: Homography, field: &LineField, pts: &[[f64; 2]], reaches: 
     g
 }
 
-/// Whether `g` keeps the pitch's four corners in front of the camera and the pitch the right way
-/// round (x to the right, y downwards as seen).
+/// Whether `g` (sign as [`normalised`] makes it) shows the pitch the right way round (its x to
+/// the right, its y downwards as seen, not mirrored): the projection's Jacobian determinant,
+/// det(g) / depth^3, is positive where the depth is.
 fn plausible(g: &Homography) -> bool {
-    let c = [[0.0, 0.0], [LENGTH, 0.0], [LENGTH, WIDTH], [0.0, WIDTH]];
-    let Some(p) = c.iter().map(|&q| front(g, q)).collect::<Option<Vec<_>>>() else { return false };
-    // The quadrilateral's signed area: clockwise on screen (y down) is positive.
-    let area: f64 = (0..4).map(|i| p[i][0] * p[(i + 1) % 4][1] - p[(i + 1) % 4][0] * p[i][1]).sum();
-    area > 0.0 && area.is_finite()
+    let det = g[0] * (g[4] * g[8] - g[5] * g[7]) - g[1] * (g[3] * g[8] - g[5] * g[6]) + g[2] * (g[3] * g[7] - g[4] * g[6]);
+    det.is_finite() && det > 1e-12
 }
 
 /// The fit of `g` (see [`PitchFix::fit`]).
@@ -572,7 +589,7 @@ impl Registrar {
         let (to, back) = to_unit(field);
         let finish = |g: Homography, searched: bool| {
             let q = fit(&g, field, &self.fine, &self.runs);
-            (plausible(&g) && q.is_finite()).then(|| PitchFix { homography: normalised(mul(&back, &g)), fit: q, searched })
+            (plausible(&g) && q.is_finite()).then(|| PitchFix { homography: unit(mul(&back, &g)), fit: q, searched })
         };
         if let Some(&last) = self.last.last() {
             // The last motion carried on: H_t = (H_t-1 H_t-2^-1) H_t-1.
@@ -588,19 +605,27 @@ impl Registrar {
             }
         }
         // The search's cameras in order, each refined in full; the first that fits very well ends it.
-        let mut best: Option<PitchFix> = None;
+        let mut found: Vec<(PitchFix, Homography)> = Vec::new();
         for g in self.candidates(field, &to) {
-            let g = refine_with(g, field, &self.coarse, &[24.0, 12.0], 8);
-            let Some(f) = finish(refine(g, field, &self.fine, &[6.0, 3.0, 2.0]), true) else { continue };
+            let g = refine(refine_with(g, field, &self.coarse, &[24.0, 12.0], 8), field, &self.fine, &[6.0, 3.0, 2.0]);
+            let Some(f) = finish(g, true) else { continue };
             let done = f.fit >= GOOD_FIT;
-            if best.as_ref().is_none_or(|b| f.fit > b.fit) {
-                best = Some(f);
-            }
+            found.push((f, g));
             if done {
                 break;
             }
         }
-        let best = best?;
+        // The best few polished with every point and the whole reach again: lines the coarse
+        // points left out of reach (the near field of a low camera) pull them the rest of the way.
+        found.sort_by(|a, b| b.0.fit.total_cmp(&a.0.fit));
+        found.truncate(POLISH);
+        let best = found
+            .into_iter()
+            .map(|(f, g)| match finish(refine(g, field, &self.fine, &[24.0, 12.0, 6.0, 3.0, 2.0]), true) {
+                Some(p) if p.fit > f.fit => p,
+                _ => f,
+            })
+            .max_by(|a, b| a.fit.total_cmp(&b.fit))?;
         (best.fit >= self.config.accept).then_some(best)
     }
 
@@ -612,7 +637,7 @@ impl Registrar {
     fn candidates_with(&self, field: &LineField, to: &Homography, miss: f64, n_keep: usize) -> Vec<Homography> {
         let (fw, fh) = (field.w as f64 * field.scale, field.h as f64 * field.scale);
         let mut scored: Vec<(f64, Homography, [f64; 2])> = Vec::new();
-        for pos in [[LENGTH / 2.0, WIDTH + 3000.0, 1400.0], [LENGTH / 2.0, WIDTH + 5500.0, 2400.0]] {
+        for pos in SEARCH_CAMERAS {
             for fov in (0..15).map(|k| 6.0f64 * 2f64.powf(k as f64 / 4.0)) {
                 let vfov = 2.0 * ((fov.to_radians() / 2.0).tan() * fh / fw).atan();
                 let mut y = -500.0;

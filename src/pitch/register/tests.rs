@@ -111,3 +111,22 @@ fn no_lines_no_keypoints() {
     assert!(reg.next(&mask, w, h).is_none());
     assert!(reg.next(&mask[..10], w, h).is_none(), "a short mask");
 }
+
+#[test]
+fn a_camera_looking_far_to_the_side_is_plausible_and_a_mirror_is_not() {
+    // A low camera near the touchline looking at the left penalty area: the pitch's far right
+    // corners are behind it (a test on the corners' depth refused the true camera).
+    let (w, h) = (1280u32, 720u32);
+    let field = LineField::new(&vec![0u8; (w * h) as usize], w, h);
+    let (to, _) = to_unit(&field);
+    for (pos, look, fov) in [
+        ([LENGTH / 2.0 + 500.0, WIDTH + 2200.0, 900.0], [1700.0, 3400.0], 60.0),
+        (POS, [LENGTH - 900.0, 3800.0], 14.0),
+        (POS, [LENGTH / 2.0, 3500.0], 64.0),
+    ] {
+        let g = normalised(mul(&to, &camera(pos, look, fov, w as f64, h as f64)));
+        assert!(plausible(&g), "{look:?}");
+        let mirrored = normalised(mul(&g, &[-1.0, 0.0, LENGTH, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]));
+        assert!(!plausible(&mirrored), "{look:?} mirrored");
+    }
+}
