@@ -131,6 +131,20 @@ static int32_t on_frame(void *user, const fovea_result *r) {
     return c->frames >= c->stop_after ? 1 : 0;
 }
 
+struct kp_ctx {
+    int frames;
+    int bad;
+    size_t want;
+};
+
+/* Every result must carry `want` keypoints (pairs), with a pointer exactly when there are some. */
+static int32_t on_keypoints(void *user, const fovea_result *r) {
+    struct kp_ctx *k = user;
+    k->bad += r->keypoint_count != k->want || (r->keypoint_count > 0) != (r->keypoints != NULL);
+    for (size_t i = 0; i < 2 * r->keypoint_count; i++) k->bad += !(r->keypoints[i] >= 0.0f && r->keypoints[i] < 10000.0f);
+    return ++k->frames >= 3 ? 1 : 0;
+}
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -377,6 +391,19 @@ int main(int argc, char **argv) {
               "report: %s", report ? report : "(null)");
         CHECK(fovea_engine_last_report(NULL) == NULL, "NULL engine");
         fclose(c.out);
+    }
+
+    if (!leak) {
+        /* An engine configuration's [pitch] stage: every result carries the template's 32
+           keypoints (pixels, (0, 0) where not seen); the test's own configuration has none. */
+        fovea_engine *pitch = NULL;
+        EXPECT(fovea_engine_create("[pitch]\nmode = \"lines\"", NULL, &pitch), FOVEA_STATUS_OK);
+        for (int with = 0; with < 2; with++) {
+            struct kp_ctx k = {0, 0, with ? 32 : 0};
+            EXPECT(fovea_engine_process_file(with ? pitch : engine, video, on_keypoints, &k), FOVEA_STATUS_CALLBACK_STOPPED);
+            CHECK(k.frames == 3 && k.bad == 0, "[pitch] %d: %d frames, %d bad keypoint fields", with, k.frames, k.bad);
+        }
+        fovea_engine_destroy(pitch);
     }
 
     error_paths(engine, frames, w, h);
