@@ -357,10 +357,19 @@ fn colour_of(r: &FrameResult, i: usize) -> [u8; 3] {
     }
 }
 
-/// Draws one frame's results: kept boxes solid in their colour with `label score #track`;
+/// The pitch keypoints' colour (BGR yellow).
+const KEYPOINT: [u8; 3] = [0, 230, 255];
+
+/// Draws one frame's results: the pitch keypoints seen (a dot and the keypoint's number, from 1
+/// as the template counts them); kept boxes solid in their colour with `label score #track`;
 /// rejected and invalid ones dashed grey with the rule.
 pub fn draw_result(canvas: &mut Canvas<'_>, text: &mut Text, r: &FrameResult, style: &Style) {
     let thick = (canvas.height as i64 / 360).clamp(1, 4) + 1;
+    for (k, p) in r.keypoints.iter().enumerate().filter(|(_, p)| **p != [0.0, 0.0] && p.iter().all(|v| v.is_finite())) {
+        let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+        canvas.fill(x - thick, y - thick, x + thick + 1, y + thick + 1, KEYPOINT, 1.0);
+        text.label(canvas, x + thick + 1, y - thick, &(k + 1).to_string(), [0, 0, 0], KEYPOINT);
+    }
     // Rejected first, so kept boxes stay on top.
     let mut order: Vec<usize> = (0..r.detections.len()).collect();
     order.sort_by_key(|&i| r.checks.get(i).is_none_or(|c| c.verdict == Verdict::Keep));
@@ -391,5 +400,28 @@ pub fn draw_result(canvas: &mut Canvas<'_>, text: &mut Text, r: &FrameResult, st
         }
         let fg = if u32::from(col[0]) + u32::from(col[1]) + u32::from(col[2]) > 420 { [0, 0, 0] } else { [255, 255, 255] };
         text.label(canvas, d.bbox[0] as i64, d.bbox[1] as i64, &s, fg, col);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pitch_keypoints_seen_are_drawn_and_unseen_ones_are_not() {
+        let (w, h) = (200u32, 100u32);
+        let mut px = vec![0u8; (w * h * 3) as usize];
+        let mut canvas = Canvas { data: &mut px, width: w, height: h };
+        let mut r = FrameResult::untracked(0, 0.0, Vec::new());
+        r.keypoints = vec![[50.0, 40.0], [0.0, 0.0], [150.4, 60.6], [f32::NAN, 3.0]];
+        draw_result(&mut canvas, &mut Text::new(10.0), &r, &Style { labels: Vec::new(), model: String::new() });
+        let at = |x: usize, y: usize| [px[(y * w as usize + x) * 3], px[(y * w as usize + x) * 3 + 1], px[(y * w as usize + x) * 3 + 2]];
+        assert_eq!(at(50, 40), KEYPOINT);
+        assert_eq!(at(150, 61), KEYPOINT);
+        assert_eq!(at(0, 0), [0, 0, 0], "(0, 0) is a keypoint not seen");
+        assert_eq!(at(100, 20), [0, 0, 0], "nothing elsewhere");
+        // Each dot is numbered above and to its right, from 1.
+        let inked = |x0: usize, y0: usize| (x0..x0 + 12).any(|x| (y0..y0 + 12).any(|y| at(x, y) != [0, 0, 0]));
+        assert!(inked(53, 26) && inked(153, 47));
     }
 }
