@@ -11,6 +11,7 @@ ByteTrack and the pitch keypoints from the white lines (`[pitch] mode = "lines"`
 `fovea mine` runs. Boxes carry the validator's class ids (0 ball, 1 goalkeeper, 2 player, 3
 referee); a box whose label has none is left out. A `fovea.toml` engine configuration in the
 repository replaces the default one (`DEFAULT_CONFIG`)."""
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import Engine
@@ -25,47 +26,28 @@ mode = "lines"
 # Score Vision's class ids by label (fovea's output::scorevision::class_of).
 _CLASSES = {"sports_ball": 0, "ball": 0, "football": 0, "goalkeeper": 1, "person": 2, "player": 2, "football_player": 2, "referee": 3}
 
-try:
-    from pydantic import BaseModel
 
-    class BoundingBox(BaseModel):
-        x1: int
-        y1: int
-        x2: int
-        y2: int
-        cls_id: int
-        conf: float
+@dataclass
+class BoundingBox:
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    cls_id: int
+    conf: float
 
-    class TVFrameResult(BaseModel):
-        frame_id: int
-        boxes: list[BoundingBox] | None = None
-        polygons: list[dict] | None = None
-        keypoints: list[tuple[int, int]] | None = None
 
-except ImportError:  # the chute has pydantic; elsewhere, the same fields and model_dump()
-    from dataclasses import asdict, dataclass, field
+@dataclass
+class TVFrameResult:
+    """One frame's result with the fields of TurboVision's `TVFrameResult`; `model_dump()` gives
+    the dict the chute reads (it only calls that, so no pydantic is needed here)."""
+    frame_id: int
+    boxes: list = field(default_factory=list)
+    polygons: list = field(default_factory=list)
+    keypoints: list = field(default_factory=list)
 
-    @dataclass
-    class BoundingBox:
-        x1: int
-        y1: int
-        x2: int
-        y2: int
-        cls_id: int
-        conf: float
-
-        def model_dump(self, **_):
-            return asdict(self)
-
-    @dataclass
-    class TVFrameResult:
-        frame_id: int
-        boxes: list = field(default_factory=list)
-        polygons: list = field(default_factory=list)
-        keypoints: list = field(default_factory=list)
-
-        def model_dump(self, **_):
-            return asdict(self)
+    def model_dump(self, **_):
+        return asdict(self)
 
 
 def class_id(label):
@@ -87,7 +69,7 @@ class Miner:
         self._stream, self._next = None, None
 
     def __repr__(self):
-        return f"fovea Miner: {self.engine.provider if hasattr(self.engine, 'provider') else 'engine'}, labels {self.engine.labels}"
+        return f"fovea Miner: {self.engine.provider}, labels {self.engine.labels}"
 
     def predict_batch(self, batch_images, offset, n_keypoints):
         """One result per image, `frame_id` from `offset` on. Batches that follow on (`offset` the

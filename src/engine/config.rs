@@ -210,6 +210,15 @@ pub enum PitchMode {
     Lines,
 }
 
+impl PitchMode {
+    /// The chain's pitch stage for this mode (what every face that asks for it runs).
+    pub fn stage(self) -> crate::pitch::register::RegisterConfig {
+        match self {
+            PitchMode::Lines => crate::pitch::register::RegisterConfig::default(),
+        }
+    }
+}
+
 fn cpu() -> String {
     "cpu".into()
 }
@@ -235,9 +244,7 @@ impl EngineConfig {
             batch_rois,
             teams: self.teams,
             tiles: self.tiles.clone(),
-            pitch: self.pitch.as_ref().map(|p| match p.mode {
-                PitchMode::Lines => crate::pitch::register::RegisterConfig::default(),
-            }),
+            pitch: self.pitch.as_ref().map(|p| p.mode.stage()),
             ..ChainConfig::default()
         })
     }

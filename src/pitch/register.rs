@@ -444,7 +444,7 @@ fn refine_with(mut g: Homography, field: &LineField, pts: &[[f64; 2]], reaches: 
 /// the right, its y downwards as seen, not mirrored): the projection's Jacobian determinant,
 /// det(g) / depth^3, is positive where the depth is.
 fn plausible(g: &Homography) -> bool {
-    let det = g[0] * (g[4] * g[8] - g[5] * g[7]) - g[1] * (g[3] * g[8] - g[5] * g[6]) + g[2] * (g[3] * g[7] - g[4] * g[6]);
+    let det = super::opencv::det3([[g[0], g[1], g[2]], [g[3], g[4], g[5]], [g[6], g[7], g[8]]]);
     det.is_finite() && det > 1e-12
 }
 

@@ -160,7 +160,7 @@ impl JobOptions {
         };
         let pitch = match raw.pitch.as_deref() {
             None => chain.pitch,
-            Some("lines") => Some(crate::pitch::register::RegisterConfig::default()),
+            Some("lines") => Some(crate::engine::PitchMode::Lines.stage()),
             Some("off") => None,
             Some(p) => return Err(bad("options.pitch", format!("expected lines or off, got '{p}'"))),
         };

@@ -269,7 +269,7 @@ pub(crate) struct DetectArgs {
     /// the pitch template to the frame's white lines (no keypoint model needed); `off` (the
     /// default of detect; `fovea mine` defaults to lines).
     #[arg(long, value_enum)]
-    pub(crate) pitch: Option<PitchMode>,
+    pub(crate) pitch: Option<PitchArg>,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -281,16 +281,17 @@ pub(crate) struct DetectArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
-pub(crate) enum PitchMode {
+pub(crate) enum PitchArg {
     /// The pitch template registered to each frame's white lines, tracked between frames.
     Lines,
     /// No pitch keypoints.
     Off,
 }
 
-impl PitchMode {
-    pub(crate) fn config(mode: Option<Self>) -> Option<fovea::pitch::register::RegisterConfig> {
-        (mode == Some(PitchMode::Lines)).then(fovea::pitch::register::RegisterConfig::default)
+impl PitchArg {
+    /// The chain's pitch stage (the engine configuration's `[pitch] mode`), or None.
+    pub(crate) fn stage(arg: Option<Self>) -> Option<fovea::pitch::register::RegisterConfig> {
+        (arg == Some(PitchArg::Lines)).then(|| fovea::engine::PitchMode::Lines.stage())
     }
 }
 

@@ -65,7 +65,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
             tiles: tiles.clone(),
-            pitch: PitchMode::config(a.pitch),
+            pitch: PitchArg::stage(a.pitch),
             frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
             ..Default::default()
         },

@@ -23,7 +23,7 @@ pub(crate) struct MineArgs {
     pub(crate) tracking: TrackingArgs,
     /// Pitch keypoints: `lines` (the default: the template registered to the white lines) or `off`.
     #[arg(long, value_enum, default_value = "lines")]
-    pub(crate) pitch: PitchMode,
+    pub(crate) pitch: PitchArg,
     /// Leave out roles by colour (goalkeepers and referees from jersey colours, for detectors
     /// without those classes; on by default).
     #[arg(long)]

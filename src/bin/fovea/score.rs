@@ -47,29 +47,14 @@ pub(crate) struct ScoreArgs {
     pub(crate) classify: crate::args::ClassifierArgs,
 }
 
-/// `fovea score VIDEO --boxes RESPONSE --time TIME` with the defaults (what `fovea mine --score`
-/// prints).
+/// `fovea score VIDEO --boxes RESPONSE --time TIME` with the command's own defaults (what
+/// `fovea mine --score` prints): the arguments go through clap, so the defaults live in one place.
 pub(crate) fn score_file(video: &std::path::Path, response: &std::path::Path, time: f64) -> anyhow::Result<ExitCode> {
-    score(ScoreArgs {
-        video: video.to_path_buf(),
-        boxes: response.to_path_buf(),
-        time: Some(time),
-        fastest: None,
-        rules: None,
-        line_frames: 30,
-        frames: None,
-        homography: fovea::score::keypoints::HomographyMethod::Opencv,
-        json: false,
-        output: None,
-        classify: crate::args::ClassifierArgs {
-            classifier: None,
-            policy: None,
-            threads: 0,
-            device: None,
-            provider: None,
-            allow_fallback: false,
-        },
-    })
+    use clap::FromArgMatches;
+    let argv: [std::ffi::OsString; 6] =
+        ["score".into(), video.into(), "--boxes".into(), response.into(), "--time".into(), time.to_string().into()];
+    let matches = ScoreArgs::augment_args(clap::Command::new("score")).try_get_matches_from(argv)?;
+    score(ScoreArgs::from_arg_matches(&matches)?)
 }
 
 pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
