@@ -177,7 +177,10 @@ fn approximate_index_recall_and_reuse() {
     assert!(res.index_reused, "the index saved by the recall run is reused");
     assert_eq!(res.method, "usearch-hnsw");
     let exact = search::search(d.path(), &r, &q, 5, Method::Exact).unwrap();
-    assert_eq!(res.hits[0].path, exact.hits[0].path);
+    // An approximate index (built in parallel, so not the same graph twice) may miss a row:
+    // at least 4 of the exact top 5.
+    let found = res.hits.iter().filter(|h| exact.hits.iter().any(|e| e.path == h.path)).count();
+    assert!(found >= 4, "{found} of the exact top 5: {:?} vs {:?}", res.hits, exact.hits);
     // A new part makes the saved index stale: rebuilt, not reused.
     s.commit(&[clip("new", None, 1, rows(1, dim, 12), None)], "m").unwrap();
     let r2 = store::read(d.path()).unwrap();
@@ -349,9 +352,12 @@ fn a_damaged_index_is_rebuilt_never_loaded() {
         std::fs::write(&index, &bytes).unwrap();
         let got = search::search(d.path(), &r, &q, 5, Method::Approximate).unwrap();
         assert!(!got.index_reused, "variant {variant}: a damaged index was loaded");
-        // A rebuilt HNSW graph may differ (built in parallel): the best hit is the exact one,
+        // A rebuilt HNSW graph differs from build to build (rows are added in parallel), and
+        // one in a few hundred builds leaves a row unreachable (CI saw the best row missed): the
+        // rebuilt index answers as an approximate index must, at least 4 of the exact top 5,
         // and every score is its row's true cosine.
-        assert_eq!(got.hits[0].row, exact.hits[0].row, "variant {variant}");
+        let found = got.hits.iter().filter(|h| exact.hits.iter().any(|e| e.row == h.row)).count();
+        assert!(found >= 4, "variant {variant}: {found} of the exact top 5: {:?} vs {:?}", got.hits, exact.hits);
         for h in &got.hits {
             let dot: f32 = r.row(h.row).iter().zip(&q).map(|(a, b)| a * b).sum();
             assert!((h.score - dot).abs() < 1e-4, "variant {variant}: {h:?} vs {dot}");
