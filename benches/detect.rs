@@ -133,7 +133,7 @@ fn nms_bench(c: &mut Criterion) {
             .map(|_| {
                 let (x, y) = (r.next() * 600.0, r.next() * 400.0);
                 let (w, h) = (20.0 + r.next() * 80.0, 40.0 + r.next() * 120.0);
-                Detection { bbox: [x, y, x + w, y + h], score: r.next(), class_id: (r.next() * 4.0) as u32 }
+                Detection::new([x, y, x + w, y + h], r.next(), (r.next() * 4.0) as u32)
             })
             .collect();
         g.throughput(Throughput::Elements(n as u64));

@@ -25,7 +25,7 @@ fn sequence(n: usize, frames: usize) -> Vec<Vec<Detection>> {
                 .iter()
                 .map(|&(x, y, vx, vy)| {
                     let (x, y) = (x + vx * f as f32 + r.next() * 2.0, y + vy * f as f32 + r.next() * 2.0);
-                    Detection { bbox: [x, y, x + 40.0, y + 100.0], score: 0.3 + 0.7 * r.next(), class_id: 0 }
+                    Detection::new([x, y, x + 40.0, y + 100.0], 0.3 + 0.7 * r.next(), 0)
                 })
                 .collect()
         })

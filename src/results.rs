@@ -10,11 +10,25 @@ pub const SCOREVISION_LABELS: [&str; 4] = ["football", "goalkeeper", "player", "
 
 /// One detected object. `bbox` is `[x1, y1, x2, y2]` in pixels (model-input pixels inside the
 /// decoders, source-frame pixels once the detector has mapped them back).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     pub bbox: [f32; 4],
     pub score: f32,
     pub class_id: u32,
+    /// The object's keypoints from a pose model (`[x, y, confidence]`, in the same pixels as
+    /// `bbox`, in the model's keypoint order; confidence 1 where the model gives none); `None`
+    /// for a model without keypoints. Shared, so a detection is cheap to clone.
+    pub keypoints: Option<Keypoints>,
+}
+
+/// A detection's keypoints: `[x, y, confidence]` each.
+pub type Keypoints = std::sync::Arc<[[f32; 3]]>;
+
+impl Detection {
+    /// A detection without keypoints.
+    pub fn new(bbox: [f32; 4], score: f32, class_id: u32) -> Self {
+        Self { bbox, score, class_id, keypoints: None }
+    }
 }
 
 /// Colour statistics of one ROI. Channels are R, G, B whatever the frame's order.

@@ -240,7 +240,7 @@ fn hostile_boxes_on_a_stream_are_clear_errors_or_invalid() {
     let (w, h) = (320u32, 240u32);
     let px = vec![90u8; (w * h * 3) as usize];
     let frame = FrameIn { data: &px, width: w, height: h, stride: w as usize * 3, format: PixelFormat::Rgb24, pts: 0.0 };
-    let b = |bbox: [f32; 4]| Detection { bbox, score: 0.5, class_id: 0 };
+    let b = |bbox: [f32; 4]| Detection::new(bbox, 0.5, 0);
     let e = s.send_frame_with_boxes(&frame, &[b([100.0, 160.0, 120.0, 210.0])], &[]).unwrap_err();
     assert!(e.to_string().contains("0 ids for 1 boxes"), "{e}");
     let many = vec![b([100.0, 160.0, 120.0, 210.0]); 10_001];

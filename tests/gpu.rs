@@ -151,7 +151,7 @@ fn matches<'a>(cpu: &'a [Detection], gpu: &'a [Detection]) -> (Vec<(&'a Detectio
 
 #[test]
 fn matching_pairs_boxes_by_class_and_overlap() {
-    let d = |class_id, score, bbox| Detection { class_id, score, bbox };
+    let d = |class_id, score, bbox| Detection::new(bbox, score, class_id);
     let cpu = [d(0, 0.9, [0.0, 0.0, 10.0, 10.0]), d(0, 0.8, [50.0, 50.0, 60.0, 60.0]), d(1, 0.7, [0.0, 0.0, 10.0, 10.0])];
     let gpu = [d(0, 0.88, [0.0, 0.0, 10.0, 11.0]), d(1, 0.5, [100.0, 100.0, 110.0, 110.0])];
     let (pairs, missed) = matches(&cpu, &gpu);

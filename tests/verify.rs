@@ -340,9 +340,9 @@ fn blackout_cuts_rois_as_the_validator_does() {
     let view = fovea::image::FrameView { data: &data, width: w, height: h, stride: w as usize * 3 };
     let labels: Vec<String> = fovea::results::SCOREVISION_LABELS.iter().map(|s| s.to_string()).collect();
     let dets = vec![
-        Detection { bbox: [10.0, 10.0, 40.0, 70.0], score: 1.0, class_id: 2 },
-        Detection { bbox: [30.0, 10.0, 60.0, 70.0], score: 1.0, class_id: 2 },
-        Detection { bbox: [80.0, 40.0, 86.0, 46.0], score: 1.0, class_id: 0 },
+        Detection::new([10.0, 10.0, 40.0, 70.0], 1.0, 2),
+        Detection::new([30.0, 10.0, 60.0, 70.0], 1.0, 2),
+        Detection::new([80.0, 40.0, 86.0, 46.0], 1.0, 0),
     ];
     let run = |blackout: bool| {
         let mut filter = fovea::filter::FilterConfig::scorevision_validator();

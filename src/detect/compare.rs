@@ -126,7 +126,7 @@ pub fn accumulate_tolerant(
     floor: f32,
     min_iou: f32,
 ) {
-    let keep = |v: &[Detection], t: f32| v.iter().filter(|d| d.score >= t).copied().collect::<Vec<_>>();
+    let keep = |v: &[Detection], t: f32| v.iter().filter(|d| d.score >= t).cloned().collect::<Vec<_>>();
     let (r_op, r_all) = (keep(reference, t_ref), keep(reference, floor));
     let (c_op, c_all) = (keep(candidate, t_cand), keep(candidate, floor));
     for d in &r_op {
@@ -169,8 +169,8 @@ pub fn agreement(
         if tolerant {
             accumulate_tolerant(&mut acc, r, c, t_ref, t, f, min_iou);
         } else {
-            let r: Vec<Detection> = r.iter().filter(|d| d.score >= t_ref).copied().collect();
-            let c: Vec<Detection> = c.iter().filter(|d| d.score >= t).copied().collect();
+            let r: Vec<Detection> = r.iter().filter(|d| d.score >= t_ref).cloned().collect();
+            let c: Vec<Detection> = c.iter().filter(|d| d.score >= t).cloned().collect();
             accumulate_tolerant(&mut acc, &r, &c, t_ref, t, f, min_iou);
         }
     }
@@ -196,7 +196,7 @@ mod tests {
     use super::*;
 
     fn d(x: f32, s: f32, c: u32) -> Detection {
-        Detection { bbox: [x, 0.0, x + 10.0, 10.0], score: s, class_id: c }
+        Detection::new([x, 0.0, x + 10.0, 10.0], s, c)
     }
 
     #[test]
@@ -221,7 +221,7 @@ mod tests {
         let r = [d(0.0, 0.36, 0)];
         let c = [d(0.5, 0.33, 0)];
         let mut strict = BTreeMap::new();
-        accumulate(&mut strict, &r, &c.iter().filter(|x| x.score >= 0.35).copied().collect::<Vec<_>>(), 0.5);
+        accumulate(&mut strict, &r, &c.iter().filter(|x| x.score >= 0.35).cloned().collect::<Vec<_>>(), 0.5);
         assert_eq!(strict[&0].recall(), 0.0);
         let mut tol = BTreeMap::new();
         accumulate_tolerant(&mut tol, &r, &c, 0.35, 0.35, 0.2, 0.5);

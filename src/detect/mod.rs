@@ -57,6 +57,11 @@ pub enum DecoderSpec {
     },
     /// YOLOv8 / YOLO11: one tensor [B, 4 + C, N], rows cx, cy, w, h then class scores.
     Yolov8 { output: String },
+    /// YOLOv8 / YOLO11 pose heads as Ultralytics exports them: one tensor
+    /// [B, 4 + C + dims * keypoints, N], rows cx, cy, w, h, class scores, then per keypoint x, y
+    /// (model-input pixels, already decoded) and, when `dims` is 3, its confidence (already a
+    /// sigmoid). `dims` 2 is the head without keypoint confidence.
+    Yolov8Pose { output: String, keypoints: u32, dims: u32 },
     /// YOLOv5 / YOLOv7: one tensor [B, N, 5 + C]: cx, cy, w, h, objectness, class scores.
     Yolov5 { output: String },
     /// Models with NMS inside: one tensor [B, K, 6]: x1, y1, x2, y2, score, class.
@@ -107,6 +112,9 @@ impl OutputDecoder {
                 v
             }
             DecoderSpec::Yolov8 { output } => vec![(output.clone(), vec![None, Some(4 + c), None])],
+            DecoderSpec::Yolov8Pose { output, keypoints, dims } => {
+                vec![(output.clone(), vec![None, Some(4 + c + (*dims * *keypoints) as i64), None])]
+            }
             DecoderSpec::Yolov5 { output } => vec![(output.clone(), vec![None, None, Some(5 + c)])],
             DecoderSpec::End2end { output } => vec![(output.clone(), vec![None, None, Some(6)])],
         }
@@ -143,6 +151,7 @@ impl OutputDecoder {
         match self.spec {
             DecoderSpec::Nanodet { .. } => "nanodet",
             DecoderSpec::Yolov8 { .. } => "yolov8",
+            DecoderSpec::Yolov8Pose { .. } => "yolov8 pose",
             DecoderSpec::Yolov5 { .. } => "yolov5",
             DecoderSpec::End2end { .. } => "end2end",
         }
@@ -158,7 +167,10 @@ impl OutputDecoder {
                     self.decode_nanodet(outputs[i], outputs[n + i], b, s, *reg_max as usize, *center_offset, p, out);
                 }
             }
-            DecoderSpec::Yolov8 { .. } => self.decode_yolov8(outputs[0], b, p, out),
+            DecoderSpec::Yolov8 { .. } => self.decode_yolov8(outputs[0], b, p, None, out),
+            DecoderSpec::Yolov8Pose { keypoints, dims, .. } => {
+                self.decode_yolov8(outputs[0], b, p, Some((*keypoints as usize, *dims as usize)), out)
+            }
             DecoderSpec::Yolov5 { .. } => self.decode_yolov5(outputs[0], b, p, out),
             DecoderSpec::End2end { .. } => self.decode_end2end(outputs[0], b, p, out),
         }
@@ -191,11 +203,12 @@ impl OutputDecoder {
             let cy = ((cell / cols) as f32 + off) * s;
             let d = &bx[cell * 4 * bins..(cell + 1) * 4 * bins];
             let side = |k: usize| integral(&d[k * bins..(k + 1) * bins]) * s;
-            out.push(Detection { bbox: [cx - side(0), cy - side(1), cx + side(2), cy + side(3)], score, class_id: cls as u32 });
+            out.push(Detection::new([cx - side(0), cy - side(1), cx + side(2), cy + side(3)], score, cls as u32));
         }
     }
 
-    fn decode_yolov8(&self, t: TensorView, b: usize, p: &DecodeParams, out: &mut Vec<Detection>) {
+    /// `pose`: (keypoints, values per keypoint) after the class rows.
+    fn decode_yolov8(&self, t: TensorView, b: usize, p: &DecodeParams, pose: Option<(usize, usize)>, out: &mut Vec<Detection>) {
         let rows = t.shape[1] as usize;
         let n = t.shape[2] as usize;
         let d = &t.data[b * rows * n..(b + 1) * rows * n];
@@ -215,7 +228,15 @@ impl OutputDecoder {
         for (k, &(cls, score)) in best.iter().enumerate() {
             if score > p.score_threshold {
                 let (cx, cy, w, h) = (d[k], d[n + k], d[2 * n + k], d[3 * n + k]);
-                out.push(Detection { bbox: xywh(cx, cy, w, h), score, class_id: cls as u32 });
+                let mut det = Detection::new(xywh(cx, cy, w, h), score, cls as u32);
+                if let Some((count, dims)) = pose {
+                    let first = 4 + self.num_classes;
+                    let at = |row: usize| d[(first + row) * n + k];
+                    det.keypoints = Some(
+                        (0..count).map(|j| [at(dims * j), at(dims * j + 1), if dims == 3 { at(dims * j + 2) } else { 1.0 }]).collect(),
+                    );
+                }
+                out.push(det);
             }
         }
     }
@@ -232,7 +253,7 @@ impl OutputDecoder {
             if let Some((cls, s)) = best_class_any(&row[5..], p) {
                 let score = obj * s;
                 if score > p.score_threshold {
-                    out.push(Detection { bbox: xywh(row[0], row[1], row[2], row[3]), score, class_id: cls as u32 });
+                    out.push(Detection::new(xywh(row[0], row[1], row[2], row[3]), score, cls as u32));
                 }
             }
         }
@@ -246,7 +267,7 @@ impl OutputDecoder {
             if !(score > p.score_threshold) || !(cls >= 0.0) || cls as usize >= self.num_classes || !p.wants(cls as usize) {
                 continue;
             }
-            out.push(Detection { bbox: [row[0], row[1], row[2], row[3]], score, class_id: cls as u32 });
+            out.push(Detection::new([row[0], row[1], row[2], row[3]], score, cls as u32));
         }
     }
 }

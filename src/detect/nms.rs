@@ -36,9 +36,9 @@ pub fn nms(dets: &mut Vec<Detection>, iou_threshold: f32, max_keep: usize) {
             break;
         }
         kept += 1;
-        let a = dets[i];
+        let (a_bbox, a_class) = (dets[i].bbox, dets[i].class_id);
         for j in i + 1..n {
-            if keep[j] && dets[j].class_id == a.class_id && iou(&a.bbox, &dets[j].bbox) > iou_threshold {
+            if keep[j] && dets[j].class_id == a_class && iou(&a_bbox, &dets[j].bbox) > iou_threshold {
                 keep[j] = false;
             }
         }

@@ -8,7 +8,7 @@ fn params(score: f32) -> DecodeParams {
 }
 
 fn det(b: [f32; 4], s: f32, c: u32) -> Detection {
-    Detection { bbox: b, score: s, class_id: c }
+    Detection::new(b, s, c)
 }
 
 #[test]

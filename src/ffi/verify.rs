@@ -105,8 +105,7 @@ pub unsafe extern "C" fn fovea_stream_send_frame_with_boxes(
             // SAFETY: `boxes` points to `count` readable records per the contract; count is bounded.
             (false, n) => unsafe { std::slice::from_raw_parts(boxes, n) },
         };
-        let dets: Vec<Detection> =
-            given.iter().map(|b| Detection { bbox: [b.x1, b.y1, b.x2, b.y2], score: b.score, class_id: b.class_id }).collect();
+        let dets: Vec<Detection> = given.iter().map(|b| Detection::new([b.x1, b.y1, b.x2, b.y2], b.score, b.class_id)).collect();
         let ids: Vec<Option<u64>> = given.iter().map(|b| u64::try_from(b.id).ok()).collect();
         s.inner.send_frame_with_boxes(&frame, &dets, &ids)?;
         Ok(FOVEA_STATUS_OK)

@@ -83,6 +83,14 @@ impl Transform {
         let y = |v: f32| ((v - self.offset_y) * self.scale_y).clamp(0.0, self.src_height);
         [x(b[0]), y(b[1]), x(b[2]), y(b[3])]
     }
+
+    /// Maps a point `[x, y]` as [`Transform::apply`] maps a box's corners (clamped to the source,
+    /// as Ultralytics clips keypoints).
+    #[inline]
+    pub fn apply_point(&self, x: f32, y: f32) -> [f32; 2] {
+        let [x, y, _, _] = self.apply([x, y, x, y]);
+        [x, y]
+    }
 }
 
 /// A packed 3-channel 8-bit image borrowed from its owner (a decoded frame, a caller's buffer).

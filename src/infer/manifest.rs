@@ -110,7 +110,14 @@ struct RawDecoder {
     boxes: Option<Vec<String>>,
     center_offset: Option<f32>,
     output: Option<String>,
+    /// Keypoints per detection (yolov8 pose heads).
+    keypoints: Option<u32>,
+    /// Values per keypoint: 3 (x, y, confidence; the default) or 2 (x, y).
+    keypoint_dims: Option<u32>,
 }
+
+/// Most keypoints a pose model may give per detection.
+pub const MAX_KEYPOINTS: u32 = 1024;
 
 impl RawDecoder {
     fn into_spec(self) -> std::result::Result<DecoderSpec, String> {
@@ -127,6 +134,8 @@ impl RawDecoder {
         match self.kind {
             DecoderKind::Nanodet => {
                 unused(self.output.is_some(), "output", "nanodet")?;
+                unused(self.keypoints.is_some(), "keypoints", "nanodet")?;
+                unused(self.keypoint_dims.is_some(), "keypoint_dims", "nanodet")?;
                 Ok(DecoderSpec::Nanodet {
                     strides: need(self.strides, "strides", "nanodet")?,
                     reg_max: need(self.reg_max, "reg_max", "nanodet")?,
@@ -150,11 +159,24 @@ impl RawDecoder {
                     (self.scores.is_some(), "scores"),
                     (self.boxes.is_some(), "boxes"),
                     (self.center_offset.is_some(), "center_offset"),
+                    (kind != DecoderKind::Yolov8 && self.keypoints.is_some(), "keypoints"),
+                    (self.keypoints.is_none() && self.keypoint_dims.is_some(), "keypoint_dims"),
                 ] {
                     unused(present, field, name)?;
                 }
                 let output = need(self.output, "output", name)?;
                 Ok(match kind {
+                    DecoderKind::Yolov8 if self.keypoints.is_some() => {
+                        let keypoints = self.keypoints.unwrap_or_default();
+                        if !(1..=MAX_KEYPOINTS).contains(&keypoints) {
+                            return Err(format!("decoder.keypoints must be within 1..={MAX_KEYPOINTS}, got {keypoints}"));
+                        }
+                        let dims = self.keypoint_dims.unwrap_or(3);
+                        if !(2..=3).contains(&dims) {
+                            return Err(format!("decoder.keypoint_dims must be 2 (x, y) or 3 (x, y, confidence), got {dims}"));
+                        }
+                        DecoderSpec::Yolov8Pose { output, keypoints, dims }
+                    }
                     DecoderKind::Yolov8 => DecoderSpec::Yolov8 { output },
                     DecoderKind::Yolov5 => DecoderSpec::Yolov5 { output },
                     _ => DecoderSpec::End2end { output },
@@ -201,6 +223,8 @@ pub struct Manifest {
     /// where absent). A model that scores people 0.35-0.55 needs lower thresholds than the
     /// reference's 0.5/0.6, or most of its detections never get a track.
     pub tracking: TrackerConfig,
+    /// How the model's keypoints map to a named template (`[keypoints]`), for pose models.
+    pub keypoints: Option<KeypointMap>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +237,42 @@ struct RawManifest {
     labels: RawLabels,
     tensorrt: Option<RawTensorrt>,
     tracking: Option<RawTracking>,
+    keypoints: Option<RawKeypoints>,
+}
+
+/// `[keypoints]` as written: how a pose model's keypoints map to a named template.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeypoints {
+    template: KeypointTemplate,
+    /// The template point of each model keypoint (-1: none); default: the same order.
+    map: Option<Vec<i64>>,
+}
+
+/// A named keypoint template a pose model's keypoints can stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum KeypointTemplate {
+    /// The Score Vision validator's 32 soccer-pitch points, in its order
+    /// ([`crate::pitch::template`]).
+    #[serde(rename = "soccer-pitch-32")]
+    SoccerPitch32,
+}
+
+impl KeypointTemplate {
+    /// Points in the template.
+    pub fn len(self) -> usize {
+        match self {
+            KeypointTemplate::SoccerPitch32 => 32,
+        }
+    }
+}
+
+/// A pose model's keypoints as points of a template (`[keypoints]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeypointMap {
+    pub template: KeypointTemplate,
+    /// The template point of each model keypoint (`None`: not a template point).
+    pub map: Vec<Option<usize>>,
 }
 
 /// `[tracking]` as written.
@@ -359,6 +419,30 @@ struct RawLabels {
     names: Vec<String>,
 }
 
+/// `[keypoints]` checked against the decoder's keypoint count and the template's size.
+fn keypoint_map(k: RawKeypoints, decoder: &DecoderSpec) -> std::result::Result<KeypointMap, String> {
+    let DecoderSpec::Yolov8Pose { keypoints: count, .. } = decoder else {
+        return Err("[keypoints] needs a pose decoder (decoder.keypoints)".into());
+    };
+    let count = *count as usize;
+    let n = k.template.len();
+    let map = match k.map {
+        None if count == n => (0..n).map(Some).collect(),
+        None => return Err(format!("keypoints.map is required: the model gives {count} keypoints, the template has {n}")),
+        Some(m) if m.len() != count => return Err(format!("keypoints.map has {} entries, the model gives {count} keypoints", m.len())),
+        Some(m) => m
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| match t {
+                -1 => Ok(None),
+                t if (0..n as i64).contains(&t) => Ok(Some(t as usize)),
+                t => Err(format!("keypoints.map[{i}] = {t}: expected a template point 0..{n} or -1")),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+    };
+    Ok(KeypointMap { template: k.template, map })
+}
+
 impl Manifest {
     /// Reads and checks a manifest file. Every error names the file and the offending field.
     pub fn load(path: &Path) -> Result<Self> {
@@ -421,6 +505,7 @@ impl Manifest {
         if raw.model.precision == Precision::Bf16 && raw.model.runtime != RuntimeKind::OpenVino {
             return Err(err("model.precision = \"bf16\" is OpenVINO's CPU precision hint: it needs model.runtime = \"openvino\"".into()));
         }
+        let keypoints = raw.keypoints.map(|k| keypoint_map(k, &decoder)).transpose().map_err(err)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let table = raw.tensorrt.and_then(|t| t.int8_calibration_table).map(|t| dir.join(t));
         if let Some(t) = &table {
@@ -455,6 +540,7 @@ impl Manifest {
             runtime: raw.model.runtime,
             tensorrt_int8_calibration_table: table,
             tracking,
+            keypoints,
         })
     }
 

@@ -141,7 +141,18 @@ pub(crate) fn decode(
         }
         let dets: Vec<Detection> = candidates
             .iter()
-            .map(|d| Detection { bbox: tf.apply(d.bbox), ..*d })
+            .map(|d| Detection {
+                bbox: tf.apply(d.bbox),
+                keypoints: d.keypoints.as_ref().map(|k| {
+                    k.iter()
+                        .map(|&[x, y, c]| {
+                            let [x, y] = tf.apply_point(x, y);
+                            [x, y, c]
+                        })
+                        .collect()
+                }),
+                ..*d
+            })
             .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
             .collect();
         results.push(dets);

@@ -643,7 +643,7 @@ mod tests {
 
     #[test]
     fn people_terms() {
-        let det = |b: [f32; 4]| crate::results::Detection { bbox: b, score: 0.9, class_id: 0 };
+        let det = |b: [f32; 4]| crate::results::Detection::new(b, 0.9, 0);
         let r = FrameResult::untracked(0, 0.0, vec![det([270.0, 150.0, 370.0, 330.0]), det([0.0, 100.0, 40.0, 200.0])]);
         let p = people_of(&r, Some(0), 640, 480);
         assert_eq!(p.count, 2);

@@ -260,7 +260,7 @@ mod tests {
     }
 
     fn frames() -> Vec<FrameResult> {
-        let d = |b: [f32; 4], s, c| Detection { bbox: b, score: s, class_id: c };
+        let d = |b: [f32; 4], s, c| Detection::new(b, s, c);
         vec![
             FrameResult::untracked(0, 0.0, vec![d([1.004, 2.0, 30.5, 40.0], 0.91234, 0), d([5., 5., 9., 9.], 0.5, 2)]),
             FrameResult::untracked(3, 0.1, vec![d([10.4, 20.6, 30.5, 40.0], 0.4, 1)]),
@@ -315,7 +315,7 @@ mod tests {
         let buf = Shared::default();
         let labels = ["person".to_string(), "sports_ball".to_string()];
         let mut w = ScoreVisionWriter::new(Box::new(buf.clone()), "x".into(), &labels, true);
-        let d = |c| Detection { bbox: [0., 0., 10., 10.], score: 0.9, class_id: c };
+        let d = |c| Detection::new([0., 0., 10., 10.], 0.9, c);
         let mut a = FrameResult::untracked(0, 0.0, vec![d(0), d(1)]);
         a.track_ids = vec![Some(7), None];
         let mut b = FrameResult::untracked(1, 0.1, vec![d(0), d(1)]);

@@ -219,7 +219,7 @@ fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<BoxesFile> {
                 }
                 _ => {}
             }
-            out.push(Detection { bbox, score, class_id });
+            out.push(Detection::new(bbox, score, class_id));
         }
         let ids = vec![None; out.len()];
         frames.push(FrameResult::given(index, pts.unwrap_or(0.0), out, ids));
@@ -289,7 +289,7 @@ impl Sv<'_> {
                 None | Some(Scalar::Null) => 1.0,
                 v => score_of(path, v, &at)?,
             };
-            dets.push(Detection { bbox, score, class_id });
+            dets.push(Detection::new(bbox, score, class_id));
             ids.push(o.id.as_ref().and_then(Scalar::as_u64));
         }
         self.frames.push(FrameResult::given(index, 0.0, dets, ids));
@@ -416,7 +416,7 @@ mod tests {
         let b = read_boxes(&p).unwrap();
         assert_eq!(b.format, BoxesFormat::ScoreVision);
         assert_eq!(b.frames[1].index, 10);
-        assert_eq!(b.frames[1].detections[0], Detection { bbox: [1., 2., 30., 40.], score: 1.0, class_id: 2 });
+        assert_eq!(b.frames[1].detections[0], Detection::new([1., 2., 30., 40.], 1.0, 2));
         assert_eq!(b.labels[2], "player");
     }
 

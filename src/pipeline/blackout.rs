@@ -84,7 +84,7 @@ mod tests {
     use crate::results::{BoxCheck, Verdict};
 
     fn det(bbox: [f32; 4], class_id: u32) -> Detection {
-        Detection { bbox, score: 1.0, class_id }
+        Detection::new(bbox, 1.0, class_id)
     }
 
     /// Three boxes on a white 20 x 10 frame: the second one's crop shows the first (overlapping)

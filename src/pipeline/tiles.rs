@@ -243,7 +243,7 @@ mod tests {
         let labels: Vec<String> = ["person", "sports ball"].map(String::from).to_vec();
         let mut t = Tiler::new(TileConfig::new(TileMode::Ball), &labels).unwrap();
         assert_eq!(t.tiles_of(0, 1920, 1080, 416, 416).len(), 18, "no ball yet: the whole frame");
-        t.saw(5, &[Detection { bbox: [1900.0, 10.0, 1910.0, 20.0], score: 0.6, class_id: 1 }]);
+        t.saw(5, &[Detection::new([1900.0, 10.0, 1910.0, 20.0], 0.6, 1)]);
         assert_eq!(t.tiles_of(6, 1920, 1080, 416, 416), [(1504, 0, 416, 416)], "clamped to the frame");
         assert_eq!(t.tiles_of(5 + BALL_MEMORY + 1, 1920, 1080, 416, 416).len(), 18, "forgotten");
         assert!(t.tiles_of(0, 416, 300, 416, 416).is_empty(), "a frame the model takes whole");

@@ -220,8 +220,7 @@ mod tests {
     use crate::results::{BoxCheck, Resolved};
 
     fn frame(boxes: &[([f32; 4], u32)], labels: &[Option<&str>]) -> FrameResult {
-        let mut r =
-            FrameResult::untracked(0, 0.0, boxes.iter().map(|&(bbox, class_id)| Detection { bbox, score: 1.0, class_id }).collect());
+        let mut r = FrameResult::untracked(0, 0.0, boxes.iter().map(|&(bbox, class_id)| Detection::new(bbox, 1.0, class_id)).collect());
         r.checks = vec![BoxCheck::default(); boxes.len()];
         r.labels = labels.iter().map(|l| l.map(|l| Resolved { label: l.into(), ..Resolved::colour(l) })).collect();
         r

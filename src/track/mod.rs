@@ -53,7 +53,7 @@ impl Tracker {
         for (c, bt) in self.per_class.iter_mut() {
             scratch.clear();
             let idx = by_class.get(c).map(|v| v.as_slice()).unwrap_or(&[]);
-            scratch.extend(idx.iter().map(|&i| dets[i]));
+            scratch.extend(idx.iter().map(|&i| dets[i].clone()));
             let ids = bt.update(frame, &scratch, &mut self.next_id);
             for (&i, id) in idx.iter().zip(ids) {
                 out[i] = id;

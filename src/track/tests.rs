@@ -53,7 +53,7 @@ fn run(objs: &[Obj], frames: impl Iterator<Item = u64>, noise_px: f32, cfg: Trac
             let (w, h) = (o.size[0], o.size[1]);
             let j = |n: &mut Noise| n.next() * noise_px;
             let b = [cx - w / 2.0 + j(&mut n), cy - h / 2.0 + j(&mut n), cx + w / 2.0 + j(&mut n), cy + h / 2.0 + j(&mut n)];
-            dets.push(Detection { bbox: b, score: o.score, class_id: o.class_id });
+            dets.push(Detection::new(b, o.score, o.class_id));
             gts.push(o.gt);
         }
         for (gt, id) in gts.into_iter().zip(t.update(f, &dets)) {
@@ -135,7 +135,7 @@ fn low_scores_continue_a_track_but_do_not_start_one() {
     for f in 0..60u64 {
         let x = 100.0 + 2.0 * f as f32;
         let score = if f < 30 { 0.85 } else { 0.3 };
-        let id = t.update(f, &[Detection { bbox: [x, 100.0, x + 30.0, 180.0], score, class_id: 0 }])[0];
+        let id = t.update(f, &[Detection::new([x, 100.0, x + 30.0, 180.0], score, 0)])[0];
         if f > 0 {
             seen.insert(id.expect("tracked in every frame after the first"));
         }
@@ -150,10 +150,7 @@ fn classes_never_share_a_track() {
     let mut by_class: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
     for f in 0..40u64 {
         let x = 100.0 + 3.0 * f as f32;
-        let dets = [
-            Detection { bbox: [200.0, 100.0, 240.0, 200.0], score: 0.9, class_id: 0 },
-            Detection { bbox: [x, 150.0, x + 40.0, 250.0], score: 0.9, class_id: 32 },
-        ];
+        let dets = [Detection::new([200.0, 100.0, 240.0, 200.0], 0.9, 0), Detection::new([x, 150.0, x + 40.0, 250.0], 0.9, 32)];
         for (d, id) in dets.iter().zip(t.update(f, &dets)) {
             by_class.entry(d.class_id).or_default().extend(id);
         }
@@ -248,7 +245,7 @@ mod reuse_tests {
 #[test]
 fn a_huge_frame_gap_costs_no_more_than_the_budget() {
     let mut t = Tracker::new(TrackerConfig::default(), 30.0);
-    let d = [Detection { bbox: [100.0, 100.0, 130.0, 180.0], score: 0.9, class_id: 0 }];
+    let d = [Detection::new([100.0, 100.0, 130.0, 180.0], 0.9, 0)];
     let mut first = None;
     for f in 0..5 {
         first = t.update(f, &d)[0].or(first);
@@ -272,11 +269,11 @@ fn ten_thousand_boxes_a_frame_are_sparse() {
     let crowd: Vec<Detection> = (0..10_000)
         .map(|_| {
             let (x, y) = ((n.next() + 1.0) * 960.0, (n.next() + 1.0) * 540.0);
-            Detection { bbox: [x, y, x + 40.0, y + 90.0], score: 0.9, class_id: 0 }
+            Detection::new([x, y, x + 40.0, y + 90.0], 0.9, 0)
         })
         .collect();
     let jitter = |d: &Detection, n: &mut Noise| {
-        let mut d = *d;
+        let mut d = d.clone();
         for v in &mut d.bbox {
             *v += n.next();
         }
@@ -291,7 +288,7 @@ fn ten_thousand_boxes_a_frame_are_sparse() {
     let kept = a.iter().zip(&b).filter(|(x, y)| x.is_some() && x == y).count();
     assert!(kept >= 9_000, "{kept} of 10,000 still boxes kept their identity");
     eprintln!("two frames of 10,000 crowded boxes: {took:?}");
-    let spot = vec![Detection { bbox: [10.0, 10.0, 50.0, 90.0], score: 0.9, class_id: 0 }; 10_000];
+    let spot = vec![Detection::new([10.0, 10.0, 50.0, 90.0], 0.9, 0); 10_000];
     let mut t = Tracker::new(TrackerConfig::default(), 30.0);
     t.update(0, &spot);
     t.update(1, &spot);
@@ -323,16 +320,16 @@ fn random_scenes_with_odd_boxes_never_panic() {
                 }
                 if n.next() > -0.6 {
                     let s = (n.next() + 1.0) / 2.0;
-                    dets.push(Detection { bbox: *p, score: s, class_id: (round % 3 == 0) as u32 * (n.next() > 0.0) as u32 });
+                    dets.push(Detection::new(*p, s, (round % 3 == 0) as u32 * (n.next() > 0.0) as u32));
                 }
             }
             if n.next() > 0.7 {
                 dets.extend(dets.clone());
             }
             match (n.next() * 10.0) as i32 {
-                9 => dets.push(Detection { bbox: [500.0, 400.0, 100.0, 50.0], score: 0.9, class_id: 0 }),
-                8 => dets.push(Detection { bbox: [-1e30, -1e30, 1e30, 1e30], score: 0.9, class_id: 0 }),
-                7 => dets.push(Detection { bbox: [f32::NAN, 0.0, f32::INFINITY, 10.0], score: 0.9, class_id: 0 }),
+                9 => dets.push(Detection::new([500.0, 400.0, 100.0, 50.0], 0.9, 0)),
+                8 => dets.push(Detection::new([-1e30, -1e30, 1e30, 1e30], 0.9, 0)),
+                7 => dets.push(Detection::new([f32::NAN, 0.0, f32::INFINITY, 10.0], 0.9, 0)),
                 _ => {}
             }
             let gap = if n.next() > 0.9 { 40 } else { 1 };
