@@ -260,7 +260,7 @@ pub enum KeypointTemplate {
 
 impl KeypointTemplate {
     /// Points in the template.
-    pub fn len(self) -> usize {
+    pub fn points(self) -> usize {
         match self {
             KeypointTemplate::SoccerPitch32 => 32,
         }
@@ -425,7 +425,7 @@ fn keypoint_map(k: RawKeypoints, decoder: &DecoderSpec) -> std::result::Result<K
         return Err("[keypoints] needs a pose decoder (decoder.keypoints)".into());
     };
     let count = *count as usize;
-    let n = k.template.len();
+    let n = k.template.points();
     let map = match k.map {
         None if count == n => (0..n).map(Some).collect(),
         None => return Err(format!("keypoints.map is required: the model gives {count} keypoints, the template has {n}")),
