@@ -203,6 +203,11 @@ typedef struct fovea_detection {
   size_t score_count;
   const char *const *score_labels;
   const float *score_values;
+  // A pose model's keypoints of the object: `object_keypoint_count` (x, y, confidence)
+  // triples in frame pixels, in the model's keypoint order (confidence 1 where the model gives
+  // none); NULL when 0 (a model without keypoints). Owned by the result.
+  size_t object_keypoint_count;
+  const float *object_keypoints;
 } fovea_detection;
 
 // The results of one frame. Made by `fovea_stream_receive` (free it with

@@ -174,6 +174,9 @@ type Result struct {
 	// Pitch keypoints (x, y pixels, the template's order, (0, 0) where not seen) when the
 	// engine's [pitch] stage runs; nil otherwise.
 	Keypoints [][2]float32
+	// Per detection, a pose model's keypoints of the object (x, y, confidence; the model's
+	// order); nil for a model without keypoints.
+	ObjectKeypoints [][][3]float32
 }
 
 func convert(r *C.fovea_result) *Result {
@@ -218,6 +221,16 @@ func convert(r *C.fovea_result) *Result {
 				out.Probabilities[i] = make(map[string]float32, n)
 				for k := range names {
 					out.Probabilities[i][C.GoString(names[k])] = float32(values[k])
+				}
+			}
+			if k := int(d.object_keypoint_count); k > 0 {
+				if out.ObjectKeypoints == nil {
+					out.ObjectKeypoints = make([][][3]float32, n)
+				}
+				kp := unsafe.Slice((*float32)(unsafe.Pointer(d.object_keypoints)), 3*k)
+				out.ObjectKeypoints[i] = make([][3]float32, k)
+				for j := range out.ObjectKeypoints[i] {
+					out.ObjectKeypoints[i][j] = [3]float32{kp[3*j], kp[3*j+1], kp[3*j+2]}
 				}
 			}
 			out.Detections[i] = det

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -721,5 +722,67 @@ func TestPitchKeypointsFollowTheConfiguration(t *testing.T) {
 		if err != nil || n != 20 {
 			t.Fatalf("%v after %d frames", err, n)
 		}
+	}
+}
+
+// A pose model's keypoints reach every detection (tests/data/pose_v8_k3: 32 keypoints), as
+// `fovea detect` writes them; a model without keypoints gives none.
+func TestPoseKeypointsReachEveryDetection(t *testing.T) {
+	model := filepath.Join(root(t), "tests/data/pose_v8_k3.toml")
+	clip := filepath.Join(root(t), "tests/data/market_street_10s.mp4")
+	out, err := exec.Command(foveaBin(t), "detect", clip, "--model", model, "-q", "--no-track", "--duration", "0.5", "-o", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][][][3]float32
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var f struct {
+			Detections []struct {
+				Keypoints [][3]float32 `json:"keypoints"`
+			} `json:"detections"`
+		}
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatal(err)
+		}
+		var frame [][][3]float32
+		for _, d := range f.Detections {
+			frame = append(frame, d.Keypoints)
+		}
+		want = append(want, frame)
+	}
+	e, err := NewEngine("model = '"+model+"'\n[tracking]\nenabled = false\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	n := 0
+	err = e.ProcessFile(clip, func(r *Result) bool {
+		if len(r.ObjectKeypoints) != len(r.Detections) || len(r.Detections) != len(want[n]) {
+			t.Fatalf("frame %d: %d keypoint sets, %d detections, the CLI %d", r.Frame, len(r.ObjectKeypoints), len(r.Detections), len(want[n]))
+		}
+		for i, k := range r.ObjectKeypoints {
+			if len(k) != 32 || !reflect.DeepEqual(k, want[n][i]) {
+				t.Fatalf("frame %d detection %d: %v, the CLI %v", r.Frame, i, k, want[n][i])
+			}
+		}
+		n++
+		return n < len(want)
+	})
+	if err != nil || n != len(want) || n < 10 {
+		t.Fatalf("%v after %d frames of %d", err, n, len(want))
+	}
+	plain, err := NewEngine("[tracking]\nenabled = false\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	err = plain.ProcessFile(clip, func(r *Result) bool {
+		if r.ObjectKeypoints != nil {
+			t.Fatalf("frame %d: keypoints from a model without any", r.Frame)
+		}
+		return r.Frame < 5
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -77,7 +77,8 @@ class _Detection(C.Structure):
                 ("class_id", C.c_uint32), ("track_id", C.c_int64), ("label", C.c_char_p), ("source", C.c_uint32),
                 ("label_score", C.c_float), ("verdict", C.c_uint32), ("rule", C.c_char_p), ("rule_value", C.c_float),
                 ("rule_limit", C.c_float), ("flags", C.c_uint32), ("team", C.c_int32), ("stats", _Stats),
-                ("score_count", C.c_size_t), ("score_labels", C.POINTER(C.c_char_p)), ("score_values", C.POINTER(C.c_float))]
+                ("score_count", C.c_size_t), ("score_labels", C.POINTER(C.c_char_p)), ("score_values", C.POINTER(C.c_float)),
+                ("object_keypoint_count", C.c_size_t), ("object_keypoints", C.POINTER(C.c_float))]
 
 
 class _Box(C.Structure):
@@ -236,16 +237,18 @@ class Detection:
     the model's class name; `source` says who decided last (one of SOURCES). With rules:
     `verdict` (one of VERDICTS), `rule` (None when kept), `rule_value`, `rule_limit`, `stats` (a
     dict of the ROI's colour statistics); with teams: `team` (0, 1 or None); with a classifier:
-    `label_score` and `probabilities` (label -> probability of its last step); `flags` (FLAG_* bits)."""
+    `label_score` and `probabilities` (label -> probability of its last step); `flags` (FLAG_* bits);
+    with a pose model: `keypoints` ([x, y, confidence] per keypoint, in the model's order), else []."""
     __slots__ = ("bbox", "score", "class_id", "label", "track_id", "source", "verdict", "rule", "rule_value", "rule_limit",
-                 "flags", "team", "label_score", "stats", "probabilities")
+                 "flags", "team", "label_score", "stats", "probabilities", "keypoints")
 
     def __init__(self, bbox, score, class_id, label, track_id, source="detector", verdict="keep", rule=None, rule_value=None,
-                 rule_limit=None, flags=0, team=None, label_score=None, stats=None, probabilities=None):
+                 rule_limit=None, flags=0, team=None, label_score=None, stats=None, probabilities=None, keypoints=None):
         self.bbox, self.score, self.class_id, self.label, self.track_id = bbox, score, class_id, label, track_id
         self.source, self.verdict, self.rule, self.rule_value, self.rule_limit = source, verdict, rule, rule_value, rule_limit
         self.flags, self.team, self.label_score, self.stats = flags, team, label_score, stats
         self.probabilities = probabilities or {}
+        self.keypoints = keypoints or []
 
     def __repr__(self):
         extra = f" {self.verdict} ({self.rule})" if self.verdict != "keep" else ""
@@ -260,8 +263,8 @@ class Result:
     """One frame's results: `detections` as objects, and the same as NumPy arrays: `boxes`
     (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`,
     `sources` (who decided last, one of SOURCES); per detection too: `verdicts`, `rules`,
-    `rule_values`, `rule_limits`, `flags`, `teams`, `label_scores`, `stats`, `probabilities` (see
-    `Detection`). `keypoints`: the pitch keypoints ([x, y] pairs in the template's order, [0, 0]
+    `rule_values`, `rule_limits`, `flags`, `teams`, `label_scores`, `stats`, `probabilities`,
+    `object_keypoints` (see `Detection`). `keypoints`: the pitch keypoints ([x, y] pairs in the template's order, [0, 0]
     where not seen) when the engine's `[pitch]` stage runs, else empty."""
 
     def __init__(self, r):
@@ -291,18 +294,21 @@ class Result:
                 "brightness": d.stats.brightness, "green_dominance": d.stats.green_dominance,
                 "green_fraction": d.stats.green_fraction, "dark_fraction": d.stats.dark_fraction} for d in ds]
             self.probabilities = [{d.score_labels[k].decode(): float(d.score_values[k]) for k in range(d.score_count)} for d in ds]
+            self.object_keypoints = [[[float(d.object_keypoints[3 * j + c]) for c in range(3)] for j in range(d.object_keypoint_count)]
+                                     for d in ds]
         else:
             self.boxes = np.zeros((0, 4), np.float32)
             self.scores, self.class_ids, self.track_ids = np.zeros(0, np.float32), np.zeros(0, np.uint32), np.zeros(0, np.int64)
             self.labels, self.sources, self.verdicts, self.rules, self.rule_values, self.rule_limits = [], [], [], [], [], []
             self.flags, self.teams, self.label_scores, self.stats, self.probabilities = [], [], [], [], []
+            self.object_keypoints = []
 
     @property
     def detections(self):
         return [Detection(tuple(float(v) for v in self.boxes[i]), float(self.scores[i]), int(self.class_ids[i]), self.labels[i],
                           None if self.track_ids[i] < 0 else int(self.track_ids[i]), self.sources[i], self.verdicts[i], self.rules[i],
                           self.rule_values[i], self.rule_limits[i], self.flags[i], self.teams[i], self.label_scores[i],
-                          self.stats[i], self.probabilities[i])
+                          self.stats[i], self.probabilities[i], self.object_keypoints[i])
                 for i in range(len(self.labels))]
 
     def __len__(self):

@@ -360,9 +360,13 @@ fn colour_of(r: &FrameResult, i: usize) -> [u8; 3] {
 /// The pitch keypoints' colour (BGR yellow).
 const KEYPOINT: [u8; 3] = [0, 230, 255];
 
+/// A pose model's keypoint is drawn from this confidence (Ultralytics' plotting threshold).
+const KEYPOINT_CONFIDENCE: f32 = 0.5;
+
 /// Draws one frame's results: the pitch keypoints seen (a dot and the keypoint's number, from 1
-/// as the template counts them); kept boxes solid in their colour with `label score #track`;
-/// rejected and invalid ones dashed grey with the rule.
+/// as the template counts them); kept boxes solid in their colour with `label score #track` and
+/// their pose keypoints (dots of the box's colour, those of confidence >= 0.5); rejected and
+/// invalid ones dashed grey with the rule.
 pub fn draw_result(canvas: &mut Canvas<'_>, text: &mut Text, r: &FrameResult, style: &Style) {
     let thick = (canvas.height as i64 / 360).clamp(1, 4) + 1;
     for (k, p) in r.keypoints.iter().enumerate().filter(|(_, p)| **p != [0.0, 0.0] && p.iter().all(|v| v.is_finite())) {
@@ -394,6 +398,12 @@ pub fn draw_result(canvas: &mut Canvas<'_>, text: &mut Text, r: &FrameResult, st
         }
         let col = colour_of(r, i);
         canvas.rect(d.bbox, thick, col, None);
+        for p in d.keypoints.iter().flat_map(|k| k.iter()) {
+            if p[2] >= KEYPOINT_CONFIDENCE && p[0].is_finite() && p[1].is_finite() {
+                let (x, y, t) = (p[0].round() as i64, p[1].round() as i64, thick - 1);
+                canvas.fill(x - t, y - t, x + t + 1, y + t + 1, col, 1.0);
+            }
+        }
         let mut s = format!("{name} {:.2}", d.score);
         if let Some(id) = r.track_ids.get(i).copied().flatten() {
             s.push_str(&format!(" #{id}"));
@@ -423,5 +433,19 @@ mod tests {
         // Each dot is numbered above and to its right, from 1.
         let inked = |x0: usize, y0: usize| (x0..x0 + 12).any(|x| (y0..y0 + 12).any(|y| at(x, y) != [0, 0, 0]));
         assert!(inked(53, 26) && inked(153, 47));
+    }
+
+    #[test]
+    fn a_pose_models_keypoints_are_drawn_when_confident() {
+        let (w, h) = (200u32, 100u32);
+        let mut px = vec![0u8; (w * h * 3) as usize];
+        let mut canvas = Canvas { data: &mut px, width: w, height: h };
+        let mut d = crate::results::Detection::new([20.0, 20.0, 180.0, 90.0], 0.9, 0);
+        d.keypoints = Some(vec![[60.0, 50.0, 0.9], [120.0, 50.0, 0.2], [f32::NAN, 50.0, 1.0]].into());
+        let r = FrameResult::untracked(0, 0.0, vec![d]);
+        draw_result(&mut canvas, &mut Text::new(10.0), &r, &Style { labels: vec!["x".into()], model: String::new() });
+        let at = |x: usize, y: usize| [px[(y * w as usize + x) * 3], px[(y * w as usize + x) * 3 + 1], px[(y * w as usize + x) * 3 + 2]];
+        assert_eq!(at(60, 50), colour_of(&r, 0), "a confident keypoint is a dot of the box's colour");
+        assert_eq!(at(120, 50), [0, 0, 0], "a keypoint under 0.5 is not drawn");
     }
 }

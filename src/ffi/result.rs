@@ -99,6 +99,11 @@ pub struct fovea_detection {
     pub score_count: usize,
     pub score_labels: *const *const c_char,
     pub score_values: *const f32,
+    /// A pose model's keypoints of the object: `object_keypoint_count` (x, y, confidence)
+    /// triples in frame pixels, in the model's keypoint order (confidence 1 where the model gives
+    /// none); NULL when 0 (a model without keypoints). Owned by the result.
+    pub object_keypoint_count: usize,
+    pub object_keypoints: *const f32,
 }
 
 /// The results of one frame. Made by `fovea_stream_receive` (free it with
@@ -135,6 +140,8 @@ pub(super) struct OwnedResult {
     score_ptrs: Vec<Vec<*const c_char>>,
     score_values: Vec<Vec<f32>>,
     keypoints: Vec<f32>,
+    /// Per detection: its keypoints' values (x, y, confidence).
+    object_keypoints: Vec<Vec<f32>>,
 }
 
 impl OwnedResult {
@@ -156,6 +163,7 @@ impl OwnedResult {
             score_ptrs: Vec::with_capacity(r.detections.len()),
             score_values: Vec::with_capacity(r.detections.len()),
             keypoints: r.keypoints.iter().flatten().copied().collect(),
+            object_keypoints: r.detections.iter().map(|d| d.keypoints.iter().flat_map(|k| k.iter().flatten().copied()).collect()).collect(),
         });
         for (k, d) in r.detections.iter().enumerate() {
             let resolved = r.labels.get(k).and_then(|l| l.as_ref());
@@ -226,18 +234,23 @@ impl OwnedResult {
                 score_count: scores.len(),
                 score_labels: std::ptr::null(),
                 score_values: std::ptr::null(),
+                object_keypoint_count: d.keypoints.as_ref().map_or(0, |k| k.len()),
+                object_keypoints: std::ptr::null(),
             });
         }
         // The CStrings' heap buffers do not move when the Vec does, so these pointers stay valid;
         // likewise the inner Vecs' buffers.
         owned.score_ptrs = owned.score_names.iter().map(|n| n.iter().map(|c| c.as_ptr()).collect()).collect();
-        let OwnedResult { dets, labels, rules, score_ptrs, score_values, .. } = &mut *owned;
+        let OwnedResult { dets, labels, rules, score_ptrs, score_values, object_keypoints, .. } = &mut *owned;
         for (k, d) in dets.iter_mut().enumerate() {
             d.label = labels[k].as_ptr();
             d.rule = rules[k].as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
             if d.score_count > 0 {
                 d.score_labels = score_ptrs[k].as_ptr();
                 d.score_values = score_values[k].as_ptr();
+            }
+            if d.object_keypoint_count > 0 {
+                d.object_keypoints = object_keypoints[k].as_ptr();
             }
         }
         owned.c.count = owned.dets.len();

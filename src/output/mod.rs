@@ -1,7 +1,7 @@
 //! Result writers: fovea's JSONL (one object per processed frame) and the Score Vision JSON.
 //!
 //! ```text
-//!  FrameResult ──▶ JsonlWriter        {"frame","pts","detections":[{"bbox","score","class_id","label","track_id","source"}]}
+//!  FrameResult ──▶ JsonlWriter        {"frame","pts","detections":[{"bbox","score","class_id","label","track_id","source","keypoints"?}],"keypoints"?}
 //!              └─▶ ScoreVisionWriter  {"frames":{"<n>":{"objects":[{"id","bbox","class_id"}],"keypoints":[]}}}
 //! ```
 //! Both write as they go and are valid files after `finish`, also when a run stops on an error.
@@ -65,6 +65,9 @@ struct JsonDet<'a> {
     /// The rule that rejected the box, or why it is invalid; absent when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     rule: Option<&'a str>,
+    /// A pose model's keypoints of the object (`[x, y, confidence]`); absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keypoints: Option<&'a [[f32; 3]]>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +123,7 @@ impl ResultSink for JsonlWriter {
                     label_score: r.labels.get(i).and_then(|l| l.as_ref()).map(|l| r4(l.confidence)),
                     verdict: r.checks.get(i).map(|c| c.verdict.as_str()),
                     rule: r.checks.get(i).and_then(|c| c.rule.as_deref()),
+                    keypoints: d.keypoints.as_deref(),
                 })
                 .collect(),
             keypoints: &r.keypoints,

@@ -145,6 +145,27 @@ static int32_t on_keypoints(void *user, const fovea_result *r) {
     return ++k->frames >= 3 ? 1 : 0;
 }
 
+struct pose_ctx {
+    int frames;
+    int dets;
+    int bad;
+};
+
+/* A pose model's detections: 32 (x, y, confidence) triples each, in the frame, confidence 0..1. */
+static int32_t on_pose(void *user, const fovea_result *r) {
+    struct pose_ctx *p = user;
+    for (size_t i = 0; i < r->count; i++) {
+        const fovea_detection *d = &r->detections[i];
+        p->dets++;
+        p->bad += d->object_keypoint_count != 32 || d->object_keypoints == NULL;
+        for (size_t j = 0; d->object_keypoints && j < d->object_keypoint_count; j++) {
+            const float *k = d->object_keypoints + 3 * j;
+            p->bad += !(k[0] >= 0.0f && k[1] >= 0.0f && k[2] >= 0.0f && k[2] <= 1.0f);
+        }
+    }
+    return ++p->frames >= 3 ? 1 : 0;
+}
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -404,6 +425,15 @@ int main(int argc, char **argv) {
             CHECK(k.frames == 3 && k.bad == 0, "[pitch] %d: %d frames, %d bad keypoint fields", with, k.frames, k.bad);
         }
         fovea_engine_destroy(pitch);
+
+        /* A pose model (tests/data/pose_v8_k3: Ultralytics' YOLOv8 pose layout, 32 keypoints):
+           every detection carries its keypoints. */
+        fovea_engine *pose = NULL;
+        EXPECT(fovea_engine_create("model = \"tests/data/pose_v8_k3.toml\"", NULL, &pose), FOVEA_STATUS_OK);
+        struct pose_ctx p = {0, 0, 0};
+        EXPECT(fovea_engine_process_file(pose, video, on_pose, &p), FOVEA_STATUS_CALLBACK_STOPPED);
+        CHECK(p.frames == 3 && p.dets > 0 && p.bad == 0, "pose: %d frames, %d detections, %d bad", p.frames, p.dets, p.bad);
+        fovea_engine_destroy(pose);
     }
 
     error_paths(engine, frames, w, h);
