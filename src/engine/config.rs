@@ -198,8 +198,39 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PitchSection {
-    /// `lines`: the pitch template registered to the frame's white lines (no keypoint model).
+    /// `lines`: the pitch template registered to the frame's white lines (no keypoint model);
+    /// `model`: a keypoint model (`model`) every `every` frames, the lines between.
     pub mode: PitchMode,
+    /// The keypoint model's manifest (mode `model`; relative to the configuration's folder).
+    pub model: Option<PathBuf>,
+    /// The keypoint model runs on every `every`th frame (default 1: all of them).
+    pub every: Option<u32>,
+    /// A model keypoint is seen from this confidence (default 0.5).
+    pub confidence: Option<f32>,
+}
+
+impl PitchSection {
+    /// The chain's pitch stage this section asks for (checked: `model` needs a model, `lines`
+    /// takes none).
+    pub fn stage(&self) -> Result<crate::pitch::stage::PitchConfig> {
+        use crate::pitch::stage::{ModelConfig, PitchConfig};
+        let bad = |option: &'static str, reason: &str| Error::InvalidOption { option, reason: reason.into() };
+        match (self.mode, &self.model) {
+            (PitchMode::Lines, None) if self.every.is_none() && self.confidence.is_none() => Ok(self.mode.stage()),
+            (PitchMode::Lines, _) => Err(bad("pitch.mode", "model, every and confidence are settings of mode = \"model\"")),
+            (PitchMode::Model, None) => {
+                Err(bad("pitch.model", "mode = \"model\" needs model = \"MANIFEST.toml\" (a pose model's manifest)"))
+            }
+            (PitchMode::Model, Some(m)) => {
+                let d = ModelConfig::new(m.clone());
+                Ok(PitchConfig::Model(ModelConfig {
+                    every: self.every.unwrap_or(d.every),
+                    confidence: self.confidence.unwrap_or(d.confidence),
+                    ..d
+                }))
+            }
+        }
+    }
 }
 
 /// Where a frame's pitch keypoints come from.
@@ -208,14 +239,16 @@ pub struct PitchSection {
 pub enum PitchMode {
     /// The template registered to the frame's white lines ([`crate::pitch::register`]).
     Lines,
+    /// A keypoint model's keypoints, the lines carrying them between its frames
+    /// ([`crate::pitch::stage`]).
+    Model,
 }
 
 impl PitchMode {
-    /// The chain's pitch stage for this mode (what every face that asks for it runs).
-    pub fn stage(self) -> crate::pitch::register::RegisterConfig {
-        match self {
-            PitchMode::Lines => crate::pitch::register::RegisterConfig::default(),
-        }
+    /// The chain's pitch stage of `lines` (what every face that asks for it runs); `model`
+    /// needs its model: [`PitchSection::stage`].
+    pub fn stage(self) -> crate::pitch::stage::PitchConfig {
+        crate::pitch::stage::PitchConfig::Lines(crate::pitch::register::RegisterConfig::default())
     }
 }
 
@@ -244,7 +277,7 @@ impl EngineConfig {
             batch_rois,
             teams: self.teams,
             tiles: self.tiles.clone(),
-            pitch: self.pitch.as_ref().map(|p| p.mode.stage()),
+            pitch: self.pitch.as_ref().map(PitchSection::stage).transpose()?,
             ..ChainConfig::default()
         })
     }
@@ -291,7 +324,8 @@ impl EngineConfig {
             c.model = base.join(&c.model);
         }
         let rules_file = c.rules.as_mut().and_then(|r| r.file.as_mut());
-        for p in [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut(), rules_file].into_iter().flatten() {
+        let pitch_model = c.pitch.as_mut().and_then(|p| p.model.as_mut());
+        for p in [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut(), rules_file, pitch_model].into_iter().flatten() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

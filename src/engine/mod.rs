@@ -19,7 +19,7 @@
 mod config;
 mod stream;
 
-pub use config::{ClassifierConfig, ClassifierKind, EngineConfig, PitchMode, RulesConfig, TrackingConfig};
+pub use config::{ClassifierConfig, ClassifierKind, EngineConfig, PitchMode, PitchSection, RulesConfig, TrackingConfig};
 pub use stream::{FrameIn, PixelFormat, Received, Stream};
 
 use std::path::Path;

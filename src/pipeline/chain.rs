@@ -4,7 +4,7 @@
 use super::Stages;
 use crate::classify::Classifier;
 use crate::filter::FilterConfig;
-use crate::pitch::register::RegisterConfig;
+use crate::pitch::stage::PitchConfig;
 use crate::track::{reuse::ReuseConfig, TrackerConfig};
 
 /// ROIs per classifier call at most, by default (`batch_rois`).
@@ -24,8 +24,8 @@ pub struct ChainConfig {
     pub batch_rois: usize,
     pub teams: bool,
     pub tiles: Option<super::tiles::TileConfig>,
-    /// Pitch keypoints from the frame's white lines ([`crate::pitch::register`]).
-    pub pitch: Option<RegisterConfig>,
+    /// Pitch keypoints from the frame's white lines or a keypoint model ([`crate::pitch::stage`]).
+    pub pitch: Option<PitchConfig>,
 }
 
 impl Default for ChainConfig {
@@ -57,7 +57,7 @@ impl ChainConfig {
             gpu: None,
             frames: None,
             tiles: self.tiles.clone(),
-            pitch: self.pitch,
+            pitch: self.pitch.clone(),
         }
     }
 }

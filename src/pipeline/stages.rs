@@ -22,7 +22,7 @@ use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::filter::{Candidate, FilterConfig};
 use crate::image::{ChannelOrder, FrameView};
-use crate::pitch::register::Registrar;
+use crate::pitch::stage::PitchStage;
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
 use crate::track::{
@@ -66,7 +66,7 @@ pub struct Stages<'a> {
     /// Tiled detection (the detector stage of a file or in-memory source).
     pub tiles: Option<super::tiles::TileConfig>,
     /// Pitch keypoints from each frame's white lines (the template registered to them).
-    pub pitch: Option<crate::pitch::register::RegisterConfig>,
+    pub pitch: Option<crate::pitch::stage::PitchConfig>,
 }
 
 impl Default for Stages<'_> {
@@ -120,6 +120,8 @@ pub struct StageCounts {
     /// With the pitch stage: frames registered (keypoints found) of those seen, and seconds.
     pub pitch_found: u64,
     pub pitch_frames: u64,
+    /// Frames the pitch keypoint model ran on (`model` mode).
+    pub pitch_model_runs: u64,
     pub pitch_s: f64,
 }
 
@@ -178,8 +180,8 @@ pub struct FrameStages<'c> {
     /// The ROI tensors made ([`FrameStages::roi_spec`]), fixed once the slot is filled.
     spec: Option<RoiSpec>,
     counts: StageCounts,
-    /// The pitch stage: the template registered to each frame's lines, tracked between frames.
-    pitch: Option<Registrar>,
+    /// The pitch stage: the template's keypoints from each frame's lines or a keypoint model.
+    pitch: Option<PitchStage>,
 }
 
 /// Frames held at once by the GPU ROI stage's pool (grows on demand).
@@ -218,7 +220,7 @@ impl<'c> FrameStages<'c> {
             rois: RoiSide { batch: RoiBatch::default(), gpu, uploaded: false },
             spec: None,
             counts: StageCounts::default(),
-            pitch: pitch.map(Registrar::new),
+            pitch: pitch.as_ref().map(PitchStage::new).transpose()?,
         };
         s.spec = s.compute_spec();
         s.check_batch_size()?;
@@ -333,10 +335,10 @@ impl<'c> FrameStages<'c> {
         if let Some(reg) = self.pitch.as_mut() {
             let t = Instant::now();
             for (r, view) in out.iter_mut().zip(&views) {
-                let found;
-                (r.keypoints, found) = reg.frame(view, self.order);
-                self.counts.pitch_frames += 1;
-                self.counts.pitch_found += found as u64;
+                let f = reg.frame(view, self.order)?;
+                (r.keypoints, self.counts.pitch_frames) = (f.keypoints, self.counts.pitch_frames + 1);
+                self.counts.pitch_found += f.found as u64;
+                self.counts.pitch_model_runs += f.model_ran as u64;
             }
             self.counts.pitch_s += t.elapsed().as_secs_f64();
         }

@@ -36,7 +36,8 @@ struct RawOptions {
     duration: Option<f64>,
     tracking: Option<bool>,
     format: Option<String>,
-    /// `lines` or `off`: the pitch keypoints (default: the configuration's `[pitch]`).
+    /// `lines`, `model` (the configuration's `[pitch]` model) or `off`: the pitch keypoints
+    /// (default: the configuration's `[pitch]`).
     pitch: Option<String>,
 }
 
@@ -159,10 +160,14 @@ impl JobOptions {
             None => chain.tracking,
         };
         let pitch = match raw.pitch.as_deref() {
-            None => chain.pitch,
+            None => chain.pitch.clone(),
             Some("lines") => Some(crate::engine::PitchMode::Lines.stage()),
+            Some("model") => match &chain.pitch {
+                Some(p @ crate::pitch::stage::PitchConfig::Model(_)) => Some(p.clone()),
+                _ => return Err(bad("options.pitch", "model: the service's configuration has no [pitch] model".into())),
+            },
             Some("off") => None,
-            Some(p) => return Err(bad("options.pitch", format!("expected lines or off, got '{p}'"))),
+            Some(p) => return Err(bad("options.pitch", format!("expected lines, model or off, got '{p}'"))),
         };
         let chain = ChainConfig { tracking, pitch, ..chain.clone() };
         let format = match raw.format.as_deref() {

@@ -265,11 +265,8 @@ pub(crate) struct DetectArgs {
     /// input size, besides the whole-frame pass) or `ball` (one tile around the last ball).
     #[arg(long)]
     pub(crate) tiles: Option<String>,
-    /// Pitch keypoints per frame (Score Vision's 32, `[0, 0]` where not seen): `lines` registers
-    /// the pitch template to the frame's white lines (no keypoint model needed); `off` (the
-    /// default of detect; `fovea mine` defaults to lines).
-    #[arg(long, value_enum)]
-    pub(crate) pitch: Option<PitchArg>,
+    #[command(flatten)]
+    pub(crate) pitch: PitchArgs,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -284,14 +281,50 @@ pub(crate) struct DetectArgs {
 pub(crate) enum PitchArg {
     /// The pitch template registered to each frame's white lines, tracked between frames.
     Lines,
+    /// A keypoint model's keypoints (`--pitch-model`), the lines carrying them between its frames.
+    Model,
     /// No pitch keypoints.
     Off,
 }
 
-impl PitchArg {
-    /// The chain's pitch stage (the engine configuration's `[pitch] mode`), or None.
-    pub(crate) fn stage(arg: Option<Self>) -> Option<fovea::pitch::register::RegisterConfig> {
-        (arg == Some(PitchArg::Lines)).then(|| fovea::engine::PitchMode::Lines.stage())
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct PitchArgs {
+    /// Pitch keypoints per frame (Score Vision's 32, `[0, 0]` where not seen): `lines` registers
+    /// the pitch template to the frame's white lines (no keypoint model needed); `model` runs
+    /// `--pitch-model`; `off`. Default: `model` with `--pitch-model`, else off for detect and
+    /// lines for `fovea mine`.
+    #[arg(long, value_enum)]
+    pub(crate) pitch: Option<PitchArg>,
+    /// A pitch keypoint model's manifest (an Ultralytics pose model with `[keypoints] template =
+    /// "soccer-pitch-32"`).
+    #[arg(long, value_name = "MANIFEST")]
+    pub(crate) pitch_model: Option<PathBuf>,
+    /// Run the pitch keypoint model on every Nth frame only; the white lines' motion carries its
+    /// homography to the frames between (and a cut runs it at once). Default 1.
+    #[arg(long, value_name = "N")]
+    pub(crate) pitch_every: Option<u32>,
+}
+
+impl PitchArgs {
+    /// The chain's pitch stage: these flags as an engine configuration's `[pitch]` (`default`
+    /// when no mode is given), or None.
+    pub(crate) fn stage(&self, default: Option<fovea::engine::PitchMode>) -> anyhow::Result<Option<fovea::pitch::stage::PitchConfig>> {
+        use fovea::engine::PitchMode;
+        let mode = match (self.pitch, &self.pitch_model) {
+            (Some(PitchArg::Off), _) => None,
+            (Some(PitchArg::Lines), _) => Some(PitchMode::Lines),
+            (Some(PitchArg::Model), _) | (None, Some(_)) => Some(PitchMode::Model),
+            (None, None) => default,
+        };
+        let Some(mode) = mode else {
+            anyhow::ensure!(self.pitch_model.is_none() && self.pitch_every.is_none(), "--pitch-model and --pitch-every need a pitch stage");
+            return Ok(None);
+        };
+        let section = fovea::engine::PitchSection { mode, model: self.pitch_model.clone(), every: self.pitch_every, confidence: None };
+        Ok(Some(section.stage().map_err(|e| match mode {
+            PitchMode::Lines => anyhow::anyhow!("--pitch lines takes no --pitch-model or --pitch-every"),
+            PitchMode::Model => anyhow::anyhow!("{e} (--pitch model needs --pitch-model MANIFEST)"),
+        })?))
     }
 }
 

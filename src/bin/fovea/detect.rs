@@ -20,6 +20,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let params = pipeline::decode_params(&detector, a.score, a.nms_iou, a.classes.as_deref())?;
     let tracking = a.tracking.config(&detector.manifest().tracking)?;
     let tiles = a.tiles.as_deref().map(|m| m.parse().map(fovea::pipeline::tiles::TileConfig::new)).transpose()?;
+    let pitch_stage = a.pitch.stage(None)?;
     let labels = detector.manifest().labels.clone();
     let (mut sink, out_name) = open_sink(&a.output, a.format, &labels, tracking.is_some(), a.started)?;
 
@@ -65,7 +66,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
             tiles: tiles.clone(),
-            pitch: PitchArg::stage(a.pitch),
+            pitch: pitch_stage,
             frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
             ..Default::default()
         },

@@ -21,9 +21,10 @@ pub(crate) struct MineArgs {
     pub(crate) model: ModelArgs,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
-    /// Pitch keypoints: `lines` (the default: the template registered to the white lines) or `off`.
-    #[arg(long, value_enum, default_value = "lines")]
-    pub(crate) pitch: PitchArg,
+    /// Pitch keypoints: `lines` (the default: the template registered to the white lines),
+    /// `model` (`--pitch-model`, every `--pitch-every` frames) or `off`.
+    #[command(flatten)]
+    pub(crate) pitch: PitchArgs,
     /// Leave out roles by colour (goalkeepers and referees from jersey colours, for detectors
     /// without those classes; on by default).
     #[arg(long)]
@@ -43,7 +44,10 @@ pub(crate) struct MineArgs {
 
 pub(crate) fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let MineArgs { video, output, model, tracking, pitch, no_teams, tiles, score, quiet, annotate } = a;
+    let MineArgs { video, output, model, tracking, mut pitch, no_teams, tiles, score, quiet, annotate } = a;
+    if pitch.pitch.is_none() && pitch.pitch_model.is_none() {
+        pitch.pitch = Some(PitchArg::Lines);
+    }
     if output == std::path::Path::new("-") && score {
         anyhow::bail!("--score reads the response back: give -o a file");
     }
@@ -62,7 +66,7 @@ pub(crate) fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
         policy: None,
         teams: !no_teams,
         tiles,
-        pitch: Some(pitch),
+        pitch,
         quiet,
         annotate,
         started: Some(started),

@@ -114,8 +114,9 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
     }
     let s = &r.stages;
     if s.pitch_frames > 0 {
+        let by = if s.pitch_model_runs > 0 { format!("model on {} frames, lines between", s.pitch_model_runs) } else { "lines".into() };
         eprintln!(
-            "  pitch        lines: keypoints in {} of {} frames ({:.2} ms a frame)",
+            "  pitch        {by}: keypoints in {} of {} frames ({:.2} ms a frame)",
             s.pitch_found,
             s.pitch_frames,
             ms_per(s.pitch_s, s.pitch_frames)
