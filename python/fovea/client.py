@@ -64,8 +64,24 @@ class Client:
     def submit(self, source, **options):
         """Starts a job on `source` (a path under the service's media root, or a URL); `options`:
         classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch ("lines":
-        the 32 pitch keypoints per frame, "off"). Returns the job's status (with its "id")."""
+        the 32 pitch keypoints per frame from the white lines, "model": the configuration's pitch
+        keypoint model, "off"), teams. Returns the job's status (with its "id")."""
         return self._json("POST", "/v1/jobs", {"source": source, "options": options})
+
+    def submit_mine(self, source, **options):
+        """Starts a mine job (`fovea mine`): the Score Vision miner's response on the video
+        `source` (tracking, roles by colour, the pitch keypoints, `processing_time`); `options` as
+        `submit`'s. Its results are the response, one dict, when it ends (`mine` waits for it)."""
+        return self._json("POST", "/v1/jobs", {"source": source, "kind": "mine", "options": options})
+
+    def mine(self, source, timeout=None, **options):
+        """A mine job run to its end: returns the Score Vision response. Raises `Error` when the
+        job failed."""
+        job = self.submit_mine(source, **options)
+        st = self.wait(job["id"], timeout=timeout)
+        if st["state"] != "done":
+            raise Error(500, f"mine job {job['id']} {st['state']}: {st.get('error')}")
+        return next(self.results(job["id"]))
 
     def submit_score(self, source, boxes, **options):
         """Starts a score job: the miner's Score Vision file `boxes` (a path under the media

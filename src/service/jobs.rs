@@ -37,8 +37,11 @@ struct RawOptions {
     tracking: Option<bool>,
     format: Option<String>,
     /// `lines`, `model` (the configuration's `[pitch]` model) or `off`: the pitch keypoints
-    /// (default: the configuration's `[pitch]`).
+    /// (default: the configuration's `[pitch]`; a mine job's: lines without one).
     pitch: Option<String>,
+    /// Roles by colour (goalkeepers and referees from jersey colours; default: the
+    /// configuration's `teams`, on for a mine job).
+    teams: Option<bool>,
 }
 
 /// The result format of a job.
@@ -61,6 +64,9 @@ pub enum JobKind {
     Detect,
     /// A miner's Score Vision submission scored on the source as the validator scores it.
     Score,
+    /// A Score Vision miner's whole job (`fovea mine`): detection, tracking, roles by colour,
+    /// the pitch keypoints, the response with its `processing_time`.
+    Mine,
 }
 
 impl std::str::FromStr for JobKind {
@@ -69,7 +75,8 @@ impl std::str::FromStr for JobKind {
         match s {
             "detect" => Ok(JobKind::Detect),
             "score" => Ok(JobKind::Score),
-            other => Err(format!("kind: expected detect or score, got '{other}'")),
+            "mine" => Ok(JobKind::Mine),
+            other => Err(format!("kind: expected detect, mine or score, got '{other}'")),
         }
     }
 }
@@ -77,6 +84,7 @@ impl std::str::FromStr for JobKind {
 /// A job's work, checked.
 #[derive(Debug, Clone)]
 pub enum Work {
+    /// Detection, or a mine job (the options say which).
     Detect(Box<JobOptions>),
     Score(Box<ScoreJob>),
 }
@@ -84,6 +92,7 @@ pub enum Work {
 impl Work {
     pub fn kind(&self) -> JobKind {
         match self {
+            Work::Detect(o) if o.mine => JobKind::Mine,
             Work::Detect(_) => JobKind::Detect,
             Work::Score(_) => JobKind::Score,
         }
@@ -106,6 +115,8 @@ pub struct JobOptions {
     /// tracking and pitch.
     pub chain: ChainConfig,
     pub format: Format,
+    /// A mine job: the Score Vision response ends with its `processing_time`.
+    pub mine: bool,
 }
 
 /// Times a network source is opened again after failing without processing a frame in between
@@ -116,14 +127,24 @@ pub const MAX_RECONNECTS: u32 = 6;
 pub const MAX_STRIDE: u32 = 100_000;
 
 impl JobOptions {
-    /// Parses and checks `options` (a JSON object, or null) over the service's defaults.
-    pub(crate) fn parse(options: &serde_json::Value, manifest: &Manifest, engine: &EngineConfig, chain: &ChainConfig) -> Result<Self> {
+    /// Parses and checks `options` (a JSON object, or null) over the service's defaults; `mine`:
+    /// over a miner's (the Score Vision response, tracking, roles by colour, pitch keypoints).
+    pub(crate) fn parse(
+        options: &serde_json::Value,
+        manifest: &Manifest,
+        engine: &EngineConfig,
+        chain: &ChainConfig,
+        mine: bool,
+    ) -> Result<Self> {
         let bad = |option: &'static str, reason: String| Error::InvalidOption { option, reason };
         let raw: RawOptions = if options.is_null() {
             RawOptions::default()
         } else {
             serde_json::from_value(options.clone()).map_err(|e| {
-                bad("options", format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch)"))
+                bad(
+                    "options",
+                    format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch, teams)"),
+                )
             })?
         };
         let classes = raw.classes.or_else(|| engine.classes.clone());
@@ -157,9 +178,11 @@ impl JobOptions {
         let tracking = match raw.tracking {
             Some(false) => None,
             Some(true) => Some(chain.tracking.unwrap_or(manifest.tracking)),
+            None if mine => Some(chain.tracking.unwrap_or(manifest.tracking)),
             None => chain.tracking,
         };
         let pitch = match raw.pitch.as_deref() {
+            None if mine && chain.pitch.is_none() => Some(crate::engine::PitchMode::Lines.stage()),
             None => chain.pitch.clone(),
             Some("lines") => Some(crate::engine::PitchMode::Lines.stage()),
             Some("model") => match &chain.pitch {
@@ -169,13 +192,16 @@ impl JobOptions {
             Some("off") => None,
             Some(p) => return Err(bad("options.pitch", format!("expected lines, model or off, got '{p}'"))),
         };
-        let chain = ChainConfig { tracking, pitch, ..chain.clone() };
+        let teams = raw.teams.unwrap_or(chain.teams || mine);
+        let chain = ChainConfig { tracking, pitch, teams, ..chain.clone() };
         let format = match raw.format.as_deref() {
-            None | Some("jsonl") => Format::Jsonl,
+            None if mine => Format::Scorevision,
             Some("scorevision") => Format::Scorevision,
+            _ if mine => return Err(bad("options.format", "a mine job writes the Score Vision response (format scorevision)".into())),
+            None | Some("jsonl") => Format::Jsonl,
             Some(f) => return Err(bad("options.format", format!("expected jsonl or scorevision, got '{f}'"))),
         };
-        Ok(Self { params, sampling, chain, format })
+        Ok(Self { params, sampling, chain, format, mine })
     }
 }
 
@@ -487,7 +513,13 @@ impl Job {
         let out = self.output.writer().map_err(|e| RunError::Failed(Error::Output { path: self.output.path.clone(), source: e }))?;
         let mut writer: Box<dyn ResultSink> = match opts.format {
             Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(out), name, labels)),
-            Format::Scorevision => Box::new(ScoreVisionWriter::new(Box::new(out), name, &labels, opts.chain.tracking.is_some())),
+            Format::Scorevision => {
+                let w = ScoreVisionWriter::new(Box::new(out), name, &labels, opts.chain.tracking.is_some());
+                match self.progress().started.filter(|_| opts.mine) {
+                    Some(started) => Box::new(w.with_processing_time(started)),
+                    None => Box::new(w),
+                }
+            }
         };
         // A network source that fails (or ends with an error) is opened again with backoff, for
         // at most `source_timeout` without a frame in all; frame numbers go on from where they

@@ -257,8 +257,9 @@ impl Service {
         }
         let input = self.access.check("source", source, true).map_err(SubmitError::Invalid)?;
         let work = match kind {
-            JobKind::Detect => {
-                JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, &self.chain).map(|o| Work::Detect(Box::new(o)))
+            JobKind::Detect | JobKind::Mine => {
+                JobOptions::parse(options, self.batcher.manifest(), &self.cfg.engine, &self.chain, kind == JobKind::Mine)
+                    .map(|o| Work::Detect(Box::new(o)))
             }
             JobKind::Score => {
                 if matches!(&input, Named::Url(u) if !u.to_ascii_lowercase().starts_with("http")) {

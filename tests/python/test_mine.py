@@ -151,3 +151,34 @@ def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
         s.stop()
     o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines", "--format", "scorevision"], capture_output=True, text=True)
     assert doc == json.loads(o.stdout), "the service's mining job equals fovea detect --pitch lines"
+
+
+def test_a_mine_job_gives_fovea_mines_response(clip, tmp_path):
+    """`fovea serve`'s mine job: `fovea mine`'s response (objects, keypoints) with the job's own
+    processing_time; a format other than the response's is refused by name."""
+    import shutil
+    import sys
+    sys.path.insert(0, str(ROOT / "python"))
+    import fovea.client
+    from fovea.client import Client
+    from test_serve import Server
+
+    video, _, _, _ = clip
+    want, _ = mine(video, tmp_path / "cli.json")
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy(video, media / "match.mkv")
+    s = Server(media)
+    try:
+        c = Client(s.url)
+        got = c.mine("match.mkv", timeout=300)
+        assert c.jobs()[-1]["kind"] == "mine"
+        with pytest.raises(fovea.client.Error, match="options.format"):
+            c.submit_mine("match.mkv", format="jsonl")
+        plain = c.mine("match.mkv", timeout=300, pitch="off", teams=False)
+    finally:
+        s.stop()
+    assert got["processing_time"] > 0
+    assert got["frames"] == want["frames"], "the service's mine job equals fovea mine"
+    assert all(f["keypoints"] == [] for f in plain["frames"].values()), "pitch off: no keypoints"
+    assert plain["frames"] != got["frames"]

@@ -35,14 +35,14 @@ func New(url, token string) *Client {
 }
 
 // Options are a job's per-job options: classes, score, nms_iou, stride, max_fps, start,
-// duration, tracking, format.
+// duration, tracking, format, pitch ("lines", "model", "off"), teams.
 type Options map[string]any
 
 // Status is a job as the service reports it.
 type Status struct {
 	ID       uint64  `json:"id"`
 	Source   string  `json:"source"`
-	Kind     string  `json:"kind"`  // detect, score
+	Kind     string  `json:"kind"`  // detect, mine, score
 	State    string  `json:"state"` // queued, running, done, failed, cancelled
 	Format   string  `json:"format"`
 	Frames   uint64  `json:"frames"`
@@ -158,6 +158,33 @@ func (c *Client) Score(ctx context.Context, source, boxes string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	return c.document(ctx, st, "score")
+}
+
+// SubmitMine starts a mine job (`fovea mine`): the Score Vision miner's response on the video
+// source (tracking, roles by colour, the pitch keypoints, processing_time). opts: Submit's.
+func (c *Client) SubmitMine(ctx context.Context, source string, opts Options) (Status, error) {
+	if opts == nil {
+		opts = Options{}
+	}
+	var s Status
+	err := c.decode(ctx, http.MethodPost, "/v1/jobs", map[string]any{"source": source, "kind": "mine", "options": opts}, &s)
+	return s, err
+}
+
+// Mine runs a mine job to its end and returns the Score Vision response. A job that did not
+// end done is an error carrying fovea's reason.
+func (c *Client) Mine(ctx context.Context, source string, opts Options) (json.RawMessage, error) {
+	st, err := c.SubmitMine(ctx, source, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.document(ctx, st, "mine")
+}
+
+// document waits for a job whose result is one JSON document (score, mine) and returns it.
+func (c *Client) document(ctx context.Context, st Status, kind string) (json.RawMessage, error) {
+	var err error
 	if st, err = c.Wait(ctx, st.ID); err != nil {
 		return nil, err
 	}
@@ -166,7 +193,7 @@ func (c *Client) Score(ctx context.Context, source, boxes string, opts Options) 
 		if st.Error != nil {
 			reason = *st.Error
 		}
-		return nil, fmt.Errorf("score job %d %s: %s", st.ID, st.State, reason)
+		return nil, fmt.Errorf("%s job %d %s: %s", kind, st.ID, st.State, reason)
 	}
 	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs/%d/results", st.ID), nil)
 	if err != nil {
@@ -175,7 +202,7 @@ func (c *Client) Score(ctx context.Context, source, boxes string, opts Options) 
 	defer resp.Body.Close()
 	var report json.RawMessage
 	if err := json.NewDecoder(resp.Body).Decode(&report); err != nil {
-		return nil, fmt.Errorf("score job %d report: %w", st.ID, err)
+		return nil, fmt.Errorf("%s job %d result: %w", kind, st.ID, err)
 	}
 	return report, nil
 }

@@ -117,13 +117,62 @@ func TestErrorsCarryTheStatusAndTheReason(t *testing.T) {
 	}
 }
 
-func TestAScoreJobEqualsFoveaScore(t *testing.T) {
+// scoreClip makes tests/python/score_clip.py's composited broadcast clip (match.mkv, with the
+// perfect submission perfect.json) in a new folder.
+func scoreClip(t *testing.T) string {
 	dir := t.TempDir()
 	py, _ := filepath.Abs("../../../.deps/venv/bin/python")
 	gen, _ := filepath.Abs("../../../tests/python/score_clip.py")
 	if out, err := exec.Command(py, gen, dir).CombinedOutput(); err != nil {
 		t.Fatalf("score clip: %v\n%s", err, out)
 	}
+	return dir
+}
+
+// A mine job gives `fovea mine`'s response (all but processing_time): every frame's objects
+// with the validator's class ids and 32 pitch keypoints. (This clip's camera, a plain
+// perspective warp, is not one the lines' search finds: test_mine.py checks the keypoints on
+// camera paths.)
+func TestAMineJobEqualsFoveaMine(t *testing.T) {
+	dir := scoreClip(t)
+	url, _ := startServerIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	resp, err := New(url, "").Mine(ctx, "match.mkv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := filepath.Join(t.TempDir(), "cli.json")
+	if out, err := exec.Command(os.Getenv("FOVEA_BIN"), "mine", filepath.Join(dir, "match.mkv"), "-o", cli, "-q").CombinedOutput(); err != nil {
+		t.Fatalf("fovea mine: %v\n%s", err, out)
+	}
+	type response struct {
+		Frames map[string]struct {
+			Objects   []map[string]any `json:"objects"`
+			Keypoints [][2]float64     `json:"keypoints"`
+		} `json:"frames"`
+		ProcessingTime float64 `json:"processing_time"`
+	}
+	var got, want response
+	if err := json.Unmarshal(resp, &got); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(cli)
+	if err := json.Unmarshal(text, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got.ProcessingTime <= 0 || len(got.Frames) == 0 || !reflect.DeepEqual(got.Frames, want.Frames) {
+		t.Fatalf("service: %d frames, processing_time %v; CLI %d frames", len(got.Frames), got.ProcessingTime, len(want.Frames))
+	}
+	for k, f := range got.Frames {
+		if len(f.Keypoints) != 32 {
+			t.Fatalf("frame %s: %d keypoints", k, len(f.Keypoints))
+		}
+	}
+}
+
+func TestAScoreJobEqualsFoveaScore(t *testing.T) {
+	dir := scoreClip(t)
 	url, _ := startServerIn(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
