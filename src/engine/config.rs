@@ -153,7 +153,9 @@ impl Default for RulesConfig {
 /// mode = "ball"                          # all | ball (one tile around the last ball)
 /// overlap = 0.2
 /// [pitch]                                # optional: the 32 pitch keypoints of every frame
-/// mode = "lines"                         # the template registered to the white lines
+/// mode = "lines"                         # the template registered to the white lines, or "model":
+///                                        # model = "pitch.toml" (a pose model's manifest),
+///                                        # every = 5 (its frames; the lines between), confidence = 0.5
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,7 +192,7 @@ pub struct EngineConfig {
     /// Tiled detection for small objects (file calls): `[tiles] mode = "all" | "ball"`.
     pub tiles: Option<crate::pipeline::tiles::TileConfig>,
     /// Pitch keypoints per frame: `[pitch] mode = "lines"` (the template registered to the white
-    /// lines; `fovea mine`'s and `--pitch lines`'s stage).
+    /// lines; `fovea mine`'s and `--pitch lines`'s stage) or `"model"` (a keypoint model).
     pub pitch: Option<PitchSection>,
 }
 
@@ -362,5 +364,25 @@ mod tests {
         let c = EngineConfig::parse(&toml, Path::new("/base")).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert!(c.tracking.enabled && !c.teams && c.rules.is_some() && c.tiles.is_some());
         assert_eq!(c.classifier.kind, ClassifierKind::None);
+    }
+
+    /// `[pitch]`: a model's manifest is taken from the configuration's folder, `every` and
+    /// `confidence` reach the stage, and what does not fit a mode is refused by name.
+    #[test]
+    fn pitch_sections_become_the_stage_they_say() {
+        use crate::pitch::stage::PitchConfig;
+        let stage = |t: &str| EngineConfig::parse(t, Path::new("/base")).unwrap().pitch.unwrap().stage();
+        match stage("[pitch]\nmode = \"model\"\nmodel = \"m/pitch.toml\"\nevery = 5\n").unwrap() {
+            PitchConfig::Model(m) => {
+                assert_eq!(m.manifest, Path::new("/base/m/pitch.toml"));
+                assert_eq!((m.every, m.confidence), (5, 0.5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(stage("[pitch]\nmode = \"lines\"\n").unwrap(), PitchConfig::Lines(_)));
+        let e = stage("[pitch]\nmode = \"model\"\n").unwrap_err().to_string();
+        assert!(e.contains("pitch.model") && e.contains("needs model"), "{e}");
+        let e = stage("[pitch]\nmode = \"lines\"\nevery = 3\n").unwrap_err().to_string();
+        assert!(e.contains("pitch.mode") && e.contains("settings of mode = \"model\""), "{e}");
     }
 }
