@@ -16,64 +16,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 import pitch_clip  # noqa: E402
+import pose_stand_in  # noqa: E402
 import score_clip  # noqa: E402
 
 FOVEA = str(ROOT / "target" / "release" / "fovea")
 WORK = ROOT / ".deps" / "bench" / "pitch_model"
 FRAMES = 300
-
-
-def wrap(pose, keypoints, out):
-    """POSE's graph with its output replaced by one detection holding `keypoints` (frame pixels
-    of a 1280 x 720 frame letterboxed into 640 x 640: y + 140, / 2)."""
-    m = onnx.load(str(pose))
-    g = m.graph
-    real = g.output[0].name
-    n = [d.dim_value for d in g.output[0].type.tensor_type.shape.dim][2]
-    const = np.zeros((1, 101, n), np.float32)
-    const[0, :5, 0] = [320, 320, 636, 356, 0.9]
-    for j, (x, y) in enumerate(keypoints):
-        seen = x != 0 or y != 0
-        const[0, 5 + 3 * j:8 + 3 * j, 0] = [x / 2, y / 2 + 140, 0.9 if seen else 0.05]
-    g.initializer.extend([helper.make_tensor("zero_", TensorProto.FLOAT, [1], [0.0]),
-                          helper.make_tensor("const_", TensorProto.FLOAT, const.shape, const.ravel().tolist())])
-    g.node.extend([helper.make_node("ReduceMean", [real], ["mean_"], axes=[0, 1, 2], keepdims=0),
-                   helper.make_node("Mul", ["mean_", "zero_"], ["z_"]),
-                   helper.make_node("Add", ["z_", "const_"], ["output0_"])])
-    del g.output[:]
-    g.output.extend([helper.make_tensor_value_info("output0_", TensorProto.FLOAT, [1, 101, n])])
-    onnx.save(m, str(out / "pitch.onnx"))
-    (out / "pitch.toml").write_text("""[model]
-name = "yolov8n-pitch-stand-in"
-file = "pitch.onnx"
-[input]
-name = "images"
-width = 640
-height = 640
-layout = "nchw"
-channels = "rgb"
-mean = [0, 0, 0]
-std = [255, 255, 255]
-resize = "letterbox"
-[decoder]
-kind = "yolov8"
-output = "output0_"
-keypoints = 32
-[keypoints]
-template = "soccer-pitch-32"
-[thresholds]
-score = 0.25
-nms_iou = 0.7
-[labels]
-names = ["pitch"]
-""")
-    return out / "pitch.toml"
 
 
 def main():
@@ -91,7 +43,7 @@ def main():
             p.unlink()
         video.unlink()
     truth = np.array(json.loads(truth_file.read_text()))
-    model = wrap(pose, truth, WORK)
+    model = pose_stand_in.wrap(pose, truth, WORK)
     rows = []
     for label, extra in [("lines", []), ("model every 1", ["--pitch-model", str(model)]),
                          ("model every 5", ["--pitch-model", str(model), "--pitch-every", "5"]),

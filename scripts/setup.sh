@@ -50,7 +50,7 @@ fi
 # --- Wheels for the pip-wheel test (scripts/test_wheel.sh installs fovea's wheel into a fresh
 # environment offline, from these): fovea's dependencies and the binding tests' ------------------
 WHEELS=$DEPS/wheels
-WHEELS_REQ="numpy==2.2.6 onnxruntime==1.31.1 openvino==2026.4.1 pytest==8.4.2 opencv-python-headless==4.12.0.88"
+WHEELS_REQ="numpy==2.2.6 onnxruntime==1.31.1 openvino==2026.4.1 pytest==8.4.2 opencv-python-headless==4.12.0.88 pydantic==2.14.4"
 if [ "$(cat "$WHEELS/.requirements" 2>/dev/null)" != "$WHEELS_REQ" ]; then
   log "downloading wheels for the pip-wheel test into $WHEELS"
   # shellcheck disable=SC2086

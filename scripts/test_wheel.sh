@@ -7,8 +7,9 @@
 #      FFmpeg libraries in fovea.libs/) or in the manylinux set (auditwheel's policy), so the
 #      system FFmpeg is never loaded; the runs below have no FOVEA_LIB or FOVEA_ORT_LIB and an
 #      empty LD_LIBRARY_PATH;
-#   2. the Python tests of the binding and of the CLI's colour teams run against the installed
-#      package and its console script (the tracking-peer test, which measures the tracker
+#   2. the Python tests of the binding, of the CLI's colour teams and of the TurboVision miner
+#      (`fovea.turbovision`, as TurboVision's chute loads it) run against the installed package
+#      and its console script (the tracking-peer test, which measures the tracker
 #      against supervision's, stays in `make test-python`);
 #   3. `fovea detect` from the environment's bin, and `fovea.Engine()` with no arguments, detect
 #      the people of vtest.avi with the bundled default model.
@@ -26,7 +27,7 @@ whl=$(ls "$W"/dist/fovea-*.whl)
 case "$whl" in *manylinux*) ;; *) fail "$whl is not tagged manylinux";; esac
 base=$("$PY" -c 'import sys; print(sys._base_executable)')
 "$base" -m venv "$W/venv"
-"$W/venv/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$ROOT/.deps/wheels" "$whl" pytest opencv-python-headless
+"$W/venv/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$ROOT/.deps/wheels" "$whl" pytest opencv-python-headless pydantic
 SP=$("$W/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
 [ -f "$SP/fovea/libfovea.so" ] && [ -x "$SP/fovea/bin/fovea" ] && [ -f "$SP/fovea/share/engines/nanodet-g-416.onnx" ] ||
   fail "the installed package lacks its library, CLI or models"
@@ -70,7 +71,8 @@ PY
 
 # 2. The binding's Python tests against the installed package, from outside the checkout.
 clean=(env -u FOVEA_LIB -u FOVEA_ORT_LIB -u FOVEA_HOME LD_LIBRARY_PATH= FOVEA_INSTALLED=1 FOVEA_BIN="$W/venv/bin/fovea" FOVEA_MEDIA="$MEDIA")
-(cd "$W" && "${clean[@]}" "$W/venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/python/test_binding.py" "$ROOT/tests/python/test_faces.py" "$ROOT/tests/python/test_teams.py")
+(cd "$W" && "${clean[@]}" "$W/venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/python/test_binding.py" "$ROOT/tests/python/test_faces.py" "$ROOT/tests/python/test_teams.py" \
+  "$ROOT/tests/python/test_turbovision.py")
 
 # 3. The CLI from the environment's bin and Engine() with no arguments: the bundled default model.
 (cd "$W" && "${clean[@]}" "$W/venv/bin/fovea" detect "$MEDIA/vtest.avi" --duration 1 -q -o out.jsonl 2> detect.log) ||

@@ -11,64 +11,20 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 import pitch_clip
+import pose_stand_in
 import score_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 FOVEA = os.environ.get("FOVEA_BIN", str(ROOT / "target/debug/fovea"))
 FRAMES = 24
-# The model's input: the frame stretched to half size (model pixels = frame pixels / 2).
-MW, MH = score_clip.W // 2, score_clip.H // 2
 
 
 def pitch_model(tmp, keypoints):
     """A pose graph whose one detection carries `keypoints` (frame pixels; (0, 0): not seen)."""
-    kp = np.asarray(keypoints, np.float64)
-    out = np.zeros((1, 4 + 1 + 96, 1), np.float32)
-    out[0, :5, 0] = [MW / 2, MH / 2, MW - 2, MH - 2, 0.9]
-    for j, (x, y) in enumerate(kp):
-        seen = x != 0 or y != 0
-        out[0, 5 + 3 * j:8 + 3 * j, 0] = [x / 2, y / 2, 0.9 if seen else 0.05]
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["m"], axes=[1, 2, 3], keepdims=0),
-        helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Add", ["z", "const"], ["output0"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "pitch", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, MH, MW])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 101, 1])],
-        [helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
-         helper.make_tensor("const", TensorProto.FLOAT, out.shape, out.ravel().tolist())])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp / "pitch.onnx"))
-    (tmp / "pitch.toml").write_text(f"""[model]
-name = "pitch-stand-in"
-file = "pitch.onnx"
-[input]
-name = "images"
-width = {MW}
-height = {MH}
-layout = "nchw"
-channels = "rgb"
-mean = [0, 0, 0]
-std = [255, 255, 255]
-resize = "stretch"
-[decoder]
-kind = "yolov8"
-output = "output0"
-keypoints = 32
-[keypoints]
-template = "soccer-pitch-32"
-[thresholds]
-score = 0.25
-nms_iou = 0.7
-[labels]
-names = ["pitch"]
-""")
-    return tmp / "pitch.toml"
+    return pose_stand_in.constant(tmp, keypoints, score_clip.W, score_clip.H)
 
 
 def run(video, model, *extra):

@@ -16,11 +16,18 @@ import pitch_clip
 import score_clip
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "python") not in sys.path:
-    sys.path.insert(0, str(ROOT / "python"))
-os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
+# The source tree's binding and build; with FOVEA_INSTALLED, the installed package (the pip
+# wheel in a fresh environment: scripts/test_wheel.sh).
+if not os.environ.get("FOVEA_INSTALLED"):
+    if str(ROOT / "python") not in sys.path:
+        sys.path.insert(0, str(ROOT / "python"))
+    os.environ.setdefault("FOVEA_LIB", str(ROOT / "target/debug/libfovea.so"))
 
 from fovea.turbovision import Miner  # noqa: E402
+
+if os.environ.get("FOVEA_INSTALLED"):
+    import fovea.turbovision  # noqa: E402
+    assert "site-packages" in fovea.turbovision.__file__, fovea.turbovision.__file__
 
 FRAMES = 20
 
