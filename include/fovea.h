@@ -227,6 +227,9 @@ typedef struct fovea_result {
   // `keypoint_count` (x, y) pairs in pixels, in the template's order (Score Vision's), (0, 0)
   // where not seen; NULL when `keypoint_count` is 0.
   const float *keypoints;
+  // `keypoint_count` confidences (0..1, 0 where not seen): the keypoint model's, or the fit of
+  // the template to the lines; NULL when `keypoint_count` is 0.
+  const float *keypoint_confidences;
 } fovea_result;
 
 // Called by `fovea_engine_process_file` for every frame, in order. `result` is valid during the

@@ -206,6 +206,9 @@ pub struct FrameResult {
     /// The frame's pitch keypoints in the template's order (Score Vision's 32), `[0, 0]` where not
     /// seen, when the pitch stage runs (else empty).
     pub keypoints: Vec<[f32; 2]>,
+    /// Each pitch keypoint's confidence (0..1; 0 where not seen): the keypoint model's, or the
+    /// registration's fit to the lines.
+    pub keypoint_confidences: Vec<f32>,
 }
 
 impl FrameResult {
@@ -223,6 +226,7 @@ impl FrameResult {
             teams: Vec::new(),
             checks: Vec::new(),
             keypoints: Vec::new(),
+            keypoint_confidences: Vec::new(),
         }
     }
 
@@ -239,6 +243,7 @@ impl FrameResult {
             teams: Vec::new(),
             checks: Vec::new(),
             keypoints: Vec::new(),
+            keypoint_confidences: Vec::new(),
         }
     }
 

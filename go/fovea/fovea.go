@@ -174,6 +174,9 @@ type Result struct {
 	// Pitch keypoints (x, y pixels, the template's order, (0, 0) where not seen) when the
 	// engine's [pitch] stage runs; nil otherwise.
 	Keypoints [][2]float32
+	// The pitch keypoints' confidences (0..1, 0 where not seen): the keypoint model's, or the
+	// template's fit to the lines; nil when Keypoints is.
+	KeypointConfidences []float32
 	// Per detection, a pose model's keypoints of the object (x, y, confidence; the model's
 	// order); nil for a model without keypoints.
 	ObjectKeypoints [][][3]float32
@@ -186,6 +189,9 @@ func convert(r *C.fovea_result) *Result {
 		out.Keypoints = make([][2]float32, k)
 		for i := range out.Keypoints {
 			out.Keypoints[i] = [2]float32{kp[2*i], kp[2*i+1]}
+		}
+		if r.keypoint_confidences != nil {
+			out.KeypointConfidences = append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(r.keypoint_confidences)), k)...)
 		}
 	}
 	n := int(r.count)

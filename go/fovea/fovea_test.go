@@ -708,8 +708,13 @@ func TestPitchKeypointsFollowTheConfiguration(t *testing.T) {
 		n := 0
 		err = e.ProcessFile(media(t, "bigbuckbunny.mp4"), func(r *Result) bool {
 			n++
-			if len(r.Keypoints) != c.want {
-				t.Fatalf("frame %d: %d keypoints, want %d", r.Frame, len(r.Keypoints), c.want)
+			if len(r.Keypoints) != c.want || len(r.KeypointConfidences) != c.want {
+				t.Fatalf("frame %d: %d keypoints, %d confidences, want %d", r.Frame, len(r.Keypoints), len(r.KeypointConfidences), c.want)
+			}
+			for _, v := range r.KeypointConfidences {
+				if v != 0 {
+					t.Fatalf("frame %d: confidence %v on a clip with no pitch", r.Frame, v)
+				}
 			}
 			for _, p := range r.Keypoints {
 				if p != [2]float32{0, 0} {

@@ -88,7 +88,8 @@ class _Box(C.Structure):
 
 class _Result(C.Structure):
     _fields_ = [("frame", C.c_uint64), ("pts", C.c_double), ("count", C.c_size_t), ("detections", C.POINTER(_Detection)),
-                ("keypoint_count", C.c_size_t), ("keypoints", C.POINTER(C.c_float))]
+                ("keypoint_count", C.c_size_t), ("keypoints", C.POINTER(C.c_float)),
+                ("keypoint_confidences", C.POINTER(C.c_float))]
 
 
 _CALLBACK = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.POINTER(_Result))
@@ -264,13 +265,15 @@ class Result:
     (N x 4 float32, x1 y1 x2 y2), `scores`, `class_ids`, `track_ids` (-1: no track), `labels`,
     `sources` (who decided last, one of SOURCES); per detection too: `verdicts`, `rules`,
     `rule_values`, `rule_limits`, `flags`, `teams`, `label_scores`, `stats`, `probabilities`,
-    `object_keypoints` (see `Detection`). `keypoints`: the pitch keypoints ([x, y] pairs in the template's order, [0, 0]
-    where not seen) when the engine's `[pitch]` stage runs, else empty."""
+    `object_keypoints` (see `Detection`). `keypoints`: the pitch keypoints ([x, y] pairs in the
+    template's order, [0, 0] where not seen) when the engine's `[pitch]` stage runs, else empty;
+    `keypoint_confidences`: theirs (0 where not seen)."""
 
     def __init__(self, r):
         self.frame, self.pts = int(r.frame), float(r.pts)
         k = int(r.keypoint_count)
         self.keypoints = [[float(r.keypoints[2 * i]), float(r.keypoints[2 * i + 1])] for i in range(k)]
+        self.keypoint_confidences = [float(r.keypoint_confidences[i]) for i in range(k)] if k and r.keypoint_confidences else []
         n = int(r.count)
         if n:
             raw = np.ctypeslib.as_array(C.cast(r.detections, C.POINTER(C.c_uint8)), shape=(n * C.sizeof(_Detection),))

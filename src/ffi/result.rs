@@ -125,6 +125,9 @@ pub struct fovea_result {
     /// `keypoint_count` (x, y) pairs in pixels, in the template's order (Score Vision's), (0, 0)
     /// where not seen; NULL when `keypoint_count` is 0.
     pub keypoints: *const f32,
+    /// `keypoint_count` confidences (0..1, 0 where not seen): the keypoint model's, or the fit of
+    /// the template to the lines; NULL when `keypoint_count` is 0.
+    pub keypoint_confidences: *const f32,
 }
 
 /// A result with the memory its pointers point into. `c` comes first, so a pointer to the box
@@ -140,6 +143,7 @@ pub(super) struct OwnedResult {
     score_ptrs: Vec<Vec<*const c_char>>,
     score_values: Vec<Vec<f32>>,
     keypoints: Vec<f32>,
+    keypoint_confidences: Vec<f32>,
     /// Per detection: its keypoints' values (x, y, confidence).
     object_keypoints: Vec<Vec<f32>>,
 }
@@ -155,6 +159,7 @@ impl OwnedResult {
                 detections: std::ptr::null(),
                 keypoint_count: 0,
                 keypoints: std::ptr::null(),
+                keypoint_confidences: std::ptr::null(),
             },
             dets: Vec::with_capacity(r.detections.len()),
             labels: Vec::with_capacity(r.detections.len()),
@@ -163,6 +168,7 @@ impl OwnedResult {
             score_ptrs: Vec::with_capacity(r.detections.len()),
             score_values: Vec::with_capacity(r.detections.len()),
             keypoints: r.keypoints.iter().flatten().copied().collect(),
+            keypoint_confidences: r.keypoint_confidences.clone(),
             object_keypoints: r.detections.iter().map(|d| d.keypoints.iter().flat_map(|k| k.iter().flatten().copied()).collect()).collect(),
         });
         for (k, d) in r.detections.iter().enumerate() {
@@ -257,6 +263,9 @@ impl OwnedResult {
         owned.c.detections = if owned.dets.is_empty() { std::ptr::null() } else { owned.dets.as_ptr() };
         owned.c.keypoint_count = owned.keypoints.len() / 2;
         owned.c.keypoints = if owned.keypoints.is_empty() { std::ptr::null() } else { owned.keypoints.as_ptr() };
+        if owned.keypoint_confidences.len() == owned.c.keypoint_count && owned.c.keypoint_count > 0 {
+            owned.c.keypoint_confidences = owned.keypoint_confidences.as_ptr();
+        }
         owned
     }
 }

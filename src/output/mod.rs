@@ -78,6 +78,9 @@ struct JsonFrame<'a> {
     /// The pitch keypoints (`[x, y]`, `[0, 0]` not seen) when the pitch stage ran.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     keypoints: &'a [[f32; 2]],
+    /// Their confidences (0 where not seen).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    keypoint_confidences: &'a [f32],
 }
 
 /// fovea's JSONL: one line per processed frame.
@@ -127,6 +130,7 @@ impl ResultSink for JsonlWriter {
                 })
                 .collect(),
             keypoints: &r.keypoints,
+            keypoint_confidences: &r.keypoint_confidences,
         };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &frame).expect("serialising plain structs cannot fail");

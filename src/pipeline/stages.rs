@@ -336,7 +336,8 @@ impl<'c> FrameStages<'c> {
             let t = Instant::now();
             for (r, view) in out.iter_mut().zip(&views) {
                 let f = reg.frame(view, self.order)?;
-                (r.keypoints, self.counts.pitch_frames) = (f.keypoints, self.counts.pitch_frames + 1);
+                (r.keypoints, r.keypoint_confidences, self.counts.pitch_frames) =
+                    (f.keypoints, f.confidences, self.counts.pitch_frames + 1);
                 self.counts.pitch_found += f.found as u64;
                 self.counts.pitch_model_runs += f.model_ran as u64;
             }

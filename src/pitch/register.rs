@@ -18,7 +18,6 @@
 #![forbid(unsafe_code)]
 
 use super::{mul, solve, Homography, LENGTH, WIDTH};
-use crate::image::{ChannelOrder, FrameView};
 
 /// The widest distance field (frame pixels are max-pooled down to it).
 const FIELD_WIDTH: u32 = 640;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::register::{keypoints, RegisterConfig, Registrar};
+use super::register::{keypoints, PitchFix, RegisterConfig, Registrar};
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::image::{ChannelOrder, FrameView, Transform};
@@ -52,10 +52,30 @@ pub const MAX_EVERY: u32 = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PitchFrame {
     pub keypoints: Vec<[f32; 2]>,
+    /// Each keypoint's confidence: the model's, or the registration's fit; 0 where not seen.
+    pub confidences: Vec<f32>,
     /// Whether any keypoint was seen.
     pub found: bool,
     /// Whether the keypoint model ran on the frame.
     pub model_ran: bool,
+}
+
+impl PitchFrame {
+    /// The template's points as a registration puts them (each seen one with the fit as its
+    /// confidence), or none.
+    fn of(fix: Option<&PitchFix>, view: &FrameView) -> Self {
+        let Some(f) = fix else { return Self::points(vec![([0.0, 0.0], 0.0); super::template().len()], false) };
+        let points = keypoints(&f.homography, view.width, view.height)
+            .iter()
+            .map(|p| (p.map(|v| v as f32), if *p == [0.0, 0.0] { 0.0 } else { f.fit as f32 }))
+            .collect();
+        Self::points(points, false)
+    }
+
+    fn points(points: Vec<([f32; 2], f32)>, model_ran: bool) -> Self {
+        let (keypoints, confidences): (Vec<_>, Vec<_>) = points.into_iter().unzip();
+        Self { found: confidences.iter().any(|&c| c > 0.0), keypoints, confidences, model_ran }
+    }
 }
 
 /// The pitch stage of a run.
@@ -76,8 +96,8 @@ impl PitchStage {
     pub fn frame(&mut self, view: &FrameView, order: ChannelOrder) -> Result<PitchFrame> {
         match self {
             PitchStage::Lines(r) => {
-                let (keypoints, found) = r.frame(view, order);
-                Ok(PitchFrame { keypoints, found, model_ran: false })
+                let mask = super::lines::line_mask(view, order, &super::lines::LineParams::default());
+                Ok(PitchFrame::of(r.next(&mask, view.width, view.height).as_ref(), view))
             }
             PitchStage::Model(m) => m.frame(view, order),
         }
@@ -133,26 +153,24 @@ impl ModelStage {
     }
 
     fn frame(&mut self, view: &FrameView, order: ChannelOrder) -> Result<PitchFrame> {
-        let n = super::template().len();
         let due = self.since.is_none_or(|s| s + 1 >= self.config.every);
         if !due {
             self.since = self.since.map(|s| s + 1);
             if !self.tracking {
-                return Ok(PitchFrame { keypoints: vec![[0.0, 0.0]; n], found: false, model_ran: false });
+                return Ok(PitchFrame::of(None, view));
             }
             let mask = super::lines::line_mask(view, order, &super::lines::LineParams::default());
             if let Some(f) = self.tracker.track(&mask, view.width, view.height) {
-                let keypoints = keypoints(&f.homography, view.width, view.height).iter().map(|p| p.map(|v| v as f32)).collect();
-                return Ok(PitchFrame { keypoints, found: true, model_ran: false });
+                return Ok(PitchFrame::of(Some(&f), view));
             }
             // Lost (a cut): the model at once.
         }
         self.since = Some(0);
-        let keypoints = self.model_keypoints(view, order)?;
-        let seen: Vec<usize> = (0..n).filter(|&i| keypoints[i] != [0.0, 0.0]).collect();
+        let points = self.model_keypoints(view, order)?;
+        let seen: Vec<usize> = (0..points.len()).filter(|&i| points[i].1 > 0.0).collect();
         let template = super::template();
         let src: Vec<[f64; 2]> = seen.iter().map(|&i| template[i]).collect();
-        let dst: Vec<[f64; 2]> = seen.iter().map(|&i| keypoints[i].map(f64::from)).collect();
+        let dst: Vec<[f64; 2]> = seen.iter().map(|&i| points[i].0.map(f64::from)).collect();
         // The homography carried to the next frames: from the points that agree (within 1% of
         // the frame's width, at least 4 of them).
         let fit = super::find_homography(&src, &dst, (view.width as f64 / 100.0).max(2.0));
@@ -163,12 +181,12 @@ impl ModelStage {
             }
             None => self.tracking = false,
         }
-        Ok(PitchFrame { found: !seen.is_empty(), keypoints, model_ran: true })
+        Ok(PitchFrame::points(points, true))
     }
 
-    /// The model's keypoints of its best detection, in template order: those of confidence
-    /// `confidence` and up inside the frame, `[0, 0]` for the rest.
-    fn model_keypoints(&mut self, view: &FrameView, order: ChannelOrder) -> Result<Vec<[f32; 2]>> {
+    /// The model's keypoints of its best detection, in template order, with their confidences:
+    /// those of confidence `confidence` and up inside the frame; `[0, 0]` and 0 for the rest.
+    fn model_keypoints(&mut self, view: &FrameView, order: ChannelOrder) -> Result<Vec<([f32; 2], f32)>> {
         let (w, h) = (view.width, view.height);
         let tf = if order == self.detector.manifest().input.channels {
             self.detector.fill(0, view.data, w, h, view.stride)?
@@ -180,12 +198,12 @@ impl ModelStage {
             self.detector.fill(0, &self.swapped, w, h, 3 * w as usize)?
         };
         let (mut dets, _) = self.detector.run(1, std::slice::from_ref::<Transform>(&tf), &self.params)?;
-        let mut out = vec![[0.0f32, 0.0]; super::template().len()];
+        let mut out = vec![([0.0f32, 0.0], 0.0f32); super::template().len()];
         let best = dets.pop().unwrap_or_default().into_iter().max_by(|a, b| a.score.total_cmp(&b.score));
         for (j, k) in best.iter().flat_map(|d| d.keypoints.iter().flat_map(|k| k.iter().enumerate())) {
             let inside = k[0] > 0.0 && k[1] > 0.0 && k[0] < w as f32 && k[1] < h as f32;
             if let (Some(Some(t)), true, true) = (self.map.get(j), k[2] >= self.config.confidence, inside) {
-                out[*t] = [k[0], k[1]];
+                out[*t] = ([k[0], k[1]], k[2].max(f32::MIN_POSITIVE));
             }
         }
         Ok(out)

@@ -141,7 +141,10 @@ struct kp_ctx {
 static int32_t on_keypoints(void *user, const fovea_result *r) {
     struct kp_ctx *k = user;
     k->bad += r->keypoint_count != k->want || (r->keypoint_count > 0) != (r->keypoints != NULL);
+    k->bad += (r->keypoint_count > 0) != (r->keypoint_confidences != NULL);
     for (size_t i = 0; i < 2 * r->keypoint_count; i++) k->bad += !(r->keypoints[i] >= 0.0f && r->keypoints[i] < 10000.0f);
+    for (size_t i = 0; i < r->keypoint_count; i++)
+        k->bad += !(r->keypoint_confidences[i] >= 0.0f && r->keypoint_confidences[i] <= 1.0f);
     return ++k->frames >= 3 ? 1 : 0;
 }
 

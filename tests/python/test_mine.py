@@ -119,11 +119,14 @@ def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
     o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines"], capture_output=True, text=True)
     assert o.returncode == 0, o.stderr
     cli = [f["keypoints"] for f in map(json.loads, o.stdout.splitlines())]
+    cli_conf = [f["keypoint_confidences"] for f in map(json.loads, o.stdout.splitlines())]
     with fovea.Engine(config="[tracking]\nenabled = true\n[pitch]\nmode = \"lines\"\n") as engine:
         files = []
-        engine.process_file(str(video), lambda r: files.append(r.keypoints))
+        confs = []
+        engine.process_file(str(video), lambda r: files.append(r.keypoints) or confs.append(r.keypoint_confidences))
         # The JSONL holds the f32 values as their shortest decimals: equal as f32.
         assert np.array_equal(np.array(files, np.float32), np.array(cli, np.float32)), "the file call's keypoints are the CLI's"
+        assert np.array_equal(np.array(confs, np.float32), np.array(cli_conf, np.float32)), "and their confidences"
         cap, streamed = cv2.VideoCapture(str(video)), []
         with engine.stream(fps=25) as stream:
             while (f := cap.read()[1]) is not None:

@@ -27,11 +27,14 @@ def pitch_model(tmp, keypoints):
     return pose_stand_in.constant(tmp, keypoints, score_clip.W, score_clip.H)
 
 
-def run(video, model, *extra):
+def run(video, model, *extra, confidences=None):
     o = subprocess.run([FOVEA, "detect", str(video), "-q", "--no-track", "--pitch-model", str(model), *extra, "-o", "-"],
                        capture_output=True, text=True)
     assert o.returncode == 0, o.stderr
-    return [np.array(json.loads(line)["keypoints"]) for line in o.stdout.splitlines()], o.stderr
+    lines = [json.loads(line) for line in o.stdout.splitlines()]
+    if confidences is not None:
+        confidences.extend(np.array(f["keypoint_confidences"]) for f in lines)
+    return [np.array(f["keypoints"]) for f in lines], o.stderr
 
 
 def errors(ours, truth):
@@ -62,10 +65,13 @@ def cut(tmp_path_factory):
 def test_the_models_keypoints_every_frame(still, tmp_path):
     video, _, frames, _ = still
     truth = truth_of(frames)
-    got, log = run(video, pitch_model(tmp_path, truth[0]))
+    conf = []
+    got, log = run(video, pitch_model(tmp_path, truth[0]), confidences=conf)
     assert f"model on {FRAMES} frames" in log and f"keypoints in {FRAMES} of {FRAMES} frames" in log
-    for ours, t in zip(got, truth):
+    for ours, t, c in zip(got, truth, conf):
         assert ours.shape == (32, 2)
+        seen = (ours != 0).any(1)
+        assert np.allclose(c[seen], 0.9) and (c[~seen] == 0).all(), "the model's confidences, 0 where not seen"
         assert ((ours != 0).any(1) == (t != 0).any(1)).all(), "the points the model sees, and only those"
         err, n = errors(ours, t)
         assert n >= 8 and err.max() < 2.0, f"{err.max():.2f} px: the model's points as they are"
@@ -74,9 +80,14 @@ def test_the_models_keypoints_every_frame(still, tmp_path):
 def test_every_n_frames_the_lines_carry_the_model_between(still, tmp_path):
     video, _, frames, _ = still
     truth = truth_of(frames)
-    got, log = run(video, pitch_model(tmp_path, truth[0]), "--pitch-every", "5")
+    conf = []
+    got, log = run(video, pitch_model(tmp_path, truth[0]), "--pitch-every", "5", confidences=conf)
     assert f"model on {len(range(0, FRAMES, 5))} frames, lines between" in log, log
     for f, (ours, t) in enumerate(zip(got, truth)):
+        seen = (ours != 0).any(1)
+        if f % 5:
+            # Between the model's frames: the lines' fit, the same for every point seen.
+            assert len(set(conf[f][seen])) == 1 and 0.6 <= conf[f][seen][0] <= 1, conf[f]
         err, n = errors(ours, t)
         assert n >= 8 and np.median(err) < 3.0, f"frame {f}: {np.median(err):.1f} px off"
 

@@ -31,16 +31,6 @@ impl Registrar {
         self.wait = 0;
     }
 
-    /// A frame's 32 keypoints (`[0, 0]` where not seen, all of them when not registered) from its
-    /// pixels (the validator's line mask), and whether it was registered.
-    pub fn frame(&mut self, view: &FrameView, order: ChannelOrder) -> (Vec<[f32; 2]>, bool) {
-        let mask = crate::pitch::lines::line_mask(view, order, &crate::pitch::lines::LineParams::default());
-        match self.next(&mask, view.width, view.height) {
-            Some(f) => (keypoints(&f.homography, view.width, view.height).iter().map(|p| p.map(|v| v as f32)).collect(), true),
-            None => (vec![[0.0, 0.0]; crate::pitch::template().len()], false),
-        }
-    }
-
     /// The next frame's registration from its `width x height` line mask; None (and the
     /// tracking forgotten) when no homography fits well enough.
     pub fn next(&mut self, mask: &[u8], width: u32, height: u32) -> Option<PitchFix> {
