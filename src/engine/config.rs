@@ -214,8 +214,8 @@ pub struct PitchSection {
 impl PitchSection {
     /// The chain's pitch stage this section asks for (checked: `model` needs a model, `lines`
     /// takes none).
-    pub fn stage(&self) -> Result<crate::pitch::stage::PitchConfig> {
-        use crate::pitch::stage::{ModelConfig, PitchConfig};
+    pub fn stage(&self) -> Result<crate::pipeline::pitch::PitchConfig> {
+        use crate::pipeline::pitch::{ModelConfig, PitchConfig};
         let bad = |option: &'static str, reason: &str| Error::InvalidOption { option, reason: reason.into() };
         match (self.mode, &self.model) {
             (PitchMode::Lines, None) if self.every.is_none() && self.confidence.is_none() => Ok(self.mode.stage()),
@@ -225,11 +225,9 @@ impl PitchSection {
             }
             (PitchMode::Model, Some(m)) => {
                 let d = ModelConfig::new(m.clone());
-                Ok(PitchConfig::Model(ModelConfig {
-                    every: self.every.unwrap_or(d.every),
-                    confidence: self.confidence.unwrap_or(d.confidence),
-                    ..d
-                }))
+                let c = ModelConfig { every: self.every.unwrap_or(d.every), confidence: self.confidence.unwrap_or(d.confidence), ..d };
+                c.check()?;
+                Ok(PitchConfig::Model(c))
             }
         }
     }
@@ -242,15 +240,15 @@ pub enum PitchMode {
     /// The template registered to the frame's white lines ([`crate::pitch::register`]).
     Lines,
     /// A keypoint model's keypoints, the lines carrying them between its frames
-    /// ([`crate::pitch::stage`]).
+    /// ([`crate::pipeline::pitch`]).
     Model,
 }
 
 impl PitchMode {
     /// The chain's pitch stage of `lines` (what every face that asks for it runs); `model`
     /// needs its model: [`PitchSection::stage`].
-    pub fn stage(self) -> crate::pitch::stage::PitchConfig {
-        crate::pitch::stage::PitchConfig::Lines(crate::pitch::register::RegisterConfig::default())
+    pub fn stage(self) -> crate::pipeline::pitch::PitchConfig {
+        crate::pipeline::pitch::PitchConfig::Lines(crate::pitch::register::RegisterConfig::default())
     }
 }
 
@@ -370,11 +368,12 @@ mod tests {
     /// `confidence` reach the stage, and what does not fit a mode is refused by name.
     #[test]
     fn pitch_sections_become_the_stage_they_say() {
-        use crate::pitch::stage::PitchConfig;
-        let stage = |t: &str| EngineConfig::parse(t, Path::new("/base")).unwrap().pitch.unwrap().stage();
-        match stage("[pitch]\nmode = \"model\"\nmodel = \"m/pitch.toml\"\nevery = 5\n").unwrap() {
+        use crate::pipeline::pitch::PitchConfig;
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let stage = |t: &str| EngineConfig::parse(t, base).unwrap().pitch.unwrap().stage();
+        match stage("[pitch]\nmode = \"model\"\nmodel = \"tests/data/pose_v8_k3.toml\"\nevery = 5\n").unwrap() {
             PitchConfig::Model(m) => {
-                assert_eq!(m.manifest, Path::new("/base/m/pitch.toml"));
+                assert_eq!(m.manifest, base.join("tests/data/pose_v8_k3.toml"));
                 assert_eq!((m.every, m.confidence), (5, 0.5));
             }
             other => panic!("{other:?}"),
@@ -382,6 +381,14 @@ mod tests {
         assert!(matches!(stage("[pitch]\nmode = \"lines\"\n").unwrap(), PitchConfig::Lines(_)));
         let e = stage("[pitch]\nmode = \"model\"\n").unwrap_err().to_string();
         assert!(e.contains("pitch.model") && e.contains("needs model"), "{e}");
+        // Checked when the configuration becomes a chain: a missing manifest, one that is no
+        // pitch model, a bad every.
+        let e = stage("[pitch]\nmode = \"model\"\nmodel = \"nope.toml\"\n").unwrap_err().to_string();
+        assert!(e.contains("nope.toml") && e.contains("no such file"), "{e}");
+        let e = stage("[pitch]\nmode = \"model\"\nmodel = \"engines/nanodet-g-416.toml\"\n").unwrap_err().to_string();
+        assert!(e.contains("not a pitch keypoint model"), "{e}");
+        let e = stage("[pitch]\nmode = \"model\"\nmodel = \"tests/data/pose_v8_k3.toml\"\nevery = 0\n").unwrap_err().to_string();
+        assert!(e.contains("pitch.every"), "{e}");
         let e = stage("[pitch]\nmode = \"lines\"\nevery = 3\n").unwrap_err().to_string();
         assert!(e.contains("pitch.mode") && e.contains("settings of mode = \"model\""), "{e}");
     }

@@ -4,7 +4,7 @@
 use super::Stages;
 use crate::classify::Classifier;
 use crate::filter::FilterConfig;
-use crate::pitch::stage::PitchConfig;
+use crate::pipeline::pitch::PitchConfig;
 use crate::track::{reuse::ReuseConfig, TrackerConfig};
 
 /// ROIs per classifier call at most, by default (`batch_rois`).
@@ -24,7 +24,7 @@ pub struct ChainConfig {
     pub batch_rois: usize,
     pub teams: bool,
     pub tiles: Option<super::tiles::TileConfig>,
-    /// Pitch keypoints from the frame's white lines or a keypoint model ([`crate::pitch::stage`]).
+    /// Pitch keypoints from the frame's white lines or a keypoint model ([`crate::pipeline::pitch`]).
     pub pitch: Option<PitchConfig>,
 }
 

@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::pitch::PitchStage;
 use super::roi_side::RoiSide;
 use crate::classify::{Classifier, Object};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::filter::{Candidate, FilterConfig};
 use crate::image::{ChannelOrder, FrameView};
-use crate::pitch::stage::PitchStage;
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
 use crate::track::{
@@ -66,7 +66,7 @@ pub struct Stages<'a> {
     /// Tiled detection (the detector stage of a file or in-memory source).
     pub tiles: Option<super::tiles::TileConfig>,
     /// Pitch keypoints from each frame's white lines (the template registered to them).
-    pub pitch: Option<crate::pitch::stage::PitchConfig>,
+    pub pitch: Option<crate::pipeline::pitch::PitchConfig>,
 }
 
 impl Default for Stages<'_> {
@@ -335,11 +335,7 @@ impl<'c> FrameStages<'c> {
         if let Some(reg) = self.pitch.as_mut() {
             let t = Instant::now();
             for (r, view) in out.iter_mut().zip(&views) {
-                let f = reg.frame(view, self.order)?;
-                (r.keypoints, r.keypoint_confidences, self.counts.pitch_frames) =
-                    (f.keypoints, f.confidences, self.counts.pitch_frames + 1);
-                self.counts.pitch_found += f.found as u64;
-                self.counts.pitch_model_runs += f.model_ran as u64;
+                reg.apply(r, view, self.order, &mut self.counts)?;
             }
             self.counts.pitch_s += t.elapsed().as_secs_f64();
         }

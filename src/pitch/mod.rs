@@ -10,7 +10,6 @@ pub mod lines;
 pub mod opencv;
 pub mod register;
 pub mod segments;
-pub mod stage;
 
 /// The pitch's length and width (cm).
 pub const LENGTH: f64 = 12000.0;

@@ -186,7 +186,7 @@ impl JobOptions {
             None => chain.pitch.clone(),
             Some("lines") => Some(crate::engine::PitchMode::Lines.stage()),
             Some("model") => match &chain.pitch {
-                Some(p @ crate::pitch::stage::PitchConfig::Model(_)) => Some(p.clone()),
+                Some(p @ crate::pipeline::pitch::PitchConfig::Model(_)) => Some(p.clone()),
                 _ => return Err(bad("options.pitch", "model: the service's configuration has no [pitch] model".into())),
             },
             Some("off") => None,

@@ -308,7 +308,7 @@ pub(crate) struct PitchArgs {
 impl PitchArgs {
     /// The chain's pitch stage: these flags as an engine configuration's `[pitch]` (`default`
     /// when no mode is given), or None.
-    pub(crate) fn stage(&self, default: Option<fovea::engine::PitchMode>) -> anyhow::Result<Option<fovea::pitch::stage::PitchConfig>> {
+    pub(crate) fn stage(&self, default: Option<fovea::engine::PitchMode>) -> anyhow::Result<Option<fovea::pipeline::pitch::PitchConfig>> {
         use fovea::engine::PitchMode;
         let mode = match (self.pitch, &self.pitch_model) {
             (Some(PitchArg::Off), _) => None,

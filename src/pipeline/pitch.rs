@@ -1,5 +1,5 @@
 //! The chain's pitch stage: a frame's 32 template keypoints (Score Vision's order, `[0, 0]` where
-//! not seen) from the white lines alone (`lines`: [`super::register`]), or from a keypoint model
+//! not seen) from the white lines alone (`lines`: [`crate::pitch::register`]), or from a keypoint model
 //! (`model`: an Ultralytics pose model whose manifest maps its keypoints to the template) run
 //! every N frames, the homography its keypoints give carried to the frames between by the
 //! lines' motion, so that a slow model is paid for once in N frames. When the lines lose the
@@ -8,12 +8,15 @@
 
 use std::path::PathBuf;
 
-use super::register::{keypoints, PitchFix, RegisterConfig, Registrar};
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::image::{ChannelOrder, FrameView, Transform};
 use crate::infer::manifest::{KeypointTemplate, Manifest};
 use crate::infer::{Detector, DetectorOptions};
+use crate::pitch::register::{keypoints, PitchFix, RegisterConfig, Registrar};
+use crate::results::FrameResult;
+
+use super::StageCounts;
 
 /// Where a frame's pitch keypoints come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,37 @@ impl ModelConfig {
     pub fn new(manifest: PathBuf) -> Self {
         Self { manifest, every: 1, confidence: 0.5, register: RegisterConfig::default() }
     }
+
+    /// The settings checked and the model's manifest read: a pose model whose keypoints are the
+    /// pitch template's (its map of model keypoints to template points).
+    pub fn check(&self) -> Result<(Manifest, Vec<Option<usize>>)> {
+        if !(1..=MAX_EVERY).contains(&self.every) {
+            return Err(Error::InvalidOption {
+                option: "pitch.every",
+                reason: format!("must be within 1..={MAX_EVERY}, got {}", self.every),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.confidence) {
+            return Err(Error::InvalidOption {
+                option: "pitch.confidence",
+                reason: format!("must be within 0..1, got {}", self.confidence),
+            });
+        }
+        let manifest = Manifest::load(&self.manifest)?;
+        match &manifest.keypoints {
+            Some(k) if k.template == KeypointTemplate::SoccerPitch32 => {
+                let map = k.map.clone();
+                Ok((manifest, map))
+            }
+            _ => Err(Error::InvalidOption {
+                option: "pitch.model",
+                reason: format!(
+                    "{}: not a pitch keypoint model (its manifest needs a pose decoder and [keypoints] template = \"soccer-pitch-32\")",
+                    self.manifest.display()
+                ),
+            }),
+        }
+    }
 }
 
 /// Most frames between two runs of the keypoint model.
@@ -64,7 +98,7 @@ impl PitchFrame {
     /// The template's points as a registration puts them (each seen one with the fit as its
     /// confidence), or none.
     fn of(fix: Option<&PitchFix>, view: &FrameView) -> Self {
-        let Some(f) = fix else { return Self::points(vec![([0.0, 0.0], 0.0); super::template().len()], false) };
+        let Some(f) = fix else { return Self::points(vec![([0.0, 0.0], 0.0); crate::pitch::template().len()], false) };
         let points = keypoints(&f.homography, view.width, view.height)
             .iter()
             .map(|p| (p.map(|v| v as f32), if *p == [0.0, 0.0] { 0.0 } else { f.fit as f32 }))
@@ -92,11 +126,21 @@ impl PitchStage {
         })
     }
 
+    /// The stage on the next frame's result `r` (its pixels `view`, in `order`), counted.
+    pub(crate) fn apply(&mut self, r: &mut FrameResult, view: &FrameView, order: ChannelOrder, counts: &mut StageCounts) -> Result<()> {
+        let f = self.frame(view, order)?;
+        (r.keypoints, r.keypoint_confidences) = (f.keypoints, f.confidences);
+        counts.pitch_frames += 1;
+        counts.pitch_found += f.found as u64;
+        counts.pitch_model_runs += f.model_ran as u64;
+        Ok(())
+    }
+
     /// The keypoints of the next frame of the video (`order`: its channel order).
     pub fn frame(&mut self, view: &FrameView, order: ChannelOrder) -> Result<PitchFrame> {
         match self {
             PitchStage::Lines(r) => {
-                let mask = super::lines::line_mask(view, order, &super::lines::LineParams::default());
+                let mask = crate::pitch::lines::line_mask(view, order, &crate::pitch::lines::LineParams::default());
                 Ok(PitchFrame::of(r.next(&mask, view.width, view.height).as_ref(), view))
             }
             PitchStage::Model(m) => m.frame(view, order),
@@ -121,23 +165,7 @@ pub struct ModelStage {
 
 impl ModelStage {
     pub fn new(c: &ModelConfig) -> Result<Self> {
-        let option = |reason: String| Error::InvalidOption { option: "pitch.model", reason };
-        if !(1..=MAX_EVERY).contains(&c.every) {
-            return Err(Error::InvalidOption { option: "pitch.every", reason: format!("must be within 1..={MAX_EVERY}, got {}", c.every) });
-        }
-        if !(0.0..=1.0).contains(&c.confidence) {
-            return Err(Error::InvalidOption { option: "pitch.confidence", reason: format!("must be within 0..1, got {}", c.confidence) });
-        }
-        let manifest = Manifest::load(&c.manifest)?;
-        let map = match &manifest.keypoints {
-            Some(k) if k.template == KeypointTemplate::SoccerPitch32 => k.map.clone(),
-            _ => {
-                return Err(option(format!(
-                    "{}: not a pitch keypoint model (its manifest needs a pose decoder and [keypoints] template = \"soccer-pitch-32\")",
-                    c.manifest.display()
-                )))
-            }
-        };
+        let (manifest, map) = c.check()?;
         let detector = Detector::load(&manifest, &DetectorOptions { batch: 1, ..DetectorOptions::default() })?;
         let params = detector.default_params();
         Ok(Self {
@@ -159,7 +187,7 @@ impl ModelStage {
             if !self.tracking {
                 return Ok(PitchFrame::of(None, view));
             }
-            let mask = super::lines::line_mask(view, order, &super::lines::LineParams::default());
+            let mask = crate::pitch::lines::line_mask(view, order, &crate::pitch::lines::LineParams::default());
             if let Some(f) = self.tracker.track(&mask, view.width, view.height) {
                 return Ok(PitchFrame::of(Some(&f), view));
             }
@@ -168,12 +196,12 @@ impl ModelStage {
         self.since = Some(0);
         let points = self.model_keypoints(view, order)?;
         let seen: Vec<usize> = (0..points.len()).filter(|&i| points[i].1 > 0.0).collect();
-        let template = super::template();
+        let template = crate::pitch::template();
         let src: Vec<[f64; 2]> = seen.iter().map(|&i| template[i]).collect();
         let dst: Vec<[f64; 2]> = seen.iter().map(|&i| points[i].0.map(f64::from)).collect();
         // The homography carried to the next frames: from the points that agree (within 1% of
         // the frame's width, at least 4 of them).
-        let fit = super::find_homography(&src, &dst, (view.width as f64 / 100.0).max(2.0));
+        let fit = crate::pitch::find_homography(&src, &dst, (view.width as f64 / 100.0).max(2.0));
         match fit.filter(|f| f.inliers.iter().filter(|&&i| i).count() >= 4) {
             Some(f) => {
                 self.tracker.seed(f.h);
@@ -198,7 +226,7 @@ impl ModelStage {
             self.detector.fill(0, &self.swapped, w, h, 3 * w as usize)?
         };
         let (mut dets, _) = self.detector.run(1, std::slice::from_ref::<Transform>(&tf), &self.params)?;
-        let mut out = vec![([0.0f32, 0.0], 0.0f32); super::template().len()];
+        let mut out = vec![([0.0f32, 0.0], 0.0f32); crate::pitch::template().len()];
         let best = dets.pop().unwrap_or_default().into_iter().max_by(|a, b| a.score.total_cmp(&b.score));
         for (j, k) in best.iter().flat_map(|d| d.keypoints.iter().flat_map(|k| k.iter().enumerate())) {
             let inside = k[0] > 0.0 && k[1] > 0.0 && k[0] < w as f32 && k[1] < h as f32;
