@@ -323,7 +323,8 @@ impl PitchArgs {
         let section = fovea::engine::PitchSection { mode, model: self.pitch_model.clone(), every: self.pitch_every, confidence: None };
         Ok(Some(section.stage().map_err(|e| match mode {
             PitchMode::Lines => anyhow::anyhow!("--pitch lines takes no --pitch-model or --pitch-every"),
-            PitchMode::Model => anyhow::anyhow!("{e} (--pitch model needs --pitch-model MANIFEST)"),
+            PitchMode::Model if self.pitch_model.is_none() => anyhow::anyhow!("--pitch model needs --pitch-model MANIFEST"),
+            PitchMode::Model => e.into(),
         })?))
     }
 }
