@@ -214,7 +214,7 @@ pub struct FrameResult {
 impl FrameResult {
     /// Boxes given as input (a boxes file's frame), not processed yet: detections and their
     /// ids only (`labels` and the rest are empty until the stages make the frame's result), so a
-    /// file of millions of boxes costs about 40 bytes a box.
+    /// file of millions of boxes costs about 56 bytes a box (a 40-byte detection and its id).
     pub fn given(index: u64, pts: f64, detections: Vec<Detection>, ids: Vec<Option<u64>>) -> Self {
         Self {
             index,

@@ -45,7 +45,7 @@ pub const MAX_BOXES_PER_FRAME: usize = 10_000;
 /// Most keypoints one frame may hold (Score Vision's template has 32).
 pub const MAX_KEYPOINTS_PER_FRAME: usize = 1_000;
 /// Largest boxes file read (bytes). Reading streams: memory grows with the boxes kept (about
-/// 40 bytes a box), never with a JSON tree of the file.
+/// 56 bytes a box), never with a JSON tree of the file.
 pub const MAX_BOXES_FILE_BYTES: u64 = 1 << 30;
 
 /// A frame's `keypoints`: `[[x, y], ...]` or `[x1, y1, x2, y2, ...]`.

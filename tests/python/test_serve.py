@@ -369,7 +369,7 @@ def test_a_score_job_equals_fovea_score_and_bad_score_requests_say_why(server, m
     st = [j for j in c.jobs() if j["kind"] == "score"][-1]
     assert st["state"] == "done" and st["format"] == "score" and st["frames"] == len(frames), st
     for body, want_msg in [
-        ({"kind": "dance"}, "kind: expected detect or score, got 'dance'"),
+        ({"kind": "dance"}, "kind: expected detect, mine or score, got 'dance'"),
         ({"kind": "score"}, "options.boxes"),
         ({"kind": "score", "options": {"boxes": "../x.json"}}, "'..' is not allowed"),
         ({"kind": "score", "options": {"boxes": "http://example.com/x.json"}}, "not a URL"),
