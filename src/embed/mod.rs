@@ -34,6 +34,9 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 pub const MAX_FRAMES_PER_CLIP: u32 = 10_000;
 /// Most frames sampled from one clip by `--every` (a longer clip's rest is left out, and said).
 pub const MAX_SAMPLED_PER_CLIP: usize = 100_000;
+/// Most samples of a clip held until the clip is known to hold the frames its header declares
+/// (`--frames` above it: sent as decoded, a short clip warned about).
+pub const MAX_HELD_PER_CLIP: u32 = 64;
 /// Most clips in one run.
 pub const MAX_CLIPS: usize = 10_000_000;
 
@@ -358,7 +361,11 @@ pub fn run(
     let order = if manifest.roi.swap_rb { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
     let spec = crate::roi::RoiSpec { swap_rb: false, ..manifest.roi.clone() };
     let capacity = opts.batch * 2;
-    let pool = crate::video::FramePool::new(capacity + opts.batch + 2 * decoders + 4);
+    let held = match opts.sample {
+        Sample::Frames(k) if k <= MAX_HELD_PER_CLIP => k as usize,
+        _ => 0,
+    };
+    let pool = crate::video::FramePool::new(capacity + opts.batch + 2 * decoders + 4 + decoders * held);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(capacity);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -546,13 +553,19 @@ fn decode_clip(
         let mut dec = crate::video::Decoder::open_threads(&clip.path, sampling, out, 1)?;
         let info = dec.info().clone();
         duration = info.duration;
+        // The frames a header's count promised: when the clip holds fewer (a constant-rate AVI
+        // with dropped frames declares them all), the samples are spread again over what it holds.
+        let mut promised = None;
         if let Sample::Frames(k) = sample {
             let n = info.declared_frames.or_else(|| match (info.duration, info.fps) {
                 (Some(d), Some(f)) if d > 0.0 && f > 0.0 => Some((d * f).floor() as u64),
                 _ => None,
             });
             match n {
-                Some(n) if n > 0 => dec.select(Arc::new(spread(n, k))),
+                Some(n) if n > 0 => {
+                    dec.select(Arc::new(spread(n, k)));
+                    promised = (k <= MAX_HELD_PER_CLIP).then_some((n, k));
+                }
                 // Length unknown: the first K frames one second apart.
                 _ => {
                     dec = {
@@ -566,13 +579,63 @@ fn decode_clip(
             Sample::Frames(k) => k as usize,
             Sample::Every(_) => MAX_SAMPLED_PER_CLIP,
         };
-        while sent < limit && !stop.load(Ordering::Relaxed) {
-            let Some(frame) = dec.next_frame(pool)? else { break };
+        // With a promised count the samples are held until the clip is known to hold it.
+        let mut held: Vec<crate::video::Frame> = Vec::new();
+        let send = |frame: crate::video::Frame, sent: &mut usize| -> bool {
             let s = Sampled { clip: i, index: frame.index, pts: frame.pts, frame };
-            if tx.send(Msg::Frame(s)).is_err() {
+            let ok = tx.send(Msg::Frame(s)).is_ok();
+            *sent += ok as usize;
+            ok
+        };
+        // An error part way: the samples held are sent (kept), then the error.
+        let fail = |held: &mut Vec<crate::video::Frame>, sent: &mut usize, e: Error| -> Result<()> {
+            held.drain(..).for_each(|f| _ = send(f, sent));
+            Err(e)
+        };
+        let mut ended = false;
+        while sent + held.len() < limit && !stop.load(Ordering::Relaxed) {
+            let frame = match dec.next_frame(pool) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    ended = true;
+                    break;
+                }
+                Err(e) => return fail(&mut held, &mut sent, e),
+            };
+            if promised.is_some() {
+                held.push(frame);
+            } else if !send(frame, &mut sent) {
                 break;
             }
-            sent += 1;
+        }
+        if let (Some((n, k)), true) = (promised, ended) {
+            let holds = dec.stats().decoded;
+            if holds < n && (held.len() as u64) < u64::from(k).min(holds) {
+                log::warn!(
+                    "{}: its header declares {n} frames, it holds {holds}: the {k} samples are spread over those",
+                    clip.path.display()
+                );
+                held.clear();
+                let mut again = crate::video::Decoder::open_threads(&clip.path, crate::video::Sampling::default(), out, 1)?;
+                again.select(Arc::new(spread(holds, k)));
+                while held.len() < k as usize {
+                    match again.next_frame(pool) {
+                        Ok(Some(frame)) => held.push(frame),
+                        Ok(None) => break,
+                        Err(e) => return fail(&mut held, &mut sent, e),
+                    }
+                }
+            }
+        }
+        for frame in held {
+            if !send(frame, &mut sent) {
+                break;
+            }
+        }
+        if let Sample::Frames(k) = sample {
+            if sent < k as usize && !stop.load(Ordering::Relaxed) {
+                log::warn!("{}: {sent} frames sampled of the {k} asked (the clip holds no more)", clip.path.display());
+            }
         }
         if sent == MAX_SAMPLED_PER_CLIP {
             return Err(Error::InvalidOption {

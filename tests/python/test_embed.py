@@ -307,3 +307,25 @@ def test_names_that_are_not_utf8_are_distinct_clips(col, tmp_path):
     assert r["embedded"] == 2 and r["failed"] == 0, (r, o.stderr)
     t = pq.read_table(tmp_path / "s").to_pandas()
     assert sorted(bytes(b) for b in t.path_bytes) == [os.fsencode(folder) + b"/clip-\xfe.mp4", os.fsencode(folder) + b"/clip-\xff.mp4"]
+
+
+def test_a_header_that_declares_dropped_frames_gets_all_its_samples(tmp_path):
+    """Issue 33: a constant-rate AVI with dropped frames declares them all (171 frames, 6.84 s at
+    25 fps) but holds 55; its 8 samples were taken from the declared count, 3 of them found,
+    silently. They are spread over the frames it holds (decode indices as ffprobe counts them),
+    with a warning; a clip with fewer frames than asked is warned about too."""
+    avi = tmp_path / "dropped.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=7",
+                    "-vf", r"select='not(mod(n\,5))+not(mod(n\,7))'", "-fps_mode", "passthrough", "-c:v", "mpeg4", str(avi)], check=True)
+    probe = lambda *a: subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", *a, "-of", "default=nw=1:nk=1", str(avi)],
+                                      check=True, capture_output=True, text=True).stdout.split()
+    declared, holds = int(probe("-show_entries", "stream=nb_frames")[0]), int(probe("-count_frames", "-show_entries", "stream=nb_read_frames")[0])
+    assert declared > 2 * holds, (declared, holds)
+    o = fovea("embed", avi, "-o", tmp_path / "s", "--frames", 8, "--per", "frame")
+    assert f"its header declares {declared} frames, it holds {holds}" in o.stderr, o.stderr
+    rows = pq.read_table(tmp_path / "s").to_pydict()
+    assert sorted(rows["frame"]) == [(2 * i + 1) * holds // 16 for i in range(8)], rows["frame"]
+    short = tmp_path / "short.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5:duration=1", str(short)], check=True)
+    o = fovea("embed", short, "-o", tmp_path / "s2", "--frames", 8)
+    assert "5 frames sampled of the 8 asked" in o.stderr, o.stderr
