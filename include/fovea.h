@@ -230,6 +230,9 @@ typedef struct fovea_result {
   // `keypoint_count` confidences (0..1, 0 where not seen): the keypoint model's, or the fit of
   // the template to the lines; NULL when `keypoint_count` is 0.
   const float *keypoint_confidences;
+  // 1 when the detector skipped the frame (the engine configuration's `interval`): its boxes
+  // are the tracks' predictions; else 0.
+  uint32_t predicted;
 } fovea_result;
 
 // Called by `fovea_engine_process_file` for every frame, in order. `result` is valid during the

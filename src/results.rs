@@ -209,6 +209,8 @@ pub struct FrameResult {
     /// Each pitch keypoint's confidence (0..1; 0 where not seen): the keypoint model's, or the
     /// registration's fit to the lines.
     pub keypoint_confidences: Vec<f32>,
+    /// The detector skipped the frame (`interval`): its boxes are the tracks' predicted ones.
+    pub predicted: bool,
 }
 
 impl FrameResult {
@@ -227,6 +229,7 @@ impl FrameResult {
             checks: Vec::new(),
             keypoints: Vec::new(),
             keypoint_confidences: Vec::new(),
+            predicted: false,
         }
     }
 
@@ -244,6 +247,7 @@ impl FrameResult {
             checks: Vec::new(),
             keypoints: Vec::new(),
             keypoint_confidences: Vec::new(),
+            predicted: false,
         }
     }
 

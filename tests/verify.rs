@@ -352,7 +352,9 @@ fn blackout_cuts_rois_as_the_validator_does() {
         {
             let stages = Stages { classifier: Some(&mut rec), rules: Some(filter), ..Stages::default() };
             let mut chain = FrameStages::new(stages, 25.0, fovea::image::ChannelOrder::Rgb, labels.clone()).unwrap();
-            let r = chain.apply_batch(vec![StageInput { view, index: 0, pts: 0.0, detections: dets.clone(), ids: None }]).unwrap();
+            let r = chain
+                .apply_batch(vec![StageInput { view, index: 0, pts: 0.0, detections: dets.clone(), ids: None, predicted: false }])
+                .unwrap();
             assert!(r[0].checks.iter().all(|c| c.verdict == fovea::results::Verdict::Keep), "{:?}", r[0].checks);
         }
         rec.seen

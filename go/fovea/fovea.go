@@ -177,13 +177,16 @@ type Result struct {
 	// The pitch keypoints' confidences (0..1, 0 where not seen): the keypoint model's, or the
 	// template's fit to the lines; nil when Keypoints is.
 	KeypointConfidences []float32
+	// The detector skipped the frame (the configuration's interval): its boxes are the tracks'
+	// predictions.
+	Predicted bool
 	// Per detection, a pose model's keypoints of the object (x, y, confidence; the model's
 	// order); nil for a model without keypoints.
 	ObjectKeypoints [][][3]float32
 }
 
 func convert(r *C.fovea_result) *Result {
-	out := &Result{Frame: uint64(r.frame), Pts: float64(r.pts)}
+	out := &Result{Frame: uint64(r.frame), Pts: float64(r.pts), Predicted: r.predicted != 0}
 	if k := int(r.keypoint_count); k > 0 {
 		kp := unsafe.Slice((*float32)(unsafe.Pointer(r.keypoints)), 2*k)
 		out.Keypoints = make([][2]float32, k)

@@ -89,7 +89,7 @@ class _Box(C.Structure):
 class _Result(C.Structure):
     _fields_ = [("frame", C.c_uint64), ("pts", C.c_double), ("count", C.c_size_t), ("detections", C.POINTER(_Detection)),
                 ("keypoint_count", C.c_size_t), ("keypoints", C.POINTER(C.c_float)),
-                ("keypoint_confidences", C.POINTER(C.c_float))]
+                ("keypoint_confidences", C.POINTER(C.c_float)), ("predicted", C.c_uint32)]
 
 
 _CALLBACK = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.POINTER(_Result))
@@ -267,10 +267,12 @@ class Result:
     `rule_values`, `rule_limits`, `flags`, `teams`, `label_scores`, `stats`, `probabilities`,
     `object_keypoints` (see `Detection`). `keypoints`: the pitch keypoints ([x, y] pairs in the
     template's order, [0, 0] where not seen) when the engine's `[pitch]` stage runs, else empty;
-    `keypoint_confidences`: theirs (0 where not seen)."""
+    `keypoint_confidences`: theirs (0 where not seen). `predicted`: the detector skipped the frame
+    (the configuration's `interval`) and its boxes are the tracks' predictions."""
 
     def __init__(self, r):
         self.frame, self.pts = int(r.frame), float(r.pts)
+        self.predicted = bool(r.predicted)
         k = int(r.keypoint_count)
         self.keypoints = [[float(r.keypoints[2 * i]), float(r.keypoints[2 * i + 1])] for i in range(k)]
         self.keypoint_confidences = [float(r.keypoint_confidences[i]) for i in range(k)] if k and r.keypoint_confidences else []

@@ -143,6 +143,7 @@ impl Default for RulesConfig {
 /// nms_iou = 0.6                          # optional
 /// classes = ["person", "sports_ball"]    # optional
 /// teams = false                          # colour teams per clip (file calls; streams: results at flush)
+/// interval = 0                           # the detector on every (interval + 1)th frame, tracks between
 /// [tracking]
 /// enabled = true
 /// [classifier]
@@ -188,6 +189,10 @@ pub struct EngineConfig {
     /// and referees named; with a classifier, it sees only what colour left undecided.
     #[serde(default)]
     pub teams: bool,
+    /// The detector on every (interval + 1)th frame only, the tracker predicting the boxes of
+    /// the frames between (needs tracking; 0: every frame).
+    #[serde(default)]
+    pub interval: u32,
     pub rules: Option<RulesConfig>,
     /// Tiled detection for small objects (file calls): `[tiles] mode = "all" | "ball"`.
     pub tiles: Option<crate::pipeline::tiles::TileConfig>,
@@ -256,6 +261,17 @@ fn cpu() -> String {
     "cpu".into()
 }
 
+/// Most frames the detector may skip between two it sees (`interval`).
+pub const MAX_INTERVAL: u32 = 100;
+
+/// `interval` checked against [`MAX_INTERVAL`].
+pub fn checked_interval(n: u32, option: &'static str) -> Result<u32> {
+    if n > MAX_INTERVAL {
+        return Err(Error::InvalidOption { option, reason: format!("must be within 0..={MAX_INTERVAL}, got {n}") });
+    }
+    Ok(n)
+}
+
 impl EngineConfig {
     /// The chain this configuration asks for on `manifest`'s model: `[tracking]` over the
     /// manifest's thresholds, `[rules]` (its rule file loaded, else the built-in Score Vision
@@ -278,6 +294,7 @@ impl EngineConfig {
             teams: self.teams,
             tiles: self.tiles.clone(),
             pitch: self.pitch.as_ref().map(PitchSection::stage).transpose()?,
+            interval: checked_interval(self.interval, "interval")?,
             ..ChainConfig::default()
         })
     }

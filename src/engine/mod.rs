@@ -19,7 +19,9 @@
 mod config;
 mod stream;
 
-pub use config::{ClassifierConfig, ClassifierKind, EngineConfig, PitchMode, PitchSection, RulesConfig, TrackingConfig};
+pub use config::{
+    checked_interval, ClassifierConfig, ClassifierKind, EngineConfig, PitchMode, PitchSection, RulesConfig, TrackingConfig, MAX_INTERVAL,
+};
 pub use stream::{FrameIn, PixelFormat, Received, Stream};
 
 use std::path::Path;

@@ -151,6 +151,8 @@ pub struct Stream {
     /// Tiled detection (`[tiles]`), as the file calls run it.
     tiler: Option<crate::pipeline::tiles::Tiler>,
     next_index: u64,
+    /// The detector sees every `every`th frame sent (`interval` + 1); the tracker predicts the rest.
+    every: u64,
     flushed: bool,
 }
 
@@ -193,6 +195,10 @@ impl Stream {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
         let mut chain = engine.stages(None);
+        let every = u64::from(chain.interval) + 1;
+        if every > 1 && chain.tracking.is_none() {
+            return Err(crate::pipeline::interval_needs_tracking());
+        }
         let tiler = chain.tiles.take().map(|c| crate::pipeline::tiles::Tiler::new(c, &engine.labels)).transpose()?;
         let mut stages = FrameStages::new(chain, fps, engine.order, engine.labels.clone())?;
         if let Some(c) = &engine.classifier {
@@ -215,6 +221,7 @@ impl Stream {
             inference_s: 0.0,
             postprocess_s: 0.0,
             next_index: 0,
+            every,
             tiler,
             flushed: false,
         })
@@ -282,8 +289,10 @@ impl Stream {
             }
         };
         self.convert_s += t_convert.elapsed().as_secs_f64();
+        let predicted = given.is_none() && self.next_index % self.every != 0;
         let (dets, ids) = match given {
             Some((boxes, ids)) => (boxes.to_vec(), Some(ids.to_vec())),
+            None if predicted => (Vec::new(), None),
             None => {
                 // On the CPU the resize and normalisation happen here, outside the model's lock,
                 // so streams do them in parallel; on a GPU the frame goes to the detector as it is
@@ -327,7 +336,7 @@ impl Stream {
         let index = self.next_index;
         self.next_index += 1;
         let view = FrameView { data: image, width: w, height: h, stride };
-        let frame = crate::pipeline::StageInput { view, index, pts: f.pts, detections: dets, ids };
+        let frame = crate::pipeline::StageInput { view, index, pts: f.pts, detections: dets, ids, predicted };
         let r = self.stages.apply_batch(vec![frame])?.pop().expect("one result per frame");
         self.frames += 1;
         self.detections += r.detections.len() as u64;

@@ -128,6 +128,9 @@ pub struct fovea_result {
     /// `keypoint_count` confidences (0..1, 0 where not seen): the keypoint model's, or the fit of
     /// the template to the lines; NULL when `keypoint_count` is 0.
     pub keypoint_confidences: *const f32,
+    /// 1 when the detector skipped the frame (the engine configuration's `interval`): its boxes
+    /// are the tracks' predictions; else 0.
+    pub predicted: u32,
 }
 
 /// A result with the memory its pointers point into. `c` comes first, so a pointer to the box
@@ -160,6 +163,7 @@ impl OwnedResult {
                 keypoint_count: 0,
                 keypoints: std::ptr::null(),
                 keypoint_confidences: std::ptr::null(),
+                predicted: r.predicted as u32,
             },
             dets: Vec::with_capacity(r.detections.len()),
             labels: Vec::with_capacity(r.detections.len()),

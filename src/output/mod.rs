@@ -74,6 +74,9 @@ struct JsonDet<'a> {
 struct JsonFrame<'a> {
     frame: u64,
     pts: f64,
+    /// The detector skipped the frame (`interval`): its boxes are the tracks' predictions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    predicted: bool,
     detections: Vec<JsonDet<'a>>,
     /// The pitch keypoints (`[x, y]`, `[0, 0]` not seen) when the pitch stage ran.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -103,6 +106,7 @@ impl ResultSink for JsonlWriter {
         let frame = JsonFrame {
             frame: r.index,
             pts: (r.pts * 1e6).round() / 1e6,
+            predicted: r.predicted,
             detections: r
                 .detections
                 .iter()

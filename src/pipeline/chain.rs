@@ -1,14 +1,76 @@
 //! The chain's configuration: what it does, without a run's resources.
 #![forbid(unsafe_code)]
 
-use super::Stages;
 use crate::classify::Classifier;
 use crate::filter::FilterConfig;
 use crate::pipeline::pitch::PitchConfig;
 use crate::track::{reuse::ReuseConfig, TrackerConfig};
+use std::sync::Arc;
 
 /// ROIs per classifier call at most, by default (`batch_rois`).
 pub const DEFAULT_BATCH_ROIS: usize = 256;
+
+/// The optional stages of one run: a [`ChainConfig`] with the run's resources (classifier, GPU,
+/// frame tap).
+pub struct Stages<'a> {
+    /// Track with ByteTrack (per class) when set; otherwise the input's ids (a boxes file's) are
+    /// the objects' identities.
+    pub tracking: Option<TrackerConfig>,
+    /// Label objects with this classifier, through the per-track reuse cache.
+    pub classifier: Option<&'a mut dyn Classifier>,
+    pub reuse: ReuseConfig,
+    /// Cut every box as a ROI, measure its colours and apply these rules (a verdict per box); the
+    /// classifier then sees only what the rules kept.
+    pub rules: Option<FilterConfig>,
+    /// Make the ROI tensors of kept boxes even without a classifier (the validator's whole crop +
+    /// resize + normalise workload, e.g. to measure it).
+    pub roi_tensors: bool,
+    /// ROIs per classifier call at most (calls are cut at this size).
+    pub batch_rois: usize,
+    /// Colour teams per clip; the classifier then runs at the end, on what colour left undecided.
+    pub teams: bool,
+    /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
+    /// pool; the ROI batch stays there for a classifier on the same device).
+    pub gpu: Option<Arc<crate::cuda::Device>>,
+    /// A file source ([`crate::pipeline::run_detect`]) hands each decoded frame here (source
+    /// size, the model's channel order) after its detections were made and before its result
+    /// goes to the sink: the annotator draws on it instead of decoding the file again. Not with
+    /// results that wait for the end of the clip (colour teams): an error there.
+    pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
+    /// Tiled detection (the detector stage of a file or in-memory source).
+    pub tiles: Option<super::tiles::TileConfig>,
+    /// Pitch keypoints from each frame's white lines (the template registered to them).
+    pub pitch: Option<crate::pipeline::pitch::PitchConfig>,
+    /// The detector runs on every (interval + 1)th frame, the tracker predicting the boxes of
+    /// the frames between (0: every frame).
+    pub interval: u32,
+}
+
+impl Default for Stages<'_> {
+    fn default() -> Self {
+        Self {
+            tracking: None,
+            classifier: None,
+            reuse: ReuseConfig::default(),
+            rules: None,
+            roi_tensors: false,
+            batch_rois: super::DEFAULT_BATCH_ROIS,
+            teams: false,
+            gpu: None,
+            frames: None,
+            tiles: None,
+            pitch: None,
+            interval: 0,
+        }
+    }
+}
+
+impl Stages<'_> {
+    /// Detection and tracking with the default ByteTrack parameters.
+    pub fn tracked() -> Self {
+        Self { tracking: Some(TrackerConfig::default()), ..Self::default() }
+    }
+}
 
 /// What the chain does, without the run's resources: tracking, the ROI and rules stage, colour
 /// teams, tiles, the pitch keypoints. One configuration, built once (an engine configuration's sections: see
@@ -26,6 +88,8 @@ pub struct ChainConfig {
     pub tiles: Option<super::tiles::TileConfig>,
     /// Pitch keypoints from the frame's white lines or a keypoint model ([`crate::pipeline::pitch`]).
     pub pitch: Option<PitchConfig>,
+    /// The detector on every (interval + 1)th frame only, the tracker's predictions between.
+    pub interval: u32,
 }
 
 impl Default for ChainConfig {
@@ -39,6 +103,7 @@ impl Default for ChainConfig {
             teams: false,
             tiles: None,
             pitch: None,
+            interval: 0,
         }
     }
 }
@@ -58,6 +123,7 @@ impl ChainConfig {
             frames: None,
             tiles: self.tiles.clone(),
             pitch: self.pitch.clone(),
+            interval: self.interval,
         }
     }
 }

@@ -20,8 +20,8 @@ pub mod tiles;
 pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
-pub use chain::{ChainConfig, DEFAULT_BATCH_ROIS};
-pub use stages::{FrameStages, Refetch, StageCounts, StageInput, Stages, MAX_ROI_BATCH_BYTES, PEOPLE};
+pub use chain::{ChainConfig, Stages, DEFAULT_BATCH_ROIS};
+pub use stages::{FrameStages, Refetch, StageCounts, StageInput, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,6 +40,8 @@ struct Prepared {
     frame: Frame,
     tensor: Vec<f32>,
     transform: Transform,
+    /// The detector sees the frame (`interval`).
+    due: bool,
 }
 
 /// Seconds spent per stage over a run (summed over frames).
@@ -228,6 +230,11 @@ pub fn run_detect_selected(
     // frames the detect stage holds for its batch, and one being decoded.
     let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
     let mut stages = stages;
+    // `interval`: the detector sees every `every`th frame; the tracker predicts the rest.
+    let every = u64::from(stages.interval) + 1;
+    if every > 1 && stages.tracking.is_none() {
+        return Err(interval_needs_tracking());
+    }
     let mut tap = stages.frames.take();
     let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     if tap.is_some() && stages.teams {
@@ -267,18 +274,22 @@ pub fn run_detect_selected(
         .name("fovea-preprocess".into())
         .spawn(move || {
             let mut seconds = 0.0;
+            let mut seen = 0u64;
             for item in frames.iter() {
                 let item = item.and_then(|frame| {
                     let mut tensor = free_rx.recv().map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
                     let t = Instant::now();
-                    // On the GPU the resize kernel does this work; only the transform is needed.
-                    let transform = if on_device {
+                    let due = seen % every == 0;
+                    seen += 1;
+                    // On the GPU the resize kernel does this work; only the transform is needed
+                    // (and none for a frame the detector skips).
+                    let transform = if on_device || !due {
                         Transform::new(frame.width, frame.height, spec_w, spec_h, fit)
                     } else {
                         pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor)
                     };
                     seconds += t.elapsed().as_secs_f64();
-                    Ok(Prepared { frame, tensor, transform })
+                    Ok(Prepared { frame, tensor, transform, due })
                 });
                 let stop = item.is_err();
                 if pre_tx.send(item).is_err() || stop {
@@ -289,7 +300,8 @@ pub fn run_detect_selected(
         })
         .map_err(|e| Error::Pipeline(format!("cannot start preprocess thread: {e}")))?;
 
-    let mut pending: Vec<(Frame, Transform)> = Vec::with_capacity(batch);
+    let mut pending: Vec<(Frame, Transform, bool)> = Vec::with_capacity(batch);
+    let mut filled = 0;
     let mut outcome: Result<()> = Ok(());
     let mut copy_s = 0.0;
     loop {
@@ -298,19 +310,22 @@ pub fn run_detect_selected(
         let input_error = match next {
             Some(Ok(p)) => {
                 let t = Instant::now();
-                let filled = if on_device {
-                    let f = &p.frame;
-                    detector.fill(pending.len(), &f.data, f.width, f.height, f.width as usize * 3).map(|_| ())
-                } else {
-                    detector.fill_preprocessed(pending.len(), &p.tensor)
+                let fill = match (p.due, on_device) {
+                    (false, _) => Ok(()),
+                    (true, true) => {
+                        let f = &p.frame;
+                        detector.fill(filled, &f.data, f.width, f.height, f.width as usize * 3).map(|_| ())
+                    }
+                    (true, false) => detector.fill_preprocessed(filled, &p.tensor),
                 };
                 copy_s += t.elapsed().as_secs_f64();
-                if let Err(e) = filled {
+                if let Err(e) = fill {
                     outcome = Err(e);
                     break;
                 }
                 let _ = free_tx.send(p.tensor);
-                pending.push((p.frame, p.transform));
+                filled += p.due as usize;
+                pending.push((p.frame, p.transform, p.due));
                 if pending.len() < batch {
                     continue;
                 }
@@ -320,6 +335,7 @@ pub fn run_detect_selected(
             None => None,
         };
         if !pending.is_empty() {
+            filled = 0;
             if let Err(e) =
                 run_batch(detector, params, &mut pending, &mut post, &mut tiler, &mut report, &mut sink_or_hold, progress, &mut tap)
             {
@@ -392,7 +408,7 @@ pub fn run_boxes(
     let none = crate::image::FrameView { data: &[], width: 0, height: 0, stride: 0 };
     for f in frames {
         let ids = Some(f.track_ids);
-        let input = stages::StageInput { view: none, index: f.index, pts: f.pts, detections: f.detections, ids };
+        let input = stages::StageInput { view: none, index: f.index, pts: f.pts, detections: f.detections, ids, predicted: false };
         for r in post.apply_batch(vec![input])? {
             sink(&r)?;
         }
@@ -484,7 +500,7 @@ pub const TAP_FRAMES: usize = 8;
 fn run_batch(
     detector: &mut dyn Infer,
     params: &DecodeParams,
-    pending: &mut Vec<(Frame, Transform)>,
+    pending: &mut Vec<(Frame, Transform, bool)>,
     post: &mut FrameStages<'_>,
     tiler: &mut Option<tiles::Tiler>,
     report: &mut RunReport,
@@ -492,45 +508,57 @@ fn run_batch(
     progress: &mut dyn FnMut(Progress),
     tap: &mut Option<&mut dyn FnMut(Frame)>,
 ) -> Result<()> {
-    let frames: Vec<(crate::image::FrameView, u64, f64, Transform)> = pending.iter().map(|(f, t)| (f.view(), f.index, f.pts, *t)).collect();
+    let frames: Vec<FrameIn> = pending.iter().map(|(f, t, due)| (f.view(), f.index, f.pts, *t, *due)).collect();
     let results = detect_batch(detector, params, &frames, post, tiler, report)?;
     drop(frames);
     // The buffers go back to the pool (or on to the tap) before the sink runs.
     match tap {
-        Some(t) => pending.drain(..).for_each(|(f, _)| t(f)),
+        Some(t) => pending.drain(..).for_each(|(f, _, _)| t(f)),
         None => pending.clear(),
     }
     deliver(results, report, sink, progress)
 }
 
-/// One batch of filled detector slots (`frames`: view, index, pts, transform) through the model
-/// (and, with a tiler, its tiles) and the stages: the results, in order. Every file source of the
-/// chain runs its batches through here; streams run [`detect`] and the stages themselves (the
-/// stages outside the engine's model lock).
+/// A frame of a detector batch: view, index, pts, transform, and whether the detector sees it
+/// (its slot filled, in order) or skips it (`interval`: the tracker predicts its boxes).
+type FrameIn<'f> = (crate::image::FrameView<'f>, u64, f64, Transform, bool);
+
+/// One batch of frames (the detector's slots filled with those it sees, in order) through the
+/// model (and, with a tiler, its tiles) and the stages: the results, in order. Every file source
+/// of the chain runs its batches through here; streams run [`detect`] and the stages themselves
+/// (the stages outside the engine's model lock).
 fn detect_batch(
     detector: &mut dyn Infer,
     params: &DecodeParams,
-    frames: &[(crate::image::FrameView, u64, f64, Transform)],
+    frames: &[FrameIn<'_>],
     post: &mut FrameStages<'_>,
     tiler: &mut Option<tiles::Tiler>,
     report: &mut RunReport,
 ) -> Result<Vec<FrameResult>> {
-    let transforms: Vec<Transform> = frames.iter().map(|f| f.3).collect();
-    let views: Vec<(crate::image::FrameView, u64)> = frames.iter().map(|f| (f.0, f.1)).collect();
+    let seen: Vec<&FrameIn> = frames.iter().filter(|f| f.4).collect();
+    let transforms: Vec<Transform> = seen.iter().map(|f| f.3).collect();
+    let views: Vec<(crate::image::FrameView, u64)> = seen.iter().map(|f| (f.0, f.1)).collect();
     let before = tiler.as_ref().map_or(0, |t| t.tiles);
-    let dets = detect(detector, params, &views, &transforms, tiler, &mut report.times)?;
+    let mut dets =
+        if seen.is_empty() { Vec::new() } else { detect(detector, params, &views, &transforms, tiler, &mut report.times)? }.into_iter();
     report.tiles += tiler.as_ref().map_or(0, |t| t.tiles) - before;
-    let inputs: Vec<stages::StageInput> = frames
-        .iter()
-        .zip(dets)
-        .map(|(&(view, index, pts, _), detections)| {
-            for d in &detections {
-                *report.per_class.entry(d.class_id).or_default() += 1;
-            }
-            stages::StageInput { view, index, pts, detections, ids: None }
-        })
-        .collect();
+    let mut inputs: Vec<stages::StageInput> = Vec::with_capacity(frames.len());
+    for &(view, index, pts, _, due) in frames {
+        let detections = if due { dets.next().unwrap_or_default() } else { Vec::new() };
+        for d in &detections {
+            *report.per_class.entry(d.class_id).or_default() += 1;
+        }
+        inputs.push(stages::StageInput { view, index, pts, detections, ids: None, predicted: !due });
+    }
     post.apply_batch(inputs)
+}
+
+/// `interval` without tracking: nothing would show the skipped frames' objects.
+pub(crate) fn interval_needs_tracking() -> Error {
+    Error::InvalidOption {
+        option: "interval",
+        reason: "needs tracking: the tracker predicts the boxes of the frames the detector skips".into(),
+    }
 }
 
 /// The detector on one batch of filled slots (`frames`: view and frame index, `transforms` their
@@ -588,17 +616,30 @@ pub fn run_frames(
     let mut report = RunReport::new(info.clone(), detector);
     let channels = detector.manifest().input.channels;
     let mut stages = stages;
+    let every = u64::from(stages.interval) + 1;
+    if every > 1 && stages.tracking.is_none() {
+        return Err(interval_needs_tracking());
+    }
     let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     let mut post = FrameStages::new(stages, info.fps.unwrap_or(30.0), channels, detector.manifest().labels.clone())?;
     if post.holds_until_clip_end() {
         return Err(Error::InvalidOption { option: "teams", reason: "colour teams need a file source (run_detect)".into() });
     }
+    let mut seen = 0u64;
     for chunk in frames.chunks(detector.batch()) {
         let t = Instant::now();
         let mut batch = Vec::with_capacity(chunk.len());
-        for (slot, f) in chunk.iter().enumerate() {
-            let tf = detector.fill(slot, &f.data, f.width, f.height, f.width as usize * 3)?;
-            batch.push((f.view(), f.index, f.pts, tf));
+        let mut slot = 0;
+        for f in chunk {
+            let due = seen % every == 0;
+            seen += 1;
+            let tf = if due {
+                slot += 1;
+                detector.fill(slot - 1, &f.data, f.width, f.height, f.width as usize * 3)?
+            } else {
+                Transform::identity(f.width, f.height)
+            };
+            batch.push((f.view(), f.index, f.pts, tf, due));
         }
         report.times.preprocess_s += t.elapsed().as_secs_f64();
         let results = detect_batch(detector, params, &batch, &mut post, &mut tiler, &mut report)?;

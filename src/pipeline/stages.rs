@@ -13,11 +13,11 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::pitch::PitchStage;
 use super::roi_side::RoiSide;
+use super::Stages;
 use crate::classify::{Classifier, Object};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
@@ -26,8 +26,8 @@ use crate::image::{ChannelOrder, FrameView};
 use crate::results::{BoxCheck, FrameResult, Label, Verdict};
 use crate::roi::{self, ColourStats, Crop, RoiBatch, RoiRef, RoiSpec, StatsConfig, StatsParams};
 use crate::track::{
-    reuse::{ClassifyRequest, LabelCache, ReuseConfig, ReuseStats},
-    Tracker, TrackerConfig,
+    reuse::{ClassifyRequest, LabelCache, ReuseStats},
+    Tracker,
 };
 
 /// Labels whose jersey colour is measured for colour teams.
@@ -35,64 +35,6 @@ pub const PEOPLE: [&str; 4] = ["person", "player", "goalkeeper", "referee"];
 
 /// Largest ROI batch (`batch_rois x 3 x S x S` float32) the chain makes at once.
 pub const MAX_ROI_BATCH_BYTES: u64 = 1 << 30;
-
-/// The optional stages of one run: a [`super::ChainConfig`] with the run's resources (classifier, GPU,
-/// frame tap).
-pub struct Stages<'a> {
-    /// Track with ByteTrack (per class) when set; otherwise the input's ids (a boxes file's) are
-    /// the objects' identities.
-    pub tracking: Option<TrackerConfig>,
-    /// Label objects with this classifier, through the per-track reuse cache.
-    pub classifier: Option<&'a mut dyn Classifier>,
-    pub reuse: ReuseConfig,
-    /// Cut every box as a ROI, measure its colours and apply these rules (a verdict per box); the
-    /// classifier then sees only what the rules kept.
-    pub rules: Option<FilterConfig>,
-    /// Make the ROI tensors of kept boxes even without a classifier (the validator's whole crop +
-    /// resize + normalise workload, e.g. to measure it).
-    pub roi_tensors: bool,
-    /// ROIs per classifier call at most (calls are cut at this size).
-    pub batch_rois: usize,
-    /// Colour teams per clip; the classifier then runs at the end, on what colour left undecided.
-    pub teams: bool,
-    /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
-    /// pool; the ROI batch stays there for a classifier on the same device).
-    pub gpu: Option<Arc<crate::cuda::Device>>,
-    /// A file source ([`crate::pipeline::run_detect`]) hands each decoded frame here (source
-    /// size, the model's channel order) after its detections were made and before its result
-    /// goes to the sink: the annotator draws on it instead of decoding the file again. Not with
-    /// results that wait for the end of the clip (colour teams): an error there.
-    pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
-    /// Tiled detection (the detector stage of a file or in-memory source).
-    pub tiles: Option<super::tiles::TileConfig>,
-    /// Pitch keypoints from each frame's white lines (the template registered to them).
-    pub pitch: Option<crate::pipeline::pitch::PitchConfig>,
-}
-
-impl Default for Stages<'_> {
-    fn default() -> Self {
-        Self {
-            tracking: None,
-            classifier: None,
-            reuse: ReuseConfig::default(),
-            rules: None,
-            roi_tensors: false,
-            batch_rois: super::DEFAULT_BATCH_ROIS,
-            teams: false,
-            gpu: None,
-            frames: None,
-            tiles: None,
-            pitch: None,
-        }
-    }
-}
-
-impl Stages<'_> {
-    /// Detection and tracking with the default ByteTrack parameters.
-    pub fn tracked() -> Self {
-        Self { tracking: Some(TrackerConfig::default()), ..Self::default() }
-    }
-}
 
 /// What the stages did over a run: ROIs, classifier calls, teams, seconds per stage.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -133,6 +75,8 @@ pub struct StageInput<'f> {
     pub detections: Vec<Detection>,
     /// The objects' ids from the input (a boxes file), one per detection, when not tracking.
     pub ids: Option<Vec<Option<u64>>>,
+    /// The detector skipped the frame (`interval`): the tracker predicts its boxes.
+    pub predicted: bool,
 }
 
 /// Frames again, for the clip-level steps: `refetch(frames, visit)` calls `visit(index, view)`
@@ -192,7 +136,8 @@ impl<'c> FrameStages<'c> {
     /// `labels` (class id -> name; a class id past the end is an unknown class for the rules).
     pub fn new(stages: Stages<'c>, fps: f64, order: ChannelOrder, labels: Vec<String>) -> Result<Self> {
         // `frames` is the file source's (run_detect takes it before the chain is made).
-        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _, tiles: _, pitch } = stages;
+        let Stages { tracking, classifier, reuse, rules, roi_tensors, batch_rois, teams, gpu, frames: _, tiles: _, pitch, interval: _ } =
+            stages;
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let stats_cfg = rules.as_ref().map_or_else(StatsConfig::default, |r| r.stats);
         if gpu.is_some() && rules.as_ref().is_some_and(|r| r.roi.blackout) {
@@ -307,7 +252,7 @@ impl<'c> FrameStages<'c> {
     /// Runs frame `index` (shown at `pts`, pixels `view`) with its `detections` through the
     /// stages. Frames must come in increasing index order.
     pub fn apply(&mut self, view: &FrameView<'_>, index: u64, pts: f64, detections: Vec<Detection>) -> Result<FrameResult> {
-        let mut out = self.apply_batch(vec![StageInput { view: *view, index, pts, detections, ids: None }])?;
+        let mut out = self.apply_batch(vec![StageInput { view: *view, index, pts, detections, ids: None, predicted: false }])?;
         Ok(out.pop().expect("one result per frame"))
     }
 
@@ -321,7 +266,10 @@ impl<'c> FrameStages<'c> {
         let given = frames.iter().any(|f| f.ids.is_some());
         for f in frames {
             let mut r = FrameResult::untracked(f.index, f.pts, f.detections);
-            if let Some(t) = self.tracker.as_mut() {
+            if let (Some(t), true) = (self.tracker.as_ref(), f.predicted) {
+                (r.detections, r.track_ids) = t.predicted(r.index);
+                (r.labels, r.predicted) = (vec![None; r.detections.len()], true);
+            } else if let Some(t) = self.tracker.as_mut() {
                 r.track_ids = t.update(r.index, &r.detections);
             } else if let Some(ids) = f.ids {
                 if ids.len() != r.detections.len() {

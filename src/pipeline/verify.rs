@@ -307,6 +307,7 @@ fn verify_inner(
                     pts: f.as_ref().map_or(fr.index as f64 / fps, |f| f.pts),
                     detections: fr.detections.clone(),
                     ids: Some(fr.track_ids.clone()),
+                    predicted: false,
                 })
                 .collect();
             let results = chain.apply_batch(frames)?;

@@ -42,6 +42,9 @@ struct RawOptions {
     /// Roles by colour (goalkeepers and referees from jersey colours; default: the
     /// configuration's `teams`, on for a mine job).
     teams: Option<bool>,
+    /// The detector on every (interval + 1)th frame, the tracker between (default: the
+    /// configuration's `interval`).
+    interval: Option<u32>,
 }
 
 /// The result format of a job.
@@ -143,7 +146,9 @@ impl JobOptions {
             serde_json::from_value(options.clone()).map_err(|e| {
                 bad(
                     "options",
-                    format!("{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch, teams)"),
+                    format!(
+                        "{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch, teams, interval)"
+                    ),
                 )
             })?
         };
@@ -193,7 +198,11 @@ impl JobOptions {
             Some(p) => return Err(bad("options.pitch", format!("expected lines, model or off, got '{p}'"))),
         };
         let teams = raw.teams.unwrap_or(chain.teams || mine);
-        let chain = ChainConfig { tracking, pitch, teams, ..chain.clone() };
+        let interval = crate::engine::checked_interval(raw.interval.unwrap_or(chain.interval), "options.interval")?;
+        if interval > 0 && tracking.is_none() {
+            return Err(bad("options.interval", "needs tracking: the tracker predicts the boxes of the frames the detector skips".into()));
+        }
+        let chain = ChainConfig { tracking, pitch, teams, interval, ..chain.clone() };
         let format = match raw.format.as_deref() {
             None if mine => Format::Scorevision,
             Some("scorevision") => Format::Scorevision,

@@ -118,6 +118,18 @@ impl ByteTrack {
         Self { cfg, max_lost_frames, tracked: Vec::new(), lost: Vec::new(), first: true, frame: 0 }
     }
 
+    /// The boxes of the confirmed tracks being tracked, predicted to decode frame `frame` (id, box,
+    /// last score), the tracker unchanged: what a frame the detector skips shows (`interval`).
+    pub fn predicted(&self, frame: u64) -> Vec<(u64, [f32; 4], f32)> {
+        let live = self.tracked.iter().filter(|t| t.activated && t.state == State::Tracked);
+        live.map(|t| {
+            let mut t = t.clone();
+            t.predict_to(frame, self.max_lost_frames + 1);
+            (t.id, t.bbox(), t.score)
+        })
+        .collect()
+    }
+
     /// Number of tracks currently tracked (confirmed or not) and lost.
     pub fn len(&self) -> (usize, usize) {
         (self.tracked.len(), self.lost.len())

@@ -62,6 +62,20 @@ impl Tracker {
         out
     }
 
+    /// The confirmed tracks' boxes predicted to decode frame `frame` (after the last frame
+    /// updated), with their ids; the tracker unchanged. A frame the detector skips.
+    pub fn predicted(&self, frame: u64) -> (Vec<Detection>, Vec<Option<u64>>) {
+        let mut dets = Vec::new();
+        let mut ids = Vec::new();
+        for (&c, bt) in &self.per_class {
+            for (id, bbox, score) in bt.predicted(frame) {
+                dets.push(Detection::new(bbox, score, c));
+                ids.push(Some(id));
+            }
+        }
+        (dets, ids)
+    }
+
     /// Track ids handed out so far.
     pub fn ids_issued(&self) -> u64 {
         self.next_id - 1

@@ -265,6 +265,10 @@ pub(crate) struct DetectArgs {
     /// input size, besides the whole-frame pass) or `ball` (one tile around the last ball).
     #[arg(long)]
     pub(crate) tiles: Option<String>,
+    /// The detector on every (N + 1)th frame only; ByteTrack predicts the boxes of the frames
+    /// between (marked `"predicted": true`). Needs tracking. Default 0: every frame.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) interval: u32,
     #[command(flatten)]
     pub(crate) pitch: PitchArgs,
     /// No progress bar or progress lines.

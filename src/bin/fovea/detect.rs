@@ -65,6 +65,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
             tracking,
             classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
             teams: a.teams,
+            interval: fovea::engine::checked_interval(a.interval, "--interval")?,
             tiles: tiles.clone(),
             pitch: pitch_stage,
             frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),

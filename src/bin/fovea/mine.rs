@@ -32,6 +32,9 @@ pub(crate) struct MineArgs {
     /// Tiled detection for small objects: `all` or `ball` (see `fovea detect --tiles`).
     #[arg(long)]
     pub(crate) tiles: Option<String>,
+    /// The detector on every (N + 1)th frame only, ByteTrack predicting the frames between.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) interval: u32,
     /// Then score the response as the validator does (`fovea score` with the job's time).
     #[arg(long)]
     pub(crate) score: bool,
@@ -44,7 +47,7 @@ pub(crate) struct MineArgs {
 
 pub(crate) fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let MineArgs { video, output, model, tracking, mut pitch, no_teams, tiles, score, quiet, annotate } = a;
+    let MineArgs { video, output, model, tracking, mut pitch, no_teams, tiles, interval, score, quiet, annotate } = a;
     if pitch.pitch.is_none() && pitch.pitch_model.is_none() {
         pitch.pitch = Some(PitchArg::Lines);
     }
@@ -66,6 +69,7 @@ pub(crate) fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
         policy: None,
         teams: !no_teams,
         tiles,
+        interval,
         pitch,
         quiet,
         annotate,
