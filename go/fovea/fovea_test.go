@@ -730,6 +730,26 @@ func TestPitchKeypointsFollowTheConfiguration(t *testing.T) {
 	}
 }
 
+// An engine configuration's interval: every other frame predicted by the tracker, flagged.
+func TestIntervalFlagsThePredictedFrames(t *testing.T) {
+	e, err := NewEngine("interval = 1\n[tracking]\nenabled = true\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	n := 0
+	err = e.ProcessFile(media(t, "vtest.avi"), func(r *Result) bool {
+		if r.Frame != uint64(n) || r.Predicted != (n%2 == 1) {
+			t.Fatalf("frame %d (result %d): predicted %v", r.Frame, n, r.Predicted)
+		}
+		n++
+		return n < 8
+	})
+	if err != nil || n != 8 {
+		t.Fatalf("%v after %d frames", err, n)
+	}
+}
+
 // A pose model's keypoints reach every detection (tests/data/pose_v8_k3: 32 keypoints), as
 // `fovea detect` writes them; a model without keypoints gives none.
 func TestPoseKeypointsReachEveryDetection(t *testing.T) {

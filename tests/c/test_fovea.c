@@ -169,6 +169,18 @@ static int32_t on_pose(void *user, const fovea_result *r) {
     return ++p->frames >= 3 ? 1 : 0;
 }
 
+struct interval_ctx {
+    int frames;
+    int bad;
+};
+
+/* interval = 1: every other frame is predicted (the detector skipped it), the first one not. */
+static int32_t on_interval(void *user, const fovea_result *r) {
+    struct interval_ctx *c = user;
+    c->bad += r->predicted != (uint32_t)(r->frame % 2) || r->frame != (uint64_t)c->frames;
+    return ++c->frames >= 6 ? 1 : 0;
+}
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -437,6 +449,15 @@ int main(int argc, char **argv) {
         EXPECT(fovea_engine_process_file(pose, video, on_pose, &p), FOVEA_STATUS_CALLBACK_STOPPED);
         CHECK(p.frames == 3 && p.dets > 0 && p.bad == 0, "pose: %d frames, %d detections, %d bad", p.frames, p.dets, p.bad);
         fovea_engine_destroy(pose);
+
+        /* The engine configuration's interval: the tracker's predictions between the frames the
+           detector sees, flagged on each result. */
+        fovea_engine *every2 = NULL;
+        EXPECT(fovea_engine_create("interval = 1\n[tracking]\nenabled = true", NULL, &every2), FOVEA_STATUS_OK);
+        struct interval_ctx iv = {0, 0};
+        EXPECT(fovea_engine_process_file(every2, video, on_interval, &iv), FOVEA_STATUS_CALLBACK_STOPPED);
+        CHECK(iv.frames == 6 && iv.bad == 0, "interval: %d frames, %d wrongly flagged", iv.frames, iv.bad);
+        fovea_engine_destroy(every2);
     }
 
     error_paths(engine, frames, w, h);
