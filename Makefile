@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch bench-pitch-model encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch bench-pitch-model bench-interval encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -242,6 +242,10 @@ bench-score: build
 # validator's keypoint score of fovea's keypoints against the true ones'; benches/results/pitch.json.
 bench-pitch: build
 	$(PY) benches/pitch_bench.py 100
+
+# `fovea detect --interval 0|1|2` on a composited clip with known identities: FPS, MOTA, IDF1.
+bench-interval: build
+	$(PY) benches/interval_bench.py
 
 # The cost of a pitch keypoint model in `fovea mine` and what --pitch-every saves; POSE: a
 # full-size pose graph (`python scripts/make_pose_models.py --full POSE` in a venv with ultralytics).

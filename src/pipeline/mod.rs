@@ -242,7 +242,9 @@ pub fn run_detect_selected(
     }
     // Frames handed on are held by their taker for a while: the pool has room for them.
     let tapped = if tap.is_some() { TAP_FRAMES } else { 0 };
-    let dec = video::spawn_selected(input, sampling, out, dec_cap, pre_cap + batch + 1 + tapped, select)?;
+    // A batch fills the detector's slots: with `interval` it holds the frames between too.
+    let batch_frames = batch * every as usize;
+    let dec = video::spawn_selected(input, sampling, out, dec_cap, pre_cap + batch_frames + 1 + tapped, select)?;
     let mut report = RunReport::new(dec.info.clone(), detector);
     let mut post = FrameStages::new(stages, dec.info.fps.unwrap_or(30.0), spec.channels, detector.manifest().labels.clone())?;
     // With colour teams, results wait for the end of the clip.
@@ -326,7 +328,7 @@ pub fn run_detect_selected(
                 let _ = free_tx.send(p.tensor);
                 filled += p.due as usize;
                 pending.push((p.frame, p.transform, p.due));
-                if pending.len() < batch {
+                if filled < batch && pending.len() < batch_frames {
                     continue;
                 }
                 None

@@ -1,0 +1,91 @@
+"""`make bench-interval` (issue 33): `fovea detect --interval N` against every frame, on a
+composited broadcast clip with known boxes and identities (tests/python/score_clip.py painting the
+pan path of tests/python/pitch_clip.py: 300 frames, 1280 x 720 H.264, tuxfootball's players, the
+referee and the goalkeepers moving). Per N (0, 1, 2): frames a second end to end (the run's own
+summary, model loaded beforehand) and, against the true people, MOTA and IDF1 (motmetrics, IoU >=
+0.5) of fovea's tracked person boxes. Issue 33's target for interval 1: >= 1.7x the frames a
+second of every frame, IDF1 down by at most 0.02. Writes benches/results/interval.json."""
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import motmetrics as mm
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+import pitch_clip  # noqa: E402
+import score_clip  # noqa: E402
+
+FOVEA = str(ROOT / "target" / "release" / "fovea")
+WORK = ROOT / ".deps" / "bench" / "interval"
+FRAMES = 300
+
+
+def clip():
+    WORK.mkdir(parents=True, exist_ok=True)
+    mp4, truth = WORK / "match.mp4", WORK / "truth.json"
+    if not mp4.exists() or not truth.exists():
+        video, _, frames, _ = score_clip.make(WORK, frames=FRAMES, cam=pitch_clip.path("pan", FRAMES))
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-c:v", "libx264", "-preset", "fast", "-crf", "23",
+                        "-pix_fmt", "yuv420p", str(mp4)], check=True)
+        truth.write_text(json.dumps({k: [o for o in f["objects"] if o["who"] != "ball"] for k, f in frames.items()}))
+        for p in WORK.glob("s*.png"):
+            p.unlink()
+        video.unlink()
+    return mp4, json.loads(truth.read_text())
+
+
+def iou_distance(a, b):
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.empty((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
+    iou = inter / (area(a)[:, None] + area(b)[None, :] - inter)
+    d = 1 - iou
+    d[d > 0.5] = np.nan
+    return d
+
+
+def main():
+    mp4, truth = clip()
+    rows = []
+    for n in (0, 1, 2):
+        out = WORK / f"interval{n}.jsonl"
+        t = time.perf_counter()
+        run = subprocess.run([FOVEA, "detect", str(mp4), "-q", "--classes", "person", "--interval", str(n), "-o", str(out)],
+                             check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        fps = float(re.search(r"throughput +([\d.]+) FPS", run.stderr).group(1))
+        acc = mm.MOTAccumulator(auto_id=True)
+        for line in out.read_text().splitlines():
+            f = json.loads(line)
+            gt = truth[str(f["frame"])]
+            hyp = [d for d in f["detections"] if d["track_id"] is not None]
+            acc.update([o["id"] for o in gt], [d["track_id"] for d in hyp],
+                       iou_distance([o["bbox"] for o in gt], [d["bbox"] for d in hyp]))
+        m = mm.metrics.create().compute(acc, metrics=["mota", "idf1", "num_switches"], name="x")
+        row = {"interval": n, "frames": FRAMES, "fps_end_to_end": fps, "wall_s": round(wall, 2),
+               "mota": round(float(m["mota"].iloc[0]), 4), "idf1": round(float(m["idf1"].iloc[0]), 4),
+               "id_switches": int(m["num_switches"].iloc[0])}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    base = rows[0]
+    for r in rows[1:]:
+        r["speedup"] = round(r["fps_end_to_end"] / base["fps_end_to_end"], 2)
+        r["idf1_change"] = round(r["idf1"] - base["idf1"], 4)
+    print(f"interval 1: {rows[1]['speedup']}x the FPS, IDF1 {rows[1]['idf1_change']:+.4f} (target >= 1.7x, >= -0.02)")
+    (ROOT / "benches" / "results" / "interval.json").write_text(
+        json.dumps({"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
