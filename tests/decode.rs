@@ -461,3 +461,123 @@ fn a_stream_with_no_decodable_frame_is_an_error() {
     assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
     assert!(e.to_string().contains("no decodable frame"), "{e}");
 }
+
+/// Encodes FFmpeg's test pattern (`frames` at 25 fps, 160x120) with `args` into `dir/name`.
+fn encode(dir: &std::path::Path, name: &str, frames: u32, filter: &str, args: &[&str]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-frames:v", &frames.to_string()])
+        .args(["-vf", filter])
+        .args(args)
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ffmpeg could not make {name}");
+    p
+}
+
+/// Decodes the frames `wanted` of `path` (small RGB): (index, pts, pixels), the stats.
+fn decode_selected(path: &std::path::Path, wanted: &[u64]) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
+    let pool = FramePool::new(2);
+    let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
+    d.select(std::sync::Arc::new(wanted.iter().copied().collect()));
+    let mut out = Vec::new();
+    while let Some(f) = d.next_frame(&pool).unwrap() {
+        out.push((f.index, f.pts, f.data.to_vec()));
+    }
+    (out, d.stats().clone())
+}
+
+/// Issue 33: a few frames of a clip are decoded sparsely (a seek to the key frame before each
+/// one, non-reference frames skipped), and they are exactly the frames a full decode gives those
+/// decode indices: the same pixels and times, on B-frames, open GOPs, a long GOP, variable frame
+/// rate, an edit list, AVI; streams whose packets cannot number the frames (AVI with B-frames,
+/// damaged data) are decoded in full and give the same frames too.
+#[test]
+fn sparse_decoding_equals_full_decoding() {
+    let dir = tempdir();
+    let d = dir.path();
+    let x264 = |extra: &str| ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-x264-params", extra].map(String::from);
+    let clips: Vec<(std::path::PathBuf, bool)> = vec![
+        (encode(d, "bframes.mp4", 200, "null", &x264("keyint=25:bframes=3").each_ref().map(|s| s.as_str())), true),
+        (encode(d, "open_gop.mp4", 200, "null", &x264("keyint=30:min-keyint=30:bframes=3:open-gop=1").each_ref().map(|s| s.as_str())), true),
+        (encode(d, "open_gop.mkv", 200, "null", &x264("keyint=30:min-keyint=30:bframes=3:open-gop=1").each_ref().map(|s| s.as_str())), true),
+        (encode(d, "long_gop.mp4", 300, "null", &x264("keyint=250:bframes=2").each_ref().map(|s| s.as_str())), true),
+        (
+            encode(
+                d,
+                "vfr.mp4",
+                250,
+                r"select='not(mod(n\,3))+not(mod(n\,7))'",
+                &["-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-x264-params", "keyint=20:bframes=2"],
+            ),
+            true,
+        ),
+        (encode(d, "mpeg4.avi", 200, "null", &["-c:v", "mpeg4", "-g", "12"]), true),
+        (encode(d, "bframes.avi", 200, "null", &["-c:v", "mpeg4", "-g", "12", "-bf", "2"]), false),
+        (media("bigbuckbunny.mp4"), true),
+    ];
+    // An edit list: a stream-copied cut starting between key frames.
+    let cut = d.join("cut.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-ss", "3.3", "-i"])
+        .arg(data("market_street_10s.mp4"))
+        .args(["-c", "copy", "-an"])
+        .arg(&cut)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut clips = clips;
+    clips.push((cut, true));
+    // Damaged data mid-AVI: the packets are not trusted.
+    let mut bytes = std::fs::read(media("vtest.avi")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 200_000].fill(0);
+    let damaged = d.join("damaged.avi");
+    std::fs::write(&damaged, &bytes).unwrap();
+    clips.push((damaged, false));
+
+    for (path, sparse) in &clips {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let pool = FramePool::new(2);
+        let mut full = Decoder::open(path, Sampling::default(), SMALL).unwrap();
+        let mut all = Vec::new();
+        while let Some(f) = full.next_frame(&pool).unwrap() {
+            all.push((f.index, f.pts, f.data.to_vec()));
+        }
+        let n = all.last().unwrap().0 + 1;
+        let counted = Decoder::open(path, Sampling::default(), SMALL).unwrap().count_frames();
+        if *sparse {
+            assert_eq!(counted, Some(all.len() as u64), "{name}: frames counted from packets vs decoded");
+            assert_eq!(counted, Some(ffprobe_frames(path)), "{name}: frames counted from packets vs ffprobe");
+        } else {
+            assert_eq!(counted, None, "{name}: its packets cannot number the frames");
+        }
+        // A few frames spread over the clip (leading pictures of open GOPs among them), frames next
+        // to each other, the last frame, and one past the end; then every 7th frame.
+        let few: Vec<u64> = [1, 2, n / 5, n / 3 + 1, n / 3 + 2, n / 2 + 3, 2 * n / 3 + 5, n - 1, n + 10].into_iter().collect();
+        let every7: Vec<u64> = (0..n).step_by(7).collect();
+        for wanted in [few, every7] {
+            let (got, stats) = decode_selected(path, &wanted);
+            let want: Vec<&(u64, f64, Vec<u8>)> = all.iter().filter(|f| wanted.contains(&f.0)).collect();
+            assert_eq!(got.len(), want.len(), "{name}: frames of {wanted:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.0, w.0, "{name}: decode index");
+                assert!((g.1 - w.1).abs() < 1e-9, "{name}: frame {} at {} s, fully decoded at {} s", g.0, g.1, w.1);
+                assert!(g.2 == w.2, "{name}: frame {} differs from the full decode's", g.0);
+            }
+            if *sparse && wanted.len() < 10 {
+                // Short GOPs: seeks; one long GOP: non-reference frames skipped.
+                let short_gop = !["long_gop.mp4", "bigbuckbunny.mp4", "cut.mp4"].contains(&name.as_ref());
+                assert!(!short_gop || stats.seeks > 0, "{name}: sparse decoding seeks");
+                assert!(
+                    stats.decoded * if short_gop { 2 } else { 1 } < all.len() as u64,
+                    "{name}: {} of {} frames decoded for {} wanted",
+                    stats.decoded,
+                    all.len(),
+                    got.len()
+                );
+            }
+        }
+    }
+}

@@ -435,13 +435,8 @@ pub fn decode_each(
     if let Some(select) = select {
         dec.select(std::sync::Arc::new(select.clone()));
     }
-    visit_frames(&mut dec, pool, &mut |frame| {
-        if select.is_some_and(|s| !s.contains(&frame.index)) {
-            Ok(None)
-        } else {
-            visit(frame).map(Some)
-        }
-    })
+    // The decoder hands over only the selected frames.
+    visit_frames(&mut dec, pool, &mut |frame| visit(frame).map(Some))
 }
 
 /// The file source's loop over an opened decoder: each frame to `visit` until it answers

@@ -15,6 +15,8 @@ pub mod guard;
 mod open;
 mod pool;
 pub mod rotate;
+#[cfg(feature = "video")]
+mod sparse;
 #[cfg(not(feature = "video"))]
 mod stand_in;
 mod thread;
@@ -140,6 +142,8 @@ pub struct DecodeStats {
     /// Frames lost to damaged data in the middle of the stream (their numbers are skipped, so
     /// later frames keep their true decode index).
     pub frames_missing: u64,
+    /// Seeks sparse decoding made to a key frame before a wanted frame (see [`Decoder::select`]).
+    pub seeks: u64,
     /// Frames of a live source (a URL) dropped, oldest first, because the pipeline was behind
     /// (never for files, whose decoding waits instead).
     pub frames_dropped: u64,

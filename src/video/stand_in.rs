@@ -52,6 +52,10 @@ impl Decoder {
         match self.never {}
     }
 
+    pub fn count_frames(&mut self) -> Option<u64> {
+        match self.never {}
+    }
+
     pub fn info(&self) -> &VideoInfo {
         match self.never {}
     }

@@ -7,6 +7,9 @@ use ffmpeg::{codec, format, software::scaling, util::frame};
 use ffmpeg_next as ffmpeg;
 
 use super::open::{av_error, index_by_position, open_input, stream_info};
+use super::sparse;
+
+mod seek;
 use super::{pool, rotate, ChannelOrder, DecodeStats, Fit, Frame, FramePool, OutputFormat, Sampling, Transform, VideoInfo};
 use crate::error::{Error, Result};
 
@@ -45,6 +48,20 @@ pub struct Decoder {
     cfr: Option<(f64, f64)>,
     /// What the container's index adds to the demuxer's timestamps since damaged data.
     renumber_shift: i64,
+    /// The stream's packets, read once without decoding (see [`sparse`]); `None` until read, or
+    /// where they cannot be trusted to number the frames.
+    table: Option<sparse::Table>,
+    table_tried: bool,
+    /// With a table and a selection: where to seek, what to skip, what is still wanted.
+    plan: Option<sparse::Plan>,
+    /// After a seek: the decode position the demuxer must land at or before.
+    landing: Option<usize>,
+    /// The last decode index returned, and after going back to a full decode, the frames up to
+    /// it are not returned again.
+    returned: Option<u64>,
+    returned_before: Option<u64>,
+    /// An error met outside `next_frame` (going back to the start), returned by its next call.
+    broken: Option<String>,
 }
 
 /// `--start` at or after this many seconds seeks (constant frame rate streams only).
@@ -127,14 +144,41 @@ impl Decoder {
             index,
             cfr: cfr_origin,
             renumber_shift: 0,
+            table: None,
+            table_tried: false,
+            plan: None,
+            landing: None,
+            returned: None,
+            returned_before: None,
+            broken: None,
         })
     }
 
     /// Keeps only the frames whose decode index is in `frames` (instead of stride and frame-rate
     /// sampling; start and duration still apply). Other frames are decoded but not converted,
     /// and decoding stops after the last selected one.
+    ///
+    /// Where the stream's packets can number its frames (see [`sparse`]), decoding is sparse: it
+    /// seeks to the key frame before a wanted frame when one lies between, and skips
+    /// non-reference frames no wanted frame needs; the frames and their decode indices are those
+    /// a full decode gives.
     pub fn select(&mut self, frames: std::sync::Arc<std::collections::BTreeSet<u64>>) {
+        self.read_table();
+        if let Some(table) = &self.table {
+            let plan = sparse::Plan::new(table, &frames);
+            self.done |= plan.next_wanted().is_none();
+            self.plan = Some(plan);
+        }
         self.select = Some(frames);
+    }
+
+    /// The frames the stream holds, counted from its packets without decoding them (a header's
+    /// count can be wrong). `None` where the packets cannot say (an input read once, packets
+    /// without presentation times such as AVI with B-frames, damaged data), or once decoding has
+    /// begun.
+    pub fn count_frames(&mut self) -> Option<u64> {
+        self.read_table();
+        self.table.as_ref().map(sparse::Table::frames)
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -164,6 +208,10 @@ impl Decoder {
     /// `Ok(None)` at the end of the stream or of the sampled range. An error ends the stream:
     /// frames returned before it are good.
     pub fn next_frame(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        if let Some(reason) = self.broken.take() {
+            self.done = true;
+            return Err(self.corrupt(reason));
+        }
         loop {
             if self.done {
                 return Ok(None);
@@ -190,6 +238,12 @@ impl Decoder {
         loop {
             match self.decoder.receive_frame(&mut self.decoded) {
                 Ok(()) => {
+                    // After a seek, frames shown before the key frame are its leading pictures,
+                    // made from references the decoder never saw: dropped, damaged or not.
+                    let shown_from = self.plan.as_ref().and_then(|p| p.shown_from);
+                    if shown_from.is_some_and(|from| self.decoded.timestamp().or(self.decoded.pts()).is_some_and(|t| t < from)) {
+                        continue;
+                    }
                     // SAFETY: `decoded` holds a frame the decoder just filled; a plain field read.
                     let damaged = unsafe { (*self.decoded.as_ptr()).decode_error_flags != 0 } || self.decoded.is_corrupt();
                     if damaged {
@@ -198,6 +252,10 @@ impl Decoder {
                     return Ok(Some(()));
                 }
                 Err(ffmpeg::Error::Eof) => {
+                    if let Some(w) = self.plan.as_ref().and_then(sparse::Plan::next_wanted) {
+                        self.full_decode(&format!("the stream ended before frame {w} came out of the decoder"))?;
+                        continue;
+                    }
                     self.check_complete()?;
                     return Ok(None);
                 }
@@ -210,6 +268,7 @@ impl Decoder {
                 return Ok(None);
             }
             // Feed the next packet of our stream.
+            self.plan_seek()?;
             loop {
                 // av_read_frame overwrites the packet without releasing its previous payload:
                 // unreference it first, or every demuxed packet leaks.
@@ -221,6 +280,10 @@ impl Decoder {
                             continue;
                         }
                         self.check_renumbered()?;
+                        if !self.check_landing()? {
+                            continue;
+                        }
+                        self.plan_packet();
                         if let Err(e) = self.decoder.send_packet(&self.packet) {
                             return Err(self.corrupt(format!("decode error: {}", av_error(e))));
                         }
@@ -315,10 +378,30 @@ impl Decoder {
             (None, Some(fps)) => count as f64 / fps,
             (None, None) => count as f64 / 25.0,
         };
-        let index = match (self.index_from_pts, ts) {
-            (Some((origin, fps)), Some(_)) => ((pts - origin) * fps).round().max(0.0) as u64,
+        let index = match (&self.plan, &self.table, self.index_from_pts, ts) {
+            (Some(_), Some(table), _, _) => match ts.and_then(|t| table.index_of(t)) {
+                Some(i) => i,
+                None => {
+                    self.full_decode(&format!("a decoded frame's time {ts:?} is not one of its packets'"))?;
+                    return Ok(None);
+                }
+            },
+            (_, _, Some((origin, fps)), Some(_)) => ((pts - origin) * fps).round().max(0.0) as u64,
             _ => count,
         };
+        if let Some(plan) = self.plan.as_mut() {
+            match plan.next_wanted() {
+                Some(w) if index > w => {
+                    self.full_decode(&format!("frame {w} did not come out of the decoder"))?;
+                    return Ok(None);
+                }
+                Some(w) if index == w => {
+                    plan.delivered(index);
+                    self.done = plan.next_wanted().is_none();
+                }
+                _ => return Ok(None),
+            }
+        }
         self.last_index = Some(index);
         self.last_pts = pts;
         self.first_pts.get_or_insert(pts);
@@ -338,9 +421,10 @@ impl Decoder {
                 self.done = true;
                 return Ok(None);
             }
-            if !sel.contains(&index) {
+            if !sel.contains(&index) || self.returned_before.is_some_and(|r| index <= r) {
                 return Ok(None);
             }
+            self.returned = Some(index);
             let t0 = std::time::Instant::now();
             let frame = self.convert(pool, index, pts)?;
             self.stats.convert_s += t0.elapsed().as_secs_f64();
