@@ -15,20 +15,19 @@ mod sample;
 pub mod search;
 pub mod store;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classify::zeroshot::{ClipManifest, ZeroShot};
 use crate::error::{Error, Result};
-use crate::image::{ChannelOrder, Fit, FrameView};
+use crate::image::{ChannelOrder, FrameView};
 use crate::roi::{Crop, RoiBatch, RoiRef};
-use sample::{decode_clip, Msg, Sampled};
 pub use sample::spread;
+use sample::{decode_clip, Msg, Sampled};
 
 /// Video file extensions a folder walk picks up (files named on the command line are taken as
 /// they are).
@@ -302,7 +301,6 @@ impl EmbedReport {
         self.failures_replaced += c.failures_replaced;
     }
 }
-
 
 #[derive(Default)]
 struct Pending {

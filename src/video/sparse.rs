@@ -92,12 +92,7 @@ impl Table {
         let pos = self.position[index as usize];
         let pts = self.pts_of(index);
         let before = self.keys.partition_point(|&k| k <= pos);
-        self.keys[..before]
-            .iter()
-            .rev()
-            .find(|&&k| self.packets[k].pts.is_none_or(|p| p <= pts))
-            .copied()
-            .unwrap_or(self.keys[0])
+        self.keys[..before].iter().rev().find(|&&k| self.packets[k].pts.is_none_or(|p| p <= pts)).copied().unwrap_or(self.keys[0])
     }
 
     /// The position in decode order of the packet with presentation time `pts` (any packet,
@@ -124,10 +119,9 @@ pub(super) struct Plan {
     pub fed: usize,
     /// After a seek: frames shown before this time are the key frame's leading pictures.
     pub shown_from: Option<i64>,
-    /// After a seek: the position the demuxer should land at or before.
-    pub landing: Option<usize>,
-    /// Seeks made.
-    pub seeks: u64,
+    /// The key packet last sought: never sought again (a demuxer that lands earlier than asked
+    /// would otherwise be asked again and again).
+    pub sought: usize,
 }
 
 impl Plan {
@@ -139,7 +133,7 @@ impl Plan {
             low = low.min(table.position[w as usize]);
             earliest_after[i] = low;
         }
-        Plan { wanted, earliest_after, next: 0, fed: 0, shown_from: None, landing: None, seeks: 0 }
+        Plan { wanted, earliest_after, next: 0, fed: 0, shown_from: None, sought: 0 }
     }
 
     /// The next wanted decode index, if any is left.
@@ -159,11 +153,11 @@ impl Plan {
     }
 
     /// Where to seek before feeding the next packet: a key packet after the next one to be fed
-    /// from which the next wanted frame, and every later one, can still be decoded.
+    /// (and after the last one sought) from which the next wanted frame, and every later one, can still be decoded.
     pub fn seek_to(&self, table: &Table) -> Option<usize> {
         let w = self.next_wanted()?;
         let key = table.start_for(w);
-        (key > self.fed && key <= self.earliest_after[self.next]).then_some(key)
+        (key > self.fed.max(self.sought) && key <= self.earliest_after[self.next]).then_some(key)
     }
 }
 
@@ -245,7 +239,6 @@ mod tests {
         assert_eq!(plan.seek_to(&t), None, "already past the key frame");
         plan.delivered(9);
         assert_eq!(plan.next_wanted(), None);
-        // Frame 2's packet comes before frame 3's key... both wanted: no seek loses one.
         let mut plan = Plan::new(&t, &[2, 8].into_iter().collect());
         plan.fed = 2;
         plan.delivered(2);

@@ -54,8 +54,9 @@ pub struct Decoder {
     table_tried: bool,
     /// With a table and a selection: where to seek, what to skip, what is still wanted.
     plan: Option<sparse::Plan>,
-    /// After a seek: the decode position the demuxer must land at or before.
-    landing: Option<usize>,
+    /// After a seek: the decode position the demuxer must land at or before, and the time to
+    /// seek to again if it lands past it.
+    landing: Option<(usize, Option<i64>)>,
     /// The last decode index returned, and after going back to a full decode, the frames up to
     /// it are not returned again.
     returned: Option<u64>,

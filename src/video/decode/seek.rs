@@ -37,7 +37,7 @@ impl Decoder {
             self.broken = Some(format!("cannot go back to the start after reading its packets: {e}"));
             return;
         }
-        self.landing = Some(0);
+        self.landing = Some((0, None));
     }
 
     /// The video stream's packets to the end (or to damaged data, with the reason).
@@ -59,7 +59,7 @@ impl Decoder {
                         return (packets, Err(format!("damaged data before byte {pos}")));
                     }
                     // SAFETY: a field read of the packet just read.
-                    let flags = unsafe { (*packet.as_ptr()).flags };
+                    let flags = unsafe { (*ffmpeg::packet::Ref::as_ptr(&packet)).flags };
                     packets.push(sparse::Packet {
                         pts: packet.pts(),
                         dts: packet.dts(),
@@ -92,14 +92,19 @@ impl Decoder {
         let (Some(plan), Some(table)) = (&self.plan, &self.table) else { return Ok(()) };
         let Some(key) = plan.seek_to(table) else { return Ok(()) };
         let p = *table.packet(key);
-        match self.seek_stream(p.dts.or(p.pts).unwrap_or(i64::MIN)) {
+        // Demuxers' indices differ (decode or presentation times, shifted by an edit list): the
+        // wanted frame's own time lands at its key frame or later, the key frame's decode time at
+        // it or earlier. The first is tried first; a landing past the key frame tries the second.
+        let wanted = plan.next_wanted().map(|w| table.pts_of(w));
+        let early = p.dts.into_iter().chain(p.pts).min().unwrap_or(i64::MIN);
+        match self.seek_stream(wanted.unwrap_or(early)) {
             Ok(()) => {
                 let plan = self.plan.as_mut().expect("checked above");
                 plan.fed = key;
+                plan.sought = key;
                 plan.shown_from = p.pts;
-                plan.seeks += 1;
                 self.stats.seeks += 1;
-                self.landing = Some(key);
+                self.landing = Some((key, Some(early)));
                 Ok(())
             }
             Err(e) => self.full_decode(&format!("seeking failed: {e}")),
@@ -120,7 +125,7 @@ impl Decoder {
         self.decoder.skip_frame(ffmpeg::codec::discard::Discard::Default);
         let first = self.table.as_ref().map(|t| t.packet(0)).and_then(|p| p.dts.or(p.pts));
         self.seek_stream(first.unwrap_or(i64::MIN)).map_err(|e| self.corrupt(format!("cannot go back to the start: {e}")))?;
-        self.landing = Some(0);
+        self.landing = Some((0, None));
         Ok(())
     }
 
@@ -128,10 +133,16 @@ impl Decoder {
     /// asked for, or frames would be lost. `Ok(false)`: the packet is dropped (decoding went back
     /// to the start).
     pub(super) fn check_landing(&mut self) -> Result<bool> {
-        let (Some(want), Some(table)) = (self.landing.take(), &self.table) else { return Ok(true) };
+        let (Some((want, retry)), Some(table)) = (self.landing.take(), &self.table) else { return Ok(true) };
         let at = self.packet.pts().and_then(|p| table.position_of(p));
         if at.is_some_and(|a| a <= want) {
             return Ok(true);
+        }
+        if let Some(ts) = retry {
+            if self.seek_stream(ts).is_ok() {
+                self.landing = Some((want, None));
+                return Ok(false);
+            }
         }
         if want == 0 {
             return Err(self.corrupt(format!("cannot go back to the start: the demuxer went to packet {at:?}")));
