@@ -291,6 +291,9 @@ impl Decoder {
                         break;
                     }
                     Err(ffmpeg::Error::Eof) => {
+                        if self.landing.is_some_and(|(at, _)| at == 0) {
+                            return Err(self.corrupt("cannot go back to the start after reading its packets".into()));
+                        }
                         let _ = self.decoder.send_eof();
                         self.eof_sent = true;
                         break;

@@ -21,7 +21,15 @@ impl Decoder {
             let pb = (*self.input.as_ptr()).pb;
             !pb.is_null() && (*pb).seekable != 0
         };
-        if self.stats.decoded > 0 || self.eof_sent || self.index_from_pts.is_some() || !seekable || crate::video::is_url(&self.info.path) {
+        // Image demuxers (one picture, or a pipe of them) cannot be read twice.
+        let image = self.info.container == "image2" || self.info.container.ends_with("_pipe");
+        if self.stats.decoded > 0
+            || self.eof_sent
+            || self.index_from_pts.is_some()
+            || !seekable
+            || image
+            || crate::video::is_url(&self.info.path)
+        {
             return;
         }
         let (packets, read) = self.read_packets();
