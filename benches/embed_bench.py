@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--clips", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rss-clips", type=int, default=1000)
+    ap.add_argument("--speed-only", action="store_true", help="the side-by-side speed only (no encoders, no RSS)")
     a = ap.parse_args()
     d = collection(a.clips)
     clips = json.loads((d / "collection.json").read_text())["clips"]
@@ -105,6 +106,10 @@ def main():
     per_clip = f / res["clips"] * (7.2 / mean_s)
     res["ucf101_minutes_estimate"] = round(13320 * per_clip / 60, 1)
     res["ucf101_note"] = f"clips/s scaled by clip length (7.2 s vs {mean_s:.1f} s here): decoding every frame is the bound"
+    if a.speed_only:
+        print(json.dumps(res, indent=1))
+        (ROOT / "benches" / "results" / "embed_speed.json").write_text(json.dumps(res, indent=1))
+        return
     # Encoders: speed and retrieval of re-encoded copies.
     res["encoders"] = {}
     for enc in ["mobilenetv2-ov-bf16", "mobilenetv2", "efficientnet-lite0"]:
