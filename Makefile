@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-score bench-pitch bench-pitch-model bench-interval encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-ucf bench-score bench-pitch bench-pitch-model bench-interval encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -231,6 +231,11 @@ bench-serve: build
 # frames), both encoders, UCF101 extrapolated, peak RSS over 300 and 1,000 clips (benches/results/embed.json).
 bench-embed: build
 	$(PY) benches/embed_bench.py
+
+# `fovea embed` at UCF101's scale (2,000 Xvid AVI clips of about 7 s made here, 101 class folders)
+# side by side with the Python peer: benches/results/ucf.json. CLIPS=N, GOP=G to change them.
+bench-ucf: build
+	$(PY) benches/ucf_bench.py --clips $${CLIPS:-2000} --gop $${GOP:-12}
 
 # `fovea score` on a 750-frame 1080p clip with 5,602 boxes and 32 keypoints a frame, and the
 # validator's keypoint scoring in Python beside it: benches/results/score.json.
