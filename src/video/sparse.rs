@@ -161,6 +161,87 @@ impl Plan {
     }
 }
 
+/// What sampling says of a frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Verdict {
+    Skip,
+    Keep,
+    /// Past the sampled range: no later frame is kept.
+    End,
+}
+
+/// [`Sampling`](super::Sampling) over the frames in presentation order, one frame at a time: the
+/// decoder asks it of every decoded frame, or of every frame of a table at once ([`kept`]).
+#[derive(Debug, Clone)]
+pub(super) struct Sampler {
+    s: super::Sampling,
+    in_range: u64,
+    next_keep_t: Option<f64>,
+}
+
+impl Sampler {
+    pub fn new(s: super::Sampling) -> Sampler {
+        Sampler { s, in_range: 0, next_keep_t: None }
+    }
+
+    /// `--start` and `--duration` only (a selection of frames is held to them too).
+    pub fn in_range(&self, pts: f64) -> Verdict {
+        const EPS: f64 = 1e-6;
+        if pts + EPS < self.s.start {
+            Verdict::Skip
+        } else if self.s.duration.is_some_and(|d| pts + EPS >= self.s.start + d) {
+            Verdict::End
+        } else {
+            Verdict::Keep
+        }
+    }
+
+    /// The range, then `--stride` (counted within the range) and `--max-fps`.
+    pub fn judge(&mut self, pts: f64) -> Verdict {
+        let range = self.in_range(pts);
+        if range != Verdict::Keep {
+            return range;
+        }
+        let nth = self.in_range;
+        self.in_range += 1;
+        if nth % u64::from(self.s.stride) != 0 {
+            return Verdict::Skip;
+        }
+        if let Some(f) = self.s.max_fps {
+            let next = *self.next_keep_t.get_or_insert(pts);
+            if pts + 1e-6 < next {
+                return Verdict::Skip;
+            }
+            let step = 1.0 / f;
+            let mut n = next + step;
+            if n <= pts {
+                n = pts + step;
+            }
+            self.next_keep_t = Some(n);
+        }
+        Verdict::Keep
+    }
+
+    /// Whether sampling keeps few enough frames for a table to pay (a stride or a rate).
+    pub fn is_sparse(s: &super::Sampling) -> bool {
+        s.stride > 1 || s.max_fps.is_some()
+    }
+}
+
+/// The decode indices `s` keeps of the table's frames (`time_base`: seconds a tick).
+pub(super) fn kept(table: &Table, s: super::Sampling, time_base: f64) -> BTreeSet<u64> {
+    let mut sampler = Sampler::new(s);
+    let mut out = BTreeSet::new();
+    for i in 0..table.frames() {
+        match sampler.judge(table.pts_of(i) as f64 * time_base) {
+            Verdict::Keep => _ = out.insert(i),
+            Verdict::Skip => {}
+            Verdict::End => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,8 +27,8 @@ pub struct Decoder {
     eof_sent: bool,
     done: bool,
     stats: DecodeStats,
-    in_range: u64,
-    next_keep_t: Option<f64>,
+    /// `Sampling`'s verdict on each frame.
+    sampler: sparse::Sampler,
     last_pts: f64,
     first_pts: Option<f64>,
     /// swscale's target when it cannot write into the frame buffer (rotation, partial blocks).
@@ -135,8 +135,7 @@ impl Decoder {
             eof_sent: false,
             done: false,
             stats: DecodeStats::default(),
-            in_range: 0,
-            next_keep_t: None,
+            sampler: sparse::Sampler::new(sampling),
             last_pts: 0.0,
             first_pts: None,
             scratch: Vec::new(),
@@ -209,6 +208,14 @@ impl Decoder {
     /// `Ok(None)` at the end of the stream or of the sampled range. An error ends the stream:
     /// frames returned before it are good.
     pub fn next_frame(&mut self, pool: &FramePool) -> Result<Option<Frame>> {
+        if !self.table_tried && self.select.is_none() && sparse::Sampler::is_sparse(&self.sampling) {
+            // A stride or a rate keeps few frames: they become a selection, decoded sparsely.
+            self.read_table();
+            if let Some(table) = &self.table {
+                let keep = sparse::kept(table, self.sampling, self.time_base);
+                self.select(std::sync::Arc::new(keep));
+            }
+        }
         if let Some(reason) = self.broken.take() {
             self.done = true;
             return Err(self.corrupt(reason));
@@ -409,16 +416,14 @@ impl Decoder {
         self.last_index = Some(index);
         self.last_pts = pts;
         self.first_pts.get_or_insert(pts);
-        let s = self.sampling;
-        let eps = 1e-6;
-        if pts + eps < s.start {
-            return Ok(None);
-        }
-        if let Some(d) = s.duration {
-            if pts + eps >= s.start + d {
+        let verdict = if self.select.is_some() { self.sampler.in_range(pts) } else { self.sampler.judge(pts) };
+        match verdict {
+            sparse::Verdict::Skip => return Ok(None),
+            sparse::Verdict::End => {
                 self.done = true;
                 return Ok(None);
             }
+            sparse::Verdict::Keep => {}
         }
         if let Some(sel) = &self.select {
             if sel.last().is_none_or(|&last| index > last) {
@@ -434,23 +439,6 @@ impl Decoder {
             self.stats.convert_s += t0.elapsed().as_secs_f64();
             self.stats.kept += 1;
             return Ok(Some(frame));
-        }
-        let nth = self.in_range;
-        self.in_range += 1;
-        if nth % s.stride as u64 != 0 {
-            return Ok(None);
-        }
-        if let Some(f) = s.max_fps {
-            let next = *self.next_keep_t.get_or_insert(pts);
-            if pts + eps < next {
-                return Ok(None);
-            }
-            let step = 1.0 / f;
-            let mut n = next + step;
-            if n <= pts {
-                n = pts + step;
-            }
-            self.next_keep_t = Some(n);
         }
         let t0 = std::time::Instant::now();
         let frame = self.convert(pool, index, pts)?;
