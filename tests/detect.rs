@@ -139,7 +139,9 @@ fn report_counts_frames_classes_and_a_fixed_pool() {
     };
     let short = run_clip(&mut d, 1.0, &mut n);
     let long = run_clip(&mut d, 11.0, &mut n);
-    assert_eq!(long.frames_decoded, 302);
+    // Stride 5 is decoded sparsely (issue 33): frames out of the decoder are at least those
+    // processed and fewer than the clip's 302 (its unwanted non-reference frames are skipped).
+    assert!((61..302).contains(&long.frames_decoded), "{} frames decoded", long.frames_decoded);
     assert_eq!(long.frames_processed, 61);
     assert_eq!(short.frames_processed, 6);
     assert_eq!(n, 67);
