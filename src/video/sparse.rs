@@ -38,6 +38,8 @@ pub(super) struct Table {
     position: Vec<usize>,
     /// Positions (decode order) of the key packets, ascending.
     keys: Vec<usize>,
+    /// Presentation time -> position of the packets that are decoded but never shown.
+    hidden: HashMap<i64, usize>,
 }
 
 impl Table {
@@ -63,7 +65,8 @@ impl Table {
         let index_of = shown.iter().enumerate().map(|(i, &(pts, _))| (pts, i as u64)).collect();
         let position = shown.iter().map(|&(_, pos)| pos).collect();
         let keys = packets.iter().enumerate().filter(|(_, p)| p.key).map(|(i, _)| i).collect();
-        Ok(Table { packets, index_of, position, keys })
+        let hidden = packets.iter().enumerate().filter_map(|(i, p)| if p.shown { None } else { Some((p.pts?, i)) }).collect();
+        Ok(Table { packets, index_of, position, keys, hidden })
     }
 
     /// Frames the stream shows.
@@ -96,11 +99,11 @@ impl Table {
     }
 
     /// The position in decode order of the packet with presentation time `pts` (any packet,
-    /// shown or not), found from the frame's index or, for a discarded packet, by search.
+    /// shown or not).
     pub fn position_of(&self, pts: i64) -> Option<usize> {
         match self.index_of(pts) {
             Some(i) => Some(self.position[i as usize]),
-            None => self.packets.iter().position(|p| p.pts == Some(pts)),
+            None => self.hidden.get(&pts).copied(),
         }
     }
 }
@@ -305,6 +308,11 @@ mod tests {
         g[0].shown = false;
         g[0].pts = None;
         assert_eq!(Table::build(g).unwrap().frames(), 10);
+        // A discarded packet with a time is found by it.
+        let mut g = gop();
+        g[2].shown = false;
+        let t = Table::build(g).unwrap();
+        assert_eq!((t.frames(), t.index_of(1), t.position_of(1)), (10, None, Some(2)));
     }
 
     #[test]

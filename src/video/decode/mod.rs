@@ -319,8 +319,7 @@ impl Decoder {
     fn check_renumbered(&mut self) -> Result<()> {
         let Some(dts) = self.packet.dts() else { return Ok(()) };
         let pos = self.packet.position() as i64;
-        // The entry is at the packet's data (MP4) or at its 8-byte chunk header (AVI's RIFF chunks).
-        let listed = if pos >= 0 { self.index.get(&pos).or_else(|| self.index.get(&(pos - 8))).copied() } else { None };
+        let listed = self.listed(pos);
         // Packets the index does not list keep the last known correction.
         let shift = listed.map_or(self.renumber_shift, |want| want - dts);
         if shift != self.renumber_shift {
@@ -346,6 +345,15 @@ impl Decoder {
             self.packet.set_pts(self.packet.pts().map(|p| p + shift));
         }
         Ok(())
+    }
+
+    /// The timestamp the container's index gives the packet at byte `pos`, if it lists it: the
+    /// entry is at the packet's data (MP4) or at its 8-byte chunk header (AVI's RIFF chunks).
+    fn listed(&self, pos: i64) -> Option<i64> {
+        if pos < 0 {
+            return None;
+        }
+        self.index.get(&pos).or_else(|| self.index.get(&(pos - 8))).copied()
     }
 
     /// At the natural end of the stream: a stream that gave no frame at all is an error (never an

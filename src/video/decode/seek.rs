@@ -39,13 +39,18 @@ impl Decoder {
             Err(why) => log::debug!("{}: every frame is decoded: {why}", self.info.path.display()),
         }
         // Back to the start whatever was read: decoding begins there.
-        let ts = first.flatten().unwrap_or(i64::MIN);
-        if let Err(e) = self.seek_stream(ts) {
+        if let Err(e) = self.rewind(first.flatten()) {
             self.table = None;
             self.broken = Some(format!("cannot go back to the start after reading its packets: {e}"));
-            return;
         }
+    }
+
+    /// Seeks back to the stream's first packet (its decode time `first`); the next packet read
+    /// must be that one.
+    fn rewind(&mut self, first: Option<i64>) -> std::result::Result<(), String> {
+        self.seek_stream(first.unwrap_or(i64::MIN))?;
         self.landing = Some((0, None));
+        Ok(())
     }
 
     /// The video stream's packets to the end (or to damaged data, with the reason).
@@ -62,8 +67,7 @@ impl Decoder {
                         return (packets, Err(format!("more than {} packets", sparse::MAX_PACKETS)));
                     }
                     let pos = packet.position() as i64;
-                    let listed = if pos >= 0 { self.index.get(&pos).or_else(|| self.index.get(&(pos - 8))) } else { None };
-                    if listed.is_some_and(|&want| Some(want) != packet.dts()) {
+                    if self.listed(pos).is_some_and(|want| Some(want) != packet.dts()) {
                         return (packets, Err(format!("damaged data before byte {pos}")));
                     }
                     // SAFETY: a field read of the packet just read.
@@ -132,9 +136,7 @@ impl Decoder {
         self.last_index = None;
         self.decoder.skip_frame(ffmpeg::codec::discard::Discard::Default);
         let first = self.table.as_ref().map(|t| t.packet(0)).and_then(|p| p.dts.or(p.pts));
-        self.seek_stream(first.unwrap_or(i64::MIN)).map_err(|e| self.corrupt(format!("cannot go back to the start: {e}")))?;
-        self.landing = Some((0, None));
-        Ok(())
+        self.rewind(first).map_err(|e| self.corrupt(format!("cannot go back to the start: {e}")))
     }
 
     /// After a seek, the first packet read: the demuxer must land at or before the key frame
