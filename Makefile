@@ -41,7 +41,7 @@ test-wheel: setup
 
 # The Python and Go clients against the debug library the Rust tests built.
 test-python:
-	FOVEA_BIN=target/debug/fovea FOVEA_LIB=$(CURDIR)/target/debug/libfovea.so $(PY) -m pytest -q tests/python
+	FOVEA_BIN=target/debug/fovea FOVEA_LIB=$(CURDIR)/target/debug/libfovea.so $(PY) -m pytest -q -n 2 --dist loadfile tests/python
 
 # The Go binding finds fovea with pkg-config (`#cgo pkg-config: fovea`): in the checkout, a
 # fovea.pc for the debug build folder (target/debug/pkgconfig); elsewhere the one `make install` writes.
@@ -59,10 +59,10 @@ test-go: $(DEV_PC)
 # the property tests with 100,000 cases a property, decoding under valgrind over the whole size
 # and pixel-format matrix, and the soak (resident memory over 20,000+ frames and 200 C streams).
 fuzz: setup
-	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release --test fuzz
+	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release --test it -- fuzz::
 
 memcheck: setup
-	FOVEA_MEMCHECK_FULL=1 $(CARGO) test --test memcheck -- --nocapture
+	FOVEA_MEMCHECK_FULL=1 $(CARGO) test --test it -- memcheck:: --nocapture
 
 soak: build
 	$(CARGO) build --release --lib

@@ -10,7 +10,7 @@ keypoints on a 160 x 160 input:
     pose_11_k3:  YOLO11 pose, x, y, confidence
     pose_11_k2:  YOLO11 pose without keypoint confidence ([1, 4 + 1 + 64, 525])
 and, for one deterministic 160 x 160 RGB image (pixel (y, x) of channel c is
-(7 y + 13 x + 29 c) mod 256, the same image tests/pose.rs makes), Ultralytics' post-processing of
+(7 y + 13 x + 29 c) mod 256, the same image tests/it/pose.rs makes), Ultralytics' post-processing of
 the exported graph's output (onnxruntime, then ultralytics.utils.nms.non_max_suppression and the
 pose predictor's keypoint scaling): boxes, scores, classes and keypoints in input pixels, in
 tests/data/pose_reference.json.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for fovea's frame quality measures (tests/quality.rs), with OpenCV and NumPy.
+"""Independent reference for fovea's frame quality measures (tests/it/quality.rs), with OpenCV and NumPy.
 
 Reads frames.json ([{"file": ..., "width": W, "height": H}], packed RGB files beside it) from the
 folder given, prints JSON: per frame brightness, contrast, sharpness (variance of

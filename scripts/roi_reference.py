@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for fovea's ROI stage (tests/roi.rs), made once and committed.
+"""Independent reference for fovea's ROI stage (tests/it/roi.rs), made once and committed.
 
 Frames come from the ffmpeg CLI as raw RGB24 (the same pixels fovea decodes; the test checks a
 checksum first). Every box is cropped with NumPy slicing (left/top floored, right/bottom ceiled,

@@ -15,7 +15,7 @@ use crate::quality::{QualityAcc, QualityFrame, QualityParams};
 use crate::roi::{Norm, RoiDesc, StatsAcc, StatsParams, StatsRoi};
 
 // SAFETY (all fifteen): #[repr(C)] plain-old-data structs of u32/u64/f32 fields whose layouts equal
-// the kernels' structs (checked by tests/roi.rs `descriptors_have_the_kernels_layout`); any bit
+// the kernels' structs (checked by tests/it/roi.rs `descriptors_have_the_kernels_layout`); any bit
 // pattern of them is valid, so zeroed memory is too.
 unsafe impl DeviceRepr for RoiDesc {}
 unsafe impl DeviceRepr for Norm {}

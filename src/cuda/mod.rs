@@ -9,7 +9,7 @@
 //! ```
 //! Written for a device this project has never had: the launches are checked by
 //! tests/gpu.rs, which reports itself skipped without a driver; the same kernels run on the CPU in
-//! every test run through the host harness (tests/roi.rs).
+//! every test run through the host harness (tests/it/roi.rs).
 //!
 //! The one CPU/GPU seam: `cfg(feature = "cuda")` is written here only. Without the feature the
 //! same names exist as stand-ins (as candle does) that cannot be constructed: [`Device::shared`]

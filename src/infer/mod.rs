@@ -620,7 +620,7 @@ pub type RawOutput = (String, Vec<i64>, Vec<f32>);
 
 impl Detector {
     /// The model's raw float32 outputs (name, shape, values) for the image filled into slot 0,
-    /// run by the first worker: what runtimes are compared on (tests/workers.rs).
+    /// run by the first worker: what runtimes are compared on (tests/it/workers.rs).
     pub fn raw_outputs(&mut self) -> Result<Vec<RawOutput>> {
         let Input::Host(buf) = &self.input else {
             return Err(Error::State("raw outputs are read on the CPU path".into()));

@@ -1,7 +1,7 @@
 //! Parallel inference workers: a detector's batch split into per-worker calls that run at once,
 //! each on its own model instance (an ONNX Runtime session, or an OpenVINO infer request on its own
 //! CPU stream) with its share of the threads, the results joined back in slot order. Results
-//! equal one worker's, frame by frame, whatever the split (tests/workers.rs).
+//! equal one worker's, frame by frame, whatever the split (tests/it/workers.rs).
 //!
 //! Measured on this project's 2-core machines (NanoDet-g 416, the README's table): two workers of
 //! one thread make 1.3-1.5x the frames per second of one worker of two threads, for fp32 and INT8

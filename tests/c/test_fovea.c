@@ -1,4 +1,4 @@
-/* fovea's C API from C: driven by tests/capi.rs (which compiles it against the built library and
+/* fovea's C API from C: driven by tests/it/capi.rs (which compiles it against the built library and
  * compares its output with the Rust API and the CLI), and run under valgrind.
  *
  *   test_fovea run  CONFIG VIDEO WIDTH HEIGHT FRAMES OUTDIR   stream, file, threads, NV12, errors

@@ -1,4 +1,4 @@
-/* fovea's verify mode from C, driven by tests/capi.rs, which compares its lines with `fovea
+/* fovea's verify mode from C, driven by tests/it/capi.rs, which compares its lines with `fovea
  * verify`'s on the same boxes.
  *
  *   verify file   CONFIG VIDEO BOXES_JSONL OUT             fovea_engine_verify_file

@@ -1,7 +1,7 @@
 """A pose model's keypoints (issue 32) on every face: `fovea detect`'s JSONL, the Python
 binding's file call and stream, and a `fovea serve` job give each detection the same keypoints
 (tests/data/pose_v8_k3: a tiny Ultralytics YOLOv8 pose graph with 32 keypoints, random weights;
-its decoding is checked against Ultralytics by tests/pose.rs)."""
+its decoding is checked against Ultralytics by tests/it/pose.rs)."""
 import json
 import os
 import shutil

@@ -9,7 +9,7 @@
 //! `make fuzz` runs 100,000 a property in release. Failures found are saved by proptest in
 //! `tests/fuzz.regressions` and replayed first on every later run (commit them).
 
-mod common;
+use crate::common;
 
 use std::ffi::CString;
 use std::path::Path;

@@ -134,7 +134,7 @@ fn violations(src: &Path) -> Vec<String> {
             continue; // the crate root and the CLI may use every layer
         }
         let Some(&own) = layers.get(module.as_str()) else {
-            bad.push(format!("{}: module `{module}` has no layer in tests/layers.rs", rel.display()));
+            bad.push(format!("{}: module `{module}` has no layer in tests/it/layers.rs", rel.display()));
             continue;
         };
         let text = std::fs::read_to_string(&file).unwrap();

@@ -2,7 +2,7 @@
 //! caller's frames with their boxes) gives `fovea verify`'s verdicts, rules, values, statistics
 //! and labels box for box; one engine configuration drives the CLI and the C ABI to the same
 //! results.
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The zero-shot path ROI -> encoder -> similarity -> policy -> label with a generated CLIP-like
 //! model whose right answers are known by construction (scripts/make_test_models.py), batched and
 //! unbatched, through the shipped Score Vision policy; and bad inputs at start-up.
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::classify::policy::Outcome;

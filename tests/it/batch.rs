@@ -3,7 +3,7 @@
 //! its own pixels, so results (boxes, scores and track ids) must not change with the batch size,
 //! including a short last batch.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::infer::manifest::Manifest;

@@ -3,7 +3,7 @@
 //! far from every box do not (beyond codec noise in the video, exactly in the lossless PNGs);
 //! boxes a rule rejected are dashed grey; `track --video` draws on the boxes' video; bad requests
 //! are clear errors.
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Tracking and label reuse in the pipeline on a real clip with the real model.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::classify::{Classifier, Object};

@@ -1,7 +1,7 @@
 //! The INT8 detector (engines/nanodet-g-416-int8.toml, made by scripts/quantize_int8.py from a
 //! `fovea calib` set): loads through its manifest, finds what the fp32 model finds.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -5,7 +5,7 @@
 //! carry the confirmed tracks' boxes with their ids.
 #![forbid(unsafe_code)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::infer::manifest::Manifest;

@@ -4,7 +4,7 @@
 //! YOLO11 heads, with and without keypoint confidence, within 1e-4.
 #![forbid(unsafe_code)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::infer::manifest::{KeypointTemplate, Manifest};

@@ -1,7 +1,7 @@
 //! The C API from C (tests/c/test_fovea.c, compiled here against the built library and header):
 //! results through the C ABI equal the Rust API's on the same frames and the CLI's on the same
 //! file; two streams on two threads equal one alone; every error path; valgrind finds no leak.
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

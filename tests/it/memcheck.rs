@@ -6,7 +6,7 @@
 //! the whole matrix: every width 1..64 in yuv420p, yuv422p, yuv444p, nv12 and rgb24, and the
 //! usual real-world sizes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -73,7 +73,7 @@ fn decoding_under_valgrind_is_clean() {
         .args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"])
         .arg(format!("--suppressions={}", root().join("tests/valgrind.supp").display()))
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "memcheck_child_decodes_files", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "memcheck::memcheck_child_decodes_files", "--ignored", "--nocapture", "--test-threads=1"])
         .env("FOVEA_MEMCHECK_FILES", list.join("\n"))
         .current_dir(root())
         .output()

@@ -2,7 +2,7 @@
 //! through the batcher, and each job's results (frames, boxes, track ids) equal running its video
 //! alone, whatever the other jobs do; frames of several jobs share model calls.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

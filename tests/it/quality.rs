@@ -2,7 +2,7 @@
 //! Rust twin (src/quality), and both against an independent OpenCV/NumPy reference
 //! (scripts/quality_reference.py), on real frames of the shared media.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::image::FrameView;

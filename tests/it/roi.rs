@@ -1,7 +1,7 @@
 //! The ROI stage on real frames: against an independent OpenCV reference (scripts/roi_reference.py,
 //! committed outputs), and the CUDA kernels (run on the CPU by the host harness) against the Rust
 //! implementation.
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::roi::stats::{accumulate, hsv_tables};

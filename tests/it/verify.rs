@@ -1,6 +1,6 @@
 //! `fovea verify` end to end on a real clip: boxes made by `fovea detect`, plus planted false
 //! boxes on grass and in the scoreboard zone, plus bad boxes of every kind.
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The `fovea` command line, end to end: outputs, the summary, and one clear error line (and a
 //! non-zero exit, never a panic) for each kind of bad input.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! Detection with the real model on real media, checked against an independent reference
 //! (scripts/reference.py: OpenCV + onnxruntime + NumPy) and for determinism.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::detect::{iou, Detection};
@@ -190,7 +190,7 @@ fn a_manifest_that_disagrees_with_the_model_names_the_tensor() {
 
 /// The whole detect pipeline (decode, preprocess, model, mapping back, tracking) on every width
 /// from 1 to 64 and the usual real-world sizes: each frame gives a result, and every box lies
-/// inside its frame (the size matrix of the decoder, detected on; `tests/memcheck.rs` runs the
+/// inside its frame (the size matrix of the decoder, detected on; `tests/it/memcheck.rs` runs the
 /// decoding part under valgrind).
 #[test]
 fn every_size_is_detected_on_with_boxes_inside_the_frame() {

@@ -3,7 +3,7 @@
 //! equal ONNX Runtime's; every shipped manifest/runtime finds the person and the ball in
 //! messi5.jpg; a missing OpenVINO library is a clear error naming the setup step.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::infer::manifest::{Manifest, RuntimeKind};

@@ -2,7 +2,7 @@
 //! twin (src/pitch/lines.rs), pass by pass, on real frames of the shared media and on a drawn
 //! pitch; tests/python/test_score.py checks the Rust mask against OpenCV's morphology.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::image::FrameView;

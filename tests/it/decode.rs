@@ -1,6 +1,6 @@
 //! Decoding and sampling on real media, checked against ffprobe.
 
-mod common;
+use crate::common;
 
 use common::*;
 use fovea::video::{ChannelOrder, Decoder, Fit, FramePool, OutputFormat, Sampling};
