@@ -373,27 +373,21 @@ pub fn run(
             });
         }
         drop(tx);
-        let mut batch: Vec<Sampled> = Vec::with_capacity(opts.batch);
+        // The collection on the one source contract: the decoders' samples gather into a batch
+        // for the encoder, which runs when the batch is full or nothing more has arrived (and at
+        // the end); a clip's decoding error arrives as its end and is recorded with the clip.
         let mut rois = RoiBatch::default();
-        let mut open = true;
-        let outcome = (|| -> Result<()> {
-            while open || !batch.is_empty() {
-                // Block only while nothing waits to be embedded; then take what has arrived.
-                if batch.is_empty() && open {
-                    match rx.recv() {
-                        Ok(m) => take(m, &mut batch, &mut pending),
-                        Err(_) => open = false,
-                    }
-                }
-                while open && batch.len() < opts.batch {
-                    match rx.try_recv() {
-                        Ok(m) => take(m, &mut batch, &mut pending),
-                        Err(crossbeam_channel::TryRecvError::Empty) => break,
-                        Err(crossbeam_channel::TryRecvError::Disconnected) => open = false,
-                    }
-                }
+        let mut gather: (Vec<Sampled>, &mut HashMap<usize, Pending>) = (Vec::with_capacity(opts.batch), &mut pending);
+        let outcome = crate::pipeline::source::batched(
+            rx.iter().map(Ok),
+            &mut gather,
+            |(batch, pending), m| {
+                take(m, batch, pending);
+                Ok(batch.len() >= opts.batch || rx.is_empty())
+            },
+            |(batch, pending)| {
                 if !batch.is_empty() {
-                    let emb = embed_frames(&batch, &spec, &mut rois, &mut encoder)?;
+                    let emb = embed_frames(batch, &spec, &mut rois, &mut encoder)?;
                     for (f, e) in batch.drain(..).zip(emb.chunks_exact(manifest.dim)) {
                         let p = pending.entry(f.clip).or_default();
                         p.frames.push((f.index, f.pts));
@@ -431,9 +425,10 @@ pub fn run(
                 if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                     stop.store(true, Ordering::Relaxed);
                 }
-            }
-            Ok(())
-        })();
+                Ok(())
+            },
+        );
+        drop(gather);
         if outcome.is_err() {
             stop.store(true, Ordering::Relaxed);
             // Let the decoders see the closed channel.

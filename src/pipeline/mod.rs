@@ -15,6 +15,7 @@ mod chain;
 pub mod pitch;
 pub mod quality;
 mod roi_side;
+pub mod source;
 mod stages;
 pub mod tiles;
 pub mod verify;
@@ -42,6 +43,17 @@ struct Prepared {
     transform: Transform,
     /// The detector sees the frame (`interval`).
     due: bool,
+}
+
+/// The detect stage's batch as the preprocessed frames fill it.
+struct DetectBatch<'d> {
+    detector: &'d mut dyn Infer,
+    /// Frames waiting for the batch to run: the frame, its transform, whether the detector sees it.
+    pending: Vec<(Frame, Transform, bool)>,
+    /// The detector's slots filled.
+    filled: usize,
+    /// Seconds copying images into the detector's batch.
+    copy_s: f64,
 }
 
 /// Seconds spent per stage over a run (summed over frames).
@@ -302,57 +314,40 @@ pub fn run_detect_selected(
         })
         .map_err(|e| Error::Pipeline(format!("cannot start preprocess thread: {e}")))?;
 
-    let mut pending: Vec<(Frame, Transform, bool)> = Vec::with_capacity(batch);
-    let mut filled = 0;
-    let mut outcome: Result<()> = Ok(());
-    let mut copy_s = 0.0;
-    loop {
-        let next = pre_rx.recv().ok();
-        let ended = next.is_none();
-        let input_error = match next {
-            Some(Ok(p)) => {
-                let t = Instant::now();
-                let fill = match (p.due, on_device) {
-                    (false, _) => Ok(()),
-                    (true, true) => {
-                        let f = &p.frame;
-                        detector.fill(filled, &f.data, f.width, f.height, f.width as usize * 3).map(|_| ())
-                    }
-                    (true, false) => detector.fill_preprocessed(filled, &p.tensor),
-                };
-                copy_s += t.elapsed().as_secs_f64();
-                if let Err(e) = fill {
-                    outcome = Err(e);
-                    break;
+    // The detect stage on the one source contract: each prepared frame is copied into the
+    // detector's batch as it comes (the frames between, with `interval`, are only held); a batch
+    // runs when the detector's slots are full (or the frames between fill it) and at the end; on
+    // an input error the frames before it are detected and handed on first.
+    let mut gather = DetectBatch { detector: &mut *detector, pending: Vec::with_capacity(batch), filled: 0, copy_s: 0.0 };
+    let mut outcome = source::batched(
+        pre_rx.iter(),
+        &mut gather,
+        |g, p: Prepared| {
+            let t = Instant::now();
+            let fill = match (p.due, on_device) {
+                (false, _) => Ok(()),
+                (true, true) => {
+                    let f = &p.frame;
+                    g.detector.fill(g.filled, &f.data, f.width, f.height, f.width as usize * 3).map(|_| ())
                 }
-                let _ = free_tx.send(p.tensor);
-                filled += p.due as usize;
-                pending.push((p.frame, p.transform, p.due));
-                if filled < batch && pending.len() < batch_frames {
-                    continue;
-                }
-                None
+                (true, false) => g.detector.fill_preprocessed(g.filled, &p.tensor),
+            };
+            g.copy_s += t.elapsed().as_secs_f64();
+            fill?;
+            let _ = free_tx.send(p.tensor);
+            g.filled += p.due as usize;
+            g.pending.push((p.frame, p.transform, p.due));
+            Ok(g.filled >= batch || g.pending.len() >= batch_frames)
+        },
+        |g| {
+            if g.pending.is_empty() {
+                return Ok(());
             }
-            Some(Err(e)) => Some(e),
-            None => None,
-        };
-        if !pending.is_empty() {
-            filled = 0;
-            if let Err(e) =
-                run_batch(detector, params, &mut pending, &mut post, &mut tiler, &mut report, &mut sink_or_hold, progress, &mut tap)
-            {
-                outcome = Err(e);
-                break;
-            }
-        }
-        if let Some(e) = input_error {
-            outcome = Err(e);
-            break;
-        }
-        if ended {
-            break;
-        }
-    }
+            g.filled = 0;
+            run_batch(g.detector, params, &mut g.pending, &mut post, &mut tiler, &mut report, &mut sink_or_hold, progress, &mut tap)
+        },
+    );
+    let DetectBatch { pending, copy_s, .. } = gather;
     // If the detect stage stopped early, the preprocess thread may wait to send a frame or for a
     // free tensor buffer: closing both channels ends either wait.
     drop(pre_rx);

@@ -81,7 +81,7 @@ pub fn run_quality(
         Some(d) => Some(crate::cuda::rois::DeviceRois::new(d.clone(), QUALITY_BATCH, w as usize * h as usize * 3)?),
         None => None,
     };
-    let mut report = QualityReport {
+    let report = QualityReport {
         video: dec.info.clone(),
         width: w,
         height: h,
@@ -93,49 +93,41 @@ pub fn run_quality(
         wall_s: 0.0,
         device: gpu.as_ref().map_or_else(|| "cpu".to_string(), |d| format!("cuda:{}", d.ordinal())),
     };
-    let mut batch: Vec<video::Frame> = Vec::with_capacity(QUALITY_BATCH);
-    let mut outcome = Ok(());
-    let mut measure = |batch: &mut Vec<video::Frame>, report: &mut QualityReport| -> Result<()> {
-        let t = Instant::now();
-        let views: Vec<FrameView> = batch.iter().map(|f| f.view()).collect();
-        let measured = match device.as_mut() {
-            Some(d) => {
-                d.upload_frames(&views)?;
-                let sums = d.frame_quality(&params)?;
-                sums.iter().zip(&views).map(|(a, v)| a.finish(v.width, v.height)).collect()
+    // The quality stage on the one source contract: frames in batches of QUALITY_BATCH; what was
+    // decoded before an input error is still measured and handed on.
+    let mut state = (Vec::<video::Frame>::with_capacity(QUALITY_BATCH), report);
+    let outcome = super::source::batched(
+        dec.frames.iter(),
+        &mut state,
+        |(batch, _), f| {
+            batch.push(f);
+            Ok(batch.len() == QUALITY_BATCH)
+        },
+        |(batch, report)| {
+            if batch.is_empty() {
+                return Ok(());
             }
-            None => quality::measure(&views, &params),
-        };
-        drop(views);
-        report.measure_s += t.elapsed().as_secs_f64();
-        for (f, q) in batch.drain(..).zip(measured) {
-            report.frames_measured += 1;
-            sink(Measured { index: f.index, pts: f.pts, quality: q })?;
-        }
-        Ok(())
-    };
-    for item in dec.frames.iter() {
-        match item {
-            Ok(f) => {
-                batch.push(f);
-                if batch.len() == QUALITY_BATCH {
-                    if let Err(e) = measure(&mut batch, &mut report) {
-                        outcome = Err(e);
-                        break;
-                    }
+            let t = Instant::now();
+            let views: Vec<FrameView> = batch.iter().map(|f| f.view()).collect();
+            let measured = match device.as_mut() {
+                Some(d) => {
+                    d.upload_frames(&views)?;
+                    let sums = d.frame_quality(&params)?;
+                    sums.iter().zip(&views).map(|(a, v)| a.finish(v.width, v.height)).collect()
                 }
+                None => quality::measure(&views, &params),
+            };
+            drop(views);
+            report.measure_s += t.elapsed().as_secs_f64();
+            for (f, q) in batch.drain(..).zip(measured) {
+                report.frames_measured += 1;
+                sink(Measured { index: f.index, pts: f.pts, quality: q })?;
             }
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
-        }
-    }
-    // What was decoded before an input error is still measured and handed on.
-    if !batch.is_empty() {
-        let last = measure(&mut batch, &mut report);
-        outcome = outcome.and(last);
-    }
+            Ok(())
+        },
+    );
+    let (batch, mut report) = state;
+    // Frames still held go back to the decoder's pool before it is joined.
     drop(batch);
     let stats = dec.join()?;
     report.frames_decoded = stats.decoded;

@@ -243,6 +243,20 @@ fn feed_blind<'a>(upto: u64, next: &mut usize, with_boxes: &[&'a FrameResult], p
     }
 }
 
+/// Verify's batch as its source fills it.
+struct Gather<'a> {
+    /// Frames (with their pixels, or none when blind) and their boxes, waiting for the stages.
+    pending: Vec<(Option<Frame>, &'a FrameResult)>,
+    /// Boxes in `pending`.
+    rois: usize,
+    /// The last frame decoded.
+    last_seen: Option<u64>,
+    /// Blind: the next frame with boxes to hand on.
+    blind_next: usize,
+    /// Results held until the end of the clip (colour teams).
+    held: Vec<FrameResult>,
+}
+
 fn verify_inner(
     video_path: &Path,
     boxes: &BoxesFile,
@@ -288,7 +302,6 @@ fn verify_inner(
     let fps = dec.info.fps.filter(|f| *f > 0.0).unwrap_or(25.0);
     let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
 
-    let mut held: Vec<FrameResult> = Vec::new();
     let mut emit = |results: &[FrameResult], report: &mut VerifyReport| -> Result<()> {
         let t = Instant::now();
         for f in results {
@@ -320,65 +333,54 @@ fn verify_inner(
             }
         };
 
-    let mut pending: Vec<(Option<Frame>, &FrameResult)> = Vec::new();
-    let mut pending_rois = 0usize;
-    let mut last_seen: Option<u64> = None;
-    // Blind: the boxes' frames go to the stages without pixels, in order, as the stream passes them.
-    let mut blind_next = 0usize;
-    let mut outcome = Ok(());
-    loop {
-        let tw = Instant::now();
-        let next = dec.frames.recv();
-        report.wait_s += tw.elapsed().as_secs_f64();
-        match next {
-            Ok(Ok(frame)) => {
-                last_seen = Some(frame.index);
-                if blind {
-                    feed_blind(frame.index + 1, &mut blind_next, &with_boxes, &mut pending);
-                    if let Err(e) = run(&mut pending, &mut held, report) {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-                if let Some((frames, h)) = hook.as_mut() {
-                    if frames.contains(&frame.index) {
-                        if let Err(e) = h(frame.index, &frame.view()) {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                }
-                let Some(fr) = by_index.get(&frame.index) else { continue };
-                if blind {
-                    continue;
-                }
-                pending_rois += fr.detections.len();
-                pending.push((Some(frame), fr));
-                if pending_rois >= opts.batch_rois || pending.len() >= MAX_BATCH_FRAMES {
-                    if let Err(e) = run(&mut pending, &mut held, report) {
-                        outcome = Err(e);
-                        break;
-                    }
-                    pending_rois = 0;
+    // Verify on the one source contract: the frames with boxes gather into batches of about
+    // `batch_rois` boxes (at most MAX_BATCH_FRAMES frames). Blind, each decoded frame passes the
+    // boxes' frames up to it to the stages without pixels, in order, as the stream passes them.
+    let mut wait_s = 0.0;
+    let frames = std::iter::from_fn(|| {
+        let t = Instant::now();
+        let next = dec.frames.recv().ok();
+        wait_s += t.elapsed().as_secs_f64();
+        next
+    });
+    let mut gather = Gather { pending: Vec::new(), rois: 0, last_seen: None, blind_next: 0, held: Vec::new() };
+    let mut outcome = super::source::batched(
+        frames,
+        &mut gather,
+        |g, frame| {
+            g.last_seen = Some(frame.index);
+            if let Some((frames, h)) = hook.as_mut() {
+                if frames.contains(&frame.index) {
+                    h(frame.index, &frame.view())?;
                 }
             }
-            Ok(Err(e)) => {
-                outcome = Err(e);
-                break;
+            if blind {
+                feed_blind(frame.index + 1, &mut g.blind_next, &with_boxes, &mut g.pending);
+                return Ok(true);
             }
-            Err(_) => break,
-        }
-    }
+            let Some(fr) = by_index.get(&frame.index) else { return Ok(false) };
+            g.rois += fr.detections.len();
+            g.pending.push((Some(frame), fr));
+            Ok(g.rois >= opts.batch_rois || g.pending.len() >= MAX_BATCH_FRAMES)
+        },
+        |g| {
+            g.rois = 0;
+            if g.pending.is_empty() {
+                return Ok(());
+            }
+            run(&mut g.pending, &mut g.held, report)
+        },
+    );
     if outcome.is_ok() && blind {
-        feed_blind(u64::MAX, &mut blind_next, &with_boxes, &mut pending);
-    }
-    // Frames decoded before an error are still processed and reported.
-    if !pending.is_empty() {
-        let r = run(&mut pending, &mut held, report);
-        if outcome.is_ok() {
-            outcome = r;
+        // The boxes' frames past the last decoded one.
+        feed_blind(u64::MAX, &mut gather.blind_next, &with_boxes, &mut gather.pending);
+        if !gather.pending.is_empty() {
+            outcome = run(&mut gather.pending, &mut gather.held, report);
         }
     }
+    report.wait_s += wait_s;
+    let Gather { mut held, last_seen, pending, .. } = gather;
+    drop(pending);
     let stats = dec.join();
     if let Ok(s) = &stats {
         report.frames_decoded = s.decoded;
