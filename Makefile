@@ -23,11 +23,17 @@ demo: build
 	$(FOVEA) detect tests/data/market_street_10s.mp4 -o out/demo.jsonl
 	@echo "results: out/demo.jsonl ($$(wc -l < out/demo.jsonl) frames)"
 
+# The tests: Rust (one integration-test program, tests/it), C, Python (two processes), Go and the
+# wheel. The static checks are `make lint`, which CI runs after them (`.ci/run`).
+# One build of everything with one set of features: `cargo build --lib` alone resolves the
+# features without the dev-dependencies' and `cargo test` then compiled arrow, parquet, ONNX
+# Runtime's bindings and fovea a second time. The second `cargo build` puts the default
+# libfovea.so back in target/debug (tests/it/capi.rs's `make install` builds one without `embed`
+# there) for the C, Python and Go clients that follow.
 test: setup
-	$(CARGO) build --lib  # libfovea.so for the C, Python and Go clients (cargo test builds only the rlib)
+	$(CARGO) build --all-targets
 	$(CARGO) test --all-targets
-	$(CARGO) test --doc
-	$(MAKE) lint
+	$(CARGO) build --all-targets
 	$(MAKE) test-python test-go test-wheel
 
 # The pip wheel (dist/fovea-*.whl): binding, libfovea.so, CLI and default models, FFmpeg vendored.
@@ -82,10 +88,13 @@ header:
 #   cc app.c $$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs fovea)
 # ONNX Runtime is loaded at run time: set FOVEA_ORT_LIB, or put libonnxruntime.so.1.31.1 on the
 # library path (it is copied to PREFIX/lib too).
+# Without the `embed` feature (video collections: arrow, parquet, usearch) unless FEATURES=embed.
 PREFIX ?= /usr/local
 PROFILE ?= release
+FEATURES ?=
+comma := ,
 install:
-	$(CARGO) build --lib --no-default-features --features video $(if $(filter release,$(PROFILE)),--release,)
+	$(CARGO) build --lib --no-default-features --features video$(if $(FEATURES),$(comma)$(FEATURES),) $(if $(filter release,$(PROFILE)),--release,)
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	install -m 755 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.so $(PREFIX)/lib/
 	install -m 644 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.a $(PREFIX)/lib/
@@ -95,9 +104,11 @@ install:
 		scripts/fovea.pc.in > $(PREFIX)/lib/pkgconfig/fovea.pc
 	@echo "installed fovea into $(PREFIX)"
 
+# The static checks (clippy, rustfmt) and the documentation's examples (doc tests).
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) fmt --check
+	$(CARGO) test --doc
 
 # Benchmarks (not tests): criterion stage benches, then the pipeline side by side with the
 # Python peer (OpenCV + onnxruntime + NumPy) on the same videos, frames and threads.
@@ -140,7 +151,7 @@ kernels-check: setup
 # links arrow, parquet and usearch) in a fraction of the time.
 RELEASE_TEST_ENV := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_DEBUG=0
 test-release-cuda: setup
-	$(RELEASE_TEST_ENV) $(CARGO) build --release --features cuda --lib
+	$(RELEASE_TEST_ENV) $(CARGO) build --release --features cuda --lib --bins --tests
 	$(RELEASE_TEST_ENV) $(CARGO) test --release --features cuda --lib --bins --tests
 
 # On a machine with an NVIDIA GPU and driver, in one command: the GPU runtime wheels

@@ -32,6 +32,7 @@ pub mod annotate;
 pub mod classify;
 pub mod cuda;
 pub mod detect;
+#[cfg(feature = "embed")]
 pub mod embed;
 pub mod engine;
 pub mod error;

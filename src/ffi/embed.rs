@@ -1,10 +1,14 @@
-//! Dataset embeddings through the C ABI: `fovea embed` for C, Python (and so Ray) and Go.
+//! Dataset embeddings through the C ABI: `fovea embed` for C, Python (and so Ray) and Go. A
+//! library built without the `embed` feature (`make install`'s) has these functions too; they
+//! answer FOVEA_STATUS_UNSUPPORTED and say why.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
+#[cfg(feature = "embed")]
 use std::path::{Path, PathBuf};
 
 use super::*;
+#[cfg(feature = "embed")]
 use crate::embed::{ClipInput, EmbedOptions};
 
 thread_local! {
@@ -13,6 +17,7 @@ thread_local! {
 
 /// The clips of `inputs`: a JSON array whose items are paths (files, folders walked, list
 /// files, as `fovea embed` takes them) or objects `{"path": ..., "label": ...}` taken as they are.
+#[cfg(feature = "embed")]
 fn clips_of(inputs: &str) -> Result<Vec<ClipInput>, Failure> {
     let bad = |m: String| fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("inputs: {m}"));
     let items: Vec<serde_json::Value> = serde_json::from_str(inputs).map_err(|e| bad(format!("expected a JSON array: {e}")))?;
@@ -32,6 +37,15 @@ fn clips_of(inputs: &str) -> Result<Vec<ClipInput>, Failure> {
     }
     out.extend(crate::embed::collect_inputs(&paths)?);
     Ok(out)
+}
+
+/// Without the `embed` feature: what the embedding calls answer.
+#[cfg(not(feature = "embed"))]
+fn clips_of(_inputs: &str) -> Result<Vec<()>, Failure> {
+    Err(fail(
+        FOVEA_STATUS_UNSUPPORTED,
+        "this fovea library was built without the embed feature (video collections); build it with --features embed",
+    ))
 }
 
 fn set_report(text: String) {
@@ -70,15 +84,20 @@ pub unsafe extern "C" fn fovea_embed(inputs: *const c_char, store: *const c_char
         let clips = clips_of(unsafe { str_arg(inputs, "inputs") }?)?;
         // SAFETY: per the contract.
         let store = unsafe { str_arg(store, "store") }?;
-        let opts: EmbedOptions = if options.is_null() {
-            EmbedOptions::default()
-        } else {
-            // SAFETY: per the contract.
-            let text = unsafe { str_arg(options, "options") }?;
-            serde_json::from_str(text).map_err(|e| fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("options: {e}")))?
-        };
-        let report = crate::embed::run(&clips, Path::new(store), &opts, None, &mut |_| {}).map_err(crate::Error::for_json)?;
-        set_report(serde_json::to_string(&report).map_err(|e| fail(FOVEA_STATUS_INTERNAL, e.to_string()))?);
+        #[cfg(not(feature = "embed"))]
+        let _ = (clips, store, options);
+        #[cfg(feature = "embed")]
+        {
+            let opts: EmbedOptions = if options.is_null() {
+                EmbedOptions::default()
+            } else {
+                // SAFETY: per the contract.
+                let text = unsafe { str_arg(options, "options") }?;
+                serde_json::from_str(text).map_err(|e| fail(FOVEA_STATUS_INVALID_ARGUMENT, format!("options: {e}")))?
+            };
+            let report = crate::embed::run(&clips, Path::new(store), &opts, None, &mut |_| {}).map_err(crate::Error::for_json)?;
+            set_report(serde_json::to_string(&report).map_err(|e| fail(FOVEA_STATUS_INTERNAL, e.to_string()))?);
+        }
         Ok(FOVEA_STATUS_OK)
     })
 }

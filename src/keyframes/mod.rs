@@ -355,7 +355,7 @@ pub fn select(
             detector,
             params,
             sampling,
-            pipeline::Stages { frames: Some(&mut tap), ..Default::default() },
+            pipeline::ChainConfig::default().stages(None).tap(&mut tap),
             &mut |r| {
                 results.insert(r.index, r.clone());
                 Ok(())

@@ -65,10 +65,20 @@ impl Default for Stages<'_> {
     }
 }
 
-impl Stages<'_> {
+impl<'a> Stages<'a> {
     /// Detection and tracking with the default ByteTrack parameters.
     pub fn tracked() -> Self {
-        Self { tracking: Some(TrackerConfig::default()), ..Self::default() }
+        ChainConfig { tracking: Some(TrackerConfig::default()), ..ChainConfig::default() }.stages(None)
+    }
+
+    /// These stages with the colour statistics and ROI tensors on `gpu` (none: on the CPU).
+    pub fn on_gpu(self, gpu: Option<Arc<crate::cuda::Device>>) -> Self {
+        Self { gpu, ..self }
+    }
+
+    /// These stages handing each decoded frame to `tap` (see [`Stages::frames`]).
+    pub fn tap(self, tap: &'a mut dyn FnMut(crate::video::Frame)) -> Self {
+        Self { frames: Some(tap), ..self }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod calib;
 mod chain;
 pub mod pitch;
 pub mod quality;
+mod report;
 mod roi_side;
 pub mod source;
 mod stages;
@@ -22,9 +23,9 @@ pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
 pub use chain::{ChainConfig, Stages, DEFAULT_BATCH_ROIS};
+pub use report::{Progress, RunReport, StageTimes};
 pub use stages::{FrameStages, Refetch, StageCounts, StageInput, MAX_ROI_BATCH_BYTES, PEOPLE};
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -33,7 +34,6 @@ use crate::error::{Error, Result};
 use crate::image::{Fit, Transform};
 use crate::infer::preprocess::Preprocessor;
 pub use crate::results::FrameResult;
-use crate::track::reuse::ReuseStats;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
 
 /// A frame with its model input image, made by the preprocess stage.
@@ -54,154 +54,6 @@ struct DetectBatch<'d> {
     filled: usize,
     /// Seconds copying images into the detector's batch.
     copy_s: f64,
-}
-
-/// Seconds spent per stage over a run (summed over frames).
-#[derive(Debug, Clone, Default)]
-pub struct StageTimes {
-    /// Demux + decode (decode thread).
-    pub decode_s: f64,
-    /// Colour conversion with swscale (decode thread), resize and normalisation (preprocess
-    /// thread) and the copy into the batch tensor (detect thread).
-    pub preprocess_s: f64,
-    pub inference_s: f64,
-    /// Output decoding and NMS.
-    pub postprocess_s: f64,
-    /// The sink: serialising and writing results.
-    pub output_s: f64,
-}
-
-/// What a run did, for the summary.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    pub video: VideoInfo,
-    pub model: String,
-    pub provider: String,
-    /// Inference threads per worker, and workers.
-    pub threads: usize,
-    pub workers: usize,
-    pub batch_note: String,
-    pub frames_decoded: u64,
-    pub frames_processed: u64,
-    /// Frames of a live source dropped because the pipeline was behind (never for files).
-    pub frames_dropped: u64,
-    /// Detections per class id.
-    pub per_class: BTreeMap<u32, u64>,
-    pub times: StageTimes,
-    /// Wall-clock seconds from opening the input to the last result.
-    pub wall_s: f64,
-    /// Frame buffers the decoder's pool allocated over the whole run (its fixed size).
-    pub pool_buffers: usize,
-    /// Track ids handed out, when tracking was on.
-    pub tracks: Option<u64>,
-    /// Classifier calls made and saved by track reuse, when a classifier ran.
-    pub reuse: Option<ReuseStats>,
-    /// What the stages after detection did (ROIs, teams, the classifier's second pass, seconds).
-    pub stages: StageCounts,
-    /// Tiles the detector ran on besides the whole frames (tiled detection).
-    pub tiles: u64,
-}
-
-impl RunReport {
-    /// An empty report of a run of `detector` on `video`.
-    fn new(video: VideoInfo, detector: &dyn Infer) -> Self {
-        let (provider, threads, workers, batch_note) = detector.describe();
-        RunReport {
-            video,
-            model: detector.manifest().name.clone(),
-            provider,
-            threads,
-            workers,
-            batch_note,
-            frames_decoded: 0,
-            frames_processed: 0,
-            frames_dropped: 0,
-            per_class: BTreeMap::new(),
-            times: StageTimes::default(),
-            wall_s: 0.0,
-            pool_buffers: 0,
-            tracks: None,
-            reuse: None,
-            stages: StageCounts::default(),
-            tiles: 0,
-        }
-    }
-
-    /// The report as JSON, as every face hands it out (the C ABI's `fovea_engine_last_report`,
-    /// Python's `Engine.last_report()`, Go's `Engine.LastReport()`): counts, per-stage seconds,
-    /// tracks, classifier calls made and saved, and what ran.
-    pub fn to_json(&self, labels: &[String]) -> serde_json::Value {
-        let per_class: serde_json::Map<String, serde_json::Value> = self
-            .per_class
-            .iter()
-            .map(|(c, n)| (labels.get(*c as usize).cloned().unwrap_or_else(|| format!("class_{c}")), (*n).into()))
-            .collect();
-        let t = &self.times;
-        serde_json::json!({
-            "video": {
-                "path": self.video.path.display().to_string(),
-                "codec": self.video.codec,
-                "width": self.video.width,
-                "height": self.video.height,
-                "fps": self.video.fps,
-            },
-            "model": self.model,
-            "provider": self.provider,
-            "threads": self.threads,
-            "workers": self.workers,
-            "batch": self.batch_note,
-            "frames_decoded": self.frames_decoded,
-            "frames_processed": self.frames_processed,
-            "frames_dropped": self.frames_dropped,
-            "detections": self.detections(),
-            "per_class": per_class,
-            "seconds": {
-                "decode": t.decode_s,
-                "preprocess": t.preprocess_s,
-                "inference": t.inference_s,
-                "postprocess": t.postprocess_s,
-                "output": t.output_s,
-                "wall": self.wall_s,
-            },
-            "fps": self.fps(),
-            "pool_buffers": self.pool_buffers,
-            "tiles": self.tiles,
-            "tracks": self.tracks,
-            "classifier": self.reuse.map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
-            "teams": self.stages.teams.map(|t| t.json(serde_json::json!({
-                "classifier_calls_saved_by_colour": self.stages.colour_saved,
-                "frames_decoded_again": self.stages.second_pass_frames,
-            }))),
-            "stage_seconds": {
-                "track": self.stages.track_s,
-                "stats": self.stages.stats_s,
-                "rules": self.stages.rules_s,
-                "roi_tensors": self.stages.roi_s,
-                "classifier": self.stages.classify_s,
-            },
-        })
-    }
-
-    pub fn detections(&self) -> u64 {
-        self.per_class.values().sum()
-    }
-
-    /// End-to-end processed frames per second.
-    pub fn fps(&self) -> f64 {
-        if self.wall_s > 0.0 {
-            self.frames_processed as f64 / self.wall_s
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Progress callback data.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    pub frame_index: u64,
-    pub pts: f64,
-    pub processed: u64,
 }
 
 /// Detects objects in every sampled frame of `input`, handing each frame's result to `sink` in
@@ -271,48 +123,9 @@ pub fn run_detect_selected(
         }
     };
 
-    // Preprocess stage: resize + normalise on its own thread, into recycled tensor buffers, so
-    // the detect thread only copies a finished image into its batch and runs the model.
-    let (pre_tx, pre_rx) = crossbeam_channel::bounded::<Result<Prepared>>(pre_cap);
-    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(pre_cap + 2);
-    let mut pre = Preprocessor::new(detector.manifest().input.clone());
     let on_device = detector.device_preprocessing();
-    let (spec_w, spec_h, fit) = (spec.width, spec.height, spec.fit);
-    // On the GPU the frames go to the detector as they are: the tensor buffers stay empty.
-    let tensor_len = if on_device { 0 } else { pre.len() };
-    for _ in 0..pre_cap + 2 {
-        free_tx.send(vec![0.0; tensor_len]).expect("room for every buffer");
-    }
-    let frames = dec.frames.clone();
-    let pre_thread = std::thread::Builder::new()
-        .name("fovea-preprocess".into())
-        .spawn(move || {
-            let mut seconds = 0.0;
-            let mut seen = 0u64;
-            for item in frames.iter() {
-                let item = item.and_then(|frame| {
-                    let mut tensor = free_rx.recv().map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
-                    let t = Instant::now();
-                    let due = seen % every == 0;
-                    seen += 1;
-                    // On the GPU the resize kernel does this work; only the transform is needed
-                    // (and none for a frame the detector skips).
-                    let transform = if on_device || !due {
-                        Transform::new(frame.width, frame.height, spec_w, spec_h, fit)
-                    } else {
-                        pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor)
-                    };
-                    seconds += t.elapsed().as_secs_f64();
-                    Ok(Prepared { frame, tensor, transform, due })
-                });
-                let stop = item.is_err();
-                if pre_tx.send(item).is_err() || stop {
-                    break;
-                }
-            }
-            seconds
-        })
-        .map_err(|e| Error::Pipeline(format!("cannot start preprocess thread: {e}")))?;
+    let pre = spawn_preprocess(dec.frames.clone(), detector.manifest().input.clone(), on_device, every, pre_cap)?;
+    let (pre_rx, free_tx) = (&pre.rx, &pre.free);
 
     // The detect stage on the one source contract: each prepared frame is copied into the
     // detector's batch as it comes (the frames between, with `interval`, are only held); a batch
@@ -348,12 +161,8 @@ pub fn run_detect_selected(
         },
     );
     let DetectBatch { pending, copy_s, .. } = gather;
-    // If the detect stage stopped early, the preprocess thread may wait to send a frame or for a
-    // free tensor buffer: closing both channels ends either wait.
-    drop(pre_rx);
-    drop(free_tx);
     drop(pending);
-    let pre_s = pre_thread.join().map_err(|_| Error::Pipeline("preprocess thread panicked".into()))?;
+    let pre_s = pre.join()?;
     let stats = dec.join()?;
     report.frames_decoded = stats.decoded;
     report.frames_dropped = stats.frames_dropped;
@@ -364,23 +173,86 @@ pub fn run_detect_selected(
         // The clip-level steps on what was decoded (also before an input error), then the sink.
         let order = detector.manifest().input.channels;
         let clip = post.finish_clip(&mut held, &mut |select, visit| decode_again(input, order, select, visit));
-        if outcome.is_ok() {
-            outcome = clip;
-        }
         let t = Instant::now();
-        for r in &held {
-            if let Err(e) = sink(r) {
-                outcome = outcome.and(Err(e));
-                break;
-            }
-        }
+        let handed = held.iter().try_for_each(&mut *sink);
         report.times.output_s += t.elapsed().as_secs_f64();
+        // The first error is the outcome: the input's, the clip-level steps', the sink's.
+        outcome = outcome.and(clip).and(handed);
     }
     report.tracks = post.tracks_issued();
     report.reuse = post.reuse_stats();
     report.stages = post.counts().clone();
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
+}
+
+/// The preprocess stage of the file source: resize and normalise on its own thread into recycled
+/// tensor buffers, so that the detect stage only copies a finished image into its batch and runs
+/// the model. Frames the detector skips (`interval`: all but every `every`th) and frames for a
+/// detector that resizes on its device get only their transform.
+struct PreprocessStage {
+    rx: crossbeam_channel::Receiver<Result<Prepared>>,
+    /// Tensor buffers back to the stage once copied into the batch.
+    free: crossbeam_channel::Sender<Vec<f32>>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl PreprocessStage {
+    /// Ends the stage and returns its seconds. If the detect stage stopped early, the thread may
+    /// wait to send a frame or for a free tensor buffer: closing both channels ends either wait.
+    fn join(self) -> Result<f64> {
+        drop(self.rx);
+        drop(self.free);
+        self.thread.join().map_err(|_| Error::Pipeline("preprocess thread panicked".into()))
+    }
+}
+
+fn spawn_preprocess(
+    frames: crossbeam_channel::Receiver<Result<Frame>>,
+    spec: crate::infer::manifest::InputSpec,
+    on_device: bool,
+    every: u64,
+    cap: usize,
+) -> Result<PreprocessStage> {
+    let (pre_tx, rx) = crossbeam_channel::bounded::<Result<Prepared>>(cap);
+    let (free, free_rx) = crossbeam_channel::bounded::<Vec<f32>>(cap + 2);
+    let (spec_w, spec_h, fit) = (spec.width, spec.height, spec.fit);
+    let mut pre = Preprocessor::new(spec);
+    // On the GPU the frames go to the detector as they are: the tensor buffers stay empty.
+    let tensor_len = if on_device { 0 } else { pre.len() };
+    for _ in 0..cap + 2 {
+        free.send(vec![0.0; tensor_len]).expect("room for every buffer");
+    }
+    let thread = std::thread::Builder::new()
+        .name("fovea-preprocess".into())
+        .spawn(move || {
+            let mut seconds = 0.0;
+            let mut seen = 0u64;
+            for item in frames.iter() {
+                let item = item.and_then(|frame| {
+                    let mut tensor = free_rx.recv().map_err(|_| Error::Pipeline("detect stage stopped".into()))?;
+                    let t = Instant::now();
+                    let due = seen % every == 0;
+                    seen += 1;
+                    // On the GPU the resize kernel does this work; only the transform is needed
+                    // (and none for a frame the detector skips).
+                    let transform = if on_device || !due {
+                        Transform::new(frame.width, frame.height, spec_w, spec_h, fit)
+                    } else {
+                        pre.run(&frame.data, frame.width, frame.height, frame.width as usize * 3, &mut tensor)
+                    };
+                    seconds += t.elapsed().as_secs_f64();
+                    Ok(Prepared { frame, tensor, transform, due })
+                });
+                let stop = item.is_err();
+                if pre_tx.send(item).is_err() || stop {
+                    break;
+                }
+            }
+            seconds
+        })
+        .map_err(|e| Error::Pipeline(format!("cannot start preprocess thread: {e}")))?;
+    Ok(PreprocessStage { rx, free, thread })
 }
 
 /// The chain's boxes-only source: the frames of a boxes file without their pixels (re-tracking

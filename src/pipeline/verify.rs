@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::filter::FilterConfig;
 use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
-use crate::pipeline::{FrameResult, FrameStages, StageInput, Stages};
+use crate::pipeline::{ChainConfig, FrameResult, FrameStages, StageCounts, StageInput};
 use crate::results::BoxCheck;
 pub use crate::results::BoxResult;
 use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
@@ -74,31 +74,18 @@ pub struct VerifyReport {
     pub frames: u64,
     pub frames_missing: u64,
     pub frames_decoded: u64,
-    /// ROIs measured (colour statistics) and ROI tensors made.
-    pub stats_rois: u64,
-    pub tensor_rois: u64,
     pub roi_size: u32,
     pub classifier: String,
-    /// Where the statistics and ROI tensors were made ("cpu" or "cuda:N"), and how many ROI
-    /// batches had to come back to the host for a classifier that runs there.
+    /// Where the statistics and ROI tensors were made ("cpu" or "cuda:N").
     pub roi_device: String,
-    pub roi_downloads: u64,
-    /// Seconds: waiting for decoded frames, statistics, rules, ROI tensors, classifier, sink.
+    /// What the chain's stages did: ROIs measured and tensors made, ROI batches downloaded for a
+    /// classifier on the host, the classifier's decisions, teams, seconds per stage.
+    pub stages: StageCounts,
+    /// Seconds: waiting for decoded frames, decoding, the sink, the whole run.
     pub wait_s: f64,
     pub decode_s: f64,
-    pub stats_s: f64,
-    pub rules_s: f64,
-    pub roi_s: f64,
-    pub classify_s: f64,
     pub sink_s: f64,
     pub wall_s: f64,
-    /// With teams: boxes given team 0, team 1, goalkeeper, referee, unknown.
-    pub teams: Option<crate::results::TeamCounts>,
-    /// Boxes the classifier decided, and boxes it would have seen that colour decided first.
-    pub classified: u64,
-    pub colour_saved: u64,
-    /// Frames decoded again for the classifier (teams only).
-    pub second_pass_frames: u64,
 }
 
 impl VerifyReport {
@@ -117,28 +104,28 @@ impl VerifyReport {
             "frames": self.frames,
             "frames_missing": self.frames_missing,
             "frames_decoded": self.frames_decoded,
-            "stats_rois": self.stats_rois,
-            "tensor_rois": self.tensor_rois,
+            "stats_rois": self.stages.stats_rois,
+            "tensor_rois": self.stages.tensor_rois,
             "roi_size": self.roi_size,
             "roi_device": self.roi_device,
             "classifier": self.classifier,
-            "classified": self.classified,
-            "teams": self.teams.map(|t| t.json(serde_json::json!({
-                "classifier_calls_saved_by_colour": self.colour_saved,
-                "frames_decoded_again": self.second_pass_frames,
+            "classified": self.stages.classified,
+            "teams": self.stages.teams.map(|t| t.json(serde_json::json!({
+                "classifier_calls_saved_by_colour": self.stages.colour_saved,
+                "frames_decoded_again": self.stages.second_pass_frames,
             }))),
             "seconds": {
-                "wait": self.wait_s, "decode": self.decode_s, "stats": self.stats_s, "rules": self.rules_s,
-                "roi_tensors": self.roi_s, "classifier": self.classify_s, "output": self.sink_s, "wall": self.wall_s,
+                "wait": self.wait_s, "decode": self.decode_s, "stats": self.stages.stats_s, "rules": self.stages.rules_s,
+                "roi_tensors": self.stages.roi_s, "classifier": self.stages.classify_s, "output": self.sink_s, "wall": self.wall_s,
             },
         })
     }
 
     /// ROIs per second through statistics and tensors (their busy time).
     pub fn rois_per_s(&self) -> f64 {
-        let t = self.stats_s + self.roi_s;
+        let t = self.stages.stats_s + self.stages.roi_s;
         if t > 0.0 {
-            self.stats_rois as f64 / t
+            self.stages.stats_rois as f64 / t
         } else {
             0.0
         }
@@ -257,6 +244,37 @@ struct Gather<'a> {
     held: Vec<FrameResult>,
 }
 
+/// The frames verify decodes: those with boxes and the hook's frames (with or without boxes) that
+/// the boxes file holds; blind (no box pixels), only the hook's.
+fn frames_to_decode(boxes: &BoxesFile, with_boxes: &[&FrameResult], hook: Option<&BTreeSet<u64>>, blind: bool) -> BTreeSet<u64> {
+    let held: BTreeSet<u64> = boxes.frames.iter().map(|f| f.index).collect();
+    let hooked = hook.into_iter().flat_map(|frames| frames.iter().copied().filter(|i| held.contains(i)));
+    if blind {
+        hooked.collect()
+    } else {
+        with_boxes.iter().map(|f| f.index).chain(hooked).collect()
+    }
+}
+
+/// The stream ended: the frames with boxes past its end (or never decoded) are handed on, every
+/// box invalid ("frame_out_of_range"), and counted.
+fn hand_on_missing(
+    with_boxes: &[&FrameResult],
+    last_seen: Option<u64>,
+    names: &[String],
+    sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
+        report.frames_missing += 1;
+        let mut r = FrameResult::untracked(f.index, f.pts, f.detections.clone());
+        r.track_ids = f.track_ids.clone();
+        r.checks = vec![BoxCheck::invalid("frame_out_of_range"); r.detections.len()];
+        sink(&r, names)?;
+    }
+    Ok(())
+}
+
 fn verify_inner(
     video_path: &Path,
     boxes: &BoxesFile,
@@ -268,15 +286,15 @@ fn verify_inner(
 ) -> Result<()> {
     let t0 = Instant::now();
     let names = class_names(boxes);
-    let stages = Stages {
-        classifier,
+    let stages = ChainConfig {
         rules: Some(opts.filter.clone()),
         roi_tensors: opts.roi_tensors,
         batch_rois: opts.batch_rois,
         teams: opts.teams,
-        gpu: opts.gpu.clone(),
-        ..Stages::default()
-    };
+        ..ChainConfig::default()
+    }
+    .stages(classifier)
+    .on_gpu(opts.gpu.clone());
     let mut chain = FrameStages::new(stages, 30.0, ChannelOrder::Rgb, names.clone())?;
     report.roi_device = chain.roi_device();
     report.roi_size = chain.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
@@ -284,16 +302,7 @@ fn verify_inner(
     let with_boxes: Vec<&FrameResult> = boxes.frames.iter().filter(|f| !f.detections.is_empty()).collect();
     report.frames = with_boxes.len() as u64;
     let blind = !opts.box_pixels && !chain.holds_until_clip_end();
-    let select: Arc<BTreeSet<u64>> = Arc::new(match (&hook, blind) {
-        (Some((frames, _)), true) => frames.iter().copied().filter(|i| boxes.frames.iter().any(|f| f.index == *i)).collect(),
-        (None, true) => BTreeSet::new(),
-        // Frames with boxes, and the hook's frames (with or without boxes) that the file holds.
-        (hook_frames, false) => with_boxes
-            .iter()
-            .map(|f| f.index)
-            .chain(hook_frames.iter().flat_map(|(frames, _)| frames.iter().copied().filter(|i| boxes.frames.iter().any(|f| f.index == *i))))
-            .collect(),
-    });
+    let select = Arc::new(frames_to_decode(boxes, &with_boxes, hook.as_ref().map(|(frames, _)| *frames), blind));
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
     let dec = video::spawn_selected(video_path, Sampling::default(), out, 4, MAX_BATCH_FRAMES, Some(select))?;
     report.video = Some(dec.info.clone());
@@ -401,30 +410,9 @@ fn verify_inner(
             outcome = r;
         }
     }
-    let c = chain.counts();
-    report.stats_rois = c.stats_rois;
-    report.tensor_rois = c.tensor_rois;
-    report.stats_s = c.stats_s;
-    report.rules_s = c.rules_s;
-    report.roi_s = c.roi_s;
-    report.classify_s = c.classify_s;
-    report.classified = c.classified;
-    report.colour_saved = c.colour_saved;
-    report.second_pass_frames = c.second_pass_frames;
-    report.roi_downloads = c.roi_downloads;
-    report.teams = c.teams;
+    report.stages = chain.counts().clone();
     if outcome.is_ok() && !blind {
-        // The stream ended: frames with boxes past its end (or never decoded) are reported.
-        for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
-            report.frames_missing += 1;
-            let mut r = FrameResult::untracked(f.index, f.pts, f.detections.clone());
-            r.track_ids = f.track_ids.clone();
-            r.checks = vec![BoxCheck::invalid("frame_out_of_range"); r.detections.len()];
-            if let Err(e) = sink(&r, &names) {
-                outcome = Err(e);
-                break;
-            }
-        }
+        outcome = hand_on_missing(&with_boxes, last_seen, &names, sink, report);
     }
     report.wall_s = t0.elapsed().as_secs_f64();
     outcome

@@ -232,6 +232,10 @@ fn make_install_gives_a_library_a_c_program_builds_against_with_pkg_config() {
         for cli in ["clap_builder::", "indicatif::", "anyhow::", "env_logger::"] {
             assert!(!symbols.contains(cli), "{lib} carries {cli} code");
         }
+        // Nor the embedding store's (the `embed` feature, left out of `make install`).
+        for store in ["parquet::", "arrow_array::", "usearch::"] {
+            assert!(!symbols.contains(store), "{lib} carries {store} code");
+        }
     }
     let app = dir.path().join("app.c");
     std::fs::write(
@@ -252,6 +256,8 @@ int main(int argc, char **argv) {
     fovea_result *r = NULL;
     if (st == FOVEA_STATUS_OK) st = fovea_stream_receive(s, &r);
     printf("fovea %s: %s, frame %llu\n", fovea_version(), fovea_status_str(st), r ? (unsigned long long)r->frame : 99ULL);
+    fovea_status es = fovea_embed("[]", "store", NULL);
+    printf("embed %u: %s\n", (unsigned)(es == FOVEA_STATUS_UNSUPPORTED), fovea_last_error());
     fovea_result_destroy(r);
     fovea_stream_destroy(s);
     fovea_engine_destroy(e);
@@ -274,7 +280,12 @@ int main(int argc, char **argv) {
     let cfg = format!("model = '{}'", root().join("engines/nanodet-g-416.toml").display());
     let o = Command::new(&exe).arg(&cfg).env_remove("FOVEA_ORT_LIB").output().unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "fovea 0.1.0: ok, frame 0");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("fovea 0.1.0: ok, frame 0"));
+    // Without the embed feature the embedding call is refused, saying why.
+    let embed = lines.next().unwrap_or_default();
+    assert!(embed.starts_with("embed 1: ") && embed.contains("without the embed feature"), "{embed}");
 
     // Go from outside the checkout: a module of its own in a temp folder that requires the
     // binding by path (replace), built with only PKG_CONFIG_PATH pointing at the installation.

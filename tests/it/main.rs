@@ -14,6 +14,7 @@ mod classify;
 mod cli;
 mod decode;
 mod detect;
+#[cfg(feature = "embed")]
 mod embed;
 mod faces;
 mod fuzz;

@@ -44,14 +44,14 @@ pub(crate) fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(!frames.is_empty(), "{}: no frames", video.display());
         let n = frames.len() as u64;
         // Warm-up, then alternating rounds.
-        pipeline::run_frames(&info, &frames[..1], &mut detector, &params, pipeline::Stages::default(), &mut |_| Ok(()))?;
+        pipeline::run_frames(&info, &frames[..1], &mut detector, &params, pipeline::ChainConfig::default().stages(None), &mut |_| Ok(()))?;
         let mut det_fps = Vec::new();
         let mut e2e_fps = Vec::new();
         let mut last = None;
         for _ in 0..a.rounds.max(1) {
             // Detector only: the chain's in-memory source, no stages, results dropped.
             let t0 = Instant::now();
-            pipeline::run_frames(&info, &frames, &mut detector, &params, pipeline::Stages::default(), &mut |_| Ok(()))?;
+            pipeline::run_frames(&info, &frames, &mut detector, &params, pipeline::ChainConfig::default().stages(None), &mut |_| Ok(()))?;
             det_fps.push(n as f64 / t0.elapsed().as_secs_f64());
 
             // End to end: the whole pipeline from the file, results serialised as JSONL.

@@ -56,21 +56,24 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut progress = ProgressOut::new(a.quiet, expected);
+    let chain = pipeline::ChainConfig {
+        tracking,
+        teams: a.teams,
+        interval: fovea::engine::checked_interval(a.interval, "--interval")?,
+        tiles: tiles.clone(),
+        pitch: pitch_stage,
+        ..Default::default()
+    };
+    let mut stages = chain.stages(object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier));
+    if fed.is_some() && annotator.borrow().is_some() {
+        stages = stages.tap(&mut to_annotator);
+    }
     let run = pipeline::run_detect(
         &a.video,
         &mut detector,
         &params,
         sampling,
-        pipeline::Stages {
-            tracking,
-            classifier: object_classifier.as_mut().map(|c| c as &mut dyn fovea::classify::Classifier),
-            teams: a.teams,
-            interval: fovea::engine::checked_interval(a.interval, "--interval")?,
-            tiles: tiles.clone(),
-            pitch: pitch_stage,
-            frames: (fed.is_some() && annotator.borrow().is_some()).then_some(&mut to_annotator as &mut dyn FnMut(fovea::video::Frame)),
-            ..Default::default()
-        },
+        stages,
         &mut |r: &FrameResult| {
             if let Some(an) = annotator.borrow_mut().as_mut() {
                 an.send(r);

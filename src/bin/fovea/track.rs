@@ -29,7 +29,7 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
         Some(v) => a.annotate.start(v, fovea::video::Sampling::default(), &boxes.labels, "track")?,
         None => None,
     };
-    let stages = fovea::pipeline::Stages { tracking: Some(cfg), ..Default::default() };
+    let stages = fovea::pipeline::ChainConfig { tracking: Some(cfg), ..Default::default() }.stages(None);
     let run = fovea::pipeline::run_boxes(boxes.frames, boxes.labels.clone(), fps, stages, &mut |f| {
         dets += f.detections.len() as u64;
         tracked += f.track_ids.iter().filter(|t| t.is_some()).count() as u64;

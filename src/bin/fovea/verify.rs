@@ -75,13 +75,17 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, r.frames - r.frames_missing);
     eprintln!(
         "  ROIs         {} measured, {} tensors ({}x{}, {}), {:.0} ROIs/s{}",
-        r.stats_rois,
-        r.tensor_rois,
+        r.stages.stats_rois,
+        r.stages.tensor_rois,
         r.roi_size,
         r.roi_size,
         r.roi_device,
         r.rois_per_s(),
-        if r.roi_downloads > 0 { format!("; {} ROI batches downloaded for a CPU classifier", r.roi_downloads) } else { String::new() }
+        if r.stages.roi_downloads > 0 {
+            format!("; {} ROI batches downloaded for a CPU classifier", r.stages.roi_downloads)
+        } else {
+            String::new()
+        }
     );
     match &zero_shot {
         Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.provider),
@@ -90,16 +94,20 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     for n in &notes {
         eprintln!("  note         {n}");
     }
-    if let Some(t) = r.teams {
+    if let Some(t) = r.stages.teams {
         eprintln!("  colour       {t}");
     }
     let by_rules: u64 = r.rejected.iter().filter(|(k, _)| !k.starts_with("classifier:")).map(|(_, v)| v).sum();
     eprintln!(
         "  decided by   rules {by_rules} (rejected) | colour {} | classifier {} | classifier calls saved by colour {}{}",
-        r.teams.map_or(0, |t| t.team_0 + t.team_1),
-        r.classified,
-        r.colour_saved,
-        if r.second_pass_frames > 0 { format!(" ({} frames decoded again for it)", r.second_pass_frames) } else { String::new() }
+        r.stages.teams.map_or(0, |t| t.team_0 + t.team_1),
+        r.stages.classified,
+        r.stages.colour_saved,
+        if r.stages.second_pass_frames > 0 {
+            format!(" ({} frames decoded again for it)", r.stages.second_pass_frames)
+        } else {
+            String::new()
+        }
     );
     if let Some(z) = &zero_shot {
         let d: Vec<String> = z.decided.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -112,7 +120,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!(
         "  time (s)     decode {:.3} | stats {:.3} | rules {:.3} | ROI tensors {:.3} | classifier {:.3} | output {:.3} | wall {:.3}",
-        r.decode_s, r.stats_s, r.rules_s, r.roi_s, r.classify_s, r.sink_s, r.wall_s
+        r.decode_s, r.stages.stats_s, r.stages.rules_s, r.stages.roi_s, r.stages.classify_s, r.sink_s, r.wall_s
     );
     eprintln!("  output       {}", out_name.display());
     let annotated = finish_annotator(annotator, &a.annotate);
