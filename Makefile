@@ -25,16 +25,17 @@ demo: build
 
 # The tests: Rust (one integration-test program, tests/it), C, Python (two processes), Go and the
 # wheel. The static checks are `make lint`, which CI runs after them (`.ci/run`).
-# One build of everything with one set of features: `cargo build --lib` alone resolves the
-# features without the dev-dependencies' and `cargo test` then compiled arrow, parquet, ONNX
-# Runtime's bindings and fovea a second time. The second `cargo build` puts the default
-# libfovea.so back in target/debug (tests/it/capi.rs's `make install` builds one without `embed`
-# there) for the C, Python and Go clients that follow.
+# One build of the library, the CLI, the test programs and the examples, with one set of features
+# (`cargo build --lib` alone resolved the features without the dev-dependencies', and `cargo test`
+# then compiled arrow, parquet, ONNX Runtime's bindings and fovea a second time). The Python, Go
+# and wheel tests run on that build before the Rust tests: tests/it/capi.rs's `make install`
+# builds a library without `embed` into the same folder. The benches are not run here (clippy in
+# `make lint` checks that they compile; `make bench-criterion` runs them).
+TEST_TARGETS := --lib --bins --tests --examples
 test: setup
-	$(CARGO) build --all-targets
-	$(CARGO) test --all-targets
-	$(CARGO) build --all-targets
+	$(CARGO) build $(TEST_TARGETS)
 	$(MAKE) test-python test-go test-wheel
+	$(CARGO) test $(TEST_TARGETS)
 
 # The pip wheel (dist/fovea-*.whl): binding, libfovea.so, CLI and default models, FFmpeg vendored.
 wheel: setup
