@@ -316,7 +316,8 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
         c = Client(s.url)
         job = c.submit(f"http://127.0.0.1:{port}/live.m3u8")["id"]
         while c.status(job)["frames"] < 20:
-            assert c.status(job)["state"] == "running", c.status(job)
+            # A job just submitted may still be queued for a moment (seen on a busy machine).
+            assert c.status(job)["state"] in ("queued", "running"), c.status(job)
             time.sleep(0.05)
         first.kill()
         first.wait()
