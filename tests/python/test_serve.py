@@ -327,10 +327,14 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
         assert second.wait(timeout=60) == 0
         st = c.wait(job, timeout=120)
         assert st["state"] == "done", (st, "".join(s.log[-40:]))
-        assert st["frames"] > before + 100, (before, st)
+        assert st["frames"] > before, (before, st)
         frames = list(c.results(job))
         idx = [f["frame"] for f in frames]
         assert idx == sorted(set(idx)), "frame numbers go on increasing through the restart"
+        # A live source drops its oldest frames when the pipeline is behind (CI's busy machine ran
+        # this at 8.5 FPS), so the count of processed frames depends on the machine; frame numbers
+        # are decode indices, so the last one shows the second source (302 frames) was read.
+        assert idx[-1] >= before + 100, (before, idx[-1], st)
         assert sum(len(f["detections"]) for f in frames) > 100
     finally:
         first.kill()
