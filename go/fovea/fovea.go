@@ -464,6 +464,39 @@ func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string,
 	return e.LastReport(), nil
 }
 
+// DetectFileOptions are the optional settings of DetectFile (zero values: the defaults of
+// `fovea detect`).
+type DetectFileOptions struct {
+	Format   string  `json:"format,omitempty"`   // "jsonl" (default) or "scorevision"
+	Stride   int     `json:"stride,omitempty"`   // every Nth frame (0: every frame)
+	MaxFPS   float64 `json:"max_fps,omitempty"`  // at most this many frames per second of video
+	Start    float64 `json:"start,omitempty"`    // seconds
+	Duration float64 `json:"duration,omitempty"` // seconds (0: to the end)
+}
+
+// DetectFile processes video and writes its results to the file out: the bytes
+// `fovea detect --config` writes with this engine's configuration (the results before an error
+// are kept in out, then the error is returned). It returns the run's report (also LastReport).
+func (e *Engine) DetectFile(video, out string, opts DetectFileOptions) (string, error) {
+	if e.p == nil {
+		return "", &Error{Status: StatusBadState, Message: "the engine is closed"}
+	}
+	js, err := json.Marshal(opts)
+	if err != nil {
+		return "", err
+	}
+	var cs cStrings
+	defer cs.free()
+	p, err := cs.addAll("video", video, "out", out, "options", string(js))
+	if err != nil {
+		return "", err
+	}
+	if s := C.fovea_engine_detect_file(e.p, p[0], p[1], p[2]); s != 0 {
+		return "", e.err(s)
+	}
+	return e.LastReport(), nil
+}
+
 // EmbedSample chooses the frames of a clip: Frames spread evenly (default 8), or one Every seconds.
 type EmbedSample struct {
 	Frames int     `json:"frames,omitempty"`

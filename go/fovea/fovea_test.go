@@ -368,6 +368,25 @@ func TestOneConfigurationFileDrivesTheCLIAndGoAlike(t *testing.T) {
 			}
 		}
 	}
+	// The file-to-file call writes the CLI's bytes, in both formats.
+	for _, format := range []string{"jsonl", "scorevision"} {
+		got := filepath.Join(dir, "go."+format)
+		if _, err := e.DetectFile(media(t, "vtest.avi"), got, DetectFileOptions{Format: format, Duration: 1.0}); err != nil {
+			t.Fatal(err)
+		}
+		want := filepath.Join(dir, "cli."+format)
+		if err := exec.Command(bin, "detect", media(t, "vtest.avi"), "--config", cfg, "--duration", "1.0", "--format", format, "-q", "-o", want).Run(); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.ReadFile(got)
+		b, _ := os.ReadFile(want)
+		if len(a) == 0 || string(a) != string(b) {
+			t.Fatalf("%s: DetectFile wrote %d bytes unlike the CLI's %d", format, len(a), len(b))
+		}
+	}
+	if _, err := e.DetectFile(media(t, "vtest.avi"), filepath.Join(dir, "x"), DetectFileOptions{Format: "csv"}); err == nil || !strings.Contains(err.Error(), "csv") {
+		t.Fatalf("a bad format: %v", err)
+	}
 }
 
 // The last file call's report comes out as JSON with its counts and stage times.

@@ -111,6 +111,7 @@ for name, res, args in [
     ("fovea_engine_process_file", _status, [C.c_void_p, C.c_char_p, _CALLBACK, C.c_void_p]),
     ("fovea_engine_verify_file", _status, [C.c_void_p, C.c_char_p, C.c_char_p, _CALLBACK, C.c_void_p]),
     ("fovea_engine_keyframes", _status, [C.c_void_p, C.c_char_p, C.c_char_p, C.c_char_p]),
+    ("fovea_engine_detect_file", _status, [C.c_void_p, C.c_char_p, C.c_char_p, C.c_char_p]),
     ("fovea_stream_send_frame_with_boxes", _status, [C.c_void_p, C.c_void_p, C.c_size_t, C.c_uint32, C.c_uint32, C.c_size_t,
                                                      C.c_uint32, C.c_double, C.POINTER(_Box), C.c_size_t]),
     ("fovea_stream_create", _status, [C.c_void_p, C.c_double, C.POINTER(C.c_void_p)]),
@@ -377,6 +378,18 @@ class Engine(_Handle):
         """Processes a whole file. With `callback(result) -> bool|None` each frame's result is
         handed over in order (return False to stop); without, the results are returned as a list."""
         return self._file_call(lambda cb: _lib.fovea_engine_process_file(self._handle(), _c("path", path), cb, None), callback)
+
+    def detect_file(self, video, out, format="jsonl", stride=None, max_fps=None, start=None, duration=None):
+        """Processes `video` and writes its results to the file `out` in `format` ("jsonl" or
+        "scorevision"): the bytes `fovea detect --config` writes with this engine's configuration
+        (the results before an error are kept in `out`, then the error is raised). Returns the
+        run's report (as `last_report`)."""
+        opts = {k: v for k, v in {"format": format, "stride": stride, "max_fps": max_fps, "start": start,
+                                  "duration": duration}.items() if v is not None}
+        s = _lib.fovea_engine_detect_file(self._handle(), _c("video", video), _c("out", out), json.dumps(opts).encode())
+        if s != OK:
+            raise Error(s, _lib.fovea_engine_last_error(self._h).decode())
+        return self.last_report()
 
     def verify_file(self, video, boxes, callback=None):
         """Verifies the boxes of `boxes` (a Score Vision JSON file or fovea JSONL) on `video` as

@@ -175,6 +175,24 @@ impl Engine {
         }
     }
 
+    /// Processes `video` as [`Engine::process_file`] does and writes its results to the file
+    /// `out` in `format`: the bytes `fovea detect --config` writes for the same configuration.
+    /// The results before an error are kept in `out` (a valid file) and the error returned.
+    pub fn detect_to_file(
+        &self,
+        video: &Path,
+        sampling: Sampling,
+        out: &Path,
+        format: crate::output::Format,
+    ) -> Result<pipeline::RunReport> {
+        let (file, name) = crate::output::open_output(out)?;
+        let mut sink = crate::output::sink(format, file, name, &self.labels, self.chain.tracking.is_some(), None);
+        let run = self.process_file(video, sampling, &mut |r| sink.write(r));
+        let finished = sink.finish();
+        let report = run?;
+        finished.map(|_| report)
+    }
+
     /// Verifies the boxes of `boxes` (a Score Vision file or fovea JSONL) on `video`: no
     /// detector; every box through the stage chain (the configuration's rules, else the built-in
     /// Score Vision set; its classifier and teams), handed to `sink` per frame in order with the

@@ -8,6 +8,7 @@
 //! constructors, which have no handle yet); output pointers come last.
 #![allow(non_camel_case_types)]
 
+mod detect;
 mod embed;
 mod keyframes;
 mod result;

@@ -26,6 +26,56 @@ pub trait ResultSink {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// What a results file holds: fovea's JSONL or the Score Vision miner JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Jsonl,
+    Scorevision,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Scorevision => "scorevision",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "jsonl" => Ok(Format::Jsonl),
+            "scorevision" => Ok(Format::Scorevision),
+            other => Err(Error::InvalidOption {
+                option: "format",
+                reason: format!("{other:?} is not a results format: expected \"jsonl\" or \"scorevision\""),
+            }),
+        }
+    }
+}
+
+/// The results writer for `format` on `out` (`name` in its errors): what `fovea detect`, the
+/// engine's file-to-file call and the service write. `tracked`: whether the results carry track
+/// ids (Score Vision ids come from them); `started`: a Score Vision file ends with the
+/// `processing_time` since then.
+pub fn sink(
+    format: Format,
+    out: Box<dyn Write + Send>,
+    name: PathBuf,
+    labels: &[String],
+    tracked: bool,
+    started: Option<std::time::Instant>,
+) -> Box<dyn ResultSink> {
+    match (format, started) {
+        (Format::Jsonl, _) => Box::new(JsonlWriter::new(out, name, labels.to_vec())),
+        (Format::Scorevision, None) => Box::new(ScoreVisionWriter::new(out, name, labels, tracked)),
+        (Format::Scorevision, Some(t)) => Box::new(ScoreVisionWriter::new(out, name, labels, tracked).with_processing_time(t)),
+    }
+}
+
 /// Opens `path` for writing, `-` meaning stdout.
 pub fn open_output(path: &Path) -> Result<(Box<dyn Write + Send>, PathBuf)> {
     if path == Path::new("-") {

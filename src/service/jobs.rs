@@ -18,7 +18,7 @@ use crate::detect::DecodeParams;
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::infer::manifest::Manifest;
-use crate::output::{JsonlWriter, ResultSink, ScoreVisionWriter};
+
 use crate::pipeline::{self, ChainConfig, Share};
 use crate::video::Sampling;
 
@@ -520,16 +520,12 @@ impl Job {
     ) -> std::result::Result<(), RunError> {
         let name = PathBuf::from(format!("job {}", self.id));
         let out = self.output.writer().map_err(|e| RunError::Failed(Error::Output { path: self.output.path.clone(), source: e }))?;
-        let mut writer: Box<dyn ResultSink> = match opts.format {
-            Format::Jsonl | Format::Score => Box::new(JsonlWriter::new(Box::new(out), name, labels)),
-            Format::Scorevision => {
-                let w = ScoreVisionWriter::new(Box::new(out), name, &labels, opts.chain.tracking.is_some());
-                match self.progress().started.filter(|_| opts.mine) {
-                    Some(started) => Box::new(w.with_processing_time(started)),
-                    None => Box::new(w),
-                }
-            }
+        let format = match opts.format {
+            Format::Jsonl | Format::Score => crate::output::Format::Jsonl,
+            Format::Scorevision => crate::output::Format::Scorevision,
         };
+        let started = self.progress().started.filter(|_| opts.mine && opts.format == Format::Scorevision);
+        let mut writer = crate::output::sink(format, Box::new(out), name, &labels, opts.chain.tracking.is_some(), started);
         // A network source that fails (or ends with an error) is opened again with backoff, for
         // at most `source_timeout` without a frame in all; frame numbers go on from where they
         // were (pts are the source's).

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fovea::output::{open_output, JsonlWriter, ResultSink, ScoreVisionWriter};
+use fovea::output::{open_output, ResultSink};
 use fovea::pipeline::{Progress, RunReport};
 use fovea::video::Sampling;
 
@@ -149,10 +149,10 @@ pub(crate) fn open_sink(
     started: Option<Instant>,
 ) -> anyhow::Result<(Box<dyn ResultSink>, PathBuf)> {
     let (out, name) = open_output(output)?;
-    let sink: Box<dyn ResultSink> = match (format, started) {
-        (Format::Jsonl, _) => Box::new(JsonlWriter::new(out, name.clone(), labels.to_vec())),
-        (Format::Scorevision, None) => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked)),
-        (Format::Scorevision, Some(t)) => Box::new(ScoreVisionWriter::new(out, name.clone(), labels, tracked).with_processing_time(t)),
+    let format = match format {
+        Format::Jsonl => fovea::output::Format::Jsonl,
+        Format::Scorevision => fovea::output::Format::Scorevision,
     };
+    let sink = fovea::output::sink(format, out, name.clone(), labels, tracked, started);
     Ok((sink, name))
 }
