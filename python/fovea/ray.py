@@ -1,15 +1,26 @@
-"""`fovea embed` on a Ray cluster (issue 15):
+"""fovea's batch jobs on a Ray cluster (issues 15 and 35):
 
-    python -m fovea.ray embed INPUT... -o STORE [--address auto] [--actors N] [--clips-per-task 16]
-        [--encoder M.toml] [--frames K | --every S] [--per clip|frame]
+    python -m fovea.ray detect    INPUT... -o OUT [--config E.toml | --model M.toml] [--format jsonl|scorevision]
+                                  [--stride K] [--start S] [--duration D] [--max-fps F]
+    python -m fovea.ray keyframes INPUT... -o OUT [--config E.toml | --model M.toml] [--max K] [--min-gap S]
+                                  [--stride K] [--policy P.toml] [--image-format jpg|png]
+    python -m fovea.ray score     INPUT... -o OUT --boxes DIR [--classifier E.toml] [--line-frames N]
+                                  [--time T] [--fastest T] [--homography opencv|consensus]
+    python -m fovea.ray embed     INPUT... -o STORE [--encoder M.toml] [--frames K | --every S] [--per clip|frame]
+    every command: [--address auto] [--actors N] [--cpus-per-actor C]
 
-The driver lists the clips (as `fovea embed` does: folders walked, `class/clip.ext` labelled, list
-files read), leaves out those already in the store, and makes a Ray Dataset of them split into
-blocks; `map_batches` runs a pool of actors, each holding fovea through the Python binding (one
-encoder session, its own decoder threads), on blocks of clips. Each actor commits its clips
-straight into the store as fovea part files (atomic, so the store has the schema, the metadata and
-the resumability of `fovea embed`: a rerun after any failure finishes the job) and returns one
-summary row per clip. STORE must be a folder every node sees (a shared file system); inputs too.
+INPUT: video files, folders (walked as `fovea embed` walks them) and list files. The driver lists
+the videos, leaves out those whose output is already there (a rerun after any failure finishes the
+job), and makes a Ray Dataset of the rest; `map_batches` runs a pool of actors, each holding fovea
+through the Python binding (one engine, loaded once per actor) on one video at a time. Every video
+gets one output, named after its path below the inputs' common folder (`OUT/<path>.jsonl` or
+`.json` for detect, the folder `OUT/<path>/` for key frames, `OUT/<path>.json` for score, whose
+miner file is `DIR/<path>.json`); each is what the single-machine command writes for that video
+(`fovea detect --config`, `fovea keyframes`, `fovea score --json`), put in place atomically when
+it is complete. A video that fails is listed in the summary with its error (detect keeps what it
+wrote before the error as `<output>.partial`) and tried again by the next run. `embed` commits its
+clips into one Parquet store instead (`fovea embed`'s store, resumable the same way). OUT and the
+inputs must be on a file system every node sees.
 """
 import argparse
 import json
@@ -66,7 +77,7 @@ def embed(inputs, store, address=None, actors=None, clips_per_task=16, cpus_per_
             Embedder,
             fn_constructor_args=(os.path.abspath(store), options),
             batch_size=clips_per_task,
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=cpus_per_actor,
             batch_format="numpy",
         )
@@ -85,15 +96,177 @@ def embed(inputs, store, address=None, actors=None, clips_per_task=16, cpus_per_
     return summary
 
 
+SUFFIX = {"detect": {"jsonl": ".jsonl", "scorevision": ".json"}, "keyframes": "", "score": ".json"}
+
+
+def plan(kind, inputs, out, boxes=None, format="jsonl"):
+    """The videos of `inputs` with their outputs under `out` (and, for score, their miner files
+    under `boxes`): a list of {"video", "name", "out", "boxes"} dicts, sorted as listed."""
+    import fovea
+    videos = [c["path"] for c in fovea.collect_clips(inputs)]
+    if not videos:
+        return []
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(v)) for v in videos])
+    suffix = SUFFIX[kind][format] if kind == "detect" else SUFFIX[kind]
+    todo = []
+    for v in videos:
+        name = os.path.relpath(os.path.abspath(v), base)
+        todo.append({"video": v, "name": name, "out": os.path.join(out, name + suffix),
+                     "boxes": "" if boxes is None else os.path.join(boxes, os.path.splitext(name)[0] + ".json")})
+    return todo
+
+
+class Worker:
+    """A Ray actor: one fovea engine (detect, keyframes) on this node's share of the videos, each
+    output written beside its final name and renamed into place when complete."""
+
+    def __init__(self, kind, engine_config, options):
+        import fovea
+        import ray
+        self.kind, self.options = kind, options
+        self.node = ray.get_runtime_context().get_node_id()
+        self.engine = None
+        if kind in ("detect", "keyframes"):
+            config, path = engine_config
+            self.engine = fovea.Engine(path=path) if path else fovea.Engine(config=config)
+
+    def one(self, video, out, boxes):
+        import fovea
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        tmp = f"{out}.{os.getpid()}.tmp"
+        if self.kind == "detect":
+            try:
+                self.engine.detect_file(video, tmp, **self.options)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.replace(tmp, out + ".partial")
+                raise
+            os.replace(tmp, out)
+        elif self.kind == "keyframes":
+            import shutil
+            try:
+                self.engine.keyframes(video, tmp, **self.options)
+                os.rename(tmp, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            report = fovea.score(video, boxes, **self.options)
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1)
+                f.write("\n")
+            os.replace(tmp, out)
+
+    def __call__(self, batch):
+        rows = {"video": [], "node": [], "pid": [], "error": [], "seconds": []}
+        for video, out, boxes in zip(batch["video"], batch["out"], batch["boxes"]):
+            t0 = time.time()
+            try:
+                self.one(str(video), str(out), str(boxes))
+                err = ""
+            except Exception as e:  # one video's failure is its row's, the others go on
+                err = f"{type(e).__name__}: {e}"
+            for k, v in (("video", str(video)), ("node", self.node), ("pid", os.getpid()), ("error", err), ("seconds", time.time() - t0)):
+                rows[k].append(v)
+        return rows
+
+
+def run(kind, inputs, out, address=None, actors=None, cpus_per_actor=1, engine_config=("", None), boxes=None, **options):
+    """Runs `kind` ("detect", "keyframes" or "score") on the videos of `inputs` over the Ray
+    cluster at `address` (None: `RAY_ADDRESS` or a local one), one output per video under `out`.
+    `engine_config`: (TOML text, path or None) of the engine for detect and key frames; `boxes`:
+    the folder of the miner files for score; `options`: the keyword arguments of the binding's
+    call (`Engine.detect_file`, `Engine.keyframes`, `fovea.score`). Returns a summary dict."""
+    import ray
+
+    t0 = time.time()
+    todo_all = plan(kind, inputs, out, boxes, options.get("format", "jsonl"))
+    todo = [t for t in todo_all if not os.path.exists(t["out"])]
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    if actors is None:
+        actors = max(1, int(sum(n["Resources"].get("CPU", 0) for n in nodes) // cpus_per_actor))
+    actors = max(1, min(actors, len(todo) or 1))
+    rows = []
+    if todo:
+        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+        rows = ds.map_batches(
+            Worker,
+            fn_constructor_args=(kind, engine_config, options),
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=cpus_per_actor,
+            batch_format="numpy",
+        ).take_all()
+    ray.shutdown()
+    failed = {r["video"]: r["error"] for r in rows if r["error"]}
+    return {
+        "command": kind,
+        "videos": len(todo_all),
+        "skipped": len(todo_all) - len(todo),
+        "done_now": len(rows) - len(failed),
+        "failed": failed,
+        "actors": actors,
+        "nodes": len(nodes),
+        "nodes_used": len({r["node"] for r in rows}),
+        "processes_used": len({(r["node"], r["pid"]) for r in rows}),
+        "video_seconds": sum(r["seconds"] for r in rows),
+        "seconds": time.time() - t0,
+    }
+
+
+def _cluster_args(p):
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--address", default=None, help="the cluster (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--actors", type=int, default=None, help="actors (default: the cluster's CPUs / --cpus-per-actor)")
+    p.add_argument("--cpus-per-actor", type=float, default=1)
+
+
+def _engine_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--config", help="an engine configuration (TOML), as `fovea detect --config` takes")
+    g.add_argument("--model", help="a model manifest (the engine's other settings at their defaults)")
+
+
+def _engine_config(a):
+    if a.config:
+        return ("", os.path.abspath(a.config))
+    if a.model:
+        return (f"model = '{os.path.abspath(a.model)}'\n", None)
+    return ("", None)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m fovea.ray", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("detect", help="detect (and track, classify...) every video: one results file each")
+    _cluster_args(d)
+    _engine_args(d)
+    d.add_argument("--format", choices=["jsonl", "scorevision"], default="jsonl")
+    d.add_argument("--stride", type=int)
+    d.add_argument("--max-fps", type=float)
+    d.add_argument("--start", type=float)
+    d.add_argument("--duration", type=float)
+    k = sub.add_parser("keyframes", help="pick every video's key frames: one folder each")
+    _cluster_args(k)
+    _engine_args(k)
+    k.add_argument("--max", type=int)
+    k.add_argument("--min-gap", type=float)
+    k.add_argument("--stride", type=int)
+    k.add_argument("--policy")
+    k.add_argument("--image-format", choices=["jpg", "png"])
+    s = sub.add_parser("score", help="score every video's miner file as the validator does: one report each")
+    _cluster_args(s)
+    s.add_argument("--boxes", required=True, help="the folder of the miner files: DIR/<path>.json for the video <path>")
+    s.add_argument("--classifier")
+    s.add_argument("--policy")
+    s.add_argument("--rules")
+    s.add_argument("--line-frames", type=int)
+    s.add_argument("--time", type=float)
+    s.add_argument("--fastest", type=float)
+    s.add_argument("--homography", choices=["opencv", "consensus"])
     e = sub.add_parser("embed", help="embed clips into a Parquet store on a Ray cluster")
-    e.add_argument("inputs", nargs="+")
-    e.add_argument("-o", "--output", required=True)
-    e.add_argument("--address", default=None, help="the cluster (default: RAY_ADDRESS, else a local Ray)")
-    e.add_argument("--actors", type=int, default=None, help="actors (default: the cluster's CPUs / --cpus-per-actor)")
-    e.add_argument("--cpus-per-actor", type=float, default=1)
+    _cluster_args(e)
     e.add_argument("--clips-per-task", type=int, default=16)
     e.add_argument("--encoder")
     g = e.add_mutually_exclusive_group()
@@ -103,17 +276,30 @@ def main(argv=None):
     e.add_argument("--threads", type=int, default=1, help="encoder threads per actor")
     e.add_argument("--decoders", type=int, default=1, help="clips decoded at once per actor")
     a = ap.parse_args(argv)
-    opts = {"per": a.per, "threads": a.threads, "decoders": a.decoders}
-    if a.encoder:
-        opts["encoder"] = os.path.abspath(a.encoder)
-    if a.frames is not None:
-        opts["frames"] = a.frames
-    if a.every is not None:
-        opts["every"] = a.every
-    s = embed(a.inputs, a.output, address=a.address, actors=a.actors, clips_per_task=a.clips_per_task,
-              cpus_per_actor=a.cpus_per_actor, **opts)
-    print(json.dumps(s, indent=1))
-    return 0
+    cluster = {"address": a.address, "actors": a.actors, "cpus_per_actor": a.cpus_per_actor}
+    path = lambda v: None if v is None else os.path.abspath(v)  # noqa: E731
+    if a.command == "embed":
+        opts = {"per": a.per, "threads": a.threads, "decoders": a.decoders}
+        if a.encoder:
+            opts["encoder"] = os.path.abspath(a.encoder)
+        if a.frames is not None:
+            opts["frames"] = a.frames
+        if a.every is not None:
+            opts["every"] = a.every
+        summary = embed(a.inputs, a.output, clips_per_task=a.clips_per_task, **cluster, **opts)
+    else:
+        if a.command == "detect":
+            opts = {"format": a.format, "stride": a.stride, "max_fps": a.max_fps, "start": a.start, "duration": a.duration}
+        elif a.command == "keyframes":
+            opts = {"max": a.max, "min_gap": a.min_gap, "stride": a.stride, "policy": path(a.policy), "image_format": a.image_format}
+        else:
+            opts = {"classifier": path(a.classifier), "policy": path(a.policy), "rules": path(a.rules), "line_frames": a.line_frames,
+                    "time": a.time, "fastest": a.fastest, "homography": a.homography}
+        opts = {k: v for k, v in opts.items() if v is not None}
+        extra = {"boxes": os.path.abspath(a.boxes)} if a.command == "score" else {"engine_config": _engine_config(a)}
+        summary = run(a.command, a.inputs, os.path.abspath(a.output), **cluster, **extra, **opts)
+    print(json.dumps(summary, indent=1))
+    return 1 if summary.get("failed") else 0
 
 
 if __name__ == "__main__":

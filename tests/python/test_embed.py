@@ -2,7 +2,7 @@
 ../shared/media with the ffmpeg CLI (tests/python/embed_collection.py): 44 clips of 2-7 s at
 320x240 in class folders, mpeg4 and H.264, a corrupt clip, an audio-only one, and a re-encoded
 copy of every clip. The store is read back with pyarrow, pandas and DuckDB; search results are
-checked against NumPy brute force; the Ray entry point runs on a local two-node cluster."""
+checked against NumPy brute force (the Ray entry point: test_ray.py)."""
 import json
 import os
 import random
@@ -239,39 +239,6 @@ def test_python_binding_embeds_like_the_cli(col, store, tmp_path):
             assert np.abs(np.asarray(e) - np.asarray(a.embedding[p])).max() <= 1e-5
     with pytest.raises(fv.Error, match="frames"):
         fv.embed(clips[:1], tmp_path / "py2", frames=0)
-
-
-def free_port():
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
-
-
-def test_ray_local_cluster_equals_fovea_embed(col, store, tmp_path):
-    d, _ = col
-    s, _ = store
-    ray = str(Path(sys.executable).with_name("ray"))
-    port = free_port()
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT / "python"))
-    common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
-    try:
-        subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common], check=True, env=env,
-                       capture_output=True, timeout=180)
-        # A second node process on the same machine.
-        subprocess.run([ray, "start", "--address", f"127.0.0.1:{port}", *common], check=True, env=env, capture_output=True, timeout=180)
-        out = tmp_path / "ray_store"
-        o = subprocess.run([sys.executable, "-m", "fovea.ray", "embed", str(d / "collection"), "-o", str(out), "--address", f"127.0.0.1:{port}"],
-                           capture_output=True, text=True, env=env, timeout=600)
-        assert o.returncode == 0, o.stderr[-3000:]
-        summary = json.loads(o.stdout[o.stdout.index("{"):])
-        print(summary)
-        assert summary["nodes"] == 2 and summary["embedded_now"] == 46
-    finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
-    a, b = table(s), table(out)
-    assert a.path.tolist() == b.path.tolist() and a.label.tolist() == b.label.tolist()
-    assert a.error.isna().tolist() == b.error.isna().tolist()
-    assert np.abs(matrix(a) - matrix(b)).max() <= 1e-5
 
 
 def test_two_runs_at_once_store_each_clip_once_and_failures_are_retried(col, tmp_path):
