@@ -317,6 +317,23 @@ fn open_results(path: &Path, mode: Mode) -> std::io::Result<std::fs::File> {
     o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
 }
 
+/// Removes the job results files (`job-<id>.out`, symbolic links included, never followed) an
+/// earlier run left in `dir`; returns how many.
+pub(crate) fn remove_stale_results(dir: &Path) -> std::io::Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|s| s.strip_prefix("job-")).and_then(|s| s.strip_suffix(".out")) else { continue };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || entry.file_type()?.is_dir() {
+            continue;
+        }
+        std::fs::remove_file(entry.path())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 impl Results {
     fn create(path: PathBuf) -> std::io::Result<Self> {
         drop(open_results(&path, Mode::Create)?);

@@ -60,7 +60,8 @@ pub struct ServiceConfig {
     /// their results).
     pub max_kept: usize,
     /// Where jobs' results are written (one file per job, removed with it, created exclusively
-    /// with mode 0600 and never through a symbolic link); default: a new private folder (mode
+    /// with mode 0600 and never through a symbolic link; an earlier run's job files found there
+    /// at start-up are removed: the folder is the service's own); default: a new private folder (mode
     /// 0700, random name) in the system's temporary folder, removed when the service stops.
     pub results_dir: Option<PathBuf>,
 }
@@ -193,6 +194,13 @@ impl Service {
         let (results_dir, own_results_dir) = match &cfg.results_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::Output { path: d.clone(), source: e })?;
+                // A results folder that outlives the process (a container restarted in its pod,
+                // a volume) holds the files of jobs no one can ask for any more, whose names the
+                // new process's jobs would take.
+                let stale = jobs::remove_stale_results(d).map_err(|e| Error::Output { path: d.clone(), source: e })?;
+                if stale > 0 {
+                    log::warn!("removed {stale} results files of an earlier run from {}", d.display());
+                }
                 (d.clone(), None)
             }
             None => {

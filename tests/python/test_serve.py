@@ -51,10 +51,13 @@ class Server:
         self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--media-root", str(media), *args],
                                      stderr=subprocess.PIPE, text=True)
         self.log = []
-        line = self.proc.stderr.readline()
-        self.log.append(line)
-        m = re.search(r"listening on (https?://\S+)", line)
-        assert m, f"no address in {line!r}"
+        m = None
+        while m is None and len(self.log) < 50:  # warnings may come before the address
+            line = self.proc.stderr.readline()
+            assert line, f"the service ended before it listened: {''.join(self.log)}"
+            self.log.append(line)
+            m = re.search(r"listening on (https?://\S+)", line)
+        assert m, f"no address in {''.join(self.log)!r}"
         self.url = m.group(1)
         threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
 

@@ -266,9 +266,17 @@ def test_results_are_private_and_a_planted_results_file_is_not_followed(root, tm
     results.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
+    # An earlier run's job files (a container restarted in its pod) are removed at start-up, a
+    # link as a link (its target kept); files not named as job results stay.
     (results / "job-1.out").symlink_to(victim)
+    (results / "job-7.out").write_text("an earlier run's results\n")
+    (results / "notes.txt").write_text("not the service's\n")
     s = Server(root, "--results-dir", str(results))
     try:
+        assert sorted(p.name for p in results.iterdir()) == ["notes.txt"] and victim.read_text() == "keep me\n"
+        assert any("removed 2 results files of an earlier run" in line for line in s.log), s.log
+        # A link planted while the service runs is never written through.
+        (results / "job-1.out").symlink_to(victim)
         status, answer = post(s.url, {"source": "street.mp4"})
         assert status == 500 and "results file" in answer["error"] and str(results) not in answer["error"], answer
         assert victim.read_text() == "keep me\n"
