@@ -7,7 +7,7 @@ MEDIA ?= ../shared/media
 BENCH_VIDEOS := $(MEDIA)/vtest.avi $(MEDIA)/market_street_1906.mp4
 BENCH_FRAMES ?= 300
 
-.PHONY: all setup build demo test test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-ucf bench-score bench-pitch bench-pitch-model bench-interval encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
+.PHONY: all setup build demo test image test-image bench-ray test-go test-python header install lint fuzz memcheck soak soak-serve test-release-cuda bench bench-criterion bench-pipeline bench-tracking bench-roi bench-capi bench-classify kernels-check test-gpu gpu-check-bundle bench-annotate bench-keyframes bench-serve bench-embed bench-ucf bench-score bench-pitch bench-pitch-model bench-interval encoders readme-picture wheel test-wheel reference roi-reference int8 ov-int8 int8-report clean
 
 all: build
 
@@ -36,6 +36,25 @@ test: setup
 	$(CARGO) build $(TEST_TARGETS)
 	$(MAKE) test-python test-go test-wheel
 	$(CARGO) test $(TEST_TARGETS)
+
+# The service image, built with podman from Debian's packages (no registry): localhost/fovea:VERSION
+# and the OCI archive dist/fovea-VERSION.oci.tar (scripts/image.sh, deploy/Containerfile).
+# FOVEA_IMAGE_BIN: the CLI to put in (default: target/release/fovea, built here).
+image: setup
+	$(if $(FOVEA_IMAGE_BIN),,$(CARGO) build --release --bin fovea)
+	bash scripts/image.sh
+
+# The image run with podman (tests/image, CI): its size, non-root user and health check; a job
+# over HTTP on a loopback port equals `fovea detect` with the same binary; SIGTERM within the
+# grace period; a read-only root file system (nothing written outside the mounts).
+test-image: image
+	FOVEA_IMAGE_BIN=$(or $(FOVEA_IMAGE_BIN),target/release/fovea) $(PY) -m pytest -q -p no:cacheprovider tests/image
+
+# python -m fovea.ray detect on a local cluster of 1 and 2 nodes against fovea detect one video
+# after another (benches/results/ray.json).
+bench-ray: build
+	$(CARGO) build --release --lib
+	$(PY) benches/ray_nodes.py
 
 # The pip wheel (dist/fovea-*.whl): binding, libfovea.so, CLI and default models, FFmpeg vendored.
 wheel: setup

@@ -14,7 +14,7 @@
 #
 # Podman here: crun cannot set its rlimits and refuses the machines' hybrid cgroup layout, so
 # runc with explicit ulimits, from .deps/image/containers.conf (CONTAINERS_CONF).
-# FOVEA_IMAGE_BIN: the fovea CLI to put in (default target/release/fovea, built if missing).
+# FOVEA_IMAGE_BIN: the fovea CLI to put in (default target/release/fovea, which `make image` builds).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -49,9 +49,7 @@ if ! podman image exists "$BASE"; then
 fi
 
 # 2. The context.
-if [ ! -x "$BIN" ]; then
-  cargo build --release --bin fovea
-fi
+[ -x "$BIN" ] || { echo "image: no fovea CLI at $BIN (make image builds it)" >&2; exit 1; }
 ctx="$W/context"
 rm -rf "$ctx"
 mkdir -p "$ctx/opt/fovea/bin" "$ctx/opt/fovea/lib/openvino" "$ctx/opt/fovea/share"
@@ -71,6 +69,7 @@ for f in ENGINE_FILES:
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     shutil.copy2(os.path.join("engines", f), dst)
 EOF
+cp deploy/healthz "$ctx/opt/fovea/bin/healthz"
 cp deploy/Containerfile "$ctx/Containerfile"
 
 # 3. The image and its archive.

@@ -229,11 +229,15 @@ def _engine_args(p):
 
 
 def _engine_config(a):
+    """The engine each actor loads: the configuration file as given, else the model (or the
+    default one) with as many inference threads as the actor has CPUs (the CLI's default, one per
+    core of the machine, would oversubscribe a node running several actors)."""
     if a.config:
         return ("", os.path.abspath(a.config))
+    text = f"threads = {max(1, int(a.cpus_per_actor))}\n"
     if a.model:
-        return (f"model = '{os.path.abspath(a.model)}'\n", None)
-    return ("", None)
+        text += f"model = '{os.path.abspath(a.model)}'\n"
+    return (text, None)
 
 
 def main(argv=None):

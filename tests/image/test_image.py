@@ -91,6 +91,10 @@ def test_the_image_is_small_non_root_and_has_the_health_check():
     assert c["User"] == "10001:10001" and c["Entrypoint"] == ["/opt/fovea/bin/fovea"] and c["Cmd"][0] == "serve"
     assert "/healthz" in " ".join(cfg.get("Healthcheck", {}).get("Test", [])), cfg.get("Healthcheck")
     assert {"/media", "/results"} <= set(c["Volumes"])
+    # deploy/compose.yaml checks health with the image's own command.
+    import yaml
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert compose["services"]["fovea"]["healthcheck"]["test"] == cfg["Healthcheck"]["Test"]
     # What runs: the CLI, FFmpeg and both runtimes load in the image.
     o = podman("run", "--rm", TAG, "--version")
     assert o.stdout.startswith("fovea "), o.stdout
