@@ -472,6 +472,7 @@ type DetectFileOptions struct {
 	MaxFPS   float64 `json:"max_fps,omitempty"`  // at most this many frames per second of video
 	Start    float64 `json:"start,omitempty"`    // seconds
 	Duration float64 `json:"duration,omitempty"` // seconds (0: to the end)
+	IFrames  bool    `json:"iframes,omitempty"`  // only the key frames (I-frames)
 }
 
 // DetectFile processes video and writes its results to the file out: the bytes

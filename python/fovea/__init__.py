@@ -379,13 +379,13 @@ class Engine(_Handle):
         handed over in order (return False to stop); without, the results are returned as a list."""
         return self._file_call(lambda cb: _lib.fovea_engine_process_file(self._handle(), _c("path", path), cb, None), callback)
 
-    def detect_file(self, video, out, format="jsonl", stride=None, max_fps=None, start=None, duration=None):
+    def detect_file(self, video, out, format="jsonl", stride=None, max_fps=None, start=None, duration=None, iframes=None):
         """Processes `video` and writes its results to the file `out` in `format` ("jsonl" or
         "scorevision"): the bytes `fovea detect --config` writes with this engine's configuration
-        (the results before an error are kept in `out`, then the error is raised). Returns the
-        run's report (as `last_report`)."""
+        (the results before an error are kept in `out`, then the error is raised). `iframes`: only
+        the key frames. Returns the run's report (as `last_report`)."""
         opts = {k: v for k, v in {"format": format, "stride": stride, "max_fps": max_fps, "start": start,
-                                  "duration": duration}.items() if v is not None}
+                                  "duration": duration, "iframes": iframes}.items() if v is not None}
         s = _lib.fovea_engine_detect_file(self._handle(), _c("video", video), _c("out", out), json.dumps(opts).encode())
         if s != OK:
             raise Error(s, _lib.fovea_engine_last_error(self._h).decode())

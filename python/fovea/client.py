@@ -63,7 +63,7 @@ class Client:
 
     def submit(self, source, **options):
         """Starts a job on `source` (a path under the service's media root, or a URL); `options`:
-        classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch ("lines":
+        classes, score, nms_iou, stride, max_fps, start, duration, iframes, tracking, format, pitch ("lines":
         the 32 pitch keypoints per frame from the white lines, "model": the configuration's pitch
         keypoint model, "off"), teams. Returns the job's status (with its "id")."""
         return self._json("POST", "/v1/jobs", {"source": source, "options": options})

@@ -251,6 +251,7 @@ def main(argv=None):
     d.add_argument("--max-fps", type=float)
     d.add_argument("--start", type=float)
     d.add_argument("--duration", type=float)
+    d.add_argument("--iframes", action="store_true", default=None, help="only the key frames (I-frames)")
     k = sub.add_parser("keyframes", help="pick every video's key frames: one folder each")
     _cluster_args(k)
     _engine_args(k)
@@ -293,7 +294,8 @@ def main(argv=None):
         summary = embed(a.inputs, a.output, clips_per_task=a.clips_per_task, **cluster, **opts)
     else:
         if a.command == "detect":
-            opts = {"format": a.format, "stride": a.stride, "max_fps": a.max_fps, "start": a.start, "duration": a.duration}
+            opts = {"format": a.format, "stride": a.stride, "max_fps": a.max_fps, "start": a.start, "duration": a.duration,
+                    "iframes": a.iframes}
         elif a.command == "keyframes":
             opts = {"max": a.max, "min_gap": a.min_gap, "stride": a.stride, "policy": path(a.policy), "image_format": a.image_format}
         else:

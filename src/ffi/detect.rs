@@ -16,13 +16,15 @@ struct Options {
     max_fps: Option<f64>,
     start: Option<f64>,
     duration: Option<f64>,
+    iframes: Option<bool>,
 }
 
 /// Processes `video` with the engine (its model, tracking, classifier, rules, teams) and writes
 /// the results to the file `out` (made or replaced): the bytes `fovea detect --config` writes
 /// for the same engine configuration. `options` is NULL or a JSON object, every field optional:
 /// `format` ("jsonl", the default, or "scorevision"), `stride` (every Nth frame), `max_fps`,
-/// `start` and `duration` (seconds), as `fovea detect`'s options. Blocks until done;
+/// `start` and `duration` (seconds), `iframes` (true: the key frames only), as `fovea detect`'s
+/// options. Blocks until done;
 /// `fovea_engine_last_report` then has the run's report. When the input is damaged part way, the
 /// results of what decoded are in `out` (a valid file) and the error is returned.
 ///
@@ -64,6 +66,7 @@ fn parse(options: Option<&str>) -> crate::Result<(crate::output::Format, crate::
         max_fps: o.max_fps.or(d.max_fps),
         start: o.start.unwrap_or(d.start),
         duration: o.duration.or(d.duration),
+        iframes: o.iframes.unwrap_or(d.iframes),
     };
     sampling.validate()?;
     Ok((format, sampling))

@@ -108,6 +108,14 @@ pub(crate) fn compile(path: &Path, input: &str, precision: Precision, streams: u
     let model = core.read_model_from_file(&text(path)?, &weights).map_err(|e| ov_err("cannot read the model", &e))?;
     let cpu = DeviceType::CPU;
     let mut props = vec![(RwPropertyKey::NumStreams, streams.to_string()), (RwPropertyKey::InferenceNumThreads, threads.to_string())];
+    // The plugin pins its threads to the first cores by default: with fewer threads than the
+    // machine has cores, several fovea processes (Ray actors, services side by side) were all
+    // pinned to core 0 and ran one at a time (two 1-thread `fovea detect`s: 49 s against 51 s
+    // for one after the other). Pinning stays where the process takes every core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < cores {
+        props.push((RwPropertyKey::HintEnableCpuPinning, "NO".to_string()));
+    }
     if let Some(h) = hint {
         props.push((RwPropertyKey::HintInferencePrecision, h.to_string()));
     }

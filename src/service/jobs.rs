@@ -34,6 +34,8 @@ struct RawOptions {
     max_fps: Option<f64>,
     start: Option<f64>,
     duration: Option<f64>,
+    /// Only the source's key frames (I-frames).
+    iframes: Option<bool>,
     tracking: Option<bool>,
     format: Option<String>,
     /// `lines`, `model` (the configuration's `[pitch]` model) or `off`: the pitch keypoints
@@ -147,7 +149,7 @@ impl JobOptions {
                 bad(
                     "options",
                     format!(
-                        "{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, tracking, format, pitch, teams, interval)"
+                        "{e} (fields: classes, score, nms_iou, stride, max_fps, start, duration, iframes, tracking, format, pitch, teams, interval)"
                     ),
                 )
             })?
@@ -180,6 +182,7 @@ impl JobOptions {
             }
             sampling.duration = Some(d);
         }
+        sampling.iframes = raw.iframes.unwrap_or(false);
         let tracking = match raw.tracking {
             Some(false) => None,
             Some(true) => Some(chain.tracking.unwrap_or(manifest.tracking)),

@@ -58,11 +58,16 @@ pub struct Sampling {
     pub start: f64,
     /// Stop after this much video time from `start`.
     pub duration: Option<f64>,
+    /// Only the stream's key frames (I-frames, its random-access points; the stride and the rate
+    /// then count key frames). Where the packets number the frames, only those frames are
+    /// decoded (a seek to each); elsewhere every frame is decoded and the key frames kept. Decode
+    /// indices stay those of a full decode.
+    pub iframes: bool,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
-        Self { stride: 1, max_fps: None, start: 0.0, duration: None }
+        Self { stride: 1, max_fps: None, start: 0.0, duration: None, iframes: false }
     }
 }
 

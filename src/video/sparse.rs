@@ -69,6 +69,18 @@ impl Table {
         Ok(Table { packets, index_of, position, keys, hidden })
     }
 
+    /// The decode indices of the frames key packets show, ascending.
+    pub fn key_frames(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .keys
+            .iter()
+            .filter_map(|&pos| self.packets[pos].pts.filter(|_| self.packets[pos].shown))
+            .filter_map(|pts| self.index_of(pts))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Frames the stream shows.
     pub fn frames(&self) -> u64 {
         self.position.len() as u64
@@ -227,15 +239,18 @@ impl Sampler {
 
     /// Whether sampling keeps few enough frames for a table to pay (a stride or a rate).
     pub fn is_sparse(s: &super::Sampling) -> bool {
-        s.stride > 1 || s.max_fps.is_some()
+        s.stride > 1 || s.max_fps.is_some() || s.iframes
     }
 }
 
-/// The decode indices `s` keeps of the table's frames (`time_base`: seconds a tick).
+/// The decode indices `s` keeps of the table's frames (`time_base`: seconds a tick); with
+/// `s.iframes`, of its key frames only.
 pub(super) fn kept(table: &Table, s: super::Sampling, time_base: f64) -> BTreeSet<u64> {
     let mut sampler = Sampler::new(s);
     let mut out = BTreeSet::new();
-    for i in 0..table.frames() {
+    let candidates: Box<dyn Iterator<Item = u64>> =
+        if s.iframes { Box::new(table.key_frames().into_iter()) } else { Box::new(0..table.frames()) };
+    for i in candidates {
         match sampler.judge(table.pts_of(i) as f64 * time_base) {
             Verdict::Keep => _ = out.insert(i),
             Verdict::Skip => {}

@@ -98,8 +98,13 @@ def test_the_image_is_small_non_root_and_has_the_health_check():
     # What runs: the CLI, FFmpeg and both runtimes load in the image.
     o = podman("run", "--rm", TAG, "--version")
     assert o.stdout.startswith("fovea "), o.stdout
+    # The OCI archive make image saves, read back by skopeo as any OCI tool reads it: the same
+    # configuration.
     archive = ROOT / "dist" / f"fovea-{TAG.rsplit(':', 1)[1]}.oci.tar"
-    assert archive.stat().st_size > 50_000_000, "the OCI archive make image saves"
+    o = subprocess.run(["skopeo", "inspect", "--config", f"oci-archive:{archive}"], capture_output=True, text=True, timeout=120)
+    assert o.returncode == 0, o.stderr
+    oci = json.loads(o.stdout)["config"]
+    assert (oci["User"], oci["Entrypoint"], oci["Cmd"]) == (c["User"], c["Entrypoint"], c["Cmd"]), oci
 
 
 def test_a_job_over_http_equals_fovea_detect_and_nothing_outside_the_mounts_is_written(mounts):

@@ -478,6 +478,30 @@ fn encode(dir: &std::path::Path, name: &str, frames: u32, filter: &str, args: &[
     p
 }
 
+/// Decodes `path` with `s` (small RGB): (index, pts, pixels), the stats.
+fn decode_pixels(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
+    let pool = FramePool::new(2);
+    let mut d = Decoder::open(path, s, SMALL).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = d.next_frame(&pool).unwrap() {
+        out.push((f.index, f.pts, f.data.to_vec()));
+    }
+    (out, d.stats().clone())
+}
+
+/// The presentation-order numbers of the frames ffprobe's decode flags as key frames.
+fn ffprobe_key_frames(path: &std::path::Path) -> Vec<u64> {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // One line a frame (a frame with side data is followed by an empty line).
+    let text = String::from_utf8(o.stdout).unwrap();
+    text.lines().filter(|l| !l.trim().is_empty()).enumerate().filter(|(_, l)| l.trim().starts_with('1')).map(|(i, _)| i as u64).collect()
+}
+
 /// Decodes the frames `wanted` of `path` (small RGB): (index, pts, pixels), the stats.
 fn decode_selected(path: &std::path::Path, wanted: &[u64]) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
     let pool = FramePool::new(2);
@@ -587,6 +611,35 @@ fn sparse_decoding_equals_full_decoding() {
                 .collect();
             assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), want, "{name}: {s:?}");
         }
+        // I-frames only: ffprobe's key frames, with the full decode's indices, times and pixels;
+        // where the packets number the frames, only about those are decoded.
+        let keys = ffprobe_key_frames(path);
+        let s = Sampling { iframes: true, ..Sampling::default() };
+        let (got, stats) = decode_pixels(path, s);
+        // (Past damaged data ffprobe numbers only the frames that decode; fovea numbers frames
+        // by their times there, so the damaged clip's key frames are checked against its own
+        // full decode below.)
+        if name != "damaged.avi" {
+            assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), keys, "{name}: the key frames");
+        }
+        assert!(!got.is_empty(), "{name}: no key frame");
+        for g in &got {
+            let w = all.iter().find(|f| f.0 == g.0).unwrap();
+            assert!((g.1 - w.1).abs() < 1e-9 && g.2 == w.2, "{name}: key frame {} differs from the full decode's", g.0);
+        }
+        if *sparse && keys.len() * 4 < all.len() && name != "cut.mp4" {
+            assert!(
+                stats.decoded < all.len() as u64 / 2,
+                "{name}: {} of {} frames decoded for {} key frames",
+                stats.decoded,
+                all.len(),
+                keys.len()
+            );
+        }
+        // The stride counts key frames.
+        let every2nd: Vec<u64> = got.iter().map(|f| f.0).step_by(2).collect();
+        let (got, _) = decode(path, Sampling { stride: 2, ..s });
+        assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), every2nd, "{name}: every 2nd key frame");
         for wanted in [few, every7] {
             let (got, stats) = decode_selected(path, &wanted);
             let want: Vec<&(u64, f64, Vec<u8>)> = all.iter().filter(|f| wanted.contains(&f.0)).collect();

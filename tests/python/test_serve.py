@@ -82,7 +82,7 @@ def detect_alone(path, *args):
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_five_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, media_root):
+def test_six_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, media_root):
     c = Client(server.url)
     jobs = [
         ("street.mp4", {}, []),
@@ -90,6 +90,7 @@ def test_five_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, medi
         ("bunny.mp4", {"duration": 6}, ["--duration", "6"]),
         ("street.mp4", {"stride": 2, "score": 0.45}, ["--stride", "2", "--score", "0.45"]),
         ("vtest.avi", {"classes": ["person"], "duration": 4, "tracking": False}, ["--classes", "person", "--duration", "4", "--no-track"]),
+        ("street.mp4", {"iframes": True}, ["--iframes"]),
     ]
     ids = [c.submit(src, **opts)["id"] for src, opts, _ in jobs]
     got = {}
@@ -110,6 +111,10 @@ def test_five_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, medi
         assert got[i] == want, f"job {i} ({src} {args}) differs from fovea detect alone"
     assert sum(len(f["detections"]) for f in got[ids[0]]) > 1000
     assert all(d["track_id"] is None for f in got[ids[4]] for d in f["detections"])
+    # I-frames only: the clip's key frames by ffprobe.
+    keys = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame", "-of", "csv=p=0",
+                           str(media_root / "street.mp4")], capture_output=True, text=True, check=True).stdout.split()  # no empty lines
+    assert [f["frame"] for f in got[ids[5]]] == [i for i, k in enumerate(keys) if k.startswith("1")] != []
 
 
 def test_the_configuration_is_honoured_or_refused_by_section(media_root, tmp_path):

@@ -211,11 +211,15 @@ pub(crate) struct SamplingArgs {
     /// Process D seconds of video.
     #[arg(long, value_name = "D")]
     pub(crate) duration: Option<f64>,
+    /// Only the stream's key frames (I-frames): decoded alone where the container numbers its
+    /// frames; --stride and --max-fps then count key frames.
+    #[arg(long)]
+    pub(crate) iframes: bool,
 }
 
 impl SamplingArgs {
     pub(crate) fn sampling(&self) -> Sampling {
-        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration }
+        Sampling { stride: self.stride, max_fps: self.max_fps, start: self.start, duration: self.duration, iframes: self.iframes }
     }
 }
 

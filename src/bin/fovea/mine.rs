@@ -60,7 +60,7 @@ pub(crate) fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
         format: Format::Scorevision,
         config: None,
         model,
-        sampling: SamplingArgs { stride: 1, max_fps: None, start: 0.0, duration: None },
+        sampling: SamplingArgs { stride: 1, max_fps: None, start: 0.0, duration: None, iframes: false },
         score: None,
         nms_iou: None,
         classes: None,

@@ -424,6 +424,11 @@ impl Decoder {
         self.last_index = Some(index);
         self.last_pts = pts;
         self.first_pts.get_or_insert(pts);
+        // I-frames only, where the packets could not number the frames (no selection): every
+        // frame is decoded, the key frames kept (before the stride and rate count them).
+        if self.sampling.iframes && self.select.is_none() && !self.decoded.is_key() {
+            return Ok(None);
+        }
         let verdict = if self.select.is_some() { self.sampler.in_range(pts) } else { self.sampler.judge(pts) };
         match verdict {
             sparse::Verdict::Skip => return Ok(None),
