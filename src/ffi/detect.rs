@@ -88,7 +88,7 @@ mod tests {
             (r#"{"strde":2}"#, "unknown field"),
             ("[", "options"),
         ] {
-            let e = parse(Some(bad)).err().expect(bad).to_string();
+            let e = parse(Some(bad)).expect_err(bad).to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
