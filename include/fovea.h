@@ -412,6 +412,23 @@ fovea_status fovea_stream_flush(struct fovea_stream *stream);
 // callback).
 void fovea_result_destroy(struct fovea_result *result);
 
+// Processes `video` with the engine (its model, tracking, classifier, rules, teams) and writes
+// the results to the file `out` (made or replaced): the bytes `fovea detect --config` writes
+// for the same engine configuration. `options` is NULL or a JSON object, every field optional:
+// `format` ("jsonl", the default, or "scorevision"), `stride` (every Nth frame), `max_fps`,
+// `start` and `duration` (seconds), `iframes` (true: the key frames only), as `fovea detect`'s
+// options. Blocks until done;
+// `fovea_engine_last_report` then has the run's report. When the input is damaged part way, the
+// results of what decoded are in `out` (a valid file) and the error is returned.
+//
+// # Safety
+// `engine` is a live engine handle; `video` and `out` NUL-terminated strings; `options` NULL or
+// a NUL-terminated string.
+fovea_status fovea_engine_detect_file(struct fovea_engine *engine,
+                                      const char *video,
+                                      const char *out,
+                                      const char *options);
+
 // The clips `fovea_embed` would embed for `inputs` (a JSON array, as it takes them), as the
 // JSON array of `{"path", "label"}` objects `fovea_last_embed_report()` then returns.
 //
@@ -434,22 +451,6 @@ fovea_status fovea_embed(const char *inputs, const char *store, const char *opti
 // The JSON of this thread's last successful `fovea_embed` or `fovea_embed_collect`, or "".
 // Valid until the next such call on this thread; never free it.
 const char *fovea_last_embed_report(void);
-
-// Processes `video` with the engine (its model, tracking, classifier, rules, teams) and writes
-// the results to the file `out` (made or replaced): the bytes `fovea detect --config` writes
-// for the same engine configuration. `options` is NULL or a JSON object, every field optional:
-// `format` ("jsonl", the default, or "scorevision"), `stride` (every Nth frame), `max_fps`,
-// `start` and `duration` (seconds), as `fovea detect`'s options. Blocks until done;
-// `fovea_engine_last_report` then has the run's report. When the input is damaged part way, the
-// results of what decoded are in `out` (a valid file) and the error is returned.
-//
-// # Safety
-// `engine` is a live engine handle; `video` and `out` NUL-terminated strings; `options` NULL or
-// a NUL-terminated string.
-fovea_status fovea_engine_detect_file(struct fovea_engine *engine,
-                                      const char *video,
-                                      const char *out,
-                                      const char *options);
 
 // Picks the key frames of `video` with the engine's model, as `fovea keyframes` does, and
 // writes them into `out_dir` (made if missing): the images, `keyframes.json` and
