@@ -27,11 +27,11 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 mkdir -p "$W" dist
 
 # The tools (Debian's packages), installed when missing.
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=()
-for t in podman debootstrap runc; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in podman debootstrap runc skopeo; do command -v "$t" >/dev/null || missing+=("$t"); done
 if ((${#missing[@]})); then
   echo "image: installing podman, buildah, debootstrap, runc, skopeo (missing: ${missing[*]})"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq podman buildah debootstrap runc skopeo >/dev/null
 fi
@@ -40,12 +40,13 @@ source "$ROOT/scripts/podman-env.sh"
 # 1. The base.
 if ! podman image exists "$BASE"; then
   echo "image: making the Debian base with debootstrap ($MIRROR)"
-  rm -rf "$W/rootfs"
-  debootstrap --variant=minbase bookworm "$W/rootfs" "$MIRROR" >"$W/debootstrap.log" 2>&1 \
+  # debootstrap needs root (sudo where this is not root).
+  $SUDO rm -rf "$W/rootfs"
+  $SUDO debootstrap --variant=minbase bookworm "$W/rootfs" "$MIRROR" >"$W/debootstrap.log" 2>&1 \
     || { tail -20 "$W/debootstrap.log"; echo "image: debootstrap failed (log: $W/debootstrap.log)" >&2; exit 1; }
-  rm -rf "$W/rootfs/var/cache/apt/archives/"*.deb "$W/rootfs/var/lib/apt/lists/"*
-  tar -C "$W/rootfs" -c . | podman import -q - "$BASE" >/dev/null
-  rm -rf "$W/rootfs"
+  $SUDO rm -rf "$W/rootfs/var/cache/apt/archives/"*.deb "$W/rootfs/var/lib/apt/lists/"*
+  $SUDO tar -C "$W/rootfs" -c . | podman import -q - "$BASE" >/dev/null
+  $SUDO rm -rf "$W/rootfs"
 fi
 
 # 2. The context.

@@ -445,6 +445,14 @@ type KeyframesOptions struct {
 // writing the images, keyframes.json and contact_sheet.png into outDir; it returns the
 // keyframes.json document (also LastReport).
 func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string, error) {
+	return e.fileToFile("outDir", video, outDir, opts, func(v, o, js *C.char) C.fovea_status {
+		return C.fovea_engine_keyframes(e.p, v, o, js)
+	})
+}
+
+// fileToFile runs one of the engine's calls from a video to an output path with options as JSON
+// (`name` is the output argument's name in errors) and returns the last report.
+func (e *Engine) fileToFile(name, video, out string, opts any, call func(video, out, options *C.char) C.fovea_status) (string, error) {
 	if e.p == nil {
 		return "", &Error{Status: StatusBadState, Message: "the engine is closed"}
 	}
@@ -454,11 +462,11 @@ func (e *Engine) Keyframes(video, outDir string, opts KeyframesOptions) (string,
 	}
 	var cs cStrings
 	defer cs.free()
-	p, err := cs.addAll("video", video, "outDir", outDir, "options", string(js))
+	p, err := cs.addAll("video", video, name, out, "options", string(js))
 	if err != nil {
 		return "", err
 	}
-	if s := C.fovea_engine_keyframes(e.p, p[0], p[1], p[2]); s != 0 {
+	if s := call(p[0], p[1], p[2]); s != 0 {
 		return "", e.err(s)
 	}
 	return e.LastReport(), nil
@@ -479,23 +487,9 @@ type DetectFileOptions struct {
 // `fovea detect --config` writes with this engine's configuration (the results before an error
 // are kept in out, then the error is returned). It returns the run's report (also LastReport).
 func (e *Engine) DetectFile(video, out string, opts DetectFileOptions) (string, error) {
-	if e.p == nil {
-		return "", &Error{Status: StatusBadState, Message: "the engine is closed"}
-	}
-	js, err := json.Marshal(opts)
-	if err != nil {
-		return "", err
-	}
-	var cs cStrings
-	defer cs.free()
-	p, err := cs.addAll("video", video, "out", out, "options", string(js))
-	if err != nil {
-		return "", err
-	}
-	if s := C.fovea_engine_detect_file(e.p, p[0], p[1], p[2]); s != 0 {
-		return "", e.err(s)
-	}
-	return e.LastReport(), nil
+	return e.fileToFile("out", video, out, opts, func(v, o, js *C.char) C.fovea_status {
+		return C.fovea_engine_detect_file(e.p, v, o, js)
+	})
 }
 
 // EmbedSample chooses the frames of a clip: Frames spread evenly (default 8), or one Every seconds.
