@@ -35,7 +35,7 @@ func New(url, token string) *Client {
 }
 
 // Options are a job's per-job options: classes, score, nms_iou, stride, max_fps, start,
-// duration, tracking, format, pitch ("lines", "model", "off"), teams.
+// duration, iframes, tracking, format, pitch ("lines", "model", "off"), teams, interval.
 type Options map[string]any
 
 // Status is a job as the service reports it.
