@@ -163,7 +163,9 @@ def test_sigterm_lets_the_running_job_finish_within_the_grace_period(mounts):
 
         reader = threading.Thread(target=read)
         reader.start()
-        while json.loads(request(f"{url}/v1/jobs/{job}")[1])["frames"] < 5:
+        deadline = time.monotonic() + 60
+        while (st := json.loads(request(f"{url}/v1/jobs/{job}")[1]))["frames"] < 5:
+            assert st["state"] in ("queued", "running") and time.monotonic() < deadline, st
             time.sleep(0.1)
         t0 = time.monotonic()
         podman("kill", "--signal", "TERM", name)
