@@ -255,6 +255,9 @@ pub struct JobStatus {
     /// Frames processed so far, and per second of the job's running time.
     pub frames: u64,
     pub fps: f64,
+    /// Frames of a live source (a URL) dropped, oldest first, because the pipeline was behind
+    /// (never for files); counted as each connection to the source ends.
+    pub frames_dropped: u64,
     /// Seconds since it was accepted, and it ran.
     pub age_s: f64,
     pub running_s: f64,
@@ -278,6 +281,9 @@ pub struct Job {
     created: Instant,
     progress: Mutex<Progress>,
     frames: Arc<AtomicU64>,
+    /// Frames of a live source dropped because the pipeline was behind, counted as each
+    /// connection to the source ends.
+    dropped: AtomicU64,
     cancel: Arc<AtomicBool>,
     output: Arc<Results>,
 }
@@ -414,6 +420,7 @@ impl Job {
             created: Instant::now(),
             progress: Mutex::new(Progress { state: JobState::Queued, error: None, started: None, ended: None }),
             frames: Arc::new(AtomicU64::new(0)),
+            dropped: AtomicU64::new(0),
             cancel: Arc::new(AtomicBool::new(false)),
             output,
         })
@@ -439,6 +446,7 @@ impl Job {
             format: self.work.format(),
             frames,
             fps: if running_s > 0.0 { frames as f64 / running_s } else { 0.0 },
+            frames_dropped: self.dropped.load(Ordering::Relaxed),
             age_s: self.created.elapsed().as_secs_f64(),
             running_s,
             error: p.error.clone(),
@@ -583,6 +591,7 @@ impl Job {
             let (progressed, result) = match run {
                 Ok((report, outcome)) => {
                     metrics.observe(&report);
+                    self.dropped.fetch_add(report.frames_dropped, Ordering::Relaxed);
                     (report.frames_processed > 0, outcome)
                 }
                 Err(e) => (false, Err(e)),

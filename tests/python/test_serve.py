@@ -107,7 +107,7 @@ def test_six_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, media
         s = c.status(i)
         assert s["state"] == "done", s
         want = detect_alone(media_root / src, *args)
-        assert len(want) > 0 and s["frames"] == len(want)
+        assert len(want) > 0 and s["frames"] == len(want) and s["frames_dropped"] == 0
         assert got[i] == want, f"job {i} ({src} {args}) differs from fovea detect alone"
     assert sum(len(f["detections"]) for f in got[ids[0]]) > 1000
     assert all(d["track_id"] is None for f in got[ids[4]] for d in f["detections"])
@@ -343,6 +343,9 @@ def test_a_live_hls_source_is_read_and_survives_a_restart(media_root, tmp_path):
         # this at 8.5 FPS), so the count of processed frames depends on the machine; frame numbers
         # are decode indices, so the last one shows the second source (302 frames) was read.
         assert idx[-1] >= before + 100, (before, idx[-1], st)
+        # Every frame the service says it dropped left a gap in the frame numbers (a dropped
+        # frame is always followed by a delivered one of the same connection).
+        assert 0 <= st["frames_dropped"] <= idx[-1] + 1 - len(idx), (st, idx[-1], len(idx))
         assert sum(len(f["detections"]) for f in frames) > 100
     finally:
         first.kill()

@@ -40,16 +40,18 @@ type Options map[string]any
 
 // Status is a job as the service reports it.
 type Status struct {
-	ID       uint64  `json:"id"`
-	Source   string  `json:"source"`
-	Kind     string  `json:"kind"`  // detect, mine, score
-	State    string  `json:"state"` // queued, running, done, failed, cancelled
-	Format   string  `json:"format"`
-	Frames   uint64  `json:"frames"`
-	FPS      float64 `json:"fps"`
-	AgeS     float64 `json:"age_s"`
-	RunningS float64 `json:"running_s"`
-	Error    *string `json:"error"`
+	ID     uint64  `json:"id"`
+	Source string  `json:"source"`
+	Kind   string  `json:"kind"`  // detect, mine, score
+	State  string  `json:"state"` // queued, running, done, failed, cancelled
+	Format string  `json:"format"`
+	Frames uint64  `json:"frames"`
+	FPS    float64 `json:"fps"`
+	// Frames of a live source dropped because the pipeline was behind (never for files).
+	FramesDropped uint64  `json:"frames_dropped"`
+	AgeS          float64 `json:"age_s"`
+	RunningS      float64 `json:"running_s"`
+	Error         *string `json:"error"`
 }
 
 // Ended tells whether the job is done, failed or cancelled.
