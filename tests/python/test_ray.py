@@ -85,7 +85,7 @@ def test_detect_equals_fovea_detect_file_for_file_and_resumes(cluster, col, tmp_
     cfg = tmp_path / "engine.toml"
     cfg.write_text(f"model = '{MODEL}'\n[tracking]\ntrack_thresh = 0.4\n")
     out = tmp_path / "out"
-    rc, s = on_ray(cluster, "detect", d / "collection", "-o", out, "--config", cfg, "--duration", "2")
+    rc, s = on_ray(cluster, "detect", d / "collection", "-o", out, "--config", cfg, "--duration", "1")
     assert rc == 1, s  # the two broken clips
     assert s["nodes"] == 2 and s["actors"] == 2 and s["videos"] == 7 and s["done_now"] == 5, s
     assert sorted(s["failed"]) == sorted(doc["broken"]), s["failed"]
@@ -93,7 +93,7 @@ def test_detect_equals_fovea_detect_file_for_file_and_resumes(cluster, col, tmp_
     coll = d / "collection"
     for c in doc["clips"]:
         mine = out / (os.path.relpath(c["path"], coll) + ".jsonl")
-        fovea("detect", c["path"], "--config", cfg, "--duration", "2", "-q", "-o", tmp_path / "cli.jsonl")
+        fovea("detect", c["path"], "--config", cfg, "--duration", "1", "-q", "-o", tmp_path / "cli.jsonl")
         assert mine.read_bytes() == (tmp_path / "cli.jsonl").read_bytes(), mine
         assert mine.stat().st_size > 0
     for b in doc["broken"]:
@@ -103,7 +103,7 @@ def test_detect_equals_fovea_detect_file_for_file_and_resumes(cluster, col, tmp_
     redo = out / (os.path.relpath(doc["clips"][2]["path"], coll) + ".jsonl")
     want = redo.read_bytes()
     redo.unlink()
-    rc, s = on_ray(cluster, "detect", d / "collection", "-o", out, "--config", cfg, "--duration", "2")
+    rc, s = on_ray(cluster, "detect", d / "collection", "-o", out, "--config", cfg, "--duration", "1")
     assert (rc, s["skipped"], s["done_now"], len(s["failed"])) == (1, 4, 1, 2), s
     assert redo.read_bytes() == want
 
