@@ -43,7 +43,7 @@ impl Scope {
 macro_rules! rule {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($(#[$fm])* pub $f: $t,)*
@@ -148,7 +148,7 @@ fn colour_distance() -> f32 {
 }
 
 /// A rule set. Rules run in this order and the first that fires decides.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     pub min_size: Option<MinSize>,
@@ -166,7 +166,7 @@ pub struct Rules {
 }
 
 /// The ROI stage's settings in a rule file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoiConfig {
     pub size: u32,
@@ -220,7 +220,7 @@ impl RoiConfig {
 }
 
 /// A whole rule file: ROI settings, colour statistics settings, rules.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterConfig {
     #[serde(default)]

@@ -86,8 +86,10 @@ impl<'a> Stages<'a> {
 /// teams, tiles, the pitch keypoints. One configuration, built once (an engine configuration's sections: see
 /// `EngineConfig::chain`) and turned into a run's [`Stages`] with its resources by
 /// [`ChainConfig::stages`]: the engine's file calls and streams and the service's jobs build
-/// their chains this way.
-#[derive(Debug, Clone, PartialEq)]
+/// their chains this way. It is serde data (JSON, TOML): a run's chain can be written down and
+/// read back as the same configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChainConfig {
     pub tracking: Option<TrackerConfig>,
     pub reuse: ReuseConfig,
@@ -135,5 +137,39 @@ impl ChainConfig {
             pitch: self.pitch.clone(),
             interval: self.interval,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every section written as JSON reads back as the same configuration; a partial document
+    /// takes the defaults for what it leaves out; an unknown knob is refused by name.
+    #[test]
+    fn the_chain_configuration_round_trips_through_json() {
+        let mut tiles = crate::pipeline::tiles::TileConfig::new(crate::pipeline::tiles::TileMode::Ball);
+        tiles.overlap = 0.25;
+        let mut model = crate::pipeline::pitch::ModelConfig::new("engines/pitch.toml".into());
+        model.every = 5;
+        let full = ChainConfig {
+            tracking: Some(TrackerConfig { track_thresh: 0.4, ..TrackerConfig::default() }),
+            reuse: ReuseConfig { max_age_frames: 7, ..ReuseConfig::default() },
+            rules: Some(FilterConfig::scorevision()),
+            roi_tensors: true,
+            batch_rois: 64,
+            teams: true,
+            tiles: Some(tiles),
+            pitch: Some(PitchConfig::Model(model)),
+            interval: 2,
+        };
+        let text = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<ChainConfig>(&text).unwrap(), full, "{text}");
+        let lines = ChainConfig { pitch: Some(PitchConfig::Lines(Default::default())), ..ChainConfig::default() };
+        assert_eq!(serde_json::from_str::<ChainConfig>(&serde_json::to_string(&lines).unwrap()).unwrap(), lines);
+        let partial: ChainConfig = serde_json::from_str(r#"{"interval": 1, "teams": true}"#).unwrap();
+        assert_eq!(partial, ChainConfig { interval: 1, teams: true, ..ChainConfig::default() });
+        let e = serde_json::from_str::<ChainConfig>(r#"{"intervall": 1}"#).unwrap_err().to_string();
+        assert!(e.contains("intervall"), "{e}");
     }
 }

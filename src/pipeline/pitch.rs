@@ -19,7 +19,8 @@ use crate::results::FrameResult;
 use super::StageCounts;
 
 /// Where a frame's pitch keypoints come from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PitchConfig {
     /// The template registered to the frame's white lines, tracked between frames.
     Lines(RegisterConfig),
@@ -28,7 +29,7 @@ pub enum PitchConfig {
 }
 
 /// The keypoint model of the `model` mode.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     /// The model's manifest: a pose decoder and `[keypoints] template = "soccer-pitch-32"`.
     pub manifest: PathBuf,

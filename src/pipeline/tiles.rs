@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::image::FrameView;
 
 /// Which tiles a frame gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TileMode {
     /// The whole frame in overlapping tiles.
@@ -44,7 +44,7 @@ impl std::str::FromStr for TileMode {
 }
 
 /// Tiling settings (`[tiles]` in a pipeline configuration, `--tiles` on the command line).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TileConfig {
     pub mode: TileMode,

@@ -23,7 +23,8 @@ use super::{mul, solve, Homography, LENGTH, WIDTH};
 const FIELD_WIDTH: u32 = 640;
 
 /// What the registration accepts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegisterConfig {
     /// The least fit (0..1) that keeps a tracked homography.
     pub keep: f64,

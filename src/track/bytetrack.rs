@@ -11,7 +11,8 @@ use super::kalman::{to_xyxy, xyah, KalmanState};
 use crate::detect::{iou, Detection};
 
 /// ByteTrack's parameters; the defaults are the reference implementation's.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrackerConfig {
     /// Detections at or above this score are "high" (first association, may start tracks).
     pub track_thresh: f32,

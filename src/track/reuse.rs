@@ -26,7 +26,8 @@ pub struct ClassifyRequest<'a> {
 }
 
 /// When to classify again.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ReuseConfig {
     /// Classify again when the IoU between the box now and at the last classification is below.
     pub min_iou: f32,
