@@ -165,7 +165,10 @@ impl Engine {
         let run = pipeline::run_detect(path, &mut *det, &self.params, sampling, stages, sink, &mut |_| {});
         match run {
             Ok((report, outcome)) => {
-                self.set_report(Some(report.to_json(&self.labels)))?;
+                // What ran: the run's figures and the chain configuration it ran with.
+                let mut json = report.to_json(&self.labels);
+                json["chain"] = serde_json::to_value(&self.chain).map_err(|e| Error::Pipeline(format!("the chain configuration: {e}")))?;
+                self.set_report(Some(json))?;
                 outcome.map(|_| report)
             }
             Err(e) => {

@@ -257,6 +257,9 @@ def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
     assert c["calls_made"] > 0 and c["calls_saved"] > 0 and c["calls_made"] + c["calls_saved"] <= dets, (c, dets)
     assert set(rep["seconds"]) == {"decode", "preprocess", "inference", "postprocess", "output", "wall"}
     assert rep["tracks"] >= 1
+    # The chain it ran with: the configuration's tracking threshold, no rules, every frame.
+    chain = rep["chain"]
+    assert chain["tracking"]["track_thresh"] == pytest.approx(0.4) and chain["rules"] is None and chain["interval"] == 0, chain
 
 
 def test_an_engine_without_arguments_runs_the_default_model():
