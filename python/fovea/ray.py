@@ -52,14 +52,46 @@ class Embedder:
         }
 
 
+def _on_actors(address, items, actor, args, batch_size, blocks, actors, cpus_per_actor, most_actors=None):
+    """Maps `items` over a pool of `actor(*args)` on the Ray cluster at `address` (`actors` of
+    them, default the cluster's CPUs / `cpus_per_actor`, at most `most_actors`), `batch_size`
+    items a call in `blocks(actors)` blocks. Returns the rows the actors gave and the cluster's
+    figures for the summary (actors, nodes, nodes and processes used)."""
+    import ray
+
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        if actors is None:
+            actors = max(1, int(sum(n["Resources"].get("CPU", 0) for n in nodes) // cpus_per_actor))
+        if most_actors is not None:
+            actors = max(1, min(actors, most_actors))
+        rows = []
+        if items:
+            rows = ray.data.from_items(items, override_num_blocks=blocks(actors)).map_batches(
+                actor,
+                fn_constructor_args=args,
+                batch_size=batch_size,
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=cpus_per_actor,
+                batch_format="numpy",
+            ).take_all()
+    finally:
+        ray.shutdown()
+    return rows, {
+        "actors": actors,
+        "nodes": len(nodes),
+        "nodes_used": len({r["node"] for r in rows}),
+        "processes_used": len({(r["node"], r["pid"]) for r in rows}),
+    }
+
+
 def embed(inputs, store, address=None, actors=None, clips_per_task=16, cpus_per_actor=1, **options):
     """Runs the job on the Ray cluster at `address` (None: `RAY_ADDRESS` or a local one). Returns a
     summary dict."""
-    import ray
     import fovea
 
     t0 = time.time()
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     clips = fovea.collect_clips(inputs)
     os.makedirs(store, exist_ok=True)
     done = set()
@@ -67,33 +99,15 @@ def embed(inputs, store, address=None, actors=None, clips_per_task=16, cpus_per_
         import pyarrow.dataset as ds
         done = set(ds.dataset(store, format="parquet").to_table(columns=["path"]).column("path").to_pylist())
     todo = [{"path": c["path"], "label": c["label"] or ""} for c in clips if c["path"] not in done]
-    nodes = [n for n in ray.nodes() if n["Alive"]]
-    if actors is None:
-        actors = max(1, int(sum(n["Resources"].get("CPU", 0) for n in nodes) // cpus_per_actor))
-    rows = []
-    if todo:
-        ds = ray.data.from_items(todo, override_num_blocks=max(1, min(len(todo), actors * 4)))
-        out = ds.map_batches(
-            Embedder,
-            fn_constructor_args=(os.path.abspath(store), options),
-            batch_size=clips_per_task,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=cpus_per_actor,
-            batch_format="numpy",
-        )
-        rows = out.take_all()
-    summary = {
+    rows, cluster = _on_actors(address, todo, Embedder, (os.path.abspath(store), options), clips_per_task,
+                               lambda n: max(1, min(len(todo), n * 4)), actors, cpus_per_actor)
+    return {
         "clips": len(clips),
         "skipped": len(clips) - len(todo),
         "embedded_now": len(rows),
-        "actors": actors,
-        "nodes": len(nodes),
-        "nodes_used": len({r["node"] for r in rows}),
-        "processes_used": len({(r["node"], r["pid"]) for r in rows}),
+        **cluster,
         "seconds": time.time() - t0,
     }
-    ray.shutdown()
-    return summary
 
 
 SUFFIX = {"detect": {"jsonl": ".jsonl", "scorevision": ".json"}, "keyframes": "", "score": ".json"}
@@ -176,28 +190,11 @@ def run(kind, inputs, out, address=None, actors=None, cpus_per_actor=1, engine_c
     `engine_config`: (TOML text, path or None) of the engine for detect and key frames; `boxes`:
     the folder of the miner files for score; `options`: the keyword arguments of the binding's
     call (`Engine.detect_file`, `Engine.keyframes`, `fovea.score`). Returns a summary dict."""
-    import ray
-
     t0 = time.time()
     todo_all = plan(kind, inputs, out, boxes, options.get("format", "jsonl"))
     todo = [t for t in todo_all if not os.path.exists(t["out"])]
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    nodes = [n for n in ray.nodes() if n["Alive"]]
-    if actors is None:
-        actors = max(1, int(sum(n["Resources"].get("CPU", 0) for n in nodes) // cpus_per_actor))
-    actors = max(1, min(actors, len(todo) or 1))
-    rows = []
-    if todo:
-        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-        rows = ds.map_batches(
-            Worker,
-            fn_constructor_args=(kind, engine_config, options),
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=cpus_per_actor,
-            batch_format="numpy",
-        ).take_all()
-    ray.shutdown()
+    rows, cluster = _on_actors(address, todo, Worker, (kind, engine_config, options), 1, lambda _: len(todo), actors,
+                               cpus_per_actor, most_actors=len(todo) or 1)
     failed = {r["video"]: r["error"] for r in rows if r["error"]}
     return {
         "command": kind,
@@ -205,10 +202,7 @@ def run(kind, inputs, out, address=None, actors=None, cpus_per_actor=1, engine_c
         "skipped": len(todo_all) - len(todo),
         "done_now": len(rows) - len(failed),
         "failed": failed,
-        "actors": actors,
-        "nodes": len(nodes),
-        "nodes_used": len({r["node"] for r in rows}),
-        "processes_used": len({(r["node"], r["pid"]) for r in rows}),
+        **cluster,
         "video_seconds": sum(r["seconds"] for r in rows),
         "seconds": time.time() - t0,
     }

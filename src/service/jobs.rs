@@ -18,7 +18,6 @@ use crate::detect::DecodeParams;
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::infer::manifest::Manifest;
-
 use crate::pipeline::{self, ChainConfig, Share};
 use crate::video::Sampling;
 
@@ -552,7 +551,8 @@ impl Job {
             Format::Jsonl | Format::Score => crate::output::Format::Jsonl,
             Format::Scorevision => crate::output::Format::Scorevision,
         };
-        let started = self.progress().started.filter(|_| opts.mine && opts.format == Format::Scorevision);
+        // A mine job's Score Vision file ends with its processing time.
+        let started = self.progress().started.filter(|_| opts.mine);
         let mut writer = crate::output::sink(format, Box::new(out), name, &labels, opts.chain.tracking.is_some(), started);
         // A network source that fails (or ends with an error) is opened again with backoff, for
         // at most `source_timeout` without a frame in all; frame numbers go on from where they

@@ -478,10 +478,14 @@ fn encode(dir: &std::path::Path, name: &str, frames: u32, filter: &str, args: &[
     p
 }
 
-/// Decodes `path` with `s` (small RGB): (index, pts, pixels), the stats.
-fn decode_pixels(path: &std::path::Path, s: Sampling) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
+/// Decodes `path` with `s` (small RGB), only the frames `wanted` when given: (index, pts,
+/// pixels), the stats.
+fn decode_pixels(path: &std::path::Path, s: Sampling, wanted: Option<&[u64]>) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
     let pool = FramePool::new(2);
     let mut d = Decoder::open(path, s, SMALL).unwrap();
+    if let Some(w) = wanted {
+        d.select(std::sync::Arc::new(w.iter().copied().collect()));
+    }
     let mut out = Vec::new();
     while let Some(f) = d.next_frame(&pool).unwrap() {
         out.push((f.index, f.pts, f.data.to_vec()));
@@ -504,14 +508,7 @@ fn ffprobe_key_frames(path: &std::path::Path) -> Vec<u64> {
 
 /// Decodes the frames `wanted` of `path` (small RGB): (index, pts, pixels), the stats.
 fn decode_selected(path: &std::path::Path, wanted: &[u64]) -> (Vec<(u64, f64, Vec<u8>)>, fovea::video::DecodeStats) {
-    let pool = FramePool::new(2);
-    let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
-    d.select(std::sync::Arc::new(wanted.iter().copied().collect()));
-    let mut out = Vec::new();
-    while let Some(f) = d.next_frame(&pool).unwrap() {
-        out.push((f.index, f.pts, f.data.to_vec()));
-    }
-    (out, d.stats().clone())
+    decode_pixels(path, Sampling::default(), Some(wanted))
 }
 
 /// Issue 33: a few frames of a clip are decoded sparsely (a seek to the key frame before each
@@ -615,7 +612,7 @@ fn sparse_decoding_equals_full_decoding() {
         // where the packets number the frames, only about those are decoded.
         let keys = ffprobe_key_frames(path);
         let s = Sampling { iframes: true, ..Sampling::default() };
-        let (got, stats) = decode_pixels(path, s);
+        let (got, stats) = decode_pixels(path, s, None);
         // (Past damaged data ffprobe numbers only the frames that decode; fovea numbers frames
         // by their times there, so the damaged clip's key frames are checked against its own
         // full decode below.)

@@ -157,6 +157,15 @@ pub(crate) enum Format {
     Scorevision,
 }
 
+impl From<Format> for fovea::output::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Jsonl => Self::Jsonl,
+            Format::Scorevision => Self::Scorevision,
+        }
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct ModelArgs {
     /// Model manifest (TOML). Default: NanoDet-g INT8 on CPUs with VNNI, fp32 otherwise

@@ -123,7 +123,7 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &P
         );
     }
     eprintln!("  throughput   {:.1} FPS end to end ({:.2} s wall)", r.fps(), r.wall_s);
-    let fmt = if format == Format::Jsonl { "jsonl" } else { "scorevision" };
+    let fmt = fovea::output::Format::from(format).name();
     eprintln!("  output       {} ({fmt})", out.display());
 }
 
@@ -149,10 +149,6 @@ pub(crate) fn open_sink(
     started: Option<Instant>,
 ) -> anyhow::Result<(Box<dyn ResultSink>, PathBuf)> {
     let (out, name) = open_output(output)?;
-    let format = match format {
-        Format::Jsonl => fovea::output::Format::Jsonl,
-        Format::Scorevision => fovea::output::Format::Scorevision,
-    };
-    let sink = fovea::output::sink(format, out, name.clone(), labels, tracked, started);
+    let sink = fovea::output::sink(format.into(), out, name.clone(), labels, tracked, started);
     Ok((sink, name))
 }
