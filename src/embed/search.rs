@@ -88,6 +88,9 @@ pub struct Ann {
     rows: u64,
 }
 
+/// How many rows an index adds one after another before adding the rest in parallel.
+const SERIAL_ROWS: usize = 10_000;
+
 fn ann_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Pipeline(format!("usearch: {what}: {e}"))
 }
@@ -105,12 +108,18 @@ impl Ann {
         }
     }
 
-    /// Builds an index of every row.
+    /// Builds an index of every row: the first [`SERIAL_ROWS`] one after another, the rest in
+    /// parallel. Rows added side by side into a small graph link worse (measured on 500 random
+    /// 16-d rows, 200 builds: recall@5 0.9947 and one query in 40 missing a row of its top 5 in
+    /// parallel, 1.0 one after another); once the graph is large, parallel adds rarely meet.
     pub fn build(rows: &Rows) -> Result<Self> {
         let index = usearch::Index::new(&Self::options(rows.dim)).map_err(|e| ann_err("new index", e))?;
         let threads = rayon::current_num_threads();
         index.reserve_capacity_and_threads(rows.len(), threads).map_err(|e| ann_err("reserve", e))?;
-        (0..rows.len()).into_par_iter().try_for_each(|i| index.add(i as u64, rows.row(i)).map_err(|e| ann_err("add", e)))?;
+        let add = |i: usize| index.add(i as u64, rows.row(i)).map_err(|e| ann_err("add", e));
+        let serial = rows.len().min(SERIAL_ROWS);
+        (0..serial).try_for_each(add)?;
+        (serial..rows.len()).into_par_iter().try_for_each(add)?;
         Ok(Self { index, rows: rows.len() as u64 })
     }
 
