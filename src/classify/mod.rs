@@ -190,10 +190,19 @@ pub fn default_expansion() -> std::collections::BTreeMap<String, f32> {
     [("sports_ball".to_string(), 4.0), ("football".to_string(), 4.0)].into_iter().collect()
 }
 
-/// The zero-shot object classifier of an encoder manifest on the CPU with `policy` (default: the
-/// validator's).
-pub fn object_classifier(encoder: &Path, policy: Option<&Path>, threads: usize) -> Result<ZeroShotClassifier> {
+/// The zero-shot object classifier of an encoder manifest with `policy` (default: the
+/// validator's), on the CPU, or on `gpu`'s provider and device (shared with the detector's).
+pub fn object_classifier(
+    encoder: &Path,
+    policy: Option<&Path>,
+    threads: usize,
+    gpu: Option<(crate::infer::provider::Selection, zeroshot::GpuDevice)>,
+) -> Result<ZeroShotClassifier> {
     let manifest = ClipManifest::load(encoder)?;
     let policy = Policy::load_or_default(policy)?;
-    ZeroShotClassifier::new(ZeroShot::load(&manifest, threads)?, policy)
+    let zs = match gpu {
+        Some((sel, dev)) => ZeroShot::load_on(&manifest, threads, &sel, Some(dev))?,
+        None => ZeroShot::load(&manifest, threads)?,
+    };
+    ZeroShotClassifier::new(zs, policy)
 }

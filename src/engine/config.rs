@@ -132,9 +132,12 @@ impl Default for RulesConfig {
 /// ```toml
 /// model = "engines/nanodet-g-416.toml"   # a model manifest; relative to the config file's folder;
 ///                                        # absent: the default model (as `fovea detect`'s)
-/// provider = "cpu"                       # cpu | cuda | tensorrt (the GPU ones need the `cuda` feature)
-/// device = "cuda:0"                      # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
+/// provider = "cpu"                       # optional: cpu | cuda | tensorrt (the GPU ones need the
+///                                        # `cuda` feature; absent: tensorrt on a GPU device, else cpu)
+/// device = "cpu"                         # optional: cpu | cuda[:N] (a GPU provider alone means cuda:0)
 /// precision = "fp16"                     # TensorRT: fp32 | fp16 | int8 (int8: the manifest's table)
+/// calibration = "calib/int8.table"       # optional: TensorRT INT8's calibration table (or its folder)
+/// batch = 1                              # frames per inference call
 /// allow_fallback = false                 # if the provider cannot be had: error (false) or CPU (true)
 /// threads = 0                            # inference threads in all, 0: one per core
 /// workers = 0                            # inference workers sharing them, 0: automatic
@@ -161,13 +164,19 @@ impl Default for RulesConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Empty in the text: the default model ([`crate::infer::defaults::default_model`]).
+    /// Empty: the default model ([`EngineConfig::model_choice`]).
     #[serde(default)]
     pub model: PathBuf,
-    #[serde(default = "cpu")]
-    pub provider: String,
+    /// Absent: TensorRT on a GPU `device`, else the CPU.
+    pub provider: Option<String>,
     pub device: Option<String>,
     pub precision: Option<String>,
+    /// TensorRT INT8's calibration table, or a folder holding the model's (relative to the
+    /// configuration's folder).
+    pub calibration: Option<PathBuf>,
+    /// Frames per inference call (default 1).
+    #[serde(default = "one")]
+    pub batch: usize,
     #[serde(default)]
     pub allow_fallback: bool,
     #[serde(default)]
@@ -257,8 +266,37 @@ impl PitchMode {
     }
 }
 
-fn cpu() -> String {
-    "cpu".into()
+fn one() -> usize {
+    1
+}
+
+impl Default for EngineConfig {
+    /// The default model on the CPU, every frame, tracking on, nothing else: `fovea detect`'s
+    /// defaults.
+    fn default() -> Self {
+        Self {
+            model: PathBuf::new(),
+            provider: None,
+            device: None,
+            precision: None,
+            calibration: None,
+            batch: 1,
+            allow_fallback: false,
+            threads: 0,
+            workers: 0,
+            runtime: None,
+            score: None,
+            nms_iou: None,
+            classes: None,
+            tracking: TrackingConfig::default(),
+            classifier: ClassifierConfig::default(),
+            teams: false,
+            interval: 0,
+            rules: None,
+            tiles: None,
+            pitch: None,
+        }
+    }
 }
 
 /// Most frames the detector may skip between two it sees (`interval`).
@@ -302,28 +340,58 @@ impl EngineConfig {
     /// The detector options this configuration asks for (device, provider, TensorRT precision,
     /// threads, workers, runtime; one frame per call), checked. What every face's engine and the
     /// service load their detector with.
-    pub fn detector_options(&self) -> Result<crate::infer::DetectorOptions> {
-        use crate::infer::manifest::Precision;
-        use crate::infer::provider::{ProviderKind, Selection, TrtBuild};
-        let selection = Selection::resolve(
-            self.device.as_deref().map(str::parse).transpose()?,
-            Some(self.provider.parse::<ProviderKind>()?),
-            self.allow_fallback,
-        )?;
-        let precision = match self.precision.as_deref() {
-            None | Some("fp16") => Precision::Fp16,
-            Some("fp32") => Precision::Fp32,
-            Some("int8") => Precision::Int8,
-            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
+    pub fn detector_options(&self, manifest: &crate::infer::manifest::Manifest) -> Result<crate::infer::DetectorOptions> {
+        use crate::infer::provider::TrtBuild;
+        let calibration_table = match &self.calibration {
+            Some(c) => Some(crate::infer::provider::find_calibration_table(c, manifest)?),
+            None => None,
         };
+        if self.batch == 0 {
+            return Err(Error::InvalidOption { option: "batch", reason: "must be at least 1".into() });
+        }
         Ok(crate::infer::DetectorOptions {
             threads: self.threads,
             workers: self.workers,
             runtime: self.runtime_kind()?,
-            batch: 1,
-            selection,
-            trt: TrtBuild { precision, ..TrtBuild::default() },
+            batch: self.batch,
+            selection: self.selection()?,
+            trt: TrtBuild { precision: self.precision()?, calibration_table, ..TrtBuild::default() },
         })
+    }
+
+    /// The device and provider asked for, checked.
+    pub fn selection(&self) -> Result<crate::infer::provider::Selection> {
+        crate::infer::provider::Selection::resolve(
+            self.device.as_deref().map(str::parse).transpose()?,
+            self.provider.as_deref().map(str::parse).transpose()?,
+            self.allow_fallback,
+        )
+    }
+
+    /// TensorRT's precision (default fp16).
+    pub fn precision(&self) -> Result<crate::infer::manifest::Precision> {
+        use crate::infer::manifest::Precision;
+        Ok(match self.precision.as_deref() {
+            None | Some("fp16") => Precision::Fp16,
+            Some("fp32") => Precision::Fp32,
+            Some("int8") => Precision::Int8,
+            Some(p) => return Err(Error::InvalidOption { option: "precision", reason: format!("expected fp32, fp16 or int8, got '{p}'") }),
+        })
+    }
+
+    /// The model manifest to load and why: `model` when given, else the default for the
+    /// device and runtime (on a GPU the fp32 model, which the provider builds at `precision`;
+    /// on the CPU [`crate::infer::defaults::default_model`]'s choice).
+    pub fn model_choice(&self) -> Result<(PathBuf, String)> {
+        use crate::infer::defaults::{default_model, resolve_model, FP32_MODEL};
+        if !self.model.as_os_str().is_empty() {
+            return Ok((self.model.clone(), "given".into()));
+        }
+        if self.selection()?.is_gpu() {
+            let why = format!("default on a GPU: the provider builds {} from the fp32 model", self.precision.as_deref().unwrap_or("fp16"));
+            return Ok((resolve_model(Path::new(FP32_MODEL)), why));
+        }
+        Ok(default_model(self.runtime_kind()?))
     }
 
     /// The runtime asked for, parsed.
@@ -335,14 +403,14 @@ impl EngineConfig {
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
         let origin = base.join("<config>");
         let mut c: EngineConfig = toml::from_str(text).map_err(|e| Error::Manifest { path: origin.clone(), reason: e.to_string() })?;
-        if c.model.as_os_str().is_empty() {
-            c.model = crate::infer::defaults::default_model(c.runtime_kind()?).0;
-        } else if c.model.is_relative() {
+        c.runtime_kind()?;
+        if !c.model.as_os_str().is_empty() && c.model.is_relative() {
             c.model = base.join(&c.model);
         }
         let rules_file = c.rules.as_mut().and_then(|r| r.file.as_mut());
         let pitch_model = c.pitch.as_mut().and_then(|p| p.model.as_mut());
-        for p in [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut(), rules_file, pitch_model].into_iter().flatten() {
+        let paths = [c.classifier.encoder.as_mut(), c.classifier.policy.as_mut(), rules_file, pitch_model, c.calibration.as_mut()];
+        for p in paths.into_iter().flatten() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -379,6 +447,28 @@ mod tests {
         let c = EngineConfig::parse(&toml, Path::new("/base")).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert!(c.tracking.enabled && !c.teams && c.rules.is_some() && c.tiles.is_some());
         assert_eq!(c.classifier.kind, ClassifierKind::None);
+    }
+
+    /// A configuration says what `fovea detect`'s flags say: an empty one is the default; a GPU
+    /// device alone means TensorRT (it was refused: the provider defaulted to the CPU); the
+    /// calibration table is taken from the configuration's folder; batch 0 is refused.
+    #[test]
+    fn a_configuration_says_what_the_flags_say() {
+        use crate::infer::provider::ProviderKind;
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(EngineConfig::parse("", base).unwrap(), EngineConfig::default());
+        let c = EngineConfig::parse("device = \"cuda:1\"\ncalibration = \"calib\"\nbatch = 4\n", base).unwrap();
+        let s = c.selection().unwrap();
+        assert!(s.is_gpu() && s.ordinal() == 1 && s.provider == ProviderKind::TensorRt, "{s:?}");
+        assert_eq!((c.calibration.as_deref(), c.batch), (Some(base.join("calib").as_path()), 4));
+        let (model, why) = c.model_choice().unwrap();
+        assert!(model.ends_with(crate::infer::defaults::FP32_MODEL) && why.contains("on a GPU"), "{} {why}", model.display());
+        let e = EngineConfig::parse("device = \"cpu\"\nprovider = \"tensorrt\"\n", base).unwrap().selection().unwrap_err().to_string();
+        assert!(e.contains("runs on a GPU"), "{e}");
+        let manifest = crate::infer::manifest::Manifest::load(&base.join("engines/nanodet-g-416.toml")).unwrap();
+        let e = EngineConfig::parse("batch = 0\n", base).unwrap().detector_options(&manifest).unwrap_err().to_string();
+        assert!(e.contains("batch") && e.contains("at least 1"), "{e}");
+        assert_eq!(EngineConfig::parse("batch = 8\n", base).unwrap().detector_options(&manifest).unwrap().batch, 8);
     }
 
     /// `[pitch]`: a model's manifest is taken from the configuration's folder, `every` and

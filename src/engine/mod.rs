@@ -37,6 +37,14 @@ use crate::pipeline::verify::{verify_frames, VerifyOptions, VerifyReport};
 use crate::pipeline::{self, ChainConfig, FrameResult, Stages};
 use crate::video::Sampling;
 
+/// What a file call hands out besides its results: progress as it goes, and every decoded frame
+/// (to draw on, for instance), when given.
+#[derive(Default)]
+pub struct FileHooks<'a> {
+    pub progress: Option<&'a mut dyn FnMut(pipeline::Progress)>,
+    pub frames: Option<&'a mut dyn FnMut(crate::video::Frame)>,
+}
+
 /// A loaded model with its settings, shared by streams (`Arc<Engine>`).
 pub struct Engine {
     detector: Mutex<Detector>,
@@ -51,6 +59,8 @@ pub struct Engine {
     classifier: Option<Arc<Mutex<crate::classify::ZeroShotClassifier>>>,
     /// The chain its file calls and streams run (tracking, rules, teams, tiles).
     chain: ChainConfig,
+    /// Why this model: "given", or the default's reason.
+    model_choice: String,
     /// The last file call's report, as JSON.
     last_report: Mutex<Option<serde_json::Value>>,
 }
@@ -63,34 +73,43 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>> {
-        let opts = config.detector_options()?;
-        let selection = opts.selection;
+        Self::new_hinted(config, "set allow_fallback = true to run on the CPU instead")
+    }
+
+    /// [`Engine::new`], where a device or provider that cannot be had says `way_on` (how the
+    /// caller's face allows the CPU instead: `fovea detect` names its flags).
+    pub fn new_hinted(config: &EngineConfig, way_on: &str) -> Result<Arc<Self>> {
+        let selection = config.selection()?;
         // What cannot be had says how to go on; the build is checked before any model loads.
         let hint = |e: Error| match e {
-            Error::Unsupported { what, reason } => {
-                Error::Unsupported { what, reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
-            }
-            Error::RuntimeMissing { reason } if selection.is_gpu() => {
-                Error::RuntimeMissing { reason: format!("{reason}; set allow_fallback = true to run on the CPU instead") }
-            }
+            Error::Unsupported { what, reason } => Error::Unsupported { what, reason: format!("{reason}; {way_on}") },
+            Error::RuntimeMissing { reason } if selection.is_gpu() => Error::RuntimeMissing { reason: format!("{reason}; {way_on}") },
             e => e,
         };
         if !selection.allow_fallback {
             crate::infer::check_build(&selection).map_err(hint)?;
         }
         config.classifier.check()?;
-        let manifest = Manifest::load(&config.model)?;
+        let (model, model_choice) = config.model_choice()?;
+        let manifest = Manifest::load(&model)?;
+        let opts = config.detector_options(&manifest)?;
         let detector = Detector::load(&manifest, &opts).map_err(hint)?;
         let provider = detector.provider().to_string();
         let params = pipeline::decode_params(&detector, config.score, config.nms_iou, config.classes.as_deref())?;
         let chain = config.chain(&manifest)?;
-        // One encoder thread: the detector's ONNX Runtime threads already use the cores.
+        // One encoder thread: the detector's ONNX Runtime threads already use the cores. On a
+        // GPU it runs there too, with the detector's provider and device.
         let classifier = match &config.classifier.encoder {
-            Some(enc) => Some(Arc::new(Mutex::new(crate::classify::object_classifier(enc, config.classifier.policy.as_deref(), 1)?))),
+            Some(enc) => {
+                let gpu = detector.device().map(|d| (selection, d));
+                let c = crate::classify::object_classifier(enc, config.classifier.policy.as_deref(), 1, gpu)?;
+                Some(Arc::new(Mutex::new(c)))
+            }
             None => None,
         };
         Ok(Arc::new(Self {
             last_report: Mutex::new(None),
+            model_choice,
             chain,
             classifier,
             labels: manifest.labels.clone(),
@@ -115,6 +134,17 @@ impl Engine {
     /// The execution provider the model really runs on.
     pub fn provider(&self) -> &str {
         &self.provider
+    }
+
+    /// Why this model: "given" (the configuration's `model`), or why the default is the one it is.
+    pub fn model_choice(&self) -> &str {
+        &self.model_choice
+    }
+
+    /// The object classifier's encoder and the provider it runs on, when there is one.
+    pub fn classifier_description(&self) -> Option<String> {
+        let c = self.classifier.as_ref()?.lock().ok()?;
+        Some(format!("{} on {}", c.zs.manifest.name, c.zs.provider))
     }
 
     /// The stage chain's configuration, with `classifier` in its slot: one builder for the file
@@ -152,24 +182,43 @@ impl Engine {
         Ok(())
     }
 
-    /// Processes a whole file, calling `sink` per frame in decode order (the CLI's pipeline).
+    /// Processes a whole file, calling `sink` per frame in decode order.
     pub fn process_file(
         &self,
         path: &Path,
         sampling: Sampling,
         sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
     ) -> Result<pipeline::RunReport> {
+        let (report, outcome) = self.process_file_with(path, sampling, FileHooks::default(), sink)?;
+        outcome.map(|_| report)
+    }
+
+    /// [`Engine::process_file`] with `hooks` (progress, and the decoded frames: `fovea detect`'s
+    /// progress line and annotated video); an error after the input opened comes with the report
+    /// of what was done before it, as [`pipeline::run_detect`]'s.
+    pub fn process_file_with(
+        &self,
+        path: &Path,
+        sampling: Sampling,
+        hooks: FileHooks<'_>,
+        sink: &mut dyn FnMut(&FrameResult) -> Result<()>,
+    ) -> Result<(pipeline::RunReport, Result<()>)> {
         let mut det = self.detector.lock().map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
         let mut classifier = self.lock_classifier()?;
-        let stages = self.stages(classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier));
-        let run = pipeline::run_detect(path, &mut *det, &self.params, sampling, stages, sink, &mut |_| {});
+        let mut stages = self.stages(classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier));
+        if let Some(tap) = hooks.frames {
+            stages = stages.tap(tap);
+        }
+        let mut no_progress = |_: pipeline::Progress| {};
+        let progress = hooks.progress.unwrap_or(&mut no_progress);
+        let run = pipeline::run_detect(path, &mut *det, &self.params, sampling, stages, sink, progress);
         match run {
             Ok((report, outcome)) => {
                 // What ran: the run's figures and the chain configuration it ran with.
                 let mut json = report.to_json(&self.labels);
                 json["chain"] = serde_json::to_value(&self.chain).map_err(|e| Error::Pipeline(format!("the chain configuration: {e}")))?;
                 self.set_report(Some(json))?;
-                outcome.map(|_| report)
+                Ok((report, outcome))
             }
             Err(e) => {
                 self.set_report(None)?; // the input could not be opened: no report

@@ -250,6 +250,7 @@ impl ScoreRequest {
                 &crate::infer::defaults::resolve_model(m),
                 self.policy.as_deref(),
                 self.threads.unwrap_or(0),
+                None,
             )?),
             None => None,
         };

@@ -181,10 +181,10 @@ impl Service {
                     .into(),
             });
         }
-        let manifest = Manifest::load(&e.model)?;
+        let manifest = Manifest::load(&e.model_choice()?.0)?;
         // The configuration's device and provider (a GPU one: TensorRT or CUDA, with the resize
         // kernel on the device when the model's input allows it).
-        let opts = e.detector_options()?;
+        let opts = e.detector_options(&manifest)?;
         crate::infer::check_build(&opts.selection)?;
         let detector = Detector::load(&manifest, &opts)?;
         // The configuration's thresholds and classes are checked once here; jobs override them.

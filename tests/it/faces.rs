@@ -177,6 +177,39 @@ fn one_configuration_drives_the_cli_and_the_library_alike() {
     assert!(report["stage_seconds"]["rules"].as_f64().unwrap() > 0.0, "{report}");
 }
 
+/// One road: `fovea detect`'s flags become the engine configuration that says the same, and
+/// the flags that do not contradict a configuration apply over it (they were ignored before).
+#[test]
+fn flags_are_an_engine_configuration() {
+    let dir = tempdir();
+    let model = root().join("engines/nanodet-g-416.toml");
+    let clip = data("market_street_10s.mp4");
+    let run = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec!["detect", clip.to_str().unwrap(), "--duration", "2", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = fovea(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (std::fs::read_to_string(&out).unwrap(), stderr(&o))
+    };
+    let (flags, err) = run(&["--model", model.to_str().unwrap(), "--threads", "1", "--interval", "1", "--score", "0.4"], "flags.jsonl");
+    assert!(err.contains("given with --model") && err.contains("1 workers x 1 threads"), "{err}");
+    let full = dir.path().join("full.toml");
+    std::fs::write(&full, format!("model = \"{}\"\nthreads = 1\ninterval = 1\nscore = 0.4\n", model.display())).unwrap();
+    let (file, err) = run(&["--config", full.to_str().unwrap()], "config.jsonl");
+    assert!(err.contains("given in the engine configuration") && err.contains("full.toml"), "{err}");
+    assert_eq!(file, flags, "the flags and the configuration that says the same");
+    let part = dir.path().join("part.toml");
+    std::fs::write(&part, format!("model = \"{}\"\nscore = 0.4\n", model.display())).unwrap();
+    let (over, err) = run(&["--config", part.to_str().unwrap(), "--threads", "1", "--interval", "1"], "over.jsonl");
+    assert!(err.contains("1 workers x 1 threads"), "{err}");
+    assert_eq!(over, flags, "--threads and --interval over a configuration");
+    assert!(flags.lines().any(|l| l.contains("\"predicted\":true")), "interval 1 predicts every other frame");
+    // A policy without its classifier was ignored; now it is refused by name.
+    let o = fovea(&["detect", clip.to_str().unwrap(), "--policy", "classify/scorevision.toml", "-o", "/dev/null"]);
+    assert!(!o.status.success() && stderr(&o).contains("--policy") && stderr(&o).contains("--classifier"), "{}", stderr(&o));
+}
+
 /// The new result fields (rules, verdicts, statistics, the classifier's probabilities as owned
 /// strings and arrays) and verify mode through the C ABI under valgrind: no invalid access, no
 /// leak.

@@ -146,7 +146,12 @@ fn an_engine_configuration_chooses_the_runtime_and_the_workers() {
     let e = Engine::new(&cfg).unwrap();
     assert!(e.provider().starts_with("OpenVINO 2026.4.1 CPU plugin (f32"), "{}", e.provider());
     let cfg = EngineConfig::parse("runtime = \"onnxruntime\"\n", &root()).unwrap();
-    assert!(cfg.model.ends_with("engines/nanodet-g-416.toml"), "ONNX Runtime's default is fp32: {}", cfg.model.display());
+    let (model, why) = cfg.model_choice().unwrap();
+    assert!(
+        model.ends_with("engines/nanodet-g-416.toml") && why.contains("ONNX Runtime"),
+        "ONNX Runtime's default is fp32: {}",
+        model.display()
+    );
     assert_eq!(Engine::new(&cfg).unwrap().provider(), "CPUExecutionProvider");
     let e = EngineConfig::parse("runtime = \"tvm\"\n", &root()).unwrap_err().to_string();
     assert!(e.contains("expected onnxruntime or openvino, got 'tvm'"), "{e}");

@@ -323,9 +323,9 @@ pub(crate) struct PitchArgs {
 }
 
 impl PitchArgs {
-    /// The chain's pitch stage: these flags as an engine configuration's `[pitch]` (`default`
-    /// when no mode is given), or None.
-    pub(crate) fn stage(&self, default: Option<fovea::engine::PitchMode>) -> anyhow::Result<Option<fovea::pipeline::pitch::PitchConfig>> {
+    /// These flags as an engine configuration's `[pitch]` (`default` when no mode is given),
+    /// checked as the chain's stage; None: no pitch stage.
+    pub(crate) fn section(&self, default: Option<fovea::engine::PitchMode>) -> anyhow::Result<Option<fovea::engine::PitchSection>> {
         use fovea::engine::PitchMode;
         let mode = match (self.pitch, &self.pitch_model) {
             (Some(PitchArg::Off), _) => None,
@@ -338,11 +338,17 @@ impl PitchArgs {
             return Ok(None);
         };
         let section = fovea::engine::PitchSection { mode, model: self.pitch_model.clone(), every: self.pitch_every, confidence: None };
-        Ok(Some(section.stage().map_err(|e| match mode {
+        section.stage().map_err(|e| match mode {
             PitchMode::Lines => anyhow::anyhow!("--pitch lines takes no --pitch-model or --pitch-every"),
             PitchMode::Model if self.pitch_model.is_none() => anyhow::anyhow!("--pitch model needs --pitch-model MANIFEST"),
             PitchMode::Model => e.into(),
-        })?))
+        })?;
+        Ok(Some(section))
+    }
+
+    /// Whether any of these flags was given.
+    pub(crate) fn given(&self) -> bool {
+        self.pitch.is_some() || self.pitch_model.is_some() || self.pitch_every.is_some()
     }
 }
 
@@ -433,16 +439,22 @@ pub(crate) struct TrackingArgs {
 }
 
 impl TrackingArgs {
-    /// The tracker's settings: these options over `base` (the model manifest's), or None.
-    pub(crate) fn config(&self, base: &TrackerConfig) -> anyhow::Result<Option<TrackerConfig>> {
-        let t = fovea::engine::TrackingConfig {
+    /// These options as an engine configuration's `[tracking]`.
+    pub(crate) fn section(&self) -> fovea::engine::TrackingConfig {
+        fovea::engine::TrackingConfig {
             enabled: !self.no_track,
             track_thresh: self.track_thresh,
             new_track_thresh: self.new_track_thresh,
             match_thresh: self.match_thresh,
             track_buffer: self.track_buffer,
-        };
-        t.resolve(base).map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("option tracking.", "option --").replace('_', "-")))
+        }
+    }
+
+    /// The tracker's settings: these options over `base` (the model manifest's), or None.
+    pub(crate) fn config(&self, base: &TrackerConfig) -> anyhow::Result<Option<TrackerConfig>> {
+        self.section()
+            .resolve(base)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("option tracking.", "option --").replace('_', "-")))
     }
 }
 
