@@ -115,22 +115,28 @@ pub(super) fn decode_clip(
             held.drain(..).for_each(|f| _ = send(f, sent));
             Err(e)
         };
-        let mut ended = false;
-        while sent + held.len() < limit && !stop.load(Ordering::Relaxed) {
-            let frame = match dec.next_frame(pool) {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    ended = true;
-                    break;
+        // The file source's one frame loop (`pipeline::visit_frames`), until the samples are in,
+        // the clip ends (then `ended`), or the job stops.
+        let mut stopped = stop.load(Ordering::Relaxed) || limit == 0;
+        let visited = if stopped {
+            Ok(0)
+        } else {
+            crate::pipeline::visit_frames(&mut dec, pool, &mut |frame| {
+                if promised.is_some() {
+                    held.push(frame);
+                } else if !send(frame, &mut sent) {
+                    stopped = true;
+                    return Ok(Some(false));
                 }
-                Err(e) => return fail(&mut held, &mut sent, e),
-            };
-            if promised.is_some() {
-                held.push(frame);
-            } else if !send(frame, &mut sent) {
-                break;
-            }
+                let more = sent + held.len() < limit && !stop.load(Ordering::Relaxed);
+                stopped |= !more;
+                Ok(Some(more))
+            })
+        };
+        if let Err(e) = visited {
+            return fail(&mut held, &mut sent, e);
         }
+        let ended = !stopped;
         if let (Some((n, k)), true) = (promised, ended) {
             let holds = dec.stats().decoded;
             if holds < n && (held.len() as u64) < u64::from(k).min(holds) {
@@ -141,12 +147,12 @@ pub(super) fn decode_clip(
                 held.clear();
                 let mut again = crate::video::Decoder::open_threads(&clip.path, crate::video::Sampling::default(), out, 1)?;
                 again.select(Arc::new(spread(holds, k)));
-                while held.len() < k as usize {
-                    match again.next_frame(pool) {
-                        Ok(Some(frame)) => held.push(frame),
-                        Ok(None) => break,
-                        Err(e) => return fail(&mut held, &mut sent, e),
-                    }
+                let mut keep = |frame: crate::video::Frame| {
+                    held.push(frame);
+                    Ok(Some(held.len() < k as usize))
+                };
+                if let Err(e) = crate::pipeline::visit_frames(&mut again, pool, &mut keep) {
+                    return fail(&mut held, &mut sent, e);
                 }
             }
         }
