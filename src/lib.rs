@@ -17,7 +17,7 @@
 //! - [`filter`]: rule sets and verdicts; [`track`]: ByteTrack, sparse association, label reuse;
 //!   [`cuda`]: the one CPU/GPU seam.
 //! - [`infer`]: models from their manifests on ONNX Runtime, OpenVINO or TensorRT, the default
-//!   model; [`classify`]: classifiers (zero-shot, colour teams, policies).
+//!   model, the image encoder; [`classify`]: classifiers (zero-shot, colour teams, policies).
 //! - [`output`]: JSONL and Score Vision writers, boxes-file readers (streamed).
 //! - [`pipeline`]: the chain, its sources (files, selected frames, boxes files, frames in
 //!   memory), the cross-stream batcher, verify, tiles.

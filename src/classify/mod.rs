@@ -9,7 +9,6 @@
 //! (see the README's recipe); this module only reads it.
 #![forbid(unsafe_code)]
 
-mod encoder_ov;
 pub mod policy;
 pub mod teams;
 pub mod zeroshot;

@@ -3,13 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ort::session::Session;
-use ort::value::TensorRef;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::image::{ChannelOrder, Fit};
+use crate::infer::encoder::{EncoderModel, ImageEncoder};
 use crate::roi::{RoiBatch, RoiDtype, RoiSpec};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +102,21 @@ pub struct ClipManifest {
 }
 
 impl ClipManifest {
+    /// The encoder this manifest describes, for the inference layer.
+    pub fn encoder_model(&self) -> EncoderModel {
+        EncoderModel {
+            name: self.name.clone(),
+            manifest: self.path.clone(),
+            model: self.model_path.clone(),
+            runtime: self.runtime,
+            precision: self.precision,
+            input: self.input_name.clone(),
+            output: self.output_name.clone(),
+            dim: self.dim,
+            roi: self.roi.clone(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let bad = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
         let text = crate::error::read_config(path)?;
@@ -252,14 +266,6 @@ impl TextTable {
     }
 }
 
-/// Divides each `d`-float row of `rows` by its L2 norm.
-pub(crate) fn normalise_rows(rows: &mut [f32], d: usize) {
-    for r in rows.chunks_exact_mut(d) {
-        let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        r.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
 /// Per label: its pooled embedding (mean) or its prompts' rows (max).
 #[derive(Debug, Clone)]
 struct LabelVectors {
@@ -269,41 +275,18 @@ struct LabelVectors {
 }
 
 /// The device a GPU encoder shares with the ROI stage.
-pub type GpuDevice = std::sync::Arc<crate::cuda::Device>;
+pub use crate::infer::encoder::GpuDevice;
 
-/// The encoder on a GPU: its I/O binding (declared first: dropped, with the session's last
-/// reference, before the device whose stream the session was given).
-struct OnGpu {
-    binding: ort::session::IoBinding,
-    dev: std::sync::Arc<crate::cuda::Device>,
-}
+/// Most ROIs per encoder call (see [`crate::infer::encoder::MAX_ENCODER_BATCH`]).
+pub use crate::infer::encoder::MAX_ENCODER_BATCH;
 
-/// The zero-shot classifier: encoder session + table.
+/// The zero-shot classifier: the image encoder (the inference layer's) and the text table.
 pub struct ZeroShot {
-    /// The ONNX Runtime session (none on OpenVINO).
-    session: Option<Session>,
-    /// OpenVINO's compiled model and one infer request per worker (manifest `runtime = "openvino"`).
-    ov: Option<(crate::infer::openvino::Compiled, Vec<crate::infer::backend::Backend>)>,
-    /// More CPU sessions, run at once with the first on parts of a batch (inference workers,
-    /// [`crate::infer::workers::plan`]); none on a GPU.
-    more: Vec<Session>,
-    gpu: Option<OnGpu>,
-    /// The execution provider the encoder runs on.
-    pub provider: String,
+    pub encoder: ImageEncoder,
     pub manifest: ClipManifest,
     pub table: TextTable,
     labels: LabelVectors,
-    /// The model's fixed batch dimension, if it has one (calls are then made of exactly that
-    /// many ROIs, the last padded); `None`: symbolic, calls of up to [`MAX_ENCODER_BATCH`].
-    fixed_batch: Option<usize>,
-    /// Embedding calls made and ROIs embedded.
-    pub calls: u64,
-    pub rois: u64,
 }
-
-/// Most ROIs per encoder call (a symbolic batch dimension's TensorRT profile is 1..=this; larger
-/// requests are split).
-pub const MAX_ENCODER_BATCH: usize = 256;
 
 impl std::fmt::Debug for ZeroShot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -320,8 +303,7 @@ impl ZeroShot {
 
     /// As [`ZeroShot::load`], on the provider `sel` names. On a GPU the encoder shares `dev`
     /// (its context and stream) with the ROI stage, so device ROI batches feed it in place
-    /// ([`ZeroShot::embed_device`]); TensorRT's profile follows the model's batch dimension
-    /// ([`ZeroShot::provider_plan`]).
+    /// ([`ZeroShot::embed_device`]).
     pub fn load_on(
         manifest: &ClipManifest,
         threads: usize,
@@ -345,195 +327,28 @@ impl ZeroShot {
                 ),
             });
         }
-        if !m.model_path.exists() {
-            return Err(Error::Manifest { path: m.path.clone(), reason: format!("model.file {} does not exist", m.model_path.display()) });
-        }
-        if threads > crate::infer::MAX_THREADS {
-            return Err(Error::InvalidOption {
-                option: "--threads",
-                reason: format!("must be within 0..={} (0: one per core), got {threads}", crate::infer::MAX_THREADS),
-            });
-        }
-        let (workers, per_worker) = crate::infer::workers::plan(threads, 0);
-        let threads = workers * per_worker;
+        let encoder = ImageEncoder::load(&m.encoder_model(), threads, sel, dev)?;
         let labels = Self::label_vectors(&table, m.pooling);
-        if m.runtime == crate::infer::manifest::RuntimeKind::OpenVino {
-            if sel.is_gpu() {
-                return Err(Error::Unsupported {
-                    what: "runtime",
-                    reason: format!("{}: an OpenVINO encoder runs on the CPU; use an ONNX manifest on a GPU", m.path.display()),
-                });
-            }
-            let (compiled, requests, fixed) = super::encoder_ov::compile(m, workers, threads)?;
-            let provider = format!("{}, {workers} workers", compiled.describe);
-            return Ok(Self {
-                session: None,
-                ov: Some((compiled, requests)),
-                more: Vec::new(),
-                gpu: None,
-                provider,
-                manifest: manifest.clone(),
-                table,
-                labels,
-                fixed_batch: Some(fixed),
-                calls: 0,
-                rois: 0,
-            });
-        }
-        let mut more = Vec::new();
-        let (session, gpu, provider, fixed_batch) = if sel.is_gpu() {
-            let (plan, fixed) = Self::provider_plan(m, sel)?;
-            crate::infer::session::gpu_available(sel)?;
-            let dev = dev.ok_or_else(|| Error::State("a GPU encoder needs the device of the ROI stage".into()))?;
-            let (session, binding) = crate::infer::session::gpu_open(&plan, &dev, threads, std::slice::from_ref(&m.output_name))?;
-            (session, Some(OnGpu { binding, dev }), plan.describe(), fixed)
-        } else {
-            let session = crate::infer::session::cpu(&m.model_path, per_worker)?;
-            for _ in 1..workers {
-                more.push(crate::infer::session::cpu(&m.model_path, per_worker)?);
-            }
-            let fixed = session
-                .inputs()
-                .iter()
-                .find(|i| i.name() == m.input_name)
-                .and_then(|i| i.dtype().tensor_shape().and_then(|sh| sh.first().copied()))
-                .filter(|&d| d > 0)
-                .map(|d| d as usize);
-            (session, None, format!("CPUExecutionProvider, {workers} workers x {per_worker} threads"), fixed)
-        };
-        let mismatch = |reason: String| Error::ModelMismatch { path: m.model_path.clone(), reason };
-        if !session.inputs().iter().any(|i| i.name() == m.input_name) {
-            let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_string()).collect();
-            return Err(mismatch(format!("input '{}' not found (the model's inputs: {names:?})", m.input_name)));
-        }
-        let Some(out) = session.outputs().iter().find(|o| o.name() == m.output_name) else {
-            let names: Vec<_> = session.outputs().iter().map(|o| o.name().to_string()).collect();
-            return Err(mismatch(format!("output '{}' not found (the model's outputs: {names:?})", m.output_name)));
-        };
-        if let Some(shape) = out.dtype().tensor_shape() {
-            if let Some(&d) = shape.last() {
-                if d > 0 && d as usize != m.dim {
-                    return Err(mismatch(format!(
-                        "output '{}' has {d} values per ROI, the manifest and table say {}",
-                        m.output_name, m.dim
-                    )));
-                }
-            }
-        }
-        Ok(Self {
-            session: Some(session),
-            ov: None,
-            more,
-            gpu,
-            provider,
-            manifest: manifest.clone(),
-            table,
-            labels,
-            fixed_batch,
-            calls: 0,
-            rois: 0,
-        })
+        Ok(Self { encoder, manifest: manifest.clone(), table, labels })
     }
 
     /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
-    /// (read from the model by a light CPU session; no device needed). A symbolic batch gets a
-    /// TensorRT profile of 1..=[`MAX_ENCODER_BATCH`]; a fixed one none (TensorRT builds for it),
-    /// and on a GPU it must be 1 (a device batch cannot be padded in place).
+    /// ([`ImageEncoder::provider_plan`]).
     pub fn provider_plan(
         m: &ClipManifest,
         sel: &crate::infer::provider::Selection,
     ) -> Result<(crate::infer::provider::ProviderPlan, Option<usize>)> {
-        use crate::infer::provider::{ModelRef, ProviderPlan, TrtBuild};
-        let dim = crate::infer::session::input_batch_dim(&m.model_path, &m.input_name)?;
-        let fixed = (dim > 0).then_some(dim as usize);
-        if let Some(b) = fixed.filter(|&b| b > 1) {
-            return Err(Error::ModelMismatch {
-                path: m.model_path.clone(),
-                reason: format!(
-                    "input '{}' has a fixed batch of {b}: on a GPU an encoder needs a symbolic batch dimension or a batch of 1 (export it so)",
-                    m.input_name
-                ),
-            });
-        }
-        let model = ModelRef {
-            name: m.name.clone(),
-            manifest: m.path.clone(),
-            model: m.model_path.clone(),
-            precision: crate::infer::manifest::Precision::Fp32,
-            input_name: m.input_name.clone(),
-            input_shape: format!("3x{}x{}", m.roi.size, m.roi.size),
-            calibration_table: None,
-        };
-        let trt = TrtBuild { batch: fixed.unwrap_or(MAX_ENCODER_BATCH), ..TrtBuild::default() };
-        Ok((ProviderPlan::new(&model, sel, &trt, fixed.is_none())?, fixed))
+        ImageEncoder::provider_plan(&m.encoder_model(), sel)
     }
 
-    /// Embeddings of the `n` first ROIs of `rois` (float32, S the manifest's size), already on
-    /// the GPU, on the device's stream, read in place through I/O binding.
+    /// Embeddings of the `n` first ROIs of a device batch ([`ImageEncoder::embed_device`]).
     pub fn embed_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, n: usize) -> Result<Vec<f32>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if n > rois.n || rois.size != self.manifest.roi.size {
-            return Err(Error::State(format!(
-                "{}: {n} ROIs of {}x{} asked from a device batch of {} ROIs of {}x{}",
-                self.manifest.name, self.manifest.roi.size, self.manifest.roi.size, rois.n, rois.size, rois.size
-            )));
-        }
-        let path = self.manifest.model_path.clone();
-        let Some(gpu) = self.gpu.as_mut() else {
-            return Err(Error::State(format!(
-                "{}: the encoder runs on the CPU; device ROI batches need a GPU provider",
-                self.manifest.name
-            )));
-        };
-        if gpu.dev.ordinal() != rois.ordinal {
-            return Err(Error::State(format!(
-                "{}: the ROI batch is on cuda:{}, the encoder on cuda:{}",
-                self.manifest.name,
-                rois.ordinal,
-                gpu.dev.ordinal()
-            )));
-        }
-        let s = self.manifest.roi.size as i64;
-        let per = self.fixed_batch.unwrap_or(MAX_ENCODER_BATCH);
-        let mut out = Vec::with_capacity(n * self.manifest.dim);
-        for start in (0..n).step_by(per) {
-            let k = per.min(n - start);
-            let part = rois.range(start, k).expect("inside the batch: checked above");
-            crate::infer::bind_device_f32(&mut gpu.binding, &self.manifest.input_name, &part.tensor(), vec![k as i64, 3, s, s])
-                .map_err(|reason| Error::Inference { path: path.clone(), reason })?;
-            let session = self.session.as_mut().ok_or_else(|| Error::State("a GPU encoder has its session".into()))?;
-            let outputs = session.run_binding(&gpu.binding).map_err(|e| Error::Inference { path: path.clone(), reason: e.to_string() })?;
-            out.extend(Self::normalised(&self.manifest, &outputs, k)?);
-            self.calls += 1;
-        }
-        self.rois += n as u64;
-        Ok(out)
+        self.encoder.embed_device(rois, n)
     }
 
     /// Whether the encoder runs on a GPU (and takes device ROI batches).
     pub fn on_gpu(&self) -> bool {
-        self.gpu.is_some()
-    }
-
-    /// The manifest's output of `outputs`, checked, each row L2-normalised.
-    fn normalised(m: &ClipManifest, outputs: &ort::session::SessionOutputs<'_>, n: usize) -> Result<Vec<f32>> {
-        let path = m.model_path.clone();
-        let v = outputs.get(&m.output_name).ok_or_else(|| Error::ModelMismatch {
-            path: path.clone(),
-            reason: format!("output '{}' missing from the results", m.output_name),
-        })?;
-        let (shape, data) = v
-            .try_extract_tensor::<f32>()
-            .map_err(|e| Error::ModelMismatch { path: path.clone(), reason: format!("output '{}' is not float32: {e}", m.output_name) })?;
-        let d = m.dim;
-        if data.len() != n * d {
-            return Err(Error::ModelMismatch { path, reason: format!("output shape {shape:?}, expected [{n}, {d}]") });
-        }
-        let mut out = data.to_vec();
-        normalise_rows(&mut out, d);
-        Ok(out)
+        self.encoder.on_gpu()
     }
 
     fn label_vectors(t: &TextTable, pooling: Pooling) -> LabelVectors {
@@ -571,93 +386,7 @@ impl ZeroShot {
 
     /// L2-normalised embeddings of the first `n` ROIs of `rois` (f32), `n x dim`.
     pub fn embed(&mut self, rois: &RoiBatch, n: usize) -> Result<Vec<f32>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let s = rois.size as usize;
-        let len = 3 * s * s;
-        assert!(rois.f32.len() >= n * len, "the ROI batch holds fewer than {n} f32 ROIs");
-        let workers = 1 + self.more.len();
-        // Calls of the fixed batch, or the ROIs shared out among the workers.
-        let per = self.fixed_batch.unwrap_or_else(|| n.div_ceil(workers).min(MAX_ENCODER_BATCH));
-        let calls: Vec<(usize, usize)> = (0..n).step_by(per).map(|start| (start, per.min(n - start))).collect();
-        let mut out = Vec::with_capacity(n * self.manifest.dim);
-        let (m, fixed, data) = (&self.manifest, self.fixed_batch, &rois.f32[..n * len]);
-        if let Some((_, requests)) = self.ov.as_mut() {
-            for group in calls.chunks(requests.len()) {
-                let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
-                    let handles: Vec<_> = requests
-                        .iter_mut()
-                        .zip(group)
-                        .map(|(r, &c)| sc.spawn(move || super::encoder_ov::embed_call(r, m, fixed, data, s, c)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into()))))
-                        .collect()
-                });
-                for p in parts {
-                    out.extend(p?);
-                }
-                self.calls += group.len() as u64;
-            }
-            self.rois += n as u64;
-            return Ok(out);
-        }
-        let session = self.session.as_mut().ok_or_else(|| Error::State("the encoder has no session".into()))?;
-        for group in calls.chunks(workers) {
-            let (first, rest) = group.split_first().expect("chunks are not empty");
-            let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = self
-                    .more
-                    .iter_mut()
-                    .zip(rest)
-                    .map(|(sess, &c)| sc.spawn(move || Self::embed_call(sess, m, fixed, data, s, c)))
-                    .collect();
-                let mut parts = vec![Self::embed_call(&mut *session, m, fixed, data, s, *first)];
-                parts.extend(
-                    handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("an encoder worker panicked".into())))),
-                );
-                parts
-            });
-            for p in parts {
-                out.extend(p?);
-            }
-            self.calls += group.len() as u64;
-        }
-        self.rois += n as u64;
-        Ok(out)
-    }
-
-    /// One encoder call on `session`: the `k` ROIs from `start` of `data` (each 3 x `s` x `s`),
-    /// padded with zeros to a fixed batch; their normalised embeddings.
-    fn embed_call(
-        session: &mut Session,
-        m: &ClipManifest,
-        fixed: Option<usize>,
-        data: &[f32],
-        s: usize,
-        (start, k): (usize, usize),
-    ) -> Result<Vec<f32>> {
-        let len = 3 * s * s;
-        let ort_err = |e: ort::Error| Error::Inference { path: m.model_path.clone(), reason: e.to_string() };
-        let mut rows = &data[start * len..(start + k) * len];
-        let padded;
-        let b = match fixed {
-            Some(b) if k < b => {
-                let mut p = rows.to_vec();
-                p.resize(b * len, 0.0);
-                padded = p;
-                rows = &padded;
-                b
-            }
-            _ => k,
-        };
-        let tensor = TensorRef::from_array_view(([b, 3, s, s], rows)).map_err(ort_err)?;
-        let outputs = session.run(ort::inputs![m.input_name.as_str() => tensor]).map_err(ort_err)?;
-        let mut v = Self::normalised(m, &outputs, b)?;
-        v.truncate(k * m.dim);
-        Ok(v)
+        self.encoder.embed(rois, n)
     }
 
     /// Cosine similarity of one embedding with `label` (max over prompts or the pooled vector).

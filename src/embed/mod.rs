@@ -22,10 +22,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::zeroshot::{ClipManifest, ZeroShot};
+use crate::classify::zeroshot::ClipManifest;
 use crate::error::{Error, Result};
 use crate::image::{ChannelOrder, FrameView};
-use crate::roi::{Crop, RoiBatch, RoiRef};
+use crate::infer::encoder::{ImageEncoder, MAX_ENCODER_BATCH};
+use crate::roi::RoiBatch;
 pub use sample::spread;
 use sample::{decode_clip, Msg, Sampled};
 
@@ -147,10 +148,10 @@ impl EmbedOptions {
             }
             _ => {}
         }
-        if !(1..=crate::classify::zeroshot::MAX_ENCODER_BATCH).contains(&self.batch) {
+        if !(1..=MAX_ENCODER_BATCH).contains(&self.batch) {
             return Err(Error::InvalidOption {
                 option: "--batch",
-                reason: format!("must be within 1..={}, got {}", crate::classify::zeroshot::MAX_ENCODER_BATCH, self.batch),
+                reason: format!("must be within 1..={}, got {}", MAX_ENCODER_BATCH, self.batch),
             });
         }
         if self.decoders > 256 {
@@ -335,7 +336,7 @@ pub fn run(
         ..EmbedReport::default()
     };
     let t0 = Instant::now();
-    let mut encoder = ZeroShot::load(&manifest, opts.threads)?;
+    let mut encoder = ImageEncoder::load(&manifest.encoder_model(), opts.threads, &crate::infer::provider::Selection::cpu(), None)?;
     report.provider = encoder.provider.clone();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let decoders = if opts.decoders == 0 { cores } else { opts.decoders }.min(todo.len().max(1));
@@ -343,7 +344,6 @@ pub fn run(
     let size = manifest.roi.size;
     let fit = manifest.roi.fit;
     let order = if manifest.roi.swap_rb { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
-    let spec = crate::roi::RoiSpec { swap_rb: false, ..manifest.roi.clone() };
     let capacity = opts.batch * 2;
     let held = match opts.sample {
         Sample::Frames(k) if k <= MAX_HELD_PER_CLIP => k as usize,
@@ -387,7 +387,7 @@ pub fn run(
             },
             |(batch, pending)| {
                 if !batch.is_empty() {
-                    let emb = embed_frames(batch, &spec, &mut rois, &mut encoder)?;
+                    let emb = embed_frames(batch, order, &mut rois, &mut encoder)?;
                     for (f, e) in batch.drain(..).zip(emb.chunks_exact(manifest.dim)) {
                         let p = pending.entry(f.clip).or_default();
                         p.frames.push((f.index, f.pts));
@@ -451,16 +451,11 @@ pub fn run(
     Ok(report)
 }
 
-/// The ROI stage on whole frames, then the encoder: the L2-normalised embeddings of `frames`.
-fn embed_frames(frames: &[Sampled], spec: &crate::roi::RoiSpec, rois: &mut RoiBatch, encoder: &mut ZeroShot) -> Result<Vec<f32>> {
+/// The ROI stage on whole frames, then the encoder: the L2-normalised embeddings of `frames`
+/// (decoded in `order`).
+fn embed_frames(frames: &[Sampled], order: ChannelOrder, rois: &mut RoiBatch, encoder: &mut ImageEncoder) -> Result<Vec<f32>> {
     let views: Vec<FrameView> = frames.iter().map(|f| f.frame.view()).collect();
-    let refs: Vec<RoiRef> = frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| RoiRef { frame: i, crop: Crop { x: 0, y: 0, w: f.frame.width, h: f.frame.height } })
-        .collect();
-    crate::roi::extract(&views, &refs, spec, rois);
-    encoder.embed(rois, frames.len())
+    encoder.embed_frames(&views, order, rois)
 }
 
 fn take(m: Msg, batch: &mut Vec<Sampled>, pending: &mut HashMap<usize, Pending>) {
@@ -500,11 +495,10 @@ pub fn mean_normalised(rows: &[f32], dim: usize) -> Vec<f32> {
 
 /// The embedding of one image or clip (the L2-normalised mean of its sampled frames), as a
 /// query: what `fovea embed` stores for it with the same encoder and sampling.
-pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Result<Vec<f32>> {
+pub fn embed_query(path: &Path, encoder: &mut ImageEncoder, sample: Sample) -> Result<Vec<f32>> {
     crate::video::init();
-    let m = encoder.manifest.clone();
+    let m = encoder.model().clone();
     let order = if m.roi.swap_rb { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
-    let spec = crate::roi::RoiSpec { swap_rb: false, ..m.roi.clone() };
     let pool = crate::video::FramePool::new(MAX_FRAMES_PER_CLIP as usize);
     let (tx, rx) = crossbeam_channel::unbounded();
     let clip = ClipInput { path: path.to_path_buf(), label: None };
@@ -519,8 +513,8 @@ pub fn embed_query(path: &Path, encoder: &mut ZeroShot, sample: Sample) -> Resul
     let frames: Vec<Sampled> = rx.into_iter().filter_map(|m| if let Msg::Frame(f) = m { Some(f) } else { None }).collect();
     let mut all = Vec::with_capacity(frames.len() * m.dim);
     let mut rois = RoiBatch::default();
-    for part in frames.chunks(crate::classify::zeroshot::MAX_ENCODER_BATCH) {
-        all.extend(embed_frames(part, &spec, &mut rois, encoder)?);
+    for part in frames.chunks(MAX_ENCODER_BATCH) {
+        all.extend(embed_frames(part, order, &mut rois, encoder)?);
     }
     Ok(mean_normalised(&all, m.dim))
 }

@@ -144,7 +144,7 @@ impl Engine {
     /// The object classifier's encoder and the provider it runs on, when there is one.
     pub fn classifier_description(&self) -> Option<String> {
         let c = self.classifier.as_ref()?.lock().ok()?;
-        Some(format!("{} on {}", c.zs.manifest.name, c.zs.provider))
+        Some(format!("{} on {}", c.zs.manifest.name, c.zs.encoder.provider))
     }
 
     /// The stage chain's configuration, with `classifier` in its slot: one builder for the file

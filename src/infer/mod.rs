@@ -12,6 +12,7 @@
 pub(crate) mod backend;
 pub mod calib;
 pub mod defaults;
+pub mod encoder;
 pub mod engines;
 mod gpu;
 mod library;

@@ -28,15 +28,15 @@ pub use policy::Policy;
 pub use shots::Shot;
 pub use write::{write, ImageFormat};
 
-use crate::classify::ZeroShot;
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
 use crate::image::ChannelOrder;
+use crate::infer::encoder::ImageEncoder;
 use crate::infer::Detector;
 use crate::pipeline::quality::{run_quality, Measured, QualityReport};
 use crate::pipeline::{self, FrameResult, RunReport};
 use crate::quality::FrameQuality;
-use crate::roi::{Crop, RoiBatch, RoiRef, RoiSpec};
+use crate::roi::RoiBatch;
 use crate::video::Sampling;
 
 /// What a run is asked for.
@@ -52,7 +52,7 @@ pub struct Options<'a> {
     /// Run the quality kernel on this GPU.
     pub gpu: Option<Arc<crate::cuda::Device>>,
     /// An image encoder: near-duplicates by the cosine of its embeddings (else by hash).
-    pub encoder: Option<&'a mut ZeroShot>,
+    pub encoder: Option<&'a mut ImageEncoder>,
     /// Longest side of the contact sheet's thumbnails.
     pub thumb: u32,
     /// Told of every frame stage 1 measured (for a progress display).
@@ -434,7 +434,7 @@ pub fn select(
         nothing_chosen: chosen.is_empty().then(|| why_nothing_chosen(q.frames_measured, candidates.len(), &shot_reports)),
         seconds,
     };
-    let encoder_name = encoder.into_inner().map(|e| e.manifest.name.clone());
+    let encoder_name = encoder.into_inner().map(|e| e.model().name.clone());
     let mut frames = Vec::with_capacity(measured.len());
     for (si, s) in found.iter().enumerate() {
         for m in &measured[s.start..s.end] {
@@ -618,16 +618,8 @@ fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
 }
 
 /// The encoder's embedding of a whole frame (in `order`).
-fn embed_whole(enc: &mut ZeroShot, f: &crate::video::Frame, order: ChannelOrder) -> Result<Vec<f32>> {
-    let mut spec: RoiSpec = enc.manifest.roi.clone();
-    // The manifest's swap is relative to RGB frames.
-    if order == ChannelOrder::Bgr {
-        spec.swap_rb = !spec.swap_rb;
-    }
-    let mut batch = RoiBatch::default();
-    let refs = [RoiRef { frame: 0, crop: Crop { x: 0, y: 0, w: f.width, h: f.height } }];
-    crate::roi::extract(&[f.view()], &refs, &spec, &mut batch);
-    enc.embed(&batch, 1)
+fn embed_whole(enc: &mut ImageEncoder, f: &crate::video::Frame, order: ChannelOrder) -> Result<Vec<f32>> {
+    enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ fn the_validator_policy_decides_each_constructed_roi() {
         let diff = e1.iter().zip(&emb[i * d..(i + 1) * d]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(diff < 1e-5, "ROI {i}: batched vs unbatched differ by {diff}");
     }
-    assert_eq!(zs.calls, 1 + rois.len() as u64);
+    assert_eq!(zs.encoder.calls, 1 + rois.len() as u64);
 }
 
 #[test]
@@ -200,7 +200,11 @@ fn a_fixed_batch_encoder_is_called_at_its_batch_and_gets_no_tensorrt_profile() {
     roi::extract(&views, &rois, &dynamic.manifest.roi.clone(), &mut batch);
     let a = dynamic.embed(&batch, rois.len()).unwrap();
     let b = fixed.embed(&batch, rois.len()).unwrap();
-    assert_eq!((dynamic.calls, fixed.calls), (1, rois.len() as u64), "one call for the symbolic batch, one per ROI for batch 1");
+    assert_eq!(
+        (dynamic.encoder.calls, fixed.encoder.calls),
+        (1, rois.len() as u64),
+        "one call for the symbolic batch, one per ROI for batch 1"
+    );
     assert_eq!(a.len(), b.len());
     let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(diff <= 1e-6, "the fixed-batch encoder's embeddings differ by {diff}");
@@ -228,16 +232,16 @@ fn encoder_workers_give_one_workers_embeddings() {
         let m = ClipManifest::load(&data(manifest)).unwrap();
         let (mut one, mut two) = (ZeroShot::load(&m, 1).unwrap(), ZeroShot::load(&m, 2).unwrap());
         assert!(
-            one.provider.contains("1 workers") && two.provider.contains("2 workers x 1 threads"),
+            one.encoder.provider.contains("1 workers") && two.encoder.provider.contains("2 workers x 1 threads"),
             "{} / {}",
-            one.provider,
-            two.provider
+            one.encoder.provider,
+            two.encoder.provider
         );
         let mut batch = RoiBatch::default();
         roi::extract(&views, &rois, &one.manifest.roi.clone(), &mut batch);
         assert!(rois.len() >= 3, "an odd split is exercised");
         let (a, b) = (one.embed(&batch, rois.len()).unwrap(), two.embed(&batch, rois.len()).unwrap());
         assert_eq!(a, b, "{manifest}: embeddings with two workers");
-        assert_eq!((one.rois, two.rois), (rois.len() as u64, rois.len() as u64));
+        assert_eq!((one.encoder.rois, two.encoder.rois), (rois.len() as u64, rois.len() as u64));
     }
 }

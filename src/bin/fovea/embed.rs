@@ -169,7 +169,7 @@ pub(crate) fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
                 m.name
             );
         }
-        let mut enc = fovea::classify::ZeroShot::load(&m, 0)?;
+        let mut enc = fovea::infer::encoder::ImageEncoder::load(&m.encoder_model(), 0, &fovea::infer::provider::Selection::cpu(), None)?;
         let path = a.image.as_ref().or(a.clip.as_ref()).expect("clap: one query");
         let sample = if a.image.is_some() { Sample::Frames(1) } else { o.sample };
         embed::embed_query(path, &mut enc, sample)?

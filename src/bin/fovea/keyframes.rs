@@ -17,7 +17,10 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     let (mut detector, why) = load_detector(&a.model)?;
     let params = fovea::pipeline::decode_params(&detector, a.score, None, None)?;
     let mut encoder = match &a.encoder {
-        Some(m) => Some(fovea::classify::ZeroShot::load(&fovea::classify::ClipManifest::load(&resolve_model(m))?, 1)?),
+        Some(m) => {
+            let m = fovea::classify::ClipManifest::load(&resolve_model(m))?.encoder_model();
+            Some(fovea::infer::encoder::ImageEncoder::load(&m, 1, &fovea::infer::provider::Selection::cpu(), None)?)
+        }
         None => None,
     };
     let mut opts = Options::new(policy);

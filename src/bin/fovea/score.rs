@@ -86,7 +86,7 @@ pub(crate) fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string(&json)?);
     } else {
-        print_summary(&report, &a, zero_shot.as_ref().map(|z| z.zs.provider.to_string()), &notes);
+        print_summary(&report, &a, zero_shot.as_ref().map(|z| z.zs.encoder.provider.to_string()), &notes);
     }
     outcome?;
     Ok(ExitCode::SUCCESS)

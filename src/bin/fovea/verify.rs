@@ -88,7 +88,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     );
     match &zero_shot {
-        Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.provider),
+        Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.encoder.provider),
         None => eprintln!("  classifier   {}", r.classifier),
     }
     for n in &notes {
@@ -113,8 +113,8 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         let d: Vec<String> = z.decided.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!(
             "               {} ROIs in {} encoder calls; decided: {}",
-            z.zs.rois,
-            z.zs.calls,
+            z.zs.encoder.rois,
+            z.zs.encoder.calls,
             if d.is_empty() { "none".into() } else { d.join(", ") }
         );
     }
