@@ -283,18 +283,13 @@ pub fn select(
     let start = Instant::now();
     let policy = opts.policy.clone();
     check_options(&opts)?;
+    let mut seconds = BTreeMap::new();
 
     // Stage 1: every sampled frame, measured small.
-    let mut measured: Vec<Measured> = Vec::new();
-    let (q, stage1_outcome): (QualityReport, Result<()>) =
-        run_quality(input, opts.sampling, policy.analysis.width, opts.gpu.clone(), &mut |m| {
-            if let Some(p) = opts.progress.as_mut() {
-                p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
-            }
-            measured.push(m);
-            Ok(())
-        })?;
-    let stage1_s = start.elapsed().as_secs_f64();
+    let (measured, q, stage1_outcome) = measure(input, &mut opts)?;
+    seconds.insert("stage1_decode", q.decode_s + q.convert_s);
+    seconds.insert("stage1_measure", q.measure_s);
+    seconds.insert("stage1_wall", start.elapsed().as_secs_f64());
 
     // Shots and candidates.
     let t = Instant::now();
@@ -303,25 +298,121 @@ pub fn select(
     let found = shots::detect(&qualities, rate, &policy.shots);
     drop(qualities);
     let scorer = Scorer::new(&measured, &policy.quality);
-    let (mut shot_reports, mut picks) = candidates_per_shot(&measured, &found, &scorer, &policy);
-    picks.sort();
-    let shots_s = t.elapsed().as_secs_f64();
+    let (mut shot_reports, picks) = candidates_per_shot(&measured, &found, &scorer, &policy);
+    seconds.insert("shots_and_candidates", t.elapsed().as_secs_f64());
 
     // Stage 2: the detector (and encoder) on the candidates only.
     let t = Instant::now();
     let by_index: BTreeMap<u64, (usize, usize)> = picks.iter().map(|&(i, s)| (measured[i].index, (i, s))).collect();
-    let select: BTreeSet<u64> = by_index.keys().copied().collect();
-    let person = detector.manifest().class_id("person");
-    let order = detector.manifest().input.channels;
-    struct Pixels {
-        image: Option<Vec<u8>>,
-        thumb: Option<(Vec<u8>, u32, u32)>,
-        embedding: Option<Vec<f32>>,
-        size: (u32, u32),
+    let encoder = opts.encoder.take();
+    let encoder_name = encoder.as_ref().map(|e| e.model().name.clone());
+    let seen = stage2(input, detector, params, &opts, by_index.keys().copied().collect(), encoder)?;
+    seconds.insert("stage2_wall", t.elapsed().as_secs_f64());
+    if let Some(r) = &seen.report {
+        seconds.insert("stage2_decode", r.times.decode_s);
+        seconds.insert("stage2_detector", r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s);
     }
+
+    // Final scores, then the choice.
+    let t = Instant::now();
+    let person = detector.manifest().class_id("person");
+    let mut candidates = final_scores(&by_index, &measured, seen.results, seen.pixels, &scorer, &policy, person, &mut shot_reports);
+    let duplicates = choose::choose(&mut candidates, &shot_reports, &policy.duplicates, opts.min_gap, opts.max);
+    let mut chosen: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].chosen).collect();
+    chosen.sort_by(|&a, &b| candidates[a].time.total_cmp(&candidates[b].time));
+    // Pixels of frames not chosen are not kept.
+    for c in candidates.iter_mut().filter(|c| !c.chosen) {
+        c.image = None;
+        c.thumb = None;
+    }
+    seconds.insert("choice", t.elapsed().as_secs_f64());
+    seconds.insert("wall", start.elapsed().as_secs_f64());
+
+    let stages = StageReport {
+        frames_decoded: q.frames_decoded,
+        stage1_frames: q.frames_measured,
+        stage1_device: q.device.clone(),
+        stage1_size: [q.width, q.height],
+        shots: shot_reports.len(),
+        stage2_frames: candidates.len() as u64,
+        stage2_frames_decoded: seen.report.as_ref().map_or(0, |r| r.frames_decoded),
+        duplicates_dropped: duplicates,
+        chosen: chosen.len(),
+        nothing_chosen: chosen.is_empty().then(|| why_nothing_chosen(q.frames_measured, candidates.len(), &shot_reports)),
+        seconds,
+    };
+    let mut frames = Vec::with_capacity(measured.len());
+    for (si, s) in found.iter().enumerate() {
+        for m in &measured[s.start..s.end] {
+            frames.push(MeasuredFrame { index: m.index, time: m.pts, shot: si, quality: scorer.score(&m.quality).score });
+        }
+    }
+    let selection = KeyframeSelection {
+        video: input.to_path_buf(),
+        width: q.video.width,
+        height: q.video.height,
+        fps: q.video.fps,
+        duration: q.video.duration,
+        model: detector.manifest().name.clone(),
+        encoder: encoder_name,
+        shots: shot_reports,
+        frames,
+        candidates,
+        chosen,
+        stages,
+        policy,
+        format: opts.format,
+    };
+    Ok((selection, stage1_outcome.and(seen.outcome)))
+}
+
+/// Stage 1: every sampled frame of `input` measured small (the quality source), progress told;
+/// the frames measured before an input error, and that error.
+fn measure(input: &Path, opts: &mut Options<'_>) -> Result<(Vec<Measured>, QualityReport, Result<()>)> {
+    let mut measured: Vec<Measured> = Vec::new();
+    let progress = &mut opts.progress;
+    let (q, outcome) = run_quality(input, opts.sampling, opts.policy.analysis.width, opts.gpu.clone(), &mut |m| {
+        if let Some(p) = progress.as_mut() {
+            p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
+        }
+        measured.push(m);
+        Ok(())
+    })?;
+    Ok((measured, q, outcome))
+}
+
+/// A candidate's pixels as stage 2 keeps them: the encoded image, the thumbnail, the encoder's
+/// embedding, the size.
+struct Pixels {
+    image: Option<Vec<u8>>,
+    thumb: Option<(Vec<u8>, u32, u32)>,
+    embedding: Option<Vec<f32>>,
+    size: (u32, u32),
+}
+
+/// What stage 2 saw: the detector's results and the pixels per decode index, its run report
+/// (none when there was no candidate), and the input error that ended it, if any.
+struct Stage2 {
+    results: BTreeMap<u64, FrameResult>,
+    pixels: BTreeMap<u64, Pixels>,
+    report: Option<RunReport>,
+    outcome: Result<()>,
+}
+
+/// Stage 2: the chain's file source on the candidates `select` only, the detector on them, and
+/// each candidate's pixels (encoded, thumbnail, embedded by `encoder`) from the chain's frame tap.
+fn stage2(
+    input: &Path,
+    detector: &mut Detector,
+    params: &DecodeParams,
+    opts: &Options<'_>,
+    select: BTreeSet<u64>,
+    encoder: Option<&mut ImageEncoder>,
+) -> Result<Stage2> {
+    let order = detector.manifest().input.channels;
     let pixels: RefCell<BTreeMap<u64, Pixels>> = RefCell::new(BTreeMap::new());
     let tap_error: RefCell<Option<Error>> = RefCell::new(None);
-    let encoder = RefCell::new(opts.encoder.take());
+    let encoder = RefCell::new(encoder);
     let (format, thumb) = (opts.format, opts.thumb);
     let mut tap = |f: crate::video::Frame| {
         if tap_error.borrow().is_some() {
@@ -345,13 +436,13 @@ pub fn select(
         }
     };
     let mut results: BTreeMap<u64, FrameResult> = BTreeMap::new();
-    let (det_report, stage2_outcome): (Option<RunReport>, Result<()>) = if select.is_empty() {
+    let (report, outcome) = if select.is_empty() {
         (None, Ok(()))
     } else {
         let sampling = Sampling { stride: 1, max_fps: None, ..opts.sampling };
         let (r, o) = pipeline::run_detect_selected(
             input,
-            Some(Arc::new(select.clone())),
+            Some(Arc::new(select)),
             detector,
             params,
             sampling,
@@ -367,13 +458,24 @@ pub fn select(
     if let Some(e) = tap_error.into_inner() {
         return Err(e);
     }
-    let stage2_s = t.elapsed().as_secs_f64();
+    Ok(Stage2 { results, pixels: pixels.into_inner(), report, outcome })
+}
 
-    // Final scores, then the choice.
-    let t = Instant::now();
-    let mut pixels = pixels.into_inner();
+/// The candidates stage 2 saw (`by_index`: decode index to measured index and shot), with their
+/// final scores (quality, people, composition), each listed in its shot's report.
+#[allow(clippy::too_many_arguments)]
+fn final_scores(
+    by_index: &BTreeMap<u64, (usize, usize)>,
+    measured: &[Measured],
+    results: BTreeMap<u64, FrameResult>,
+    mut pixels: BTreeMap<u64, Pixels>,
+    scorer: &Scorer,
+    policy: &Policy,
+    person: Option<u32>,
+    shot_reports: &mut [ShotReport],
+) -> Vec<Candidate> {
     let mut candidates = Vec::with_capacity(by_index.len());
-    for (&index, &(mi, si)) in &by_index {
+    for (&index, &(mi, si)) in by_index {
         let Some(r) = results.get(&index) else { continue };
         let Some(px) = pixels.remove(&index) else { continue };
         let m = &measured[mi];
@@ -399,65 +501,7 @@ pub fn select(
             result: Some(r.clone()),
         });
     }
-    let duplicates = choose::choose(&mut candidates, &shot_reports, &policy.duplicates, opts.min_gap, opts.max);
-    let mut chosen: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].chosen).collect();
-    chosen.sort_by(|&a, &b| candidates[a].time.total_cmp(&candidates[b].time));
-    // Pixels of frames not chosen are not kept.
-    for c in candidates.iter_mut().filter(|c| !c.chosen) {
-        c.image = None;
-        c.thumb = None;
-    }
-    let choose_s = t.elapsed().as_secs_f64();
-
-    let mut seconds = BTreeMap::new();
-    seconds.insert("stage1_decode", q.decode_s + q.convert_s);
-    seconds.insert("stage1_measure", q.measure_s);
-    seconds.insert("stage1_wall", stage1_s);
-    seconds.insert("shots_and_candidates", shots_s);
-    seconds.insert("stage2_wall", stage2_s);
-    if let Some(r) = &det_report {
-        seconds.insert("stage2_decode", r.times.decode_s);
-        seconds.insert("stage2_detector", r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s);
-    }
-    seconds.insert("choice", choose_s);
-    seconds.insert("wall", start.elapsed().as_secs_f64());
-    let stages = StageReport {
-        frames_decoded: q.frames_decoded,
-        stage1_frames: q.frames_measured,
-        stage1_device: q.device.clone(),
-        stage1_size: [q.width, q.height],
-        shots: shot_reports.len(),
-        stage2_frames: candidates.len() as u64,
-        stage2_frames_decoded: det_report.as_ref().map_or(0, |r| r.frames_decoded),
-        duplicates_dropped: duplicates,
-        chosen: chosen.len(),
-        nothing_chosen: chosen.is_empty().then(|| why_nothing_chosen(q.frames_measured, candidates.len(), &shot_reports)),
-        seconds,
-    };
-    let encoder_name = encoder.into_inner().map(|e| e.model().name.clone());
-    let mut frames = Vec::with_capacity(measured.len());
-    for (si, s) in found.iter().enumerate() {
-        for m in &measured[s.start..s.end] {
-            frames.push(MeasuredFrame { index: m.index, time: m.pts, shot: si, quality: scorer.score(&m.quality).score });
-        }
-    }
-    let selection = KeyframeSelection {
-        video: input.to_path_buf(),
-        width: q.video.width,
-        height: q.video.height,
-        fps: q.video.fps,
-        duration: q.video.duration,
-        model: detector.manifest().name.clone(),
-        encoder: encoder_name,
-        shots: shot_reports,
-        frames,
-        candidates,
-        chosen,
-        stages,
-        policy,
-        format,
-    };
-    Ok((selection, stage1_outcome.and(stage2_outcome)))
+    candidates
 }
 
 /// The options `select` refuses before decoding anything.
