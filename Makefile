@@ -109,12 +109,13 @@ header:
 # ONNX Runtime is loaded at run time: set FOVEA_ORT_LIB, or put libonnxruntime.so.1.31.1 on the
 # library path (it is copied to PREFIX/lib too).
 # Without the `embed` feature (video collections: arrow, parquet, usearch) unless FEATURES=embed.
+# CARGO_BUILD_FLAGS: more flags for its cargo build (the install test builds our code unoptimised).
 PREFIX ?= /usr/local
 PROFILE ?= release
 FEATURES ?=
 comma := ,
 install:
-	$(CARGO) build --lib --no-default-features --features video$(if $(FEATURES),$(comma)$(FEATURES),) $(if $(filter release,$(PROFILE)),--release,)
+	$(CARGO) build --lib --no-default-features --features video$(if $(FEATURES),$(comma)$(FEATURES),) $(if $(filter release,$(PROFILE)),--release,) $(CARGO_BUILD_FLAGS)
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	install -m 755 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.so $(PREFIX)/lib/
 	install -m 644 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.a $(PREFIX)/lib/

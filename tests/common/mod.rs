@@ -139,13 +139,33 @@ pub fn lib_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// Compiles the C program `src` (under the repository root) against the built library and the
-/// committed header, strictly (C11, all warnings errors), into `dir`.
+/// A copy of the library cargo built for this test run, taken once per test process, before any
+/// test can rebuild it: the `make install` test builds one without `embed` (and unoptimised) in
+/// its place while the C programs of other tests link and load theirs.
+#[allow(dead_code)]
+pub fn c_lib_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let lib = lib_dir();
+        let built = lib.join("libfovea.so");
+        assert!(built.exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
+        let dir = lib.join("c-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Copied beside, then renamed over the last run's: a program still running keeps its file.
+        let tmp = dir.join(format!(".libfovea.so.{}", std::process::id()));
+        std::fs::copy(&built, &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("libfovea.so")).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// Compiles the C program `src` (under the repository root) against the built library (its copy,
+/// [`c_lib_dir`]) and the committed header, strictly (C11, all warnings errors), into `dir`.
 #[allow(dead_code)]
 pub fn build_c_program(dir: &Path, src: &str, name: &str) -> PathBuf {
     let exe = dir.join(name);
-    let lib = lib_dir();
-    assert!(lib.join("libfovea.so").exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
+    let lib = c_lib_dir();
     let o = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", src, "-o"])
         .arg(&exe)

@@ -1,5 +1,5 @@
 """Hostile sizes outside the service (issue 34): two frames of 10,000 boxes through the CLI and
-the C ABI, a 400 MB miner file, and the Python binding's checks of boxes and strings. Each bound
+the C ABI, a 150 MB miner file, and the Python binding's checks of boxes and strings. Each bound
 is generous (several times what fovea needs here) and far below what the old code took (over
 120 s and 9.6 GB for the boxes; 18x the file's size for the miner file)."""
 import json
@@ -100,16 +100,17 @@ def test_two_frames_of_ten_thousand_boxes_through_the_c_abi(tmp_path):
     assert secs < 60 and mib < 2048, f"{secs:.1f} s, {mib:.0f} MiB"
 
 
-def test_a_400_mb_miner_file_is_read_as_a_stream(tmp_path):
+def test_a_150_mb_miner_file_is_read_as_a_stream(tmp_path):
     """Peak memory is bounded by the boxes kept (documented: 64 MiB + 64 bytes a box), not by a
-    JSON tree of the file (about 18x its size before)."""
+    JSON tree of the file (about 18x its size before: 2.7 GB here). 150 MB, not the 400 MB of
+    docs/limits.md's measurement: the same bound at 25 s less of `make test`."""
     path = tmp_path / "miner.json"
     one = ",".join(f'{{"id": {k}, "bbox": [{10 * k % 1800}, {7 * k % 1000}, {10 * k % 1800 + 30}, {7 * k % 1000 + 70}], '
                    f'"class_id": {k % 4}, "confidence": 0.87}}' for k in range(100))
     frames = 0
     with open(path, "w") as f:
         f.write('{"frames": {')
-        while f.tell() < 400_000_000:
+        while f.tell() < 150_000_000:
             f.write(("," if frames else "") + f'"{frames}": {{"objects": [{one}]}}')
             frames += 1
         f.write("}}")
@@ -117,7 +118,7 @@ def test_a_400_mb_miner_file_is_read_as_a_stream(tmp_path):
     try:
         rc, _, err, secs, mib = measured([FOVEA_BIN, "track", "--boxes", str(path), "-o", "/dev/null"])
     finally:
-        path.unlink()  # 400 MB: not left in pytest's kept temporary folders (CI's disk is small)
+        path.unlink()  # 150 MB: not left in pytest's kept temporary folders (CI's disk is small)
     assert rc == 0, err
     bound = 64 + boxes * 64 / 2**20
     print(f"{size / 1e6:.0f} MB, {boxes} boxes: {secs:.1f} s, peak {mib:.0f} MiB (bound {bound:.0f} MiB)")
