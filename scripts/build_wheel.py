@@ -36,6 +36,7 @@ ENGINE_FILES = [
     # the default image encoder of `fovea embed` / `fovea search` (issue 15)
     "mobilenetv2.toml", "mobilenetv2.onnx", "mobilenetv2.text.npy", "mobilenetv2.text.json", "encoders.README.md",
     "mobilenetv2-ov-bf16.toml", "mobilenetv2-b8.xml", "mobilenetv2-b8.bin",
+    "mobilenetv2-ov-int8.toml", "mobilenetv2-int8-b8.xml", "mobilenetv2-int8-b8.bin",
 ]
 
 

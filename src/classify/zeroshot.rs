@@ -130,9 +130,12 @@ impl ClipManifest {
         }
         use crate::infer::manifest::{Precision, RuntimeKind};
         match (m.model.runtime, m.model.precision) {
-            (_, Precision::Fp32) | (RuntimeKind::OpenVino, Precision::Bf16) => {}
+            (_, Precision::Fp32) | (RuntimeKind::OpenVino, Precision::Bf16 | Precision::Int8) => {}
             (r, p) => {
-                return Err(bad(format!("model.precision {p} is not one an encoder runs in on {} (fp32; bf16 on openvino)", r.name())))
+                return Err(bad(format!(
+                    "model.precision {p} is not one an encoder runs in on {} (fp32; bf16 or an INT8 model on openvino)",
+                    r.name()
+                )))
             }
         }
         if m.input.mean.iter().any(|v| !v.is_finite()) {

@@ -84,8 +84,9 @@ pub enum Per {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedOptions {
-    /// The image encoder's manifest.
-    pub encoder: PathBuf,
+    /// The image encoder's manifest; absent: [`encoder_for`] the store (the encoder of the
+    /// store's rows when it is a shipped one, else [`default_encoder`]).
+    pub encoder: Option<PathBuf>,
     pub sample: Sample,
     pub per: Per,
     /// Most frames per encoder call.
@@ -102,7 +103,7 @@ pub struct EmbedOptions {
 impl Default for EmbedOptions {
     fn default() -> Self {
         Self {
-            encoder: default_encoder(),
+            encoder: None,
             sample: Sample::Frames(8),
             per: Per::Clip,
             batch: 32,
@@ -118,20 +119,44 @@ impl Default for EmbedOptions {
 pub const FP32_ENCODER: &str = "engines/mobilenetv2.toml";
 /// The same encoder on OpenVINO at bf16.
 pub const BF16_ENCODER: &str = "engines/mobilenetv2-ov-bf16.toml";
+/// The same encoder quantised to INT8 for OpenVINO (scripts/encoder_models.py int8).
+pub const INT8_ENCODER: &str = "engines/mobilenetv2-ov-int8.toml";
 
-/// The default encoder manifest, by measurement (`make bench-embed`: OpenVINO bf16 2.4x ONNX
-/// Runtime fp32 on this project's CPUs, cosine >= 0.998 with fp32, the same retrieval):
-/// `$FOVEA_ENCODER`; else [`BF16_ENCODER`] where OpenVINO loads and the CPU has BF16; else
-/// [`FP32_ENCODER`]; looked up in the current directory, then the model homes.
+/// The default encoder manifest, by measurement (`make bench-embed`, `make bench-ucf`: on this
+/// project's Zen 4 CPUs OpenVINO INT8 1.15x bf16 and bf16 2.4x ONNX Runtime fp32; INT8's
+/// embeddings have a cosine >= 0.99 with fp32's, bf16's >= 0.998, with the same retrieval):
+/// `$FOVEA_ENCODER`; else [`INT8_ENCODER`] where OpenVINO loads and the CPU has VNNI; else
+/// [`BF16_ENCODER`] where it has BF16; else [`FP32_ENCODER`]; looked up in the current
+/// directory, then the model homes.
 pub fn default_encoder() -> PathBuf {
+    use crate::infer::defaults::{cpu_has_bf16, cpu_has_vnni, resolve_model};
     if let Some(p) = std::env::var_os("FOVEA_ENCODER") {
         return PathBuf::from(p);
     }
-    let bf16 = crate::infer::defaults::resolve_model(Path::new(BF16_ENCODER));
-    if crate::infer::defaults::cpu_has_bf16() && bf16.exists() && crate::infer::openvino::load().is_ok() {
+    let openvino = || crate::infer::openvino::load().is_ok();
+    let int8 = resolve_model(Path::new(INT8_ENCODER));
+    if cpu_has_vnni() && int8.exists() && openvino() {
+        return int8;
+    }
+    let bf16 = resolve_model(Path::new(BF16_ENCODER));
+    if cpu_has_bf16() && bf16.exists() && openvino() {
         return bf16;
     }
-    crate::infer::defaults::resolve_model(Path::new(FP32_ENCODER))
+    resolve_model(Path::new(FP32_ENCODER))
+}
+
+/// The encoder for the store at `store`: the shipped encoder (fp32, bf16 or INT8) whose model its
+/// rows hold, so a store keeps its encoder when the default changes; else [`default_encoder`].
+pub fn encoder_for(store: &Path) -> PathBuf {
+    if std::env::var_os("FOVEA_ENCODER").is_none() {
+        if let Ok(Some(model)) = store::model_of(store) {
+            let shipped = [FP32_ENCODER, BF16_ENCODER, INT8_ENCODER].map(|p| crate::infer::defaults::resolve_model(Path::new(p)));
+            if let Some(p) = shipped.into_iter().find(|p| ClipManifest::load(p).is_ok_and(|m| m.name == model)) {
+                return p;
+            }
+        }
+    }
+    default_encoder()
 }
 
 impl EmbedOptions {
@@ -323,7 +348,7 @@ pub fn run(
 ) -> Result<EmbedReport> {
     opts.validate()?;
     crate::video::init();
-    let manifest = ClipManifest::load(&opts.encoder)?;
+    let manifest = ClipManifest::load(&opts.encoder.clone().unwrap_or_else(|| encoder_for(store_dir)))?;
     let mut store = store::Store::open(store_dir, &manifest.name, manifest.dim, opts.per)?;
     let todo: Vec<ClipInput> = clips.iter().filter(|c| !store.contains(&c.path)).cloned().collect();
     let mut report = EmbedReport {

@@ -476,6 +476,18 @@ fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result
         .ok_or_else(|| io_err(path, format!("column '{name}' missing or of another type: not a fovea store part")))
 }
 
+/// The model of the store at `dir` (its first part's), or None when it has no part yet (or no
+/// such folder). Cheap: one part's metadata.
+pub fn model_of(dir: &Path) -> Result<Option<String>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    match parts(dir)?.first() {
+        Some(p) => Ok(Some(open_part(p)?.1 .0)),
+        None => Ok(None),
+    }
+}
+
 /// Reads every embedded row of the store at `dir`.
 pub fn read(dir: &Path) -> Result<Rows> {
     let parts = parts(dir)?;

@@ -16,7 +16,8 @@ pub(crate) struct EmbedArgs {
     /// The store: a folder of Parquet part files (made if missing; a rerun skips finished clips).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The image encoder's manifest (default: FOVEA_ENCODER, else engines/mobilenetv2.toml).
+    /// The image encoder's manifest (default: the encoder of the store's rows when it is a shipped
+    /// one; else FOVEA_ENCODER; else mobilenetv2 on OpenVINO INT8 with VNNI, bf16 with BF16, else fp32).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
     /// Frames per clip, spread evenly over it (default 8).
@@ -49,9 +50,7 @@ pub(crate) struct EmbedArgs {
 
 pub(crate) fn options(encoder: Option<PathBuf>, frames: Option<u32>, every: Option<f64>) -> EmbedOptions {
     let mut o = EmbedOptions::default();
-    if let Some(e) = encoder {
-        o.encoder = e;
-    }
+    o.encoder = encoder;
     o.sample = match (frames, every) {
         (_, Some(s)) => Sample::Every(s),
         (Some(k), None) => Sample::Frames(k),
@@ -160,12 +159,13 @@ pub(crate) fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     } else {
         let o = options(a.encoder, a.frames, a.every);
         o.validate()?;
-        let m = fovea::classify::ClipManifest::load(&o.encoder)?;
+        let encoder = o.encoder.clone().unwrap_or_else(|| embed::encoder_for(&a.store));
+        let m = fovea::classify::ClipManifest::load(&encoder)?;
         if m.name != rows.model {
             anyhow::bail!(
                 "the store holds {} embeddings; the encoder {} is {} (pass --encoder with the store's model)",
                 rows.model,
-                o.encoder.display(),
+                encoder.display(),
                 m.name
             );
         }
