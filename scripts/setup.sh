@@ -145,6 +145,12 @@ if [ ! -f engines/mobilenetv2.onnx ] || [ ! -f engines/efficientnet-lite0.onnx ]
 else
   log "image encoders present"
 fi
+# The INT8 encoder for OpenVINO (fovea embed's default on CPUs with VNNI): NNCF post-training
+# quantisation of the batch-8 IR, calibrated on ../shared/media's frames; about 15 s.
+if [ ! -f engines/mobilenetv2-ov-int8.toml ] || [ ! -f engines/mobilenetv2-int8-b8.bin ]; then
+  log "quantising the default image encoder to INT8 (scripts/encoder_models.py int8)"
+  "$DEPS/venv/bin/python" scripts/encoder_models.py int8
+fi
 
 touch "$DEPS/.setup-done"
 log "done"
