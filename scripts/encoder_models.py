@@ -323,28 +323,20 @@ table = "{os.path.basename(npy_path)}"
         openvino_ir(name, dim)
 
 
-def openvino_ir(name, dim):
-    """The encoder for OpenVINO: an IR of a static batch of OV_BATCH (fp32 weights; OpenVINO
-    compiles static shapes) and its manifest at bf16 (`fovea embed`'s default on CPUs with BF16:
-    `make bench-embed` measured it 2.4x ONNX Runtime fp32 here, cosine >= 0.998 with fp32)."""
-    import openvino as ov
-    onnx_path, _, npy_path, _ = paths(name)
-    model = ov.Core().read_model(onnx_path)
-    model.reshape({"image": [OV_BATCH, 3, SIZE, SIZE]})
-    xml = os.path.join(ENGINES, f"{name}-b{OV_BATCH}.xml")
-    ov.save_model(model, xml, compress_to_fp16=False)
+def ov_manifest(name, precision, xml, dim, comment):
+    """Writes the manifest `NAME-ov-PRECISION.toml` of the OpenVINO IR `xml` (model name
+    `NAME-PRECISION`), `comment` (lines starting with #) at its top; returns its path."""
     cfg = MODELS[name]
     mean = [round(255 * m, 4) for m in cfg["mean"]]
     std = [round(255 * s, 4) for s in cfg["std"]]
-    toml = os.path.join(ENGINES, f"{name}-ov-bf16.toml")
+    toml = os.path.join(ENGINES, f"{name}-ov-{precision}.toml")
     with open(toml, "w") as f:
-        f.write(f"""# {name} on OpenVINO at bf16 (issue 15): the same weights as {name}.onnx, an IR of batch {OV_BATCH}
-# made by scripts/encoder_models.py; fovea embed's default where the CPU has BF16.
+        f.write(f"""{comment}
 [model]
-name = "{name}-bf16"
+name = "{name}-{precision}"
 file = "{os.path.basename(xml)}"
 runtime = "openvino"
-precision = "bf16"
+precision = "{precision}"
 
 [input]
 name = "image"
@@ -358,8 +350,23 @@ name = "embedding"
 dim = {dim}
 
 [text]
-table = "{os.path.basename(npy_path)}"
+table = "{os.path.basename(paths(name)[2])}"
 """)
+    return toml
+
+
+def openvino_ir(name, dim):
+    """The encoder for OpenVINO: an IR of a static batch of OV_BATCH (fp32 weights; OpenVINO
+    compiles static shapes) and its manifest at bf16 (`fovea embed`'s default on CPUs with BF16:
+    `make bench-embed` measured it 2.4x ONNX Runtime fp32 here, cosine >= 0.998 with fp32)."""
+    import openvino as ov
+    onnx_path = paths(name)[0]
+    model = ov.Core().read_model(onnx_path)
+    model.reshape({"image": [OV_BATCH, 3, SIZE, SIZE]})
+    xml = os.path.join(ENGINES, f"{name}-b{OV_BATCH}.xml")
+    ov.save_model(model, xml, compress_to_fp16=False)
+    toml = ov_manifest(name, "bf16", xml, dim, f"""# {name} on OpenVINO at bf16 (issue 15): the same weights as {name}.onnx, an IR of batch {OV_BATCH}
+# made by scripts/encoder_models.py; fovea embed's default where the CPU has BF16 (and no VNNI).""")
     print(f"{name}: wrote {xml} and {toml}")
 
 
@@ -413,36 +420,10 @@ def int8(name):
     cos = np.asarray(cos[:n])
     print(f"{name}: INT8 vs fp32 on {n} held-out frames: cosine mean {cos.mean():.4f}, min {cos.min():.4f}, "
           f"5th percentile {np.percentile(cos, 5):.4f}")
-    dim = MODELS_DIM.get(name, 1280)
-    mean = [round(255 * m, 4) for m in cfg["mean"]]
-    std = [round(255 * s, 4) for s in cfg["std"]]
-    npy = os.path.basename(paths(name)[2])
-    toml = os.path.join(ENGINES, f"{name}-ov-int8.toml")
-    with open(toml, "w") as f:
-        f.write(f"""# {name} INT8 for OpenVINO's CPU plugin (issue 33): NNCF post-training quantisation of
+    toml = ov_manifest(name, "int8", xml, MODELS_DIM.get(name, 1280), f"""# {name} INT8 for OpenVINO's CPU plugin (issue 33): NNCF post-training quantisation of
 # {os.path.basename(fp32_xml)} by scripts/encoder_models.py int8 (calibration: every 12th frame of
 # ../shared/media's videos); embeddings vs fp32 on held-out frames: cosine mean {cos.mean():.4f},
-# min {cos.min():.4f}. fovea embed's default where the CPU has VNNI.
-[model]
-name = "{name}-int8"
-file = "{os.path.basename(xml)}"
-runtime = "openvino"
-precision = "int8"
-
-[input]
-name = "image"
-size = {SIZE}
-mean = {mean}
-std = {std}
-channels = "rgb"
-
-[output]
-name = "embedding"
-dim = {dim}
-
-[text]
-table = "{npy}"
-""")
+# min {cos.min():.4f}. fovea embed's default where the CPU has VNNI.""")
     print(f"{name}: wrote {xml} and {toml}")
     return cos
 
