@@ -132,6 +132,24 @@ pub fn make_clip(dir: &Path, size: &str, pix_fmt: &str, codec: &str, ext: &str, 
     p
 }
 
+/// Clips of `frames` test-pattern frames, one per (size "WxH", pixel format, codec, extension) of
+/// `specs`, named as [`make_clip`] names them, made by one ffmpeg process (a process start costs
+/// about 0.1 s: tests that make tens of clips make them at once).
+#[allow(dead_code)]
+pub fn make_clips(dir: &Path, specs: &[(String, &str, &str, &str)], frames: u32) -> Vec<PathBuf> {
+    let paths: Vec<PathBuf> = specs.iter().map(|(size, fmt, codec, ext)| dir.join(format!("{size}_{fmt}_{codec}.{ext}"))).collect();
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error", "-y"]);
+    for (size, ..) in specs {
+        c.args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25")]);
+    }
+    for (k, ((_, fmt, codec, _), p)) in specs.iter().zip(&paths).enumerate() {
+        c.args(["-map", &format!("{k}:v"), "-frames:v", &frames.to_string(), "-c:v", codec, "-pix_fmt", fmt]).arg(p);
+    }
+    assert!(c.status().unwrap().success(), "ffmpeg could not make the {} clips in {}", specs.len(), dir.display());
+    paths
+}
+
 /// target/debug (or release): where cargo put libfovea.so for this test run.
 #[allow(dead_code)]
 pub fn lib_dir() -> PathBuf {

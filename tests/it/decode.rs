@@ -378,28 +378,20 @@ fn every_small_width_and_pixel_format_decodes_like_ffmpeg() {
 /// and FFmpeg's RGB of each clip's first frame, decoded by another: 320 clips cost two process
 /// starts per pixel format, not two per clip (the test took a minute of `make test`).
 fn raw_clips_and_ffmpeg_rgb(dir: &std::path::Path, sizes: &[(u32, u32)], pix_fmt: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let clip = |w: u32, h: u32| dir.join(format!("{w}x{h}_{pix_fmt}.nut"));
+    let specs: Vec<(String, &str, &str, &str)> = sizes.iter().map(|(w, h)| (format!("{w}x{h}"), pix_fmt, "rawvideo", "nut")).collect();
+    let clips = make_clips(dir, &specs, 2);
     let rgb = |w: u32, h: u32| dir.join(format!("{w}x{h}_{pix_fmt}.rgb"));
-    let mut make = std::process::Command::new("ffmpeg");
-    make.args(["-v", "error", "-y"]);
-    for (w, h) in sizes {
-        make.args(["-f", "lavfi", "-i", &format!("testsrc=size={w}x{h}:rate=25")]);
-    }
-    for (k, (w, h)) in sizes.iter().enumerate() {
-        make.args(["-map", &format!("{k}:v"), "-frames:v", "2", "-c:v", "rawvideo", "-pix_fmt", pix_fmt]).arg(clip(*w, *h));
-    }
-    assert!(make.status().unwrap().success(), "ffmpeg could not make the {pix_fmt} clips");
     let mut read = std::process::Command::new("ffmpeg");
     read.args(["-v", "error", "-y"]);
-    for (w, h) in sizes {
-        read.arg("-i").arg(clip(*w, *h));
+    for c in &clips {
+        read.arg("-i").arg(c);
     }
     for (k, (w, h)) in sizes.iter().enumerate() {
         read.args(["-map", &format!("{k}:v"), "-frames:v", "1", "-vf", "scale=flags=bilinear", "-f", "rawvideo", "-pix_fmt", "rgb24"])
             .arg(rgb(*w, *h));
     }
     assert!(read.status().unwrap().success(), "ffmpeg could not decode the {pix_fmt} clips");
-    sizes.iter().map(|&(w, h)| (clip(w, h), std::fs::read(rgb(w, h)).unwrap())).collect()
+    sizes.iter().zip(clips).map(|(&(w, h), c)| (c, std::fs::read(rgb(w, h)).unwrap())).collect()
 }
 
 /// Regression (heap overflow): the real-world sizes that corrupted the heap (426x240, 360x640,

@@ -199,9 +199,14 @@ fn every_size_is_detected_on_with_boxes_inside_the_frame() {
     let params = det.default_params();
     let mut sizes: Vec<(u32, u32)> = (1..=64).map(|w| (w, 1 + (w * 7) % 23)).collect();
     sizes.extend([(426, 240), (360, 640), (200, 200), (854, 480), (1080, 1920)]);
-    for (w, h) in sizes {
-        let (codec, fmt, ext) = if w % 2 == 0 && h % 2 == 0 { ("libx264", "yuv420p", "mp4") } else { ("rawvideo", "yuv420p", "nut") };
-        let p = make_clip(dir.path(), &format!("{w}x{h}"), fmt, codec, ext, 2);
+    let specs: Vec<(String, &str, &str, &str)> = sizes
+        .iter()
+        .map(|&(w, h)| {
+            let (codec, ext) = if w % 2 == 0 && h % 2 == 0 { ("libx264", "mp4") } else { ("rawvideo", "nut") };
+            (format!("{w}x{h}"), "yuv420p", codec, ext)
+        })
+        .collect();
+    for ((w, h), p) in sizes.into_iter().zip(make_clips(dir.path(), &specs, 2)) {
         let stages = pipeline::Stages::tracked();
         let (frames, report) = run_collect(&p, &mut det, &params, Sampling::default(), stages);
         assert_eq!(frames.len(), 2, "{w}x{h}");

@@ -85,7 +85,7 @@ def detect_alone(path, *args):
 def test_six_concurrent_jobs_equal_fovea_detect_on_each_file_alone(server, media_root):
     c = Client(server.url)
     jobs = [
-        ("street.mp4", {}, []),
+        ("street.mp4", {"duration": 6}, ["--duration", "6"]),
         ("vtest.avi", {"duration": 6}, ["--duration", "6"]),
         ("bunny.mp4", {"duration": 6}, ["--duration", "6"]),
         ("street.mp4", {"stride": 2, "score": 0.45}, ["--stride", "2", "--score", "0.45"]),
