@@ -169,9 +169,14 @@ pub fn c_lib_dir() -> PathBuf {
         assert!(built.exists(), "{} has no libfovea.so: run `cargo build --lib` first (`make test` does)", lib.display());
         let dir = lib.join("c-tests");
         std::fs::create_dir_all(&dir).unwrap();
-        // Copied beside, then renamed over the last run's: a program still running keeps its file.
+        // Linked (no disk: the linker and cargo replace their outputs by new files, never write
+        // into them) or else copied beside, then renamed over the last run's: a program still
+        // running keeps its file.
         let tmp = dir.join(format!(".libfovea.so.{}", std::process::id()));
-        std::fs::copy(&built, &tmp).unwrap();
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::hard_link(&built, &tmp).is_err() {
+            std::fs::copy(&built, &tmp).unwrap();
+        }
         std::fs::rename(&tmp, dir.join("libfovea.so")).unwrap();
         dir
     })
