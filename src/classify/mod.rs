@@ -159,13 +159,13 @@ impl Classifier for ZeroShotClassifier {
     }
 
     fn classify_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, objects: &[Object]) -> Option<Result<Vec<Label>>> {
-        if !self.zs.on_gpu() {
+        if !self.zs.encoder.on_gpu() {
             return None;
         }
         if objects.is_empty() {
             return Some(Ok(Vec::new()));
         }
-        Some(self.zs.embed_device(rois, objects.len()).map(|emb| self.decide(&emb, objects)))
+        Some(self.zs.encoder.embed_device(rois, objects.len()).map(|emb| self.decide(&emb, objects)))
     }
 }
 

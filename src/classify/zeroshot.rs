@@ -306,7 +306,7 @@ impl ZeroShot {
 
     /// As [`ZeroShot::load`], on the provider `sel` names. On a GPU the encoder shares `dev`
     /// (its context and stream) with the ROI stage, so device ROI batches feed it in place
-    /// ([`ZeroShot::embed_device`]).
+    /// ([`ImageEncoder::embed_device`]).
     pub fn load_on(
         manifest: &ClipManifest,
         threads: usize,
@@ -333,25 +333,6 @@ impl ZeroShot {
         let encoder = ImageEncoder::load(&m.encoder_model(), threads, sel, dev)?;
         let labels = Self::label_vectors(&table, m.pooling);
         Ok(Self { encoder, manifest: manifest.clone(), table, labels })
-    }
-
-    /// The encoder's plan on the GPU provider `sel` names, and its fixed batch dimension if any
-    /// ([`ImageEncoder::provider_plan`]).
-    pub fn provider_plan(
-        m: &ClipManifest,
-        sel: &crate::infer::provider::Selection,
-    ) -> Result<(crate::infer::provider::ProviderPlan, Option<usize>)> {
-        ImageEncoder::provider_plan(&m.encoder_model(), sel)
-    }
-
-    /// Embeddings of the `n` first ROIs of a device batch ([`ImageEncoder::embed_device`]).
-    pub fn embed_device(&mut self, rois: &crate::cuda::DeviceRoiBatch, n: usize) -> Result<Vec<f32>> {
-        self.encoder.embed_device(rois, n)
-    }
-
-    /// Whether the encoder runs on a GPU (and takes device ROI batches).
-    pub fn on_gpu(&self) -> bool {
-        self.encoder.on_gpu()
     }
 
     fn label_vectors(t: &TextTable, pooling: Pooling) -> LabelVectors {

@@ -70,7 +70,7 @@ impl std::fmt::Debug for ImageEncoder {
 }
 
 /// Divides each `d`-float row of `rows` by its L2 norm.
-pub(crate) fn normalise_rows(rows: &mut [f32], d: usize) {
+fn normalise_rows(rows: &mut [f32], d: usize) {
     for r in rows.chunks_exact_mut(d) {
         let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         r.iter_mut().for_each(|x| *x /= norm);

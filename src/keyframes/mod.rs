@@ -423,7 +423,7 @@ fn stage2(
             let image = write::encode(format, &bgr, f.width, f.height)?;
             let thumb = write::thumbnail(&bgr, f.width, f.height, thumb);
             let embedding = match encoder.borrow_mut().as_mut() {
-                Some(enc) => Some(embed_whole(enc, &f, order)?),
+                Some(enc) => Some(enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())?),
                 None => None,
             };
             Ok(Pixels { image: Some(image), thumb: Some(thumb), embedding, size: (f.width, f.height) })
@@ -659,11 +659,6 @@ fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
         ChannelOrder::Bgr => data.to_vec(),
         ChannelOrder::Rgb => data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect(),
     }
-}
-
-/// The encoder's embedding of a whole frame (in `order`).
-fn embed_whole(enc: &mut ImageEncoder, f: &crate::video::Frame, order: ChannelOrder) -> Result<Vec<f32>> {
-    enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())
 }
 
 #[cfg(test)]

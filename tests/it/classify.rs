@@ -212,11 +212,11 @@ fn a_fixed_batch_encoder_is_called_at_its_batch_and_gets_no_tensorrt_profile() {
     use fovea::infer::provider::{ProviderKind, Selection};
     let trt = Selection::resolve(None, Some(ProviderKind::TensorRt), false).unwrap();
     let get = |o: &[(String, String)], k: &str| o.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let (plan, fixed_batch) = ZeroShot::provider_plan(&dynamic_m, &trt).unwrap();
+    let (plan, fixed_batch) = fovea::infer::encoder::ImageEncoder::provider_plan(&dynamic_m.encoder_model(), &trt).unwrap();
     assert_eq!(fixed_batch, None);
     assert_eq!(get(&plan.options, "trt_profile_min_shapes").as_deref(), Some("pixel_values:1x3x16x16"));
     assert_eq!(get(&plan.options, "trt_profile_max_shapes").as_deref(), Some("pixel_values:256x3x16x16"));
-    let (plan, fixed_batch) = ZeroShot::provider_plan(&fixed_m, &trt).unwrap();
+    let (plan, fixed_batch) = fovea::infer::encoder::ImageEncoder::provider_plan(&fixed_m.encoder_model(), &trt).unwrap();
     assert_eq!(fixed_batch, Some(1));
     assert!(plan.options.iter().all(|(k, _)| !k.starts_with("trt_profile")), "{:?}", plan.options);
 }
