@@ -59,15 +59,8 @@ fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok
     s.serialize_str(&p.to_string_lossy())
 }
 
-/// Which frames of a clip are embedded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sample {
-    /// K frames spread evenly over the clip (the middle of K equal parts).
-    Frames(u32),
-    /// One frame every S seconds.
-    Every(f64),
-}
+/// Which frames of a clip are embedded: the sampled-clip source's choice.
+pub use crate::pipeline::clip::ClipSample as Sample;
 
 /// What a row of the store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

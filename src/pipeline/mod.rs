@@ -12,6 +12,7 @@ pub mod batcher;
 mod blackout;
 pub mod calib;
 mod chain;
+pub mod clip;
 pub mod pitch;
 pub mod quality;
 mod report;
