@@ -114,11 +114,18 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 FEATURES ?=
 comma := ,
+# Cargo names the C libraries without a hash, so builds with other features (`cargo build`'s
+# default) share target/PROFILE/deps/libfovea.{so,a} and each takes the other's file for up to
+# date: they are removed before this build (else it may install the default's) and after (else
+# the next default build keeps this one, without embed).
+INSTALL_OUT := target/$(if $(filter release,$(PROFILE)),release,debug)
 install:
+	rm -f $(INSTALL_OUT)/deps/libfovea.so $(INSTALL_OUT)/deps/libfovea.a
 	$(CARGO) build --lib --no-default-features --features video$(if $(FEATURES),$(comma)$(FEATURES),) $(if $(filter release,$(PROFILE)),--release,) $(CARGO_BUILD_FLAGS)
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
-	install -m 755 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.so $(PREFIX)/lib/
-	install -m 644 target/$(if $(filter release,$(PROFILE)),release,debug)/libfovea.a $(PREFIX)/lib/
+	install -m 755 $(INSTALL_OUT)/libfovea.so $(PREFIX)/lib/
+	install -m 644 $(INSTALL_OUT)/libfovea.a $(PREFIX)/lib/
+	rm -f $(INSTALL_OUT)/deps/libfovea.so $(INSTALL_OUT)/deps/libfovea.a
 	install -m 644 include/fovea.h $(PREFIX)/include/
 	install -m 755 .deps/onnxruntime/libonnxruntime.so.1.31.1 $(PREFIX)/lib/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)|' \

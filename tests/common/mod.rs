@@ -193,7 +193,9 @@ pub fn build_c_program(dir: &Path, src: &str, name: &str) -> PathBuf {
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude", src, "-o"])
         .arg(&exe)
         .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        // DT_RPATH, not RUNPATH: `cargo test` puts target/<profile>/deps on LD_LIBRARY_PATH, which
+        // outranks a RUNPATH, and the `make install` test rebuilds the library there.
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", lib.display()))
         .args(["-lfovea", "-lpthread", "-lm"])
         .current_dir(root())
         .output()

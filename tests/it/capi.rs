@@ -282,7 +282,9 @@ int main(int argc, char **argv) {
     let o = Command::new("cc").arg(&app).arg("-o").arg(&exe).args(flags.split_whitespace()).output().unwrap();
     assert!(o.status.success(), "cc {flags}: {}", String::from_utf8_lossy(&o.stderr));
     let cfg = format!("model = '{}'", root().join("engines/nanodet-g-416.toml").display());
-    let o = Command::new(&exe).arg(&cfg).env_remove("FOVEA_ORT_LIB").output().unwrap();
+    // As a user's program runs: `cargo test` puts its own build's library on LD_LIBRARY_PATH,
+    // which outranks the RUNPATH pkg-config gives (and has the embed feature).
+    let o = Command::new(&exe).arg(&cfg).env_remove("FOVEA_ORT_LIB").env_remove("LD_LIBRARY_PATH").output().unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let mut lines = out.lines();
@@ -354,7 +356,13 @@ func main() {
     };
     let o = go(&["build", "-o", "goapp", "."]);
     assert!(o.status.success(), "go build outside the checkout: {}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(app.join("goapp")).arg(&cfg).arg(media("vtest.avi")).env_remove("FOVEA_ORT_LIB").output().unwrap();
+    let o = Command::new(app.join("goapp"))
+        .arg(&cfg)
+        .arg(media("vtest.avi"))
+        .env_remove("FOVEA_ORT_LIB")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.starts_with("fovea 0.1.0: 5 frames,") && out.trim().ends_with("err <nil>"), "{out}");
