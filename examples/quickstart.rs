@@ -14,6 +14,12 @@ fn main() -> fovea::Result<()> {
         }
         Ok(())
     })?;
-    eprintln!("{} frames, {} tracks, {:.1} s on {}", report.frames_processed, report.tracks.unwrap_or(0), report.wall_s, report.provider);
+    eprintln!(
+        "{} frames, {} tracks, {:.1} s on {}",
+        report.frames_processed,
+        report.tracks.unwrap_or(0),
+        report.wall_s,
+        report.detector.unwrap().provider
+    );
     Ok(())
 }

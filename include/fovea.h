@@ -338,9 +338,12 @@ fovea_status fovea_engine_process_file(struct fovea_engine *engine,
                                        fovea_frame_callback callback,
                                        void *user_data);
 
-// The report of the engine's last file call (`fovea_engine_process_file`) as JSON: frames
-// decoded and processed, detections per class, seconds per stage, tracks, classifier calls made
-// and saved, the model and provider that ran. Kept also when the call stopped early or failed
+// The report of the engine's last file call (`fovea_engine_process_file`,
+// `fovea_engine_verify_file`; after `fovea_engine_keyframes`, its keyframes.json document) as
+// JSON, one shape for every run of the chain: the video, the model and provider that ran (null
+// when the boxes were handed in), frames decoded and processed, detections per class, seconds per
+// stage, tracks, ROIs, classifier calls made and saved, teams, and the boxes checked with their
+// verdicts (null unless boxes were handed in). Kept also when the call stopped early or failed
 // after opening its input. "" before any such call; NULL if `engine` is NULL. Valid until this
 // thread's next call of this function on the engine; never free it.
 //
@@ -519,10 +522,10 @@ fovea_status fovea_stream_send_frame_with_boxes(struct fovea_stream *stream,
                                                 const struct fovea_box *boxes,
                                                 size_t count);
 
-// The stream's report so far as JSON: frames, detections, seconds per stage (conversion,
-// preprocessing, waiting for the engine's model, inference, postprocessing, tracking,
-// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
-// NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
+// The stream's report so far as JSON, the run report `fovea_engine_last_report` gives: frames
+// processed, detections per class, seconds per stage (conversion, preprocessing, waiting for the
+// engine's model, inference, postprocessing, tracking, statistics, rules, ROI tensors,
+// classifier), tracks, ROIs, classifier calls made and saved, teams; its video null. NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
 //
 // # Safety
 // `stream` is NULL or a live stream used by this thread only.

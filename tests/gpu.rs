@@ -390,13 +390,14 @@ fn a_750_frame_1080p_clip_end_to_end_with_stage_timings() {
     )
     .unwrap();
     outcome.unwrap();
-    assert!(report.provider.starts_with("TensorrtExecutionProvider (fp16"), "{}", report.provider);
+    let provider = &report.detector.as_ref().expect("a detector ran").provider;
+    assert!(provider.starts_with("TensorrtExecutionProvider (fp16"), "{provider}");
     assert_eq!((report.frames_processed, n), (750, 750));
     let t = &report.times;
     let ms = |s: f64| 1000.0 * s / 750.0;
     eprintln!(
         "750 x 1080p, {}: {:.1} FPS end to end ({:.2} s); ms/frame: decode {:.2}, preprocess {:.2}, inference {:.2}, postprocess {:.2}, output {:.3}",
-        report.provider,
+        provider,
         report.fps(),
         report.wall_s,
         ms(t.decode_s),

@@ -648,9 +648,10 @@ func (s *Stream) Receive() (*Result, error) {
 	}
 }
 
-// Report is what the stream did so far, as JSON: frames, detections, seconds per stage
-// (conversion, preprocessing, waiting for the model, inference, postprocessing, tracking,
-// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
+// Report is what the stream did so far, as JSON: the run report LastReport gives (frames
+// processed, detections per class, seconds per stage (conversion, preprocessing, waiting for the
+// model, inference, postprocessing, tracking, statistics, rules, ROI tensors, classifier), tracks,
+// ROIs, classifier calls made and saved, teams), its video null.
 func (s *Stream) Report() string {
 	if s.p == nil {
 		return ""

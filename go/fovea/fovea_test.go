@@ -81,7 +81,7 @@ func runStream(t *testing.T, e *Engine, data []byte) []*Result {
 		t.Fatalf("after flush: %v", err)
 	}
 	var rep struct {
-		Frames  int
+		Frames  int `json:"frames_processed"`
 		Seconds struct{ Inference float64 }
 	}
 	if err := json.Unmarshal([]byte(s.Report()), &rep); err != nil || rep.Frames != n || rep.Seconds.Inference <= 0 {

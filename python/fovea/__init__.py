@@ -522,10 +522,11 @@ class Stream(_Handle):
             yield r
 
     def report(self):
-        """What the stream did so far, as a dict: frames, detections, seconds per stage
-        (conversion, preprocessing, waiting for the model, inference, postprocessing, tracking,
-        statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved,
-        teams."""
+        """What the stream did so far, as a dict: the run report `Engine.last_report()` gives
+        (frames processed, detections per class, seconds per stage (conversion, preprocessing,
+        waiting for the model, inference, postprocessing, tracking, statistics, rules, ROI
+        tensors, classifier), tracks, ROIs, classifier calls made and saved, teams), its video
+        None."""
         return json.loads(_lib.fovea_stream_report(self._handle()).decode())
 
     def flush(self):

@@ -33,7 +33,7 @@ use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
 use crate::infer::manifest::Manifest;
 use crate::infer::Detector;
-use crate::pipeline::verify::{verify_frames, VerifyOptions, VerifyReport};
+use crate::pipeline::verify::{verify_frames, VerifyOptions};
 use crate::pipeline::{self, ChainConfig, FrameResult, Stages};
 use crate::video::Sampling;
 
@@ -215,7 +215,7 @@ impl Engine {
         match run {
             Ok((report, outcome)) => {
                 // What ran: the run's figures and the chain configuration it ran with.
-                let mut json = report.to_json(&self.labels);
+                let mut json = report.to_json();
                 json["chain"] = serde_json::to_value(&self.chain).map_err(|e| Error::Pipeline(format!("the chain configuration: {e}")))?;
                 self.set_report(Some(json))?;
                 Ok((report, outcome))
@@ -254,7 +254,7 @@ impl Engine {
         video: &Path,
         boxes: &Path,
         sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
-    ) -> Result<VerifyReport> {
+    ) -> Result<pipeline::RunReport> {
         let boxes = crate::output::read::read_boxes(boxes)?;
         let opts = VerifyOptions {
             filter: self.chain.rules.clone().unwrap_or_else(FilterConfig::scorevision),
@@ -273,8 +273,7 @@ impl Engine {
     }
 
     /// The report of the last file call (also when it stopped early or failed after opening its
-    /// input; None when its input could not be opened), as JSON (see [`pipeline::RunReport::to_json`]
-    /// and [`VerifyReport::to_json`]).
+    /// input; None when its input could not be opened), as JSON (see [`pipeline::RunReport::to_json`]).
     pub fn last_report(&self) -> Option<serde_json::Value> {
         self.last_report.lock().ok()?.clone()
     }

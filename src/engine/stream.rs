@@ -139,15 +139,9 @@ pub struct Stream {
     queue: VecDeque<FrameResult>,
     /// With colour teams: the clip's results, queued at flush.
     held: Vec<FrameResult>,
-    /// Counts and seconds for [`Stream::report`].
-    frames: u64,
-    detections: u64,
-    convert_s: f64,
-    preprocess_s: f64,
-    /// Waiting for the engine's model (other streams' inference calls).
-    wait_s: f64,
-    inference_s: f64,
-    postprocess_s: f64,
+    /// Counts and seconds for [`Stream::report`] (the stages' are the chain's own); its wait is
+    /// for the engine's model (other streams' inference calls).
+    report: crate::pipeline::RunReport,
     /// Tiled detection (`[tiles]`), as the file calls run it.
     tiler: Option<crate::pipeline::tiles::Tiler>,
     next_index: u64,
@@ -204,6 +198,7 @@ impl Stream {
         if let Some(c) = &engine.classifier {
             stages = stages.with_owned_classifier(Box::new(SharedClassifier::new(c.clone())?))?;
         }
+        let labels = engine.labels.clone();
         Ok(Self {
             stages,
             tensor: vec![0.0; pre.len()],
@@ -213,13 +208,7 @@ impl Stream {
             nv12: crate::video::Nv12::default(),
             queue: VecDeque::new(),
             held: Vec::new(),
-            frames: 0,
-            detections: 0,
-            convert_s: 0.0,
-            preprocess_s: 0.0,
-            wait_s: 0.0,
-            inference_s: 0.0,
-            postprocess_s: 0.0,
+            report: crate::pipeline::RunReport { labels, ..Default::default() },
             next_index: 0,
             every,
             tiler,
@@ -288,7 +277,7 @@ impl Stream {
                 (&self.scratch, w as usize * 3)
             }
         };
-        self.convert_s += t_convert.elapsed().as_secs_f64();
+        self.report.times.convert_s += t_convert.elapsed().as_secs_f64();
         let predicted = given.is_none() && self.next_index % self.every != 0;
         let (dets, ids) = match given {
             Some((boxes, ids)) => (boxes.to_vec(), Some(ids.to_vec())),
@@ -300,14 +289,17 @@ impl Stream {
                 let on_cpu = !self.engine.device_preprocessing;
                 let t = std::time::Instant::now();
                 let tf = on_cpu.then(|| self.pre.run(image, w, h, stride, &mut self.tensor));
-                self.preprocess_s += t.elapsed().as_secs_f64();
+                self.report.times.preprocess_s += t.elapsed().as_secs_f64();
                 let t = std::time::Instant::now();
                 let mut det = self
                     .engine
                     .detector
                     .lock()
                     .map_err(|_| Error::Pipeline("the engine's model is poisoned by an earlier panic".into()))?;
-                self.wait_s += t.elapsed().as_secs_f64();
+                self.report.times.wait_s += t.elapsed().as_secs_f64();
+                if self.report.detector.is_none() {
+                    self.report.detector = Some(crate::pipeline::DetectorRun::of(&*det));
+                }
                 let t = std::time::Instant::now();
                 let tf = match tf {
                     Some(tf) => {
@@ -316,20 +308,17 @@ impl Stream {
                     }
                     None => det.fill(0, image, w, h, stride)?,
                 };
-                self.preprocess_s += t.elapsed().as_secs_f64();
+                self.report.times.preprocess_s += t.elapsed().as_secs_f64();
                 // The file calls' detection (and tile pass) on this frame.
                 let view = FrameView { data: image, width: w, height: h, stride };
-                let mut times = crate::pipeline::StageTimes::default();
                 let mut dets = crate::pipeline::detect(
                     &mut *det,
                     &self.engine.params,
                     &[(view, self.next_index)],
                     &[tf],
                     &mut self.tiler,
-                    &mut times,
+                    &mut self.report.times,
                 )?;
-                self.inference_s += times.inference_s;
-                self.postprocess_s += times.postprocess_s;
                 (dets.remove(0), None)
             }
         };
@@ -338,8 +327,10 @@ impl Stream {
         let view = FrameView { data: image, width: w, height: h, stride };
         let frame = crate::pipeline::StageInput { view, index, pts: f.pts, detections: dets, ids, predicted };
         let r = self.stages.apply_batch(vec![frame])?.pop().expect("one result per frame");
-        self.frames += 1;
-        self.detections += r.detections.len() as u64;
+        self.report.frames_processed += 1;
+        for d in &r.detections {
+            *self.report.per_class.entry(d.class_id).or_default() += 1;
+        }
         if self.stages.holds_until_clip_end() {
             self.held.push(r);
         } else {
@@ -362,36 +353,15 @@ impl Stream {
         r
     }
 
-    /// What the stream did so far, as JSON: frames, detections (or boxes handed in), seconds per
-    /// stage (conversion, preprocessing, waiting for the engine's model, inference,
-    /// postprocessing, tracking, statistics, rules, ROI tensors, classifier), tracks, classifier
-    /// calls made and saved, teams. The C ABI's `fovea_stream_report`, Python's `Stream.report()`,
+    /// What the stream did so far: the run report every face hands out
+    /// ([`crate::pipeline::RunReport::to_json`]), its frames the frames sent and its detections
+    /// the boxes found or handed in; the C ABI's `fovea_stream_report`, Python's `Stream.report()`,
     /// Go's `Stream.Report()`.
     pub fn report(&self) -> serde_json::Value {
-        let c = self.stages.counts();
-        serde_json::json!({
-            "frames": self.frames,
-            "detections": self.detections,
-            "tiles": self.tiler.as_ref().map_or(0, |t| t.tiles),
-            "model": self.engine.manifest.name,
-            "provider": self.engine.provider,
-            "seconds": {
-                "convert": self.convert_s,
-                "preprocess": self.preprocess_s,
-                "wait_for_model": self.wait_s,
-                "inference": self.inference_s,
-                "postprocess": self.postprocess_s,
-                "track": c.track_s,
-                "stats": c.stats_s,
-                "rules": c.rules_s,
-                "roi_tensors": c.roi_s,
-                "classifier": c.classify_s,
-            },
-            "tracks": self.stages.tracks_issued(),
-            "classifier": self.stages.reuse_stats().map(|r| serde_json::json!({"calls_made": r.calls_made, "calls_saved": r.calls_saved})),
-            "rois": {"measured": c.stats_rois, "tensors": c.tensor_rois},
-            "teams": c.teams.map(|t| t.json(serde_json::json!({}))),
-        })
+        let mut r = self.report.clone();
+        r.take_stages(&self.stages);
+        r.tiles = self.tiler.as_ref().map_or(0, |t| t.tiles);
+        r.to_json()
     }
 
     /// The next result in frame order.

@@ -455,9 +455,12 @@ unsafe fn file_call(
     }
 }
 
-/// The report of the engine's last file call (`fovea_engine_process_file`) as JSON: frames
-/// decoded and processed, detections per class, seconds per stage, tracks, classifier calls made
-/// and saved, the model and provider that ran. Kept also when the call stopped early or failed
+/// The report of the engine's last file call (`fovea_engine_process_file`,
+/// `fovea_engine_verify_file`; after `fovea_engine_keyframes`, its keyframes.json document) as
+/// JSON, one shape for every run of the chain: the video, the model and provider that ran (null
+/// when the boxes were handed in), frames decoded and processed, detections per class, seconds per
+/// stage, tracks, ROIs, classifier calls made and saved, teams, and the boxes checked with their
+/// verdicts (null unless boxes were handed in). Kept also when the call stopped early or failed
 /// after opening its input. "" before any such call; NULL if `engine` is NULL. Valid until this
 /// thread's next call of this function on the engine; never free it.
 ///

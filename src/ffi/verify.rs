@@ -112,10 +112,10 @@ pub unsafe extern "C" fn fovea_stream_send_frame_with_boxes(
     })
 }
 
-/// The stream's report so far as JSON: frames, detections, seconds per stage (conversion,
-/// preprocessing, waiting for the engine's model, inference, postprocessing, tracking,
-/// statistics, rules, ROI tensors, classifier), tracks, classifier calls made and saved, teams.
-/// NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
+/// The stream's report so far as JSON, the run report `fovea_engine_last_report` gives: frames
+/// processed, detections per class, seconds per stage (conversion, preprocessing, waiting for the
+/// engine's model, inference, postprocessing, tracking, statistics, rules, ROI tensors,
+/// classifier), tracks, ROIs, classifier calls made and saved, teams; its video null. NULL if `stream` is NULL. Valid until the next call on the stream; never free it.
 ///
 /// # Safety
 /// `stream` is NULL or a live stream used by this thread only.

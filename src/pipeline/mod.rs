@@ -24,7 +24,7 @@ pub mod verify;
 
 pub use batcher::{Batcher, Infer, Share};
 pub use chain::{ChainConfig, Stages, DEFAULT_BATCH_ROIS};
-pub use report::{Progress, RunReport, StageTimes};
+pub use report::{BoxCounts, DetectorRun, Progress, RunReport, StageTimes};
 pub use stages::{FrameStages, Refetch, StageCounts, StageInput, MAX_ROI_BATCH_BYTES, PEOPLE};
 
 use std::path::Path;
@@ -180,9 +180,7 @@ pub fn run_detect_selected(
         // The first error is the outcome: the input's, the clip-level steps', the sink's.
         outcome = outcome.and(clip).and(handed);
     }
-    report.tracks = post.tracks_issued();
-    report.reuse = post.reuse_stats();
-    report.stages = post.counts().clone();
+    report.take_stages(&post);
     report.wall_s = start.elapsed().as_secs_f64();
     Ok((report, outcome))
 }
@@ -511,9 +509,7 @@ pub fn run_frames(
         deliver(results, &mut report, &mut |r| sink(&r), &mut |_| {})?;
     }
     report.frames_decoded = frames.len() as u64;
-    report.tracks = post.tracks_issued();
-    report.reuse = post.reuse_stats();
-    report.stages = post.counts().clone();
+    report.take_stages(&post);
     report.wall_s = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -23,10 +23,10 @@ use crate::error::Result;
 use crate::filter::FilterConfig;
 use crate::image::{ChannelOrder, Fit};
 use crate::output::read::{BoxesFile, BoxesFormat, SCOREVISION_LABELS};
-use crate::pipeline::{ChainConfig, FrameResult, FrameStages, StageCounts, StageInput};
+use crate::pipeline::{BoxCounts, ChainConfig, FrameResult, FrameStages, RunReport, StageInput};
 use crate::results::BoxCheck;
 pub use crate::results::BoxResult;
-use crate::video::{self, Frame, OutputFormat, Sampling, VideoInfo};
+use crate::video::{self, Frame, OutputFormat, Sampling};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -61,89 +61,6 @@ impl Default for VerifyOptions {
     }
 }
 
-/// Counts and times of a verify run.
-#[derive(Debug, Clone, Default)]
-pub struct VerifyReport {
-    pub video: Option<VideoInfo>,
-    pub boxes: u64,
-    pub kept: u64,
-    pub rejected: BTreeMap<String, u64>,
-    pub invalid: BTreeMap<String, u64>,
-    pub clamped: u64,
-    /// Frames of the input that have boxes, and how many of them the video lacks.
-    pub frames: u64,
-    pub frames_missing: u64,
-    pub frames_decoded: u64,
-    pub roi_size: u32,
-    pub classifier: String,
-    /// Where the statistics and ROI tensors were made ("cpu" or "cuda:N").
-    pub roi_device: String,
-    /// What the chain's stages did: ROIs measured and tensors made, ROI batches downloaded for a
-    /// classifier on the host, the classifier's decisions, teams, seconds per stage.
-    pub stages: StageCounts,
-    /// Seconds: waiting for decoded frames, decoding, the sink, the whole run.
-    pub wait_s: f64,
-    pub decode_s: f64,
-    pub sink_s: f64,
-    pub wall_s: f64,
-}
-
-impl VerifyReport {
-    /// The report as JSON (`fovea_engine_last_report` after a verify call): boxes per verdict and
-    /// rule, frames, ROIs, classifier, teams, seconds per stage.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "video": self.video.as_ref().map(|v| serde_json::json!({
-                "path": v.path.display().to_string(), "codec": v.codec, "width": v.width, "height": v.height, "fps": v.fps,
-            })),
-            "boxes": self.boxes,
-            "kept": self.kept,
-            "rejected": self.rejected,
-            "invalid": self.invalid,
-            "clamped": self.clamped,
-            "frames": self.frames,
-            "frames_missing": self.frames_missing,
-            "frames_decoded": self.frames_decoded,
-            "stats_rois": self.stages.stats_rois,
-            "tensor_rois": self.stages.tensor_rois,
-            "roi_size": self.roi_size,
-            "roi_device": self.roi_device,
-            "classifier": self.classifier,
-            "classified": self.stages.classified,
-            "teams": self.stages.teams.map(|t| t.json(serde_json::json!({
-                "classifier_calls_saved_by_colour": self.stages.colour_saved,
-                "frames_decoded_again": self.stages.second_pass_frames,
-            }))),
-            "seconds": {
-                "wait": self.wait_s, "decode": self.decode_s, "stats": self.stages.stats_s, "rules": self.stages.rules_s,
-                "roi_tensors": self.stages.roi_s, "classifier": self.stages.classify_s, "output": self.sink_s, "wall": self.wall_s,
-            },
-        })
-    }
-
-    /// ROIs per second through statistics and tensors (their busy time).
-    pub fn rois_per_s(&self) -> f64 {
-        let t = self.stages.stats_s + self.stages.roi_s;
-        if t > 0.0 {
-            self.stages.stats_rois as f64 / t
-        } else {
-            0.0
-        }
-    }
-
-    fn count(&mut self, r: &BoxResult) {
-        self.boxes += 1;
-        match r.verdict {
-            "keep" => self.kept += 1,
-            "reject" => *self.rejected.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
-            _ => *self.invalid.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
-        }
-        if r.flags.contains(&"clamped") {
-            self.clamped += 1;
-        }
-    }
-}
-
 /// Class names of a boxes file (class id -> name): Score Vision's four, or the JSONL file's
 /// labels (ids never named are "class_N"); a Score Vision id past its four is an unknown class.
 fn class_names(boxes: &BoxesFile) -> Vec<String> {
@@ -167,23 +84,14 @@ pub fn run_verify(
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&BoxResult) -> Result<()>,
     frames: &mut dyn FnMut(&FrameResult),
-) -> (VerifyReport, Result<()>) {
-    let mut counted = VerifyReport::default();
-    let (mut report, outcome) = verify_frames(video_path, boxes, opts, classifier, &mut |f, names| {
+) -> (RunReport, Result<()>) {
+    verify_frames(video_path, boxes, opts, classifier, &mut |f, names| {
         for k in 0..f.detections.len() {
-            let r = f.box_result(k, names);
-            counted.count(&r);
-            sink(&r)?;
+            sink(&f.box_result(k, names))?;
         }
         frames(f);
         Ok(())
-    });
-    report.boxes = counted.boxes;
-    report.kept = counted.kept;
-    report.rejected = counted.rejected;
-    report.invalid = counted.invalid;
-    report.clamped = counted.clamped;
-    (report, outcome)
+    })
 }
 
 /// The verification as frame results (every box with its [`crate::results::BoxCheck`], label,
@@ -196,7 +104,7 @@ pub fn verify_frames(
     opts: &VerifyOptions,
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
-) -> (VerifyReport, Result<()>) {
+) -> (RunReport, Result<()>) {
     verify_frames_with(video_path, boxes, opts, classifier, sink, None)
 }
 
@@ -212,9 +120,9 @@ pub fn verify_frames_with(
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
     hook: Option<(&BTreeSet<u64>, &mut FrameHook)>,
-) -> (VerifyReport, Result<()>) {
-    let name = classifier.as_ref().map_or_else(|| "none (pass-through)".to_string(), |c| c.name().to_string());
-    let mut report = VerifyReport { classifier: name, roi_device: "cpu".into(), ..Default::default() };
+) -> (RunReport, Result<()>) {
+    let mut report =
+        RunReport { roi_device: "cpu".into(), roi_size: opts.filter.roi.size, boxes: Some(BoxCounts::default()), ..Default::default() };
     let outcome = verify_inner(video_path, boxes, opts, classifier, sink, hook, &mut report);
     (report, outcome)
 }
@@ -263,14 +171,15 @@ fn hand_on_missing(
     last_seen: Option<u64>,
     names: &[String],
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
-    report: &mut VerifyReport,
+    report: &mut RunReport,
 ) -> Result<()> {
     for f in with_boxes.iter().filter(|f| last_seen.is_none_or(|l| f.index > l)) {
-        report.frames_missing += 1;
+        report.boxes.get_or_insert_with(BoxCounts::default).frames_missing += 1;
         let mut r = FrameResult::untracked(f.index, f.pts, f.detections.clone());
         r.track_ids = f.track_ids.clone();
         r.checks = vec![BoxCheck::invalid("frame_out_of_range"); r.detections.len()];
         sink(&r, names)?;
+        report.count_boxes(&r);
     }
     Ok(())
 }
@@ -282,10 +191,11 @@ fn verify_inner(
     classifier: Option<&mut dyn Classifier>,
     sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
     mut hook: Option<(&BTreeSet<u64>, &mut FrameHook)>,
-    report: &mut VerifyReport,
+    report: &mut RunReport,
 ) -> Result<()> {
     let t0 = Instant::now();
     let names = class_names(boxes);
+    report.labels = names.clone();
     let stages = ChainConfig {
         rules: Some(opts.filter.clone()),
         roi_tensors: opts.roi_tensors,
@@ -296,11 +206,14 @@ fn verify_inner(
     .stages(classifier)
     .on_gpu(opts.gpu.clone());
     let mut chain = FrameStages::new(stages, 30.0, ChannelOrder::Rgb, names.clone())?;
-    report.roi_device = chain.roi_device();
-    report.roi_size = chain.roi_spec().map_or(opts.filter.roi.size, |s| s.size);
+    report.take_stages(&chain);
 
     let with_boxes: Vec<&FrameResult> = boxes.frames.iter().filter(|f| !f.detections.is_empty()).collect();
-    report.frames = with_boxes.len() as u64;
+    let counts = report.boxes.get_or_insert_with(BoxCounts::default);
+    counts.frames = with_boxes.len() as u64;
+    for d in with_boxes.iter().flat_map(|f| &f.detections) {
+        *report.per_class.entry(d.class_id).or_default() += 1;
+    }
     let blind = !opts.box_pixels && !chain.holds_until_clip_end();
     let select = Arc::new(frames_to_decode(boxes, &with_boxes, hook.as_ref().map(|(frames, _)| *frames), blind));
     let out = OutputFormat { width: 0, height: 0, order: ChannelOrder::Rgb, fit: Fit::Stretch };
@@ -311,36 +224,36 @@ fn verify_inner(
     let fps = dec.info.fps.filter(|f| *f > 0.0).unwrap_or(25.0);
     let by_index: BTreeMap<u64, &FrameResult> = with_boxes.iter().map(|f| (f.index, *f)).collect();
 
-    let mut emit = |results: &[FrameResult], report: &mut VerifyReport| -> Result<()> {
+    let mut emit = |results: &[FrameResult], report: &mut RunReport| -> Result<()> {
         let t = Instant::now();
         for f in results {
             sink(f, &names)?;
+            report.count_boxes(f);
         }
-        report.sink_s += t.elapsed().as_secs_f64();
+        report.times.output_s += t.elapsed().as_secs_f64();
         Ok(())
     };
-    let mut run =
-        |pending: &mut Vec<(Option<Frame>, &FrameResult)>, held: &mut Vec<FrameResult>, report: &mut VerifyReport| -> Result<()> {
-            let frames: Vec<StageInput> = pending
-                .iter()
-                .map(|(f, fr)| StageInput {
-                    view: f.as_ref().map_or(crate::image::FrameView { data: &[], width: size.0, height: size.1, stride: 0 }, |f| f.view()),
-                    index: fr.index,
-                    pts: f.as_ref().map_or(fr.index as f64 / fps, |f| f.pts),
-                    detections: fr.detections.clone(),
-                    ids: Some(fr.track_ids.clone()),
-                    predicted: false,
-                })
-                .collect();
-            let results = chain.apply_batch(frames)?;
-            pending.clear();
-            if chain.holds_until_clip_end() {
-                held.extend(results);
-                Ok(())
-            } else {
-                emit(&results, report)
-            }
-        };
+    let mut run = |pending: &mut Vec<(Option<Frame>, &FrameResult)>, held: &mut Vec<FrameResult>, report: &mut RunReport| -> Result<()> {
+        let frames: Vec<StageInput> = pending
+            .iter()
+            .map(|(f, fr)| StageInput {
+                view: f.as_ref().map_or(crate::image::FrameView { data: &[], width: size.0, height: size.1, stride: 0 }, |f| f.view()),
+                index: fr.index,
+                pts: f.as_ref().map_or(fr.index as f64 / fps, |f| f.pts),
+                detections: fr.detections.clone(),
+                ids: Some(fr.track_ids.clone()),
+                predicted: false,
+            })
+            .collect();
+        let results = chain.apply_batch(frames)?;
+        pending.clear();
+        if chain.holds_until_clip_end() {
+            held.extend(results);
+            Ok(())
+        } else {
+            emit(&results, report)
+        }
+    };
 
     // Verify on the one source contract: the frames with boxes gather into batches of about
     // `batch_rois` boxes (at most MAX_BATCH_FRAMES frames). Blind, each decoded frame passes the
@@ -387,13 +300,13 @@ fn verify_inner(
             outcome = run(&mut gather.pending, &mut gather.held, report);
         }
     }
-    report.wait_s += wait_s;
+    report.times.wait_s += wait_s;
     let Gather { mut held, last_seen, pending, .. } = gather;
     drop(pending);
     let stats = dec.join();
     if let Ok(s) = &stats {
         report.frames_decoded = s.decoded;
-        report.decode_s = s.decode_s + s.convert_s;
+        report.times.decode_s = s.decode_s + s.convert_s;
     }
     if outcome.is_ok() {
         outcome = stats.map(|_| ());
@@ -404,13 +317,13 @@ fn verify_inner(
         let (t, before) = (Instant::now(), busy(chain.counts()));
         let clip =
             chain.finish_clip(&mut held, &mut |select, visit| crate::pipeline::decode_again(video_path, ChannelOrder::Rgb, select, visit));
-        report.decode_s += (t.elapsed().as_secs_f64() - (busy(chain.counts()) - before)).max(0.0);
+        report.times.decode_s += (t.elapsed().as_secs_f64() - (busy(chain.counts()) - before)).max(0.0);
         let r = clip.and_then(|_| emit(&held, report));
         if outcome.is_ok() {
             outcome = r;
         }
     }
-    report.stages = chain.counts().clone();
+    report.take_stages(&chain);
     if outcome.is_ok() && !blind {
         outcome = hand_on_missing(&with_boxes, last_seen, &names, sink, report);
     }

@@ -30,7 +30,8 @@ use crate::error::{Error, Result};
 use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
 use crate::output::read::{read_boxes, BoxesFormat};
-use crate::pipeline::verify::{verify_frames_with, VerifyOptions, VerifyReport};
+use crate::pipeline::verify::{verify_frames_with, VerifyOptions};
+use crate::pipeline::RunReport;
 use crate::pitch::lines::{line_planes, LineParams};
 use crate::pitch::segments::PitchLines;
 
@@ -169,7 +170,7 @@ pub struct ScoreReport {
     #[serde(skip)]
     pub per_frame: Vec<FrameBoxScore>,
     #[serde(skip)]
-    pub verify: VerifyReport,
+    pub verify: RunReport,
 }
 
 impl ScoreReport {

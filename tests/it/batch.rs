@@ -22,7 +22,7 @@ fn run(batch: usize) -> (Vec<FrameResult>, String) {
     let tracking = Some(TrackerConfig { track_thresh: 0.3, new_track_thresh: 0.4, ..TrackerConfig::default() });
     let (out, report) =
         run_collect(&data("market_street_10s.mp4"), &mut det, &params, s, pipeline::Stages { tracking, ..Default::default() });
-    (out, report.batch_note)
+    (out, report.detector.expect("a detector ran").batch_note)
 }
 
 #[test]

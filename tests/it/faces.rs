@@ -174,7 +174,27 @@ fn one_configuration_drives_the_cli_and_the_library_alike() {
     }
     assert!(checked > 100, "{checked} detections compared");
     let report = engine.last_report().unwrap();
-    assert!(report["stage_seconds"]["rules"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["seconds"]["rules"].as_f64().unwrap() > 0.0, "{report}");
+
+    // Verifying those boxes gives the same report shape, with the boxes' verdicts counted and no
+    // detector.
+    let mut kept = 0;
+    let verified = engine
+        .verify_file(&clip, &out, &mut |r, _| {
+            kept += r.checks.iter().filter(|c| c.verdict.as_str() == "keep").count() as u64;
+            Ok(())
+        })
+        .unwrap();
+    let again = engine.last_report().unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().filter(|k| *k != "chain").cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&again), keys(&report), "one report shape");
+    let boxes = &again["boxes"];
+    assert_eq!(boxes["boxes"].as_u64(), Some(checked as u64), "{again}");
+    assert_eq!(boxes["kept"].as_u64(), Some(kept), "{again}");
+    assert_eq!(boxes["frames"].as_u64(), Some(cli.iter().filter(|v| !v["detections"].as_array().unwrap().is_empty()).count() as u64));
+    assert!(again["model"].is_null() && again["detections"].as_u64() == Some(checked as u64), "{again}");
+    assert_eq!(verified.boxes.map(|b| b.kept), Some(kept));
+    assert!(report["boxes"].is_null() && report["model"] == "nanodet-g-416", "{report}");
 }
 
 /// One road: `fovea detect`'s flags become the engine configuration that says the same, and

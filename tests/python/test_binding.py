@@ -255,7 +255,9 @@ def test_one_configuration_file_drives_the_cli_and_python_alike(tmp_path):
     assert rep["per_class"]["person"] >= 1 and rep["detections"] >= sum(len(r) for r in got[:-1])
     c = rep["classifier"]
     assert c["calls_made"] > 0 and c["calls_saved"] > 0 and c["calls_made"] + c["calls_saved"] <= dets, (c, dets)
-    assert set(rep["seconds"]) == {"decode", "preprocess", "inference", "postprocess", "output", "wall"}
+    assert set(rep["seconds"]) == {"decode", "convert", "preprocess", "wait", "inference", "postprocess", "track", "stats", "rules",
+                                   "roi_tensors", "classifier", "pitch", "output", "wall"}
+    assert rep["seconds"]["track"] > 0 and rep["boxes"] is None and rep["rois"]["measured"] == 0, rep
     assert rep["tracks"] >= 1
     # The chain it ran with: the configuration's tracking threshold, no rules, every frame.
     chain = rep["chain"]

@@ -101,7 +101,7 @@ def test_python_verifies_with_the_clis_teams_and_labels(tmp_path):
         assert list(s.results()) == [], "teams hold the clip's results until flush"
         s.flush()
         rep = s.report()
-        assert rep["frames"] == f and rep["detections"] == sum(len(fr["objects"]) for fr in frames.values()), rep
+        assert rep["frames_processed"] == f and rep["detections"] == sum(len(fr["objects"]) for fr in frames.values()), rep
         assert rep["seconds"]["rules"] > 0 and rep["seconds"]["inference"] == 0 and rep["rois"]["measured"] > 0, rep
         assert rep["teams"]["team_0"] + rep["teams"]["team_1"] > 20, rep
         got = [(r.frame, k, d) for r in s.results() for k, d in enumerate(r.detections)]

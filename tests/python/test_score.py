@@ -541,7 +541,8 @@ def test_the_classifier_slot_decides_the_classes(clip):
     details = [d for f in got["per_frame"] for d in f["details"]]
     assert len(details) == sum(len(f["objects"]) for f in frames.values())
     assert all(d["expected"] is not None and d["points"] is not None for d in details)
-    assert got["verify"]["classifier"] != "none (pass-through)"
+    assert got["verify"]["classifier"]["name"] and got["verify"]["classifier"]["classified"] > 0, got["verify"]["classifier"]
+    assert got["verify"]["boxes"]["boxes"] == len(details) and got["verify"]["model"] is None, got["verify"]
 
 
 def write(tmp_path, name, frames):

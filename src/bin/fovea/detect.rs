@@ -72,7 +72,7 @@ pub(crate) fn detect(a: DetectArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        print_summary(&report, &why, &labels, &out_name, a.format);
+        print_summary(&report, &why, &out_name, a.format);
         if let Some(c) = engine.classifier_description() {
             eprintln!("  encoder      {c}");
         }

@@ -76,16 +76,19 @@ pub(crate) fn ms_per(s: f64, n: u64) -> f64 {
     }
 }
 
-pub(crate) fn print_summary(r: &RunReport, why: &str, labels: &[String], out: &Path, format: Format) {
-    let v = &r.video;
-    let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
-    eprintln!("fovea detect: {}", v.path.display());
-    eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
-    eprintln!("  model        {} {why}", r.model);
-    eprintln!("  runtime      {}, {} workers x {} threads; {}", r.provider, r.workers, r.threads, r.batch_note);
+pub(crate) fn print_summary(r: &RunReport, why: &str, out: &Path, format: Format) {
+    if let Some(v) = &r.video {
+        let fps = v.fps.map_or("? fps".into(), |f| format!("{f:.2} fps"));
+        eprintln!("fovea detect: {}", v.path.display());
+        eprintln!("  input        {} {}x{} {fps}, {}", v.codec, v.width, v.height, v.container);
+    }
+    if let Some(d) = &r.detector {
+        eprintln!("  model        {} {why}", d.model);
+        eprintln!("  runtime      {}, {} workers x {} threads; {}", d.provider, d.workers, d.threads, d.batch_note);
+    }
     eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
     let per: Vec<String> =
-        r.per_class.iter().map(|(c, n)| format!("{} {n}", labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
+        r.per_class.iter().map(|(c, n)| format!("{} {n}", r.labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
     eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });
     let n = r.frames_processed;
     let t = &r.times;

@@ -136,6 +136,6 @@ fn print_summary(r: &fovea::score::ScoreReport, a: &ScoreArgs, classifier: Optio
     }
     println!(
         "  time (s)     lines {:.3} ({}) | decode {:.3} | rules {:.3} | classifier {:.3} | wall {:.3}",
-        r.lines_s, r.lines_device, r.verify.decode_s, r.verify.stages.rules_s, r.verify.stages.classify_s, r.wall_s
+        r.lines_s, r.lines_device, r.verify.times.decode_s, r.verify.stages.rules_s, r.verify.stages.classify_s, r.wall_s
     );
 }

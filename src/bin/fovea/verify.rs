@@ -50,6 +50,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     );
     let flushed = out.flush().map_err(|e| fovea::Error::Output { path: out_name.clone(), source: e });
     let r = &report;
+    let b = r.boxes.clone().unwrap_or_default();
     eprintln!("fovea verify: {}", a.video.display());
     if let Some(v) = &r.video {
         eprintln!("  input        {} {}x{}, {}", v.codec, v.width, v.height, v.container);
@@ -58,21 +59,21 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         fovea::output::read::BoxesFormat::Jsonl => "fovea JSONL",
         fovea::output::read::BoxesFormat::ScoreVision => "Score Vision",
     };
-    eprintln!("  boxes        {} ({fmt}), {} in {} frames", a.boxes.display(), r.boxes, r.frames);
+    eprintln!("  boxes        {} ({fmt}), {} in {} frames", a.boxes.display(), b.boxes, b.frames);
     eprintln!("  rules        {rules_name}");
     let list = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    let rejected: u64 = r.rejected.values().sum();
-    let invalid: u64 = r.invalid.values().sum();
-    eprintln!("  kept         {}", r.kept);
-    eprintln!("  rejected     {rejected}{}", if rejected > 0 { format!(" ({})", list(&r.rejected)) } else { String::new() });
-    eprintln!("  invalid      {invalid}{}", if invalid > 0 { format!(" ({})", list(&r.invalid)) } else { String::new() });
-    if r.clamped > 0 {
-        eprintln!("  clamped      {} boxes reached outside the frame", r.clamped);
+    let rejected: u64 = b.rejected.values().sum();
+    let invalid: u64 = b.invalid.values().sum();
+    eprintln!("  kept         {}", b.kept);
+    eprintln!("  rejected     {rejected}{}", if rejected > 0 { format!(" ({})", list(&b.rejected)) } else { String::new() });
+    eprintln!("  invalid      {invalid}{}", if invalid > 0 { format!(" ({})", list(&b.invalid)) } else { String::new() });
+    if b.clamped > 0 {
+        eprintln!("  clamped      {} boxes reached outside the frame", b.clamped);
     }
-    if r.frames_missing > 0 {
-        eprintln!("  missing      {} frames with boxes are past the end of the video", r.frames_missing);
+    if b.frames_missing > 0 {
+        eprintln!("  missing      {} frames with boxes are past the end of the video", b.frames_missing);
     }
-    eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, r.frames - r.frames_missing);
+    eprintln!("  frames       {} decoded, {} with boxes", r.frames_decoded, b.frames - b.frames_missing);
     eprintln!(
         "  ROIs         {} measured, {} tensors ({}x{}, {}), {:.0} ROIs/s{}",
         r.stages.stats_rois,
@@ -87,9 +88,10 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
+    let classifier = r.classifier.as_deref().unwrap_or("none (pass-through)");
     match &zero_shot {
-        Some(z) => eprintln!("  classifier   {} on {}", r.classifier, z.zs.encoder.provider),
-        None => eprintln!("  classifier   {}", r.classifier),
+        Some(z) => eprintln!("  classifier   {classifier} on {}", z.zs.encoder.provider),
+        None => eprintln!("  classifier   {classifier}"),
     }
     for n in &notes {
         eprintln!("  note         {n}");
@@ -97,7 +99,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = r.stages.teams {
         eprintln!("  colour       {t}");
     }
-    let by_rules: u64 = r.rejected.iter().filter(|(k, _)| !k.starts_with("classifier:")).map(|(_, v)| v).sum();
+    let by_rules: u64 = b.rejected.iter().filter(|(k, _)| !k.starts_with("classifier:")).map(|(_, v)| v).sum();
     eprintln!(
         "  decided by   rules {by_rules} (rejected) | colour {} | classifier {} | classifier calls saved by colour {}{}",
         r.stages.teams.map_or(0, |t| t.team_0 + t.team_1),
@@ -120,7 +122,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!(
         "  time (s)     decode {:.3} | stats {:.3} | rules {:.3} | ROI tensors {:.3} | classifier {:.3} | output {:.3} | wall {:.3}",
-        r.decode_s, r.stages.stats_s, r.stages.rules_s, r.stages.roi_s, r.stages.classify_s, r.sink_s, r.wall_s
+        r.times.decode_s, r.stages.stats_s, r.stages.rules_s, r.stages.roi_s, r.stages.classify_s, r.times.output_s, r.wall_s
     );
     eprintln!("  output       {}", out_name.display());
     let annotated = finish_annotator(annotator, &a.annotate);
