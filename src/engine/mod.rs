@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
-use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
 use crate::infer::manifest::Manifest;
 use crate::infer::Detector;
@@ -256,14 +255,7 @@ impl Engine {
         sink: &mut dyn FnMut(&FrameResult, &[String]) -> Result<()>,
     ) -> Result<pipeline::RunReport> {
         let boxes = crate::output::read::read_boxes(boxes)?;
-        let opts = VerifyOptions {
-            filter: self.chain.rules.clone().unwrap_or_else(FilterConfig::scorevision),
-            roi_tensors: self.chain.roi_tensors,
-            batch_rois: self.chain.batch_rois,
-            teams: self.chain.teams,
-            gpu: None,
-            box_pixels: true,
-        };
+        let opts = VerifyOptions::new(self.chain.clone());
         // With rules, crops are expanded as their `[roi]` says (the ball 4x in the built-in set).
         let mut classifier = self.lock_classifier()?;
         let slot = classifier.as_deref_mut().map(|c| c as &mut dyn crate::classify::Classifier);

@@ -28,16 +28,16 @@ use crate::results::BoxCheck;
 pub use crate::results::BoxResult;
 use crate::video::{self, Frame, OutputFormat, Sampling};
 
+/// How a verify run goes: its chain's configuration and where it runs.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
-    pub filter: FilterConfig,
-    /// Make the ROI tensors of kept boxes even when the classifier does not read them (the
-    /// validator's whole crop + resize + normalise workload, e.g. to measure it).
-    pub roi_tensors: bool,
-    /// ROIs per batch (a batch is cut at a frame boundary once it holds this many).
-    pub batch_rois: usize,
-    /// Assign colour teams to people (per clip: results are written at the end).
-    pub teams: bool,
+    /// The chain, as every face configures it: `rules` (none: the built-in Score Vision set, the
+    /// validator's), `roi_tensors` (make the ROI tensors of kept boxes even when the classifier
+    /// does not read them: the validator's whole crop + resize + normalise workload),
+    /// `batch_rois` (a batch is cut at a frame boundary once it holds this many), `teams` (colour
+    /// teams per clip: results at its end) and the classifier's `reuse`. Its detector's knobs
+    /// (tracking, tiles, interval, pitch) do not apply: the boxes and their ids are given.
+    pub chain: ChainConfig,
     /// Run the colour statistics and ROI tensors on this GPU (frames uploaded through a pinned
     /// pool; the ROI batch stays on the device for a GPU classifier).
     pub gpu: Option<Arc<crate::cuda::Device>>,
@@ -49,15 +49,21 @@ pub struct VerifyOptions {
 }
 
 impl Default for VerifyOptions {
+    /// The validator's: its rules, every kept box's ROI tensor.
     fn default() -> Self {
-        Self {
-            filter: FilterConfig::scorevision(),
-            roi_tensors: true,
-            batch_rois: crate::pipeline::DEFAULT_BATCH_ROIS,
-            teams: false,
-            gpu: None,
-            box_pixels: true,
-        }
+        Self::new(ChainConfig { roi_tensors: true, ..ChainConfig::default() })
+    }
+}
+
+impl VerifyOptions {
+    /// A verify run of the chain `chain` on the CPU, with the boxes' pixels.
+    pub fn new(chain: ChainConfig) -> Self {
+        Self { chain, gpu: None, box_pixels: true }
+    }
+
+    /// The rules the boxes are checked by.
+    pub fn rules(&self) -> FilterConfig {
+        self.chain.rules.clone().unwrap_or_else(FilterConfig::scorevision)
     }
 }
 
@@ -122,7 +128,7 @@ pub fn verify_frames_with(
     hook: Option<(&BTreeSet<u64>, &mut FrameHook)>,
 ) -> (RunReport, Result<()>) {
     let mut report =
-        RunReport { roi_device: "cpu".into(), roi_size: opts.filter.roi.size, boxes: Some(BoxCounts::default()), ..Default::default() };
+        RunReport { roi_device: "cpu".into(), roi_size: opts.rules().roi.size, boxes: Some(BoxCounts::default()), ..Default::default() };
     let outcome = verify_inner(video_path, boxes, opts, classifier, sink, hook, &mut report);
     (report, outcome)
 }
@@ -196,15 +202,9 @@ fn verify_inner(
     let t0 = Instant::now();
     let names = class_names(boxes);
     report.labels = names.clone();
-    let stages = ChainConfig {
-        rules: Some(opts.filter.clone()),
-        roi_tensors: opts.roi_tensors,
-        batch_rois: opts.batch_rois,
-        teams: opts.teams,
-        ..ChainConfig::default()
-    }
-    .stages(classifier)
-    .on_gpu(opts.gpu.clone());
+    let stages = ChainConfig { rules: Some(opts.rules()), tracking: None, tiles: None, pitch: None, interval: 0, ..opts.chain.clone() }
+        .stages(classifier)
+        .on_gpu(opts.gpu.clone());
     let mut chain = FrameStages::new(stages, 30.0, ChannelOrder::Rgb, names.clone())?;
     report.take_stages(&chain);
 
@@ -283,7 +283,7 @@ fn verify_inner(
             let Some(fr) = by_index.get(&frame.index) else { return Ok(false) };
             g.rois += fr.detections.len();
             g.pending.push((Some(frame), fr));
-            Ok(g.rois >= opts.batch_rois || g.pending.len() >= MAX_BATCH_FRAMES)
+            Ok(g.rois >= opts.chain.batch_rois || g.pending.len() >= MAX_BATCH_FRAMES)
         },
         |g| {
             g.rois = 0;

@@ -31,7 +31,7 @@ use crate::filter::FilterConfig;
 use crate::image::ChannelOrder;
 use crate::output::read::{read_boxes, BoxesFormat};
 use crate::pipeline::verify::{verify_frames_with, VerifyOptions};
-use crate::pipeline::RunReport;
+use crate::pipeline::{ChainConfig, RunReport};
 use crate::pitch::lines::{line_planes, LineParams};
 use crate::pitch::segments::PitchLines;
 
@@ -345,11 +345,8 @@ pub fn run_score(
     let classified = classifier.is_some();
     let vopts = VerifyOptions {
         box_pixels: classified || opts.filter.reads_pixels(),
-        filter: opts.filter.clone(),
-        roi_tensors: false,
-        batch_rois: opts.batch_rois,
-        teams: false,
         gpu: opts.gpu.clone(),
+        ..VerifyOptions::new(ChainConfig { rules: Some(opts.filter.clone()), batch_rois: opts.batch_rois, ..ChainConfig::default() })
     };
     let mut lines: BTreeMap<u64, PitchLines> = BTreeMap::new();
     let mut lines_s = 0.0;

@@ -23,14 +23,14 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (mut out, out_name) = open_output(&a.output)?;
     let mut notes: Vec<String> = Vec::new();
     let (gpu, mut zero_shot) = a.classify.load(&mut notes)?;
-    let opts = VerifyOptions {
-        filter,
+    let chain = fovea::pipeline::ChainConfig {
+        rules: Some(filter),
         roi_tensors: !a.no_roi_tensors,
         batch_rois: a.batch_rois,
         teams: a.teams,
-        gpu: gpu.clone(),
-        box_pixels: true,
+        ..Default::default()
     };
+    let opts = VerifyOptions { gpu: gpu.clone(), ..VerifyOptions::new(chain) };
     let classifier = zero_shot.as_mut().map(|z| z as &mut dyn fovea::classify::Classifier);
     let mut annotator = a.annotate.start(&a.video, fovea::video::Sampling::default(), &boxes.labels, "verify")?;
     let (report, outcome) = run_verify(
