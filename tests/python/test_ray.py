@@ -74,7 +74,7 @@ def fovea(*args):
 def without_timings(doc):
     """The document without its wall-clock figures (the only part two runs may differ in)."""
     if isinstance(doc, dict):
-        return {k: without_timings(v) for k, v in doc.items() if k != "seconds" and not k.endswith("_s")}
+        return {k: without_timings(v) for k, v in doc.items() if k not in ("seconds", "fps") and not k.endswith("_s")}
     if isinstance(doc, list):
         return [without_timings(v) for v in doc]
     return doc
