@@ -139,14 +139,30 @@ pub fn make_clip(dir: &Path, size: &str, pix_fmt: &str, codec: &str, ext: &str, 
 pub fn make_clips(dir: &Path, specs: &[(String, &str, &str, &str)], frames: u32) -> Vec<PathBuf> {
     let paths: Vec<PathBuf> = specs.iter().map(|(size, fmt, codec, ext)| dir.join(format!("{size}_{fmt}_{codec}.{ext}"))).collect();
     let mut c = Command::new("ffmpeg");
-    c.args(["-v", "error", "-y"]);
+    // Finite inputs and no keyboard: a make test run once saw this ffmpeg spin for minutes with
+    // every output empty (not reproduced in 46 runs alone or under load); inputs that end make
+    // it end whatever its outputs' frame counts do.
+    c.args(["-nostdin", "-v", "error", "-y"]).stdin(std::process::Stdio::null());
+    let seconds = f64::from(frames) / 25.0;
     for (size, ..) in specs {
-        c.args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25")]);
+        c.args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25:duration={seconds}")]);
     }
     for (k, ((_, fmt, codec, _), p)) in specs.iter().zip(&paths).enumerate() {
         c.args(["-map", &format!("{k}:v"), "-frames:v", &frames.to_string(), "-c:v", codec, "-pix_fmt", fmt]).arg(p);
     }
-    assert!(c.status().unwrap().success(), "ffmpeg could not make the {} clips in {}", specs.len(), dir.display());
+    let mut child = c.spawn().expect("ffmpeg runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ffmpeg did not make the {} clips in {} within 120 s", specs.len(), dir.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "ffmpeg could not make the {} clips in {}", specs.len(), dir.display());
     paths
 }
 
