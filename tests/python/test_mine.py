@@ -30,6 +30,24 @@ def mine(video, out, *extra):
     return json.loads(Path(out).read_text()), o
 
 
+@pytest.fixture(scope="module")
+def mined(clip, tmp_path_factory):
+    """`fovea mine` on the clip with its defaults, run once for the tests that read it."""
+    return mine(clip[0], tmp_path_factory.mktemp("mined") / "resp.json")
+
+
+def detect_pitch(video, *extra):
+    o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines", *extra], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    return o.stdout
+
+
+@pytest.fixture(scope="module")
+def detected(clip):
+    """`fovea detect --pitch lines` on the clip (JSONL), run once for the tests that read it."""
+    return [json.loads(x) for x in detect_pitch(clip[0]).splitlines()]
+
+
 def keypoint_score(video, frames, keypoints, tmp_path, name):
     sub = {"frames": {k: {"objects": [{x: o[x] for x in ("id", "bbox", "class_id")} for o in f["objects"]], "keypoints": keypoints[k]}
                       for k, f in frames.items()}}
@@ -40,9 +58,9 @@ def keypoint_score(video, frames, keypoints, tmp_path, name):
     return json.loads(o.stdout)["keypoints"]["score"]
 
 
-def test_the_response_has_every_frame_with_32_keypoints_near_the_true_ones(clip, tmp_path):
-    video, _, frames, _ = clip
-    resp, run = mine(video, tmp_path / "resp.json")
+def test_the_response_has_every_frame_with_32_keypoints_near_the_true_ones(clip, mined):
+    _, _, frames, _ = clip
+    resp, run = mined
     assert set(resp["frames"]) == set(frames), "one entry per frame, keyed by frame number"
     assert resp["processing_time"] > 0
     registered = 0
@@ -61,9 +79,9 @@ def test_the_response_has_every_frame_with_32_keypoints_near_the_true_ones(clip,
     assert f"keypoints in {registered} of {FRAMES} frames" in run.stderr
 
 
-def test_the_validator_scores_the_keypoints_as_the_true_ones(clip, tmp_path):
+def test_the_validator_scores_the_keypoints_as_the_true_ones(clip, mined, tmp_path):
     video, _, frames, _ = clip
-    resp, _ = mine(video, tmp_path / "resp.json")
+    resp, _ = mined
     truth = keypoint_score(video, frames, {k: f["keypoints"] for k, f in frames.items()}, tmp_path, "truth")
     ours = keypoint_score(video, frames, {k: resp["frames"][k]["keypoints"] for k in frames}, tmp_path, "ours")
     assert truth > 50
@@ -77,12 +95,11 @@ def test_mine_score_prints_the_validators_score_with_the_jobs_time(clip, tmp_pat
     assert "speed        " in run.stdout and "no --time" not in run.stdout
 
 
-def test_detect_writes_keypoints_only_with_the_pitch_stage(clip, tmp_path):
+def test_detect_writes_keypoints_only_with_the_pitch_stage(clip, detected, tmp_path):
     video, _, _, _ = clip
-    for pitch, expect in ((["--pitch", "lines"], True), ([], False)):
-        o = subprocess.run([FOVEA, "detect", str(video), "-q", *pitch], capture_output=True, text=True)
-        assert o.returncode == 0, o.stderr
-        lines = [json.loads(x) for x in o.stdout.splitlines()]
+    o = subprocess.run([FOVEA, "detect", str(video), "-q"], capture_output=True, text=True)
+    assert o.returncode == 0, o.stderr
+    for lines, expect in ((detected, True), ([json.loads(x) for x in o.stdout.splitlines()], False)):
         assert len(lines) == FRAMES
         assert all(("keypoints" in f) == expect for f in lines)
         if expect:
@@ -102,7 +119,7 @@ def test_mine_refuses_score_to_stdout(tmp_path):
     assert o.returncode != 0 and "--score reads the response back" in o.stderr
 
 
-def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
+def test_every_face_gets_the_clis_keypoints(clip, detected, tmp_path):
     """One road: an engine configuration's `[pitch]` gives the Python binding's file call and
     stream, and a service job's `pitch` option, the keypoints `fovea detect --pitch lines` gives."""
     import shutil
@@ -116,10 +133,8 @@ def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
     from test_serve import Server
 
     video, _, _, _ = clip
-    o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines"], capture_output=True, text=True)
-    assert o.returncode == 0, o.stderr
-    cli = [f["keypoints"] for f in map(json.loads, o.stdout.splitlines())]
-    cli_conf = [f["keypoint_confidences"] for f in map(json.loads, o.stdout.splitlines())]
+    cli = [f["keypoints"] for f in detected]
+    cli_conf = [f["keypoint_confidences"] for f in detected]
     with fovea.Engine(config="[tracking]\nenabled = true\n[pitch]\nmode = \"lines\"\n") as engine:
         files = []
         confs = []
@@ -152,11 +167,10 @@ def test_every_face_gets_the_clis_keypoints(clip, tmp_path):
             c.submit("match.mkv", pitch="model")
     finally:
         s.stop()
-    o = subprocess.run([FOVEA, "detect", str(video), "-q", "--pitch", "lines", "--format", "scorevision"], capture_output=True, text=True)
-    assert doc == json.loads(o.stdout), "the service's mining job equals fovea detect --pitch lines"
+    assert doc == json.loads(detect_pitch(video, "--format", "scorevision")), "the service's mining job equals fovea detect --pitch lines"
 
 
-def test_a_mine_job_gives_fovea_mines_response(clip, tmp_path):
+def test_a_mine_job_gives_fovea_mines_response(clip, mined, tmp_path):
     """`fovea serve`'s mine job: `fovea mine`'s response (objects, keypoints) with the job's own
     processing_time; a format other than the response's is refused by name."""
     import shutil
@@ -167,7 +181,7 @@ def test_a_mine_job_gives_fovea_mines_response(clip, tmp_path):
     from test_serve import Server
 
     video, _, _, _ = clip
-    want, _ = mine(video, tmp_path / "cli.json")
+    want, _ = mined
     media = tmp_path / "media"
     media.mkdir()
     shutil.copy(video, media / "match.mkv")
