@@ -306,6 +306,7 @@ encoders: setup
 bench-keyframes: setup
 	$(CARGO) build --release
 	$(PY) benches/keyframes_bench.py --rounds $${ROUNDS:-1}
+	$(PY) benches/keyframes_loop_filter.py --rounds $${ROUNDS:-2}
 
 # Regenerates tests/data/roi_reference* (OpenCV crops, resizes and colour statistics).
 roi-reference: setup

@@ -371,13 +371,14 @@ pub fn select(
 fn measure(input: &Path, opts: &mut Options<'_>) -> Result<(Vec<Measured>, QualityReport, Result<()>)> {
     let mut measured: Vec<Measured> = Vec::new();
     let progress = &mut opts.progress;
-    let (q, outcome) = run_quality(input, opts.sampling, opts.policy.analysis.width, opts.gpu.clone(), &mut |m| {
-        if let Some(p) = progress.as_mut() {
-            p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
-        }
-        measured.push(m);
-        Ok(())
-    })?;
+    let (q, outcome) =
+        run_quality(input, opts.sampling, opts.policy.analysis.width, opts.policy.analysis.skip_loop_filter, opts.gpu.clone(), &mut |m| {
+            if let Some(p) = progress.as_mut() {
+                p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
+            }
+            measured.push(m);
+            Ok(())
+        })?;
     Ok((measured, q, outcome))
 }
 

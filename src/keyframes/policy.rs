@@ -15,6 +15,10 @@ pub const DEFAULT_POLICY: &str = include_str!("../../filter/keyframes.toml");
 #[serde(deny_unknown_fields, default)]
 pub struct Analysis {
     pub width: u32,
+    /// Stage 1 decodes without the codec's in-loop deblocking filter: faster, the same shots,
+    /// the measures within 0.003, but near-ties between frames can go the other way (off by
+    /// default; see filter/keyframes.toml).
+    pub skip_loop_filter: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +79,7 @@ pub struct Policy {
 // The defaults below are the values of filter/keyframes.toml (a unit test holds them equal).
 impl Default for Analysis {
     fn default() -> Self {
-        Self { width: 256 }
+        Self { width: 256, skip_loop_filter: false }
     }
 }
 impl Default for Shots {

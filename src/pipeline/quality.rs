@@ -58,12 +58,14 @@ pub fn analysis_size(w: u32, h: u32, width: u32) -> (u32, u32) {
 }
 
 /// Measures every sampled frame of `input` at `width` pixels wide, handing each to `sink` in
-/// decode order; on `gpu` the kernel runs there. Returns the report and the run's outcome: on an
+/// decode order; on `gpu` the kernel runs there; with `skip_loop_filter` the decoder leaves out
+/// the codec's deblocking ([`crate::video::Decoder::skip_loop_filter`]). Returns the report and the run's outcome: on an
 /// input error the frames measured before it were handed on.
 pub fn run_quality(
     input: &Path,
     sampling: Sampling,
     width: u32,
+    skip_loop_filter: bool,
     gpu: Option<Arc<crate::cuda::Device>>,
     sink: &mut dyn FnMut(Measured) -> Result<()>,
 ) -> Result<(QualityReport, Result<()>)> {
@@ -75,7 +77,11 @@ pub fn run_quality(
     let (w, h) = analysis_size(info.width, info.height, width);
     let order = ChannelOrder::Rgb;
     let out = OutputFormat { width: w, height: h, order, fit: Fit::Stretch };
-    let dec = video::spawn(input, sampling, out, 2 * QUALITY_BATCH, QUALITY_BATCH)?;
+    let dec = video::spawn_with(input, sampling, out, 2 * QUALITY_BATCH, QUALITY_BATCH, move |d| {
+        if skip_loop_filter {
+            d.skip_loop_filter();
+        }
+    })?;
     let params = QualityParams::new(order);
     let mut device = match &gpu {
         Some(d) => Some(crate::cuda::rois::DeviceRois::new(d.clone(), QUALITY_BATCH, w as usize * h as usize * 3)?),

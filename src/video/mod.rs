@@ -27,7 +27,7 @@ pub use decode::{Decoder, Nv12};
 pub use open::{init, is_url, probe, reads_once};
 #[cfg(not(feature = "video"))]
 pub use stand_in::{init, is_url, probe, reads_once, Decoder, Nv12};
-pub use thread::{spawn, spawn_selected, DecodeThread};
+pub use thread::{spawn, spawn_selected, spawn_with, DecodeThread};
 
 pub use pool::{FramePool, PooledBuf};
 

@@ -40,6 +40,23 @@ pub fn spawn_selected(
     extra: usize,
     select: Option<std::sync::Arc<std::collections::BTreeSet<u64>>>,
 ) -> Result<DecodeThread> {
+    spawn_with(path, sampling, out, capacity, extra, move |dec| {
+        if let Some(sel) = select {
+            dec.select(sel);
+        }
+    })
+}
+
+/// [`spawn`], with `setup` applied to the decoder on its thread before the first frame
+/// ([`Decoder::select`], [`Decoder::skip_loop_filter`]).
+pub fn spawn_with(
+    path: &Path,
+    sampling: Sampling,
+    out: OutputFormat,
+    capacity: usize,
+    extra: usize,
+    setup: impl FnOnce(&mut Decoder) + Send + 'static,
+) -> Result<DecodeThread> {
     let (info_tx, info_rx) = crossbeam_channel::bounded::<Result<VideoInfo>>(1);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(capacity.max(1));
     // A live source does not wait for a slow pipeline: the oldest queued frame goes, taken by
@@ -60,9 +77,7 @@ pub fn spawn_selected(
                     return DecodeStats::default();
                 }
             };
-            if let Some(sel) = select {
-                dec.select(sel);
-            }
+            setup(&mut dec);
             let _ = info_tx.send(Ok(dec.info().clone()));
             let pool = FramePool::new(pool_size);
             let mut dropped = 0u64;

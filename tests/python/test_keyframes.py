@@ -205,3 +205,22 @@ def test_an_all_black_clip_says_why_nothing_was_chosen(tmp_path):
     assert "none chosen: no frame passed the quality gates" in o.stderr and "under- or over-exposed" in o.stderr, o.stderr
     doc = json.loads((tmp_path / "kf" / "keyframes.json").read_text())
     assert doc["summary"]["chosen"] == 0 and "quality gates" in doc["summary"]["nothing_chosen"]
+
+
+def test_stage_1_without_the_loop_filter_finds_the_same_shots_and_measures(default_run, tmp_path):
+    """`skip_loop_filter` (off by default): stage 1 decodes without the codec's deblocking filter
+    and finds the same shots, the candidates both runs have scored within 0.01; the policy the
+    run reports says it ran so."""
+    doc, _, _ = default_run
+    assert doc["policy"]["analysis"]["skip_loop_filter"] is False
+    video = Path(doc["video"]["path"])
+    policy = tmp_path / "skip.toml"
+    policy.write_text("[analysis]\nskip_loop_filter = true\n")
+    fast, _ = run(video, tmp_path / "out", "--policy", str(policy))
+    assert fast["policy"]["analysis"]["skip_loop_filter"] is True
+    assert [(s["start_frame"], s["end_frame"]) for s in fast["shots"]] == [(s["start_frame"], s["end_frame"]) for s in doc["shots"]]
+    cands = lambda d: {c["frame"]: c for s in d["shots"] for c in s["candidates"]}
+    a, b = cands(fast), cands(doc)
+    common = set(a) & set(b)
+    assert len(common) >= 0.8 * len(b), (sorted(a), sorted(b))
+    assert max(abs(a[f]["quality"]["score"] - b[f]["quality"]["score"]) for f in common) < 0.01

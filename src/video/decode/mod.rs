@@ -154,6 +154,14 @@ impl Decoder {
         })
     }
 
+    /// Decodes without the codec's in-loop deblocking filter (H.264, HEVC, VP9...; others ignore
+    /// it): frames come faster and slightly blockier, and the error spreads until the next key
+    /// frame. For measuring frames (key frames' stage 1), never for results. Call before the
+    /// first frame.
+    pub fn skip_loop_filter(&mut self) {
+        self.decoder.skip_loop_filter(codec::discard::Discard::All);
+    }
+
     /// Keeps only the frames whose decode index is in `frames` (instead of stride and frame-rate
     /// sampling; start and duration still apply). Other frames are decoded but not converted,
     /// and decoding stops after the last selected one.
