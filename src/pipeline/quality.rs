@@ -59,8 +59,8 @@ pub fn analysis_size(w: u32, h: u32, width: u32) -> (u32, u32) {
 
 /// Measures every sampled frame of `input` at `width` pixels wide, handing each to `sink` in
 /// decode order; on `gpu` the kernel runs there; with `skip_loop_filter` the decoder leaves out
-/// the codec's deblocking ([`crate::video::Decoder::skip_loop_filter`]). Returns the report and the run's outcome: on an
-/// input error the frames measured before it were handed on.
+/// the codec's deblocking ([`crate::video::Decoder::skip_loop_filter`]). Returns the report and
+/// the run's outcome: on an input error the frames measured before it were handed on.
 pub fn run_quality(
     input: &Path,
     sampling: Sampling,

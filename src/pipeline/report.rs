@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{FrameStages, Infer, StageCounts};
-use crate::results::BoxResult;
+use crate::results::{BoxCheck, Verdict};
 use crate::track::reuse::ReuseStats;
 use crate::video::VideoInfo;
 
@@ -63,17 +63,20 @@ pub struct BoxCounts {
 }
 
 impl BoxCounts {
-    /// Counts one box's verdict.
-    pub fn count(&mut self, r: &BoxResult) {
+    /// Counts one box's check (none: kept, as a box no rule looked at).
+    pub fn count(&mut self, check: Option<&BoxCheck>) {
         self.boxes += 1;
-        match r.verdict {
-            "keep" => self.kept += 1,
-            "reject" => *self.rejected.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
-            _ => *self.invalid.entry(r.rule.clone().unwrap_or_default()).or_default() += 1,
+        let Some(c) = check else {
+            self.kept += 1;
+            return;
+        };
+        let rule = || c.rule.clone().unwrap_or_default();
+        match c.verdict {
+            Verdict::Keep => self.kept += 1,
+            Verdict::Reject => *self.rejected.entry(rule()).or_default() += 1,
+            Verdict::Invalid => *self.invalid.entry(rule()).or_default() += 1,
         }
-        if r.flags.contains(&"clamped") {
-            self.clamped += 1;
-        }
+        self.clamped += u64::from(c.clamped);
     }
 }
 
@@ -225,7 +228,7 @@ impl RunReport {
         self.frames_processed += 1;
         let counts = self.boxes.get_or_insert_with(BoxCounts::default);
         for k in 0..f.detections.len() {
-            counts.count(&f.box_result(k, &self.labels));
+            counts.count(f.checks.get(k));
         }
     }
 
