@@ -10,7 +10,8 @@
 //! It runs on its own thread, so detection never waits for drawing or encoding. `fovea detect`
 //! hands it the pipeline's own decoded frames ([`Annotator::spawn_fed`]); verify, track and
 //! results that wait for the end of the clip (colour teams) come without frames, and it decodes
-//! the input again ([`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without tracking); boxes a
+//! the input again, paired with them by the pipeline's source for that
+//! ([`crate::pipeline::frames_with_results`], [`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without tracking); boxes a
 //! rule rejected are dashed and grey, with the rule's name; the header names the model and the
 //! rate the results arrive at.
 #![forbid(unsafe_code)]
@@ -104,32 +105,25 @@ impl Annotator {
                 }
             };
             let fps = decoder.info().fps.unwrap_or(30.0) / f64::from(sampling.stride.max(1));
-            let mut d = Drawer::new(target, style, writer, fps);
+            let d = std::cell::RefCell::new(Drawer::new(target, style, writer, fps));
             let pool = FramePool::new(2);
-            let mut pending: Option<(FrameResult, Option<String>)> = None;
-            let mut results_open = true;
-            crate::pipeline::visit_frames(&mut decoder, &pool, &mut |mut f| {
-                // This frame's result, if any: results arrive in decode order; a frame without
-                // one is written as it is.
-                while results_open && pending.as_ref().is_none_or(|p| p.0.index < f.index) {
-                    match rx.recv() {
-                        Ok(Msg::Result(r, note)) => {
-                            d.arrived();
-                            pending = Some((r, note));
-                        }
-                        Ok(Msg::Frame(_)) => {}
-                        Err(_) => {
-                            results_open = false;
-                            pending = None;
-                        }
+            // The results, in decode order, paired with the input's frames by the pipeline; a
+            // frame without one is written as it is.
+            let mut next = || loop {
+                match rx.recv() {
+                    Ok(Msg::Result(r, note)) => {
+                        d.borrow_mut().arrived();
+                        return Some((r.index, (r, note)));
                     }
+                    Ok(Msg::Frame(_)) => {}
+                    Err(_) => return None,
                 }
-                let index = f.index;
-                let own = pending.as_ref().filter(|p| p.0.index == index);
-                d.emit(&mut f, own.map(|p| &p.0), own.and_then(|p| p.1.as_deref()))?;
-                Ok(Some(true))
+            };
+            crate::pipeline::frames_with_results(&mut decoder, &pool, &mut next, &mut |f, own| {
+                d.borrow_mut().emit(f, own.map(|p| &p.0), own.and_then(|p| p.1.as_deref()))
             })?;
             drop(rx);
+            let mut d = d.into_inner();
             // Decoding and conversion count as the annotator's own work.
             d.busy += decoder.stats().decode_s + decoder.stats().convert_s;
             d.finish()

@@ -329,6 +329,30 @@ pub fn visit_frames(
     Ok(n)
 }
 
+/// The source of a sink whose results came without their frames (the annotator after verify, or
+/// after colour teams held the results to the clip's end): the opened decoder's frames, each
+/// handed to `visit` with its result when it has one. Results come from `next` in decode order,
+/// each with its frame's decode index (None: no more); a frame without one goes on alone.
+/// Returns how many frames were decoded.
+pub fn frames_with_results<R>(
+    dec: &mut video::Decoder,
+    pool: &video::FramePool,
+    next: &mut dyn FnMut() -> Option<(u64, R)>,
+    visit: &mut dyn FnMut(&mut Frame, Option<&R>) -> Result<()>,
+) -> Result<u64> {
+    let mut pending: Option<(u64, R)> = None;
+    let mut open = true;
+    visit_frames(dec, pool, &mut |mut f| {
+        while open && pending.as_ref().is_none_or(|p| p.0 < f.index) {
+            pending = next();
+            open = pending.is_some();
+        }
+        let own = pending.as_ref().filter(|p| p.0 == f.index);
+        visit(&mut f, own.map(|p| &p.1))?;
+        Ok(Some(true))
+    })
+}
+
 /// Decodes the frames `select` of `path` again (frames in `order`, at source size), handing each
 /// to `visit`; returns how many were decoded. The clip-level steps' [`Refetch`] for a file.
 pub fn decode_again(
