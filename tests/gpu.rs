@@ -90,6 +90,7 @@ fn raw_frames(dir: &std::path::Path, clip: &str, n: usize, pool: &FramePool) -> 
                 height: h,
                 order: ChannelOrder::Bgr,
                 transform: fovea::video::Transform::identity(w, h),
+                picture: None,
             }
         })
         .collect()

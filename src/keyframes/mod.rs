@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod choose;
+mod hold;
 pub mod policy;
 pub mod shots;
 mod write;
@@ -33,11 +34,11 @@ use crate::error::{Error, Result};
 use crate::image::ChannelOrder;
 use crate::infer::encoder::ImageEncoder;
 use crate::infer::Detector;
-use crate::pipeline::quality::{run_quality, Measured, QualityReport};
+use crate::pipeline::quality::{run_quality, Measured, QualityOptions, QualityReport};
 use crate::pipeline::{self, FrameResult, RunReport};
 use crate::quality::FrameQuality;
 use crate::roi::RoiBatch;
-use crate::video::Sampling;
+use crate::video::{Fit, FramePool, OutputFormat, Sampling};
 
 /// What a run is asked for.
 pub struct Options<'a> {
@@ -165,7 +166,15 @@ pub struct StageReport {
     pub stage1_size: [u32; 2],
     pub shots: usize,
     pub stage2_frames: u64,
+    /// Frames stage 2 decoded again (candidates whose pictures stage 1 did not hold, and the
+    /// frames they need).
     pub stage2_frames_decoded: u64,
+    /// Candidates stage 2 took from the pictures stage 1 held.
+    pub stage2_frames_held: u64,
+    /// The most MiB of pictures held at once, and pictures let go for room while their frames
+    /// could still become candidates (the policy's `candidates.hold_mib`).
+    pub held_peak_mib: f64,
+    pub held_dropped_for_room: u64,
     pub duplicates_dropped: usize,
     pub chosen: usize,
     /// Why no frame was chosen, when none was (every frame kept out by the quality gates, or
@@ -286,7 +295,7 @@ pub fn select(
     let mut seconds = BTreeMap::new();
 
     // Stage 1: every sampled frame, measured small.
-    let (measured, q, stage1_outcome) = measure(input, &mut opts)?;
+    let Stage1 { measured, qualities, mut holder, report: q, outcome: stage1_outcome } = measure(input, &mut opts)?;
     seconds.insert("stage1_decode", q.decode_s + q.convert_s);
     seconds.insert("stage1_measure", q.measure_s);
     seconds.insert("stage1_wall", start.elapsed().as_secs_f64());
@@ -294,32 +303,56 @@ pub fn select(
     // Shots and candidates.
     let t = Instant::now();
     let rate = q.video.fps.unwrap_or(25.0) / f64::from(opts.sampling.stride.max(1));
-    let qualities: Vec<FrameQuality> = measured.iter().map(|m| m.quality.clone()).collect();
     let found = shots::detect(&qualities, rate, &policy.shots);
     drop(qualities);
     let scorer = Scorer::new(&measured, &policy.quality);
     let (mut shot_reports, picks) = candidates_per_shot(&measured, &found, &scorer, &policy);
     seconds.insert("shots_and_candidates", t.elapsed().as_secs_f64());
 
-    // Stage 2: the detector (and encoder) on the candidates only.
+    // Stage 2: the detector (and encoder) on the candidates only: those whose pictures stage 1
+    // held from memory, the others decoded again.
     let t = Instant::now();
     let by_index: BTreeMap<u64, (usize, usize)> = picks.iter().map(|&(i, s)| (measured[i].index, (i, s))).collect();
+    let mut held = Vec::new();
+    let mut again = BTreeSet::new();
+    for (&index, &(mi, _)) in &by_index {
+        match holder.take(mi) {
+            Some(p) => held.push((index, measured[mi].pts, p)),
+            None => {
+                again.insert(index);
+            }
+        }
+    }
+    let hold_stats = holder.stats;
+    drop(holder);
     let encoder = opts.encoder.take();
     let encoder_name = encoder.as_ref().map(|e| e.model().name.clone());
-    let seen = stage2(input, detector, params, &opts, by_index.keys().copied().collect(), encoder)?;
+    let mut seen = stage2(input, &q.video, detector, params, &opts, held, again, encoder)?;
     seconds.insert("stage2_wall", t.elapsed().as_secs_f64());
-    if let Some(r) = &seen.report {
-        seconds.insert("stage2_decode", r.times.decode_s);
-        seconds.insert("stage2_detector", r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s);
-    }
+    seconds.insert("stage2_decode", seen.decode_s);
+    seconds.insert("stage2_convert", seen.convert_s);
+    seconds.insert("stage2_detector", seen.detector_s);
 
     // Final scores, then the choice.
     let t = Instant::now();
     let person = detector.manifest().class_id("person");
-    let mut candidates = final_scores(&by_index, &measured, seen.results, seen.pixels, &scorer, &policy, person, &mut shot_reports);
+    let mut candidates =
+        final_scores(&by_index, &measured, seen.results, std::mem::take(&mut seen.pixels), &scorer, &policy, person, &mut shot_reports);
     let duplicates = choose::choose(&mut candidates, &shot_reports, &policy.duplicates, opts.min_gap, opts.max);
     let mut chosen: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].chosen).collect();
     chosen.sort_by(|&a, &b| candidates[a].time.total_cmp(&candidates[b].time));
+    // The images of chosen candidates whose pictures were held.
+    let pool = FramePool::new(1);
+    for &i in &chosen {
+        let c = &mut candidates[i];
+        if let (None, Some(p)) = (&c.image, seen.pictures.remove(&c.frame)) {
+            let f = seen.converter.picture(&p, &pool, c.frame, c.time)?;
+            let (image, thumb) = images(&f, detector.manifest().input.channels, opts.format, opts.thumb)?;
+            c.image = Some(image);
+            c.thumb = Some(thumb);
+        }
+    }
+    drop(seen.pictures);
     // Pixels of frames not chosen are not kept.
     for c in candidates.iter_mut().filter(|c| !c.chosen) {
         c.image = None;
@@ -335,7 +368,10 @@ pub fn select(
         stage1_size: [q.width, q.height],
         shots: shot_reports.len(),
         stage2_frames: candidates.len() as u64,
-        stage2_frames_decoded: seen.report.as_ref().map_or(0, |r| r.frames_decoded),
+        stage2_frames_decoded: seen.frames_decoded,
+        stage2_frames_held: seen.frames_held,
+        held_peak_mib: hold_stats.peak_bytes as f64 / f64::from(1 << 20),
+        held_dropped_for_room: hold_stats.dropped_for_room,
         duplicates_dropped: duplicates,
         chosen: chosen.len(),
         nothing_chosen: chosen.is_empty().then(|| why_nothing_chosen(q.frames_measured, candidates.len(), &shot_reports)),
@@ -366,48 +402,84 @@ pub fn select(
     Ok((selection, stage1_outcome.and(seen.outcome)))
 }
 
-/// Stage 1: every sampled frame of `input` measured small (the quality source), progress told;
-/// the frames measured before an input error, and that error.
-fn measure(input: &Path, opts: &mut Options<'_>) -> Result<(Vec<Measured>, QualityReport, Result<()>)> {
+/// What stage 1 measured: every sampled frame and its measures, the pictures held for stage 2,
+/// the quality source's report, and the input error that ended it, if any.
+struct Stage1 {
+    measured: Vec<Measured>,
+    qualities: Vec<FrameQuality>,
+    holder: hold::Holder,
+    report: QualityReport,
+    outcome: Result<()>,
+}
+
+/// Stage 1: every sampled frame of `input` measured small (the quality source), progress told,
+/// the pictures of frames that may become candidates held at full size.
+fn measure(input: &Path, opts: &mut Options<'_>) -> Result<Stage1> {
+    let info = crate::video::probe(input)?;
+    let rate = info.fps.unwrap_or(25.0) / f64::from(opts.sampling.stride.max(1));
+    let expected = info.duration.map(|d| d * rate).or(info.declared_frames.map(|f| f as f64 / f64::from(opts.sampling.stride.max(1))));
+    let mut holder = hold::Holder::new(&opts.policy, rate, expected.map(|e| e as usize));
+    let analysis = &opts.policy.analysis;
+    // Pictures decoded without the loop filter are not what stage 2 must see: none are held then.
+    let keep_pictures = holder.holds() && !analysis.skip_loop_filter;
+    let source =
+        QualityOptions { width: analysis.width, skip_loop_filter: analysis.skip_loop_filter, keep_pictures, gpu: opts.gpu.clone() };
     let mut measured: Vec<Measured> = Vec::new();
+    let mut qualities: Vec<FrameQuality> = Vec::new();
     let progress = &mut opts.progress;
-    let (q, outcome) =
-        run_quality(input, opts.sampling, opts.policy.analysis.width, opts.policy.analysis.skip_loop_filter, opts.gpu.clone(), &mut |m| {
-            if let Some(p) = progress.as_mut() {
-                p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
-            }
-            measured.push(m);
-            Ok(())
-        })?;
-    Ok((measured, q, outcome))
+    let (report, outcome) = run_quality(input, opts.sampling, &source, &mut |mut m| {
+        if let Some(p) = progress.as_mut() {
+            p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
+        }
+        let picture = m.picture.take();
+        qualities.push(m.quality.clone());
+        measured.push(m);
+        if let Some(p) = picture {
+            holder.push(&measured, &qualities, p);
+        }
+        Ok(())
+    })?;
+    Ok(Stage1 { measured, qualities, holder, report, outcome })
 }
 
 /// A candidate's pixels as stage 2 keeps them: the encoded image, the thumbnail, the encoder's
 /// embedding, the size.
 struct Pixels {
     image: Option<Vec<u8>>,
-    thumb: Option<(Vec<u8>, u32, u32)>,
+    thumb: Option<Thumb>,
     embedding: Option<Vec<f32>>,
     size: (u32, u32),
 }
 
-/// What stage 2 saw: the detector's results and the pixels per decode index, its run report
-/// (none when there was no candidate), and the input error that ended it, if any.
+/// What stage 2 saw: the detector's results and the pixels per decode index, its figures, and
+/// the input error that ended the decoding again, if any.
 struct Stage2 {
     results: BTreeMap<u64, FrameResult>,
     pixels: BTreeMap<u64, Pixels>,
-    report: Option<RunReport>,
+    /// The held pictures, kept for the candidates' images: only the chosen are encoded.
+    pictures: BTreeMap<u64, crate::video::Picture>,
+    converter: crate::video::Converter,
+    frames_held: u64,
+    frames_decoded: u64,
+    decode_s: f64,
+    convert_s: f64,
+    detector_s: f64,
     outcome: Result<()>,
 }
 
-/// Stage 2: the chain's file source on the candidates `select` only, the detector on them, and
-/// each candidate's pixels (encoded, thumbnail, embedded by `encoder`) from the chain's frame tap.
+/// Stage 2: the detector on the candidates, each candidate's pixels (encoded, thumbnail,
+/// embedded by `encoder`) made from its frame: first those stage 1 `held` (decode index, time,
+/// picture; converted from memory in the detector's batches through the chain's in-memory
+/// source), then the chain's file source on the others (`again`) only.
+#[allow(clippy::too_many_arguments)]
 fn stage2(
     input: &Path,
+    info: &crate::video::VideoInfo,
     detector: &mut Detector,
     params: &DecodeParams,
     opts: &Options<'_>,
-    select: BTreeSet<u64>,
+    held: Vec<(u64, f64, crate::video::Picture)>,
+    again: BTreeSet<u64>,
     encoder: Option<&mut ImageEncoder>,
 ) -> Result<Stage2> {
     let order = detector.manifest().input.channels;
@@ -415,20 +487,21 @@ fn stage2(
     let tap_error: RefCell<Option<Error>> = RefCell::new(None);
     let encoder = RefCell::new(encoder);
     let (format, thumb) = (opts.format, opts.thumb);
+    // Each candidate's pixels: its embedding, and its image and thumbnail unless its picture is
+    // held (`encode` false: made later, for the chosen only).
+    let pixels_of = |f: &crate::video::Frame, encode: bool| -> Result<Pixels> {
+        let (image, thumb) = if encode { images(f, order, format, thumb).map(|(i, t)| (Some(i), Some(t)))? } else { (None, None) };
+        let embedding = match encoder.borrow_mut().as_mut() {
+            Some(enc) => Some(enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())?),
+            None => None,
+        };
+        Ok(Pixels { image, thumb, embedding, size: (f.width, f.height) })
+    };
     let mut tap = |f: crate::video::Frame| {
         if tap_error.borrow().is_some() {
             return;
         }
-        let made = (|| -> Result<Pixels> {
-            let bgr = to_bgr(&f.data[..f.width as usize * f.height as usize * 3], order);
-            let image = write::encode(format, &bgr, f.width, f.height)?;
-            let thumb = write::thumbnail(&bgr, f.width, f.height, thumb);
-            let embedding = match encoder.borrow_mut().as_mut() {
-                Some(enc) => Some(enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())?),
-                None => None,
-            };
-            Ok(Pixels { image: Some(image), thumb: Some(thumb), embedding, size: (f.width, f.height) })
-        })();
+        let made = pixels_of(&f, true);
         match made {
             Ok(p) => {
                 pixels.borrow_mut().insert(f.index, p);
@@ -437,13 +510,48 @@ fn stage2(
         }
     };
     let mut results: BTreeMap<u64, FrameResult> = BTreeMap::new();
-    let (report, outcome) = if select.is_empty() {
-        (None, Ok(()))
-    } else {
+    let mut seen = Stage2 {
+        results: BTreeMap::new(),
+        pixels: BTreeMap::new(),
+        pictures: BTreeMap::new(),
+        converter: crate::video::Converter::new(OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch }, info.rotation),
+        frames_held: held.len() as u64,
+        frames_decoded: 0,
+        decode_s: 0.0,
+        convert_s: 0.0,
+        detector_s: 0.0,
+        outcome: Ok(()),
+    };
+    let detector_s = |r: &RunReport| r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s;
+
+    // The held pictures, converted as the file source converts frames (source size, the model's
+    // channel order), a batch at a time.
+    let batch = detector.batch().max(1);
+    let pool = FramePool::new(batch);
+    let mut held = held.into_iter().peekable();
+    while held.peek().is_some() {
+        let t = Instant::now();
+        let chunk: Vec<_> = held.by_ref().take(batch).collect();
+        let frames = chunk.iter().map(|(index, pts, p)| seen.converter.picture(p, &pool, *index, *pts)).collect::<Result<Vec<_>>>()?;
+        seen.convert_s += t.elapsed().as_secs_f64();
+        let r = pipeline::run_frames(info, &frames, detector, params, pipeline::ChainConfig::default().stages(None), &mut |r| {
+            results.insert(r.index, r.clone());
+            Ok(())
+        })?;
+        seen.detector_s += detector_s(&r);
+        for f in &frames {
+            let px = pixels_of(f, false)?;
+            pixels.borrow_mut().insert(f.index, px);
+        }
+        drop(frames);
+        seen.pictures.extend(chunk.into_iter().map(|(index, _, p)| (index, p)));
+    }
+
+    if !again.is_empty() {
         let sampling = Sampling { stride: 1, max_fps: None, ..opts.sampling };
         let (r, o) = pipeline::run_detect_selected(
             input,
-            Some(Arc::new(select)),
+            Some(Arc::new(again)),
             detector,
             params,
             sampling,
@@ -454,12 +562,17 @@ fn stage2(
             },
             &mut |_| {},
         )?;
-        (Some(r), o)
-    };
+        seen.frames_decoded = r.frames_decoded;
+        seen.decode_s = r.times.decode_s;
+        seen.detector_s += detector_s(&r);
+        seen.outcome = o;
+    }
     if let Some(e) = tap_error.into_inner() {
         return Err(e);
     }
-    Ok(Stage2 { results, pixels: pixels.into_inner(), report, outcome })
+    seen.results = results;
+    seen.pixels = pixels.into_inner();
+    Ok(seen)
 }
 
 /// The candidates stage 2 saw (`by_index`: decode index to measured index and shot), with their
@@ -519,9 +632,38 @@ fn check_options(opts: &Options<'_>) -> Result<()> {
     opts.sampling.validate()
 }
 
-/// Each shot's candidates: its frames (away from the cut by the guard) past the exposure and
-/// relative-sharpness gates, the best few spread over the shot. The shots' reports (without
-/// candidates yet) and the picks as (measured index, shot).
+/// The frames of shot `s` that may be its candidates: away from the cut by the guard, past the
+/// exposure and relative-sharpness gates. Also the counts kept out (blurred, exposure).
+fn gated(measured: &[Measured], s: &shots::Shot, policy: &Policy) -> (Vec<usize>, usize, usize) {
+    let len = s.end - s.start;
+    let guard = policy.quality.boundary_guard;
+    let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
+    let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
+    let (mut blur, mut exposure) = (0, 0);
+    let mut pool = Vec::new();
+    for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
+        let fq = &m.quality;
+        if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
+            exposure += 1;
+            continue;
+        }
+        if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
+            blur += 1;
+            continue;
+        }
+        pool.push(i);
+    }
+    (pool, blur, exposure)
+}
+
+/// The measured frames between a shot's candidates: half its length over one more than the
+/// candidates a shot has, at least 1.
+fn candidate_gap(len: usize, policy: &Policy) -> usize {
+    ((len / (policy.candidates.per_shot + 1)).max(1) / 2).max(1)
+}
+
+/// Each shot's candidates: its [`gated`] frames, the best few spread over the shot. The shots'
+/// reports (without candidates yet) and the picks as (measured index, shot).
 fn candidates_per_shot(
     measured: &[Measured],
     found: &[shots::Shot],
@@ -530,27 +672,11 @@ fn candidates_per_shot(
 ) -> (Vec<ShotReport>, Vec<(usize, usize)>) {
     let mut shot_reports = Vec::with_capacity(found.len());
     let mut picks: Vec<(usize, usize)> = Vec::new();
-    let guard = policy.quality.boundary_guard;
     for (si, s) in found.iter().enumerate() {
         let len = s.end - s.start;
-        let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
-        let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
-        let (mut blur, mut exposure) = (0, 0);
-        let mut pool = Vec::new();
-        for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
-            let fq = &m.quality;
-            if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
-                exposure += 1;
-                continue;
-            }
-            if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
-                blur += 1;
-                continue;
-            }
-            pool.push((i, scorer.score(fq).score));
-        }
-        let gap = (len / (policy.candidates.per_shot + 1)).max(1) / 2;
-        let chosen = spaced_best(pool, policy.candidates.per_shot, gap.max(1));
+        let (pool, blur, exposure) = gated(measured, s, policy);
+        let pool = pool.into_iter().map(|i| (i, scorer.score(&measured[i].quality).score)).collect();
+        let chosen = spaced_best(pool, policy.candidates.per_shot, candidate_gap(len, policy));
         picks.extend(chosen.iter().map(|&i| (i, si)));
         let (first, last) = (&measured[s.start], &measured[s.end - 1]);
         shot_reports.push(ShotReport {
@@ -652,6 +778,17 @@ pub fn annotations(s: &KeyframeSelection) -> Vec<(FrameResult, String)> {
             None => (FrameResult::untracked(f.index, f.time, Vec::new()), format!("shot {}  quality {:.2}", f.shot, f.quality)),
         })
         .collect()
+}
+
+/// A BGR thumbnail: pixels, width, height.
+type Thumb = (Vec<u8>, u32, u32);
+
+/// A candidate's image (encoded in `format`) and thumbnail (BGR, longest side `thumb`) from its
+/// frame, whose pixels are in `order`.
+fn images(f: &crate::video::Frame, order: ChannelOrder, format: ImageFormat, thumb: u32) -> Result<(Vec<u8>, Thumb)> {
+    let bgr = to_bgr(&f.data[..f.width as usize * f.height as usize * 3], order);
+    let image = write::encode(format, &bgr, f.width, f.height)?;
+    Ok((image, write::thumbnail(&bgr, f.width, f.height, thumb)))
 }
 
 /// Packed BGR pixels of a frame in `order`.

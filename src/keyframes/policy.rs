@@ -47,6 +47,9 @@ pub struct QualityWeights {
 #[serde(deny_unknown_fields, default)]
 pub struct Candidates {
     pub per_shot: usize,
+    /// MiB of stage 1's decoded pictures held at full size while they may still become
+    /// candidates (stage 2 then decodes only the candidates not held); 0 holds none.
+    pub hold_mib: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,7 +106,7 @@ impl Default for QualityWeights {
 }
 impl Default for Candidates {
     fn default() -> Self {
-        Self { per_shot: 3 }
+        Self { per_shot: 3, hold_mib: 768 }
     }
 }
 impl Default for ScoreWeights {
@@ -179,6 +182,9 @@ impl Policy {
         }
         if !(1..=64).contains(&self.candidates.per_shot) {
             return bad(format!("candidates.per_shot must be within 1..=64, got {}", self.candidates.per_shot));
+        }
+        if self.candidates.hold_mib > 1 << 20 {
+            return bad(format!("candidates.hold_mib must be within 0..=1048576, got {}", self.candidates.hold_mib));
         }
         if q.boundary_guard > 1000 {
             return bad(format!("quality.boundary_guard must be <= 1000, got {}", q.boundary_guard));

@@ -21,11 +21,26 @@ use crate::video::{self, OutputFormat, Sampling, VideoInfo};
 pub const QUALITY_BATCH: usize = 16;
 
 /// One measured frame.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Measured {
     pub index: u64,
     pub pts: f64,
     pub quality: FrameQuality,
+    /// Its decoded picture at full size, with [`QualityOptions::keep_pictures`].
+    pub picture: Option<video::Picture>,
+}
+
+/// How the quality source decodes and measures.
+#[derive(Debug, Clone)]
+pub struct QualityOptions {
+    /// Frames are measured scaled to this width ([`analysis_size`]).
+    pub width: u32,
+    /// The decoder leaves out the codec's deblocking ([`crate::video::Decoder::skip_loop_filter`]).
+    pub skip_loop_filter: bool,
+    /// Each measured frame keeps its decoded picture ([`crate::video::Decoder::keep_pictures`]).
+    pub keep_pictures: bool,
+    /// The kernel runs on this GPU.
+    pub gpu: Option<Arc<crate::cuda::Device>>,
 }
 
 /// What the quality source did.
@@ -57,19 +72,18 @@ pub fn analysis_size(w: u32, h: u32, width: u32) -> (u32, u32) {
     (tw, th.max(2) & !1)
 }
 
-/// Measures every sampled frame of `input` at `width` pixels wide, handing each to `sink` in
-/// decode order; on `gpu` the kernel runs there; with `skip_loop_filter` the decoder leaves out
-/// the codec's deblocking ([`crate::video::Decoder::skip_loop_filter`]). Returns the report and
-/// the run's outcome: on an input error the frames measured before it were handed on.
+/// Measures every sampled frame of `input` as `opts` say, handing each to `sink` in decode order.
+/// Returns the report and the run's outcome: on an input error the frames measured before it
+/// were handed on.
 pub fn run_quality(
     input: &Path,
     sampling: Sampling,
-    width: u32,
-    skip_loop_filter: bool,
-    gpu: Option<Arc<crate::cuda::Device>>,
+    opts: &QualityOptions,
     sink: &mut dyn FnMut(Measured) -> Result<()>,
 ) -> Result<(QualityReport, Result<()>)> {
     let start = Instant::now();
+    let (width, gpu) = (opts.width, opts.gpu.clone());
+    let (skip_loop_filter, keep_pictures) = (opts.skip_loop_filter, opts.keep_pictures);
     if width < 16 {
         return Err(Error::InvalidOption { option: "analysis width", reason: format!("must be >= 16 pixels, got {width}") });
     }
@@ -80,6 +94,9 @@ pub fn run_quality(
     let dec = video::spawn_with(input, sampling, out, 2 * QUALITY_BATCH, QUALITY_BATCH, move |d| {
         if skip_loop_filter {
             d.skip_loop_filter();
+        }
+        if keep_pictures {
+            d.keep_pictures();
         }
     })?;
     let params = QualityParams::new(order);
@@ -125,9 +142,9 @@ pub fn run_quality(
             };
             drop(views);
             report.measure_s += t.elapsed().as_secs_f64();
-            for (f, q) in batch.drain(..).zip(measured) {
+            for (mut f, q) in batch.drain(..).zip(measured) {
                 report.frames_measured += 1;
-                sink(Measured { index: f.index, pts: f.pts, quality: q })?;
+                sink(Measured { index: f.index, pts: f.pts, quality: q, picture: f.picture.take() })?;
             }
             Ok(())
         },

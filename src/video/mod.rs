@@ -22,11 +22,11 @@ mod stand_in;
 mod thread;
 
 #[cfg(feature = "video")]
-pub use decode::{Decoder, Nv12};
+pub use decode::{Converter, Decoder, Nv12, Picture};
 #[cfg(feature = "video")]
 pub use open::{init, is_url, probe, reads_once};
 #[cfg(not(feature = "video"))]
-pub use stand_in::{init, is_url, probe, reads_once, Decoder, Nv12};
+pub use stand_in::{init, is_url, probe, reads_once, Converter, Decoder, Nv12, Picture};
 pub use thread::{spawn, spawn_selected, spawn_with, DecodeThread};
 
 pub use pool::{FramePool, PooledBuf};
@@ -129,6 +129,9 @@ pub struct Frame {
     pub order: ChannelOrder,
     /// From `data` pixels back to source pixels.
     pub transform: Transform,
+    /// The decoded picture `data` was converted from, when the decoder was asked to keep it
+    /// ([`Decoder::keep_pictures`]).
+    pub picture: Option<Picture>,
 }
 
 /// Counters of one decode run.

@@ -52,6 +52,10 @@ impl Decoder {
         match self.never {}
     }
 
+    pub fn keep_pictures(&mut self) {
+        match self.never {}
+    }
+
     pub fn select(&mut self, _frames: std::sync::Arc<std::collections::BTreeSet<u64>>) {
         match self.never {}
     }
@@ -74,6 +78,33 @@ impl Decoder {
 
     pub fn next_frame(&mut self, _pool: &FramePool) -> Result<Option<Frame>> {
         match self.never {}
+    }
+}
+
+/// A decoded picture: none exists without FFmpeg.
+#[derive(Debug)]
+pub struct Picture {
+    never: std::convert::Infallible,
+}
+
+impl Picture {
+    pub fn bytes(&self) -> usize {
+        match self.never {}
+    }
+}
+
+/// The picture converter's stand-in: nothing to convert without FFmpeg.
+pub struct Converter {
+    _none: (),
+}
+
+impl Converter {
+    pub fn new(_out: OutputFormat, _rotation: u32) -> Self {
+        Self { _none: () }
+    }
+
+    pub fn picture(&mut self, picture: &Picture, _pool: &FramePool, _index: u64, _pts: f64) -> Result<Frame> {
+        match picture.never {}
     }
 }
 

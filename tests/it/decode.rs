@@ -296,6 +296,74 @@ fn display_rotation_is_applied() {
     }
 }
 
+/// A decoded picture held beyond the decoder ([`Decoder::keep_pictures`], as key frames' stage 1
+/// keeps its frames at full size while measuring them small) converts to the very frame a
+/// full-size decode gives, rotated or not; holding every picture changes nothing the decoder
+/// hands out.
+#[test]
+fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
+    let dir = tempdir();
+    for rotate in [0, 90, 270] {
+        let p = dir.path().join(format!("held{rotate}.mp4"));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(data("market_street_10s.mp4"))
+            .args(["-t", "0.6", "-c", "copy", "-an", "-metadata:s:v:0", &format!("rotate={rotate}")])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let small = OutputFormat { width: 64, height: 36, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+        let full = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+        let small_frames = |keep: bool| {
+            let pool = FramePool::new(2);
+            let mut d = Decoder::open(&p, Sampling::default(), small).unwrap();
+            if keep {
+                d.keep_pictures();
+            }
+            let rotation = d.info().rotation;
+            let mut out = Vec::new();
+            while let Some(mut f) = d.next_frame(&pool).unwrap() {
+                assert_eq!(f.picture.is_some(), keep);
+                out.push((f.index, f.pts, f.data.to_vec(), f.picture.take()));
+            }
+            (out, rotation)
+        };
+        let (held, rotation) = small_frames(true);
+        let (plain, _) = small_frames(false);
+        assert_eq!(rotation == 0, rotate == 0, "rotation {rotation} for rotate={rotate}");
+        assert!(held.len() >= 10, "{} frames", held.len());
+        assert_eq!(
+            held.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>(),
+            plain.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>()
+        );
+        let (_, whole) = decode_pixels_in(&p, full);
+        let mut conv = fovea::video::Converter::new(full, rotation);
+        let pool = FramePool::new(1);
+        for ((index, pts, _, picture), (want_index, want)) in held.iter().zip(&whole) {
+            let picture = picture.as_ref().unwrap();
+            assert!(picture.bytes() >= 640 * 360 * 3 / 2, "{picture:?}");
+            let f = conv.picture(picture, &pool, *index, *pts).unwrap();
+            assert_eq!(f.index, *want_index);
+            let (w, h) = if rotate == 0 { (640, 360) } else { (360, 640) };
+            assert_eq!((f.width, f.height, f.order), (w, h, ChannelOrder::Bgr));
+            assert!(f.data[..] == want[..], "rotation {rotate}, frame {index}: the held picture converts to other pixels");
+        }
+        assert_eq!(held.len(), whole.len());
+    }
+}
+
+/// Every frame of `path` in `out`: (decode index, pixels).
+fn decode_pixels_in(path: &std::path::Path, out: OutputFormat) -> (fovea::video::VideoInfo, Vec<(u64, Vec<u8>)>) {
+    let pool = FramePool::new(2);
+    let mut d = Decoder::open(path, Sampling::default(), out).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = d.next_frame(&pool).unwrap() {
+        frames.push((f.index, f.data.to_vec()));
+    }
+    (d.info().clone(), frames)
+}
+
 /// A late --start seeks (constant frame rate) and still reports exact decode indices and
 /// timestamps: the same frames ffprobe lists in that time range.
 #[test]

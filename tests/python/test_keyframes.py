@@ -224,3 +224,36 @@ def test_stage_1_without_the_loop_filter_finds_the_same_shots_and_measures(defau
     common = set(a) & set(b)
     assert len(common) >= 0.8 * len(b), (sorted(a), sorted(b))
     assert max(abs(a[f]["quality"]["score"] - b[f]["quality"]["score"]) for f in common) < 0.01
+
+
+def test_candidates_held_from_stage_1_give_what_decoding_them_again_gives(default_run, tmp_path):
+    """Stage 1 holds the decoded pictures of frames that may become candidates (the policy's
+    `candidates.hold_mib`) and stage 2 takes them from memory; the others are decoded again. With
+    nothing held, and with room for only a few pictures (some candidates held, some decoded
+    again), the report, the choice and every image file are the same bytes as the default run's."""
+    doc, out, _ = default_run
+    s = doc["summary"]
+    assert doc["policy"]["candidates"]["hold_mib"] > 0
+    assert s["stage2_frames_held"] > 0 and s["held_peak_mib"] > 0, s
+    assert s["stage2_frames_held"] <= s["stage2_frames"], s
+    video = Path(doc["video"]["path"])
+
+    def same_as_default(name, hold_mib):
+        policy = tmp_path / f"{name}.toml"
+        policy.write_text(f"[candidates]\nhold_mib = {hold_mib}\n")
+        other, _ = run(video, tmp_path / name, "--policy", str(policy))
+        strip = lambda d: {k: v for k, v in d.items() if k not in ("summary", "policy")}
+        assert strip(other) == strip(doc)
+        files = sorted(p.name for p in out.iterdir() if p.suffix in (".jpg", ".png"))
+        assert files == sorted(p.name for p in (tmp_path / name).iterdir() if p.suffix in (".jpg", ".png"))
+        for f in files:
+            assert (out / f).read_bytes() == (tmp_path / name / f).read_bytes(), f
+        return other["summary"]
+
+    none = same_as_default("none", 0)
+    assert none["stage2_frames_held"] == 0 and none["held_peak_mib"] == 0, none
+    assert none["stage2_frames_decoded"] > s["stage2_frames_decoded"], (none, s)
+    # A 640x360 picture is 0.33 MiB: 4 MiB hold about twelve.
+    few = same_as_default("few", 4)
+    assert few["held_peak_mib"] <= 4.5 and few["held_dropped_for_room"] > 0, few
+    assert 0 < few["stage2_frames_held"] < s["stage2_frames"], few

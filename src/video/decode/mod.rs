@@ -21,7 +21,10 @@ pub struct Decoder {
     time_base: f64,
     sampling: Sampling,
     out: OutputFormat,
-    scaler: Option<Scaler>,
+    /// Converts kept frames into `out`.
+    converter: Converter,
+    /// Each kept frame also holds its decoded picture (see [`Decoder::keep_pictures`]).
+    keep_pictures: bool,
     decoded: frame::Video,
     packet: codec::packet::Packet,
     eof_sent: bool,
@@ -31,10 +34,6 @@ pub struct Decoder {
     sampler: sparse::Sampler,
     last_pts: f64,
     first_pts: Option<f64>,
-    /// swscale's target when it cannot write into the frame buffer (rotation, partial blocks).
-    scratch: Vec<u8>,
-    /// A rotated picture before it is placed into a letterbox.
-    placed: Vec<u8>,
     /// After a seek: (time origin, fps) to compute decode indices from timestamps.
     index_from_pts: Option<(f64, f64)>,
     /// Decode index of the last frame decoded.
@@ -120,6 +119,7 @@ impl Decoder {
                 Err(e) => log::info!("{}: cannot seek to {:.3} s ({e}); decoding from the start", path.display(), sampling.start),
             }
         }
+        let converter = Converter::new(out, info.rotation);
         Ok(Self {
             index_from_pts,
             last_index: None,
@@ -129,7 +129,8 @@ impl Decoder {
             time_base,
             sampling,
             out,
-            scaler: None,
+            converter,
+            keep_pictures: false,
             decoded: frame::Video::empty(),
             packet: codec::packet::Packet::empty(),
             eof_sent: false,
@@ -138,8 +139,6 @@ impl Decoder {
             sampler: sparse::Sampler::new(sampling),
             last_pts: 0.0,
             first_pts: None,
-            scratch: Vec::new(),
-            placed: Vec::new(),
             select: None,
             index,
             cfr: cfr_origin,
@@ -160,6 +159,13 @@ impl Decoder {
     /// first frame.
     pub fn skip_loop_filter(&mut self) {
         self.decoder.skip_loop_filter(codec::discard::Discard::All);
+    }
+
+    /// Each kept frame also holds its decoded picture ([`Frame::picture`]): a reference, no copy,
+    /// so that a consumer can keep a frame at full size after measuring it small and convert it
+    /// later ([`Converter::picture`]). Call before the first frame.
+    pub fn keep_pictures(&mut self) {
+        self.keep_pictures = true;
     }
 
     /// Keeps only the frames whose decode index is in `frames` (instead of stride and frame-rate
@@ -468,10 +474,83 @@ impl Decoder {
         Ok(Some(frame))
     }
 
+    /// Converts the decoded frame; with [`Decoder::keep_pictures`] the frame holds the picture too.
     fn convert(&mut self, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
-        let (sw, sh, sfmt) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
+        let mut frame = match self.converter.convert(&self.decoded, pool, index, pts) {
+            Ok(f) => f,
+            Err(reason) => return Err(self.corrupt(reason)),
+        };
+        if self.keep_pictures {
+            frame.picture = Some(Picture::of(&self.decoded).map_err(|reason| self.corrupt(reason))?);
+        }
+        Ok(frame)
+    }
+}
+
+/// A decoded picture as the decoder made it (its size and pixel format), held by reference: no
+/// copy is made; its buffers stay out of the decoder's pool while it lives. [`Converter::picture`]
+/// converts it as the decoder converts kept frames.
+pub struct Picture(frame::Video);
+
+impl Picture {
+    /// A new reference to `decoded`'s buffers; the reason when FFmpeg cannot make one.
+    fn of(decoded: &frame::Video) -> std::result::Result<Self, String> {
+        let mut held = frame::Video::empty();
+        // SAFETY: both frames are valid AVFrames; `held` is blank, and av_frame_ref gives it new
+        // references to `decoded`'s buffers and a copy of its properties (or fails, leaving it blank).
+        let rc = unsafe { ffmpeg::ffi::av_frame_ref(held.as_mut_ptr(), decoded.as_ptr()) };
+        if rc < 0 {
+            return Err(format!("cannot hold a decoded picture: {}", av_error(ffmpeg::Error::from(rc))));
+        }
+        Ok(Self(held))
+    }
+
+    /// Bytes of the buffers it holds.
+    pub fn bytes(&self) -> usize {
+        // SAFETY: a valid AVFrame; its `buf` entries are null or valid buffer references.
+        unsafe {
+            let f = self.0.as_ptr();
+            (*f).buf.iter().filter(|b| !b.is_null()).map(|&b| (*b).size).sum()
+        }
+    }
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Picture({}x{} {:?}, {} bytes)", self.0.width(), self.0.height(), self.0.format(), self.bytes())
+    }
+}
+
+/// swscale into pooled buffers in an [`OutputFormat`], rotated for display: the decoder's
+/// conversion of kept frames, and of pictures held beyond it ([`Picture`]).
+pub struct Converter {
+    out: OutputFormat,
+    /// Clockwise degrees the pictures are rotated by for display.
+    rotation: u32,
+    scaler: Option<Scaler>,
+    /// swscale's target when it cannot write into the frame buffer (rotation, partial blocks).
+    scratch: Vec<u8>,
+    /// A rotated picture before it is placed into a letterbox.
+    placed: Vec<u8>,
+}
+
+impl Converter {
+    /// Converts into `out` pictures shown rotated by `rotation` degrees (the video's
+    /// [`VideoInfo::rotation`]).
+    pub fn new(out: OutputFormat, rotation: u32) -> Self {
+        Self { out, rotation, scaler: None, scratch: Vec::new(), placed: Vec::new() }
+    }
+
+    /// Converts a held picture into a frame (`index` and `pts` are the frame's).
+    pub fn picture(&mut self, picture: &Picture, pool: &FramePool, index: u64, pts: f64) -> Result<Frame> {
+        self.convert(&picture.0, pool, index, pts).map_err(Error::Pipeline)
+    }
+
+    /// Converts `decoded` into a buffer from `pool`; the reason when swscale cannot.
+    pub(super) fn convert(&mut self, decoded: &frame::Video, pool: &FramePool, index: u64, pts: f64) -> std::result::Result<Frame, String> {
+        let (sw, sh, sfmt) = (decoded.width(), decoded.height(), decoded.format());
         // Sizes in the displayed orientation; `pw x ph` is the scaled size before rotation.
-        let rot = self.info.rotation;
+        let rot = self.rotation;
         let quarter = rot % 180 == 90;
         let (disp_w, disp_h) = if quarter { (sh, sw) } else { (sw, sh) };
         let (dw, dh) = if self.out.width == 0 { (disp_w, disp_h) } else { (self.out.width, self.out.height) };
@@ -484,7 +563,7 @@ impl Decoder {
                 ChannelOrder::Bgr => format::Pixel::BGR24,
             };
             let ctx = scaling::Context::get(sfmt, sw, sh, dst, pw, ph, scaling::Flags::BILINEAR)
-                .map_err(|e| self.corrupt(format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e))))?;
+                .map_err(|e| format!("cannot convert {sfmt:?} {sw}x{sh} frames: {}", av_error(e)))?;
             self.scaler = Some(Scaler { ctx, key });
         }
         let mut buf = pool.take(dw as usize * dh as usize * 3);
@@ -522,7 +601,7 @@ impl Decoder {
         // (`dh * stride + SLACK` bytes with `oy + nh <= dh`, `ox + nw <= dw`, and `pw x ph = nw x nh`
         // without rotation) or `scratch`, resized to `block_row * ph + SLACK` bytes above.
         let rows = unsafe {
-            let src = self.decoded.as_ptr();
+            let src = decoded.as_ptr();
             let dst_data = [dst_ptr, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
             let dst_strides = [dst_stride as i32, 0, 0, 0];
             ffmpeg::ffi::sws_scale(
@@ -536,7 +615,7 @@ impl Decoder {
             )
         };
         if rows != ph as i32 {
-            return Err(self.corrupt(format!("swscale produced {rows} rows, expected {ph}")));
+            return Err(format!("swscale produced {rows} rows, expected {ph}"));
         }
         if direct {
             if let Fit::Letterbox { pad } = self.out.fit {
@@ -565,6 +644,7 @@ impl Decoder {
             height: dh,
             order: self.out.order,
             transform: Transform::new(disp_w, disp_h, dw, dh, self.out.fit),
+            picture: None,
         })
     }
 }
