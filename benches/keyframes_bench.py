@@ -1,7 +1,9 @@
 """`make bench-keyframes`: a 2-minute 1080p H.264 video at 25 fps made from ../shared/media
 (24 shots of 5 s joined by hard cuts, planted bad frames), then side by side in one run:
 `fovea keyframes` (release build) against the Python peers of benches/peers/keyframes_peer.py
-(one-stage and two-stage). Writes benches/results/keyframes.json and prints a table.
+(one-stage and two-stage), and the ffmpeg CLI decoding the file once (`-f null`: decode only, the
+floor any key-frame tool that looks at every frame stands on). Writes
+benches/results/keyframes.json and prints a table.
 """
 import argparse
 import json
@@ -46,7 +48,7 @@ def main():
         keyframes_clip.make(video, width=1920, height=1080, fps=25, shot_frames=125, shots=sources(), crf=23)
         print(f"made {video} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     fovea = os.path.join(ROOT, "target", "release", "fovea")
-    rows = {"fovea keyframes": [], "python two-stage": [], "python one-stage": []}
+    rows = {"fovea keyframes": [], "python two-stage": [], "python one-stage": [], "ffmpeg CLI decode": []}
     detail = {}
     for _ in range(a.rounds):
         out = os.path.join(ROOT, ".deps", "bench", "keyframes_out")
@@ -55,6 +57,9 @@ def main():
         rows["fovea keyframes"].append(time.perf_counter() - t)
         with open(os.path.join(out, "keyframes.json")) as f:
             detail["fovea"] = json.load(f)["summary"]
+        t = time.perf_counter()
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", video, "-f", "null", "-"], check=True)
+        rows["ffmpeg CLI decode"].append(time.perf_counter() - t)
         for mode in ("two-stage", "one-stage"):
             p = subprocess.run([PY, os.path.join(ROOT, "benches", "peers", "keyframes_peer.py"), video, "--mode", mode], check=True, capture_output=True, text=True)
             r = json.loads(p.stdout)
@@ -69,6 +74,7 @@ def main():
         "real_time_factor": {k: v / 120.0 for k, v in best.items()},
         "fovea_vs_two_stage": best["python two-stage"] / best["fovea keyframes"],
         "fovea_vs_one_stage": best["python one-stage"] / best["fovea keyframes"],
+        "fovea_over_ffmpeg_decode": best["fovea keyframes"] / best["ffmpeg CLI decode"],
         "detail": detail,
     }
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
@@ -81,7 +87,9 @@ def main():
     for mode in ("two-stage", "one-stage"):
         d = detail[mode]
         print(f"| Python {mode} | {best['python ' + mode]:.1f} | {best['python ' + mode] / 120:.3f} | {d['measured']} | {d['detector_frames']} |")
-    print(f"fovea vs Python two-stage: {result['fovea_vs_two_stage']:.1f}x; vs one-stage: {result['fovea_vs_one_stage']:.1f}x")
+    print(f"| ffmpeg CLI decode only | {best['ffmpeg CLI decode']:.1f} | {best['ffmpeg CLI decode'] / 120:.3f} | | |")
+    print(f"fovea vs Python two-stage: {result['fovea_vs_two_stage']:.2f}x; vs one-stage: {result['fovea_vs_one_stage']:.2f}x; "
+          f"fovea / ffmpeg CLI decode: {result['fovea_over_ffmpeg_decode']:.2f}x")
     print("fovea seconds by stage:", json.dumps(fs["seconds"]))
 
 

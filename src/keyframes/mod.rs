@@ -1,14 +1,17 @@
 //! Key-frame selection in two stages: a cheap kernel on every frame, models on few (feature `video`).
 //!
 //! ```text
-//!  file ─▶ stage 1: decode scaled (swscale, 256 px) ─▶ quality kernel (CPU or GPU) on every sampled frame
+//!  file ─▶ stage 1: decode, scaled (swscale, 256 px) ─▶ quality kernel (CPU or GPU) on every sampled frame
+//!       │          └─ the decoded pictures of frames that may still become candidates, held (hold.rs)
 //!       ─▶ shots (hard cuts, adaptive threshold) ─▶ per shot, the best-quality candidates (gates: blur, exposure)
-//!       ─▶ stage 2: the chain's file source on the candidates only (decoded again, others skipped)
-//!          ─▶ detector (people, size, centred, cut by the border) [─▶ image encoder] ─▶ final score
+//!       ─▶ stage 2: the held candidates converted (the chain's in-memory source), the others decoded again
+//!          (the chain's file source on them only) ─▶ detector (people, size, centred, cut by the border)
+//!          [─▶ image encoder] ─▶ final score
 //!       ─▶ one frame per shot (near-duplicates across shots dropped, a minimum gap, --max) ─▶ images + JSON
 //! ```
-//! Stage 1 runs [`crate::pipeline::quality::run_quality`], stage 2 [`crate::pipeline::run_detect_selected`]:
-//! the one chain's sources and stages; this module only decides.
+//! Stage 1 runs [`crate::pipeline::quality::run_quality`], stage 2 [`crate::pipeline::run_frames`]
+//! and [`crate::pipeline::run_detect_selected`]: the one chain's sources and stages; this module
+//! only decides (and what to hold).
 #![forbid(unsafe_code)]
 
 mod choose;

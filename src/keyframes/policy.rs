@@ -16,7 +16,8 @@ pub const DEFAULT_POLICY: &str = include_str!("../../filter/keyframes.toml");
 pub struct Analysis {
     pub width: u32,
     /// Stage 1 decodes without the codec's in-loop deblocking filter: faster, the same shots,
-    /// the measures within 0.003, but near-ties between frames can go the other way (off by
+    /// the measures within 0.003, but near-ties between frames can go the other way, and its
+    /// pictures cannot be held for stage 2, which then decodes every candidate again (off by
     /// default; see filter/keyframes.toml).
     pub skip_loop_filter: bool,
 }

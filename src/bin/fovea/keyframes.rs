@@ -51,8 +51,10 @@ pub(crate) fn keyframes(a: KeyframesArgs) -> anyhow::Result<ExitCode> {
     );
     eprintln!("  shots        {}", s.shots);
     eprintln!(
-        "  stage 2      {} candidates through {} {why}{} ({:.2} s)",
+        "  stage 2      {} candidates ({} held from stage 1, {} frames decoded again) through {} {why}{} ({:.2} s)",
         s.stage2_frames,
+        s.stage2_frames_held,
+        s.stage2_frames_decoded,
         selection.model,
         selection.encoder.as_ref().map(|e| format!(" and encoder {e}")).unwrap_or_default(),
         s.seconds.get("stage2_wall").copied().unwrap_or(0.0)
