@@ -267,12 +267,30 @@ fn people_of(r: &FrameResult, person: Option<u32>, w: u32, h: u32) -> People {
     People { count: n, largest: largest_share, cut, offset, people_score, composition }
 }
 
-/// Picks up to `k` frames of `pool` (measured index, score), best first, at least `gap` measured
-/// frames apart.
+/// Picks up to `k` frames of `pool` (measured index, score), best first (ties: the earlier), at
+/// least `gap` measured frames apart.
 fn spaced_best(mut pool: Vec<(usize, f64)>, k: usize, gap: usize) -> Vec<usize> {
-    pool.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    // The picks come from the head of the order unless the spacing reaches past it: sort the
+    // head only, and the whole pool when the head does not hold `k` picks (the same picks: the
+    // order is total, so the head sorted is the sorted pool's head).
+    let head = (16 * k).max(64);
+    if pool.len() > head {
+        pool.select_nth_unstable_by(head - 1, order);
+        pool[..head].sort_by(order);
+        let picks = spaced_in_order(&pool[..head], k, gap);
+        if picks.len() == k {
+            return picks;
+        }
+    }
+    pool.sort_by(order);
+    spaced_in_order(&pool, k, gap)
+}
+
+/// The greedy pass of [`spaced_best`] over frames already in order, best first.
+fn spaced_in_order(sorted: &[(usize, f64)], k: usize, gap: usize) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
-    for (i, _) in pool {
+    for &(i, _) in sorted {
         if out.len() == k {
             break;
         }
@@ -811,6 +829,26 @@ mod tests {
         let pool = vec![(10, 0.9), (11, 0.89), (12, 0.88), (20, 0.5), (30, 0.7)];
         assert_eq!(spaced_best(pool.clone(), 3, 5), vec![10, 30, 20]);
         assert_eq!(spaced_best(pool, 2, 1), vec![10, 11]);
+    }
+
+    #[test]
+    fn spaced_best_on_a_large_pool_equals_sorting_it_whole() {
+        // Scores with many ties (three decimals), pools past the sorted head, every spacing.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [65, 200, 2048] {
+            let pool: Vec<(usize, f64)> = (0..len).map(|i| (i * 3, (next() % 1000) as f64 / 1000.0)).collect();
+            for (k, gap) in [(1, 1), (3, 1), (3, 40), (3, 700), (6, 300), (3, 5000)] {
+                let mut whole = pool.clone();
+                whole.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                assert_eq!(spaced_best(pool.clone(), k, gap), spaced_in_order(&whole, k, gap), "len {len}, k {k}, gap {gap}");
+            }
+        }
     }
 
     #[test]
