@@ -17,8 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use super::candidates::{candidate_gap, gated, spaced_best, Scorer};
 use super::shots::{self, Shot};
-use super::{candidate_gap, gated, spaced_best, Policy, Scorer};
+use super::Policy;
 use crate::pipeline::quality::Measured;
 use crate::quality::FrameQuality;
 use crate::video::Picture;

@@ -14,13 +14,17 @@
 //! only decides (and what to hold).
 #![forbid(unsafe_code)]
 
+mod candidates;
 mod choose;
 mod hold;
 pub mod policy;
 pub mod shots;
+mod stage2;
 mod write;
 
-use std::cell::RefCell;
+use candidates::{candidates_per_shot, Scorer};
+use stage2::{images, stage2, Pixels};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,14 +38,12 @@ pub use write::{write, ImageFormat};
 
 use crate::detect::DecodeParams;
 use crate::error::{Error, Result};
-use crate::image::ChannelOrder;
 use crate::infer::encoder::ImageEncoder;
 use crate::infer::Detector;
 use crate::pipeline::quality::{run_quality, Measured, QualityOptions, QualityReport};
-use crate::pipeline::{self, FrameResult, RunReport};
+use crate::pipeline::FrameResult;
 use crate::quality::FrameQuality;
-use crate::roi::RoiBatch;
-use crate::video::{Fit, FramePool, OutputFormat, Sampling};
+use crate::video::{FramePool, Sampling};
 
 /// What a run is asked for.
 pub struct Options<'a> {
@@ -207,40 +209,6 @@ pub struct KeyframeSelection {
     pub format: ImageFormat,
 }
 
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Normalises the measures of the whole video into quality scores.
-struct Scorer {
-    sharp95: f64,
-    colour95: f64,
-    w: policy::QualityWeights,
-}
-
-impl Scorer {
-    fn new(frames: &[Measured], w: &policy::QualityWeights) -> Self {
-        let sharp95 = percentile(frames.iter().map(|m| m.quality.sharpness.ln_1p()).collect(), 0.95).max(1e-9);
-        let colour95 = percentile(frames.iter().map(|m| m.quality.colourfulness).collect(), 0.95).max(1e-9);
-        Self { sharp95, colour95, w: w.clone() }
-    }
-
-    fn score(&self, q: &FrameQuality) -> QualityScore {
-        let sharpness = (q.sharpness.ln_1p() / self.sharp95).min(1.0);
-        let contrast = (q.contrast / 64.0).min(1.0);
-        let colourfulness = (q.colourfulness / self.colour95).min(1.0);
-        let exposure = (1.0 - q.underexposed - q.overexposed).clamp(0.0, 1.0) * (1.0 - 0.5 * (q.brightness - 128.0).abs() / 128.0);
-        let w = &self.w;
-        let total = w.sharpness + w.contrast + w.colourfulness + w.exposure;
-        let score = (w.sharpness * sharpness + w.contrast * contrast + w.colourfulness * colourfulness + w.exposure * exposure) / total;
-        QualityScore { sharpness, contrast, colourfulness, exposure, score }
-    }
-}
-
 /// The people and composition terms of a candidate from its detections.
 fn people_of(r: &FrameResult, person: Option<u32>, w: u32, h: u32) -> People {
     let boxes: Vec<[f32; 4]> = r.detections.iter().filter(|d| Some(d.class_id) == person).map(|d| d.bbox).collect();
@@ -265,40 +233,6 @@ fn people_of(r: &FrameResult, person: Option<u32>, w: u32, h: u32) -> People {
     // Without people the composition is neutral.
     let composition = if n == 0 { 0.5 } else { (1.0 - offset).clamp(0.0, 1.0) * (1.0 - 0.5 * cut) };
     People { count: n, largest: largest_share, cut, offset, people_score, composition }
-}
-
-/// Picks up to `k` frames of `pool` (measured index, score), best first (ties: the earlier), at
-/// least `gap` measured frames apart.
-fn spaced_best(mut pool: Vec<(usize, f64)>, k: usize, gap: usize) -> Vec<usize> {
-    let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    // The picks come from the head of the order unless the spacing reaches past it: sort the
-    // head only, and the whole pool when the head does not hold `k` picks (the same picks: the
-    // order is total, so the head sorted is the sorted pool's head).
-    let head = (16 * k).max(64);
-    if pool.len() > head {
-        pool.select_nth_unstable_by(head - 1, order);
-        pool[..head].sort_by(order);
-        let picks = spaced_in_order(&pool[..head], k, gap);
-        if picks.len() == k {
-            return picks;
-        }
-    }
-    pool.sort_by(order);
-    spaced_in_order(&pool, k, gap)
-}
-
-/// The greedy pass of [`spaced_best`] over frames already in order, best first.
-fn spaced_in_order(sorted: &[(usize, f64)], k: usize, gap: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = Vec::new();
-    for &(i, _) in sorted {
-        if out.len() == k {
-            break;
-        }
-        if out.iter().all(|&j| i.abs_diff(j) >= gap) {
-            out.push(i);
-        }
-    }
-    out
 }
 
 /// Runs both stages on `input` and decides; nothing is written (see [`write`]). On an input error
@@ -463,139 +397,6 @@ fn measure(input: &Path, opts: &mut Options<'_>) -> Result<Stage1> {
     Ok(Stage1 { measured, qualities, holder, report, outcome })
 }
 
-/// A candidate's pixels as stage 2 keeps them: the encoded image, the thumbnail, the encoder's
-/// embedding, the size.
-struct Pixels {
-    image: Option<Vec<u8>>,
-    thumb: Option<Thumb>,
-    embedding: Option<Vec<f32>>,
-    size: (u32, u32),
-}
-
-/// What stage 2 saw: the detector's results and the pixels per decode index, its figures, and
-/// the input error that ended the decoding again, if any.
-struct Stage2 {
-    results: BTreeMap<u64, FrameResult>,
-    pixels: BTreeMap<u64, Pixels>,
-    /// The held pictures, kept for the candidates' images: only the chosen are encoded.
-    pictures: BTreeMap<u64, crate::video::Picture>,
-    converter: crate::video::Converter,
-    frames_held: u64,
-    frames_decoded: u64,
-    decode_s: f64,
-    convert_s: f64,
-    detector_s: f64,
-    outcome: Result<()>,
-}
-
-/// Stage 2: the detector on the candidates, each candidate's pixels (encoded, thumbnail,
-/// embedded by `encoder`) made from its frame: first those stage 1 `held` (decode index, time,
-/// picture; converted from memory in the detector's batches through the chain's in-memory
-/// source), then the chain's file source on the others (`again`) only.
-#[allow(clippy::too_many_arguments)]
-fn stage2(
-    input: &Path,
-    info: &crate::video::VideoInfo,
-    detector: &mut Detector,
-    params: &DecodeParams,
-    opts: &Options<'_>,
-    held: Vec<(u64, f64, crate::video::Picture)>,
-    again: BTreeSet<u64>,
-    encoder: Option<&mut ImageEncoder>,
-) -> Result<Stage2> {
-    let order = detector.manifest().input.channels;
-    let pixels: RefCell<BTreeMap<u64, Pixels>> = RefCell::new(BTreeMap::new());
-    let tap_error: RefCell<Option<Error>> = RefCell::new(None);
-    let encoder = RefCell::new(encoder);
-    let (format, thumb) = (opts.format, opts.thumb);
-    // Each candidate's pixels: its embedding, and its image and thumbnail unless its picture is
-    // held (`encode` false: made later, for the chosen only).
-    let pixels_of = |f: &crate::video::Frame, encode: bool| -> Result<Pixels> {
-        let (image, thumb) = if encode { images(f, order, format, thumb).map(|(i, t)| (Some(i), Some(t)))? } else { (None, None) };
-        let embedding = match encoder.borrow_mut().as_mut() {
-            Some(enc) => Some(enc.embed_frames(&[f.view()], order, &mut RoiBatch::default())?),
-            None => None,
-        };
-        Ok(Pixels { image, thumb, embedding, size: (f.width, f.height) })
-    };
-    let mut tap = |f: crate::video::Frame| {
-        if tap_error.borrow().is_some() {
-            return;
-        }
-        let made = pixels_of(&f, true);
-        match made {
-            Ok(p) => {
-                pixels.borrow_mut().insert(f.index, p);
-            }
-            Err(e) => *tap_error.borrow_mut() = Some(e),
-        }
-    };
-    let mut results: BTreeMap<u64, FrameResult> = BTreeMap::new();
-    let mut seen = Stage2 {
-        results: BTreeMap::new(),
-        pixels: BTreeMap::new(),
-        pictures: BTreeMap::new(),
-        converter: crate::video::Converter::new(OutputFormat { width: 0, height: 0, order, fit: Fit::Stretch }, info.rotation),
-        frames_held: held.len() as u64,
-        frames_decoded: 0,
-        decode_s: 0.0,
-        convert_s: 0.0,
-        detector_s: 0.0,
-        outcome: Ok(()),
-    };
-    let detector_s = |r: &RunReport| r.times.inference_s + r.times.preprocess_s + r.times.postprocess_s;
-
-    // The held pictures, converted as the file source converts frames (source size, the model's
-    // channel order), a batch at a time.
-    let batch = detector.batch().max(1);
-    let pool = FramePool::new(batch);
-    let mut held = held.into_iter().peekable();
-    while held.peek().is_some() {
-        let t = Instant::now();
-        let chunk: Vec<_> = held.by_ref().take(batch).collect();
-        let frames = chunk.iter().map(|(index, pts, p)| seen.converter.picture(p, &pool, *index, *pts)).collect::<Result<Vec<_>>>()?;
-        seen.convert_s += t.elapsed().as_secs_f64();
-        let r = pipeline::run_frames(info, &frames, detector, params, pipeline::ChainConfig::default().stages(None), &mut |r| {
-            results.insert(r.index, r.clone());
-            Ok(())
-        })?;
-        seen.detector_s += detector_s(&r);
-        for f in &frames {
-            let px = pixels_of(f, false)?;
-            pixels.borrow_mut().insert(f.index, px);
-        }
-        drop(frames);
-        seen.pictures.extend(chunk.into_iter().map(|(index, _, p)| (index, p)));
-    }
-
-    if !again.is_empty() {
-        let sampling = Sampling { stride: 1, max_fps: None, ..opts.sampling };
-        let (r, o) = pipeline::run_detect_selected(
-            input,
-            Some(Arc::new(again)),
-            detector,
-            params,
-            sampling,
-            pipeline::ChainConfig::default().stages(None).tap(&mut tap),
-            &mut |r| {
-                results.insert(r.index, r.clone());
-                Ok(())
-            },
-            &mut |_| {},
-        )?;
-        seen.frames_decoded = r.frames_decoded;
-        seen.decode_s = r.times.decode_s;
-        seen.detector_s += detector_s(&r);
-        seen.outcome = o;
-    }
-    if let Some(e) = tap_error.into_inner() {
-        return Err(e);
-    }
-    seen.results = results;
-    seen.pixels = pixels.into_inner();
-    Ok(seen)
-}
-
 /// The candidates stage 2 saw (`by_index`: decode index to measured index and shot), with their
 /// final scores (quality, people, composition), each listed in its shot's report.
 #[allow(clippy::too_many_arguments)]
@@ -651,70 +452,6 @@ fn check_options(opts: &Options<'_>) -> Result<()> {
         return Err(Error::InvalidOption { option: "thumbnail size", reason: format!("must be within 16..=4096, got {}", opts.thumb) });
     }
     opts.sampling.validate()
-}
-
-/// The frames of shot `s` that may be its candidates: away from the cut by the guard, past the
-/// exposure and relative-sharpness gates. Also the counts kept out (blurred, exposure).
-fn gated(measured: &[Measured], s: &shots::Shot, policy: &Policy) -> (Vec<usize>, usize, usize) {
-    let len = s.end - s.start;
-    let guard = policy.quality.boundary_guard;
-    let median_sharp = percentile(measured[s.start..s.end].iter().map(|m| m.quality.sharpness).collect(), 0.5);
-    let (lo, hi) = if len > 2 * guard + 1 { (s.start + guard, s.end - guard) } else { (s.start, s.end) };
-    let (mut blur, mut exposure) = (0, 0);
-    let mut pool = Vec::new();
-    for (i, m) in measured.iter().enumerate().take(hi).skip(lo) {
-        let fq = &m.quality;
-        if fq.underexposed > policy.quality.max_underexposed || fq.overexposed > policy.quality.max_overexposed {
-            exposure += 1;
-            continue;
-        }
-        if fq.sharpness < policy.quality.min_relative_sharpness * median_sharp {
-            blur += 1;
-            continue;
-        }
-        pool.push(i);
-    }
-    (pool, blur, exposure)
-}
-
-/// The measured frames between a shot's candidates: half its length over one more than the
-/// candidates a shot has, at least 1.
-fn candidate_gap(len: usize, policy: &Policy) -> usize {
-    ((len / (policy.candidates.per_shot + 1)).max(1) / 2).max(1)
-}
-
-/// Each shot's candidates: its [`gated`] frames, the best few spread over the shot. The shots'
-/// reports (without candidates yet) and the picks as (measured index, shot).
-fn candidates_per_shot(
-    measured: &[Measured],
-    found: &[shots::Shot],
-    scorer: &Scorer,
-    policy: &Policy,
-) -> (Vec<ShotReport>, Vec<(usize, usize)>) {
-    let mut shot_reports = Vec::with_capacity(found.len());
-    let mut picks: Vec<(usize, usize)> = Vec::new();
-    for (si, s) in found.iter().enumerate() {
-        let len = s.end - s.start;
-        let (pool, blur, exposure) = gated(measured, s, policy);
-        let pool = pool.into_iter().map(|i| (i, scorer.score(&measured[i].quality).score)).collect();
-        let chosen = spaced_best(pool, policy.candidates.per_shot, candidate_gap(len, policy));
-        picks.extend(chosen.iter().map(|&i| (i, si)));
-        let (first, last) = (&measured[s.start], &measured[s.end - 1]);
-        shot_reports.push(ShotReport {
-            index: si,
-            start_frame: first.index,
-            end_frame: last.index,
-            start_time: first.pts,
-            end_time: last.pts,
-            change: s.change,
-            threshold: s.threshold,
-            frames_measured: len,
-            rejected_blur: blur,
-            rejected_exposure: exposure,
-            candidates: Vec::new(),
-        });
-    }
-    (shot_reports, picks)
 }
 
 /// Why no frame was chosen (for the report and the summary).
@@ -801,55 +538,9 @@ pub fn annotations(s: &KeyframeSelection) -> Vec<(FrameResult, String)> {
         .collect()
 }
 
-/// A BGR thumbnail: pixels, width, height.
-type Thumb = (Vec<u8>, u32, u32);
-
-/// A candidate's image (encoded in `format`) and thumbnail (BGR, longest side `thumb`) from its
-/// frame, whose pixels are in `order`.
-fn images(f: &crate::video::Frame, order: ChannelOrder, format: ImageFormat, thumb: u32) -> Result<(Vec<u8>, Thumb)> {
-    let bgr = to_bgr(&f.data[..f.width as usize * f.height as usize * 3], order);
-    let image = write::encode(format, &bgr, f.width, f.height)?;
-    Ok((image, write::thumbnail(&bgr, f.width, f.height, thumb)))
-}
-
-/// Packed BGR pixels of a frame in `order`.
-fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
-    match order {
-        ChannelOrder::Bgr => data.to_vec(),
-        ChannelOrder::Rgb => data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spaced_best_keeps_distance() {
-        let pool = vec![(10, 0.9), (11, 0.89), (12, 0.88), (20, 0.5), (30, 0.7)];
-        assert_eq!(spaced_best(pool.clone(), 3, 5), vec![10, 30, 20]);
-        assert_eq!(spaced_best(pool, 2, 1), vec![10, 11]);
-    }
-
-    #[test]
-    fn spaced_best_on_a_large_pool_equals_sorting_it_whole() {
-        // Scores with many ties (three decimals), pools past the sorted head, every spacing.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for len in [65, 200, 2048] {
-            let pool: Vec<(usize, f64)> = (0..len).map(|i| (i * 3, (next() % 1000) as f64 / 1000.0)).collect();
-            for (k, gap) in [(1, 1), (3, 1), (3, 40), (3, 700), (6, 300), (3, 5000)] {
-                let mut whole = pool.clone();
-                whole.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                assert_eq!(spaced_best(pool.clone(), k, gap), spaced_in_order(&whole, k, gap), "len {len}, k {k}, gap {gap}");
-            }
-        }
-    }
 
     #[test]
     fn people_terms() {
