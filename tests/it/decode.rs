@@ -260,21 +260,26 @@ fn an_edit_list_is_not_a_truncation() {
     assert_eq!(kept.len() as u64, n);
 }
 
+/// The first `seconds` of Market Street copied to `p` with a display matrix of `rotate` degrees.
+fn rotated_copy(p: &std::path::Path, rotate: u32, seconds: f64) -> std::path::PathBuf {
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(data("market_street_10s.mp4"))
+        .args(["-t", &seconds.to_string(), "-c", "copy", "-an", "-metadata:s:v:0", &format!("rotate={rotate}")])
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    p.to_path_buf()
+}
+
 /// Phone-style rotation: a display matrix on the stream. Frames come out upright, as FFmpeg's
 /// CLI shows them (its autorotate is the oracle), with displayed width and height.
 #[test]
 fn display_rotation_is_applied() {
     let dir = tempdir();
     for rotate in [90, 180, 270] {
-        let p = dir.path().join(format!("rot{rotate}.mp4"));
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(data("market_street_10s.mp4"))
-            .args(["-t", "0.5", "-c", "copy", "-an", "-metadata:s:v:0", &format!("rotate={rotate}")])
-            .arg(&p)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        let p = rotated_copy(&dir.path().join(format!("rot{rotate}.mp4")), rotate, 0.5);
         let info = fovea::video::probe(&p).unwrap();
         let (w, h) = if rotate == 180 { (640, 360) } else { (360, 640) };
         assert_eq!((info.width, info.height), (w, h), "displayed size at {rotate}");
@@ -304,15 +309,7 @@ fn display_rotation_is_applied() {
 fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
     let dir = tempdir();
     for rotate in [0, 90, 270] {
-        let p = dir.path().join(format!("held{rotate}.mp4"));
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(data("market_street_10s.mp4"))
-            .args(["-t", "0.6", "-c", "copy", "-an", "-metadata:s:v:0", &format!("rotate={rotate}")])
-            .arg(&p)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        let p = rotated_copy(&dir.path().join(format!("held{rotate}.mp4")), rotate, 0.6);
         let small = OutputFormat { width: 64, height: 36, order: ChannelOrder::Rgb, fit: Fit::Stretch };
         let full = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
         let small_frames = |keep: bool| {
