@@ -296,7 +296,9 @@ pub fn select(
     let duplicates = choose::choose(&mut candidates, &shot_reports, &policy.duplicates, opts.min_gap, opts.max);
     let mut chosen: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].chosen).collect();
     chosen.sort_by(|&a, &b| candidates[a].time.total_cmp(&candidates[b].time));
+    seconds.insert("choice", t.elapsed().as_secs_f64());
     // The images of chosen candidates whose pictures were held.
+    let t = Instant::now();
     let pool = FramePool::new(1);
     for &i in &chosen {
         let c = &mut candidates[i];
@@ -313,7 +315,7 @@ pub fn select(
         c.image = None;
         c.thumb = None;
     }
-    seconds.insert("choice", t.elapsed().as_secs_f64());
+    seconds.insert("images", t.elapsed().as_secs_f64());
     seconds.insert("wall", start.elapsed().as_secs_f64());
 
     let stages = StageReport {
