@@ -190,9 +190,9 @@ impl Holder {
     }
 
     /// Keeps the pictures of `shot`'s candidates (under the first `drift` factors of the
-    /// percentiles' drift, each raised to `narrow`, for each spacing in `spreads`) and of its last `newest` frames, and lets go of its others. The
-    /// candidates are worked out over the shot's last [`TAIL`] frames and its older frames still
-    /// held.
+    /// percentiles' drift, each raised to `narrow`, for each spacing in `spreads`) and of its
+    /// last `newest` frames, and lets go of its others. The candidates are worked out over the
+    /// shot's last [`TAIL`] frames and its older frames still held.
     #[allow(clippy::too_many_arguments)]
     fn decide(
         &mut self,
