@@ -107,7 +107,7 @@ impl Default for QualityWeights {
 }
 impl Default for Candidates {
     fn default() -> Self {
-        Self { per_shot: 3, hold_mib: 768 }
+        Self { per_shot: 3, hold_mib: 512 }
     }
 }
 impl Default for ScoreWeights {
