@@ -303,15 +303,36 @@ fn display_rotation_is_applied() {
 
 /// A decoded picture held beyond the decoder ([`Decoder::keep_pictures`], as key frames' stage 1
 /// keeps its frames at full size while measuring them small) converts to the very frame a
-/// full-size decode gives, rotated or not; holding every picture changes nothing the decoder
+/// full-size decode gives: rotated or not, at a size swscale converts in partial blocks (426 x
+/// 238, B-frames), and from 10-bit pictures; holding every picture changes nothing the decoder
 /// hands out.
 #[test]
 fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
     let dir = tempdir();
+    let made = |name: &str, size: &str, args: &[&str]| {
+        let p = dir.path().join(name);
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=25"), "-t", "0.6"])
+            .args(args)
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{name}");
+        p
+    };
+    // (clip, displayed size, bytes a picture holds at least)
+    let mut clips = vec![
+        (made("odd.mp4", "426x238", &["-c:v", "libx264", "-bf", "2"]), (426, 238), 426 * 238 * 3 / 2),
+        (made("deep.mp4", "640x360", &["-pix_fmt", "yuv420p10le", "-c:v", "libx264"]), (640, 360), 640 * 360 * 3),
+    ];
     for rotate in [0, 90, 270] {
-        let p = rotated_copy(&dir.path().join(format!("held{rotate}.mp4")), rotate, 0.6);
-        let small = OutputFormat { width: 64, height: 36, order: ChannelOrder::Rgb, fit: Fit::Stretch };
-        let full = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+        let size = if rotate == 0 { (640, 360) } else { (360, 640) };
+        clips.push((rotated_copy(&dir.path().join(format!("held{rotate}.mp4")), rotate, 0.6), size, 640 * 360 * 3 / 2));
+    }
+    let small = OutputFormat { width: 64, height: 36, order: ChannelOrder::Rgb, fit: Fit::Stretch };
+    let full = OutputFormat { width: 0, height: 0, order: ChannelOrder::Bgr, fit: Fit::Stretch };
+    for (p, (w, h), min_bytes) in clips {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
         let small_frames = |keep: bool| {
             let pool = FramePool::new(2);
             let mut d = Decoder::open(&p, Sampling::default(), small).unwrap();
@@ -328,25 +349,25 @@ fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
         };
         let (held, rotation) = small_frames(true);
         let (plain, _) = small_frames(false);
-        assert_eq!(rotation == 0, rotate == 0, "rotation {rotation} for rotate={rotate}");
-        assert!(held.len() >= 10, "{} frames", held.len());
+        assert_eq!(rotation == 0, w > h, "{name}: rotation {rotation}");
+        assert!(held.len() >= 10, "{name}: {} frames", held.len());
         assert_eq!(
             held.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>(),
-            plain.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>()
+            plain.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>(),
+            "{name}"
         );
         let (_, whole) = decode_pixels_in(&p, full);
         let mut conv = fovea::video::Converter::new(full, rotation);
         let pool = FramePool::new(1);
         for ((index, pts, _, picture), (want_index, want)) in held.iter().zip(&whole) {
             let picture = picture.as_ref().unwrap();
-            assert!(picture.bytes() >= 640 * 360 * 3 / 2, "{picture:?}");
+            assert!(picture.bytes() >= min_bytes, "{name}: {picture:?}");
             let f = conv.picture(picture, &pool, *index, *pts).unwrap();
             assert_eq!(f.index, *want_index);
-            let (w, h) = if rotate == 0 { (640, 360) } else { (360, 640) };
-            assert_eq!((f.width, f.height, f.order), (w, h, ChannelOrder::Bgr));
-            assert!(f.data[..] == want[..], "rotation {rotate}, frame {index}: the held picture converts to other pixels");
+            assert_eq!((f.width, f.height, f.order), (w, h, ChannelOrder::Bgr), "{name}");
+            assert!(f.data[..] == want[..], "{name}, frame {index}: the held picture converts to other pixels");
         }
-        assert_eq!(held.len(), whole.len());
+        assert_eq!(held.len(), whole.len(), "{name}");
     }
 }
 
