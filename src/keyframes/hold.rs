@@ -21,7 +21,6 @@ use super::candidates::{candidate_gap, gated, spaced_best, Scorer};
 use super::shots::{self, Shot};
 use super::Policy;
 use crate::pipeline::quality::Measured;
-use crate::quality::FrameQuality;
 use crate::video::Picture;
 
 /// Measured frames between two reckonings.
@@ -109,9 +108,9 @@ impl Holder {
         self.budget > 0
     }
 
-    /// Holds the picture of the last frame of `measured` (`qualities` are their measures), then
+    /// Holds the picture of the last frame of `measured`, then
     /// every few frames, or when over the budget, lets go of what can no longer be a candidate.
-    pub fn push(&mut self, measured: &[Measured], qualities: &[FrameQuality], picture: Picture) {
+    pub fn push(&mut self, measured: &[Measured], picture: Picture) {
         let Some(i) = measured.len().checked_sub(1) else { return };
         let bytes = picture.bytes();
         self.held.insert(i, Held { picture, bytes, rank: 1 });
@@ -120,7 +119,7 @@ impl Holder {
         self.since += 1;
         if self.since >= EVERY || self.bytes > self.budget {
             self.since = 0;
-            self.reckon(measured, qualities);
+            self.reckon(measured);
         }
     }
 
@@ -131,7 +130,7 @@ impl Holder {
         Some(h.picture)
     }
 
-    fn reckon(&mut self, measured: &[Measured], qualities: &[FrameQuality]) {
+    fn reckon(&mut self, measured: &[Measured]) {
         let n = measured.len();
         // The percentiles: taken again while the video is short, then each time it grows by 2%.
         let fresh = self.scorer.as_ref().is_none_or(|&(_, at)| n < TAIL || n * 50 >= at * 51);
@@ -159,7 +158,7 @@ impl Holder {
         let settle = shots_p.window + run + 1;
         let lo = self.open.saturating_sub(settle).max(n.saturating_sub(TAIL));
         let cuts: Vec<usize> =
-            shots::detect(&qualities[lo..n], self.rate, shots_p).iter().map(|s| s.start + lo).filter(|&c| c > self.open).collect();
+            shots::detect(&measured[lo..n], self.rate, shots_p).iter().map(|s| s.start + lo).filter(|&c| c > self.open).collect();
         let mut provisional = Vec::new();
         for c in cuts {
             if c + settle <= n {

@@ -250,7 +250,7 @@ pub fn select(
     let mut seconds = BTreeMap::new();
 
     // Stage 1: every sampled frame, measured small.
-    let Stage1 { measured, qualities, mut holder, report: q, outcome: stage1_outcome } = measure(input, &mut opts)?;
+    let Stage1 { measured, mut holder, report: q, outcome: stage1_outcome } = measure(input, &mut opts)?;
     seconds.insert("stage1_decode", q.decode_s + q.convert_s);
     seconds.insert("stage1_measure", q.measure_s);
     seconds.insert("stage1_wall", start.elapsed().as_secs_f64());
@@ -258,8 +258,7 @@ pub fn select(
     // Shots and candidates.
     let t = Instant::now();
     let rate = q.video.fps.unwrap_or(25.0) / f64::from(opts.sampling.stride.max(1));
-    let found = shots::detect(&qualities, rate, &policy.shots);
-    drop(qualities);
+    let found = shots::detect(&measured, rate, &policy.shots);
     let scorer = Scorer::new(&measured, &policy.quality);
     let (mut shot_reports, picks) = candidates_per_shot(&measured, &found, &scorer, &policy);
     seconds.insert("shots_and_candidates", t.elapsed().as_secs_f64());
@@ -363,7 +362,6 @@ pub fn select(
 /// the quality source's report, and the input error that ended it, if any.
 struct Stage1 {
     measured: Vec<Measured>,
-    qualities: Vec<FrameQuality>,
     holder: hold::Holder,
     report: QualityReport,
     outcome: Result<()>,
@@ -382,21 +380,19 @@ fn measure(input: &Path, opts: &mut Options<'_>) -> Result<Stage1> {
     let source =
         QualityOptions { width: analysis.width, skip_loop_filter: analysis.skip_loop_filter, keep_pictures, gpu: opts.gpu.clone() };
     let mut measured: Vec<Measured> = Vec::new();
-    let mut qualities: Vec<FrameQuality> = Vec::new();
     let progress = &mut opts.progress;
     let (report, outcome) = run_quality(input, opts.sampling, &source, &mut |mut m| {
         if let Some(p) = progress.as_mut() {
             p(crate::pipeline::Progress { frame_index: m.index, pts: m.pts, processed: measured.len() as u64 + 1 });
         }
         let picture = m.picture.take();
-        qualities.push(m.quality.clone());
         measured.push(m);
         if let Some(p) = picture {
-            holder.push(&measured, &qualities, p);
+            holder.push(&measured, p);
         }
         Ok(())
     })?;
-    Ok(Stage1 { measured, qualities, holder, report, outcome })
+    Ok(Stage1 { measured, holder, report, outcome })
 }
 
 /// The candidates stage 2 saw (`by_index`: decode index to measured index and shot), with their

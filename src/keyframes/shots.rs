@@ -43,7 +43,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// The shots of `frames` (measured at `rate` frames per second of video).
-pub fn detect(frames: &[FrameQuality], rate: f64, p: &Shots) -> Vec<Shot> {
+pub fn detect<F: AsRef<FrameQuality>>(frames: &[F], rate: f64, p: &Shots) -> Vec<Shot> {
     let n = frames.len();
     if n == 0 {
         return Vec::new();
@@ -51,7 +51,7 @@ pub fn detect(frames: &[FrameQuality], rate: f64, p: &Shots) -> Vec<Shot> {
     // d[i]: change between frames i - 1 and i (d[0] = 0).
     let mut d = vec![0.0; n];
     for i in 1..n {
-        d[i] = change(&frames[i - 1], &frames[i]);
+        d[i] = change(frames[i - 1].as_ref(), frames[i].as_ref());
     }
     let run = ((p.min_shot * rate).ceil() as usize).max(1);
     let mut shots = Vec::new();
@@ -83,8 +83,8 @@ pub fn detect(frames: &[FrameQuality], rate: f64, p: &Shots) -> Vec<Shot> {
         // threshold, whichever is larger; frames far apart in a moving shot differ more than
         // neighbours do).
         let back_to = threshold.max(0.5 * d[i]);
-        let back = (i + 1..=(i + run).min(n - 1)).any(|j| change(&frames[i - 1], &frames[j]) <= back_to);
-        let returns = (i.saturating_sub(1 + run)..i - 1).any(|k| change(&frames[k], &frames[i]) <= back_to);
+        let back = (i + 1..=(i + run).min(n - 1)).any(|j| change(frames[i - 1].as_ref(), frames[j].as_ref()) <= back_to);
+        let returns = (i.saturating_sub(1 + run)..i - 1).any(|k| change(frames[k].as_ref(), frames[i].as_ref()) <= back_to);
         if back || returns {
             continue;
         }
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn no_frames_no_shots_and_one_scene_one_shot() {
-        assert!(detect(&[], 25.0, &Shots::default()).is_empty());
+        assert!(detect::<FrameQuality>(&[], 25.0, &Shots::default()).is_empty());
         let frames: Vec<FrameQuality> = (0..10).map(|k| scene(3, k)).collect();
         let shots = detect(&frames, 25.0, &Shots::default());
         assert_eq!(shots.len(), 1);

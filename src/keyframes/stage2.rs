@@ -85,7 +85,6 @@ pub(super) fn stage2(
             Err(e) => *tap_error.borrow_mut() = Some(e),
         }
     };
-    let mut results: BTreeMap<u64, FrameResult> = BTreeMap::new();
     let mut seen = Stage2 {
         results: BTreeMap::new(),
         pixels: BTreeMap::new(),
@@ -111,7 +110,7 @@ pub(super) fn stage2(
         let frames = chunk.iter().map(|(index, pts, p)| seen.converter.picture(p, &pool, *index, *pts)).collect::<Result<Vec<_>>>()?;
         seen.convert_s += t.elapsed().as_secs_f64();
         let r = pipeline::run_frames(info, &frames, detector, params, pipeline::ChainConfig::default().stages(None), &mut |r| {
-            results.insert(r.index, r.clone());
+            seen.results.insert(r.index, r.clone());
             Ok(())
         })?;
         seen.detector_s += detector_s(&r);
@@ -133,7 +132,7 @@ pub(super) fn stage2(
             sampling,
             pipeline::ChainConfig::default().stages(None).tap(&mut tap),
             &mut |r| {
-                results.insert(r.index, r.clone());
+                seen.results.insert(r.index, r.clone());
                 Ok(())
             },
             &mut |_| {},
@@ -146,7 +145,6 @@ pub(super) fn stage2(
     if let Some(e) = tap_error.into_inner() {
         return Err(e);
     }
-    seen.results = results;
     seen.pixels = pixels.into_inner();
     Ok(seen)
 }
@@ -163,7 +161,7 @@ pub(super) fn images(f: &crate::video::Frame, order: ChannelOrder, format: Image
 }
 
 /// Packed BGR pixels of a frame in `order`.
-pub(super) fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
+fn to_bgr(data: &[u8], order: ChannelOrder) -> Vec<u8> {
     match order {
         ChannelOrder::Bgr => data.to_vec(),
         ChannelOrder::Rgb => data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect(),

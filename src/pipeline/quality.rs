@@ -30,6 +30,12 @@ pub struct Measured {
     pub picture: Option<video::Picture>,
 }
 
+impl AsRef<FrameQuality> for Measured {
+    fn as_ref(&self) -> &FrameQuality {
+        &self.quality
+    }
+}
+
 /// How the quality source decodes and measures.
 #[derive(Debug, Clone)]
 pub struct QualityOptions {

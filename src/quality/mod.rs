@@ -111,6 +111,12 @@ pub struct FrameQuality {
     pub dhash: u64,
 }
 
+impl AsRef<FrameQuality> for FrameQuality {
+    fn as_ref(&self) -> &FrameQuality {
+        self
+    }
+}
+
 /// OpenCV's 8-bit RGB to grey, bit-exact ([`crate::image::colour::luma`]), for signed sums.
 #[inline]
 fn luma(r: u32, g: u32, b: u32) -> i64 {

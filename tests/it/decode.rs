@@ -356,7 +356,7 @@ fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
             plain.iter().map(|h| (h.0, h.2.clone())).collect::<Vec<_>>(),
             "{name}"
         );
-        let (_, whole) = decode_pixels_in(&p, full);
+        let (whole, _) = decode_all(&p, full);
         let mut conv = fovea::video::Converter::new(full, rotation);
         let pool = FramePool::new(1);
         for ((index, pts, _, picture), (want_index, want)) in held.iter().zip(&whole) {
@@ -369,17 +369,6 @@ fn held_pictures_convert_to_the_frames_a_full_decode_gives() {
         }
         assert_eq!(held.len(), whole.len(), "{name}");
     }
-}
-
-/// Every frame of `path` in `out`: (decode index, pixels).
-fn decode_pixels_in(path: &std::path::Path, out: OutputFormat) -> (fovea::video::VideoInfo, Vec<(u64, Vec<u8>)>) {
-    let pool = FramePool::new(2);
-    let mut d = Decoder::open(path, Sampling::default(), out).unwrap();
-    let mut frames = Vec::new();
-    while let Some(f) = d.next_frame(&pool).unwrap() {
-        frames.push((f.index, f.data.to_vec()));
-    }
-    (d.info().clone(), frames)
 }
 
 /// A late --start seeks (constant frame rate) and still reports exact decode indices and
@@ -491,10 +480,10 @@ fn real_world_sizes_decode_like_ffmpeg() {
     }
 }
 
-/// Decodes every frame of `path` into small RGB frames: (index, pixels), the stats.
-fn decode_all(path: &std::path::Path) -> (Vec<(u64, Vec<u8>)>, fovea::video::DecodeStats) {
+/// Decodes every frame of `path` into `out`: (index, pixels), the stats.
+fn decode_all(path: &std::path::Path, out: OutputFormat) -> (Vec<(u64, Vec<u8>)>, fovea::video::DecodeStats) {
     let pool = FramePool::new(2);
-    let mut d = Decoder::open(path, Sampling::default(), SMALL).unwrap();
+    let mut d = Decoder::open(path, Sampling::default(), out).unwrap();
     let mut out = Vec::new();
     while let Some(f) = d.next_frame(&pool).unwrap() {
         out.push((f.index, f.data.to_vec()));
@@ -516,8 +505,8 @@ fn damage_mid_avi_keeps_true_frame_numbers() {
     let damaged = dir.path().join("damaged.avi");
     std::fs::write(&damaged, &bytes).unwrap();
 
-    let (good, _) = decode_all(&src);
-    let (got, stats) = decode_all(&damaged);
+    let (good, _) = decode_all(&src, SMALL);
+    let (got, stats) = decode_all(&damaged, SMALL);
     assert_eq!(good.len() as u64, ffprobe_frames(&src));
     let missing = good.len() - got.len();
     assert!(missing > 5, "the damage must lose frames to be a test (lost {missing})");
