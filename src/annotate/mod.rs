@@ -8,12 +8,13 @@
 //! ```
 //!
 //! It runs on its own thread, so detection never waits for drawing or encoding. `fovea detect`
-//! hands it the pipeline's own decoded frames ([`Annotator::spawn_fed`]); verify, track and
-//! results that wait for the end of the clip (colour teams) come without frames, and it decodes
-//! the input again, paired with them by the pipeline's source for that
-//! ([`crate::pipeline::frames_with_results`], [`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without tracking); boxes a
-//! rule rejected are dashed and grey, with the rule's name; the header names the model and the
-//! rate the results arrive at.
+//! hands it the pipeline's own decoded frames ([`Annotator::spawn_fed`], paired with their
+//! results by [`crate::pipeline::pairing::InOrder`]); verify, track and results that wait for the
+//! end of the clip (colour teams) come without frames, and it decodes the input again, paired
+//! with them by the pipeline's source for that ([`crate::pipeline::frames_with_results`],
+//! [`Annotator::spawn`]). Boxes take a colour per track (per team with teams, per class without
+//! tracking); boxes a rule rejected are dashed and grey, with the rule's name; the header names
+//! the model and the rate the results arrive at.
 #![forbid(unsafe_code)]
 
 mod draw;
@@ -139,30 +140,23 @@ impl Annotator {
         }
         Self::start(target.clone(), move |ready, rx| {
             let _ = ready.send(Ok(()));
-            let mut d = Drawer::new(target, style, None, fps);
-            let mut frames: std::collections::VecDeque<Frame> = std::collections::VecDeque::new();
+            let d = std::cell::RefCell::new(Drawer::new(target, style, None, fps));
+            // The tapped frames come before their results: the pipeline pairs them.
+            let mut paired = crate::pipeline::pairing::InOrder::default();
+            let mut emit = |f: &mut Frame, own: Option<&(FrameResult, Option<String>)>| {
+                d.borrow_mut().emit(f, own.map(|p| &p.0), own.and_then(|p| p.1.as_deref()))
+            };
             for m in rx.iter() {
                 match m {
-                    Msg::Frame(f) => frames.push_back(f),
+                    Msg::Frame(f) => paired.frame(f, &mut emit)?,
                     Msg::Result(r, note) => {
-                        d.arrived();
-                        while let Some(mut f) = frames.pop_front() {
-                            if f.index > r.index {
-                                frames.push_front(f);
-                                break;
-                            }
-                            let own = f.index == r.index;
-                            d.emit(&mut f, own.then_some(&r), own.then_some(note.as_deref()).flatten())?;
-                            if own {
-                                break;
-                            }
-                        }
+                        d.borrow_mut().arrived();
+                        paired.result(r.index, (r, note), &mut emit)?;
                     }
                 }
             }
-            for mut f in frames {
-                d.emit(&mut f, None, None)?;
-            }
+            paired.finish(&mut emit)?;
+            let d = d.into_inner();
             d.finish()
         })
     }

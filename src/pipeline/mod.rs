@@ -13,6 +13,7 @@ mod blackout;
 pub mod calib;
 mod chain;
 pub mod clip;
+pub mod pairing;
 pub mod pitch;
 pub mod quality;
 mod report;
@@ -331,26 +332,32 @@ pub fn visit_frames(
 
 /// The source of a sink whose results came without their frames (the annotator after verify, or
 /// after colour teams held the results to the clip's end): the opened decoder's frames, each
-/// handed to `visit` with its result when it has one. Results come from `next` in decode order,
-/// each with its frame's decode index (None: no more); a frame without one goes on alone.
-/// Returns how many frames were decoded.
+/// handed to `visit` with its result when it has one ([`pairing::InOrder`]). Results come from
+/// `next` in decode order, each with its frame's decode index (None: no more); a frame without
+/// one goes on alone. Returns how many frames were decoded.
 pub fn frames_with_results<R>(
     dec: &mut video::Decoder,
     pool: &video::FramePool,
     next: &mut dyn FnMut() -> Option<(u64, R)>,
-    visit: &mut dyn FnMut(&mut Frame, Option<&R>) -> Result<()>,
+    visit: &mut pairing::Visit<'_, R>,
 ) -> Result<u64> {
-    let mut pending: Option<(u64, R)> = None;
+    let mut paired = pairing::InOrder::default();
     let mut open = true;
-    visit_frames(dec, pool, &mut |mut f| {
-        while open && pending.as_ref().is_none_or(|p| p.0 < f.index) {
-            pending = next();
-            open = pending.is_some();
+    let n = visit_frames(dec, pool, &mut |f| {
+        paired.frame(f, visit)?;
+        while open && paired.waiting() {
+            match next() {
+                Some((index, r)) => paired.result(index, r, visit)?,
+                None => open = false,
+            }
         }
-        let own = pending.as_ref().filter(|p| p.0 == f.index);
-        visit(&mut f, own.map(|p| &p.1))?;
+        if !open {
+            paired.finish(visit)?;
+        }
         Ok(Some(true))
-    })
+    })?;
+    paired.finish(visit)?;
+    Ok(n)
 }
 
 /// Decodes the frames `select` of `path` again (frames in `order`, at source size), handing each
