@@ -173,14 +173,12 @@ kernels-check: setup
 	$(CARGO) clippy --features cuda --all-targets -- -D warnings
 	$(CARGO) clippy --no-default-features --features cuda --lib --test gpu -- -D warnings
 
-# The whole Rust test suite again in release with the `cuda` feature (GPU tests report themselves
-# skipped without a device): results must not depend on the build.
-# Without LTO and debug information: the same optimised code, linked once per test binary (each
-# links arrow, parquet and usearch) in a fraction of the time.
-RELEASE_TEST_ENV := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_DEBUG=0
+# The whole Rust test suite again optimised with the `cuda` feature (GPU tests report themselves
+# skipped without a device): results must not depend on the build. The `ci` profile (Cargo.toml:
+# release without LTO or debug information), into target/ci; `make kernels-check` reuses its build.
 test-release-cuda: setup
-	$(RELEASE_TEST_ENV) $(CARGO) build --release --features cuda --lib --bins --tests
-	$(RELEASE_TEST_ENV) $(CARGO) test --release --features cuda --lib --bins --tests
+	$(CARGO) build --profile ci --features cuda --lib --bins --tests
+	$(CARGO) test --profile ci --features cuda --lib --bins --tests
 
 # On a machine with an NVIDIA GPU and driver, in one command: the GPU runtime wheels
 # (scripts/setup-gpu.sh), then every GPU test (ignored elsewhere), one at a time, with their

@@ -26,8 +26,10 @@ echo "ptxas: $("$PTXAS12" --version | tail -2 | head -1)"
 
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-cargo build --release --quiet
-target/release/fovea kernels "$OUT/ship"
+# The CLI that writes the shipped PTX, and the NVRTC test below, from the `ci` profile with the
+# `cuda` feature: the build `make test-release-cuda` makes (CI runs that first), not another one.
+cargo build --profile ci --quiet --features cuda --bin fovea
+target/ci/fovea kernels "$OUT/ship"
 archs="sm_80 sm_90"
 for cu in kernels/*.cu; do
     name=$(basename "$cu" .cu)
@@ -51,7 +53,7 @@ echo "kernels-check: every kernel compiles for sm_80 and sm_90 (nvcc 13, shipped
 # fovea's own NVRTC path (cudarc, bound for CUDA 13) finds NVRTC 12 by its soname and compiles the
 # embedded kernels; the rest of CI runs the same test without NVRTC, where it must be an error.
 out=$(LD_LIBRARY_PATH=$(dirname "$NVRTC12")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-  cargo test --release --quiet --features cuda --test gpu -- --exact nvrtc_is_looked_up_for_cuda_13_and_a_missing_one_is_an_error --nocapture 2>&1) ||
+  cargo test --profile ci --quiet --features cuda --test gpu -- --exact nvrtc_is_looked_up_for_cuda_13_and_a_missing_one_is_an_error --nocapture 2>&1) ||
   { echo "$out" >&2; echo "kernels-check: fovea's NVRTC compile failed" >&2; exit 1; }
 echo "$out" | grep -q "NVRTC found" || { echo "$out" >&2; echo "kernels-check: fovea did not find NVRTC 12 on LD_LIBRARY_PATH" >&2; exit 1; }
 echo "ok  fovea's NVRTC path: $(echo "$out" | grep 'NVRTC found')"

@@ -2,7 +2,7 @@
 # Builds the GPU check bundle (issue 21; `make gpu-check-bundle`): what a lent GPU machine needs to
 # run fovea's device checks in one short command, when it has a driver but no FFmpeg libraries,
 # no onnxruntime-gpu and no network, and takes 64 MiB per call with the working tree.
-#   BUNDLE/gpu-tests   tests/gpu.rs built in release with the `cuda` feature and without `video`
+#   BUNDLE/gpu-tests   tests/gpu.rs built optimised (FOVEA_BUNDLE_PROFILE) with the `cuda` feature and without `video`
 #                      (no FFmpeg) or `cli`; ONNX Runtime is loaded at run time and not needed by
 #                      the tests it runs (scripts/gpu-check.tests)
 #   BUNDLE/frames/     raw BGR frames of the shared clips, <clip>.<W>x<H>.bgr (ffmpeg CLI)
@@ -19,7 +19,10 @@ fail() { echo "gpu-check-bundle: $*" >&2; exit 1; }
 
 rm -rf "$B"
 mkdir -p "$B/frames"
-exe=$(cargo test --release --no-default-features --features cuda --test gpu --no-run --message-format=json |
+# FOVEA_BUNDLE_PROFILE: the cargo profile, release by default; CI builds it with its `ci` profile
+# (no LTO), which reuses what `make test-release-cuda` built of the dependencies.
+PROFILE=${FOVEA_BUNDLE_PROFILE:-release}
+exe=$(cargo test --profile "$PROFILE" --no-default-features --features cuda --test gpu --no-run --message-format=json |
   python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -56,7 +59,7 @@ FOVEA_ROOT=$PWD FOVEA_GPU_FRAMES=$B/frames "$B/gpu-tests" --test-threads 1 -q >/
 cat > "$B/MANIFEST" <<MAN
 fovea GPU check bundle
 built:   $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with local changes)')
-program: gpu-tests (tests/gpu.rs, release, --no-default-features --features cuda): needs $glibc or newer; links $(echo "$deps" | awk '$1 ~ /^lib/ {print $1}' | paste -sd' ')
+program: gpu-tests (tests/gpu.rs, profile $PROFILE, --no-default-features --features cuda): needs $glibc or newer; links $(echo "$deps" | awk '$1 ~ /^lib/ {print $1}' | paste -sd' ')
 kernels: $([ "$ptx" -gt 0 ] && echo 'PTX embedded (build-time)' || echo 'no PTX embedded: NVRTC compiles them at run time (libnvrtc.so.13 or .12 on LD_LIBRARY_PATH)')
 frames:  $(cd "$B/frames" && ls | tr '\n' ' ')
 MAN
