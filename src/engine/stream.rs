@@ -328,6 +328,7 @@ impl Stream {
         let frame = crate::pipeline::StageInput { view, index, pts: f.pts, detections: dets, ids, predicted };
         let r = self.stages.apply_batch(vec![frame])?.pop().expect("one result per frame");
         self.report.frames_processed += 1;
+        self.report.frames_predicted += u64::from(r.predicted);
         for d in &r.detections {
             *self.report.per_class.entry(d.class_id).or_default() += 1;
         }

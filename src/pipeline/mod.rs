@@ -259,7 +259,9 @@ fn spawn_preprocess(
 /// another detector's boxes, `fovea track`), through the stages that need no pixels (tracking),
 /// each result to `sink` in order; the stage counts and the track ids issued come back. Stages
 /// that read pixels (rules, a classifier, teams) are an [`Error::InvalidOption`]: they need the
-/// video (`verify`).
+/// video (`verify`). With `interval`, the tracker takes the boxes of every (N + 1)th frame of the
+/// file only and predicts the frames between, as a detector interval would have given them: what
+/// an interval costs the tracking, given another detector's boxes.
 pub fn run_boxes(
     frames: Vec<FrameResult>,
     labels: Vec<String>,
@@ -273,11 +275,17 @@ pub fn run_boxes(
             reason: "rules, a classifier, teams and the pitch keypoints read pixels: a boxes file alone has none (give its video to `fovea verify`)".into(),
         });
     }
+    let every = u64::from(stages.interval) + 1;
+    if every > 1 && stages.tracking.is_none() {
+        return Err(interval_needs_tracking());
+    }
     let mut post = FrameStages::new(stages, fps, crate::image::ChannelOrder::Rgb, labels)?;
     let none = crate::image::FrameView { data: &[], width: 0, height: 0, stride: 0 };
-    for f in frames {
-        let ids = Some(f.track_ids);
-        let input = stages::StageInput { view: none, index: f.index, pts: f.pts, detections: f.detections, ids, predicted: false };
+    for (seen, f) in (0u64..).zip(frames) {
+        // Counted in the file's frames, as the detector's interval counts the frames decoded.
+        let due = seen % every == 0;
+        let (detections, ids) = if due { (f.detections, f.track_ids) } else { (Vec::new(), Vec::new()) };
+        let input = stages::StageInput { view: none, index: f.index, pts: f.pts, detections, ids: Some(ids), predicted: !due };
         for r in post.apply_batch(vec![input])? {
             sink(&r)?;
         }
@@ -486,6 +494,7 @@ fn deliver(
 ) -> Result<()> {
     for r in results {
         let (index, pts) = (r.index, r.pts);
+        report.frames_predicted += u64::from(r.predicted);
         let t = Instant::now();
         sink(r)?;
         report.times.output_s += t.elapsed().as_secs_f64();

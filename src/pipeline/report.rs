@@ -91,6 +91,9 @@ pub struct RunReport {
     pub detector: Option<DetectorRun>,
     pub frames_decoded: u64,
     pub frames_processed: u64,
+    /// Frames of those processed whose boxes the tracker predicted, the detector skipping them
+    /// (`interval`).
+    pub frames_predicted: u64,
     /// Frames of a live source dropped because the pipeline was behind (never for files).
     pub frames_dropped: u64,
     /// Detections (or boxes handed in) per class id, and the class names (the model's labels, or
@@ -167,6 +170,7 @@ impl RunReport {
             "batch": d.map(|d| &d.batch_note),
             "frames_decoded": self.frames_decoded,
             "frames_processed": self.frames_processed,
+            "frames_predicted": self.frames_predicted,
             "frames_dropped": self.frames_dropped,
             "detections": self.detections(),
             "per_class": per_class,

@@ -272,6 +272,38 @@ fn track_command_matches_detect_and_stride_is_time() {
     assert_eq!(a, b);
 }
 
+/// `fovea track --interval 1` on a clip's detections of every frame gives what
+/// `fovea detect --interval 1` gives on the clip: the same boxes, ids and predicted frames (the
+/// boxes source applies the chain's interval as the file source does).
+#[test]
+fn track_interval_equals_detect_interval() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let clip = "tests/data/market_street_10s.mp4";
+    let o = fovea(&["detect", clip, "--duration", "3", "--no-track", "-o", &p("plain.jsonl"), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fovea(&["detect", clip, "--duration", "3", "--interval", "1", "-o", &p("detect_i1.jsonl")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let detect_summary = stderr(&o);
+    let o = fovea(&["track", "--boxes", &p("plain.jsonl"), "--interval", "1", "-o", &p("track_i1.jsonl")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the boxes of one frame in 2 tracked"), "{}", stderr(&o));
+    let a = read_jsonl(std::path::Path::new(&p("detect_i1.jsonl")));
+    let b = read_jsonl(std::path::Path::new(&p("track_i1.jsonl")));
+    assert_eq!(ids_by_frame(&a), ids_by_frame(&b));
+    let predicted = |l: &[serde_json::Value]| -> Vec<bool> { l.iter().map(|f| f["predicted"].as_bool().unwrap_or(false)).collect() };
+    assert_eq!(predicted(&a), predicted(&b));
+    assert_eq!(predicted(&b), (0..b.len()).map(|i| i % 2 == 1).collect::<Vec<_>>(), "odd frames predicted");
+    let carried = b.iter().filter(|f| f["predicted"] == true).map(|f| f["detections"].as_array().unwrap().len()).sum::<usize>();
+    assert!(carried > 50, "{carried} boxes carried on the predicted frames");
+    let k = predicted(&a).iter().filter(|p| **p).count();
+    let says = format!("{} processed ({} by the detector, {k} predicted by the tracker)", a.len(), a.len() - k);
+    assert!(detect_summary.contains(&says), "the summary says what ran: {says}\n{detect_summary}");
+
+    let o = fovea(&["track", "--boxes", &p("plain.jsonl"), "--interval", "100000", "-o", "/dev/null"]);
+    fails_with(&o, "invalid option --interval: must be within 0..=");
+}
+
 #[test]
 fn track_command_reads_scorevision_and_reports_bad_files() {
     let dir = tempdir();

@@ -32,6 +32,8 @@ def test_every_face_predicts_the_same_frames(tmp_path):
         got = []
         engine.process_file(str(CLIP), lambda r: got.append(r) if len(got) < len(cli) else False)
         assert [r.predicted for r in got] == [f.get("predicted", False) for f in cli]
+        report = engine.last_report()
+        assert report["frames_predicted"] == sum(r.predicted for r in got) > 0, "the report counts the predicted frames"
         for r, f in zip(got, cli):
             assert np.array_equal(r.boxes, boxes(f)), f"frame {r.frame}: the file call's boxes are the CLI's"
             assert list(r.track_ids) == [d["track_id"] if d["track_id"] is not None else -1 for d in f["detections"]]

@@ -478,6 +478,11 @@ pub(crate) struct TrackArgs {
     pub(crate) model: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
+    /// Track only the boxes of every (N + 1)th frame of the file and predict the frames between
+    /// (marked `"predicted": true`), as `fovea detect --interval N` would: what a detector interval
+    /// costs the tracking, given these boxes. Default 0: every frame.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) interval: u32,
     /// The video the boxes came from (what --annotate draws on; its frame rate is the default
     /// --fps).
     #[arg(long)]

@@ -86,7 +86,11 @@ pub(crate) fn print_summary(r: &RunReport, why: &str, out: &Path, format: Format
         eprintln!("  model        {} {why}", d.model);
         eprintln!("  runtime      {}, {} workers x {} threads; {}", d.provider, d.workers, d.threads, d.batch_note);
     }
-    eprintln!("  frames       {} decoded, {} processed", r.frames_decoded, r.frames_processed);
+    let predicted = match r.frames_predicted {
+        0 => String::new(),
+        n => format!(" ({} by the detector, {n} predicted by the tracker)", r.frames_processed - n),
+    };
+    eprintln!("  frames       {} decoded, {} processed{predicted}", r.frames_decoded, r.frames_processed);
     let per: Vec<String> =
         r.per_class.iter().map(|(c, n)| format!("{} {n}", r.labels.get(*c as usize).map_or("?", |s| s.as_str()))).collect();
     eprintln!("  detections   {}{}", r.detections(), if per.is_empty() { String::new() } else { format!(" ({})", per.join(", ")) });

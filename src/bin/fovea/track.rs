@@ -29,7 +29,8 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
         Some(v) => a.annotate.start(v, fovea::video::Sampling::default(), &boxes.labels, "track")?,
         None => None,
     };
-    let stages = fovea::pipeline::ChainConfig { tracking: Some(cfg), ..Default::default() }.stages(None);
+    let interval = fovea::engine::checked_interval(a.interval, "--interval")?;
+    let stages = fovea::pipeline::ChainConfig { tracking: Some(cfg), interval, ..Default::default() }.stages(None);
     let run = fovea::pipeline::run_boxes(boxes.frames, boxes.labels.clone(), fps, stages, &mut |f| {
         dets += f.detections.len() as u64;
         tracked += f.track_ids.iter().filter(|t| t.is_some()).count() as u64;
@@ -50,6 +51,9 @@ pub(crate) fn track(a: TrackArgs) -> anyhow::Result<ExitCode> {
     eprintln!("fovea track: {} ({:?})", a.boxes.display(), boxes.format);
     eprintln!("  detections   {dets}, {tracked} in confirmed tracks");
     eprintln!("  tracking     ByteTrack per class at {fps:.2} fps, {} track ids issued", issued.unwrap_or(0));
+    if interval > 0 {
+        eprintln!("  interval     {interval}: the boxes of one frame in {} tracked, the frames between predicted", interval + 1);
+    }
     eprintln!("  time         {:.1} ms", s * 1000.0);
     eprintln!("  output       {}", out_name.display());
     crate::args::finish_annotator(annotator, &a.annotate)?;
