@@ -257,6 +257,8 @@ pub struct JobStatus {
     /// Frames of a live source (a URL) dropped, oldest first, because the pipeline was behind
     /// (never for files); counted as each connection to the source ends.
     pub frames_dropped: u64,
+    /// Frames of those processed whose boxes the tracker predicted (`interval`), so far.
+    pub frames_predicted: u64,
     /// Seconds since it was accepted, and it ran.
     pub age_s: f64,
     pub running_s: f64,
@@ -280,6 +282,8 @@ pub struct Job {
     created: Instant,
     progress: Mutex<Progress>,
     frames: Arc<AtomicU64>,
+    /// Frames whose boxes the tracker predicted (`interval`).
+    predicted: AtomicU64,
     /// Frames of a live source dropped because the pipeline was behind, counted as each
     /// connection to the source ends.
     dropped: AtomicU64,
@@ -419,6 +423,7 @@ impl Job {
             created: Instant::now(),
             progress: Mutex::new(Progress { state: JobState::Queued, error: None, started: None, ended: None }),
             frames: Arc::new(AtomicU64::new(0)),
+            predicted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             cancel: Arc::new(AtomicBool::new(false)),
             output,
@@ -446,6 +451,7 @@ impl Job {
             frames,
             fps: if running_s > 0.0 { frames as f64 / running_s } else { 0.0 },
             frames_dropped: self.dropped.load(Ordering::Relaxed),
+            frames_predicted: self.predicted.load(Ordering::Relaxed),
             age_s: self.created.elapsed().as_secs_f64(),
             running_s,
             error: p.error.clone(),
@@ -583,6 +589,7 @@ impl Job {
                     }
                     next_index = next_index.max(r.index + offset + 1);
                     self.frames.fetch_add(1, Ordering::Relaxed);
+                    self.predicted.fetch_add(u64::from(r.predicted), Ordering::Relaxed);
                     metrics.frames.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 },

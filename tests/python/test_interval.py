@@ -57,8 +57,10 @@ def test_every_face_predicts_the_same_frames(tmp_path):
     try:
         c = Client(s.url)
         j = c.submit("street.mp4", duration=2, interval=1)["id"]
-        assert c.wait(j, timeout=300)["state"] == "done"
+        status = c.wait(j, timeout=300)
+        assert status["state"] == "done"
         served = list(c.results(j))
+        assert status["frames_predicted"] == sum(f.get("predicted", False) for f in served) > 0, status
         try:
             c.submit("street.mp4", interval=1, tracking=False)
             raise AssertionError("a job's interval without tracking was taken")

@@ -48,10 +48,12 @@ type Status struct {
 	Frames uint64  `json:"frames"`
 	FPS    float64 `json:"fps"`
 	// Frames of a live source dropped because the pipeline was behind (never for files).
-	FramesDropped uint64  `json:"frames_dropped"`
-	AgeS          float64 `json:"age_s"`
-	RunningS      float64 `json:"running_s"`
-	Error         *string `json:"error"`
+	FramesDropped uint64 `json:"frames_dropped"`
+	// Frames whose boxes the tracker predicted (the job's interval).
+	FramesPredicted uint64  `json:"frames_predicted"`
+	AgeS            float64 `json:"age_s"`
+	RunningS        float64 `json:"running_s"`
+	Error           *string `json:"error"`
 }
 
 // Ended tells whether the job is done, failed or cancelled.
@@ -71,8 +73,10 @@ type Detection struct {
 
 // Frame is one line of a JSONL job's results.
 type Frame struct {
-	Frame      uint64      `json:"frame"`
-	PTS        float64     `json:"pts"`
+	Frame uint64  `json:"frame"`
+	PTS   float64 `json:"pts"`
+	// The tracker predicted the boxes: the detector skipped the frame (the job's interval).
+	Predicted  bool        `json:"predicted,omitempty"`
 	Detections []Detection `json:"detections"`
 }
 

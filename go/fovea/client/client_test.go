@@ -87,6 +87,24 @@ func TestAJobThroughTheServiceEqualsFoveaDetect(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].ID != job.ID {
 		t.Fatalf("jobs %+v, %v", jobs, err)
 	}
+
+	// With an interval, the status counts the frames whose boxes the tracker predicted.
+	job, err = c.Submit(ctx, "market_street_10s.mp4", Options{"duration": 1, "interval": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var predicted uint64
+	if err := c.Results(ctx, job.ID, func(f Frame) error {
+		if f.Predicted {
+			predicted++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = c.Wait(ctx, job.ID); err != nil || st.State != "done" || predicted == 0 || st.FramesPredicted != predicted {
+		t.Fatalf("status %+v, %v; %d frames predicted in the results", st, err, predicted)
+	}
 }
 
 func TestErrorsCarryTheStatusAndTheReason(t *testing.T) {
