@@ -189,10 +189,7 @@ impl Stream {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         let pre = Preprocessor::new(engine.manifest.input.clone());
         let mut chain = engine.stages(None);
-        let every = u64::from(chain.interval) + 1;
-        if every > 1 && chain.tracking.is_none() {
-            return Err(crate::pipeline::interval_needs_tracking());
-        }
+        let every = crate::pipeline::interval_period(&chain)?;
         let tiler = chain.tiles.take().map(|c| crate::pipeline::tiles::Tiler::new(c, &engine.labels)).transpose()?;
         let mut stages = FrameStages::new(chain, fps, engine.order, engine.labels.clone())?;
         if let Some(c) = &engine.classifier {

@@ -97,10 +97,7 @@ pub fn run_detect_selected(
     let (dec_cap, pre_cap) = (2 * batch.max(2), batch + 1);
     let mut stages = stages;
     // `interval`: the detector sees every `every`th frame; the tracker predicts the rest.
-    let every = u64::from(stages.interval) + 1;
-    if every > 1 && stages.tracking.is_none() {
-        return Err(interval_needs_tracking());
-    }
+    let every = interval_period(&stages)?;
     let mut tap = stages.frames.take();
     let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     if tap.is_some() && stages.teams {
@@ -275,10 +272,7 @@ pub fn run_boxes(
             reason: "rules, a classifier, teams and the pitch keypoints read pixels: a boxes file alone has none (give its video to `fovea verify`)".into(),
         });
     }
-    let every = u64::from(stages.interval) + 1;
-    if every > 1 && stages.tracking.is_none() {
-        return Err(interval_needs_tracking());
-    }
+    let every = interval_period(&stages)?;
     let mut post = FrameStages::new(stages, fps, crate::image::ChannelOrder::Rgb, labels)?;
     let none = crate::image::FrameView { data: &[], width: 0, height: 0, stride: 0 };
     for (seen, f) in (0u64..).zip(frames) {
@@ -455,12 +449,17 @@ fn detect_batch(
     post.apply_batch(inputs)
 }
 
-/// `interval` without tracking: nothing would show the skipped frames' objects.
-pub(crate) fn interval_needs_tracking() -> Error {
-    Error::InvalidOption {
-        option: "interval",
-        reason: "needs tracking: the tracker predicts the boxes of the frames the detector skips".into(),
+/// The detector's period under `interval`: it sees every `interval + 1`th frame and the tracker
+/// predicts the rest. `interval` without tracking is an [`Error::InvalidOption`]: nothing would
+/// show the skipped frames' objects.
+pub(crate) fn interval_period(stages: &Stages<'_>) -> Result<u64> {
+    if stages.interval > 0 && stages.tracking.is_none() {
+        return Err(Error::InvalidOption {
+            option: "interval",
+            reason: "needs tracking: the tracker predicts the boxes of the frames the detector skips".into(),
+        });
     }
+    Ok(u64::from(stages.interval) + 1)
 }
 
 /// The detector on one batch of filled slots (`frames`: view and frame index, `transforms` their
@@ -519,10 +518,7 @@ pub fn run_frames(
     let mut report = RunReport::new(info.clone(), detector);
     let channels = detector.manifest().input.channels;
     let mut stages = stages;
-    let every = u64::from(stages.interval) + 1;
-    if every > 1 && stages.tracking.is_none() {
-        return Err(interval_needs_tracking());
-    }
+    let every = interval_period(&stages)?;
     let mut tiler = stages.tiles.take().map(|c| tiles::Tiler::new(c, &detector.manifest().labels)).transpose()?;
     let mut post = FrameStages::new(stages, info.fps.unwrap_or(30.0), channels, detector.manifest().labels.clone())?;
     if post.holds_until_clip_end() {
